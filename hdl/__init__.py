@@ -1,0 +1,1 @@
+"""The hardware: Amaranth components, Verilog export, FPGA synthesis flow."""

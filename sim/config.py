@@ -1,0 +1,192 @@
+"""The accelerator configuration: one frozen, validated dataclass read by the simulator and the HDL."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from codesign.errors import ConfigError
+
+
+class Dataflow(str, enum.Enum):
+    """Which GEMM dimension is held stationary in the PEs (SCALE-Sim's names)."""
+
+    WS = "ws"  # weight stationary: K on rows, N on columns, M streams
+    OS = "os"  # output stationary: M on rows, N on columns, K streams
+    IS = "is"  # input stationary:  K on rows, M on columns, N streams
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class ZeroHandling(str, enum.Enum):
+    """What the PEs do with zero operands."""
+
+    NONE = "none"  # compute them like any value
+    GATE = "gate"  # a MAC with a zero operand is not enabled: saves energy, not cycles
+    SKIP = "skip"  # zero weights are compressed away (with metadata): saves cycles and energy
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def _enum(cls: type[enum.Enum], field: str, value: object) -> Any:
+    if isinstance(value, cls):
+        return value
+    text = value.lower() if isinstance(value, str) else value
+    try:
+        return cls(text)
+    except ValueError:
+        choices = ", ".join(m.value for m in cls)  # type: ignore[attr-defined]
+        raise ConfigError(f"{field} must be one of {choices}, not {value!r}") from None
+
+
+def _positive_int(field: str, value: object, minimum: int = 1, maximum: int | None = None) -> int:
+    ok = not isinstance(value, bool) and isinstance(value, int) and value >= minimum
+    if ok and maximum is not None:
+        ok = value <= maximum  # type: ignore[operator]
+    if not ok:
+        if maximum is not None:
+            raise ConfigError(f"{field} must be an integer from {minimum} to {maximum}, not {value!r}")
+        what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ConfigError(f"{field} must be {what}, not {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def _positive_number(field: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
+        raise ConfigError(f"{field} must be a positive number, not {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class AcceleratorConfig:
+    """A systolic accelerator: PE array, dataflow, precisions, buffers, DRAM, clock, zero handling.
+
+    Sizes carry their unit in the name. Derived values are properties; make variants with
+    :func:`dataclasses.replace` (or :meth:`replace`).
+    """
+
+    rows: int = 16
+    cols: int = 16
+    dataflow: Dataflow = Dataflow.WS
+    weight_bits: int = 8
+    act_bits: int = 8
+    acc_bits: int = 32
+    weight_signed: bool = True
+    act_signed: bool = True
+    input_sram_bytes: int = 64 * 1024
+    weight_sram_bytes: int = 64 * 1024
+    output_sram_bytes: int = 64 * 1024
+    double_buffered: bool = True
+    dram_bytes_per_cycle: float = 16.0
+    dram_latency_cycles: int = 100
+    clock_mhz: float = 200.0
+    zero_handling: ZeroHandling = ZeroHandling.NONE
+    energy_table: str = "horowitz45"
+    vector_lanes: int = 0  # 0: one lane per array column
+
+    def __post_init__(self) -> None:
+        _positive_int("rows", self.rows, 1, 4096)
+        _positive_int("cols", self.cols, 1, 4096)
+        object.__setattr__(self, "dataflow", _enum(Dataflow, "dataflow", self.dataflow))
+        object.__setattr__(self, "zero_handling", _enum(ZeroHandling, "zero_handling", self.zero_handling))
+        _positive_int("weight_bits", self.weight_bits, 1, 32)
+        _positive_int("act_bits", self.act_bits, 1, 32)
+        _positive_int("acc_bits", self.acc_bits, 1, 64)
+        for f in ("weight_signed", "act_signed", "double_buffered"):
+            if not isinstance(getattr(self, f), bool):
+                raise ConfigError(f"{f} must be true or false, not {getattr(self, f)!r}")
+        for f in ("input_sram_bytes", "weight_sram_bytes", "output_sram_bytes"):
+            _positive_int(f, getattr(self, f), 1)
+        object.__setattr__(self, "dram_bytes_per_cycle", _positive_number("dram_bytes_per_cycle", self.dram_bytes_per_cycle))
+        _positive_int("dram_latency_cycles", self.dram_latency_cycles, 0)
+        object.__setattr__(self, "clock_mhz", _positive_number("clock_mhz", self.clock_mhz))
+        if not isinstance(self.energy_table, str) or not self.energy_table:
+            raise ConfigError(f"energy_table must be a table name or file, not {self.energy_table!r}")
+        _positive_int("vector_lanes", self.vector_lanes, 0)
+
+    # -- derived ---------------------------------------------------------------------------
+    @property
+    def pes(self) -> int:
+        return self.rows * self.cols
+
+    @property
+    def lanes(self) -> int:
+        return self.vector_lanes or self.cols
+
+    @property
+    def sram_bytes(self) -> int:
+        return self.input_sram_bytes + self.weight_sram_bytes + self.output_sram_bytes
+
+    @property
+    def cycle_ns(self) -> float:
+        return 1e3 / self.clock_mhz
+
+    def replace(self, **changes: Any) -> AcceleratorConfig:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = v.value if isinstance(v, enum.Enum) else v
+        return out
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def from_dict(cls, data: Any, *, where: str = "config") -> AcceleratorConfig:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where} must be a mapping of AcceleratorConfig fields, not {type(data).__name__}")
+        names = cls.field_names()
+        for key in data:
+            if key not in names:
+                raise ConfigError(f"{where}: unknown field {key!r} (fields: {', '.join(names)})")
+        try:
+            return cls(**data)
+        except TypeError as e:  # pragma: no cover - guarded above
+            raise ConfigError(f"{where}: {e}") from e
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides: Any) -> AcceleratorConfig:
+        data = load_yaml_mapping(path)
+        # allow a top-level "accelerator:" section
+        if set(data) == {"accelerator"}:
+            data = data["accelerator"]
+        merged = {**data, **{k: v for k, v in overrides.items() if v is not None}}
+        return cls.from_dict(merged, where=str(Path(path).name))
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def load_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """Read a YAML file that must hold a mapping; errors name the file and the problem."""
+    import yaml
+
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise ConfigError(f"cannot read {str(path)!r}: {e.strerror or e}") from e
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{p.name}: malformed YAML{where}: {problem}") from e
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p.name}: must hold a mapping of fields, not {type(data).__name__}")
+    return data

@@ -1,0 +1,189 @@
+"""Results of a simulation: one row per layer, totals per network."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from codesign.sim.config import AcceleratorConfig
+
+ENERGY_PARTS = ("mac", "register", "pe_to_pe", "input_sram", "weight_sram", "output_sram", "dram", "vector", "leakage")
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Action counts of one layer (the engine's output; energy is computed from these)."""
+
+    active_macs: int = 0
+    gated_macs: int = 0
+    skipped_macs: int = 0
+    register_bits: int = 0
+    pe_to_pe_bits: int = 0
+    input_sram_read_bits: int = 0
+    input_sram_write_bits: int = 0
+    weight_sram_read_bits: int = 0
+    weight_sram_write_bits: int = 0
+    output_sram_read_bits: int = 0
+    output_sram_write_bits: int = 0
+    dram_read_bits: int = 0
+    dram_write_bits: int = 0
+    vector_ops: int = 0
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in dataclasses.fields(self)})
+
+    def scaled(self, factor: int) -> Counts:
+        return Counts(**{f.name: getattr(self, f.name) * factor for f in dataclasses.fields(self)})
+
+
+@dataclass(frozen=True)
+class LayerResult:
+    layer: str
+    kind: str
+    m: int
+    n: int
+    k: int
+    repeats: int
+    macs: int
+    cycles: int
+    compute_cycles: int
+    stall_cycles: int
+    utilization: float  # MACs / (cycles * PEs)
+    energy_pj: float
+    energy_breakdown_pj: dict[str, float]
+    counts: Counts
+    folds: int = 0
+    tiles: int = 0
+
+    @property
+    def dram_bytes(self) -> float:
+        return (self.counts.dram_read_bits + self.counts.dram_write_bits) / 8
+
+    @property
+    def dram_bytes_per_cycle(self) -> float:
+        return self.dram_bytes / self.cycles if self.cycles else 0.0
+
+    def row(self) -> dict[str, Any]:
+        r: dict[str, Any] = {
+            "layer": self.layer,
+            "type": self.kind,
+            "m": self.m,
+            "n": self.n,
+            "k": self.k,
+            "repeats": self.repeats,
+            "macs": self.macs,
+            "cycles": self.cycles,
+            "compute_cycles": self.compute_cycles,
+            "stall_cycles": self.stall_cycles,
+            "utilization": self.utilization,
+            "energy_pj": self.energy_pj,
+        }
+        for part in ENERGY_PARTS:
+            r[f"energy_{part}_pj"] = self.energy_breakdown_pj.get(part, 0.0)
+        r["folds"] = self.folds
+        r["tiles"] = self.tiles
+        r["active_macs"] = self.counts.active_macs
+        r["gated_macs"] = self.counts.gated_macs
+        r["skipped_macs"] = self.counts.skipped_macs
+        r["dram_read_bytes"] = self.counts.dram_read_bits / 8
+        r["dram_write_bytes"] = self.counts.dram_write_bits / 8
+        r["dram_bytes_per_cycle"] = self.dram_bytes_per_cycle
+        return r
+
+
+@dataclass(frozen=True)
+class NetworkResult:
+    network: str
+    config: AcceleratorConfig
+    layers: tuple[LayerResult, ...]
+    timing: str = "native"
+    batch: int = 1
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def cycles(self) -> int:
+        return sum(r.cycles for r in self.layers)
+
+    @property
+    def compute_cycles(self) -> int:
+        return sum(r.compute_cycles for r in self.layers)
+
+    @property
+    def stall_cycles(self) -> int:
+        return sum(r.stall_cycles for r in self.layers)
+
+    @property
+    def macs(self) -> int:
+        return sum(r.macs for r in self.layers)
+
+    @property
+    def latency_ms(self) -> float:
+        return self.cycles / (self.config.clock_mhz * 1e3)
+
+    @property
+    def energy_pj(self) -> float:
+        return sum(r.energy_pj for r in self.layers)
+
+    @property
+    def energy_uj(self) -> float:
+        return self.energy_pj * 1e-6
+
+    @property
+    def edp(self) -> float:
+        """Energy-delay product in pJ x cycles."""
+        return self.energy_pj * self.cycles
+
+    @property
+    def utilization(self) -> float:
+        return self.macs / (self.cycles * self.config.pes) if self.cycles else 0.0
+
+    @property
+    def energy_breakdown_pj(self) -> dict[str, float]:
+        return {p: sum(r.energy_breakdown_pj.get(p, 0.0) for r in self.layers) for p in ENERGY_PARTS}
+
+    @property
+    def peak_dram_bytes_per_cycle(self) -> float:
+        return max((r.dram_bytes_per_cycle for r in self.layers), default=0.0)
+
+    def layer(self, name: str) -> LayerResult:
+        for r in self.layers:
+            if r.layer == name:
+                return r
+        raise KeyError(name)
+
+    def to_dataframe(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame([r.row() for r in self.layers])
+
+    def summary(self) -> dict[str, Any]:
+        s: dict[str, Any] = {
+            "network": self.network,
+            "timing": self.timing,
+            "batch": self.batch,
+            "layers": len(self.layers),
+            "macs": self.macs,
+            "cycles": self.cycles,
+            "compute_cycles": self.compute_cycles,
+            "stall_cycles": self.stall_cycles,
+            "latency_ms": self.latency_ms,
+            "energy_pj": self.energy_pj,
+            "energy_uj": self.energy_uj,
+            "edp": self.edp,
+            "utilization": self.utilization,
+            "peak_dram_bytes_per_cycle": self.peak_dram_bytes_per_cycle,
+        }
+        for p, v in self.energy_breakdown_pj.items():
+            s[f"energy_{p}_pj"] = v
+        return s
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"summary": self.summary(), "config": self.config.to_dict(), "layers": [r.row() for r in self.layers]},
+            indent=2,
+        )
