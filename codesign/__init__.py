@@ -21,16 +21,20 @@ _LAZY = {
     "NetworkResult": ("codesign.sim.result", "NetworkResult"),
     "LayerResult": ("codesign.sim.result", "LayerResult"),
     "Network": ("codesign.workloads.layers", "Network"),
-    "generate": ("codesign.api", "generate"),
-    "verify": ("codesign.api", "verify"),
-    "sweep": ("codesign.api", "sweep"),
-    "synth": ("codesign.api", "synth"),
+    "generate": ("codesign.hdl.export", "generate"),
+    "verify": ("codesign.hdl.verify", "verify"),
+    "sweep": ("codesign.sweep", "sweep"),
+    "synth": ("codesign.hdl.fpga", "synth"),
 }
 
 __all__ = ["CodesignError", "ConfigError", "ToolError", "WorkloadError", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from codesign.api import generate, load_workload, simulate, sweep, synth, verify
+    from codesign.api import load_workload, simulate
+    from codesign.hdl.export import generate
+    from codesign.hdl.fpga import synth
+    from codesign.hdl.verify import verify
+    from codesign.sweep import sweep
     from codesign.sim.config import AcceleratorConfig, Dataflow, ZeroHandling
     from codesign.sim.result import LayerResult, NetworkResult
     from codesign.workloads.layers import Network

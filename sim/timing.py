@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from codesign.sim.config import Dataflow
+from codesign.sim.config import AcceleratorConfig, Dataflow
 
 
 def ceil_div(a: int, b: int) -> int:
@@ -84,15 +84,15 @@ def scalesim_conv_out(size: int, kernel: int, stride: int) -> int:
 # --------------------------------------------------------------------------------------------
 # Native timing: the RTL's schedule
 # --------------------------------------------------------------------------------------------
-def native_fold_cycles(dataflow: Dataflow | str, rows: int, cols: int, t: int) -> int:
-    """Cycles of one fold in the generated hardware (operands on chip).
+def native_fold_cycles(config: AcceleratorConfig, t: int) -> int:
+    """Cycles of one fold in the generated hardware (operands on chip), ``t`` = streamed extent.
 
     WS/IS: ``rows`` cycles to shift the stationary operand in, then ``t`` streamed vectors
     reach the last PE after ``rows + cols - 2`` cycles of skew.
     OS: ``t`` products per PE plus the skew, then ``rows`` cycles to shift the outputs out.
     """
-    df = Dataflow(dataflow)
-    if df is Dataflow.OS:
+    rows, cols = config.rows, config.cols
+    if config.dataflow is Dataflow.OS:
         return t + rows + cols - 2 + rows
     return rows + t + rows + cols - 2
 
@@ -101,11 +101,7 @@ NATIVE_START_CYCLES = 1  # controller: start -> first fold
 NATIVE_DONE_CYCLES = 1  # controller: last fold -> done
 
 
-def native_gemm_cycles(dataflow: Dataflow | str, rows: int, cols: int, m: int, n: int, k: int) -> int:
-    """Cycles from ``start`` to ``done`` for a GEMM whose operands are in the on-chip buffers."""
-    fm = map_gemm(dataflow, rows, cols, m, n, k)
-    return (
-        NATIVE_START_CYCLES
-        + fm.folds * native_fold_cycles(dataflow, rows, cols, fm.t)
-        + NATIVE_DONE_CYCLES
-    )
+def native_gemm_cycles(config: AcceleratorConfig, m: int, n: int, k: int) -> int:
+    """Cycles from ``start`` to ``done`` for one GEMM whose operands are in the on-chip buffers."""
+    fm = map_gemm(config.dataflow, config.rows, config.cols, m, n, k)
+    return NATIVE_START_CYCLES + fm.folds * native_fold_cycles(config, fm.t) + NATIVE_DONE_CYCLES
