@@ -34,9 +34,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from codesign.hdl.export import generate
     from codesign.hdl.fpga import synth
     from codesign.hdl.verify import verify
-    from codesign.sweep import sweep
     from codesign.sim.config import AcceleratorConfig, Dataflow, ZeroHandling
     from codesign.sim.result import LayerResult, NetworkResult
+    from codesign.sweep import sweep
     from codesign.workloads.layers import Network
 
 

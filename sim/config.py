@@ -91,8 +91,8 @@ class AcceleratorConfig:
     vector_lanes: int = 0  # 0: one lane per array column
 
     def __post_init__(self) -> None:
-        _positive_int("rows", self.rows, 1, 4096)
-        _positive_int("cols", self.cols, 1, 4096)
+        _positive_int("rows", self.rows)
+        _positive_int("cols", self.cols)
         object.__setattr__(self, "dataflow", _enum(Dataflow, "dataflow", self.dataflow))
         object.__setattr__(self, "zero_handling", _enum(ZeroHandling, "zero_handling", self.zero_handling))
         _positive_int("weight_bits", self.weight_bits, 1, 32)

@@ -82,26 +82,60 @@ def scalesim_conv_out(size: int, kernel: int, stride: int) -> int:
 
 
 # --------------------------------------------------------------------------------------------
-# Native timing: the RTL's schedule
+# Native timing: the RTL's schedule (owned by codesign.hdl; the hardware publishes these numbers)
 # --------------------------------------------------------------------------------------------
+# Cycles are counted from the clock edge that samples ``start`` high to the edge after which
+# ``done`` reads high; the operands are already in the on-chip buffers.
+#
+# WS (``rows`` x ``cols`` PEs hold a K x N block of weights; the M activation rows stream):
+#   folds ``F = ceil(K/rows) * ceil(N/cols)`` issue back to back every ``P = max(M, rows)`` cycles
+#   (the weights of the next fold are written in a wave right behind the last activation of the
+#   current one, so weight loading is hidden when ``M >= rows``); the last fold then takes
+#   ``M + rows + cols`` cycles to its last output write (2 cycles buffer read + register, ``rows +
+#   cols - 1`` through the skewed array and the output deskew, 1 cycle read-modify-write).
+#   ``cycles = 1 + (F - 1) * P + M + rows + cols``
+# OS (``rows`` x ``cols`` PEs accumulate an M x N block of outputs; K streams):
+#   folds ``F = ceil(M/rows) * ceil(N/cols)`` every ``P = max(K, rows, cols)`` cycles; a PE
+#   hands its sum to an output register when the next fold's first operands reach it, so each
+#   fold's ``rows`` output rows drain while the next fold computes; after the last fold, a flush
+#   wave (one more interval) and the drain of ``rows`` rows ``cols + 1`` cycles behind it.
+#   ``cycles = 1 + F * P + rows + cols``
+# IS: not generated as hardware; timed as the WS machine on the transposed GEMM
+#   (``C^T = B^T A^T``: M and N swap roles).
+NATIVE_START_CYCLES = 1  # controller: start sampled -> first fold issues
+
+
 def native_fold_cycles(config: AcceleratorConfig, t: int) -> int:
-    """Cycles of one fold in the generated hardware (operands on chip), ``t`` = streamed extent.
+    """Issue interval of one fold (cycles between consecutive fold starts), ``t`` = streamed extent.
 
-    WS/IS: ``rows`` cycles to shift the stationary operand in, then ``t`` streamed vectors
-    reach the last PE after ``rows + cols - 2`` cycles of skew.
-    OS: ``t`` products per PE plus the skew, then ``rows`` cycles to shift the outputs out.
+    WS/IS: ``max(t, rows)``. OS: ``max(t, rows, cols)``.
     """
-    rows, cols = config.rows, config.cols
     if config.dataflow is Dataflow.OS:
-        return t + rows + cols - 2 + rows
-    return rows + t + rows + cols - 2
+        return max(t, config.rows, config.cols)
+    return max(t, config.rows)
 
 
-NATIVE_START_CYCLES = 1  # controller: start -> first fold
-NATIVE_DONE_CYCLES = 1  # controller: last fold -> done
+def native_tail_cycles(config: AcceleratorConfig, t: int) -> int:
+    """Cycles from the last fold's issue to ``done`` (fill + drain of the last fold).
+
+    WS/IS: ``t + rows + cols`` (the last fold's full latency). OS: ``P + rows + cols``
+    (the flush interval and the drain of the last fold).
+    """
+    if config.dataflow is Dataflow.OS:
+        return native_fold_cycles(config, t) + config.rows + config.cols
+    return t + config.rows + config.cols
 
 
 def native_gemm_cycles(config: AcceleratorConfig, m: int, n: int, k: int) -> int:
-    """Cycles from ``start`` to ``done`` for one GEMM whose operands are in the on-chip buffers."""
+    """Cycles from ``start`` to ``done`` for one GEMM whose operands are in the on-chip buffers.
+
+    ``NATIVE_START_CYCLES + (F - 1) * native_fold_cycles(t) + native_tail_cycles(t)``, i.e.
+    WS: ``1 + (F-1)*max(M, rows) + M + rows + cols``; OS: ``1 + F*max(K, rows, cols) + rows + cols``;
+    IS: the WS form with M and N swapped.
+    """
     fm = map_gemm(config.dataflow, config.rows, config.cols, m, n, k)
-    return NATIVE_START_CYCLES + fm.folds * native_fold_cycles(config, fm.t) + NATIVE_DONE_CYCLES
+    return (
+        NATIVE_START_CYCLES
+        + (fm.folds - 1) * native_fold_cycles(config, fm.t)
+        + native_tail_cycles(config, fm.t)
+    )

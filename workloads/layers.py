@@ -19,8 +19,9 @@ import enum
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
-from codesign.errors import WorkloadError
 from codesign.workloads.operand import Operand
+
+from codesign.errors import WorkloadError
 
 INT8 = Operand()
 ACC32 = Operand(bits=32)
@@ -80,7 +81,7 @@ class Layer:
     name: str
     inputs: Operand = field(default=INT8, kw_only=True)
     weights: Operand = field(default=INT8, kw_only=True)
-    outputs: Operand = field(default=ACC32, kw_only=True)
+    outputs: Operand = field(default=INT8, kw_only=True)
 
     kind = LayerKind.CONV  # overridden
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from codesign.errors import WorkloadError
 from codesign.workloads.layers import Conv2d, GemmShape, Layer, Linear, MatMul
 from codesign.workloads.operand import Operand, Pattern
+
+from codesign.errors import WorkloadError
 
 
 def random_operand(shape: tuple[int, ...], op: Operand, rng: np.random.Generator, *, k_axis: int = -1) -> np.ndarray:

@@ -11,9 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from codesign.errors import WorkloadError
 from codesign.workloads.layers import Conv2d, Eltwise, Layer, Linear, MatMul, Network, Pool
 from codesign.workloads.operand import Operand
+
+from codesign.errors import WorkloadError
 
 # modules that register networks (each is optional so the zoo grows by adding a module)
 ZOO_MODULES = ("zoo_cnn", "zoo_mobile", "zoo_tiny", "zoo_transformers")

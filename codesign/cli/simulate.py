@@ -1,0 +1,124 @@
+"""``codesign simulate``: a network on an accelerator, per-layer table and totals."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from codesign.errors import CodesignError, ConfigError
+
+TABLE_COLUMNS = ["layer", "type", "macs", "cycles", "compute_cycles", "stall_cycles", "utilization", "energy_pj"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from codesign.cli.common import add_config_flags
+
+    p = sub.add_parser("simulate", help="simulate a network on an accelerator",
+                       description="Simulate a network (zoo name, gemm:M,N,K, SCALE-Sim .csv, .yaml or .onnx) "
+                                   "on a systolic accelerator: per-layer cycles, stalls, utilization, energy.")
+    p.add_argument("--workload", "-w", required=True, metavar="NAME|FILE", help="zoo name, gemm:M,N,K or a file")
+    add_config_flags(p)
+    p.add_argument("--timing", choices=["native", "scalesim"], default="native",
+                   help="native: SimPy engine with the RTL's timing; scalesim: SCALE-Sim CALC-mode cycles")
+    p.add_argument("--engine", choices=["simpy", "closed_form"], default="simpy",
+                   help="simpy (reference) or its closed-form twin")
+    p.add_argument("--batch", type=int, default=None, help="batch size")
+    p.add_argument("--preset", default=None, help="compression preset (int8, w4a8, ...)")
+    p.add_argument("--sparsity", default=None, help="weight sparsity: 2:4 or a density such as 0.5")
+    p.add_argument("--act-density", type=float, default=None, help="activation density (fraction non-zero)")
+    p.add_argument("--mixed", default=None, metavar="bits.yaml", help="YAML map layer name -> bits")
+    p.add_argument("--fpga", default=None, metavar="TARGET", help="report latency at the Fmax reached on this FPGA")
+    p.add_argument("--out", "-o", default=None, metavar="FILE", help="write results (.csv, .json or .parquet)")
+    p.add_argument("--quiet", "-q", action="store_true", help="print totals only")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from codesign.api import load_workload
+    from codesign.cli.common import config_from_args
+    from codesign.sim.engine import simulate_network
+
+    out = Path(args.out) if args.out else None
+    if out is not None and out.suffix.lower() not in (".csv", ".json", ".parquet"):
+        raise ConfigError(f"--out must end in .csv, .json or .parquet, not {args.out!r}")
+    if args.batch is not None and args.batch < 1:
+        raise ConfigError(f"--batch must be a positive integer, not {args.batch!r}")
+    config = config_from_args(args)
+    net = load_workload(args.workload, batch=args.batch)
+    if args.preset or args.sparsity or args.act_density is not None or args.mixed:
+        from codesign.workloads import presets
+
+        net = presets.apply(net, preset=args.preset, sparsity=args.sparsity, act_density=args.act_density,
+                            mixed=args.mixed)
+    result = simulate_network(net, config, timing=args.timing, engine=args.engine)
+    fpga = None
+    if args.fpga:
+        from codesign.hdl.fpga import fpga_metrics
+
+        fpga = fpga_metrics(config, args.fpga)
+    print_result(result, quiet=args.quiet, fpga=fpga)
+    if out is not None:
+        write_result(result, out)
+        print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+def write_result(result, out: Path) -> None:  # type: ignore[no-untyped-def]
+    suffix = out.suffix.lower()
+    tmp = out.with_name(out.name + ".tmp")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if suffix == ".json":
+            tmp.write_text(result.to_json())
+        elif suffix == ".csv":
+            result.to_dataframe().to_csv(tmp, index=False)
+        else:
+            result.to_dataframe().to_parquet(tmp, index=False)
+        tmp.replace(out)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise CodesignError(f"cannot write {str(out)!r}: {e.strerror or e}") from e
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:.3f}" if abs(v) < 1000 else f"{v:,.0f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def print_result(result, *, quiet: bool = False, fpga: dict | None = None) -> None:  # type: ignore[no-untyped-def]
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=max(120, Console().width), soft_wrap=False)
+    cfg = result.config
+    title = (f"{result.network} (batch {result.batch}) on {cfg.rows}x{cfg.cols} {cfg.dataflow.value.upper()}, "
+             f"W{cfg.weight_bits}A{cfg.act_bits}, {cfg.clock_mhz:g} MHz, timing {result.timing}")
+    if not quiet:
+        table = Table(title=title, show_lines=False)
+        for col in TABLE_COLUMNS:
+            table.add_column(col, justify="left" if col in ("layer", "type") else "right")
+        for row in result.to_dataframe()[TABLE_COLUMNS].itertuples(index=False):
+            table.add_row(*(_fmt(v) for v in row))
+        table.add_section()
+        table.add_row("total", "", _fmt(result.macs), _fmt(result.cycles), _fmt(result.compute_cycles),
+                      _fmt(result.stall_cycles), _fmt(result.utilization), _fmt(result.energy_pj))
+        console.print(table)
+    else:
+        console.print(title)
+    b = result.energy_breakdown_pj
+    console.print(
+        f"cycles {result.cycles:,}  |  latency {result.latency_ms:.3f} ms at {cfg.clock_mhz:g} MHz  |  "
+        f"energy {result.energy_uj:,.1f} uJ  |  utilization {result.utilization:.1%}  |  MACs {result.macs:,}"
+    )
+    console.print("energy breakdown (uJ): " + ", ".join(f"{k} {v * 1e-6:,.1f}" for k, v in b.items()))
+    if fpga:
+        fmax = fpga.get("fmax_mhz")
+        if fmax:
+            console.print(f"FPGA {fpga.get('target')}: Fmax {fmax:.1f} MHz -> latency "
+                          f"{result.cycles / fmax:,.1f} us")
+        else:
+            console.print(f"FPGA {fpga.get('target')}: {fpga.get('message', 'no Fmax')}")

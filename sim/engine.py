@@ -1,0 +1,334 @@
+"""The simulation engine: a SimPy model of the tile pipeline, and its closed-form twin.
+
+The machine
+-----------
+* **DMA** (the DRAM channel): one process executing load and store commands in program order,
+  like the command queue of a real accelerator DMA. A transfer of ``b`` bits takes
+  ``dram_latency_cycles + ceil(ceil(b / 8) / dram_bytes_per_cycle)`` cycles and holds the channel;
+  a transfer of nothing takes no time.
+* **SRAMs**: ``B`` tile slots per operand (``B = 2`` double-buffered, else 1). Loading tile ``i``
+  needs the slot of tile ``i - B`` free (its compute done); computing tile ``i`` needs the output
+  slot of tile ``i - B`` free (its store done).
+* **PE array**: one process computing tiles in order, each for ``native_gemm_cycles`` (the RTL's
+  start-to-done count) or ``ceil(ops / lanes)`` on the vector unit.
+* **Program order** of the DMA: ``L0 .. L(B-1)``, then for each tile ``i``: ``S(i)``, ``L(i + B)``.
+  Stores of partial sums move nothing and are left out.
+
+Stall cycles are the layer's cycles not spent computing: the first loads, the last store, and
+any wait of the array for the DMA. Layers run one after the other, each from empty buffers.
+
+:func:`pipeline_simpy` runs this machine on SimPy with one event per transfer and per tile.
+:func:`pipeline_closed_form` evaluates the same schedule as a max-plus recurrence and jumps over
+runs of identical tiles once the pipeline is periodic; tests hold the two equal.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import simpy
+from codesign.sim.config import AcceleratorConfig
+from codesign.sim.cost import layer_energy
+from codesign.sim.mapping import LayerPlan, TileRun, plan_gemm, plan_layer
+from codesign.sim.result import LayerResult, NetworkResult
+from codesign.sim.timing import ceil_div, scalesim_conv_out, scalesim_gemm_cycles
+from codesign.workloads.layers import Conv2d, GemmShape, Layer, Network
+
+from codesign.errors import CodesignError
+
+ENGINES = ("simpy", "closed_form")
+TIMINGS = ("native", "scalesim")
+
+
+@dataclass(frozen=True)
+class PipelineTiming:
+    cycles: int
+    compute_cycles: int
+
+    @property
+    def stall_cycles(self) -> int:
+        return self.cycles - self.compute_cycles
+
+
+def transfer_cycles(bits: int, config: AcceleratorConfig) -> int:
+    if bits <= 0:
+        return 0
+    return config.dram_latency_cycles + math.ceil(ceil_div(bits, 8) / config.dram_bytes_per_cycle)
+
+
+def _tiles(runs: Sequence[TileRun]) -> Iterator[TileRun]:
+    for r in runs:
+        for _ in range(r.count):
+            yield r
+
+
+# --------------------------------------------------------------------------------------------
+# SimPy engine (the reference)
+# --------------------------------------------------------------------------------------------
+def pipeline_simpy(runs: Sequence[TileRun], config: AcceleratorConfig) -> PipelineTiming:
+    tiles = list(_tiles(runs))
+    n = len(tiles)
+    if n == 0:
+        return PipelineTiming(0, 0)
+    nbuf = 2 if config.double_buffered else 1
+    env = simpy.Environment()
+    loaded = [env.event() for _ in range(n)]
+    computed = [env.event() for _ in range(n)]
+    stored = [env.event() for _ in range(n)]
+
+    def dma() -> Iterator[simpy.Event]:
+        def load(i: int) -> Iterator[simpy.Event]:
+            dur = transfer_cycles(tiles[i].load_bits, config)
+            if dur:
+                if i >= nbuf:
+                    yield computed[i - nbuf]  # the input slot is free once tile i-B is computed
+                yield env.timeout(dur)
+            loaded[i].succeed()
+
+        for i in range(min(nbuf, n)):
+            yield from load(i)
+        for i in range(n):
+            dur = transfer_cycles(tiles[i].store_bits, config)
+            if dur:
+                yield computed[i]
+                yield env.timeout(dur)
+                stored[i].succeed()
+            if i + nbuf < n:
+                yield from load(i + nbuf)
+
+    def array() -> Iterator[simpy.Event]:
+        for i in range(n):
+            yield loaded[i]
+            if i >= nbuf:
+                yield stored[i - nbuf]
+            yield env.timeout(tiles[i].compute_cycles)
+            computed[i].succeed()
+            if not transfer_cycles(tiles[i].store_bits, config):
+                stored[i].succeed()  # nothing to write back: the output slot stays on chip
+
+    env.process(dma())
+    done = env.process(array())
+    env.run()
+    if not done.processed:  # pragma: no cover - would be a deadlock in the model
+        raise CodesignError("internal error: the tile pipeline deadlocked")
+    end = max(int(env.now), 0)
+    return PipelineTiming(end, sum(t.compute_cycles for t in tiles))
+
+
+# --------------------------------------------------------------------------------------------
+# Closed-form twin: the same schedule as a recurrence, O(number of distinct runs)
+# --------------------------------------------------------------------------------------------
+def pipeline_closed_form(runs: Sequence[TileRun], config: AcceleratorConfig) -> PipelineTiming:
+    n = sum(r.count for r in runs)
+    if n == 0:
+        return PipelineTiming(0, 0)
+    nbuf = 2 if config.double_buffered else 1
+    # per-tile parameters by run: (load_dur, store_dur, compute)
+    params = [(transfer_cycles(r.load_bits, config), transfer_cycles(r.store_bits, config), r.compute_cycles)
+              for r in runs]
+    ends = []
+    acc = 0
+    for r in runs:
+        acc += r.count
+        ends.append(acc)
+
+    run_idx = 0
+
+    def run_of(i: int) -> int:
+        # tiles are visited in increasing order; lookups move forward monotonically
+        nonlocal run_idx
+        while ends[run_idx] <= i:
+            run_idx += 1
+        j = run_idx
+        return j
+
+    # lookups for i + nbuf run ahead of i: use a separate cursor
+    ahead_idx = 0
+
+    def run_ahead(i: int) -> int:
+        nonlocal ahead_idx
+        while ends[ahead_idx] <= i:
+            ahead_idx += 1
+        return ahead_idx
+
+    t_dma = 0
+    load_end: dict[int, int] = {}
+    comp_end: dict[int, int] = {}
+    wb_end: dict[int, int] = {}
+
+    def do_load(i: int) -> None:
+        nonlocal t_dma
+        dur = params[run_ahead(i)][0]
+        if dur:
+            start = max(t_dma, comp_end[i - nbuf] if i >= nbuf else 0)
+            t_dma = start + dur
+        load_end[i] = t_dma
+
+    for i in range(min(nbuf, n)):
+        do_load(i)
+
+    compute_total = sum(r.count * r.compute_cycles for r in runs)
+    history: list[tuple[int, tuple[int, ...], int]] = []  # (step, relative state, comp_end)
+    i = 0
+    while i < n:
+        r = run_of(i)
+        _, sdur, comp = params[r]
+        start = max(load_end[i], comp_end.get(i - 1, 0), wb_end[i - nbuf] if i >= nbuf else 0)
+        comp_end[i] = start + comp
+        if sdur:
+            s = max(t_dma, comp_end[i])
+            t_dma = s + sdur
+            wb_end[i] = t_dma
+        else:
+            wb_end[i] = comp_end[i]
+        if i + nbuf < n:
+            do_load(i + nbuf)
+        # forget what no later step reads
+        for d in (load_end, comp_end, wb_end):
+            d.pop(i - nbuf - 1, None)
+        # periodic steady state inside a run: jump whole periods
+        last_safe = ends[r] - 1 - nbuf  # steps whose tile and look-ahead load are in run r
+        if i < last_safe:
+            base = comp_end[i]
+            state = (
+                t_dma - base,
+                *(load_end[j] - base for j in range(i + 1, i + nbuf + 1) if j in load_end),
+                *(comp_end[j] - base for j in range(i - nbuf + 1, i + 1) if j in comp_end),
+                *(wb_end[j] - base for j in range(i - nbuf + 1, i + 1) if j in wb_end),
+            )
+            history.append((i, state, base))
+            if len(history) > 3:
+                history.pop(0)
+            jumped = False
+            for p in (1, 2):
+                if len(history) > p and history[-1 - p][1] == state and history[-1 - p][0] == i - p:
+                    delta = base - history[-1 - p][2]
+                    periods = (last_safe - i) // p
+                    if periods > 0:
+                        shift = periods * p
+                        add = periods * delta
+                        t_dma += add
+                        load_end = {j + shift: v + add for j, v in load_end.items()}
+                        comp_end = {j + shift: v + add for j, v in comp_end.items()}
+                        wb_end = {j + shift: v + add for j, v in wb_end.items()}
+                        i += shift
+                        history.clear()
+                        jumped = True
+                    break
+            if jumped:
+                i += 1
+                continue
+        else:
+            history.clear()
+        i += 1
+    end = max(t_dma, comp_end[n - 1], wb_end[n - 1])
+    return PipelineTiming(end, compute_total)
+
+
+# --------------------------------------------------------------------------------------------
+# Layers and networks
+# --------------------------------------------------------------------------------------------
+def scalesim_gemm(layer: Layer, batch: int) -> GemmShape | None:
+    """The GEMM SCALE-Sim computes for a layer: convolutions without padding, output
+    ``ceil((H - R + S) / S)``, no dilation."""
+    if isinstance(layer, Conv2d):
+        oh = scalesim_conv_out(layer.in_h, layer.r, layer.stride[0])  # type: ignore[index]
+        ow = scalesim_conv_out(layer.in_w, layer.s, layer.stride[1])  # type: ignore[index]
+        g = layer.groups
+        return GemmShape(m=oh * ow * batch, n=layer.out_channels // g,
+                         k=layer.in_channels // g * layer.r * layer.s, repeats=g)
+    return layer.gemm(batch)
+
+
+@lru_cache(maxsize=1 << 16)
+def simulate_layer(layer: Layer, batch: int, config: AcceleratorConfig, timing: str = "native",
+                   engine: str = "simpy") -> LayerResult:
+    """One layer on one configuration (cached: identical pairs are evaluated once)."""
+    if timing not in TIMINGS:
+        raise CodesignError(f"timing must be one of {', '.join(TIMINGS)}, not {timing!r}")
+    if engine not in ENGINES:
+        raise CodesignError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    if timing == "scalesim":
+        g = scalesim_gemm(layer, batch)
+        if g is None:  # SCALE-Sim does not model pooling / element-wise layers
+            plan = plan_layer(layer, batch, config)
+            pt = PipelineTiming(0, 0)
+            macs = 0
+            gm = (0, 0, 0, 0)
+        else:
+            plan = plan_gemm(g, layer.inputs, layer.weights, layer.outputs, config,
+                             weights_static=layer.weight_elements > 0)
+            cyc = g.repeats * scalesim_gemm_cycles(config.dataflow, config.rows, config.cols, g.m, g.n, g.k)
+            pt = PipelineTiming(cyc, cyc)
+            macs = g.macs
+            gm = (g.m, g.n, g.k, g.repeats)
+    else:
+        plan = plan_layer(layer, batch, config)
+        pt = (pipeline_simpy if engine == "simpy" else pipeline_closed_form)(plan.runs, config)
+        g = layer.gemm(batch)
+        macs = layer.macs(batch)
+        gm = (g.m, g.n, g.k, g.repeats) if g is not None else (0, 0, 0, 0)
+    return _layer_result(layer, plan, pt, macs, gm, config)
+
+
+def _layer_result(layer: Layer, plan: LayerPlan, pt: PipelineTiming, macs: int,
+                  gm: tuple[int, int, int, int], config: AcceleratorConfig) -> LayerResult:
+    energy = layer_energy(plan.counts, pt.cycles, config)
+    return LayerResult(
+        layer=layer.name,
+        kind=layer.kind.value,
+        m=gm[0],
+        n=gm[1],
+        k=gm[2],
+        repeats=gm[3],
+        macs=macs,
+        cycles=pt.cycles,
+        compute_cycles=pt.compute_cycles,
+        stall_cycles=pt.stall_cycles,
+        utilization=macs / (pt.cycles * config.pes) if pt.cycles else 0.0,
+        energy_pj=sum(energy.values()),
+        energy_breakdown_pj=energy,
+        counts=plan.counts,
+        folds=plan.folds,
+        tiles=plan.tiles,
+    )
+
+
+def simulate_network(net: Network, config: AcceleratorConfig, *, timing: str = "native",
+                     engine: str = "simpy") -> NetworkResult:
+    results = tuple(simulate_layer(layer, net.batch, config, timing, engine) for layer in net.layers)
+    return NetworkResult(network=net.name, config=config, layers=results, timing=timing, batch=net.batch,
+                         meta={"engine": engine})
+
+
+@dataclass(frozen=True)
+class OnChipResult:
+    """A GEMM run from operands already in the on-chip buffers (what the RTL tests measure)."""
+
+    cycles: int
+    active_macs: int
+    macs: int
+
+
+def simulate_gemm_on_chip(config: AcceleratorConfig, m: int, n: int, k: int, *,
+                          a: object | None = None, b: object | None = None) -> OnChipResult:
+    """Cycles from start to done and MACs the array enables for one on-chip GEMM.
+
+    With operand arrays ``a[M, K]`` and ``b[K, N]`` and zero-gating, the enabled MACs are those
+    whose two operands are non-zero, ``sum_k nnz(a[:, k]) * nnz(b[k, :])``; otherwise all
+    ``M * N * K``.
+    """
+    from codesign.sim.config import ZeroHandling
+    from codesign.sim.timing import native_gemm_cycles
+
+    macs = m * n * k
+    active = macs
+    if config.zero_handling is not ZeroHandling.NONE and a is not None and b is not None:
+        import numpy as np
+
+        av, bv = np.asarray(a), np.asarray(b)
+        active = int(((av != 0).sum(axis=0).astype(np.int64) * (bv != 0).sum(axis=1)).sum())
+    return OnChipResult(cycles=native_gemm_cycles(config, m, n, k), active_macs=active, macs=macs)
