@@ -125,3 +125,26 @@ def mobilenet_v2(batch: int = 1, width: float = 1.0, resolution: int = 224) -> N
 def gemm(batch: int = 1, m: int = 64, n: int = 64, k: int = 64) -> Network:
     layer = Linear(f"gemm_{m}x{n}x{k}", in_features=k, out_features=n, tokens=m, bias=False)
     return Network(f"gemm_{m}x{n}x{k}", (layer,), batch=batch, input_shape=(m, k))
+
+
+_VGG16 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
+
+
+@register("vgg16", description="VGG-16 (configuration D, torchvision, 224x224, no BatchNorm)",
+          source="Simonyan & Zisserman, ICLR 2015 (config D, 138 M params); "
+                 "torchvision vgg16: 15.47 GFLOPS, 138,357,544 params",
+          default_input="3x224x224")
+def vgg16(batch: int = 1) -> Network:
+    b = NetBuilder(3, 224, 224)
+    conv = pool = 0
+    for v in _VGG16:
+        if v == "M":
+            pool += 1
+            b.pool(f"pool{pool}", 2, 2)
+        else:
+            conv += 1
+            b.conv(f"conv{conv}", int(v), 3, padding=1, bias=True)
+    b.linear("fc6", 4096)
+    b.linear("fc7", 4096)
+    b.linear("fc8", 1000)
+    return b.network("vgg16", batch, (3, 224, 224))
