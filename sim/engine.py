@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import simpy
-from codesign.sim.config import AcceleratorConfig
+from codesign.sim.config import AcceleratorConfig, ZeroHandling
 from codesign.sim.cost import layer_energy
-from codesign.sim.mapping import LayerPlan, TileRun, plan_gemm, plan_layer
+from codesign.sim.mapping import LayerPlan, TileRun, a_footprint_ratio, plan_gemm, plan_layer
 from codesign.sim.result import LayerResult, NetworkResult
 from codesign.sim.timing import ceil_div, scalesim_conv_out, scalesim_gemm_cycles
 from codesign.workloads.layers import Conv2d, GemmShape, Layer, Network
@@ -260,14 +260,22 @@ def simulate_layer(layer: Layer, batch: int, config: AcceleratorConfig, timing: 
             gm = (0, 0, 0, 0)
         else:
             plan = plan_gemm(g, layer.inputs, layer.weights, layer.outputs, config,
-                             weights_static=layer.weight_elements > 0)
+                             weights_static=layer.weight_elements > 0, a_ratio=a_footprint_ratio(layer, batch))
             cyc = g.repeats * scalesim_gemm_cycles(config.dataflow, config.rows, config.cols, g.m, g.n, g.k)
             pt = PipelineTiming(cyc, cyc)
             macs = g.macs
             gm = (g.m, g.n, g.k, g.repeats)
     else:
+        run = pipeline_simpy if engine == "simpy" else pipeline_closed_form
         plan = plan_layer(layer, batch, config)
-        pt = (pipeline_simpy if engine == "simpy" else pipeline_closed_form)(plan.runs, config)
+        pt = run(plan.runs, config)
+        if config.zero_handling is ZeroHandling.SKIP and layer.weights.density < 1.0:
+            # skipping is a per-layer choice: where compressed weights and their metadata cost
+            # more than they save (high density, memory-bound), the layer runs dense and gated
+            gated = plan_layer(layer, batch, config.replace(zero_handling=ZeroHandling.GATE))
+            pt_gated = run(gated.runs, config)
+            if pt_gated.cycles < pt.cycles:
+                plan, pt = gated, pt_gated
         g = layer.gemm(batch)
         macs = layer.macs(batch)
         gm = (g.m, g.n, g.k, g.repeats) if g is not None else (0, 0, 0, 0)
@@ -321,7 +329,6 @@ def simulate_gemm_on_chip(config: AcceleratorConfig, m: int, n: int, k: int, *,
     whose two operands are non-zero, ``sum_k nnz(a[:, k]) * nnz(b[k, :])``; otherwise all
     ``M * N * K``.
     """
-    from codesign.sim.config import ZeroHandling
     from codesign.sim.timing import native_gemm_cycles
 
     macs = m * n * k

@@ -96,13 +96,17 @@ def _sizes(total: int, tile: int) -> list[tuple[int, int]]:
 
 
 def plan_gemm(g: GemmShape, inputs: Operand, weights: Operand, outputs: Operand,
-              config: AcceleratorConfig, *, weights_static: bool = True) -> LayerPlan:
-    return _plan_gemm_cached(g, inputs, weights, outputs, config, weights_static)
+              config: AcceleratorConfig, *, weights_static: bool = True, a_ratio: float = 1.0) -> LayerPlan:
+    """Tile a GEMM. ``a_ratio`` = distinct input elements / elements of the im2col matrix A
+    (1 for Linear/MatMul, about 1/9 for a 3x3 stride-1 conv): activations are stored in DRAM and
+    SRAM as feature maps and expanded to A rows on chip, so an A tile occupies and moves
+    ``ceil(Mt * Kt * a_ratio)`` elements."""
+    return _plan_gemm_cached(g, inputs, weights, outputs, config, weights_static, min(1.0, a_ratio))
 
 
 @lru_cache(maxsize=65536)
 def _plan_gemm_cached(g: GemmShape, inputs: Operand, weights: Operand, outputs: Operand,
-                      config: AcceleratorConfig, weights_static: bool) -> LayerPlan:
+                      config: AcceleratorConfig, weights_static: bool, a_ratio: float) -> LayerPlan:
     cfg = config
     ab = effective_bits(inputs, cfg.act_bits)
     wb = effective_bits(weights, cfg.weight_bits)
@@ -127,6 +131,9 @@ def _plan_gemm_cached(g: GemmShape, inputs: Operand, weights: Operand, outputs: 
     if accb > cap_c:
         raise ConfigError(f"output_sram_bytes must hold at least one accumulator, not {cfg.output_sram_bytes!r}")
 
+    def a_bits(mm: int, kk: int) -> int:
+        return math.ceil(mm * kk * a_ratio) * ab
+
     m, n, k = g.m, g.n, g.k
     mt, nt, kt = m, n, k
     while True:
@@ -142,7 +149,7 @@ def _plan_gemm_cached(g: GemmShape, inputs: Operand, weights: Operand, outputs: 
                 kt = _halve(kt)
             else:
                 nt = _halve(nt)
-        elif mt * kt * ab > cap_a:
+        elif a_bits(mt, kt) > cap_a:
             if mt > 1 and mt >= kt:
                 mt = _halve(mt)
             elif kt > 1:
@@ -157,7 +164,7 @@ def _plan_gemm_cached(g: GemmShape, inputs: Operand, weights: Operand, outputs: 
     if (mt, nt, kt) == (m, n, k) and g.repeats > 1:
         gt = min(
             g.repeats,
-            cap_a // max(1, m * k * ab),
+            cap_a // max(1, a_bits(m, k)),
             cap_b // max(1, b_bits(k, n)),
             cap_c // max(1, m * n * accb),
         )
@@ -168,7 +175,7 @@ def _plan_gemm_cached(g: GemmShape, inputs: Operand, weights: Operand, outputs: 
     g_pieces = _sizes(g.repeats, gt)
 
     # loop order: weights outer (n, m, k) or inputs outer (m, n, k); pick the lower DRAM traffic
-    a_total = m * k * ab
+    a_total = a_bits(m, k)
     b_total = b_bits(k, n) if n_kt == 1 else sum(b_bits(ks, n) * c for ks, c in k_pieces)
     a_wo = a_total * (1 if (n_mt == 1 and n_kt == 1) else n_nt)
     b_wo = b_total * (1 if n_kt == 1 else n_mt)
@@ -201,7 +208,7 @@ def _plan_gemm_cached(g: GemmShape, inputs: Operand, weights: Operand, outputs: 
                         for ki, (ks, kcount) in enumerate(k_pieces):
                             for kr in range(kcount):
                                 last_k = ki == len(k_pieces) - 1 and kr == kcount - 1
-                                a_load = gs * ms * ks * ab
+                                a_load = gs * a_bits(ms, ks)
                                 b_load = gs * b_bits(ks, ns)
                                 # the operand of the outer loop stays on chip across the inner loop
                                 # when K is whole; the other one only when it is a single tile
@@ -358,10 +365,18 @@ def plan_vector(elements_in: int, elements_out: int, ops: int, inputs: Operand, 
     return LayerPlan(runs=tuple(runs), counts=counts, folds=0, tile_mnk=(1, tile_out, 1, 1))
 
 
+def a_footprint_ratio(layer: Layer, batch: int) -> float:
+    """Distinct input elements per element of the im2col matrix A (at most 1)."""
+    g = layer.gemm(batch)
+    if g is None or layer.weight_elements == 0:
+        return 1.0
+    return min(1.0, layer.input_elements(batch) / (g.m * g.k * g.repeats))
+
+
 def plan_layer(layer: Layer, batch: int, config: AcceleratorConfig) -> LayerPlan:
     g = layer.gemm(batch)
     if g is not None:
         return plan_gemm(g, layer.inputs, layer.weights, layer.outputs, config,
-                         weights_static=layer.weight_elements > 0)
+                         weights_static=layer.weight_elements > 0, a_ratio=a_footprint_ratio(layer, batch))
     return plan_vector(layer.input_elements(batch), layer.output_elements(batch), layer.vector_ops(batch),
                        layer.inputs, layer.outputs, config)

@@ -1,0 +1,128 @@
+"""The SimPy tile pipeline: closed-form known answers, and its closed-form twin held equal."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from codesign.sim.config import AcceleratorConfig
+from codesign.sim.engine import (
+    pipeline_closed_form,
+    pipeline_simpy,
+    simulate_gemm_on_chip,
+    simulate_layer,
+    transfer_cycles,
+)
+from codesign.sim.mapping import TileRun
+from codesign.sim.timing import native_gemm_cycles
+from codesign.workloads.layers import Conv2d, Linear
+
+CFG = AcceleratorConfig(rows=16, cols=16, dram_bytes_per_cycle=16.0, dram_latency_cycles=100)
+BOTH = (pipeline_simpy, pipeline_closed_form)
+
+
+def test_transfer_cycles() -> None:
+    # latency + ceil(bytes / bandwidth); nothing to move takes no time
+    assert transfer_cycles(512 * 8, CFG) == 100 + 32
+    assert transfer_cycles(8 * 17, CFG) == 100 + 2
+    assert transfer_cycles(0, CFG) == 0
+
+
+@pytest.mark.parametrize("pipeline", BOTH)
+def test_single_tile_is_load_compute_store(pipeline) -> None:
+    pt = pipeline([TileRun(1, load_bits=512 * 8, store_bits=256 * 8, compute_cycles=77)], CFG)
+    assert pt.cycles == (100 + 32) + 77 + (100 + 16)
+    assert pt.compute_cycles == 77 and pt.stall_cycles == 132 + 116
+
+
+@pytest.mark.parametrize("pipeline", BOTH)
+def test_compute_bound_double_buffered(pipeline) -> None:
+    # c >= l + s: the array never waits after the first load: l + n*c + s
+    n, l_bits, s_bits, c = 40, 160 * 8, 80 * 8, 500
+    l, s = transfer_cycles(l_bits, CFG), transfer_cycles(s_bits, CFG)
+    assert c >= l + s
+    assert pipeline([TileRun(n, l_bits, s_bits, c)], CFG).cycles == l + n * c + s
+
+
+@pytest.mark.parametrize("pipeline", BOTH)
+def test_memory_bound_double_buffered(pipeline) -> None:
+    # c <= min(l, s): the DMA never idles: n * (l + s)
+    n, l_bits, s_bits, c = 25, 1600 * 8, 800 * 8, 50
+    l, s = transfer_cycles(l_bits, CFG), transfer_cycles(s_bits, CFG)
+    assert c <= min(l, s)
+    assert pipeline([TileRun(n, l_bits, s_bits, c)], CFG).cycles == n * (l + s)
+
+
+@pytest.mark.parametrize("pipeline", BOTH)
+def test_single_buffered_is_serial(pipeline) -> None:
+    cfg = CFG.replace(double_buffered=False)
+    n, l_bits, s_bits, c = 7, 320 * 8, 64 * 8, 90
+    l, s = transfer_cycles(l_bits, cfg), transfer_cycles(s_bits, cfg)
+    assert pipeline([TileRun(n, l_bits, s_bits, c)], cfg).cycles == n * (l + c + s)
+
+
+runs_strategy = st.lists(
+    st.builds(
+        TileRun,
+        count=st.integers(1, 40),
+        load_bits=st.sampled_from([0, 8, 800, 8000, 64000]),
+        store_bits=st.sampled_from([0, 8, 1600, 24000]),
+        compute_cycles=st.integers(0, 3000),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(runs=runs_strategy, double=st.booleans(), bw=st.sampled_from([1.0, 4.0, 16.0, 64.0]),
+       lat=st.sampled_from([0, 1, 100]))
+def test_closed_form_twin_equals_simpy(runs, double, bw, lat) -> None:
+    cfg = CFG.replace(double_buffered=double, dram_bytes_per_cycle=bw, dram_latency_cycles=lat)
+    assert pipeline_closed_form(runs, cfg) == pipeline_simpy(runs, cfg)
+
+
+LAYERS = [
+    Conv2d("c3", in_channels=64, out_channels=128, in_h=28, in_w=28, kernel=3, padding=1),
+    Conv2d("dw", in_channels=144, out_channels=144, in_h=56, in_w=56, kernel=3, stride=2, padding=1, groups=144),
+    Conv2d("pw", in_channels=320, out_channels=1280, in_h=7, in_w=7, kernel=1),
+    Linear("fc", in_features=4096, out_features=1000, tokens=3),
+]
+
+
+@pytest.mark.parametrize("layer", LAYERS, ids=lambda x: x.name)
+@pytest.mark.parametrize("df", ["ws", "os", "is"])
+@pytest.mark.parametrize(("bw", "sram"), [(1.0, 8 * 1024), (16.0, 64 * 1024), (256.0, 512 * 1024)],
+                         ids=["memory-bound", "balanced", "compute-bound"])
+def test_engines_agree_on_layers(layer, df, bw, sram) -> None:
+    cfg = AcceleratorConfig(rows=8, cols=8, dataflow=df, dram_bytes_per_cycle=bw, input_sram_bytes=sram,
+                            weight_sram_bytes=sram, output_sram_bytes=sram)
+    a = simulate_layer(layer, 1, cfg, "native", "simpy")
+    b = simulate_layer(layer, 1, cfg, "native", "closed_form")
+    assert (a.cycles, a.compute_cycles) == (b.cycles, b.compute_cycles)
+    assert a.energy_pj == b.energy_pj
+
+
+def test_compute_bound_layer_is_its_on_chip_gemm_plus_first_load_and_last_store() -> None:
+    # everything fits on chip: one tile -> load(A, B) + native_gemm_cycles + store(C)
+    cfg = AcceleratorConfig(rows=8, cols=8, dataflow="ws")
+    layer = Linear("fc", in_features=64, out_features=32, tokens=16, bias=False)
+    r = simulate_layer(layer, 1, cfg)
+    load = transfer_cycles((16 * 64 + 64 * 32) * 8, cfg)
+    store = transfer_cycles(16 * 32 * 8, cfg)
+    assert r.tiles == 1
+    assert r.compute_cycles == native_gemm_cycles(cfg, 16, 32, 64)
+    assert r.cycles == load + r.compute_cycles + store
+
+
+def test_on_chip_gemm_counts_enabled_macs() -> None:
+    import numpy as np
+
+    a = np.array([[1, 0, 2], [0, 0, 3]])
+    b = np.array([[1, 1], [5, 0], [0, 2]])
+    cfg = AcceleratorConfig(rows=4, cols=4, zero_handling="gate")
+    r = simulate_gemm_on_chip(cfg, 2, 2, 3, a=a, b=b)
+    # k=0: 1 nz in A col x 2 nz in B row; k=1: 0 x 1; k=2: 2 x 1 -> 2 + 0 + 2
+    assert r.active_macs == 4 and r.macs == 12
+    assert simulate_gemm_on_chip(cfg.replace(zero_handling="none"), 2, 2, 3, a=a, b=b).active_macs == 12

@@ -1,0 +1,88 @@
+"""Properties every simulation must hold, on random layers and configurations."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from codesign.sim.config import AcceleratorConfig
+from codesign.sim.engine import simulate_layer
+from codesign.workloads.layers import Conv2d, Linear
+from codesign.workloads.operand import Operand
+
+convs = st.builds(
+    lambda c, o, hw, k, s, dw, wd: Conv2d(
+        "conv", in_channels=c if not dw else o, out_channels=o, in_h=hw, in_w=hw, kernel=k, stride=s,
+        padding=k // 2, groups=o if dw else 1, weights=Operand(density=wd)),
+    c=st.integers(1, 64), o=st.integers(1, 64), hw=st.integers(3, 30), k=st.sampled_from([1, 3, 5]),
+    s=st.sampled_from([1, 2]), dw=st.booleans(), wd=st.sampled_from([1.0, 0.5, 0.25]),
+)
+linears = st.builds(
+    lambda i, o, t, wd: Linear("fc", in_features=i, out_features=o, tokens=t, weights=Operand(density=wd)),
+    i=st.integers(1, 600), o=st.integers(1, 600), t=st.integers(1, 64), wd=st.sampled_from([1.0, 0.5]),
+)
+layers = st.one_of(convs, linears)
+configs = st.builds(
+    AcceleratorConfig,
+    rows=st.sampled_from([2, 4, 8, 16, 32]), cols=st.sampled_from([2, 4, 8, 16, 32]),
+    dataflow=st.sampled_from(["ws", "os", "is"]),
+    input_sram_bytes=st.sampled_from([2048, 16384, 65536]), weight_sram_bytes=st.sampled_from([2048, 16384, 65536]),
+    output_sram_bytes=st.sampled_from([4096, 16384, 65536]),
+    dram_bytes_per_cycle=st.sampled_from([2.0, 8.0, 32.0]), dram_latency_cycles=st.sampled_from([0, 50]),
+    double_buffered=st.booleans(), zero_handling=st.sampled_from(["none", "gate", "skip"]),
+)
+SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(layer=layers, cfg=configs)
+def test_cycles_at_least_macs_over_pes(layer, cfg) -> None:
+    r = simulate_layer(layer, 1, cfg, "native", "closed_form")
+    if cfg.zero_handling.value != "skip":
+        assert r.cycles >= math.ceil(layer.macs() / cfg.pes)
+    assert r.cycles >= r.compute_cycles > 0 and r.stall_cycles >= 0
+    assert 0 < r.utilization <= 1 or cfg.zero_handling.value == "skip"
+
+
+@SETTINGS
+@given(layer=layers, cfg=configs)
+def test_dram_traffic_at_least_compulsory(layer, cfg) -> None:
+    r = simulate_layer(layer, 1, cfg, "native", "closed_form")
+    wb, ab = min(layer.weights.bits, cfg.weight_bits), min(layer.inputs.bits, cfg.act_bits)
+    ob = min(layer.outputs.bits, cfg.acc_bits)
+    weights = layer.weight_elements * wb * (layer.weights.density if cfg.zero_handling.value == "skip" else 1)
+    g = layer.gemm()
+    # a 1x1 stride-2 conv touches a quarter of its input: what is read is at most the im2col matrix
+    touched_inputs = min(layer.input_elements(), g.m * g.k * g.repeats)
+    compulsory_bits = touched_inputs * ab + weights + layer.output_elements() * ob
+    assert r.counts.dram_read_bits + r.counts.dram_write_bits >= math.floor(compulsory_bits)
+
+
+@SETTINGS
+@given(layer=layers, cfg=configs, which=st.sampled_from(["weight_bits", "act_bits"]), lo=st.sampled_from([2, 4, 8]))
+def test_energy_never_decreases_with_more_bits(layer, cfg, which, lo) -> None:
+    layer = layer.with_operands(weights=layer.weights.with_bits(16), inputs=layer.inputs.with_bits(16))
+    small = simulate_layer(layer, 1, cfg.replace(**{which: lo}), "native", "closed_form")
+    big = simulate_layer(layer, 1, cfg.replace(**{which: 2 * lo}), "native", "closed_form")
+    assert big.energy_pj >= small.energy_pj
+
+
+@SETTINGS
+@given(layer=layers, cfg=configs, factor=st.sampled_from([2, 4, 16]))
+def test_more_dram_bandwidth_never_adds_cycles(layer, cfg, factor) -> None:
+    slow = simulate_layer(layer, 1, cfg, "native", "closed_form")
+    fast = simulate_layer(layer, 1, cfg.replace(dram_bytes_per_cycle=cfg.dram_bytes_per_cycle * factor),
+                          "native", "closed_form")
+    assert fast.cycles <= slow.cycles
+
+
+@SETTINGS
+@given(layer=layers, cfg=configs, spec=st.sampled_from(["2:4", "1:4", "0.5", "0.9", "dense"]))
+def test_skipping_never_adds_cycles(layer, cfg, spec) -> None:
+    layer = layer.with_operands(weights=layer.weights.with_sparsity(spec))
+    base = simulate_layer(layer, 1, cfg.replace(zero_handling="gate"), "native", "closed_form")
+    skip = simulate_layer(layer, 1, cfg.replace(zero_handling="skip"), "native", "closed_form")
+    assert skip.cycles <= base.cycles
+    assert skip.counts.active_macs + skip.counts.gated_macs <= layer.macs()
