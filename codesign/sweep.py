@@ -78,8 +78,11 @@ def engine_name(engine: str) -> str:
 
 
 def evaluate(config: AcceleratorConfig, network: Network, *, engine: str = "analytic") -> NetworkResult:
-    """Simulate one network on one design (the pure function every point goes through)."""
-    return _Evaluator(network).run(config, engine_name(engine), {})
+    """Simulate one network on one design (sweeps use the same engine call, sharing layers of
+    equal shape)."""
+    from codesign.sim.engine import simulate_network
+
+    return simulate_network(network, config, timing="native", engine=engine_name(engine))
 
 
 class _Evaluator:

@@ -1,0 +1,488 @@
+"""Reports: PNG + SVG plots (matplotlib, no pyplot state) and an ``index.html`` that shows them.
+
+From a sweep results table (``codesign sweep`` Parquet/CSV):
+
+* ``pareto_<workload>``: latency vs energy of every point, colour by dataflow, marker by bits,
+  the Pareto front drawn as a step line and ringed;
+* ``breakdown_<workload>``: energy by component (MAC, register, PE-to-PE, SRAMs, DRAM, vector,
+  leakage) stacked for each Pareto point;
+* for one chosen point (``point=``, default: the Pareto point of least EDP), re-simulated from
+  the space stored in the results file: ``layers_latency``, ``layers_energy`` (per-layer bars)
+  and ``roofline`` (the design's compute and DRAM roofs, its layers as dots);
+* ``index.html`` with the plots and the Pareto table of each workload.
+
+From one ``codesign simulate --out r.json`` result: the per-layer plots and the roofline.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from codesign.errors import CodesignError, ConfigError
+from codesign.sim.config import AcceleratorConfig
+from codesign.sim.result import ENERGY_PARTS
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+PART_COLOURS = {
+    "mac": "#4e79a7", "register": "#a0cbe8", "pe_to_pe": "#59a14f", "input_sram": "#f28e2b",
+    "weight_sram": "#ffbe7d", "output_sram": "#8cd17d", "dram": "#e15759", "vector": "#b07aa1",
+    "leakage": "#9d7660",
+}
+DATAFLOW_COLOURS = {"ws": "#1f77b4", "os": "#d62728", "is": "#2ca02c"}
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+TABLE_COLUMNS = ("latency_ms", "cycles", "energy_uj", "edp", "area_mm2", "utilization",
+                 "peak_dram_bytes_per_cycle")
+
+
+@dataclass
+class Plot:
+    name: str  # file stem: name.png and name.svg
+    title: str
+    caption: str = ""
+
+
+@dataclass
+class Section:
+    title: str
+    plots: list[Plot] = field(default_factory=list)
+    html: str = ""  # tables etc., already escaped
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "workload"
+
+
+def _save(fig: Figure, out_dir: Path, name: str) -> None:
+    fig.savefig(out_dir / f"{name}.png", dpi=100, metadata={"Software": None})
+    fig.savefig(out_dir / f"{name}.svg", metadata={"Date": None})
+
+
+def _figure(width: float = 7.5, height: float = 4.5, *, margins: dict[str, float] | None = None) -> Figure:
+    """A figure without pyplot; fixed margins (``margins``) are much faster than a layout engine
+    for plots with many tick labels."""
+    import matplotlib
+
+    matplotlib.rcParams["svg.hashsalt"] = "codesign"  # reproducible SVG ids
+    from matplotlib.figure import Figure
+
+    if margins is None:
+        return Figure(figsize=(width, height), layout="constrained")
+    fig = Figure(figsize=(width, height))
+    fig.subplots_adjust(**margins)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# per-layer plots (a simulate result or a chosen sweep point)
+# ---------------------------------------------------------------------------------------------
+
+
+def layer_plots(layers: pd.DataFrame, config: Mapping[str, Any], out_dir: Path, title: str) -> list[Plot]:
+    """Per-layer latency and energy bars and the roofline of ``config`` with its layers."""
+    import numpy as np
+
+    clock_mhz = float(config.get("clock_mhz", 200.0))
+    names = [str(n) for n in layers["layer"]]
+    x = np.arange(len(names))
+    width = max(7.5, min(0.16 * len(names) + 2, 30))
+    height = 4.2 + 0.055 * max((len(n) for n in names), default=0)  # room for the rotated names
+    margins = {"left": 0.9 / width, "right": 1 - 0.2 / width, "top": 1 - 0.4 / height,
+               "bottom": (0.45 + 0.055 * max((len(n) for n in names), default=0)) / height}
+    plots = []
+
+    fig = _figure(width, height, margins=margins)
+    ax = fig.add_subplot()
+    to_us = 1.0 / clock_mhz  # cycles -> microseconds
+    compute = layers["compute_cycles"].to_numpy(dtype=float)
+    total = layers["cycles"].to_numpy(dtype=float)
+    other = np.maximum(total - compute, 0.0)
+    ax.bar(x, compute * to_us, color="#4e79a7", label="compute")
+    ax.bar(x, other * to_us, bottom=compute * to_us, color="#e15759", label="stall / fill / drain")
+    ax.set_ylabel("latency (us)")
+    ax.set_title(f"Per-layer latency — {title}")
+    _layer_axis(ax, x, names)
+    ax.legend(loc="upper right", fontsize=8)
+    _save(fig, out_dir, "layers_latency")
+    plots.append(Plot("layers_latency", "Per-layer latency",
+                      f"{int(total.sum()):,} cycles = {total.sum() * to_us / 1e3:.4g} ms at {clock_mhz:g} MHz"))
+
+    fig = _figure(width, height, margins=margins)
+    ax = fig.add_subplot()
+    bottom = np.zeros(len(names))
+    for part in ENERGY_PARTS:
+        col = f"energy_{part}_pj"
+        if col not in layers.columns:
+            continue
+        v = layers[col].to_numpy(dtype=float) * 1e-6
+        if not v.any():
+            continue
+        ax.bar(x, v, bottom=bottom, color=PART_COLOURS.get(part), label=part)
+        bottom += v
+    ax.set_ylabel("energy (uJ)")
+    ax.set_title(f"Per-layer energy by component — {title}")
+    _layer_axis(ax, x, names)
+    ax.legend(loc="upper right", fontsize=8, ncol=3)
+    _save(fig, out_dir, "layers_energy")
+    plots.append(Plot("layers_energy", "Per-layer energy",
+                      f"{layers['energy_pj'].sum() * 1e-6:.4g} uJ in total"))
+
+    plots.append(roofline_plot(layers, config, out_dir, title))
+    return plots
+
+
+def _layer_axis(ax: Any, x: Any, names: list[str]) -> None:
+    ax.set_xticks(x)
+    ax.set_xticklabels(names, rotation=90, fontsize=6 if len(names) > 30 else 8)
+    ax.set_xlim(-0.6, len(names) - 0.4)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def roofline_plot(layers: pd.DataFrame, config: Mapping[str, Any], out_dir: Path, title: str) -> Plot:
+    """MACs per cycle against MACs per DRAM byte; roofs: the PE count and DRAM bandwidth."""
+    import numpy as np
+
+    pes = int(config.get("rows", 16)) * int(config.get("cols", 16))
+    bw = float(config.get("dram_bytes_per_cycle", 16.0))
+    df = layers[layers["macs"] > 0]
+    dram = (df["dram_read_bytes"] + df["dram_write_bytes"]).to_numpy(dtype=float)
+    macs = df["macs"].to_numpy(dtype=float)
+    cycles = df["cycles"].to_numpy(dtype=float)
+    intensity = macs / np.maximum(dram, 1.0)
+    perf = macs / np.maximum(cycles, 1.0)
+    fig = _figure(7.0, 4.8)
+    ax = fig.add_subplot()
+    lo = min(float(intensity.min()) if len(df) else 1.0, pes / bw) / 4
+    hi = max(float(intensity.max()) if len(df) else 1.0, pes / bw) * 4
+    xs = np.geomspace(lo, hi, 200)
+    ax.plot(xs, np.minimum(pes, xs * bw), color="black", lw=1.5, label=f"roof: {pes} PEs, {bw:g} B/cycle")
+    ax.axvline(pes / bw, color="grey", ls=":", lw=1)
+    kinds = [str(k) for k in df["type"]] if "type" in df.columns else ["layer"] * len(df)
+    for i, kind in enumerate(sorted(set(kinds))):
+        sel = np.array([k == kind for k in kinds])
+        ax.scatter(intensity[sel], perf[sel], s=22, marker=MARKERS[i % len(MARKERS)], label=kind, zorder=3)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("operational intensity (MACs per DRAM byte)")
+    ax.set_ylabel("performance (MACs per cycle)")
+    ax.set_title(f"Roofline — {title}")
+    ax.grid(which="both", alpha=0.25)
+    ax.legend(fontsize=8, loc="lower right")
+    _save(fig, out_dir, "roofline")
+    return Plot("roofline", "Roofline", f"ridge at {pes / bw:.3g} MACs/byte; one dot per GEMM layer")
+
+
+# ---------------------------------------------------------------------------------------------
+# sweep plots
+# ---------------------------------------------------------------------------------------------
+
+
+def _column_or_base(df: pd.DataFrame, meta: Mapping[str, Any], name: str) -> list[Any]:
+    if name in df.columns:
+        return list(df[name])
+    base = (meta.get("space") or {}).get("base", {})
+    default = getattr(AcceleratorConfig(), name)
+    value = base.get(name, default)
+    return [getattr(value, "value", value)] * len(df)
+
+
+def pareto_plot(df: pd.DataFrame, meta: Mapping[str, Any], out_dir: Path, name: str, title: str) -> Plot:
+    import numpy as np
+
+    fig = _figure(7.5, 5.0)
+    ax = fig.add_subplot()
+    lat = df["latency_ms"].to_numpy(dtype=float)
+    en = df["energy_pj"].to_numpy(dtype=float) * 1e-6
+    flows = [str(v) for v in _column_or_base(df, meta, "dataflow")]
+    wb = _column_or_base(df, meta, "weight_bits")
+    ab = _column_or_base(df, meta, "act_bits")
+    bits = [f"W{w}A{a}" for w, a in zip(wb, ab, strict=True)]
+    bit_keys = sorted(set(bits), key=lambda b: (len(b), b))
+    for flow in sorted(set(flows)):
+        for j, b in enumerate(bit_keys):
+            sel = np.array([f == flow and bb == b for f, bb in zip(flows, bits, strict=True)])
+            if sel.any():
+                ax.scatter(lat[sel], en[sel], s=18, alpha=0.7, color=DATAFLOW_COLOURS.get(flow),
+                           marker=MARKERS[j % len(MARKERS)], label=f"{flow.upper()} {b}")
+    front = df["pareto"].to_numpy(dtype=bool)
+    if front.any():
+        order = np.argsort(lat[front], kind="stable")
+        fx, fy = lat[front][order], en[front][order]
+        ax.step(fx, fy, where="post", color="black", lw=1, alpha=0.8)
+        ax.scatter(fx, fy, s=90, facecolors="none", edgecolors="black", lw=1.2, label="Pareto front",
+                   zorder=4)
+    ax.set_xlabel("latency (ms)")
+    ax.set_ylabel("energy (uJ)")
+    if lat.size and lat.max() / max(lat.min(), 1e-30) > 20:
+        ax.set_xscale("log")
+    if en.size and en.max() / max(en.min(), 1e-30) > 20:
+        ax.set_yscale("log")
+    ax.set_title(f"Latency vs energy — {title}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2, loc="upper right")
+    _save(fig, out_dir, name)
+    metrics = ",".join(meta.get("pareto") or ("latency_ms", "energy_pj"))
+    return Plot(name, f"Pareto scatter — {title}",
+                f"{len(df)} points, {int(front.sum())} on the Pareto front of {metrics} (ringed); "
+                f"colour: dataflow, marker: weight/activation bits")
+
+
+def breakdown_plot(df: pd.DataFrame, out_dir: Path, name: str, title: str) -> Plot:
+    import numpy as np
+
+    rows = df[df["pareto"]].sort_values("latency_ms", kind="stable")
+    if rows.empty:
+        rows = df.nsmallest(min(len(df), 12), "edp")
+    rows = rows.head(40)
+    labels = [f"#{int(p)}" for p in rows["point"]]
+    x = np.arange(len(rows))
+    fig = _figure(max(6.5, 0.35 * len(rows) + 3), 4.5)
+    ax = fig.add_subplot()
+    bottom = np.zeros(len(rows))
+    for part in ENERGY_PARTS:
+        col = f"energy_{part}_pj"
+        if col not in rows.columns:
+            continue
+        v = rows[col].to_numpy(dtype=float) * 1e-6
+        if not v.any():
+            continue
+        ax.bar(x, v, bottom=bottom, color=PART_COLOURS.get(part), label=part)
+        bottom += v
+    ax.set_xticks(x)
+    ax.set_xticklabels(labels, rotation=90, fontsize=8)
+    ax.set_xlabel("design point (Pareto front, by latency)")
+    ax.set_ylabel("energy (uJ)")
+    ax.set_title(f"Energy breakdown — {title}")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7, ncol=3, loc="upper right")
+    _save(fig, out_dir, name)
+    return Plot(name, f"Energy breakdown — {title}", "energy by component of each Pareto point")
+
+
+# ---------------------------------------------------------------------------------------------
+# HTML
+# ---------------------------------------------------------------------------------------------
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "–"
+        if v != 0 and (abs(v) >= 1e6 or abs(v) < 1e-3):
+            return f"{v:.4g}"
+        return f"{v:,.4g}" if abs(v) >= 1000 else f"{v:.4g}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def html_table(records: Sequence[Mapping[str, Any]], columns: Sequence[str], *, table_id: str = "",
+               css: str = "") -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_fmt(_plain(r.get(c))))}</td>" for c in columns) + "</tr>"
+        for r in records
+    )
+    attrs = (f' id="{html.escape(table_id)}"' if table_id else "") + (f' class="{css}"' if css else "")
+    return f"<table{attrs}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if hasattr(v, "item") else v
+
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
+figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}
+figcaption{color:#555;font-size:.9em}
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
+td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}th{background:#f3f3f3}
+.meta td,.meta th{text-align:left}
+"""
+
+
+def write_html(out_dir: Path, title: str, intro: str, sections: Sequence[Section]) -> Path:
+    parts = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}"
+             f"</title><style>{STYLE}</style></head><body>", f"<h1>{html.escape(title)}</h1>", intro]
+    for s in sections:
+        parts.append(f"<section><h2>{html.escape(s.title)}</h2>")
+        parts.append(s.html)
+        for p in s.plots:
+            parts.append(
+                f'<figure id="fig-{html.escape(p.name)}"><img src="{html.escape(p.name)}.png" '
+                f'alt="{html.escape(p.title)}"><figcaption>{html.escape(p.title)}: {html.escape(p.caption)} '
+                f'(<a href="{html.escape(p.name)}.svg">SVG</a>)</figcaption></figure>'
+            )
+        parts.append("</section>")
+    parts.append("<footer><p>Generated by codesign.</p></footer></body></html>\n")
+    path = out_dir / "index.html"
+    path.write_text("\n".join(parts))
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# entry points
+# ---------------------------------------------------------------------------------------------
+
+
+def report(source: str | Path, out_dir: str | Path, *, point: int | None = None,
+           workload: str | None = None) -> Path:
+    """Write the plots and ``index.html`` for a sweep table (.parquet/.csv) or a simulate result
+    (.json) into ``out_dir``; returns the path of ``index.html``."""
+    src = Path(source)
+    if not src.exists():
+        raise ConfigError(f"report source {str(source)!r} does not exist")
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"cannot create report directory {str(out_dir)!r}: {e.strerror or e}") from e
+    suffix = src.suffix.lower()
+    if suffix == ".json":
+        return simulate_report(src, out)
+    if suffix in (".parquet", ".csv"):
+        from codesign.sweep import read_results
+
+        return sweep_report(read_results(src), out, point=point, workload=workload, source_name=src.name)
+    raise ConfigError(f"report source must be a .parquet/.csv sweep table or a .json simulate result, "
+                      f"not {src.name!r}")
+
+
+def simulate_report(path: Path, out: Path) -> Path:
+    import pandas as pd
+
+    try:
+        data = json.loads(path.read_text())
+        summary, config, layers = data["summary"], data["config"], data["layers"]
+        df = pd.DataFrame(layers)
+        missing = {"layer", "macs", "cycles", "compute_cycles", "energy_pj", "dram_read_bytes",
+                   "dram_write_bytes"} - set(df.columns)
+        if missing:
+            raise KeyError(sorted(missing)[0])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"{path.name} must be a simulate result (codesign simulate --out r.json), "
+                          f"not readable: {e!s}") from e
+    name = str(summary.get("network", path.stem))
+    plots = layer_plots(df, config, out, name)
+    plots.append(_layer_breakdown_total(summary, out, name))
+    keys = ("network", "layers", "macs", "cycles", "latency_ms", "energy_uj", "edp", "utilization",
+            "peak_dram_bytes_per_cycle")
+    table = html_table([summary], [k for k in keys if k in summary], table_id="summary", css="meta")
+    cfg = html_table([config], list(config), table_id="config", css="meta")
+    sections = [Section("Summary", html=table + cfg), Section("Layers", plots=plots)]
+    return write_html(out, f"codesign report — {name}", f"<p>Simulation result <code>{html.escape(path.name)}"
+                      f"</code>.</p>", sections)
+
+
+def _layer_breakdown_total(summary: Mapping[str, Any], out: Path, title: str) -> Plot:
+    fig = _figure(6.5, 3.8)
+    ax = fig.add_subplot()
+    parts = [(p, float(summary.get(f"energy_{p}_pj", 0.0)) * 1e-6) for p in ENERGY_PARTS]
+    parts = [(p, v) for p, v in parts if v > 0]
+    ax.barh([p for p, _ in parts], [v for _, v in parts], color=[PART_COLOURS[p] for p, _ in parts])
+    ax.invert_yaxis()
+    ax.set_xlabel("energy (uJ)")
+    ax.set_title(f"Energy breakdown — {title}")
+    ax.grid(axis="x", alpha=0.3)
+    _save(fig, out, "energy_breakdown")
+    total = sum(v for _, v in parts)
+    return Plot("energy_breakdown", "Energy breakdown", f"{total:.4g} uJ by component")
+
+
+def choose_point(df: pd.DataFrame, workload: str) -> int:
+    """The Pareto point of least EDP (least EDP overall if the front is empty)."""
+    rows = df[df["workload"] == workload]
+    front = rows[rows["pareto"]] if rows["pareto"].any() else rows
+    best = front.sort_values(["edp", "point"], kind="stable").iloc[0]
+    return int(best["point"])
+
+
+def sweep_report(df: pd.DataFrame, out: Path, *, point: int | None = None, workload: str | None = None,
+                 source_name: str = "results") -> Path:
+    from codesign.pareto import mark_pareto
+
+    meta: dict[str, Any] = dict(df.attrs.get("codesign") or {})
+    needed = {"point", "workload", "latency_ms", "energy_pj", "edp"}
+    if not needed <= set(df.columns):
+        raise ConfigError(f"{source_name} must be a sweep results table with columns "
+                          f"{', '.join(sorted(needed))}, not {', '.join(map(str, df.columns))}")
+    if df.empty:
+        raise ConfigError(f"{source_name} has no rows")
+    metrics = list(meta.get("pareto") or ("latency_ms", "energy_pj"))
+    if "pareto" not in df.columns:
+        df = df.assign(pareto=mark_pareto(df, metrics))
+    df = df.assign(pareto=df["pareto"].astype(bool))
+    workloads = list(dict.fromkeys(str(w) for w in df["workload"]))
+    if workload is not None and workload not in workloads:
+        raise ConfigError(f"workload must be one of {', '.join(workloads)}, not {workload!r}")
+    axes = [a for a in meta.get("axes", []) if a in df.columns]
+    if not axes:
+        known = set(AcceleratorConfig.field_names())
+        axes = [c for c in df.columns if c in known]
+
+    sections: list[Section] = []
+    for wl in workloads:
+        rows = df[df["workload"] == wl]
+        s = slug(wl)
+        plots = [pareto_plot(rows, meta, out, f"pareto_{s}", wl), breakdown_plot(rows, out, f"breakdown_{s}", wl)]
+        front = rows[rows["pareto"]].sort_values(["latency_ms", "point"], kind="stable")
+        cols = ["point", *axes, *[c for c in TABLE_COLUMNS if c in rows.columns]]
+        table = (f"<p>{len(front)} of {len(rows)} points are on the Pareto front of "
+                 f"{html.escape(', '.join(metrics))} (minimized).</p>"
+                 + html_table(front.to_dict("records"), cols, table_id=f"pareto-{s}", css="pareto"))
+        sections.append(Section(f"Workload {wl}", plots=plots, html=table))
+
+    wl = workload or workloads[0]
+    chosen = choose_point(df, wl) if point is None else point
+    sel = df[(df["workload"] == wl) & (df["point"] == chosen)]
+    if sel.empty:
+        raise ConfigError(f"point must be a point id of workload {wl!r} in {source_name}, not {chosen!r}")
+    sections.append(_chosen_section(sel.iloc[0].to_dict(), meta, out, wl, chosen, axes))
+
+    space = meta.get("space") or {}
+    intro = (f"<p>Sweep <code>{html.escape(source_name)}</code>: {df['point'].nunique()} design points × "
+             f"{len(workloads)} workload(s) = {len(df)} rows; axes: {html.escape(', '.join(axes))}.</p>")
+    if space.get("constraints"):
+        intro += f"<p>Constraints: {html.escape(json.dumps(space['constraints']))}.</p>"
+    return write_html(out, "codesign design-space report", intro, sections)
+
+
+def _chosen_section(row: Mapping[str, Any], meta: Mapping[str, Any], out: Path, wl: str, point: int,
+                    axes: Sequence[str]) -> Section:
+    title = f"point #{point} on {wl}"
+    cols = ["point", *axes, *[c for c in TABLE_COLUMNS if c in row]]
+    html_parts = [html_table([row], cols, table_id="chosen", css="meta")]
+    plots: list[Plot] = []
+    space_dict = meta.get("space")
+    if not space_dict:
+        html_parts.append("<p>The results file does not carry its design space, so the point cannot be "
+                          "re-simulated for per-layer plots.</p>")
+        return Section(f"Chosen design: {title}", plots=plots, html="".join(html_parts))
+    from codesign.space import DesignSpace
+    from codesign.sweep import evaluate
+
+    try:
+        space = DesignSpace.from_dict(space_dict)
+        spec = next(w for w in space.workloads if w.display_name == wl)
+        config = space.config(point)
+        result = evaluate(config, spec.load(), engine=space.engine)
+    except (CodesignError, StopIteration) as e:
+        raise ConfigError(f"cannot re-simulate point {point} of {wl!r}: {e}") from e
+    layers = result.to_dataframe()
+    plots = layer_plots(layers, config.to_dict(), out, title)
+    html_parts.append(html_table([config.to_dict()], list(config.to_dict()), table_id="chosen-config",
+                                 css="meta"))
+    return Section(f"Chosen design: {title} (least EDP on the front unless --point)", plots=plots,
+                   html="".join(html_parts))
