@@ -1,0 +1,462 @@
+"""Read an ONNX model into a :class:`~codesign.workloads.layers.Network`.
+
+Shapes come from ONNX shape inference (give ``input_shape`` for models with dynamic inputs).
+Compute nodes become layers: Conv (groups, pads, strides, dilations, ``auto_pad``) -> Conv2d;
+Gemm and MatMul with a weight initializer -> Linear (a following bias ``Add`` is fused), with two
+activations -> MatMul; MaxPool / AveragePool / GlobalAveragePool / GlobalMaxPool -> Pool;
+Add / Sub / Mul / Div -> Eltwise. Shape, normalization and activation ops are skipped silently
+(non-compute; a BatchNormalization right after a Conv is folded into its bias). QDQ pairs
+(QuantizeLinear / DequantizeLinear) and QLinearConv / QLinearMatMul set operand bit-widths from
+their integer types; weight density (and an exact N:M pattern) is measured from the initializers.
+
+The batch is the leading dimension of the first graph input; layers describe one sample.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from codesign.workloads.layers import Conv2d, Eltwise, Layer, Linear, MatMul, Network, Pool
+from codesign.workloads.operand import Operand, Pattern
+from onnx import numpy_helper, shape_inference
+
+from codesign.errors import WorkloadError
+
+
+class UnsupportedOpWarning(UserWarning):
+    """An ONNX node was skipped because ``skip_unsupported=True``."""
+
+
+# ops that move, reshape, normalize or activate data: no MACs, skipped silently
+PASS_THROUGH = frozenset({
+    "Relu", "Clip", "BatchNormalization", "Reshape", "Flatten", "Transpose", "Softmax", "LogSoftmax", "Sigmoid",
+    "HardSigmoid", "HardSwish", "Tanh", "LeakyRelu", "PRelu", "Elu", "Selu", "Gelu", "Erf", "Mish", "Softplus",
+    "Concat", "Split", "Slice", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Shape", "Constant",
+    "ConstantOfShape", "Cast", "CastLike", "Gather", "Expand", "Pad", "Tile", "LayerNormalization",
+    "InstanceNormalization", "GroupNormalization", "ReduceMean", "ReduceSum", "ReduceMax", "Sqrt", "Pow",
+    "Reciprocal", "Neg", "Exp", "Log", "Abs", "Where", "Equal", "Less", "Greater", "Not", "And", "Or",
+    "Range", "Resize", "Upsample", "DepthToSpace", "SpaceToDepth", "ArgMax", "Floor", "Ceil", "Round",
+    "Min", "Max", "Trilu", "Size", "NonZero", "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear",
+})
+
+_ELTWISE = {"Add": "add", "Sub": "add", "Mul": "mul", "Div": "mul"}
+_POOL = {"MaxPool": "max", "AveragePool": "avg", "GlobalAveragePool": "avg", "GlobalMaxPool": "max"}
+_TP = onnx.TensorProto
+# integer tensor types -> (bits, signed)
+_INT_TYPES = {_TP.INT8: (8, True), _TP.UINT8: (8, False), _TP.INT16: (16, True), _TP.UINT16: (16, False),
+              _TP.INT32: (32, True), _TP.UINT32: (32, False)}
+for _t, _v in (("INT4", (4, True)), ("UINT4", (4, False)), ("INT2", (2, True)), ("UINT2", (2, False))):
+    if hasattr(_TP, _t):
+        _INT_TYPES[getattr(_TP, _t)] = _v
+
+
+def _load(path: str | Path | onnx.ModelProto) -> tuple[onnx.ModelProto, str]:
+    if isinstance(path, onnx.ModelProto):
+        return path, path.graph.name or "model"
+    where = Path(path).name
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise WorkloadError(f"cannot read ONNX file {str(path)!r}: {e.strerror}") from e
+    model = onnx.ModelProto()
+    try:
+        model.ParseFromString(data)
+    except Exception as e:  # protobuf DecodeError and friends
+        raise WorkloadError(f"{where}: not a valid ONNX file (protobuf parse error)") from e
+    if not model.HasField("graph") or not model.graph.node:
+        raise WorkloadError(f"{where}: not a valid ONNX file (no graph nodes)")
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise WorkloadError(f"{where}: not a valid ONNX model ({first})") from e
+    return model, where
+
+
+def _dims(vi: onnx.ValueInfoProto) -> list[int | str] | None:
+    t = vi.type.tensor_type
+    if not t.HasField("shape"):
+        return None
+    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in t.shape.dim]
+
+
+def _set_input_shapes(model: onnx.ModelProto, real_inputs: list[onnx.ValueInfoProto],
+                      input_shape: Sequence[int] | dict[str, Sequence[int]], where: str) -> None:
+    shapes = input_shape if isinstance(input_shape, dict) else {real_inputs[0].name: input_shape}
+    for name, shape in shapes.items():
+        vi = next((v for v in real_inputs if v.name == name), None)
+        if vi is None:
+            raise WorkloadError(f"{where}: input_shape names input {name!r}, which the model does not have "
+                                f"(inputs: {', '.join(v.name for v in real_inputs)})")
+        if not shape or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape):
+            raise WorkloadError(f"input_shape must be positive integers, not {tuple(shape)!r}")
+        old = _dims(vi)
+        if old is not None and len(old) != len(shape):
+            raise WorkloadError(f"{where}: input {name!r} has rank {len(old)}, input_shape {tuple(shape)!r} "
+                                f"has rank {len(shape)}")
+        dims = vi.type.tensor_type.shape.dim
+        del dims[:]
+        for d in shape:
+            dims.add().dim_value = d
+    del model.graph.value_info[:]
+
+
+class _Reader:
+    def __init__(self, model: onnx.ModelProto, where: str, skip_unsupported: bool) -> None:
+        self.where = where
+        self.skip_unsupported = skip_unsupported
+        g = model.graph
+        self.graph = g
+        self.inits: dict[str, onnx.TensorProto] = {t.name: t for t in g.initializer}
+        self.shapes: dict[str, list[int | str] | None] = {}
+        self.types: dict[str, int] = {}
+        for vi in [*g.input, *g.value_info, *g.output]:
+            self.shapes[vi.name] = _dims(vi)
+            self.types[vi.name] = vi.type.tensor_type.elem_type
+        for t in g.initializer:
+            self.shapes[t.name] = list(t.dims)
+            self.types[t.name] = t.data_type
+        self.consts: dict[str, np.ndarray] = {}
+        for node in g.node:  # Constant nodes hold initializers too
+            if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+                arr = numpy_helper.to_array(node.attribute[0].t)
+                self.consts[node.output[0]] = arr
+                self.shapes[node.output[0]] = list(arr.shape)
+        self.consumers: dict[str, list[onnx.NodeProto]] = {}
+        for node in g.node:
+            for i in node.input:
+                self.consumers.setdefault(i, []).append(node)
+        # DequantizeLinear outputs: operand format, and the initializer they dequantize
+        self.qformat: dict[str, tuple[int, bool]] = {}
+        self.dq_source: dict[str, onnx.NodeProto] = {}
+        for node in g.node:
+            if node.op_type == "DequantizeLinear":
+                fmt = self._int_type(node.input[0])
+                if fmt is not None:
+                    self.qformat[node.output[0]] = fmt
+                self.dq_source[node.output[0]] = node
+        self.fused: set[str] = set()
+        self.skipped: Counter[str] = Counter()
+        self.names: set[str] = set()
+
+    # -- tensors -----------------------------------------------------------------------------------
+    def _int_type(self, name: str) -> tuple[int, bool] | None:
+        if name in self.types:
+            return _INT_TYPES.get(self.types[name])
+        if name in self.consts:
+            return _INT_TYPES.get(onnx.helper.np_dtype_to_tensor_dtype(self.consts[name].dtype))
+        return None
+
+    def array(self, name: str) -> np.ndarray | None:
+        if name in self.inits:
+            return numpy_helper.to_array(self.inits[name])
+        return self.consts.get(name)
+
+    def is_const(self, name: str) -> bool:
+        if name in self.inits or name in self.consts:
+            return True
+        dq = self.dq_source.get(name)
+        return dq is not None and self.is_const(dq.input[0])
+
+    def shape(self, name: str, node: onnx.NodeProto) -> list[int]:
+        dims = self.shapes.get(name)
+        if dims is None or any(not isinstance(d, int) or d < 1 for d in dims):
+            shown = "unknown" if dims is None else str(dims)
+            raise WorkloadError(f"{self.where}: shape of {name!r} (input of node {self.node_name(node)!r}) is "
+                                f"{shown}; give input_shape")
+        return [int(d) for d in dims]
+
+    def weight_operand(self, name: str, base: Operand, k_axis: int, zero_point: str = "") -> Operand:
+        """Format and measured density of a weight tensor (an initializer, or DequantizeLinear of one);
+        a quantized zero is the zero point."""
+        dq = self.dq_source.get(name)
+        arr = self.array(dq.input[0] if dq is not None else name)
+        zero: Any = 0
+        if zero_point and arr is not None:
+            zp = self.array(zero_point)
+            if zp is not None:
+                zero = zp.reshape([-1] + [1] * (arr.ndim - 1)) if zp.size > 1 else zp.reshape(())
+        if dq is not None:
+            if name in self.qformat:
+                bits, signed = self.qformat[name]
+                base = replace(base, bits=bits, signed=signed)
+            if len(dq.input) > 2 and dq.input[2]:
+                zp = self.array(dq.input[2])
+                if zp is not None and arr is not None:
+                    axis = _attr(dq, "axis", 1)
+                    zero = zp.reshape([-1 if i == axis % arr.ndim else 1 for i in range(arr.ndim)]) \
+                        if zp.size > 1 else zp.reshape(())
+        if arr is None:
+            return base
+        return _with_density(base, arr, zero, k_axis)
+
+    def node_name(self, node: onnx.NodeProto) -> str:
+        return node.name or f"{node.op_type}_{list(self.graph.node).index(node)}"
+
+    def layer_name(self, node: onnx.NodeProto) -> str:
+        name = self.node_name(node)
+        base, i = name, 1
+        while name in self.names:
+            i += 1
+            name = f"{base}_{i}"
+        self.names.add(name)
+        return name
+
+    def act(self, name: str) -> Operand:
+        fmt = self.qformat.get(name)
+        return Operand(bits=fmt[0], signed=fmt[1]) if fmt else Operand()
+
+
+def _attr(node: onnx.NodeProto, name: str, default: Any) -> Any:
+    for a in node.attribute:
+        if a.name == name:
+            return onnx.helper.get_attribute_value(a)
+    return default
+
+
+def _with_density(base: Operand, arr: np.ndarray, zero: Any, k_axis: int) -> Operand:
+    """Measured density of ``arr`` (zeros where it equals ``zero``); an exact 2:4 / 1:4 pattern along
+    the reduction axis is reported as N:M."""
+    nz = np.asarray(arr != zero)
+    if nz.size == 0:
+        return base
+    density = float(np.count_nonzero(nz)) / nz.size
+    if density == 1.0:
+        return replace(base, pattern=Pattern.UNSTRUCTURED, density=1.0, n=0, m=0)
+    rows = np.moveaxis(nz, k_axis, -1)
+    if k_axis == 1 and nz.ndim > 2:  # conv weights [O, C, kh, kw]: K = C * kh * kw
+        rows = nz.reshape(nz.shape[0], -1)
+    else:
+        rows = rows.reshape(-1, rows.shape[-1])
+    k = rows.shape[-1]
+    for n, m in ((2, 4), (1, 4)):
+        if k % m == 0 and math.isclose(density, n / m):
+            groups = rows.reshape(rows.shape[0], k // m, m).sum(axis=-1)
+            if (groups == n).all():
+                return replace(base, pattern=Pattern.NM, n=n, m=m)
+    return replace(base, pattern=Pattern.UNSTRUCTURED, density=density, n=0, m=0)
+
+
+def _spatial(node: onnx.NodeProto, in_hw: list[int], kernel: list[int], strides: list[int],
+             dilations: list[int], where: str) -> tuple[int, int, int, int]:
+    """Padding (top, left, bottom, right) from ``pads`` or ``auto_pad``."""
+    auto = _attr(node, "auto_pad", b"NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else auto
+    nd = len(kernel)
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        before, after = [], []
+        for size, k, s, d in zip(in_hw, kernel, strides, dilations, strict=True):
+            out = -(-size // s)
+            total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
+            small = total // 2
+            before.append(small if auto == "SAME_UPPER" else total - small)
+            after.append(total - before[-1])
+        pads = before + after
+    elif auto == "VALID":
+        pads = [0] * (2 * nd)
+    else:
+        pads = list(_attr(node, "pads", [0] * (2 * nd)))
+    if nd == 1:  # 1-D as 2-D with height 1
+        return (0, pads[0], 0, pads[1])
+    return (pads[0], pads[1], pads[2], pads[3])
+
+
+def read_onnx(path: str | Path | onnx.ModelProto, *,
+              input_shape: Sequence[int] | dict[str, Sequence[int]] | None = None,
+              skip_unsupported: bool = False, name: str | None = None) -> Network:
+    """Import an ONNX model file (or ModelProto) as a Network of its compute layers."""
+    model, where = _load(path)
+    inits = {t.name for t in model.graph.initializer}
+    real_inputs = [vi for vi in model.graph.input if vi.name not in inits]
+    if not real_inputs:
+        raise WorkloadError(f"{where}: the graph has no inputs")
+    if input_shape is not None:
+        _set_input_shapes(model, real_inputs, input_shape, where)
+    else:
+        for vi in real_inputs:
+            dims = _dims(vi)
+            if dims is None or any(not isinstance(d, int) or d < 1 for d in dims):
+                shown = "unknown" if dims is None else "[" + ", ".join(str(d) for d in dims) + "]"
+                raise WorkloadError(f"{where}: input {vi.name!r} has dynamic shape {shown}; give input_shape "
+                                    "(--input-shape)")
+    try:
+        model = shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise WorkloadError(f"{where}: shape inference failed ({first})") from e
+    r = _Reader(model, where, skip_unsupported)
+    first = [int(d) for d in (_dims(next(v for v in model.graph.input if v.name == real_inputs[0].name)) or [])]
+    batch = first[0] if len(first) >= 2 else 1
+    layers: list[Layer] = []
+    for node in model.graph.node:
+        if r.node_name(node) in r.fused:
+            continue
+        layer = _convert(r, node, batch)
+        if layer is not None:
+            layers.append(layer)
+    if r.skipped:
+        what = ", ".join(f"{op} ({n})" for op, n in sorted(r.skipped.items()))
+        warnings.warn(f"{where}: skipped {sum(r.skipped.values())} unsupported nodes: {what}",
+                      UnsupportedOpWarning, stacklevel=2)
+    net_name = name or model.graph.name or Path(where).stem
+    if not layers:
+        raise WorkloadError(f"{where}: no compute layers (Conv, Gemm, MatMul, pooling, elementwise) found")
+    return Network(net_name, tuple(layers), batch=batch, input_shape=tuple(first[1:] if len(first) >= 2 else first),
+                   source=f"ONNX {where}")
+
+
+def _convert(r: _Reader, node: onnx.NodeProto, batch: int) -> Layer | None:
+    op = node.op_type
+    if node.domain not in ("", "ai.onnx"):
+        op = f"{node.domain}.{op}"
+    if op in ("Conv", "QLinearConv"):
+        return _conv(r, node)
+    if op in ("Gemm", "MatMul", "QLinearMatMul"):
+        return _matmul(r, node, batch)
+    if op in _POOL:
+        return _pool(r, node)
+    if op in _ELTWISE:
+        return _eltwise(r, node, batch)
+    if op in PASS_THROUGH:
+        return None
+    if r.skip_unsupported:
+        r.skipped[op] += 1
+        return None
+    raise WorkloadError(f"{r.where}: unsupported op {op!r} at node {r.node_name(node)!r} "
+                        "(--skip-unsupported skips it with a warning)")
+
+
+def _conv(r: _Reader, node: onnx.NodeProto) -> Conv2d:
+    q = node.op_type == "QLinearConv"
+    x, w = (node.input[0], node.input[3]) if q else (node.input[0], node.input[1])
+    xs, ws = r.shape(x, node), r.shape(w, node)
+    nd = len(xs) - 2
+    if nd not in (1, 2):
+        raise WorkloadError(f"{r.where}: node {r.node_name(node)!r}: Conv with {nd} spatial dimensions is not "
+                            "supported (1-D and 2-D are)")
+    kernel = list(_attr(node, "kernel_shape", ws[2:]))
+    strides = list(_attr(node, "strides", [1] * nd))
+    dilations = list(_attr(node, "dilations", [1] * nd))
+    pads = _spatial(node, xs[2:], kernel, strides, dilations, r.where)
+    if nd == 1:
+        kernel, strides, dilations, in_hw = [1, *kernel], [1, *strides], [1, *dilations], [1, xs[2]]
+    else:
+        in_hw = xs[2:]
+    bias_idx = 8 if q else 2
+    has_bias = len(node.input) > bias_idx and bool(node.input[bias_idx])
+    outs = r.consumers.get(node.output[0], [])
+    if not has_bias and len(outs) == 1 and outs[0].op_type == "BatchNormalization":
+        has_bias = True  # BN folded into the conv bias
+    weights = r.weight_operand(w, Operand(), k_axis=1, zero_point=node.input[5] if q else "")
+    inputs = r.act(x)
+    extra: dict[str, Operand] = {}
+    if q:  # requantized output: its format is the output zero point's type
+        weights = replace(weights, **_fmt(r, w))
+        inputs = replace(inputs, **_fmt(r, x))
+        extra["outputs"] = Operand(**_fmt(r, node.input[7])) if len(node.input) > 7 and node.input[7] else Operand()
+    return Conv2d(r.layer_name(node), in_channels=xs[1], out_channels=ws[0], in_h=in_hw[0], in_w=in_hw[1],
+                  kernel=tuple(kernel), stride=tuple(strides), padding=pads, dilation=tuple(dilations),
+                  groups=int(_attr(node, "group", 1)), bias=has_bias, inputs=inputs, weights=weights, **extra)
+
+
+def _fmt(r: _Reader, name: str) -> dict[str, Any]:
+    fmt = r._int_type(name)
+    return {"bits": fmt[0], "signed": fmt[1]} if fmt else {}
+
+
+def _matmul(r: _Reader, node: onnx.NodeProto, batch: int) -> Layer:
+    op = node.op_type
+    q = op == "QLinearMatMul"
+    a, b = (node.input[0], node.input[3]) if q else (node.input[0], node.input[1])
+    a_s, b_s = r.shape(a, node), r.shape(b, node)
+    trans_a = op == "Gemm" and _attr(node, "transA", 0)
+    trans_b = op == "Gemm" and _attr(node, "transB", 0)
+    if len(a_s) == 1:
+        a_s = [1, *a_s]
+    if len(b_s) == 1:
+        b_s = [*b_s, 1]
+    m, k = (a_s[-1], a_s[-2]) if trans_a else (a_s[-2], a_s[-1])
+    n = b_s[-2] if trans_b else b_s[-1]
+    rows = int(np.prod(a_s[:-1])) if not trans_a else m
+    inputs = replace(r.act(a), **(_fmt(r, a) if q else {}))
+    extra = {"outputs": Operand(**_fmt(r, node.input[7]))} if q and len(node.input) > 7 else {}
+    name = r.layer_name(node)
+    if r.is_const(b) and len(b_s) == 2:
+        bias = op == "Gemm" and len(node.input) > 2 and bool(node.input[2])
+        if not bias and op == "MatMul":
+            bias = _fuse_bias(r, node, n)
+        weights = r.weight_operand(b, Operand(), k_axis=1 if trans_b else 0,
+                                   zero_point=node.input[5] if q and len(node.input) > 5 else "")
+        if q:
+            weights = replace(weights, **_fmt(r, b))
+        tokens = rows // batch if rows % batch == 0 else rows
+        return Linear(name, in_features=k, out_features=n, tokens=tokens, bias=bias, inputs=inputs,
+                      weights=weights, **extra)
+    lead = [int(d) for d in np.broadcast_shapes(tuple(a_s[:-2]), tuple(b_s[:-2]))]
+    heads = int(np.prod(lead)) if lead else 1
+    heads = heads // batch if lead and lead[0] == batch and heads % batch == 0 else heads
+    weights = replace(r.act(b), **(_fmt(r, b) if q else {}))
+    return MatMul(name, m=m, k=k, n=n, heads=heads, inputs=inputs, weights=weights, **extra)
+
+
+def _fuse_bias(r: _Reader, node: onnx.NodeProto, n: int) -> bool:
+    outs = r.consumers.get(node.output[0], [])
+    if len(outs) != 1 or outs[0].op_type != "Add":
+        return False
+    add = outs[0]
+    other = add.input[1] if add.input[0] == node.output[0] else add.input[0]
+    dims = r.shapes.get(other)
+    if r.is_const(other) and dims is not None and int(np.prod(dims or [1])) == n:
+        r.fused.add(r.node_name(add))
+        return True
+    return False
+
+
+def _pool(r: _Reader, node: onnx.NodeProto) -> Pool:
+    x = node.input[0]
+    xs = r.shape(x, node)
+    if len(xs) != 4:
+        raise WorkloadError(f"{r.where}: node {r.node_name(node)!r}: {node.op_type} on a rank-{len(xs)} tensor is "
+                            "not supported (NCHW is)")
+    op = _POOL[node.op_type]
+    if node.op_type.startswith("Global"):
+        return Pool(r.layer_name(node), channels=xs[1], in_h=xs[2], in_w=xs[3], op=op, global_=True,
+                    inputs=r.act(x))
+    kernel = list(_attr(node, "kernel_shape", [1, 1]))
+    strides = list(_attr(node, "strides", [1, 1]))
+    dil = list(_attr(node, "dilations", [1, 1]))
+    t, le, b, ri = _spatial(node, xs[2:], kernel, strides, dil, r.where)
+    if _attr(node, "ceil_mode", 0):  # extra bottom/right padding gives ceil mode's output size
+        extra = []
+        for size, p0, p1, k, s in ((xs[2], t, b, kernel[0], strides[0]), (xs[3], le, ri, kernel[1], strides[1])):
+            span = size + p0 + p1 - k
+            e = (s - span % s) % s
+            # ONNX drops a last window that would start in the end padding
+            if e and ((span + e) // s) * s >= size + p0:
+                e = 0
+            extra.append(e)
+        b, ri = b + extra[0], ri + extra[1]
+    return Pool(r.layer_name(node), channels=xs[1], in_h=xs[2], in_w=xs[3], kernel=tuple(kernel),
+                stride=tuple(strides), padding=(t, le, b, ri), op=op, inputs=r.act(x))
+
+
+def _eltwise(r: _Reader, node: onnx.NodeProto, batch: int) -> Eltwise | None:
+    ins = [i for i in node.input if i]
+    if all(r.is_const(i) for i in ins):
+        return None  # constant folding
+    shapes = [r.shape(i, node) for i in ins]
+    out = [int(d) for d in np.broadcast_shapes(*(tuple(s) for s in shapes))]
+    elements = int(np.prod(out)) if out else 1
+    if out and out[0] == batch and elements % batch == 0:
+        elements //= batch
+    act_in = next(i for i in ins if not r.is_const(i))
+    return Eltwise(r.layer_name(node), elements=elements, op=_ELTWISE[node.op_type], inputs_count=len(ins),
+                   inputs=r.act(act_in))
