@@ -1,0 +1,124 @@
+"""Verilog export of the accelerator top: one file, one named top module, plus a JSON description.
+
+``verilog_for(config) -> (top_module_name, verilog_text)`` is the entry point for other flows
+(FPGA synthesis); ``generate(config, out_dir)`` writes ``<top>.v`` and ``<top>.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from codesign.errors import ConfigError
+from codesign.hdl.plan import HardwarePlan
+from codesign.sim.config import AcceleratorConfig, Dataflow
+
+# (m, n, k) shapes whose predicted cycles the JSON lists, in units of the array size
+_EXAMPLES = ((1, 1, 1), (4, 2, 3), (8, 8, 8))
+
+
+@dataclass(frozen=True)
+class Generated:
+    top: str
+    verilog_path: Path
+    json_path: Path
+
+
+@lru_cache(maxsize=16)
+def verilog_for(config: AcceleratorConfig) -> tuple[str, str]:
+    """``(top_module_name, verilog_text)`` of the accelerator for ``config``.
+
+    Deterministic: no source locations or machine paths in the text.
+    """
+    os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
+    from amaranth.back import verilog
+
+    from codesign.hdl.top import Accelerator, top_name
+
+    top = Accelerator(config)
+    name = top_name(config)
+    text = verilog.convert(top, name=name, emit_src=False)
+    return name, text
+
+
+def timing_summary(config: AcceleratorConfig) -> dict[str, object]:
+    """Closed-form timing the hardware implements, with a few worked examples."""
+    plan = HardwarePlan(config)
+    r, c = config.rows, config.cols
+    if config.dataflow is Dataflow.WS:
+        forms = {
+            "folds": "ceil(K/rows) * ceil(N/cols)",
+            "fold_interval_cycles": "max(M, rows)",
+            "gemm_cycles": "1 + (folds - 1) * max(M, rows) + M + rows + cols",
+        }
+    else:
+        forms = {
+            "folds": "ceil(M/rows) * ceil(N/cols)",
+            "fold_interval_cycles": "max(K, rows, cols)",
+            "gemm_cycles": "1 + folds * max(K, rows, cols) + rows + cols",
+        }
+    examples = []
+    for fm, fn, fk in _EXAMPLES:
+        m, n, k = fm * r, fn * c, fk * r
+        if plan.fits(m, n, k):
+            examples.append({"m": m, "n": n, "k": k, "cycles": plan.gemm_cycles(m, n, k)})
+    return {
+        "start_cycles": plan.start_cycles,
+        "fill_cycles": plan.fill_cycles(),
+        "drain_cycles": plan.drain_cycles(),
+        **forms,
+        "examples": examples,
+    }
+
+
+def generate(config: AcceleratorConfig, out_dir: str | Path) -> Generated:
+    """Write ``<top>.v`` and ``<top>.json`` (parameters, buffer sizes, timing) into ``out_dir``."""
+    if not isinstance(config, AcceleratorConfig):
+        raise ConfigError(f"config must be an AcceleratorConfig, not {type(config).__name__}")
+    plan = HardwarePlan(config)  # validates what the hardware supports
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"output directory {str(out_dir)!r} cannot be created: {e.strerror or e}") from e
+    name, text = verilog_for(config)
+    vpath = out / f"{name}.v"
+    jpath = out / f"{name}.json"
+    _atomic_write(vpath, text)
+    desc = {
+        "top": name,
+        "verilog": vpath.name,
+        "config": config.to_dict(),
+        "hardware": plan.to_dict(),
+        "timing": timing_summary(config),
+        "ports": _ports(config),
+    }
+    _atomic_write(jpath, json.dumps(desc, indent=2) + "\n")
+    return Generated(top=name, verilog_path=vpath, json_path=jpath)
+
+
+def _ports(config: AcceleratorConfig) -> dict[str, object]:
+    from amaranth.hdl import Shape
+    from amaranth.lib import wiring
+
+    from codesign.hdl.top import accelerator_members
+
+    sig = wiring.Signature(accelerator_members(HardwarePlan(config)))
+    ports: dict[str, object] = {}
+    for path, member in sig.members.flatten():
+        if member.is_signature:
+            continue
+        ports["__".join(str(p) for p in path)] = {
+            "direction": "in" if member.flow is wiring.In else "out",
+            "bits": Shape.cast(member.shape).width,
+        }
+    return ports
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
