@@ -534,10 +534,11 @@ def sweep(
     df["pareto"] = mark_pareto(df, sp.pareto, by="workload")
     meta = {"version": JOURNAL_VERSION, "fingerprint": fingerprint, "space": space_dict,
             "axes": list(sp.axis_names), "pareto": list(sp.pareto), "workloads": labels}
-    df.attrs["codesign"] = meta
     if out is not None and journal is not None:
         _write_table(df, out, meta)
         journal.remove()
+    # how this run got its rows (not written to the file: the table does not depend on it)
+    df.attrs["codesign"] = {**meta, "evaluated_points": len(pending), "resumed_points": len(done)}
     return df
 
 
