@@ -27,7 +27,24 @@ _LAZY = {
     "synth": ("codesign.hdl.fpga", "synth"),
 }
 
-__all__ = ["CodesignError", "ConfigError", "ToolError", "WorkloadError", *_LAZY]
+__all__ = [
+    "AcceleratorConfig",
+    "CodesignError",
+    "ConfigError",
+    "Dataflow",
+    "LayerResult",
+    "Network",
+    "NetworkResult",
+    "ToolError",
+    "WorkloadError",
+    "ZeroHandling",
+    "generate",
+    "load_workload",
+    "simulate",
+    "sweep",
+    "synth",
+    "verify",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from codesign.api import load_workload, simulate

@@ -103,7 +103,8 @@ class AcceleratorConfig:
                 raise ConfigError(f"{f} must be true or false, not {getattr(self, f)!r}")
         for f in ("input_sram_bytes", "weight_sram_bytes", "output_sram_bytes"):
             _positive_int(f, getattr(self, f), 1)
-        object.__setattr__(self, "dram_bytes_per_cycle", _positive_number("dram_bytes_per_cycle", self.dram_bytes_per_cycle))
+        bw = _positive_number("dram_bytes_per_cycle", self.dram_bytes_per_cycle)
+        object.__setattr__(self, "dram_bytes_per_cycle", bw)
         _positive_int("dram_latency_cycles", self.dram_latency_cycles, 0)
         object.__setattr__(self, "clock_mhz", _positive_number("clock_mhz", self.clock_mhz))
         if not isinstance(self.energy_table, str) or not self.energy_table:

@@ -19,10 +19,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from codesign.errors import ConfigError
 from codesign.sim.config import AcceleratorConfig, load_yaml_mapping
 from codesign.sim.result import Counts
-
-from codesign.errors import ConfigError
 
 TABLE_DIR = Path(__file__).parent / "data" / "energy"
 
@@ -84,7 +83,8 @@ def _load_table(name: str) -> EnergyTable:
         if candidate.suffix in (".yaml", ".yml") and candidate.exists():
             path = candidate
         else:
-            raise ConfigError(f"energy_table must be one of {', '.join(available_tables())} or a YAML file, not {name!r}")
+            choices = ", ".join(available_tables())
+            raise ConfigError(f"energy_table must be one of {choices} or a YAML file, not {name!r}")
     d = load_yaml_mapping(path)
     try:
         mac, sram, leak, area = d["mac"], d["sram"], d.get("leakage", {}), d["area"]

@@ -25,19 +25,19 @@ runs of identical tiles once the pipeline is periodic; tests hold the two equal.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 import simpy
+
+from codesign.errors import CodesignError
 from codesign.sim.config import AcceleratorConfig, ZeroHandling
 from codesign.sim.cost import layer_energy
 from codesign.sim.mapping import LayerPlan, TileRun, a_footprint_ratio, plan_gemm, plan_layer
 from codesign.sim.result import LayerResult, NetworkResult
 from codesign.sim.timing import ceil_div, scalesim_conv_out, scalesim_gemm_cycles
 from codesign.workloads.layers import Conv2d, GemmShape, Layer, Network
-
-from codesign.errors import CodesignError
 
 ENGINES = ("simpy", "closed_form")
 TIMINGS = ("native", "scalesim")
@@ -79,8 +79,8 @@ def pipeline_simpy(runs: Sequence[TileRun], config: AcceleratorConfig) -> Pipeli
     computed = [env.event() for _ in range(n)]
     stored = [env.event() for _ in range(n)]
 
-    def dma() -> Iterator[simpy.Event]:
-        def load(i: int) -> Iterator[simpy.Event]:
+    def dma() -> Generator[simpy.Event, object, None]:
+        def load(i: int) -> Generator[simpy.Event, object, None]:
             dur = transfer_cycles(tiles[i].load_bits, config)
             if dur:
                 if i >= nbuf:
@@ -99,7 +99,7 @@ def pipeline_simpy(runs: Sequence[TileRun], config: AcceleratorConfig) -> Pipeli
             if i + nbuf < n:
                 yield from load(i + nbuf)
 
-    def array() -> Iterator[simpy.Event]:
+    def array() -> Generator[simpy.Event, object, None]:
         for i in range(n):
             yield loaded[i]
             if i >= nbuf:

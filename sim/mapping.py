@@ -26,13 +26,12 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
+from codesign.errors import ConfigError
 from codesign.sim.config import AcceleratorConfig, Dataflow, ZeroHandling
 from codesign.sim.result import Counts
 from codesign.sim.timing import ceil_div, map_gemm, native_gemm_cycles
 from codesign.workloads.layers import GemmShape, Layer
 from codesign.workloads.operand import Operand, Pattern
-
-from codesign.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
+
     from codesign.sim.config import AcceleratorConfig
 
 ENERGY_PARTS = ("mac", "register", "pe_to_pe", "input_sram", "weight_sram", "output_sram", "dram", "vector", "leakage")

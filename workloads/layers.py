@@ -19,9 +19,8 @@ import enum
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
-from codesign.workloads.operand import Operand
-
 from codesign.errors import WorkloadError
+from codesign.workloads.operand import Operand
 
 INT8 = Operand()
 ACC32 = Operand(bits=32)

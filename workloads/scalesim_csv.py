@@ -17,10 +17,9 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from codesign.errors import CodesignError, WorkloadError
 from codesign.workloads.layers import Conv2d, Layer, Linear, Network
 from codesign.workloads.operand import Operand
-
-from codesign.errors import CodesignError, WorkloadError
 
 CONV_HEADER = ["layer name", "ifmap height", "ifmap width", "filter height", "filter width", "channels",
                "num filter", "strides"]
@@ -63,7 +62,8 @@ def read_topology(path: str | Path, *, name: str | None = None) -> Network:
             try:
                 v = int(cell)
             except ValueError:
-                raise WorkloadError(f"{p.name}, line {lineno}: {col.strip()} must be an integer, not {cell!r}") from None
+                msg = f"{p.name}, line {lineno}: {col.strip()} must be an integer, not {cell!r}"
+                raise WorkloadError(msg) from None
             if v < 1:
                 raise WorkloadError(f"{p.name}, line {lineno}: {col.strip()} must be a positive integer, not {v}")
             values.append(v)

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from codesign.workloads.layers import Conv2d, GemmShape, Layer, Linear, MatMul
-from codesign.workloads.operand import Operand, Pattern
 
 from codesign.errors import WorkloadError
+from codesign.workloads.layers import Conv2d, GemmShape, Layer, Linear, MatMul
+from codesign.workloads.operand import Operand, Pattern
 
 
 def random_operand(shape: tuple[int, ...], op: Operand, rng: np.random.Generator, *, k_axis: int = -1) -> np.ndarray:
@@ -55,7 +55,7 @@ def random_operand(shape: tuple[int, ...], op: Operand, rng: np.random.Generator
 def im2col(x: np.ndarray, layer: Conv2d) -> np.ndarray:
     """``x[batch, C, H, W]`` -> ``A[groups, batch*out_h*out_w, C/g*R*S]`` with the layer's padding,
     stride and dilation. Row order: batch, out_y, out_x; column order: channel, ky, kx."""
-    b, c, h, w = x.shape
+    b, c = x.shape[:2]
     pt, pl, pb, pr = layer.padding  # type: ignore[misc]
     sh, sw = layer.stride  # type: ignore[misc]
     dh, dw = layer.dilation  # type: ignore[misc]

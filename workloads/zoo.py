@@ -11,10 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from codesign.errors import WorkloadError
 from codesign.workloads.layers import Conv2d, Eltwise, Layer, Linear, MatMul, Network, Pool
 from codesign.workloads.operand import Operand
-
-from codesign.errors import WorkloadError
 
 # modules that register networks (each is optional so the zoo grows by adding a module)
 ZOO_MODULES = ("zoo_cnn", "zoo_mobile", "zoo_tiny", "zoo_transformers")
@@ -97,8 +96,9 @@ class NetBuilder:
     def shape(self) -> tuple[int, int, int]:
         return (self.c, self.h, self.w)
 
-    def conv(self, name: str, out: int, k: int | tuple[int, int], stride: int = 1, padding: int | tuple[int, ...] | None = None,
-             groups: int = 1, bias: bool = False, dilation: int = 1) -> Conv2d:
+    def conv(self, name: str, out: int, k: int | tuple[int, int], stride: int = 1,
+             padding: int | tuple[int, ...] | None = None, groups: int = 1, bias: bool = False,
+             dilation: int = 1) -> Conv2d:
         if padding is None:
             kk = k if isinstance(k, int) else k[0]
             padding = dilation * (kk - 1) // 2

@@ -12,10 +12,10 @@ from codesign.workloads.tensors import layer_operands, random_operand
 
 def direct_conv(x: np.ndarray, w: np.ndarray, layer: Conv2d) -> np.ndarray:
     """Plain loops: out[b, o, y, x] = sum over c in group, ky, kx."""
-    b, c, h, wd = x.shape
+    b, c = x.shape[:2]
     pt, pl, pb, pr = layer.padding
     xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr))).astype(np.int64)
-    g, cg, og = layer.groups, c // layer.groups, layer.out_channels // layer.groups
+    cg, og = c // layer.groups, layer.out_channels // layer.groups
     out = np.zeros((b, layer.out_channels, layer.out_h, layer.out_w), dtype=np.int64)
     for o in range(layer.out_channels):
         grp = o // og

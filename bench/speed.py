@@ -1,0 +1,79 @@
+"""Simulator speed: wall time and peak RSS of ``codesign.simulate`` per network, array and dataflow.
+
+Each measurement runs in a fresh process (cold caches), so the time includes mapping, the SimPy
+engine and the cost model, but not the Python imports. Goals (issue 2): ResNet-50 at 32x32
+<= 1 s, MobileNetV2 <= 0.2 s, peak RSS <= 300 MB.
+
+    python bench/speed.py [--engine simpy|closed_form] [--out bench/results/speed.csv]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import resource
+import sys
+import time
+from pathlib import Path
+
+NETWORKS = ("resnet50", "mobilenet_v2")
+ARRAYS = (8, 32, 128)
+DATAFLOWS = ("ws", "os", "is")
+
+
+def _measure(args: tuple[str, int, str, str], queue: mp.Queue) -> None:
+    name, size, df, engine = args
+    import codesign
+    from codesign.sim.engine import simulate_network
+    from codesign.workloads import zoo
+
+    net = zoo.get(name)
+    cfg = codesign.AcceleratorConfig(rows=size, cols=size, dataflow=df)
+    t0 = time.perf_counter()
+    r = simulate_network(net, cfg, engine=engine)
+    wall = time.perf_counter() - t0
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put({"network": name, "array": f"{size}x{size}", "dataflow": df, "engine": engine,
+               "wall_s": round(wall, 4), "peak_rss_mb": round(rss_mb, 1), "cycles": r.cycles,
+               "tiles": sum(layer.tiles for layer in r.layers), "utilization": round(r.utilization, 4)})
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--engine", default="simpy", choices=["simpy", "closed_form"])
+    ap.add_argument("--out", default="bench/results/speed.csv")
+    args = ap.parse_args()
+    ctx = mp.get_context("spawn")
+    rows = []
+    print(f"{'network':14s} {'array':8s} {'df':3s} {'wall_s':>8s} {'rss_MB':>7s} {'cycles':>12s} {'util':>6s}")
+    for name in NETWORKS:
+        for size in ARRAYS:
+            for df in DATAFLOWS:
+                q: mp.Queue = ctx.Queue()
+                p = ctx.Process(target=_measure, args=((name, size, df, args.engine), q))
+                p.start()
+                row = q.get()
+                p.join()
+                rows.append(row)
+                print(f"{name:14s} {row['array']:8s} {df:3s} {row['wall_s']:8.3f} {row['peak_rss_mb']:7.1f} "
+                      f"{row['cycles']:12,d} {row['utilization']:6.3f}")
+    import pandas as pd
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    df = pd.DataFrame(rows)
+    df.to_csv(out, index=False)
+    out.with_suffix(".json").write_text(json.dumps(rows, indent=2))
+    goals = {
+        "resnet50_32x32_max_wall_s": float(df[(df.network == "resnet50") & (df.array == "32x32")].wall_s.max()),
+        "mobilenet_v2_max_wall_s": float(df[df.network == "mobilenet_v2"].wall_s.max()),
+        "max_peak_rss_mb": float(df.peak_rss_mb.max()),
+    }
+    print(json.dumps(goals))
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
