@@ -67,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
     front = int(df["pareto"].sum())
     metrics = ",".join(df.attrs["codesign"]["pareto"])
     points = df["point"].nunique()
-    print(f"{points} points x {df['workload'].nunique()} workloads -> {len(df)} rows, "
+    info = df.attrs["codesign"]
+    resumed = f" ({info['resumed_points']} resumed, {info['evaluated_points']} evaluated)" if args.resume else ""
+    print(f"{points} points x {df['workload'].nunique()} workloads -> {len(df)} rows{resumed}, "
           f"{front} on the Pareto front ({metrics}); wrote {out}", file=sys.stderr)
     return 0
