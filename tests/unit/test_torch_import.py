@@ -1,0 +1,131 @@
+"""PyTorch import: small modules built in-test import as the equivalent hand-written Network."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+from codesign.errors import WorkloadError  # noqa: E402
+from codesign.workloads import zoo  # noqa: E402
+from codesign.workloads.layers import Conv2d, Eltwise, Linear, MatMul, Network, Pool  # noqa: E402
+from codesign.workloads.torch_import import from_torch  # noqa: E402
+
+
+class SmallCNN(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.dw = nn.Conv2d(8, 8, 3, padding=2, dilation=2, groups=8)
+        self.pool = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.pw = nn.Conv2d(8, 8, 1, bias=False)
+        self.gap = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):  # type: ignore[no-untyped-def]
+        x = torch.relu(self.bn1(self.conv1(x)))
+        x = self.pool(self.dw(x))
+        x = x + self.pw(x)
+        return self.fc(torch.flatten(self.gap(x), 1))
+
+
+def test_small_cnn_layer_table() -> None:
+    net = from_torch(SmallCNN(), torch.zeros(2, 3, 32, 32))
+    assert net.layers == (
+        Conv2d("conv1", in_channels=3, out_channels=8, in_h=32, in_w=32, kernel=3, stride=2, padding=1, bias=True),
+        Conv2d("dw", in_channels=8, out_channels=8, in_h=16, in_w=16, kernel=3, padding=2, dilation=2, groups=8),
+        Pool("pool", channels=8, in_h=16, in_w=16, kernel=3, stride=2, padding=(0, 0, 1, 1), op="max"),
+        Conv2d("pw", in_channels=8, out_channels=8, in_h=8, in_w=8, kernel=1, bias=False),
+        Eltwise("add", elements=8 * 8 * 8),
+        Pool("gap", channels=8, in_h=8, in_w=8, op="avg", global_=True),
+        Linear("fc", in_features=8, out_features=10, tokens=1),
+    )
+    assert (net.batch, net.input_shape, net.name) == (2, (3, 32, 32), "SmallCNN")
+
+
+class Attention(nn.Module):
+    def __init__(self, d: int = 32, h: int = 4) -> None:
+        super().__init__()
+        self.h = h
+        self.qkv = nn.Linear(d, 3 * d)
+        self.proj = nn.Linear(d, d, bias=False)
+
+    def forward(self, x):  # type: ignore[no-untyped-def]
+        b, s, d = x.shape
+        q, k, v = self.qkv(x).reshape(b, s, 3, self.h, d // self.h).permute(2, 0, 3, 1, 4)
+        p = torch.softmax(q @ k.transpose(-2, -1), dim=-1)
+        ctx = torch.matmul(p, v).transpose(1, 2).reshape(b, s, d)
+        return self.proj(ctx) * 0.5
+
+
+def test_attention_block() -> None:
+    net = from_torch(Attention(), torch.zeros(1, 16, 32))
+    assert [type(layer).__name__ for layer in net] == ["Linear", "MatMul", "MatMul", "Linear", "Eltwise"]
+    assert net.layers[0] == Linear("qkv", in_features=32, out_features=96, tokens=16)
+    assert net.layers[1] == MatMul("matmul", m=16, k=8, n=16, heads=4)
+    assert net.layers[2] == MatMul("matmul_1", m=16, k=16, n=8, heads=4)
+    assert net.layers[3] == Linear("proj", in_features=32, out_features=32, tokens=16, bias=False)
+    assert net.layers[4] == Eltwise("mul", elements=16 * 32, op="mul", inputs_count=1)
+
+
+class TorchResNet8(nn.Module):
+    """MLPerf Tiny ResNet-8 written the PyTorch way: symmetric padding 1 for the stride-2 3x3 convs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        c = lambda i, o, s=1, k=3: nn.Conv2d(i, o, k, s, k // 2)  # noqa: E731
+        self.conv1 = c(3, 16)
+        self.s1a, self.s1b = c(16, 16), c(16, 16)
+        self.s2a, self.s2b, self.s2s = c(16, 32, 2), c(32, 32), c(16, 32, 2, 1)
+        self.s3a, self.s3b, self.s3s = c(32, 64, 2), c(64, 64), c(32, 64, 2, 1)
+        self.gap = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):  # type: ignore[no-untyped-def]
+        x = self.conv1(x)
+        x = x + self.s1b(self.s1a(x))
+        x = self.s2s(x) + self.s2b(self.s2a(x))
+        x = self.s3s(x) + self.s3b(self.s3a(x))
+        return self.fc(self.gap(x).flatten(1))
+
+
+def test_resnet8_matches_zoo_counts() -> None:
+    """Same MACs and params as the zoo's Keras-defined ResNet-8 (TF pads 0/1 where torch pads 1/1; the
+    output sizes, so the counts, are equal)."""
+    net = from_torch(TorchResNet8(), torch.zeros(1, 3, 32, 32))
+    ref = zoo.get("resnet8_cifar")
+    assert (net.macs, net.params) == (ref.macs, ref.params) == (12_501_632, 77_706)
+
+
+def test_unsupported_module() -> None:
+    class Up(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.up = nn.ConvTranspose2d(3, 3, 2, 2)
+
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            return self.up(x)
+
+    with pytest.raises(WorkloadError) as e:
+        from_torch(Up(), torch.zeros(1, 3, 8, 8))
+    assert str(e.value) == "Up: unsupported module ConvTranspose2d at node 'up'"
+
+
+def test_untraceable_module() -> None:
+    class Branchy(nn.Module):
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            if x.sum() > 0:
+                return x
+            return -x
+
+    with pytest.raises(WorkloadError, match=r"^Branchy: torch\.fx cannot trace the module \("):
+        from_torch(Branchy(), torch.zeros(1, 3))
+
+
+def test_returns_network() -> None:
+    net = from_torch(nn.Sequential(nn.Linear(640, 128), nn.ReLU(), nn.Linear(128, 640)), torch.zeros(4, 640),
+                     name="ae")
+    assert isinstance(net, Network) and net.name == "ae" and net.batch == 4
+    assert net.macs == 4 * (640 * 128 * 2)
