@@ -123,13 +123,26 @@ def verify_operands(
     name: str,
     ops: GemmOperands,
     config: AcceleratorConfig,
+    **kwargs: Any,
+) -> LayerVerification:
+    """Run ``ops`` (all groups) through the RTL and compare with numpy and the simulator."""
+    return verify_batch([(name, ops)], config, **kwargs)[0]
+
+
+def verify_batch(
+    named_ops: list[tuple[str, GemmOperands]],
+    config: AcceleratorConfig,
     *,
     seed: int = 0,
     idle: float = 0.2,
     stall: float = 0.2,
     work_dir: str | Path | None = None,
-) -> LayerVerification:
-    """Run ``ops`` (all groups) through the RTL and compare with numpy and the simulator."""
+) -> list[LayerVerification]:
+    """Several layers in one RTL simulation (one simulator start-up), one result per layer.
+
+    ``idle``/``stall``: probability of an idle cycle on the load stream / of ``rd_data.ready``
+    low in a cycle (seeded by ``seed``).
+    """
     from amaranth.hdl import Shape
 
     from codesign.hdl.rtl_runner import run_job
@@ -138,21 +151,23 @@ def verify_operands(
 
     t0 = time.perf_counter()
     plan = HardwarePlan(config)
-    a_all, b_all = ops.a, ops.b
-    groups, m, k = a_all.shape
-    n = b_all.shape[2]
-    tiles = plan_tiles(plan, m, n, k, groups)
-    job_tiles = []
-    sim_cycles = sim_active = 0
-    for t in tiles:
-        a = a_all[t.group, t.m0:t.m0 + t.m, t.k0:t.k0 + t.k]
-        b = b_all[t.group, t.k0:t.k0 + t.k, t.n0:t.n0 + t.n]
-        act, wt = plan.pack_operands(a, b)
-        job_tiles.append({"m": t.m, "n": t.n, "k": t.k, "act": [f"{w:x}" for w in act],
-                          "weight": [f"{w:x}" for w in wt], "out_words": plan.words(t.m, t.n, t.k)[2]})
-        on_chip = simulate_gemm_on_chip(config, t.m, t.n, t.k, a=a, b=b)
-        sim_cycles += on_chip.cycles
-        sim_active += on_chip.active_macs
+    job_tiles: list[dict[str, Any]] = []
+    per_layer = []
+    for name, ops in named_ops:
+        groups, m, k = ops.a.shape
+        n = ops.b.shape[2]
+        tiles = plan_tiles(plan, m, n, k, groups)
+        sim_cycles = sim_active = 0
+        for t in tiles:
+            a = ops.a[t.group, t.m0:t.m0 + t.m, t.k0:t.k0 + t.k]
+            b = ops.b[t.group, t.k0:t.k0 + t.k, t.n0:t.n0 + t.n]
+            act, wt = plan.pack_operands(a, b)
+            job_tiles.append({"m": t.m, "n": t.n, "k": t.k, "act": [f"{w:x}" for w in act],
+                              "weight": [f"{w:x}" for w in wt], "out_words": plan.words(t.m, t.n, t.k)[2]})
+            on_chip = simulate_gemm_on_chip(config, t.m, t.n, t.k, a=a, b=b)
+            sim_cycles += on_chip.cycles
+            sim_active += on_chip.active_macs
+        per_layer.append((name, ops, tiles, sim_cycles, sim_active))
     lay = load_layout(plan)
     job = {
         "tiles": job_tiles, "seed": seed, "idle": idle, "stall": stall,
@@ -163,20 +178,28 @@ def verify_operands(
             result = run_job(config, job, Path(tmp))
     else:
         result = run_job(config, job, Path(work_dir))
-    c = np.zeros((groups, m, n), dtype=np.int64)
-    rtl_cycles = rtl_enabled = 0
-    for t, res in zip(tiles, result["tiles"], strict=True):
-        words = [int(w, 16) for w in res["out"]]
-        c[t.group, t.m0:t.m0 + t.m, t.n0:t.n0 + t.n] += plan.unpack_outputs(words, t.m, t.n)
-        rtl_cycles += res["cycles"]
-        rtl_enabled += res["enabled_macs"]
-    return LayerVerification(
-        layer=name, m=m, n=n, k=k, groups=groups, tiles=len(tiles),
-        outputs_match=bool(np.array_equal(c, ops.c)),
-        rtl_cycles=rtl_cycles, sim_cycles=sim_cycles,
-        rtl_enabled_macs=rtl_enabled, sim_active_macs=sim_active,
-        wall_s=round(time.perf_counter() - t0, 3),
-    )
+    wall = round(time.perf_counter() - t0, 3)
+    results = iter(result["tiles"])
+    out = []
+    for name, ops, tiles, sim_cycles, sim_active in per_layer:
+        groups, m, k = ops.a.shape
+        n = ops.b.shape[2]
+        c = np.zeros((groups, m, n), dtype=np.int64)
+        rtl_cycles = rtl_enabled = 0
+        for t in tiles:
+            res = next(results)
+            words = [int(w, 16) for w in res["out"]]
+            c[t.group, t.m0:t.m0 + t.m, t.n0:t.n0 + t.n] += plan.unpack_outputs(words, t.m, t.n)
+            rtl_cycles += res["cycles"]
+            rtl_enabled += res["enabled_macs"]
+        out.append(LayerVerification(
+            layer=name, m=m, n=n, k=k, groups=groups, tiles=len(tiles),
+            outputs_match=bool(np.array_equal(c, ops.c)),
+            rtl_cycles=rtl_cycles, sim_cycles=sim_cycles,
+            rtl_enabled_macs=rtl_enabled, sim_active_macs=sim_active,
+            wall_s=wall,
+        ))
+    return out
 
 
 def verify_layer(layer: Layer, config: AcceleratorConfig, *, density: str | float | None = None,
