@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 import onnx
-from codesign.workloads.layers import Conv2d, Eltwise, Layer, Linear, MatMul, Network, Pool
-from codesign.workloads.operand import Operand, Pattern
 from onnx import numpy_helper, shape_inference
 
 from codesign.errors import WorkloadError
+from codesign.workloads.layers import Conv2d, Eltwise, Layer, Linear, MatMul, Network, Pool
+from codesign.workloads.operand import Operand, Pattern
 
 
 class UnsupportedOpWarning(UserWarning):

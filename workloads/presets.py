@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from codesign.workloads.layers import Conv2d, Layer, Linear, MatMul, Network
-from codesign.workloads.operand import Operand, parse_sparsity
 
 from codesign.errors import WorkloadError
+from codesign.workloads.layers import Conv2d, Layer, Linear, MatMul, Network
+from codesign.workloads.operand import Operand, parse_sparsity
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from codesign.errors import WorkloadError
 from codesign.workloads.layers import Conv2d, Eltwise, Layer, Linear, MatMul, Network
 from codesign.workloads.zoo import register
-
-from codesign.errors import WorkloadError
 
 
 def _encoder_block(layers: list[Layer], name: str, tokens: int, dim: int, heads: int, mlp: int,

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 onnx = pytest.importorskip("onnx")
-from codesign.workloads.layers import Conv2d, Eltwise, Linear, MatMul, Network, Pool  # noqa: E402
-from codesign.workloads.onnx_import import UnsupportedOpWarning, read_onnx  # noqa: E402
-from codesign.workloads.operand import Operand, Pattern  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from codesign.errors import WorkloadError  # noqa: E402
+from codesign.workloads.layers import Conv2d, Eltwise, Linear, MatMul, Network, Pool  # noqa: E402
+from codesign.workloads.onnx_import import UnsupportedOpWarning, read_onnx  # noqa: E402
+from codesign.workloads.operand import Operand, Pattern  # noqa: E402
 
 OPSET = [helper.make_opsetid("", 21)]
 RNG = np.random.default_rng(0)
@@ -263,3 +263,20 @@ def test_load_workload_dispatches_onnx(tmp_path: Path) -> None:
 
     net = load_workload(save(tmp_path, small_cnn(), "cnn.onnx"))
     assert net.name == "small_cnn" and len(net) == 7
+
+
+def test_cli_skip_unsupported_warns_and_counts(tmp_path: Path) -> None:
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+             helper.make_node("ConvTranspose", ["c", "wt"], ["y"], name="up1")]
+    m = model(nodes, [vi("x", [1, 2, 8, 8])], [vi("y", [1, 2, 7, 7])],
+              [init("w", (2, 2, 3, 3)), init("wt", (2, 2, 2, 2))])
+    p = save(tmp_path, m, "up.onnx")
+    cmd = [sys.executable, "-m", "codesign", "workload", "show", str(p), "--json"]
+    r = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert r.returncode == 2
+    assert r.stderr == ("codesign workload: error: up.onnx: unsupported op 'ConvTranspose' at node 'up1' "
+                        "(--skip-unsupported skips it with a warning)\n")
+    r = subprocess.run([*cmd, "--skip-unsupported"], capture_output=True, text=True, check=False)
+    assert r.returncode == 0
+    assert r.stderr == "codesign workload: warning: up.onnx: skipped 1 unsupported nodes: ConvTranspose (1)\n"
+    assert '"name": "conv"' in r.stdout

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
+
+from codesign.errors import WorkloadError
 from codesign.workloads import zoo
 from codesign.workloads.layers import Conv2d, Eltwise, Linear, MatMul, Network
 from codesign.workloads.operand import Pattern
 from codesign.workloads.presets import PRESETS, apply, get_preset
-
-from codesign.errors import WorkloadError
 
 
 @pytest.fixture

@@ -15,10 +15,10 @@ Every test names its source and states its tolerance; "exact" means equality.
 from __future__ import annotations
 
 import pytest
-from codesign.workloads import zoo
-from codesign.workloads.layers import Conv2d, Eltwise, Linear, MatMul, Network, Pool
 
 from codesign.errors import WorkloadError
+from codesign.workloads import zoo
+from codesign.workloads.layers import Conv2d, Eltwise, Linear, MatMul, Network, Pool
 
 
 def bn_channels(net: Network, *, exclude: tuple[str, ...] = (".se.",)) -> int:
