@@ -180,7 +180,7 @@ def load_yaml_mapping(path: str | Path) -> dict[str, Any]:
     except OSError as e:
         raise ConfigError(f"cannot read {str(path)!r}: {e.strerror or e}") from e
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -34,7 +34,6 @@ def _basic_block(b: NetBuilder, name: str, out: int, stride: int) -> None:
     b.conv(f"{name}.conv1", out, 3, stride=stride, bias=True)
     b.conv(f"{name}.conv2", out, 3, bias=True)
     if stride != 1 or cin != out:
-        c, hh, ww = b.shape
         b.c, b.h, b.w = cin, h, w
         b.conv(f"{name}.downsample", out, 1, stride=stride, padding=0, bias=True)
     b.add(f"{name}.add")
@@ -107,7 +106,8 @@ def inverted_residual(b: NetBuilder, name: str, out: int, stride: int, expand: i
 def mobilenet_v2(batch: int = 1, width: float = 1.0, resolution: int = 224) -> Network:
     b = NetBuilder(3, resolution, resolution)
     b.conv("conv_stem", _make_divisible(32 * width), 3, stride=2, bias=True)
-    settings = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+    settings = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
+                (6, 320, 1, 1)]
     idx = 0
     for t, c, n, s in settings:
         out = _make_divisible(c * width)

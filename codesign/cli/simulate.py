@@ -24,6 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--engine", choices=["simpy", "closed_form"], default="simpy",
                    help="simpy (reference) or its closed-form twin")
     p.add_argument("--batch", type=int, default=None, help="batch size")
+    p.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="zoo builder argument, e.g. --arg seq_len=128 (repeatable)")
+    p.add_argument("--input-shape", default=None, metavar="N,C,H,W", help="ONNX input shape (dynamic models)")
+    p.add_argument("--skip-unsupported", action="store_true",
+                   help="ONNX: skip unsupported ops with a warning instead of failing")
     p.add_argument("--preset", default=None, help="compression preset (int8, w4a8, ...)")
     p.add_argument("--sparsity", default=None, help="weight sparsity: 2:4 or a density such as 0.5")
     p.add_argument("--act-density", type=float, default=None, help="activation density (fraction non-zero)")
@@ -35,22 +40,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from codesign.api import load_workload
     from codesign.cli.common import config_from_args
+    from codesign.cli.workload import load
     from codesign.sim.engine import simulate_network
 
     out = Path(args.out) if args.out else None
     if out is not None and out.suffix.lower() not in (".csv", ".json", ".parquet"):
         raise ConfigError(f"--out must end in .csv, .json or .parquet, not {args.out!r}")
-    if args.batch is not None and args.batch < 1:
-        raise ConfigError(f"--batch must be a positive integer, not {args.batch!r}")
     config = config_from_args(args)
-    net = load_workload(args.workload, batch=args.batch)
-    if args.preset or args.sparsity or args.act_density is not None or args.mixed:
-        from codesign.workloads import presets
-
-        net = presets.apply(net, preset=args.preset, sparsity=args.sparsity, act_density=args.act_density,
-                            mixed=args.mixed)
+    net = load(args)  # zoo name (with --arg), gemm:M,N,K or file; presets applied
     result = simulate_network(net, config, timing=args.timing, engine=args.engine)
     fpga = None
     if args.fpga:
