@@ -1,0 +1,90 @@
+"""Sweep speed: design points per second for MobileNetV2 through ``codesign.sweep``.
+
+The whole user-visible path is timed: space enumeration and sampling, process-pool start-up,
+evaluation (analytic engine by default), journaling every finished point, the Pareto front and
+the Parquet file. Goal (issue 5): 10,000 points in <= 60 s on a 2-core machine.
+
+    python bench/sweep.py [--points 10000] [--workers 1 2] [--engine analytic|simpy]
+                          [--out bench/results/sweep.csv]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# 3 dataflows x 8 x 8 arrays x 3 x 2 bit-widths x 4 bandwidths x 2 SRAM sizes x 2 zero handlings = 18,432
+SPACE = {
+    "workloads": ["mobilenet_v2"],
+    "axes": {
+        "dataflow": ["ws", "os", "is"],
+        "rows": {"start": 8, "stop": 64, "step": 8},
+        "cols": {"start": 8, "stop": 64, "step": 8},
+        "weight_bits": [2, 4, 8],
+        "act_bits": [4, 8],
+        "dram_bytes_per_cycle": [4, 8, 16, 32],
+        "input_sram_bytes": [32768, 65536],
+        "zero_handling": ["none", "gate"],
+    },
+}
+
+
+def run(points: int, workers: int, engine: str, seed: int) -> dict[str, object]:
+    from codesign.space import DesignSpace
+    from codesign.sweep import sweep
+
+    space = DesignSpace.from_dict(SPACE)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "results.parquet"
+        t0 = time.perf_counter()
+        df = sweep(space, workers=workers, output=out, sample=points, seed=seed, engine=engine)
+        wall = time.perf_counter() - t0
+        size_kb = out.stat().st_size / 1024
+    n = df["point"].nunique()
+    return {
+        "network": "mobilenet_v2", "engine": engine, "workers": workers, "points": n,
+        "wall_s": round(wall, 2), "points_per_s": round(n / wall, 1),
+        "s_per_10k_points": round(wall / n * 10_000, 1), "pareto_points": int(df["pareto"].sum()),
+        "parquet_kb": round(size_kb, 1),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--points", type=int, default=10_000, help="sampled design points (default 10000)")
+    ap.add_argument("--workers", type=int, nargs="+", default=[os.cpu_count() or 1])
+    ap.add_argument("--engine", default="analytic", choices=["analytic", "simpy"])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default="bench/results/sweep.csv")
+    args = ap.parse_args()
+    rows = []
+    print(f"{'engine':9s} {'workers':>7s} {'points':>7s} {'wall_s':>8s} {'points/s':>9s} {'s/10k':>7s} "
+          f"{'pareto':>6s}")
+    for w in args.workers:
+        row = run(args.points, w, args.engine, args.seed)
+        rows.append(row)
+        print(f"{row['engine']:9s} {w:7d} {row['points']:7d} {row['wall_s']:8.2f} {row['points_per_s']:9.1f} "
+              f"{row['s_per_10k_points']:7.1f} {row['pareto_points']:6d}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    import csv
+
+    with open(out, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    meta = {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version(),
+            "goal": "10,000 points <= 60 s", "space_axes": list(SPACE["axes"]), "rows": rows}
+    out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    print(f"wrote {out} and {out.with_suffix('.json')}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
