@@ -398,7 +398,7 @@ class DesignSpace:
             raise ConfigError(f"point must be an integer from 0 to {self.size - 1}, not {point!r}")
         out: dict[str, Any] = {}
         rest = point
-        for name in reversed(self.axes):
+        for name in reversed(list(self.axes)):
             vals = self.axes[name]
             rest, digit = divmod(rest, len(vals))
             out[name] = vals[digit]
@@ -412,7 +412,7 @@ class DesignSpace:
 
         out: dict[str, np.ndarray] = {}
         stride = 1
-        for name in reversed(self.axes):
+        for name in reversed(list(self.axes)):
             n = len(self.axes[name])
             out[name] = (ids // stride) % n
             stride *= n
@@ -444,8 +444,9 @@ class DesignSpace:
                 reasons.append(f"max_pes {c.max_pes} is below every point's PE count (fewest: {int(pes.min())})")
             ok &= this
         if c.max_sram_bytes is not None:
-            sram = sum(self._field_array(f, digits, self.size)
-                       for f in ("input_sram_bytes", "weight_sram_bytes", "output_sram_bytes"))
+            sram = (self._field_array("input_sram_bytes", digits, self.size)
+                    + self._field_array("weight_sram_bytes", digits, self.size)
+                    + self._field_array("output_sram_bytes", digits, self.size))
             this = sram <= c.max_sram_bytes
             if not this.any():
                 reasons.append(f"max_sram_bytes {c.max_sram_bytes} is below every point's SRAM bytes "

@@ -295,7 +295,7 @@ def _run_dask(space_dict: Mapping[str, Any], chunks: list[list[int]], scheduler:
         if not isinstance(scheduler, str) or not scheduler:
             raise ConfigError(f"scheduler must be an address like tcp://host:8786, not {scheduler!r}")
         try:
-            client = Client(scheduler, timeout=30, set_as_default=False)
+            client = Client(scheduler, timeout=10, set_as_default=False)
         except OSError as e:
             raise ConfigError(f"cannot reach the Dask scheduler at {scheduler!r}: {e}") from e
     else:
