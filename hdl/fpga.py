@@ -339,7 +339,7 @@ def _cache_store(path: Path, res: SynthResult) -> None:
     data["cached"] = False
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
     with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
+        json.dump(data, f, indent=1)
     os.replace(tmp, path)
 
 

@@ -57,7 +57,9 @@ def format_result(r, labels: dict[str, str]) -> str:  # type: ignore[no-untyped-
         f"cells: LUTs {r.luts}, FFs {r.ffs}, DSPs {r.dsps}, BRAMs {r.brams}, carries {r.carries}",
         f"{'resource':<26}{'used':>10}{'available':>11}{'util':>9}",
     ]
-    for res, u in r.utilization.items():
+    order = ("lut", "ff", "dsp", "bram", "spram", "io")
+    for res in sorted(r.utilization, key=lambda k: order.index(k) if k in order else len(order)):
+        u = r.utilization[res]
         lines.append(f"{labels.get(res, res):<26}{u['used']:>10g}{u['available']:>11g}{100 * u['fraction']:>8.1f}%")
     if r.fmax_mhz is not None:
         met = "met" if r.fmax_mhz >= r.target_mhz else "not met"

@@ -11,11 +11,11 @@ import json
 import re
 
 import pytest
-from codesign.hdl import fpga
-from codesign.sim.config import AcceleratorConfig
 
 from codesign.cli import main
 from codesign.errors import ConfigError
+from codesign.hdl import fpga
+from codesign.sim.config import AcceleratorConfig
 
 # A 2x2 INT8 array with 256-byte buffers: 4 PEs, so 4 hard multipliers where multipliers map to DSPs.
 SMALL = AcceleratorConfig(rows=2, cols=2, dataflow="ws", input_sram_bytes=256, weight_sram_bytes=256,
@@ -168,6 +168,11 @@ def test_small_design_on_every_target(cache, target):
         # four 8x8 multipliers in logic: far more LUTs than with DSPs, and carry chains
         assert r.luts > 500 and r.carries > 0
     assert r.luts > 0 and r.ffs > 100
+    if target == "xc7":  # no open place-and-route: --pnr says so and reuses the synthesis result
+        before = dict(fpga.tool_runs)
+        p = fpga.synth(SMALL, target, pnr=True)
+        assert p.cached and not p.pnr and p.fmax_mhz is None and fpga.tool_runs == before
+        assert p.notes == [fpga.NO_PNR_NOTE]
 
 
 @pytest.mark.fpga
