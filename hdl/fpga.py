@@ -599,20 +599,24 @@ def _pnr_fmax(report: dict[str, Any]) -> float | None:
     return round(min(achieved), 2) if achieved else None
 
 
-_OVERFLOW = re.compile(r"(\d+)\s+(\w+)s?,?\s+while\s+.*?only\s+has\s+(\d+)", re.IGNORECASE)
+_UTIL_LINE = re.compile(r"(\w+):\s+(\d+)/\s*(\d+)\s+\d+%")
 
 
 def _pnr_overflow(dev: Device, work: Path) -> tuple[dict[str, float], dict[str, float]] | None:
-    """nextpnr's "Design uses N X, while the device only has M" -> (used, available), else None."""
-    log = work / "nextpnr.log"
-    text = log.read_text(errors="replace") if log.exists() else ""
-    text += (work / "nextpnr.log.stdout").read_text(errors="replace") if (work / "nextpnr.log.stdout").exists() else ""
-    for m in _OVERFLOW.finditer(text):
-        bel = m.group(2)
-        res = _PNR_BELS[dev.family].get(bel) or next(
-            (r for b, r in _PNR_BELS[dev.family].items() if bel.startswith(b)), None)
-        if res is not None:
-            return {res: int(m.group(1))}, {res: int(m.group(3))}
+    """A bel type over 100 % in nextpnr's "Device utilisation" log table -> (used, available), else None."""
+    text = ""
+    for name in ("nextpnr.log", "nextpnr.log.stdout"):
+        if (work / name).exists():
+            text += (work / name).read_text(errors="replace")
+    return _overflow_in_log(dev, text)
+
+
+def _overflow_in_log(dev: Device, text: str) -> tuple[dict[str, float], dict[str, float]] | None:
+    for m in _UTIL_LINE.finditer(text):
+        res = _PNR_BELS[dev.family].get(m.group(1))
+        used, avail = int(m.group(2)), int(m.group(3))
+        if res is not None and used > avail:
+            return {res: used}, {res: avail}
     return None
 
 

@@ -103,6 +103,14 @@ def test_fit_message_names_the_resource_in_one_line():
     assert (fits, limiting, msg) == (True, "dsp", "fits ecp5-25k: limiting resource MULT18X18D at 57.1%")
 
 
+def test_place_and_route_overflow_is_read_from_the_nextpnr_log():
+    log = ("Info: Device utilisation:\n"
+           "Info: \t         ICESTORM_LC:  8022/ 7680   104%\n"
+           "Info: \t        ICESTORM_RAM:     4/   32    12%\n")
+    assert fpga._overflow_in_log(fpga.DEVICES["ice40-hx8k"], log) == ({"lut": 8022}, {"lut": 7680})
+    assert fpga._overflow_in_log(fpga.DEVICES["ice40-hx8k"], log.replace("8022", "7000")) is None
+
+
 # -- Yosys ----------------------------------------------------------------------------------------
 
 @pytest.mark.fpga
