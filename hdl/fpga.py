@@ -665,8 +665,9 @@ def fpga_metrics(config: Any, target: str, *, pnr: bool = True) -> dict[str, Any
     - ``fpga_max_util`` (float): the highest of those fractions (an area axis for sweeps).
     - ``fpga_fmax_mhz`` (float or None): achieved Fmax after place-and-route; None when ``pnr`` is
       False, for xc7 (no open place-and-route) or when the design does not fit.
-    - ``fpga_clock_mhz`` (float or None): the clock to run the simulator at on this FPGA:
-      ``min(fpga_fmax_mhz, config.clock_mhz)``; None when Fmax is unknown.
+      Latency on this FPGA is ``cycles / fpga_fmax_mhz`` microseconds. nextpnr is asked for
+      ``config.clock_mhz`` and reports what it achieved, which may be above or below that.
+    - ``fpga_target_mhz`` (float): the clock place-and-route was asked for (``config.clock_mhz``).
     - ``fpga_cached`` (bool): the figures came from the cache.
 
     ``pnr=True`` (default) runs place-and-route (minutes for an 8x8 array on ECP5-85k; cached);
@@ -691,6 +692,6 @@ def fpga_metrics(config: Any, target: str, *, pnr: bool = True) -> dict[str, Any
         out[f"fpga_{res}_util"] = util.get(res, 0.0)
     out["fpga_max_util"] = max(util.values()) if util else 0.0
     out["fpga_fmax_mhz"] = r.fmax_mhz
-    out["fpga_clock_mhz"] = None if r.fmax_mhz is None else min(r.fmax_mhz, float(config.clock_mhz))
+    out["fpga_target_mhz"] = r.target_mhz
     out["fpga_cached"] = r.cached
     return out

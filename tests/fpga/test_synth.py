@@ -142,7 +142,7 @@ def test_fpga_metrics_for_sweeps(cache):
     assert m["fpga_target"] == "ecp5-25k" and m["fpga_fits"] is True
     assert m["fpga_dsps"] == 4 and m["fpga_dsp_util"] == round(4 / 28, 4)
     assert m["fpga_max_util"] == max(m[f"fpga_{r}_util"] for r in ("lut", "ff", "dsp", "bram", "io"))
-    assert m["fpga_fmax_mhz"] is None and m["fpga_clock_mhz"] is None
+    assert m["fpga_fmax_mhz"] is None and m["fpga_target_mhz"] == 50.0
     json.dumps(m)
 
 
