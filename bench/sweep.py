@@ -42,9 +42,10 @@ def run(points: int, workers: int, engine: str, seed: int) -> dict[str, object]:
     space = DesignSpace.from_dict(SPACE)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "results.parquet"
-        t0 = time.perf_counter()
+        load = os.getloadavg()[0]
+        t0, c0 = time.perf_counter(), time.process_time()
         df = sweep(space, workers=workers, output=out, sample=points, seed=seed, engine=engine)
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         size_kb = out.stat().st_size / 1024
     n = df["point"].nunique()
     return {
@@ -52,6 +53,10 @@ def run(points: int, workers: int, engine: str, seed: int) -> dict[str, object]:
         "wall_s": round(wall, 2), "points_per_s": round(n / wall, 1),
         "s_per_10k_points": round(wall / n * 10_000, 1), "pareto_points": int(df["pareto"].sum()),
         "parquet_kb": round(size_kb, 1),
+        # with 1 worker the sweep runs in this process: its CPU time is the whole cost, which
+        # does not depend on what else the machine runs
+        "cpu_points_per_s": round(n / cpu, 1) if workers == 1 else None,
+        "load_avg_before": round(load, 2),
     }
 
 
@@ -65,12 +70,13 @@ def main() -> int:
     args = ap.parse_args()
     rows = []
     print(f"{'engine':9s} {'workers':>7s} {'points':>7s} {'wall_s':>8s} {'points/s':>9s} {'s/10k':>7s} "
-          f"{'pareto':>6s}")
+          f"{'pareto':>6s} {'cpu pts/s':>9s} {'load':>5s}")
     for w in args.workers:
         row = run(args.points, w, args.engine, args.seed)
         rows.append(row)
         print(f"{row['engine']:9s} {w:7d} {row['points']:7d} {row['wall_s']:8.2f} {row['points_per_s']:9.1f} "
-              f"{row['s_per_10k_points']:7.1f} {row['pareto_points']:6d}")
+              f"{row['s_per_10k_points']:7.1f} {row['pareto_points']:6d} "
+              f"{row['cpu_points_per_s'] or '-':>9} {row['load_avg_before']:5.2f}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     import csv

@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
+import types
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -547,3 +549,14 @@ def _column_order(df: pd.DataFrame, sp: DesignSpace) -> list[str]:
              "energy_uj", "edp", "area_mm2", "utilization", "peak_dram_bytes_per_cycle"]
     return [c for c in first if c in df.columns] + [c for c in df.columns if c not in first]
 
+
+
+class _CallableModule(types.ModuleType):
+    """``codesign.sweep`` is both this module and the function :func:`sweep`: once the module is
+    imported, the package attribute is the module, so the module forwards calls to the function."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> pd.DataFrame:
+        return sweep(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -150,3 +150,12 @@ def test_cli_sweep_issue_example(tmp_path: Path) -> None:
     assert len(df) == 32
     assert df["pareto"].tolist() == pareto_mask(df[["latency_ms", "energy_pj", "area_mm2"]]).tolist()
     assert "wrote results.parquet" in r.stderr.splitlines()[-1]
+
+
+def test_codesign_sweep_is_callable_before_and_after_module_import() -> None:
+    import codesign
+    import codesign.sweep as module
+
+    space = {"workloads": ["ds_cnn_kws"], "axes": {"rows": [4, 8]}}
+    assert callable(codesign.sweep) and callable(module)
+    assert len(codesign.sweep(space, workers=1)) == 2  # 2 points x 1 workload
