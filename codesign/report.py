@@ -214,10 +214,12 @@ def pareto_plot(df: pd.DataFrame, meta: Mapping[str, Any], out_dir: Path, name: 
                 ax.scatter(lat[sel], en[sel], s=18, alpha=0.7, color=DATAFLOW_COLOURS.get(flow),
                            marker=MARKERS[j % len(MARKERS)], label=f"{flow.upper()} {b}")
     front = df["pareto"].to_numpy(dtype=bool)
+    metrics = list(meta.get("pareto") or ("latency_ms", "energy_pj"))
     if front.any():
         order = np.argsort(lat[front], kind="stable")
         fx, fy = lat[front][order], en[front][order]
-        ax.step(fx, fy, where="post", color="black", lw=1, alpha=0.8)
+        if sorted(metrics) == ["energy_pj", "latency_ms"]:  # a 2-D front is a staircase in this plane
+            ax.step(fx, fy, where="post", color="black", lw=1, alpha=0.8)
         ax.scatter(fx, fy, s=90, facecolors="none", edgecolors="black", lw=1.2, label="Pareto front",
                    zorder=4)
     ax.set_xlabel("latency (ms)")
@@ -230,9 +232,8 @@ def pareto_plot(df: pd.DataFrame, meta: Mapping[str, Any], out_dir: Path, name: 
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2, loc="upper right")
     _save(fig, out_dir, name)
-    metrics = ",".join(meta.get("pareto") or ("latency_ms", "energy_pj"))
     return Plot(name, f"Pareto scatter — {title}",
-                f"{len(df)} points, {int(front.sum())} on the Pareto front of {metrics} (ringed); "
+                f"{len(df)} points, {int(front.sum())} on the Pareto front of {','.join(metrics)} (ringed); "
                 f"colour: dataflow, marker: weight/activation bits")
 
 
