@@ -122,109 +122,104 @@ def pipeline_simpy(runs: Sequence[TileRun], config: AcceleratorConfig) -> Pipeli
 # Closed-form twin: the same schedule as a recurrence, O(number of distinct runs)
 # --------------------------------------------------------------------------------------------
 def pipeline_closed_form(runs: Sequence[TileRun], config: AcceleratorConfig) -> PipelineTiming:
+    return _pipeline_closed_form(tuple(runs), 2 if config.double_buffered else 1, config.dram_bytes_per_cycle,
+                                 config.dram_latency_cycles)
+
+
+@lru_cache(maxsize=1 << 16)
+def _pipeline_closed_form(runs: tuple[TileRun, ...], nbuf: int, bw: float, lat: int) -> PipelineTiming:
+    """The engine's schedule as a max-plus recurrence over steps ``i``: compute tile ``i``,
+    store tile ``i``, load tile ``i + nbuf`` (the DMA's program order). Inside a run of identical
+    tiles the recurrence becomes periodic after a few steps; then whole periods are skipped."""
+
+    def dur(bits: int) -> int:
+        return lat + math.ceil(ceil_div(bits, 8) / bw) if bits > 0 else 0
+
     n = sum(r.count for r in runs)
+    compute_total = sum(r.count * r.compute_cycles for r in runs)
     if n == 0:
         return PipelineTiming(0, 0)
-    nbuf = 2 if config.double_buffered else 1
-    # per-tile parameters by run: (load_dur, store_dur, compute)
-    params = [(transfer_cycles(r.load_bits, config), transfer_cycles(r.store_bits, config), r.compute_cycles)
-              for r in runs]
+    if n == 1:
+        r = runs[0]
+        return PipelineTiming(dur(r.load_bits) + r.compute_cycles + dur(r.store_bits), compute_total)
+    params = [(dur(r.load_bits), dur(r.store_bits), r.compute_cycles) for r in runs]
     ends = []
     acc = 0
     for r in runs:
         acc += r.count
         ends.append(acc)
-
-    run_idx = 0
-
-    def run_of(i: int) -> int:
-        # tiles are visited in increasing order; lookups move forward monotonically
-        nonlocal run_idx
-        while ends[run_idx] <= i:
-            run_idx += 1
-        j = run_idx
-        return j
-
-    # lookups for i + nbuf run ahead of i: use a separate cursor
-    ahead_idx = 0
-
-    def run_ahead(i: int) -> int:
-        nonlocal ahead_idx
-        while ends[ahead_idx] <= i:
-            ahead_idx += 1
-        return ahead_idx
-
+    size = nbuf + 2  # ring buffers hold the live window of tiles i - nbuf .. i + nbuf
+    load_end = [0] * (2 * size)
+    comp_end = [0] * (2 * size)
+    wb_end = [0] * (2 * size)
+    ring = 2 * size
     t_dma = 0
-    load_end: dict[int, int] = {}
-    comp_end: dict[int, int] = {}
-    wb_end: dict[int, int] = {}
+    ahead = 0  # run of the tile being loaded
 
-    def do_load(i: int) -> None:
-        nonlocal t_dma
-        dur = params[run_ahead(i)][0]
-        if dur:
-            start = max(t_dma, comp_end[i - nbuf] if i >= nbuf else 0)
-            t_dma = start + dur
-        load_end[i] = t_dma
+    def load(j: int, t_dma: int) -> int:
+        nonlocal ahead
+        while ends[ahead] <= j:
+            ahead += 1
+        d = params[ahead][0]
+        if d:
+            start = t_dma
+            if j >= nbuf and comp_end[(j - nbuf) % ring] > start:
+                start = comp_end[(j - nbuf) % ring]
+            t_dma = start + d
+        load_end[j % ring] = t_dma
+        return t_dma
 
-    for i in range(min(nbuf, n)):
-        do_load(i)
-
-    compute_total = sum(r.count * r.compute_cycles for r in runs)
-    history: list[tuple[int, tuple[int, ...], int]] = []  # (step, relative state, comp_end)
+    for j in range(min(nbuf, n)):
+        t_dma = load(j, t_dma)
+    r = 0
+    prev_state: tuple[int, ...] | None = None
+    prev_base = 0
+    prev_step = -2
     i = 0
     while i < n:
-        r = run_of(i)
+        while ends[r] <= i:
+            r += 1
+            prev_state = None
         _, sdur, comp = params[r]
-        start = max(load_end[i], comp_end.get(i - 1, 0), wb_end[i - nbuf] if i >= nbuf else 0)
-        comp_end[i] = start + comp
+        start = load_end[i % ring]
+        if i and comp_end[(i - 1) % ring] > start:
+            start = comp_end[(i - 1) % ring]
+        if i >= nbuf and wb_end[(i - nbuf) % ring] > start:
+            start = wb_end[(i - nbuf) % ring]
+        c_end = start + comp
+        comp_end[i % ring] = c_end
         if sdur:
-            s = max(t_dma, comp_end[i])
-            t_dma = s + sdur
-            wb_end[i] = t_dma
+            t_dma = (t_dma if t_dma > c_end else c_end) + sdur
+            wb_end[i % ring] = t_dma
         else:
-            wb_end[i] = comp_end[i]
+            wb_end[i % ring] = c_end
         if i + nbuf < n:
-            do_load(i + nbuf)
-        # forget what no later step reads
-        for d in (load_end, comp_end, wb_end):
-            d.pop(i - nbuf - 1, None)
-        # periodic steady state inside a run: jump whole periods
-        last_safe = ends[r] - 1 - nbuf  # steps whose tile and look-ahead load are in run r
+            t_dma = load(i + nbuf, t_dma)
+        last_safe = ends[r] - 1 - nbuf  # steps whose tile and look-ahead load lie in run r
         if i < last_safe:
-            base = comp_end[i]
             state = (
-                t_dma - base,
-                *(load_end[j] - base for j in range(i + 1, i + nbuf + 1) if j in load_end),
-                *(comp_end[j] - base for j in range(i - nbuf + 1, i + 1) if j in comp_end),
-                *(wb_end[j] - base for j in range(i - nbuf + 1, i + 1) if j in wb_end),
+                t_dma - c_end,
+                *(load_end[j % ring] - c_end for j in range(i + 1, i + nbuf + 1)),
+                *(comp_end[j % ring] - c_end for j in range(max(0, i - nbuf + 1), i)),
+                *(wb_end[j % ring] - c_end for j in range(max(0, i - nbuf + 1), i + 1)),
             )
-            history.append((i, state, base))
-            if len(history) > 3:
-                history.pop(0)
-            jumped = False
-            for p in (1, 2):
-                if len(history) > p and history[-1 - p][1] == state and history[-1 - p][0] == i - p:
-                    delta = base - history[-1 - p][2]
-                    periods = (last_safe - i) // p
-                    if periods > 0:
-                        shift = periods * p
-                        add = periods * delta
-                        t_dma += add
-                        load_end = {j + shift: v + add for j, v in load_end.items()}
-                        comp_end = {j + shift: v + add for j, v in comp_end.items()}
-                        wb_end = {j + shift: v + add for j, v in wb_end.items()}
-                        i += shift
-                        history.clear()
-                        jumped = True
-                    break
-            if jumped:
+            if state == prev_state and prev_step == i - 1:
+                delta = c_end - prev_base
+                periods = last_safe - i
+                add = periods * delta
+                lo, hi = max(0, i - nbuf), i + nbuf  # live window
+                saved = {j: (load_end[j % ring], comp_end[j % ring], wb_end[j % ring]) for j in range(lo, hi + 1)}
+                for j, (le, ce, we) in saved.items():
+                    k = (j + periods) % ring
+                    load_end[k], comp_end[k], wb_end[k] = le + add, ce + add, we + add
+                t_dma += add
+                i += periods
+                prev_state = None
                 i += 1
                 continue
-        else:
-            history.clear()
+            prev_state, prev_base, prev_step = state, c_end, i
         i += 1
-    end = max(t_dma, comp_end[n - 1], wb_end[n - 1])
+    end = max(t_dma, comp_end[(n - 1) % ring], wb_end[(n - 1) % ring])
     return PipelineTiming(end, compute_total)
 
 

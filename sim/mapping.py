@@ -113,22 +113,45 @@ def _plan_gemm_cached(g: GemmShape, inputs: Operand, weights: Operand, outputs: 
     ob = min(outputs.bits, accb)
     skip = cfg.zero_handling is ZeroHandling.SKIP and weights_static and weights.density < 1.0
     div = 2 if cfg.double_buffered else 1
-    cap_a = cfg.input_sram_bytes * 8 // div
-    cap_b = cfg.weight_sram_bytes * 8 // div
-    cap_c = cfg.output_sram_bytes * 8 // div
+    caps = (cfg.input_sram_bytes * 8 // div, cfg.weight_sram_bytes * 8 // div, cfg.output_sram_bytes * 8 // div)
+    if ab > caps[0]:
+        raise ConfigError(f"input_sram_bytes must hold at least one activation, not {cfg.input_sram_bytes!r}")
+    if (kept_k(1, weights) * wb + metadata_bits(1, 1, weights) if skip else wb) > caps[1]:
+        raise ConfigError(f"weight_sram_bytes must hold at least one weight, not {cfg.weight_sram_bytes!r}")
+    if accb > caps[2]:
+        raise ConfigError(f"output_sram_bytes must hold at least one accumulator, not {cfg.output_sram_bytes!r}")
+    tp = _tile_plan(g, weights if skip else None, a_ratio, ab, wb, accb, ob, caps)
+    runs = _timed_runs(tp, cfg.rows, cfg.cols, cfg.dataflow)
+    counts = _gemm_counts(g, inputs, weights, config, ab, wb, ob, skip, tp)
+    fm = map_gemm(cfg.dataflow, cfg.rows, cfg.cols, g.m, g.n, kept_k(g.k, weights) if skip else g.k)
+    return LayerPlan(runs=runs, counts=counts, folds=fm.folds * g.repeats, tile_mnk=tp.tile)
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    """The tiles of a GEMM, independent of the array: run-length encoded
+    ``(count, load_bits, store_bits, (groups, Mt, Nt, K_eff))`` in execution order."""
+
+    parts: tuple[tuple[int, int, int, tuple[int, int, int, int]], ...]
+    a_bits: int
+    b_bits: int
+    store_bits: int
+    tile: tuple[int, int, int, int]  # groups per tile, Mt, Nt, Kt
+
+
+@lru_cache(maxsize=65536)
+def _tile_plan(g: GemmShape, skip_weights: Operand | None, a_ratio: float, ab: int, wb: int, accb: int, ob: int,
+               caps: tuple[int, int, int]) -> TilePlan:
+    """Cut a GEMM into SRAM-sized tiles and order them (what the array size does not change).
+
+    ``skip_weights`` is the weight operand when zero weights are compressed away, else None.
+    """
+    cap_a, cap_b, cap_c = caps
 
     def b_bits(k: int, n: int) -> int:
-        if skip:
-            return kept_k(k, weights) * n * wb + metadata_bits(k, n, weights)
+        if skip_weights is not None:
+            return kept_k(k, skip_weights) * n * wb + metadata_bits(k, n, skip_weights)
         return k * n * wb
-
-    # smallest possible tile must fit
-    if ab > cap_a:
-        raise ConfigError(f"input_sram_bytes must hold at least one activation, not {cfg.input_sram_bytes!r}")
-    if b_bits(1, 1) > cap_b:
-        raise ConfigError(f"weight_sram_bytes must hold at least one weight, not {cfg.weight_sram_bytes!r}")
-    if accb > cap_c:
-        raise ConfigError(f"output_sram_bytes must hold at least one accumulator, not {cfg.output_sram_bytes!r}")
 
     def a_bits(mm: int, kk: int) -> int:
         return math.ceil(mm * kk * a_ratio) * ab
@@ -161,103 +184,119 @@ def _plan_gemm_cached(g: GemmShape, inputs: Operand, weights: Operand, outputs: 
     # pack whole groups into a tile when one group is a single tile
     gt = 1
     if (mt, nt, kt) == (m, n, k) and g.repeats > 1:
-        gt = min(
-            g.repeats,
-            cap_a // max(1, a_bits(m, k)),
-            cap_b // max(1, b_bits(k, n)),
-            cap_c // max(1, m * n * accb),
-        )
-        gt = max(1, gt)
+        gt = max(1, min(g.repeats, cap_a // max(1, a_bits(m, k)), cap_b // max(1, b_bits(k, n)),
+                        cap_c // max(1, m * n * accb)))
 
     m_pieces, n_pieces, k_pieces = _sizes(m, mt), _sizes(n, nt), _sizes(k, kt)
     n_mt, n_nt, n_kt = ceil_div(m, mt), ceil_div(n, nt), ceil_div(k, kt)
-    g_pieces = _sizes(g.repeats, gt)
 
     # loop order: weights outer (n, m, k) or inputs outer (m, n, k); pick the lower DRAM traffic
     a_total = a_bits(m, k)
-    b_total = b_bits(k, n) if n_kt == 1 else sum(b_bits(ks, n) * c for ks, c in k_pieces)
+    b_total = sum(b_bits(ks, n) * c for ks, c in k_pieces)
     a_wo = a_total * (1 if (n_mt == 1 and n_kt == 1) else n_nt)
     b_wo = b_total * (1 if n_kt == 1 else n_mt)
     a_io = a_total * (1 if n_kt == 1 else n_nt)
     b_io = b_total * (1 if (n_nt == 1 and n_kt == 1) else n_mt)
     weights_outer = a_wo + b_wo <= a_io + b_io
 
-    runs = _Runs()
-    cache: dict[tuple[int, int, int, int], int] = {}
+    def keff(ks: int) -> int:
+        return kept_k(ks, skip_weights) if skip_weights is not None else ks
 
-    def compute(gs: int, ms: int, ns: int, ks: int) -> int:
-        key = (gs, ms, ns, ks)
-        if key not in cache:
-            keff = kept_k(ks, weights) if skip else ks
-            cache[key] = gs * native_gemm_cycles(cfg, ms, ns, keff)
-        return cache[key]
+    parts: list[list] = []
+    totals = [0, 0, 0]
+
+    def push(count: int, a: int, b: int, store: int, dims: tuple[int, int, int, int]) -> None:
+        totals[0] += a * count
+        totals[1] += b * count
+        totals[2] += store * count
+        load = a + b
+        if parts and parts[-1][1] == load and parts[-1][2] == store and parts[-1][3] == dims:
+            parts[-1][0] += count
+        else:
+            parts.append([count, load, store, dims])
 
     outer, inner = (n_pieces, m_pieces) if weights_outer else (m_pieces, n_pieces)
     a_reuse = (n_mt == 1 and n_kt == 1) if weights_outer else n_kt == 1
     b_reuse = n_kt == 1 if weights_outer else (n_nt == 1 and n_kt == 1)
-    for gs, gcount in g_pieces:
-        block = _Runs()
+    def k_sequence(gs: int, ms: int, ns: int, first_outer: bool, first_inner: bool) -> list[tuple]:
+        """The tiles along K for one (m, n) output tile: partial sums stay on chip, the last stores."""
+        seq = []
+        for ki, (ks, kcount) in enumerate(k_pieces):
+            a_load = gs * a_bits(ms, ks)
+            b_load = gs * b_bits(ks, ns)
+            # the operand of the outer loop stays on chip across the inner loop when K is whole;
+            # the other one only when it is a single tile
+            if weights_outer:
+                b_load = 0 if (b_reuse and not first_inner) else b_load
+                a_load = 0 if (a_reuse and not first_outer) else a_load
+            else:
+                a_load = 0 if (a_reuse and not first_inner) else a_load
+                b_load = 0 if (b_reuse and not first_outer) else b_load
+            dims = (gs, ms, ns, keff(ks))
+            if kcount > 1:
+                seq.append((kcount - 1, a_load, b_load, 0, dims))
+            store = gs * ms * ns * ob if ki == len(k_pieces) - 1 else 0
+            seq.append((1, a_load, b_load, store, dims))
+        return seq
+
+    for gs, gcount in _sizes(g.repeats, gt):
+        block: list[tuple] = []
         first_outer = True
         for osz, ocount in outer:
             for _o in range(ocount):
                 first_inner = True
                 for isz, icount in inner:
                     ms, ns = (isz, osz) if weights_outer else (osz, isz)
-                    for _i in range(icount):
-                        for ki, (ks, kcount) in enumerate(k_pieces):
-                            for kr in range(kcount):
-                                last_k = ki == len(k_pieces) - 1 and kr == kcount - 1
-                                a_load = gs * a_bits(ms, ks)
-                                b_load = gs * b_bits(ks, ns)
-                                # the operand of the outer loop stays on chip across the inner loop
-                                # when K is whole; the other one only when it is a single tile
-                                if weights_outer:
-                                    b_load = 0 if (b_reuse and not first_inner) else b_load
-                                    a_load = 0 if (a_reuse and not first_outer) else a_load
-                                else:
-                                    a_load = 0 if (a_reuse and not first_inner) else a_load
-                                    b_load = 0 if (b_reuse and not first_outer) else b_load
-                                store = gs * ms * ns * ob if last_k else 0
-                                block.push(1, a_load, b_load, store, compute(gs, ms, ns, ks))
-                                first_inner = False
+                    reps = icount
+                    if first_inner:
+                        block.extend(k_sequence(gs, ms, ns, first_outer, True))
+                        first_inner = False
+                        reps -= 1
+                    if reps:
+                        seq = k_sequence(gs, ms, ns, first_outer, False)
+                        if len(seq) == 1:  # identical single tiles: one part
+                            c, a_l, b_l, st, d = seq[0]
+                            block.append((c * reps, a_l, b_l, st, d))
+                        else:
+                            block.extend(seq * reps)
                 first_outer = False
-        for _ in range(gcount):
-            runs.extend(block)
-
-    counts = _gemm_counts(g, inputs, weights, config, ab, wb, ob, skip, (gt, mt, nt, kt), runs)
-    fm = map_gemm(cfg.dataflow, cfg.rows, cfg.cols, m, n, kept_k(k, weights) if skip else k)
-    return LayerPlan(runs=tuple(runs.runs), counts=counts, folds=fm.folds * g.repeats, tile_mnk=(gt, mt, nt, kt))
-
-
-class _Runs:
-    """Run-length encoded tiles; also sums the A and B bits loaded."""
-
-    def __init__(self) -> None:
-        self.runs: list[TileRun] = []
-        self.a_bits = 0
-        self.b_bits = 0
-        self._parts: list[tuple[int, int, int, int, int]] = []
-
-    def push(self, count: int, a: int, b: int, store: int, cyc: int) -> None:
-        self._parts.append((count, a, b, store, cyc))
-        self.a_bits += a * count
-        self.b_bits += b * count
-        load = a + b
-        last = self.runs[-1] if self.runs else None
-        if last and (last.load_bits, last.store_bits, last.compute_cycles) == (load, store, cyc):
-            self.runs[-1] = TileRun(last.count + count, load, store, cyc)
+        if len(block) == 1:
+            c, a_l, b_l, st, d = block[0]
+            push(c * gcount, a_l, b_l, st, d)
         else:
-            self.runs.append(TileRun(count, load, store, cyc))
+            for _ in range(gcount):
+                for part in block:
+                    push(*part)
+    return TilePlan(parts=tuple((c, ld, st, d) for c, ld, st, d in parts), a_bits=totals[0], b_bits=totals[1],
+                    store_bits=totals[2], tile=(gt, mt, nt, kt))
 
-    def extend(self, other: _Runs) -> None:
-        for part in other._parts:
-            self.push(*part)
+
+@lru_cache(maxsize=4096)
+def _array_config(rows: int, cols: int, dataflow: Dataflow) -> AcceleratorConfig:
+    return AcceleratorConfig(rows=rows, cols=cols, dataflow=dataflow)
+
+
+@lru_cache(maxsize=65536)
+def _timed_runs(tp: TilePlan, rows: int, cols: int, dataflow: Dataflow) -> tuple[TileRun, ...]:
+    """The tiles with the array's compute cycles (``native_gemm_cycles`` per tile)."""
+    probe = _array_config(rows, cols, dataflow)
+    cycles: dict[tuple[int, int, int, int], int] = {}
+    runs: list[TileRun] = []
+    for count, load, store, dims in tp.parts:
+        cyc = cycles.get(dims)
+        if cyc is None:
+            gs, ms, ns, ks = dims
+            cyc = cycles[dims] = gs * native_gemm_cycles(probe, ms, ns, ks)
+        if runs and runs[-1].load_bits == load and runs[-1].store_bits == store and runs[-1].compute_cycles == cyc:
+            runs[-1] = TileRun(runs[-1].count + count, load, store, cyc)
+        else:
+            runs.append(TileRun(count, load, store, cyc))
+    return tuple(runs)
 
 
 def _gemm_counts(g: GemmShape, inputs: Operand, weights: Operand, cfg: AcceleratorConfig,
-                 ab: int, wb: int, ob: int, skip: bool,
-                 tile: tuple[int, int, int, int], runs: _Runs) -> Counts:
-    _gt, mt, nt, kt = tile
+                 ab: int, wb: int, ob: int, skip: bool, tp: TilePlan) -> Counts:
+    _gt, mt, nt, kt = tp.tile
     m, n, k, reps = g.m, g.n, g.k, g.repeats
     macs = m * n * k * reps
     dw = weights.density
@@ -307,11 +346,11 @@ def _gemm_counts(g: GemmShape, inputs: Operand, weights: Operand, cfg: Accelerat
     # per enabled MAC the PE reads its stationary operand (WS: weight, IS: input) or
     # reads and writes its accumulator (OS); moving operands are counted as PE-to-PE hops
     stationary_bits = {Dataflow.WS: wb, Dataflow.IS: ab, Dataflow.OS: 2 * accb}[cfg.dataflow]
-    load_bits = runs.a_bits + runs.b_bits
-    store_bits = sum(r.count * r.store_bits for r in runs.runs)
+    load_bits = tp.a_bits + tp.b_bits
+    store_bits = tp.store_bits
     meta = metadata_bits(k, n, weights) * reps if skip else 0
     b_sram_reads = b_reads * wb + (meta * ceil_div(b_reads, max(1, b_elems)) if skip else 0)
-    a_dram, b_dram = runs.a_bits, runs.b_bits
+    a_dram, b_dram = tp.a_bits, tp.b_bits
     return Counts(
         active_macs=active,
         gated_macs=gated,

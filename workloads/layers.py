@@ -92,8 +92,18 @@ class Layer:
                 raise WorkloadError(f"layer {self.name!r}: {op} must be an Operand, not {getattr(self, op)!r}")
 
     # -- to be specialised ---------------------------------------------------------------
-    def gemm(self, batch: int = 1) -> GemmShape | None:
+    def _gemm(self, batch: int) -> GemmShape | None:
         return None
+
+    def gemm(self, batch: int = 1) -> GemmShape | None:
+        """The GEMMs of this layer at a batch size (``None`` for vector-unit layers); memoized."""
+        cache: dict[int, GemmShape | None] | None = self.__dict__.get("_gemm_memo")
+        if cache is None:
+            cache = {}
+            object.__setattr__(self, "_gemm_memo", cache)
+        if batch not in cache:
+            cache[batch] = self._gemm(batch)
+        return cache[batch]
 
     def vector_ops(self, batch: int = 1) -> int:
         return 0
@@ -190,7 +200,7 @@ class Conv2d(Layer):
     def is_depthwise(self) -> bool:
         return self.groups > 1 and self.groups == self.in_channels
 
-    def gemm(self, batch: int = 1) -> GemmShape:
+    def _gemm(self, batch: int) -> GemmShape:
         return GemmShape(
             m=self.out_h * self.out_w * batch,
             n=self.out_channels // self.groups,
@@ -236,7 +246,7 @@ class Linear(Layer):
         for f in ("in_features", "out_features", "tokens"):
             _pos_int(f, getattr(self, f), self.name)
 
-    def gemm(self, batch: int = 1) -> GemmShape:
+    def _gemm(self, batch: int) -> GemmShape:
         return GemmShape(m=self.tokens * batch, n=self.out_features, k=self.in_features)
 
     @property
@@ -276,7 +286,7 @@ class MatMul(Layer):
         for f in ("m", "k", "n", "heads"):
             _pos_int(f, getattr(self, f), self.name)
 
-    def gemm(self, batch: int = 1) -> GemmShape:
+    def _gemm(self, batch: int) -> GemmShape:
         return GemmShape(m=self.m, n=self.n, k=self.k, repeats=self.heads * batch)
 
     def input_elements(self, batch: int = 1) -> int:
