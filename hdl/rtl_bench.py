@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import time
 from typing import Any
 
 import cocotb
@@ -82,21 +83,27 @@ async def run_tiles(dut: Any) -> None:
     await RisingEdge(dut.clk)
     results = []
     for tile in job["tiles"]:
+        w0 = time.perf_counter()
         await _load(dut, [int(w, 16) for w in tile["act"]], 0, layout, rng, idle)
         await _load(dut, [int(w, 16) for w in tile["weight"]], 1, layout, rng, idle)
         dut.m.value, dut.n.value, dut.k.value = tile["m"], tile["n"], tile["k"]
+        w1 = time.perf_counter()
         dut.start.value = 1
         await RisingEdge(dut.clk)  # this edge samples start
         t0 = get_sim_time(unit="ns")
         dut.start.value = 0
         await RisingEdge(dut.done)  # the design runs on its own until done
         t1 = get_sim_time(unit="ns")
+        w2 = time.perf_counter()
         cycles = round((t1 - t0) / CLOCK_PERIOD_NS)
         await ReadOnly()
         enabled = int(dut.enabled_macs.value)
         await RisingEdge(dut.clk)
         words = await _read(dut, tile["out_words"], rng, stall)
-        results.append({"cycles": cycles, "enabled_macs": enabled, "out": [f"{w:x}" for w in words]})
+        w3 = time.perf_counter()
+        results.append({"cycles": cycles, "enabled_macs": enabled, "out": [f"{w:x}" for w in words],
+                        "load_wall_s": w1 - w0, "run_wall_s": w2 - w1, "read_wall_s": w3 - w2,
+                        "load_words": len(tile["act"]) + len(tile["weight"]), "out_words": len(words)})
     tmp = job["result"] + ".tmp"
     with open(tmp, "w") as f:
         json.dump({"tiles": results, "sim_time_ns": get_sim_time(unit="ns")}, f)
