@@ -1,0 +1,68 @@
+"""Verilog export and the generate/verify command lines (bad input, files written)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from codesign.cli import main
+from codesign.hdl.export import generate, verilog_for
+from codesign.sim.config import AcceleratorConfig
+from codesign.sim.timing import native_gemm_cycles
+
+pytestmark = pytest.mark.hdl
+
+SMALL = {"input_sram_bytes": 1024, "weight_sram_bytes": 1024, "output_sram_bytes": 2048}
+
+
+def test_verilog_is_one_named_module_with_signature_ports() -> None:
+    cfg = AcceleratorConfig(rows=2, cols=3, dataflow="os", zero_handling="gate", **SMALL)
+    name, text = verilog_for(cfg)
+    assert name == "codesign_os_2x3_ws8_as8_gate"
+    header = re.search(rf"^module {name}\((.*?)\);", text, re.M)
+    assert header is not None
+    ports = {p.strip() for p in header.group(1).split(",")}
+    assert {"load__valid", "load__ready", "load__payload", "m", "n", "k", "start", "busy", "done",
+            "enabled_macs", "rd_addr__valid", "rd_data__payload", "clk", "rst"} <= ports
+    assert "/work" not in text and "/home" not in text
+
+
+def test_generate_writes_verilog_and_timing_json(tmp_path) -> None:
+    cfg = AcceleratorConfig(rows=4, cols=4, **SMALL)
+    g = generate(cfg, tmp_path)
+    assert g.verilog_path.read_text().count(f"module {g.top}(") == 1
+    desc = json.loads(g.json_path.read_text())
+    assert desc["hardware"]["acc_bits"] > 16
+    for ex in desc["timing"]["examples"]:
+        assert ex["cycles"] == native_gemm_cycles(cfg, ex["m"], ex["n"], ex["k"])
+    # 4x4 WS, M=N=K=4: one fold, 1 + M + rows + cols
+    assert desc["timing"]["examples"][0] == {"m": 4, "n": 4, "k": 4, "cycles": 13}
+
+
+def test_cli_generate(tmp_path, capsys) -> None:
+    rc = main(["generate", "--rows", "2", "--cols", "2", "--dataflow", "os", "--weight-bits", "4",
+               "--act-bits", "4", "--gating", "-o", str(tmp_path)])
+    assert rc == 0
+    assert (tmp_path / "codesign_os_2x2_ws4_as4_gate.v").exists()
+    assert "cycles start->done" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["generate", "--rows", "-4", "-o", "x"], "rows must be a positive integer, not -4"),
+        (["generate", "--dataflow", "is", "-o", "x"], "dataflow must be ws or os for the generated hardware, not 'is'"),
+        (["generate", "--weight-bits", "1", "-o", "x"],
+         "weight_bits must be from 2 to 16 for the generated hardware, not 1"),
+        (["verify", "--gemm", "3,x,3"], "--gemm must be M,N,K (three positive integers), not '3,x,3'"),
+        (["verify", "--gemm", "3,0,3"], "--gemm N must be a positive integer, not 0"),
+        (["verify", "--workload", "mobilenet_v2"], "--layer is required with --workload"),
+        (["verify", "--gemm", "3,3,3", "--density", "1.5"], "density must be a number from 0 to 1, not 1.5"),
+    ],
+)
+def test_cli_bad_input_is_one_line_exit_2(argv, message, capsys) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
