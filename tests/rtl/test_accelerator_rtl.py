@@ -128,9 +128,8 @@ def test_unsigned_activations_and_mixed_bits() -> None:
 def test_real_layers_16x16(dataflow: str) -> None:
     cfg = AcceleratorConfig(rows=16, cols=16, dataflow=dataflow, zero_handling="gate")
     check(cfg, [
-        (mobilenet_layer("block13.expand", 14), "2:4"),  # real channels 96->576 at 14x14
-        (mobilenet_layer("block14.dw", 14), 1.0),
-        (resnet_layer("layer4.0.conv1", 7), 0.5),  # 256->512 3x3 s2 at 7x7 input
+        (mobilenet_layer("block13.expand", 7), "2:4"),  # real channels 96->576, input 7x7 (real: 14x14)
+        (resnet_layer("layer4.0.downsample", 7), 0.5),  # real: 256->512 1x1 s2 at 14x14; input 7x7
     ])
 
 
@@ -139,6 +138,6 @@ def test_8x8_ws_bigger_layers() -> None:
     cfg = config("ws", 8, 8, gating=True).replace(input_sram_bytes=16384, weight_sram_bytes=16384,
                                                   output_sram_bytes=32768)
     check(cfg, [
-        (mobilenet_layer("block1.dw", 28), 1.0),
-        (resnet_layer("layer2.0.conv1", 14), "2:4"),
+        (mobilenet_layer("block1.dw", 14), 1.0),  # real: 96 groups 3x3 s2 at 112x112; input 14x14
+        (resnet_layer("layer2.0.conv1", 8), "2:4"),  # real: 64->128 3x3 s2 at 56x56; input 8x8
     ])
