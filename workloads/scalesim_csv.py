@@ -8,7 +8,9 @@ Two formats, told apart by their header:
   ``1 x K``: ``C[M, N] = A[M, K] @ B[K, N]``)
 
 Trailing commas are accepted, and an optional last column with an N:M weight sparsity
-(``2:4``) as SCALE-Sim v3 writes it. Layers carry no padding (SCALE-Sim's convention: the
+(``2:4``) as SCALE-Sim v3 writes it. As in SCALE-Sim, a conv row whose name contains ``DP`` is a
+depthwise convolution: it runs once per input channel with ``Num Filter`` filters (a Conv2d with
+``groups = Channels`` and ``Channels * Num Filter`` outputs). Layers carry no padding (SCALE-Sim's convention: the
 IFMAP size already includes it).
 """
 
@@ -76,8 +78,11 @@ def read_topology(path: str | Path, *, name: str | None = None) -> Network:
         try:
             if fmt == "conv":
                 h, w, r, s, c, f, stride = values
-                layers.append(Conv2d(lname, in_channels=c, out_channels=f, in_h=h, in_w=w, kernel=(r, s),
-                                     stride=stride, padding=0, bias=False, weights=weights))
+                # SCALE-Sim runs a row whose name contains "DP" once per input channel (depthwise):
+                # Channels=1 and Num Filter filters each time, i.e. groups=C, C*F output channels
+                groups = c if "DP" in lname else 1
+                layers.append(Conv2d(lname, in_channels=c, out_channels=f * groups, in_h=h, in_w=w, kernel=(r, s),
+                                     stride=stride, padding=0, bias=False, weights=weights, groups=groups))
             else:
                 m, n, k = values
                 layers.append(Linear(lname, in_features=k, out_features=n, tokens=m, bias=False, weights=weights))
@@ -89,13 +94,21 @@ def read_topology(path: str | Path, *, name: str | None = None) -> Network:
 
 
 def write_topology(net: Network) -> str:
-    """A SCALE-Sim conv-format topology of a network's Conv2d layers (Linear as 1x1 convs)."""
+    """A SCALE-Sim conv-format topology of a network's Conv2d layers (Linear as 1x1 convs).
+
+    Depthwise convolutions become SCALE-Sim ``DP`` rows; other grouped convolutions have no
+    SCALE-Sim form and are written as one group's channels with all the filters."""
     lines = ["Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,"]
     for layer in net.layers:
         if isinstance(layer, Conv2d):
             pt, pl, pb, pr = layer.padding  # type: ignore[misc]
-            lines.append(f"{layer.name}, {layer.in_h + pt + pb}, {layer.in_w + pl + pr}, {layer.r}, {layer.s}, "
-                         f"{layer.in_channels // layer.groups}, {layer.out_channels}, {layer.stride[0]},")  # type: ignore[index]
+            h, w = layer.in_h + pt + pb, layer.in_w + pl + pr
+            if layer.is_depthwise:  # SCALE-Sim's depthwise rows: "DP" in the name, per-channel filters
+                name = layer.name if "DP" in layer.name else f"DP_{layer.name}"
+                chans, filters = layer.in_channels, layer.out_channels // layer.groups
+            else:  # other grouped convs have no SCALE-Sim form: one group's channels, all filters
+                name, chans, filters = layer.name, layer.in_channels // layer.groups, layer.out_channels
+            lines.append(f"{name}, {h}, {w}, {layer.r}, {layer.s}, {chans}, {filters}, {layer.stride[0]},")  # type: ignore[index]
         elif isinstance(layer, Linear):
             lines.append(f"{layer.name}, 1, 1, 1, 1, {layer.in_features}, {layer.out_features}, 1,")
     return "\n".join(lines) + "\n"

@@ -33,7 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sparsity", default=None, help="weight sparsity: 2:4 or a density such as 0.5")
     p.add_argument("--act-density", type=float, default=None, help="activation density (fraction non-zero)")
     p.add_argument("--mixed", default=None, metavar="bits.yaml", help="YAML map layer name -> bits")
-    p.add_argument("--fpga", default=None, metavar="TARGET", help="report latency at the Fmax reached on this FPGA")
+    p.add_argument("--fpga", default=None, metavar="TARGET",
+                   help="synthesize and place the design for this FPGA (ice40-up5k, ice40-hx8k, ecp5-25k, ecp5-85k, "
+                        "xc7) and report latency at the Fmax reached (cached; minutes the first time)")
     p.add_argument("--out", "-o", default=None, metavar="FILE", help="write results (.csv, .json or .parquet)")
     p.add_argument("--quiet", "-q", action="store_true", help="print totals only")
     p.set_defaults(func=run)
@@ -114,9 +116,14 @@ def print_result(result, *, quiet: bool = False, fpga: dict | None = None) -> No
     )
     console.print("energy breakdown (uJ): " + ", ".join(f"{k} {v * 1e-6:,.1f}" for k, v in b.items()))
     if fpga:
-        fmax = fpga.get("fmax_mhz")
-        if fmax:
-            console.print(f"FPGA {fpga.get('target')}: Fmax {fmax:.1f} MHz -> latency "
-                          f"{result.cycles / fmax:,.1f} us")
+        target = fpga["fpga_target"]
+        fmax = fpga.get("fpga_fmax_mhz")
+        res = (f"{fpga['fpga_luts']:,} LUTs, {fpga['fpga_ffs']:,} FFs, {fpga['fpga_dsps']} DSPs, "
+               f"{fpga['fpga_brams']} BRAMs")
+        if not fpga["fpga_fits"]:
+            console.print(f"FPGA {target}: {fpga['fpga_fit_message']}")
+        elif fmax:
+            console.print(f"FPGA {target} ({fpga['fpga_part']}): {res}; Fmax {fmax:.1f} MHz -> latency "
+                          f"{result.cycles / fmax:,.1f} us ({result.cycles / fmax / 1e3:,.3f} ms)")
         else:
-            console.print(f"FPGA {fpga.get('target')}: {fpga.get('message', 'no Fmax')}")
+            console.print(f"FPGA {target} ({fpga['fpga_part']}): {res}; no Fmax (synthesis only)")

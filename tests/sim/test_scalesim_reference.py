@@ -109,10 +109,9 @@ SCALESIM_TOTAL_CYCLES: dict[str, dict[str, dict[str, list[int]]]] = {
 #: Conv2d(in_channels=C, out_channels=C*F, groups=C). codesign's read_topology reads it as one dense
 #: convolution, GEMM(M=OH*OW, N=F, K=R*S*C). E.g. DPconv_dw (10x10, 3x3, C=4, F=1) on 8x8 WS:
 #: SCALE-Sim 4 x 171 = 684 cycles, codesign 429.
-KNOWN_DISAGREEMENTS = {
-    ("conv_extras.csv", "DPconv_dw"): "SCALE-Sim runs 'DP' rows as per-channel (depthwise) convolutions; "
-                                      "codesign reads them as one dense convolution",
-}
+# (topology, layer) -> reason, for cases where codesign knowingly differs from SCALE-Sim (none now:
+# 'DP' rows, SCALE-Sim's per-channel depthwise convolutions, are read as grouped convolutions)
+KNOWN_DISAGREEMENTS: dict[tuple[str, str], str] = {}
 
 
 def _source_layer(row_name: str) -> str:
