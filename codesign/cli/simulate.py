@@ -13,6 +13,7 @@ TABLE_COLUMNS = ["layer", "type", "macs", "cycles", "compute_cycles", "stall_cyc
 
 def register(sub: argparse._SubParsersAction) -> None:
     from codesign.cli.common import add_config_flags
+    from codesign.cli.workload import add_workload_flags
 
     p = sub.add_parser("simulate", help="simulate a network on an accelerator",
                        description="Simulate a network (zoo name, gemm:M,N,K, SCALE-Sim .csv, .yaml or .onnx) "
@@ -23,16 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="native: SimPy engine with the RTL's timing; scalesim: SCALE-Sim CALC-mode cycles")
     p.add_argument("--engine", choices=["simpy", "closed_form"], default="simpy",
                    help="simpy (reference) or its closed-form twin")
-    p.add_argument("--batch", type=int, default=None, help="batch size")
-    p.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
-                   help="zoo builder argument, e.g. --arg seq_len=128 (repeatable)")
-    p.add_argument("--input-shape", default=None, metavar="N,C,H,W", help="ONNX input shape (dynamic models)")
-    p.add_argument("--skip-unsupported", action="store_true",
-                   help="ONNX: skip unsupported ops with a warning instead of failing")
-    p.add_argument("--preset", default=None, help="compression preset (int8, w4a8, ...)")
-    p.add_argument("--sparsity", default=None, help="weight sparsity: 2:4 or a density such as 0.5")
-    p.add_argument("--act-density", type=float, default=None, help="activation density (fraction non-zero)")
-    p.add_argument("--mixed", default=None, metavar="bits.yaml", help="YAML map layer name -> bits")
+    add_workload_flags(p)
     p.add_argument("--fpga", default=None, metavar="TARGET",
                    help="synthesize and place the design for this FPGA (ice40-up5k, ice40-hx8k, ecp5-25k, ecp5-85k, "
                         "xc7) and report latency at the Fmax reached (cached; minutes the first time)")

@@ -21,18 +21,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("workload", metavar="NAME|FILE", help="zoo name, gemm:M,N,K or a .onnx/.yaml/.csv file")
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
     s.add_argument("--yaml", action="store_true", help="print the network in the YAML network format")
-    s.add_argument("--batch", type=int, default=None, help="batch size")
-    s.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
-                   help="zoo builder argument, e.g. --arg seq_len=128 (repeatable)")
-    s.add_argument("--input-shape", default=None, metavar="N,C,H,W", help="ONNX input shape (dynamic models)")
-    s.add_argument("--skip-unsupported", action="store_true",
-                   help="ONNX: skip unsupported ops with a warning instead of failing")
-    s.add_argument("--preset", default=None, help="compression preset (int8, w4a8, w4a16, binary, 2:4, ...)")
-    s.add_argument("--sparsity", default=None, help="weight sparsity: 2:4 or a density such as 0.5")
-    s.add_argument("--act-density", type=float, default=None, help="activation density (fraction non-zero)")
-    s.add_argument("--mixed", default=None, metavar="bits.yaml", help="YAML map layer name -> bits")
+    add_workload_flags(s)
     s.set_defaults(func=run_show)
     p.set_defaults(func=lambda args: _usage(p))
+
+
+def add_workload_flags(p: argparse.ArgumentParser) -> None:
+    """Flags that shape the workload (read by :func:`load`): batch, zoo arguments, ONNX, presets."""
+    g = p.add_argument_group("workload")
+    g.add_argument("--batch", type=int, default=None, help="batch size")
+    g.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="zoo builder argument, e.g. --arg seq_len=128 (repeatable)")
+    g.add_argument("--input-shape", default=None, metavar="N,C,H,W", help="ONNX input shape (dynamic models)")
+    g.add_argument("--skip-unsupported", action="store_true",
+                   help="ONNX: skip unsupported ops with a warning instead of failing")
+    g.add_argument("--preset", default=None, help="compression preset (int8, w4a8, w4a16, binary, 2:4, ...)")
+    g.add_argument("--sparsity", default=None, help="weight sparsity: 2:4 or a density such as 0.5")
+    g.add_argument("--act-density", type=float, default=None, help="activation density (fraction non-zero)")
+    g.add_argument("--mixed", default=None, metavar="bits.yaml", help="YAML map layer name -> bits")
 
 
 def _usage(p: argparse.ArgumentParser) -> int:
