@@ -42,6 +42,8 @@ def load_workload(spec: str | Path | Network, *, batch: int | None = None, **kwa
                     m, n, k = (int(d) for d in dims)
                 except ValueError:
                     raise WorkloadError(f"gemm workload must be gemm:M,N,K, not {text!r}") from None
+                if min(m, n, k) < 1:
+                    raise WorkloadError(f"gemm workload needs positive M, N, K, not {text!r}")
                 net = zoo.get("gemm", m=m, n=n, k=k)
             else:
                 net = zoo.get(text)
