@@ -318,6 +318,27 @@ def _normalized(verilog: str) -> str:
     return _SRC_ATTR.sub("", verilog)
 
 
+_ZERO_INIT = re.compile(r"^[ \t]*initial begin\n(?:[ \t]*[\w$\\]+\[\d+\] = \d+'h0+;\n)+[ \t]*end\n", re.MULTILINE)
+
+
+#: zero initializers of memories deeper than this are dropped (such memories always map to block RAM)
+ZERO_INIT_MIN_WORDS = 1024
+
+
+def strip_zero_memory_init(verilog: str, min_words: int = ZERO_INIT_MIN_WORDS) -> str:
+    """Verilog without the ``initial`` blocks that set more than ``min_words`` memory words to zero.
+
+    Block RAMs of iCE40, ECP5 and 7-series power up as zero, so dropping these blocks does not
+    change the hardware; but the Verilog has one line per word (tens of thousands for the default
+    64 KiB buffers) and Yosys takes many minutes to read them. Small memories, which Yosys may map
+    to logic where the initial value matters, keep their initializers.
+    """
+    def drop(m: re.Match[str]) -> str:
+        return "" if m.group(0).count("\n") - 2 > min_words else m.group(0)
+
+    return _ZERO_INIT.sub(drop, verilog)
+
+
 def _cache_key(vhash: str, dev: Device, versions: dict[str, str], pnr: bool, target_mhz: float) -> str:
     text = json.dumps([FLOW_VERSION, vhash, dev.name, versions, pnr, target_mhz if pnr else None])
     return hashlib.sha256(text.encode()).hexdigest()[:32]
@@ -507,7 +528,7 @@ def synth_verilog(
     t0 = time.perf_counter()
     cdir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"work-{dev.name}-", dir=cdir))
-    (work / "design.v").write_text(verilog)
+    (work / "design.v").write_text(strip_zero_memory_init(verilog))
     notes: list[str] = []
 
     ports = _ports(work, top, timeout_s=timeout_s)

@@ -85,6 +85,17 @@ def test_cache_ignores_generator_source_locations():
     assert fpga._normalized(a) == fpga._normalized(b)
 
 
+def test_large_zero_memory_initializers_are_dropped():
+    def init(n: int, value: str = "0000") -> str:
+        return "  initial begin\n" + "".join(f"    mem[{i}] = 16'h{value};\n" for i in range(n)) + "  end\n"
+
+    head, tail = "module m();\n  reg [15:0] mem [0:4095];\n", "endmodule\n"
+    big, small = head + init(4096) + tail, head + init(16) + tail
+    assert fpga.strip_zero_memory_init(big) == head + tail
+    assert fpga.strip_zero_memory_init(small) == small  # small memories may become logic: keep
+    assert fpga.strip_zero_memory_init(head + init(4096, "0001") + tail) == head + init(4096, "0001") + tail
+
+
 def test_io_wrapper_feeds_every_input_bit_and_observes_every_output_bit():
     ports = {"clk": ("input", 1), "rst": ("input", 1), "a": ("input", 8), "go": ("input", 1),
              "y": ("output", 32), "done": ("output", 1)}
