@@ -96,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-pnr", action="store_true", help="synthesis only")
     ap.add_argument("--pnr-targets", nargs="+", choices=TARGETS, default=None,
                     help="place and route only on these targets (default: every iCE40/ECP5 target)")
+    ap.add_argument("--synth-only", nargs="+", default=[], metavar="RxC_DF:TARGET",
+                    help="pairs to report without place and route, e.g. 8x8_ws:ecp5-85k")
     ap.add_argument("--jobs", type=int, default=1, help="pairs run at once")
     ap.add_argument("--out", default=str(RESULTS / "fpga_table"), help="output path without suffix")
     args = ap.parse_args(argv)
@@ -106,10 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(args.jobs) as pool:
         # largest arrays first (longest place-and-route), reported in table order
         order = sorted(range(len(pairs)), key=lambda i: -pairs[i][0].pes)
-        def pnr_for(target: str) -> bool:
+        def pnr_for(cfg: AcceleratorConfig, target: str) -> bool:
+            if f"{cfg.rows}x{cfg.cols}_{cfg.dataflow.value}:{target}" in args.synth_only:
+                return False
             return not args.no_pnr and (args.pnr_targets is None or target in args.pnr_targets)
 
-        done = dict(zip(order, pool.map(lambda i: run_one(*pairs[i], pnr_for(pairs[i][1]), Path(tmp)), order),
+        done = dict(zip(order, pool.map(lambda i: run_one(*pairs[i], pnr_for(*pairs[i]), Path(tmp)), order),
                         strict=True))
         rows = [done[i] for i in range(len(pairs))]
     out = Path(args.out)
@@ -120,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         w.writerows(rows)
     meta = {"command": "codesign synth --config <cfg> --target <t> --json" + ("" if args.no_pnr else " --pnr"),
             "pnr_targets": [] if args.no_pnr else (args.pnr_targets or [t for t in TARGETS if DEVICES[t].nextpnr]),
+            "synth_only": args.synth_only,
             "sram_bytes_each": args.sram_bytes, "clock_mhz_target": args.clock_mhz,
             "wall_seconds": round(time.perf_counter() - t0, 1), "rows": rows}
     out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
