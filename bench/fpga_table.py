@@ -79,7 +79,12 @@ def markdown(rows: list[dict[str, object]]) -> str:
     lines = [head, "|" + "---|" * 9]
     for r in rows:
         fmax = r.get("fmax_mhz")
-        fmax_s = f"{fmax:.1f}" if isinstance(fmax, float) else ("synth only" if r["target"] == "xc7" else "-")
+        if isinstance(fmax, float):
+            fmax_s = f"{fmax:.1f}"
+        elif r["target"] == "xc7":
+            fmax_s = "synth only"
+        else:
+            fmax_s = "P&R not run" if r.get("fits") else "-"
         fit = "yes" if r.get("fits") else str(r.get("message", "")).replace("codesign synth: error: ", "")
         lines.append(f"| {r['config']} | {r['target']} | {r.get('luts', '')} | {r.get('ffs', '')} | "
                      f"{r.get('dsps', '')} | {r.get('brams', '')} | {r.get('carries', '')} | {fmax_s} | {fit} |")
