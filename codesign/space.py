@@ -38,11 +38,12 @@ if TYPE_CHECKING:
 
     from codesign.workloads.layers import Network
 
-SECTIONS = ("workloads", "base", "axes", "constraints", "sample", "pareto", "engine")
+SECTIONS = ("workloads", "base", "axes", "constraints", "sample", "pareto", "engine", "fpga")
 CONSTRAINTS = ("max_pes", "max_area_mm2", "max_sram_bytes")
 WORKLOAD_KEYS = ("name", "preset", "sparsity", "act_density", "mixed", "batch", "label")
 METRICS = ("cycles", "latency_ms", "energy_pj", "energy_uj", "edp", "area_mm2", "utilization",
            "peak_dram_bytes_per_cycle", "stall_cycles")
+FPGA_METRICS = ("fpga_max_util", "fpga_luts", "fpga_ffs", "fpga_dsps", "fpga_brams", "fpga_latency_us")
 MAX_ENUMERATED = 20_000_000  # points a space may have (they are numbered and filtered with numpy)
 
 
@@ -240,6 +241,7 @@ class DesignSpace:
     seed: int = 0
     pareto: tuple[str, ...] = ("latency_ms", "energy_pj")
     engine: str = "analytic"
+    fpga: Mapping[str, Any] | None = None  # {target, pnr}: FPGA resources (and Fmax) per point
     source: str = "space"  # the file name (or "space") used in error messages
 
     def __post_init__(self) -> None:
@@ -296,6 +298,10 @@ class DesignSpace:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"{where}: seed must be a non-negative integer, not {self.seed!r}")
         object.__setattr__(self, "pareto", parse_metrics(self.pareto, source=where))
+        object.__setattr__(self, "fpga", parse_fpga(self.fpga, source=where))
+        if any(m.startswith("fpga_") for m in self.pareto) and self.fpga is None:
+            raise ConfigError(f"{where}: pareto metric {next(m for m in self.pareto if m.startswith('fpga_'))!r} "
+                              f"needs an fpga section (fpga: TARGET)")
         if self.engine not in ("analytic", "simpy"):
             raise ConfigError(f"{where}: engine must be analytic or simpy, not {self.engine!r}")
         if self.size > MAX_ENUMERATED:
@@ -331,6 +337,18 @@ class DesignSpace:
                 raise ConfigError(f"{source}: sample must be a count or {{n, seed}}, not {dict(sample)!r}")
             sample, seed = sample["n"], sample.get("seed", 0)
         pareto = data.get("pareto", ("latency_ms", "energy_pj"))
+        fpga = data.get("fpga")
+        # "fpga:TARGET" as a Pareto metric: the FPGA's utilization is the area axis
+        items = [m.strip() for m in pareto.split(",")] if isinstance(pareto, str) else list(pareto or ())
+        for i, m in enumerate(items):
+            if isinstance(m, str) and m.startswith("fpga:"):
+                target = m.split(":", 1)[1]
+                if fpga is None:
+                    fpga = target
+                elif parse_fpga(fpga, source=source)["target"] != target:  # type: ignore[index]
+                    raise ConfigError(f"{source}: pareto metric {m!r} and the fpga section name different targets")
+                items[i] = "fpga_max_util"
+        pareto = tuple(items)
         return cls(
             axes=data["axes"] if data["axes"] is not None else {},
             workloads=specs,
@@ -340,6 +358,7 @@ class DesignSpace:
             seed=seed,
             pareto=pareto,
             engine=data.get("engine", "analytic"),
+            fpga=fpga,
             source=source,
         )
 
@@ -369,12 +388,15 @@ class DesignSpace:
             "sample": {"n": self.sample, "seed": self.seed} if self.sample is not None else None,
             "pareto": list(self.pareto),
             "engine": self.engine,
+            "fpga": dict(self.fpga) if self.fpga is not None else None,
         }
 
     def fingerprint(self) -> str:
         """What decides the rows: axes, base, constraints, workloads, sampling, engine (not pareto)."""
         d = self.to_dict()
         d.pop("pareto")
+        if d["fpga"] is None:  # spaces without FPGA metrics keep their fingerprints
+            d.pop("fpga")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     def with_(self, **changes: Any) -> DesignSpace:
@@ -526,9 +548,33 @@ def parse_metrics(metrics: str | Sequence[str], *, source: str | None = None) ->
     if not 2 <= len(items) <= 3 or len(set(items)) != len(items):
         raise ConfigError(f"{pre}pareto must name 2 or 3 distinct metrics, not {','.join(map(str, items))!r}")
     for m in items:
-        if not isinstance(m, str) or not (m in METRICS or (m.startswith("energy_") and m.endswith("_pj"))):
+        if not isinstance(m, str) or not (m in METRICS or m in FPGA_METRICS
+                                          or (m.startswith("energy_") and m.endswith("_pj"))):
             raise ConfigError(f"{pre}pareto metrics must be among {', '.join(METRICS)}, not {m!r}")
     return tuple(items)
+
+
+def parse_fpga(spec: Any, *, source: str = "space") -> dict[str, Any] | None:
+    """``fpga: ecp5-85k`` or ``fpga: {target: ecp5-85k, pnr: true}`` -> ``{target, pnr}``.
+
+    ``pnr`` (default false) adds place-and-route: Fmax and latency in microseconds, minutes per
+    design. Results are cached by Verilog hash, so repeated sweeps do not synthesize again."""
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        spec = {"target": spec}
+    if not isinstance(spec, Mapping) or set(spec) - {"target", "pnr"} or "target" not in spec:
+        raise ConfigError(f"{source}: fpga must be a target name or {{target, pnr}}, not {spec!r}")
+    pnr = spec.get("pnr", False)
+    if not isinstance(pnr, bool):
+        raise ConfigError(f"{source}: fpga.pnr must be true or false, not {pnr!r}")
+    try:
+        from codesign.hdl.fpga import TARGETS
+    except ImportError as e:
+        raise ConfigError(f"{source}: FPGA metrics need the hdl and fpga extras ({e})") from e
+    if spec["target"] not in TARGETS:
+        raise ConfigError(f"{source}: fpga target must be one of {', '.join(TARGETS)}, not {spec['target']!r}")
+    return {"target": spec["target"], "pnr": pnr}
 
 
 def area_function() -> Any:

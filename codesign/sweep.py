@@ -131,13 +131,46 @@ class _WorkerState:
         config = self.space.config(point)
         area = float(self.area_fn(config))
         fixed = {"point": point}
+        fpga = fpga_columns(config, self.space.fpga) if self.space.fpga is not None else {}
         cache: dict[Any, Any] = {}  # identical (layer, config) pairs of this point: once, for all workloads
         rows = []
         for label, ev in self.evaluators:
             result = ev.run(config, self.engine, cache)
-            rows.append({**fixed, "workload": label, **values, "pes": config.pes,
-                         "sram_bytes": config.sram_bytes, **metrics_row(result, area)})
+            row = {**fixed, "workload": label, **values, "pes": config.pes,
+                   "sram_bytes": config.sram_bytes, **metrics_row(result, area), **fpga}
+            if fpga:
+                fmax = fpga["fpga_fmax_mhz"]
+                row["fpga_latency_us"] = result.cycles / fmax if fmax == fmax and fmax else float("nan")
+            rows.append(row)
         return rows
+
+
+FPGA_COLUMNS = ("fpga_target", "fpga_part", "fpga_fits", "fpga_limiting_resource", "fpga_fit_message",
+                "fpga_luts", "fpga_ffs", "fpga_dsps", "fpga_brams", "fpga_carries", "fpga_lut_util",
+                "fpga_ff_util", "fpga_dsp_util", "fpga_bram_util", "fpga_io_util", "fpga_max_util",
+                "fpga_fmax_mhz")
+
+
+def fpga_columns(config: AcceleratorConfig, fpga: Mapping[str, Any]) -> Row:
+    """FPGA figures of a design point (``codesign.hdl.fpga.fpga_metrics``). A design the
+    generator or the tools cannot build is an infeasible point (``fpga_fits`` false) with the
+    reason in ``fpga_fit_message``, not an error of the whole sweep."""
+    from codesign.errors import CodesignError
+    from codesign.hdl.fpga import device, fpga_metrics
+
+    nan = float("nan")
+    try:
+        m = fpga_metrics(config, fpga["target"], pnr=fpga["pnr"])
+    except CodesignError as e:
+        row: Row = {c: nan for c in FPGA_COLUMNS}
+        row.update(fpga_target=fpga["target"], fpga_part=device(fpga["target"]).part, fpga_fits=False,
+                   fpga_limiting_resource="", fpga_fit_message=str(e))
+        return row
+    row = {c: m.get(c) for c in FPGA_COLUMNS}  # fpga_cached is left out: it depends on the run
+    for c in FPGA_COLUMNS:
+        if row[c] is None:
+            row[c] = nan
+    return row
 
 
 _STATE: dict[str, _WorkerState] = {}
@@ -533,7 +566,14 @@ def sweep(
     rows = [r for p in sorted(results) for r in results[p]]
     df = pd.DataFrame(rows)
     df = df[_column_order(df, sp)]
-    df["pareto"] = mark_pareto(df, sp.pareto, by="workload")
+    if "fpga_fits" in df.columns:
+        # designs that do not fit the FPGA are marked and stay off the Pareto front
+        df["pareto"] = False
+        fits = df["fpga_fits"].astype(bool)
+        if fits.any():
+            df.loc[fits, "pareto"] = mark_pareto(df[fits], sp.pareto, by="workload")
+    else:
+        df["pareto"] = mark_pareto(df, sp.pareto, by="workload")
     meta = {"version": JOURNAL_VERSION, "fingerprint": fingerprint, "space": space_dict,
             "axes": list(sp.axis_names), "pareto": list(sp.pareto), "workloads": labels}
     if out is not None and journal is not None:

@@ -39,8 +39,10 @@ def verilog_for(config: AcceleratorConfig) -> tuple[str, str]:
     from amaranth._toolchain.yosys import find_yosys
     from amaranth.back import rtlil
 
+    from codesign.hdl.plan import HardwarePlan
     from codesign.hdl.top import Accelerator, top_name
 
+    HardwarePlan(config)  # validate first: a component left unused on error warns at garbage collection
     top = Accelerator(config)
     name = top_name(config)
     il = rtlil.convert(top, name=name, emit_src=False)

@@ -116,7 +116,7 @@ BAD = [
     ("workloads: [ds_cnn_kws]\naxes: {rows: [8]}\nconstraints: {max_pe: 4}\n",
      "space.yaml: unknown constraint 'max_pe' (constraints: max_pes, max_area_mm2, max_sram_bytes)"),
     ("workloads: [ds_cnn_kws]\naxis: {rows: [8]}\n",
-     "space.yaml: unknown section 'axis' (sections: workloads, base, axes, constraints, sample, pareto, engine)"),
+     "space.yaml: unknown section 'axis' (sections: workloads, base, axes, constraints, sample, pareto, engine, fpga)"),
     ("axes: {rows: [8]}\n",
      "space.yaml: workloads must be a non-empty list of workload names or mappings, not None"),
     ("workloads: [no_such_net]\naxes: {rows: [8]}\n",

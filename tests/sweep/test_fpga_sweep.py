@@ -1,0 +1,56 @@
+"""FPGA resources as sweep metrics: ``fpga: TARGET`` or a Pareto axis ``fpga:TARGET``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import codesign
+from codesign.errors import ConfigError
+from codesign.space import DesignSpace
+
+SPACE = {
+    "workloads": ["ds_cnn_kws"],
+    # the small design of tests/fpga (2x2 INT8, 256-byte buffers): synthesizes in seconds
+    "base": {"rows": 2, "cols": 2, "input_sram_bytes": 256, "weight_sram_bytes": 256, "output_sram_bytes": 256,
+             "clock_mhz": 50.0},
+    "axes": {"dataflow": ["ws", "is"]},
+    "pareto": "latency_ms,energy_pj,fpga:ecp5-25k",
+}
+
+
+@pytest.mark.fpga
+def test_fpga_columns_and_infeasible_points_are_marked() -> None:
+    df = codesign.sweep(SPACE, workers=1)
+    ws, is_ = df.iloc[0], df.iloc[1]
+    assert (ws.dataflow, is_.dataflow) == ("ws", "is")
+    # 2x2 PEs -> 4 MULT18X18D on ECP5 (each multiplier maps to one DSP), of the 25k's 28
+    assert bool(ws.fpga_fits) and ws.fpga_dsps == 4 and ws.fpga_dsp_util == pytest.approx(4 / 28, abs=1e-3)
+    assert ws.fpga_max_util == max(ws.fpga_lut_util, ws.fpga_ff_util, ws.fpga_dsp_util, ws.fpga_bram_util,
+                                   ws.fpga_io_util)
+    assert ws.fpga_target == "ecp5-25k" and bool(ws.pareto)
+    # the generator builds WS and OS only: IS is an infeasible point, off the front, with the reason
+    assert not bool(is_.fpga_fits) and not bool(is_.pareto)
+    assert is_.fpga_fit_message == "dataflow must be ws or os for the generated hardware, not 'is'"
+
+
+def test_fpga_section_errors() -> None:
+    with pytest.raises(ConfigError, match=r"^space: fpga target must be one of ice40-up5k, .*not 'virtex9'$"):
+        DesignSpace.from_dict({**SPACE, "pareto": "latency_ms,energy_pj", "fpga": "virtex9"})
+    with pytest.raises(ConfigError, match=r"^space: fpga.pnr must be true or false, not 'yes'$"):
+        DesignSpace.from_dict({**SPACE, "fpga": {"target": "ecp5-25k", "pnr": "yes"}})
+    with pytest.raises(ConfigError, match=r"needs an fpga section"):
+        DesignSpace.from_dict({**SPACE, "pareto": "latency_ms,fpga_luts"})
+    sp = DesignSpace.from_dict(SPACE)
+    assert sp.fpga == {"target": "ecp5-25k", "pnr": False} and sp.pareto[-1] == "fpga_max_util"
+
+
+def test_cli_bad_fpga_target_one_line_exit_2(tmp_path) -> None:
+    f = tmp_path / "s.yaml"
+    f.write_text("workloads: [ds_cnn_kws]\naxes: {rows: [2]}\nfpga: virtex9\n")
+    p = subprocess.run([sys.executable, "-m", "codesign", "sweep", str(f), "-o", str(tmp_path / "r.parquet")],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1
+    assert p.stderr.startswith("codesign sweep: error: s.yaml: fpga target must be one of ice40-up5k")
