@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from codesign.errors import ConfigError
 from codesign.sim.config import AcceleratorConfig, load_yaml_mapping
@@ -160,7 +159,3 @@ def area_breakdown_mm2(config: AcceleratorConfig) -> dict[str, float]:
 def area_mm2(config: AcceleratorConfig) -> float:
     return sum(area_breakdown_mm2(config).values())
 
-
-def table_info(name: str) -> dict[str, Any]:
-    t = load_table(name)
-    return {"name": t.name, "title": t.title, "source": t.source, "node_nm": t.node_nm, "voltage_v": t.voltage_v}

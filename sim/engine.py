@@ -54,9 +54,14 @@ class PipelineTiming:
 
 
 def transfer_cycles(bits: int, config: AcceleratorConfig) -> int:
+    return _transfer(bits, config.dram_bytes_per_cycle, config.dram_latency_cycles)
+
+
+def _transfer(bits: int, bytes_per_cycle: float, latency_cycles: int) -> int:
+    """``latency + ceil(bytes / bandwidth)``; moving nothing takes no time."""
     if bits <= 0:
         return 0
-    return config.dram_latency_cycles + math.ceil(ceil_div(bits, 8) / config.dram_bytes_per_cycle)
+    return latency_cycles + math.ceil(ceil_div(bits, 8) / bytes_per_cycle)
 
 
 def _tiles(runs: Sequence[TileRun]) -> Iterator[TileRun]:
@@ -133,7 +138,7 @@ def _pipeline_closed_form(runs: tuple[TileRun, ...], nbuf: int, bw: float, lat: 
     tiles the recurrence becomes periodic after a few steps; then whole periods are skipped."""
 
     def dur(bits: int) -> int:
-        return lat + math.ceil(ceil_div(bits, 8) / bw) if bits > 0 else 0
+        return _transfer(bits, bw, lat)
 
     n = sum(r.count for r in runs)
     compute_total = sum(r.count * r.compute_cycles for r in runs)

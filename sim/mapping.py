@@ -55,10 +55,6 @@ class LayerPlan:
     def tiles(self) -> int:
         return sum(r.count for r in self.runs)
 
-    @property
-    def compute_cycles(self) -> int:
-        return sum(r.count * r.compute_cycles for r in self.runs)
-
 
 def effective_bits(op: Operand, hw_bits: int) -> int:
     return min(op.bits, hw_bits)

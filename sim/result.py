@@ -37,9 +37,6 @@ class Counts:
     def __add__(self, other: Counts) -> Counts:
         return Counts(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in dataclasses.fields(self)})
 
-    def scaled(self, factor: int) -> Counts:
-        return Counts(**{f.name: getattr(self, f.name) * factor for f in dataclasses.fields(self)})
-
 
 @dataclass(frozen=True)
 class LayerResult:

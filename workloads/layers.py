@@ -14,7 +14,6 @@ Conventions
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -398,16 +397,6 @@ class Eltwise(Layer):
         return f"{self.op.value} x{self.inputs_count} {self.elements}"
 
 
-LAYER_TYPES: dict[str, type[Layer]] = {
-    "conv": Conv2d,
-    "conv2d": Conv2d,
-    "linear": Linear,
-    "matmul": MatMul,
-    "pool": Pool,
-    "eltwise": Eltwise,
-}
-
-
 @dataclass(frozen=True)
 class Network:
     """A named, ordered list of layers with a batch size."""
@@ -462,13 +451,4 @@ class Network:
 
     def with_layers(self, layers: Iterable[Layer]) -> Network:
         return replace(self, layers=tuple(layers))
-
-
-def layer_fields(layer: Layer) -> dict[str, object]:
-    """The dataclass fields of a layer (for tables and YAML round trips)."""
-    return {f.name: getattr(layer, f.name) for f in dataclasses.fields(layer)}
-
-
-def ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
 
