@@ -18,7 +18,7 @@ from typing import Any
 from codesign.errors import ToolError
 from codesign.sim.config import AcceleratorConfig
 
-_HDL_SOURCES = ("array.py", "top.py", "plan.py", "export.py")
+_HDL_SOURCES = ("array.py", "control.py", "top.py", "plan.py", "export.py")
 
 
 def icarus_available() -> bool:
