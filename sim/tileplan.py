@@ -29,7 +29,11 @@ Timing contract (the RTL meets it; ``tests/rtl`` check it cycle for cycle)
   channel moves ``bw = dram_bytes_per_cycle`` bytes a cycle; a write takes
   ``DMA_WRITE_OVERHEAD_CYCLES + latency + ceil(b / bw)`` (the last write response comes ``latency``
   cycles after the last data beat).
-* Computing a tile of ``gs`` groups takes ``gs * (native_gemm_cycles + GEMM_ISSUE_CYCLES)``.
+* Computing a tile of ``gs`` groups takes
+  ``gs * (native_gemm_cycles + GEMM_ISSUE_CYCLES) + TILE_ISSUE_CYCLES``.
+* Each sequencer decides in the cycle its conditions hold and acts in the next; those decision
+  cycles are the overheads above, so the engine's events (which take effect at once) reproduce
+  the hardware's cycles exactly.
 """
 
 from __future__ import annotations
@@ -44,9 +48,10 @@ from codesign.sim.config import AcceleratorConfig, Dataflow
 from codesign.sim.timing import ceil_div, native_gemm_cycles
 from codesign.workloads.layers import GemmShape
 
-DMA_READ_OVERHEAD_CYCLES = 1  # the cycle issuing the first read address
-DMA_WRITE_OVERHEAD_CYCLES = 2  # the buffer read before the first data beat, the response hand-over
-GEMM_ISSUE_CYCLES = 1  # the sequencer's cycle between one on-chip GEMM's done and the next start
+DMA_READ_OVERHEAD_CYCLES = 2  # the sequencer's decision, the first read address
+DMA_WRITE_OVERHEAD_CYCLES = 2  # the sequencer's decision (and buffer read), the response hand-over
+GEMM_ISSUE_CYCLES = 1  # the sequencer's start cycle of each on-chip GEMM of a tile
+TILE_ISSUE_CYCLES = 1  # the compute sequencer's decision to take a loaded tile
 MAX_BURST_BEATS = 256  # AXI4 INCR
 BOUNDARY_BYTES = 4096  # AXI4: a burst does not cross a 4 KiB boundary
 
@@ -76,7 +81,51 @@ def _dma(nbytes: int, bw: float, latency: int, overhead: int) -> int:
 
 def tile_compute_cycles(config: AcceleratorConfig, groups: int, m: int, n: int, k: int) -> int:
     """Cycles the sequencer spends computing one tile: ``groups`` on-chip GEMMs back to back."""
-    return groups * (native_gemm_cycles(config, m, n, k) + GEMM_ISSUE_CYCLES)
+    return groups * (native_gemm_cycles(config, m, n, k) + GEMM_ISSUE_CYCLES) + TILE_ISSUE_CYCLES
+
+
+# --------------------------------------------------------------------------------------------
+# What the generated hardware builds
+# --------------------------------------------------------------------------------------------
+HW_MIN_BITS, HW_MAX_BITS, HW_MAX_DIM = 2, 16, 64
+
+
+def model_only_reason(config: AcceleratorConfig) -> str:
+    """Why the generated hardware cannot build ``config`` ('' when it can): such designs are
+    simulated (and marked model-only in results) but ``generate``/``verify`` refuse them."""
+    from codesign.sim.config import ZeroHandling
+
+    c = config
+    if c.dataflow is Dataflow.IS:
+        return "dataflow must be ws or os for the generated hardware, not 'is'"
+    if c.zero_handling is ZeroHandling.SKIP:
+        return "zero_handling must be none or gate for the generated hardware, not 'skip'"
+    for f in ("weight_bits", "act_bits"):
+        v = getattr(c, f)
+        if not HW_MIN_BITS <= v <= HW_MAX_BITS:
+            return f"{f} must be from {HW_MIN_BITS} to {HW_MAX_BITS} for the generated hardware, not {v!r}"
+    for f in ("rows", "cols"):
+        v = getattr(c, f)
+        if v > HW_MAX_DIM:
+            return f"{f} must be at most {HW_MAX_DIM} for the generated hardware, not {v!r}"
+    need = accumulator_bits_needed(c, 2)
+    if c.acc_bits < need or c.acc_bits > 48:
+        return (f"acc_bits must be from {need} to 48 for {c.weight_bits}-bit weights and {c.act_bits}-bit "
+                f"activations in the generated hardware, not {c.acc_bits!r}")
+    return ""
+
+
+def accumulator_bits_needed(config: AcceleratorConfig, k: int) -> int:
+    """Accumulator bits that hold a sum of ``k`` products of extreme operands exactly."""
+    def rng(bits: int, signed: bool) -> tuple[int, int]:
+        return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+
+    (alo, ahi), (wlo, whi) = rng(config.act_bits, config.act_signed), rng(config.weight_bits, config.weight_signed)
+    prods = [alo * wlo, alo * whi, ahi * wlo, ahi * whi]
+    lo, hi = min(0, min(prods) * k), max(prods) * k
+    if lo >= 0:
+        return max(1, hi.bit_length())
+    return max((-lo - 1).bit_length(), hi.bit_length()) + 1
 
 
 # --------------------------------------------------------------------------------------------

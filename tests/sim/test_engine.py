@@ -24,20 +24,20 @@ BOTH = (pipeline_simpy, pipeline_closed_form)
 
 
 def test_transfer_cycles() -> None:
-    # the DMA's published cost: 1 (read address) or 2 (buffer read, response) + latency +
+    # the DMA's published cost: 2 (decision, read address) or 2 (buffer read, response) + latency +
     # ceil(bytes / bandwidth); nothing to move takes no time
-    assert load_cycles(512, CFG) == 1 + 100 + 32
-    assert load_cycles(17, CFG) == 1 + 100 + 2
+    assert load_cycles(512, CFG) == 2 + 100 + 32
+    assert load_cycles(17, CFG) == 2 + 100 + 2
     assert store_cycles(512, CFG) == 2 + 100 + 32
     assert load_cycles(0, CFG) == 0 and store_cycles(0, CFG) == 0
-    assert load_cycles(10, CFG.replace(dram_bytes_per_cycle=1.5, dram_latency_cycles=3)) == 1 + 3 + 7
+    assert load_cycles(10, CFG.replace(dram_bytes_per_cycle=1.5, dram_latency_cycles=3)) == 2 + 3 + 7
 
 
 @pytest.mark.parametrize("pipeline", BOTH)
 def test_single_tile_is_load_compute_store(pipeline) -> None:
     pt = pipeline([TileRun(1, load_bytes=512, store_bytes=256, compute_cycles=77)], CFG)
-    assert pt.cycles == (1 + 100 + 32) + 77 + (2 + 100 + 16)
-    assert pt.compute_cycles == 77 and pt.stall_cycles == 133 + 118
+    assert pt.cycles == (2 + 100 + 32) + 77 + (2 + 100 + 16)
+    assert pt.compute_cycles == 77 and pt.stall_cycles == 134 + 118
 
 
 @pytest.mark.parametrize("pipeline", BOTH)
@@ -109,7 +109,7 @@ def test_engines_agree_on_layers(layer, df, bw, sram) -> None:
 
 
 def test_compute_bound_layer_is_its_on_chip_gemm_plus_first_load_and_last_store() -> None:
-    # everything fits on chip: one tile -> load(A, B) + native_gemm_cycles + 1 + store(C).
+    # everything fits on chip: one tile -> load(A, B) + native_gemm_cycles + 1 + 1 + store(C).
     # 8x8 WS INT8, 16-byte bus: A = ceil(64/8)*16 = 128 words of 8 bytes, one beat each (2048 B);
     # B = 8 K chunks * 4 N chunks * 8 rows = 256 words (4096 B); C = 4 * 16 = 64 words of 8 x 32-bit
     # accumulators = 2 beats each (2048 B)
@@ -118,8 +118,8 @@ def test_compute_bound_layer_is_its_on_chip_gemm_plus_first_load_and_last_store(
     r = simulate_layer(layer, 1, cfg)
     assert r.tiles == 1
     assert r.counts.dram_read_bits == (2048 + 4096) * 8 and r.counts.dram_write_bits == 2048 * 8
-    assert r.compute_cycles == native_gemm_cycles(cfg, 16, 32, 64) + 1
-    assert r.cycles == (1 + 100 + 6144 // 16) + r.compute_cycles + (2 + 100 + 2048 // 16)
+    assert r.compute_cycles == native_gemm_cycles(cfg, 16, 32, 64) + 1 + 1
+    assert r.cycles == (2 + 100 + 6144 // 16) + r.compute_cycles + (2 + 100 + 2048 // 16)
 
 
 def test_on_chip_gemm_counts_enabled_macs() -> None:
