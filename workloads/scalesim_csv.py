@@ -95,12 +95,14 @@ def _unique_names(names: list[str]) -> list[str]:
 def read_topology(path: str | Path, *, name: str | None = None) -> Network:
     p = Path(path)
     try:
-        text = p.read_bytes().decode("utf-8-sig")
+        data = p.read_bytes()
     except OSError as e:
         raise WorkloadError(f"cannot read {str(path)!r}: {e.strerror or e}") from e
+    try:
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise WorkloadError(f"{p.name}: not a UTF-8 text file (byte {e.start}: {e.object[e.start:e.start + 1]!r})") \
-            from None
+        line = data[:e.start].count(b"\n") + 1
+        raise WorkloadError(f"{p.name}, line {line}: not UTF-8 text, byte {data[e.start:e.start + 1]!r}") from None
     rows = _rows(text)
     if not rows:
         raise WorkloadError(f"{p.name}: empty topology file")
@@ -122,8 +124,8 @@ def read_topology(path: str | Path, *, name: str | None = None) -> Network:
     for (lineno, row), lname in zip(rows[1:], layer_names, strict=True):
         where = f"{p.name}, line {lineno}"
         if len(row) not in (ncols, ncols + 1):
-            raise WorkloadError(f"{where}: expected {ncols} columns ({fmt} format) and an optional Sparsity, "
-                                f"got {len(row)}")
+            raise WorkloadError(f"{where}: a {fmt} row has {ncols} columns and an optional Sparsity, not "
+                                f"{len(row)} ({', '.join(row)!r})")
         if not row[0]:
             raise WorkloadError(f"{where}: layer name must not be empty")
         values: list[int] = []
