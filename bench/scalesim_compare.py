@@ -227,15 +227,20 @@ def run_codesign(topo: Path, rows: int, cols: int, df: str, repeat: int, sparse:
 
 
 def reference(python: str, sparse: bool = False) -> int:
-    table: dict[str, dict[str, dict[str, list[int]]]] = {}
+    """SCALE-Sim's Total Cycles per row of the reference runs: a list per run, or with ``sparse`` a pair
+    (SparsitySupport false, SparsitySupport true) per run."""
+    table: dict[str, dict[str, dict[str, object]]] = {}
     for topo, arrays in (SPARSE_REFERENCE_RUNS if sparse else REFERENCE_RUNS).items():
         for arr in arrays:
             rows, cols = map(int, arr.split("x"))
             for df in ("ws", "os", "is"):
-                res = run_scalesim(python, DATA / topo, rows, cols, df, sparse=sparse)
-                assert all(x["stall_cycles"] == 0 for x in res["layers"]), res
-                table.setdefault(topo, {}).setdefault(arr, {})[df] = [x["total_cycles"] for x in res["layers"]]
-                print(f"{topo} {arr} {df}: {table[topo][arr][df]} ({res['sim_wall_s']:.1f} s)", file=sys.stderr)
+                runs = []
+                for on in ((False, True) if sparse else (False,)):
+                    res = run_scalesim(python, DATA / topo, rows, cols, df, sparse=on)
+                    assert all(x["stall_cycles"] == 0 for x in res["layers"]), res
+                    runs.append([x["total_cycles"] for x in res["layers"]])
+                    print(f"{topo} {arr} {df} sparsity={on}: {runs[-1]} ({res['sim_wall_s']:.1f} s)", file=sys.stderr)
+                table.setdefault(topo, {}).setdefault(arr, {})[df] = tuple(runs) if sparse else runs[0]
     print(json.dumps(table, indent=1))
     return 0
 
