@@ -124,8 +124,8 @@ def read_topology(path: str | Path, *, name: str | None = None) -> Network:
     for (lineno, row), lname in zip(rows[1:], layer_names, strict=True):
         where = f"{p.name}, line {lineno}"
         if len(row) not in (ncols, ncols + 1):
-            raise WorkloadError(f"{where}: a {fmt} row has {ncols} columns and an optional Sparsity, not "
-                                f"{len(row)} ({', '.join(row)!r})")
+            opt = "" if len(row) < ncols else " and an optional Sparsity"
+            raise WorkloadError(f"{where}: expected {ncols} columns ({fmt} format){opt}, got {len(row)}")
         if not row[0]:
             raise WorkloadError(f"{where}: layer name must not be empty")
         values: list[int] = []

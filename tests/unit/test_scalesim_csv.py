@@ -129,28 +129,25 @@ SCALESIM_PARSES = {
 
 #: The 29 shipped files SCALE-Sim's parser refuses (each raises IndexError or ValueError in
 #: ``load_arrays``: no trailing comma, so the Strides cell is dropped; rows of commas; "B"/"H"
-#: placeholders; a title row per network; extra columns). codesign reads 20 of them (layer
+#: placeholders; a title row per network, e.g. "AlphaGoZero,"; extra columns). codesign reads 20 of them (layer
 #: count = the file's data rows; no reference to hold them to) and refuses 9 with these messages.
 SCALESIM_REFUSES: dict[str, int | str] = {
     "CSV/LSTM.csv": "LSTM.csv, line 2: IFMAP Width must be an integer, not 'B'",
-    "CSV/MLPERF.csv": "MLPERF.csv, line 3: a conv row has 8 columns and an optional Sparsity, not 1 ('AlphaGoZero')",
+    "CSV/MLPERF.csv": "MLPERF.csv, line 3: expected 8 columns (conv format), got 1",
     "conv_nets/MobileNet_4k_non_dw.csv": 15,
-    "conv_nets/Resnet50.csv": "Resnet50.csv, line 3: a conv row has 8 columns and an optional Sparsity, not 13 "
-                              "('Conv1, 224, 224, 7, 7, 3, 64, 2, , , 110, 110, 12100')",
+    "conv_nets/Resnet50.csv": "Resnet50.csv, line 3: expected 8 columns (conv format) and an optional Sparsity, "
+                              "got 13",
     "conv_nets/UNet_maestro.csv": 23,  # tab-separated
     "conv_nets/mobilnet_4k.csv": 28,
     "conv_nets/mobilnet_reduce_run.csv": 11,
     "llama/llama3b.csv": "llama3b.csv, line 2: Batch Size is not a SCALE-Sim topology column (only Sparsity may "
                          "follow Strides), not '1'",
-    "mlperf/MLPERF.csv": "MLPERF.csv, line 3: a conv row has 8 columns and an optional Sparsity, not 1 ('AlphaGoZero')",
-    "mlperf/NCF_recommendation.csv": "NCF_recommendation.csv, line 3: a conv row has 8 columns and an optional "
-                                     "Sparsity, not 1 ('Neural Collaborative Filtering(Recommendation)')",
+    "mlperf/MLPERF.csv": "MLPERF.csv, line 3: expected 8 columns (conv format), got 1",
+    "mlperf/NCF_recommendation.csv": "NCF_recommendation.csv, line 3: expected 8 columns (conv format), got 1",
     "mlperf/NCF_recommendation_short.csv": 6,
     "mlperf/Sentimental_seqCNN.csv": 4,
-    "mlperf/Sentimental_seqLSTM.csv": "Sentimental_seqLSTM.csv, line 3: a conv row has 8 columns and an optional "
-                                      "Sparsity, not 1 ('Sentimental_seqLSTM')",
-    "mlperf/Transformer.csv": "Transformer.csv, line 3: a conv row has 8 columns and an optional Sparsity, not 1 "
-                              "('Transformer')",
+    "mlperf/Sentimental_seqLSTM.csv": "Sentimental_seqLSTM.csv, line 3: expected 8 columns (conv format), got 1",
+    "mlperf/Transformer.csv": "Transformer.csv, line 3: expected 8 columns (conv format), got 1",
     "mlperf/Transformer_short.csv": 9,
     "mlperf/div256q/AlphaGoZero.csv": 8,
     "mlperf/div256q/NCF_recommendation_short.csv": 6,
@@ -283,7 +280,8 @@ BAD_FILES = [  # (file contents, the one-line error: file, line, field and value
     ("Layer name, M, N, K, Batch size,\nfc, 1, 2, 3, 8,\n",
      "t.csv, line 2: Batch size is not a SCALE-Sim topology column (only Sparsity may follow K), not '8'"),
     ("Layer name, M, N, K, Sparsity\nfc, 1, 2, 3, 2:4, 7\n",
-     "t.csv, line 2: a gemm row has 4 columns and an optional Sparsity, not 6 ('fc, 1, 2, 3, 2:4, 7')"),
+     "t.csv, line 2: expected 4 columns (gemm format) and an optional Sparsity, got 6"),
+    ("Layer name, M, N, K,\nfc, 10, 20,\n", "t.csv, line 2: expected 4 columns (gemm format), got 3"),
     ("Layer name, M, N, K, Sparsity\nfc, 1, 2, 3, 5:4\n", "t.csv, line 2: sparsity N:M needs 1 <= N <= M, not '5:4'"),
     ("Layer name, M, N, K\n, 1, 2, 3\n", "t.csv, line 2: layer name must not be empty"),
     ("Layer name; M; N; K\n", "t.csv: header must start with 'Layer name, IFMAP Height, ...' (conv) or "
