@@ -18,8 +18,9 @@ without writing traces (its CLI always writes them, which is slower still); code
 topology's N:M column) and runs codesign with ``--zero-handling skip``.
 
 ``--reference`` instead runs SCALE-Sim on every topology in ``tests/data/scalesim`` on the arrays
-and dataflows of ``tests/sim/test_scalesim_reference.py`` and prints the table that test holds
-(minutes to tens of minutes on two cores); ``--reference --sparse`` does the same for the sparse
+and dataflows of ``tests/sim/test_scalesim_reference.py``, and on three of SCALE-Sim's shipped
+topologies (``SHIPPED_REFERENCE_RUNS``), and prints the tables that test holds (minutes to tens of
+minutes on two cores); ``--reference --sparse`` does the same for the sparse
 table (``SPARSE_REFERENCE_RUNS``, under a minute). ``--parse-topologies`` prints the layer counts
 SCALE-Sim's own parser reads from its shipped topologies (``tests/data/scalesim/topologies``), the
 table of ``tests/unit/test_scalesim_csv.py``.
@@ -51,6 +52,11 @@ REFERENCE_RUNS = {  # topology -> arrays; every array runs ws, os, is
     "gemm_ragged.csv": ("8x8", "32x32", "16x4"),
     "conv_odd.csv": ("8x8", "32x32", "16x4"),
     "conv_extras.csv": ("8x8", "32x32", "16x4"),
+}
+SHIPPED_REFERENCE_RUNS = {  # SCALE-Sim's own files in header variants the reader once refused; WS only (minutes each)
+    "topologies/GEMM_mnk/vit_s.csv": ("32x32",),  # "Layer,M,N,K," with CRLF
+    "topologies/dlrm/dlrm_fwd.csv": ("32x32",),  # byte-order mark, lower-case header, "num filters"
+    "topologies/deepbench/DeepBenchConv/OCR.csv": ("32x32",),  # "Layer, IFMAP Width, IFMAP Width"
 }
 SPARSE_REFERENCE_RUNS = {  # the same, SCALE-Sim with SparsitySupport on
     "sparse/nm_conv.csv": ("8x8", "32x32"),
@@ -230,10 +236,10 @@ def reference(python: str, sparse: bool = False) -> int:
     """SCALE-Sim's Total Cycles per row of the reference runs: a list per run, or with ``sparse`` a pair
     (SparsitySupport false, SparsitySupport true) per run."""
     table: dict[str, dict[str, dict[str, object]]] = {}
-    for topo, arrays in (SPARSE_REFERENCE_RUNS if sparse else REFERENCE_RUNS).items():
+    for topo, arrays in (SPARSE_REFERENCE_RUNS if sparse else REFERENCE_RUNS | SHIPPED_REFERENCE_RUNS).items():
         for arr in arrays:
             rows, cols = map(int, arr.split("x"))
-            for df in ("ws", "os", "is"):
+            for df in ("ws",) if topo in SHIPPED_REFERENCE_RUNS else ("ws", "os", "is"):
                 runs = []
                 for on in ((False, True) if sparse else (False,)):
                     res = run_scalesim(python, DATA / topo, rows, cols, df, sparse=on)

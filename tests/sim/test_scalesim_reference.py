@@ -188,6 +188,22 @@ def test_cli_cycles_column_equals_scalesim(tmp_path) -> None:
     assert list(df.cycles) == SCALESIM_TOTAL_CYCLES["alexnet.csv"]["32x32"]["ws"]
 
 
+#: SCALE-Sim's own shipped topologies (tests/data/scalesim/topologies) in header variants codesign's
+#: reader used to refuse: "Total Cycles" per row, 32x32 WS, same config and version as above.
+SCALESIM_SHIPPED_TOTAL_CYCLES = {
+    "GEMM_mnk/vit_s.csv": [20879, 21459, 21459, 167039, 167039],  # "Layer,M,N,K," header, CRLF
+    "dlrm/dlrm_fwd.csv": [221, 3551, 56831, 56831, 3551, 117215, 56831, 56831],  # byte-order mark
+    "deepbench/DeepBenchConv/OCR.csv": [22081, 26649, 22931, 23471],  # "IFMAP Width, IFMAP Width" typo
+}
+
+
+@pytest.mark.parametrize("topo", sorted(SCALESIM_SHIPPED_TOTAL_CYCLES))
+def test_shipped_topology_cycles_equal_scalesim(topo: str) -> None:
+    net = read_topology(DATA / "topologies" / topo)
+    res = simulate_network(net, AcceleratorConfig(rows=32, cols=32, dataflow="ws"), timing="scalesim")
+    assert [r.cycles for r in res.layers] == SCALESIM_SHIPPED_TOTAL_CYCLES[topo]
+
+
 #: topology (under tests/data/scalesim) -> array -> dataflow -> SCALE-Sim "Total Cycles" per row with
 #: (SparsitySupport false, SparsitySupport true); scalesim==3.0.0, see the module docstring.
 SCALESIM_NM_TOTAL_CYCLES: dict[str, dict[str, dict[str, tuple[list[int], list[int]]]]] = {
