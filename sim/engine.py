@@ -38,7 +38,7 @@ from codesign.sim.cost import layer_energy
 from codesign.sim.mapping import LayerPlan, TileRun, plan_gemm, plan_layer
 from codesign.sim.result import LayerResult, NetworkResult
 from codesign.sim.tileplan import dma_read_cycles, dma_write_cycles
-from codesign.sim.timing import scalesim_conv_out, scalesim_gemm_cycles
+from codesign.sim.timing import scalesim_conv_out, scalesim_gemm_cycles, scalesim_sparse_k
 from codesign.workloads.layers import Conv2d, GemmShape, Layer, Network
 
 ENGINES = ("simpy", "closed_form")
@@ -258,7 +258,10 @@ def simulate_layer(layer: Layer, batch: int, config: AcceleratorConfig, timing: 
         else:
             plan = plan_gemm(g, layer.inputs, layer.weights, layer.outputs, config,
                              weights_static=layer.weight_elements > 0)
-            cyc = g.repeats * scalesim_gemm_cycles(config.dataflow, config.rows, config.cols, g.m, g.n, g.k)
+            k = g.k
+            if config.zero_handling is ZeroHandling.SKIP and layer.weights.nm is not None:
+                k = scalesim_sparse_k(g.k, *layer.weights.nm)  # SCALE-Sim with SparsitySupport on
+            cyc = g.repeats * scalesim_gemm_cycles(config.dataflow, config.rows, config.cols, g.m, g.n, k)
             pt = PipelineTiming(cyc, cyc)
             macs = g.macs
             gm = (g.m, g.n, g.k, g.repeats)
