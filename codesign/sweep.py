@@ -58,6 +58,7 @@ def metrics_row(result: NetworkResult, area_mm2: float) -> Row:
         "macs": int(s["macs"]),
         "compute_cycles": int(s["compute_cycles"]),
         "stall_cycles": int(s["stall_cycles"]),
+        "model_only": str(s.get("model_only", "")),
     }
     for key, value in s.items():
         if key.startswith("energy_") and key.endswith("_pj") and key != "energy_pj":
@@ -102,15 +103,15 @@ class _Evaluator:
         self.anonymous = tuple(dataclasses.replace(layer, name="layer") for layer in network.layers)
 
     def run(self, config: AcceleratorConfig, engine: str, cache: dict[Any, Any]) -> NetworkResult:
-        from codesign.sim.engine import simulate_layer
+        from codesign.sim.engine import network_contexts, simulate_layer
         from codesign.sim.result import NetworkResult
 
         batch = self.network.batch
         results = []
-        for layer in self.anonymous:
-            r = cache.get(layer)
+        for layer, ctx in zip(self.anonymous, network_contexts(self.network, config), strict=True):
+            r = cache.get((layer, ctx))
             if r is None:
-                r = cache[layer] = simulate_layer(layer, batch, config, "native", engine)
+                r = cache[layer, ctx] = simulate_layer(layer, batch, config, "native", engine, ctx)
             results.append(r)
         return NetworkResult(network=self.network.name, config=config, layers=tuple(results),
                              timing="native", batch=batch, meta={"engine": engine})

@@ -34,6 +34,58 @@ class ZeroHandling(str, enum.Enum):
         return self.value
 
 
+class Fusion(str, enum.Enum):
+    """What crosses layer boundaries on chip (model-only: the generated hardware runs layers one
+    by one through DRAM).
+
+    * ``none``: every layer reads its operands from DRAM and writes its output to DRAM.
+    * ``eltwise`` (the default): activation, BN, scalar and per-channel ops and residual adds run
+      in the producer's write-back on the vector unit, as edge accelerators do (NVDLA's SDP,
+      Arm Ethos-U's output stage, Gemmini's mvout path): no DRAM round trip of their own.
+    * ``full``: also keep a layer's output on chip (in the input SRAM) for its consumers when it
+      fits next to what else is resident there (see :mod:`codesign.sim.fusion`).
+    """
+
+    NONE = "none"
+    ELTWISE = "eltwise"
+    FULL = "full"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Mapping(str, enum.Enum):
+    """How each layer's tiling plan is chosen: the fixed heuristic or a search per layer."""
+
+    FIXED = "fixed"
+    SEARCH = "search"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Objective(str, enum.Enum):
+    """What the mapping search minimizes per layer."""
+
+    LATENCY = "latency"
+    ENERGY = "energy"
+    EDP = "edp"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Depthwise(str, enum.Enum):
+    """Where depthwise convolutions run: on the PE array (one group per on-chip GEMM) or on a
+    channel-parallel depthwise engine (model-only, :mod:`codesign.sim.vector_engine`)."""
+
+    ARRAY = "array"
+    ENGINE = "engine"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 def _enum(cls: type[enum.Enum], field: str, value: object) -> Any:
     if isinstance(value, cls):
         return value
@@ -89,6 +141,11 @@ class AcceleratorConfig:
     zero_handling: ZeroHandling = ZeroHandling.NONE
     energy_table: str = "horowitz45"
     vector_lanes: int = 0  # 0: one lane per array column
+    fusion: Fusion = Fusion.ELTWISE
+    mapping: Mapping = Mapping.FIXED
+    objective: Objective = Objective.EDP
+    depthwise: Depthwise = Depthwise.ARRAY
+    depthwise_lanes: int = 0  # channels the depthwise engine computes at once; 0: one per array column
 
     def __post_init__(self) -> None:
         _positive_int("rows", self.rows)
@@ -110,6 +167,9 @@ class AcceleratorConfig:
         if not isinstance(self.energy_table, str) or not self.energy_table:
             raise ConfigError(f"energy_table must be a table name or file, not {self.energy_table!r}")
         _positive_int("vector_lanes", self.vector_lanes, 0)
+        for f, cls in (("fusion", Fusion), ("mapping", Mapping), ("objective", Objective), ("depthwise", Depthwise)):
+            object.__setattr__(self, f, _enum(cls, f, getattr(self, f)))
+        _positive_int("depthwise_lanes", self.depthwise_lanes, 0)
 
     # -- derived ---------------------------------------------------------------------------
     @property
@@ -119,6 +179,12 @@ class AcceleratorConfig:
     @property
     def lanes(self) -> int:
         return self.vector_lanes or self.cols
+
+    @property
+    def dw_lanes(self) -> int:
+        """Channels the depthwise engine computes in parallel (one per array column unless given);
+        each lane does one R x S window (R * S MACs) a cycle."""
+        return self.depthwise_lanes or self.cols
 
     @property
     def sram_bytes(self) -> int:

@@ -121,11 +121,16 @@ def _load_table(name: str) -> EnergyTable:
         raise ConfigError(f"energy table {path.name}: {e}") from e
 
 
+def leakage_pj_per_cycle(config: AcceleratorConfig) -> float:
+    """Leakage of the PE array and the SRAMs per cycle."""
+    t = load_table(config.energy_table)
+    return config.pes * t.leak_pe_pj_per_cycle + config.sram_bytes / 1024 * t.leak_sram_pj_per_kib_per_cycle
+
+
 def layer_energy(counts: Counts, cycles: int, config: AcceleratorConfig) -> dict[str, float]:
     """Energy in pJ (or the table's unit) by component for one layer."""
     t = load_table(config.energy_table)
     e_mac = t.mac_pj(config.weight_bits, config.act_bits, config.acc_bits)
-    sram_kib = config.sram_bytes / 1024
     return {
         "mac": counts.active_macs * e_mac + counts.gated_macs * e_mac * t.gated_fraction,
         "register": counts.register_bits * t.register_pj_per_bit,
@@ -138,7 +143,7 @@ def layer_energy(counts: Counts, cycles: int, config: AcceleratorConfig) -> dict
         * t.sram_pj_per_bit_at(config.output_sram_bytes),
         "dram": (counts.dram_read_bits + counts.dram_write_bits) * t.dram_pj_per_bit,
         "vector": counts.vector_ops * t.add_pj(config.acc_bits),
-        "leakage": cycles * (config.pes * t.leak_pe_pj_per_cycle + sram_kib * t.leak_sram_pj_per_kib_per_cycle),
+        "leakage": cycles * leakage_pj_per_cycle(config),
     }
 
 

@@ -33,11 +33,12 @@ from functools import lru_cache
 import simpy
 
 from codesign.errors import CodesignError
-from codesign.sim.config import AcceleratorConfig, ZeroHandling
+from codesign.sim.config import AcceleratorConfig, Depthwise, ZeroHandling
 from codesign.sim.cost import layer_energy
+from codesign.sim.fusion import DEFAULT, LayerContext, model_only_reasons, plan_network
 from codesign.sim.mapping import LayerPlan, TileRun, plan_gemm, plan_layer
-from codesign.sim.result import LayerResult, NetworkResult
-from codesign.sim.tileplan import dma_read_cycles, dma_write_cycles
+from codesign.sim.result import Counts, LayerResult, NetworkResult
+from codesign.sim.tileplan import dma_read_cycles, dma_write_cycles, model_only_reason
 from codesign.sim.timing import scalesim_conv_out, scalesim_gemm_cycles, scalesim_sparse_k
 from codesign.workloads.layers import Conv2d, GemmShape, Layer, Network
 
@@ -240,14 +241,22 @@ def scalesim_gemm(layer: Layer, batch: int) -> GemmShape | None:
     return layer.gemm(batch)
 
 
+VECTOR_REASON = "pool and element-wise layers run on a vector unit the generated hardware does not build"
+
+
 @lru_cache(maxsize=1 << 16)
 def simulate_layer(layer: Layer, batch: int, config: AcceleratorConfig, timing: str = "native",
-                   engine: str = "simpy") -> LayerResult:
-    """One layer on one configuration (cached: identical pairs are evaluated once)."""
+                   engine: str = "simpy", context: LayerContext = DEFAULT) -> LayerResult:
+    """One layer on one configuration (cached: identical pairs are evaluated once).
+
+    ``context`` says where its operands come from under fusion (:func:`codesign.sim.fusion.plan_network`);
+    the default is a layer on its own, operands from DRAM (what ``verify`` runs on the RTL)."""
     if timing not in TIMINGS:
         raise CodesignError(f"timing must be one of {', '.join(TIMINGS)}, not {timing!r}")
     if engine not in ENGINES:
         raise CodesignError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    if context.fused:
+        return _fused_result(layer, batch, config, context)
     if timing == "scalesim":
         g = scalesim_gemm(layer, batch)
         if g is None:  # SCALE-Sim does not model pooling / element-wise layers
@@ -267,24 +276,59 @@ def simulate_layer(layer: Layer, batch: int, config: AcceleratorConfig, timing: 
             gm = (g.m, g.n, g.k, g.repeats)
     else:
         run = pipeline_simpy if engine == "simpy" else pipeline_closed_form
-        plan = plan_layer(layer, batch, config)
+        plan = plan_layer(layer, batch, config, context)
         pt = run(plan.runs, config)
         if config.zero_handling is ZeroHandling.SKIP and layer.weights.density < 1.0:
             # skipping is a per-layer choice: where compressed weights and their metadata cost
             # more than they save (high density, memory-bound), the layer runs dense and gated
-            gated = plan_layer(layer, batch, config.replace(zero_handling=ZeroHandling.GATE))
+            gated = plan_layer(layer, batch, config.replace(zero_handling=ZeroHandling.GATE), context)
             pt_gated = run(gated.runs, config)
             if pt_gated.cycles < pt.cycles:
                 plan, pt = gated, pt_gated
         g = layer.gemm(batch)
         macs = layer.macs(batch)
         gm = (g.m, g.n, g.k, g.repeats) if g is not None else (0, 0, 0, 0)
-    return _layer_result(layer, plan, pt, macs, gm, config)
+    return _layer_result(layer, plan, pt, macs, gm, config, context)
+
+
+def layer_model_only(layer: Layer, config: AcceleratorConfig, context: LayerContext = DEFAULT) -> str:
+    """Why the generated hardware does not run ``layer`` as simulated ('' when it does)."""
+    from codesign.workloads.layers import Conv2d
+
+    reasons = [model_only_reason(config)]
+    if context.fused:
+        reasons += model_only_reasons(context)
+    elif config.depthwise is Depthwise.ENGINE and isinstance(layer, Conv2d) and layer.is_depthwise:
+        from codesign.sim.vector_engine import REASON
+
+        reasons.append(REASON)
+    elif not layer.has_gemm:
+        reasons.append(VECTOR_REASON)
+    if not context.fused:
+        reasons += model_only_reasons(context)
+    return "; ".join(r for r in reasons if r)
+
+
+def _fused_result(layer: Layer, batch: int, config: AcceleratorConfig, ctx: LayerContext) -> LayerResult:
+    """A layer fused into its producer's write-back: no cycles of its own (they are the head's);
+    its vector ops and the DRAM reads of its other operands."""
+    counts = Counts(vector_ops=layer.vector_ops(batch), dram_read_bits=ctx.other_dram_bits,
+                    input_sram_write_bits=0)
+    energy = layer_energy(counts, 0, config)
+    return LayerResult(
+        layer=layer.name, kind=layer.kind.value, m=0, n=0, k=0, repeats=0, macs=layer.macs(batch), cycles=0,
+        compute_cycles=0, stall_cycles=0, utilization=0.0, energy_pj=sum(energy.values()),
+        energy_breakdown_pj=energy, counts=counts, folds=0, tiles=0,
+        model_only=layer_model_only(layer, config, ctx), input_from=ctx.input_from, other_from=ctx.other_from,
+        output_to=ctx.output_to, fused_into=ctx.fused_into)
 
 
 def _layer_result(layer: Layer, plan: LayerPlan, pt: PipelineTiming, macs: int,
-                  gm: tuple[int, int, int, int], config: AcceleratorConfig) -> LayerResult:
+                  gm: tuple[int, int, int, int], config: AcceleratorConfig,
+                  context: LayerContext = DEFAULT) -> LayerResult:
     energy = layer_energy(plan.counts, pt.cycles, config)
+    tp = plan.tiling
+    desc = f"{tp.gt},{tp.mt},{tp.nt},{tp.kt},{'w' if tp.weights_outer else 'i'}" if tp is not None else ""
     return LayerResult(
         layer=layer.name,
         kind=layer.kind.value,
@@ -302,12 +346,32 @@ def _layer_result(layer: Layer, plan: LayerPlan, pt: PipelineTiming, macs: int,
         counts=plan.counts,
         folds=plan.folds,
         tiles=plan.tiles,
+        model_only=layer_model_only(layer, config, context),
+        input_from=context.input_from,
+        other_from=context.other_from or ("dram" if _other_operands(layer) else ""),
+        output_to=context.output_to,
+        plan=desc,
     )
+
+
+def _other_operands(layer: Layer) -> bool:
+    from codesign.workloads.layers import Eltwise, MatMul
+
+    return isinstance(layer, MatMul) or (isinstance(layer, Eltwise) and layer.inputs_count > 1)
+
+
+def network_contexts(net: Network, config: AcceleratorConfig, timing: str = "native") -> tuple[LayerContext, ...]:
+    """Each layer's fusion context (all default for SCALE-Sim timing, which has no fusion)."""
+    if timing == "scalesim":
+        return (DEFAULT,) * len(net.layers)
+    return plan_network(net, config)
 
 
 def simulate_network(net: Network, config: AcceleratorConfig, *, timing: str = "native",
                      engine: str = "simpy") -> NetworkResult:
-    results = tuple(simulate_layer(layer, net.batch, config, timing, engine) for layer in net.layers)
+    contexts = network_contexts(net, config, timing)
+    results = tuple(simulate_layer(layer, net.batch, config, timing, engine, ctx)
+                    for layer, ctx in zip(net.layers, contexts, strict=True))
     return NetworkResult(network=net.name, config=config, layers=results, timing=timing, batch=net.batch,
                          meta={"engine": engine})
 

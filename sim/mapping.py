@@ -24,14 +24,15 @@ activations are then gated.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from codesign.sim.config import AcceleratorConfig, Dataflow, ZeroHandling
+from codesign.sim.config import AcceleratorConfig, Dataflow, Depthwise, Mapping, ZeroHandling
+from codesign.sim.fusion import DEFAULT, DRAM, ONCHIP, LayerContext
 from codesign.sim.result import Counts
 from codesign.sim.tileplan import TilePlan, plan_tiles, plan_traffic_bytes
 from codesign.sim.timing import ceil_div, map_gemm
-from codesign.workloads.layers import GemmShape, Layer
+from codesign.workloads.layers import Conv2d, Eltwise, GemmShape, Layer
 from codesign.workloads.operand import Operand, Pattern
 
 
@@ -89,31 +90,105 @@ def _sizes(total: int, tile: int) -> list[tuple[int, int]]:
 
 
 def plan_gemm(g: GemmShape, inputs: Operand, weights: Operand, outputs: Operand,
-              config: AcceleratorConfig, *, weights_static: bool = True) -> LayerPlan:
-    """Tile a GEMM with :func:`codesign.sim.tileplan.plan_tiles` (the plan the hardware runs) and
-    count its actions. With zero-skipping (model-only) the GEMM is planned on the compressed K."""
-    return _plan_gemm_cached(g, inputs, weights, outputs, config, weights_static)
+              config: AcceleratorConfig, *, weights_static: bool = True, context: LayerContext = DEFAULT) -> LayerPlan:
+    """Tile a GEMM (the plan the hardware runs: :func:`codesign.sim.tileplan.plan_tiles`, or the
+    best of a search over plans with ``mapping: search``, :mod:`codesign.sim.search`) and count
+    its actions. With zero-skipping (model-only) the GEMM is planned on the compressed K.
+
+    ``context`` (:mod:`codesign.sim.fusion`, model-only): an input resident on chip loads no A
+    blocks; an output kept on chip stores nothing to DRAM (its bits go into the input SRAM);
+    the write-back of fused layers reads their DRAM operands along with the stores (timed with
+    them, counted on the fused layers' rows); the tiles fit the input SRAM left by resident
+    tensors."""
+    return _plan_gemm_cached(g, inputs, weights, outputs, config, weights_static, context)
 
 
 @lru_cache(maxsize=65536)
 def _plan_gemm_cached(g: GemmShape, inputs: Operand, weights: Operand, outputs: Operand,
-                      config: AcceleratorConfig, weights_static: bool) -> LayerPlan:
+                      config: AcceleratorConfig, weights_static: bool, ctx: LayerContext) -> LayerPlan:
     cfg = config
+    tcfg = cfg.replace(input_sram_bytes=ctx.input_sram_bytes) if ctx.input_sram_bytes else cfg
     ab = effective_bits(inputs, cfg.act_bits)
     wb = effective_bits(weights, cfg.weight_bits)
     ob = min(outputs.bits, cfg.acc_bits)
     skip = cfg.zero_handling is ZeroHandling.SKIP and weights_static and weights.density < 1.0
     keff = kept_k(g.k, weights) if skip else g.k
-    tiling = plan_tiles(GemmShape(g.m, g.n, keff, g.repeats), cfg)
-    runs = tuple(TileRun(c, ld, st, cy) for c, ld, st, cy in tiling.tile_runs(cfg))
-    load = sum(r.count * r.load_bytes for r in runs) * 8
-    store = sum(r.count * r.store_bytes for r in runs) * 8
+    tiling = plan_tiles(GemmShape(g.m, g.n, keff, g.repeats), tcfg)
+    if cfg.mapping is Mapping.SEARCH:
+        tiling = _search(g, inputs, weights, cfg, ab, wb, ob, skip, keff, tiling, ctx)
+    return _gemm_plan(g, inputs, weights, cfg, ab, wb, ob, skip, keff, tiling, ctx)
+
+
+def _context_runs(tiling: TilePlan, cfg: AcceleratorConfig, ctx: LayerContext) -> tuple[TileRun, ...]:
+    """The tile runs of a plan; in a fusion context without the A loads of a resident input,
+    without the stores of a resident output, with the fused layers' DRAM reads on the stores."""
+    a_onchip, c_onchip = ctx.input_from == ONCHIP, ctx.output_to == ONCHIP
+    extra = ctx.writeback_read_bytes
+    if not (a_onchip or c_onchip or extra):
+        return tuple(TileRun(c, ld, st, cy) for c, ld, st, cy in tiling.tile_runs(cfg))
+    from codesign.sim.tileplan import tile_compute_cycles
+
+    total_store = plan_traffic_bytes(tiling)[2]
+    runs: list[list[int]] = []
+    for t in tiling.tiles():
+        ba, bb, bc = tiling.block_bytes(t.ms, t.ns, t.ks)
+        load = t.gs * ((ba if t.load_a and not a_onchip else 0) + (bb if t.load_b else 0))
+        store = t.gs * bc if t.k0 + t.ks >= tiling.gemm.k else 0
+        if store and extra:
+            store_extra = ceil_div(store * extra, total_store)
+        else:
+            store_extra = 0
+        if c_onchip:
+            store = 0
+        store += store_extra
+        cyc = tile_compute_cycles(cfg, t.gs, t.ms, t.ns, t.ks)
+        if runs and runs[-1][1:] == [load, store, cyc]:
+            runs[-1][0] += 1
+        else:
+            runs.append([1, load, store, cyc])
+    return tuple(TileRun(c, ld, st, cy) for c, ld, st, cy in runs)
+
+
+def _gemm_plan(g: GemmShape, inputs: Operand, weights: Operand, cfg: AcceleratorConfig, ab: int, wb: int,
+               ob: int, skip: bool, keff: int, tiling: TilePlan, ctx: LayerContext = DEFAULT) -> LayerPlan:
+    runs = _context_runs(tiling, cfg, ctx)
+    a_bytes, b_bytes, c_bytes = plan_traffic_bytes(tiling)
+    a_onchip, c_onchip = ctx.input_from == ONCHIP, ctx.output_to == ONCHIP
+    load = ((0 if a_onchip else a_bytes) + b_bytes) * 8
+    store = 0 if c_onchip else c_bytes * 8
     if skip:  # metadata of the compressed weights rides along with them
         load += metadata_bits(g.k, g.n, weights) * g.repeats
-    counts = _gemm_counts(g, inputs, weights, config, ab, wb, ob, skip, tiling, load, store)
+    counts = _gemm_counts(g, inputs, weights, cfg, ab, wb, ob, skip, tiling, load, store)
+    if a_onchip or ctx.resident_bits:  # the input SRAM is filled by the producer, not from DRAM
+        counts = replace(counts, input_sram_write_bits=(0 if a_onchip else a_bytes * 8) + ctx.resident_bits)
     fm = map_gemm(cfg.dataflow, cfg.rows, cfg.cols, g.m, g.n, keff)
     return LayerPlan(runs=runs, counts=counts, folds=fm.folds * g.repeats,
                      tile_mnk=(tiling.gt, tiling.mt, tiling.nt, tiling.kt), tiling=tiling)
+
+
+def _search(g: GemmShape, inputs: Operand, weights: Operand, cfg: AcceleratorConfig, ab: int, wb: int, ob: int,
+            skip: bool, keff: int, fixed: TilePlan, ctx: LayerContext) -> TilePlan:
+    """The searched plan of one GEMM layer (:func:`codesign.sim.search.search`)."""
+    from codesign.sim.cost import layer_energy, leakage_pj_per_cycle, load_table
+    from codesign.sim.engine import pipeline_closed_form
+    from codesign.sim.search import EnergyModel, search
+
+    def exact(plan: TilePlan) -> tuple[int, float]:
+        lp = _gemm_plan(g, inputs, weights, cfg, ab, wb, ob, skip, keff, plan, ctx)
+        cycles = pipeline_closed_form(lp.runs, cfg).cycles
+        return cycles, sum(layer_energy(lp.counts, cycles, cfg).values())
+
+    t = load_table(cfg.energy_table)
+    em = EnergyModel(
+        a_elems=g.m * g.k * g.repeats, b_elems=keff * g.n * g.repeats, c_elems=g.m * g.n * g.repeats, k=g.k,
+        keff=keff, ab=ab, wb=wb, ob=ob, accb=cfg.acc_bits,
+        meta_bits=metadata_bits(g.k, g.n, weights) * g.repeats if skip else 0,
+        e_in=t.sram_pj_per_bit_at(cfg.input_sram_bytes), e_w=t.sram_pj_per_bit_at(cfg.weight_sram_bytes),
+        e_out=t.sram_pj_per_bit_at(cfg.output_sram_bytes), e_dram=t.dram_pj_per_bit,
+        leak_per_cycle=leakage_pj_per_cycle(cfg))
+    # resident operands move no DRAM bytes: the cycle bound (which counts them) is then no bound
+    bounded = ctx.input_from != ONCHIP and ctx.output_to != ONCHIP
+    return search(fixed, cfg, em, exact, bounded=bounded)
 
 
 def _gemm_counts(g: GemmShape, inputs: Operand, weights: Operand, cfg: AcceleratorConfig,
@@ -190,8 +265,13 @@ def _gemm_counts(g: GemmShape, inputs: Operand, weights: Operand, cfg: Accelerat
 
 
 def plan_vector(elements_in: int, elements_out: int, ops: int, inputs: Operand, outputs: Operand,
-                config: AcceleratorConfig) -> LayerPlan:
-    """Pool / Eltwise on the vector unit: ``ceil(ops / lanes)`` cycles, tiled by the SRAMs."""
+                config: AcceleratorConfig, *, dram_in_bits: int | None = None, store: bool = True,
+                resident_bits: int = 0) -> LayerPlan:
+    """Pool / Eltwise on the vector unit: ``ceil(ops / lanes)`` cycles, tiled by the SRAMs.
+
+    ``dram_in_bits``: the input bits read from DRAM (all ``elements_in`` unless some are on chip
+    or broadcast); ``store``: the output goes to DRAM (else ``resident_bits`` into the input SRAM).
+    """
     ab = effective_bits(inputs, config.act_bits)
     ob = min(outputs.bits, config.acc_bits)
     div = 2 if config.double_buffered else 1
@@ -202,32 +282,49 @@ def plan_vector(elements_in: int, elements_out: int, ops: int, inputs: Operand, 
     per_out = max(1, math.ceil(ratio_in * ab))
     tile_out = max(1, min(elements_out, cap_a // per_out, cap_c // max(1, ob)))
     ops_per_out = ops / elements_out
+    full_in = dram_in_bits is None or dram_in_bits == elements_in * ab
     runs: list[TileRun] = []
     for size, count in _sizes(elements_out, tile_out):
+        if full_in:
+            load_bytes = ceil_div(math.ceil(size * ratio_in) * ab, 8)
+        else:
+            load_bytes = ceil_div(size * (dram_in_bits or 0), elements_out * 8)
         runs.append(TileRun(
             count=count,
-            load_bytes=ceil_div(math.ceil(size * ratio_in) * ab, 8),
-            store_bytes=ceil_div(size * ob, 8),
+            load_bytes=load_bytes,
+            store_bytes=ceil_div(size * ob, 8) if store else 0,
             compute_cycles=ceil_div(math.ceil(size * ops_per_out), config.lanes),
         ))
     load = sum(r.count * r.load_bytes for r in runs) * 8
-    store = sum(r.count * r.store_bytes for r in runs) * 8
+    store_bits = sum(r.count * r.store_bytes for r in runs) * 8
     counts = Counts(
         input_sram_read_bits=elements_in * ab,
-        input_sram_write_bits=load,
-        output_sram_read_bits=store,
+        input_sram_write_bits=load + resident_bits,
+        output_sram_read_bits=store_bits,
         output_sram_write_bits=elements_out * ob,
         dram_read_bits=load,
-        dram_write_bits=store,
+        dram_write_bits=store_bits,
         vector_ops=ops,
     )
     return LayerPlan(runs=tuple(runs), counts=counts, folds=0, tile_mnk=(1, tile_out, 1, 1))
 
 
-def plan_layer(layer: Layer, batch: int, config: AcceleratorConfig) -> LayerPlan:
+def plan_layer(layer: Layer, batch: int, config: AcceleratorConfig, context: LayerContext = DEFAULT) -> LayerPlan:
+    """The plan of one layer: a GEMM on the array, a depthwise convolution on the depthwise engine
+    (``depthwise: engine``), pooling and element-wise layers on the vector unit."""
+    if config.depthwise is Depthwise.ENGINE and isinstance(layer, Conv2d) and layer.is_depthwise:
+        from codesign.sim.vector_engine import plan_depthwise
+
+        return plan_depthwise(layer, batch, config, context)
     g = layer.gemm(batch)
     if g is not None:
         return plan_gemm(g, layer.inputs, layer.weights, layer.outputs, config,
-                         weights_static=layer.weight_elements > 0)
+                         weights_static=layer.weight_elements > 0, context=context)
+    dram_in_bits = None
+    if not context.is_default:
+        ab = effective_bits(layer.inputs, config.act_bits)
+        first = layer.operand_sizes(batch)[0] if isinstance(layer, Eltwise) else layer.input_elements(batch)
+        dram_in_bits = (first * ab if context.input_from == DRAM else 0) + context.other_dram_bits
     return plan_vector(layer.input_elements(batch), layer.output_elements(batch), layer.vector_ops(batch),
-                       layer.inputs, layer.outputs, config)
+                       layer.inputs, layer.outputs, config, dram_in_bits=dram_in_bits,
+                       store=context.output_to != ONCHIP, resident_bits=context.resident_bits)

@@ -56,6 +56,12 @@ class LayerResult:
     counts: Counts
     folds: int = 0
     tiles: int = 0
+    model_only: str = ""  # why the generated hardware does not run this layer so ('' when it does)
+    input_from: str = "dram"  # the input activation: dram, onchip (resident) or writeback (fused)
+    other_from: str = ""  # a second activation operand (residual add, MatMul's B): dram or onchip
+    output_to: str = "dram"  # dram, onchip (kept resident for its consumers) or writeback (fused on)
+    fused_into: str = ""  # the producer whose write-back runs this layer (fusion), else ''
+    plan: str = ""  # the tiling: "gt,mt,nt,kt,w|i" (weights or inputs outer); '' for vector layers
 
     @property
     def dram_bytes(self) -> float:
@@ -90,6 +96,12 @@ class LayerResult:
         r["dram_read_bytes"] = self.counts.dram_read_bits / 8
         r["dram_write_bytes"] = self.counts.dram_write_bits / 8
         r["dram_bytes_per_cycle"] = self.dram_bytes_per_cycle
+        r["input_from"] = self.input_from
+        r["other_from"] = self.other_from
+        r["output_to"] = self.output_to
+        r["fused_into"] = self.fused_into
+        r["plan"] = self.plan
+        r["model_only"] = self.model_only
         return r
 
 
@@ -144,6 +156,17 @@ class NetworkResult:
         return {p: sum(r.energy_breakdown_pj.get(p, 0.0) for r in self.layers) for p in ENERGY_PARTS}
 
     @property
+    def model_only(self) -> str:
+        """Why the generated hardware does not run the network as simulated: the distinct reasons
+        of its layers, '; '-joined ('' when the hardware runs every layer so)."""
+        seen: dict[str, None] = {}
+        for r in self.layers:
+            for part in r.model_only.split("; "):
+                if part:
+                    seen.setdefault(part)
+        return "; ".join(seen)
+
+    @property
     def peak_dram_bytes_per_cycle(self) -> float:
         return max((r.dram_bytes_per_cycle for r in self.layers), default=0.0)
 
@@ -174,6 +197,7 @@ class NetworkResult:
             "edp": self.edp,
             "utilization": self.utilization,
             "peak_dram_bytes_per_cycle": self.peak_dram_bytes_per_cycle,
+            "model_only": self.model_only,
         }
         for p, v in self.energy_breakdown_pj.items():
             s[f"energy_{p}_pj"] = v

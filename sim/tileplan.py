@@ -392,6 +392,16 @@ def _shrink(x: int, quantum: int) -> int:
     return max(1, ceil_div(x, 2)) if x > 1 else 1
 
 
+def array_quanta(config: AcceleratorConfig) -> tuple[int, int, int]:
+    """Quanta of M, N, K: the dimensions that lie on the array are kept multiples of its size."""
+    r, c = config.rows, config.cols
+    if config.dataflow is Dataflow.WS:
+        return 1, c, r
+    if config.dataflow is Dataflow.OS:
+        return r, c, 1
+    return c, 1, r
+
+
 def plan_tiles(gemm: GemmShape, config: AcceleratorConfig, *, act_bits: int | None = None,
                weight_bits: int | None = None) -> TilePlan:
     """The fixed tiling heuristic: start from the whole GEMM and halve the dimension that
@@ -418,13 +428,7 @@ def _plan_tiles(gemm: GemmShape, config: AcceleratorConfig, act_bits: int, weigh
                               f"{cfg.dataflow.value} array ({need} words of {bits} bits per slot), "
                               f"not {getattr(cfg, field)!r}")
     r, c = cfg.rows, cfg.cols
-    # quanta: keep the dimensions that lie on the array multiples of its size
-    if cfg.dataflow is Dataflow.WS:
-        qm, qn, qk = 1, c, r
-    elif cfg.dataflow is Dataflow.OS:
-        qm, qn, qk = r, c, 1
-    else:
-        qm, qn, qk = c, 1, r
+    qm, qn, qk = array_quanta(cfg)
     m, n, k = gemm.m, gemm.n, gemm.k
     mt, nt, kt = m, n, k
     sa, sb, sc = slot_words
@@ -506,3 +510,28 @@ def _group_traffic(plan: TilePlan) -> tuple[int, int, int]:
     a_loads = 1 if plan.a_reuse else plan.n_nt
     b_loads = 1 if plan.b_reuse else plan.n_mt
     return a * a_loads, b * b_loads, c
+
+
+# --------------------------------------------------------------------------------------------
+# Plans of given sizes (the mapping search, codesign.sim.search)
+# --------------------------------------------------------------------------------------------
+def plan_with(gemm: GemmShape, config: AcceleratorConfig, gt: int, mt: int, nt: int, kt: int,
+              weights_outer: bool) -> TilePlan:
+    """The plan of ``gemm`` with the given tile sizes and loop order on ``config``'s buffers (the
+    geometry, slots and bus of :func:`plan_tiles`); check :meth:`TilePlan.fits` before using it."""
+    base = plan_tiles(gemm, config)
+    return TilePlan(gemm, base.geometry, base.bus_bytes, base.slots, base.slot_words, gt, mt, nt, kt,
+                    weights_outer)
+
+
+def plan_fits(plan: TilePlan) -> bool:
+    """Whether the plan is one the sequencer runs: sizes within the GEMM, the blocks of one tile
+    within one slot of each buffer, and several groups per tile only when a group is one tile (the
+    DRAM layout packs whole groups only)."""
+    g = plan.gemm
+    if not (1 <= plan.mt <= g.m and 1 <= plan.nt <= g.n and 1 <= plan.kt <= g.k and 1 <= plan.gt <= g.repeats):
+        return False
+    if plan.gt > 1 and (plan.mt, plan.nt, plan.kt) != (g.m, g.n, g.k):
+        return False
+    words = plan.geometry.words(plan.mt, plan.nt, plan.kt)
+    return all(plan.gt * w <= s for w, s in zip(words, plan.slot_words, strict=True))

@@ -10,6 +10,11 @@ Conventions
   MobileNet, ResNet and EfficientNet papers); Pool and Eltwise run on the vector unit and count
   as ``vector_ops``.
 * Parameters count weights and biases of Conv2d and Linear (BatchNorm folded away).
+* The graph: ``sources`` names the layers whose outputs a layer reads, in operand order
+  (``NETWORK_INPUT`` for the network's input). Left empty, the simulator infers the producer of
+  the first activation operand (:func:`codesign.sim.fusion.producers`: the latest earlier layer
+  whose output has as many elements as this layer's input) and treats other activation operands
+  (a residual add's second input) as read from DRAM.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from codesign.workloads.operand import Operand
 
 INT8 = Operand()
 ACC32 = Operand(bits=32)
+NETWORK_INPUT = "@input"  # a source name: the network's input
 
 
 class LayerKind(str, enum.Enum):
@@ -80,12 +86,19 @@ class Layer:
     inputs: Operand = field(default=INT8, kw_only=True)
     weights: Operand = field(default=INT8, kw_only=True)
     outputs: Operand = field(default=INT8, kw_only=True)
+    sources: tuple[str, ...] = field(default=(), kw_only=True)  # producers of the activation operands
 
     kind = LayerKind.CONV  # overridden
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise WorkloadError(f"layer name must be a non-empty string, not {self.name!r}")
+        src = self.sources
+        if isinstance(src, str):
+            src = (src,)
+        if not isinstance(src, (tuple, list)) or not all(isinstance(x, str) and x for x in src):
+            raise WorkloadError(f"layer {self.name!r}: sources must be a list of layer names, not {self.sources!r}")
+        object.__setattr__(self, "sources", tuple(src))
         for op in ("inputs", "weights", "outputs"):
             if not isinstance(getattr(self, op), Operand):
                 raise WorkloadError(f"layer {self.name!r}: {op} must be an Operand, not {getattr(self, op)!r}")
@@ -372,6 +385,8 @@ class Eltwise(Layer):
     elements: int = 1
     op: EltwiseOp = EltwiseOp.ADD
     inputs_count: int = 2
+    # elements of each input when some are broadcast (a per-channel scale: C, a scalar: 1); () = all full
+    operand_elements: tuple[int, ...] = ()
 
     kind = LayerKind.ELTWISE
 
@@ -379,6 +394,12 @@ class Eltwise(Layer):
         super().__post_init__()
         _pos_int("elements", self.elements, self.name)
         _pos_int("inputs_count", self.inputs_count, self.name, 1)
+        ops = self.operand_elements
+        if not isinstance(ops, (tuple, list)) or (ops and len(ops) != self.inputs_count) or not all(
+                not isinstance(v, bool) and isinstance(v, int) and 1 <= v <= self.elements for v in ops):
+            raise WorkloadError(f"layer {self.name!r}: operand_elements must be {self.inputs_count} integers from 1 "
+                                f"to elements ({self.elements}), not {self.operand_elements!r}")
+        object.__setattr__(self, "operand_elements", tuple(ops))
         try:
             object.__setattr__(self, "op", EltwiseOp(self.op))
         except ValueError:
@@ -388,7 +409,12 @@ class Eltwise(Layer):
         return self.elements * batch * max(1, self.inputs_count - 1)
 
     def input_elements(self, batch: int = 1) -> int:
-        return self.elements * batch * self.inputs_count
+        return sum(self.operand_sizes(batch))
+
+    def operand_sizes(self, batch: int = 1) -> tuple[int, ...]:
+        """Elements of each input (the first is the full tensor unless broadcast too)."""
+        sizes = self.operand_elements or (self.elements,) * self.inputs_count
+        return tuple(v * batch for v in sizes)
 
     def output_elements(self, batch: int = 1) -> int:
         return self.elements * batch
@@ -420,6 +446,10 @@ class Network:
                 raise WorkloadError(f"network {self.name!r}: {layer!r} is not a Layer")
             if layer.name in seen:
                 raise WorkloadError(f"network {self.name!r}: layer name {layer.name!r} appears twice")
+            for src in layer.sources:
+                if src != NETWORK_INPUT and src not in seen:
+                    raise WorkloadError(f"network {self.name!r}: layer {layer.name!r}: source {src!r} is not an "
+                                        f"earlier layer (or {NETWORK_INPUT!r})")
             seen.add(layer.name)
 
     def __iter__(self) -> Iterator[Layer]:

@@ -123,8 +123,9 @@ class NetBuilder:
         self.h = self.w = 1
         return layer
 
-    def add(self, name: str, inputs: int = 2, op: str = "add") -> Eltwise:
-        layer = Eltwise(name, elements=self.c * self.h * self.w, op=op, inputs_count=inputs)
+    def add(self, name: str, inputs: int = 2, op: str = "add", operand_elements: tuple[int, ...] = ()) -> Eltwise:
+        layer = Eltwise(name, elements=self.c * self.h * self.w, op=op, inputs_count=inputs,
+                        operand_elements=operand_elements)
         self.layers.append(layer)
         return layer
 

@@ -38,7 +38,7 @@ def squeeze_excite(b: NetBuilder, name: str, squeeze: int) -> None:
     b.conv(f"{name}.fc1", squeeze, 1, padding=0, bias=True)
     b.conv(f"{name}.fc2", c, 1, padding=0, bias=True)
     b.c, b.h, b.w = c, h, w
-    b.add(f"{name}.scale", op="mul")
+    b.add(f"{name}.scale", op="mul", operand_elements=(c * h * w, c))  # the scale is per channel
 
 
 # -- MobileNetV1 ----------------------------------------------------------------------------------

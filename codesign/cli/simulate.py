@@ -107,6 +107,10 @@ def print_result(result, *, quiet: bool = False, fpga: dict | None = None) -> No
         f"energy {result.energy_uj:,.1f} uJ  |  utilization {result.utilization:.1%}  |  MACs {result.macs:,}"
     )
     console.print("energy breakdown (uJ): " + ", ".join(f"{k} {v * 1e-6:,.1f}" for k, v in b.items()))
+    dram_mb = sum(r.dram_bytes for r in result.layers) / 1e6
+    console.print(f"DRAM traffic {dram_mb:,.2f} MB (fusion {cfg.fusion.value}, mapping {cfg.mapping.value})")
+    if result.model_only:
+        console.print(f"model-only: {result.model_only}")
     if fpga:
         target = fpga["fpga_target"]
         fmax = fpga.get("fpga_fmax_mhz")
