@@ -120,32 +120,13 @@ def _plan_gemm_cached(g: GemmShape, inputs: Operand, weights: Operand, outputs: 
 
 
 def _context_runs(tiling: TilePlan, cfg: AcceleratorConfig, ctx: LayerContext) -> tuple[TileRun, ...]:
-    """The tile runs of a plan; in a fusion context without the A loads of a resident input,
-    without the stores of a resident output, with the fused layers' DRAM reads on the stores."""
-    a_onchip, c_onchip = ctx.input_from == ONCHIP, ctx.output_to == ONCHIP
-    extra = ctx.writeback_read_bytes
-    if not (a_onchip or c_onchip or extra):
-        return tuple(TileRun(c, ld, st, cy) for c, ld, st, cy in tiling.tile_runs(cfg))
-    from codesign.sim.tileplan import tile_compute_cycles
+    """The tile runs of a plan (``TilePlan.tile_runs``, by its numpy twin); in a fusion context
+    without the A loads of a resident input, without the stores of a resident output, with the
+    fused layers' DRAM reads spread over the stores (``ceil`` of their share)."""
+    from codesign.sim.vectorized import tile_runs
 
-    total_store = plan_traffic_bytes(tiling)[2]
-    runs: list[list[int]] = []
-    for t in tiling.tiles():
-        ba, bb, bc = tiling.block_bytes(t.ms, t.ns, t.ks)
-        load = t.gs * ((ba if t.load_a and not a_onchip else 0) + (bb if t.load_b else 0))
-        store = t.gs * bc if t.k0 + t.ks >= tiling.gemm.k else 0
-        if store and extra:
-            store_extra = ceil_div(store * extra, total_store)
-        else:
-            store_extra = 0
-        if c_onchip:
-            store = 0
-        store += store_extra
-        cyc = tile_compute_cycles(cfg, t.gs, t.ms, t.ns, t.ks)
-        if runs and runs[-1][1:] == [load, store, cyc]:
-            runs[-1][0] += 1
-        else:
-            runs.append([1, load, store, cyc])
+    runs = tile_runs(tiling, cfg, a_onchip=ctx.input_from == ONCHIP, c_onchip=ctx.output_to == ONCHIP,
+                     extra_store_bytes=ctx.writeback_read_bytes)
     return tuple(TileRun(c, ld, st, cy) for c, ld, st, cy in runs)
 
 

@@ -30,12 +30,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from codesign.sim import vectorized as V
 from codesign.sim.config import AcceleratorConfig, Dataflow, Objective
 from codesign.sim.tileplan import (
     DMA_READ_OVERHEAD_CYCLES,
     DMA_WRITE_OVERHEAD_CYCLES,
-    GEMM_ISSUE_CYCLES,
-    TILE_ISSUE_CYCLES,
     TilePlan,
     array_quanta,
     plan_fits,
@@ -69,8 +68,7 @@ class EnergyModel:
     leak_per_cycle: float
 
 
-def _cdiv(a: np.ndarray | int, b: int | np.ndarray) -> np.ndarray:
-    return np.asarray(-(-a // b))
+_cdiv = V.cdiv
 
 
 def _values(d: int, q: int, fixed: int) -> list[int]:
@@ -148,45 +146,16 @@ class _Arrays:
         self.a_reuse = np.where(self.wo, (self.n_mt == 1) & one_k, one_k)
         self.b_reuse = np.where(self.wo, one_k, (self.n_nt == 1) & one_k)
 
-    def words(self, m: np.ndarray, n: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        r, c = self.geo.rows, self.geo.cols
-        df = self.geo.dataflow
-        if df is Dataflow.WS:
-            kf = _cdiv(k, r)
-            return kf * m, kf * _cdiv(n, c) * r, _cdiv(n, c) * m
-        if df is Dataflow.OS:
-            mf, nf = _cdiv(m, r), _cdiv(n, c)
-            return mf * k, nf * k, mf * nf * r
-        kf = _cdiv(k, r)
-        return kf * _cdiv(m, c) * r, kf * n, _cdiv(m, c) * n
-
     def block_bytes(self, m: np.ndarray, n: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, ...]:
-        wa, wb, wc = self.words(m, n, k)
+        wa, wb, wc = V.words(self.geo, m, n, k)
         ba, bb, bc = self.word_bytes
         return wa * ba, wb * bb, wc * bc
 
     def native_cycles(self, m: np.ndarray, n: np.ndarray, k: np.ndarray) -> np.ndarray:
-        cfg = self.cfg
-        r, c = cfg.rows, cfg.cols
-        if cfg.dataflow is Dataflow.WS:
-            sr, sc, t = k, n, m
-        elif cfg.dataflow is Dataflow.OS:
-            sr, sc, t = m, n, k
-        else:
-            sr, sc, t = k, m, n
-        folds = _cdiv(sr, r) * _cdiv(sc, c)
-        if cfg.dataflow is Dataflow.OS:
-            period = np.maximum(t, max(r, c))
-            tail = period + r + c
-        else:
-            period = np.maximum(t, r)
-            tail = t + r + c
-        return 1 + (folds - 1) * period + tail
+        return V.native_cycles(self.cfg, m, n, k)
 
     def dma(self, nbytes: np.ndarray, overhead: int) -> np.ndarray:
-        cfg = self.cfg
-        cyc = overhead + cfg.dram_latency_cycles + np.ceil(nbytes / cfg.dram_bytes_per_cycle).astype(I64)
-        return np.where(nbytes > 0, cyc, 0)
+        return V.dma_cycles(self.cfg, nbytes, overhead)
 
 
 def _pieces(total: int, tile: np.ndarray, n: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, bool, np.ndarray]]:
@@ -271,7 +240,7 @@ def _accumulate(x: _Arrays, gs: np.ndarray, cg: np.ndarray, ms: np.ndarray, cm: 
     load = gs * (np.where(load_a, ba, 0) + np.where(load_b, bb, 0))
     store = np.where(k_last, gs * bc, 0)
     dma = x.dma(load, DMA_READ_OVERHEAD_CYCLES) + x.dma(store, DMA_WRITE_OVERHEAD_CYCLES)
-    comp = gs * (x.native_cycles(ms, ns, ks) + GEMM_ISSUE_CYCLES) + TILE_ISSUE_CYCLES
+    comp = V.tile_compute(x.cfg, gs, ms, ns, ks)
     dma_total += count * dma
     comp_total += count * comp
 
