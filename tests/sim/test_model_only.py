@@ -1,0 +1,59 @@
+"""The model-only label and the depthwise engine."""
+
+from __future__ import annotations
+
+from codesign.sim.config import AcceleratorConfig
+from codesign.sim.engine import VECTOR_REASON, simulate_layer, simulate_network
+from codesign.sim.tileplan import model_only_reason
+from codesign.sim.vector_engine import REASON as DW_REASON
+from codesign.sweep import metrics_row
+from codesign.workloads import zoo
+from codesign.workloads.layers import Conv2d, Pool
+
+CONV = Conv2d("c", in_channels=16, out_channels=16, in_h=8, in_w=8, kernel=3, padding=1)
+DW = Conv2d("dw", in_channels=32, out_channels=32, in_h=16, in_w=16, kernel=3, padding=1, groups=32)
+
+
+def test_layers_the_hardware_builds_are_not_model_only() -> None:
+    cfg = AcceleratorConfig(rows=8, cols=8)
+    r = simulate_layer(CONV, 1, cfg)
+    assert r.model_only == "" and r.row()["model_only"] == ""
+    pool = simulate_layer(Pool("p", channels=4, in_h=8, in_w=8, kernel=2, stride=2), 1, cfg)
+    assert pool.model_only == VECTOR_REASON
+
+
+def test_config_reasons_come_from_the_tileplan() -> None:
+    cfg = AcceleratorConfig(rows=8, cols=8, dataflow="is")
+    assert simulate_layer(CONV, 1, cfg).model_only == model_only_reason(cfg) != ""
+
+
+def test_network_and_sweep_rows_carry_the_distinct_reasons() -> None:
+    net = zoo.get("mobilenet_v2")
+    r = simulate_network(net, AcceleratorConfig(rows=16, cols=16, depthwise="engine"), engine="closed_form")
+    reasons = r.model_only.split("; ")
+    assert DW_REASON in reasons and VECTOR_REASON in reasons and len(reasons) == len(set(reasons))
+    assert metrics_row(r, 1.0)["model_only"] == r.model_only == r.summary()["model_only"]
+
+
+def test_depthwise_engine_closed_form() -> None:
+    """32 channels on 32 lanes, one tile: load the padded 18x18 map (18 rows of 18 pixels of
+    32 channels = 10,368 bytes) and the 288 weights, compute 256 pixels + (3-1)*18 + 3 = 295
+    cycles, store 256 * 32 = 8,192 bytes: 2+100+ceil(10656/16) + 295 + 2+100+8192/16 = 1,677."""
+    cfg = AcceleratorConfig(rows=32, cols=32, depthwise="engine")
+    r = simulate_layer(DW, 1, cfg)
+    assert r.compute_cycles == 295 and r.tiles == 1
+    assert r.cycles == (2 + 100 + 666) + 295 + (2 + 100 + 512)
+    assert r.counts.dram_read_bits == (10368 + 288) * 8 and r.counts.dram_write_bits == 8192 * 8
+    assert r.model_only == DW_REASON
+    array = simulate_layer(DW, 1, cfg.replace(depthwise="array"))
+    assert array.cycles > 3 * r.cycles
+
+
+def test_mobilenet_v2_depthwise_engine_cycles_and_utilization() -> None:
+    """Issue 11: the depthwise engine cuts MobileNetV2's cycles and raises its utilization (32x32 WS)."""
+    net = zoo.get("mobilenet_v2")
+    cfg = AcceleratorConfig(rows=32, cols=32)
+    array = simulate_network(net, cfg, engine="closed_form")
+    engine = simulate_network(net, cfg.replace(depthwise="engine"), engine="closed_form")
+    assert engine.cycles * 5 < array.cycles and engine.utilization > 5 * array.utilization
+    assert engine.energy_pj < array.energy_pj
