@@ -88,7 +88,8 @@ def main() -> int:
         writer.writeheader()
         writer.writerows(rows)
     meta = {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version(),
-            "goal": "10,000 points <= 10 s (fixed), <= 60 s (search)", "load_note": "2 cores shared with other jobs", "space_axes": list(SPACE["axes"]), "rows": rows}
+            "goal": "10,000 points <= 10 s (fixed), <= 60 s (search)",
+            "load_note": "2 cores shared with other jobs", "space_axes": list(SPACE["axes"]), "rows": rows}
     out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
     print(f"wrote {out} and {out.with_suffix('.json')}", file=sys.stderr)
     return 0
