@@ -171,21 +171,12 @@ class AcceleratorConfig:
 
 
 def load_yaml_mapping(path: str | Path) -> dict[str, Any]:
-    """Read a YAML file that must hold a mapping; errors name the file and the problem."""
-    import yaml
+    """Read a YAML file that must hold a mapping; errors name the file and the problem (binary or
+    non-UTF-8 text, malformed YAML, duplicate keys, alias bombs: see :mod:`codesign.safe_yaml`)."""
+    from codesign.safe_yaml import load_yaml_file
 
     p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as e:
-        raise ConfigError(f"cannot read {str(path)!r}: {e.strerror or e}") from e
-    try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ConfigError(f"{p.name}: malformed YAML{where}: {problem}") from e
+    data = load_yaml_file(p, what="YAML file", error=ConfigError)
     if data is None:
         data = {}
     if not isinstance(data, dict):

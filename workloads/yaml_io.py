@@ -126,18 +126,10 @@ def network_from_dict(data: object, where: str = "network") -> Network:
 
 def read_network_yaml(path: str | Path) -> Network:
     """Read a YAML network file."""
+    from codesign.safe_yaml import load_yaml_file
+
     p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as e:
-        raise WorkloadError(f"cannot read network file {str(path)!r}: {e.strerror}") from e
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(e, "problem", None) or "syntax error"
-        raise WorkloadError(f"{p.name}: not valid YAML{at} ({problem})") from None
+    data = load_yaml_file(p, what="network file", error=WorkloadError)
     return network_from_dict(data, p.name)
 
 
