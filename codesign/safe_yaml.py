@@ -144,6 +144,9 @@ def parse_yaml(text: str, *, name: str, error: type[CodesignError] = ConfigError
         raise error(f"{name}: malformed YAML{where}: {problem}") from None
     except RecursionError:
         raise error(f"{name}: YAML is nested too deeply") from None
+    except ValueError as e:  # int("9" * 5000): Python's limit on digits
+        detail = "a number has too many digits" if "digits" in str(e) else str(e).splitlines()[0]
+        raise error(f"{name}: YAML value cannot be read: {detail}") from None
     finally:
         loader.dispose()
 
