@@ -153,21 +153,31 @@ FPGA_COLUMNS = ("fpga_target", "fpga_part", "fpga_fits", "fpga_limiting_resource
                 "fpga_fmax_mhz")
 
 
-def fpga_columns(config: AcceleratorConfig, fpga: Mapping[str, Any]) -> Row:
-    """FPGA figures of a design point (``codesign.hdl.fpga.fpga_metrics``). A design the
-    generator or the tools cannot build is an infeasible point (``fpga_fits`` false) with the
-    reason in ``fpga_fit_message``, not an error of the whole sweep."""
-    from codesign.errors import CodesignError
+def fpga_columns(config: AcceleratorConfig, fpga: Mapping[str, Any], *, attempts: int = 2) -> Row:
+    """FPGA figures of a design point (``codesign.hdl.fpga.fpga_metrics``).
+
+    A design the generator refuses to build (a :class:`ConfigError`: IS dataflow, skip, bit-widths
+    out of range) is an infeasible point (``fpga_fits`` false) with the reason in
+    ``fpga_fit_message``, not an error of the whole sweep. A failing tool (a :class:`ToolError`:
+    Yosys crashed, was killed or timed out, e.g. on a loaded machine) says nothing about the
+    design: it is tried ``attempts`` times, then raised, never recorded as "does not fit"."""
+    from codesign.errors import ToolError
     from codesign.hdl.fpga import device, fpga_metrics
 
     nan = float("nan")
-    try:
-        m = fpga_metrics(config, fpga["target"], pnr=fpga["pnr"])
-    except CodesignError as e:
-        row: Row = {c: nan for c in FPGA_COLUMNS}
-        row.update(fpga_target=fpga["target"], fpga_part=device(fpga["target"]).part, fpga_fits=False,
-                   fpga_limiting_resource="", fpga_fit_message=str(e))
-        return row
+    for attempt in range(attempts):
+        try:
+            m = fpga_metrics(config, fpga["target"], pnr=fpga["pnr"])
+            break
+        except ConfigError as e:
+            row: Row = {c: nan for c in FPGA_COLUMNS}
+            row.update(fpga_target=fpga["target"], fpga_part=device(fpga["target"]).part, fpga_fits=False,
+                       fpga_limiting_resource="", fpga_fit_message=str(e))
+            return row
+        except ToolError as e:
+            if attempt + 1 == attempts:
+                raise ToolError(f"FPGA figures of {config.rows}x{config.cols} {config.dataflow.value} on "
+                                f"{fpga['target']}: {e}") from e
     row = {c: m.get(c) for c in FPGA_COLUMNS}  # fpga_cached is left out: it depends on the run
     for c in FPGA_COLUMNS:
         if row[c] is None:

@@ -54,3 +54,40 @@ def test_cli_bad_fpga_target_one_line_exit_2(tmp_path) -> None:
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and p.stderr.count("\n") == 1
     assert p.stderr.startswith("codesign sweep: error: s.yaml: fpga target must be one of ice40-up5k")
+
+
+def test_a_failing_tool_is_retried_then_raised_never_marked_does_not_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The once-seen failure of the test above on a loaded machine: ``fpga_columns`` caught every
+    CodesignError, so a Yosys crash or timeout (a ToolError) became ``fpga_fits`` false with the
+    tool's message, and the WS point looked like it did not fit. Now a tool failure is retried once,
+    then raised; only the generator's refusal (a ConfigError) marks a point infeasible."""
+    import codesign.hdl.fpga as fpga
+    from codesign.errors import ToolError
+
+    real = {"fpga_target": "ecp5-25k", "fpga_part": "LFE5U-25F-CABGA381", "fpga_fits": True,
+            "fpga_limiting_resource": "dsp", "fpga_fit_message": "fits", "fpga_luts": 1, "fpga_ffs": 1,
+            "fpga_dsps": 4, "fpga_brams": 0, "fpga_carries": 0, "fpga_lut_util": 0.1, "fpga_ff_util": 0.1,
+            "fpga_dsp_util": 4 / 28, "fpga_bram_util": 0.0, "fpga_io_util": 0.1, "fpga_max_util": 4 / 28,
+            "fpga_fmax_mhz": None}
+    calls: list[str] = []
+
+    def flaky(config, target, *, pnr):  # type: ignore[no-untyped-def]
+        calls.append(config.dataflow.value)
+        if config.dataflow.value == "is":
+            raise ConfigError("dataflow must be ws or os for the generated hardware, not 'is'")
+        if calls.count("ws") == 1:  # the first run of Yosys is killed
+            raise ToolError("yosys failed on top for ecp5-25k: killed by signal 9")
+        return real
+
+    monkeypatch.setattr(fpga, "fpga_metrics", flaky)
+    df = codesign.sweep(SPACE, workers=1)
+    assert calls == ["ws", "ws", "is"]  # WS retried once, IS refused by the generator (not retried)
+    assert bool(df.iloc[0].fpga_fits) and df.iloc[0].fpga_dsps == 4 and bool(df.iloc[0].pareto)
+    assert not bool(df.iloc[1].fpga_fits)
+
+    def broken(config, target, *, pnr):  # type: ignore[no-untyped-def]
+        raise ToolError("yosys timed out after 3600 s on top (reading ports)")
+
+    monkeypatch.setattr(fpga, "fpga_metrics", broken)
+    with pytest.raises(ToolError, match=r"^FPGA figures of 2x2 ws on ecp5-25k: yosys timed out after 3600 s"):
+        codesign.sweep(SPACE, workers=1)
