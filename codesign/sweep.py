@@ -201,7 +201,30 @@ def evaluate_chunk(space_dict: Mapping[str, Any], points: Sequence[int], key: st
     """Rows of each point of ``points`` (a task of the pool or of Dask); ``key`` (the space's
     fingerprint) names the worker's cached state."""
     st = _state(space_dict, key or json.dumps(space_dict, sort_keys=True))
-    return [(int(p), st.point_rows(int(p))) for p in points]
+    out = [(int(p), st.point_rows(int(p))) for p in points]
+    _trim_caches()
+    return out
+
+
+#: entries the simulator's memo caches may hold in a sweep worker before they are emptied
+CACHE_ENTRIES = 4096
+
+
+def _trim_caches() -> None:
+    """Empty the simulator's ``lru_cache`` memos that a sweep fills but never hits. Every point of a
+    sweep is a different config, so entries keyed by (layer, config) are not hit again, yet at up to
+    65,536 entries per cache they hold a few hundred MB per worker. Caches that do get hits (tile
+    plans, pipeline timings shared by many configs) are kept; layers of equal shape within a point
+    are shared through the point's own cache (:meth:`_WorkerState.point_rows`)."""
+    from codesign.sim import engine, mapping
+
+    for mod in (engine, mapping):
+        for f in vars(mod).values():
+            info = getattr(f, "cache_info", None)
+            if callable(info) and callable(getattr(f, "cache_clear", None)):
+                i = info()
+                if i.currsize > CACHE_ENTRIES and i.hits < i.misses:
+                    f.cache_clear()
 
 
 def die_with_parent(parent_pid: int) -> None:
