@@ -633,17 +633,57 @@ def check_output(output: str | Path) -> Path:
 ROW_GROUP_ROWS = 16384
 
 
+class StreamingFront:
+    """The Pareto front of rows seen one batch at a time, in memory of the order of the front.
+
+    A row that some row dominates can never be on the front again, so each batch is merged with
+    the front so far and only the non-dominated rows are kept; the result is exactly
+    :func:`codesign.pareto.pareto_mask` of all rows (ties kept, NaN rows never on it)."""
+
+    def __init__(self, n_metrics: int, batch_rows: int = 512) -> None:
+        self.n_metrics = n_metrics
+        self.batch_rows = batch_rows
+        self.rows = array("q")  # row numbers of the front
+        self.values = array("d")  # their metric values, row-major
+        self._rows = array("q")
+        self._values = array("d")
+
+    def add(self, row: int, values: Sequence[float]) -> None:
+        self._rows.append(row)
+        self._values.extend(values)
+        if len(self._rows) >= self.batch_rows:
+            self._merge()
+
+    def _merge(self) -> None:
+        import numpy as np
+
+        from codesign.pareto import pareto_mask
+
+        if not self._rows:
+            return
+        rows = np.concatenate([np.frombuffer(self.rows, dtype=np.int64), np.frombuffer(self._rows, dtype=np.int64)])
+        vals = np.concatenate([np.frombuffer(self.values, dtype=np.float64),
+                               np.frombuffer(self._values, dtype=np.float64)]).reshape(-1, self.n_metrics)
+        keep = pareto_mask(vals)
+        self.rows, self.values = array("q", rows[keep].tolist()), array("d", vals[keep].ravel().tolist())
+        self._rows, self._values = array("q"), array("d")
+
+    def front_rows(self) -> Any:
+        import numpy as np
+
+        self._merge()
+        return np.sort(np.frombuffer(self.rows, dtype=np.int64))
+
+
 class _RowSink:
-    """Rows in point order -> a Parquet file in row groups; keeps only the Pareto metrics in memory."""
+    """Rows in point order -> a Parquet file in row groups; in memory: one row group and the fronts."""
 
     def __init__(self, path: Path, sp: DesignSpace, labels: Sequence[str]) -> None:
         self.path = path
         self.sp = sp
         self.labels = list(labels)
         self.metrics = list(sp.pareto)
-        self.values = [array("d") for _ in self.metrics]
-        self.workload = array("l")
-        self.fits = array("b")
+        self.fronts = {label: StreamingFront(len(self.metrics)) for label in self.labels}
         self.points = 0
         self.rows = 0
         self._buf: list[Row] = []
@@ -653,12 +693,10 @@ class _RowSink:
 
     def add(self, rows: list[Row]) -> None:
         self.points += 1
-        for r in rows:
-            self.workload.append(self.labels.index(r["workload"]))
-            for vals, m in zip(self.values, self.metrics, strict=True):
-                v = r.get(m)
-                vals.append(float("nan") if v is None else float(v))
-            self.fits.append(1 if r.get("fpga_fits", True) else 0)
+        for i, r in enumerate(rows):
+            if r.get("fpga_fits", True):  # designs that do not fit the FPGA stay off the front
+                values = [float("nan") if r.get(m) is None else float(r[m]) for m in self.metrics]
+                self.fronts[r["workload"]].add(self.rows + i, values)
         self._buf.extend(rows)
         self.rows += len(rows)
         if len(self._buf) >= ROW_GROUP_ROWS:
@@ -708,29 +746,19 @@ class _RowSink:
             self._writer.close()
             self._writer = None
 
-    def pareto(self) -> Any:
-        """The Pareto column (one front per workload; FPGA designs that do not fit stay off it)."""
+    def pareto_rows(self) -> Any:
+        """Row numbers on the Pareto front (one front per workload), sorted."""
         import numpy as np
 
-        from codesign.pareto import pareto_mask
-
-        vals = np.column_stack([np.frombuffer(v, dtype=np.float64) for v in self.values]) if self.rows else \
-            np.zeros((0, len(self.metrics)))
-        wl = np.frombuffer(self.workload, dtype=np.int64) if self.rows else np.zeros(0, dtype=np.int64)
-        fits = np.frombuffer(self.fits, dtype=np.int8).astype(bool) if self.rows else np.zeros(0, dtype=bool)
-        mask = np.zeros(self.rows, dtype=bool)
-        for i in range(len(self.labels)):
-            rows = np.flatnonzero((wl == i) & fits)
-            if rows.size:
-                mask[rows] = pareto_mask(vals[rows])
-        return mask
+        parts = [f.front_rows() for f in self.fronts.values()]
+        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
 
 
 _INT_COLUMNS = ("point", "pes", "sram_bytes", "cycles", "macs", "compute_cycles", "stall_cycles")
 _STR_COLUMNS = ("workload", "fpga_target", "fpga_part", "fpga_limiting_resource", "fpga_fit_message")
 
 
-def _finish(rows_path: Path, out: Path, pareto: Any, meta: Mapping[str, Any]) -> None:
+def _finish(rows_path: Path, out: Path, front_rows: Any, meta: Mapping[str, Any]) -> None:
     """``rows_path`` + the Pareto column -> ``out`` (Parquet with the space in its metadata, or CSV),
     row group by row group, through a temporary file renamed at the end."""
     import pyarrow as pa
@@ -740,21 +768,27 @@ def _finish(rows_path: Path, out: Path, pareto: Any, meta: Mapping[str, Any]) ->
     src = pq.ParquetFile(rows_path)
     schema = src.schema_arrow.append(pa.field("pareto", pa.bool_()))
     schema = schema.with_metadata({**(schema.metadata or {}), META_KEY: json.dumps(meta).encode()})
+    import numpy as np
+
     csv = out.suffix.lower() == ".csv"
     start = 0
+
+    def pareto(n: int) -> Any:
+        return pa.array(np.isin(np.arange(start, start + n), front_rows), pa.bool_())
+
     try:
         if csv:
             with open(tmp, "w", newline="") as fh:
                 for i in range(src.num_row_groups):
                     t = src.read_row_group(i)
-                    t = t.append_column("pareto", pa.array(pareto[start:start + t.num_rows], pa.bool_()))
+                    t = t.append_column("pareto", pareto(t.num_rows))
                     start += t.num_rows
                     t.to_pandas().to_csv(fh, index=False, header=i == 0)
         else:
             with pq.ParquetWriter(tmp, schema) as writer:
                 for i in range(src.num_row_groups):
                     t = src.read_row_group(i)
-                    t = t.append_column("pareto", pa.array(pareto[start:start + t.num_rows], pa.bool_()))
+                    t = t.append_column("pareto", pareto(t.num_rows))
                     start += t.num_rows
                     writer.write_table(t.cast(schema), row_group_size=ROW_GROUP_ROWS)
         os.replace(tmp, out)
@@ -999,14 +1033,14 @@ def _run_locked(sp: DesignSpace, out: Path, *, workers: int | None, resume: bool
     meta = {"version": JOURNAL_VERSION, "fingerprint": fingerprint, "space": space_dict,
             "axes": list(sp.axis_names), "pareto": list(sp.pareto), "workloads": labels}
     try:
-        mask = sink.pareto()
-        _finish(rows_path, out, mask, meta)
+        front = sink.pareto_rows()
+        _finish(rows_path, out, front, meta)
     finally:
         with contextlib.suppress(OSError):
             rows_path.unlink()
     if jrnl is not None:
         jrnl.remove()
-    return SweepRun(output=out, points=sink.points, rows=sink.rows, front=int(mask.sum()), pareto=sp.pareto,
+    return SweepRun(output=out, points=sink.points, rows=sink.rows, front=len(front), pareto=sp.pareto,
                     workloads=labels, evaluated_points=len(pending), resumed_points=len(done), meta=meta)
 
 
