@@ -82,15 +82,18 @@ def _save(fig: Figure, out_dir: Path, name: str) -> None:
 
 @contextlib.contextmanager
 def _progress(enabled: bool, total: int) -> Iterator[None]:
-    """A rich progress bar on stderr, advanced by each plot written."""
-    if not enabled:
+    """A rich progress bar on a terminal's stderr, advanced by each plot written, erased at the end
+    (so an error is still one line)."""
+    from rich.console import Console
+
+    if not enabled or not Console(stderr=True).is_terminal:
         yield
         return
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     bar = Progress(TextColumn("[bold]report"), BarColumn(), MofNCompleteColumn(), TextColumn("plots"),
-                   TimeElapsedColumn(), TextColumn("{task.description}"), console=Console(stderr=True))
+                   TimeElapsedColumn(), TextColumn("{task.description}"), console=Console(stderr=True),
+                   transient=True)
     task = bar.add_task("", total=total)
     token = _ON_PLOT.set(lambda name: bar.update(task, advance=1, description=name))
     bar.start()
@@ -558,6 +561,9 @@ def sweep_report(df: pd.DataFrame, out: Path, *, point: int | None = None, workl
     workloads = list(dict.fromkeys(str(w) for w in df["workload"]))
     if workload is not None and workload not in workloads:
         raise ConfigError(f"workload must be one of {', '.join(workloads)}, not {workload!r}")
+    chosen_wl = workload or workloads[0]
+    if point is not None and df[(df["workload"] == chosen_wl) & (df["point"] == point)].empty:
+        raise ConfigError(f"point must be a point id of workload {chosen_wl!r} in {source_name}, not {point!r}")
     axes = [a for a in meta.get("axes", []) if a in df.columns]
     if not axes:
         known = set(AcceleratorConfig.field_names())
@@ -575,12 +581,9 @@ def sweep_report(df: pd.DataFrame, out: Path, *, point: int | None = None, workl
                  + html_table(front.to_dict("records"), cols, table_id=f"pareto-{s}", css="pareto"))
         sections.append(Section(f"Workload {wl}", plots=plots, html=table))
 
-    wl = workload or workloads[0]
-    chosen = choose_point(df, wl) if point is None else point
-    sel = df[(df["workload"] == wl) & (df["point"] == chosen)]
-    if sel.empty:
-        raise ConfigError(f"point must be a point id of workload {wl!r} in {source_name}, not {chosen!r}")
-    sections.append(_chosen_section(sel.iloc[0].to_dict(), meta, out, wl, chosen, axes))
+    chosen = choose_point(df, chosen_wl) if point is None else point
+    sel = df[(df["workload"] == chosen_wl) & (df["point"] == chosen)]
+    sections.append(_chosen_section(sel.iloc[0].to_dict(), meta, out, chosen_wl, chosen, axes))
 
     space = meta.get("space") or {}
     intro = (f"<p>Sweep <code>{html.escape(source_name)}</code>: {df['point'].nunique()} design points × "

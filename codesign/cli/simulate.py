@@ -55,6 +55,13 @@ def check_out(path: str | None, suffixes: tuple[str, ...] = (".csv", ".json", ".
         raise ConfigError(f"--out {path!r}: {str(parent)!r} is a file, not a directory")
     if not os.access(parent, os.W_OK):
         raise ConfigError(f"--out {path!r}: directory {str(parent)!r} is not writable")
+    if out.parent.exists():  # a directory that refuses new files (a read-only or virtual file system)
+        probe = out.with_name(f".{out.name}.probe")
+        try:
+            probe.touch()
+            probe.unlink()
+        except OSError as e:
+            raise ConfigError(f"--out {path!r} cannot be written: {e.strerror or e}") from None
     return out
 
 

@@ -60,14 +60,18 @@ def _wait_journaled(tmp_path: Path, proc: subprocess.Popen[bytes], lines: int) -
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
-def test_killed_sweep_leaves_no_process(tmp_path: Path, sig: signal.Signals) -> None:
+@pytest.mark.parametrize(("sig", "executor"), [
+    (signal.SIGKILL, ("--workers", "2")),
+    (signal.SIGTERM, ("--workers", "2")),
+    (signal.SIGKILL, ("--scheduler", "local", "--workers", "2")),  # a LocalCluster's worker processes
+], ids=["SIGKILL-pool", "SIGTERM-pool", "SIGKILL-local-dask"])
+def test_killed_sweep_leaves_no_process(tmp_path: Path, sig: signal.Signals, executor: tuple[str, ...]) -> None:
     (tmp_path / "space.yaml").write_text(SPACE)
-    proc = _start(tmp_path, "--workers", "2")
+    proc = _start(tmp_path, *executor)
     try:
         _wait_journaled(tmp_path, proc, 2)
         family = _session(proc.pid)
-        assert len(family) >= 3  # the sweep, the forkserver and at least one worker
+        assert len(family) >= 3  # the sweep, the forkserver or resource tracker, and workers
         os.kill(proc.pid, sig)  # the sweep alone, not its process group: the others must follow it
         proc.wait(timeout=30)
         deadline = time.monotonic() + 10
