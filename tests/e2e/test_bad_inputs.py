@@ -61,6 +61,14 @@ def _config_cases() -> Iterator[tuple[str, Case]]:
                                      {"accel.yaml": data}, "accel.yaml")
 
 
+def _other_command_config_cases() -> Iterator[tuple[str, Case]]:
+    """generate, synth and verify read the same --config: refused before anything is built."""
+    for kind in ("binary", "latin1", "bomb", "duplicate"):
+        for argv in (["generate", "-o", "{d}/gen"], ["synth", "--target", "ecp5-25k"], ["verify", "--gemm", "4,4,4"]):
+            yield f"config-{argv[0]}-{kind}", Case([*argv, "--config", "{d}/accel.yaml"],
+                                                   {"accel.yaml": CONTENTS[kind]}, "accel.yaml")
+
+
 def _space_cases() -> Iterator[tuple[str, Case]]:
     for kind, data in CONTENTS.items():
         yield f"space-{kind}", Case(["sweep", "{d}/space.yaml", "-o", "{d}/out.parquet", "--no-progress"],
@@ -282,9 +290,9 @@ def _flag_cases() -> Iterator[tuple[str, Case]]:
         yield f"flag-{name}", Case(list(argv), files, expect)
 
 
-CASES = dict(item for gen in (_config_cases, _space_cases, _network_cases, _mixed_cases, _csv_cases,
-                              _report_cases, _space_content_cases, _network_content_cases, _flag_cases)
-             for item in gen())
+GENERATORS = (_config_cases, _other_command_config_cases, _space_cases, _network_cases, _mixed_cases, _csv_cases,
+              _report_cases, _space_content_cases, _network_content_cases, _flag_cases)
+CASES = dict(item for gen in GENERATORS for item in gen())
 
 
 @pytest.fixture(scope="module")
