@@ -136,23 +136,25 @@ class DmaEngine(wiring.Component):
         # data side: which range, beats left in it, word position
         busy = Signal()
         in_b = Signal()
-        r_left_a = Signal(BLOCK_BEAT_BITS + BLOCK_COUNT_BITS + 4)
-        r_left_b = Signal(BLOCK_BEAT_BITS + BLOCK_COUNT_BITS + 4)
+        r_left = Signal(BLOCK_BEAT_BITS + 4)  # beats left in the current block
+        r_blocks = Signal(BLOCK_COUNT_BITS)  # blocks of the current range after this one
         a_word, b_word = Signal.like(self.rd_a_word), Signal.like(self.rd_b_word)
         m.d.comb += [self.rd_busy.eq(busy), self.r_beat.eq(self.m_axi_rvalid & busy)]
         has_a = self.rd_a_blocks != 0
         has_b = self.rd_b_blocks != 0
+        ar_a_beats = Signal(BLOCK_BEAT_BITS + 3)  # A's block beats, held for the data side
         pa, pb, _pc = self.bpw
         a_beats = Signal(BLOCK_BEAT_BITS + 3)
         b_beats_in = Signal(BLOCK_BEAT_BITS + 3)
         m.d.comb += [a_beats.eq(self.rd_a_block_words * pa), b_beats_in.eq(self.rd_b_block_words * pb)]
         with m.If(self.rd_go & ~busy):
             m.d.sync += [busy.eq(has_a | has_b), ar_active.eq(has_a | has_b), in_b.eq(~has_a),
-                         r_left_a.eq(Mux(has_a, self.rd_a_block_words * self.rd_a_blocks * pa, 0)),
-                         r_left_b.eq(Mux(has_b, self.rd_b_block_words * self.rd_b_blocks * pb, 0)),
+                         r_left.eq(Mux(has_a, a_beats, b_beats_in)),
+                         r_blocks.eq(Mux(has_a, self.rd_a_blocks, self.rd_b_blocks) - 1),
                          a_word.eq(self.rd_a_word), b_word.eq(self.rd_b_word),
                          ar_b_pending.eq(has_a & has_b),
-                         b_addr.eq(self.rd_b_addr), b_beats.eq(b_beats_in), b_blocks.eq(self.rd_b_blocks)]
+                         b_addr.eq(self.rd_b_addr), b_beats.eq(b_beats_in),
+                         b_blocks.eq(Mux(has_a, self.rd_b_blocks, 0)), ar_a_beats.eq(a_beats)]
             with m.If(has_a):
                 m.d.sync += ar.load(self.rd_a_addr, a_beats, self.rd_a_blocks)
             with m.Else():
@@ -171,15 +173,16 @@ class DmaEngine(wiring.Component):
         self._unpack(m, fire & ~in_b, pa, wa, a_word, self.a_wr_addr, self.a_wr_data, self.a_wr_en, "ra")
         self._unpack(m, fire & in_b, pb, wb, b_word, self.b_wr_addr, self.b_wr_data, self.b_wr_en, "rb")
         last = Signal()
-        m.d.comb += [last.eq(fire & Mux(in_b, r_left_b == 1, (r_left_a == 1) & (r_left_b == 0))),
-                     self.rd_last.eq(last)]
+        range_end = (r_left == 1) & (r_blocks == 0)
+        b_follows = ~in_b & (b_blocks != 0)
+        m.d.comb += [last.eq(fire & range_end & ~b_follows), self.rd_last.eq(last)]
         with m.If(fire):
-            with m.If(in_b):
-                m.d.sync += r_left_b.eq(r_left_b - 1)
-            with m.Else():
-                m.d.sync += r_left_a.eq(r_left_a - 1)
-                with m.If(r_left_a == 1):
-                    m.d.sync += in_b.eq(1)
+            with m.If(r_left != 1):
+                m.d.sync += r_left.eq(r_left - 1)
+            with m.Elif(r_blocks != 0):
+                m.d.sync += [r_left.eq(Mux(in_b, b_beats, ar_a_beats)), r_blocks.eq(r_blocks - 1)]
+            with m.Elif(b_follows):
+                m.d.sync += [in_b.eq(1), r_left.eq(b_beats), r_blocks.eq(b_blocks - 1)]
         with m.If(last):
             m.d.sync += busy.eq(0)
 
@@ -222,13 +225,12 @@ class DmaEngine(wiring.Component):
         word = Signal.like(self.wr_word)
         sub = Signal(range(max(2, pc)))
         w_valid = Signal()
-        words_left = Signal(BLOCK_BEAT_BITS + BLOCK_COUNT_BITS + 1)  # words not yet fetched
         beat_in_burst = Signal(BLOCK_BEAT_BITS + 4)
         fire = w_valid & self.m_axi_wready
         last_sub = (sub == pc - 1) if pc > 1 else Const(1)
         fetch = Signal()
         m.d.comb += [
-            fetch.eq(go | (fire & last_sub & (words_left != 0))),
+            fetch.eq(go | (fire & last_sub & ~(self.m_axi_wlast & wq.last_burst))),
             self.c_rd_en.eq(fetch), self.c_rd_addr.eq(Mux(go, self.wr_word, word)),
             self.m_axi_wvalid.eq(w_valid), self.w_beat.eq(fire),
             self.m_axi_wlast.eq(beat_in_burst + 1 == wq.len_beats),
@@ -240,17 +242,16 @@ class DmaEngine(wiring.Component):
             from amaranth.hdl import Array
 
             m.d.comb += self.m_axi_wdata.eq(Array(pieces)[sub])
-        total_words = Signal(BLOCK_BEAT_BITS + BLOCK_COUNT_BITS + 1)
         c_beats = Signal(BLOCK_BEAT_BITS + 3)
-        m.d.comb += [total_words.eq(self.wr_block_words * self.wr_blocks), c_beats.eq(self.wr_block_words * pc)]
+        m.d.comb += c_beats.eq(self.wr_block_words * pc)
         with m.If(go):
             m.d.sync += [busy.eq(1), aw_active.eq(1), w_active.eq(1), bursts_out.eq(0), sub.eq(0),
-                         beat_in_burst.eq(0), word.eq(self.wr_word + 1), words_left.eq(total_words - 1),
+                         beat_in_burst.eq(0), word.eq(self.wr_word + 1),
                          w_valid.eq(1),
                          aw.load(self.wr_addr, c_beats, self.wr_blocks),
                          wq.load(self.wr_addr, c_beats, self.wr_blocks)]
         with m.If(fetch & ~go):
-            m.d.sync += [word.eq(word + 1), words_left.eq(words_left - 1)]
+            m.d.sync += word.eq(word + 1)
         aw_fire = aw_active & self.m_axi_awready
         with m.If(aw_fire):
             with m.If(aw.last_burst):

@@ -41,6 +41,8 @@ def check_descriptor(desc: dict[str, int], hw: HardwarePlan, plan: TilePlan) -> 
     for tile, total in (("mt", "m"), ("nt", "n"), ("kt", "k"), ("gt", "groups")):
         if desc[tile] > desc[total]:
             raise ConfigError(f"descriptor {tile} must be at most {total}={desc[total]}, not {desc[tile]}")
+    if desc["gt"] & (desc["gt"] - 1):
+        raise ConfigError(f"descriptor gt must be a power of two, not {desc['gt']}")
     bus = plan.bus_bytes
     for name in ("a_base", "b_base", "c_base", "a_stride_g", "a_stride_m", "a_stride_k", "b_stride_g",
                  "b_stride_n", "b_stride_k", "c_stride_g", "c_stride_m", "c_stride_n"):

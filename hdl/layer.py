@@ -105,13 +105,15 @@ class LayerAccelerator(wiring.Component):
             "unaligned": Cat(*[(d[f] & bus_mask) != 0 for f in (
                 "a_base", "b_base", "c_base", "a_stride_g", "a_stride_m", "a_stride_k", "b_stride_g", "b_stride_n",
                 "b_stride_k", "c_stride_g", "c_stride_m", "c_stride_n")]).any(),
-            "a_overflow": (d["gt"] * d["a_words_00"] > sa) | Cat(*[d[f"a_words_{i}{j}"] > sa for i in (0, 1)
-                                                                    for j in (0, 1)]).any(),
-            "b_overflow": (d["gt"] * d["b_words_00"] > sb) | Cat(*[d[f"b_words_{i}{j}"] > sb for i in (0, 1)
-                                                                    for j in (0, 1)]).any(),
-            "c_overflow": (d["gt"] * d["c_words_00"] > sc) | Cat(*[d[f"c_words_{i}{j}"] > sc for i in (0, 1)
-                                                                    for j in (0, 1)]).any(),
+            "gt_not_power_of_two": (d["gt"] & (d["gt"] - 1)) != 0,
         }
+        lg = Signal(range(DIM_BITS), name="log2_gt")  # gt is a power of two: gt * w is w << lg
+        for i in range(DIM_BITS):
+            with m.If(d["gt"][i]):
+                m.d.comb += lg.eq(i)
+        for op, slot in zip("abc", (sa, sb, sc), strict=True):
+            words = [d[f"{op}_words_{i}{j}"] for i in (0, 1) for j in (0, 1)]
+            checks[f"{op}_overflow"] = ((words[0] << lg) > slot) | Cat(*[w > slot for w in words]).any()
         code = Cat(*[checks[name] for name, _ in ERROR_BITS])
         go = start_req & ~busy
         with m.If(go):

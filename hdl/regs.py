@@ -25,7 +25,7 @@ DESCRIPTOR_FIELDS: tuple[tuple[str, str], ...] = (
     ("mt", "tile rows"),
     ("nt", "tile columns"),
     ("kt", "tile reduction"),
-    ("gt", "groups per tile"),
+    ("gt", "groups per tile (a power of two)"),
     ("flags", "bit 0: A reused across the N loop; bit 1: B reused across the M loop; bit 2: weights outer"),
     ("a_stride_g", "bytes between A blocks of consecutive group tiles"),
     ("a_stride_m", "bytes between A blocks of consecutive M tiles"),
@@ -66,6 +66,7 @@ ERROR_BITS: tuple[tuple[str, str], ...] = (
     ("a_overflow", "gt x a_words_00 (or an A block) exceeds a slot of the input buffer"),
     ("b_overflow", "gt x b_words_00 (or a B block) exceeds a slot of the weight buffer"),
     ("c_overflow", "gt x c_words_00 (or a C block) exceeds a slot of the output buffer"),
+    ("gt_not_power_of_two", "gt is not a power of two"),
 )
 
 STATUS_BITS = (("busy", "running a layer"), ("done", "the last layer finished (cleared by start)"),

@@ -468,11 +468,13 @@ def _plan_tiles(gemm: GemmShape, config: AcceleratorConfig, act_bits: int, weigh
         raise ConfigError("internal error: the tiler did not converge")
     if any(over(mt, nt, kt)) or min(mt, nt, kt) < 1:
         raise ConfigError(f"no tile of gemm {m},{n},{k} fits the buffers of a {r}x{c} array")
-    # pack whole groups into one tile when a group is a single tile
+    # pack whole groups into one tile when a group is a single tile; a power of two (the sequencer
+    # checks the packed blocks against a slot with a shift, not a multiplier)
     gt = 1
     if (mt, nt, kt) == (m, n, k) and gemm.repeats > 1:
         wa, wb, wc = geo.words(m, n, k)
-        gt = max(1, min(gemm.repeats, sa // max(1, wa), sb // max(1, wb), sc // max(1, wc)))
+        most = max(1, min(gemm.repeats, sa // max(1, wa), sb // max(1, wb), sc // max(1, wc)))
+        gt = 1 << (most.bit_length() - 1)
     bus = bus_bytes(cfg)
     candidates = [TilePlan(gemm, geo, bus, slots, slot_words, gt, mt, nt, kt, wo) for wo in (True, False)]
     return min(candidates, key=lambda p: (plan_dram_bytes(p), not p.weights_outer))
