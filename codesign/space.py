@@ -250,7 +250,6 @@ class WorkloadSpec:
             if self.batch is not None:
                 net = net.with_batch(self.batch)
         else:
-            _check_text_file(self.name)
             net = load_workload(self.name, batch=self.batch)
         mods = self.modifiers
         if mods:
@@ -268,14 +267,6 @@ class WorkloadSpec:
                 out[k] = dict(self.network) if k == "network" else getattr(self, k)  # type: ignore[arg-type]
         return out
 
-
-def _check_text_file(name: str) -> None:
-    """A .csv/.yaml workload file must be UTF-8 text (one line naming the file, not a decoder traceback)."""
-    from codesign.errors import WorkloadError
-    from codesign.safe_yaml import read_text
-
-    if Path(name).suffix.lower() in (".csv", ".yaml", ".yml"):
-        read_text(name, what="workload file", error=WorkloadError)
 
 
 @dataclass(frozen=True)

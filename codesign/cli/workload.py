@@ -102,10 +102,6 @@ def load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
                                     + ("; zoo networks take --arg, e.g. --arg resolution=160" if is_zoo else ""))
     if args.arg and not is_zoo:
         raise WorkloadError(f"--arg {args.arg[0]} applies to zoo networks only, not to {spec!r} ({kind})")
-    if suffix in (".yaml", ".yml", ".csv"):
-        from codesign.safe_yaml import read_text
-
-        read_text(spec, what="workload file", error=WorkloadError)  # binary / non-UTF-8: one line
     if suffix == ".onnx":
         net = load_workload(spec, batch=args.batch, input_shape=_input_shape(args.input_shape),
                             skip_unsupported=args.skip_unsupported)
