@@ -16,6 +16,7 @@ from codesign.sim.config import AcceleratorConfig, load_yaml_mapping
 from codesign.space import DesignSpace
 from codesign.sweep import read_results
 from codesign.workloads.presets import apply
+from codesign.workloads.scalesim_csv import read_topology
 from codesign.workloads.yaml_io import network_from_dict, read_network_yaml
 from codesign.workloads.zoo import get
 
@@ -64,7 +65,17 @@ def test_random_bytes_into_file_loaders(data: bytes) -> None:
     _only_codesign_errors(DesignSpace.from_yaml, _file(data, "space.yaml"))
     _only_codesign_errors(lambda p: apply(TINY, mixed=p), _file(data, "bits.yaml"))
     _only_codesign_errors(read_results, _file(data, "r.csv"))
+    _only_codesign_errors(read_topology, _file(data, "topo.csv"))
     _only_codesign_errors(read_results, _file(data, "r.parquet"))
+
+
+@SETTINGS
+@given(st.lists(st.lists(st.one_of(st.integers(-3, 300).map(str), st.text(max_size=5)), max_size=9), max_size=6),
+       st.sampled_from(["Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, "
+                        "Strides,", "Layer name, M, N, K", "Layer, M, N, K, Sparsity"]))
+def test_random_topology_rows(rows: list[list[str]], header: str) -> None:
+    text = header + "\n" + "".join(",".join(r) + "\n" for r in rows)
+    _only_codesign_errors(read_topology, _file(text.encode(), "topo.csv"))
 
 
 @SETTINGS
