@@ -967,9 +967,6 @@ def _run_locked(sp: DesignSpace, out: Path, *, workers: int | None, resume: bool
         jrnl = Journal(journal_path(out), fingerprint, space_dict)
         if resume:
             done = {**_previous_output(out, fingerprint), **jrnl.read()}
-        elif jrnl.path.exists():
-            raise ConfigError(f"{jrnl.path.name} holds an interrupted sweep; add --resume to continue it "
-                              f"or delete it to start over")
     if done:
         keep = np.isin(np.fromiter(done, dtype=np.int64, count=len(done)), points)
         done = {p: rows for (p, rows), k in zip(done.items(), keep, strict=True)
@@ -996,9 +993,10 @@ def _run_locked(sp: DesignSpace, out: Path, *, workers: int | None, resume: bool
 
     if jrnl is not None:
         jrnl.open(done)
+    stream: Iterator[tuple[int, Batch]] | None = None
     try:
         if client is not None:
-            stream: Iterator[tuple[int, Batch]] = _run_dask(space_dict, fingerprint, chunks, client)
+            stream = _run_dask(space_dict, fingerprint, chunks, client)
         elif n_workers == 1 or len(chunks) <= 1:
             stream = _run_inline(space_dict, fingerprint, chunks)
         else:
@@ -1021,6 +1019,8 @@ def _run_locked(sp: DesignSpace, out: Path, *, workers: int | None, resume: bool
         write_done_before(math.inf)
         sink.close()
     except BaseException:
+        if isinstance(stream, types.GeneratorType):
+            stream.close()  # now, not when the traceback is freed: the pool's workers are stopped
         sink.close()
         with contextlib.suppress(OSError):
             rows_path.unlink()
