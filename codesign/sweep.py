@@ -3,13 +3,14 @@ workload, in a local process pool or on a Dask cluster, journaled so that a kill
 
 Each point goes through one pure function, :func:`evaluate`, ``(config, network) -> row``. The
 rows of a finished chunk of points are appended to a journal next to the output
-(``results.parquet.journal``: one JSON line per point, flushed and fsynced) the moment they
-arrive, and streamed, in point order, to the output in row groups: memory stays bounded by the
-chunks in flight, whatever the size of the space. The Pareto column is added at the end from the
-metric columns alone; the output (Parquet or CSV) is written to a temporary file and renamed, and
-the journal removed. ``resume=True`` reads the journal (and a previous complete output of the
-same space) and evaluates only the points not in it. A lock file (``results.parquet.lock``)
-refuses a second sweep writing the same output.
+(``results.parquet.journal``: one JSON line per point, flushed to the OS at once, fsynced at most
+once a second) the moment they arrive, and streamed, in point order, to the output in row
+groups: memory stays bounded by the chunks in flight, whatever the size of the space. The Pareto
+front is kept as the rows stream by (:class:`StreamingFront`) and its column added at the end;
+the output (Parquet or CSV) is written to a temporary file and renamed, and the journal removed.
+``resume=True`` reads the journal (and a previous complete output of the same space) and
+evaluates only the points not in it. A lock file (``results.parquet.lock``) refuses a second
+sweep writing the same output.
 
 Rows are sorted by point id (then workload in the order of the space), so the table is the same
 whatever the worker count or executor. Pool workers (and the workers of ``scheduler="local"``)
@@ -27,6 +28,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 import types
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -290,15 +292,21 @@ def journal_path(output: Path) -> Path:
 class Journal:
     """Append-only JSON-lines file: a header line, then one line per finished point.
 
-    A line is written with a single ``write`` of the whole line, then flushed and fsynced. A
-    process killed mid-write leaves at most one truncated last line, which reading ignores.
+    A line is written with a single ``write`` of the whole line and flushed, so a killed process
+    loses nothing it has appended (the OS holds the data); it is fsynced at most every
+    :data:`FSYNC_S` seconds (and when closed), so a crash of the machine loses at most that much,
+    which a resume evaluates again. A process killed mid-write leaves at most one truncated last
+    line, which reading ignores.
     """
+
+    FSYNC_S = 1.0
 
     def __init__(self, path: Path, fingerprint: str, space_dict: Mapping[str, Any]) -> None:
         self.path = path
         self.fingerprint = fingerprint
         self.space_dict = space_dict
         self._fh: Any = None
+        self._synced = 0.0
 
     def header(self) -> str:
         return json.dumps({"journal": "codesign.sweep", "version": JOURNAL_VERSION,
@@ -358,10 +366,16 @@ class Journal:
         text = "".join(self._line(p, rows) for p, rows in results)
         self._fh.write(text)
         self._fh.flush()
-        os.fsync(self._fh.fileno())
+        now = time.monotonic()
+        if now - self._synced >= self.FSYNC_S:
+            os.fsync(self._fh.fileno())
+            self._synced = now
 
     def close(self) -> None:
         if self._fh is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
             self._fh.close()
             self._fh = None
 
