@@ -218,10 +218,9 @@ def _trim_caches() -> None:
     65,536 entries per cache they hold a few hundred MB per worker. Caches that do get hits (tile
     plans, pipeline timings shared by many configs) are kept; layers of equal shape within a point
     are shared through the point's own cache (:meth:`_WorkerState.point_rows`)."""
-    from codesign.sim import engine, mapping
-
-    for mod in (engine, mapping):
-        for f in vars(mod).values():
+    sim_modules = [m for name, m in list(sys.modules.items()) if name.startswith("codesign.sim.") and m is not None]
+    for mod in sim_modules:
+        for f in list(vars(mod).values()):
             info = getattr(f, "cache_info", None)
             if callable(info) and callable(getattr(f, "cache_clear", None)):
                 i = info()
