@@ -451,6 +451,19 @@ def parse_scheduler(scheduler: str) -> tuple[str, str, int] | None:
     return m.group(1) or "tcp", m.group(2).strip("[]"), int(m.group(3))
 
 
+def probe_scheduler(scheduler: str) -> None:
+    """Fail in a second, before Dask is even imported, on a tcp address nobody listens on."""
+    address = parse_scheduler(scheduler)
+    if address is None or address[0] != "tcp":
+        return
+    import socket
+
+    try:
+        socket.create_connection(address[1:], timeout=3).close()
+    except OSError as e:
+        raise ConfigError(f"cannot reach the Dask scheduler at {scheduler!r}: {e.strerror or e}") from None
+
+
 def _watchdog_plugin(parent_pid: int) -> Any:
     """A Dask worker plugin: a LocalCluster's workers exit with the process that started them."""
     from distributed.diagnostics.plugin import WorkerPlugin
@@ -488,14 +501,7 @@ def _dask_client(scheduler: Any, workers: int | None) -> Iterator[Any]:
             client.register_plugin(_watchdog_plugin(os.getpid()))
             yield client
         return
-    proto, host, port = address
-    if proto == "tcp":  # fail in a second on an address nobody listens on
-        import socket
-
-        try:
-            socket.create_connection((host, port), timeout=3).close()
-        except OSError as e:
-            raise ConfigError(f"cannot reach the Dask scheduler at {scheduler!r}: {e.strerror or e}") from None
+    proto, host, port = address  # reachable: run_sweep probed it
     try:
         client = Client(scheduler if proto == "inproc" else f"{proto}://{host}:{port}", timeout=5,
                         set_as_default=False)
@@ -943,9 +949,9 @@ def run_sweep(
     if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int)
                                    or chunk_size < 1):
         raise ConfigError(f"chunk_size must be a positive integer, not {chunk_size!r}")
-    if isinstance(scheduler, str):
-        parse_scheduler(scheduler)  # a bad address fails before anything runs
     out = check_output(output)
+    if isinstance(scheduler, str):
+        probe_scheduler(scheduler)  # a bad or unreachable address fails before anything runs
     if resume and not journal:
         raise ConfigError("resume needs an output file")
 
