@@ -19,6 +19,7 @@ import numpy as np
 from codesign.errors import ConfigError
 from codesign.hdl.plan import HardwarePlan
 from codesign.hdl.regs import DESCRIPTOR_FIELDS
+from codesign.sim.config import Dataflow
 from codesign.sim.tileplan import TilePlan
 from codesign.sim.timing import ceil_div
 
@@ -79,7 +80,8 @@ def _words_to_bytes(words: list[int], nbytes: int) -> bytes:
 
 def place_layer(image: bytearray, plan: TilePlan, hw: HardwarePlan, a: np.ndarray, b: np.ndarray,
                 base: int) -> PlacedLayer:
-    """Write the blocks of ``a[G, M, K]`` and ``b[G, K, N]`` into ``image`` from ``base`` and zero C's."""
+    """Write the blocks of ``a[G, M, K]`` and ``b[G, K, N]`` into ``image`` from ``base`` and zero C's.
+    ``hw`` is the core's plan (``HardwarePlan(core_config(config))``)."""
     g_, m_, k_ = a.shape
     n_ = b.shape[2]
     fa, fb, _fc = plan.block_bytes(plan.mt, plan.nt, plan.kt)
@@ -95,18 +97,25 @@ def place_layer(image: bytearray, plan: TilePlan, hw: HardwarePlan, a: np.ndarra
     bus = plan.bus_bytes
     per_g_a = fa * plan.n_kt * plan.n_mt
     per_g_b = fb * plan.n_kt * plan.n_nt
+    is_ = plan.geometry.dataflow is Dataflow.IS
     for g in range(g_):
         for mi, m0 in enumerate(range(0, m_, plan.mt)):
             for ki, k0 in enumerate(range(0, k_, plan.kt)):
                 blk = a[g, m0:m0 + plan.mt, k0:k0 + plan.kt]
-                act, _ = hw.pack_operands(blk, np.zeros((blk.shape[1], 1), dtype=np.int64))
+                if is_:  # A^T is the WS core's stationary operand
+                    _, act = hw.pack_operands(np.zeros((1, blk.shape[1]), dtype=np.int64), blk.T)
+                else:
+                    act, _ = hw.pack_operands(blk, np.zeros((blk.shape[1], 1), dtype=np.int64))
                 data = _words_to_bytes(act, pa * bus)
                 at = a_base + g * per_g_a + mi * fa * plan.n_kt + ki * fa
                 image[at:at + len(data)] = data
         for ni, n0 in enumerate(range(0, n_, plan.nt)):
             for ki, k0 in enumerate(range(0, k_, plan.kt)):
                 blk = b[g, k0:k0 + plan.kt, n0:n0 + plan.nt]
-                _, wt = hw.pack_operands(np.zeros((1, blk.shape[0]), dtype=np.int64), blk)
+                if is_:  # B^T streams through the WS core
+                    wt, _ = hw.pack_operands(blk.T, np.zeros((blk.shape[0], 1), dtype=np.int64))
+                else:
+                    _, wt = hw.pack_operands(np.zeros((1, blk.shape[0]), dtype=np.int64), blk)
                 data = _words_to_bytes(wt, pb * bus)
                 at = b_base + g * per_g_b + ni * fb * plan.n_kt + ki * fb
                 image[at:at + len(data)] = data
@@ -131,7 +140,10 @@ def read_outputs(image: bytes, placed: PlacedLayer, hw: HardwarePlan) -> np.ndar
                 at = placed.c_base + g * per_g + mi * fc * plan.n_nt + ni * fc
                 raw = image[at:at + nwords * wbytes]
                 words = [int.from_bytes(raw[i * wbytes:(i + 1) * wbytes], "little") for i in range(nwords)]
-                c[g, m0:m0 + ms, n0:n0 + ns] = hw.unpack_outputs(words, ms, ns)
+                if plan.geometry.dataflow is Dataflow.IS:
+                    c[g, m0:m0 + ms, n0:n0 + ns] = hw.unpack_outputs(words, ns, ms).T
+                else:
+                    c[g, m0:m0 + ms, n0:n0 + ns] = hw.unpack_outputs(words, ms, ns)
     return c
 
 

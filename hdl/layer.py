@@ -23,10 +23,10 @@ from amaranth.lib.wiring import In, Out
 from codesign.hdl.array import SystolicArray
 from codesign.hdl.control import fold_controller
 from codesign.hdl.dma import DmaEngine, axi_master_members
-from codesign.hdl.plan import HardwarePlan
+from codesign.hdl.plan import HardwarePlan, core_config
 from codesign.hdl.regs import COUNTERS, DESCRIPTOR_FIELDS, ERROR_BITS, MAP_VERSION, REGISTERS, REGS_ADDR_BITS
 from codesign.hdl.sequencer import DIM_BITS, TileIterator
-from codesign.sim.config import AcceleratorConfig
+from codesign.sim.config import AcceleratorConfig, Dataflow
 from codesign.sim.tileplan import beats_per_word, bus_bytes
 
 
@@ -60,27 +60,37 @@ class LayerAccelerator(wiring.Component):
     """The whole-layer accelerator for one :class:`AcceleratorConfig` (WS or OS)."""
 
     def __init__(self, config: AcceleratorConfig):
-        self.plan = HardwarePlan(config)
+        HardwarePlan(config)  # validates
+        self.is_ = config.dataflow is Dataflow.IS
+        # the core (WS for IS, with the operands' roles swapped: see codesign.hdl.plan.core_config)
+        self.plan = HardwarePlan(core_config(config))
         self.config = config
         self.bus_bytes = bus_bytes(config)
         self.slots = 2 if config.double_buffered else 1
         p = self.plan
-        self.slot_words = (p.act_depth // self.slots, p.weight_depth // self.slots, p.out_depth // self.slots)
-        self.bpw = (beats_per_word(p.act_word_bits, self.bus_bytes), beats_per_word(p.weight_word_bits, self.bus_bytes),
-                    beats_per_word(p.out_word_bits, self.bus_bytes))
+        # the buffers holding A, B and C (for IS, A^T sits in the core's stationary buffer)
+        depths = (p.act_depth, p.weight_depth, p.out_depth)
+        bits = (p.act_word_bits, p.weight_word_bits, p.out_word_bits)
+        order = (1, 0, 2) if self.is_ else (0, 1, 2)
+        self.slot_words = tuple(depths[i] // self.slots for i in order)
+        self.bpw = tuple(beats_per_word(bits[i], self.bus_bytes) for i in order)
+        self.word_bits = tuple(bits[i] for i in order)
+        self.depths = tuple(depths[i] for i in order)
         super().__init__(layer_members(config))
 
     def elaborate(self, platform):
         p = self.plan
         m = Module()
-        words_bits = max(_addr_bits(d) for d in (p.act_depth, p.weight_depth, p.out_depth)) + 1
+        words_bits = max(_addr_bits(d) for d in self.depths) + 1
 
         # -- buffers and array ------------------------------------------------------------------
         m.submodules.array = array = SystolicArray(p)
         m.submodules.act_mem = act_mem = memory.Memory(shape=unsigned(p.act_word_bits), depth=p.act_depth, init=[])
         m.submodules.w_mem = w_mem = memory.Memory(shape=unsigned(p.weight_word_bits), depth=p.weight_depth, init=[])
         m.submodules.out_mem = out_mem = memory.Memory(shape=unsigned(p.out_word_bits), depth=p.out_depth, init=[])
-        act_wr, w_wr = act_mem.write_port(), w_mem.write_port()
+        core_act_wr, core_w_wr = act_mem.write_port(), w_mem.write_port()
+        # the DMA's A range fills the buffer holding A (the core's stationary one for IS)
+        a_wr, b_wr = (core_w_wr, core_act_wr) if self.is_ else (core_act_wr, core_w_wr)
         act_rd, w_rd = act_mem.read_port(), w_mem.read_port()
         out_wr = out_mem.write_port()
         out_rmw = out_mem.read_port(transparent_for=(out_wr,))
@@ -155,15 +165,15 @@ class LayerAccelerator(wiring.Component):
 
         # -- DMA -------------------------------------------------------------------------------------
         m.submodules.dma = dma = DmaEngine(
-            bus_bytes=self.bus_bytes, a_word_bits=p.act_word_bits, b_word_bits=p.weight_word_bits,
-            c_word_bits=p.out_word_bits, a_addr_bits=_addr_bits(p.act_depth), b_addr_bits=_addr_bits(p.weight_depth),
-            c_addr_bits=_addr_bits(p.out_depth), bpw=self.bpw)
+            bus_bytes=self.bus_bytes, a_word_bits=self.word_bits[0], b_word_bits=self.word_bits[1],
+            c_word_bits=self.word_bits[2], a_addr_bits=_addr_bits(self.depths[0]),
+            b_addr_bits=_addr_bits(self.depths[1]), c_addr_bits=_addr_bits(self.depths[2]), bpw=self.bpw)
         for name, member in axi_master_members(self.bus_bytes * 8).items():
             port, dport = getattr(self, name), getattr(dma, name)
             m.d.comb += port.eq(dport) if member.flow is Out else dport.eq(port)
         m.d.comb += [
-            act_wr.addr.eq(dma.a_wr_addr), act_wr.data.eq(dma.a_wr_data), act_wr.en.eq(dma.a_wr_en),
-            w_wr.addr.eq(dma.b_wr_addr), w_wr.data.eq(dma.b_wr_data), w_wr.en.eq(dma.b_wr_en),
+            a_wr.addr.eq(dma.a_wr_addr), a_wr.data.eq(dma.a_wr_data), a_wr.en.eq(dma.a_wr_en),
+            b_wr.addr.eq(dma.b_wr_addr), b_wr.data.eq(dma.b_wr_data), b_wr.en.eq(dma.b_wr_en),
             out_dma.addr.eq(dma.c_rd_addr), out_dma.en.eq(dma.c_rd_en), dma.c_rd_data.eq(out_dma.data),
             dma.rd_a_addr.eq(it.a_addr), dma.rd_a_block_words.eq(it.a_words),
             dma.rd_a_blocks.eq(Mux(it.load_a, it.gs, 0)), dma.rd_a_word.eq(it.a_slot * sa),
@@ -237,12 +247,13 @@ class LayerAccelerator(wiring.Component):
         cur = unpack(comp_q.r_data, comp_fields)
         t = {name: Signal(w, name=f"ct_{name}") for name, w in comp_fields}
         groups_left = Signal(DIM_BITS)
-        offs = [Signal(_addr_bits(dd) + 1, name=f"ct_off{i}") for i, dd in
-                enumerate((p.act_depth, p.weight_depth, p.out_depth))]
+        offs = [Signal(_addr_bits(dd) + 1, name=f"ct_off{i}") for i, dd in enumerate(self.depths)]
         gemm_start = Signal()
-        ctl = fold_controller(m, p, array, act_rd, w_rd, out_rmw, out_wr, start=gemm_start,
-                              dims=(t["ms"], t["ns"], t["ks"]), offsets=(offs[0], offs[1], offs[2]),
-                              accumulate=~t["first_k"])
+        # IS: the core computes C^T = B^T A^T (M and N swap, A's buffer is its stationary one)
+        dims = (t["ns"], t["ms"], t["ks"]) if self.is_ else (t["ms"], t["ns"], t["ks"])
+        core_offs = (offs[1], offs[0], offs[2]) if self.is_ else (offs[0], offs[1], offs[2])
+        ctl = fold_controller(m, p, array, act_rd, w_rd, out_rmw, out_wr, start=gemm_start, dims=dims,
+                              offsets=core_offs, accumulate=~t["first_k"])
         computing = Signal()
         with m.FSM(name="compute"):
             with m.State("IDLE"):

@@ -43,6 +43,22 @@ def _range(bits: int, signed: bool) -> tuple[int, int]:
     return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
 
 
+def core_config(config: AcceleratorConfig) -> AcceleratorConfig:
+    """The configuration of the WS/OS core that runs ``config``.
+
+    IS (inputs stationary: K on rows, M on columns, N streams) is the WS machine on the transposed
+    GEMM ``C^T = B^T A^T``: its stationary operand is A^T (activation bits, in the input buffer),
+    its streaming operand B^T (weight bits, in the weight buffer). So the core is a WS array whose
+    "weights" are activations: widths, signedness and buffer sizes swap. WS and OS are themselves.
+    """
+    c = config
+    if c.dataflow is not Dataflow.IS:
+        return c
+    return c.replace(dataflow=Dataflow.WS, act_bits=c.weight_bits, weight_bits=c.act_bits,
+                     act_signed=c.weight_signed, weight_signed=c.act_signed,
+                     input_sram_bytes=c.weight_sram_bytes, weight_sram_bytes=c.input_sram_bytes)
+
+
 @dataclass(frozen=True)
 class HardwarePlan:
     """The generated accelerator for one :class:`AcceleratorConfig`."""
@@ -54,6 +70,9 @@ class HardwarePlan:
         reason = model_only_reason(c)
         if reason:
             raise ConfigError(reason)
+        if c.dataflow is Dataflow.IS:  # built as the WS core of core_config: validate that
+            HardwarePlan(core_config(c))
+            return
         if self.k_max < 1 or self.m_max < 1 or self.n_max < 1:
             raise ConfigError(
                 f"buffers too small for a {c.rows}x{c.cols} array: input_sram_bytes={c.input_sram_bytes}, "

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from codesign.errors import ConfigError, WorkloadError
-from codesign.hdl.plan import HardwarePlan
+from codesign.hdl.plan import HardwarePlan, core_config
 from codesign.sim.config import AcceleratorConfig
 from codesign.workloads.layers import Layer, Linear
 from codesign.workloads.tensors import GemmOperands, layer_operands
@@ -282,6 +282,7 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
         raise ConfigError(f"stall must be a probability from 0 to below 1, not {stall!r}")
     t0 = time.perf_counter()
     hw = HardwarePlan(config)
+    core = HardwarePlan(core_config(config))
     num, den = _bandwidth_ratio(config.dram_bytes_per_cycle)
     image = bytearray()
     placed = []
@@ -291,7 +292,7 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
         plan = plan_layer(layer, batch, config).tiling
         if plan is None or (plan.gemm.m, plan.gemm.n, plan.gemm.k, plan.gemm.repeats) != (m, ops.b.shape[2], k, groups):
             raise WorkloadError(f"layer {layer.name!r}: its GEMM does not match its operands")
-        p = place_layer(image, plan, hw, ops.a, ops.b, len(image))
+        p = place_layer(image, plan, core, ops.a, ops.b, len(image))
         check_descriptor(p.descriptor, hw, plan)
         sim = simulate_layer(layer, batch, config)
         placed.append((layer, ops, p, sim))
@@ -320,7 +321,7 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
         if res["error"]:
             raise ConfigError(f"layer {layer.name!r}: the hardware refused its descriptor "
                               f"(error bits {res['error']:#x})")
-        c = read_outputs(out_image, p, hw)
+        c = read_outputs(out_image, p, core)
         groups, m, k = ops.a.shape
         active = ops.active_macs() if hw.gating else ops.a.shape[0] * m * k * ops.b.shape[2]
         out.append(WholeLayerVerification(

@@ -96,8 +96,6 @@ def model_only_reason(config: AcceleratorConfig) -> str:
     from codesign.sim.config import ZeroHandling
 
     c = config
-    if c.dataflow is Dataflow.IS:
-        return "dataflow must be ws or os for the generated hardware, not 'is'"
     if c.zero_handling is ZeroHandling.SKIP:
         return "zero_handling must be none or gate for the generated hardware, not 'skip'"
     for f in ("weight_bits", "act_bits"):

@@ -123,6 +123,19 @@ def test_fractional_bandwidth_and_narrow_bus_exact(tmp_path) -> None:
     check_exact(cfg, pairs, results)
 
 
+def test_is_dataflow_layers_exact(tmp_path) -> None:
+    # IS: the WS core on C^T = B^T A^T (inputs stationary, N streams), unsigned 6-bit activations
+    cfg = AcceleratorConfig(rows=4, cols=4, dataflow="is", act_bits=6, act_signed=False, zero_handling="gate",
+                            dram_bytes_per_cycle=8, dram_latency_cycles=15, **SMALL)
+    layers = [small_layers()[i] for i in (0, 2, 3, 4, 5)]
+    pairs, results = run(cfg, layers, seed=5, tmp_path=tmp_path)
+    check_exact(cfg, pairs, results)
+    # the one-tile ragged GEMM: the on-chip GEMM is the WS form with M and N swapped,
+    # 1 + (F - 1) * max(N, rows) + N + rows + cols with F = ceil(21/4) * ceil(13/4) = 24
+    r = results[0]
+    assert r.tiles == 1 and native_gemm_cycles(cfg, 13, 10, 21) == 1 + 23 * 10 + 10 + 4 + 4
+
+
 def test_random_axi_stalls_keep_outputs_and_never_beat_the_ideal_memory(tmp_path) -> None:
     cfg = AcceleratorConfig(rows=4, cols=4, dataflow="os", dram_bytes_per_cycle=4, dram_latency_cycles=20, **SMALL)
     layers = [small_layers()[i] for i in (0, 3, 5)]
@@ -195,7 +208,7 @@ def full_layers() -> list[tuple[Layer, str | float | None]]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("dataflow", ["ws", "os"])
+@pytest.mark.parametrize("dataflow", ["ws", "os", "is"])
 @pytest.mark.parametrize("double_buffered", [True, False], ids=["db", "sb"])
 @pytest.mark.parametrize(("bw", "lat"), [(16, 10), (2, 20), (1, 100)], ids=["bw16", "bw2", "bw1-lat100"])
 def test_full_matrix_exact(dataflow, double_buffered, bw, lat, tmp_path) -> None:
