@@ -120,6 +120,16 @@ def effective_network(network: Network, config: AcceleratorConfig) -> Network:
 
 _FLOAT: dict[tuple[str, str], tuple[int, int]] = {}
 _INT: dict[Any, tuple[Any, ...]] = {}
+_DATA: dict[str, tuple[Any, np.ndarray, list[np.ndarray]]] = {}  # name -> (dataset, calibration, float outs)
+
+
+def _bundled(tn: Any) -> tuple[Any, np.ndarray, list[np.ndarray]]:
+    """The trained network's data set, its calibration inputs and their float layer outputs (once)."""
+    if tn.name not in _DATA:
+        ds = tn.load_dataset()
+        calib = tn.prepare(ds.x_train)
+        _DATA[tn.name] = (ds, calib, tn.forward(calib, collect=True))
+    return _DATA[tn.name]
 
 
 def _signature(network: Network, act_signed: bool, data_key: str, calibration: tuple[str, str]) -> Any:
@@ -140,8 +150,8 @@ def _evaluate(network: Network, act_signed: bool, data: str | Path | None, act_c
     hit = _INT.get(key)
     if hit is not None:
         return hit
+    ds, calib, calib_outs = _bundled(tn)
     if data is None:
-        ds = tn.load_dataset()
         x_raw, y = ds.x_test, ds.y_test
         label = f"{ds.name} test split" if ds.name else "bundled test split"
     else:
@@ -153,7 +163,8 @@ def _evaluate(network: Network, act_signed: bool, data: str | Path | None, act_c
     if fkey not in _FLOAT:
         logits = tn.forward(x)
         _FLOAT[fkey] = (int(np.sum(np.asarray(logits).argmax(axis=1) == y)), len(y))
-    qn = quantize.quantize_network(tn, network, act_signed=act_signed, act_calibration=act_calibration,
+    qn = quantize.quantize_network(tn, network, act_signed=act_signed, calibration=calib,
+                                   float_outputs=calib_outs, act_calibration=act_calibration,
                                    weight_calibration=weight_calibration)
     run = qn.run(qn.quantize_input(x))
     correct = int(np.sum(run.predictions == y))

@@ -42,7 +42,7 @@ SECTIONS = ("workloads", "base", "axes", "constraints", "sample", "pareto", "eng
 CONSTRAINTS = ("max_pes", "max_area_mm2", "max_sram_bytes")
 WORKLOAD_KEYS = ("name", "preset", "sparsity", "act_density", "mixed", "batch", "label")
 METRICS = ("cycles", "latency_ms", "energy_pj", "energy_uj", "edp", "area_mm2", "utilization",
-           "peak_dram_bytes_per_cycle", "stall_cycles")
+           "peak_dram_bytes_per_cycle", "stall_cycles", "accuracy")
 FPGA_METRICS = ("fpga_max_util", "fpga_luts", "fpga_ffs", "fpga_dsps", "fpga_brams", "fpga_latency_us")
 MAX_ENUMERATED = 20_000_000  # points a space may have (they are numbered and filtered with numpy)
 

@@ -273,11 +273,13 @@ def layer_bits(network: Network) -> list[tuple[int, int, int, bool]]:
 
 def quantize_network(tn: trained.TrainedNetwork, network: Network | None = None, *, act_signed: bool = True,
                      calibration: np.ndarray | None = None, act_calibration: str = "minmax",
-                     weight_calibration: str = "mse") -> QuantizedNetwork:
+                     weight_calibration: str = "mse", float_outputs: Sequence[np.ndarray] | None = None
+                     ) -> QuantizedNetwork:
     """Prune and quantize ``tn`` as ``network``'s operands say (default: ``tn.network``, INT8 dense).
 
     ``calibration``: float inputs of the first layer to calibrate activation scales on (default:
-    the data set's training images). ``act_signed``: signed or unsigned activations (the
+    the data set's training images; ``float_outputs``: ``tn.forward(calibration, collect=True)`` if
+    already computed). ``act_signed``: signed or unsigned activations (the
     accelerator's ``act_signed``); the last layer's outputs take its ``outputs`` operand.
     """
     net = tn.network if network is None else network
@@ -292,8 +294,8 @@ def quantize_network(tn: trained.TrainedNetwork, network: Network | None = None,
     bits = layer_bits(net)
     if calibration is None:
         calibration = tn.prepare(tn.load_dataset().x_train)
-    float_outs = tn.forward(calibration, collect=True)
-    assert isinstance(float_outs, list)
+    float_outs = tn.forward(calibration, collect=True) if float_outputs is None else list(float_outputs)
+    assert isinstance(float_outs, list) and len(float_outs) == len(net.layers)
 
     in_bits0 = bits[0][1]
     s_in = act_scale(calibration, in_bits0, act_signed, act_calibration)
