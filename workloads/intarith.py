@@ -79,7 +79,7 @@ def quantize_multiplier(ratio: float | np.ndarray) -> tuple[np.ndarray, np.ndarr
     r = np.atleast_1d(np.asarray(ratio, dtype=np.float64))
     mult = np.empty(r.shape, dtype=np.int64)
     shift = np.empty(r.shape, dtype=np.int64)
-    for i, v in enumerate(r.flat):
+    for i, v in enumerate(float(x) for x in r.flat):
         if not math.isfinite(v) or v <= 0:
             raise WorkloadError(f"scale ratio must be a positive finite number, not {v!r}")
         frac, exp = math.frexp(v)  # v = frac * 2**exp, frac in [0.5, 1)
