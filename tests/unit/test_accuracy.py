@@ -165,7 +165,8 @@ def test_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
     (["--weight-bits", "1"], "codesign accuracy: error: weight_bits must be an integer from 2 to 16, not 1\n"),
     (["--act-bits", "17"], "codesign accuracy: error: act_bits must be an integer from 2 to 16, not 17\n"),
     (["--preset", "int7"], "codesign accuracy: error: unknown preset 'int7' (choices: "),
-    (["-w", "resnet18"], "codesign accuracy: error: workload 'resnet18' has no trained weights (trained: digits_cnn)\n"),
+    (["-w", "resnet18"],
+     "codesign accuracy: error: workload 'resnet18' has no trained weights (trained: digits_cnn)\n"),
     (["--data", "missing.npz"], "codesign accuracy: error: data file 'missing.npz' does not exist\n"),
 ])
 def test_cli_errors_are_one_line(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
