@@ -225,6 +225,42 @@ def accuracy(workload: str | Network = "digits_cnn", config: AcceleratorConfig |
     )
 
 
+@dataclass(frozen=True)
+class Reference:
+    """The integer reference of a few test images: what a whole-network hardware run must equal.
+
+    ``qnet.layers[i]`` holds layer i's integer weights, int32 bias and requantization parameters;
+    ``run.traces[i]`` its GEMM operands ``a [g, M, K]``, ``b [g, K, N/g]``, the sums ``acc`` (bias
+    added) and the requantized ``out [g, M, N/g]``; ``run.predictions`` the classes."""
+
+    qnet: Any  # codesign.workloads.quantize.QuantizedNetwork
+    x_q: np.ndarray  # the first layer's integer inputs [images, C, H, W]
+    labels: np.ndarray
+    run: Any  # codesign.workloads.quantize.IntRun (with traces)
+
+
+def integer_reference(workload: str = "digits_cnn", config: AcceleratorConfig | None = None, *, images: int = 8,
+                      preset: str | None = None, sparsity: str | float | None = None, start: int = 0) -> Reference:
+    """The integer network of ``accuracy`` (same bits, pruning and calibration) run on test images
+    ``start .. start + images`` with per-layer traces."""
+    from codesign.workloads import presets, quantize, trained
+
+    if isinstance(images, bool) or not isinstance(images, int) or images < 1:
+        raise WorkloadError(f"images must be a positive integer, not {images!r}")
+    tn = trained.get(workload)
+    net = tn.network
+    if preset is not None or sparsity is not None:
+        net = presets.apply(net, preset=preset, sparsity=None if sparsity is None else str(sparsity))
+    cfg = config or AcceleratorConfig()
+    eff = effective_network(net, cfg)
+    ds, calib, calib_outs = _bundled(tn)
+    if start + images > len(ds.x_test):
+        raise WorkloadError(f"images must be at most {len(ds.x_test) - start} from image {start}, not {images}")
+    qn = quantize.quantize_network(tn, eff, act_signed=cfg.act_signed, calibration=calib, float_outputs=calib_outs)
+    x_q = qn.quantize_input(tn.prepare(ds.x_test[start : start + images]))
+    return Reference(qn, x_q, ds.y_test[start : start + images], qn.run(x_q, trace=True))
+
+
 def check_workloads(networks: Mapping[str, Network]) -> None:
     """Raise unless every network has trained weights (the sweep's ``accuracy`` metric needs them)."""
     from codesign.workloads import trained

@@ -185,11 +185,16 @@ class IntLayer:
                                   self.zero_point, self.clamp_lo, self.clamp_hi)
         return acc, out
 
+    def output_from_gemm(self, out: np.ndarray, batch: int) -> np.ndarray:
+        """The GEMM's output ``[groups, M, N/groups]`` (e.g. read back from the hardware) -> this
+        layer's output activation, the next layer's input (NCHW, or ``[batch, N]``)."""
+        return trained.raise_output(self.layer, np.asarray(out, dtype=np.int64), batch)
+
     def forward(self, x_q: np.ndarray) -> tuple[np.ndarray, LayerTrace]:
         """Integer input (NCHW, or ``[batch, features]``) -> integer output in the same layout."""
         a = self.gemm_a(x_q)
         acc, out = self.gemm_out(a)
-        y = trained.raise_output(self.layer, out, np.asarray(x_q).shape[0])
+        y = self.output_from_gemm(out, np.asarray(x_q).shape[0])
         return y, LayerTrace(self.name, a, self.gemm_b(), acc, out)
 
 

@@ -173,3 +173,40 @@ def test_cli_errors_are_one_line(capsys: pytest.CaptureFixture[str], argv: list[
     assert main(["accuracy", *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_integer_reference_chains_layer_outputs_into_the_next_layer() -> None:
+    from codesign.accuracy import integer_reference
+
+    ref = integer_reference("digits_cnn", images=8)
+    layers, traces = ref.qnet.layers, ref.run.traces
+    assert [t.a.shape for t in traces] == [(1, 512, 9), (1, 128, 72), (1, 32, 144), (1, 8, 64)]  # M = 8 images
+    for i in range(len(layers) - 1):
+        nxt = layers[i].output_from_gemm(traces[i].out, 8)  # what the hardware writes back, as the next input
+        assert np.array_equal(layers[i + 1].gemm_a(nxt), traces[i + 1].a)
+    for il, t in zip(layers, traces, strict=True):
+        assert np.array_equal(t.acc, t.a @ t.b + il.bias_q.reshape(1, 1, -1))
+        assert np.array_equal(t.out, intarith.requantize(t.acc, il.mult, il.shift, il.zero_point, il.clamp_lo,
+                                                          il.clamp_hi))
+        assert np.abs(t.acc).max() < 2**31  # the 32-bit accumulator of the default config holds every sum
+    assert np.array_equal(ref.run.predictions, traces[-1].out[0].argmax(axis=1))
+    full = integer_reference("digits_cnn", images=449)
+    assert int((full.run.predictions == full.labels).sum()) == accuracy("digits_cnn", simulate=False).correct
+
+
+def test_onnx_initializers_are_read(tmp_path) -> None:
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = np.arange(6, dtype=np.float32).reshape(2, 3)
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])],
+                              initializer=[numpy_helper.from_array(w, "w")])
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph), str(path))
+    got = trained.onnx_weights(path)
+    assert list(got) == ["w"] and got["w"].tolist() == w.tolist()
+    with pytest.raises(WorkloadError, match=r"^'bad.onnx' is not an ONNX model"):
+        (tmp_path / "bad.onnx").write_bytes(b"not a model")
+        trained.onnx_weights(tmp_path / "bad.onnx")
