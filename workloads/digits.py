@@ -82,7 +82,7 @@ def load_trained(path: str | Path | None = None) -> trained.TrainedNetwork:
     net = digits_cnn()
     params = trained.load_params(path or weights_path(), net)
     return trained.TrainedNetwork(net, params, ACTIVATIONS, dataset=load_dataset, input_from_raw=prepare,
-                                  source=SOURCE)
+                                  finetune=finetune, source=SOURCE)
 
 
 # -- training (numpy, deterministic) --------------------------------------------------------
@@ -182,10 +182,31 @@ def train(seed: int = 0, epochs: int = 30, batch_size: int = 32, lr: float = 5e-
 
     Augmentation: every batch is shifted by up to ``shift_pixels`` pixels."""
     net = digits_cnn()
-    data = load_dataset()
-    x, y = prepare(data.x_train), data.y_train
     rng = np.random.default_rng(seed)
     params = _init(net.layers, rng)
+    _fit(net.layers, params, rng, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+         shift_pixels=shift_pixels)
+    return {k: (vs[0].astype(np.float32), vs[1].astype(np.float32)) for k, vs in params.items()}
+
+
+def finetune(params: dict[str, tuple[np.ndarray, np.ndarray]], epochs: int, seed: int = 0, lr: float = 1e-3
+             ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Fine-tune pruned weights with their zeros kept zero (masked Adam, cosine decay, seeded)."""
+    net = digits_cnn()
+    work = {k: [np.asarray(w, dtype=np.float64).copy(), np.asarray(b, dtype=np.float64).copy()]
+            for k, (w, b) in params.items()}
+    masks = {k: (vs[0] != 0).astype(np.float64) for k, vs in work.items()}
+    _fit(net.layers, work, np.random.default_rng(seed), epochs=epochs, batch_size=32, lr=lr, weight_decay=3e-4,
+         shift_pixels=0, masks=masks)
+    return {k: (vs[0], vs[1]) for k, vs in work.items()}
+
+
+def _fit(layers: tuple[Layer, ...], params: dict[str, list[np.ndarray]], rng: np.random.Generator, *, epochs: int,
+         batch_size: int, lr: float, weight_decay: float, shift_pixels: int,
+         masks: dict[str, np.ndarray] | None = None) -> None:
+    """Adam on the training split, in place; ``masks`` keep pruned weights at zero."""
+    data = load_dataset()
+    x, y = prepare(data.x_train), data.y_train
     m = {k: [np.zeros_like(v) for v in vs] for k, vs in params.items()}
     v2 = {k: [np.zeros_like(v) for v in vs] for k, vs in params.items()}
     b1, b2, eps, t = 0.9, 0.999, 1e-8, 0
@@ -195,7 +216,7 @@ def train(seed: int = 0, epochs: int = 30, batch_size: int = 32, lr: float = 5e-
         for start in range(0, len(x), batch_size):
             idx = order[start : start + batch_size]
             xb = _shift(x[idx], rng, shift_pixels) if shift_pixels else x[idx]
-            _, grads = _step(net.layers, params, xb, y[idx])
+            _, grads = _step(layers, params, xb, y[idx])
             t += 1
             for name, gs in grads.items():
                 for i, gr in enumerate(gs):
@@ -206,7 +227,8 @@ def train(seed: int = 0, epochs: int = 30, batch_size: int = 32, lr: float = 5e-
                     mh = m[name][i] / (1 - b1**t)
                     vh = v2[name][i] / (1 - b2**t)
                     params[name][i] = params[name][i] - rate * mh / (np.sqrt(vh) + eps)
-    return {k: (vs[0].astype(np.float32), vs[1].astype(np.float32)) for k, vs in params.items()}
+                if masks is not None:
+                    params[name][0] = params[name][0] * masks[name]
 
 
 def save(params: dict[str, tuple[np.ndarray, np.ndarray]], path: str | Path) -> None:

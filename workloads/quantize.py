@@ -258,6 +258,9 @@ class QuantizedNetwork:
         return self.network.with_layers(layers)
 
 
+_FINETUNED: dict[tuple[object, ...], tuple[trained.TrainedNetwork, dict[str, tuple[np.ndarray, np.ndarray]]]] = {}
+
+
 def layer_bits(network: Network) -> list[tuple[int, int, int, bool]]:
     """``(weight_bits, in_bits, out_bits, out_signed)`` per layer from the operands: a layer's
     outputs take the next layer's input bits; the last layer's, its ``outputs`` operand."""
@@ -278,14 +281,16 @@ def layer_bits(network: Network) -> list[tuple[int, int, int, bool]]:
 
 def quantize_network(tn: trained.TrainedNetwork, network: Network | None = None, *, act_signed: bool = True,
                      calibration: np.ndarray | None = None, act_calibration: str = "minmax",
-                     weight_calibration: str = "mse", float_outputs: Sequence[np.ndarray] | None = None
-                     ) -> QuantizedNetwork:
+                     weight_calibration: str = "mse", float_outputs: Sequence[np.ndarray] | None = None,
+                     finetune_epochs: int = 0) -> QuantizedNetwork:
     """Prune and quantize ``tn`` as ``network``'s operands say (default: ``tn.network``, INT8 dense).
 
     ``calibration``: float inputs of the first layer to calibrate activation scales on (default:
     the data set's training images; ``float_outputs``: ``tn.forward(calibration, collect=True)`` if
     already computed). ``act_signed``: signed or unsigned activations (the
     accelerator's ``act_signed``); the last layer's outputs take its ``outputs`` operand.
+    ``finetune_epochs``: after pruning, train the float weights further with their zeros kept
+    (the network's ``finetune``, seeded) before quantizing; calibration then uses the new weights.
     """
     net = tn.network if network is None else network
     if [la.name for la in net.layers] != [la.name for la in tn.network.layers]:
@@ -297,6 +302,18 @@ def quantize_network(tn: trained.TrainedNetwork, network: Network | None = None,
             raise WorkloadError(f"layer {layer.name!r}: weights must be signed for symmetric quantization, "
                                 f"not unsigned")
     bits = layer_bits(net)
+    if isinstance(finetune_epochs, bool) or not isinstance(finetune_epochs, int) or finetune_epochs < 0:
+        raise WorkloadError(f"finetune_epochs must be a non-negative integer, not {finetune_epochs!r}")
+    if finetune_epochs:
+        if tn.finetune is None:
+            raise WorkloadError(f"trained network {tn.name!r} cannot be fine-tuned (no training loop)")
+        key = (id(tn), tuple((la.name, la.weights.sparsity_label) for la in net.layers), finetune_epochs)
+        if key not in _FINETUNED:
+            pruned = {la.name: (prune(tn.params[la.name][0], la.weights), tn.params[la.name][1])
+                      for la in net.layers}
+            _FINETUNED[key] = (tn, dict(tn.finetune(pruned, finetune_epochs, 0)))  # tn kept: its id stays valid
+        tn = replace(tn, params=_FINETUNED[key][1])
+        float_outputs = None
     if calibration is None:
         calibration = tn.prepare(tn.load_dataset().x_train)
     float_outs = tn.forward(calibration, collect=True) if float_outputs is None else list(float_outputs)
@@ -310,6 +327,9 @@ def quantize_network(tn: trained.TrainedNetwork, network: Network | None = None,
         w, b = tn.params[layer.name]
         w_pruned = prune(w, layer.weights)
         s_w = weight_scales(w_pruned, wb, weight_calibration)
+        # a channel whose weights all but vanished (a dead ReLU channel after weight decay) would need
+        # a bias beyond int32: its scale grows until the bias fits (its weights then round to ~0)
+        s_w = np.maximum(s_w, np.abs(b) / (s_in * 0.5 * intarith.INT32_MAX))
         w_q = quantize_weights(w_pruned, s_w, wb)
         out_signed = act_signed if out_signed_last is None else out_signed_last
         act = tn.activation(layer.name)

@@ -51,6 +51,9 @@ class TrainedNetwork:
     activations: Mapping[str, str]
     dataset: Callable[[], Dataset] | None = field(default=None, compare=False)
     input_from_raw: Callable[[np.ndarray], np.ndarray] | None = field(default=None, compare=False)
+    # (pruned params, epochs, seed) -> params trained further with their zeros kept (optional)
+    finetune: Callable[..., Mapping[str, tuple[np.ndarray, np.ndarray]]] | None = field(default=None,
+                                                                                         compare=False)
     source: str = ""
 
     def __post_init__(self) -> None:

@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="activation scales from the calibration images' max |x| or its 99.99th percentile")
     p.add_argument("--weight-calibration", choices=["mse", "minmax"], default="mse",
                    help="per-channel weight scales: least squared error clipping or max |w|")
+    p.add_argument("--finetune-epochs", type=int, default=0, metavar="N",
+                   help="after pruning, fine-tune the float weights N epochs with their zeros kept (default 0: "
+                        "post-training compression only)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_config_flags(p)
     p.set_defaults(func=run)
@@ -44,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     result = accuracy(args.workload, config, preset=args.preset, sparsity=args.sparsity, mixed=args.mixed,
                       data=args.data, act_calibration=args.calibration,
-                      weight_calibration=args.weight_calibration)
+                      weight_calibration=args.weight_calibration, finetune_epochs=args.finetune_epochs)
     d = result.to_dict()
     if args.json:
         print(json.dumps(d, indent=2))

@@ -210,3 +210,19 @@ def test_onnx_initializers_are_read(tmp_path) -> None:
     with pytest.raises(WorkloadError, match=r"^'bad.onnx' is not an ONNX model"):
         (tmp_path / "bad.onnx").write_bytes(b"not a model")
         trained.onnx_weights(tmp_path / "bad.onnx")
+
+
+def test_finetuning_keeps_the_pruned_zeros_and_recovers_accuracy(tn: trained.TrainedNetwork) -> None:
+    ptq = accuracy("digits_cnn", sparsity="2:4", simulate=False)
+    tuned = accuracy("digits_cnn", sparsity="2:4", finetune_epochs=3, simulate=False)
+    assert tuned.accuracy > ptq.accuracy  # masked fine-tuning wins back part of what pruning lost
+    net = zoo.get("digits_cnn")
+    from codesign.workloads import presets
+
+    qn = quantize.quantize_network(tn, presets.apply(net, sparsity="2:4"), finetune_epochs=3)
+    for il in qn.layers:  # still 2:4 along K: at most 2 non-zeros in every group of 4
+        k = il.weight_q.reshape(il.weight_q.shape[0], -1)
+        for s in range(0, k.shape[1], 4):
+            assert (np.count_nonzero(k[:, s : s + 4], axis=1) <= 2).all()
+    with pytest.raises(WorkloadError, match=r"^finetune_epochs must be a non-negative integer, not -1$"):
+        quantize.quantize_network(tn, finetune_epochs=-1)
