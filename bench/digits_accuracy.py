@@ -1,13 +1,13 @@
 """Accuracy on the Pareto front: digits_cnn swept over bits x sparsity x activation signedness.
 
 Runs the design-space sweep (``codesign.sweep``, metric ``accuracy`` next to latency and energy)
-of ``SPACE`` below on an 8x8 WS array with zero gating, and writes
+of ``examples/space_digits_accuracy.yaml`` (an 8x8 WS array with zero gating), and writes
 ``bench/results/digits_accuracy.csv`` (one row per point and workload) and ``.md`` (the tables).
 Usage::
 
     python bench/digits_accuracy.py            # about a minute; --workers N to change the pool
 
-The same space as a file for ``codesign sweep space.yaml`` is printed into the ``.md``.
+``codesign sweep examples/space_digits_accuracy.yaml`` gives the same rows.
 """
 
 from __future__ import annotations
@@ -23,14 +23,10 @@ from codesign.accuracy import accuracy
 from codesign.sweep import sweep
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BITS = [8, 6, 4, 3, 2]
-SPARSITY = ["dense", "2:4", "0.5", "0.25"]
-SPACE = {
-    "workloads": ["digits_cnn", *({"name": "digits_cnn", "sparsity": s} for s in SPARSITY[1:])],
-    "base": {"rows": 8, "cols": 8, "dataflow": "ws", "zero_handling": "gate"},
-    "axes": {"weight_bits": list(BITS), "act_bits": list(BITS), "act_signed": [True, False]},
-    "pareto": ["latency_ms", "energy_pj", "accuracy"],
-}
+SPACE_FILE = Path(__file__).resolve().parent.parent / "examples" / "space_digits_accuracy.yaml"
+SPACE = yaml.safe_load(SPACE_FILE.read_text())
+BITS = list(SPACE["axes"]["weight_bits"])
+SPARSITY = ["dense", *(w["sparsity"] for w in SPACE["workloads"][1:])]
 FINETUNE_EPOCHS = 10
 COLUMNS = ["point", "workload", "sparsity", "weight_bits", "act_bits", "act_signed", "accuracy", "cycles",
            "latency_ms", "energy_pj", "pareto"]
@@ -60,7 +56,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=RESULTS / "digits_accuracy.csv")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    df = sweep(SPACE, workers=args.workers)
+    df = sweep(SPACE_FILE, workers=args.workers)
     seconds = time.perf_counter() - t0
     df["sparsity"] = [sparsity_of(w) for w in df["workload"]]
     df = df[COLUMNS]
@@ -99,10 +95,11 @@ def main() -> int:
         "",
         *table(df, [(b, 8) for b in BITS], True, "Weight bits alone (A8, signed)"),
         *table(df, [(8, b) for b in BITS], True, "Activation bits alone (W8, signed)"),
-        "Space (`codesign sweep space.yaml` gives the same rows):",
+        "Space: `examples/space_digits_accuracy.yaml` (`codesign sweep examples/space_digits_accuracy.yaml "
+        "-o digits.csv` gives the same accuracy column):",
         "",
         "```yaml",
-        yaml.safe_dump(SPACE, sort_keys=False, default_flow_style=None).rstrip(),
+        SPACE_FILE.read_text().rstrip(),
         "```",
         "",
     ]
