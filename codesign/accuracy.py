@@ -46,6 +46,7 @@ class AccuracyResult:
     input_density: dict[str, float]  # measured non-zero fraction of each layer's integer inputs
     calibration: dict[str, str]
     finetune_epochs: int = 0
+    seed: int = 0
     simulated: dict[str, Any] = field(default_factory=dict)
     network: Network | None = field(default=None, compare=False, repr=False)  # with measured densities
 
@@ -70,6 +71,7 @@ class AccuracyResult:
             "input_density": self.input_density,
             "calibration": self.calibration,
             "finetune_epochs": self.finetune_epochs,
+            "seed": self.seed,
         }
         out.update(self.simulated)
         return out
@@ -142,13 +144,13 @@ def _signature(network: Network, act_signed: bool, data_key: str, calibration: t
 
 
 def _evaluate(network: Network, act_signed: bool, data: str | Path | None, act_calibration: str,
-              weight_calibration: str, finetune_epochs: int = 0) -> tuple[Any, ...]:
+              weight_calibration: str, finetune_epochs: int = 0, seed: int = 0) -> tuple[Any, ...]:
     """(qn, run, correct, images, float_correct, data label), cached per process."""
     from codesign.workloads import quantize, trained
 
     tn = trained.get(network.name)
     data_key = str(Path(data).resolve()) if data is not None else "bundled"
-    key = (_signature(network, act_signed, data_key, (act_calibration, weight_calibration)), finetune_epochs)
+    key = (_signature(network, act_signed, data_key, (act_calibration, weight_calibration)), finetune_epochs, seed)
     hit = _INT.get(key)
     if hit is not None:
         return hit
@@ -167,7 +169,8 @@ def _evaluate(network: Network, act_signed: bool, data: str | Path | None, act_c
         _FLOAT[fkey] = (int(np.sum(np.asarray(logits).argmax(axis=1) == y)), len(y))
     qn = quantize.quantize_network(tn, network, act_signed=act_signed, calibration=calib,
                                    float_outputs=calib_outs, act_calibration=act_calibration,
-                                   weight_calibration=weight_calibration, finetune_epochs=finetune_epochs)
+                                   weight_calibration=weight_calibration, finetune_epochs=finetune_epochs,
+                                   seed=seed)
     run = qn.run(qn.quantize_input(x))
     correct = int(np.sum(run.predictions == y))
     out = (qn, run, correct, len(y), _FLOAT[fkey][0], label)
@@ -181,14 +184,15 @@ def accuracy(workload: str | Network = "digits_cnn", config: AcceleratorConfig |
              preset: str | None = None, weight_bits: int | None = None, act_bits: int | None = None,
              sparsity: str | float | None = None, mixed: Any = None, data: str | Path | None = None,
              act_calibration: str = "minmax", weight_calibration: str = "mse", finetune_epochs: int = 0,
-             simulate: bool = True) -> AccuracyResult:
+             seed: int = 0, simulate: bool = True) -> AccuracyResult:
     """Top-1 accuracy of a trained zoo network compressed as asked, in integer arithmetic.
 
     ``weight_bits`` / ``act_bits`` set the accelerator's bit-widths (``config``'s otherwise);
     ``preset`` / ``sparsity`` / ``mixed`` act on the network's operands as in ``simulate``.
     ``data``: a ``.npz`` with ``x`` (raw inputs) and ``y`` (labels); default the bundled test split.
     ``finetune_epochs``: masked fine-tuning of the pruned float weights before quantization (0: none,
-    pure post-training compression).
+    pure post-training compression), its batches shuffled with ``seed``: same inputs and seed, same
+    numbers.
     """
     from codesign.workloads import presets, quantize, trained
 
@@ -206,7 +210,7 @@ def accuracy(workload: str | Network = "digits_cnn", config: AcceleratorConfig |
         raise WorkloadError("weight_signed must be true for symmetric weight quantization, not false")
     eff = effective_network(net, cfg)
     qn, run, correct, images, float_correct, label = _evaluate(eff, cfg.act_signed, data, act_calibration,
-                                                               weight_calibration, finetune_epochs)
+                                                               weight_calibration, finetune_epochs, seed)
     names = [la.name for la in eff.layers]
     measured = qn.with_measured_density(run.input_density)
     simulated: dict[str, Any] = {}
@@ -225,7 +229,7 @@ def accuracy(workload: str | Network = "digits_cnn", config: AcceleratorConfig |
         weight_density={k: round(v, 6) for k, v in qn.weight_density().items()},
         input_density={n: round(d, 6) for n, d in zip(names, run.input_density, strict=True)},
         calibration={"weights": weight_calibration, "activations": act_calibration},
-        finetune_epochs=finetune_epochs,
+        finetune_epochs=finetune_epochs, seed=seed,
         simulated=simulated, network=measured,
     )
 

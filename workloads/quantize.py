@@ -282,7 +282,7 @@ def layer_bits(network: Network) -> list[tuple[int, int, int, bool]]:
 def quantize_network(tn: trained.TrainedNetwork, network: Network | None = None, *, act_signed: bool = True,
                      calibration: np.ndarray | None = None, act_calibration: str = "minmax",
                      weight_calibration: str = "mse", float_outputs: Sequence[np.ndarray] | None = None,
-                     finetune_epochs: int = 0) -> QuantizedNetwork:
+                     finetune_epochs: int = 0, seed: int = 0) -> QuantizedNetwork:
     """Prune and quantize ``tn`` as ``network``'s operands say (default: ``tn.network``, INT8 dense).
 
     ``calibration``: float inputs of the first layer to calibrate activation scales on (default:
@@ -290,7 +290,8 @@ def quantize_network(tn: trained.TrainedNetwork, network: Network | None = None,
     already computed). ``act_signed``: signed or unsigned activations (the
     accelerator's ``act_signed``); the last layer's outputs take its ``outputs`` operand.
     ``finetune_epochs``: after pruning, train the float weights further with their zeros kept
-    (the network's ``finetune``, seeded) before quantizing; calibration then uses the new weights.
+    (the network's ``finetune``, shuffled with ``seed``) before quantizing; calibration then uses
+    the new weights. Nothing else draws random numbers.
     """
     net = tn.network if network is None else network
     if [la.name for la in net.layers] != [la.name for la in tn.network.layers]:
@@ -304,14 +305,16 @@ def quantize_network(tn: trained.TrainedNetwork, network: Network | None = None,
     bits = layer_bits(net)
     if isinstance(finetune_epochs, bool) or not isinstance(finetune_epochs, int) or finetune_epochs < 0:
         raise WorkloadError(f"finetune_epochs must be a non-negative integer, not {finetune_epochs!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise WorkloadError(f"seed must be a non-negative integer, not {seed!r}")
     if finetune_epochs:
         if tn.finetune is None:
             raise WorkloadError(f"trained network {tn.name!r} cannot be fine-tuned (no training loop)")
-        key = (id(tn), tuple((la.name, la.weights.sparsity_label) for la in net.layers), finetune_epochs)
+        key = (id(tn), tuple((la.name, la.weights.sparsity_label) for la in net.layers), finetune_epochs, seed)
         if key not in _FINETUNED:
             pruned = {la.name: (prune(tn.params[la.name][0], la.weights), tn.params[la.name][1])
                       for la in net.layers}
-            _FINETUNED[key] = (tn, dict(tn.finetune(pruned, finetune_epochs, 0)))  # tn kept: its id stays valid
+            _FINETUNED[key] = (tn, dict(tn.finetune(pruned, finetune_epochs, seed)))  # tn kept: its id stays valid
         tn = replace(tn, params=_FINETUNED[key][1])
         float_outputs = None
     if calibration is None:

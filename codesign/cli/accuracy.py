@@ -30,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--finetune-epochs", type=int, default=0, metavar="N",
                    help="after pruning, fine-tune the float weights N epochs with their zeros kept (default 0: "
                         "post-training compression only)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the fine-tuning's batch order (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_config_flags(p)
     p.set_defaults(func=run)
@@ -47,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     result = accuracy(args.workload, config, preset=args.preset, sparsity=args.sparsity, mixed=args.mixed,
                       data=args.data, act_calibration=args.calibration,
-                      weight_calibration=args.weight_calibration, finetune_epochs=args.finetune_epochs)
+                      weight_calibration=args.weight_calibration, finetune_epochs=args.finetune_epochs,
+                      seed=args.seed)
     d = result.to_dict()
     if args.json:
         print(json.dumps(d, indent=2))
