@@ -35,16 +35,27 @@ def verilog_for(config: AcceleratorConfig) -> tuple[str, str]:
     through Yosys ``proc; opt; opt_clean`` (processes become plain assignments), which makes the
     Verilog simulate about twice as fast in Icarus as Amaranth's default Verilog backend.
     """
+    from codesign.hdl.top import Accelerator, top_name
+
+    HardwarePlan(config)  # validate first: a component left unused on error warns at garbage collection
+    return _to_verilog(Accelerator(config), top_name(config))
+
+
+@lru_cache(maxsize=16)
+def layer_verilog_for(config: AcceleratorConfig) -> tuple[str, str]:
+    """``(top_module_name, verilog_text)`` of the whole-layer accelerator (AXI4-Lite registers,
+    AXI4 master, DMA, sequencers) for ``config``; deterministic like :func:`verilog_for`."""
+    from codesign.hdl.layer import LayerAccelerator, layer_top_name
+
+    HardwarePlan(config)
+    return _to_verilog(LayerAccelerator(config), layer_top_name(config))
+
+
+def _to_verilog(top, name: str) -> tuple[str, str]:
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
     from amaranth._toolchain.yosys import find_yosys
     from amaranth.back import rtlil
 
-    from codesign.hdl.plan import HardwarePlan
-    from codesign.hdl.top import Accelerator, top_name
-
-    HardwarePlan(config)  # validate first: a component left unused on error warns at garbage collection
-    top = Accelerator(config)
-    name = top_name(config)
     il = rtlil.convert(top, name=name, emit_src=False)
     yosys = find_yosys(lambda ver: ver >= (0, 40))
     script = "\n".join([
