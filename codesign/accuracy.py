@@ -247,6 +247,16 @@ class Reference:
     labels: np.ndarray
     run: Any  # codesign.workloads.quantize.IntRun (with traces)
 
+    def gemm_operands(self) -> list[tuple[Any, Any]]:
+        """``(layer, GemmOperands)`` per layer (the pairs ``hdl.verify.verify_layers`` takes): the
+        integer A and B of this run, the layer at the batch of images. ``GemmOperands.c`` is the raw
+        sum without bias; with the bias and requantization the outputs are ``run.traces[i].out``."""
+        from codesign.workloads.tensors import GemmOperands
+
+        batch = len(self.x_q)
+        return [(il.layer, GemmOperands(a=t.a, b=t.b, shape=il.layer.gemm(batch)))  # type: ignore[arg-type]
+                for il, t in zip(self.qnet.layers, self.run.traces, strict=True)]
+
 
 def integer_reference(workload: str = "digits_cnn", config: AcceleratorConfig | None = None, *, images: int = 8,
                       preset: str | None = None, sparsity: str | float | None = None, start: int = 0) -> Reference:

@@ -190,6 +190,10 @@ def test_integer_reference_chains_layer_outputs_into_the_next_layer() -> None:
                                                           il.clamp_hi))
         assert np.abs(t.acc).max() < 2**31  # the 32-bit accumulator of the default config holds every sum
     assert np.array_equal(ref.run.predictions, traces[-1].out[0].argmax(axis=1))
+    pairs = ref.gemm_operands()
+    assert [(la.name, ops.shape.m, ops.shape.k, ops.shape.n) for la, ops in pairs] == [
+        ("conv1", 512, 9, 8), ("conv2", 128, 72, 16), ("conv3", 32, 144, 16), ("fc", 8, 64, 10)]
+    assert all(np.array_equal(ops.c + il.bias_q, t.acc) for (_, ops), il, t in zip(pairs, layers, traces, strict=True))
     full = integer_reference("digits_cnn", images=449)
     assert int((full.run.predictions == full.labels).sum()) == accuracy("digits_cnn", simulate=False).correct
 
