@@ -261,11 +261,12 @@ class QuantizedNetwork:
 _FINETUNED: dict[tuple[object, ...], tuple[trained.TrainedNetwork, dict[str, tuple[np.ndarray, np.ndarray]]]] = {}
 
 
-def layer_bits(network: Network) -> list[tuple[int, int, int, bool]]:
+def layer_bits(network: Network) -> list[tuple[int, int, int, bool | None]]:
     """``(weight_bits, in_bits, out_bits, out_signed)`` per layer from the operands: a layer's
-    outputs take the next layer's input bits; the last layer's, its ``outputs`` operand."""
+    outputs take the next layer's input bits (``out_signed`` None: the activations' signedness);
+    the last layer's, its ``outputs`` operand."""
     layers = network.layers
-    out = []
+    out: list[tuple[int, int, int, bool | None]] = []
     for i, layer in enumerate(layers):
         wb = check_bits(f"layer {layer.name!r}: weight bits", layer.weights.bits)
         ib = check_bits(f"layer {layer.name!r}: activation bits", layer.inputs.bits)
@@ -275,8 +276,8 @@ def layer_bits(network: Network) -> list[tuple[int, int, int, bool]]:
         else:
             ob = check_bits(f"layer {layer.name!r}: output bits", layer.outputs.bits)
             signed = layer.outputs.signed
-        out.append((wb, ib, ob, signed))  # type: ignore[arg-type]
-    return out  # type: ignore[return-value]
+        out.append((wb, ib, ob, signed))
+    return out
 
 
 def quantize_network(tn: trained.TrainedNetwork, network: Network | None = None, *, act_signed: bool = True,
@@ -354,7 +355,6 @@ def quantize_network(tn: trained.TrainedNetwork, network: Network | None = None,
                                in_signed=act_signed, weight_bits=wb, out_bits=ob, out_signed=out_signed,
                                in_scale=s_in, weight_scale=s_w, out_scale=s_out))
         s_in = s_out
-    sim_net = net.map_layers(lambda la: la)  # the operands as given (bits, sparsity)
-    qn = QuantizedNetwork(trained=tn, network=sim_net, layers=tuple(layers), input_scale=first_scale,
+    qn = QuantizedNetwork(trained=tn, network=net, layers=tuple(layers), input_scale=first_scale,
                           input_bits=in_bits0, input_signed=act_signed)
     return replace(qn, network=qn.with_measured_density())
