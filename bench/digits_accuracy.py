@@ -6,6 +6,7 @@ of ``examples/space_digits_accuracy.yaml`` (an 8x8 WS array with zero gating), a
 Usage::
 
     python bench/digits_accuracy.py            # about a minute; --workers N to change the pool
+    python bench/digits_accuracy.py --rtl      # also the integer reference's GEMMs on the RTL (cocotb)
 
 ``codesign sweep examples/space_digits_accuracy.yaml`` gives the same rows.
 """
@@ -50,10 +51,33 @@ def table(df, rows: list[tuple[int, int]], signed: bool, title: str) -> list[str
     return [*out, ""]
 
 
+def rtl_section() -> list[str]:
+    """The INT8 integer reference of 8 test images, layer by layer, through ``hdl.verify.verify_layers``."""
+    from codesign.accuracy import integer_reference
+    from codesign.hdl.verify import verify_layers
+    from codesign.sim.config import AcceleratorConfig
+
+    cfg = AcceleratorConfig(rows=8, cols=8, input_sram_bytes=4096, weight_sram_bytes=4096, output_sram_bytes=4096)
+    ref = integer_reference("digits_cnn", cfg, images=8)
+    t0 = time.perf_counter()
+    res = verify_layers(ref.gemm_operands(), cfg, batch=8)
+    seconds = time.perf_counter() - t0
+    out = ["### The INT8 reference's GEMMs on the RTL (8 images, raw sums)", "",
+           "`integer_reference('digits_cnn', images=8).gemm_operands()` through `hdl.verify.verify_layers` "
+           f"(8x8 WS, 4 KiB SRAMs, whole layers from DRAM; {seconds:.0f} s). The accumulator sums before bias "
+           "and requantization (the write-back requantization is not in the RTL yet).", "",
+           "| layer | M | K | N | outputs match | RTL cycles | sim cycles |", "|---|---:|---:|---:|---|---:|---:|"]
+    for r in res:
+        out.append(f"| {r.layer} | {r.m} | {r.k} | {r.n} | {r.outputs_match} | {r.rtl_cycles:,} | {r.sim_cycles:,} |")
+    return [*out, ""]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", type=Path, default=RESULTS / "digits_accuracy.csv")
+    ap.add_argument("--rtl", action="store_true",
+                    help="run the INT8 reference's 8-image GEMMs through the whole-layer RTL (raw sums)")
     args = ap.parse_args()
     t0 = time.perf_counter()
     df = sweep(SPACE_FILE, workers=args.workers)
@@ -72,7 +96,8 @@ def main() -> int:
     lines = [
         "# digits_cnn: top-1 accuracy vs bits and sparsity (integer inference)",
         "",
-        f"Made by `python bench/digits_accuracy.py --workers {args.workers}` ({seconds:.0f} s, "
+        f"Made by `python bench/digits_accuracy.py --workers {args.workers}{' --rtl' if args.rtl else ''}` "
+        f"(sweep {seconds:.0f} s, "
         f"{len(df)} rows); the rows are in `{args.out.name}`.",
         "",
         f"Test set: the last 25 % of scikit-learn's digits ({ref.images} images). Float accuracy "
@@ -103,6 +128,8 @@ def main() -> int:
         "```",
         "",
     ]
+    if args.rtl:
+        lines += rtl_section()
     md = args.out.with_suffix(".md")
     md.write_text("\n".join(lines))
     print(f"wrote {args.out.name} and {md.name} ({seconds:.0f} s)")
