@@ -20,7 +20,7 @@ from codesign.errors import ConfigError
 from codesign.hdl.plan import HardwarePlan
 from codesign.hdl.regs import DESCRIPTOR_FIELDS
 from codesign.sim.config import Dataflow
-from codesign.sim.tileplan import TilePlan
+from codesign.sim.tileplan import QUANT_ENTRY_BITS, TilePlan, beats_per_word
 from codesign.sim.timing import ceil_div
 
 ALIGN_BYTES = 4096
@@ -59,6 +59,41 @@ def check_descriptor(desc: dict[str, int], hw: HardwarePlan, plan: TilePlan) -> 
 
 
 @dataclass(frozen=True)
+class Requant:
+    """Write-back requantization of one layer (``codesign.workloads.intarith.requantize``):
+    per output channel ``bias`` (int32, added to the sums), ``mult`` and ``shift``, each
+    ``[groups, N]``; per layer the zero point and the clamps."""
+
+    bias: np.ndarray
+    mult: np.ndarray
+    shift: np.ndarray
+    zero_point: int
+    clamp_lo: int
+    clamp_hi: int
+
+    def apply(self, acc: np.ndarray) -> np.ndarray:
+        """``acc[G, M, N]`` -> requantized outputs."""
+        from codesign.workloads.intarith import requantize
+
+        return requantize(acc + self.bias[:, None, :], self.mult[:, None, :], self.shift[:, None, :],
+                          self.zero_point, self.clamp_lo, self.clamp_hi)
+
+
+def random_requant(acc: np.ndarray, out_bits: int, out_signed: bool, rng: np.random.Generator) -> Requant:
+    """Seeded parameters that spread ``acc[G, M, N]`` over the output range (for verifying)."""
+    g, _m, n = acc.shape
+    top = max(1, int(np.abs(acc).max()))
+    bias = rng.integers(-(top // 4) - 1, top // 4 + 1, size=(g, n))
+    mult = rng.integers(1 << 14, 1 << 15, size=(g, n))
+    span = (top + top // 4 + 1).bit_length()
+    shift = np.clip(span + 15 - out_bits + rng.integers(-1, 2, size=(g, n)), 0, 40)
+    lo_q, hi_q = ((-(1 << (out_bits - 1)), (1 << (out_bits - 1)) - 1) if out_signed else (0, (1 << out_bits) - 1))
+    zp = int(rng.integers(lo_q // 4, hi_q // 4 + 1))
+    relu = bool(rng.integers(0, 2))
+    return Requant(bias, mult, shift, zp, max(lo_q, zp) if relu else lo_q, hi_q)
+
+
+@dataclass(frozen=True)
 class PlacedLayer:
     """Where a layer lives in DRAM."""
 
@@ -68,6 +103,7 @@ class PlacedLayer:
     b_base: int
     c_base: int
     end: int  # first byte after the layer's regions (4 KiB aligned)
+    q_base: int = 0
 
 
 def _word_bytes(bits: int, bpw: int, bus: int) -> int:
@@ -79,7 +115,7 @@ def _words_to_bytes(words: list[int], nbytes: int) -> bytes:
 
 
 def place_layer(image: bytearray, plan: TilePlan, hw: HardwarePlan, a: np.ndarray, b: np.ndarray,
-                base: int) -> PlacedLayer:
+                base: int, requant: Requant | None = None) -> PlacedLayer:
     """Write the blocks of ``a[G, M, K]`` and ``b[G, K, N]`` into ``image`` from ``base`` and zero C's.
     ``hw`` is the core's plan (``HardwarePlan(core_config(config))``)."""
     g_, m_, k_ = a.shape
@@ -89,7 +125,11 @@ def place_layer(image: bytearray, plan: TilePlan, hw: HardwarePlan, a: np.ndarra
     a_base = _round_up(base, ALIGN_BYTES)
     b_base = _round_up(a_base + foot_a, ALIGN_BYTES)
     c_base = _round_up(b_base + foot_b, ALIGN_BYTES)
-    end = _round_up(c_base + foot_c, ALIGN_BYTES)
+    q_base = _round_up(c_base + foot_c, ALIGN_BYTES)
+    q_word_bytes = beats_per_word(plan.q_word_bits, plan.bus_bytes) * plan.bus_bytes
+    end = _round_up(q_base + plan.q_words * q_word_bytes, ALIGN_BYTES)
+    if plan.requantized and requant is None:
+        raise ConfigError("requantize needs the layer's requantization parameters")
     if len(image) < end:
         image.extend(bytes(end - len(image)))
     image[c_base:c_base + foot_c] = bytes(foot_c)
@@ -119,7 +159,25 @@ def place_layer(image: bytearray, plan: TilePlan, hw: HardwarePlan, a: np.ndarra
                 data = _words_to_bytes(wt, pb * bus)
                 at = b_base + g * per_g_b + ni * fb * plan.n_kt + ki * fb
                 image[at:at + len(data)] = data
-    return PlacedLayer(plan, plan.descriptor(a_base, b_base, c_base), a_base, b_base, c_base, end)
+    if plan.requantized and requant is not None:
+        cols = plan.geometry.cols
+        nf = ceil_div(n_, cols)
+        for g in range(g_):
+            for f in range(nf):
+                word = 0
+                for lane in range(cols):
+                    ch = f * cols + lane
+                    if ch < n_:
+                        entry = (int(requant.bias[g, ch]) & 0xFFFFFFFF) | int(requant.mult[g, ch]) << 32 | (
+                            int(requant.shift[g, ch]) << 48)
+                        word |= entry << (lane * QUANT_ENTRY_BITS)
+                at = q_base + (g * nf + f) * q_word_bytes
+                image[at:at + q_word_bytes] = word.to_bytes(q_word_bytes, "little")
+        desc = plan.descriptor(a_base, b_base, c_base, q_base, zero_point=requant.zero_point,
+                               clamp_lo=requant.clamp_lo, clamp_hi=requant.clamp_hi)
+    else:
+        desc = plan.descriptor(a_base, b_base, c_base)
+    return PlacedLayer(plan, desc, a_base, b_base, c_base, end, q_base)
 
 
 def read_outputs(image: bytes, placed: PlacedLayer, hw: HardwarePlan) -> np.ndarray:
@@ -142,6 +200,9 @@ def read_outputs(image: bytes, placed: PlacedLayer, hw: HardwarePlan) -> np.ndar
                 words = [int.from_bytes(raw[i * wbytes:(i + 1) * wbytes], "little") for i in range(nwords)]
                 if plan.geometry.dataflow is Dataflow.IS:
                     c[g, m0:m0 + ms, n0:n0 + ns] = hw.unpack_outputs(words, ns, ms).T
+                elif plan.requantized:
+                    c[g, m0:m0 + ms, n0:n0 + ns] = hw.unpack_outputs(words, ms, ns, plan.geometry.out_bits,
+                                                                     hw.config.act_signed)
                 else:
                     c[g, m0:m0 + ms, n0:n0 + ns] = hw.unpack_outputs(words, ms, ns)
     return c

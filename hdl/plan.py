@@ -291,15 +291,19 @@ class HardwarePlan:
         """Output-buffer words to read back, in the order :meth:`unpack_outputs` expects."""
         return list(range(self.words(m, n, k)[2]))
 
-    def unpack_outputs(self, words: list[int], m: int, n: int) -> np.ndarray:
-        """Output-buffer words (from address 0) -> ``C[M, N]`` as int64."""
-        r, c, bits = self.rows, self.cols, self.acc_bits
+    def unpack_outputs(self, words: list[int], m: int, n: int, bits: int | None = None,
+                       signed: bool | None = None) -> np.ndarray:
+        """Output words (from address 0) -> ``C[M, N]`` as int64; lanes of ``bits`` (default: the
+        accumulator's; requantized outputs have the activations' bits and signedness)."""
+        r, c = self.rows, self.cols
+        bits = bits or self.acc_bits
+        signed = self.acc_signed if signed is None else signed
         mask = (1 << bits) - 1
         sign = 1 << (bits - 1)
         lanes = np.array(
             [[(w >> (i * bits)) & mask for i in range(c)] for w in words], dtype=object
         )
-        if self.acc_signed:
+        if signed:
             lanes = np.where(lanes >= sign, lanes - (1 << bits), lanes)
         lanes = lanes.astype(np.int64)
         nf = ceil_div(n, c)

@@ -106,7 +106,7 @@ def _plan_gemm_cached(g: GemmShape, inputs: Operand, weights: Operand, outputs: 
     keff = kept_k(g.k, weights) if skip else g.k
     tiling = plan_tiles(GemmShape(g.m, g.n, keff, g.repeats), cfg)
     runs = tuple(TileRun(c, ld, st, cy) for c, ld, st, cy in tiling.tile_runs(cfg))
-    load = sum(r.count * r.load_bytes for r in runs) * 8
+    load = (sum(r.count * r.load_bytes for r in runs) + tiling.prologue_bytes) * 8
     store = sum(r.count * r.store_bytes for r in runs) * 8
     if skip:  # metadata of the compressed weights rides along with them
         load += metadata_bits(g.k, g.n, weights) * g.repeats
@@ -186,6 +186,7 @@ def _gemm_counts(g: GemmShape, inputs: Operand, weights: Operand, cfg: Accelerat
         output_sram_write_bits=psum_writes * accb,
         dram_read_bits=load_bits,
         dram_write_bits=store_bits,
+        vector_ops=c_elems if tp.requantized else 0,  # one scale, shift and clamp per output
     )
 
 
