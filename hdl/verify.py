@@ -239,14 +239,15 @@ class WholeLayerVerification:
     rtl_dram_write_bytes: int
     sim_dram_write_bytes: int
     rtl_enabled_macs: int
-    sim_active_macs: int
+    sim_active_macs: int  # the simulator's count (exact for dense operands; padding zeros included)
+    ref_enabled_macs: int  # from the layer's tensors: sum_k nnz(A[:, k]) * nnz(B[k, :]) with gating
     stall_percent: int
     wall_s: float
     rtl_outputs: Any = field(default=None, repr=False, compare=False)  # C read back (int64 [G, M, N])
 
     @property
     def ok(self) -> bool:
-        if not self.outputs_match or self.rtl_enabled_macs != self.sim_active_macs:
+        if not self.outputs_match or self.rtl_enabled_macs != self.ref_enabled_macs:
             return False
         traffic = (self.rtl_dram_read_bytes == self.sim_dram_read_bytes
                    and self.rtl_dram_write_bytes == self.sim_dram_write_bytes)
@@ -343,7 +344,7 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
             rtl_stall_cycles=res["stall_cycles"], sim_stall_cycles=sim.stall_cycles,
             rtl_dram_read_bytes=res["dram_read_bytes"], sim_dram_read_bytes=sim.counts.dram_read_bits // 8,
             rtl_dram_write_bytes=res["dram_write_bytes"], sim_dram_write_bytes=sim.counts.dram_write_bits // 8,
-            rtl_enabled_macs=res["enabled_macs"], sim_active_macs=active,
+            rtl_enabled_macs=res["enabled_macs"], sim_active_macs=sim.counts.active_macs, ref_enabled_macs=active,
             stall_percent=round(stall * 100), wall_s=wall, rtl_outputs=c,
         ))
     return out

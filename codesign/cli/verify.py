@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
                   f"{f'{r.rtl_cycles}/{r.sim_cycles}':>18}{f'{r.rtl_stall_cycles}/{r.sim_stall_cycles}':>18}"
                   f"{f'{r.rtl_dram_read_bytes}/{r.sim_dram_read_bytes}':>20}"
                   f"{f'{r.rtl_dram_write_bytes}/{r.sim_dram_write_bytes}':>16}"
-                  f"{f'{r.rtl_enabled_macs}/{r.sim_active_macs}':>18}  {'yes' if r.ok else 'NO'}")
+                  f"{f'{r.rtl_enabled_macs}/{r.ref_enabled_macs}':>18}  {'yes' if r.ok else 'NO'}")
     return 0 if ok else 1
 
 
