@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +14,34 @@ from codesign.sim.result import NetworkResult
 from codesign.workloads.layers import Network
 
 
-def load_workload(spec: str | Path | Network, *, batch: int | None = None, **kwargs: Any) -> Network:
-    """A Network from a Network, a zoo name (``gemm:M,N,K`` too) or a file (.csv SCALE-Sim topology,
-    .yaml network, .onnx model)."""
+def _is_torch_module(spec: Any) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(spec, torch.nn.Module)
+
+
+def load_workload(spec: str | Path | Network | Any, *, batch: int | None = None,
+                  input_shape: Sequence[int] | None = None, **kwargs: Any) -> Network:
+    """A Network from a Network, a zoo name (``gemm:M,N,K`` too), a file (.csv SCALE-Sim topology,
+    .yaml network, .onnx model) or a ``torch.nn.Module`` (exported with ``torch.export`` on zeros of
+    ``input_shape``, which it needs; for ONNX, ``input_shape`` binds dynamic dimensions)."""
     if isinstance(spec, Network):
         net = spec
+    elif _is_torch_module(spec):
+        if input_shape is None:
+            raise WorkloadError(f"a PyTorch module ({type(spec).__name__}) needs input_shape, e.g. (1, 3, 224, 224)")
+        if kwargs:
+            raise WorkloadError(f"a PyTorch module takes input_shape and batch only, not {sorted(kwargs)}")
+        from codesign.workloads.torch_import import from_torch
+
+        net = from_torch(spec, tuple(input_shape))
+    elif not isinstance(spec, (str, Path)):
+        raise WorkloadError("workload must be a Network, a zoo name, a model file or a torch.nn.Module, "
+                            f"not {type(spec).__name__}")
     else:
         text = str(spec)
         suffix = Path(text).suffix.lower()
+        if input_shape is not None and suffix != ".onnx":
+            raise WorkloadError(f"input_shape applies to ONNX files and PyTorch modules, not {text!r}")
         if suffix == ".csv":
             from codesign.workloads.scalesim_csv import read_topology
 
@@ -32,7 +55,7 @@ def load_workload(spec: str | Path | Network, *, batch: int | None = None, **kwa
                 from codesign.workloads.onnx_import import read_onnx
             except ModuleNotFoundError as e:
                 raise WorkloadError(f"ONNX import needs the onnx package ({e.name} missing)") from e
-            net = read_onnx(text, **kwargs)
+            net = read_onnx(text, input_shape=input_shape, **kwargs)
         else:
             from codesign.workloads import zoo
 
@@ -53,18 +76,28 @@ def load_workload(spec: str | Path | Network, *, batch: int | None = None, **kwa
 
 
 def simulate(
-    workload: str | Path | Network,
+    workload: str | Path | Network | Any,
     config: AcceleratorConfig | None = None,
     *,
     timing: str = "native",
     batch: int | None = None,
+    input_shape: Sequence[int] | None = None,
+    clip_bits: bool = False,
 ) -> NetworkResult:
     """Simulate a network on an accelerator: per-layer cycles, stalls, utilization and energy.
 
-    ``timing="native"`` runs the SimPy engine (DRAM, double-buffered SRAMs, array, write-back)
-    with the RTL's fold timing; ``timing="scalesim"`` reproduces SCALE-Sim's compute cycles.
+    ``workload`` is anything :func:`load_workload` reads, a ``torch.nn.Module`` with ``input_shape``
+    included. ``timing="native"`` runs the SimPy engine (DRAM, double-buffered SRAMs, array,
+    write-back) with the RTL's fold timing; ``timing="scalesim"`` reproduces SCALE-Sim's compute cycles.
+    An operand wider than the array's bits (an INT8 model on a 4-bit array) is an error; with
+    ``clip_bits=True`` it runs at the array's bits, with a BitsClippedWarning saying which layers.
     """
     from codesign.sim.engine import simulate_network
+    from codesign.workloads.precision import BitsClippedWarning, fit_to_array
 
-    net = load_workload(workload, batch=batch)
-    return simulate_network(net, config or AcceleratorConfig(), timing=timing)
+    config = config or AcceleratorConfig()
+    net = load_workload(workload, batch=batch, input_shape=input_shape)
+    net, notes = fit_to_array(net, config.weight_bits, config.act_bits, clip=clip_bits)
+    for note in notes:
+        warnings.warn(note, BitsClippedWarning, stacklevel=2)
+    return simulate_network(net, config, timing=timing)

@@ -110,7 +110,7 @@ def test_unsupported_module() -> None:
 
     with pytest.raises(WorkloadError) as e:
         from_torch(Up(), torch.zeros(1, 3, 8, 8))
-    assert str(e.value) == "Up: unsupported module ConvTranspose2d at node 'up'"
+    assert str(e.value) == "Up: unsupported op transposed convolution (aten.conv_transpose2d.input) at node 'up'"
 
 
 def test_untraceable_module() -> None:
@@ -120,7 +120,7 @@ def test_untraceable_module() -> None:
                 return x
             return -x
 
-    with pytest.raises(WorkloadError, match=r"^Branchy: torch\.fx cannot trace the module \("):
+    with pytest.raises(WorkloadError, match=r"^Branchy: torch\.export cannot export the module \("):
         from_torch(Branchy(), torch.zeros(1, 3))
 
 
