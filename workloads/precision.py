@@ -15,6 +15,7 @@ from dataclasses import replace
 from codesign.errors import WorkloadError
 from codesign.workloads.layers import Layer, Network
 
+
 class BitsClippedWarning(UserWarning):
     """Operands were narrowed to the array's bits because the caller asked for it (``clip_bits``)."""
 
