@@ -8,16 +8,17 @@ bias) -> Conv2d; ``aten.linear`` (``nn.Linear``, ``F.linear``, the projections i
 activations -> MatMul; ``F.scaled_dot_product_attention`` (timm's fused attention,
 ``nn.TransformerEncoderLayer``) -> two MatMuls, scores ``Q K^T`` and context ``P V``; max/avg/adaptive
 pooling and ``mean`` over H, W -> Pool; ``+ - * /`` on tensors -> Eltwise. Weight density (and an
-exact 2:4 / 1:4 pattern) is measured from the weights the graph computes, so pruned weights
-(``torch.nn.utils.prune``'s ``weight_orig * weight_mask``) are read as sparse. Other ops are
+exact 2:4 / 1:4 pattern) is measured from the weights the graph computes; ``torch.nn.utils.prune``'s
+``weight_orig * weight_mask`` is exported as the pruned weight, so pruned weights are read as sparse. Other ops are
 non-compute and skipped; transposed convolutions and ``einsum`` are an error naming the node.
 The batch is the leading dimension of the example input; layers describe one sample.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from codesign.errors import WorkloadError
@@ -75,7 +76,8 @@ def from_torch(module: nn.Module, example_input: torch.Tensor | tuple[Any, ...] 
     module.eval()
     torch.backends.mha.set_fastpath_enabled(False)  # fused encoder kernels hide the projections and attention
     try:
-        ep = torch.export.export(module, inputs, strict=False)
+        with _pruning_as_buffers(module):
+            ep = torch.export.export(module, inputs, strict=False)
     except Exception as e:
         raise WorkloadError(f"{label}: torch.export cannot export the module ({_first_line(e)})") from None
     finally:
@@ -92,6 +94,33 @@ def from_torch(module: nn.Module, example_input: torch.Tensor | tuple[Any, ...] 
     shape = tuple(int(d) for d in inputs[0].shape)
     return Network(label, tuple(layers), batch=batch, input_shape=shape[1:] if len(shape) >= 2 else shape,
                    source=f"torch {type(module).__name__}")
+
+
+@contextlib.contextmanager
+def _pruning_as_buffers(module: nn.Module) -> Iterator[None]:
+    """For the export: ``torch.nn.utils.prune``'s reparametrization (``weight = weight_orig * weight_mask``, set by
+    a forward pre-hook, which torch.export refuses) becomes a buffer holding the pruned weight; restored after."""
+    from torch.nn.utils import prune
+
+    undo = []
+    for m in module.modules():
+        for key, hook in list(m._forward_pre_hooks.items()):
+            methods = hook._pruning_methods if isinstance(hook, prune.PruningContainer) else [hook]
+            if not any(isinstance(h, prune.BasePruningMethod) for h in methods):
+                continue
+            name = hook._tensor_name
+            value = getattr(m, name)
+            del m._forward_pre_hooks[key]
+            delattr(m, name)
+            m.register_buffer(name, value.detach().clone(), persistent=False)
+            undo.append((m, key, hook, name, value))
+    try:
+        yield
+    finally:
+        for m, key, hook, name, value in reversed(undo):
+            del m._buffers[name]
+            setattr(m, name, value)
+            m._forward_pre_hooks[key] = hook
 
 
 def _shape(node: Any) -> list[int] | None:
