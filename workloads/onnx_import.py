@@ -1,20 +1,28 @@
 """Read an ONNX model into a :class:`~codesign.workloads.layers.Network`.
 
-Shapes come from ONNX shape inference (give ``input_shape`` for models with dynamic inputs).
-Compute nodes become layers: Conv (groups, pads, strides, dilations, ``auto_pad``) -> Conv2d;
-Gemm and MatMul with a weight initializer -> Linear (a following bias ``Add`` is fused), with two
-activations -> MatMul; MaxPool / AveragePool / GlobalAveragePool / GlobalMaxPool -> Pool;
-Add / Sub / Mul / Div -> Eltwise. Shape, normalization and activation ops are skipped silently
-(non-compute; a BatchNormalization right after a Conv is folded into its bias). QDQ pairs
-(QuantizeLinear / DequantizeLinear) and QLinearConv / QLinearMatMul set operand bit-widths from
-their integer types; weight density (and an exact N:M pattern) is measured from the initializers.
+Tensors stored outside the file (``model.onnx.data``, torch's default exporter) are read from the
+model's folder, whatever the working directory. Shapes come from ONNX shape inference with the
+shape arithmetic of the exporters folded to constants (:mod:`.onnx_shapes`); give ``input_shape``
+for models with dynamic inputs: it binds their symbolic dimensions. Compute nodes become layers:
+Conv (groups, pads, strides, dilations, ``auto_pad``) -> Conv2d; Gemm and MatMul with a weight
+initializer -> Linear (a following bias ``Add`` is fused), with two activations -> MatMul;
+MaxPool / AveragePool / GlobalAveragePool / GlobalMaxPool -> Pool; Add / Sub / Mul / Div -> Eltwise.
+Shape, normalization and activation ops are skipped silently (non-compute; a BatchNormalization
+right after a Conv is folded into its bias).
+
+Quantized graphs, as onnxruntime writes them: QDQ (QuantizeLinear / DequantizeLinear, standard or
+``com.microsoft``, 8-bit and 4-bit types), the int8-container INT4 convention (an integer tensor
+through ``Clip(-8, 7)`` before its DequantizeLinear: the clip range gives the bits), QOperator
+(QLinearConv, QLinearMatMul, ``com.microsoft`` QGemm / QLinearAdd / QLinearMul /
+QLinear(Global)AveragePool) and dynamic quantization (ConvInteger, MatMulInteger). Operand bits and
+signedness come from the integer types; weight density (and an exact N:M pattern) is measured
+from the initializers, a quantized zero being the zero point.
 
 The batch is the leading dimension of the first graph input; layers describe one sample.
 """
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections import Counter
 from collections.abc import Sequence
@@ -27,9 +35,10 @@ import onnx
 from onnx import external_data_helper, numpy_helper
 
 from codesign.errors import WorkloadError
+from codesign.workloads.import_common import unique_name, with_density
 from codesign.workloads.layers import Conv2d, Eltwise, Layer, Linear, MatMul, Network, Pool
 from codesign.workloads.onnx_shapes import infer_static_shapes
-from codesign.workloads.operand import Operand, Pattern
+from codesign.workloads.operand import Operand
 
 
 class UnsupportedOpWarning(UserWarning):
@@ -264,19 +273,13 @@ class _Reader:
                         if zp.size > 1 else zp.reshape(())
         if arr is None:
             return base
-        return _with_density(base, arr, zero, k_axis)
+        return with_density(base, arr, zero, k_axis)
 
     def node_name(self, node: onnx.NodeProto) -> str:
         return node.name or f"{node.op_type}_{list(self.graph.node).index(node)}"
 
     def layer_name(self, node: onnx.NodeProto) -> str:
-        name = self.node_name(node)
-        base, i = name, 1
-        while name in self.names:
-            i += 1
-            name = f"{base}_{i}"
-        self.names.add(name)
-        return name
+        return unique_name(self.node_name(node), self.names)
 
     def act(self, name: str) -> Operand:
         """An activation's format: a DequantizeLinear output's integer format, an integer tensor's own type
@@ -307,29 +310,6 @@ def _attr(node: onnx.NodeProto, name: str, default: Any) -> Any:
         if a.name == name:
             return onnx.helper.get_attribute_value(a)
     return default
-
-
-def _with_density(base: Operand, arr: np.ndarray, zero: Any, k_axis: int) -> Operand:
-    """Measured density of ``arr`` (zeros where it equals ``zero``); an exact 2:4 / 1:4 pattern along
-    the reduction axis is reported as N:M."""
-    nz = np.asarray(arr != zero)
-    if nz.size == 0:
-        return base
-    density = float(np.count_nonzero(nz)) / nz.size
-    if density == 1.0:
-        return replace(base, pattern=Pattern.UNSTRUCTURED, density=1.0, n=0, m=0)
-    rows = np.moveaxis(nz, k_axis, -1)
-    if k_axis == 1 and nz.ndim > 2:  # conv weights [O, C, kh, kw]: K = C * kh * kw
-        rows = nz.reshape(nz.shape[0], -1)
-    else:
-        rows = rows.reshape(-1, rows.shape[-1])
-    k = rows.shape[-1]
-    for n, m in ((2, 4), (1, 4)):
-        if k % m == 0 and math.isclose(density, n / m):
-            groups = rows.reshape(rows.shape[0], k // m, m).sum(axis=-1)
-            if (groups == n).all():
-                return replace(base, pattern=Pattern.NM, n=n, m=m)
-    return replace(base, pattern=Pattern.UNSTRUCTURED, density=density, n=0, m=0)
 
 
 def _spatial(node: onnx.NodeProto, in_hw: list[int], kernel: list[int], strides: list[int],

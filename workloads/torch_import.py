@@ -22,6 +22,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from codesign.errors import WorkloadError
+from codesign.workloads.import_common import unique_name, with_density
 from codesign.workloads.layers import Conv2d, Eltwise, Layer, Linear, MatMul, Network, Pool
 from codesign.workloads.operand import Operand
 
@@ -184,12 +185,7 @@ class _Reader:
             if path and ((cls is not None and issubclass(cls, leaf)) or
                          (isinstance(kind, str) and kind.rsplit(".", 1)[-1] in {c.__name__ for c in leaf})):
                 base = path
-        out, i = base, 1
-        while out in self.names:
-            i += 1
-            out = f"{base}_{i}"
-        self.names.add(out)
-        return out
+        return unique_name(base, self.names)
 
     # -- constants --------------------------------------------------------------------------------------
     def value(self, node: Any) -> torch.Tensor | None:
@@ -222,15 +218,13 @@ class _Reader:
         return hasattr(node, "name") and node.name in self.const
 
     def weight_operand(self, node: Any, k_axis: int) -> Operand:
-        from codesign.workloads.onnx_import import _with_density
-
         w = self.value(node)
         if w is None:
             return Operand()
         arr = w.detach().to(torch.float32).cpu().numpy()
         if k_axis == 0 and arr.ndim == 2:  # [K, N] (x @ W): the reduction runs along rows
             arr = np.ascontiguousarray(arr.T)
-        return _with_density(Operand(), arr, 0, 1)
+        return with_density(Operand(), arr, 0, 1)
 
     # -- conversion -------------------------------------------------------------------------------------
     def convert(self, node: Any) -> list[Layer]:
