@@ -402,6 +402,8 @@ def _convert(r: _Reader, node: onnx.NodeProto, batch: int) -> Layer | None:
         return _matmul(r, node, batch, op)
     if op in _POOL:
         return _pool(r, node)
+    if op in ("ReduceMean", "ReduceMax"):
+        return _reduce_pool(r, node)
     if op in _ELTWISE:
         return _eltwise(r, node, batch)
     if op in PASS_THROUGH:
@@ -540,11 +542,46 @@ def _pool(r: _Reader, node: onnx.NodeProto, op: str | None = None) -> Pool:
                 stride=tuple(strides), padding=(t, le, b, ri), op=op, inputs=r.act(x))
 
 
+def _is_matmul_scale(r: _Reader, node: onnx.NodeProto, ins: list[str]) -> bool:
+    """A Mul/Div by a scalar constant whose result only feeds MatMuls of two activations: the attention scale
+    (SDPA decomposed), folded into the MatMul."""
+    if node.op_type not in ("Mul", "Div") or len(ins) != 2:
+        return False
+    consts = [i for i in ins if r.is_const(i)]
+    arr = r.array(consts[0]) if len(consts) == 1 else None
+    users = r.consumers.get(node.output[0], [])
+    return arr is not None and arr.size == 1 and bool(users) and all(
+        u.op_type == "MatMul" and u.domain in ("", "ai.onnx") and not r.is_const(u.input[0])
+        and not r.is_const(u.input[1]) for u in users)
+
+
+def _reduce_pool(r: _Reader, node: onnx.NodeProto) -> Pool | None:
+    """ReduceMean / ReduceMax over H and W of an NCHW tensor (the dynamo exporter's global pooling) -> a global
+    Pool; any other reduction is non-compute."""
+    xs = r.shapes.get(node.input[0])
+    axes = _attr(node, "axes", None)
+    if axes is None and len(node.input) > 1 and node.input[1]:
+        arr = r.array(node.input[1])
+        axes = None if arr is None else [int(a) for a in arr.reshape(-1)]
+    if xs is None or len(xs) != 4 or axes is None or sorted(int(a) % 4 for a in axes) != [2, 3]:
+        return None
+    xs = r.shape(node.input[0], node)
+    return Pool(r.layer_name(node), channels=xs[1], in_h=xs[2], in_w=xs[3],
+                op="avg" if node.op_type == "ReduceMean" else "max", global_=True, inputs=r.act(node.input[0]))
+
+
 def _eltwise(r: _Reader, node: onnx.NodeProto, batch: int, ins: list[str] | None = None,
              kind: str | None = None) -> Eltwise | None:
     ins = [i for i in (node.input if ins is None else ins) if i]
     if all(r.is_const(i) for i in ins):
         return None  # constant folding
+    if _is_matmul_scale(r, node, ins):
+        return None
+    if node.op_type == "Mul" and len(ins) == 2:
+        for a, b in ((ins[0], ins[1]), (ins[1], ins[0])):
+            gate = r.producer.get(b)
+            if gate is not None and gate.op_type in ("Sigmoid", "HardSigmoid") and gate.input[0] == a:
+                return None  # x * sigmoid(x): the SiLU / hard-swish activation, non-compute like Relu
     shapes = [r.shape(i, node) for i in ins]
     out = [int(d) for d in np.broadcast_shapes(*(tuple(s) for s in shapes))]
     elements = int(np.prod(out)) if out else 1

@@ -330,6 +330,10 @@ class _Reader:
         elements = math.prod(out) if out else 1
         if elements == 1:
             return []  # scalar arithmetic
+        scalar = len(tensors) == 1 or any(self.is_const(a) and math.prod(_shape(a) or [1]) == 1 for a in tensors)
+        if kind == "mul" and scalar and node.users and all(
+                u.target in _MATMUL and not any(self.is_const(a) for a in u.args[:2]) for u in node.users):
+            return []  # the attention scale (q * scale before q @ k^T), folded into the matmul
         if out and out[0] == self.batch and elements % self.batch == 0:
             elements //= self.batch
         return [Eltwise(self.name(node), elements=elements, op=kind, inputs_count=max(1, len(tensors)))]

@@ -163,3 +163,17 @@ def test_dynamo_exports_of_real_models(spec: str, tmp_path: Path) -> None:
     ref = module_macs(model, torch.zeros(1, 3, 224, 224)).total
     net = read_onnx(_export(model, (1, 3, 224, 224), tmp_path / "model.onnx", dynamo=True))
     assert net.macs == ref
+
+
+def test_dynamo_export_with_dynamic_batch(tmp_path: Path) -> None:
+    """dynamic_shapes: the dynamo exporter writes a symbolic 'batch' dimension, bound by input_shape."""
+    torch.manual_seed(0)
+    path = tmp_path / "model.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Block().eval(), (torch.randn(2, 3, 16, 16),), path, dynamo=True, verbose=False,
+                          dynamic_shapes={"x": {0: torch.export.Dim("batch")}})
+    with pytest.raises(WorkloadError, match=r"^model\.onnx: input 'x' has dynamic shape \[batch, 3, 16, 16\]; "):
+        read_onnx(path)
+    net = read_onnx(path, input_shape=(3, 3, 16, 16))
+    assert (net.batch, net.macs) == (3, 3 * BLOCK_MACS)

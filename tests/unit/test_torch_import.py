@@ -244,3 +244,18 @@ def test_deit_tiny_fused_attention_counts() -> None:
     ref = module_macs(model, torch.zeros(1, 3, 224, 224))
     assert (ref.total, ref.matmul) == (1_253_683_200, 12 * 2 * 3 * 197 * 197 * 64)
     assert from_torch(model, (1, 3, 224, 224)).macs == ref.total == zoo.get("deit_tiny").macs
+
+
+def test_load_workload_bad_specs() -> None:
+    from codesign.api import load_workload
+
+    with pytest.raises(WorkloadError) as e:
+        load_workload(3.5)  # type: ignore[arg-type]
+    assert str(e.value) == "workload must be a Network, a zoo name, a model file or a torch.nn.Module, not float"
+    with pytest.raises(WorkloadError) as e:
+        load_workload("resnet8_cifar", input_shape=(1, 3, 32, 32))
+    assert str(e.value) == "input_shape applies to ONNX files and PyTorch modules, not 'resnet8_cifar'"
+    with pytest.raises(WorkloadError) as e:
+        load_workload(TorchResNet8(), input_shape=(1, 3, 32, 32), skip_unsupported=True)
+    assert str(e.value) == "a PyTorch module takes input_shape and batch only, not ['skip_unsupported']"
+    assert load_workload(TorchResNet8(), input_shape=(1, 3, 32, 32), batch=2).batch == 2
