@@ -221,6 +221,9 @@ class _Reader:
             return numpy_helper.to_array(self.inits[name])
         if name in self.consts:
             return self.consts[name]
+        ident = self.producer.get(name)
+        if ident is not None and ident.op_type == "Identity":  # the legacy exporter's shared initializers
+            return self.array(ident.input[0])
         clip = self.clip_of(name)
         if clip is not None:
             src = self.array(clip[0].input[0])
@@ -230,6 +233,9 @@ class _Reader:
     def is_const(self, name: str) -> bool:
         if name in self.inits or name in self.consts:
             return True
+        ident = self.producer.get(name)
+        if ident is not None and ident.op_type == "Identity":
+            return self.is_const(ident.input[0])
         clip = self.clip_of(name)
         if clip is not None:
             return self.is_const(clip[0].input[0])

@@ -305,3 +305,14 @@ def test_silu_reducemean_and_attention_scale() -> None:
         Eltwise("scale_out", elements=4, op="mul", inputs_count=2),
         MatMul("scores", m=5, k=8, n=5, heads=2),
     )
+
+
+def test_weight_behind_identity_is_a_weight() -> None:
+    """The legacy exporter shares identical initializers through Identity nodes: still weights (Linear, with
+    their measured density), not a MatMul of two activations."""
+    nodes = [helper.make_node("Identity", ["w"], ["w_shared"], name="share"),
+             helper.make_node("MatMul", ["x", "w"], ["a"], name="fc1"),
+             helper.make_node("MatMul", ["a", "w_shared"], ["y"], name="fc2")]
+    m = model(nodes, [vi("x", [1, 16])], [vi("y", [1, 16])], [init("w", (16, 16), zero_frac=0.25)])
+    fc2 = read_onnx(m).layer("fc2")
+    assert isinstance(fc2, Linear) and fc2.weights.density == 0.75
