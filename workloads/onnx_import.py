@@ -61,8 +61,9 @@ _ELTWISE = {"Add": "add", "Sub": "add", "Mul": "mul", "Div": "mul"}
 _POOL = {"MaxPool": "max", "AveragePool": "avg", "GlobalAveragePool": "avg", "GlobalMaxPool": "max"}
 _TP = onnx.TensorProto
 # integer tensor types -> (bits, signed)
-_INT_TYPES = {_TP.INT8: (8, True), _TP.UINT8: (8, False), _TP.INT16: (16, True), _TP.UINT16: (16, False),
-              _TP.INT32: (32, True), _TP.UINT32: (32, False)}
+_INT_TYPES: dict[int, tuple[int, bool]] = {
+    _TP.INT8: (8, True), _TP.UINT8: (8, False), _TP.INT16: (16, True), _TP.UINT16: (16, False),
+    _TP.INT32: (32, True), _TP.UINT32: (32, False)}
 for _t, _v in (("INT4", (4, True)), ("UINT4", (4, False)), ("INT2", (2, True)), ("UINT2", (2, False))):
     if hasattr(_TP, _t):
         _INT_TYPES[getattr(_TP, _t)] = _v
@@ -510,7 +511,8 @@ def _fuse_bias(r: _Reader, node: onnx.NodeProto, n: int) -> bool:
     add = outs[0]
     other = add.input[1] if add.input[0] == node.output[0] else add.input[0]
     dims = r.shapes.get(other)
-    if r.is_const(other) and dims is not None and int(np.prod(dims or [1])) == n:
+    if r.is_const(other) and dims is not None and all(isinstance(d, int) for d in dims) and \
+            int(np.prod([int(d) for d in dims] or [1])) == n:
         r.fused.add(r.node_name(add))
         return True
     return False
@@ -571,8 +573,8 @@ def _reduce_pool(r: _Reader, node: onnx.NodeProto) -> Pool | None:
         axes = None if arr is None else [int(a) for a in arr.reshape(-1)]
     if xs is None or len(xs) != 4 or axes is None or sorted(int(a) % 4 for a in axes) != [2, 3]:
         return None
-    xs = r.shape(node.input[0], node)
-    return Pool(r.layer_name(node), channels=xs[1], in_h=xs[2], in_w=xs[3],
+    x = r.shape(node.input[0], node)
+    return Pool(r.layer_name(node), channels=x[1], in_h=x[2], in_w=x[3],
                 op="avg" if node.op_type == "ReduceMean" else "max", global_=True, inputs=r.act(node.input[0]))
 
 

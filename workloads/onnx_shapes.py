@@ -202,14 +202,18 @@ def _qgemm(node: onnx.NodeProto, info: _Graph) -> tuple[int, Dims] | None:
 
 
 def _qconcat(node: onnx.NodeProto, info: _Graph) -> tuple[int, Dims] | None:
-    parts = [info.static(node.input[i]) for i in range(2, len(node.input), 3)]
-    if not parts or any(p is None for p in parts):
+    parts: list[list[int]] = []
+    for i in range(2, len(node.input), 3):
+        part = info.static(node.input[i])
+        if part is None:
+            return None
+        parts.append(part)
+    if not parts:
         return None
-    axis = _int_attr(node, "axis", 0)
-    first = list(parts[0])  # type: ignore[arg-type]
-    axis %= len(first)
-    first[axis] = sum(p[axis] for p in parts)  # type: ignore[index]
-    return info.types.get(node.input[1], onnx.TensorProto.UINT8), first  # type: ignore[return-value]
+    axis = _int_attr(node, "axis", 0) % len(parts[0])
+    first: Dims = list(parts[0])
+    first[axis] = sum(p[axis] for p in parts)
+    return info.types.get(node.input[1], onnx.TensorProto.UINT8), first
 
 
 def _qpool(node: onnx.NodeProto, info: _Graph) -> tuple[int, Dims] | None:

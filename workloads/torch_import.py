@@ -109,7 +109,7 @@ def _pruning_as_buffers(module: nn.Module) -> Iterator[None]:
             methods = hook._pruning_methods if isinstance(hook, prune.PruningContainer) else [hook]
             if not any(isinstance(h, prune.BasePruningMethod) for h in methods):
                 continue
-            name = hook._tensor_name
+            name = getattr(hook, "_tensor_name")  # noqa: B009 - private attribute of prune's hooks
             value = getattr(m, name)
             del m._forward_pre_hooks[key]
             delattr(m, name)
@@ -202,7 +202,7 @@ class _Reader:
             leaves = [a for a in _flat(node.args) + _flat(list(node.kwargs.values())) if hasattr(a, "op")]
             vals = [self.value(a) for a in leaves]
             if leaves and all(v is not None for v in vals):
-                env = {a.name: v for a, v in zip(leaves, vals, strict=True)}
+                env = {a.name: v for a, v in zip(leaves, vals, strict=True) if v is not None}
                 args = _subst(node.args, env)
                 kwargs = _subst(dict(node.kwargs), env)
                 try:
