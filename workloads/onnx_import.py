@@ -282,6 +282,15 @@ class _Reader:
             return base
         return with_density(base, arr, zero, k_axis)
 
+    def float_source(self, name: str) -> str:
+        """The tensor a QuantizeLinear -> DequantizeLinear pair (QDQ) was inserted after."""
+        while True:
+            dq = self.producer.get(name)
+            q = self.producer.get(dq.input[0]) if dq is not None and dq.op_type == "DequantizeLinear" else None
+            if q is None or q.op_type != "QuantizeLinear":
+                return name
+            name = q.input[0]
+
     def node_name(self, node: onnx.NodeProto) -> str:
         return node.name or f"{node.op_type}_{list(self.graph.node).index(node)}"
 
@@ -585,10 +594,11 @@ def _eltwise(r: _Reader, node: onnx.NodeProto, batch: int, ins: list[str] | None
         return None  # constant folding
     if _is_matmul_scale(r, node, ins):
         return None
-    if node.op_type == "Mul" and len(ins) == 2:
+    if node.op_type in ("Mul", "QLinearMul") and len(ins) == 2:
         for a, b in ((ins[0], ins[1]), (ins[1], ins[0])):
-            gate = r.producer.get(b)
-            if gate is not None and gate.op_type in ("Sigmoid", "HardSigmoid") and gate.input[0] == a:
+            gate = r.producer.get(r.float_source(b))
+            if gate is not None and gate.op_type in ("Sigmoid", "HardSigmoid", "QLinearSigmoid") and \
+                    r.float_source(gate.input[0]) == r.float_source(a):
                 return None  # x * sigmoid(x): the SiLU / hard-swish activation, non-compute like Relu
     shapes = [r.shape(i, node) for i in ins]
     out = [int(d) for d in np.broadcast_shapes(*(tuple(s) for s in shapes))]

@@ -267,26 +267,51 @@ MS_RULES: dict[str, Callable[[onnx.NodeProto, _Graph], tuple[int, Dims] | None]]
 
 
 def _contrib_round(model: onnx.ModelProto, info: _Graph) -> int:
-    """value_info for com.microsoft node outputs that have none; the number added."""
+    """value_info for com.microsoft node outputs (the rules above) and for the standard nodes downstream of
+    them (ONNX's per-node inference), in one pass in graph order; the number of outputs added."""
     g = model.graph
-    added = 0
+    opset = _opset(model)
+    added: dict[str, onnx.ValueInfoProto] = {}
     for node in g.node:
-        if node.domain != "com.microsoft" or node.op_type not in MS_RULES:
+        out = node.output[0] if node.output else ""
+        if not out or info.static(out) is not None:
             continue
-        out = node.output[0]
-        if info.static(out) is not None:
-            continue
-        got = MS_RULES[node.op_type](node, info)
+        got: tuple[int, Dims] | None = None
+        if node.domain == "com.microsoft" and node.op_type in MS_RULES:
+            got = MS_RULES[node.op_type](node, info)
+        elif node.domain in ("", "ai.onnx") and added and all(
+                (not i) or info.static(i) is not None for i in node.input):
+            got = _standard(node, info, opset)
         if got is None:
             continue
         elem, dims = got
         info.shapes[out], info.types[out] = dims, elem
-        for vi in list(g.value_info):
-            if vi.name == out:
-                g.value_info.remove(vi)
-        g.value_info.append(helper.make_tensor_value_info(out, elem, dims))
-        added += 1
-    return added
+        added[out] = helper.make_tensor_value_info(out, elem, dims)
+    if added:
+        keep = [vi for vi in g.value_info if vi.name not in added]
+        del g.value_info[:]
+        g.value_info.extend([*keep, *added.values()])
+    return len(added)
+
+
+def _standard(node: onnx.NodeProto, info: _Graph, opset: int) -> tuple[int, Dims] | None:
+    """Output type and shape of one standard-domain node from its inputs' (ONNX's inference for that op)."""
+    try:
+        schema = onnx.defs.get_schema(node.op_type, opset, "")
+        types = {i: helper.make_tensor_type_proto(info.types.get(i, onnx.TensorProto.FLOAT), info.static(i))
+                 for i in node.input if i}
+        data = {i: numpy_helper.from_array(info.consts[i], i) for i in node.input if i in info.consts}
+        outs = shape_inference.infer_node_outputs(schema, node, types, data,
+                                                  opset_imports=[helper.make_opsetid("", opset)])
+    except Exception:
+        return None
+    t = outs.get(node.output[0])
+    if t is None or not t.tensor_type.HasField("shape"):
+        return None
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in t.tensor_type.shape.dim]
+    if any(d is None for d in dims):
+        return None
+    return t.tensor_type.elem_type, [int(d) for d in dims if d is not None]
 
 
 def infer_static_shapes(model: onnx.ModelProto, where: str) -> onnx.ModelProto:

@@ -185,3 +185,37 @@ def test_clip_is_explicit_and_stated(models: dict[str, Path]) -> None:
     with pytest.warns(BitsClippedWarning, match=r"^clipped weights of 21 layers from 8 to 4 bits"):
         res = codesign.simulate(str(models["qdq_int8"]), cfg, clip_bits=True)
     assert res.macs == RESNET18_64_MACS
+
+
+def _quantize_qoperator(spec: str, folder: Path) -> tuple[int, Path, Path]:
+    """(the module's MACs at SHAPE, its fp32 export, its QOperator quantization)."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    torch.manual_seed(0)
+    model = build_model(spec)
+    fp32, pre, q = folder / "fp32.onnx", folder / "pre.onnx", folder / "qop.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.randn(*SHAPE),), fp32, dynamo=False, input_names=["x"], opset_version=17)
+        quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
+        ort_quant.quantize_static(str(pre), str(q), _Calibration(), quant_format=ort_quant.QuantFormat.QOperator,
+                                  activation_type=ort_quant.QuantType.QUInt8, weight_type=ort_quant.QuantType.QInt8)
+    return module_macs(model, torch.zeros(*SHAPE)).total, pre, q
+
+
+@pytest.mark.parametrize("spec, contrib, macs", [
+    # fire modules: QLinearConcat; 26 convs at 64x64
+    ("torchvision:squeezenet1_1", {"QLinearConcat", "QLinearGlobalAveragePool"}, 21_584_576),
+    # SiLU as QLinearSigmoid + QLinearMul, SE blocks, residual QLinearAdd: shapes through chains of contrib ops
+    pytest.param("timm:efficientnet_b0", {"QLinearSigmoid", "QLinearMul", "QLinearAdd", "QGemm"}, 33_246_592,
+                 marks=pytest.mark.slow),
+])
+def test_qoperator_contrib_ops_shapes(spec: str, contrib: set[str], macs: int, tmp_path: Path) -> None:
+    ref, fp32, q = _quantize_qoperator(spec, tmp_path)
+    assert ref == macs
+    assert {f"com.microsoft:{op}" for op in contrib} <= set(_ops(q))
+    net, float_net = read_onnx(q), read_onnx(fp32)
+    assert net.macs == macs
+    # the same layers as the float model (x * sigmoid(x) stays an activation), at 8 bits
+    assert [layer.kind for layer in net] == [layer.kind for layer in float_net]
+    assert {(layer.weights.bits, layer.inputs.bits) for layer in net if layer.has_gemm} == {(8, 8)}
