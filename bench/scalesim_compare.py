@@ -14,21 +14,30 @@ API in CALC mode (``InterfaceBandwidth: CALC``, SCALE-Sim's shipped ``scale.cfg`
 without writing traces (its CLI always writes them, which is slower still); codesign runs
 ``simulate_network(..., timing="scalesim")``, the median of ``--repeat`` fresh processes.
 
+``--sparse`` turns SCALE-Sim's ``SparsitySupport`` on (it then compresses every filter to the
+topology's N:M column) and runs codesign with ``--zero-handling skip``.
+
 ``--reference`` instead runs SCALE-Sim on every topology in ``tests/data/scalesim`` on the arrays
-and dataflows of ``tests/sim/test_scalesim_reference.py`` and prints the table that test holds
-(minutes to tens of minutes on two cores).
+and dataflows of ``tests/sim/test_scalesim_reference.py``, and on three of SCALE-Sim's shipped
+topologies (``SHIPPED_REFERENCE_RUNS``), and prints the tables that test holds (minutes to tens of
+minutes on two cores); ``--reference --sparse`` does the same for the sparse
+table (``SPARSE_REFERENCE_RUNS``, under a minute). ``--parse-topologies`` prints the layer counts
+SCALE-Sim's own parser reads from its shipped topologies (``tests/data/scalesim/topologies``), the
+table of ``tests/unit/test_scalesim_csv.py``.
 
     python bench/scalesim_compare.py [--scalesim-python PATH] [--topology CSV] [--rows 32 --cols 32
-        --dataflow ws] [--repeat 5] [--out bench/results/scalesim_compare.csv]
+        --dataflow ws] [--sparse] [--repeat 5] [--out bench/results/scalesim_compare.csv]
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -44,10 +53,24 @@ REFERENCE_RUNS = {  # topology -> arrays; every array runs ws, os, is
     "conv_odd.csv": ("8x8", "32x32", "16x4"),
     "conv_extras.csv": ("8x8", "32x32", "16x4"),
 }
+SHIPPED_REFERENCE_RUNS = {  # SCALE-Sim's own files in header variants the reader once refused; WS only (minutes each)
+    "topologies/GEMM_mnk/vit_s.csv": ("32x32",),  # "Layer,M,N,K," with CRLF
+    "topologies/dlrm/dlrm_fwd.csv": ("32x32",),  # byte-order mark, lower-case header, "num filters"
+    "topologies/deepbench/DeepBenchConv/OCR.csv": ("32x32",),  # "Layer, IFMAP Width, IFMAP Width"
+}
+SPARSE_REFERENCE_RUNS = {  # the same, SCALE-Sim with SparsitySupport on
+    "sparse/nm_conv.csv": ("8x8", "32x32"),
+    "sparse/nm_gemm.csv": ("8x8", "32x32"),
+    "topologies/sparsity/conv.csv": ("8x8", "32x32"),
+    "topologies/sparsity/gemm.csv": ("8x8", "32x32"),
+    "topologies/sparsity/alexnet_part.csv": ("32x32",),
+}
 
 # SCALE-Sim 3 config: its shipped configs/scale.cfg (64 KiB SRAMs, 512-entry request buffers,
 # CALC bandwidth mode) with the array and dataflow filled in, and the [layout]/[sparsity]
-# sections that 3.0.0's reader requires set to their defaults (no custom layout, no sparsity).
+# sections that 3.0.0's reader requires set to their defaults (no custom layout; sparsity off, or
+# on with ``--sparse``: SCALE-Sim then compresses each filter column to the topology's N:M ratio,
+# ELLPACK-block representation, no optimized mapping).
 SCALESIM_CFG = """[general]
 run_name = {name}
 
@@ -77,7 +100,7 @@ FilterSRAMBankNum: 10
 FilterSRAMBankPort: 2
 
 [sparsity]
-SparsitySupport : false
+SparsitySupport : {sparsity}
 SparseRep : ellpack_block
 OptimizedMapping : false
 BlockSize : 8
@@ -116,15 +139,40 @@ print(json.dumps({"version": version("scalesim"), "numpy": version("numpy"), "si
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "layers": layers}))
 """
 
+# Runs inside the SCALE-Sim interpreter: argv = topology folder. SCALE-Sim's own parser on every CSV,
+# in the mode its header asks for (``-i gemm`` for ``..., M, N, K``; conv otherwise); SCALE-Sim
+# itself never looks at the header.
+PARSE_DRIVER = r"""
+import contextlib, io, json, sys
+from pathlib import Path
+from scalesim.topology_utils import topologies
+root = Path(sys.argv[1])
+out = {}
+for f in sorted(root.rglob("*.csv")):
+    head = [c.strip().lower() for c in f.read_text(encoding="utf-8-sig").splitlines()[0].split(",")]
+    t = topologies()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            t.load_arrays(str(f), mnk_inputs=head[1:4] == ["m", "n", "k"])
+            macs = t.get_all_mac_ops()
+    except Exception as e:
+        out[f.relative_to(root).as_posix()] = f"{type(e).__name__}: {e}"
+        continue
+    out[f.relative_to(root).as_posix()] = {"layers": t.get_num_layers(), "macs": macs,
+        "sparsity": [f"{a[9]}:{a[10]}" for a in t.topo_arrays]}
+print(json.dumps(out))
+"""
+
 CODESIGN_DRIVER = r"""
 import json, resource, sys, time
-topo, rows, cols, df = sys.argv[1:5]
+topo, rows, cols, df, zero_handling = sys.argv[1:6]
 from codesign.sim.config import AcceleratorConfig
 from codesign.sim.engine import simulate_network
 from codesign.workloads.scalesim_csv import read_topology
 t0, c0 = time.perf_counter(), time.process_time()
 net = read_topology(topo)
-r = simulate_network(net, AcceleratorConfig(rows=int(rows), cols=int(cols), dataflow=df), timing="scalesim")
+config = AcceleratorConfig(rows=int(rows), cols=int(cols), dataflow=df, zero_handling=zero_handling)
+r = simulate_network(net, config, timing="scalesim")
 wall, cpu = time.perf_counter() - t0, time.process_time() - c0
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"sim_wall_s": wall, "sim_cpu_s": cpu, "peak_rss_mb": rss,
@@ -154,10 +202,11 @@ def _run(cmd: list[str], cwd: str | None = None) -> tuple[dict, float, float, fl
     return json.loads(stdout.strip().splitlines()[-1]), wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
-def run_scalesim(python: str, topo: Path, rows: int, cols: int, df: str) -> dict:
+def run_scalesim(python: str, topo: Path, rows: int, cols: int, df: str, sparse: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "scale.cfg"
-        cfg.write_text(SCALESIM_CFG.format(name=f"r{rows}x{cols}_{df}", rows=rows, cols=cols, df=df))
+        cfg.write_text(SCALESIM_CFG.format(name=f"r{rows}x{cols}_{df}", rows=rows, cols=cols, df=df,
+                                           sparsity="true" if sparse else "false"))
         layout = Path(tmp) / "layout.csv"  # 3.0.0 opens a layout file even when no custom layout is used
         layout.write_text("Layer name, IFMAP Height Intraline Factor,\n")
         driver = Path(tmp) / "driver.py"
@@ -168,9 +217,10 @@ def run_scalesim(python: str, topo: Path, rows: int, cols: int, df: str) -> dict
     return res
 
 
-def run_codesign(topo: Path, rows: int, cols: int, df: str, repeat: int) -> dict:
-    runs = [_run([sys.executable, "-c", CODESIGN_DRIVER, str(topo.resolve()), str(rows), str(cols), df])
-            for _ in range(repeat)]
+def run_codesign(topo: Path, rows: int, cols: int, df: str, repeat: int, sparse: bool = False) -> dict:
+    cmd = [sys.executable, "-c", CODESIGN_DRIVER, str(topo.resolve()), str(rows), str(cols), df,
+           "skip" if sparse else "none"]
+    runs = [_run(cmd) for _ in range(repeat)]
     res = runs[0][0]
     res["sim_wall_s"] = statistics.median(r[0]["sim_wall_s"] for r in runs)
     res["sim_cpu_s"] = statistics.median(r[0]["sim_cpu_s"] for r in runs)
@@ -182,17 +232,43 @@ def run_codesign(topo: Path, rows: int, cols: int, df: str, repeat: int) -> dict
     return res
 
 
-def reference(python: str) -> int:
-    table: dict[str, dict[str, dict[str, list[int]]]] = {}
-    for topo, arrays in REFERENCE_RUNS.items():
+def reference(python: str, sparse: bool = False) -> int:
+    """SCALE-Sim's Total Cycles per row of the reference runs: a list per run, or with ``sparse`` a pair
+    (SparsitySupport false, SparsitySupport true) per run."""
+    table: dict[str, dict[str, dict[str, object]]] = {}
+    for topo, arrays in (SPARSE_REFERENCE_RUNS if sparse else REFERENCE_RUNS | SHIPPED_REFERENCE_RUNS).items():
         for arr in arrays:
             rows, cols = map(int, arr.split("x"))
-            for df in ("ws", "os", "is"):
-                res = run_scalesim(python, DATA / topo, rows, cols, df)
-                assert all(x["stall_cycles"] == 0 for x in res["layers"]), res
-                table.setdefault(topo, {}).setdefault(arr, {})[df] = [x["total_cycles"] for x in res["layers"]]
-                print(f"{topo} {arr} {df}: {table[topo][arr][df]} ({res['sim_wall_s']:.1f} s)", file=sys.stderr)
+            for df in ("ws",) if topo in SHIPPED_REFERENCE_RUNS else ("ws", "os", "is"):
+                runs = []
+                for on in ((False, True) if sparse else (False,)):
+                    res = run_scalesim(python, DATA / topo, rows, cols, df, sparse=on)
+                    assert all(x["stall_cycles"] == 0 for x in res["layers"]), res
+                    runs.append([x["total_cycles"] for x in res["layers"]])
+                    print(f"{topo} {arr} {df} sparsity={on}: {runs[-1]} ({res['sim_wall_s']:.1f} s)", file=sys.stderr)
+                table.setdefault(topo, {}).setdefault(arr, {})[df] = tuple(runs) if sparse else runs[0]
     print(json.dumps(table, indent=1))
+    return 0
+
+
+def parse_topologies(python: str) -> int:
+    """Print SCALE-Sim's layer count and MACs for every topology under tests/data/scalesim/topologies
+    (the table tests/unit/test_scalesim_csv.py holds), and the files its parser refuses."""
+    with tempfile.TemporaryDirectory() as tmp:
+        driver = Path(tmp) / "parse.py"
+        driver.write_text(PARSE_DRIVER)
+        res, *_ = _run([python, str(driver), str(DATA / "topologies")], cwd=tmp)
+    read = {k: (v["layers"], v["macs"]) for k, v in res.items() if isinstance(v, dict)}
+    print("SCALESIM_PARSES = {")
+    for k, v in read.items():
+        print(f"    {k!r}: {v},")
+    print("}")
+    print(f"# {len(read)} of {len(res)} read; refused by SCALE-Sim's parser:")
+    for k, v in res.items():
+        if not isinstance(v, dict):
+            print(f"#   {k}: {v}")
+    sparse = {k: v["sparsity"] for k, v in res.items() if isinstance(v, dict) and set(v["sparsity"]) != {"1:1"}}
+    print(f"# layers' N:M: {json.dumps(sparse)}")
     return 0
 
 
@@ -206,20 +282,37 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=5, help="codesign runs (fresh processes); the median is kept")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "scalesim_compare.csv")
     ap.add_argument("--reference", action="store_true", help="print the reference table of the test instead")
+    ap.add_argument("--sparse", action="store_true",
+                    help="SCALE-Sim with SparsitySupport on, codesign with --zero-handling skip")
+    ap.add_argument("--parse-topologies", action="store_true",
+                    help="print SCALE-Sim's layer counts of its shipped topologies (the unit test's table) instead")
     args = ap.parse_args()
+    if (args.reference or args.parse_topologies) and not args.scalesim_python:
+        ap.error("--reference and --parse-topologies need --scalesim-python")
+    if args.parse_topologies:
+        return parse_topologies(args.scalesim_python)
     if args.reference:
-        if not args.scalesim_python:
-            ap.error("--reference needs --scalesim-python")
-        return reference(args.scalesim_python)
+        return reference(args.scalesim_python, sparse=args.sparse)
 
-    cs = run_codesign(args.topology, args.rows, args.cols, args.dataflow, args.repeat)
-    ss = run_scalesim(args.scalesim_python, args.topology, args.rows, args.cols, args.dataflow) \
+    cs = run_codesign(args.topology, args.rows, args.cols, args.dataflow, args.repeat, sparse=args.sparse)
+    ss = run_scalesim(args.scalesim_python, args.topology, args.rows, args.cols, args.dataflow, sparse=args.sparse) \
         if args.scalesim_python else None
     layers = []
+    ss_rows = iter(ss["layers"] if ss else [])
     for c in cs["layers"]:
-        # SCALE-Sim runs a layer whose name contains "DP" once per channel, as "<name>Channel_<i>"
-        s = [x for x in (ss["layers"] if ss else [])
-             if x["layer"] == c["layer"] or x["layer"].startswith(f"{c['layer']}Channel_")]
+        # SCALE-Sim's rows in order: one per topology row, except that a row whose name contains
+        # "DP" runs once per channel, as "<name>Channel_<i>" (codesign: one grouped layer). Taken
+        # by position: codesign suffixes repeated names ("fc", "fc_2"), SCALE-Sim keeps them.
+        s = []
+        if ss:
+            s.append(next(ss_rows))
+            if re.search(r"Channel_0$", s[0]["layer"]):
+                prefix = s[0]["layer"].removesuffix("0")
+                while (nxt := next(ss_rows, None)) is not None:
+                    if not nxt["layer"].startswith(prefix):
+                        ss_rows = itertools.chain([nxt], ss_rows)
+                        break
+                    s.append(nxt)
         layers.append({"layer": c["layer"], "codesign_cycles": c["total_cycles"],
                        "scalesim_cycles": sum(x["total_cycles"] for x in s) if s else "",
                        "scalesim_stall_cycles": sum(x["stall_cycles"] for x in s) if s else "",
@@ -232,6 +325,7 @@ def main() -> int:
     topo_name = args.topology.name
     summary = {
         "topology": topo_name, "array": f"{args.rows}x{args.cols}", "dataflow": args.dataflow,
+        "sparse": args.sparse,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "tools": tools,
         "total_cycles": {"codesign": sum(x["codesign_cycles"] for x in layers),

@@ -24,6 +24,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from codesign.accuracy import check_workloads, sweep_accuracy
 from codesign.errors import ConfigError
 from codesign.sim.config import AcceleratorConfig
 from codesign.space import DesignSpace, WorkloadSpec, area_function, parse_metrics
@@ -138,6 +139,8 @@ class _WorkerState:
             result = ev.run(config, self.engine, cache)
             row = {**fixed, "workload": label, **values, "pes": config.pes,
                    "sram_bytes": config.sram_bytes, **metrics_row(result, area), **fpga}
+            if "accuracy" in self.space.pareto:  # top-1 of the integer network (codesign.accuracy)
+                row["accuracy"] = sweep_accuracy(ev.network, config)
             if fpga:
                 fmax = fpga["fpga_fmax_mhz"]
                 row["fpga_latency_us"] = result.cycles / fmax if fmax == fmax and fmax else float("nan")
@@ -511,7 +514,9 @@ def sweep(
     if out is not None and out.suffix.lower() not in (".parquet", ".csv"):
         raise ConfigError(f"output must be a .parquet or .csv file, not {str(output)!r}")
 
-    sp.load_workloads()  # fail early, in this process, on a bad workload
+    networks = sp.load_workloads()  # fail early, in this process, on a bad workload
+    if "accuracy" in sp.pareto:
+        check_workloads(networks)
     points = sp.points()
     space_dict = sp.to_dict()
     fingerprint = sp.fingerprint()

@@ -25,6 +25,7 @@ import numpy as np
 
 from codesign.errors import ConfigError
 from codesign.sim.config import AcceleratorConfig, Dataflow, ZeroHandling
+from codesign.sim.tileplan import HW_MAX_BITS, HW_MIN_BITS, accumulator_bits_needed, model_only_reason
 from codesign.sim.timing import (
     NATIVE_START_CYCLES,
     ceil_div,
@@ -34,19 +35,28 @@ from codesign.sim.timing import (
     native_tail_cycles,
 )
 
-MIN_BITS = 2
-MAX_BITS = 16
+MIN_BITS = HW_MIN_BITS
+MAX_BITS = HW_MAX_BITS
 
 
 def _range(bits: int, signed: bool) -> tuple[int, int]:
     return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
 
 
-def _bits_for(lo: int, hi: int) -> tuple[int, bool]:
-    """Smallest (width, signed) holding every integer in ``[lo, hi]``."""
-    if lo >= 0:
-        return max(1, hi.bit_length()), False
-    return max((-lo - 1).bit_length(), hi.bit_length()) + 1, True
+def core_config(config: AcceleratorConfig) -> AcceleratorConfig:
+    """The configuration of the WS/OS core that runs ``config``.
+
+    IS (inputs stationary: K on rows, M on columns, N streams) is the WS machine on the transposed
+    GEMM ``C^T = B^T A^T``: its stationary operand is A^T (activation bits, in the input buffer),
+    its streaming operand B^T (weight bits, in the weight buffer). So the core is a WS array whose
+    "weights" are activations: widths, signedness and buffer sizes swap. WS and OS are themselves.
+    """
+    c = config
+    if c.dataflow is not Dataflow.IS:
+        return c
+    return c.replace(dataflow=Dataflow.WS, act_bits=c.weight_bits, weight_bits=c.act_bits,
+                     act_signed=c.weight_signed, weight_signed=c.act_signed,
+                     input_sram_bytes=c.weight_sram_bytes, weight_sram_bytes=c.input_sram_bytes)
 
 
 @dataclass(frozen=True)
@@ -57,18 +67,12 @@ class HardwarePlan:
 
     def __post_init__(self) -> None:
         c = self.config
-        if c.dataflow not in (Dataflow.WS, Dataflow.OS):
-            raise ConfigError(f"dataflow must be ws or os for the generated hardware, not {c.dataflow.value!r}")
-        if c.zero_handling is ZeroHandling.SKIP:
-            raise ConfigError("zero_handling must be none or gate for the generated hardware, not 'skip'")
-        for f in ("weight_bits", "act_bits"):
-            v = getattr(c, f)
-            if not MIN_BITS <= v <= MAX_BITS:
-                raise ConfigError(f"{f} must be from {MIN_BITS} to {MAX_BITS} for the generated hardware, not {v!r}")
-        for f in ("rows", "cols"):
-            v = getattr(c, f)
-            if v > 64:
-                raise ConfigError(f"{f} must be at most 64 for the generated hardware, not {v!r}")
+        reason = model_only_reason(c)
+        if reason:
+            raise ConfigError(reason)
+        if c.dataflow is Dataflow.IS:  # built as the WS core of core_config: validate that
+            HardwarePlan(core_config(c))
+            return
         if self.k_max < 1 or self.m_max < 1 or self.n_max < 1:
             raise ConfigError(
                 f"buffers too small for a {c.rows}x{c.cols} array: input_sram_bytes={c.input_sram_bytes}, "
@@ -117,8 +121,17 @@ class HardwarePlan:
 
     @cached_property
     def acc_shape(self) -> tuple[int, bool]:
-        lo, hi = self.product_range
-        return _bits_for(min(0, lo * self.k_max), hi * self.k_max)
+        """``acc_bits`` of the config (honoured: sums wrap at that width, so ``verify`` refuses a
+        layer whose K could overflow it); signed when either operand is."""
+        return self.config.acc_bits, self.config.weight_signed or self.config.act_signed
+
+    def check_accumulator(self, k: int, what: str = "gemm") -> None:
+        """Refuse a reduction of ``k`` products that ``acc_bits`` cannot hold exactly."""
+        need = accumulator_bits_needed(self.config, k)
+        if need > self.config.acc_bits:
+            raise ConfigError(
+                f"acc_bits must be at least {need} for {what} with K={k} ({self.config.weight_bits}-bit weights, "
+                f"{self.config.act_bits}-bit activations), not {self.config.acc_bits}")
 
     # -- buffers -----------------------------------------------------------------------------
     @property

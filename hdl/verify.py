@@ -1,10 +1,19 @@
-"""Verify the generated RTL on a workload layer: Icarus + cocotb against numpy and the simulator.
+"""Verify the generated RTL on workload layers: Icarus + cocotb against numpy and the simulator.
 
-For each layer: its seeded quantized (sparse) operands (``workloads.tensors.layer_operands``,
-im2col for convolutions) are cut into on-chip tiles that fit the buffers; every tile runs
-through the RTL from loaded buffers to ``done``; partial sums over K tiles are added on the host.
+**Whole layers** (:func:`verify`, ``codesign verify``): each layer's seeded quantized (sparse)
+operands (``workloads.tensors.layer_operands``, im2col for convolutions) are laid out in DRAM as
+the tiling plan says (:mod:`codesign.hdl.host`); the whole-layer accelerator
+(:mod:`codesign.hdl.layer`) runs the layer from one ``start`` through its AXI port, against the
+AXI memory model with the config's latency and bandwidth. Reported per layer
+(:class:`WholeLayerVerification`): ``outputs_match`` (C read back from DRAM equals numpy's int64
+``A @ B``, bit for bit), and the RTL's counters beside the simulator's numbers for the same
+layer and config (``codesign simulate``'s columns): cycles, stall cycles, DRAM bytes read and
+written, enabled MACs. With ``stall > 0`` the memory adds random wait cycles on every AXI
+channel: outputs must not change and the cycles are at least the ideal ones.
 
-Reported per layer:
+**The GEMM engine alone** (:func:`verify_batch`, used by the engine's own tests): operands are
+cut into on-chip tiles, each runs from loaded buffers to ``done`` through the GEMM top's streams;
+reported per layer:
 
 * ``outputs_match``: the RTL's C equals numpy's int64 ``A @ B`` for every group, bit for bit;
 * ``rtl_cycles``: sum over tiles of the cycles from ``start`` to ``done`` measured in the RTL;
@@ -28,8 +37,8 @@ from typing import Any
 import numpy as np
 
 from codesign.errors import ConfigError, WorkloadError
-from codesign.hdl.plan import HardwarePlan
-from codesign.sim.config import AcceleratorConfig, Dataflow
+from codesign.hdl.plan import HardwarePlan, core_config
+from codesign.sim.config import AcceleratorConfig
 from codesign.workloads.layers import Layer, Linear
 from codesign.workloads.tensors import GemmOperands, layer_operands
 
@@ -73,8 +82,9 @@ def _round_up(x: int, q: int) -> int:
     return -(-x // q) * q
 
 
-def plan_tiles(plan: HardwarePlan, m: int, n: int, k: int, groups: int = 1) -> list[Tile]:
-    """On-chip tiles covering ``groups`` GEMMs ``[m, k] @ [k, n]``: K whole when it fits, else cut;
+def engine_tiles(plan: HardwarePlan, m: int, n: int, k: int, groups: int = 1) -> list[Tile]:
+    """For the GEMM engine's own tests (:func:`verify_batch`): on-chip tiles covering ``groups``
+    GEMMs ``[m, k] @ [k, n]``: K whole when it fits, else cut;
     then M and N halved (keeping array multiples) until a tile fits the buffers."""
     r, c = plan.rows, plan.cols
     tm, tn, tk = m, n, min(k, plan.k_max)
@@ -156,7 +166,7 @@ def verify_batch(
     for name, ops in named_ops:
         groups, m, k = ops.a.shape
         n = ops.b.shape[2]
-        tiles = plan_tiles(plan, m, n, k, groups)
+        tiles = engine_tiles(plan, m, n, k, groups)
         sim_cycles = sim_active = 0
         for t in tiles:
             a = ops.a[t.group, t.m0:t.m0 + t.m, t.k0:t.k0 + t.k]
@@ -202,13 +212,140 @@ def verify_batch(
     return out
 
 
+def _check_cocotb() -> None:
+    try:
+        import cocotb  # noqa: F401
+        import cocotb_tools  # noqa: F401
+    except ModuleNotFoundError as e:  # pragma: no cover - the hdl extra installs them
+        raise ConfigError(f"verify needs cocotb ({e.name} missing): pip install 'codesign[hdl]'") from e
+
+
+@dataclass(frozen=True)
+class WholeLayerVerification:
+    layer: str
+    m: int
+    n: int
+    k: int
+    groups: int
+    tiles: int
+    tile: tuple[int, int, int, int]  # gt, mt, nt, kt
+    outputs_match: bool
+    rtl_cycles: int
+    sim_cycles: int
+    rtl_stall_cycles: int
+    sim_stall_cycles: int
+    rtl_dram_read_bytes: int
+    sim_dram_read_bytes: int
+    rtl_dram_write_bytes: int
+    sim_dram_write_bytes: int
+    rtl_enabled_macs: int
+    sim_active_macs: int
+    stall_percent: int
+    wall_s: float
+
+    @property
+    def ok(self) -> bool:
+        if not self.outputs_match or self.rtl_enabled_macs != self.sim_active_macs:
+            return False
+        traffic = (self.rtl_dram_read_bytes == self.sim_dram_read_bytes
+                   and self.rtl_dram_write_bytes == self.sim_dram_write_bytes)
+        if self.stall_percent:  # random memory stalls: never faster than the ideal memory
+            return traffic and self.rtl_cycles >= self.sim_cycles
+        return traffic and self.rtl_cycles == self.sim_cycles and self.rtl_stall_cycles == self.sim_stall_cycles
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["tile"] = list(self.tile)
+        return {**d, "ok": self.ok}
+
+
+def _bandwidth_ratio(bw: float) -> tuple[int, int]:
+    from fractions import Fraction
+
+    f = Fraction(bw).limit_denominator(1 << 12)
+    if float(f) != bw:
+        raise ConfigError(f"dram_bytes_per_cycle must be a ratio of small integers for verify, not {bw!r}")
+    return f.numerator, f.denominator
+
+
+def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorConfig, *, batch: int = 1,
+                  stall: float = 0.0, seed: int = 0, work_dir: str | Path | None = None
+                  ) -> list[WholeLayerVerification]:
+    """Run whole layers (one RTL simulation for all of them) through the AXI port and compare."""
+    from codesign.hdl.host import check_descriptor, hex_image, image_hex, place_layer, read_outputs
+    from codesign.hdl.rtl_runner import depth_bucket, run_layer_job
+    from codesign.sim.engine import simulate_layer
+    from codesign.sim.mapping import plan_layer
+
+    _check_cocotb()
+    if not 0 <= stall < 1:
+        raise ConfigError(f"stall must be a probability from 0 to below 1, not {stall!r}")
+    t0 = time.perf_counter()
+    hw = HardwarePlan(config)
+    core = HardwarePlan(core_config(config))
+    num, den = _bandwidth_ratio(config.dram_bytes_per_cycle)
+    image = bytearray()
+    placed = []
+    for layer, ops in layers:
+        groups, m, k = ops.a.shape
+        hw.check_accumulator(k, f"layer {layer.name!r}")
+        plan = plan_layer(layer, batch, config).tiling
+        if plan is None or (plan.gemm.m, plan.gemm.n, plan.gemm.k, plan.gemm.repeats) != (m, ops.b.shape[2], k, groups):
+            raise WorkloadError(f"layer {layer.name!r}: its GEMM does not match its operands")
+        p = place_layer(image, plan, core, ops.a, ops.b, len(image))
+        check_descriptor(p.descriptor, hw, plan)
+        sim = simulate_layer(layer, batch, config)
+        placed.append((layer, ops, p, sim))
+    bus = placed[0][2].plan.bus_bytes if placed else 1
+    beats = max(1, len(image) // bus)
+    depth = depth_bucket(beats)
+    job = {"layers": [{"descriptor": p.descriptor} for _, _, p, _ in placed]}
+
+    def run(tmp: Path) -> tuple[dict[str, Any], bytes]:
+        (tmp / "dram.hex").write_text(image_hex(bytes(image), bus))
+        plusargs = [f"+LAT={config.dram_latency_cycles}", f"+BW_NUM={num}", f"+BW_DEN={den}",
+                    f"+STALL={round(stall * 100)}", f"+SEED={seed + 1}", f"+DRAM={tmp / 'dram.hex'}",
+                    f"+DUMP={tmp / 'dram_out.hex'}", "+DUMP_LO=0", f"+DUMP_HI={beats - 1}"]
+        res = run_layer_job(config, job, tmp, depth_words=depth, plusargs=plusargs)
+        return res, hex_image((tmp / "dram_out.hex").read_text(), bus)
+
+    if work_dir is None:
+        with tempfile.TemporaryDirectory(prefix="codesign-verify-") as tmp:
+            result, out_image = run(Path(tmp))
+    else:
+        Path(work_dir).mkdir(parents=True, exist_ok=True)
+        result, out_image = run(Path(work_dir))
+    wall = round(time.perf_counter() - t0, 3)
+    out = []
+    for (layer, ops, p, sim), res in zip(placed, result["layers"], strict=True):
+        if res["error"]:
+            raise ConfigError(f"layer {layer.name!r}: the hardware refused its descriptor "
+                              f"(error bits {res['error']:#x})")
+        c = read_outputs(out_image, p, core)
+        groups, m, k = ops.a.shape
+        active = ops.active_macs() if hw.gating else ops.a.shape[0] * m * k * ops.b.shape[2]
+        out.append(WholeLayerVerification(
+            layer=layer.name, m=m, n=ops.b.shape[2], k=k, groups=groups, tiles=p.plan.tile_count,
+            tile=(p.plan.gt, p.plan.mt, p.plan.nt, p.plan.kt),
+            outputs_match=bool(np.array_equal(c, ops.c)),
+            rtl_cycles=res["cycles"], sim_cycles=sim.cycles,
+            rtl_stall_cycles=res["stall_cycles"], sim_stall_cycles=sim.stall_cycles,
+            rtl_dram_read_bytes=res["dram_read_bytes"], sim_dram_read_bytes=sim.counts.dram_read_bits // 8,
+            rtl_dram_write_bytes=res["dram_write_bytes"], sim_dram_write_bytes=sim.counts.dram_write_bits // 8,
+            rtl_enabled_macs=res["enabled_macs"], sim_active_macs=active,
+            stall_percent=round(stall * 100), wall_s=wall,
+        ))
+    return out
+
+
 def verify_layer(layer: Layer, config: AcceleratorConfig, *, density: str | float | None = None,
-                 seed: int = 0, batch: int = 1, **kwargs: Any) -> LayerVerification:
+                 seed: int = 0, batch: int = 1, **kwargs: Any) -> WholeLayerVerification:
+    """One whole layer through the AXI port (see :func:`verify_layers`)."""
     if not layer.has_gemm:
         raise WorkloadError(f"layer {layer.name!r} ({layer.kind.value}) has no GEMM to run on the array")
     hw = hardware_layer(layer, config, density)
     ops = layer_operands(hw, batch=batch, seed=seed)
-    return verify_operands(layer.name, ops, config, seed=seed, **kwargs)
+    return verify_layers([(hw, ops)], config, batch=batch, seed=seed, **kwargs)[0]
 
 
 def verify(
@@ -220,23 +357,20 @@ def verify(
     density: str | float | None = None,
     seed: int = 0,
     batch: int = 1,
-    idle: float = 0.2,
-    stall: float = 0.2,
+    stall: float = 0.0,
     work_dir: str | Path | None = None,
-) -> list[LayerVerification]:
-    """Verify the RTL for ``config`` on a bare GEMM ``(M, N, K)`` or on layer(s) of a workload.
+) -> list[WholeLayerVerification]:
+    """Verify the whole-layer RTL for ``config`` on a bare GEMM ``(M, N, K)`` or on layer(s) of a
+    workload (a :class:`~codesign.workloads.layers.Network`, a zoo name, a file).
 
-    ``workload`` is anything :func:`codesign.api.load_workload` accepts; ``layer`` picks one
-    layer by name (default: every layer with a GEMM). ``density`` sets the weights' sparsity
-    (``0.5``, ``"2:4"``). Returns one :class:`LayerVerification` per layer.
+    ``layer`` picks one layer by name (default: every layer with a GEMM). ``density`` sets the
+    weights' sparsity (``0.5``, ``"2:4"``). ``stall``: probability of a random wait cycle on every
+    AXI channel of the memory model. Returns one :class:`WholeLayerVerification` per layer.
     """
     config = config or AcceleratorConfig()
-    HardwarePlan(config)  # validate early
-    if config.dataflow is Dataflow.IS:  # pragma: no cover - HardwarePlan rejects it
-        raise ConfigError("dataflow must be ws or os for the generated hardware, not 'is'")
+    HardwarePlan(config)  # validate early: one line naming what the hardware cannot build
     if (gemm is None) == (workload is None):
         raise ConfigError("verify needs exactly one of gemm=(M, N, K) or workload=...")
-    opts = {"seed": seed, "batch": batch, "idle": idle, "stall": stall, "work_dir": work_dir, "density": density}
     if gemm is not None:
         try:
             m, n, k = (int(x) for x in gemm)
@@ -245,19 +379,33 @@ def verify(
         for nm, v in (("M", m), ("N", n), ("K", k)):
             if v < 1:
                 raise ConfigError(f"gemm {nm} must be a positive integer, not {v}")
-        lin = Linear(f"gemm_{m}x{n}x{k}", in_features=k, out_features=n, tokens=m, bias=False)
-        return [verify_layer(lin, config, **opts)]
-    from codesign.api import load_workload
+        layers: list[Layer] = [Linear(f"gemm_{m}x{n}x{k}", in_features=k, out_features=n, tokens=m, bias=False)]
+    else:
+        from codesign.workloads.layers import Network
 
-    net = load_workload(workload)
-    layers = [ly for ly in net.layers if ly.has_gemm]
-    if layer is not None:
-        chosen = [ly for ly in net.layers if ly.name == layer]
-        if not chosen:
-            names = ", ".join(ly.name for ly in layers[:12])
-            raise WorkloadError(f"layer must be one of {names}{', ...' if len(layers) > 12 else ''}; not {layer!r}")
-        layers = chosen
-    return [verify_layer(ly, config, **opts) for ly in layers]
+        if isinstance(workload, Network):
+            net = workload
+        else:
+            from codesign.workloads.loading import load_workload
+
+            net = load_workload(workload)
+        layers = [ly for ly in net.layers if ly.has_gemm]
+        if layer is not None:
+            chosen = [ly for ly in net.layers if ly.name == layer]
+            if not chosen:
+                names = ", ".join(ly.name for ly in layers[:12])
+                raise WorkloadError(f"layer must be one of {names}{', ...' if len(layers) > 12 else ''}; "
+                                    f"not {layer!r}")
+            layers = chosen
+        for ly in layers:
+            if not ly.has_gemm:
+                raise WorkloadError(f"layer {ly.name!r} ({ly.kind.value}) runs on a vector unit the generated "
+                                    "hardware does not build (model-only)")
+    pairs = []
+    for ly in layers:
+        hwl = hardware_layer(ly, config, density)
+        pairs.append((hwl, layer_operands(hwl, batch=batch, seed=seed)))
+    return verify_layers(pairs, config, batch=batch, stall=stall, seed=seed, work_dir=work_dir)
 
 
 def scaled(layer: Layer, **changes: Any) -> Layer:

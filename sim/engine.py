@@ -2,10 +2,12 @@
 
 The machine
 -----------
-* **DMA** (the DRAM channel): one process executing load and store commands in program order,
-  like the command queue of a real accelerator DMA. A transfer of ``b`` bits takes
-  ``dram_latency_cycles + ceil(ceil(b / 8) / dram_bytes_per_cycle)`` cycles and holds the channel;
-  a transfer of nothing takes no time.
+* **DMA** (the AXI master): one process executing load and store commands in program order,
+  like the command queue of the hardware's DMA (``codesign.hdl.dma``). A load of ``b`` bytes takes
+  ``tileplan.dma_read_cycles(b)`` = ``2 + dram_latency_cycles + ceil(b / dram_bytes_per_cycle)``,
+  a store ``tileplan.dma_write_cycles(b)`` = ``2 + ...``; a transfer of nothing takes no time.
+  Reads and writes share one command queue (the RTL's DMA runs one command at a time), so the
+  AXI read and write channels are never busy together.
 * **SRAMs**: ``B`` tile slots per operand (``B = 2`` double-buffered, else 1). Loading tile ``i``
   needs the slot of tile ``i - B`` free (its compute done); computing tile ``i`` needs the output
   slot of tile ``i - B`` free (its store done).
@@ -24,7 +26,6 @@ runs of identical tiles once the pipeline is periodic; tests hold the two equal.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -34,9 +35,10 @@ import simpy
 from codesign.errors import CodesignError
 from codesign.sim.config import AcceleratorConfig, ZeroHandling
 from codesign.sim.cost import layer_energy
-from codesign.sim.mapping import LayerPlan, TileRun, a_footprint_ratio, plan_gemm, plan_layer
+from codesign.sim.mapping import LayerPlan, TileRun, plan_gemm, plan_layer
 from codesign.sim.result import LayerResult, NetworkResult
-from codesign.sim.timing import ceil_div, scalesim_conv_out, scalesim_gemm_cycles
+from codesign.sim.tileplan import dma_read_cycles, dma_write_cycles
+from codesign.sim.timing import scalesim_conv_out, scalesim_gemm_cycles, scalesim_sparse_k
 from codesign.workloads.layers import Conv2d, GemmShape, Layer, Network
 
 ENGINES = ("simpy", "closed_form")
@@ -53,15 +55,12 @@ class PipelineTiming:
         return self.cycles - self.compute_cycles
 
 
-def transfer_cycles(bits: int, config: AcceleratorConfig) -> int:
-    return _transfer(bits, config.dram_bytes_per_cycle, config.dram_latency_cycles)
+def load_cycles(nbytes: int, config: AcceleratorConfig) -> int:
+    return dma_read_cycles(nbytes, config)
 
 
-def _transfer(bits: int, bytes_per_cycle: float, latency_cycles: int) -> int:
-    """``latency + ceil(bytes / bandwidth)``; moving nothing takes no time."""
-    if bits <= 0:
-        return 0
-    return latency_cycles + math.ceil(ceil_div(bits, 8) / bytes_per_cycle)
+def store_cycles(nbytes: int, config: AcceleratorConfig) -> int:
+    return dma_write_cycles(nbytes, config)
 
 
 def _tiles(runs: Sequence[TileRun]) -> Iterator[TileRun]:
@@ -86,7 +85,7 @@ def pipeline_simpy(runs: Sequence[TileRun], config: AcceleratorConfig) -> Pipeli
 
     def dma() -> Generator[simpy.Event, object, None]:
         def load(i: int) -> Generator[simpy.Event, object, None]:
-            dur = transfer_cycles(tiles[i].load_bits, config)
+            dur = load_cycles(tiles[i].load_bytes, config)
             if dur:
                 if i >= nbuf:
                     yield computed[i - nbuf]  # the input slot is free once tile i-B is computed
@@ -96,7 +95,7 @@ def pipeline_simpy(runs: Sequence[TileRun], config: AcceleratorConfig) -> Pipeli
         for i in range(min(nbuf, n)):
             yield from load(i)
         for i in range(n):
-            dur = transfer_cycles(tiles[i].store_bits, config)
+            dur = store_cycles(tiles[i].store_bytes, config)
             if dur:
                 yield computed[i]
                 yield env.timeout(dur)
@@ -111,7 +110,7 @@ def pipeline_simpy(runs: Sequence[TileRun], config: AcceleratorConfig) -> Pipeli
                 yield stored[i - nbuf]
             yield env.timeout(tiles[i].compute_cycles)
             computed[i].succeed()
-            if not transfer_cycles(tiles[i].store_bits, config):
+            if not store_cycles(tiles[i].store_bytes, config):
                 stored[i].succeed()  # nothing to write back: the output slot stays on chip
 
     env.process(dma())
@@ -127,31 +126,29 @@ def pipeline_simpy(runs: Sequence[TileRun], config: AcceleratorConfig) -> Pipeli
 # Closed-form twin: the same schedule as a recurrence, O(number of distinct runs)
 # --------------------------------------------------------------------------------------------
 def pipeline_closed_form(runs: Sequence[TileRun], config: AcceleratorConfig) -> PipelineTiming:
-    return _pipeline_closed_form(tuple(runs), 2 if config.double_buffered else 1, config.dram_bytes_per_cycle,
-                                 config.dram_latency_cycles)
+    params = tuple((load_cycles(r.load_bytes, config), store_cycles(r.store_bytes, config), r.compute_cycles)
+                   for r in runs)
+    return _pipeline_closed_form(tuple(r.count for r in runs), params, 2 if config.double_buffered else 1)
 
 
 @lru_cache(maxsize=1 << 16)
-def _pipeline_closed_form(runs: tuple[TileRun, ...], nbuf: int, bw: float, lat: int) -> PipelineTiming:
+def _pipeline_closed_form(counts: tuple[int, ...], params: tuple[tuple[int, int, int], ...],
+                          nbuf: int) -> PipelineTiming:
     """The engine's schedule as a max-plus recurrence over steps ``i``: compute tile ``i``,
     store tile ``i``, load tile ``i + nbuf`` (the DMA's program order). Inside a run of identical
     tiles the recurrence becomes periodic after a few steps; then whole periods are skipped."""
 
-    def dur(bits: int) -> int:
-        return _transfer(bits, bw, lat)
-
-    n = sum(r.count for r in runs)
-    compute_total = sum(r.count * r.compute_cycles for r in runs)
+    n = sum(counts)
+    compute_total = sum(c * p[2] for c, p in zip(counts, params, strict=True))
     if n == 0:
         return PipelineTiming(0, 0)
     if n == 1:
-        r = runs[0]
-        return PipelineTiming(dur(r.load_bits) + r.compute_cycles + dur(r.store_bits), compute_total)
-    params = [(dur(r.load_bits), dur(r.store_bits), r.compute_cycles) for r in runs]
+        ld, st, comp = params[0]
+        return PipelineTiming(ld + comp + st, compute_total)
     ends = []
     acc = 0
-    for r in runs:
-        acc += r.count
+    for c in counts:
+        acc += c
         ends.append(acc)
     size = nbuf + 2  # ring buffers hold the live window of tiles i - nbuf .. i + nbuf
     load_end = [0] * (2 * size)
@@ -260,8 +257,11 @@ def simulate_layer(layer: Layer, batch: int, config: AcceleratorConfig, timing: 
             gm = (0, 0, 0, 0)
         else:
             plan = plan_gemm(g, layer.inputs, layer.weights, layer.outputs, config,
-                             weights_static=layer.weight_elements > 0, a_ratio=a_footprint_ratio(layer, batch))
-            cyc = g.repeats * scalesim_gemm_cycles(config.dataflow, config.rows, config.cols, g.m, g.n, g.k)
+                             weights_static=layer.weight_elements > 0)
+            k = g.k
+            if config.zero_handling is ZeroHandling.SKIP and layer.weights.nm is not None:
+                k = scalesim_sparse_k(g.k, *layer.weights.nm)  # SCALE-Sim with SparsitySupport on
+            cyc = g.repeats * scalesim_gemm_cycles(config.dataflow, config.rows, config.cols, g.m, g.n, k)
             pt = PipelineTiming(cyc, cyc)
             macs = g.macs
             gm = (g.m, g.n, g.k, g.repeats)

@@ -17,7 +17,8 @@ Two timing models live here:
 
 * ``scalesim_*``: SCALE-Sim 2/3 compute ("CALC") cycles, reproduced exactly:
   per fold ``L = T + rows + cols - 2`` (OS) or ``T + 2*rows + cols - 2`` (WS, IS), folds back
-  to back, total ``folds * L - 1``.
+  to back, total ``folds * L - 1``; with N:M weights skipped, the GEMM's ``K`` is first cut to
+  SCALE-Sim's compressed length (``scalesim_sparse_k``).
 * ``native_*``: what the generated RTL (``codesign.hdl``) does from ``start`` to ``done`` for a
   GEMM whose operands are already in its on-chip buffers. The RTL publishes the same numbers
   as properties and the RTL tests check it cycle for cycle.
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from codesign.errors import CodesignError
 from codesign.sim.config import AcceleratorConfig, Dataflow
 
 
@@ -74,6 +76,18 @@ def scalesim_gemm_cycles(dataflow: Dataflow | str, rows: int, cols: int, m: int,
     """SCALE-Sim CALC-mode "Total Cycles" of one GEMM: ``folds * L - 1``."""
     fm = map_gemm(dataflow, rows, cols, m, n, k)
     return fm.folds * scalesim_fold_cycles(dataflow, rows, cols, fm.t) - 1
+
+
+def scalesim_sparse_k(k: int, n: int, m: int) -> int:
+    """The reduction length SCALE-Sim 3 streams for weights with ``n`` non-zeros in every ``m``.
+
+    With ``SparsitySupport`` on, SCALE-Sim keeps the first ``n`` of every ``m`` rows of each filter
+    column (``operand_matrix.create_filter_matrix``, the last group cut at ``K``) and drops the
+    matching ifmap columns, so the GEMM it times has ``K' = floor(K/m)*n + min(K mod m, n)``.
+    """
+    if not 1 <= n <= m:
+        raise CodesignError(f"an n:m pattern needs 1 <= n <= m, not {n}:{m}")
+    return (k // m) * n + min(k % m, n)
 
 
 def scalesim_conv_out(size: int, kernel: int, stride: int) -> int:

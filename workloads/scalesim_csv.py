@@ -7,16 +7,29 @@ Two formats, told apart by their header:
 * GEMM: ``Layer name, M, N, K,`` (SCALE-Sim maps it to a ``M x K`` ifmap and ``N`` filters of
   ``1 x K``: ``C[M, N] = A[M, K] @ B[K, N]``)
 
-Trailing commas are accepted, and an optional last column with an N:M weight sparsity
-(``2:4``) as SCALE-Sim v3 writes it. As in SCALE-Sim, a conv row whose name contains ``DP`` is a
-depthwise convolution: it runs once per input channel with ``Num Filter`` filters (a Conv2d with
-``groups = Channels`` and ``Channels * Num Filter`` outputs). Layers carry no padding (SCALE-Sim's convention: the
-IFMAP size already includes it).
+Both may end with one more column, an N:M weight sparsity (``2:4``, N nonzeros in every M) as
+SCALE-Sim v3 writes it (a density such as ``0.5`` or ``dense`` is accepted too). As in SCALE-Sim, a
+conv row whose name contains ``DP`` is a depthwise convolution: it runs once per input channel with
+``Num Filter`` filters (a Conv2d with ``groups = Channels`` and ``Channels * Num Filter`` outputs).
+Layers carry no padding (SCALE-Sim's convention: the IFMAP size already includes it).
+
+SCALE-Sim itself ignores the header and reads cells by position; the variants of the files it ships
+(``topologies/`` of scale-sim-v2/v3) are read here the same way:
+
+* the first cell of the header is free (``Layer name``, ``Layer``, ``L``); the others are matched
+  without case and spacing, with ``Channel``/``Num Filters``/``Stride`` for ``Channels``/``Num
+  Filter``/``Strides`` and DeepBench's ``IFMAP Width, IFMAP Width`` typo (by position, the first is
+  the height); the header may name more columns than the rows fill (``batch size``);
+* a UTF-8 byte-order mark, CRLF line ends, no-break spaces, tab-separated files;
+* ``#`` starts a comment that runs to the end of the line (``..., 1,#dw``);
+* blank lines and lines of only commas are skipped; the trailing comma is optional (SCALE-Sim needs
+  it: it drops the last cell of every line);
+* repeated layer names (SCALE-Sim does not need them unique; a Network does) get a suffix: the
+  second ``fc`` becomes ``fc_2``, the third ``fc_3`` (skipping names already in the file).
 """
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from codesign.errors import CodesignError, WorkloadError
@@ -26,55 +39,113 @@ from codesign.workloads.operand import Operand
 CONV_HEADER = ["layer name", "ifmap height", "ifmap width", "filter height", "filter width", "channels",
                "num filter", "strides"]
 GEMM_HEADER = ["layer name", "m", "n", "k"]
+#: other spellings of the header cells (after the first) in SCALE-Sim's shipped topologies
+HEADER_ALIASES = {"ifmap width": ("ifmap height",),  # DeepBench files: "Layer, IFMAP Width, IFMAP Width, ..."
+                  "channel": ("channels",), "num filters": ("num filter",), "stride": ("strides",)}
+SPARSITY_HEADERS = ("sparsity", "")
 
 
 def _norm(cell: str) -> str:
-    return " ".join(cell.strip().lower().split())
+    return " ".join(cell.lower().split())  # str.split also splits on no-break spaces
+
+
+def _header_matches(head: list[str], expected: list[str]) -> bool:
+    if len(head) < len(expected):
+        return False
+    return all(h == e or e in HEADER_ALIASES.get(h, ()) for h, e in zip(head[1:], expected[1:], strict=False))
+
+
+def _rows(text: str) -> list[tuple[int, list[str]]]:
+    """(line number, cells) of the non-blank lines: comments cut, cells stripped, trailing empty cells dropped."""
+    lines = text.splitlines()
+    first = next((ln for ln in lines if ln.split("#", 1)[0].strip(" \t,\u00a0")), "")
+    sep = "\t" if "," not in first and "\t" in first else ","
+    rows = []
+    for i, line in enumerate(lines, 1):
+        cells = [c.strip() for c in line.split("#", 1)[0].split(sep)]
+        while cells and not cells[-1]:
+            cells.pop()
+        if cells:
+            rows.append((i, cells))
+    return rows
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    """Names with repeats suffixed ``_2``, ``_3``, ... (never a name the file already has)."""
+    taken = set(names)
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        if n not in seen:
+            seen[n] = 1
+            out.append(n)
+            continue
+        k = seen[n]
+        while True:
+            k += 1
+            cand = f"{n}_{k}"
+            if cand not in taken:
+                break
+        seen[n] = k
+        taken.add(cand)
+        out.append(cand)
+    return out
 
 
 def read_topology(path: str | Path, *, name: str | None = None) -> Network:
     p = Path(path)
     try:
-        text = p.read_text()
+        data = p.read_bytes()
     except OSError as e:
         raise WorkloadError(f"cannot read {str(path)!r}: {e.strerror or e}") from e
-    rows = [[c.strip() for c in row] for row in csv.reader(text.splitlines())]
-    rows = [r[: max((i + 1 for i, c in enumerate(r) if c), default=0)] for r in rows]  # drop trailing empties
-    rows = [(i + 1, r) for i, r in enumerate(rows) if r]
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise WorkloadError(f"{p.name}, line {line}: not UTF-8 text, byte {data[e.start:e.start + 1]!r}") from None
+    rows = _rows(text)
     if not rows:
         raise WorkloadError(f"{p.name}: empty topology file")
     _, header = rows[0]
     head = [_norm(c) for c in header]
-    if head[: len(CONV_HEADER)] == CONV_HEADER:
+    if _header_matches(head, GEMM_HEADER):
+        fmt, ncols, names = "gemm", len(GEMM_HEADER), ["M", "N", "K"]
+    elif _header_matches(head, CONV_HEADER):
         fmt, ncols = "conv", len(CONV_HEADER)
-    elif head[: len(GEMM_HEADER)] == GEMM_HEADER:
-        fmt, ncols = "gemm", len(GEMM_HEADER)
+        names = ["IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width", "Channels", "Num Filter", "Strides"]
     else:
         raise WorkloadError(
             f"{p.name}: header must start with 'Layer name, IFMAP Height, ...' (conv) or 'Layer name, M, N, K' "
             f"(GEMM), not {', '.join(header)!r}"
         )
+    extra = header[ncols].strip() if len(header) > ncols else ""
+    layer_names = _unique_names([row[0] for _, row in rows[1:]])
     layers: list[Layer] = []
-    for lineno, row in rows[1:]:
+    for (lineno, row), lname in zip(rows[1:], layer_names, strict=True):
+        where = f"{p.name}, line {lineno}"
         if len(row) not in (ncols, ncols + 1):
-            raise WorkloadError(f"{p.name}, line {lineno}: expected {ncols} columns ({fmt} format), got {len(row)}")
-        lname = row[0]
+            opt = "" if len(row) < ncols else " and an optional Sparsity"
+            raise WorkloadError(f"{where}: expected {ncols} columns ({fmt} format){opt}, got {len(row)}")
+        if not row[0]:
+            raise WorkloadError(f"{where}: layer name must not be empty")
         values: list[int] = []
-        for col, cell in zip(header[1:ncols], row[1:ncols], strict=True):
+        for col, cell in zip(names, row[1:ncols], strict=True):
             try:
                 v = int(cell)
             except ValueError:
-                msg = f"{p.name}, line {lineno}: {col.strip()} must be an integer, not {cell!r}"
-                raise WorkloadError(msg) from None
+                raise WorkloadError(f"{where}: {col} must be an integer, not {cell!r}") from None
             if v < 1:
-                raise WorkloadError(f"{p.name}, line {lineno}: {col.strip()} must be a positive integer, not {v}")
+                raise WorkloadError(f"{where}: {col} must be a positive integer, not {v}")
             values.append(v)
         weights = Operand()
-        if len(row) == ncols + 1 and row[ncols]:
+        if len(row) == ncols + 1:
+            if _norm(extra) not in SPARSITY_HEADERS:
+                raise WorkloadError(f"{where}: {extra} is not a SCALE-Sim topology column (only Sparsity may "
+                                    f"follow {names[-1]}), not {row[ncols]!r}")
             try:
                 weights = weights.with_sparsity(row[ncols])
             except CodesignError as e:
-                raise WorkloadError(f"{p.name}, line {lineno}: {e}") from None
+                raise WorkloadError(f"{where}: {e}") from None
         try:
             if fmt == "conv":
                 h, w, r, s, c, f, stride = values
@@ -87,7 +158,7 @@ def read_topology(path: str | Path, *, name: str | None = None) -> Network:
                 m, n, k = values
                 layers.append(Linear(lname, in_features=k, out_features=n, tokens=m, bias=False, weights=weights))
         except CodesignError as e:
-            raise WorkloadError(f"{p.name}, line {lineno}: {e}") from None
+            raise WorkloadError(f"{where}: {e}") from None
     if not layers:
         raise WorkloadError(f"{p.name}: no layers after the header")
     return Network(name or p.stem, tuple(layers), source=f"SCALE-Sim topology {p.name}")

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from codesign.errors import CodesignError
 
 # subcommand modules, in the order ``codesign --help`` lists them
-COMMANDS = ("simulate", "zoo", "workload", "sweep", "report", "generate", "verify", "synth")
+COMMANDS = ("simulate", "zoo", "workload", "accuracy", "sweep", "report", "generate", "verify", "synth")
 
 
 class OneLineParser(argparse.ArgumentParser):

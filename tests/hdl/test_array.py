@@ -132,14 +132,19 @@ def test_int4_unsigned_activations() -> None:
 
 
 def test_plan_rejects_what_the_hardware_cannot_do() -> None:
-    with pytest.raises(ConfigError, match="dataflow must be ws or os for the generated hardware, not 'is'"):
-        HardwarePlan(AcceleratorConfig(dataflow="is"))
+    with pytest.raises(ConfigError, match="zero_handling must be none or gate for the generated hardware, not 'skip'"):
+        HardwarePlan(AcceleratorConfig(zero_handling="skip"))
     with pytest.raises(ConfigError, match="weight_bits must be from 2 to 16 for the generated hardware, not 32"):
         HardwarePlan(AcceleratorConfig(weight_bits=32))
     plan = HardwarePlan(AcceleratorConfig(rows=4, cols=4, **SMALL))
     with pytest.raises(ConfigError, match="does not fit the buffers"):
         plan.check_fits(10_000, 4, 4)
-    # int8 x int8: the extreme sum is k_max * (-128 * -128); the accumulator is the narrowest signed
-    # width holding it
-    top = plan.k_max * 128 * 128
-    assert plan.acc_signed and 2 ** (plan.acc_bits - 1) > top >= 2 ** (plan.acc_bits - 2)
+    # the accumulator is acc_bits of the config (honoured, not derived): signed for signed operands
+    assert (plan.acc_bits, plan.acc_signed) == (32, True)
+    # a K whose extreme sum k * (-128 * -128) needs more bits is refused, naming the bits it needs:
+    # 2**31 > 131072 * 16384 = 2**31 needs 33 bits (signed)
+    plan.check_accumulator(131071)
+    with pytest.raises(ConfigError, match="acc_bits must be at least 33 for gemm with K=131072"):
+        plan.check_accumulator(131072)
+    with pytest.raises(ConfigError, match="acc_bits must be from 17 to 48 for 8-bit weights and 8-bit activations"):
+        HardwarePlan(AcceleratorConfig(acc_bits=16))

@@ -21,7 +21,7 @@ from dataclasses import replace
 import pytest
 
 from codesign.hdl.plan import HardwarePlan
-from codesign.hdl.verify import hardware_layer, plan_tiles, verify_batch
+from codesign.hdl.verify import engine_tiles, hardware_layer, verify_batch
 from codesign.sim.config import AcceleratorConfig
 from codesign.sim.timing import ceil_div
 from codesign.workloads import zoo
@@ -86,7 +86,7 @@ def check(cfg: AcceleratorConfig, cases: list[tuple[Layer, str | float]], seed: 
         ops = layer_operands(hw, seed=seed)
         g, m, k = ops.a.shape
         n = ops.b.shape[2]
-        cycles = sum(closed_form_cycles(cfg, t.m, t.n, t.k) for t in plan_tiles(plan, m, n, k, g))
+        cycles = sum(closed_form_cycles(cfg, t.m, t.n, t.k) for t in engine_tiles(plan, m, n, k, g))
         enabled = ops.active_macs() if cfg.zero_handling.value == "gate" else g * m * n * k
         named.append((layer.name, ops))
         expected.append((cycles, enabled))

@@ -8,11 +8,12 @@ from hypothesis import strategies as st
 
 from codesign.sim.config import AcceleratorConfig
 from codesign.sim.engine import (
+    load_cycles,
     pipeline_closed_form,
     pipeline_simpy,
     simulate_gemm_on_chip,
     simulate_layer,
-    transfer_cycles,
+    store_cycles,
 )
 from codesign.sim.mapping import TileRun
 from codesign.sim.timing import native_gemm_cycles
@@ -23,51 +24,54 @@ BOTH = (pipeline_simpy, pipeline_closed_form)
 
 
 def test_transfer_cycles() -> None:
-    # latency + ceil(bytes / bandwidth); nothing to move takes no time
-    assert transfer_cycles(512 * 8, CFG) == 100 + 32
-    assert transfer_cycles(8 * 17, CFG) == 100 + 2
-    assert transfer_cycles(0, CFG) == 0
+    # the DMA's published cost: 2 (decision, read address) or 2 (buffer read, response) + latency +
+    # ceil(bytes / bandwidth); nothing to move takes no time
+    assert load_cycles(512, CFG) == 2 + 100 + 32
+    assert load_cycles(17, CFG) == 2 + 100 + 2
+    assert store_cycles(512, CFG) == 2 + 100 + 32
+    assert load_cycles(0, CFG) == 0 and store_cycles(0, CFG) == 0
+    assert load_cycles(10, CFG.replace(dram_bytes_per_cycle=1.5, dram_latency_cycles=3)) == 2 + 3 + 7
 
 
 @pytest.mark.parametrize("pipeline", BOTH)
 def test_single_tile_is_load_compute_store(pipeline) -> None:
-    pt = pipeline([TileRun(1, load_bits=512 * 8, store_bits=256 * 8, compute_cycles=77)], CFG)
-    assert pt.cycles == (100 + 32) + 77 + (100 + 16)
-    assert pt.compute_cycles == 77 and pt.stall_cycles == 132 + 116
+    pt = pipeline([TileRun(1, load_bytes=512, store_bytes=256, compute_cycles=77)], CFG)
+    assert pt.cycles == (2 + 100 + 32) + 77 + (2 + 100 + 16)
+    assert pt.compute_cycles == 77 and pt.stall_cycles == 134 + 118
 
 
 @pytest.mark.parametrize("pipeline", BOTH)
 def test_compute_bound_double_buffered(pipeline) -> None:
     # c >= l + s: the array never waits after the first load: l + n*c + s
-    n, l_bits, s_bits, c = 40, 160 * 8, 80 * 8, 500
-    l, s = transfer_cycles(l_bits, CFG), transfer_cycles(s_bits, CFG)
+    n, l_bytes, s_bytes, c = 40, 160, 80, 500
+    l, s = load_cycles(l_bytes, CFG), store_cycles(s_bytes, CFG)
     assert c >= l + s
-    assert pipeline([TileRun(n, l_bits, s_bits, c)], CFG).cycles == l + n * c + s
+    assert pipeline([TileRun(n, l_bytes, s_bytes, c)], CFG).cycles == l + n * c + s
 
 
 @pytest.mark.parametrize("pipeline", BOTH)
 def test_memory_bound_double_buffered(pipeline) -> None:
     # c <= min(l, s): the DMA never idles: n * (l + s)
-    n, l_bits, s_bits, c = 25, 1600 * 8, 800 * 8, 50
-    l, s = transfer_cycles(l_bits, CFG), transfer_cycles(s_bits, CFG)
+    n, l_bytes, s_bytes, c = 25, 1600, 800, 50
+    l, s = load_cycles(l_bytes, CFG), store_cycles(s_bytes, CFG)
     assert c <= min(l, s)
-    assert pipeline([TileRun(n, l_bits, s_bits, c)], CFG).cycles == n * (l + s)
+    assert pipeline([TileRun(n, l_bytes, s_bytes, c)], CFG).cycles == n * (l + s)
 
 
 @pytest.mark.parametrize("pipeline", BOTH)
 def test_single_buffered_is_serial(pipeline) -> None:
     cfg = CFG.replace(double_buffered=False)
-    n, l_bits, s_bits, c = 7, 320 * 8, 64 * 8, 90
-    l, s = transfer_cycles(l_bits, cfg), transfer_cycles(s_bits, cfg)
-    assert pipeline([TileRun(n, l_bits, s_bits, c)], cfg).cycles == n * (l + c + s)
+    n, l_bytes, s_bytes, c = 7, 320, 64, 90
+    l, s = load_cycles(l_bytes, cfg), store_cycles(s_bytes, cfg)
+    assert pipeline([TileRun(n, l_bytes, s_bytes, c)], cfg).cycles == n * (l + c + s)
 
 
 runs_strategy = st.lists(
     st.builds(
         TileRun,
         count=st.integers(1, 40),
-        load_bits=st.sampled_from([0, 8, 800, 8000, 64000]),
-        store_bits=st.sampled_from([0, 8, 1600, 24000]),
+        load_bytes=st.sampled_from([0, 1, 100, 1000, 8000]),
+        store_bytes=st.sampled_from([0, 1, 200, 3000]),
         compute_cycles=st.integers(0, 3000),
     ),
     min_size=1,
@@ -76,7 +80,7 @@ runs_strategy = st.lists(
 
 
 @settings(max_examples=300, deadline=None)
-@given(runs=runs_strategy, double=st.booleans(), bw=st.sampled_from([1.0, 4.0, 16.0, 64.0]),
+@given(runs=runs_strategy, double=st.booleans(), bw=st.sampled_from([1.0, 1.5, 4.0, 16.0, 64.0]),
        lat=st.sampled_from([0, 1, 100]))
 def test_closed_form_twin_equals_simpy(runs, double, bw, lat) -> None:
     cfg = CFG.replace(double_buffered=double, dram_bytes_per_cycle=bw, dram_latency_cycles=lat)
@@ -105,15 +109,17 @@ def test_engines_agree_on_layers(layer, df, bw, sram) -> None:
 
 
 def test_compute_bound_layer_is_its_on_chip_gemm_plus_first_load_and_last_store() -> None:
-    # everything fits on chip: one tile -> load(A, B) + native_gemm_cycles + store(C)
+    # everything fits on chip: one tile -> load(A, B) + native_gemm_cycles + 1 + 1 + store(C).
+    # 8x8 WS INT8, 16-byte bus: A = ceil(64/8)*16 = 128 words of 8 bytes, one beat each (2048 B);
+    # B = 8 K chunks * 4 N chunks * 8 rows = 256 words (4096 B); C = 4 * 16 = 64 words of 8 x 32-bit
+    # accumulators = 2 beats each (2048 B)
     cfg = AcceleratorConfig(rows=8, cols=8, dataflow="ws")
     layer = Linear("fc", in_features=64, out_features=32, tokens=16, bias=False)
     r = simulate_layer(layer, 1, cfg)
-    load = transfer_cycles((16 * 64 + 64 * 32) * 8, cfg)
-    store = transfer_cycles(16 * 32 * 8, cfg)
     assert r.tiles == 1
-    assert r.compute_cycles == native_gemm_cycles(cfg, 16, 32, 64)
-    assert r.cycles == load + r.compute_cycles + store
+    assert r.counts.dram_read_bits == (2048 + 4096) * 8 and r.counts.dram_write_bits == 2048 * 8
+    assert r.compute_cycles == native_gemm_cycles(cfg, 16, 32, 64) + 1 + 1
+    assert r.cycles == (2 + 100 + 6144 // 16) + r.compute_cycles + (2 + 100 + 2048 // 16)
 
 
 def test_on_chip_gemm_counts_enabled_macs() -> None:

@@ -14,6 +14,12 @@ DRAM prefetch estimate and is not what codesign models). Regenerate with
 SCALE-Sim reports one row per topology row, except that a row whose name contains ``DP`` (a
 depthwise convolution by SCALE-Sim's convention) is run once per input channel, as single-channel
 convolutions named ``<name>Channel_<i>`` with the row's ``Num Filter`` filters each.
+
+N:M sparsity (``SCALESIM_NM_TOTAL_CYCLES``): the same runs on the topologies with a Sparsity column
+(``tests/data/scalesim/sparse/`` and SCALE-Sim's shipped ``topologies/sparsity/``), once with
+``SparsitySupport: false`` and once with ``SparsitySupport: true`` (``SparseRep: ellpack_block``,
+``OptimizedMapping: false``); "Stall Cycles" 0 in every row again. Regenerate with
+``python bench/scalesim_compare.py --scalesim-python PATH --reference --sparse``.
 """
 
 from __future__ import annotations
@@ -26,8 +32,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from codesign.errors import CodesignError
 from codesign.sim.config import AcceleratorConfig
 from codesign.sim.engine import simulate_network
+from codesign.sim.timing import scalesim_sparse_k
 from codesign.workloads.scalesim_csv import read_topology
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "scalesim"
@@ -178,3 +186,138 @@ def test_cli_cycles_column_equals_scalesim(tmp_path) -> None:
     df = pd.read_csv(out)
     assert list(df.layer) == SCALESIM_ROWS["alexnet.csv"]
     assert list(df.cycles) == SCALESIM_TOTAL_CYCLES["alexnet.csv"]["32x32"]["ws"]
+
+
+#: SCALE-Sim's own shipped topologies (tests/data/scalesim/topologies) in header variants codesign's
+#: reader used to refuse: "Total Cycles" per row, 32x32 WS, same config and version as above.
+SCALESIM_SHIPPED_TOTAL_CYCLES = {
+    "GEMM_mnk/vit_s.csv": [20879, 21459, 21459, 167039, 167039],  # "Layer,M,N,K," header, CRLF
+    "dlrm/dlrm_fwd.csv": [221, 3551, 56831, 56831, 3551, 117215, 56831, 56831],  # byte-order mark
+    "deepbench/DeepBenchConv/OCR.csv": [22081, 26649, 22931, 23471],  # "IFMAP Width, IFMAP Width" typo
+}
+
+
+@pytest.mark.parametrize("topo", sorted(SCALESIM_SHIPPED_TOTAL_CYCLES))
+def test_shipped_topology_cycles_equal_scalesim(topo: str) -> None:
+    net = read_topology(DATA / "topologies" / topo)
+    res = simulate_network(net, AcceleratorConfig(rows=32, cols=32, dataflow="ws"), timing="scalesim")
+    assert [r.cycles for r in res.layers] == SCALESIM_SHIPPED_TOTAL_CYCLES[topo]
+
+
+#: topology (under tests/data/scalesim) -> array -> dataflow -> SCALE-Sim "Total Cycles" per row with
+#: (SparsitySupport false, SparsitySupport true); scalesim==3.0.0, see the module docstring.
+SCALESIM_NM_TOTAL_CYCLES: dict[str, dict[str, dict[str, tuple[list[int], list[int]]]]] = {
+    "sparse/nm_conv.csv": {
+        "8x8": {
+            "ws": ([113, 231, 371, 939, 2231, 75, 189], [75, 57, 309, 469, 557, 37, 189]),
+            "os": ([63, 204, 235, 711, 1207, 45, 99], [47, 104, 191, 415, 343, 37, 99]),
+            "is": ([167, 539, 371, 1279, 2447, 103, 289], [111, 134, 309, 639, 611, 51, 289]),
+        },
+        "32x32": {
+            "ws": ([109, 129, 205, 356, 926, 109, 219], [109, 129, 205, 237, 308, 109, 219]),
+            "os": ([79, 177, 106, 136, 349, 70, 97], [71, 137, 95, 99, 133, 66, 97]),
+            "is": ([99, 197, 205, 311, 953, 97, 201], [99, 197, 205, 207, 317, 97, 201]),
+        },
+    },
+    "sparse/nm_gemm.csv": {
+        "8x8": {
+            "ws": ([335, 464, 2804, 28, 2735], [167, 154, 1484, 28, 2051]),
+            "os": ([263, 309, 2144, 16, 1403], [179, 189, 1184, 14, 1115]),
+            "is": ([407, 371, 3314, 26, 1471], [203, 123, 1754, 26, 1103]),
+        },
+        "32x32": {
+            "ws": ([113, 205, 634, 100, 659], [113, 205, 380, 100, 659]),
+            "os": ([91, 157, 381, 64, 377], [77, 133, 253, 62, 329]),
+            "is": ([105, 133, 1109, 98, 327], [105, 133, 665, 98, 327]),
+        },
+    },
+    "topologies/sparsity/conv.csv": {
+        "8x8": {
+            "ws": ([92], [61]),
+            "os": ([63], [47]),
+            "is": ([167], [111]),
+        },
+        "32x32": {
+            "ws": ([102], [102]),
+            "os": ([79], [71]),
+            "is": ([99], [99]),
+        },
+    },
+    "topologies/sparsity/gemm.csv": {
+        "8x8": {
+            "ws": ([49, 45], [49, 22]),
+            "os": ([29, 29], [25, 17]),
+            "is": ([53, 53], [53, 26]),
+        },
+        "32x32": {
+            "ws": ([96, 94], [96, 94]),
+            "os": ([77, 77], [73, 65]),
+            "is": ([98, 98], [98, 98]),
+        },
+    },
+    "topologies/sparsity/alexnet_part.csv": {
+        "32x32": {
+            "ws": ([112283], [28070]),
+            "os": ([121124], [43604]),
+            "is": ([216599], [54149]),
+        },
+    },
+}
+
+
+def test_sparse_k_is_scalesims_compressed_length() -> None:
+    # K' = floor(K/M)*N + min(K mod M, N): SCALE-Sim keeps the first N rows of every M of each filter
+    # column, the last group cut at K (k27 1:4 -> 6 + 1; k45 3:4 -> 33 + 1; k9 2:4 -> 4 + 1; AlexNet
+    # Conv1 K = 11*11*3 = 363 at 1:4 -> 90 + 1)
+    cases = {(18, 2, 4): 10, (27, 1, 4): 7, (45, 3, 4): 34, (9, 2, 4): 5, (3, 1, 4): 1, (64, 3, 4): 48,
+             (363, 1, 4): 91, (16, 4, 4): 16}
+    assert {c: scalesim_sparse_k(*c) for c in cases} == cases
+    with pytest.raises(CodesignError, match=r"^an n:m pattern needs 1 <= n <= m, not 5:4$"):
+        scalesim_sparse_k(16, 5, 4)
+
+
+def _nm_cases():
+    for topo, arrays in SCALESIM_NM_TOTAL_CYCLES.items():
+        for array, dataflows in arrays.items():
+            for df in dataflows:
+                yield pytest.param(topo, array, df, id=f"{Path(topo).stem}-{array}-{df}")
+
+
+@pytest.mark.parametrize(("topo", "array", "df"), list(_nm_cases()))
+def test_nm_sparsity_cycles_equal_scalesim(topo: str, array: str, df: str) -> None:
+    dense, sparse = SCALESIM_NM_TOTAL_CYCLES[topo][array][df]
+    rows, cols = map(int, array.split("x"))
+    net = read_topology(DATA / topo)
+
+    def cycles(zero_handling: str) -> list[int]:
+        config = AcceleratorConfig(rows=rows, cols=cols, dataflow=df, zero_handling=zero_handling)
+        return [r.cycles for r in simulate_network(net, config, timing="scalesim").layers]
+
+    # --zero-handling skip is SCALE-Sim with SparsitySupport on; none and gate (zeros still take
+    # their cycle) are SCALE-Sim with it off
+    assert cycles("skip") == sparse
+    assert cycles("none") == cycles("gate") == dense
+
+
+def test_nm_sparsity_needs_an_nm_pattern(tmp_path) -> None:
+    # SCALE-Sim compresses N:M filters only; an unstructured density keeps the dense cycles
+    # (g20_12_30 on 8x8 WS: 335 dense, 167 at 2:4 as SCALE-Sim runs it above)
+    f = tmp_path / "t.csv"
+    f.write_text("Layer name, M, N, K, Sparsity,\ng_nm, 20, 12, 30, 2:4,\ng_density, 20, 12, 30, 0.5,\n")
+    config = AcceleratorConfig(rows=8, cols=8, dataflow="ws", zero_handling="skip")
+    res = simulate_network(read_topology(f), config, timing="scalesim")
+    assert [r.cycles for r in res.layers] == [167, 335]
+
+
+@pytest.mark.e2e
+def test_cli_zero_handling_skip_equals_scalesim_sparse(tmp_path) -> None:
+    out = tmp_path / "r.csv"
+    topo = DATA / "topologies" / "sparsity" / "gemm.csv"
+    p = subprocess.run([sys.executable, "-m", "codesign", "simulate", "--workload", str(topo), "--rows", "8",
+                        "--cols", "8", "--dataflow", "os", "--timing", "scalesim", "--zero-handling", "skip",
+                        "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    df = pd.read_csv(out)
+    # SCALE-Sim's file repeats the name GEMM_1; codesign suffixes the second
+    assert list(df.layer) == ["GEMM_1", "GEMM_1_2"]
+    assert list(df.cycles) == SCALESIM_NM_TOTAL_CYCLES["topologies/sparsity/gemm.csv"]["8x8"]["os"][1] == [25, 17]

@@ -1,0 +1,165 @@
+"""The host side of the whole-layer accelerator: descriptor checks, DRAM layout, results back.
+
+A host (a test bench, a soft CPU, a driver) runs a layer in three steps:
+
+1. :func:`place_layer` lays the layer's operands out in DRAM as the tiling plan says (A as
+   im2col'd buffer words, B, room for C) and returns the descriptor (register values);
+2. it writes the descriptor and ``CTRL.start`` (:mod:`codesign.hdl.regs`), waits for ``done``;
+3. :func:`read_outputs` reads C back from DRAM and undoes the layout.
+
+:func:`check_descriptor` refuses what the hardware would flag (its ERROR bits), in one line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from codesign.errors import ConfigError
+from codesign.hdl.plan import HardwarePlan
+from codesign.hdl.regs import DESCRIPTOR_FIELDS
+from codesign.sim.config import Dataflow
+from codesign.sim.tileplan import TilePlan
+from codesign.sim.timing import ceil_div
+
+ALIGN_BYTES = 4096
+
+
+def _round_up(x: int, q: int) -> int:
+    return ceil_div(x, q) * q
+
+
+def check_descriptor(desc: dict[str, int], hw: HardwarePlan, plan: TilePlan) -> None:
+    """One-line ConfigError for a descriptor the hardware would refuse (see ``regs.ERROR_BITS``)."""
+    for name, _ in DESCRIPTOR_FIELDS:
+        v = desc.get(name)
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 1 << 32:
+            raise ConfigError(f"descriptor {name} must be an integer from 0 to 2**32-1, not {v!r}")
+    for name in ("m", "n", "k", "groups", "mt", "nt", "kt", "gt"):
+        if desc[name] == 0:
+            raise ConfigError(f"descriptor {name} must be a positive integer, not 0")
+    for tile, total in (("mt", "m"), ("nt", "n"), ("kt", "k"), ("gt", "groups")):
+        if desc[tile] > desc[total]:
+            raise ConfigError(f"descriptor {tile} must be at most {total}={desc[total]}, not {desc[tile]}")
+    if desc["gt"] & (desc["gt"] - 1):
+        raise ConfigError(f"descriptor gt must be a power of two, not {desc['gt']}")
+    bus = plan.bus_bytes
+    for name in ("a_base", "b_base", "c_base", "a_stride_g", "a_stride_m", "a_stride_k", "b_stride_g",
+                 "b_stride_n", "b_stride_k", "c_stride_g", "c_stride_m", "c_stride_n"):
+        if desc[name] % bus:
+            raise ConfigError(f"descriptor {name} must be a multiple of the {bus}-byte bus width, not {desc[name]}")
+    for op, slot, field in zip("abc", plan.slot_words, ("input_sram_bytes", "weight_sram_bytes",
+                                                        "output_sram_bytes"), strict=True):
+        worst = max(desc[f"{op}_words_{i}{j}"] for i in (0, 1) for j in (0, 1))
+        need = max(worst, desc["gt"] * desc[f"{op}_words_00"])
+        if need > slot:
+            raise ConfigError(f"descriptor {op}_words_00 x gt = {need} words do not fit a {slot}-word slot of "
+                              f"the {field.replace('_bytes', '')} buffer")
+
+
+@dataclass(frozen=True)
+class PlacedLayer:
+    """Where a layer lives in DRAM."""
+
+    plan: TilePlan
+    descriptor: dict[str, int]
+    a_base: int
+    b_base: int
+    c_base: int
+    end: int  # first byte after the layer's regions (4 KiB aligned)
+
+
+def _word_bytes(bits: int, bpw: int, bus: int) -> int:
+    return bpw * bus
+
+
+def _words_to_bytes(words: list[int], nbytes: int) -> bytes:
+    return b"".join(w.to_bytes(nbytes, "little") for w in words)
+
+
+def place_layer(image: bytearray, plan: TilePlan, hw: HardwarePlan, a: np.ndarray, b: np.ndarray,
+                base: int) -> PlacedLayer:
+    """Write the blocks of ``a[G, M, K]`` and ``b[G, K, N]`` into ``image`` from ``base`` and zero C's.
+    ``hw`` is the core's plan (``HardwarePlan(core_config(config))``)."""
+    g_, m_, k_ = a.shape
+    n_ = b.shape[2]
+    fa, fb, _fc = plan.block_bytes(plan.mt, plan.nt, plan.kt)
+    foot_a, foot_b, foot_c = plan.dram_footprint_bytes
+    a_base = _round_up(base, ALIGN_BYTES)
+    b_base = _round_up(a_base + foot_a, ALIGN_BYTES)
+    c_base = _round_up(b_base + foot_b, ALIGN_BYTES)
+    end = _round_up(c_base + foot_c, ALIGN_BYTES)
+    if len(image) < end:
+        image.extend(bytes(end - len(image)))
+    image[c_base:c_base + foot_c] = bytes(foot_c)
+    pa, pb, _pc = plan.beats_per_word
+    bus = plan.bus_bytes
+    per_g_a = fa * plan.n_kt * plan.n_mt
+    per_g_b = fb * plan.n_kt * plan.n_nt
+    is_ = plan.geometry.dataflow is Dataflow.IS
+    for g in range(g_):
+        for mi, m0 in enumerate(range(0, m_, plan.mt)):
+            for ki, k0 in enumerate(range(0, k_, plan.kt)):
+                blk = a[g, m0:m0 + plan.mt, k0:k0 + plan.kt]
+                if is_:  # A^T is the WS core's stationary operand
+                    _, act = hw.pack_operands(np.zeros((1, blk.shape[1]), dtype=np.int64), blk.T)
+                else:
+                    act, _ = hw.pack_operands(blk, np.zeros((blk.shape[1], 1), dtype=np.int64))
+                data = _words_to_bytes(act, pa * bus)
+                at = a_base + g * per_g_a + mi * fa * plan.n_kt + ki * fa
+                image[at:at + len(data)] = data
+        for ni, n0 in enumerate(range(0, n_, plan.nt)):
+            for ki, k0 in enumerate(range(0, k_, plan.kt)):
+                blk = b[g, k0:k0 + plan.kt, n0:n0 + plan.nt]
+                if is_:  # B^T streams through the WS core
+                    wt, _ = hw.pack_operands(blk.T, np.zeros((blk.shape[0], 1), dtype=np.int64))
+                else:
+                    _, wt = hw.pack_operands(np.zeros((1, blk.shape[0]), dtype=np.int64), blk)
+                data = _words_to_bytes(wt, pb * bus)
+                at = b_base + g * per_g_b + ni * fb * plan.n_kt + ki * fb
+                image[at:at + len(data)] = data
+    return PlacedLayer(plan, plan.descriptor(a_base, b_base, c_base), a_base, b_base, c_base, end)
+
+
+def read_outputs(image: bytes, placed: PlacedLayer, hw: HardwarePlan) -> np.ndarray:
+    """``C[G, M, N]`` (int64) from the C blocks in ``image``."""
+    plan = placed.plan
+    g_, m_, n_ = plan.gemm.repeats, plan.gemm.m, plan.gemm.n
+    _fa, _fb, fc = plan.block_bytes(plan.mt, plan.nt, plan.kt)
+    pc = plan.beats_per_word[2]
+    wbytes = pc * plan.bus_bytes
+    per_g = fc * plan.n_nt * plan.n_mt
+    c = np.zeros((g_, m_, n_), dtype=np.int64)
+    for g in range(g_):
+        for mi, m0 in enumerate(range(0, m_, plan.mt)):
+            ms = min(plan.mt, m_ - m0)
+            for ni, n0 in enumerate(range(0, n_, plan.nt)):
+                ns = min(plan.nt, n_ - n0)
+                nwords = plan.block_words(ms, ns, 1)[2]
+                at = placed.c_base + g * per_g + mi * fc * plan.n_nt + ni * fc
+                raw = image[at:at + nwords * wbytes]
+                words = [int.from_bytes(raw[i * wbytes:(i + 1) * wbytes], "little") for i in range(nwords)]
+                if plan.geometry.dataflow is Dataflow.IS:
+                    c[g, m0:m0 + ms, n0:n0 + ns] = hw.unpack_outputs(words, ns, ms).T
+                else:
+                    c[g, m0:m0 + ms, n0:n0 + ns] = hw.unpack_outputs(words, ms, ns)
+    return c
+
+
+def image_hex(image: bytes, bus: int) -> str:
+    """``$readmemh`` text: one bus beat a line, most significant byte first."""
+    pad = (-len(image)) % bus
+    data = bytes(image) + bytes(pad)
+    return "\n".join(data[i:i + bus][::-1].hex() for i in range(0, len(data), bus)) + "\n"
+
+
+def hex_image(text: str, bus: int, start_beat: int = 0) -> bytes:
+    """Bytes of a ``$writememh`` dump (lines of beats; ``@addr`` lines and comments skipped)."""
+    out = bytearray()
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith(("@", "//")):
+            continue
+        out += bytes.fromhex(line.replace("x", "0").replace("X", "0").rjust(bus * 2, "0"))[::-1]
+    return bytes(start_beat * bus) + bytes(out)

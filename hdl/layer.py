@@ -1,0 +1,336 @@
+"""The whole-layer accelerator: AXI4-Lite registers, tile sequencers, DMA (AXI4 master), buffers, array.
+
+One ``start`` (CTRL bit 0) runs a layer's whole tile program from DRAM to DRAM: the DMA loads
+tile ``i + 1`` while tile ``i`` computes (double-buffered), partial sums of K tiles stay in the
+output buffer, results are written back as accumulators. The host writes the descriptor
+(:mod:`codesign.hdl.regs`, values from :meth:`codesign.sim.tileplan.TilePlan.descriptor`) and
+lays out A (im2col'd), B and C as the plan says; :mod:`codesign.hdl.host` does both.
+
+Ports: ``s_axil_*`` (AXI4-Lite slave, 32-bit), ``m_axi_*`` (AXI4 master, ``bus_bytes`` wide,
+32-bit addresses), ``irq`` (high while ``done``).
+
+Cycles from the edge that accepts the start write to the edge that raises ``done`` are the
+simulator's layer cycles (``codesign.sim.engine``) for the same config and layer; the counters
+give cycles, stall cycles (the array idle), DRAM bytes read/written and enabled MACs.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import fifo, memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from codesign.hdl.array import SystolicArray
+from codesign.hdl.control import fold_controller
+from codesign.hdl.dma import DmaEngine, axi_master_members
+from codesign.hdl.plan import HardwarePlan, core_config
+from codesign.hdl.regs import COUNTERS, DESCRIPTOR_FIELDS, ERROR_BITS, MAP_VERSION, REGISTERS, REGS_ADDR_BITS
+from codesign.hdl.sequencer import DIM_BITS, TileIterator
+from codesign.sim.config import AcceleratorConfig, Dataflow
+from codesign.sim.tileplan import beats_per_word, bus_bytes
+
+
+def _addr_bits(depth: int) -> int:
+    return max(1, (depth - 1).bit_length())
+
+
+def layer_top_name(config: AcceleratorConfig) -> str:
+    from codesign.hdl.top import top_name
+
+    return top_name(config).replace("codesign_", "codesign_layer_", 1) + f"_bus{bus_bytes(config)}" + (
+        "" if config.double_buffered else "_sb")
+
+
+def axil_members() -> dict[str, wiring.Member]:
+    a = REGS_ADDR_BITS
+    return {
+        "s_axil_awaddr": In(a), "s_axil_awvalid": In(1), "s_axil_awready": Out(1),
+        "s_axil_wdata": In(32), "s_axil_wstrb": In(4), "s_axil_wvalid": In(1), "s_axil_wready": Out(1),
+        "s_axil_bresp": Out(2), "s_axil_bvalid": Out(1), "s_axil_bready": In(1),
+        "s_axil_araddr": In(a), "s_axil_arvalid": In(1), "s_axil_arready": Out(1),
+        "s_axil_rdata": Out(32), "s_axil_rresp": Out(2), "s_axil_rvalid": Out(1), "s_axil_rready": In(1),
+    }
+
+
+def layer_members(config: AcceleratorConfig) -> dict[str, wiring.Member]:
+    return {**axil_members(), **axi_master_members(bus_bytes(config) * 8), "irq": Out(1)}
+
+
+class LayerAccelerator(wiring.Component):
+    """The whole-layer accelerator for one :class:`AcceleratorConfig` (WS or OS)."""
+
+    def __init__(self, config: AcceleratorConfig):
+        HardwarePlan(config)  # validates
+        self.is_ = config.dataflow is Dataflow.IS
+        # the core (WS for IS, with the operands' roles swapped: see codesign.hdl.plan.core_config)
+        self.plan = HardwarePlan(core_config(config))
+        self.config = config
+        self.bus_bytes = bus_bytes(config)
+        self.slots = 2 if config.double_buffered else 1
+        p = self.plan
+        # the buffers holding A, B and C (for IS, A^T sits in the core's stationary buffer)
+        depths = (p.act_depth, p.weight_depth, p.out_depth)
+        bits = (p.act_word_bits, p.weight_word_bits, p.out_word_bits)
+        order = (1, 0, 2) if self.is_ else (0, 1, 2)
+        self.slot_words = tuple(depths[i] // self.slots for i in order)
+        self.bpw = tuple(beats_per_word(bits[i], self.bus_bytes) for i in order)
+        self.word_bits = tuple(bits[i] for i in order)
+        self.depths = tuple(depths[i] for i in order)
+        super().__init__(layer_members(config))
+
+    def elaborate(self, platform):
+        p = self.plan
+        m = Module()
+        words_bits = max(_addr_bits(d) for d in self.depths) + 1
+
+        # -- buffers and array ------------------------------------------------------------------
+        m.submodules.array = array = SystolicArray(p)
+        m.submodules.act_mem = act_mem = memory.Memory(shape=unsigned(p.act_word_bits), depth=p.act_depth, init=[])
+        m.submodules.w_mem = w_mem = memory.Memory(shape=unsigned(p.weight_word_bits), depth=p.weight_depth, init=[])
+        m.submodules.out_mem = out_mem = memory.Memory(shape=unsigned(p.out_word_bits), depth=p.out_depth, init=[])
+        core_act_wr, core_w_wr = act_mem.write_port(), w_mem.write_port()
+        # the DMA's A range fills the buffer holding A (the core's stationary one for IS)
+        a_wr, b_wr = (core_w_wr, core_act_wr) if self.is_ else (core_act_wr, core_w_wr)
+        act_rd, w_rd = act_mem.read_port(), w_mem.read_port()
+        out_wr = out_mem.write_port()
+        out_rmw = out_mem.read_port(transparent_for=(out_wr,))
+        out_dma = out_mem.read_port()
+
+        # -- registers ----------------------------------------------------------------------------
+        desc = {name: Signal(32, name=f"reg_{name}") for name, _ in DESCRIPTOR_FIELDS}
+        counters = {name: Signal(64, name=f"cnt_{name}") for name, _ in COUNTERS}
+        busy, done, error = Signal(), Signal(), Signal()
+        error_code = Signal(len(ERROR_BITS))
+        start_req = Signal()  # a write of CTRL bit 0 this cycle
+        m.d.comb += self.irq.eq(done)
+        self._axil(m, desc, counters, Cat(busy, done, error), error_code, start_req)
+
+        # -- descriptor checks (combinational, sampled at start) ---------------------------------
+        d = desc
+        bus_mask = self.bus_bytes - 1
+        sa, sb, sc = self.slot_words
+        checks = {
+            "zero_size": Cat(*[d[f] == 0 for f in ("m", "n", "k", "groups", "mt", "nt", "kt", "gt")]).any(),
+            "tile_too_large": (d["mt"] > d["m"]) | (d["nt"] > d["n"]) | (d["kt"] > d["k"]) | (d["gt"] > d["groups"]),
+            "unaligned": Cat(*[(d[f] & bus_mask) != 0 for f in (
+                "a_base", "b_base", "c_base", "a_stride_g", "a_stride_m", "a_stride_k", "b_stride_g", "b_stride_n",
+                "b_stride_k", "c_stride_g", "c_stride_m", "c_stride_n")]).any(),
+            "gt_not_power_of_two": (d["gt"] & (d["gt"] - 1)) != 0,
+        }
+        lg = Signal(range(DIM_BITS), name="log2_gt")  # gt is a power of two: gt * w is w << lg
+        for i in range(DIM_BITS):
+            with m.If(d["gt"][i]):
+                m.d.comb += lg.eq(i)
+        for op, slot in zip("abc", (sa, sb, sc), strict=True):
+            words = [d[f"{op}_words_{i}{j}"] for i in (0, 1) for j in (0, 1)]
+            checks[f"{op}_overflow"] = ((words[0] << lg) > slot) | Cat(*[w > slot for w in words]).any()
+        code = Cat(*[checks[name] for name, _ in ERROR_BITS])
+        go = start_req & ~busy
+        with m.If(go):
+            m.d.sync += [error_code.eq(code), error.eq(code.any()), done.eq(0)]
+            with m.If(~code.any()):
+                m.d.sync += [busy.eq(1), *(c.eq(0) for c in counters.values())]
+        launch = go & ~code.any()
+
+        # -- tile iterator ------------------------------------------------------------------------
+        m.submodules.tiles = it = TileIterator(slots=self.slots, words_bits=words_bits)
+        for name in ("m", "n", "k", "groups", "mt", "nt", "kt", "gt", "a_base", "b_base", "c_base", "a_stride_g",
+                     "a_stride_m", "a_stride_k", "b_stride_g", "b_stride_n", "b_stride_k", "c_stride_g", "c_stride_m",
+                     "c_stride_n", *(f"{o}_words_{i}{j}" for o in "abc" for i in (0, 1) for j in (0, 1))):
+            m.d.comb += getattr(it, name).eq(d[name])
+        m.d.comb += [it.flags.eq(d["flags"]), it.init.eq(launch)]
+
+        # -- FIFOs between the DMA program and the compute sequencer ------------------------------
+        comp_fields = [("gs", DIM_BITS), ("ms", DIM_BITS), ("ns", DIM_BITS), ("ks", DIM_BITS), ("first_k", 1),
+                       ("a_slot", 1), ("b_slot", 1), ("c_slot", 1), ("a_words", words_bits),
+                       ("b_words", words_bits), ("c_words", words_bits)]
+        store_fields = [("has", 1), ("addr", 32), ("gs", DIM_BITS), ("c_words", words_bits), ("c_slot", 1)]
+        comp_w = sum(w for _, w in comp_fields)
+        store_w = sum(w for _, w in store_fields)
+        m.submodules.comp_q = comp_q = fifo.SyncFIFO(width=comp_w, depth=self.slots + 1)
+        m.submodules.store_q = store_q = fifo.SyncFIFO(width=store_w, depth=self.slots + 1)
+
+        def unpack(word, fields):
+            out, pos = {}, 0
+            for name, w in fields:
+                out[name] = word[pos:pos + w]
+                pos += w
+            return out
+
+        # the tile being loaded (captured when its load is issued)
+        ld = {name: Signal(w, name=f"ld_{name}") for name, w in comp_fields}
+        m.d.comb += comp_q.w_data.eq(Cat(*[ld[name] for name, _ in comp_fields]))
+        m.d.comb += store_q.w_data.eq(Cat(it.last_k, it.c_addr, it.gs, it.c_words, it.c_slot))
+        head = unpack(store_q.r_data, store_fields)
+
+        # -- DMA -------------------------------------------------------------------------------------
+        m.submodules.dma = dma = DmaEngine(
+            bus_bytes=self.bus_bytes, a_word_bits=self.word_bits[0], b_word_bits=self.word_bits[1],
+            c_word_bits=self.word_bits[2], a_addr_bits=_addr_bits(self.depths[0]),
+            b_addr_bits=_addr_bits(self.depths[1]), c_addr_bits=_addr_bits(self.depths[2]), bpw=self.bpw)
+        for name, member in axi_master_members(self.bus_bytes * 8).items():
+            port, dport = getattr(self, name), getattr(dma, name)
+            m.d.comb += port.eq(dport) if member.flow is Out else dport.eq(port)
+        m.d.comb += [
+            a_wr.addr.eq(dma.a_wr_addr), a_wr.data.eq(dma.a_wr_data), a_wr.en.eq(dma.a_wr_en),
+            b_wr.addr.eq(dma.b_wr_addr), b_wr.data.eq(dma.b_wr_data), b_wr.en.eq(dma.b_wr_en),
+            out_dma.addr.eq(dma.c_rd_addr), out_dma.en.eq(dma.c_rd_en), dma.c_rd_data.eq(out_dma.data),
+            dma.rd_a_addr.eq(it.a_addr), dma.rd_a_block_words.eq(it.a_words),
+            dma.rd_a_blocks.eq(Mux(it.load_a, it.gs, 0)), dma.rd_a_word.eq(it.a_slot * sa),
+            dma.rd_b_addr.eq(it.b_addr), dma.rd_b_block_words.eq(it.b_words),
+            dma.rd_b_blocks.eq(Mux(it.load_b, it.gs, 0)), dma.rd_b_word.eq(it.b_slot * sb),
+            dma.wr_addr.eq(head["addr"]), dma.wr_block_words.eq(head["c_words"]), dma.wr_blocks.eq(head["gs"]),
+            dma.wr_word.eq(head["c_slot"] * sc),
+        ]
+
+        # -- the DMA program: L0 .. L(B-1), then S(i), L(i + B) --------------------------------------
+        computed = Signal(32)  # tiles computed
+        step = Signal(32)  # i of the current S(i), L(i + B) step
+        prologue = Signal(range(self.slots + 1))  # initial loads still to issue
+        ok_i = computed > step  # tile i is computed
+        issue_load = Signal()
+        with m.FSM(name="dma_program"):
+            with m.State("IDLE"):
+                with m.If(launch):
+                    m.d.sync += [step.eq(0), prologue.eq(self.slots)]
+                    m.next = "STEP"
+            with m.State("STEP"):
+                with m.If(prologue != 0):
+                    with m.If(it.valid):
+                        m.d.comb += issue_load.eq(1)
+                        m.d.sync += prologue.eq(prologue - 1)
+                        m.next = "LOAD"
+                    with m.Else():
+                        m.d.sync += prologue.eq(0)
+                with m.Elif(store_q.r_rdy & head["has"]):
+                    with m.If(ok_i):
+                        m.d.comb += dma.wr_go.eq(1)
+                        m.next = "STORE"
+                with m.Elif(store_q.r_rdy):  # S(i) moves nothing: the load of this step
+                    with m.If(it.valid):
+                        with m.If(ok_i):
+                            m.d.comb += [issue_load.eq(1), store_q.r_en.eq(1)]
+                            m.d.sync += step.eq(step + 1)
+                            m.next = "LOAD"
+                    with m.Else():
+                        m.d.comb += store_q.r_en.eq(1)
+                        m.d.sync += step.eq(step + 1)
+                with m.Else():  # every store done: the layer is done
+                    m.d.sync += [busy.eq(0), done.eq(1)]
+                    m.next = "IDLE"
+            with m.State("STORE"):
+                with m.If(dma.wr_last):
+                    m.d.comb += store_q.r_en.eq(1)
+                    m.d.sync += step.eq(step + 1)
+                    with m.If(it.valid):
+                        m.next = "STEP_LOAD"
+                    with m.Elif(store_q.level == 1):  # that was the last store
+                        m.d.sync += [busy.eq(0), done.eq(1)]
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.next = "STEP"
+            with m.State("STEP_LOAD"):  # L(i + B) after S(i): tile i is computed already
+                m.d.comb += issue_load.eq(1)
+                m.next = "LOAD"
+            with m.State("LOAD"):
+                with m.If(dma.rd_last):
+                    m.d.comb += comp_q.w_en.eq(1)
+                    m.next = "STEP"
+        m.d.comb += [dma.rd_go.eq(issue_load), it.advance.eq(issue_load), store_q.w_en.eq(issue_load)]
+        with m.If(issue_load):
+            m.d.sync += [ld["gs"].eq(it.gs), ld["ms"].eq(it.ms), ld["ns"].eq(it.ns), ld["ks"].eq(it.ks),
+                         ld["first_k"].eq(it.first_k), ld["a_slot"].eq(it.a_slot), ld["b_slot"].eq(it.b_slot),
+                         ld["c_slot"].eq(it.c_slot), ld["a_words"].eq(it.a_words), ld["b_words"].eq(it.b_words),
+                         ld["c_words"].eq(it.c_words)]
+
+        # -- the compute sequencer: a tile's groups as back-to-back on-chip GEMMs ----------------------
+        cur = unpack(comp_q.r_data, comp_fields)
+        t = {name: Signal(w, name=f"ct_{name}") for name, w in comp_fields}
+        groups_left = Signal(DIM_BITS)
+        offs = [Signal(_addr_bits(dd) + 1, name=f"ct_off{i}") for i, dd in enumerate(self.depths)]
+        gemm_start = Signal()
+        # IS: the core computes C^T = B^T A^T (M and N swap, A's buffer is its stationary one)
+        dims = (t["ns"], t["ms"], t["ks"]) if self.is_ else (t["ms"], t["ns"], t["ks"])
+        core_offs = (offs[1], offs[0], offs[2]) if self.is_ else (offs[0], offs[1], offs[2])
+        ctl = fold_controller(m, p, array, act_rd, w_rd, out_rmw, out_wr, start=gemm_start, dims=dims,
+                              offsets=core_offs, accumulate=~t["first_k"])
+        computing = Signal()
+        with m.FSM(name="compute"):
+            with m.State("IDLE"):
+                with m.If(comp_q.r_rdy & busy):
+                    m.d.comb += [comp_q.r_en.eq(1), computing.eq(1)]
+                    m.d.sync += [*(t[name].eq(cur[name]) for name, _ in comp_fields), groups_left.eq(cur["gs"]),
+                                 offs[0].eq(cur["a_slot"] * sa), offs[1].eq(cur["b_slot"] * sb),
+                                 offs[2].eq(cur["c_slot"] * sc)]
+                    m.next = "START"
+            with m.State("START"):
+                m.d.comb += [gemm_start.eq(1), computing.eq(1)]
+                m.next = "RUN"
+            with m.State("RUN"):
+                m.d.comb += computing.eq(1)
+                with m.If(ctl.finish):
+                    with m.If(groups_left == 1):
+                        m.d.sync += computed.eq(computed + 1)
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.d.sync += [groups_left.eq(groups_left - 1), offs[0].eq(offs[0] + t["a_words"]),
+                                     offs[1].eq(offs[1] + t["b_words"]), offs[2].eq(offs[2] + t["c_words"])]
+                        m.next = "START"
+        with m.If(launch):
+            m.d.sync += computed.eq(0)
+
+        # -- counters ----------------------------------------------------------------------------
+        with m.If(busy):
+            m.d.sync += [
+                counters["cycles"].eq(counters["cycles"] + 1),
+                counters["stall_cycles"].eq(counters["stall_cycles"] + ~computing),
+                counters["dram_read_bytes"].eq(counters["dram_read_bytes"] + Mux(dma.r_beat, self.bus_bytes, 0)),
+                counters["dram_write_bytes"].eq(counters["dram_write_bytes"] + Mux(dma.w_beat, self.bus_bytes, 0)),
+                counters["enabled_macs"].eq(counters["enabled_macs"] + array.enabled_count),
+            ]
+        return m
+
+    def _axil(self, m: Module, desc: dict, counters: dict, status, error_code, start_req) -> None:
+        """AXI4-Lite slave: write when address and data are both valid; read one cycle later."""
+        wr = self.s_axil_awvalid & self.s_axil_wvalid & ~self.s_axil_bvalid
+        m.d.comb += [self.s_axil_awready.eq(wr), self.s_axil_wready.eq(wr), self.s_axil_bresp.eq(0),
+                     self.s_axil_rresp.eq(0), self.s_axil_arready.eq(~self.s_axil_rvalid)]
+        with m.If(wr):
+            m.d.sync += self.s_axil_bvalid.eq(1)
+        with m.Elif(self.s_axil_bready):
+            m.d.sync += self.s_axil_bvalid.eq(0)
+        waddr = self.s_axil_awaddr
+        strb = self.s_axil_wstrb
+        for r in REGISTERS:
+            if r.name == "ctrl":
+                m.d.comb += start_req.eq(wr & (waddr == r.offset) & self.s_axil_wdata[0] & strb[0])
+            elif r.name in desc:
+                reg = desc[r.name]
+                with m.If(wr & (waddr == r.offset)):
+                    for b in range(4):
+                        with m.If(strb[b]):
+                            m.d.sync += reg[b * 8:(b + 1) * 8].eq(self.s_axil_wdata[b * 8:(b + 1) * 8])
+        rd = self.s_axil_arvalid & ~self.s_axil_rvalid
+        with m.If(rd):
+            m.d.sync += self.s_axil_rvalid.eq(1)
+            with m.Switch(self.s_axil_araddr):
+                for r in REGISTERS:
+                    with m.Case(r.offset):
+                        if r.name == "status":
+                            value = status
+                        elif r.name == "error":
+                            value = error_code
+                        elif r.name == "version":
+                            value = Const(MAP_VERSION, 32)
+                        elif r.name in desc:
+                            value = desc[r.name]
+                        elif r.name.endswith(("_lo", "_hi")) and r.name[:-3] in counters:
+                            cnt = counters[r.name[:-3]]
+                            value = cnt[:32] if r.name.endswith("_lo") else cnt[32:]
+                        else:
+                            value = Const(0, 32)
+                        m.d.sync += self.s_axil_rdata.eq(value)
+                with m.Default():
+                    m.d.sync += self.s_axil_rdata.eq(0)
+        with m.Elif(self.s_axil_rready):
+            m.d.sync += self.s_axil_rvalid.eq(0)

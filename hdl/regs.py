@@ -1,0 +1,141 @@
+"""The register block of the whole-layer accelerator: its map (pure Python) and an AXI4-Lite slave.
+
+The map is data (:data:`REGISTERS`): the Amaranth block, the C header and the Python description
+that ``codesign generate`` writes, and the host API in :mod:`codesign.hdl.host` all come from it.
+Every register is 32 bits; 64-bit counters are a ``_LO``/``_HI`` pair (read ``_LO`` first: it
+does not latch ``_HI``, so read while the accelerator is idle). Writes honour ``wstrb``.
+
+Timing: a write takes effect at the edge that completes its address and data handshake (both
+are accepted in the same cycle); a read answers one cycle after its address handshake.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# descriptor fields, in register order (the keys of codesign.sim.tileplan.TilePlan.descriptor)
+DESCRIPTOR_FIELDS: tuple[tuple[str, str], ...] = (
+    ("a_base", "byte address of the A blocks (im2col'd activations), aligned to the bus width"),
+    ("b_base", "byte address of the B blocks (weights), aligned to the bus width"),
+    ("c_base", "byte address of the C blocks (accumulators), aligned to the bus width"),
+    ("m", "GEMM rows M (output pixels x batch)"),
+    ("n", "GEMM columns N (output channels per group)"),
+    ("k", "reduction K (input channels per group x kernel)"),
+    ("groups", "independent GEMMs (groups, heads)"),
+    ("mt", "tile rows"),
+    ("nt", "tile columns"),
+    ("kt", "tile reduction"),
+    ("gt", "groups per tile (a power of two)"),
+    ("flags", "bit 0: A reused across the N loop; bit 1: B reused across the M loop; bit 2: weights outer"),
+    ("a_stride_g", "bytes between A blocks of consecutive group tiles"),
+    ("a_stride_m", "bytes between A blocks of consecutive M tiles"),
+    ("a_stride_k", "bytes between A blocks of consecutive K tiles"),
+    ("b_stride_g", "bytes between B blocks of consecutive group tiles"),
+    ("b_stride_n", "bytes between B blocks of consecutive N tiles"),
+    ("b_stride_k", "bytes between B blocks of consecutive K tiles"),
+    ("c_stride_g", "bytes between C blocks of consecutive group tiles"),
+    ("c_stride_m", "bytes between C blocks of consecutive M tiles"),
+    ("c_stride_n", "bytes between C blocks of consecutive N tiles"),
+    ("a_words_00", "buffer words of an A block (one group): full M tile, full K tile"),
+    ("a_words_01", "... full M tile, last K tile"),
+    ("a_words_10", "... last M tile, full K tile"),
+    ("a_words_11", "... last M tile, last K tile"),
+    ("b_words_00", "buffer words of a B block (one group): full K tile, full N tile"),
+    ("b_words_01", "... full K tile, last N tile"),
+    ("b_words_10", "... last K tile, full N tile"),
+    ("b_words_11", "... last K tile, last N tile"),
+    ("c_words_00", "buffer words of a C block (one group): full M tile, full N tile"),
+    ("c_words_01", "... full M tile, last N tile"),
+    ("c_words_10", "... last M tile, full N tile"),
+    ("c_words_11", "... last M tile, last N tile"),
+)
+
+COUNTERS: tuple[tuple[str, str], ...] = (
+    ("cycles", "cycles from start to done"),
+    ("stall_cycles", "cycles of the layer in which the array was not computing"),
+    ("dram_read_bytes", "bytes read over AXI (bus beats x bus width)"),
+    ("dram_write_bytes", "bytes written over AXI (bus beats x bus width)"),
+    ("enabled_macs", "MACs the PEs enabled (operands inside the GEMM; non-zero with gating)"),
+)
+
+# error bits (ERROR register): the descriptor checks the hardware makes at start
+ERROR_BITS: tuple[tuple[str, str], ...] = (
+    ("zero_size", "m, n, k, groups, mt, nt, kt or gt is zero"),
+    ("tile_too_large", "mt > m, nt > n, kt > k or gt > groups"),
+    ("unaligned", "a base address or stride is not a multiple of the bus width"),
+    ("a_overflow", "gt x a_words_00 (or an A block) exceeds a slot of the input buffer"),
+    ("b_overflow", "gt x b_words_00 (or a B block) exceeds a slot of the weight buffer"),
+    ("c_overflow", "gt x c_words_00 (or a C block) exceeds a slot of the output buffer"),
+    ("gt_not_power_of_two", "gt is not a power of two"),
+)
+
+STATUS_BITS = (("busy", "running a layer"), ("done", "the last layer finished (cleared by start)"),
+               ("error", "the last start was refused; see ERROR"))
+
+
+@dataclass(frozen=True)
+class Register:
+    name: str
+    offset: int
+    access: str  # "rw", "r", "w"
+    description: str
+
+
+def _build() -> tuple[Register, ...]:
+    regs = [Register("ctrl", 0x00, "w", "bit 0: start the layer (ignored while busy)"),
+            Register("status", 0x04, "r", "bit 0: busy; bit 1: done; bit 2: error"),
+            Register("error", 0x08, "r", "; ".join(f"bit {i}: {d}" for i, (_, d) in enumerate(ERROR_BITS))),
+            Register("version", 0x0C, "r", "register map version (1)")]
+    off = 0x10
+    for name, desc in DESCRIPTOR_FIELDS:
+        regs.append(Register(name, off, "rw", desc))
+        off += 4
+    off = (off + 0x3F) & ~0x3F
+    for name, desc in COUNTERS:
+        regs.append(Register(f"{name}_lo", off, "r", f"{desc} (bits 31..0)"))
+        regs.append(Register(f"{name}_hi", off + 4, "r", f"{desc} (bits 63..32)"))
+        off += 8
+    return tuple(regs)
+
+
+REGISTERS: tuple[Register, ...] = _build()
+REGISTER_OFFSETS: dict[str, int] = {r.name: r.offset for r in REGISTERS}
+REGS_ADDR_BITS = 8
+MAP_VERSION = 1
+
+
+def c_header(prefix: str = "CODESIGN") -> str:
+    """The register map as a C header (offsets, bit positions)."""
+    lines = [f"/* codesign whole-layer accelerator: register map v{MAP_VERSION} (AXI4-Lite, 32-bit registers) */",
+             f"#ifndef {prefix}_REGS_H", f"#define {prefix}_REGS_H", ""]
+    for r in REGISTERS:
+        lines.append(f"#define {prefix}_{r.name.upper():<20} 0x{r.offset:03X}u  /* {r.access}: {r.description} */")
+    lines.append("")
+    for i, (name, _) in enumerate(STATUS_BITS):
+        lines.append(f"#define {prefix}_STATUS_{name.upper():<13} (1u << {i})")
+    for i, (name, _) in enumerate(ERROR_BITS):
+        lines.append(f"#define {prefix}_ERROR_{name.upper():<14} (1u << {i})")
+    lines += ["", f"#endif /* {prefix}_REGS_H */", ""]
+    return "\n".join(lines)
+
+
+def description() -> dict[str, object]:
+    """The register map as plain data (what ``codesign generate`` writes as JSON / Python)."""
+    return {
+        "version": MAP_VERSION,
+        "bus": "AXI4-Lite, 32-bit data",
+        "registers": [{"name": r.name, "offset": r.offset, "access": r.access, "description": r.description}
+                      for r in REGISTERS],
+        "status_bits": {name: i for i, (name, _) in enumerate(STATUS_BITS)},
+        "error_bits": {name: i for i, (name, _) in enumerate(ERROR_BITS)},
+    }
+
+
+def python_module() -> str:
+    """A dependency-free Python module with the register map (for a host script)."""
+    lines = ['"""codesign whole-layer accelerator: register map (generated by codesign generate)."""', "",
+             f"VERSION = {MAP_VERSION}", "OFFSETS = {"]
+    lines += [f"    {r.name!r}: 0x{r.offset:03X},  # {r.access}: {r.description}" for r in REGISTERS]
+    lines += ["}", "STATUS_BITS = {" + ", ".join(f"{n!r}: {i}" for i, (n, _) in enumerate(STATUS_BITS)) + "}",
+              "ERROR_BITS = {" + ", ".join(f"{n!r}: {i}" for i, (n, _) in enumerate(ERROR_BITS)) + "}", ""]
+    return "\n".join(lines)

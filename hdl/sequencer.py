@@ -1,0 +1,145 @@
+"""Control of a whole layer: the tile iterator and the two sequencers (DMA program, compute).
+
+:class:`TileIterator` walks the tiles of :class:`codesign.sim.tileplan.TilePlan` from the layer
+descriptor (the same loop nest, reuse flags, slots and DRAM block addresses), with adders only.
+
+The sequencers run the program the simulator times (:mod:`codesign.sim.engine`):
+
+* **DMA**: ``L0 .. L(B-1)``, then for each tile ``i``: ``S(i)`` (its C blocks, after its last K
+  tile) and ``L(i + B)``; a command waits for the compute of tile ``i`` (its store needs the sums;
+  the load overwrites the slots tile ``i`` used). ``B`` = 2 double-buffered, else 1.
+* **Compute**: tile ``i`` starts when its load is done; its ``gs`` groups run as back-to-back
+  on-chip GEMMs of the fold controller.
+
+Published timing (:mod:`codesign.sim.tileplan`): each sequencer decides in the cycle its
+conditions hold and acts in the next; a tile's compute takes
+``tile_compute_cycles = gs * (native_gemm_cycles + GEMM_ISSUE_CYCLES) + TILE_ISSUE_CYCLES``.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+DIM_BITS = 24
+ADDR_BITS = 32
+
+
+class TileIterator(wiring.Component):
+    """The current tile of the descriptor's loop nest; ``advance`` steps to the next one.
+
+    Inputs are the descriptor fields; ``init`` (re)starts at the first tile.
+    """
+
+    def __init__(self, *, slots: int, words_bits: int):
+        self.slots = slots
+        d = {f: In(DIM_BITS) for f in ("m", "n", "k", "groups", "mt", "nt", "kt", "gt")}
+        a = {f: In(ADDR_BITS) for f in ("a_base", "b_base", "c_base", "a_stride_g", "a_stride_m", "a_stride_k",
+                                        "b_stride_g", "b_stride_n", "b_stride_k", "c_stride_g", "c_stride_m",
+                                        "c_stride_n")}
+        w = {f"{o}_words_{i}{j}": In(words_bits) for o in "abc" for i in (0, 1) for j in (0, 1)}
+        out = {
+            "valid": Out(1), "last": Out(1),
+            "gs": Out(DIM_BITS), "ms": Out(DIM_BITS), "ns": Out(DIM_BITS), "ks": Out(DIM_BITS),
+            "first_k": Out(1), "last_k": Out(1), "load_a": Out(1), "load_b": Out(1),
+            "a_slot": Out(1), "b_slot": Out(1), "c_slot": Out(1),
+            "a_addr": Out(ADDR_BITS), "b_addr": Out(ADDR_BITS), "c_addr": Out(ADDR_BITS),
+            "a_words": Out(words_bits), "b_words": Out(words_bits), "c_words": Out(words_bits),
+        }
+        super().__init__({**d, **a, **w, "flags": In(3), "init": In(1), "advance": In(1), **out})
+
+    def elaborate(self, platform):
+        m = Module()
+        g0, m0, n0, k0 = (Signal(DIM_BITS + 1, name=n) for n in ("g0", "m0", "n0", "k0"))
+        offs = {n: Signal(ADDR_BITS, name=f"off_{n}") for n in ("ag", "am", "ak", "bg", "bn", "bk", "cg", "cm", "cn")}
+        valid = Signal()
+        prev = {n: Signal(name=f"{n}_prev") for n in ("a", "b", "c")}
+        a_reuse, b_reuse, weights_outer = self.flags[0], self.flags[1], self.flags[2]
+
+        def size(x0, t, total):
+            return Mux(x0 + t > total, total - x0, t)
+
+        last_g = g0 + self.gt >= self.groups
+        last_m = m0 + self.mt >= self.m
+        last_n = n0 + self.nt >= self.n
+        last_k = k0 + self.kt >= self.k
+        load_a = ~(a_reuse & (n0 != 0))
+        load_b = ~(b_reuse & (m0 != 0))
+        first_k = k0 == 0
+        two = self.slots == 2
+        m.d.comb += [
+            self.valid.eq(valid),
+            self.last.eq(last_g & last_m & last_n & last_k),
+            self.gs.eq(size(g0, self.gt, self.groups)), self.ms.eq(size(m0, self.mt, self.m)),
+            self.ns.eq(size(n0, self.nt, self.n)), self.ks.eq(size(k0, self.kt, self.k)),
+            self.first_k.eq(first_k), self.last_k.eq(last_k), self.load_a.eq(load_a), self.load_b.eq(load_b),
+            self.a_slot.eq((prev["a"] ^ load_a) if two else 0),
+            self.b_slot.eq((prev["b"] ^ load_b) if two else 0),
+            self.c_slot.eq((prev["c"] ^ first_k) if two else 0),
+            self.a_addr.eq(self.a_base + offs["ag"] + offs["am"] + offs["ak"]),
+            self.b_addr.eq(self.b_base + offs["bg"] + offs["bn"] + offs["bk"]),
+            self.c_addr.eq(self.c_base + offs["cg"] + offs["cm"] + offs["cn"]),
+            self.a_words.eq(Array([self.a_words_00, self.a_words_01, self.a_words_10,
+                                   self.a_words_11])[last_m * 2 + last_k]),
+            self.b_words.eq(Array([self.b_words_00, self.b_words_01, self.b_words_10,
+                                   self.b_words_11])[last_k * 2 + last_n]),
+            self.c_words.eq(Array([self.c_words_00, self.c_words_01, self.c_words_10,
+                                   self.c_words_11])[last_m * 2 + last_n]),
+        ]
+
+        def step_m():
+            return [m0.eq(m0 + self.mt), offs["am"].eq(offs["am"] + self.a_stride_m),
+                    offs["cm"].eq(offs["cm"] + self.c_stride_m)]
+
+        def wrap_m():
+            return [m0.eq(0), offs["am"].eq(0), offs["cm"].eq(0)]
+
+        def step_n():
+            return [n0.eq(n0 + self.nt), offs["bn"].eq(offs["bn"] + self.b_stride_n),
+                    offs["cn"].eq(offs["cn"] + self.c_stride_n)]
+
+        def wrap_n():
+            return [n0.eq(0), offs["bn"].eq(0), offs["cn"].eq(0)]
+
+        def step_g():
+            return [g0.eq(g0 + self.gt), offs["ag"].eq(offs["ag"] + self.a_stride_g),
+                    offs["bg"].eq(offs["bg"] + self.b_stride_g), offs["cg"].eq(offs["cg"] + self.c_stride_g)]
+
+        with m.If(self.init):
+            m.d.sync += [g0.eq(0), m0.eq(0), n0.eq(0), k0.eq(0), valid.eq(1),
+                         *(o.eq(0) for o in offs.values()), *(p.eq(1) for p in prev.values())]
+        with m.Elif(self.advance & valid):
+            m.d.sync += [prev["a"].eq(self.a_slot), prev["b"].eq(self.b_slot), prev["c"].eq(self.c_slot)]
+            with m.If(~last_k):
+                m.d.sync += [k0.eq(k0 + self.kt), offs["ak"].eq(offs["ak"] + self.a_stride_k),
+                             offs["bk"].eq(offs["bk"] + self.b_stride_k)]
+            with m.Else():
+                m.d.sync += [k0.eq(0), offs["ak"].eq(0), offs["bk"].eq(0)]
+                with m.If(weights_outer):  # inner M, outer N
+                    with m.If(~last_m):
+                        m.d.sync += step_m()
+                    with m.Else():
+                        m.d.sync += wrap_m()
+                        with m.If(~last_n):
+                            m.d.sync += step_n()
+                        with m.Else():
+                            m.d.sync += wrap_n()
+                            with m.If(~last_g):
+                                m.d.sync += step_g()
+                            with m.Else():
+                                m.d.sync += valid.eq(0)
+                with m.Else():  # inner N, outer M
+                    with m.If(~last_n):
+                        m.d.sync += step_n()
+                    with m.Else():
+                        m.d.sync += wrap_n()
+                        with m.If(~last_m):
+                            m.d.sync += step_m()
+                        with m.Else():
+                            m.d.sync += wrap_m()
+                            with m.If(~last_g):
+                                m.d.sync += step_g()
+                            with m.Else():
+                                m.d.sync += valid.eq(0)
+        return m

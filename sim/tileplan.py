@@ -1,0 +1,508 @@
+"""The one tiling plan: what the simulator times, the hardware's sequencer runs and ``verify`` lays out.
+
+A GEMM layer (``G`` groups of ``C[M, N] = A[M, K] @ B[K, N]``) is cut into tiles of ``GT`` groups x
+``MT x NT x KT`` that fit one *slot* of each on-chip buffer (half a buffer when double-buffered).
+A :class:`TilePlan` holds those sizes, the loop order and the reuse flags; :meth:`TilePlan.tiles`
+lists the tiles in execution order, and :meth:`TilePlan.descriptor` gives the register values the
+hardware's sequencer reads (``codesign.hdl.regs``). The simulator (``sim.mapping``/``sim.engine``),
+the RTL and ``verify`` all use this object: there is one tiling, not three.
+
+Memory layout (the host writes it; the DMA moves contiguous ranges)
+--------------------------------------------------------------------
+* **im2col is a layout the host writes**: A is the im2col matrix of a convolution, stored in DRAM
+  as on-chip buffer words. The DMA has no address generator for convolution windows, so a 3x3 conv
+  moves (up to) 9x its feature map; ``im2col: onchip`` in the config models an on-chip expansion
+  that the hardware does not build (model-only).
+* Operands are stored as **blocks**, one per tile position: ``A[g, mi, ki]``, ``B[g, ni, ki]``,
+  ``C[g, mi, ni]`` at ``base + g * stride_g + i * stride_i + ...``; each block holds its buffer words
+  in buffer order (``codesign.hdl.plan``'s layouts), one word per AXI beat when a word is narrower
+  than the bus (the rest of the beat is padding), else ``ceil(word_bytes / bus_bytes)`` beats per
+  word. Blocks of whole groups packed into one tile are contiguous.
+* **The AXI bus** is ``bus_bytes`` wide: the power of two at or above ``dram_bytes_per_cycle``
+  (at least 1). DRAM traffic is counted in bus beats, padding included: that is what moves.
+
+Timing contract (the RTL meets it; ``tests/rtl`` check it cycle for cycle)
+--------------------------------------------------------------------------
+* A DMA read of ``b`` bytes (one or two contiguous ranges, bursts of at most 256 beats that do
+  not cross 4 KiB, issued back to back) takes ``DMA_READ_OVERHEAD_CYCLES + latency + ceil(b / bw)``
+  cycles with a memory whose first beat comes ``latency`` cycles after the address and whose
+  channel moves ``bw = dram_bytes_per_cycle`` bytes a cycle; a write takes
+  ``DMA_WRITE_OVERHEAD_CYCLES + latency + ceil(b / bw)`` (the last write response comes ``latency``
+  cycles after the last data beat).
+* Computing a tile of ``gs`` groups takes
+  ``gs * (native_gemm_cycles + GEMM_ISSUE_CYCLES) + TILE_ISSUE_CYCLES``.
+* Each sequencer decides in the cycle its conditions hold and acts in the next; those decision
+  cycles are the overheads above, so the engine's events (which take effect at once) reproduce
+  the hardware's cycles exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+
+from codesign.errors import ConfigError
+from codesign.sim.config import AcceleratorConfig, Dataflow
+from codesign.sim.timing import ceil_div, native_gemm_cycles
+from codesign.workloads.layers import GemmShape
+
+DMA_READ_OVERHEAD_CYCLES = 2  # the sequencer's decision, the first read address
+DMA_WRITE_OVERHEAD_CYCLES = 2  # the sequencer's decision (and buffer read), the response hand-over
+GEMM_ISSUE_CYCLES = 1  # the sequencer's start cycle of each on-chip GEMM of a tile
+TILE_ISSUE_CYCLES = 1  # the compute sequencer's decision to take a loaded tile
+MAX_BURST_BEATS = 256  # AXI4 INCR
+BOUNDARY_BYTES = 4096  # AXI4: a burst does not cross a 4 KiB boundary
+
+
+def bus_bytes(config: AcceleratorConfig) -> int:
+    """AXI data width in bytes: the power of two at or above ``dram_bytes_per_cycle`` (1..128)."""
+    need = max(1.0, config.dram_bytes_per_cycle)
+    width = 1 << max(0, math.ceil(math.log2(need)))
+    return min(width, 128)
+
+
+def dma_read_cycles(nbytes: int, config: AcceleratorConfig) -> int:
+    """Cycles of one DMA read command moving ``nbytes`` (0 for nothing)."""
+    return _dma(nbytes, config.dram_bytes_per_cycle, config.dram_latency_cycles, DMA_READ_OVERHEAD_CYCLES)
+
+
+def dma_write_cycles(nbytes: int, config: AcceleratorConfig) -> int:
+    """Cycles of one DMA write command moving ``nbytes`` (0 for nothing)."""
+    return _dma(nbytes, config.dram_bytes_per_cycle, config.dram_latency_cycles, DMA_WRITE_OVERHEAD_CYCLES)
+
+
+def _dma(nbytes: int, bw: float, latency: int, overhead: int) -> int:
+    if nbytes <= 0:
+        return 0
+    return overhead + latency + math.ceil(nbytes / bw)
+
+
+def tile_compute_cycles(config: AcceleratorConfig, groups: int, m: int, n: int, k: int) -> int:
+    """Cycles the sequencer spends computing one tile: ``groups`` on-chip GEMMs back to back."""
+    return groups * (native_gemm_cycles(config, m, n, k) + GEMM_ISSUE_CYCLES) + TILE_ISSUE_CYCLES
+
+
+# --------------------------------------------------------------------------------------------
+# What the generated hardware builds
+# --------------------------------------------------------------------------------------------
+HW_MIN_BITS, HW_MAX_BITS, HW_MAX_DIM = 2, 16, 64
+
+
+def model_only_reason(config: AcceleratorConfig) -> str:
+    """Why the generated hardware cannot build ``config`` ('' when it can): such designs are
+    simulated (and marked model-only in results) but ``generate``/``verify`` refuse them."""
+    from codesign.sim.config import ZeroHandling
+
+    c = config
+    if c.zero_handling is ZeroHandling.SKIP:
+        return "zero_handling must be none or gate for the generated hardware, not 'skip'"
+    for f in ("weight_bits", "act_bits"):
+        v = getattr(c, f)
+        if not HW_MIN_BITS <= v <= HW_MAX_BITS:
+            return f"{f} must be from {HW_MIN_BITS} to {HW_MAX_BITS} for the generated hardware, not {v!r}"
+    for f in ("rows", "cols"):
+        v = getattr(c, f)
+        if v > HW_MAX_DIM:
+            return f"{f} must be at most {HW_MAX_DIM} for the generated hardware, not {v!r}"
+    need = accumulator_bits_needed(c, 2)
+    if c.acc_bits < need or c.acc_bits > 48:
+        return (f"acc_bits must be from {need} to 48 for {c.weight_bits}-bit weights and {c.act_bits}-bit "
+                f"activations in the generated hardware, not {c.acc_bits!r}")
+    return ""
+
+
+def accumulator_bits_needed(config: AcceleratorConfig, k: int) -> int:
+    """Accumulator bits that hold a sum of ``k`` products of extreme operands exactly."""
+    def rng(bits: int, signed: bool) -> tuple[int, int]:
+        return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+
+    (alo, ahi), (wlo, whi) = rng(config.act_bits, config.act_signed), rng(config.weight_bits, config.weight_signed)
+    prods = [alo * wlo, alo * whi, ahi * wlo, ahi * whi]
+    lo, hi = min(0, min(prods) * k), max(prods) * k
+    if lo >= 0:
+        return max(1, hi.bit_length())
+    return max((-lo - 1).bit_length(), hi.bit_length()) + 1
+
+
+# --------------------------------------------------------------------------------------------
+# Buffer words (the layouts of codesign.hdl.plan, for any dataflow)
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class WordGeometry:
+    """Widths of the buffer words and how many words a block of ``m x n x k`` takes.
+
+    WS and OS are the layouts of the generated array. IS is the WS machine on ``C^T = B^T A^T``:
+    the input buffer holds ``A^T`` in the WS weight layout, the weight buffer ``B^T`` in the WS
+    activation layout, the output buffer ``C^T``.
+    """
+
+    dataflow: Dataflow
+    rows: int
+    cols: int
+    act_bits: int
+    weight_bits: int
+    acc_bits: int
+
+    @property
+    def a_word_bits(self) -> int:
+        return (self.cols if self.dataflow is Dataflow.IS else self.rows) * self.act_bits
+
+    @property
+    def b_word_bits(self) -> int:
+        return (self.rows if self.dataflow is Dataflow.IS else self.cols) * self.weight_bits
+
+    @property
+    def c_word_bits(self) -> int:
+        return self.cols * self.acc_bits
+
+    def words(self, m: int, n: int, k: int) -> tuple[int, int, int]:
+        """Buffer words ``(A, B, C)`` of one ``[m, k] @ [k, n]`` GEMM."""
+        r, c = self.rows, self.cols
+        if self.dataflow is Dataflow.WS:
+            kf = ceil_div(k, r)
+            return kf * m, kf * ceil_div(n, c) * r, ceil_div(n, c) * m
+        if self.dataflow is Dataflow.OS:
+            mf, nf = ceil_div(m, r), ceil_div(n, c)
+            return mf * k, nf * k, mf * nf * r
+        kf = ceil_div(k, r)  # IS: WS on the transposed GEMM (M and N swap)
+        return kf * ceil_div(m, c) * r, kf * n, ceil_div(m, c) * n
+
+
+def beats_per_word(word_bits: int, bus: int) -> int:
+    """AXI beats one buffer word occupies in DRAM (a narrower word fills one beat)."""
+    return max(1, ceil_div(ceil_div(word_bits, 8), bus))
+
+
+# --------------------------------------------------------------------------------------------
+# The plan
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Tile:
+    """One tile in execution order (sizes are the ragged ones at the edges)."""
+
+    index: int
+    g0: int
+    gs: int
+    m0: int
+    ms: int
+    n0: int
+    ns: int
+    k0: int
+    ks: int
+    load_a: bool
+    load_b: bool
+    a_slot: int
+    b_slot: int
+    c_slot: int
+
+    @property
+    def first_k(self) -> bool:
+        return self.k0 == 0
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    """Tiling of one GEMM layer for one accelerator (see the module docstring)."""
+
+    gemm: GemmShape
+    geometry: WordGeometry
+    bus_bytes: int
+    slots: int  # 2 when double-buffered
+    slot_words: tuple[int, int, int]  # words of one slot of the A, B, C buffers
+    gt: int
+    mt: int
+    nt: int
+    kt: int
+    weights_outer: bool
+
+    # -- counts -----------------------------------------------------------------------------------
+    @property
+    def n_gt(self) -> int:
+        return ceil_div(self.gemm.repeats, self.gt)
+
+    @property
+    def n_mt(self) -> int:
+        return ceil_div(self.gemm.m, self.mt)
+
+    @property
+    def n_nt(self) -> int:
+        return ceil_div(self.gemm.n, self.nt)
+
+    @property
+    def n_kt(self) -> int:
+        return ceil_div(self.gemm.k, self.kt)
+
+    @property
+    def tile_count(self) -> int:
+        return self.n_gt * self.n_mt * self.n_nt * self.n_kt
+
+    @property
+    def a_reuse(self) -> bool:
+        """A stays on chip across the tiles of the N loop (no reload while ``n0 > 0``)."""
+        if self.weights_outer:
+            return self.n_mt == 1 and self.n_kt == 1
+        return self.n_kt == 1
+
+    @property
+    def b_reuse(self) -> bool:
+        """B stays on chip across the tiles of the M loop (no reload while ``m0 > 0``)."""
+        if self.weights_outer:
+            return self.n_kt == 1
+        return self.n_nt == 1 and self.n_kt == 1
+
+    # -- DRAM layout --------------------------------------------------------------------------------
+    @cached_property
+    def beats_per_word(self) -> tuple[int, int, int]:
+        g, bus = self.geometry, self.bus_bytes
+        return (beats_per_word(g.a_word_bits, bus), beats_per_word(g.b_word_bits, bus),
+                beats_per_word(g.c_word_bits, bus))
+
+    def block_words(self, ms: int, ns: int, ks: int) -> tuple[int, int, int]:
+        return self.geometry.words(ms, ns, ks)
+
+    def block_bytes(self, ms: int, ns: int, ks: int) -> tuple[int, int, int]:
+        wa, wb, wc = self.block_words(ms, ns, ks)
+        pa, pb, pc = self.beats_per_word
+        bus = self.bus_bytes
+        return wa * pa * bus, wb * pb * bus, wc * pc * bus
+
+    @cached_property
+    def strides_bytes(self) -> dict[str, int]:
+        """Byte strides of the DRAM blocks, per tile step (a G step moves ``gt`` groups)."""
+        fa, fb, fc = self.block_bytes(self.mt, self.nt, self.kt)
+        return {
+            "a_k": fa, "a_m": fa * self.n_kt, "a_g": fa * self.n_kt * self.n_mt * self.gt,
+            "b_k": fb, "b_n": fb * self.n_kt, "b_g": fb * self.n_kt * self.n_nt * self.gt,
+            "c_n": fc, "c_m": fc * self.n_nt, "c_g": fc * self.n_nt * self.n_mt * self.gt,
+        }
+
+    @property
+    def dram_footprint_bytes(self) -> tuple[int, int, int]:
+        """Bytes the A, B, C regions take in DRAM."""
+        s = self.strides_bytes
+        return s["a_g"] * self.n_gt, s["b_g"] * self.n_gt, s["c_g"] * self.n_gt
+
+    # -- the tile program -----------------------------------------------------------------------
+    def tiles(self) -> Iterator[Tile]:
+        """The tiles in execution order: G blocks, then the outer loop (N when weights-outer, else
+        M), the inner loop, and K innermost (partial sums stay on chip; the last K tile stores)."""
+        g_, m_, n_, k_ = self.gemm.repeats, self.gemm.m, self.gemm.n, self.gemm.k
+        a_slot = b_slot = c_slot = self.slots - 1
+        i = 0
+        for g0 in range(0, g_, self.gt):
+            outer = range(0, n_, self.nt) if self.weights_outer else range(0, m_, self.mt)
+            inner = range(0, m_, self.mt) if self.weights_outer else range(0, n_, self.nt)
+            for o in outer:
+                for n_or_m in inner:
+                    m0, n0 = (n_or_m, o) if self.weights_outer else (o, n_or_m)
+                    for k0 in range(0, k_, self.kt):
+                        load_a = not (self.a_reuse and n0 > 0)
+                        load_b = not (self.b_reuse and m0 > 0)
+                        if load_a:
+                            a_slot = (a_slot + 1) % self.slots
+                        if load_b:
+                            b_slot = (b_slot + 1) % self.slots
+                        if k0 == 0:
+                            c_slot = (c_slot + 1) % self.slots
+                        yield Tile(i, g0, min(self.gt, g_ - g0), m0, min(self.mt, m_ - m0), n0,
+                                   min(self.nt, n_ - n0), k0, min(self.kt, k_ - k0), load_a, load_b,
+                                   a_slot, b_slot, c_slot)
+                        i += 1
+
+    def tile_transfers(self, t: Tile) -> tuple[int, int]:
+        """``(load_bytes, store_bytes)`` of a tile: its A and B loads, its C store (last K tile)."""
+        ba, bb, bc = self.block_bytes(t.ms, t.ns, t.ks)
+        load = t.gs * ((ba if t.load_a else 0) + (bb if t.load_b else 0))
+        store = t.gs * bc if t.k0 + t.ks >= self.gemm.k else 0
+        return load, store
+
+    def tile_runs(self, config: AcceleratorConfig) -> tuple[tuple[int, int, int, int], ...]:
+        """Run-length encoded ``(count, load_bytes, store_bytes, compute_cycles)`` in execution order."""
+        return _tile_runs(self, config)
+
+    # -- the descriptor ---------------------------------------------------------------------------
+    def descriptor(self, a_base: int = 0, b_base: int = 0, c_base: int = 0) -> dict[str, int]:
+        """Register values of the hardware's layer descriptor (names of ``codesign.hdl.regs``)."""
+        s = self.strides_bytes
+        g = self.gemm
+        d = {
+            "a_base": a_base, "b_base": b_base, "c_base": c_base,
+            "m": g.m, "n": g.n, "k": g.k, "groups": g.repeats,
+            "mt": self.mt, "nt": self.nt, "kt": self.kt, "gt": self.gt,
+            "flags": int(self.a_reuse) | int(self.b_reuse) << 1 | int(self.weights_outer) << 2,
+            "a_stride_g": s["a_g"], "a_stride_m": s["a_m"], "a_stride_k": s["a_k"],
+            "b_stride_g": s["b_g"], "b_stride_n": s["b_n"], "b_stride_k": s["b_k"],
+            "c_stride_g": s["c_g"], "c_stride_m": s["c_m"], "c_stride_n": s["c_n"],
+        }
+        for lm in (0, 1):
+            for lk in (0, 1):
+                ms = self.last(g.m, self.mt) if lm else self.mt
+                ks = self.last(g.k, self.kt) if lk else self.kt
+                d[f"a_words_{lm}{lk}"] = self.block_words(ms, 1, ks)[0]
+        for lk in (0, 1):
+            for ln in (0, 1):
+                ks = self.last(g.k, self.kt) if lk else self.kt
+                ns = self.last(g.n, self.nt) if ln else self.nt
+                d[f"b_words_{lk}{ln}"] = self.block_words(1, ns, ks)[1]
+        for lm in (0, 1):
+            for ln in (0, 1):
+                ms = self.last(g.m, self.mt) if lm else self.mt
+                ns = self.last(g.n, self.nt) if ln else self.nt
+                d[f"c_words_{lm}{ln}"] = self.block_words(ms, ns, 1)[2]
+        return d
+
+    @staticmethod
+    def last(total: int, tile: int) -> int:
+        """Size of the last tile of ``total`` cut into ``tile``-sized pieces."""
+        return total - (ceil_div(total, tile) - 1) * tile
+
+
+@lru_cache(maxsize=65536)
+def _tile_runs(plan: TilePlan, config: AcceleratorConfig) -> tuple[tuple[int, int, int, int], ...]:
+    runs: list[list[int]] = []
+    cycles: dict[tuple[int, int, int, int], int] = {}
+    for tile in plan.tiles():
+        load, store = plan.tile_transfers(tile)
+        dims = (tile.gs, tile.ms, tile.ns, tile.ks)
+        cyc = cycles.get(dims)
+        if cyc is None:
+            cyc = cycles[dims] = tile_compute_cycles(config, *dims)
+        if runs and runs[-1][1:] == [load, store, cyc]:
+            runs[-1][0] += 1
+        else:
+            runs.append([1, load, store, cyc])
+    return tuple((c, ld, st, cy) for c, ld, st, cy in runs)
+
+
+# --------------------------------------------------------------------------------------------
+# Choosing the tiles
+# --------------------------------------------------------------------------------------------
+def _round_up(x: int, q: int) -> int:
+    return ceil_div(x, q) * q
+
+
+def _shrink(x: int, quantum: int) -> int:
+    """About half of ``x``, kept a multiple of ``quantum`` while it is larger than one."""
+    if x > quantum:
+        return max(quantum, _round_up(ceil_div(x, 2), quantum))
+    return max(1, ceil_div(x, 2)) if x > 1 else 1
+
+
+def plan_tiles(gemm: GemmShape, config: AcceleratorConfig, *, act_bits: int | None = None,
+               weight_bits: int | None = None) -> TilePlan:
+    """The fixed tiling heuristic: start from the whole GEMM and halve the dimension that
+    overflows a slot (multiples of the array size kept), pack whole groups when a group is one
+    tile, and pick the loop order (weights or inputs outer) with the lower DRAM traffic."""
+    return _plan_tiles(gemm, config, act_bits or config.act_bits, weight_bits or config.weight_bits)
+
+
+@lru_cache(maxsize=65536)
+def _plan_tiles(gemm: GemmShape, config: AcceleratorConfig, act_bits: int, weight_bits: int) -> TilePlan:
+    cfg = config
+    geo = WordGeometry(cfg.dataflow, cfg.rows, cfg.cols, act_bits, weight_bits, cfg.acc_bits)
+    slots = 2 if cfg.double_buffered else 1
+    depth = (cfg.input_sram_bytes * 8 // geo.a_word_bits, cfg.weight_sram_bytes * 8 // geo.b_word_bits,
+             cfg.output_sram_bytes * 8 // geo.c_word_bits)
+    slot_words = tuple(d // slots for d in depth)
+    least = geo.words(1, 1, 1)  # the smallest tile: one fold of the array
+    widths = (geo.a_word_bits, geo.b_word_bits, geo.c_word_bits)
+    for words, need, bits, field in zip(slot_words, least, widths, ("input_sram_bytes", "weight_sram_bytes",
+                                                                    "output_sram_bytes"), strict=True):
+        if words < need:
+            least_bytes = ceil_div(need * bits * slots, 8)
+            raise ConfigError(f"{field} must be at least {least_bytes} for a {cfg.rows}x{cfg.cols} "
+                              f"{cfg.dataflow.value} array ({need} words of {bits} bits per slot), "
+                              f"not {getattr(cfg, field)!r}")
+    r, c = cfg.rows, cfg.cols
+    # quanta: keep the dimensions that lie on the array multiples of its size
+    if cfg.dataflow is Dataflow.WS:
+        qm, qn, qk = 1, c, r
+    elif cfg.dataflow is Dataflow.OS:
+        qm, qn, qk = r, c, 1
+    else:
+        qm, qn, qk = c, 1, r
+    m, n, k = gemm.m, gemm.n, gemm.k
+    mt, nt, kt = m, n, k
+    sa, sb, sc = slot_words
+
+    def over(mm: int, nn: int, kk: int) -> tuple[bool, bool, bool]:
+        wa, wb, wc = geo.words(mm, nn, kk)
+        return wa > sa, wb > sb, wc > sc
+
+    for _ in range(256):
+        oa, ob, oc = over(mt, nt, kt)
+        if not (oa or ob or oc):
+            break
+        if oc:  # output: M or N
+            if mt > qm and (mt >= nt or nt <= qn):
+                mt = _shrink(mt, qm)
+            elif nt > qn:
+                nt = _shrink(nt, qn)
+            elif mt > 1:
+                mt = _shrink(mt, 1)
+            else:
+                nt = _shrink(nt, 1)
+        elif ob:  # weights: N or K
+            if nt > qn and nt >= kt:
+                nt = _shrink(nt, qn)
+            elif kt > qk:
+                kt = _shrink(kt, qk)
+            elif nt > 1:
+                nt = _shrink(nt, 1 if nt <= qn else qn)
+            else:
+                kt = _shrink(kt, 1)
+        else:  # inputs: M or K
+            if mt > qm and mt >= kt:
+                mt = _shrink(mt, qm)
+            elif kt > qk:
+                kt = _shrink(kt, qk)
+            elif mt > 1:
+                mt = _shrink(mt, 1 if mt <= qm else qm)
+            else:
+                kt = _shrink(kt, 1)
+    else:  # pragma: no cover - every step shrinks a dimension
+        raise ConfigError("internal error: the tiler did not converge")
+    if any(over(mt, nt, kt)) or min(mt, nt, kt) < 1:
+        raise ConfigError(f"no tile of gemm {m},{n},{k} fits the buffers of a {r}x{c} array")
+    # pack whole groups into one tile when a group is a single tile; a power of two (the sequencer
+    # checks the packed blocks against a slot with a shift, not a multiplier)
+    gt = 1
+    if (mt, nt, kt) == (m, n, k) and gemm.repeats > 1:
+        wa, wb, wc = geo.words(m, n, k)
+        most = max(1, min(gemm.repeats, sa // max(1, wa), sb // max(1, wb), sc // max(1, wc)))
+        gt = 1 << (most.bit_length() - 1)
+    bus = bus_bytes(cfg)
+    candidates = [TilePlan(gemm, geo, bus, slots, slot_words, gt, mt, nt, kt, wo) for wo in (True, False)]
+    return min(candidates, key=lambda p: (plan_dram_bytes(p), not p.weights_outer))
+
+
+def plan_dram_bytes(plan: TilePlan) -> int:
+    """DRAM bytes the plan moves (loads and stores), without enumerating the tiles."""
+    return sum(plan_traffic_bytes(plan))
+
+
+def plan_traffic_bytes(plan: TilePlan) -> tuple[int, int, int]:
+    """DRAM bytes of A loads, B loads and C stores under the plan's loop order and reuse."""
+    g = plan.gemm
+    full_g, rest_g = divmod(g.repeats, plan.gt)
+    per_group = _group_traffic(plan)
+    groups = full_g * plan.gt + rest_g
+    return per_group[0] * groups, per_group[1] * groups, per_group[2] * groups
+
+
+def _group_traffic(plan: TilePlan) -> tuple[int, int, int]:
+    g = plan.gemm
+
+    def pieces(total: int, tile: int) -> list[tuple[int, int]]:
+        full, rest = divmod(total, tile)
+        return ([(tile, full)] if full else []) + ([(rest, 1)] if rest else [])
+
+    mp, np_, kp = pieces(g.m, plan.mt), pieces(g.n, plan.nt), pieces(g.k, plan.kt)
+    a = sum(plan.block_bytes(ms, 1, ks)[0] * cm * ck for ms, cm in mp for ks, ck in kp)
+    b = sum(plan.block_bytes(1, ns, ks)[1] * cn * ck for ns, cn in np_ for ks, ck in kp)
+    c = sum(plan.block_bytes(ms, ns, 1)[2] * cm * cn for ms, cm in mp for ns, cn in np_)
+    a_loads = 1 if plan.a_reuse else plan.n_nt
+    b_loads = 1 if plan.b_reuse else plan.n_mt
+    return a * a_loads, b * b_loads, c
