@@ -69,6 +69,7 @@ def fit_to_array(net: Network, weight_bits: int, act_bits: int, *, clip: bool = 
         if hits:
             widths = sorted({bits for _, bits in hits})
             names = ", ".join(name for name, _ in hits[:3]) + (", ..." if len(hits) > 3 else "")
-            notes.append(f"clipped {operand} of {len(hits)} layers from {'/'.join(map(str, widths))} to "
-                         f"{hw_bits[operand]} bits (the array's {field}): {names}")
+            layers = f"{len(hits)} layer{'s' if len(hits) != 1 else ''}"
+            notes.append(f"clipped {operand} of {layers} from {'/'.join(map(str, widths))} to {hw_bits[operand]} bits "
+                         f"(the array's {field}): {names}")
     return net.map_layers(narrow), notes

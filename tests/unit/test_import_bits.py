@@ -35,8 +35,8 @@ def test_wider_weights_and_activations() -> None:
 
 def test_clip_narrows_and_says_so() -> None:
     net, notes = fit_to_array(NET, weight_bits=4, act_bits=8, clip=True)
-    assert notes == ["clipped weights of 1 layers from 8 to 4 bits (the array's weight_bits): fc",
-                     "clipped inputs of 1 layers from 16 to 8 bits (the array's act_bits): fc"]
+    assert notes == ["clipped weights of 1 layer from 8 to 4 bits (the array's weight_bits): fc",
+                     "clipped inputs of 1 layer from 16 to 8 bits (the array's act_bits): fc"]
     assert (net.layer("fc").weights.bits, net.layer("fc").inputs.bits) == (4, 8)
     assert net.layer("conv") == NET.layer("conv") and net.layer("pool") == NET.layer("pool")
 
