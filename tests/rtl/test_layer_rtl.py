@@ -260,7 +260,7 @@ def test_hardware_flags_bad_descriptors(tmp_path) -> None:
 # -- slow tier: the full matrix, 8x8, real layers at full size --------------------------------------
 def full_layers() -> list[tuple[Layer, str | float | None]]:
     return [
-        *small_layers(),
+        *small_layers()[:6],
         (zoo_layer("mobilenet_v2", "block1.dw", 28), None),
         (zoo_layer("mobilenet_v2", "block3.expand", 14), None),
         (zoo_layer("ds_cnn_kws", "conv1"), 0.5),
@@ -272,7 +272,7 @@ def full_layers() -> list[tuple[Layer, str | float | None]]:
 @pytest.mark.slow
 @pytest.mark.parametrize("dataflow", ["ws", "os", "is"])
 @pytest.mark.parametrize("double_buffered", [True, False], ids=["db", "sb"])
-@pytest.mark.parametrize(("bw", "lat"), [(16, 10), (2, 20), (1, 100)], ids=["bw16", "bw2", "bw1-lat100"])
+@pytest.mark.parametrize(("bw", "lat"), [(16, 10), (1, 100)], ids=["bw16", "bw1-lat100"])
 def test_full_matrix_exact(dataflow, double_buffered, bw, lat, tmp_path) -> None:
     cfg = AcceleratorConfig(rows=8, cols=8, dataflow=dataflow, double_buffered=double_buffered,
                             dram_bytes_per_cycle=bw, dram_latency_cycles=lat, zero_handling="gate",
