@@ -264,8 +264,8 @@ def full_layers() -> list[tuple[Layer, str | float | None]]:
         (zoo_layer("mobilenet_v2", "block1.dw", 28), None),
         (zoo_layer("mobilenet_v2", "block3.expand", 14), None),
         (zoo_layer("ds_cnn_kws", "conv1"), 0.5),
-        (zoo_layer("ds_cnn_kws", "block1.dw"), None),
-        (zoo_layer("ds_cnn_kws", "block1.pw"), "2:4"),
+        (zoo_layer("ds_cnn_kws", "ds1.dw"), None),
+        (zoo_layer("ds_cnn_kws", "ds1.pw"), "2:4"),
     ]
 
 
