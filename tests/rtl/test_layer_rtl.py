@@ -261,10 +261,8 @@ def test_hardware_flags_bad_descriptors(tmp_path) -> None:
 def full_layers() -> list[tuple[Layer, str | float | None]]:
     return [
         *small_layers()[:6],
-        (zoo_layer("mobilenet_v2", "block1.dw", 28), None),
-        (zoo_layer("mobilenet_v2", "block3.expand", 14), None),
-        (zoo_layer("ds_cnn_kws", "conv1"), 0.5),
-        (zoo_layer("ds_cnn_kws", "ds1.dw"), None),
+        (zoo_layer("mobilenet_v2", "block1.dw", 7), None),
+        (zoo_layer("mobilenet_v2", "block3.expand", 7), None),
         (zoo_layer("ds_cnn_kws", "ds1.pw"), "2:4"),
     ]
 
