@@ -4,6 +4,8 @@ From a sweep results table (``codesign sweep`` Parquet/CSV):
 
 * ``pareto_<workload>``: latency vs energy of every point, colour by dataflow, marker by bits,
   the Pareto front drawn as a step line and ringed;
+* ``accuracy_energy`` (when the sweep has an ``accuracy`` column): top-1 accuracy vs energy, one
+  panel per workload (sparsity), colour by weight bits, marker by activation bits;
 * ``breakdown_<workload>``: energy by component (MAC, register, PE-to-PE, SRAMs, DRAM, vector,
   leakage) stacked for each Pareto point;
 * for one chosen point (``point=``, default: the Pareto point of least EDP), re-simulated from
@@ -43,7 +45,7 @@ PART_COLOURS = {
 DATAFLOW_COLOURS = {"ws": "#1f77b4", "os": "#d62728", "is": "#2ca02c"}
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 TABLE_COLUMNS = ("latency_ms", "cycles", "energy_uj", "edp", "area_mm2", "utilization",
-                 "peak_dram_bytes_per_cycle")
+                 "peak_dram_bytes_per_cycle", "accuracy")
 
 
 @dataclass
@@ -331,6 +333,53 @@ def pareto_plot(df: pd.DataFrame, meta: Mapping[str, Any], out_dir: Path, name: 
                 f"labelled rows x cols); colour: dataflow, marker: weight/activation bits, size: PEs")
 
 
+def accuracy_plot(df: pd.DataFrame, meta: Mapping[str, Any], out_dir: Path, name: str = "accuracy_energy") -> Plot:
+    """Top-1 accuracy vs energy: a panel per workload, colour by weight bits, marker by activation bits."""
+    import numpy as np
+    from matplotlib import colormaps
+
+    workloads = list(dict.fromkeys(str(w) for w in df["workload"]))
+    cols = min(len(workloads), 4)
+    rows_n = math.ceil(len(workloads) / cols)
+    width = 3.2 * cols + 1.6
+    fig = _figure(width, 3.0 * rows_n + 0.8, margins={"left": 0.07, "right": 1 - 1.3 / width, "bottom": 0.12,
+                                                       "top": 0.9, "wspace": 0.3, "hspace": 0.45})
+    wb_all = [int(v) for v in _column_or_base(df, meta, "weight_bits")]
+    ab_all = [int(v) for v in _column_or_base(df, meta, "act_bits")]
+    wbits = sorted(set(wb_all), reverse=True)
+    abits = sorted(set(ab_all), reverse=True)
+    cmap = colormaps["viridis"]
+    colours = {b: cmap(i / max(1, len(wbits) - 1)) for i, b in enumerate(wbits)}
+    wb_arr, ab_arr = np.array(wb_all), np.array(ab_all)
+    for k, wl in enumerate(workloads):
+        ax = fig.add_subplot(rows_n, cols, k + 1)
+        mask = (df["workload"].astype(str) == wl).to_numpy()
+        en = df["energy_pj"].to_numpy(dtype=float) * 1e-6
+        acc = df["accuracy"].to_numpy(dtype=float) * 100
+        for w in wbits:
+            for j, a in enumerate(abits):
+                sel = mask & (wb_arr == w) & (ab_arr == a)
+                if sel.any():
+                    ax.scatter(en[sel], acc[sel], s=22, color=colours[w], marker=MARKERS[j % len(MARKERS)],
+                               label=f"W{w}A{a}" if k == 0 else None, alpha=0.85)
+        front = mask & df["pareto"].to_numpy(dtype=bool)
+        if front.any():
+            ax.scatter(en[front], acc[front], s=80, facecolors="none", edgecolors="black", lw=1.0,
+                       label="Pareto front" if k == 0 else None, zorder=4)
+        ax.set_title(wl, fontsize=9)
+        ax.set_xlabel("energy (uJ)", fontsize=8)
+        if k % cols == 0:
+            ax.set_ylabel("top-1 accuracy (%)", fontsize=8)
+        ax.set_ylim(0, 100)
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=7)
+    fig.legend(fontsize=6, loc="center right", ncol=1)
+    _save(fig, out_dir, name)
+    return Plot(name, "Accuracy vs energy",
+                "top-1 accuracy of the integer network (codesign accuracy) against energy per inference; "
+                "colour: weight bits, marker: activation bits, ringed: Pareto front")
+
+
 def breakdown_plot(df: pd.DataFrame, out_dir: Path, name: str, title: str) -> Plot:
     import numpy as np
 
@@ -471,7 +520,8 @@ def report(source: str | Path, out_dir: str | Path, *, point: int | None = None,
     df = read_results(src)
     n_workloads = df["workload"].nunique() if "workload" in df.columns else 1
     _make_dir(out, out_dir)
-    with _progress(progress, total=2 * n_workloads + 3):
+    accuracy = int("accuracy" in df.columns and bool(df["accuracy"].notna().any()))
+    with _progress(progress, total=2 * n_workloads + 3 + accuracy):
         return sweep_report(df, out, point=point, workload=workload, source_name=src.name)
 
 
@@ -577,10 +627,13 @@ def sweep_report(df: pd.DataFrame, out: Path, *, point: int | None = None, workl
         front = rows[rows["pareto"]].sort_values(["latency_ms", "point"], kind="stable")
         cols = ["point", *axes, *[c for c in TABLE_COLUMNS if c in rows.columns]]
         table = (f"<p>{len(front)} of {len(rows)} points are on the Pareto front of "
-                 f"{html.escape(', '.join(metrics))} (minimized).</p>"
+                 f"{html.escape(', '.join(metrics))} "
+                 f"({'accuracy maximized, the others minimized' if 'accuracy' in metrics else 'minimized'}).</p>"
                  + html_table(front.to_dict("records"), cols, table_id=f"pareto-{s}", css="pareto"))
         sections.append(Section(f"Workload {wl}", plots=plots, html=table))
 
+    if "accuracy" in df.columns and df["accuracy"].notna().any():
+        sections.insert(0, Section("Accuracy vs energy", plots=[accuracy_plot(df, meta, out)]))
     chosen = choose_point(df, chosen_wl) if point is None else point
     sel = df[(df["workload"] == chosen_wl) & (df["point"] == chosen)]
     sections.append(_chosen_section(sel.iloc[0].to_dict(), meta, out, chosen_wl, chosen, axes))

@@ -43,6 +43,7 @@ CONSTRAINTS = ("max_pes", "max_area_mm2", "max_sram_bytes")
 WORKLOAD_KEYS = ("name", "preset", "sparsity", "act_density", "mixed", "batch", "label", "network")
 METRICS = ("cycles", "latency_ms", "energy_pj", "energy_uj", "edp", "area_mm2", "utilization",
            "peak_dram_bytes_per_cycle", "stall_cycles")
+ACCURACY_METRICS = ("accuracy",)  # top-1 of the integer network (codesign.accuracy), maximized
 FPGA_METRICS = ("fpga_max_util", "fpga_luts", "fpga_ffs", "fpga_dsps", "fpga_brams", "fpga_latency_us")
 MAX_ENUMERATED = 20_000_000  # points a space may have (they are numbered and filtered with numpy)
 MAX_AXIS_VALUES = 100_000  # values one axis may have (each is validated as an AcceleratorConfig field)
@@ -594,7 +595,7 @@ def parse_metrics(metrics: str | Sequence[str], *, source: str | None = None) ->
     if not 2 <= len(items) <= 3 or len(set(items)) != len(items):
         raise ConfigError(f"{pre}pareto must name 2 or 3 distinct metrics, not {','.join(map(str, items))!r}")
     for m in items:
-        if not isinstance(m, str) or not (m in METRICS or m in FPGA_METRICS
+        if not isinstance(m, str) or not (m in METRICS or m in FPGA_METRICS or m in ACCURACY_METRICS
                                           or (m.startswith("energy_") and m.endswith("_pj"))):
             raise ConfigError(f"{pre}pareto metrics must be among {', '.join(METRICS)}, not {m!r}")
     return tuple(items)

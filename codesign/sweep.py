@@ -37,7 +37,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from codesign.accuracy import check_workloads, sweep_accuracy
 from codesign.errors import ConfigError
+from codesign.pareto import MAXIMIZED
 from codesign.sim.config import AcceleratorConfig
 from codesign.space import DesignSpace, WorkloadSpec, area_function, canonical_engine, parse_metrics
 
@@ -142,6 +144,8 @@ class _WorkerState:
             result = ev.run(config, self.engine, cache)
             row = {**fixed, "workload": label, **values, "pes": config.pes,
                    "sram_bytes": config.sram_bytes, **metrics_row(result, area), **fpga}
+            if "accuracy" in self.space.pareto:  # top-1 of the integer network (codesign.accuracy)
+                row["accuracy"] = sweep_accuracy(ev.network, config)
             if fpga:
                 fmax = fpga["fpga_fmax_mhz"]
                 row["fpga_latency_us"] = result.cycles / fmax if fmax == fmax and fmax else float("nan")
@@ -702,6 +706,7 @@ class _RowSink:
         self.sp = sp
         self.labels = list(labels)
         self.metrics = list(sp.pareto)
+        self.signs = [-1.0 if m in MAXIMIZED else 1.0 for m in self.metrics]  # accuracy: more is better
         self.fronts = {label: StreamingFront(len(self.metrics)) for label in self.labels}
         self.points = 0
         self.rows = 0
@@ -714,7 +719,8 @@ class _RowSink:
         self.points += 1
         for i, r in enumerate(rows):
             if r.get("fpga_fits", True):  # designs that do not fit the FPGA stay off the front
-                values = [float("nan") if r.get(m) is None else float(r[m]) for m in self.metrics]
+                values = [float("nan") if r.get(m) is None else sign * float(r[m])
+                          for m, sign in zip(self.metrics, self.signs, strict=True)]
                 self.fronts[r["workload"]].add(self.rows + i, values)
         self._buf.extend(rows)
         self.rows += len(rows)
@@ -958,7 +964,9 @@ def run_sweep(
     lock = OutputLock(out)
     lock.acquire()
     try:
-        sp.load_workloads()  # fail early, in this process, on a bad workload
+        networks = sp.load_workloads()  # fail early, in this process, on a bad workload
+        if "accuracy" in sp.pareto:
+            check_workloads(networks)
         if journal and not resume and journal_path(out).exists():
             raise ConfigError(f"{journal_path(out).name} holds an interrupted sweep; add --resume to continue it "
                               f"or delete it to start over")

@@ -89,6 +89,7 @@ class AcceleratorConfig:
     zero_handling: ZeroHandling = ZeroHandling.NONE
     energy_table: str = "horowitz45"
     vector_lanes: int = 0  # 0: one lane per array column
+    requantize: bool = False  # write-back requantizes accumulators to act_bits (per-channel scale, clamp)
 
     def __post_init__(self) -> None:
         _positive_int("rows", self.rows)
@@ -98,7 +99,7 @@ class AcceleratorConfig:
         _positive_int("weight_bits", self.weight_bits, 1, 32)
         _positive_int("act_bits", self.act_bits, 1, 32)
         _positive_int("acc_bits", self.acc_bits, 1, 64)
-        for f in ("weight_signed", "act_signed", "double_buffered"):
+        for f in ("weight_signed", "act_signed", "double_buffered", "requantize"):
             if not isinstance(getattr(self, f), bool):
                 raise ConfigError(f"{f} must be true or false, not {getattr(self, f)!r}")
         for f in ("input_sram_bytes", "weight_sram_bytes", "output_sram_bytes"):

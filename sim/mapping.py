@@ -89,15 +89,36 @@ def _sizes(total: int, tile: int) -> list[tuple[int, int]]:
 
 
 def plan_gemm(g: GemmShape, inputs: Operand, weights: Operand, outputs: Operand,
-              config: AcceleratorConfig, *, weights_static: bool = True) -> LayerPlan:
+              config: AcceleratorConfig, *, weights_static: bool = True, a_inside: float = 1.0) -> LayerPlan:
     """Tile a GEMM with :func:`codesign.sim.tileplan.plan_tiles` (the plan the hardware runs) and
-    count its actions. With zero-skipping (model-only) the GEMM is planned on the compressed K."""
-    return _plan_gemm_cached(g, inputs, weights, outputs, config, weights_static)
+    count its actions. With zero-skipping (model-only) the GEMM is planned on the compressed K.
+    ``a_inside``: the fraction of A's entries that are not convolution padding (padding zeros are
+    gated like any zero)."""
+    return _plan_gemm_cached(g, inputs, weights, outputs, config, weights_static, a_inside)
+
+
+def im2col_inside_fraction(layer: Layer) -> float:
+    """Fraction of the im2col matrix of a convolution that reads the input, not its padding:
+    ``(sum_ky rows in bounds) * (sum_kx columns in bounds) / (out_h * out_w * R * S)``."""
+    from codesign.workloads.layers import Conv2d
+
+    if not isinstance(layer, Conv2d):
+        return 1.0
+    pt, pl, _pb, _pr = layer.padding  # type: ignore[misc]
+    sh, sw = layer.stride  # type: ignore[misc]
+    dh, dw = layer.dilation  # type: ignore[misc]
+
+    def inside(out: int, kernel: int, stride: int, dil: int, pad: int, size: int) -> int:
+        return sum(1 for o in range(out) for kk in range(kernel) if 0 <= o * stride + kk * dil - pad < size)
+
+    iy = inside(layer.out_h, layer.r, sh, dh, pt, layer.in_h)
+    ix = inside(layer.out_w, layer.s, sw, dw, pl, layer.in_w)
+    return iy * ix / (layer.out_h * layer.out_w * layer.r * layer.s)
 
 
 @lru_cache(maxsize=65536)
 def _plan_gemm_cached(g: GemmShape, inputs: Operand, weights: Operand, outputs: Operand,
-                      config: AcceleratorConfig, weights_static: bool) -> LayerPlan:
+                      config: AcceleratorConfig, weights_static: bool, a_inside: float = 1.0) -> LayerPlan:
     cfg = config
     ab = effective_bits(inputs, cfg.act_bits)
     wb = effective_bits(weights, cfg.weight_bits)
@@ -106,23 +127,24 @@ def _plan_gemm_cached(g: GemmShape, inputs: Operand, weights: Operand, outputs: 
     keff = kept_k(g.k, weights) if skip else g.k
     tiling = plan_tiles(GemmShape(g.m, g.n, keff, g.repeats), cfg)
     runs = tuple(TileRun(c, ld, st, cy) for c, ld, st, cy in tiling.tile_runs(cfg))
-    load = sum(r.count * r.load_bytes for r in runs) * 8
+    load = (sum(r.count * r.load_bytes for r in runs) + tiling.prologue_bytes) * 8
     store = sum(r.count * r.store_bytes for r in runs) * 8
     if skip:  # metadata of the compressed weights rides along with them
         load += metadata_bits(g.k, g.n, weights) * g.repeats
-    counts = _gemm_counts(g, inputs, weights, config, ab, wb, ob, skip, tiling, load, store)
+    counts = _gemm_counts(g, inputs, weights, config, ab, wb, ob, skip, tiling, load, store, a_inside)
     fm = map_gemm(cfg.dataflow, cfg.rows, cfg.cols, g.m, g.n, keff)
     return LayerPlan(runs=runs, counts=counts, folds=fm.folds * g.repeats,
                      tile_mnk=(tiling.gt, tiling.mt, tiling.nt, tiling.kt), tiling=tiling)
 
 
 def _gemm_counts(g: GemmShape, inputs: Operand, weights: Operand, cfg: AcceleratorConfig,
-                 ab: int, wb: int, ob: int, skip: bool, tp: TilePlan, load_bits: int, store_bits: int) -> Counts:
+                 ab: int, wb: int, ob: int, skip: bool, tp: TilePlan, load_bits: int, store_bits: int,
+                 a_inside: float = 1.0) -> Counts:
     mt, nt, kt = tp.mt, tp.nt, tp.kt
     m, n, k, reps = g.m, g.n, g.k, g.repeats
     macs = m * n * k * reps
     dw = weights.density
-    da = inputs.density
+    da = inputs.density * a_inside  # padding zeros are zeros of A
     if cfg.zero_handling is ZeroHandling.NONE:
         active, gated, skipped = macs, 0, 0
     elif skip:
@@ -186,6 +208,7 @@ def _gemm_counts(g: GemmShape, inputs: Operand, weights: Operand, cfg: Accelerat
         output_sram_write_bits=psum_writes * accb,
         dram_read_bits=load_bits,
         dram_write_bits=store_bits,
+        vector_ops=c_elems if tp.requantized else 0,  # one scale, shift and clamp per output
     )
 
 
@@ -224,10 +247,15 @@ def plan_vector(elements_in: int, elements_out: int, ops: int, inputs: Operand, 
     return LayerPlan(runs=tuple(runs), counts=counts, folds=0, tile_mnk=(1, tile_out, 1, 1))
 
 
+@lru_cache(maxsize=65536)
+def _inside(layer: Layer) -> float:
+    return im2col_inside_fraction(layer)
+
+
 def plan_layer(layer: Layer, batch: int, config: AcceleratorConfig) -> LayerPlan:
     g = layer.gemm(batch)
     if g is not None:
         return plan_gemm(g, layer.inputs, layer.weights, layer.outputs, config,
-                         weights_static=layer.weight_elements > 0)
+                         weights_static=layer.weight_elements > 0, a_inside=_inside(layer))
     return plan_vector(layer.input_elements(batch), layer.output_elements(batch), layer.vector_ops(batch),
                        layer.inputs, layer.outputs, config)

@@ -28,6 +28,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     what.add_argument("--gemm", metavar="M,N,K", help="a bare GEMM [M,K] @ [K,N]")
     what.add_argument("--workload", metavar="NAME|FILE", help="zoo name, gemm:M,N,K, or a workload file")
     p.add_argument("--layer", metavar="NAME", help="layer of --workload to run (default: every layer with a GEMM)")
+    p.add_argument("--network", action="store_true",
+                   help="run a trained --workload (digits_cnn) end to end: its integer inference layer after "
+                        "layer on the RTL (requantized outputs feeding the next layer; implies requantize), against "
+                        "the numpy integer reference: predictions_match, outputs_match, rtl/sim cycles")
+    p.add_argument("--images", type=int, default=8, help="with --network: test images to run")
+    p.add_argument("--preset", metavar="P", help="with --network: quantization preset (int8, w4a8, ...)")
+    p.add_argument("--sparsity", metavar="S", help="with --network: weight pruning (0.5, 2:4)")
     add_config_flags(p, gating_flag=True)
     p.add_argument("--density", metavar="D", help="weight density (0.5) or N:M pattern (2:4)")
     p.add_argument("--seed", type=int, default=0, help="seed of the tensors and of the memory's stall pattern")
@@ -62,6 +69,11 @@ def run(args: argparse.Namespace) -> int:
         parse_sparsity(density)  # validate before building anything
     if not 0 <= args.stall < 1:
         raise ConfigError(f"--stall must be a probability from 0 to below 1, not {args.stall!r}")
+    if args.network:
+        return _network(args, config)
+    for flag in ("preset", "sparsity"):
+        if getattr(args, flag) is not None:
+            raise ConfigError(f"--{flag} needs --network (for one layer use --density), not {getattr(args, flag)!r}")
     opts = {"density": density, "seed": args.seed, "batch": args.batch, "stall": args.stall}
     if args.gemm is not None:
         results = verify(config, gemm=_gemm(args.gemm), **opts)
@@ -80,5 +92,32 @@ def run(args: argparse.Namespace) -> int:
                   f"{f'{r.rtl_cycles}/{r.sim_cycles}':>18}{f'{r.rtl_stall_cycles}/{r.sim_stall_cycles}':>18}"
                   f"{f'{r.rtl_dram_read_bytes}/{r.sim_dram_read_bytes}':>20}"
                   f"{f'{r.rtl_dram_write_bytes}/{r.sim_dram_write_bytes}':>16}"
-                  f"{f'{r.rtl_enabled_macs}/{r.sim_active_macs}':>18}  {'yes' if r.ok else 'NO'}")
+                  f"{f'{r.rtl_enabled_macs}/{r.ref_enabled_macs}':>18}  {'yes' if r.ok else 'NO'}")
     return 0 if ok else 1
+
+
+def _network(args: argparse.Namespace, config) -> int:  # type: ignore[no-untyped-def]
+    from codesign.hdl.verify import verify_network
+
+    if args.workload is None:
+        raise ConfigError("--network needs --workload NAME (a trained network, e.g. digits_cnn), not --gemm")
+    if args.layer is not None or args.density is not None:
+        raise ConfigError("--network runs every layer of the trained network; drop --layer/--density")
+    if isinstance(args.images, bool) or args.images < 1:
+        raise ConfigError(f"--images must be a positive integer, not {args.images}")
+    if not config.requantize:
+        config = config.replace(requantize=True)
+    r = verify_network(args.workload, config, images=args.images, preset=args.preset, sparsity=args.sparsity,
+                       seed=args.seed, stall=args.stall)
+    d = r.to_dict()
+    if args.json:
+        print(json.dumps({**d, "config": config.to_dict()}, indent=2))
+    else:
+        print(f"{r.network}: {r.images} images, layer by layer on the RTL (requantized write-back)")
+        for lr in r.layers:
+            print(f"  {lr.layer:<12} outputs {'match' if lr.outputs_match else 'DIFFER':<7} cycles rtl/sim "
+                  f"{lr.rtl_cycles}/{lr.sim_cycles}")
+        print(f"predictions {'match' if r.predictions_match else 'DIFFER'}: rtl {list(r.predictions)} reference "
+              f"{list(r.reference_predictions)} labels {list(r.labels)}; accuracy {d['accuracy']:.3f}")
+        print(f"network cycles rtl/sim {r.rtl_cycles}/{r.sim_cycles}: {'ok' if r.ok else 'MISMATCH'}")
+    return 0 if r.ok else 1

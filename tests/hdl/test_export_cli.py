@@ -70,7 +70,8 @@ def test_cli_generate(tmp_path, capsys) -> None:
     ("argv", "message"),
     [
         (["generate", "--rows", "-4", "-o", "x"], "rows must be a positive integer, not -4"),
-        (["generate", "--dataflow", "is", "-o", "x"], "dataflow must be ws or os for the generated hardware, not 'is'"),
+        (["generate", "--zero-handling", "skip", "-o", "x"],
+         "zero_handling must be none or gate for the generated hardware, not 'skip'"),
         (["generate", "--weight-bits", "1", "-o", "x"],
          "weight_bits must be from 2 to 16 for the generated hardware, not 1"),
         (["verify", "--gemm", "3,x,3"], "--gemm must be M,N,K (three positive integers), not '3,x,3'"),

@@ -16,7 +16,7 @@ SPACE = {
     # the small design of tests/fpga (2x2 INT8, 256-byte buffers): synthesizes in seconds
     "base": {"rows": 2, "cols": 2, "input_sram_bytes": 256, "weight_sram_bytes": 256, "output_sram_bytes": 256,
              "clock_mhz": 50.0},
-    "axes": {"dataflow": ["ws", "is"]},
+    "axes": {"zero_handling": ["gate", "skip"]},
     "pareto": "latency_ms,energy_pj,fpga:ecp5-25k",
 }
 
@@ -24,16 +24,16 @@ SPACE = {
 @pytest.mark.fpga
 def test_fpga_columns_and_infeasible_points_are_marked() -> None:
     df = codesign.sweep(SPACE, workers=1)
-    ws, is_ = df.iloc[0], df.iloc[1]
-    assert (ws.dataflow, is_.dataflow) == ("ws", "is")
+    ws, skip = df.iloc[0], df.iloc[1]
+    assert (ws.zero_handling, skip.zero_handling) == ("gate", "skip")
     # 2x2 PEs -> 4 MULT18X18D on ECP5 (each multiplier maps to one DSP), of the 25k's 28
     assert bool(ws.fpga_fits) and ws.fpga_dsps == 4 and ws.fpga_dsp_util == pytest.approx(4 / 28, abs=1e-3)
     assert ws.fpga_max_util == max(ws.fpga_lut_util, ws.fpga_ff_util, ws.fpga_dsp_util, ws.fpga_bram_util,
                                    ws.fpga_io_util)
     assert ws.fpga_target == "ecp5-25k" and bool(ws.pareto)
-    # the generator builds WS and OS only: IS is an infeasible point, off the front, with the reason
-    assert not bool(is_.fpga_fits) and not bool(is_.pareto)
-    assert is_.fpga_fit_message == "dataflow must be ws or os for the generated hardware, not 'is'"
+    # the generator does not build zero skipping: an infeasible point, off the front, with the reason
+    assert not bool(skip.fpga_fits) and not bool(skip.pareto)
+    assert skip.fpga_fit_message == "zero_handling must be none or gate for the generated hardware, not 'skip'"
 
 
 def test_fpga_section_errors() -> None:
