@@ -72,16 +72,16 @@ def test_a_failing_tool_is_retried_then_raised_never_marked_does_not_fit(monkeyp
     calls: list[str] = []
 
     def flaky(config, target, *, pnr):  # type: ignore[no-untyped-def]
-        calls.append(config.dataflow.value)
-        if config.dataflow.value == "is":
-            raise ConfigError("dataflow must be ws or os for the generated hardware, not 'is'")
-        if calls.count("ws") == 1:  # the first run of Yosys is killed
+        calls.append(config.zero_handling.value)
+        if config.zero_handling.value == "skip":
+            raise ConfigError("zero_handling must be none or gate for the generated hardware, not 'skip'")
+        if calls.count("gate") == 1:  # the first run of Yosys is killed
             raise ToolError("yosys failed on top for ecp5-25k: killed by signal 9")
         return real
 
     monkeypatch.setattr(fpga, "fpga_metrics", flaky)
     df = codesign.sweep(SPACE, workers=1)
-    assert calls == ["ws", "ws", "is"]  # WS retried once, IS refused by the generator (not retried)
+    assert calls == ["gate", "gate", "skip"]  # gate retried once, skip refused by the generator (not retried)
     assert bool(df.iloc[0].fpga_fits) and df.iloc[0].fpga_dsps == 4 and bool(df.iloc[0].pareto)
     assert not bool(df.iloc[1].fpga_fits)
 
