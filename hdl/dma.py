@@ -20,6 +20,8 @@ byte address, written to / read from consecutive buffer words from ``word``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -132,6 +134,21 @@ class DmaEngine(wiring.Component):
             "r_beat": Out(1), "w_beat": Out(1),
         }
         super().__init__(members)
+
+    # -- published timing (codesign.sim.tileplan's functions: one definition, not a copy) ------------
+    @staticmethod
+    def read_cycles(nbytes: int, config: Any) -> int:
+        """Cycles of a read command of ``nbytes`` from the sequencer's decision to its last beat."""
+        from codesign.sim.tileplan import dma_read_cycles
+
+        return dma_read_cycles(nbytes, config)
+
+    @staticmethod
+    def write_cycles(nbytes: int, config: Any) -> int:
+        """Cycles of a write command of ``nbytes`` from the decision to its last response."""
+        from codesign.sim.tileplan import dma_write_cycles
+
+        return dma_write_cycles(nbytes, config)
 
     def elaborate(self, platform):
         m = Module()

@@ -82,6 +82,19 @@ class LayerAccelerator(wiring.Component):
         self.q_word_bits = config.cols * QUANT_ENTRY_BITS if self.requant else 0
         super().__init__(layer_members(config))
 
+    # -- published timing (codesign.sim.tileplan: what the simulator uses) -----------------------------
+    def tile_compute_cycles(self, groups: int, m: int, n: int, k: int) -> int:
+        """Cycles the compute sequencer spends on a tile of ``groups`` on-chip GEMMs."""
+        from codesign.sim.tileplan import tile_compute_cycles
+
+        return tile_compute_cycles(self.config, groups, m, n, k)
+
+    def dma_read_cycles(self, nbytes: int) -> int:
+        return DmaEngine.read_cycles(nbytes, self.config)
+
+    def dma_write_cycles(self, nbytes: int) -> int:
+        return DmaEngine.write_cycles(nbytes, self.config)
+
     def elaborate(self, platform):
         p = self.plan
         m = Module()

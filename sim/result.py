@@ -205,6 +205,8 @@ class NetworkResult:
         }
         for p, v in self.energy_breakdown_pj.items():
             s[f"energy_{p}_pj"] = v
+        if "accuracy" in self.meta:  # a trained network (codesign.accuracy)
+            s["accuracy"] = self.meta["accuracy"]
         return s
 
     def to_json(self) -> str:

@@ -119,6 +119,12 @@ def run(args: argparse.Namespace) -> int:
     net = load(args)  # zoo name (with --arg), gemm:M,N,K or file; presets applied (and checked)
     _check_flags(args, config)
     result = simulate_network(net, config, timing=args.timing, engine=args.engine or "simpy")
+    from codesign.workloads import trained
+
+    if trained.has_weights(net.name):  # a trained network: its accuracy at these bits and sparsity
+        from codesign.accuracy import sweep_accuracy
+
+        result.meta["accuracy"] = sweep_accuracy(net, config)
     fpga = None
     if args.fpga:
         from codesign.hdl.fpga import fpga_metrics
@@ -225,6 +231,8 @@ def print_result(result, *, quiet: bool = False, fpga: dict | None = None,  # ty
         f"energy {result.energy_uj:,.1f} uJ  |  utilization {result.utilization:.1%}  |  MACs {result.macs:,}"
     )
     console.print("energy breakdown (uJ): " + ", ".join(f"{k} {v * 1e-6:,.1f}" for k, v in b.items()))
+    if "accuracy" in result.meta:
+        console.print(f"accuracy (top-1, integer inference of the bundled test set): {result.meta['accuracy']:.4f}")
     if fpga:
         target = fpga["fpga_target"]
         fmax = fpga.get("fpga_fmax_mhz")

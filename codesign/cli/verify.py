@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _network(args: argparse.Namespace, config) -> int:  # type: ignore[no-untyped-def]
-    from codesign.hdl.verify import verify_network
+    from codesign.network_verify import verify_network
 
     if args.workload is None:
         raise ConfigError("--network needs --workload NAME (a trained network, e.g. digits_cnn), not --gemm")
