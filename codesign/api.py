@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from codesign.sim.config import AcceleratorConfig
 from codesign.sim.result import NetworkResult
@@ -13,18 +16,28 @@ __all__ = ["load_workload", "simulate"]
 
 
 def simulate(
-    workload: str | Path | Network,
+    workload: str | Path | Network | Any,
     config: AcceleratorConfig | None = None,
     *,
     timing: str = "native",
     batch: int | None = None,
+    input_shape: Sequence[int] | None = None,
+    clip_bits: bool = False,
 ) -> NetworkResult:
     """Simulate a network on an accelerator: per-layer cycles, stalls, utilization and energy.
 
-    ``timing="native"`` runs the SimPy engine (DRAM, double-buffered SRAMs, array, write-back)
-    with the RTL's fold timing; ``timing="scalesim"`` reproduces SCALE-Sim's compute cycles.
+    ``workload`` is anything :func:`load_workload` reads, a ``torch.nn.Module`` with ``input_shape``
+    included. ``timing="native"`` runs the SimPy engine (DRAM, double-buffered SRAMs, array,
+    write-back) with the RTL's fold timing; ``timing="scalesim"`` reproduces SCALE-Sim's compute cycles.
+    An operand wider than the array's bits (an INT8 model on a 4-bit array) is an error; with
+    ``clip_bits=True`` it runs at the array's bits, with a BitsClippedWarning saying which layers.
     """
     from codesign.sim.engine import simulate_network
+    from codesign.workloads.precision import BitsClippedWarning, fit_to_array
 
-    net = load_workload(workload, batch=batch)
-    return simulate_network(net, config or AcceleratorConfig(), timing=timing)
+    config = config or AcceleratorConfig()
+    net = load_workload(workload, batch=batch, input_shape=input_shape)
+    net, notes = fit_to_array(net, config.weight_bits, config.act_bits, clip=clip_bits)
+    for note in notes:
+        warnings.warn(note, BitsClippedWarning, stacklevel=2)
+    return simulate_network(net, config, timing=timing)

@@ -1,4 +1,4 @@
-"""Pareto fronts (all metrics minimized).
+"""Pareto fronts (all metrics minimized, except those in :data:`MAXIMIZED`, such as accuracy).
 
 A point is *dominated* when another point is ``<=`` in every metric and ``<`` in at least one.
 The front is every point that is not dominated; so identical points are on the front together
@@ -17,6 +17,8 @@ from codesign.errors import ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd
+
+MAXIMIZED = frozenset({"accuracy"})  # metrics where more is better (negated for the front)
 
 
 def pareto_mask(values: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
@@ -70,7 +72,7 @@ def mark_pareto(df: pd.DataFrame, metrics: Sequence[str] = ("latency_ms", "energ
     keys = [by] if isinstance(by, str) else list(by or [])
     keys = [k for k in keys if k in df.columns]
     groups = df.groupby(keys, sort=False).indices.values() if keys else [np.arange(len(df))]
-    values = df[metrics].to_numpy(dtype=np.float64)
+    values = df[metrics].to_numpy(dtype=np.float64) * [-1.0 if m in MAXIMIZED else 1.0 for m in metrics]
     result = np.zeros(len(df), dtype=bool)
     for group in groups:
         rows = np.asarray(group)

@@ -40,11 +40,24 @@ if TYPE_CHECKING:
 
 SECTIONS = ("workloads", "base", "axes", "constraints", "sample", "pareto", "engine", "fpga")
 CONSTRAINTS = ("max_pes", "max_area_mm2", "max_sram_bytes")
-WORKLOAD_KEYS = ("name", "preset", "sparsity", "act_density", "mixed", "batch", "label")
+WORKLOAD_KEYS = ("name", "preset", "sparsity", "act_density", "mixed", "batch", "label", "network")
 METRICS = ("cycles", "latency_ms", "energy_pj", "energy_uj", "edp", "area_mm2", "utilization",
            "peak_dram_bytes_per_cycle", "stall_cycles")
+ACCURACY_METRICS = ("accuracy",)  # top-1 of the integer network (codesign.accuracy), maximized
 FPGA_METRICS = ("fpga_max_util", "fpga_luts", "fpga_ffs", "fpga_dsps", "fpga_brams", "fpga_latency_us")
 MAX_ENUMERATED = 20_000_000  # points a space may have (they are numbered and filtered with numpy)
+MAX_AXIS_VALUES = 100_000  # values one axis may have (each is validated as an AcceleratorConfig field)
+ENGINES = ("closed_form", "simpy")
+ENGINE_ALIASES = {"analytic": "closed_form", "closed-form": "closed_form"}
+
+
+def canonical_engine(engine: object, *, where: str = "") -> str:
+    """``closed_form`` or ``simpy`` (``analytic`` is accepted as another name of ``closed_form``)."""
+    name = ENGINE_ALIASES.get(engine, engine) if isinstance(engine, str) else engine
+    if name not in ENGINES:
+        pre = f"{where}: " if where else ""
+        raise ConfigError(f"{pre}engine must be closed_form (alias analytic) or simpy, not {engine!r}")
+    return str(name)
 
 
 def _plain(value: Any) -> Any:
@@ -88,18 +101,17 @@ def expand_axis(name: str, spec: Any) -> tuple[Any, ...]:
                 raise ConfigError(f"{where}.mul must be a number greater than 1, not {mul!r}")
             if start <= 0:
                 raise ConfigError(f"{where}.start must be positive for a geometric range, not {start!r}")
-            i = 0
-            while True:
-                v = _clean(start * mul**i)
-                if v > stop * (1 + 1e-12):
-                    break
-                values.append(v)
-                i += 1
+            ratio = math.log(stop / start) / math.log(mul) if stop >= start else -1.0
+            _check_count(where, ratio + 1, spec)
+            count = math.floor(ratio + 1e-9) + 1 if stop >= start else 0
+            values = [v for v in (_clean(start * mul**i) for i in range(count + 1)) if v <= stop * (1 + 1e-12)]
         else:
             step = spec.get("step", 1)
             if not _is_number(step) or step <= 0:
                 raise ConfigError(f"{where}.step must be a positive number, not {step!r}")
-            count = math.floor((stop - start) / step + 1e-9) + 1 if stop >= start else 0
+            ratio = (stop - start) / step if stop >= start else -1.0
+            _check_count(where, ratio + 1, spec)
+            count = math.floor(ratio + 1e-9) + 1 if stop >= start else 0
             values = [_clean(start + i * step) for i in range(count)]
         if not values:
             raise ConfigError(f"{where} must be a non-empty range, not {dict(spec)!r}")
@@ -107,10 +119,18 @@ def expand_axis(name: str, spec: Any) -> tuple[Any, ...]:
     if isinstance(spec, (list, tuple)):
         if not spec:
             raise ConfigError(f"{where} must be a non-empty list or range, not {list(spec)!r}")
+        _check_count(where, len(spec), "a list")
         return tuple(spec)
     if isinstance(spec, (str, int, float, bool)):
         return (spec,)
     raise ConfigError(f"{where} must be a list or a range, not {spec!r}")
+
+
+def _check_count(where: str, count: float, spec: Any) -> None:
+    if not count <= MAX_AXIS_VALUES:  # also inf and nan
+        shown = dict(spec) if isinstance(spec, Mapping) else spec
+        raise ConfigError(f"{where} must have at most {MAX_AXIS_VALUES:,} values, not {count:,.0f} "
+                          f"({shown if isinstance(shown, str) else repr(shown)})")
 
 
 @dataclass(frozen=True)
@@ -158,8 +178,14 @@ class WorkloadSpec:
     mixed: Any = None
     batch: int | None = None
     label: str | None = None
+    #: an in-memory network in the YAML network format (``codesign.workloads.yaml_io``): the
+    #: workload is this network, ``name`` only names it
+    network: Mapping[str, Any] | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
+        if self.network is not None and not isinstance(self.network, Mapping):
+            raise ConfigError(f"workload network must be a mapping in the YAML network format, not "
+                              f"{type(self.network).__name__}")
         if not isinstance(self.name, str) or not self.name:
             raise ConfigError(f"workload name must be a non-empty string, not {self.name!r}")
         if self.batch is not None and (isinstance(self.batch, bool) or not isinstance(self.batch, int)
@@ -170,8 +196,14 @@ class WorkloadSpec:
 
     @classmethod
     def from_any(cls, data: Any, *, base_dir: Path | None = None) -> WorkloadSpec:
+        from codesign.workloads.layers import Network
+
         if isinstance(data, WorkloadSpec):
             spec = data
+        elif isinstance(data, Network):
+            from codesign.workloads.yaml_io import network_to_dict
+
+            spec = cls(name=data.name, network=network_to_dict(data))
         elif isinstance(data, str):
             spec = cls(name=data)
         elif isinstance(data, Mapping):
@@ -183,7 +215,8 @@ class WorkloadSpec:
             spec = cls(**data)
         else:
             raise ConfigError(f"a workload must be a name or a mapping with a name, not {data!r}")
-        if base_dir is not None and Path(spec.name).suffix.lower() in (".csv", ".yaml", ".yml", ".onnx"):
+        if spec.network is None and base_dir is not None and \
+                Path(spec.name).suffix.lower() in (".csv", ".yaml", ".yml", ".onnx"):
             p = Path(spec.name)
             if not p.is_absolute() and (base_dir / p).exists():
                 from dataclasses import replace
@@ -201,7 +234,7 @@ class WorkloadSpec:
         """The label in the ``workload`` column: ``resnet18[w4a8,2:4]``."""
         if self.label:
             return self.label
-        base = Path(self.name).stem if Path(self.name).suffix else self.name
+        base = Path(self.name).stem if Path(self.name).suffix and self.network is None else self.name
         mods = [str(v) if k != "act_density" else f"act{v}" for k, v in self.modifiers.items()]
         if self.batch and self.batch != 1:
             mods.append(f"b{self.batch}")
@@ -211,7 +244,14 @@ class WorkloadSpec:
         """The network, with presets applied."""
         from codesign.api import load_workload
 
-        net = load_workload(self.name, batch=self.batch)
+        if self.network is not None:
+            from codesign.workloads.yaml_io import network_from_dict
+
+            net = network_from_dict(dict(self.network), where=f"network {self.name!r}")
+            if self.batch is not None:
+                net = net.with_batch(self.batch)
+        else:
+            net = load_workload(self.name, batch=self.batch)
         mods = self.modifiers
         if mods:
             try:
@@ -225,8 +265,9 @@ class WorkloadSpec:
         out: dict[str, Any] = {"name": self.name}
         for k in WORKLOAD_KEYS[1:]:
             if getattr(self, k) is not None:
-                out[k] = getattr(self, k)
+                out[k] = dict(self.network) if k == "network" else getattr(self, k)  # type: ignore[arg-type]
         return out
+
 
 
 @dataclass(frozen=True)
@@ -240,7 +281,7 @@ class DesignSpace:
     sample: int | None = None
     seed: int = 0
     pareto: tuple[str, ...] = ("latency_ms", "energy_pj")
-    engine: str = "analytic"
+    engine: str = "closed_form"
     fpga: Mapping[str, Any] | None = None  # {target, pnr}: FPGA resources (and Fmax) per point
     source: str = "space"  # the file name (or "space") used in error messages
 
@@ -253,15 +294,21 @@ class DesignSpace:
         if not isinstance(self.base, Mapping):
             raise ConfigError(f"{where}: base must be a mapping of AcceleratorConfig fields, not {self.base!r}")
         axes: dict[str, tuple[Any, ...]] = {}
+        expanded: dict[str, tuple[Any, ...]] = {}
         for name, spec in self.axes.items():
-            if name not in names:
+            if not isinstance(name, str) or name not in names:
                 raise ConfigError(
                     f"{where}: unknown axis {name!r} (axes are AcceleratorConfig fields: {', '.join(names)})"
                 )
             try:
-                values = expand_axis(name, spec)
+                expanded[name] = expand_axis(name, spec)
             except ConfigError as e:
                 raise ConfigError(f"{where}: {e}") from e
+        size = math.prod(len(v) for v in expanded.values())
+        if size > MAX_ENUMERATED:  # before any value is validated or any point numbered
+            raise ConfigError(f"{where}: the axes must span at most {MAX_ENUMERATED:,} points, not {size:,}; "
+                              f"narrow the axes or sample a smaller space")
+        for name, values in expanded.items():
             plain = []
             for v in values:
                 try:
@@ -302,11 +349,7 @@ class DesignSpace:
         if any(m.startswith("fpga_") for m in self.pareto) and self.fpga is None:
             raise ConfigError(f"{where}: pareto metric {next(m for m in self.pareto if m.startswith('fpga_'))!r} "
                               f"needs an fpga section (fpga: TARGET)")
-        if self.engine not in ("analytic", "simpy"):
-            raise ConfigError(f"{where}: engine must be analytic or simpy, not {self.engine!r}")
-        if self.size > MAX_ENUMERATED:
-            raise ConfigError(f"{where}: the axes span {self.size:,} points, more than {MAX_ENUMERATED:,}; "
-                              f"narrow the axes")
+        object.__setattr__(self, "engine", canonical_engine(self.engine, where=where))
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
@@ -357,7 +400,7 @@ class DesignSpace:
             sample=sample,
             seed=seed,
             pareto=pareto,
-            engine=data.get("engine", "analytic"),
+            engine=data.get("engine", "closed_form"),
             fpga=fpga,
             source=source,
         )
@@ -510,6 +553,10 @@ class DesignSpace:
         return np.array([area_fn(self.config(int(i))) for i in ids], dtype=np.float64)
 
     def points(self, sample: int | None = None, seed: int | None = None) -> list[int]:
+        """Ids of the points to evaluate, as a list (see :meth:`point_ids`)."""
+        return [int(i) for i in self.point_ids(sample, seed)]
+
+    def point_ids(self, sample: int | None = None, seed: int | None = None) -> np.ndarray:
         """Ids of the points to evaluate: feasible points, or a seeded random subset of them.
 
         ``sample``/``seed`` default to the space's own; the subset depends only on the space and
@@ -528,7 +575,7 @@ class DesignSpace:
             if n < len(ids):
                 rng = np.random.default_rng(s)
                 ids = np.sort(rng.choice(ids, size=n, replace=False))
-        return [int(i) for i in ids]
+        return np.asarray(ids, dtype=np.int64)
 
     def load_workloads(self) -> dict[str, Network]:
         """label -> Network, failing early with the space file's name on a bad workload."""
@@ -548,7 +595,7 @@ def parse_metrics(metrics: str | Sequence[str], *, source: str | None = None) ->
     if not 2 <= len(items) <= 3 or len(set(items)) != len(items):
         raise ConfigError(f"{pre}pareto must name 2 or 3 distinct metrics, not {','.join(map(str, items))!r}")
     for m in items:
-        if not isinstance(m, str) or not (m in METRICS or m in FPGA_METRICS
+        if not isinstance(m, str) or not (m in METRICS or m in FPGA_METRICS or m in ACCURACY_METRICS
                                           or (m.startswith("energy_") and m.endswith("_pj"))):
             raise ConfigError(f"{pre}pareto metrics must be among {', '.join(METRICS)}, not {m!r}")
     return tuple(items)

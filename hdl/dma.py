@@ -20,6 +20,8 @@ byte address, written to / read from consecutive buffer words from ``word``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -82,34 +84,71 @@ class _Bursts:
 
 
 class DmaEngine(wiring.Component):
-    """AXI4 master + buffer ports. Widths: ``bus_bytes`` data, buffer words of the plan."""
+    """AXI4 master + buffer ports. Widths: ``bus_bytes`` data, buffer words of the plan.
+
+    ``q_word_bits`` > 0 builds the requantizing write-back: a read command may start with a Q
+    range (the per-channel table, into the Q buffer), and each output word is requantized on its
+    way out (:mod:`codesign.workloads.intarith`'s arithmetic) to ``out_bits`` lanes.
+    """
 
     def __init__(self, *, bus_bytes: int, a_word_bits: int, b_word_bits: int, c_word_bits: int,
-                 a_addr_bits: int, b_addr_bits: int, c_addr_bits: int, bpw: tuple[int, int, int]):
+                 a_addr_bits: int, b_addr_bits: int, c_addr_bits: int, bpw: tuple[int, int, int],
+                 q_word_bits: int = 0, q_addr_bits: int = 1, cols: int = 1, acc_bits: int = 32, out_bits: int = 0,
+                 out_signed: bool = True):
         self.bus_bytes = bus_bytes
         self.bus_bits = bus_bytes * 8
         self.word_bits = (a_word_bits, b_word_bits, c_word_bits)
         self.bpw = bpw
+        self.requant = q_word_bits > 0
+        self.q_word_bits = q_word_bits
+        self.cols, self.acc_bits, self.out_bits, self.out_signed = cols, acc_bits, out_bits, out_signed
+        self.out_word_bits = cols * out_bits if self.requant else c_word_bits
+        from codesign.sim.tileplan import beats_per_word
+
+        self.bpw_q = beats_per_word(q_word_bits, bus_bytes) if self.requant else 1
+        self.bpw_out = beats_per_word(self.out_word_bits, bus_bytes)
         members = {
             **axi_master_members(self.bus_bits),
-            # read command: A range then B range (blocks = 0: no range)
+            # read command: Q range (requantize), A range, B range (blocks = 0: no range)
             "rd_go": In(1), "rd_busy": Out(1), "rd_last": Out(1),
             "rd_a_addr": In(ADDR_BITS), "rd_a_block_words": In(BLOCK_BEAT_BITS),
             "rd_a_blocks": In(BLOCK_COUNT_BITS), "rd_a_word": In(a_addr_bits),
             "rd_b_addr": In(ADDR_BITS), "rd_b_block_words": In(BLOCK_BEAT_BITS),
             "rd_b_blocks": In(BLOCK_COUNT_BITS), "rd_b_word": In(b_addr_bits),
+            "rd_q_addr": In(ADDR_BITS), "rd_q_words": In(BLOCK_BEAT_BITS),  # one block of q_words (0: none)
             # write command: C range
             "wr_go": In(1), "wr_busy": Out(1), "wr_last": Out(1),
             "wr_addr": In(ADDR_BITS), "wr_block_words": In(BLOCK_BEAT_BITS), "wr_blocks": In(BLOCK_COUNT_BITS),
             "wr_word": In(c_addr_bits),
+            # requantize: the table word of the block's first column chunk, words per chunk run
+            # (WS: the tile's M; OS: rows), chunks per block, table words per group, output params
+            "wr_q": In(BLOCK_BEAT_BITS), "wr_run": In(BLOCK_BEAT_BITS), "wr_nf": In(BLOCK_BEAT_BITS),
+            "q_nf": In(BLOCK_BEAT_BITS), "zero_point": In(32), "clamp_lo": In(32), "clamp_hi": In(32),
             # buffer ports
             "a_wr_addr": Out(a_addr_bits), "a_wr_data": Out(a_word_bits), "a_wr_en": Out(1),
             "b_wr_addr": Out(b_addr_bits), "b_wr_data": Out(b_word_bits), "b_wr_en": Out(1),
             "c_rd_addr": Out(c_addr_bits), "c_rd_en": Out(1), "c_rd_data": In(c_word_bits),
+            "q_wr_addr": Out(q_addr_bits), "q_wr_data": Out(max(1, q_word_bits)), "q_wr_en": Out(1),
+            "q_rd_addr": Out(q_addr_bits), "q_rd_en": Out(1), "q_rd_data": In(max(1, q_word_bits)),
             # beats moved this cycle (for the byte counters)
             "r_beat": Out(1), "w_beat": Out(1),
         }
         super().__init__(members)
+
+    # -- published timing (codesign.sim.tileplan's functions: one definition, not a copy) ------------
+    @staticmethod
+    def read_cycles(nbytes: int, config: Any) -> int:
+        """Cycles of a read command of ``nbytes`` from the sequencer's decision to its last beat."""
+        from codesign.sim.tileplan import dma_read_cycles
+
+        return dma_read_cycles(nbytes, config)
+
+    @staticmethod
+    def write_cycles(nbytes: int, config: Any) -> int:
+        """Cycles of a write command of ``nbytes`` from the decision to its last response."""
+        from codesign.sim.tileplan import dma_write_cycles
+
+        return dma_write_cycles(nbytes, config)
 
     def elaborate(self, platform):
         m = Module()
@@ -125,63 +164,106 @@ class DmaEngine(wiring.Component):
 
     # -- reads ---------------------------------------------------------------------------------
     def _read(self, m: Module) -> None:
+        pa, pb, _pc = self.bpw
+        wa, wb, _wc = self.word_bits
+        # the ranges of a command, in order: (name, beats per word, word bits, write port)
+        ranges = [("a", pa, wa, (self.a_wr_addr, self.a_wr_data, self.a_wr_en), self.rd_a_word),
+                  ("b", pb, wb, (self.b_wr_addr, self.b_wr_data, self.b_wr_en), self.rd_b_word)]
+        starts = [(self.rd_a_addr, self.rd_a_block_words * pa, self.rd_a_blocks),
+                  (self.rd_b_addr, self.rd_b_block_words * pb, self.rd_b_blocks)]
+        if self.requant:
+            ranges.insert(0, ("q", self.bpw_q, self.q_word_bits, (self.q_wr_addr, self.q_wr_data, self.q_wr_en),
+                              Const(0, 1)))
+            starts.insert(0, (self.rd_q_addr, self.rd_q_words * self.bpw_q, Mux(self.rd_q_words != 0, 1, 0)))
+        nr = len(ranges)
+        addr = [Signal(ADDR_BITS, name=f"rg{i}_addr") for i in range(nr)]
+        beats = [Signal(BLOCK_BEAT_BITS + 3, name=f"rg{i}_beats") for i in range(nr)]
+        blocks = [Signal(BLOCK_COUNT_BITS, name=f"rg{i}_blocks") for i in range(nr)]
+        busy = Signal()
+        m.d.comb += [self.rd_busy.eq(busy), self.r_beat.eq(self.m_axi_rvalid & busy)]
+        any_range = Cat(*[st[2] != 0 for st in starts]).any()
+        with m.If(self.rd_go & ~busy):
+            m.d.sync += busy.eq(any_range)
+            for i, (a, bt, bl) in enumerate(starts):
+                m.d.sync += [addr[i].eq(a), beats[i].eq(bt), blocks[i].eq(bl)]
+
+        def first_after(idx: int, use_regs: bool):
+            """(exists, index) of the first non-empty range after ``idx`` (-1: from the start)."""
+            found = Const(0, 1)
+            which = Const(0, 2)
+            for j in reversed(range(idx + 1, nr)):
+                nz = (blocks[j] if use_regs else starts[j][2]) != 0
+                which = Mux(nz, j, which)
+                found = found | nz
+            return found, which
+
+        # address side
         ar = _Bursts(m, "ar", self.bus_bytes)
         ar_active = Signal()
-        ar_b_pending = Signal()  # the B range follows the A range
-        b_addr, b_beats, b_blocks = Signal(ADDR_BITS), Signal(BLOCK_BEAT_BITS + 3), Signal(BLOCK_COUNT_BITS)
-        m.d.comb += [
-            self.m_axi_arvalid.eq(ar_active), self.m_axi_araddr.eq(ar.addr),
-            self.m_axi_arlen.eq(ar.len_beats - 1),
-        ]
-        # data side: which range, beats left in it, word position
-        busy = Signal()
-        in_b = Signal()
-        r_left_a = Signal(BLOCK_BEAT_BITS + BLOCK_COUNT_BITS + 4)
-        r_left_b = Signal(BLOCK_BEAT_BITS + BLOCK_COUNT_BITS + 4)
-        a_word, b_word = Signal.like(self.rd_a_word), Signal.like(self.rd_b_word)
-        m.d.comb += [self.rd_busy.eq(busy), self.r_beat.eq(self.m_axi_rvalid & busy)]
-        has_a = self.rd_a_blocks != 0
-        has_b = self.rd_b_blocks != 0
-        pa, pb, _pc = self.bpw
-        a_beats = Signal(BLOCK_BEAT_BITS + 3)
-        b_beats_in = Signal(BLOCK_BEAT_BITS + 3)
-        m.d.comb += [a_beats.eq(self.rd_a_block_words * pa), b_beats_in.eq(self.rd_b_block_words * pb)]
+        ar_idx = Signal(2)
+        m.d.comb += [self.m_axi_arvalid.eq(ar_active), self.m_axi_araddr.eq(ar.addr),
+                     self.m_axi_arlen.eq(ar.len_beats - 1)]
         with m.If(self.rd_go & ~busy):
-            m.d.sync += [busy.eq(has_a | has_b), ar_active.eq(has_a | has_b), in_b.eq(~has_a),
-                         r_left_a.eq(Mux(has_a, self.rd_a_block_words * self.rd_a_blocks * pa, 0)),
-                         r_left_b.eq(Mux(has_b, self.rd_b_block_words * self.rd_b_blocks * pb, 0)),
-                         a_word.eq(self.rd_a_word), b_word.eq(self.rd_b_word),
-                         ar_b_pending.eq(has_a & has_b),
-                         b_addr.eq(self.rd_b_addr), b_beats.eq(b_beats_in), b_blocks.eq(self.rd_b_blocks)]
-            with m.If(has_a):
-                m.d.sync += ar.load(self.rd_a_addr, a_beats, self.rd_a_blocks)
-            with m.Else():
-                m.d.sync += ar.load(self.rd_b_addr, b_beats_in, self.rd_b_blocks)
+            found, which = first_after(-1, False)
+            m.d.sync += [ar_active.eq(found), ar_idx.eq(which)]
+            with m.Switch(which):
+                for j in range(nr):
+                    with m.Case(j):
+                        m.d.sync += ar.load(*starts[j])
         with m.If(ar_active & self.m_axi_arready):
             with m.If(ar.last_burst):
-                with m.If(ar_b_pending):
-                    m.d.sync += [ar.load(b_addr, b_beats, b_blocks), ar_b_pending.eq(0)]
-                with m.Else():
-                    m.d.sync += ar_active.eq(0)
+                with m.Switch(ar_idx):
+                    for j in range(nr):
+                        with m.Case(j):
+                            found, which = first_after(j, True)
+                            m.d.sync += [ar_active.eq(found), ar_idx.eq(which)]
+                            with m.Switch(which):
+                                for jj in range(j + 1, nr):
+                                    with m.Case(jj):
+                                        m.d.sync += ar.load(addr[jj], beats[jj], blocks[jj])
             with m.Else():
                 m.d.sync += ar.step()
-        # beats -> words
+        # data side
         fire = self.m_axi_rvalid & busy
-        wa, wb, _wc = self.word_bits
-        self._unpack(m, fire & ~in_b, pa, wa, a_word, self.a_wr_addr, self.a_wr_data, self.a_wr_en, "ra")
-        self._unpack(m, fire & in_b, pb, wb, b_word, self.b_wr_addr, self.b_wr_data, self.b_wr_en, "rb")
+        r_idx = Signal(2)
+        r_left = Signal(BLOCK_BEAT_BITS + 4)
+        r_blocks = Signal(BLOCK_COUNT_BITS)
+        with m.If(self.rd_go & ~busy):
+            found, which = first_after(-1, False)
+            m.d.sync += r_idx.eq(which)
+            with m.Switch(which):
+                for j in range(nr):
+                    with m.Case(j):
+                        m.d.sync += [r_left.eq(starts[j][1]), r_blocks.eq(starts[j][2] - 1)]
         last = Signal()
-        m.d.comb += [last.eq(fire & Mux(in_b, r_left_b == 1, (r_left_a == 1) & (r_left_b == 0))),
-                     self.rd_last.eq(last)]
         with m.If(fire):
-            with m.If(in_b):
-                m.d.sync += r_left_b.eq(r_left_b - 1)
+            with m.If(r_left != 1):
+                m.d.sync += r_left.eq(r_left - 1)
+            with m.Elif(r_blocks != 0):
+                with m.Switch(r_idx):
+                    for j in range(nr):
+                        with m.Case(j):
+                            m.d.sync += r_left.eq(beats[j])
+                m.d.sync += r_blocks.eq(r_blocks - 1)
             with m.Else():
-                m.d.sync += r_left_a.eq(r_left_a - 1)
-                with m.If(r_left_a == 1):
-                    m.d.sync += in_b.eq(1)
+                with m.Switch(r_idx):
+                    for j in range(nr):
+                        with m.Case(j):
+                            found, which = first_after(j, True)
+                            m.d.comb += last.eq(~found)
+                            m.d.sync += r_idx.eq(which)
+                            with m.Switch(which):
+                                for jj in range(j + 1, nr):
+                                    with m.Case(jj):
+                                        m.d.sync += [r_left.eq(beats[jj]), r_blocks.eq(blocks[jj] - 1)]
+        m.d.comb += self.rd_last.eq(last)
         with m.If(last):
             m.d.sync += busy.eq(0)
+        for j, (name, bpw, bits, port, word0) in enumerate(ranges):
+            word = Signal(port[0].shape(), name=f"r{name}_word")
+            with m.If(self.rd_go & ~busy):
+                m.d.sync += word.eq(word0)
+            self._unpack(m, fire & (r_idx == j), bpw, bits, word, *port, f"r{name}")
 
     def _unpack(self, m: Module, fire, bpw: int, word_bits: int, word: Signal, addr, data, en, name: str) -> None:
         """Write words into a buffer from beats (``bpw`` beats per word)."""
@@ -216,41 +298,103 @@ class DmaEngine(wiring.Component):
             self.m_axi_awlen.eq(aw.len_beats - 1),
         ]
         go = self.wr_go & ~busy & (self.wr_blocks != 0)
-        # word fetch from the output buffer: one word ahead of the data channel
-        _pa, _pb, pc = self.bpw
+        pc = self.bpw_out
         bus = self.bus_bits
-        word = Signal.like(self.wr_word)
         sub = Signal(range(max(2, pc)))
-        w_valid = Signal()
-        words_left = Signal(BLOCK_BEAT_BITS + BLOCK_COUNT_BITS + 1)  # words not yet fetched
-        beat_in_burst = Signal(BLOCK_BEAT_BITS + 4)
+        w_valid = Signal()  # the data register holds a word
         fire = w_valid & self.m_axi_wready
         last_sub = (sub == pc - 1) if pc > 1 else Const(1)
-        fetch = Signal()
-        m.d.comb += [
-            fetch.eq(go | (fire & last_sub & (words_left != 0))),
-            self.c_rd_en.eq(fetch), self.c_rd_addr.eq(Mux(go, self.wr_word, word)),
-            self.m_axi_wvalid.eq(w_valid), self.w_beat.eq(fire),
-            self.m_axi_wlast.eq(beat_in_burst + 1 == wq.len_beats),
-        ]
-        if pc == 1:
-            m.d.comb += self.m_axi_wdata.eq(self.c_rd_data)
-        else:
-            pieces = [self.c_rd_data[i * bus:(i + 1) * bus] for i in range(pc)]
-            from amaranth.hdl import Array
+        word_out = Signal(self.out_word_bits)  # the word on the data channel
+        pieces = [word_out[i * bus:(i + 1) * bus] for i in range(pc)]
+        from amaranth.hdl import Array
 
-            m.d.comb += self.m_axi_wdata.eq(Array(pieces)[sub])
-        total_words = Signal(BLOCK_BEAT_BITS + BLOCK_COUNT_BITS + 1)
+        m.d.comb += [self.m_axi_wvalid.eq(w_valid), self.w_beat.eq(fire),
+                     self.m_axi_wdata.eq(Array(pieces)[sub] if pc > 1 else pieces[0])]
         c_beats = Signal(BLOCK_BEAT_BITS + 3)
-        m.d.comb += [total_words.eq(self.wr_block_words * self.wr_blocks), c_beats.eq(self.wr_block_words * pc)]
+        m.d.comb += c_beats.eq(self.wr_block_words * pc)
+        beat_in_burst = Signal(BLOCK_BEAT_BITS + 4)
+        m.d.comb += self.m_axi_wlast.eq(beat_in_burst + 1 == wq.len_beats)
         with m.If(go):
             m.d.sync += [busy.eq(1), aw_active.eq(1), w_active.eq(1), bursts_out.eq(0), sub.eq(0),
-                         beat_in_burst.eq(0), word.eq(self.wr_word + 1), words_left.eq(total_words - 1),
-                         w_valid.eq(1),
-                         aw.load(self.wr_addr, c_beats, self.wr_blocks),
+                         beat_in_burst.eq(0), aw.load(self.wr_addr, c_beats, self.wr_blocks),
                          wq.load(self.wr_addr, c_beats, self.wr_blocks)]
-        with m.If(fetch & ~go):
-            m.d.sync += [word.eq(word + 1), words_left.eq(words_left - 1)]
+        # the word fetch: output-buffer word (and its table word) in the order of the blocks
+        f_word = Signal.like(self.wr_word)
+        f_left = Signal(BLOCK_BEAT_BITS + 1)  # words left to fetch in the block
+        f_blocks = Signal(BLOCK_COUNT_BITS)  # blocks after this one
+        f_more = Signal()  # words left to fetch
+        free = Signal()  # the data register is free, or frees this cycle
+        m.d.comb += free.eq(~w_valid | (fire & last_sub))
+        if not self.requant:
+            fetch = Signal()
+            m.d.comb += [fetch.eq(go | (f_more & free & busy)),
+                         self.c_rd_en.eq(fetch), self.c_rd_addr.eq(Mux(go, self.wr_word, f_word)),
+                         word_out.eq(self.c_rd_data)]
+            # one stage: the buffer's read register is the data register
+            with m.If(fetch):
+                m.d.sync += w_valid.eq(1)
+            with m.Elif(fire & last_sub):
+                m.d.sync += w_valid.eq(0)
+        else:
+            fetch = Signal()
+            s1 = Signal()  # the buffers' read registers hold a word (and its table word)
+            take = s1 & free  # stage 1 -> the data register
+            m.d.comb += fetch.eq(go | (f_more & busy & (~s1 | take)))
+            q_idx, q_blk = Signal(BLOCK_BEAT_BITS), Signal(BLOCK_BEAT_BITS)
+            run, nf = Signal(BLOCK_BEAT_BITS), Signal(BLOCK_BEAT_BITS)
+            run_len, nf_len = Signal(BLOCK_BEAT_BITS), Signal(BLOCK_BEAT_BITS)
+            m.d.comb += [self.c_rd_en.eq(fetch), self.c_rd_addr.eq(Mux(go, self.wr_word, f_word)),
+                         self.q_rd_en.eq(fetch), self.q_rd_addr.eq(Mux(go, self.wr_q, q_idx))]
+            with m.If(go):
+                m.d.sync += [run_len.eq(self.wr_run), nf_len.eq(self.wr_nf), q_blk.eq(self.wr_q)]
+            # the table word of the next fetch: chunk nf of the block's group; a chunk's words are a
+            # run of run_len consecutive buffer words (WS: the tile's M rows; OS: the array's rows)
+            with m.If(fetch):
+                m.d.sync += s1.eq(1)
+                cur_run = Mux(go, 0, run)
+                cur_nf = Mux(go, 0, nf)
+                cur_blk = Mux(go, self.wr_q, q_blk)
+                cur_run_len = Mux(go, self.wr_run, run_len)
+                cur_nf_len = Mux(go, self.wr_nf, nf_len)
+                block_end = Mux(go, self.wr_block_words == 1, f_left == 1)
+                with m.If(block_end):
+                    m.d.sync += [run.eq(0), nf.eq(0), q_blk.eq(cur_blk + self.q_nf), q_idx.eq(cur_blk + self.q_nf)]
+                with m.Elif(cur_run + 1 == cur_run_len):
+                    nxt = Mux(cur_nf + 1 == cur_nf_len, 0, cur_nf + 1)
+                    m.d.sync += [run.eq(0), nf.eq(nxt), q_idx.eq(cur_blk + nxt)]
+                with m.Else():
+                    m.d.sync += [run.eq(cur_run + 1), nf.eq(cur_nf), q_idx.eq(cur_blk + cur_nf)]
+            with m.Elif(take):
+                m.d.sync += s1.eq(0)
+            # the write-back arithmetic (codesign.workloads.intarith.requantize), per lane
+            lanes = []
+            accb, ob = self.acc_bits, self.out_bits
+            zp, lo, hi = self.zero_point.as_signed(), self.clamp_lo.as_signed(), self.clamp_hi.as_signed()
+            for i in range(self.cols):
+                acc = self.c_rd_data[i * accb:(i + 1) * accb].as_signed()
+                entry = self.q_rd_data[i * 56:(i + 1) * 56]
+                bias, mult, shift = entry[0:32].as_signed(), entry[32:48], entry[48:56]
+                prod = (acc + bias) * mult
+                rnd = Mux(shift == 0, 0, Const(1, 48) << (shift - 1)[:8])
+                y = ((prod + rnd) >> shift) + zp
+                y = Mux(y < lo, lo, Mux(y > hi, hi, y))
+                lanes.append(y[:ob])
+            with m.If(take):
+                m.d.sync += [word_out.eq(Cat(*lanes)), w_valid.eq(1)]
+            with m.Elif(fire & last_sub):
+                m.d.sync += w_valid.eq(0)
+        with m.If(go):
+            m.d.sync += [f_word.eq(self.wr_word + 1), f_left.eq(self.wr_block_words - 1),
+                         f_blocks.eq(self.wr_blocks - 1),
+                         f_more.eq((self.wr_block_words != 1) | (self.wr_blocks != 1))]
+        with m.Elif(fetch):
+            m.d.sync += f_word.eq(f_word + 1)
+            with m.If(f_left == 1):
+                m.d.sync += [f_left.eq(self.wr_block_words), f_blocks.eq(f_blocks - 1)]
+                with m.If(f_blocks == 0):
+                    m.d.sync += f_more.eq(0)
+            with m.Else():
+                m.d.sync += f_left.eq(f_left - 1)
         aw_fire = aw_active & self.m_axi_awready
         with m.If(aw_fire):
             with m.If(aw.last_burst):
@@ -265,7 +409,7 @@ class DmaEngine(wiring.Component):
             with m.If(self.m_axi_wlast):
                 m.d.sync += beat_in_burst.eq(0)
                 with m.If(wq.last_burst):
-                    m.d.sync += [w_active.eq(0), w_valid.eq(0)]
+                    m.d.sync += w_active.eq(0)
                 with m.Else():
                     m.d.sync += wq.step()
             with m.Else():

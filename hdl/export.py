@@ -25,6 +25,8 @@ class Generated:
     top: str
     verilog_path: Path
     json_path: Path
+    header_path: Path | None = None  # C header of the register map
+    regs_path: Path | None = None  # Python description of the register map
 
 
 @lru_cache(maxsize=16)
@@ -101,7 +103,13 @@ def timing_summary(config: AcceleratorConfig) -> dict[str, object]:
 
 
 def generate(config: AcceleratorConfig, out_dir: str | Path) -> Generated:
-    """Write ``<top>.v`` and ``<top>.json`` (parameters, buffer sizes, timing) into ``out_dir``."""
+    """Write the whole-layer accelerator into ``out_dir``: ``<top>.v``, ``<top>_regs.h`` (register map
+    for C), ``<top>_regs.py`` (the same for Python) and ``<top>.json`` (parameters, buffers, bus,
+    ports, register map, timing)."""
+    from codesign.hdl import regs
+    from codesign.hdl.layer import layer_members
+    from codesign.sim import tileplan
+
     if not isinstance(config, AcceleratorConfig):
         raise ConfigError(f"config must be an AcceleratorConfig, not {type(config).__name__}")
     plan = HardwarePlan(config)  # validates what the hardware supports
@@ -110,29 +118,45 @@ def generate(config: AcceleratorConfig, out_dir: str | Path) -> Generated:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ConfigError(f"output directory {str(out_dir)!r} cannot be created: {e.strerror or e}") from e
-    name, text = verilog_for(config)
-    vpath = out / f"{name}.v"
-    jpath = out / f"{name}.json"
-    _atomic_write(vpath, text)
+    name, text = layer_verilog_for(config)
+    vpath, jpath = out / f"{name}.v", out / f"{name}.json"
+    hpath, ppath = out / f"{name}_regs.h", out / f"{name}_regs.py"
+    bus = tileplan.bus_bytes(config)
+    slots = 2 if config.double_buffered else 1
+    words = (plan.act_word_bits, plan.weight_word_bits, plan.out_word_bits)
+    depths = (plan.act_depth, plan.weight_depth, plan.out_depth)
     desc = {
         "top": name,
         "verilog": vpath.name,
+        "register_map": {"c_header": hpath.name, "python": ppath.name, **regs.description()},
         "config": config.to_dict(),
-        "hardware": plan.to_dict(),
-        "timing": timing_summary(config),
-        "ports": _ports(config),
+        "hardware": {**plan.to_dict(), "bus_bytes": bus, "slots": slots,
+                     "slot_words": {k: d // slots for k, d in zip(("input", "weight", "output"), depths, strict=True)},
+                     "beats_per_word": {k: tileplan.beats_per_word(w, bus)
+                                        for k, w in zip(("input", "weight", "output"), words, strict=True)}},
+        "timing": {
+            **timing_summary(config),
+            "dma_read_cycles": f"{tileplan.DMA_READ_OVERHEAD_CYCLES} + dram_latency_cycles + "
+                               "ceil(bytes / dram_bytes_per_cycle)",
+            "dma_write_cycles": f"{tileplan.DMA_WRITE_OVERHEAD_CYCLES} + dram_latency_cycles + "
+                                "ceil(bytes / dram_bytes_per_cycle)",
+            "tile_compute_cycles": f"groups * (gemm_cycles + {tileplan.GEMM_ISSUE_CYCLES}) + "
+                                   f"{tileplan.TILE_ISSUE_CYCLES}",
+        },
+        "ports": _ports(layer_members(config)),
     }
+    _atomic_write(vpath, text)
+    _atomic_write(hpath, regs.c_header())
+    _atomic_write(ppath, regs.python_module())
     _atomic_write(jpath, json.dumps(desc, indent=2) + "\n")
-    return Generated(top=name, verilog_path=vpath, json_path=jpath)
+    return Generated(top=name, verilog_path=vpath, json_path=jpath, header_path=hpath, regs_path=ppath)
 
 
-def _ports(config: AcceleratorConfig) -> dict[str, object]:
+def _ports(members: dict) -> dict[str, object]:
     from amaranth.hdl import Shape
     from amaranth.lib import wiring
 
-    from codesign.hdl.top import accelerator_members
-
-    sig = wiring.Signature(accelerator_members(HardwarePlan(config)))
+    sig = wiring.Signature(members)
     ports: dict[str, object] = {}
     for path, member in sig.members.flatten():
         if member.is_signature:

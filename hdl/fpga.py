@@ -641,18 +641,26 @@ def _overflow_in_log(dev: Device, text: str) -> tuple[dict[str, float], dict[str
     return None
 
 
-def design_verilog(config: Any) -> tuple[str, str]:
-    """(top module name, Verilog text) of the accelerator for ``config``, from the RTL generator."""
+TOPS = ("layer", "gemm")
+
+
+def design_verilog(config: Any, top: str = "layer") -> tuple[str, str]:
+    """(top module name, Verilog text) of the accelerator for ``config``, from the RTL generator:
+    ``top="layer"`` the whole-layer accelerator (AXI4 master, DMA, sequencers, registers: what
+    ``codesign generate`` writes), ``"gemm"`` the on-chip GEMM engine alone."""
+    if top not in TOPS:
+        raise ConfigError(f"top must be one of {', '.join(TOPS)}, not {top!r}")
     try:
-        from codesign.hdl.export import verilog_for
+        from codesign.hdl.export import layer_verilog_for, verilog_for
     except ImportError as e:
-        raise ToolError(f"FPGA synthesis needs the RTL generator codesign.hdl.export.verilog_for ({e})") from e
+        raise ToolError(f"FPGA synthesis needs the RTL generator codesign.hdl.export ({e})") from e
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
-    return verilog_for(config)
+    return layer_verilog_for(config) if top == "layer" else verilog_for(config)
 
 
-def synth(config: Any, target: str, *, pnr: bool = False, use_cache: bool = True) -> SynthResult:
-    """Synthesize the accelerator of ``config`` for ``target`` (one of :data:`TARGETS`).
+def synth(config: Any, target: str, *, pnr: bool = False, use_cache: bool = True, top: str = "layer") -> SynthResult:
+    """Synthesize the accelerator of ``config`` for ``target`` (one of :data:`TARGETS`); ``top`` as in
+    :func:`design_verilog` (default: the whole-layer accelerator).
 
     With ``pnr=True`` nextpnr places and routes it (iCE40 and ECP5; xc7 is synthesis only and says
     so in ``notes``) for a clock of ``config.clock_mhz`` and reports the achieved ``fmax_mhz`` and
@@ -661,8 +669,8 @@ def synth(config: Any, target: str, *, pnr: bool = False, use_cache: bool = True
     :func:`cache_dir`.
     """
     dev = device(target)
-    top, verilog = design_verilog(config)
-    return synth_verilog(top, verilog, dev.name, pnr=pnr, target_mhz=config.clock_mhz, use_cache=use_cache)
+    name, verilog = design_verilog(config, top)
+    return synth_verilog(name, verilog, dev.name, pnr=pnr, target_mhz=config.clock_mhz, use_cache=use_cache)
 
 
 def fpga_metrics(config: Any, target: str, *, pnr: bool = True) -> dict[str, Any]:

@@ -19,7 +19,8 @@ import numpy as np
 from codesign.errors import ConfigError
 from codesign.hdl.plan import HardwarePlan
 from codesign.hdl.regs import DESCRIPTOR_FIELDS
-from codesign.sim.tileplan import TilePlan
+from codesign.sim.config import Dataflow
+from codesign.sim.tileplan import QUANT_ENTRY_BITS, TilePlan, beats_per_word
 from codesign.sim.timing import ceil_div
 
 ALIGN_BYTES = 4096
@@ -41,6 +42,8 @@ def check_descriptor(desc: dict[str, int], hw: HardwarePlan, plan: TilePlan) -> 
     for tile, total in (("mt", "m"), ("nt", "n"), ("kt", "k"), ("gt", "groups")):
         if desc[tile] > desc[total]:
             raise ConfigError(f"descriptor {tile} must be at most {total}={desc[total]}, not {desc[tile]}")
+    if desc["gt"] & (desc["gt"] - 1):
+        raise ConfigError(f"descriptor gt must be a power of two, not {desc['gt']}")
     bus = plan.bus_bytes
     for name in ("a_base", "b_base", "c_base", "a_stride_g", "a_stride_m", "a_stride_k", "b_stride_g",
                  "b_stride_n", "b_stride_k", "c_stride_g", "c_stride_m", "c_stride_n"):
@@ -56,6 +59,41 @@ def check_descriptor(desc: dict[str, int], hw: HardwarePlan, plan: TilePlan) -> 
 
 
 @dataclass(frozen=True)
+class Requant:
+    """Write-back requantization of one layer (``codesign.workloads.intarith.requantize``):
+    per output channel ``bias`` (int32, added to the sums), ``mult`` and ``shift``, each
+    ``[groups, N]``; per layer the zero point and the clamps."""
+
+    bias: np.ndarray
+    mult: np.ndarray
+    shift: np.ndarray
+    zero_point: int
+    clamp_lo: int
+    clamp_hi: int
+
+    def apply(self, acc: np.ndarray) -> np.ndarray:
+        """``acc[G, M, N]`` -> requantized outputs."""
+        from codesign.workloads.intarith import requantize
+
+        return requantize(acc + self.bias[:, None, :], self.mult[:, None, :], self.shift[:, None, :],
+                          self.zero_point, self.clamp_lo, self.clamp_hi)
+
+
+def random_requant(acc: np.ndarray, out_bits: int, out_signed: bool, rng: np.random.Generator) -> Requant:
+    """Seeded parameters that spread ``acc[G, M, N]`` over the output range (for verifying)."""
+    g, _m, n = acc.shape
+    top = max(1, int(np.abs(acc).max()))
+    bias = rng.integers(-(top // 4) - 1, top // 4 + 1, size=(g, n))
+    mult = rng.integers(1 << 14, 1 << 15, size=(g, n))
+    span = (top + top // 4 + 1).bit_length()
+    shift = np.clip(span + 15 - out_bits + rng.integers(-1, 2, size=(g, n)), 0, 40)
+    lo_q, hi_q = ((-(1 << (out_bits - 1)), (1 << (out_bits - 1)) - 1) if out_signed else (0, (1 << out_bits) - 1))
+    zp = int(rng.integers(lo_q // 4, hi_q // 4 + 1))
+    relu = bool(rng.integers(0, 2))
+    return Requant(bias, mult, shift, zp, max(lo_q, zp) if relu else lo_q, hi_q)
+
+
+@dataclass(frozen=True)
 class PlacedLayer:
     """Where a layer lives in DRAM."""
 
@@ -65,6 +103,7 @@ class PlacedLayer:
     b_base: int
     c_base: int
     end: int  # first byte after the layer's regions (4 KiB aligned)
+    q_base: int = 0
 
 
 def _word_bytes(bits: int, bpw: int, bus: int) -> int:
@@ -76,8 +115,9 @@ def _words_to_bytes(words: list[int], nbytes: int) -> bytes:
 
 
 def place_layer(image: bytearray, plan: TilePlan, hw: HardwarePlan, a: np.ndarray, b: np.ndarray,
-                base: int) -> PlacedLayer:
-    """Write the blocks of ``a[G, M, K]`` and ``b[G, K, N]`` into ``image`` from ``base`` and zero C's."""
+                base: int, requant: Requant | None = None) -> PlacedLayer:
+    """Write the blocks of ``a[G, M, K]`` and ``b[G, K, N]`` into ``image`` from ``base`` and zero C's.
+    ``hw`` is the core's plan (``HardwarePlan(core_config(config))``)."""
     g_, m_, k_ = a.shape
     n_ = b.shape[2]
     fa, fb, _fc = plan.block_bytes(plan.mt, plan.nt, plan.kt)
@@ -85,7 +125,11 @@ def place_layer(image: bytearray, plan: TilePlan, hw: HardwarePlan, a: np.ndarra
     a_base = _round_up(base, ALIGN_BYTES)
     b_base = _round_up(a_base + foot_a, ALIGN_BYTES)
     c_base = _round_up(b_base + foot_b, ALIGN_BYTES)
-    end = _round_up(c_base + foot_c, ALIGN_BYTES)
+    q_base = _round_up(c_base + foot_c, ALIGN_BYTES)
+    q_word_bytes = beats_per_word(plan.q_word_bits, plan.bus_bytes) * plan.bus_bytes
+    end = _round_up(q_base + plan.q_words * q_word_bytes, ALIGN_BYTES)
+    if plan.requantized and requant is None:
+        raise ConfigError("requantize needs the layer's requantization parameters")
     if len(image) < end:
         image.extend(bytes(end - len(image)))
     image[c_base:c_base + foot_c] = bytes(foot_c)
@@ -93,22 +137,47 @@ def place_layer(image: bytearray, plan: TilePlan, hw: HardwarePlan, a: np.ndarra
     bus = plan.bus_bytes
     per_g_a = fa * plan.n_kt * plan.n_mt
     per_g_b = fb * plan.n_kt * plan.n_nt
+    is_ = plan.geometry.dataflow is Dataflow.IS
     for g in range(g_):
         for mi, m0 in enumerate(range(0, m_, plan.mt)):
             for ki, k0 in enumerate(range(0, k_, plan.kt)):
                 blk = a[g, m0:m0 + plan.mt, k0:k0 + plan.kt]
-                act, _ = hw.pack_operands(blk, np.zeros((blk.shape[1], 1), dtype=np.int64))
+                if is_:  # A^T is the WS core's stationary operand
+                    _, act = hw.pack_operands(np.zeros((1, blk.shape[1]), dtype=np.int64), blk.T)
+                else:
+                    act, _ = hw.pack_operands(blk, np.zeros((blk.shape[1], 1), dtype=np.int64))
                 data = _words_to_bytes(act, pa * bus)
                 at = a_base + g * per_g_a + mi * fa * plan.n_kt + ki * fa
                 image[at:at + len(data)] = data
         for ni, n0 in enumerate(range(0, n_, plan.nt)):
             for ki, k0 in enumerate(range(0, k_, plan.kt)):
                 blk = b[g, k0:k0 + plan.kt, n0:n0 + plan.nt]
-                _, wt = hw.pack_operands(np.zeros((1, blk.shape[0]), dtype=np.int64), blk)
+                if is_:  # B^T streams through the WS core
+                    wt, _ = hw.pack_operands(blk.T, np.zeros((blk.shape[0], 1), dtype=np.int64))
+                else:
+                    _, wt = hw.pack_operands(np.zeros((1, blk.shape[0]), dtype=np.int64), blk)
                 data = _words_to_bytes(wt, pb * bus)
                 at = b_base + g * per_g_b + ni * fb * plan.n_kt + ki * fb
                 image[at:at + len(data)] = data
-    return PlacedLayer(plan, plan.descriptor(a_base, b_base, c_base), a_base, b_base, c_base, end)
+    if plan.requantized and requant is not None:
+        cols = plan.geometry.cols
+        nf = ceil_div(n_, cols)
+        for g in range(g_):
+            for f in range(nf):
+                word = 0
+                for lane in range(cols):
+                    ch = f * cols + lane
+                    if ch < n_:
+                        entry = (int(requant.bias[g, ch]) & 0xFFFFFFFF) | int(requant.mult[g, ch]) << 32 | (
+                            int(requant.shift[g, ch]) << 48)
+                        word |= entry << (lane * QUANT_ENTRY_BITS)
+                at = q_base + (g * nf + f) * q_word_bytes
+                image[at:at + q_word_bytes] = word.to_bytes(q_word_bytes, "little")
+        desc = plan.descriptor(a_base, b_base, c_base, q_base, zero_point=requant.zero_point,
+                               clamp_lo=requant.clamp_lo, clamp_hi=requant.clamp_hi)
+    else:
+        desc = plan.descriptor(a_base, b_base, c_base)
+    return PlacedLayer(plan, desc, a_base, b_base, c_base, end, q_base)
 
 
 def read_outputs(image: bytes, placed: PlacedLayer, hw: HardwarePlan) -> np.ndarray:
@@ -129,7 +198,13 @@ def read_outputs(image: bytes, placed: PlacedLayer, hw: HardwarePlan) -> np.ndar
                 at = placed.c_base + g * per_g + mi * fc * plan.n_nt + ni * fc
                 raw = image[at:at + nwords * wbytes]
                 words = [int.from_bytes(raw[i * wbytes:(i + 1) * wbytes], "little") for i in range(nwords)]
-                c[g, m0:m0 + ms, n0:n0 + ns] = hw.unpack_outputs(words, ms, ns)
+                if plan.geometry.dataflow is Dataflow.IS:
+                    c[g, m0:m0 + ms, n0:n0 + ns] = hw.unpack_outputs(words, ns, ms).T
+                elif plan.requantized:
+                    c[g, m0:m0 + ms, n0:n0 + ns] = hw.unpack_outputs(words, ms, ns, plan.geometry.out_bits,
+                                                                     hw.config.act_signed)
+                else:
+                    c[g, m0:m0 + ms, n0:n0 + ns] = hw.unpack_outputs(words, ms, ns)
     return c
 
 

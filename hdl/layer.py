@@ -23,11 +23,11 @@ from amaranth.lib.wiring import In, Out
 from codesign.hdl.array import SystolicArray
 from codesign.hdl.control import fold_controller
 from codesign.hdl.dma import DmaEngine, axi_master_members
-from codesign.hdl.plan import HardwarePlan
+from codesign.hdl.plan import HardwarePlan, core_config
 from codesign.hdl.regs import COUNTERS, DESCRIPTOR_FIELDS, ERROR_BITS, MAP_VERSION, REGISTERS, REGS_ADDR_BITS
 from codesign.hdl.sequencer import DIM_BITS, TileIterator
-from codesign.sim.config import AcceleratorConfig
-from codesign.sim.tileplan import beats_per_word, bus_bytes
+from codesign.sim.config import AcceleratorConfig, Dataflow
+from codesign.sim.tileplan import QUANT_ENTRY_BITS, beats_per_word, bus_bytes
 
 
 def _addr_bits(depth: int) -> int:
@@ -60,31 +60,61 @@ class LayerAccelerator(wiring.Component):
     """The whole-layer accelerator for one :class:`AcceleratorConfig` (WS or OS)."""
 
     def __init__(self, config: AcceleratorConfig):
-        self.plan = HardwarePlan(config)
+        HardwarePlan(config)  # validates
+        self.is_ = config.dataflow is Dataflow.IS
+        # the core (WS for IS, with the operands' roles swapped: see codesign.hdl.plan.core_config)
+        self.plan = HardwarePlan(core_config(config))
         self.config = config
         self.bus_bytes = bus_bytes(config)
         self.slots = 2 if config.double_buffered else 1
         p = self.plan
-        self.slot_words = (p.act_depth // self.slots, p.weight_depth // self.slots, p.out_depth // self.slots)
-        self.bpw = (beats_per_word(p.act_word_bits, self.bus_bytes), beats_per_word(p.weight_word_bits, self.bus_bytes),
-                    beats_per_word(p.out_word_bits, self.bus_bytes))
+        # the buffers holding A, B and C (for IS, A^T sits in the core's stationary buffer)
+        depths = (p.act_depth, p.weight_depth, p.out_depth)
+        bits = (p.act_word_bits, p.weight_word_bits, p.out_word_bits)
+        order = (1, 0, 2) if self.is_ else (0, 1, 2)
+        self.slot_words = tuple(depths[i] // self.slots for i in order)
+        self.bpw = tuple(beats_per_word(bits[i], self.bus_bytes) for i in order)
+        self.word_bits = tuple(bits[i] for i in order)
+        self.depths = tuple(depths[i] for i in order)
+        # requantizing write-back: a table of one word per column chunk of output channels
+        self.requant = config.requantize
+        self.q_depth = p.out_depth
+        self.q_word_bits = config.cols * QUANT_ENTRY_BITS if self.requant else 0
         super().__init__(layer_members(config))
+
+    # -- published timing (codesign.sim.tileplan: what the simulator uses) -----------------------------
+    def tile_compute_cycles(self, groups: int, m: int, n: int, k: int) -> int:
+        """Cycles the compute sequencer spends on a tile of ``groups`` on-chip GEMMs."""
+        from codesign.sim.tileplan import tile_compute_cycles
+
+        return tile_compute_cycles(self.config, groups, m, n, k)
+
+    def dma_read_cycles(self, nbytes: int) -> int:
+        return DmaEngine.read_cycles(nbytes, self.config)
+
+    def dma_write_cycles(self, nbytes: int) -> int:
+        return DmaEngine.write_cycles(nbytes, self.config)
 
     def elaborate(self, platform):
         p = self.plan
         m = Module()
-        words_bits = max(_addr_bits(d) for d in (p.act_depth, p.weight_depth, p.out_depth)) + 1
+        words_bits = max(_addr_bits(d) for d in self.depths) + 1
 
         # -- buffers and array ------------------------------------------------------------------
         m.submodules.array = array = SystolicArray(p)
         m.submodules.act_mem = act_mem = memory.Memory(shape=unsigned(p.act_word_bits), depth=p.act_depth, init=[])
         m.submodules.w_mem = w_mem = memory.Memory(shape=unsigned(p.weight_word_bits), depth=p.weight_depth, init=[])
         m.submodules.out_mem = out_mem = memory.Memory(shape=unsigned(p.out_word_bits), depth=p.out_depth, init=[])
-        act_wr, w_wr = act_mem.write_port(), w_mem.write_port()
+        core_act_wr, core_w_wr = act_mem.write_port(), w_mem.write_port()
+        # the DMA's A range fills the buffer holding A (the core's stationary one for IS)
+        a_wr, b_wr = (core_w_wr, core_act_wr) if self.is_ else (core_act_wr, core_w_wr)
         act_rd, w_rd = act_mem.read_port(), w_mem.read_port()
         out_wr = out_mem.write_port()
         out_rmw = out_mem.read_port(transparent_for=(out_wr,))
         out_dma = out_mem.read_port()
+        if self.requant:
+            m.submodules.q_mem = q_mem = memory.Memory(shape=unsigned(self.q_word_bits), depth=self.q_depth, init=[])
+            q_wr, q_rd = q_mem.write_port(), q_mem.read_port()
 
         # -- registers ----------------------------------------------------------------------------
         desc = {name: Signal(32, name=f"reg_{name}") for name, _ in DESCRIPTOR_FIELDS}
@@ -105,13 +135,16 @@ class LayerAccelerator(wiring.Component):
             "unaligned": Cat(*[(d[f] & bus_mask) != 0 for f in (
                 "a_base", "b_base", "c_base", "a_stride_g", "a_stride_m", "a_stride_k", "b_stride_g", "b_stride_n",
                 "b_stride_k", "c_stride_g", "c_stride_m", "c_stride_n")]).any(),
-            "a_overflow": (d["gt"] * d["a_words_00"] > sa) | Cat(*[d[f"a_words_{i}{j}"] > sa for i in (0, 1)
-                                                                    for j in (0, 1)]).any(),
-            "b_overflow": (d["gt"] * d["b_words_00"] > sb) | Cat(*[d[f"b_words_{i}{j}"] > sb for i in (0, 1)
-                                                                    for j in (0, 1)]).any(),
-            "c_overflow": (d["gt"] * d["c_words_00"] > sc) | Cat(*[d[f"c_words_{i}{j}"] > sc for i in (0, 1)
-                                                                    for j in (0, 1)]).any(),
+            "gt_not_power_of_two": (d["gt"] & (d["gt"] - 1)) != 0,
         }
+        lg = Signal(range(DIM_BITS), name="log2_gt")  # gt is a power of two: gt * w is w << lg
+        for i in range(DIM_BITS):
+            with m.If(d["gt"][i]):
+                m.d.comb += lg.eq(i)
+        for op, slot in zip("abc", (sa, sb, sc), strict=True):
+            words = [d[f"{op}_words_{i}{j}"] for i in (0, 1) for j in (0, 1)]
+            checks[f"{op}_overflow"] = ((words[0] << lg) > slot) | Cat(*[w > slot for w in words]).any()
+        checks["q_overflow"] = (d["q_words"] > self.q_depth) if self.requant else Const(0, 1)
         code = Cat(*[checks[name] for name, _ in ERROR_BITS])
         go = start_req & ~busy
         with m.If(go):
@@ -126,13 +159,15 @@ class LayerAccelerator(wiring.Component):
                      "a_stride_m", "a_stride_k", "b_stride_g", "b_stride_n", "b_stride_k", "c_stride_g", "c_stride_m",
                      "c_stride_n", *(f"{o}_words_{i}{j}" for o in "abc" for i in (0, 1) for j in (0, 1))):
             m.d.comb += getattr(it, name).eq(d[name])
-        m.d.comb += [it.flags.eq(d["flags"]), it.init.eq(launch)]
+        m.d.comb += [it.flags.eq(d["flags"]), it.init.eq(launch), it.q_nf.eq(d["q_nf"]),
+                     it.q_stride_n.eq(d["q_stride_n"]), it.gt_log2.eq(lg)]
 
         # -- FIFOs between the DMA program and the compute sequencer ------------------------------
         comp_fields = [("gs", DIM_BITS), ("ms", DIM_BITS), ("ns", DIM_BITS), ("ks", DIM_BITS), ("first_k", 1),
                        ("a_slot", 1), ("b_slot", 1), ("c_slot", 1), ("a_words", words_bits),
                        ("b_words", words_bits), ("c_words", words_bits)]
-        store_fields = [("has", 1), ("addr", 32), ("gs", DIM_BITS), ("c_words", words_bits), ("c_slot", 1)]
+        store_fields = [("has", 1), ("addr", 32), ("gs", DIM_BITS), ("c_words", words_bits), ("c_slot", 1),
+                        ("q", words_bits + 8), ("run", DIM_BITS), ("nf", DIM_BITS)]
         comp_w = sum(w for _, w in comp_fields)
         store_w = sum(w for _, w in store_fields)
         m.submodules.comp_q = comp_q = fifo.SyncFIFO(width=comp_w, depth=self.slots + 1)
@@ -148,25 +183,39 @@ class LayerAccelerator(wiring.Component):
         # the tile being loaded (captured when its load is issued)
         ld = {name: Signal(w, name=f"ld_{name}") for name, w in comp_fields}
         m.d.comb += comp_q.w_data.eq(Cat(*[ld[name] for name, _ in comp_fields]))
-        m.d.comb += store_q.w_data.eq(Cat(it.last_k, it.c_addr, it.gs, it.c_words, it.c_slot))
+        # a column chunk of the output is a run of M words (WS) or of the array's rows (OS)
+        run = it.ms if self.config.dataflow is Dataflow.WS else Const(self.config.rows, DIM_BITS)
+        chunks = Mux(it.ns == d["nt"], d["c_nf_0"], d["c_nf_1"])  # of this tile's columns
+        m.d.comb += store_q.w_data.eq(Cat(it.last_k, it.c_addr, it.gs, it.c_words, it.c_slot, it.q_index, run,
+                                          chunks))
         head = unpack(store_q.r_data, store_fields)
 
         # -- DMA -------------------------------------------------------------------------------------
         m.submodules.dma = dma = DmaEngine(
-            bus_bytes=self.bus_bytes, a_word_bits=p.act_word_bits, b_word_bits=p.weight_word_bits,
-            c_word_bits=p.out_word_bits, a_addr_bits=_addr_bits(p.act_depth), b_addr_bits=_addr_bits(p.weight_depth),
-            c_addr_bits=_addr_bits(p.out_depth), bpw=self.bpw)
+            bus_bytes=self.bus_bytes, a_word_bits=self.word_bits[0], b_word_bits=self.word_bits[1],
+            c_word_bits=self.word_bits[2], a_addr_bits=_addr_bits(self.depths[0]),
+            b_addr_bits=_addr_bits(self.depths[1]), c_addr_bits=_addr_bits(self.depths[2]), bpw=self.bpw,
+            q_word_bits=self.q_word_bits, q_addr_bits=_addr_bits(self.q_depth), cols=self.config.cols,
+            acc_bits=p.acc_bits, out_bits=self.config.act_bits if self.requant else 0,
+            out_signed=self.config.act_signed)
+        q_prologue = Signal()  # the read command in flight is the requantization table
+        if self.requant:
+            m.d.comb += [q_wr.addr.eq(dma.q_wr_addr), q_wr.data.eq(dma.q_wr_data), q_wr.en.eq(dma.q_wr_en),
+                         q_rd.addr.eq(dma.q_rd_addr), q_rd.en.eq(dma.q_rd_en), dma.q_rd_data.eq(q_rd.data)]
         for name, member in axi_master_members(self.bus_bytes * 8).items():
             port, dport = getattr(self, name), getattr(dma, name)
             m.d.comb += port.eq(dport) if member.flow is Out else dport.eq(port)
         m.d.comb += [
-            act_wr.addr.eq(dma.a_wr_addr), act_wr.data.eq(dma.a_wr_data), act_wr.en.eq(dma.a_wr_en),
-            w_wr.addr.eq(dma.b_wr_addr), w_wr.data.eq(dma.b_wr_data), w_wr.en.eq(dma.b_wr_en),
+            a_wr.addr.eq(dma.a_wr_addr), a_wr.data.eq(dma.a_wr_data), a_wr.en.eq(dma.a_wr_en),
+            b_wr.addr.eq(dma.b_wr_addr), b_wr.data.eq(dma.b_wr_data), b_wr.en.eq(dma.b_wr_en),
             out_dma.addr.eq(dma.c_rd_addr), out_dma.en.eq(dma.c_rd_en), dma.c_rd_data.eq(out_dma.data),
             dma.rd_a_addr.eq(it.a_addr), dma.rd_a_block_words.eq(it.a_words),
-            dma.rd_a_blocks.eq(Mux(it.load_a, it.gs, 0)), dma.rd_a_word.eq(it.a_slot * sa),
+            dma.rd_a_blocks.eq(Mux(it.load_a & ~q_prologue, it.gs, 0)), dma.rd_a_word.eq(it.a_slot * sa),
             dma.rd_b_addr.eq(it.b_addr), dma.rd_b_block_words.eq(it.b_words),
-            dma.rd_b_blocks.eq(Mux(it.load_b, it.gs, 0)), dma.rd_b_word.eq(it.b_slot * sb),
+            dma.rd_b_blocks.eq(Mux(it.load_b & ~q_prologue, it.gs, 0)), dma.rd_b_word.eq(it.b_slot * sb),
+            dma.rd_q_addr.eq(d["q_base"]), dma.rd_q_words.eq(Mux(q_prologue, d["q_words"], 0)),
+            dma.wr_q.eq(head["q"]), dma.wr_run.eq(head["run"]), dma.wr_nf.eq(head["nf"]), dma.q_nf.eq(d["q_nf"]),
+            dma.zero_point.eq(d["zero_point"]), dma.clamp_lo.eq(d["clamp_lo"]), dma.clamp_hi.eq(d["clamp_hi"]),
             dma.wr_addr.eq(head["addr"]), dma.wr_block_words.eq(head["c_words"]), dma.wr_blocks.eq(head["gs"]),
             dma.wr_word.eq(head["c_slot"] * sc),
         ]
@@ -181,6 +230,15 @@ class LayerAccelerator(wiring.Component):
             with m.State("IDLE"):
                 with m.If(launch):
                     m.d.sync += [step.eq(0), prologue.eq(self.slots)]
+                    m.next = "QTABLE" if self.requant else "STEP"
+            with m.State("QTABLE"):  # requantize: the table first, in a read command of its own
+                with m.If(d["q_words"] != 0):
+                    m.d.comb += [q_prologue.eq(1), dma.rd_go.eq(1)]
+                    m.next = "QLOAD"
+                with m.Else():
+                    m.next = "STEP"
+            with m.State("QLOAD"):
+                with m.If(dma.rd_last):
                     m.next = "STEP"
             with m.State("STEP"):
                 with m.If(prologue != 0):
@@ -224,7 +282,9 @@ class LayerAccelerator(wiring.Component):
                 with m.If(dma.rd_last):
                     m.d.comb += comp_q.w_en.eq(1)
                     m.next = "STEP"
-        m.d.comb += [dma.rd_go.eq(issue_load), it.advance.eq(issue_load), store_q.w_en.eq(issue_load)]
+        with m.If(issue_load):
+            m.d.comb += dma.rd_go.eq(1)
+        m.d.comb += [it.advance.eq(issue_load), store_q.w_en.eq(issue_load)]
         with m.If(issue_load):
             m.d.sync += [ld["gs"].eq(it.gs), ld["ms"].eq(it.ms), ld["ns"].eq(it.ns), ld["ks"].eq(it.ks),
                          ld["first_k"].eq(it.first_k), ld["a_slot"].eq(it.a_slot), ld["b_slot"].eq(it.b_slot),
@@ -235,12 +295,13 @@ class LayerAccelerator(wiring.Component):
         cur = unpack(comp_q.r_data, comp_fields)
         t = {name: Signal(w, name=f"ct_{name}") for name, w in comp_fields}
         groups_left = Signal(DIM_BITS)
-        offs = [Signal(_addr_bits(dd) + 1, name=f"ct_off{i}") for i, dd in
-                enumerate((p.act_depth, p.weight_depth, p.out_depth))]
+        offs = [Signal(_addr_bits(dd) + 1, name=f"ct_off{i}") for i, dd in enumerate(self.depths)]
         gemm_start = Signal()
-        ctl = fold_controller(m, p, array, act_rd, w_rd, out_rmw, out_wr, start=gemm_start,
-                              dims=(t["ms"], t["ns"], t["ks"]), offsets=(offs[0], offs[1], offs[2]),
-                              accumulate=~t["first_k"])
+        # IS: the core computes C^T = B^T A^T (M and N swap, A's buffer is its stationary one)
+        dims = (t["ns"], t["ms"], t["ks"]) if self.is_ else (t["ms"], t["ns"], t["ks"])
+        core_offs = (offs[1], offs[0], offs[2]) if self.is_ else (offs[0], offs[1], offs[2])
+        ctl = fold_controller(m, p, array, act_rd, w_rd, out_rmw, out_wr, start=gemm_start, dims=dims,
+                              offsets=core_offs, accumulate=~t["first_k"])
         computing = Signal()
         with m.FSM(name="compute"):
             with m.State("IDLE"):

@@ -24,7 +24,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge, Timer
 
-from codesign.hdl.regs import COUNTERS, REGISTER_OFFSETS
+from codesign.hdl.regs import COUNTERS, REGISTER_OFFSETS, REGS_ADDR_BITS
 
 CLOCK_PERIOD_NS = 10
 
@@ -40,8 +40,8 @@ def testbench_verilog(dut_name: str, bus_bytes: int, depth_words: int) -> str:
     wires = "\n".join(f"    wire [{widths.get(n, 1) - 1}:0] {n};" for n in axi)
     dut_axi = ",\n".join(f"        .m_axi_{n}({n})" for n in axi)
     mem_axi = ",\n".join(f"        .{n}({n})" for n in axi)
-    lite_in = [("awaddr", 8), ("awvalid", 1), ("wdata", 32), ("wstrb", 4), ("wvalid", 1), ("bready", 1),
-               ("araddr", 8), ("arvalid", 1), ("rready", 1)]
+    lite_in = [("awaddr", REGS_ADDR_BITS), ("awvalid", 1), ("wdata", 32), ("wstrb", 4), ("wvalid", 1),
+               ("bready", 1), ("araddr", REGS_ADDR_BITS), ("arvalid", 1), ("rready", 1)]
     lite_out = [("awready", 1), ("wready", 1), ("bresp", 2), ("bvalid", 1), ("arready", 1), ("rdata", 32),
                 ("rresp", 2), ("rvalid", 1)]
     ports = ",\n".join(["    input clk", "    input rst", "    input dump", "    output irq"]

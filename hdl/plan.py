@@ -43,6 +43,22 @@ def _range(bits: int, signed: bool) -> tuple[int, int]:
     return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
 
 
+def core_config(config: AcceleratorConfig) -> AcceleratorConfig:
+    """The configuration of the WS/OS core that runs ``config``.
+
+    IS (inputs stationary: K on rows, M on columns, N streams) is the WS machine on the transposed
+    GEMM ``C^T = B^T A^T``: its stationary operand is A^T (activation bits, in the input buffer),
+    its streaming operand B^T (weight bits, in the weight buffer). So the core is a WS array whose
+    "weights" are activations: widths, signedness and buffer sizes swap. WS and OS are themselves.
+    """
+    c = config
+    if c.dataflow is not Dataflow.IS:
+        return c
+    return c.replace(dataflow=Dataflow.WS, act_bits=c.weight_bits, weight_bits=c.act_bits,
+                     act_signed=c.weight_signed, weight_signed=c.act_signed,
+                     input_sram_bytes=c.weight_sram_bytes, weight_sram_bytes=c.input_sram_bytes)
+
+
 @dataclass(frozen=True)
 class HardwarePlan:
     """The generated accelerator for one :class:`AcceleratorConfig`."""
@@ -54,6 +70,9 @@ class HardwarePlan:
         reason = model_only_reason(c)
         if reason:
             raise ConfigError(reason)
+        if c.dataflow is Dataflow.IS:  # built as the WS core of core_config: validate that
+            HardwarePlan(core_config(c))
+            return
         if self.k_max < 1 or self.m_max < 1 or self.n_max < 1:
             raise ConfigError(
                 f"buffers too small for a {c.rows}x{c.cols} array: input_sram_bytes={c.input_sram_bytes}, "
@@ -272,15 +291,19 @@ class HardwarePlan:
         """Output-buffer words to read back, in the order :meth:`unpack_outputs` expects."""
         return list(range(self.words(m, n, k)[2]))
 
-    def unpack_outputs(self, words: list[int], m: int, n: int) -> np.ndarray:
-        """Output-buffer words (from address 0) -> ``C[M, N]`` as int64."""
-        r, c, bits = self.rows, self.cols, self.acc_bits
+    def unpack_outputs(self, words: list[int], m: int, n: int, bits: int | None = None,
+                       signed: bool | None = None) -> np.ndarray:
+        """Output words (from address 0) -> ``C[M, N]`` as int64; lanes of ``bits`` (default: the
+        accumulator's; requantized outputs have the activations' bits and signedness)."""
+        r, c = self.rows, self.cols
+        bits = bits or self.acc_bits
+        signed = self.acc_signed if signed is None else signed
         mask = (1 << bits) - 1
         sign = 1 << (bits - 1)
         lanes = np.array(
             [[(w >> (i * bits)) & mask for i in range(c)] for w in words], dtype=object
         )
-        if self.acc_signed:
+        if signed:
             lanes = np.where(lanes >= sign, lanes - (1 << bits), lanes)
         lanes = lanes.astype(np.int64)
         nf = ceil_div(n, c)

@@ -25,7 +25,7 @@ DESCRIPTOR_FIELDS: tuple[tuple[str, str], ...] = (
     ("mt", "tile rows"),
     ("nt", "tile columns"),
     ("kt", "tile reduction"),
-    ("gt", "groups per tile"),
+    ("gt", "groups per tile (a power of two)"),
     ("flags", "bit 0: A reused across the N loop; bit 1: B reused across the M loop; bit 2: weights outer"),
     ("a_stride_g", "bytes between A blocks of consecutive group tiles"),
     ("a_stride_m", "bytes between A blocks of consecutive M tiles"),
@@ -48,6 +48,15 @@ DESCRIPTOR_FIELDS: tuple[tuple[str, str], ...] = (
     ("c_words_01", "... full M tile, last N tile"),
     ("c_words_10", "... last M tile, full N tile"),
     ("c_words_11", "... last M tile, last N tile"),
+    ("q_base", "requantize: byte address of the per-channel table (bias, mult, shift per output channel)"),
+    ("q_words", "requantize: table words (groups x ceil(N / cols)); read before the first tile"),
+    ("q_nf", "requantize: table words per group, ceil(N / cols)"),
+    ("q_stride_n", "requantize: table words between consecutive N tiles, nt / cols"),
+    ("c_nf_0", "requantize: column chunks of a full N tile, ceil(nt / cols)"),
+    ("c_nf_1", "requantize: column chunks of the last N tile"),
+    ("zero_point", "requantize: output zero point (two's complement)"),
+    ("clamp_lo", "requantize: lowest output value (two's complement; the zero point for ReLU)"),
+    ("clamp_hi", "requantize: highest output value (two's complement)"),
 )
 
 COUNTERS: tuple[tuple[str, str], ...] = (
@@ -66,6 +75,8 @@ ERROR_BITS: tuple[tuple[str, str], ...] = (
     ("a_overflow", "gt x a_words_00 (or an A block) exceeds a slot of the input buffer"),
     ("b_overflow", "gt x b_words_00 (or a B block) exceeds a slot of the weight buffer"),
     ("c_overflow", "gt x c_words_00 (or a C block) exceeds a slot of the output buffer"),
+    ("gt_not_power_of_two", "gt is not a power of two"),
+    ("q_overflow", "requantize: q_words exceeds the requantization table buffer"),
 )
 
 STATUS_BITS = (("busy", "running a layer"), ("done", "the last layer finished (cleared by start)"),
@@ -99,7 +110,7 @@ def _build() -> tuple[Register, ...]:
 
 REGISTERS: tuple[Register, ...] = _build()
 REGISTER_OFFSETS: dict[str, int] = {r.name: r.offset for r in REGISTERS}
-REGS_ADDR_BITS = 8
+REGS_ADDR_BITS = 9
 MAP_VERSION = 1
 
 

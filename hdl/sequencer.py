@@ -47,12 +47,15 @@ class TileIterator(wiring.Component):
             "a_addr": Out(ADDR_BITS), "b_addr": Out(ADDR_BITS), "c_addr": Out(ADDR_BITS),
             "a_words": Out(words_bits), "b_words": Out(words_bits), "c_words": Out(words_bits),
         }
-        super().__init__({**d, **a, **w, "flags": In(3), "init": In(1), "advance": In(1), **out})
+        q = {"q_nf": In(words_bits + 8), "q_stride_n": In(words_bits + 8), "gt_log2": In(range(DIM_BITS)),
+             "q_index": Out(words_bits + 8)}
+        super().__init__({**d, **a, **w, **q, "flags": In(3), "init": In(1), "advance": In(1), **out})
 
     def elaborate(self, platform):
         m = Module()
         g0, m0, n0, k0 = (Signal(DIM_BITS + 1, name=n) for n in ("g0", "m0", "n0", "k0"))
-        offs = {n: Signal(ADDR_BITS, name=f"off_{n}") for n in ("ag", "am", "ak", "bg", "bn", "bk", "cg", "cm", "cn")}
+        offs = {n: Signal(ADDR_BITS, name=f"off_{n}") for n in ("ag", "am", "ak", "bg", "bn", "bk", "cg", "cm", "cn",
+                                                                "qg", "qn")}
         valid = Signal()
         prev = {n: Signal(name=f"{n}_prev") for n in ("a", "b", "c")}
         a_reuse, b_reuse, weights_outer = self.flags[0], self.flags[1], self.flags[2]
@@ -80,6 +83,7 @@ class TileIterator(wiring.Component):
             self.a_addr.eq(self.a_base + offs["ag"] + offs["am"] + offs["ak"]),
             self.b_addr.eq(self.b_base + offs["bg"] + offs["bn"] + offs["bk"]),
             self.c_addr.eq(self.c_base + offs["cg"] + offs["cm"] + offs["cn"]),
+            self.q_index.eq(offs["qg"] + offs["qn"]),
             self.a_words.eq(Array([self.a_words_00, self.a_words_01, self.a_words_10,
                                    self.a_words_11])[last_m * 2 + last_k]),
             self.b_words.eq(Array([self.b_words_00, self.b_words_01, self.b_words_10,
@@ -97,14 +101,15 @@ class TileIterator(wiring.Component):
 
         def step_n():
             return [n0.eq(n0 + self.nt), offs["bn"].eq(offs["bn"] + self.b_stride_n),
-                    offs["cn"].eq(offs["cn"] + self.c_stride_n)]
+                    offs["cn"].eq(offs["cn"] + self.c_stride_n), offs["qn"].eq(offs["qn"] + self.q_stride_n)]
 
         def wrap_n():
-            return [n0.eq(0), offs["bn"].eq(0), offs["cn"].eq(0)]
+            return [n0.eq(0), offs["bn"].eq(0), offs["cn"].eq(0), offs["qn"].eq(0)]
 
         def step_g():
             return [g0.eq(g0 + self.gt), offs["ag"].eq(offs["ag"] + self.a_stride_g),
-                    offs["bg"].eq(offs["bg"] + self.b_stride_g), offs["cg"].eq(offs["cg"] + self.c_stride_g)]
+                    offs["bg"].eq(offs["bg"] + self.b_stride_g), offs["cg"].eq(offs["cg"] + self.c_stride_g),
+                    offs["qg"].eq(offs["qg"] + (self.q_nf << self.gt_log2))]
 
         with m.If(self.init):
             m.d.sync += [g0.eq(0), m0.eq(0), n0.eq(0), k0.eq(0), valid.eq(1),

@@ -21,6 +21,7 @@ from amaranth.hdl import Module, Signal, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from codesign.errors import ConfigError
 from codesign.hdl.array import SystolicArray
 from codesign.hdl.control import fold_controller
 from codesign.hdl.plan import HardwarePlan
@@ -69,6 +70,9 @@ class Accelerator(wiring.Component):
     """A systolic GEMM accelerator for one :class:`AcceleratorConfig` (WS or OS)."""
 
     def __init__(self, config: AcceleratorConfig):
+        if config.dataflow.value == "is":
+            raise ConfigError("dataflow must be ws or os for the on-chip GEMM top, not 'is' (the whole-layer top "
+                              "builds is)")
         self.plan = HardwarePlan(config)
         super().__init__(accelerator_members(self.plan))
 

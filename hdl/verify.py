@@ -30,14 +30,14 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from codesign.errors import ConfigError, WorkloadError
-from codesign.hdl.plan import HardwarePlan
+from codesign.hdl.plan import HardwarePlan, core_config
 from codesign.sim.config import AcceleratorConfig
 from codesign.workloads.layers import Layer, Linear
 from codesign.workloads.tensors import GemmOperands, layer_operands
@@ -239,13 +239,15 @@ class WholeLayerVerification:
     rtl_dram_write_bytes: int
     sim_dram_write_bytes: int
     rtl_enabled_macs: int
-    sim_active_macs: int
+    sim_active_macs: int  # the simulator's count (exact for dense operands; padding zeros included)
+    ref_enabled_macs: int  # from the layer's tensors: sum_k nnz(A[:, k]) * nnz(B[k, :]) with gating
     stall_percent: int
     wall_s: float
+    rtl_outputs: Any = field(default=None, repr=False, compare=False)  # C read back (int64 [G, M, N])
 
     @property
     def ok(self) -> bool:
-        if not self.outputs_match or self.rtl_enabled_macs != self.sim_active_macs:
+        if not self.outputs_match or self.rtl_enabled_macs != self.ref_enabled_macs:
             return False
         traffic = (self.rtl_dram_read_bytes == self.sim_dram_read_bytes
                    and self.rtl_dram_write_bytes == self.sim_dram_write_bytes)
@@ -254,7 +256,7 @@ class WholeLayerVerification:
         return traffic and self.rtl_cycles == self.sim_cycles and self.rtl_stall_cycles == self.sim_stall_cycles
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "rtl_outputs"}
         d["tile"] = list(self.tile)
         return {**d, "ok": self.ok}
 
@@ -269,10 +271,14 @@ def _bandwidth_ratio(bw: float) -> tuple[int, int]:
 
 
 def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorConfig, *, batch: int = 1,
-                  stall: float = 0.0, seed: int = 0, work_dir: str | Path | None = None
-                  ) -> list[WholeLayerVerification]:
-    """Run whole layers (one RTL simulation for all of them) through the AXI port and compare."""
-    from codesign.hdl.host import check_descriptor, hex_image, image_hex, place_layer, read_outputs
+                  stall: float = 0.0, seed: int = 0, work_dir: str | Path | None = None,
+                  requant: list[Any] | None = None) -> list[WholeLayerVerification]:
+    """Run whole layers (one RTL simulation for all of them) through the AXI port and compare.
+
+    With ``config.requantize`` the outputs are requantized in the write-back: ``requant`` gives
+    each layer's :class:`codesign.hdl.host.Requant` (default: seeded random parameters), and the
+    expected outputs are ``Requant.apply(A @ B)`` (``codesign.workloads.intarith.requantize``)."""
+    from codesign.hdl.host import check_descriptor, hex_image, image_hex, place_layer, random_requant, read_outputs
     from codesign.hdl.rtl_runner import depth_bucket, run_layer_job
     from codesign.sim.engine import simulate_layer
     from codesign.sim.mapping import plan_layer
@@ -282,16 +288,23 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
         raise ConfigError(f"stall must be a probability from 0 to below 1, not {stall!r}")
     t0 = time.perf_counter()
     hw = HardwarePlan(config)
+    core = HardwarePlan(core_config(config))
     num, den = _bandwidth_ratio(config.dram_bytes_per_cycle)
     image = bytearray()
     placed = []
-    for layer, ops in layers:
+    rng = np.random.default_rng(seed + 7)
+    quants: list[Any] = []
+    for i, (layer, ops) in enumerate(layers):
+        q = None
+        if config.requantize:
+            q = requant[i] if requant is not None else random_requant(ops.c, config.act_bits, config.act_signed, rng)
+        quants.append(q)
         groups, m, k = ops.a.shape
         hw.check_accumulator(k, f"layer {layer.name!r}")
         plan = plan_layer(layer, batch, config).tiling
         if plan is None or (plan.gemm.m, plan.gemm.n, plan.gemm.k, plan.gemm.repeats) != (m, ops.b.shape[2], k, groups):
             raise WorkloadError(f"layer {layer.name!r}: its GEMM does not match its operands")
-        p = place_layer(image, plan, hw, ops.a, ops.b, len(image))
+        p = place_layer(image, plan, core, ops.a, ops.b, len(image), q)
         check_descriptor(p.descriptor, hw, plan)
         sim = simulate_layer(layer, batch, config)
         placed.append((layer, ops, p, sim))
@@ -316,23 +329,23 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
         result, out_image = run(Path(work_dir))
     wall = round(time.perf_counter() - t0, 3)
     out = []
-    for (layer, ops, p, sim), res in zip(placed, result["layers"], strict=True):
+    for (layer, ops, p, sim), res, q in zip(placed, result["layers"], quants, strict=True):
         if res["error"]:
             raise ConfigError(f"layer {layer.name!r}: the hardware refused its descriptor "
                               f"(error bits {res['error']:#x})")
-        c = read_outputs(out_image, p, hw)
+        c = read_outputs(out_image, p, core)
         groups, m, k = ops.a.shape
         active = ops.active_macs() if hw.gating else ops.a.shape[0] * m * k * ops.b.shape[2]
         out.append(WholeLayerVerification(
             layer=layer.name, m=m, n=ops.b.shape[2], k=k, groups=groups, tiles=p.plan.tile_count,
             tile=(p.plan.gt, p.plan.mt, p.plan.nt, p.plan.kt),
-            outputs_match=bool(np.array_equal(c, ops.c)),
+            outputs_match=bool(np.array_equal(c, q.apply(ops.c) if q is not None else ops.c)),
             rtl_cycles=res["cycles"], sim_cycles=sim.cycles,
             rtl_stall_cycles=res["stall_cycles"], sim_stall_cycles=sim.stall_cycles,
             rtl_dram_read_bytes=res["dram_read_bytes"], sim_dram_read_bytes=sim.counts.dram_read_bits // 8,
             rtl_dram_write_bytes=res["dram_write_bytes"], sim_dram_write_bytes=sim.counts.dram_write_bits // 8,
-            rtl_enabled_macs=res["enabled_macs"], sim_active_macs=active,
-            stall_percent=round(stall * 100), wall_s=wall,
+            rtl_enabled_macs=res["enabled_macs"], sim_active_macs=sim.counts.active_macs, ref_enabled_macs=active,
+            stall_percent=round(stall * 100), wall_s=wall, rtl_outputs=c,
         ))
     return out
 

@@ -141,6 +141,7 @@ class AcceleratorConfig:
     zero_handling: ZeroHandling = ZeroHandling.NONE
     energy_table: str = "horowitz45"
     vector_lanes: int = 0  # 0: one lane per array column
+    requantize: bool = False  # write-back requantizes accumulators to act_bits (per-channel scale, clamp)
     fusion: Fusion = Fusion.ELTWISE
     mapping: Mapping = Mapping.FIXED
     objective: Objective = Objective.EDP
@@ -155,7 +156,7 @@ class AcceleratorConfig:
         _positive_int("weight_bits", self.weight_bits, 1, 32)
         _positive_int("act_bits", self.act_bits, 1, 32)
         _positive_int("acc_bits", self.acc_bits, 1, 64)
-        for f in ("weight_signed", "act_signed", "double_buffered"):
+        for f in ("weight_signed", "act_signed", "double_buffered", "requantize"):
             if not isinstance(getattr(self, f), bool):
                 raise ConfigError(f"{f} must be true or false, not {getattr(self, f)!r}")
         for f in ("input_sram_bytes", "weight_sram_bytes", "output_sram_bytes"):
@@ -237,21 +238,12 @@ class AcceleratorConfig:
 
 
 def load_yaml_mapping(path: str | Path) -> dict[str, Any]:
-    """Read a YAML file that must hold a mapping; errors name the file and the problem."""
-    import yaml
+    """Read a YAML file that must hold a mapping; errors name the file and the problem (binary or
+    non-UTF-8 text, malformed YAML, duplicate keys, alias bombs: see :mod:`codesign.safe_yaml`)."""
+    from codesign.safe_yaml import load_yaml_file
 
     p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as e:
-        raise ConfigError(f"cannot read {str(path)!r}: {e.strerror or e}") from e
-    try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ConfigError(f"{p.name}: malformed YAML{where}: {problem}") from e
+    data = load_yaml_file(p, what="YAML file", error=ConfigError)
     if data is None:
         data = {}
     if not isinstance(data, dict):

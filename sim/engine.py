@@ -73,7 +73,8 @@ def _tiles(runs: Sequence[TileRun]) -> Iterator[TileRun]:
 # --------------------------------------------------------------------------------------------
 # SimPy engine (the reference)
 # --------------------------------------------------------------------------------------------
-def pipeline_simpy(runs: Sequence[TileRun], config: AcceleratorConfig) -> PipelineTiming:
+def pipeline_simpy(runs: Sequence[TileRun], config: AcceleratorConfig, prologue_bytes: int = 0) -> PipelineTiming:
+    """``prologue_bytes``: a read before the first tile's load (the requantization table)."""
     tiles = list(_tiles(runs))
     n = len(tiles)
     if n == 0:
@@ -93,6 +94,9 @@ def pipeline_simpy(runs: Sequence[TileRun], config: AcceleratorConfig) -> Pipeli
                 yield env.timeout(dur)
             loaded[i].succeed()
 
+        prologue = load_cycles(prologue_bytes, config)
+        if prologue:
+            yield env.timeout(prologue)
         for i in range(min(nbuf, n)):
             yield from load(i)
         for i in range(n):
@@ -126,15 +130,17 @@ def pipeline_simpy(runs: Sequence[TileRun], config: AcceleratorConfig) -> Pipeli
 # --------------------------------------------------------------------------------------------
 # Closed-form twin: the same schedule as a recurrence, O(number of distinct runs)
 # --------------------------------------------------------------------------------------------
-def pipeline_closed_form(runs: Sequence[TileRun], config: AcceleratorConfig) -> PipelineTiming:
+def pipeline_closed_form(runs: Sequence[TileRun], config: AcceleratorConfig, prologue_bytes: int = 0
+                         ) -> PipelineTiming:
     params = tuple((load_cycles(r.load_bytes, config), store_cycles(r.store_bytes, config), r.compute_cycles)
                    for r in runs)
-    return _pipeline_closed_form(tuple(r.count for r in runs), params, 2 if config.double_buffered else 1)
+    return _pipeline_closed_form(tuple(r.count for r in runs), params, 2 if config.double_buffered else 1,
+                                 load_cycles(prologue_bytes, config))
 
 
 @lru_cache(maxsize=1 << 16)
 def _pipeline_closed_form(counts: tuple[int, ...], params: tuple[tuple[int, int, int], ...],
-                          nbuf: int) -> PipelineTiming:
+                          nbuf: int, prologue: int = 0) -> PipelineTiming:
     """The engine's schedule as a max-plus recurrence over steps ``i``: compute tile ``i``,
     store tile ``i``, load tile ``i + nbuf`` (the DMA's program order). Inside a run of identical
     tiles the recurrence becomes periodic after a few steps; then whole periods are skipped."""
@@ -145,7 +151,7 @@ def _pipeline_closed_form(counts: tuple[int, ...], params: tuple[tuple[int, int,
         return PipelineTiming(0, 0)
     if n == 1:
         ld, st, comp = params[0]
-        return PipelineTiming(ld + comp + st, compute_total)
+        return PipelineTiming(prologue + ld + comp + st, compute_total)
     ends = []
     acc = 0
     for c in counts:
@@ -156,7 +162,7 @@ def _pipeline_closed_form(counts: tuple[int, ...], params: tuple[tuple[int, int,
     comp_end = [0] * (2 * size)
     wb_end = [0] * (2 * size)
     ring = 2 * size
-    t_dma = 0
+    t_dma = prologue
     ahead = 0  # run of the tile being loaded
 
     def load(j: int, t_dma: int) -> int:
@@ -277,12 +283,12 @@ def simulate_layer(layer: Layer, batch: int, config: AcceleratorConfig, timing: 
     else:
         run = pipeline_simpy if engine == "simpy" else pipeline_closed_form
         plan = plan_layer(layer, batch, config, context)
-        pt = run(plan.runs, config)
+        pt = run(plan.runs, config, plan.tiling.prologue_bytes if plan.tiling else 0)
         if config.zero_handling is ZeroHandling.SKIP and layer.weights.density < 1.0:
             # skipping is a per-layer choice: where compressed weights and their metadata cost
             # more than they save (high density, memory-bound), the layer runs dense and gated
             gated = plan_layer(layer, batch, config.replace(zero_handling=ZeroHandling.GATE), context)
-            pt_gated = run(gated.runs, config)
+            pt_gated = run(gated.runs, config, gated.tiling.prologue_bytes if gated.tiling else 0)
             if pt_gated.cycles < pt.cycles:
                 plan, pt = gated, pt_gated
         g = layer.gemm(batch)

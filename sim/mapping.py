@@ -90,7 +90,8 @@ def _sizes(total: int, tile: int) -> list[tuple[int, int]]:
 
 
 def plan_gemm(g: GemmShape, inputs: Operand, weights: Operand, outputs: Operand,
-              config: AcceleratorConfig, *, weights_static: bool = True, context: LayerContext = DEFAULT) -> LayerPlan:
+              config: AcceleratorConfig, *, weights_static: bool = True, a_inside: float = 1.0,
+              context: LayerContext = DEFAULT) -> LayerPlan:
     """Tile a GEMM (the plan the hardware runs: :func:`codesign.sim.tileplan.plan_tiles`, or the
     best of a search over plans with ``mapping: search``, :mod:`codesign.sim.search`) and count
     its actions. With zero-skipping (model-only) the GEMM is planned on the compressed K.
@@ -99,13 +100,33 @@ def plan_gemm(g: GemmShape, inputs: Operand, weights: Operand, outputs: Operand,
     blocks; an output kept on chip stores nothing to DRAM (its bits go into the input SRAM);
     the write-back of fused layers reads their DRAM operands along with the stores (timed with
     them, counted on the fused layers' rows); the tiles fit the input SRAM left by resident
-    tensors."""
-    return _plan_gemm_cached(g, inputs, weights, outputs, config, weights_static, context)
+    tensors. ``a_inside``: the fraction of A's entries that are not convolution padding (padding
+    zeros are gated like any zero)."""
+    return _plan_gemm_cached(g, inputs, weights, outputs, config, weights_static, a_inside, context)
+
+
+def im2col_inside_fraction(layer: Layer) -> float:
+    """Fraction of the im2col matrix of a convolution that reads the input, not its padding:
+    ``(sum_ky rows in bounds) * (sum_kx columns in bounds) / (out_h * out_w * R * S)``."""
+    from codesign.workloads.layers import Conv2d
+
+    if not isinstance(layer, Conv2d):
+        return 1.0
+    pt, pl, _pb, _pr = layer.padding  # type: ignore[misc]
+    sh, sw = layer.stride  # type: ignore[misc]
+    dh, dw = layer.dilation  # type: ignore[misc]
+
+    def inside(out: int, kernel: int, stride: int, dil: int, pad: int, size: int) -> int:
+        return sum(1 for o in range(out) for kk in range(kernel) if 0 <= o * stride + kk * dil - pad < size)
+
+    iy = inside(layer.out_h, layer.r, sh, dh, pt, layer.in_h)
+    ix = inside(layer.out_w, layer.s, sw, dw, pl, layer.in_w)
+    return iy * ix / (layer.out_h * layer.out_w * layer.r * layer.s)
 
 
 @lru_cache(maxsize=65536)
 def _plan_gemm_cached(g: GemmShape, inputs: Operand, weights: Operand, outputs: Operand,
-                      config: AcceleratorConfig, weights_static: bool, ctx: LayerContext) -> LayerPlan:
+                      config: AcceleratorConfig, weights_static: bool, a_inside: float, ctx: LayerContext) -> LayerPlan:
     cfg = config
     tcfg = cfg.replace(input_sram_bytes=ctx.input_sram_bytes) if ctx.input_sram_bytes else cfg
     ab = effective_bits(inputs, cfg.act_bits)
@@ -115,8 +136,8 @@ def _plan_gemm_cached(g: GemmShape, inputs: Operand, weights: Operand, outputs: 
     keff = kept_k(g.k, weights) if skip else g.k
     tiling = plan_tiles(GemmShape(g.m, g.n, keff, g.repeats), tcfg)
     if cfg.mapping is Mapping.SEARCH:
-        tiling = _search(g, inputs, weights, cfg, ab, wb, ob, skip, keff, tiling, ctx)
-    return _gemm_plan(g, inputs, weights, cfg, ab, wb, ob, skip, keff, tiling, ctx)
+        tiling = _search(g, inputs, weights, cfg, ab, wb, ob, skip, keff, tiling, ctx, a_inside)
+    return _gemm_plan(g, inputs, weights, cfg, ab, wb, ob, skip, keff, tiling, ctx, a_inside)
 
 
 def _context_runs(tiling: TilePlan, cfg: AcceleratorConfig, ctx: LayerContext) -> tuple[TileRun, ...]:
@@ -131,15 +152,16 @@ def _context_runs(tiling: TilePlan, cfg: AcceleratorConfig, ctx: LayerContext) -
 
 
 def _gemm_plan(g: GemmShape, inputs: Operand, weights: Operand, cfg: AcceleratorConfig, ab: int, wb: int,
-               ob: int, skip: bool, keff: int, tiling: TilePlan, ctx: LayerContext = DEFAULT) -> LayerPlan:
+               ob: int, skip: bool, keff: int, tiling: TilePlan, ctx: LayerContext = DEFAULT,
+               a_inside: float = 1.0) -> LayerPlan:
     runs = _context_runs(tiling, cfg, ctx)
     a_bytes, b_bytes, c_bytes = plan_traffic_bytes(tiling)
     a_onchip, c_onchip = ctx.input_from == ONCHIP, ctx.output_to == ONCHIP
-    load = ((0 if a_onchip else a_bytes) + b_bytes) * 8
+    load = ((0 if a_onchip else a_bytes) + b_bytes + tiling.prologue_bytes) * 8
     store = 0 if c_onchip else c_bytes * 8
     if skip:  # metadata of the compressed weights rides along with them
         load += metadata_bits(g.k, g.n, weights) * g.repeats
-    counts = _gemm_counts(g, inputs, weights, cfg, ab, wb, ob, skip, tiling, load, store)
+    counts = _gemm_counts(g, inputs, weights, cfg, ab, wb, ob, skip, tiling, load, store, a_inside)
     if a_onchip or ctx.resident_bits:  # the input SRAM is filled by the producer, not from DRAM
         counts = replace(counts, input_sram_write_bits=(0 if a_onchip else a_bytes * 8) + ctx.resident_bits)
     fm = map_gemm(cfg.dataflow, cfg.rows, cfg.cols, g.m, g.n, keff)
@@ -148,15 +170,15 @@ def _gemm_plan(g: GemmShape, inputs: Operand, weights: Operand, cfg: Accelerator
 
 
 def _search(g: GemmShape, inputs: Operand, weights: Operand, cfg: AcceleratorConfig, ab: int, wb: int, ob: int,
-            skip: bool, keff: int, fixed: TilePlan, ctx: LayerContext) -> TilePlan:
+            skip: bool, keff: int, fixed: TilePlan, ctx: LayerContext, a_inside: float) -> TilePlan:
     """The searched plan of one GEMM layer (:func:`codesign.sim.search.search`)."""
     from codesign.sim.cost import layer_energy, leakage_pj_per_cycle, load_table
     from codesign.sim.engine import pipeline_closed_form
     from codesign.sim.search import EnergyModel, search
 
     def exact(plan: TilePlan) -> tuple[int, float]:
-        lp = _gemm_plan(g, inputs, weights, cfg, ab, wb, ob, skip, keff, plan, ctx)
-        cycles = pipeline_closed_form(lp.runs, cfg).cycles
+        lp = _gemm_plan(g, inputs, weights, cfg, ab, wb, ob, skip, keff, plan, ctx, a_inside)
+        cycles = pipeline_closed_form(lp.runs, cfg, plan.prologue_bytes).cycles
         return cycles, sum(layer_energy(lp.counts, cycles, cfg).values())
 
     t = load_table(cfg.energy_table)
@@ -173,12 +195,13 @@ def _search(g: GemmShape, inputs: Operand, weights: Operand, cfg: AcceleratorCon
 
 
 def _gemm_counts(g: GemmShape, inputs: Operand, weights: Operand, cfg: AcceleratorConfig,
-                 ab: int, wb: int, ob: int, skip: bool, tp: TilePlan, load_bits: int, store_bits: int) -> Counts:
+                 ab: int, wb: int, ob: int, skip: bool, tp: TilePlan, load_bits: int, store_bits: int,
+                 a_inside: float = 1.0) -> Counts:
     mt, nt, kt = tp.mt, tp.nt, tp.kt
     m, n, k, reps = g.m, g.n, g.k, g.repeats
     macs = m * n * k * reps
     dw = weights.density
-    da = inputs.density
+    da = inputs.density * a_inside  # padding zeros are zeros of A
     if cfg.zero_handling is ZeroHandling.NONE:
         active, gated, skipped = macs, 0, 0
     elif skip:
@@ -242,6 +265,7 @@ def _gemm_counts(g: GemmShape, inputs: Operand, weights: Operand, cfg: Accelerat
         output_sram_write_bits=psum_writes * accb,
         dram_read_bits=load_bits,
         dram_write_bits=store_bits,
+        vector_ops=c_elems if tp.requantized else 0,  # one scale, shift and clamp per output
     )
 
 
@@ -290,6 +314,11 @@ def plan_vector(elements_in: int, elements_out: int, ops: int, inputs: Operand, 
     return LayerPlan(runs=tuple(runs), counts=counts, folds=0, tile_mnk=(1, tile_out, 1, 1))
 
 
+@lru_cache(maxsize=65536)
+def _inside(layer: Layer) -> float:
+    return im2col_inside_fraction(layer)
+
+
 def plan_layer(layer: Layer, batch: int, config: AcceleratorConfig, context: LayerContext = DEFAULT) -> LayerPlan:
     """The plan of one layer: a GEMM on the array, a depthwise convolution on the depthwise engine
     (``depthwise: engine``), pooling and element-wise layers on the vector unit."""
@@ -300,7 +329,7 @@ def plan_layer(layer: Layer, batch: int, config: AcceleratorConfig, context: Lay
     g = layer.gemm(batch)
     if g is not None:
         return plan_gemm(g, layer.inputs, layer.weights, layer.outputs, config,
-                         weights_static=layer.weight_elements > 0, context=context)
+                         weights_static=layer.weight_elements > 0, a_inside=_inside(layer), context=context)
     dram_in_bits = None
     if not context.is_default:
         ab = effective_bits(layer.inputs, config.act_bits)

@@ -63,6 +63,11 @@ class LayerResult:
     fused_into: str = ""  # the producer whose write-back runs this layer (fusion), else ''
     plan: str = ""  # the tiling: "gt,mt,nt,kt,w|i" (weights or inputs outer); '' for vector layers
 
+    def __repr__(self) -> str:
+        return (f"LayerResult({self.layer!r}, {self.kind}, M,N,K {self.m},{self.n},{self.k} x{self.repeats}: "
+                f"{self.cycles:,} cycles ({self.stall_cycles:,} stall), {self.energy_pj * 1e-6:,.3f} uJ, "
+                f"utilization {self.utilization:.1%})")
+
     @property
     def dram_bytes(self) -> float:
         return (self.counts.dram_read_bits + self.counts.dram_write_bits) / 8
@@ -113,6 +118,29 @@ class NetworkResult:
     timing: str = "native"
     batch: int = 1
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (f"NetworkResult({self.network!r}, batch {self.batch}, {c.rows}x{c.cols} {c.dataflow.value.upper()} "
+                f"W{c.weight_bits}A{c.act_bits} at {c.clock_mhz:g} MHz, timing {self.timing}: {len(self.layers)} "
+                f"layers, {self.cycles:,} cycles = {self.latency_ms:.4g} ms, {self.energy_uj:,.1f} uJ, "
+                f"utilization {self.utilization:.1%})")
+
+    def _repr_html_(self) -> str:
+        """A notebook view: the summary line, totals and the ten layers with the most cycles."""
+        import html
+
+        top = sorted(self.layers, key=lambda r: -r.cycles)[:10]
+        cells = "".join(
+            f"<tr><td style='text-align:left'>{html.escape(r.layer)}</td><td>{html.escape(r.kind)}</td>"
+            f"<td>{r.macs:,}</td><td>{r.cycles:,}</td><td>{r.stall_cycles:,}</td><td>{r.utilization:.1%}</td>"
+            f"<td>{r.energy_pj * 1e-6:,.3f}</td></tr>" for r in top)
+        parts = ", ".join(f"{k} {v * 1e-6:,.2f}" for k, v in self.energy_breakdown_pj.items() if v)
+        return (f"<div><p><b>{html.escape(repr(self))}</b></p><p>energy by component (uJ): {html.escape(parts)}</p>"
+                f"<table><thead><tr><th>layer</th><th>type</th><th>MACs</th><th>cycles</th><th>stall</th>"
+                f"<th>utilization</th><th>energy (uJ)</th></tr></thead><tbody>{cells}</tbody></table>"
+                f"<p>{min(10, len(self.layers))} of {len(self.layers)} layers, most cycles first; "
+                f"<code>.to_dataframe()</code> has them all.</p></div>")
 
     @property
     def cycles(self) -> int:
@@ -201,6 +229,8 @@ class NetworkResult:
         }
         for p, v in self.energy_breakdown_pj.items():
             s[f"energy_{p}_pj"] = v
+        if "accuracy" in self.meta:  # a trained network (codesign.accuracy)
+            s["accuracy"] = self.meta["accuracy"]
         return s
 
     def to_json(self) -> str:

@@ -9,7 +9,8 @@ Candidates. Each of M, N, K takes the whole extent, the multiples ``q * 2**i`` o
 quantum ``q`` (the array size along the dimension the dataflow puts on the array, 1 for the
 streamed one) below it, the balanced splits ``round_up(ceil(d / j), q)`` for ``j = 2..8`` and
 the fixed heuristic's size; groups per tile take ``1, 2, 4, ...`` up to what fits when a group is
-one tile; both loop orders. Only plans whose blocks fit one slot of each buffer
+one tile (powers of two: the sequencer checks packed blocks with a
+shift); both loop orders. Only plans whose blocks fit one slot of each buffer
 (:func:`~codesign.sim.tileplan.plan_fits`) are kept. The fixed plan is always a candidate, so the
 result is never worse than the fixed mapping on the objective.
 
@@ -35,8 +36,10 @@ from codesign.sim.config import AcceleratorConfig, Dataflow, Objective
 from codesign.sim.tileplan import (
     DMA_READ_OVERHEAD_CYCLES,
     DMA_WRITE_OVERHEAD_CYCLES,
+    REQUANT_WRITE_CYCLES,
     TilePlan,
     array_quanta,
+    dma_read_cycles,
     plan_fits,
 )
 from codesign.sim.timing import ceil_div
@@ -114,9 +117,9 @@ def candidates(fixed: TilePlan, config: AcceleratorConfig) -> list[TilePlan]:
         wa, wb, wc = fixed.geometry.words(g.m, g.n, g.k)
         if wa <= sa and wb <= sb and wc <= sc:
             gmax = max(1, min(g.repeats, sa // max(1, wa), sb // max(1, wb), sc // max(1, wc)))
-            gts = {gmax, fixed.gt}
+            gts = {fixed.gt}
             x = 2
-            while x < gmax:
+            while x <= gmax:  # powers of two (the sequencer checks packed blocks with a shift)
                 gts.add(x)
                 x *= 2
             for gt in sorted(gts):
@@ -142,6 +145,9 @@ class _Arrays:
         self.word_bytes = tuple(b * p0.bus_bytes for b in bpw)
         g = self.gemm
         self.n_mt, self.n_nt, self.n_kt = _cdiv(g.m, self.mt), _cdiv(g.n, self.nt), _cdiv(g.k, self.kt)
+        # the requantization table read before the first tile; the write-back's extra cycle
+        self.prologue = dma_read_cycles(p0.prologue_bytes, config)
+        self.write_overhead = DMA_WRITE_OVERHEAD_CYCLES + (REQUANT_WRITE_CYCLES if config.requantize else 0)
         one_k = self.n_kt == 1
         self.a_reuse = np.where(self.wo, (self.n_mt == 1) & one_k, one_k)
         self.b_reuse = np.where(self.wo, one_k, (self.n_nt == 1) & one_k)
@@ -220,13 +226,13 @@ def cycle_bounds(x: _Arrays) -> np.ndarray:
     gs0 = np.where(full_g > 0, x.gt, rest_g)
     ms0, ns0, ks0 = mp[0][0], np_[0][0], kp[0][0]
     ba, bb, _ = x.block_bytes(ms0, ns0, ks0)
-    first_load = x.dma(gs0 * (ba + bb), DMA_READ_OVERHEAD_CYCLES)
+    first_load = x.dma(gs0 * (ba + bb), DMA_READ_OVERHEAD_CYCLES) + x.prologue
     gsl = np.where(rest_g > 0, rest_g, x.gt)
     msl = np.where(x.n_mt == 1, g.m, mp[2][0])
     nsl = np.where(x.n_nt == 1, g.n, np_[2][0])
     _, _, bc = x.block_bytes(msl, nsl, np.ones_like(msl))
-    last_store = x.dma(gsl * bc, DMA_WRITE_OVERHEAD_CYCLES)
-    return np.maximum(dma_total, first_load + comp_total + last_store)
+    last_store = x.dma(gsl * bc, x.write_overhead)
+    return np.maximum(dma_total + x.prologue, first_load + comp_total + last_store)
 
 
 def _accumulate(x: _Arrays, gs: np.ndarray, cg: np.ndarray, ms: np.ndarray, cm: np.ndarray, m_first: bool,
@@ -239,7 +245,7 @@ def _accumulate(x: _Arrays, gs: np.ndarray, cg: np.ndarray, ms: np.ndarray, cm: 
     load_b = ~x.b_reuse | m_first
     load = gs * (np.where(load_a, ba, 0) + np.where(load_b, bb, 0))
     store = np.where(k_last, gs * bc, 0)
-    dma = x.dma(load, DMA_READ_OVERHEAD_CYCLES) + x.dma(store, DMA_WRITE_OVERHEAD_CYCLES)
+    dma = x.dma(load, DMA_READ_OVERHEAD_CYCLES) + x.dma(store, x.write_overhead)
     comp = V.tile_compute(x.cfg, gs, ms, ns, ks)
     dma_total += count * dma
     comp_total += count * comp

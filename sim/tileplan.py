@@ -50,6 +50,8 @@ from codesign.workloads.layers import GemmShape
 
 DMA_READ_OVERHEAD_CYCLES = 2  # the sequencer's decision, the first read address
 DMA_WRITE_OVERHEAD_CYCLES = 2  # the sequencer's decision (and buffer read), the response hand-over
+REQUANT_WRITE_CYCLES = 1  # with requantize: the register after the write-back arithmetic
+QUANT_ENTRY_BITS = 56  # per output channel: bias (32), mult (16, 15 used), shift (8, 6 used)
 GEMM_ISSUE_CYCLES = 1  # the sequencer's start cycle of each on-chip GEMM of a tile
 TILE_ISSUE_CYCLES = 1  # the compute sequencer's decision to take a loaded tile
 MAX_BURST_BEATS = 256  # AXI4 INCR
@@ -70,7 +72,8 @@ def dma_read_cycles(nbytes: int, config: AcceleratorConfig) -> int:
 
 def dma_write_cycles(nbytes: int, config: AcceleratorConfig) -> int:
     """Cycles of one DMA write command moving ``nbytes`` (0 for nothing)."""
-    return _dma(nbytes, config.dram_bytes_per_cycle, config.dram_latency_cycles, DMA_WRITE_OVERHEAD_CYCLES)
+    extra = REQUANT_WRITE_CYCLES if config.requantize else 0
+    return _dma(nbytes, config.dram_bytes_per_cycle, config.dram_latency_cycles, DMA_WRITE_OVERHEAD_CYCLES + extra)
 
 
 def _dma(nbytes: int, bw: float, latency: int, overhead: int) -> int:
@@ -96,8 +99,8 @@ def model_only_reason(config: AcceleratorConfig) -> str:
     from codesign.sim.config import ZeroHandling
 
     c = config
-    if c.dataflow is Dataflow.IS:
-        return "dataflow must be ws or os for the generated hardware, not 'is'"
+    if c.requantize and c.dataflow is Dataflow.IS:
+        return "requantize must be false for the is dataflow in the generated hardware (ws and os build it)"
     if c.zero_handling is ZeroHandling.SKIP:
         return "zero_handling must be none or gate for the generated hardware, not 'skip'"
     for f in ("weight_bits", "act_bits"):
@@ -146,6 +149,7 @@ class WordGeometry:
     act_bits: int
     weight_bits: int
     acc_bits: int
+    out_bits: int = 0  # bits of a written-back output lane (requantized); 0: accumulators
 
     @property
     def a_word_bits(self) -> int:
@@ -157,7 +161,13 @@ class WordGeometry:
 
     @property
     def c_word_bits(self) -> int:
+        """An output buffer word: ``cols`` accumulators."""
         return self.cols * self.acc_bits
+
+    @property
+    def c_dram_word_bits(self) -> int:
+        """An output word as written to DRAM: requantized lanes, or the accumulators."""
+        return self.cols * (self.out_bits or self.acc_bits)
 
     def words(self, m: int, n: int, k: int) -> tuple[int, int, int]:
         """Buffer words ``(A, B, C)`` of one ``[m, k] @ [k, n]`` GEMM."""
@@ -259,7 +269,27 @@ class TilePlan:
     def beats_per_word(self) -> tuple[int, int, int]:
         g, bus = self.geometry, self.bus_bytes
         return (beats_per_word(g.a_word_bits, bus), beats_per_word(g.b_word_bits, bus),
-                beats_per_word(g.c_word_bits, bus))
+                beats_per_word(g.c_dram_word_bits, bus))
+
+    # -- requantization parameters (one entry per output channel, ``cols`` to a word) -------------
+    @property
+    def requantized(self) -> bool:
+        return self.geometry.out_bits > 0
+
+    @property
+    def q_words(self) -> int:
+        """Words of the per-channel requantization table (0 without requantization): one word per
+        group and chunk of ``cols`` output channels."""
+        return self.gemm.repeats * ceil_div(self.gemm.n, self.geometry.cols) if self.requantized else 0
+
+    @property
+    def q_word_bits(self) -> int:
+        return self.geometry.cols * QUANT_ENTRY_BITS
+
+    @property
+    def prologue_bytes(self) -> int:
+        """Bytes the DMA reads before the first tile: the requantization table."""
+        return self.q_words * beats_per_word(self.q_word_bits, self.bus_bytes) * self.bus_bytes
 
     def block_words(self, ms: int, ns: int, ks: int) -> tuple[int, int, int]:
         return self.geometry.words(ms, ns, ks)
@@ -325,10 +355,14 @@ class TilePlan:
         return _tile_runs(self, config)
 
     # -- the descriptor ---------------------------------------------------------------------------
-    def descriptor(self, a_base: int = 0, b_base: int = 0, c_base: int = 0) -> dict[str, int]:
-        """Register values of the hardware's layer descriptor (names of ``codesign.hdl.regs``)."""
+    def descriptor(self, a_base: int = 0, b_base: int = 0, c_base: int = 0, q_base: int = 0, *,
+                   zero_point: int = 0, clamp_lo: int = 0, clamp_hi: int = 0) -> dict[str, int]:
+        """Register values of the hardware's layer descriptor (names of ``codesign.hdl.regs``); the
+        requantization fields (table address, zero point, clamps) matter with ``requantize`` only.
+        Signed values are written as 32-bit two's complement."""
         s = self.strides_bytes
         g = self.gemm
+        nf_total = ceil_div(g.n, self.geometry.cols)
         d = {
             "a_base": a_base, "b_base": b_base, "c_base": c_base,
             "m": g.m, "n": g.n, "k": g.k, "groups": g.repeats,
@@ -337,6 +371,12 @@ class TilePlan:
             "a_stride_g": s["a_g"], "a_stride_m": s["a_m"], "a_stride_k": s["a_k"],
             "b_stride_g": s["b_g"], "b_stride_n": s["b_n"], "b_stride_k": s["b_k"],
             "c_stride_g": s["c_g"], "c_stride_m": s["c_m"], "c_stride_n": s["c_n"],
+            "q_base": q_base, "q_words": self.q_words, "q_nf": nf_total,
+            "q_stride_n": ceil_div(self.nt, self.geometry.cols) if self.n_nt > 1 else 0,
+            "c_nf_0": ceil_div(self.nt, self.geometry.cols), "c_nf_1": ceil_div(self.last(g.n, self.nt),
+                                                                              self.geometry.cols),
+            "zero_point": zero_point & 0xFFFFFFFF, "clamp_lo": clamp_lo & 0xFFFFFFFF,
+            "clamp_hi": clamp_hi & 0xFFFFFFFF,
         }
         for lm in (0, 1):
             for lk in (0, 1):
@@ -413,7 +453,8 @@ def plan_tiles(gemm: GemmShape, config: AcceleratorConfig, *, act_bits: int | No
 @lru_cache(maxsize=65536)
 def _plan_tiles(gemm: GemmShape, config: AcceleratorConfig, act_bits: int, weight_bits: int) -> TilePlan:
     cfg = config
-    geo = WordGeometry(cfg.dataflow, cfg.rows, cfg.cols, act_bits, weight_bits, cfg.acc_bits)
+    geo = WordGeometry(cfg.dataflow, cfg.rows, cfg.cols, act_bits, weight_bits, cfg.acc_bits,
+                       cfg.act_bits if cfg.requantize else 0)
     slots = 2 if cfg.double_buffered else 1
     depth = (cfg.input_sram_bytes * 8 // geo.a_word_bits, cfg.weight_sram_bytes * 8 // geo.b_word_bits,
              cfg.output_sram_bytes * 8 // geo.c_word_bits)
@@ -472,11 +513,13 @@ def _plan_tiles(gemm: GemmShape, config: AcceleratorConfig, act_bits: int, weigh
         raise ConfigError("internal error: the tiler did not converge")
     if any(over(mt, nt, kt)) or min(mt, nt, kt) < 1:
         raise ConfigError(f"no tile of gemm {m},{n},{k} fits the buffers of a {r}x{c} array")
-    # pack whole groups into one tile when a group is a single tile
+    # pack whole groups into one tile when a group is a single tile; a power of two (the sequencer
+    # checks the packed blocks against a slot with a shift, not a multiplier)
     gt = 1
     if (mt, nt, kt) == (m, n, k) and gemm.repeats > 1:
         wa, wb, wc = geo.words(m, n, k)
-        gt = max(1, min(gemm.repeats, sa // max(1, wa), sb // max(1, wb), sc // max(1, wc)))
+        most = max(1, min(gemm.repeats, sa // max(1, wa), sb // max(1, wb), sc // max(1, wc)))
+        gt = 1 << (most.bit_length() - 1)
     bus = bus_bytes(cfg)
     candidates = [TilePlan(gemm, geo, bus, slots, slot_words, gt, mt, nt, kt, wo) for wo in (True, False)]
     return min(candidates, key=lambda p: (plan_dram_bytes(p), not p.weights_outer))
@@ -527,11 +570,11 @@ def plan_with(gemm: GemmShape, config: AcceleratorConfig, gt: int, mt: int, nt: 
 def plan_fits(plan: TilePlan) -> bool:
     """Whether the plan is one the sequencer runs: sizes within the GEMM, the blocks of one tile
     within one slot of each buffer, and several groups per tile only when a group is one tile (the
-    DRAM layout packs whole groups only)."""
+    DRAM layout packs whole groups only, and a power of two of them: the sequencer shifts)."""
     g = plan.gemm
     if not (1 <= plan.mt <= g.m and 1 <= plan.nt <= g.n and 1 <= plan.kt <= g.k and 1 <= plan.gt <= g.repeats):
         return False
-    if plan.gt > 1 and (plan.mt, plan.nt, plan.kt) != (g.m, g.n, g.k):
-        return False
+    if plan.gt > 1 and ((plan.mt, plan.nt, plan.kt) != (g.m, g.n, g.k) or plan.gt & (plan.gt - 1)):
+        return False  # packed groups: whole groups, a power of two of them
     words = plan.geometry.words(plan.mt, plan.nt, plan.kt)
     return all(plan.gt * w <= s for w, s in zip(words, plan.slot_words, strict=True))

@@ -6,6 +6,8 @@ workloads without reaching up into the user-facing API (``codesign.api`` re-expo
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +15,34 @@ from codesign.errors import WorkloadError
 from codesign.workloads.layers import Network
 
 
-def load_workload(spec: str | Path | Network, *, batch: int | None = None, **kwargs: Any) -> Network:
-    """A Network from a Network, a zoo name (``gemm:M,N,K`` too) or a file (.csv SCALE-Sim topology,
-    .yaml network, .onnx model)."""
+def _is_torch_module(spec: Any) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(spec, torch.nn.Module)
+
+
+def load_workload(spec: str | Path | Network | Any, *, batch: int | None = None,
+                  input_shape: Sequence[int] | None = None, **kwargs: Any) -> Network:
+    """A Network from a Network, a zoo name (``gemm:M,N,K`` too), a file (.csv SCALE-Sim topology,
+    .yaml network, .onnx model) or a ``torch.nn.Module`` (exported with ``torch.export`` on zeros of
+    ``input_shape``, which it needs; for ONNX, ``input_shape`` binds dynamic dimensions)."""
     if isinstance(spec, Network):
         net = spec
+    elif _is_torch_module(spec):
+        if input_shape is None:
+            raise WorkloadError(f"a PyTorch module ({type(spec).__name__}) needs input_shape, e.g. (1, 3, 224, 224)")
+        if kwargs:
+            raise WorkloadError(f"a PyTorch module takes input_shape and batch only, not {sorted(kwargs)}")
+        from codesign.workloads.torch_import import from_torch
+
+        net = from_torch(spec, tuple(input_shape))
+    elif not isinstance(spec, (str, Path)):
+        raise WorkloadError("workload must be a Network, a zoo name, a model file or a torch.nn.Module, "
+                            f"not {type(spec).__name__}")
     else:
         text = str(spec)
         suffix = Path(text).suffix.lower()
+        if input_shape is not None and suffix != ".onnx":
+            raise WorkloadError(f"input_shape applies to ONNX files and PyTorch modules, not {text!r}")
         if suffix == ".csv":
             from codesign.workloads.scalesim_csv import read_topology
 
@@ -34,7 +56,7 @@ def load_workload(spec: str | Path | Network, *, batch: int | None = None, **kwa
                 from codesign.workloads.onnx_import import read_onnx
             except ModuleNotFoundError as e:
                 raise WorkloadError(f"ONNX import needs the onnx package ({e.name} missing)") from e
-            net = read_onnx(text, **kwargs)
+            net = read_onnx(text, input_shape=input_shape, **kwargs)
         else:
             from codesign.workloads import zoo
 

@@ -1,20 +1,28 @@
 """Read an ONNX model into a :class:`~codesign.workloads.layers.Network`.
 
-Shapes come from ONNX shape inference (give ``input_shape`` for models with dynamic inputs).
-Compute nodes become layers: Conv (groups, pads, strides, dilations, ``auto_pad``) -> Conv2d;
-Gemm and MatMul with a weight initializer -> Linear (a following bias ``Add`` is fused), with two
-activations -> MatMul; MaxPool / AveragePool / GlobalAveragePool / GlobalMaxPool -> Pool;
-Add / Sub / Mul / Div -> Eltwise. Shape, normalization and activation ops are skipped silently
-(non-compute; a BatchNormalization right after a Conv is folded into its bias). QDQ pairs
-(QuantizeLinear / DequantizeLinear) and QLinearConv / QLinearMatMul set operand bit-widths from
-their integer types; weight density (and an exact N:M pattern) is measured from the initializers.
+Tensors stored outside the file (``model.onnx.data``, torch's default exporter) are read from the
+model's folder, whatever the working directory. Shapes come from ONNX shape inference with the
+shape arithmetic of the exporters folded to constants (:mod:`.onnx_shapes`); give ``input_shape``
+for models with dynamic inputs: it binds their symbolic dimensions. Compute nodes become layers:
+Conv (groups, pads, strides, dilations, ``auto_pad``) -> Conv2d; Gemm and MatMul with a weight
+initializer -> Linear (a following bias ``Add`` is fused), with two activations -> MatMul;
+MaxPool / AveragePool / GlobalAveragePool / GlobalMaxPool -> Pool; Add / Sub / Mul / Div -> Eltwise.
+Shape, normalization and activation ops are skipped silently (non-compute; a BatchNormalization
+right after a Conv is folded into its bias).
+
+Quantized graphs, as onnxruntime writes them: QDQ (QuantizeLinear / DequantizeLinear, standard or
+``com.microsoft``, 8-bit and 4-bit types), the int8-container INT4 convention (an integer tensor
+through ``Clip(-8, 7)`` before its DequantizeLinear: the clip range gives the bits), QOperator
+(QLinearConv, QLinearMatMul, ``com.microsoft`` QGemm / QLinearAdd / QLinearMul /
+QLinear(Global)AveragePool) and dynamic quantization (ConvInteger, MatMulInteger). Operand bits and
+signedness come from the integer types; weight density (and an exact N:M pattern) is measured
+from the initializers, a quantized zero being the zero point.
 
 The batch is the leading dimension of the first graph input; layers describe one sample.
 """
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections import Counter
 from collections.abc import Sequence
@@ -24,11 +32,13 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import numpy_helper, shape_inference
+from onnx import external_data_helper, numpy_helper
 
 from codesign.errors import WorkloadError
+from codesign.workloads.import_common import unique_name, with_density
 from codesign.workloads.layers import Conv2d, Eltwise, Layer, Linear, MatMul, Network, Pool
-from codesign.workloads.operand import Operand, Pattern
+from codesign.workloads.onnx_shapes import infer_static_shapes
+from codesign.workloads.operand import Operand
 
 
 class UnsupportedOpWarning(UserWarning):
@@ -51,8 +61,9 @@ _ELTWISE = {"Add": "add", "Sub": "add", "Mul": "mul", "Div": "mul"}
 _POOL = {"MaxPool": "max", "AveragePool": "avg", "GlobalAveragePool": "avg", "GlobalMaxPool": "max"}
 _TP = onnx.TensorProto
 # integer tensor types -> (bits, signed)
-_INT_TYPES = {_TP.INT8: (8, True), _TP.UINT8: (8, False), _TP.INT16: (16, True), _TP.UINT16: (16, False),
-              _TP.INT32: (32, True), _TP.UINT32: (32, False)}
+_INT_TYPES: dict[int, tuple[int, bool]] = {
+    _TP.INT8: (8, True), _TP.UINT8: (8, False), _TP.INT16: (16, True), _TP.UINT16: (16, False),
+    _TP.INT32: (32, True), _TP.UINT32: (32, False)}
 for _t, _v in (("INT4", (4, True)), ("UINT4", (4, False)), ("INT2", (2, True)), ("UINT2", (2, False))):
     if hasattr(_TP, _t):
         _INT_TYPES[getattr(_TP, _t)] = _v
@@ -73,12 +84,35 @@ def _load(path: str | Path | onnx.ModelProto) -> tuple[onnx.ModelProto, str]:
         raise WorkloadError(f"{where}: not a valid ONNX file (protobuf parse error)") from e
     if not model.HasField("graph") or not model.graph.node:
         raise WorkloadError(f"{where}: not a valid ONNX file (no graph nodes)")
+    _load_external_data(model, Path(path), where)
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise WorkloadError(f"{where}: not a valid ONNX model ({first})") from e
     return model, where
+
+
+def _load_external_data(model: onnx.ModelProto, path: Path, where: str) -> None:
+    """Read the tensors stored outside the model file (``model.onnx.data``, the default of torch's exporter)
+    from the model's folder, not the working directory."""
+    tensors = [t for t in external_data_helper._get_all_tensors(model) if external_data_helper.uses_external_data(t)]
+    if not tensors:
+        return
+    folder = path.resolve().parent
+    for t in tensors:
+        location = next((e.value for e in t.external_data if e.key == "location"), "")
+        target = (folder / location).resolve()
+        if not location or Path(location).is_absolute() or folder not in (target, *target.parents):
+            raise WorkloadError(f"{where}: tensor {t.name!r} has external data location {location!r}, which is "
+                                "not a file inside the model's folder")
+        if not target.is_file():
+            raise WorkloadError(f"{where}: external data file {location!r} of tensor {t.name!r} not found next to "
+                                "the model")
+    try:
+        external_data_helper.load_external_data_for_model(model, str(folder))
+    except (OSError, ValueError) as e:
+        raise WorkloadError(f"{where}: cannot read its external data ({e})") from e
 
 
 def _dims(vi: onnx.ValueInfoProto) -> list[int | str] | None:
@@ -110,8 +144,9 @@ def _set_input_shapes(model: onnx.ModelProto, real_inputs: list[onnx.ValueInfoPr
 
 
 class _Reader:
-    def __init__(self, model: onnx.ModelProto, where: str, skip_unsupported: bool) -> None:
+    def __init__(self, model: onnx.ModelProto, where: str, skip_unsupported: bool, shape_given: bool = False) -> None:
         self.where = where
+        self.shape_given = shape_given
         self.skip_unsupported = skip_unsupported
         g = model.graph
         self.graph = g
@@ -134,12 +169,13 @@ class _Reader:
         for node in g.node:
             for i in node.input:
                 self.consumers.setdefault(i, []).append(node)
-        # DequantizeLinear outputs: operand format, and the initializer they dequantize
+        self.producer: dict[str, onnx.NodeProto] = {o: node for node in g.node for o in node.output if o}
+        # DequantizeLinear outputs (standard or com.microsoft): operand format, and the node
         self.qformat: dict[str, tuple[int, bool]] = {}
         self.dq_source: dict[str, onnx.NodeProto] = {}
         for node in g.node:
-            if node.op_type == "DequantizeLinear":
-                fmt = self._int_type(node.input[0])
+            if node.op_type == "DequantizeLinear" and node.domain in ("", "ai.onnx", "com.microsoft"):
+                fmt = self.quantized_format(node.input[0])
                 if fmt is not None:
                     self.qformat[node.output[0]] = fmt
                 self.dq_source[node.output[0]] = node
@@ -155,14 +191,58 @@ class _Reader:
             return _INT_TYPES.get(onnx.helper.np_dtype_to_tensor_dtype(self.consts[name].dtype))
         return None
 
+    def clip_of(self, name: str) -> tuple[onnx.NodeProto, int, int] | None:
+        """The Clip node producing integer tensor ``name`` and its constant bounds: the INT4-in-int8 convention
+        (QuantizeLinear -> Clip(-8, 7) -> DequantizeLinear) of exporters without opset 21's 4-bit types."""
+        node = self.producer.get(name)
+        if node is None or node.op_type != "Clip" or node.domain not in ("", "ai.onnx"):
+            return None
+        if len(node.input) > 1:  # opset >= 11: bounds are inputs
+            lo = self.array(node.input[1]) if node.input[1] else None
+            hi = self.array(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+        else:
+            lo, hi = _attr(node, "min", None), _attr(node, "max", None)
+        fmt = self._int_type(node.input[0])
+        if fmt is None:
+            return None
+        lo_v = int(np.asarray(lo).reshape(-1)[0]) if lo is not None else _int_min(*fmt)
+        hi_v = int(np.asarray(hi).reshape(-1)[0]) if hi is not None else _int_max(*fmt)
+        return node, lo_v, hi_v
+
+    def quantized_format(self, name: str) -> tuple[int, bool] | None:
+        """(bits, signed) of an integer tensor: its type, narrowed by a Clip with constant bounds."""
+        clip = self.clip_of(name)
+        if clip is not None:
+            _, lo, hi = clip
+            return _bits_for_range(lo, hi)
+        return self._int_type(name)
+
     def array(self, name: str) -> np.ndarray | None:
         if name in self.inits:
             return numpy_helper.to_array(self.inits[name])
-        return self.consts.get(name)
+        if name in self.consts:
+            return self.consts[name]
+        ident = self.producer.get(name)
+        if ident is not None and ident.op_type == "Identity":  # the legacy exporter's shared initializers
+            return self.array(ident.input[0])
+        clip = self.clip_of(name)
+        if clip is not None:
+            src = self.array(clip[0].input[0])
+            return None if src is None else np.clip(src, clip[1], clip[2])
+        return None
 
     def is_const(self, name: str) -> bool:
         if name in self.inits or name in self.consts:
             return True
+        ident = self.producer.get(name)
+        if ident is not None and ident.op_type == "Identity":
+            return self.is_const(ident.input[0])
+        clip = self.clip_of(name)
+        if clip is not None:
+            return self.is_const(clip[0].input[0])
+        q = self.producer.get(name)
+        if q is not None and q.op_type == "QuantizeLinear":  # weights quantized in the graph
+            return self.is_const(q.input[0])
         dq = self.dq_source.get(name)
         return dq is not None and self.is_const(dq.input[0])
 
@@ -170,8 +250,9 @@ class _Reader:
         dims = self.shapes.get(name)
         if dims is None or any(not isinstance(d, int) or d < 1 for d in dims):
             shown = "unknown" if dims is None else str(dims)
+            hint = "shape inference cannot resolve it" if self.shape_given else "give input_shape (--input-shape)"
             raise WorkloadError(f"{self.where}: shape of {name!r} (input of node {self.node_name(node)!r}) is "
-                                f"{shown}; give input_shape")
+                                f"{shown}; {hint}")
         return [int(d) for d in dims]
 
     def weight_operand(self, name: str, base: Operand, k_axis: int, zero_point: str = "") -> Operand:
@@ -179,15 +260,18 @@ class _Reader:
         a quantized zero is the zero point."""
         dq = self.dq_source.get(name)
         arr = self.array(dq.input[0] if dq is not None else name)
+        q = self.producer.get(dq.input[0]) if dq is not None else None
+        if q is not None and q.op_type == "QuantizeLinear":  # float weights quantized in the graph: their zeros
+            arr, dq = self.array(q.input[0]), None
         zero: Any = 0
         if zero_point and arr is not None:
             zp = self.array(zero_point)
             if zp is not None:
                 zero = zp.reshape([-1] + [1] * (arr.ndim - 1)) if zp.size > 1 else zp.reshape(())
+        if name in self.qformat:
+            bits, signed = self.qformat[name]
+            base = replace(base, bits=bits, signed=signed)
         if dq is not None:
-            if name in self.qformat:
-                bits, signed = self.qformat[name]
-                base = replace(base, bits=bits, signed=signed)
             if len(dq.input) > 2 and dq.input[2]:
                 zp = self.array(dq.input[2])
                 if zp is not None and arr is not None:
@@ -196,23 +280,45 @@ class _Reader:
                         if zp.size > 1 else zp.reshape(())
         if arr is None:
             return base
-        return _with_density(base, arr, zero, k_axis)
+        return with_density(base, arr, zero, k_axis)
+
+    def float_source(self, name: str) -> str:
+        """The tensor a QuantizeLinear -> DequantizeLinear pair (QDQ) was inserted after."""
+        while True:
+            dq = self.producer.get(name)
+            q = self.producer.get(dq.input[0]) if dq is not None and dq.op_type == "DequantizeLinear" else None
+            if q is None or q.op_type != "QuantizeLinear":
+                return name
+            name = q.input[0]
 
     def node_name(self, node: onnx.NodeProto) -> str:
         return node.name or f"{node.op_type}_{list(self.graph.node).index(node)}"
 
     def layer_name(self, node: onnx.NodeProto) -> str:
-        name = self.node_name(node)
-        base, i = name, 1
-        while name in self.names:
-            i += 1
-            name = f"{base}_{i}"
-        self.names.add(name)
-        return name
+        return unique_name(self.node_name(node), self.names)
 
     def act(self, name: str) -> Operand:
-        fmt = self.qformat.get(name)
+        """An activation's format: a DequantizeLinear output's integer format, an integer tensor's own type
+        (QOperator graphs), else the default."""
+        fmt = self.qformat.get(name) or self.quantized_format(name)
         return Operand(bits=fmt[0], signed=fmt[1]) if fmt else Operand()
+
+
+def _int_min(bits: int, signed: bool) -> int:
+    return -(1 << (bits - 1)) if signed else 0
+
+
+def _int_max(bits: int, signed: bool) -> int:
+    return (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
+
+
+def _bits_for_range(lo: int, hi: int) -> tuple[int, bool]:
+    """Fewest bits holding every integer in [lo, hi]: signed when lo < 0 (Clip(-8, 7) -> 4 bits signed)."""
+    signed = lo < 0
+    bits = 1
+    while bits < 32 and (lo < _int_min(bits, signed) or hi > _int_max(bits, signed)):
+        bits += 1
+    return bits, signed
 
 
 def _attr(node: onnx.NodeProto, name: str, default: Any) -> Any:
@@ -220,29 +326,6 @@ def _attr(node: onnx.NodeProto, name: str, default: Any) -> Any:
         if a.name == name:
             return onnx.helper.get_attribute_value(a)
     return default
-
-
-def _with_density(base: Operand, arr: np.ndarray, zero: Any, k_axis: int) -> Operand:
-    """Measured density of ``arr`` (zeros where it equals ``zero``); an exact 2:4 / 1:4 pattern along
-    the reduction axis is reported as N:M."""
-    nz = np.asarray(arr != zero)
-    if nz.size == 0:
-        return base
-    density = float(np.count_nonzero(nz)) / nz.size
-    if density == 1.0:
-        return replace(base, pattern=Pattern.UNSTRUCTURED, density=1.0, n=0, m=0)
-    rows = np.moveaxis(nz, k_axis, -1)
-    if k_axis == 1 and nz.ndim > 2:  # conv weights [O, C, kh, kw]: K = C * kh * kw
-        rows = nz.reshape(nz.shape[0], -1)
-    else:
-        rows = rows.reshape(-1, rows.shape[-1])
-    k = rows.shape[-1]
-    for n, m in ((2, 4), (1, 4)):
-        if k % m == 0 and math.isclose(density, n / m):
-            groups = rows.reshape(rows.shape[0], k // m, m).sum(axis=-1)
-            if (groups == n).all():
-                return replace(base, pattern=Pattern.NM, n=n, m=m)
-    return replace(base, pattern=Pattern.UNSTRUCTURED, density=density, n=0, m=0)
 
 
 def _spatial(node: onnx.NodeProto, in_hw: list[int], kernel: list[int], strides: list[int],
@@ -287,12 +370,8 @@ def read_onnx(path: str | Path | onnx.ModelProto, *,
                 shown = "unknown" if dims is None else "[" + ", ".join(str(d) for d in dims) + "]"
                 raise WorkloadError(f"{where}: input {vi.name!r} has dynamic shape {shown}; give input_shape "
                                     "(--input-shape)")
-    try:
-        model = shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True)
-    except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise WorkloadError(f"{where}: shape inference failed ({first})") from e
-    r = _Reader(model, where, skip_unsupported)
+    model = infer_static_shapes(model, where)
+    r = _Reader(model, where, skip_unsupported, shape_given=input_shape is not None)
     first = [int(d) for d in (_dims(next(v for v in model.graph.input if v.name == real_inputs[0].name)) or [])]
     batch = first[0] if len(first) >= 2 else 1
     layers: list[Layer] = []
@@ -313,16 +392,34 @@ def read_onnx(path: str | Path | onnx.ModelProto, *,
                    source=f"ONNX {where}")
 
 
+# onnxruntime's com.microsoft quantized ops that only move, concatenate or activate data
+MS_PASS_THROUGH = frozenset({"QuantizeLinear", "DequantizeLinear", "QLinearConcat", "QLinearSigmoid",
+                             "QLinearLeakyRelu", "QLinearSoftmax", "QLinearWhere"})
+# input positions per op: (data, weight, bias, weight zero point, output zero point); -1: none
+_CONV_INPUTS = {"Conv": (0, 1, 2, -1, -1), "QLinearConv": (0, 3, 8, 5, 7), "ConvInteger": (0, 1, -1, 3, -1)}
+_MATMUL_INPUTS = {"Gemm": (0, 1, 2, -1, -1), "MatMul": (0, 1, -1, -1, -1), "QLinearMatMul": (0, 3, -1, 5, 7),
+                  "MatMulInteger": (0, 1, -1, 3, -1), "com.microsoft.QGemm": (0, 3, 6, 5, 8)}
+_QUANT_OPS = {"QLinearConv", "ConvInteger", "QLinearMatMul", "MatMulInteger", "com.microsoft.QGemm"}
+
+
 def _convert(r: _Reader, node: onnx.NodeProto, batch: int) -> Layer | None:
     op = node.op_type
     if node.domain not in ("", "ai.onnx"):
+        if node.domain == "com.microsoft" and op in MS_PASS_THROUGH:
+            return None
+        if node.domain == "com.microsoft" and op in ("QLinearAdd", "QLinearMul"):
+            return _eltwise(r, node, batch, ins=[node.input[0], node.input[3]], kind=_ELTWISE[op[7:]])
+        if node.domain == "com.microsoft" and op in ("QLinearGlobalAveragePool", "QLinearAveragePool"):
+            return _pool(r, node, op=op[7:])
         op = f"{node.domain}.{op}"
-    if op in ("Conv", "QLinearConv"):
+    if op in _CONV_INPUTS:
         return _conv(r, node)
-    if op in ("Gemm", "MatMul", "QLinearMatMul"):
-        return _matmul(r, node, batch)
+    if op in _MATMUL_INPUTS:
+        return _matmul(r, node, batch, op)
     if op in _POOL:
         return _pool(r, node)
+    if op in ("ReduceMean", "ReduceMax"):
+        return _reduce_pool(r, node)
     if op in _ELTWISE:
         return _eltwise(r, node, batch)
     if op in PASS_THROUGH:
@@ -334,9 +431,14 @@ def _convert(r: _Reader, node: onnx.NodeProto, batch: int) -> Layer | None:
                         "(--skip-unsupported skips it with a warning)")
 
 
+def _input(node: onnx.NodeProto, i: int) -> str:
+    return node.input[i] if 0 <= i < len(node.input) else ""
+
+
 def _conv(r: _Reader, node: onnx.NodeProto) -> Conv2d:
-    q = node.op_type == "QLinearConv"
-    x, w = (node.input[0], node.input[3]) if q else (node.input[0], node.input[1])
+    xi, wi, bi, wzi, yzi = _CONV_INPUTS[node.op_type]
+    q = node.op_type in _QUANT_OPS
+    x, w = node.input[xi], node.input[wi]
     xs, ws = r.shape(x, node), r.shape(w, node)
     nd = len(xs) - 2
     if nd not in (1, 2):
@@ -350,18 +452,17 @@ def _conv(r: _Reader, node: onnx.NodeProto) -> Conv2d:
         kernel, strides, dilations, in_hw = [1, *kernel], [1, *strides], [1, *dilations], [1, xs[2]]
     else:
         in_hw = xs[2:]
-    bias_idx = 8 if q else 2
-    has_bias = len(node.input) > bias_idx and bool(node.input[bias_idx])
+    has_bias = bool(_input(node, bi))
     outs = r.consumers.get(node.output[0], [])
     if not has_bias and len(outs) == 1 and outs[0].op_type == "BatchNormalization":
         has_bias = True  # BN folded into the conv bias
-    weights = r.weight_operand(w, Operand(), k_axis=1, zero_point=node.input[5] if q else "")
+    weights = r.weight_operand(w, Operand(), k_axis=1, zero_point=_input(node, wzi))
     inputs = r.act(x)
     extra: dict[str, Operand] = {}
-    if q:  # requantized output: its format is the output zero point's type
+    if q:  # integer ops: formats are the tensors' types; the output is requantized (QLinear) or int32
         weights = replace(weights, **_fmt(r, w))
-        inputs = replace(inputs, **_fmt(r, x))
-        extra["outputs"] = Operand(**_fmt(r, node.input[7])) if len(node.input) > 7 and node.input[7] else Operand()
+        out_fmt = _fmt(r, _input(node, yzi)) if yzi >= 0 else _fmt(r, node.output[0])
+        extra["outputs"] = Operand(**out_fmt) if out_fmt else Operand()
     return Conv2d(r.layer_name(node), in_channels=xs[1], out_channels=ws[0], in_h=in_hw[0], in_w=in_hw[1],
                   kernel=tuple(kernel), stride=tuple(strides), padding=pads, dilation=tuple(dilations),
                   groups=int(_attr(node, "group", 1)), bias=has_bias, inputs=inputs, weights=weights, **extra)
@@ -372,29 +473,35 @@ def _fmt(r: _Reader, name: str) -> dict[str, Any]:
     return {"bits": fmt[0], "signed": fmt[1]} if fmt else {}
 
 
-def _matmul(r: _Reader, node: onnx.NodeProto, batch: int) -> Layer:
-    op = node.op_type
-    q = op == "QLinearMatMul"
-    a, b = (node.input[0], node.input[3]) if q else (node.input[0], node.input[1])
+def _matmul(r: _Reader, node: onnx.NodeProto, batch: int, op: str) -> Layer:
+    ai, bi, ci, bzi, yzi = _MATMUL_INPUTS[op]
+    q = op in _QUANT_OPS
+    gemm = op in ("Gemm", "com.microsoft.QGemm")
+    a, b = node.input[ai], node.input[bi]
     a_s, b_s = r.shape(a, node), r.shape(b, node)
-    trans_a = op == "Gemm" and _attr(node, "transA", 0)
-    trans_b = op == "Gemm" and _attr(node, "transB", 0)
+    trans_a = gemm and _attr(node, "transA", 0)
+    trans_b = gemm and _attr(node, "transB", 0)
     if len(a_s) == 1:
         a_s = [1, *a_s]
     if len(b_s) == 1:
         b_s = [*b_s, 1]
     m, k = (a_s[-1], a_s[-2]) if trans_a else (a_s[-2], a_s[-1])
-    n = b_s[-2] if trans_b else b_s[-1]
+    kb, n = (b_s[-1], b_s[-2]) if trans_b else (b_s[-2], b_s[-1])
+    if k != kb:
+        raise WorkloadError(f"{r.where}: node {r.node_name(node)!r}: {node.op_type} of shapes {a_s} and {b_s} "
+                            f"does not match (K {k} != {kb})")
     rows = int(np.prod(a_s[:-1])) if not trans_a else m
-    inputs = replace(r.act(a), **(_fmt(r, a) if q else {}))
-    extra = {"outputs": Operand(**_fmt(r, node.input[7]))} if q and len(node.input) > 7 else {}
+    inputs = r.act(a)
+    extra: dict[str, Operand] = {}
+    if q:
+        out_fmt = _fmt(r, _input(node, yzi)) if yzi >= 0 and _input(node, yzi) else _fmt(r, node.output[0])
+        extra["outputs"] = Operand(**out_fmt) if out_fmt else Operand()
     name = r.layer_name(node)
     if r.is_const(b) and len(b_s) == 2:
-        bias = op == "Gemm" and len(node.input) > 2 and bool(node.input[2])
+        bias = bool(_input(node, ci))
         if not bias and op == "MatMul":
             bias = _fuse_bias(r, node, n)
-        weights = r.weight_operand(b, Operand(), k_axis=1 if trans_b else 0,
-                                   zero_point=node.input[5] if q and len(node.input) > 5 else "")
+        weights = r.weight_operand(b, Operand(), k_axis=1 if trans_b else 0, zero_point=_input(node, bzi))
         if q:
             weights = replace(weights, **_fmt(r, b))
         tokens = rows // batch if rows % batch == 0 else rows
@@ -403,8 +510,7 @@ def _matmul(r: _Reader, node: onnx.NodeProto, batch: int) -> Layer:
     lead = [int(d) for d in np.broadcast_shapes(tuple(a_s[:-2]), tuple(b_s[:-2]))]
     heads = int(np.prod(lead)) if lead else 1
     heads = heads // batch if lead and lead[0] == batch and heads % batch == 0 else heads
-    weights = replace(r.act(b), **(_fmt(r, b) if q else {}))
-    return MatMul(name, m=m, k=k, n=n, heads=heads, inputs=inputs, weights=weights, **extra)
+    return MatMul(name, m=m, k=k, n=n, heads=heads, inputs=inputs, weights=r.act(b), **extra)
 
 
 def _fuse_bias(r: _Reader, node: onnx.NodeProto, n: int) -> bool:
@@ -414,20 +520,25 @@ def _fuse_bias(r: _Reader, node: onnx.NodeProto, n: int) -> bool:
     add = outs[0]
     other = add.input[1] if add.input[0] == node.output[0] else add.input[0]
     dims = r.shapes.get(other)
-    if r.is_const(other) and dims is not None and int(np.prod(dims or [1])) == n:
+    if r.is_const(other) and dims is not None and all(isinstance(d, int) for d in dims) and \
+            int(np.prod([int(d) for d in dims] or [1])) == n:
         r.fused.add(r.node_name(add))
         return True
     return False
 
 
-def _pool(r: _Reader, node: onnx.NodeProto) -> Pool:
+def _pool(r: _Reader, node: onnx.NodeProto, op: str | None = None) -> Pool:
+    """MaxPool/AveragePool/Global*Pool, and com.microsoft QLinear(Global)AveragePool (``op`` the float op)."""
     x = node.input[0]
     xs = r.shape(x, node)
+    kind = op or node.op_type
     if len(xs) != 4:
         raise WorkloadError(f"{r.where}: node {r.node_name(node)!r}: {node.op_type} on a rank-{len(xs)} tensor is "
                             "not supported (NCHW is)")
-    op = _POOL[node.op_type]
-    if node.op_type.startswith("Global"):
+    if _attr(node, "channels_last", 0):
+        xs = [xs[0], xs[3], xs[1], xs[2]]
+    op = _POOL[kind]
+    if kind.startswith("Global"):
         return Pool(r.layer_name(node), channels=xs[1], in_h=xs[2], in_w=xs[3], op=op, global_=True,
                     inputs=r.act(x))
     kernel = list(_attr(node, "kernel_shape", [1, 1]))
@@ -448,15 +559,54 @@ def _pool(r: _Reader, node: onnx.NodeProto) -> Pool:
                 stride=tuple(strides), padding=(t, le, b, ri), op=op, inputs=r.act(x))
 
 
-def _eltwise(r: _Reader, node: onnx.NodeProto, batch: int) -> Eltwise | None:
-    ins = [i for i in node.input if i]
+def _is_matmul_scale(r: _Reader, node: onnx.NodeProto, ins: list[str]) -> bool:
+    """A Mul/Div by a scalar constant whose result only feeds MatMuls of two activations: the attention scale
+    (SDPA decomposed), folded into the MatMul."""
+    if node.op_type not in ("Mul", "Div") or len(ins) != 2:
+        return False
+    consts = [i for i in ins if r.is_const(i)]
+    arr = r.array(consts[0]) if len(consts) == 1 else None
+    users = r.consumers.get(node.output[0], [])
+    return arr is not None and arr.size == 1 and bool(users) and all(
+        u.op_type == "MatMul" and u.domain in ("", "ai.onnx") and not r.is_const(u.input[0])
+        and not r.is_const(u.input[1]) for u in users)
+
+
+def _reduce_pool(r: _Reader, node: onnx.NodeProto) -> Pool | None:
+    """ReduceMean / ReduceMax over H and W of an NCHW tensor (the dynamo exporter's global pooling) -> a global
+    Pool; any other reduction is non-compute."""
+    xs = r.shapes.get(node.input[0])
+    axes = _attr(node, "axes", None)
+    if axes is None and len(node.input) > 1 and node.input[1]:
+        arr = r.array(node.input[1])
+        axes = None if arr is None else [int(a) for a in arr.reshape(-1)]
+    if xs is None or len(xs) != 4 or axes is None or sorted(int(a) % 4 for a in axes) != [2, 3]:
+        return None
+    x = r.shape(node.input[0], node)
+    return Pool(r.layer_name(node), channels=x[1], in_h=x[2], in_w=x[3],
+                op="avg" if node.op_type == "ReduceMean" else "max", global_=True, inputs=r.act(node.input[0]))
+
+
+def _eltwise(r: _Reader, node: onnx.NodeProto, batch: int, ins: list[str] | None = None,
+             kind: str | None = None) -> Eltwise | None:
+    ins = [i for i in (node.input if ins is None else ins) if i]
     if all(r.is_const(i) for i in ins):
         return None  # constant folding
+    if _is_matmul_scale(r, node, ins):
+        return None
+    if node.op_type in ("Mul", "QLinearMul") and len(ins) == 2:
+        for a, b in ((ins[0], ins[1]), (ins[1], ins[0])):
+            gate = r.producer.get(r.float_source(b))
+            if gate is not None and gate.op_type in ("Sigmoid", "HardSigmoid", "QLinearSigmoid") and \
+                    r.float_source(gate.input[0]) == r.float_source(a):
+                return None  # x * sigmoid(x): the SiLU / hard-swish activation, non-compute like Relu
     shapes = [r.shape(i, node) for i in ins]
     out = [int(d) for d in np.broadcast_shapes(*(tuple(s) for s in shapes))]
     elements = int(np.prod(out)) if out else 1
+    if elements == 1:
+        return None  # scalar arithmetic (scales of dynamic quantization), not a tensor operation
     if out and out[0] == batch and elements % batch == 0:
         elements //= batch
     act_in = next(i for i in ins if not r.is_const(i))
-    return Eltwise(r.layer_name(node), elements=elements, op=_ELTWISE[node.op_type], inputs_count=len(ins),
+    return Eltwise(r.layer_name(node), elements=elements, op=kind or _ELTWISE[node.op_type], inputs_count=len(ins),
                    inputs=r.act(act_in))

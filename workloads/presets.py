@@ -28,8 +28,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from codesign.errors import WorkloadError
 from codesign.workloads.layers import Conv2d, Layer, Linear, MatMul, Network
 from codesign.workloads.operand import Operand, parse_sparsity
@@ -113,12 +111,9 @@ def _load_mixed(mixed: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(mixed, (str, Path)):
         path = Path(mixed)
         where = str(path.name)
-        try:
-            data = yaml.safe_load(path.read_text())
-        except OSError as e:
-            raise WorkloadError(f"cannot read mixed-precision map {str(mixed)!r}: {e.strerror}") from e
-        except yaml.YAMLError as e:
-            raise WorkloadError(f"{where}: not valid YAML ({str(e).splitlines()[0]})") from e
+        from codesign.safe_yaml import load_yaml_file
+
+        data = load_yaml_file(path, what="mixed-precision map", error=WorkloadError)
     else:
         data = mixed
     if not isinstance(data, Mapping):

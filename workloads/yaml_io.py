@@ -20,6 +20,7 @@
         inputs: {bits: 8, density: 0.6}
       - {type: pool, name: gap, channels: 16, in_h: 32, in_w: 32, op: avg, global: true}
       - {type: linear, name: fc, in_features: 16, out_features: 10}
+      - {type: matmul, name: qk, a_shape: [64, 32], b_shape: [32, 64], heads: 4}   # or m, k, n
 
 Layer keys are the dataclass field names of the layer type (``global`` for ``global_``).
 Operands (``inputs``, ``weights``, ``outputs``) take ``bits``, ``signed``, ``density`` and
@@ -65,6 +66,28 @@ def _operand(spec: object, default: Operand, where: str) -> Operand:
     return dataclasses.replace(default, **fields)
 
 
+def _matmul_shapes(spec: dict[str, Any], label: str) -> dict[str, Any]:
+    """``a_shape: [m, k]`` and ``b_shape: [k, n]`` (the operands of ``[m, k] @ [k, n]``) -> m, k, n;
+    the two K must agree, and agree with ``m``/``k``/``n`` given as well."""
+    shapes = {}
+    for key in ("a_shape", "b_shape"):
+        shape = spec.get(key)
+        if not (isinstance(shape, list) and len(shape) == 2
+                and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)):
+            raise WorkloadError(f"{label}: matmul {key} must be two positive integers [rows, cols], not {shape!r}")
+        shapes[key] = shape
+    (m, k), (k2, n) = shapes["a_shape"], shapes["b_shape"]
+    if k != k2:
+        raise WorkloadError(f"{label}: matmul a_shape {shapes['a_shape']} and b_shape {shapes['b_shape']} must "
+                            f"agree on K ([m, k] @ [k, n]), not {k} and {k2}")
+    out = {key: v for key, v in spec.items() if key not in shapes}
+    for key, v in (("m", m), ("k", k), ("n", n)):
+        if key in out and out[key] != v:
+            raise WorkloadError(f"{label}: matmul {key} {out[key]!r} disagrees with a_shape/b_shape ({key} = {v})")
+        out[key] = v
+    return out
+
+
 def _layer(spec: object, index: int, where: str) -> Layer:
     if not isinstance(spec, dict):
         raise WorkloadError(f"{where}: layer {index} must be a mapping, not {spec!r}")
@@ -74,6 +97,8 @@ def _layer(spec: object, index: int, where: str) -> Layer:
     if kind not in TYPES:
         raise WorkloadError(f"{label}: type must be one of {', '.join(TYPES)}, not {kind!r}")
     cls = TYPES[kind]
+    if cls is MatMul and ("a_shape" in spec or "b_shape" in spec):
+        spec = _matmul_shapes(spec, label)
     names = [f.name for f in dataclasses.fields(cls)]
     allowed = ["type", *("global" if n == "global_" else n for n in names)]
     unknown = [k for k in spec if k not in allowed]
@@ -126,18 +151,10 @@ def network_from_dict(data: object, where: str = "network") -> Network:
 
 def read_network_yaml(path: str | Path) -> Network:
     """Read a YAML network file."""
+    from codesign.safe_yaml import load_yaml_file
+
     p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as e:
-        raise WorkloadError(f"cannot read network file {str(path)!r}: {e.strerror}") from e
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(e, "problem", None) or "syntax error"
-        raise WorkloadError(f"{p.name}: not valid YAML{at} ({problem})") from None
+    data = load_yaml_file(p, what="network file", error=WorkloadError)
     return network_from_dict(data, p.name)
 
 

@@ -16,7 +16,7 @@ from codesign.workloads.layers import Conv2d, Eltwise, Layer, Linear, MatMul, Ne
 from codesign.workloads.operand import Operand
 
 # modules that register networks (each is optional so the zoo grows by adding a module)
-ZOO_MODULES = ("zoo_cnn", "zoo_mobile", "zoo_tiny", "zoo_transformers")
+ZOO_MODULES = ("zoo_cnn", "zoo_mobile", "zoo_tiny", "zoo_transformers", "digits")
 
 
 @dataclass(frozen=True)

@@ -11,15 +11,23 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from codesign.errors import CodesignError
 
 # subcommand modules, in the order ``codesign --help`` lists them
-COMMANDS = ("simulate", "zoo", "workload", "sweep", "report", "generate", "verify", "synth")
+COMMANDS = ("simulate", "zoo", "workload", "accuracy", "sweep", "report", "generate", "verify", "synth")
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports a usage error in one line (and exit status 2)."""
+    """argparse that reports a usage error in one line (and exit status 2) and shows defaults in
+    ``--help``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from codesign.cli.common import DefaultsHelpFormatter
+
+        kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message}\n")

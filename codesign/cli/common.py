@@ -28,13 +28,35 @@ CONFIG_FLAGS: dict[str, tuple[str, type, str]] = {
 }
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """``--help`` shows each option's default (``(default: 16)``) unless the help already says it
+    or there is none to show (``None``, ``False``, an empty list)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if ("default" in text or default is None or default is False or default == []
+                or default is argparse.SUPPRESS or not action.option_strings):
+            return text
+        return f"{text} (default: {default})"
+
+
+def _config_default(field: str) -> str:
+    value = getattr(AcceleratorConfig(), field)
+    return str(getattr(value, "value", value))
+
+
 def add_config_flags(parser: argparse.ArgumentParser, *, gating_flag: bool = False) -> None:
-    g = parser.add_argument_group("accelerator")
+    g = parser.add_argument_group("accelerator (flags override the --config file)")
     g.add_argument("--config", metavar="accel.yaml", help="YAML file with AcceleratorConfig fields")
     for flag, (field, typ, help_) in CONFIG_FLAGS.items():
-        g.add_argument(flag, dest=f"cfg_{field}", type=_typed(flag, typ), default=None, help=help_)
+        g.add_argument(flag, dest=f"cfg_{field}", type=_typed(flag, typ), default=None,
+                       metavar=flag[2:].upper().replace("-", "_"), help=f"{help_} (default: {_config_default(field)})")
     if gating_flag:
         g.add_argument("--gating", action="store_true", help="zero-gating (same as --zero-handling gate)")
+    g.add_argument("--requantize", action="store_true",
+                   help="the write-back requantizes outputs to act_bits (per-channel scale, zero point, clamp); "
+                        "same as requantize: true in the config (default: accumulators are written)")
 
 
 def _typed(flag: str, typ: type) -> Any:
@@ -49,16 +71,44 @@ def _typed(flag: str, typ: type) -> Any:
 
 
 def config_from_args(args: argparse.Namespace, **defaults: Any) -> AcceleratorConfig:
-    """YAML file (if any) < explicit flags. ``defaults`` apply under both."""
+    """``defaults`` < YAML file (if any) < explicit flags."""
+    from codesign.errors import ConfigError
+    from codesign.sim.config import load_yaml_mapping
+
     overrides = {f: getattr(args, f"cfg_{f}") for _, (f, _, _) in CONFIG_FLAGS.items()}
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if getattr(args, "gating", False):
+        given = overrides.get("zero_handling")
+        if given is not None and str(given).lower() != "gate":
+            raise ConfigError(f"--gating conflicts with --zero-handling {given}: --gating means "
+                              f"--zero-handling gate; give one of them")
         overrides["zero_handling"] = "gate"
+    if getattr(args, "requantize", False):
+        overrides["requantize"] = True
+    where = "config"
+    base = dict(defaults)
     if getattr(args, "config", None):
-        base = AcceleratorConfig.from_yaml(args.config).to_dict()
-    else:
-        base = dict(defaults)
-    return AcceleratorConfig.from_dict({**base, **overrides}, where=str(getattr(args, "config", None) or "config"))
+        where = Path(args.config).name
+        data = load_yaml_mapping(args.config)
+        if set(data) == {"accelerator"}:  # a top-level "accelerator:" section
+            data = data["accelerator"]
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: accelerator must be a mapping of AcceleratorConfig fields, "
+                              f"not {type(data).__name__}")
+        base.update(data)
+    return AcceleratorConfig.from_dict({**base, **overrides}, where=where)
+
+
+def config_file_fields(args: argparse.Namespace) -> set[str]:
+    """The AcceleratorConfig fields that the --config file or a flag sets explicitly."""
+    from codesign.sim.config import load_yaml_mapping
+
+    given = {f for _, (f, _, _) in CONFIG_FLAGS.items() if getattr(args, f"cfg_{f}", None) is not None}
+    if getattr(args, "config", None):
+        data = load_yaml_mapping(args.config)
+        data = data.get("accelerator", data) if set(data) == {"accelerator"} else data
+        given |= set(data) if isinstance(data, dict) else set()
+    return given
 
 
 def out_path(path: str | None) -> Path | None:

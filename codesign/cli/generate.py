@@ -12,10 +12,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "generate", help="generate the accelerator's Verilog (Amaranth) and a JSON description",
         description=(
-            "Build the systolic accelerator (WS or OS dataflow, rows x cols PEs, on-chip buffers and the "
-            "fold controller) for the configuration and write <top>.v (one file, one named top module, ports "
-            "from the component signature) and <top>.json (parameters, buffer sizes, ports, closed-form "
-            "timing) into the output directory."
+            "Build the whole-layer accelerator (WS or OS systolic array of rows x cols PEs, double-buffered "
+            "on-chip buffers, tile sequencer, an AXI4 master DMA and AXI4-Lite registers) for the configuration "
+            "and write into the output directory: <top>.v (one file, one named top module), <top>_regs.h and "
+            "<top>_regs.py (the register map: layer descriptor, start/status, counters) and <top>.json "
+            "(parameters, buffers, bus, ports, register map, closed-form timing)."
         ),
     )
     add_config_flags(p, gating_flag=True)
@@ -34,11 +35,14 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(desc, indent=2))
         return 0
     hw, t = desc["hardware"], desc["timing"]
-    print(f"wrote {g.verilog_path} (top module {g.top}) and {g.json_path}")
+    print(f"wrote {g.verilog_path} (top module {g.top}), {g.header_path}, {g.regs_path} and {g.json_path}")
     print(
         f"{hw['dataflow']} {hw['rows']}x{hw['cols']}, weights {hw['weight_bits']}b, activations "
         f"{hw['act_bits']}b, accumulator {hw['acc_bits']}b, zero-gating {'on' if hw['zero_gating'] else 'off'}; "
         f"max M,N,K {hw['m_max']},{hw['n_max']},{hw['k_max']}"
     )
-    print(f"cycles start->done = {t['gemm_cycles']}, folds = {t['folds']}")
+    print(f"AXI4 master {hw['bus_bytes'] * 8} bits, AXI4-Lite registers: {len(desc['register_map']['registers'])}; "
+          f"buffers double-buffered: {'yes' if hw['slots'] == 2 else 'no'}")
+    print(f"on-chip GEMM cycles = {t['gemm_cycles']}, folds = {t['folds']}; a tile's compute = "
+          f"{t['tile_compute_cycles']}; DMA read = {t['dma_read_cycles']}")
     return 0

@@ -20,12 +20,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="design point for the per-layer plots (default: the Pareto point of least EDP)")
     p.add_argument("--workload", default=None, metavar="NAME",
                    help="workload of the per-layer plots (default: the first)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from codesign.report import report
 
-    index = report(args.source, args.output, point=args.point, workload=args.workload)
+    index = report(args.source, args.output, point=args.point, workload=args.workload,
+                   progress=not args.no_progress)
     print(f"wrote {index}", file=sys.stderr)
     return 0

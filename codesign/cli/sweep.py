@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
-from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,15 +24,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="evaluate a seeded random subset of N feasible points")
     p.add_argument("--seed", type=_natural, default=None, metavar="S", help="seed of --sample (default 0)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted sweep into the same output")
-    p.add_argument("--scheduler", default=None, metavar="tcp://host:port",
-                   help="run on an existing Dask distributed scheduler")
+    p.add_argument("--scheduler", default=None, metavar="tcp://host:port|local",
+                   help="run on a Dask cluster: the address of a running `dask scheduler`, or local to start "
+                        "a LocalCluster of --workers processes")
     p.add_argument("--pareto", default=None, metavar="M1,M2[,M3]",
                    help="metrics of the Pareto front, minimized (default latency_ms,energy_pj)")
-    p.add_argument("--engine", choices=("analytic", "simpy"), default=None,
-                   help="simulator: analytic (closed-form twin, default) or simpy (reference)")
+    p.add_argument("--engine", type=engine_arg, default=None, metavar="{closed_form,simpy}",
+                   help="simulator: closed_form (the SimPy engine's closed-form twin; alias analytic; default "
+                        "unless the space names one) or simpy (the reference)")
     p.add_argument("--chunk", type=_positive, default=None, metavar="N", help="points per task")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
+
+
+def engine_arg(text: str) -> str:
+    """``closed_form`` or ``simpy``; ``analytic`` is another name of ``closed_form``."""
+    from codesign.space import ENGINE_ALIASES, ENGINES
+
+    name = ENGINE_ALIASES.get(text, text)
+    if name not in ENGINES:
+        raise argparse.ArgumentTypeError(f"must be closed_form (alias analytic) or simpy, not {text!r}")
+    return name
 
 
 def _positive(text: str) -> int:
@@ -56,19 +68,33 @@ def _natural(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from codesign.errors import ConfigError
     from codesign.space import DesignSpace
-    from codesign.sweep import sweep
+    from codesign.sweep import check_output, parse_scheduler, run_sweep
 
+    out = check_output(args.output)  # before the space is read or anything evaluated
+    if args.scheduler is not None:
+        address = parse_scheduler(args.scheduler)
+        if address is not None and args.workers is not None:
+            raise ConfigError(f"--workers {args.workers} has no effect with --scheduler {args.scheduler}: the "
+                              f"cluster's workers run the sweep; drop one of them")
     space = DesignSpace.from_yaml(args.space)
-    out = Path(args.output)
-    df = sweep(space, workers=args.workers, output=out, resume=args.resume, sample=args.sample,
-               seed=args.seed, scheduler=args.scheduler, engine=args.engine, pareto=args.pareto,
-               chunk_size=args.chunk, progress=not args.no_progress)
-    front = int(df["pareto"].sum())
-    metrics = ",".join(df.attrs["codesign"]["pareto"])
-    points = df["point"].nunique()
-    info = df.attrs["codesign"]
-    resumed = f" ({info['resumed_points']} resumed, {info['evaluated_points']} evaluated)" if args.resume else ""
-    print(f"{points} points x {df['workload'].nunique()} workloads -> {len(df)} rows{resumed}, "
-          f"{front} on the Pareto front ({metrics}); wrote {out}", file=sys.stderr)
+    if args.seed is not None and args.sample is None and space.sample is None:
+        raise ConfigError(f"--seed {args.seed} has no effect without --sample (or a sample section): every "
+                          f"feasible point is evaluated")
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        run = run_sweep(space, workers=args.workers, output=out, resume=args.resume, sample=args.sample,
+                        seed=args.seed, scheduler=args.scheduler, engine=args.engine, pareto=args.pareto,
+                        chunk_size=args.chunk, progress=not args.no_progress)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    resumed = f" ({run.resumed_points} resumed, {run.evaluated_points} evaluated)" if args.resume else ""
+    print(f"{run.points} points x {len(run.workloads)} workloads -> {run.rows} rows{resumed}, "
+          f"{run.front} on the Pareto front ({','.join(run.pareto)}); wrote {out}", file=sys.stderr)
     return 0
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM: unwind (the pool's workers are killed on the way out, the journal kept), exit 143."""
+    raise SystemExit(128 + signum)

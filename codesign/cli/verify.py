@@ -11,22 +11,35 @@ from codesign.errors import ConfigError
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "verify", help="verify the generated RTL on a GEMM or a workload layer against numpy and the simulator",
+        "verify", help="verify the whole-layer RTL on a GEMM or workload layers against numpy and the simulator",
         description=(
-            "Generate the accelerator, simulate it with Icarus Verilog driven by cocotb on the layer's seeded "
-            "quantized (sparse) tensors (im2col for convolutions, cut into tiles that fit the buffers) and "
-            "report per layer: outputs_match (bit for bit against numpy), rtl_cycles vs sim_cycles (start to "
-            "done, operands on chip) and rtl_enabled_macs vs sim_active_macs. Exit status 0 when everything "
-            "agrees, 1 on a mismatch, 2 on bad input."
+            "Generate the whole-layer accelerator (AXI4-Lite registers, AXI4 DMA, tile sequencer, array), lay "
+            "the layer's seeded quantized (sparse) tensors out in DRAM as the tiling plan says (im2col'd "
+            "activations), run the whole layer from one start with Icarus Verilog driven by cocotb, against an "
+            "AXI memory model with the config's latency and bandwidth, and report per layer: outputs_match (C "
+            "read back from DRAM, bit for bit against numpy), and rtl_* vs sim_* for cycles, stall cycles, DRAM "
+            "bytes read and written (sim_* are exactly what `codesign simulate` reports for the layer) and "
+            "enabled MACs. --stall P adds random wait cycles on every AXI channel (outputs must not change; "
+            "cycles at least the ideal). Exit status 0 when everything agrees, 1 on a mismatch, 2 on bad input."
         ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--gemm", metavar="M,N,K", help="a bare GEMM [M,K] @ [K,N]")
     what.add_argument("--workload", metavar="NAME|FILE", help="zoo name, gemm:M,N,K, or a workload file")
-    p.add_argument("--layer", metavar="NAME", help="layer of --workload to run (required with --workload)")
+    p.add_argument("--layer", metavar="NAME", help="layer of --workload to run (default: every layer with a GEMM)")
+    p.add_argument("--network", action="store_true",
+                   help="run a trained --workload (digits_cnn) end to end: its integer inference layer after "
+                        "layer on the RTL (requantized outputs feeding the next layer; implies requantize), against "
+                        "the numpy integer reference: predictions_match, outputs_match, rtl/sim cycles")
+    p.add_argument("--images", type=int, default=8, help="with --network: test images to run")
+    p.add_argument("--preset", metavar="P", help="with --network: quantization preset (int8, w4a8, ...)")
+    p.add_argument("--sparsity", metavar="S", help="with --network: weight pruning (0.5, 2:4)")
     add_config_flags(p, gating_flag=True)
     p.add_argument("--density", metavar="D", help="weight density (0.5) or N:M pattern (2:4)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the tensors and of the stream idle pattern")
+    p.add_argument("--seed", type=int, default=0, help="seed of the tensors and of the memory's stall pattern")
+    p.add_argument("--stall", type=float, default=0.0, metavar="P",
+                   help="probability of a random wait cycle on every AXI channel (functional run)")
     p.add_argument("--batch", type=int, default=1, help="batch size")
     p.add_argument("--json", action="store_true", help="print results as JSON")
     p.set_defaults(func=run)
@@ -54,21 +67,57 @@ def run(args: argparse.Namespace) -> int:
         from codesign.workloads.operand import parse_sparsity
 
         parse_sparsity(density)  # validate before building anything
+    if not 0 <= args.stall < 1:
+        raise ConfigError(f"--stall must be a probability from 0 to below 1, not {args.stall!r}")
+    if args.network:
+        return _network(args, config)
+    for flag in ("preset", "sparsity"):
+        if getattr(args, flag) is not None:
+            raise ConfigError(f"--{flag} needs --network (for one layer use --density), not {getattr(args, flag)!r}")
+    opts = {"density": density, "seed": args.seed, "batch": args.batch, "stall": args.stall}
     if args.gemm is not None:
-        results = verify(config, gemm=_gemm(args.gemm), density=density, seed=args.seed, batch=args.batch)
+        results = verify(config, gemm=_gemm(args.gemm), **opts)
     else:
-        if not args.layer:
-            raise ConfigError("--layer is required with --workload")
-        results = verify(config, workload=args.workload, layer=args.layer, density=density, seed=args.seed,
-                         batch=args.batch)
+        results = verify(config, workload=args.workload, layer=args.layer, **opts)
+    ok = all(r.ok for r in results)
     if args.json:
-        print(json.dumps([r.to_dict() for r in results], indent=2))
+        print(json.dumps({"ok": ok, "config": config.to_dict(), "layers": [r.to_dict() for r in results]},
+                         indent=2))
     else:
-        print(f"{'layer':<24}{'M,N,K x groups':>22}{'tiles':>7}{'outputs':>9}{'rtl_cycles':>12}"
-              f"{'sim_cycles':>12}{'rtl_en_macs':>13}{'sim_act_macs':>14}  ok")
+        print(f"{'layer':<24}{'M,N,K x groups':>20}{'tiles':>6}{'outputs':>8}{'rtl/sim cycles':>18}"
+              f"{'rtl/sim stalls':>18}{'rtl/sim DRAM rd B':>20}{'rtl/sim wr B':>16}{'rtl/sim MACs':>18}  ok")
         for r in results:
             dims = f"{r.m},{r.n},{r.k} x{r.groups}"
-            print(f"{r.layer:<24}{dims:>22}{r.tiles:>7}{'match' if r.outputs_match else 'DIFFER':>9}"
-                  f"{r.rtl_cycles:>12}{r.sim_cycles:>12}{r.rtl_enabled_macs:>13}{r.sim_active_macs:>14}"
-                  f"  {'yes' if r.ok else 'NO'}")
-    return 0 if all(r.ok for r in results) else 1
+            print(f"{r.layer:<24}{dims:>20}{r.tiles:>6}{'match' if r.outputs_match else 'DIFFER':>8}"
+                  f"{f'{r.rtl_cycles}/{r.sim_cycles}':>18}{f'{r.rtl_stall_cycles}/{r.sim_stall_cycles}':>18}"
+                  f"{f'{r.rtl_dram_read_bytes}/{r.sim_dram_read_bytes}':>20}"
+                  f"{f'{r.rtl_dram_write_bytes}/{r.sim_dram_write_bytes}':>16}"
+                  f"{f'{r.rtl_enabled_macs}/{r.ref_enabled_macs}':>18}  {'yes' if r.ok else 'NO'}")
+    return 0 if ok else 1
+
+
+def _network(args: argparse.Namespace, config) -> int:  # type: ignore[no-untyped-def]
+    from codesign.network_verify import verify_network
+
+    if args.workload is None:
+        raise ConfigError("--network needs --workload NAME (a trained network, e.g. digits_cnn), not --gemm")
+    if args.layer is not None or args.density is not None:
+        raise ConfigError("--network runs every layer of the trained network; drop --layer/--density")
+    if isinstance(args.images, bool) or args.images < 1:
+        raise ConfigError(f"--images must be a positive integer, not {args.images}")
+    if not config.requantize:
+        config = config.replace(requantize=True)
+    r = verify_network(args.workload, config, images=args.images, preset=args.preset, sparsity=args.sparsity,
+                       seed=args.seed, stall=args.stall)
+    d = r.to_dict()
+    if args.json:
+        print(json.dumps({**d, "config": config.to_dict()}, indent=2))
+    else:
+        print(f"{r.network}: {r.images} images, layer by layer on the RTL (requantized write-back)")
+        for lr in r.layers:
+            print(f"  {lr.layer:<12} outputs {'match' if lr.outputs_match else 'DIFFER':<7} cycles rtl/sim "
+                  f"{lr.rtl_cycles}/{lr.sim_cycles}")
+        print(f"predictions {'match' if r.predictions_match else 'DIFFER'}: rtl {list(r.predictions)} reference "
+              f"{list(r.reference_predictions)} labels {list(r.labels)}; accuracy {d['accuracy']:.3f}")
+        print(f"network cycles rtl/sim {r.rtl_cycles}/{r.sim_cycles}: {'ok' if r.ok else 'MISMATCH'}")
+    return 0 if r.ok else 1

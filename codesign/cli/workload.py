@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--yaml", action="store_true", help="print the network in the YAML network format")
     add_workload_flags(s)
     s.set_defaults(func=run_show)
-    p.set_defaults(func=lambda args: _usage(p))
+    p.set_defaults(func=lambda args: _usage(p, wsub))
 
 
 def add_workload_flags(p: argparse.ArgumentParser) -> None:
@@ -41,8 +41,9 @@ def add_workload_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--mixed", default=None, metavar="bits.yaml", help="YAML map layer name -> bits")
 
 
-def _usage(p: argparse.ArgumentParser) -> int:
-    p.print_help(sys.stderr)
+def _usage(p: argparse.ArgumentParser, actions: argparse._SubParsersAction) -> int:
+    print(f"{p.prog}: error: an action is required: {', '.join(actions.choices)} "
+          f"(e.g. {p.prog} show resnet18)", file=sys.stderr)
     return 2
 
 
@@ -89,6 +90,18 @@ def load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     kwargs = _builder_kwargs(args.arg)
     spec = args.workload
     suffix = Path(spec).suffix.lower()
+    is_zoo = suffix not in (".onnx", ".yaml", ".yml", ".csv") and not spec.lower().startswith("gemm:")
+    kind = "an ONNX model" if suffix == ".onnx" else "a zoo network" if is_zoo else \
+        "a GEMM" if spec.lower().startswith("gemm:") else f"a {suffix} file"
+    if suffix != ".onnx":
+        for flag, given in (("--input-shape", args.input_shape is not None),
+                            ("--skip-unsupported", args.skip_unsupported)):
+            if given:
+                value = f" {args.input_shape}" if flag == "--input-shape" else ""
+                raise WorkloadError(f"{flag}{value} applies to .onnx models only, not to {spec!r} ({kind})"
+                                    + ("; zoo networks take --arg, e.g. --arg resolution=160" if is_zoo else ""))
+    if args.arg and not is_zoo:
+        raise WorkloadError(f"--arg {args.arg[0]} applies to zoo networks only, not to {spec!r} ({kind})")
     if suffix == ".onnx":
         net = load_workload(spec, batch=args.batch, input_shape=_input_shape(args.input_shape),
                             skip_unsupported=args.skip_unsupported)
@@ -150,18 +163,17 @@ def run_show(args: argparse.Namespace) -> int:
                           "layers": rows, "macs": net.macs, "params": net.params}, indent=2))
         return 0
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title=f"{net.name}  (batch {net.batch}, {len(net)} layers)")
+    from codesign.cli.simulate import print_table
+
     cols = ("layer", "type", "shape", "M", "N", "K", "g/rep", "MACs", "params", "bits w/a", "density w/a")
-    for col in cols:
-        table.add_column(col, justify="left" if col in ("layer", "type", "shape") else "right")
+    body = []
     for r in rows:
         gemm = [str(r[c]) if r[c] is not None else "" for c in ("m", "n", "k", "repeats")]
         w_bits, w_sp = (r["weight_bits"], r["weight_sparsity"]) if r["m"] is not None else ("-", "-")
-        table.add_row(r["name"], r["type"], r["shape"], *gemm, f"{r['macs']:,}", f"{r['params']:,}",
-                      f"{w_bits}/{r['input_bits']}", f"{w_sp}/{r['input_density']:g}")
-    table.add_section()
-    table.add_row("total", "", "", "", "", "", "", f"{net.macs:,}", f"{net.params:,}", "", "")
-    Console(width=200).print(table)
+        body.append([r["name"], r["type"], r["shape"], *gemm, f"{r['macs']:,}", f"{r['params']:,}",
+                     f"{w_bits}/{r['input_bits']}", f"{w_sp}/{r['input_density']:g}"])
+    total = ["total", "", "", "", "", "", "", f"{net.macs:,}", f"{net.params:,}", "", ""]
+    print_table(Console(soft_wrap=True), f"{net.name}  (batch {net.batch}, {len(net)} layers)", cols, body,
+                total=total, text_columns=("layer", "type", "shape"))
     return 0

@@ -37,13 +37,13 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title="codesign model zoo")
-    for col in ("name", "layers", "MMACs", "params (M)", "input", "description"):
-        table.add_column(col, justify="right" if col in ("layers", "MMACs", "params (M)") else "left")
-    for r in rows:
-        table.add_row(str(r["name"]), str(r["layers"]), f"{int(r['macs']) / 1e6:,.1f}",  # type: ignore[call-overload]
-                      f"{int(r['params']) / 1e6:,.3f}", str(r["default_input"]), str(r["description"]))  # type: ignore[call-overload]
-    Console(width=160).print(table)
+    from codesign.cli.simulate import print_table
+
+    cols = ("name", "layers", "MMACs", "params (M)", "input", "description")
+    body = [[str(r["name"]), str(r["layers"]), f"{int(r['macs']) / 1e6:,.1f}",  # type: ignore[call-overload]
+             f"{int(r['params']) / 1e6:,.3f}", str(r["default_input"]), str(r["description"])]  # type: ignore[call-overload]
+            for r in rows]
+    print_table(Console(soft_wrap=True), "codesign model zoo", cols, body,
+                text_columns=("name", "input", "description"))
     return 0

@@ -132,8 +132,8 @@ def test_int4_unsigned_activations() -> None:
 
 
 def test_plan_rejects_what_the_hardware_cannot_do() -> None:
-    with pytest.raises(ConfigError, match="dataflow must be ws or os for the generated hardware, not 'is'"):
-        HardwarePlan(AcceleratorConfig(dataflow="is"))
+    with pytest.raises(ConfigError, match="zero_handling must be none or gate for the generated hardware, not 'skip'"):
+        HardwarePlan(AcceleratorConfig(zero_handling="skip"))
     with pytest.raises(ConfigError, match="weight_bits must be from 2 to 16 for the generated hardware, not 32"):
         HardwarePlan(AcceleratorConfig(weight_bits=32))
     plan = HardwarePlan(AcceleratorConfig(rows=4, cols=4, **SMALL))

@@ -29,12 +29,28 @@ def test_verilog_is_one_named_module_with_signature_ports() -> None:
     assert "/work" not in text and "/home" not in text
 
 
-def test_generate_writes_verilog_and_timing_json(tmp_path) -> None:
+def test_generate_writes_verilog_register_map_and_timing_json(tmp_path) -> None:
     cfg = AcceleratorConfig(rows=4, cols=4, **SMALL)
     g = generate(cfg, tmp_path)
-    assert g.verilog_path.read_text().count(f"module {g.top}(") == 1
+    assert g.top == "codesign_layer_ws_4x4_ws8_as8_bus16"
+    text = g.verilog_path.read_text()
+    assert text.count(f"module {g.top}(") == 1
+    header = re.search(rf"^module {g.top}\((.*?)\);", text, re.M | re.S)
+    ports = {p.strip() for p in header.group(1).split(",")}
+    # an AXI4 master (128-bit data for 16 bytes/cycle), an AXI4-Lite slave, an interrupt
+    assert {"m_axi_araddr", "m_axi_rdata", "m_axi_wdata", "m_axi_bvalid", "s_axil_awaddr", "s_axil_rdata",
+            "irq", "clk", "rst"} <= ports
     desc = json.loads(g.json_path.read_text())
-    assert desc["hardware"]["acc_bits"] > 16
+    assert desc["hardware"]["acc_bits"] == 32 and desc["hardware"]["bus_bytes"] == 16
+    assert desc["ports"]["m_axi_rdata"] == {"direction": "in", "bits": 128}
+    # the register map: C header and Python module with the same offsets
+    h = g.header_path.read_text()
+    assert "#define CODESIGN_CTRL                 0x000u" in h and "#define CODESIGN_CYCLES_LO" in h
+    ns: dict = {}
+    exec(g.regs_path.read_text(), ns)
+    regs = {r["name"]: r["offset"] for r in desc["register_map"]["registers"]}
+    assert ns["OFFSETS"] == regs and regs["ctrl"] == 0 and regs["status"] == 4
+    assert len(set(regs.values())) == len(regs)
     for ex in desc["timing"]["examples"]:
         assert ex["cycles"] == native_gemm_cycles(cfg, ex["m"], ex["n"], ex["k"])
     # 4x4 WS, M=N=K=4: one fold, 1 + M + rows + cols
@@ -45,20 +61,25 @@ def test_cli_generate(tmp_path, capsys) -> None:
     rc = main(["generate", "--rows", "2", "--cols", "2", "--dataflow", "os", "--weight-bits", "4",
                "--act-bits", "4", "--gating", "-o", str(tmp_path)])
     assert rc == 0
-    assert (tmp_path / "codesign_os_2x2_ws4_as4_gate.v").exists()
-    assert "cycles start->done" in capsys.readouterr().out
+    assert (tmp_path / "codesign_layer_os_2x2_ws4_as4_gate_bus16.v").exists()
+    assert (tmp_path / "codesign_layer_os_2x2_ws4_as4_gate_bus16_regs.h").exists()
+    assert "on-chip GEMM cycles" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["generate", "--rows", "-4", "-o", "x"], "rows must be a positive integer, not -4"),
-        (["generate", "--dataflow", "is", "-o", "x"], "dataflow must be ws or os for the generated hardware, not 'is'"),
+        (["generate", "--zero-handling", "skip", "-o", "x"],
+         "zero_handling must be none or gate for the generated hardware, not 'skip'"),
         (["generate", "--weight-bits", "1", "-o", "x"],
          "weight_bits must be from 2 to 16 for the generated hardware, not 1"),
         (["verify", "--gemm", "3,x,3"], "--gemm must be M,N,K (three positive integers), not '3,x,3'"),
         (["verify", "--gemm", "3,0,3"], "--gemm N must be a positive integer, not 0"),
-        (["verify", "--workload", "mobilenet_v2"], "--layer is required with --workload"),
+        (["verify", "--workload", "mobilenet_v2", "--layer", "nope"], "layer must be one of conv_stem, block0.dw, "),
+        (["verify", "--gemm", "3,3,3", "--stall", "1.5"], "--stall must be a probability from 0 to below 1, not 1.5"),
+        (["verify", "--gemm", "3,3,3", "--acc-bits", "12"],
+         "acc_bits must be from 17 to 48 for 8-bit weights and 8-bit activations"),
         (["verify", "--gemm", "3,3,3", "--density", "1.5"], "density must be a number from 0 to 1, not 1.5"),
     ],
 )

@@ -23,7 +23,7 @@ def test_layers_the_hardware_builds_are_not_model_only() -> None:
 
 
 def test_config_reasons_come_from_the_tileplan() -> None:
-    cfg = AcceleratorConfig(rows=8, cols=8, dataflow="is")
+    cfg = AcceleratorConfig(rows=8, cols=8, zero_handling="skip")
     assert simulate_layer(CONV, 1, cfg).model_only == model_only_reason(cfg) != ""
 
 

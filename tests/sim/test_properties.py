@@ -79,15 +79,20 @@ def test_dram_traffic_at_least_compulsory(layer, cfg) -> None:
 @SETTINGS
 @given(layer=layers, cfg=configs, which=st.sampled_from(["weight_bits", "act_bits"]), lo=st.sampled_from([2, 4, 8]))
 def test_energy_never_decreases_with_more_bits(layer, cfg, which, lo) -> None:
-    """Dynamic energy (without leakage): wider words can change the tiling (fewer groups packed
-    into a tile), and with it the cycles that leakage follows; e.g. a 2-group depthwise conv on a
-    32x16 WS array with 2 KiB buffers packs both groups into one tile at W8 (241 cycles) but not
-    at W16 (183 cycles), so W16 leaks less."""
     layer = layer.with_operands(weights=layer.weights.with_bits(16), inputs=layer.inputs.with_bits(16))
-    small = simulate_layer(layer, 1, cfg.replace(**{which: lo}), "native", "closed_form")
-    big = simulate_layer(layer, 1, cfg.replace(**{which: 2 * lo}), "native", "closed_form")
-    leak = "leakage"
-    assert big.energy_pj - big.energy_breakdown_pj[leak] >= small.energy_pj - small.energy_breakdown_pj[leak]
+    from codesign.sim.mapping import plan_layer
+
+    small_cfg, big_cfg = cfg.replace(**{which: lo}), cfg.replace(**{which: 2 * lo})
+    small = simulate_layer(layer, 1, small_cfg, "native", "closed_form")
+    # wider words fit fewer to a buffer slot, so the tiler may cut the layer differently, and its
+    # fixed heuristic is not monotone across tilings; on the same tiling more bits never cost less
+    try:
+        same = plan_layer(layer, 1, small_cfg).tile_mnk == plan_layer(layer, 1, big_cfg).tile_mnk
+    except ConfigError:
+        same = False  # the wider words do not fit the buffers at all
+    assume(same)
+    big = simulate_layer(layer, 1, big_cfg, "native", "closed_form")
+    assert big.energy_pj >= small.energy_pj
 
 
 @SETTINGS

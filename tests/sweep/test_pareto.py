@@ -96,3 +96,17 @@ def test_bad_shape() -> None:
 
     with pytest.raises(ConfigError, match=r"2-D array"):
         pareto_mask([1.0, 2.0])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([0.0, 1.0, 2.0, 3.0, float("nan")]), st.integers(0, 4).map(float),
+                          st.integers(0, 3).map(float)), max_size=60), st.integers(1, 7), st.integers(2, 3))
+def test_streaming_front_equals_the_mask(points, batch_rows, k) -> None:  # type: ignore[no-untyped-def]
+    """Merging batch by batch keeps exactly the rows pareto_mask keeps (ties, NaN, any batch size)."""
+    from codesign.sweep import StreamingFront
+
+    values = np.array([p[:k] for p in points], dtype=float).reshape(-1, k)
+    front = StreamingFront(k, batch_rows=batch_rows)
+    for i, v in enumerate(values):
+        front.add(i, v.tolist())
+    assert front.front_rows().tolist() == np.flatnonzero(pareto_mask(values)).tolist()

@@ -101,3 +101,32 @@ def test_report_cli_errors(tmp_path: Path) -> None:
     assert r.returncode == 2
     assert r.stderr == ("codesign report: error: report source must be a .parquet/.csv sweep table or a .json "
                         "simulate result, not 'x.txt'\n")
+
+
+def test_report_of_a_124_layer_network_is_grouped_by_block(tmp_path: Path) -> None:
+    import codesign
+    from codesign.cli.simulate import write_result
+
+    result = codesign.simulate("efficientnet_b0")
+    assert len(result.layers) == 124
+    write_result(result, tmp_path / "r.json")
+    index = report(tmp_path / "r.json", tmp_path / "rep")
+    text = index.read_text()
+    # conv_stem, block0..block15, conv_head, avgpool, classifier: 20 bars instead of 124 labels
+    assert "124 layers grouped into 20 blocks" in text
+    assert f"{result.cycles:,} cycles" in text  # the grouped bars still add up to the network
+    assert '<table id="config" class="meta fields">' in text  # one field per row: fits the page
+
+
+def test_group_layers_keeps_totals_and_falls_back_to_top_layers() -> None:
+    from codesign.report import MAX_LAYER_BARS, TOP_LAYERS, group_layers
+
+    flat = pd.DataFrame({"layer": [f"l{i}" for i in range(100)], "type": ["conv"] * 100,
+                         "cycles": list(range(100)), "compute_cycles": list(range(100))})
+    g, note = group_layers(flat)
+    # no dotted blocks: the 40 slowest layers (cycles 60..99) in network order, then one bar for 60 others
+    assert len(g) == TOP_LAYERS + 1 and list(g["layer"][:2]) == ["l60", "l61"]
+    assert g["layer"].iloc[-1] == "other (60 layers)" and g["cycles"].iloc[-1] == sum(range(60))
+    assert g["cycles"].sum() == flat["cycles"].sum() and note.startswith("the 40 of 100 layers")
+    small = flat.head(MAX_LAYER_BARS)
+    assert group_layers(small)[0] is small  # up to 60 layers: every layer its own bar

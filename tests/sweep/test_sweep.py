@@ -67,7 +67,7 @@ def test_two_workers_identical(reference: pd.DataFrame) -> None:
 
 def test_dask_local_cluster_identical(reference: pd.DataFrame) -> None:
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) \
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") \
             as cluster, distributed.Client(cluster) as client:
         by_client = sweep(SPACE, scheduler=client, chunk_size=5)
         by_address = sweep(SPACE, scheduler=cluster.scheduler_address, chunk_size=7)

@@ -280,3 +280,39 @@ def test_cli_skip_unsupported_warns_and_counts(tmp_path: Path) -> None:
     assert r.returncode == 0
     assert r.stderr == "codesign workload: warning: up.onnx: skipped 1 unsupported nodes: ConvTranspose (1)\n"
     assert '"name": "conv"' in r.stdout
+
+
+def test_silu_reducemean_and_attention_scale() -> None:
+    """What torch's exporters decompose: SiLU as x * Sigmoid(x) (an activation, no layer), global pooling as
+    ReduceMean over H, W (a global Pool), SDPA's scale as a scalar Mul before the scores MatMul (folded into
+    it); a scalar Mul elsewhere stays an Eltwise."""
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+        helper.make_node("Sigmoid", ["c"], ["s"], name="sig"),
+        helper.make_node("Mul", ["c", "s"], ["a"], name="silu"),
+        helper.make_node("ReduceMean", ["a", "axes"], ["g"], name="gap", keepdims=0),
+        helper.make_node("Mul", ["g", "half"], ["h"], name="scale_out"),
+        helper.make_node("Mul", ["q", "half"], ["qs"], name="scale_q"),
+        helper.make_node("MatMul", ["qs", "k"], ["sc"], name="scores"),
+    ]
+    inits = [init("w", (4, 3, 1, 1)), numpy_helper.from_array(np.array([2, 3], dtype=np.int64), "axes"),
+             numpy_helper.from_array(np.array(0.5, dtype=np.float32), "half")]
+    m = model(nodes, [vi("x", [1, 3, 6, 6]), vi("q", [1, 2, 5, 8]), vi("k", [1, 2, 8, 5])],
+              [vi("h", [1, 4]), vi("sc", [1, 2, 5, 5])], inits)
+    assert read_onnx(m).layers == (
+        Conv2d("conv", in_channels=3, out_channels=4, in_h=6, in_w=6, kernel=1, bias=False),
+        Pool("gap", channels=4, in_h=6, in_w=6, op="avg", global_=True),
+        Eltwise("scale_out", elements=4, op="mul", inputs_count=2),
+        MatMul("scores", m=5, k=8, n=5, heads=2),
+    )
+
+
+def test_weight_behind_identity_is_a_weight() -> None:
+    """The legacy exporter shares identical initializers through Identity nodes: still weights (Linear, with
+    their measured density), not a MatMul of two activations."""
+    nodes = [helper.make_node("Identity", ["w"], ["w_shared"], name="share"),
+             helper.make_node("MatMul", ["x", "w"], ["a"], name="fc1"),
+             helper.make_node("MatMul", ["a", "w_shared"], ["y"], name="fc2")]
+    m = model(nodes, [vi("x", [1, 16])], [vi("y", [1, 16])], [init("w", (16, 16), zero_frac=0.25)])
+    fc2 = read_onnx(m).layer("fc2")
+    assert isinstance(fc2, Linear) and fc2.weights.density == 0.75

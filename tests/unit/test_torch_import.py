@@ -1,4 +1,5 @@
-"""PyTorch import: small modules built in-test import as the equivalent hand-written Network."""
+"""PyTorch import (torch.export): small modules built in-test import as the equivalent hand-written Network, with
+the MACs the module's own count (:func:`module_macs`) and closed forms give."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from codesign.errors import WorkloadError  # noqa: E402
 from codesign.workloads import zoo  # noqa: E402
 from codesign.workloads.layers import Conv2d, Eltwise, Linear, MatMul, Network, Pool  # noqa: E402
 from codesign.workloads.torch_import import from_torch  # noqa: E402
+from codesign.workloads.torch_models import module_macs  # noqa: E402
 
 
 class SmallCNN(nn.Module):
@@ -110,7 +112,7 @@ def test_unsupported_module() -> None:
 
     with pytest.raises(WorkloadError) as e:
         from_torch(Up(), torch.zeros(1, 3, 8, 8))
-    assert str(e.value) == "Up: unsupported module ConvTranspose2d at node 'up'"
+    assert str(e.value) == "Up: unsupported op transposed convolution (aten.conv_transpose2d.input) at node 'up'"
 
 
 def test_untraceable_module() -> None:
@@ -120,7 +122,7 @@ def test_untraceable_module() -> None:
                 return x
             return -x
 
-    with pytest.raises(WorkloadError, match=r"^Branchy: torch\.fx cannot trace the module \("):
+    with pytest.raises(WorkloadError, match=r"^Branchy: torch\.export cannot export the module \("):
         from_torch(Branchy(), torch.zeros(1, 3))
 
 
@@ -129,3 +131,131 @@ def test_returns_network() -> None:
                      name="ae")
     assert isinstance(net, Network) and net.name == "ae" and net.batch == 4
     assert net.macs == 4 * (640 * 128 * 2)
+
+
+# -- torch.export: functional calls, fused attention, encoder layers, measured density, simulate(module) -------
+
+
+class Functional(nn.Module):
+    """Weights held as parameters and applied with F.conv2d / F.linear (no nn.Conv2d / nn.Linear)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(8, 3, 3, 3))
+        self.fc = nn.Parameter(torch.randn(10, 8))
+
+    def forward(self, x):  # type: ignore[no-untyped-def]
+        y = nn.functional.conv2d(x, self.w, stride=2, padding=1)
+        return nn.functional.linear(y.mean((2, 3)), self.fc)
+
+
+def test_functional_conv_and_linear() -> None:
+    net = from_torch(Functional(), torch.zeros(1, 3, 16, 16))
+    assert net.layers == (
+        Conv2d("conv2d", in_channels=3, out_channels=8, in_h=16, in_w=16, kernel=3, stride=2, padding=1, bias=False),
+        Pool("mean", channels=8, in_h=8, in_w=8, op="avg", global_=True),
+        Linear("linear", in_features=8, out_features=10, tokens=1, bias=False),
+    )
+    assert net.macs == 8 * 8 * 8 * 27 + 80 == module_macs(Functional(), torch.zeros(1, 3, 16, 16)).total
+
+
+class FusedAttention(nn.Module):
+    """timm's Attention with fused_attn: F.scaled_dot_product_attention instead of q @ k^T, softmax, @ v."""
+
+    def __init__(self, d: int = 32, h: int = 4) -> None:
+        super().__init__()
+        self.h = h
+        self.qkv = nn.Linear(d, 3 * d)
+        self.proj = nn.Linear(d, d)
+
+    def forward(self, x):  # type: ignore[no-untyped-def]
+        b, s, d = x.shape
+        q, k, v = self.qkv(x).reshape(b, s, 3, self.h, d // self.h).permute(2, 0, 3, 1, 4)
+        y = nn.functional.scaled_dot_product_attention(q, k, v)
+        return self.proj(y.transpose(1, 2).reshape(b, s, d))
+
+
+def test_sdpa_is_scores_and_context() -> None:
+    net = from_torch(FusedAttention(), torch.zeros(2, 16, 32))
+    assert net.layers == (
+        Linear("qkv", in_features=32, out_features=96, tokens=16),
+        MatMul("scaled_dot_product_attention.scores", m=16, k=8, n=16, heads=4),
+        MatMul("scaled_dot_product_attention.context", m=16, k=16, n=8, heads=4),
+        Linear("proj", in_features=32, out_features=32, tokens=16),
+    )
+    # per sample: projections 16*32*(96+32), attention 2 * 4 heads * 16*16*8; the batch of 2 doubles it
+    assert net.macs == 2 * (16 * 32 * 128 + 2 * 4 * 16 * 16 * 8) == 163_840
+    assert net.macs == module_macs(FusedAttention(), torch.zeros(2, 16, 32)).total
+
+
+def test_transformer_encoder_layer() -> None:
+    """nn.TransformerEncoderLayer(64, 4, 128): in/out projections 4*E^2, FFN 2*E*F per token, attention
+    2*S^2*E; S = 10 tokens."""
+    layer = nn.TransformerEncoderLayer(64, 4, 128, batch_first=True)
+    net = from_torch(layer, torch.zeros(1, 10, 64))
+    assert [type(x).__name__ for x in net if x.has_gemm] == ["Linear", "MatMul", "MatMul", "Linear", "Linear",
+                                                             "Linear"]
+    assert net.macs == 10 * (4 * 64 * 64 + 2 * 64 * 128) + 2 * 10 * 10 * 64 == 340_480
+    assert net.macs == module_macs(layer, torch.zeros(1, 10, 64)).total
+
+
+def test_pruned_weights_are_measured() -> None:
+    from torch.nn.utils import prune
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(4, 8, 3, padding=1), nn.Flatten(), nn.Linear(8 * 4 * 4, 16))
+    prune.l1_unstructured(model[0], "weight", amount=0.75)  # weight = weight_orig * weight_mask
+    mask = torch.ones(16, 128)
+    mask.view(16, 32, 4)[:, :, 2:] = 0  # two zeros in every four along K: 2:4
+    prune.custom_from_mask(model[2], "weight", mask)
+    net = from_torch(model, torch.zeros(1, 4, 4, 4))
+    conv, fc = net.layer("0"), net.layer("2")
+    assert conv.weights.density == 0.25  # 3/4 of the 288 weights pruned (l1_unstructured rounds to 216)
+    assert (fc.weights.pattern.value, fc.weights.n, fc.weights.m) == ("n:m", 2, 4)
+    # the module keeps its pruning (weight_orig, weight_mask, the hook) after the import
+    assert {n for n, _ in model[0].named_buffers()} == {"weight_mask"}
+    model(torch.zeros(1, 4, 4, 4))
+    assert torch.equal(model[0].weight, model[0].weight_orig * model[0].weight_mask)
+
+
+def test_simulate_a_module() -> None:
+    import codesign
+
+    cfg = codesign.AcceleratorConfig(rows=8, cols=8)
+    res = codesign.simulate(TorchResNet8(), cfg, input_shape=(1, 3, 32, 32))
+    assert res.macs == 12_501_632  # the zoo ResNet-8's count (test_resnet8_matches_zoo_counts)
+    assert res.cycles == codesign.simulate("resnet8_cifar", cfg).cycles  # same layers, same machine
+    with pytest.raises(WorkloadError) as e:
+        codesign.simulate(TorchResNet8(), cfg)
+    assert str(e.value) == "a PyTorch module (TorchResNet8) needs input_shape, e.g. (1, 3, 224, 224)"
+    with pytest.raises(WorkloadError) as e:
+        codesign.simulate(TorchResNet8(), cfg, input_shape=(1, 3, 0, 32))
+    assert str(e.value) == ("TorchResNet8: input_shape must be a tensor or positive integers like (1, 3, 224, 224), "
+                            "not (1, 3, 0, 32)")
+
+
+@pytest.mark.slow
+def test_deit_tiny_fused_attention_counts() -> None:
+    """timm's DeiT-Tiny uses F.scaled_dot_product_attention: its 12 blocks' attention is 178.8 M of 1.254 G MACs
+    (the fx importer dropped it: -14 %)."""
+    from codesign.workloads.torch_models import build_model
+
+    model = build_model("timm:deit_tiny_patch16_224")
+    ref = module_macs(model, torch.zeros(1, 3, 224, 224))
+    assert (ref.total, ref.matmul) == (1_253_683_200, 12 * 2 * 3 * 197 * 197 * 64)
+    assert from_torch(model, (1, 3, 224, 224)).macs == ref.total == zoo.get("deit_tiny").macs
+
+
+def test_load_workload_bad_specs() -> None:
+    from codesign.api import load_workload
+
+    with pytest.raises(WorkloadError) as e:
+        load_workload(3.5)  # type: ignore[arg-type]
+    assert str(e.value) == "workload must be a Network, a zoo name, a model file or a torch.nn.Module, not float"
+    with pytest.raises(WorkloadError) as e:
+        load_workload("resnet8_cifar", input_shape=(1, 3, 32, 32))
+    assert str(e.value) == "input_shape applies to ONNX files and PyTorch modules, not 'resnet8_cifar'"
+    with pytest.raises(WorkloadError) as e:
+        load_workload(TorchResNet8(), input_shape=(1, 3, 32, 32), skip_unsupported=True)
+    assert str(e.value) == "a PyTorch module takes input_shape and batch only, not ['skip_unsupported']"
+    assert load_workload(TorchResNet8(), input_shape=(1, 3, 32, 32), batch=2).batch == 2

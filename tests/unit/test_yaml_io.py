@@ -106,7 +106,7 @@ def write(tmp_path: Path, text: str, name: str = "net.yaml") -> Path:
     (TINY.replace("batch: 2", "batch: 0"), "net.yaml: batch must be a positive integer, not 0"),
     ("name: x\nlayers: []\n", "net.yaml: layers must be a non-empty list, not []"),
     ("name: x\nlayers: [\n",
-     "net.yaml: not valid YAML at line 3 (expected the node content, but found '<stream end>')"),
+     "net.yaml: malformed YAML at line 3: did not find expected node content"),
     ("- 1\n- 2\n", "net.yaml: a network must be a mapping with name and layers, not list"),
 ])
 def test_errors(tmp_path: Path, text: str, message: str) -> None:
