@@ -221,10 +221,15 @@ def test_pruned_weights_are_measured() -> None:
 def test_simulate_a_module() -> None:
     import codesign
 
-    cfg = codesign.AcceleratorConfig(rows=8, cols=8)
+    cfg = codesign.AcceleratorConfig(rows=8, cols=8, fusion="none")
     res = codesign.simulate(TorchResNet8(), cfg, input_shape=(1, 3, 32, 32))
     assert res.macs == 12_501_632  # the zoo ResNet-8's count (test_resnet8_matches_zoo_counts)
     assert res.cycles == codesign.simulate("resnet8_cifar", cfg).cycles  # same layers, same machine
+    # with fusion (the default) the traced order runs each shortcut before its branch, so the adds
+    # fuse into conv2 instead of the shortcut conv: 234,695 against the zoo's 234,951 cycles
+    fused = codesign.simulate(TorchResNet8(), cfg.replace(fusion="eltwise"), input_shape=(1, 3, 32, 32))
+    zoo_fused = codesign.simulate("resnet8_cifar", cfg.replace(fusion="eltwise"))
+    assert (fused.cycles, zoo_fused.cycles) == (234_695, 234_951)
     with pytest.raises(WorkloadError) as e:
         codesign.simulate(TorchResNet8(), cfg)
     assert str(e.value) == "a PyTorch module (TorchResNet8) needs input_shape, e.g. (1, 3, 224, 224)"
