@@ -70,6 +70,11 @@ class HardwarePlan:
         reason = model_only_reason(c)
         if reason:
             raise ConfigError(reason)
+        for f in ("fusion", "depthwise"):  # modes the simulator models per layer, not built
+            v = getattr(c, f).value
+            built = "none" if f == "fusion" else "array"
+            if v != built:
+                raise ConfigError(f"{f} must be {built} for the generated hardware, not {v!r} (model-only)")
         if c.dataflow is Dataflow.IS:  # built as the WS core of core_config: validate that
             HardwarePlan(core_config(c))
             return

@@ -38,10 +38,13 @@ class Fusion(str, enum.Enum):
     """What crosses layer boundaries on chip (model-only: the generated hardware runs layers one
     by one through DRAM).
 
-    * ``none``: every layer reads its operands from DRAM and writes its output to DRAM.
-    * ``eltwise`` (the default): activation, BN, scalar and per-channel ops and residual adds run
-      in the producer's write-back on the vector unit, as edge accelerators do (NVDLA's SDP,
-      Arm Ethos-U's output stage, Gemmini's mvout path): no DRAM round trip of their own.
+    * ``none`` (the default): every layer reads its operands from DRAM and writes its output to
+      DRAM. This is what the generated hardware does, and the default describes hardware that
+      exists: ``codesign simulate``'s rows are then what ``codesign verify`` checks on the RTL.
+    * ``eltwise``: activation, BN, scalar and per-channel ops and residual adds run in the
+      producer's write-back on the vector unit, as edge accelerators do (NVDLA's SDP, Arm
+      Ethos-U's output stage, Gemmini's mvout path): no DRAM round trip of their own. The
+      recommended exploration; model-only until the write-back builds it.
     * ``full``: also keep a layer's output on chip (in the input SRAM) for its consumers when it
       fits next to what else is resident there (see :mod:`codesign.sim.fusion`).
     """
@@ -142,7 +145,7 @@ class AcceleratorConfig:
     energy_table: str = "horowitz45"
     vector_lanes: int = 0  # 0: one lane per array column
     requantize: bool = False  # write-back requantizes accumulators to act_bits (per-channel scale, clamp)
-    fusion: Fusion = Fusion.ELTWISE
+    fusion: Fusion = Fusion.NONE
     mapping: Mapping = Mapping.FIXED
     objective: Objective = Objective.EDP
     depthwise: Depthwise = Depthwise.ARRAY
