@@ -123,6 +123,19 @@ def run_layer_job(config: AcceleratorConfig, job: dict[str, Any], work_dir: Path
                   plusargs: list[str]) -> dict[str, Any]:
     """Run the whole-layer bench on ``job`` (layers with descriptors) and return its results."""
     bdir = build_layer(config, depth_words)
+    return _run_bench("codesign.hdl.layer_bench", "codesign_tb", bdir, job, work_dir, "the layer testbench",
+                      plusargs)
+
+
+def run_job(config: AcceleratorConfig, job: dict[str, Any], work_dir: Path) -> dict[str, Any]:
+    """Run the cocotb bench on ``job`` (tiles, load layout, idle/stall) and return its results."""
+    top, bdir = build(config)
+    return _run_bench("codesign.hdl.rtl_bench", top, bdir, job, work_dir, top, [])
+
+
+def _run_bench(test_module: str, toplevel: str, bdir: Path, job: dict[str, Any], work_dir: Path, what: str,
+               plusargs: list[str]) -> dict[str, Any]:
+    """Run a cocotb bench (job file in, result file out) in ``work_dir`` on the build in ``bdir``."""
     work_dir.mkdir(parents=True, exist_ok=True)
     job_file = work_dir / "job.json"
     result_file = work_dir / "result.json"
@@ -136,41 +149,14 @@ def run_layer_job(config: AcceleratorConfig, job: dict[str, Any], work_dir: Path
     xml = work_dir / "results.xml"
     env = {"CODESIGN_RTL_JOB": str(job_file), "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     try:
-        runner.test(test_module="codesign.hdl.layer_bench", hdl_toplevel="codesign_tb", hdl_toplevel_lang="verilog",
+        runner.test(test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
                     build_dir=bdir / "sim_build", test_dir=work_dir, extra_env=env, results_xml=str(xml),
                     log_file=log, timescale=("1ns", "1ps"), plusargs=plusargs)
         failed = get_results(xml)[1] if xml.exists() else 1
     except SystemExit:
         failed = 1
     if failed or not result_file.exists():
-        raise ToolError(f"RTL simulation of the layer testbench failed: {_tail(log)}")
-    return json.loads(result_file.read_text())
-
-
-def run_job(config: AcceleratorConfig, job: dict[str, Any], work_dir: Path) -> dict[str, Any]:
-    """Run the cocotb bench on ``job`` (tiles, load layout, idle/stall) and return its results."""
-    top, bdir = build(config)
-    work_dir.mkdir(parents=True, exist_ok=True)
-    job_file = work_dir / "job.json"
-    result_file = work_dir / "result.json"
-    if result_file.exists():
-        result_file.unlink()
-    job_file.write_text(json.dumps({**job, "result": str(result_file)}))
-    from cocotb_tools.runner import get_results, get_runner
-
-    runner = get_runner("icarus")
-    log = work_dir / "sim.log"
-    xml = work_dir / "results.xml"
-    env = {"CODESIGN_RTL_JOB": str(job_file), "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    try:
-        runner.test(test_module="codesign.hdl.rtl_bench", hdl_toplevel=top, hdl_toplevel_lang="verilog",
-                    build_dir=bdir / "sim_build", test_dir=work_dir, extra_env=env, results_xml=str(xml), log_file=log,
-                    timescale=("1ns", "1ps"))
-        failed = get_results(xml)[1] if xml.exists() else 1
-    except SystemExit:
-        failed = 1
-    if failed or not result_file.exists():
-        raise ToolError(f"RTL simulation of {top} failed: {_tail(log)}")
+        raise ToolError(f"RTL simulation of {what} failed: {_tail(log)}")
     return json.loads(result_file.read_text())
 
 
