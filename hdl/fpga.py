@@ -492,6 +492,18 @@ def _hardware_cells(cells: dict[str, int]) -> dict[str, int]:
 
 # -- public API ----------------------------------------------------------------------------------
 
+def tool_timeout_s() -> float:
+    """Time limit of one Yosys or nextpnr run: ``$CODESIGN_TOOL_TIMEOUT_S`` or 3600 s."""
+    raw = os.environ.get("CODESIGN_TOOL_TIMEOUT_S", "3600")
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ConfigError(f"CODESIGN_TOOL_TIMEOUT_S must be a positive number of seconds, not {raw!r}")
+    return value
+
+
 def synth_verilog(
     top: str,
     verilog: str,
@@ -502,17 +514,20 @@ def synth_verilog(
     use_cache: bool = True,
     wrap: bool | None = True,
     seed: int = 1,
-    timeout_s: float = 3600.0,
+    timeout_s: float | None = None,
 ) -> SynthResult:
     """Synthesize Verilog text with top module ``top`` for ``target`` (optionally place and route).
 
     The top goes behind :func:`io_wrapper` (``wrap=True``, the default: the same five pins on every
     target, so targets compare like for like), never (``False``), or only when its ports have more
     bits than the package has pins (``None``). Does not raise when the design does not fit: the
-    result says so (``fits``, ``fit_message``) and place-and-route is skipped. Raises
+    result says so (``fits``, ``fit_message``) and place-and-route is skipped. Each tool run is
+    limited to ``timeout_s`` (default ``$CODESIGN_TOOL_TIMEOUT_S``, else 3600 s). Raises
     ``ConfigError`` for an unknown target, ``ToolError`` when a tool is missing or fails.
     """
     dev = device(target)
+    if timeout_s is None:
+        timeout_s = tool_timeout_s()
     if isinstance(target_mhz, bool) or not isinstance(target_mhz, (int, float)) or not target_mhz > 0:
         raise ConfigError(f"target_mhz must be a positive number, not {target_mhz!r}")
     versions = tool_versions(dev)
