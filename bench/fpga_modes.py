@@ -1,10 +1,13 @@
 """FPGA resources of the whole-layer accelerator's modes: dataflow (WS, OS, IS) x zero handling
-(none, gate) x requantizing write-back, measured through ``codesign synth`` (Yosys, synthesis only).
+(none, gate; 2:4 skip on WS) x requantizing write-back, measured through ``codesign synth`` (Yosys,
+synthesis only).
 
     python bench/fpga_modes.py [--size 4] [--target ecp5-25k] [--sram-bytes 1024]
+                               [--modes ws:skip os:none:rq ...] [--merge]
 
-Writes ``bench/results/fpga_modes.csv``, ``.json`` and ``.md``. Zero skipping is not built (the
-generator refuses it), so it has no row.
+Writes ``bench/results/fpga_modes.csv``, ``.json`` and ``.md``. ``--modes`` runs only the given
+``dataflow:zero_handling[:rq]`` rows; ``--merge`` replaces those rows in the existing results and
+keeps the others (results are also cached by the synth flow).
 """
 
 from __future__ import annotations
@@ -45,14 +48,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--target", default="ecp5-25k")
     ap.add_argument("--sram-bytes", type=int, default=1024)
     ap.add_argument("--out", default=str(RESULTS / "fpga_modes"))
+    ap.add_argument("--modes", nargs="+", default=None, metavar="DF:ZERO[:rq]")
+    ap.add_argument("--merge", action="store_true", help="keep the other rows of the existing results")
     args = ap.parse_args(argv)
     modes = [(df, z, False) for df in ("ws", "os", "is") for z in ("none", "gate")]
     modes += [("ws", "none", True), ("os", "none", True), ("ws", "skip", False)]
-    rows = []
-    for df, z, rq in modes:
-        rows.append(run(args.size, df, z, rq, args.target, args.sram_bytes))
-        print(rows[-1], flush=True)
+    if args.modes:
+        modes = [(m.split(":")[0], m.split(":")[1], m.endswith(":rq")) for m in args.modes]
     out = Path(args.out)
+    old: list[dict[str, object]] = []
+    if args.merge and out.with_suffix(".json").exists():
+        old = json.loads(out.with_suffix(".json").read_text())
+    new = {}
+    for df, z, rq in modes:
+        new[df, z, rq] = run(args.size, df, z, rq, args.target, args.sram_bytes)
+        print(new[df, z, rq], flush=True)
+    rows = [new.pop((r["dataflow"], r["zero_handling"], r["requantize"]), r) for r in old]  # type: ignore[call-overload]
+    rows += list(new.values())
     out.parent.mkdir(parents=True, exist_ok=True)
     cols = sorted({k for r in rows for k in r}, key=lambda k: list(rows[0]).index(k) if k in rows[0] else 99)
     with open(out.with_suffix(".csv"), "w", newline="") as f:

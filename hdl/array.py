@@ -32,11 +32,29 @@ def operand_shape(bits: int, is_signed: bool) -> Shape:
     return signed(bits) if is_signed else unsigned(bits)
 
 
-def lane_layout(shape: Shape, *, first: bool = False) -> data.StructLayout:
+def lane_layout(shape: Shape, *, first: bool = False, index_bits: int = 0) -> data.StructLayout:
     fields: dict[str, object] = {"data": shape, "valid": 1}
     if first:
         fields["first"] = 1
+    if index_bits:
+        fields["index"] = unsigned(index_bits)
     return data.StructLayout(fields)
+
+
+def group_layout(shape: Shape, m: int) -> data.StructLayout:
+    """An activation lane of the n:m skipping array: the ``m`` activations of a group."""
+    return data.StructLayout({"data": data.ArrayLayout(shape, m), "valid": 1})
+
+
+def act_lane_layout(plan: HardwarePlan) -> data.StructLayout:
+    """What enters a WS PE row: one activation, or with skipping its group of ``m``."""
+    s = _Shapes(plan)
+    return group_layout(s.act, plan.skip_nm[1]) if plan.skip_nm else lane_layout(s.act)
+
+
+def weight_lane_layout(plan: HardwarePlan) -> data.StructLayout:
+    """What a WS PE column's weight bus carries: the value, with skipping its index."""
+    return lane_layout(_Shapes(plan).weight, index_bits=plan.index_bits)
 
 
 def popcount(bits: list) -> object:
@@ -78,13 +96,16 @@ def _enable(gating: bool, a_valid, w_valid, a, w):
 
 
 class WSProcessingElement(wiring.Component):
-    """One weight-stationary PE: ``psum_out <= psum_in + (enabled ? a * w : 0)``, registered."""
+    """One weight-stationary PE: ``psum_out <= psum_in + (enabled ? a * w : 0)``, registered.
+
+    With n:m skipping the PE holds a weight slot (value and index) and its row carries the group
+    of ``m`` activations; the PE multiplies the one its index selects (as sparse tensor cores do)."""
 
     def __init__(self, plan: HardwarePlan):
         self._plan = plan
         s = _Shapes(plan)
-        lane = lane_layout(s.act)
-        super().__init__({
+        lane = act_lane_layout(plan)
+        members: dict[str, object] = {
             "a_in": In(lane),
             "a_out": Out(lane),
             "w_data": In(s.weight),
@@ -94,7 +115,10 @@ class WSProcessingElement(wiring.Component):
             "psum_in": In(s.acc),
             "psum_out": Out(s.acc),
             "enabled": Out(1),
-        })
+        }
+        if plan.skip_nm:
+            members["w_index"] = In(plan.index_bits)
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
@@ -104,9 +128,16 @@ class WSProcessingElement(wiring.Component):
         with m.If(self.w_load):
             m.d.sync += [w.eq(self.w_data), w_valid.eq(self.w_valid)]
         m.d.sync += [self.a_out.eq(self.a_in), self.w_load_out.eq(self.w_load)]
-        en = _enable(self._plan.gating, self.a_in.valid, w_valid, self.a_in.data, w)
+        if self._plan.skip_nm:
+            idx = Signal(self._plan.index_bits)
+            with m.If(self.w_load):
+                m.d.sync += idx.eq(self.w_index)
+            a = self.a_in.data[idx]
+        else:
+            a = self.a_in.data
+        en = _enable(self._plan.gating, self.a_in.valid, w_valid, a, w)
         m.d.comb += self.enabled.eq(en)
-        m.d.sync += self.psum_out.eq(self.psum_in + Mux(en, self.a_in.data * w, 0))
+        m.d.sync += self.psum_out.eq(self.psum_in + Mux(en, a * w, 0))
         return m
 
 
@@ -158,8 +189,8 @@ class SystolicArray(wiring.Component):
         r, c = plan.rows, plan.cols
         members: dict[str, object] = {}
         if plan.dataflow is Dataflow.WS:
-            members["a_vec"] = In(data.ArrayLayout(lane_layout(s.act), r))
-            members["w_vec"] = In(data.ArrayLayout(lane_layout(s.weight), c))
+            members["a_vec"] = In(data.ArrayLayout(act_lane_layout(plan), r))
+            members["w_vec"] = In(data.ArrayLayout(weight_lane_layout(plan), c))
             members["w_load"] = In(1)
             members["w_row"] = In(range(r))
         else:
@@ -194,7 +225,7 @@ class SystolicArray(wiring.Component):
                 m.submodules[f"pe_{r}_{c}"] = pes[r][c]
         # left edge: activation row r delayed by r
         for r in range(R):
-            a = delayed(m, self.a_vec[r], r, f"a_skew{r}", lane_layout(s.act))
+            a = delayed(m, self.a_vec[r], r, f"a_skew{r}", act_lane_layout(plan))
             m.d.comb += pes[r][0].a_in.eq(a)
             m.d.comb += pes[r][0].w_load.eq(self.w_load & (self.w_row == r))
             for c in range(1, C):
@@ -202,9 +233,11 @@ class SystolicArray(wiring.Component):
                              pes[r][c].w_load.eq(pes[r][c - 1].w_load_out)]
         # top edge: weight bus of column c delayed by c, shared by the column's PEs
         for c in range(C):
-            w = delayed(m, self.w_vec[c], c, f"w_skew{c}", lane_layout(s.weight))
+            w = delayed(m, self.w_vec[c], c, f"w_skew{c}", weight_lane_layout(plan))
             for r in range(R):
                 m.d.comb += [pes[r][c].w_data.eq(w.data), pes[r][c].w_valid.eq(w.valid)]
+                if plan.skip_nm:
+                    m.d.comb += pes[r][c].w_index.eq(w.index)
             m.d.comb += pes[0][c].psum_in.eq(0)
             for r in range(1, R):
                 m.d.comb += pes[r][c].psum_in.eq(pes[r - 1][c].psum_out)

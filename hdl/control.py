@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from amaranth.hdl import Cat, Module, Mux, Signal, Value
 from amaranth.lib import data
 
-from codesign.hdl.array import SystolicArray, delayed, lane_layout, operand_shape
+from codesign.hdl.array import SystolicArray, act_lane_layout, delayed
 from codesign.hdl.plan import HardwarePlan
 from codesign.sim.config import Dataflow
 
@@ -110,12 +110,14 @@ def _ws(m: Module, p: HardwarePlan, array: SystolicArray, act_rd, w_rd, out_rmw,
         w_colmask.eq(Cat(*[nbase + i < nn for i in range(C)])),
     ]
     m.d.comb += [array.w_load.eq(w_load), array.w_row.eq(w_row)]
-    wb = p.config.weight_bits
+    wb, lb = p.config.weight_bits, p.weight_lane_bits
     for col in range(C):
         m.d.comb += [
-            array.w_vec[col].data.eq(w_rd.data[col * wb:(col + 1) * wb]),
+            array.w_vec[col].data.eq(w_rd.data[col * lb:col * lb + wb]),
             array.w_vec[col].valid.eq(w_rowvalid & w_colmask[col]),
         ]
+        if p.skip_nm:  # the slot's index rides above its value
+            m.d.comb += array.w_vec[col].index.eq(w_rd.data[col * lb + wb:(col + 1) * lb])
     # activation issue: row j (= m) of A for this K chunk
     a_issue = running & (j < mm)
     m.d.comb += act_rd.addr.eq(abase + j)
@@ -134,11 +136,13 @@ def _ws(m: Module, p: HardwarePlan, array: SystolicArray, act_rd, w_rd, out_rmw,
     meta2 = Signal(meta)  # aligned with a_vec
     m.d.sync += [meta1.eq(meta0), meta2.eq(meta1)]
     ab = p.config.act_bits
-    s_act = operand_shape(ab, p.config.act_signed)
-    a_vec = Signal(data.ArrayLayout(lane_layout(s_act), R))
+    a_vec = Signal(data.ArrayLayout(act_lane_layout(p), R))
+    # a row's activation lane, or with n:m skipping the group of m its n rows select from
+    gn, gm = p.skip_nm or (1, 1)
     for r in range(R):
+        lo = r // gn * gm * ab
         m.d.sync += [
-            a_vec[r].data.eq(act_rd.data[r * ab:(r + 1) * ab]),
+            a_vec[r].data.eq(act_rd.data[lo:lo + gm * ab]),
             a_vec[r].valid.eq(meta1.valid & meta1.kmask[r]),
         ]
     m.d.comb += array.a_vec.eq(a_vec)

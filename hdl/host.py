@@ -114,12 +114,68 @@ def _words_to_bytes(words: list[int], nbytes: int) -> bytes:
     return b"".join(w.to_bytes(nbytes, "little") for w in words)
 
 
-def place_layer(image: bytearray, plan: TilePlan, hw: HardwarePlan, a: np.ndarray, b: np.ndarray,
-                base: int, requant: Requant | None = None) -> PlacedLayer:
-    """Write the blocks of ``a[G, M, K]`` and ``b[G, K, N]`` into ``image`` from ``base`` and zero C's.
-    ``hw`` is the core's plan (``HardwarePlan(core_config(config))``)."""
+def skip_operands(a: np.ndarray, b: np.ndarray, nm: tuple[int, int], compressed: bool,
+                  what: str = "layer") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The operands of n:m skipping hardware (``sim.tileplan.skip_slots``): ``a[G, M, K]`` and
+    ``b[G, K, N]`` -> ``(a_groups[G, M, ceil(K'/n) * m], values[G, K', N], indices[G, K', N])``.
+
+    Compressed: each group of ``m`` weights (along K, per output channel) keeps its non-zeros in
+    ``n`` slots (fewer in a last, shorter group), each with its position; the activation groups
+    are A itself, zero-padded to whole groups. Dense layout: slot ``k`` is weight ``k``; group ``j``
+    holds activations ``j*n .. j*n+n-1`` in its first ``n`` lanes (the others are zeros)."""
+    n, m = nm
     g_, m_, k_ = a.shape
     n_ = b.shape[2]
+    if not compressed:
+        kg = ceil_div(k_, n)
+        ap = np.zeros((g_, m_, kg, m), dtype=np.int64)
+        flat = np.zeros((g_, m_, kg * n), dtype=np.int64)
+        flat[:, :, :k_] = a
+        ap[:, :, :, :n] = flat.reshape(g_, m_, kg, n)
+        idx = np.broadcast_to((np.arange(k_) % n)[None, :, None], b.shape)
+        return ap.reshape(g_, m_, kg * m), np.asarray(b, dtype=np.int64), np.ascontiguousarray(idx)
+    kg = ceil_div(k_, m)
+    full, rest = divmod(k_, m)
+    slots = full * n + min(n, rest)
+    ap = np.zeros((g_, m_, kg * m), dtype=np.int64)
+    ap[:, :, :k_] = a
+    bp = np.zeros((g_, kg * m, n_), dtype=np.int64)
+    bp[:, :k_] = b
+    groups = bp.reshape(g_, kg, m, n_)
+    nz = groups != 0
+    count = nz.sum(axis=2)  # [G, kg, N]
+    if (count > n).any():
+        gi, ji, ci = (int(x[0]) for x in np.nonzero(count > n))
+        raise ConfigError(f"{what}: weights must be {n}:{m} sparse along K for skip_pattern {n}:{m}; output "
+                          f"channel {ci} of group {gi} has {int(count[gi, ji, ci])} non-zeros in K "
+                          f"{ji * m}..{ji * m + m - 1}")
+    order = np.argsort(~nz, axis=2, kind="stable")[:, :, :n]  # the non-zeros first, in K order
+    vals = np.take_along_axis(groups, order, axis=2)
+    return (ap, vals.reshape(g_, kg * n, n_)[:, :slots].copy(),
+            order.reshape(g_, kg * n, n_)[:, :slots].astype(np.int64))
+
+
+def skip_enabled_macs(a_groups: np.ndarray, values: np.ndarray, indices: np.ndarray, nm: tuple[int, int]) -> int:
+    """MACs the skipping PEs enable: per weight slot with a non-zero value, the rows of M whose
+    selected activation is non-zero (``sum nnz(A_groups[:, col]) * (value != 0)``)."""
+    n, m = nm
+    total = 0
+    for g in range(values.shape[0]):
+        nnz_a = (a_groups[g] != 0).sum(axis=0)  # [columns]
+        col = (np.arange(values.shape[1]) // n * m)[:, None] + indices[g]
+        total += int((nnz_a[col] * (values[g] != 0)).sum())
+    return total
+
+
+def place_layer(image: bytearray, plan: TilePlan, hw: HardwarePlan, a: np.ndarray, b: np.ndarray,
+                base: int, requant: Requant | None = None, b_index: np.ndarray | None = None) -> PlacedLayer:
+    """Write the blocks of ``a[G, M, K]`` and ``b[G, K, N]`` into ``image`` from ``base`` and zero C's.
+    ``hw`` is the core's plan (``HardwarePlan(core_config(config))``). With n:m skipping the
+    operands are those of :func:`skip_operands` (``b`` the weight slots, ``b_index`` their indices,
+    ``a`` the activation groups) and K counts slots."""
+    g_, m_ = a.shape[:2]
+    k_, n_ = b.shape[1:]
+    nm = hw.skip_nm
     fa, fb, _fc = plan.block_bytes(plan.mt, plan.nt, plan.kt)
     foot_a, foot_b, foot_c = plan.dram_footprint_bytes
     a_base = _round_up(base, ALIGN_BYTES)
@@ -141,6 +197,15 @@ def place_layer(image: bytearray, plan: TilePlan, hw: HardwarePlan, a: np.ndarra
     for g in range(g_):
         for mi, m0 in enumerate(range(0, m_, plan.mt)):
             for ki, k0 in enumerate(range(0, k_, plan.kt)):
+                if nm is not None:  # the activation groups of slots k0 .. k0+kt (k0 starts a group)
+                    ks = min(plan.kt, k_ - k0)
+                    blk = a[g, m0:m0 + plan.mt, k0 // nm[0] * nm[1]:ceil_div(k0 + ks, nm[0]) * nm[1]]
+                    z = np.zeros((ks, 1), dtype=np.int64)
+                    act, _ = hw.pack_operands(blk, z, z)
+                    data = _words_to_bytes(act, pa * bus)
+                    at = a_base + g * per_g_a + mi * fa * plan.n_kt + ki * fa
+                    image[at:at + len(data)] = data
+                    continue
                 blk = a[g, m0:m0 + plan.mt, k0:k0 + plan.kt]
                 if is_:  # A^T is the WS core's stationary operand
                     _, act = hw.pack_operands(np.zeros((1, blk.shape[1]), dtype=np.int64), blk.T)
@@ -152,7 +217,12 @@ def place_layer(image: bytearray, plan: TilePlan, hw: HardwarePlan, a: np.ndarra
         for ni, n0 in enumerate(range(0, n_, plan.nt)):
             for ki, k0 in enumerate(range(0, k_, plan.kt)):
                 blk = b[g, k0:k0 + plan.kt, n0:n0 + plan.nt]
-                if is_:  # B^T streams through the WS core
+                if nm is not None:
+                    assert b_index is not None, "n:m skipping needs the weights' indices"
+                    cols_a = ceil_div(blk.shape[0], nm[0]) * nm[1]
+                    _, wt = hw.pack_operands(np.zeros((1, cols_a), dtype=np.int64), blk,
+                                             b_index[g, k0:k0 + plan.kt, n0:n0 + plan.nt])
+                elif is_:  # B^T streams through the WS core
                     wt, _ = hw.pack_operands(blk.T, np.zeros((blk.shape[0], 1), dtype=np.int64))
                 else:
                     _, wt = hw.pack_operands(np.zeros((1, blk.shape[0]), dtype=np.int64), blk)

@@ -25,7 +25,14 @@ import numpy as np
 
 from codesign.errors import ConfigError
 from codesign.sim.config import AcceleratorConfig, Dataflow, ZeroHandling
-from codesign.sim.tileplan import HW_MAX_BITS, HW_MIN_BITS, accumulator_bits_needed, model_only_reason
+from codesign.sim.tileplan import (
+    HW_MAX_BITS,
+    HW_MIN_BITS,
+    accumulator_bits_needed,
+    model_only_reason,
+    nm_index_bits,
+    skip_hardware,
+)
 from codesign.sim.timing import (
     NATIVE_START_CYCLES,
     ceil_div,
@@ -99,7 +106,26 @@ class HardwarePlan:
 
     @property
     def gating(self) -> bool:
-        return self.config.zero_handling is ZeroHandling.GATE
+        """Zero operands disable their MAC (gating; the skipping PEs gate too)."""
+        return self.config.zero_handling is not ZeroHandling.NONE
+
+    @property
+    def skip_nm(self) -> tuple[int, int] | None:
+        """``(n, m)`` of n:m skipping (ws): each PE row takes a weight slot (value and index); the
+        ``n`` rows of a group share ``m`` activation lanes and each PE selects by its index."""
+        return skip_hardware(self.config)
+
+    @property
+    def index_bits(self) -> int:
+        return nm_index_bits(self.skip_nm[1]) if self.skip_nm else 0
+
+    @property
+    def act_lanes(self) -> int:
+        """Activations in a buffer word: one per row, or ``rows / n`` groups of ``m`` (skipping)."""
+        if self.skip_nm:
+            n, m = self.skip_nm
+            return self.rows // n * m
+        return self.rows
 
     @property
     def act_range(self) -> tuple[int, int]:
@@ -141,11 +167,16 @@ class HardwarePlan:
     # -- buffers -----------------------------------------------------------------------------
     @property
     def act_word_bits(self) -> int:
-        return self.rows * self.config.act_bits
+        return self.act_lanes * self.config.act_bits
+
+    @property
+    def weight_lane_bits(self) -> int:
+        """A weight lane: the value, with skipping its index above it."""
+        return self.config.weight_bits + self.index_bits
 
     @property
     def weight_word_bits(self) -> int:
-        return self.cols * self.config.weight_bits
+        return self.cols * self.weight_lane_bits
 
     @property
     def out_word_bits(self) -> int:
@@ -258,8 +289,15 @@ class HardwarePlan:
             out.append(word)
         return out
 
-    def pack_operands(self, a: np.ndarray, b: np.ndarray) -> tuple[list[int], list[int]]:
-        """``a[M, K]``, ``b[K, N]`` -> (activation words, weight words) in buffer order."""
+    def pack_operands(self, a: np.ndarray, b: np.ndarray,
+                      b_index: np.ndarray | None = None) -> tuple[list[int], list[int]]:
+        """``a[M, K]``, ``b[K, N]`` -> (activation words, weight words) in buffer order.
+
+        With n:m skipping, ``b[K', N]`` holds weight slots and ``b_index`` their indices, and ``a`` is
+        ``[M, ceil(K'/n) * m]``: the groups of ``m`` activations the slots select from
+        (:func:`codesign.hdl.host.skip_operands`)."""
+        if self.skip_nm:
+            return self._pack_skip(a, b, b_index)
         m, k = a.shape
         k2, n = b.shape
         if k2 != k:
@@ -291,6 +329,28 @@ class HardwarePlan:
             # B[k, nf*c:+c] at nf*K + k
             wt = bp.reshape(k, nf, c).transpose(1, 0, 2).reshape(nf * k, c)
         return self._pack(act, ab), self._pack(wt, wb)
+
+    def _pack_skip(self, a: np.ndarray, b: np.ndarray, b_index: np.ndarray | None) -> tuple[list[int], list[int]]:
+        assert self.skip_nm is not None
+        gn, gm = self.skip_nm
+        m, cols_a = a.shape
+        k, n = b.shape
+        if b_index is None or b_index.shape != b.shape:
+            raise ConfigError("n:m skipping needs the weights' indices, shaped like the weight slots")
+        if cols_a != ceil_div(k, gn) * gm:
+            raise ConfigError(f"a must have {ceil_div(k, gn) * gm} columns (groups of {gm}) for {k} weight slots, "
+                              f"not {cols_a}")
+        r, c, lanes = self.rows, self.cols, self.act_lanes
+        nf, kf = ceil_div(n, c), ceil_div(k, r)
+        ap = np.zeros((m, kf * lanes), dtype=np.int64)
+        ap[:, :cols_a] = a
+        act = ap.reshape(m, kf, lanes).transpose(1, 0, 2).reshape(kf * m, lanes)
+        wb = self.config.weight_bits
+        lane = (np.asarray(b, dtype=np.int64) & ((1 << wb) - 1)) | (np.asarray(b_index, dtype=np.int64) << wb)
+        bp = np.zeros((kf * r, nf * c), dtype=np.int64)
+        bp[:k, :n] = lane
+        wt = bp.reshape(kf, r, nf, c).transpose(2, 0, 1, 3).reshape(nf * kf * r, c)
+        return self._pack(act, self.config.act_bits), self._pack(wt, self.weight_lane_bits)
 
     def output_addresses(self, m: int, n: int, k: int) -> list[int]:
         """Output-buffer words to read back, in the order :meth:`unpack_outputs` expects."""
@@ -331,6 +391,7 @@ class HardwarePlan:
             "acc_bits": self.acc_bits,
             "acc_signed": self.acc_signed,
             "zero_gating": self.gating,
+            "skip_pattern": self.config.skip_pattern if self.skip_nm else "",
             "act_depth_words": self.act_depth,
             "weight_depth_words": self.weight_depth,
             "out_depth_words": self.out_depth,

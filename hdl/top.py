@@ -38,6 +38,8 @@ def top_name(config: AcceleratorConfig) -> str:
     sw = "s" if c.weight_signed else "u"
     sa = "s" if c.act_signed else "u"
     gate = "_gate" if c.zero_handling.value == "gate" else ""
+    if c.skip_nm:
+        gate = "_skip{}of{}".format(*c.skip_nm)
     return f"codesign_{c.dataflow.value}_{c.rows}x{c.cols}_w{sw}{c.weight_bits}_a{sa}{c.act_bits}{gate}"
 
 

@@ -278,10 +278,20 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
     With ``config.requantize`` the outputs are requantized in the write-back: ``requant`` gives
     each layer's :class:`codesign.hdl.host.Requant` (default: seeded random parameters), and the
     expected outputs are ``Requant.apply(A @ B)`` (``codesign.workloads.intarith.requantize``)."""
-    from codesign.hdl.host import check_descriptor, hex_image, image_hex, place_layer, random_requant, read_outputs
+    from codesign.hdl.host import (
+        check_descriptor,
+        hex_image,
+        image_hex,
+        place_layer,
+        random_requant,
+        read_outputs,
+        skip_enabled_macs,
+        skip_operands,
+    )
     from codesign.hdl.rtl_runner import depth_bucket, run_layer_job
     from codesign.sim.engine import simulate_layer
     from codesign.sim.mapping import plan_layer
+    from codesign.sim.tileplan import skip_slots
 
     _check_cocotb()
     if not 0 <= stall < 1:
@@ -294,6 +304,7 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
     placed = []
     rng = np.random.default_rng(seed + 7)
     quants: list[Any] = []
+    refs: list[int] = []  # enabled MACs from the tensors
     for i, (layer, ops) in enumerate(layers):
         q = None
         if config.requantize:
@@ -302,9 +313,19 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
         groups, m, k = ops.a.shape
         hw.check_accumulator(k, f"layer {layer.name!r}")
         plan = plan_layer(layer, batch, config).tiling
-        if plan is None or (plan.gemm.m, plan.gemm.n, plan.gemm.k, plan.gemm.repeats) != (m, ops.b.shape[2], k, groups):
+        slots, compressed = k, False
+        if core.skip_nm:  # K counts weight slots (sim.tileplan.skip_slots)
+            slots, compressed = skip_slots(k, layer.weights if layer.weight_elements > 0 else None, core.skip_nm)
+        if plan is None or (plan.gemm.m, plan.gemm.n, plan.gemm.k, plan.gemm.repeats) != (m, ops.b.shape[2], slots,
+                                                                                          groups):
             raise WorkloadError(f"layer {layer.name!r}: its GEMM does not match its operands")
-        p = place_layer(image, plan, core, ops.a, ops.b, len(image), q)
+        if core.skip_nm:
+            a_g, vals, idx = skip_operands(ops.a, ops.b, core.skip_nm, compressed, f"layer {layer.name!r}")
+            p = place_layer(image, plan, core, a_g, vals, len(image), q, b_index=idx)
+            refs.append(skip_enabled_macs(a_g, vals, idx, core.skip_nm))
+        else:
+            p = place_layer(image, plan, core, ops.a, ops.b, len(image), q)
+            refs.append(ops.active_macs() if hw.gating else groups * m * k * ops.b.shape[2])
         check_descriptor(p.descriptor, hw, plan)
         sim = simulate_layer(layer, batch, config)
         placed.append((layer, ops, p, sim))
@@ -329,13 +350,12 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
         result, out_image = run(Path(work_dir))
     wall = round(time.perf_counter() - t0, 3)
     out = []
-    for (layer, ops, p, sim), res, q in zip(placed, result["layers"], quants, strict=True):
+    for (layer, ops, p, sim), res, q, active in zip(placed, result["layers"], quants, refs, strict=True):
         if res["error"]:
             raise ConfigError(f"layer {layer.name!r}: the hardware refused its descriptor "
                               f"(error bits {res['error']:#x})")
         c = read_outputs(out_image, p, core)
         groups, m, k = ops.a.shape
-        active = ops.active_macs() if hw.gating else ops.a.shape[0] * m * k * ops.b.shape[2]
         out.append(WholeLayerVerification(
             layer=layer.name, m=m, n=ops.b.shape[2], k=k, groups=groups, tiles=p.plan.tile_count,
             tile=(p.plan.gt, p.plan.mt, p.plan.nt, p.plan.kt),

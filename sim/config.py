@@ -112,6 +112,20 @@ def _positive_int(field: str, value: object, minimum: int = 1, maximum: int | No
     return value  # type: ignore[return-value]
 
 
+def _skip_pattern(value: object) -> str:
+    """``"n:m"`` with 1 <= n < m <= 16, or ``"bitmask"``."""
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text == "bitmask":
+        return text
+    parts = text.split(":") if text else []
+    if len(parts) == 2 and all(p.isdigit() for p in parts):
+        n, m = int(parts[0]), int(parts[1])
+        if 1 <= n < m <= 16:
+            return f"{n}:{m}"
+    raise ConfigError(f"skip_pattern must be 'n:m' with 1 <= n < m <= 16 (such as '2:4') or 'bitmask', "
+                      f"not {value!r}")
+
+
 def _positive_number(field: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
         raise ConfigError(f"{field} must be a positive number, not {value!r}")
@@ -150,6 +164,10 @@ class AcceleratorConfig:
     objective: Objective = Objective.EDP
     depthwise: Depthwise = Depthwise.ARRAY
     depthwise_lanes: int = 0  # channels the depthwise engine computes at once; 0: one per array column
+    # with zero_handling skip: the weight pattern the PEs decode. "n:m" (2:4 as in sparse tensor
+    # cores: each PE selects its activation among m with the weight's index bits; built for ws) or
+    # "bitmask" (any zeros skipped, with a bitmask: model-only)
+    skip_pattern: str = "2:4"
 
     def __post_init__(self) -> None:
         _positive_int("rows", self.rows)
@@ -174,8 +192,17 @@ class AcceleratorConfig:
         for f, cls in (("fusion", Fusion), ("mapping", Mapping), ("objective", Objective), ("depthwise", Depthwise)):
             object.__setattr__(self, f, _enum(cls, f, getattr(self, f)))
         _positive_int("depthwise_lanes", self.depthwise_lanes, 0)
+        object.__setattr__(self, "skip_pattern", _skip_pattern(self.skip_pattern))
 
     # -- derived ---------------------------------------------------------------------------
+    @property
+    def skip_nm(self) -> tuple[int, int] | None:
+        """``(n, m)`` of the N:M pattern the skipping PEs decode (None: not skipping, or bitmask)."""
+        if self.zero_handling is not ZeroHandling.SKIP or self.skip_pattern == "bitmask":
+            return None
+        n, m = self.skip_pattern.split(":")
+        return int(n), int(m)
+
     @property
     def pes(self) -> int:
         return self.rows * self.cols

@@ -38,7 +38,7 @@ from codesign.sim.cost import layer_energy
 from codesign.sim.fusion import DEFAULT, LayerContext, model_only_reasons, plan_network
 from codesign.sim.mapping import LayerPlan, TileRun, plan_gemm, plan_layer
 from codesign.sim.result import Counts, LayerResult, NetworkResult
-from codesign.sim.tileplan import dma_read_cycles, dma_write_cycles, model_only_reason
+from codesign.sim.tileplan import dma_read_cycles, dma_write_cycles, model_only_reason, skip_hardware
 from codesign.sim.timing import scalesim_conv_out, scalesim_gemm_cycles, scalesim_sparse_k
 from codesign.workloads.layers import Conv2d, GemmShape, Layer, Network
 
@@ -284,9 +284,11 @@ def simulate_layer(layer: Layer, batch: int, config: AcceleratorConfig, timing: 
         run = pipeline_simpy if engine == "simpy" else pipeline_closed_form
         plan = plan_layer(layer, batch, config, context)
         pt = run(plan.runs, config, plan.tiling.prologue_bytes if plan.tiling else 0)
-        if config.zero_handling is ZeroHandling.SKIP and layer.weights.density < 1.0:
-            # skipping is a per-layer choice: where compressed weights and their metadata cost
-            # more than they save (high density, memory-bound), the layer runs dense and gated
+        if (config.zero_handling is ZeroHandling.SKIP and layer.weights.density < 1.0
+                and skip_hardware(config) is None):
+            # idealized skipping (model-only) is a per-layer choice: where compressed weights and
+            # their metadata cost more than they save (high density, memory-bound), the layer runs
+            # dense and gated. The n:m hardware has one layout per layer (sim.tileplan.skip_slots).
             gated = plan_layer(layer, batch, config.replace(zero_handling=ZeroHandling.GATE), context)
             pt_gated = run(gated.runs, config, gated.tiling.prologue_bytes if gated.tiling else 0)
             if pt_gated.cycles < pt.cycles:

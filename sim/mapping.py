@@ -30,7 +30,7 @@ from functools import lru_cache
 from codesign.sim.config import AcceleratorConfig, Dataflow, Depthwise, Mapping, ZeroHandling
 from codesign.sim.fusion import DEFAULT, DRAM, ONCHIP, LayerContext
 from codesign.sim.result import Counts
-from codesign.sim.tileplan import TilePlan, plan_tiles, plan_traffic_bytes
+from codesign.sim.tileplan import TilePlan, plan_tiles, plan_traffic_bytes, skip_hardware, skip_slots
 from codesign.sim.timing import ceil_div, map_gemm
 from codesign.workloads.layers import Conv2d, Eltwise, GemmShape, Layer
 from codesign.workloads.operand import Operand, Pattern
@@ -132,8 +132,12 @@ def _plan_gemm_cached(g: GemmShape, inputs: Operand, weights: Operand, outputs: 
     ab = effective_bits(inputs, cfg.act_bits)
     wb = effective_bits(weights, cfg.weight_bits)
     ob = min(outputs.bits, cfg.acc_bits)
-    skip = cfg.zero_handling is ZeroHandling.SKIP and weights_static and weights.density < 1.0
-    keff = kept_k(g.k, weights) if skip else g.k
+    nm = skip_hardware(cfg)
+    if nm is not None:  # the n:m skipping hardware: K counts weight slots (compressed or dense layout)
+        keff, skip = skip_slots(g.k, weights if weights_static else None, nm)
+    else:
+        skip = cfg.zero_handling is ZeroHandling.SKIP and weights_static and weights.density < 1.0
+        keff = kept_k(g.k, weights) if skip else g.k
     tiling = plan_tiles(GemmShape(g.m, g.n, keff, g.repeats), tcfg)
     if cfg.mapping is Mapping.SEARCH:
         tiling = _search(g, inputs, weights, cfg, ab, wb, ob, skip, keff, tiling, ctx, a_inside)
@@ -159,7 +163,7 @@ def _gemm_plan(g: GemmShape, inputs: Operand, weights: Operand, cfg: Accelerator
     a_onchip, c_onchip = ctx.input_from == ONCHIP, ctx.output_to == ONCHIP
     load = ((0 if a_onchip else a_bytes) + b_bytes + tiling.prologue_bytes) * 8
     store = 0 if c_onchip else c_bytes * 8
-    if skip:  # metadata of the compressed weights rides along with them
+    if skip and not tiling.geometry.skip_n:  # idealized skipping: the metadata rides along the weights
         load += metadata_bits(g.k, g.n, weights) * g.repeats
     counts = _gemm_counts(g, inputs, weights, cfg, ab, wb, ob, skip, tiling, load, store, a_inside)
     if a_onchip or ctx.resident_bits:  # the input SRAM is filled by the producer, not from DRAM
@@ -182,10 +186,12 @@ def _search(g: GemmShape, inputs: Operand, weights: Operand, cfg: AcceleratorCon
         return cycles, sum(layer_energy(lp.counts, cycles, cfg).values())
 
     t = load_table(cfg.energy_table)
+    geo = fixed.geometry
+    a_elems = g.m * (ceil_div(keff, geo.skip_n) * geo.skip_m if geo.skip_n else g.k) * g.repeats
     em = EnergyModel(
-        a_elems=g.m * g.k * g.repeats, b_elems=keff * g.n * g.repeats, c_elems=g.m * g.n * g.repeats, k=g.k,
-        keff=keff, ab=ab, wb=wb, ob=ob, accb=cfg.acc_bits,
-        meta_bits=metadata_bits(g.k, g.n, weights) * g.repeats if skip else 0,
+        a_elems=a_elems, b_elems=keff * g.n * g.repeats, c_elems=g.m * g.n * g.repeats, k=g.k,
+        keff=keff, ab=ab, wb=wb + geo.index_bits, ob=ob, accb=cfg.acc_bits,
+        meta_bits=metadata_bits(g.k, g.n, weights) * g.repeats if skip and not fixed.geometry.skip_n else 0,
         e_in=t.sram_pj_per_bit_at(cfg.input_sram_bytes), e_w=t.sram_pj_per_bit_at(cfg.weight_sram_bytes),
         e_out=t.sram_pj_per_bit_at(cfg.output_sram_bytes), e_dram=t.dram_pj_per_bit,
         leak_per_cycle=leakage_pj_per_cycle(cfg))
@@ -202,7 +208,14 @@ def _gemm_counts(g: GemmShape, inputs: Operand, weights: Operand, cfg: Accelerat
     macs = m * n * k * reps
     dw = weights.density
     da = inputs.density * a_inside  # padding zeros are zeros of A
-    if cfg.zero_handling is ZeroHandling.NONE:
+    geo = tp.geometry
+    if geo.skip_n:  # the n:m skipping hardware: every weight slot issued, zero operands gated
+        slots = m * n * tp.gemm.k * reps
+        real = m * n * kept_k(k, weights) * reps if skip else round(macs * dw)
+        active = round(real * da)
+        gated = slots - active
+        skipped = macs - slots
+    elif cfg.zero_handling is ZeroHandling.NONE:
         active, gated, skipped = macs, 0, 0
     elif skip:
         keff = kept_k(k, weights)
@@ -214,7 +227,7 @@ def _gemm_counts(g: GemmShape, inputs: Operand, weights: Operand, cfg: Accelerat
         active = round(macs * dw * da)
         gated = macs - active
         skipped = 0
-    keff = kept_k(k, weights) if skip else k
+    keff = tp.gemm.k if geo.skip_n else kept_k(k, weights) if skip else k
     accb = cfg.acc_bits
     rows, cols = cfg.rows, cfg.cols
     # number of (m, n, k) tiles of each operand block re-read by the array per tile
@@ -225,14 +238,18 @@ def _gemm_counts(g: GemmShape, inputs: Operand, weights: Operand, cfg: Accelerat
     kf = ceil_div(min(kt, keff), rows)  # row folds within a tile (WS / IS: K on rows)
     mcf = ceil_div(min(mt, m), cols)  # column folds within a tile (IS: M on columns)
     b_elems = keff * n * reps
-    a_elems = m * k * reps
+    # with n:m skipping the activation words carry groups: m lanes per n slots
+    a_elems = m * ceil_div(keff, geo.skip_n) * geo.skip_m * reps if geo.skip_n else m * k * reps
     c_elems = m * n * reps
     if cfg.dataflow is Dataflow.WS:
         a_reads = a_elems * cf
         b_reads = b_elems
         psum_writes = c_elems * (kf * n_kt)
-        pe_hops = macs * (ab + accb) if not skip else m * n * keff * reps * (ab + accb)
-        pe_hops += b_elems * wb * max(1, rows // 2)
+        if geo.skip_n:  # each PE passes its row's group of m activations on
+            pe_hops = m * n * keff * reps * (ab * geo.skip_m + accb)
+        else:
+            pe_hops = macs * (ab + accb) if not skip else m * n * keff * reps * (ab + accb)
+        pe_hops += b_elems * (wb + geo.index_bits) * max(1, rows // 2)
     elif cfg.dataflow is Dataflow.OS:
         a_reads = a_elems * cf
         b_reads = b_elems * rf_os
@@ -246,9 +263,9 @@ def _gemm_counts(g: GemmShape, inputs: Operand, weights: Operand, cfg: Accelerat
     psum_reads = max(0, psum_writes - c_elems)
     # per enabled MAC the PE reads its stationary operand (WS: weight, IS: input) or
     # reads and writes its accumulator (OS); moving operands are counted as PE-to-PE hops
-    stationary_bits = {Dataflow.WS: wb, Dataflow.IS: ab, Dataflow.OS: 2 * accb}[cfg.dataflow]
-    meta = metadata_bits(k, n, weights) * reps if skip else 0
-    b_sram_reads = b_reads * wb + (meta * ceil_div(b_reads, max(1, b_elems)) if skip else 0)
+    stationary_bits = {Dataflow.WS: wb + geo.index_bits, Dataflow.IS: ab, Dataflow.OS: 2 * accb}[cfg.dataflow]
+    meta = metadata_bits(k, n, weights) * reps if skip and not geo.skip_n else 0
+    b_sram_reads = b_reads * (wb + geo.index_bits) + (meta * ceil_div(b_reads, max(1, b_elems)) if meta else 0)
     a_bytes, b_bytes, _c_bytes = plan_traffic_bytes(tp)
     a_dram, b_dram = a_bytes * 8, b_bytes * 8
     return Counts(

@@ -102,7 +102,16 @@ def model_only_reason(config: AcceleratorConfig) -> str:
     if c.requantize and c.dataflow is Dataflow.IS:
         return "requantize must be false for the is dataflow in the generated hardware (ws and os build it)"
     if c.zero_handling is ZeroHandling.SKIP:
-        return "zero_handling must be none or gate for the generated hardware, not 'skip'"
+        if c.skip_nm is None:
+            return ("skip_pattern must be n:m (such as 2:4) for the generated hardware; bitmask skipping is "
+                    "model-only")
+        if c.dataflow is not Dataflow.WS:
+            return (f"dataflow must be ws for zero_handling skip in the generated hardware (n:m skipping is "
+                    f"built on the weight-stationary array), not {c.dataflow.value!r}")
+        n, _m = c.skip_nm
+        if c.rows % n:
+            return (f"rows must be a multiple of {n} for {c.skip_pattern} skipping in the generated hardware, "
+                    f"not {c.rows}")
     for f in ("weight_bits", "act_bits"):
         v = getattr(c, f)
         if not HW_MIN_BITS <= v <= HW_MAX_BITS:
@@ -150,14 +159,31 @@ class WordGeometry:
     weight_bits: int
     acc_bits: int
     out_bits: int = 0  # bits of a written-back output lane (requantized); 0: accumulators
+    skip_n: int = 0  # n:m skipping (ws): K counts weight slots; n rows share a group of m activations
+    skip_m: int = 0
+
+    @property
+    def a_lanes(self) -> int:
+        """Activations in an input-buffer word: a lane per array row (per column for IS); with
+        n:m skipping the ``rows / n`` groups of ``m`` activations the rows select from."""
+        if self.skip_n:
+            return self.rows // self.skip_n * self.skip_m
+        return self.cols if self.dataflow is Dataflow.IS else self.rows
+
+    @property
+    def index_bits(self) -> int:
+        """Bits of a weight's position in its group of ``m`` (0 without skipping)."""
+        return nm_index_bits(self.skip_m) if self.skip_n else 0
 
     @property
     def a_word_bits(self) -> int:
-        return (self.cols if self.dataflow is Dataflow.IS else self.rows) * self.act_bits
+        return self.a_lanes * self.act_bits
 
     @property
     def b_word_bits(self) -> int:
-        return (self.rows if self.dataflow is Dataflow.IS else self.cols) * self.weight_bits
+        """A weight-buffer word: a weight per column (per row for IS); with skipping each carries
+        its index bits above its value bits."""
+        return (self.rows if self.dataflow is Dataflow.IS else self.cols) * (self.weight_bits + self.index_bits)
 
     @property
     def c_word_bits(self) -> int:
@@ -180,6 +206,40 @@ class WordGeometry:
             return mf * k, nf * k, mf * nf * r
         kf = ceil_div(k, r)  # IS: WS on the transposed GEMM (M and N swap)
         return kf * ceil_div(m, c) * r, kf * n, ceil_div(m, c) * n
+
+
+def nm_index_bits(m: int) -> int:
+    """Bits that name one of ``m`` positions."""
+    return max(1, (m - 1).bit_length())
+
+
+def skip_hardware(config: AcceleratorConfig) -> tuple[int, int] | None:
+    """``(n, m)`` when ``config`` is the n:m skipping hardware that the generator builds (ws,
+    ``rows`` a multiple of ``n``): the simulator then models its layouts exactly; other skip
+    configs keep the idealized model (compressed K, separate metadata) and are model-only."""
+    nm = config.skip_nm
+    if nm is None or config.dataflow is not Dataflow.WS or config.rows % nm[0]:
+        return None
+    return nm
+
+
+def skip_slots(k: int, weights: object | None, nm: tuple[int, int]) -> tuple[int, bool]:
+    """``(K', compressed)``: weight slots along K of a layer on n:m skipping hardware.
+
+    Weights whose pattern fits the hardware's (``n_l:m_l`` with ``m_l`` dividing ``m`` and at most
+    ``n`` non-zeros in each group of ``m``) are compressed: ``n`` slots per full group of ``m``
+    (``min(n, rest)`` for a last, shorter group), each a value and its index in the group. Other
+    weights (dense, unstructured, activations as the second operand) run in the dense layout: slot
+    ``k`` is weight ``k``, groups of ``n`` with their own positions as indices, so ``K' = K`` and the
+    activation words carry ``m / n`` times the activations (the unused lanes are zeros)."""
+    n, m = nm
+    pat = getattr(weights, "nm", None)
+    if pat is not None:
+        nl, ml = pat
+        if m % ml == 0 and nl * (m // ml) <= n:
+            full, rest = divmod(k, m)
+            return full * n + min(n, rest), True
+    return k, False
 
 
 def beats_per_word(word_bits: int, bus: int) -> int:
@@ -453,8 +513,9 @@ def plan_tiles(gemm: GemmShape, config: AcceleratorConfig, *, act_bits: int | No
 @lru_cache(maxsize=65536)
 def _plan_tiles(gemm: GemmShape, config: AcceleratorConfig, act_bits: int, weight_bits: int) -> TilePlan:
     cfg = config
+    nm = skip_hardware(cfg) or (0, 0)
     geo = WordGeometry(cfg.dataflow, cfg.rows, cfg.cols, act_bits, weight_bits, cfg.acc_bits,
-                       cfg.act_bits if cfg.requantize else 0)
+                       cfg.act_bits if cfg.requantize else 0, *nm)
     slots = 2 if cfg.double_buffered else 1
     depth = (cfg.input_sram_bytes * 8 // geo.a_word_bits, cfg.weight_sram_bytes * 8 // geo.b_word_bits,
              cfg.output_sram_bytes * 8 // geo.c_word_bits)
@@ -576,5 +637,7 @@ def plan_fits(plan: TilePlan) -> bool:
         return False
     if plan.gt > 1 and ((plan.mt, plan.nt, plan.kt) != (g.m, g.n, g.k) or plan.gt & (plan.gt - 1)):
         return False  # packed groups: whole groups, a power of two of them
+    if plan.geometry.skip_n and plan.kt < g.k and plan.kt % plan.geometry.skip_n:
+        return False  # a K tile of n:m slots starts at a group of activations
     words = plan.geometry.words(plan.mt, plan.nt, plan.kt)
     return all(plan.gt * w <= s for w, s in zip(words, plan.slot_words, strict=True))

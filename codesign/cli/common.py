@@ -20,11 +20,14 @@ CONFIG_FLAGS: dict[str, tuple[str, type, str]] = {
     "--clock-mhz": ("clock_mhz", float, "clock frequency in MHz"),
     "--dram-bytes-per-cycle": ("dram_bytes_per_cycle", float, "DRAM bandwidth in bytes per cycle"),
     "--energy-table": ("energy_table", str, "energy table name or YAML file"),
-    "--fusion": ("fusion", str, "none, eltwise (default) or full: inter-layer dataflow (model-only)"),
+    "--fusion": ("fusion", str, "none (what the hardware builds), eltwise or full: inter-layer dataflow "
+                                "(eltwise, full: model-only)"),
     "--mapping": ("mapping", str, "fixed (default) or search: per-layer tiling"),
     "--objective": ("objective", str, "latency, energy or edp (default): what --mapping search minimizes"),
     "--depthwise": ("depthwise", str, "array (default) or engine: where depthwise convs run (engine: model-only)"),
     "--depthwise-lanes": ("depthwise_lanes", int, "channels the depthwise engine computes at once (0: cols)"),
+    "--skip-pattern": ("skip_pattern", str, "with --zero-handling skip: the weight pattern the PEs decode, "
+                                            "n:m such as 2:4 (built for ws) or bitmask (model-only)"),
 }
 
 

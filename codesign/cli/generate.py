@@ -38,8 +38,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {g.verilog_path} (top module {g.top}), {g.header_path}, {g.regs_path} and {g.json_path}")
     print(
         f"{hw['dataflow']} {hw['rows']}x{hw['cols']}, weights {hw['weight_bits']}b, activations "
-        f"{hw['act_bits']}b, accumulator {hw['acc_bits']}b, zero-gating {'on' if hw['zero_gating'] else 'off'}; "
-        f"max M,N,K {hw['m_max']},{hw['n_max']},{hw['k_max']}"
+        f"{hw['act_bits']}b, accumulator {hw['acc_bits']}b, zero-gating {'on' if hw['zero_gating'] else 'off'}"
+        + (f", {hw['skip_pattern']} skipping (K counts weight slots)" if hw.get("skip_pattern") else "")
+        + f"; max M,N,K {hw['m_max']},{hw['n_max']},{hw['k_max']}"
     )
     print(f"AXI4 master {hw['bus_bytes'] * 8} bits, AXI4-Lite registers: {len(desc['register_map']['registers'])}; "
           f"buffers double-buffered: {'yes' if hw['slots'] == 2 else 'no'}")

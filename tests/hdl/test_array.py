@@ -132,8 +132,13 @@ def test_int4_unsigned_activations() -> None:
 
 
 def test_plan_rejects_what_the_hardware_cannot_do() -> None:
-    with pytest.raises(ConfigError, match="zero_handling must be none or gate for the generated hardware, not 'skip'"):
-        HardwarePlan(AcceleratorConfig(zero_handling="skip"))
+    with pytest.raises(ConfigError, match=r"skip_pattern must be n:m .* bitmask skipping is model-only"):
+        HardwarePlan(AcceleratorConfig(zero_handling="skip", skip_pattern="bitmask"))
+    with pytest.raises(ConfigError, match=r"dataflow must be ws for zero_handling skip .* not 'os'"):
+        HardwarePlan(AcceleratorConfig(zero_handling="skip", dataflow="os"))
+    # 2:4 on the WS array: activation words of 16 rows / 2 * 4 lanes, weight lanes of 8 + 2 index bits
+    skip = HardwarePlan(AcceleratorConfig(zero_handling="skip"))
+    assert (skip.act_word_bits, skip.weight_word_bits, skip.gating) == (32 * 8, 16 * 10, True)
     with pytest.raises(ConfigError, match="weight_bits must be from 2 to 16 for the generated hardware, not 32"):
         HardwarePlan(AcceleratorConfig(weight_bits=32))
     plan = HardwarePlan(AcceleratorConfig(rows=4, cols=4, **SMALL))

@@ -27,6 +27,7 @@ from codesign.cli import main
 from codesign.hdl.verify import hardware_layer, verify_layers
 from codesign.sim.config import AcceleratorConfig
 from codesign.sim.engine import simulate_layer
+from codesign.sim.tileplan import skip_slots
 from codesign.sim.timing import native_gemm_cycles
 from codesign.workloads import zoo
 from codesign.workloads.layers import Conv2d, Layer, Linear, MatMul
@@ -81,7 +82,9 @@ def check_exact(cfg: AcceleratorConfig, pairs, results) -> None:  # type: ignore
         assert r.rtl_dram_read_bytes * 8 == sim.counts.dram_read_bits, r.layer
         assert r.rtl_dram_write_bytes * 8 == sim.counts.dram_write_bits, r.layer
         g, m, k = ops.a.shape
-        expected_macs = ops.active_macs() if cfg.zero_handling.value == "gate" else g * m * k * ops.b.shape[2]
+        # skipping PEs gate zeros too; every non-zero weight has one slot, whose selected activation is
+        # its own A[m, k]: the enabled MACs are the gated count of the dense tensors
+        expected_macs = ops.active_macs() if cfg.zero_handling.value != "none" else g * m * k * ops.b.shape[2]
         assert r.rtl_enabled_macs == expected_macs == r.ref_enabled_macs, r.layer
         if layer.weights.density == 1.0:  # the model's count is exact: padding zeros are gated too
             assert r.sim_active_macs == r.rtl_enabled_macs, r.layer
@@ -152,6 +155,44 @@ def test_requantized_write_back_exact(tmp_path) -> None:
         # 2 beats of 2 bytes on the 2-byte bus (4x less than 32-bit accumulators)
         assert results[0].rtl_dram_write_bytes == (39 * 16 if bw == 16 else 48 * 4)
         assert all(-128 <= int(r.rtl_outputs.min()) and int(r.rtl_outputs.max()) <= 127 for r in results)
+
+
+def skip_layers() -> list[tuple[Layer, str | float | None]]:
+    """The small layers with 2:4 and 1:4 weights (compressed), and dense / unstructured weights and
+    activations as B (the dense layout of the skipping hardware)."""
+    lay = small_layers()
+    return [(lay[0][0], "2:4"), (lay[1][0], "1:4"), (lay[2][0], "2:4"), (lay[3][0], "2:4"), lay[4],
+            (lay[5][0], "2:4"), (lay[6][0], "2:4"), (lay[1][0], 0.5), (lay[0][0], None)]
+
+
+def test_nm_skipping_layers_exact(tmp_path) -> None:
+    """2:4 skipping on the WS array: each PE holds a weight slot and its 2-bit index and selects
+    its activation from its row's group of 4; the weight buffer's words carry the indices."""
+    cfg = AcceleratorConfig(rows=4, cols=4, zero_handling="skip", skip_pattern="2:4", dram_bytes_per_cycle=8,
+                            dram_latency_cycles=10, **SMALL)
+    pairs, results = run(cfg, skip_layers(), seed=3, tmp_path=tmp_path)
+    check_exact(cfg, pairs, results)
+    # K=70 with 2:4 weights: 17 groups of 4 keep 2 slots each, the last group (2 weights) 2: 36 slots
+    # -> ceil(36/4) = 9 row folds instead of ceil(70/4) = 18; the 16-byte activation words hold 2
+    # groups of 4 int8 lanes
+    assert results[5].k == 70 and skip_slots(70, pairs[5][0].weights, (2, 4)) == (36, True)
+    assert results[5].tile[3] == 12  # K tiles of 12 slots (6 groups of 4 activations): sums across K tiles
+
+
+def test_nm_skipping_halves_compute(tmp_path) -> None:
+    """On 2:4 weights the array's busy cycles (cycles - stall cycles, from the RTL's counters) are
+    about half of the gated array's on the same layer: 9 row folds instead of 18 (K=70 on 4 rows)."""
+    layer = small_layers()[5][0]
+    busy = {}
+    for zh in ("gate", "skip"):
+        cfg = AcceleratorConfig(rows=4, cols=4, zero_handling=zh, dram_bytes_per_cycle=16, dram_latency_cycles=10,
+                                **SMALL)
+        pairs, results = run(cfg, [(layer, "2:4")], seed=8, tmp_path=tmp_path / zh)
+        check_exact(cfg, pairs, results)
+        r = results[0]
+        busy[zh] = r.rtl_cycles - r.rtl_stall_cycles
+        assert busy[zh] == simulate_layer(pairs[0][0], 1, cfg).compute_cycles
+    assert 0.45 < busy["skip"] / busy["gate"] < 0.55
 
 
 def test_two_layers_back_to_back(tmp_path) -> None:
@@ -279,6 +320,21 @@ def test_full_matrix_exact(dataflow, double_buffered, bw, lat, tmp_path) -> None
     check_exact(cfg, pairs, results)
     if bw == 1:
         assert all(r.rtl_stall_cycles > r.rtl_cycles / 2 for r in results)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("double_buffered", [True, False], ids=["db", "sb"])
+@pytest.mark.parametrize(("bw", "lat"), [(16, 10), (2, 60)], ids=["bw16", "bw2-lat60"])
+def test_nm_skipping_matrix_exact(double_buffered, bw, lat, tmp_path) -> None:
+    """2:4 skipping on 8x8 on real zoo layers with 2:4 weights (MobileNetV2, DS-CNN) and the small
+    set (compressed and dense layouts), single and double buffered, fed and starved memory."""
+    cfg = AcceleratorConfig(rows=8, cols=8, zero_handling="skip", double_buffered=double_buffered,
+                            dram_bytes_per_cycle=bw, dram_latency_cycles=lat,
+                            input_sram_bytes=4096, weight_sram_bytes=4096, output_sram_bytes=8192)
+    layers = [*skip_layers(), (zoo_layer("mobilenet_v2", "block1.dw", 7), "2:4"),
+              (zoo_layer("mobilenet_v2", "block3.expand", 7), "2:4"), (zoo_layer("ds_cnn_kws", "ds1.pw"), "2:4")]
+    pairs, results = run(cfg, layers, seed=9, tmp_path=tmp_path)
+    check_exact(cfg, pairs, results)
 
 
 @pytest.mark.slow

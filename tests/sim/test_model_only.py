@@ -23,8 +23,11 @@ def test_layers_the_hardware_builds_are_not_model_only() -> None:
 
 
 def test_config_reasons_come_from_the_tileplan() -> None:
-    cfg = AcceleratorConfig(rows=8, cols=8, zero_handling="skip")
-    assert simulate_layer(CONV, 1, cfg).model_only == model_only_reason(cfg) != ""
+    for changes in ({"skip_pattern": "bitmask"}, {"dataflow": "os"}, {"rows": 9}):
+        cfg = AcceleratorConfig(rows=8, cols=8, zero_handling="skip").replace(**changes)
+        assert simulate_layer(CONV, 1, cfg).model_only == model_only_reason(cfg) != ""
+    built = AcceleratorConfig(rows=8, cols=8, zero_handling="skip", skip_pattern="2:4")
+    assert model_only_reason(built) == simulate_layer(CONV, 1, built).model_only == ""
 
 
 def test_network_and_sweep_rows_carry_the_distinct_reasons() -> None:

@@ -15,7 +15,7 @@ SPACE = {
     "workloads": ["ds_cnn_kws"],
     # the small design of tests/fpga (2x2 INT8, 256-byte buffers): synthesizes in seconds
     "base": {"rows": 2, "cols": 2, "input_sram_bytes": 256, "weight_sram_bytes": 256, "output_sram_bytes": 256,
-             "clock_mhz": 50.0},
+             "clock_mhz": 50.0, "skip_pattern": "bitmask"},
     "axes": {"zero_handling": ["gate", "skip"]},
     "pareto": "latency_ms,energy_pj,fpga:ecp5-25k",
 }
@@ -31,9 +31,10 @@ def test_fpga_columns_and_infeasible_points_are_marked() -> None:
     assert ws.fpga_max_util == max(ws.fpga_lut_util, ws.fpga_ff_util, ws.fpga_dsp_util, ws.fpga_bram_util,
                                    ws.fpga_io_util)
     assert ws.fpga_target == "ecp5-25k" and bool(ws.pareto)
-    # the generator does not build zero skipping: an infeasible point, off the front, with the reason
+    # the generator does not build bitmask skipping: an infeasible point, off the front, with the reason
     assert not bool(skip.fpga_fits) and not bool(skip.pareto)
-    assert skip.fpga_fit_message == "zero_handling must be none or gate for the generated hardware, not 'skip'"
+    assert skip.fpga_fit_message == ("skip_pattern must be n:m (such as 2:4) for the generated hardware; "
+                                     "bitmask skipping is model-only")
 
 
 def test_fpga_section_errors() -> None:

@@ -60,3 +60,14 @@ def test_yaml_unknown_field_and_malformed(tmp_path) -> None:
     f.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match=r"^a.yaml: must hold a mapping of fields, not list$"):
         AcceleratorConfig.from_yaml(f)
+
+
+def test_skip_pattern_validates_and_names_the_pattern() -> None:
+    cfg = AcceleratorConfig(zero_handling="skip", skip_pattern=" 2:4 ")
+    assert (cfg.skip_pattern, cfg.skip_nm) == ("2:4", (2, 4))
+    assert AcceleratorConfig(skip_pattern="2:4").skip_nm is None  # not skipping
+    assert AcceleratorConfig(zero_handling="skip", skip_pattern="BITMASK").skip_nm is None
+    for bad in ("4:2", "0:4", "2:17", "2-4", "", 24):
+        with pytest.raises(ConfigError, match=r"^skip_pattern must be 'n:m' with 1 <= n < m <= 16 \(such as '2:4'\) "
+                                              r"or 'bitmask', not "):
+            AcceleratorConfig(skip_pattern=bad)  # type: ignore[arg-type]
