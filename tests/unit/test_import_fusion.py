@@ -15,7 +15,7 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from codesign.sim.config import AcceleratorConfig  # noqa: E402
 from codesign.sim.engine import simulate_network  # noqa: E402
-from codesign.workloads.layers import NETWORK_INPUT, Conv2d, Eltwise, Pool  # noqa: E402
+from codesign.workloads.layers import NETWORK_INPUT, Eltwise, Pool  # noqa: E402
 from codesign.workloads.onnx_import import read_onnx  # noqa: E402
 
 CFG = AcceleratorConfig(rows=16, cols=16)
