@@ -13,11 +13,16 @@ Every model is built with ``weights=None`` (random init) in eval mode. For each 
   ``input_shape=(1, 3, 224, 224)`` binding it;
 * ``torch_macs``: :func:`from_torch` (``torch.export``);
 * ``cycles`` of the dynamo import and of the zoo network (where the zoo has it) on the default
-  16x16 WS array (SimPy engine), and their ratio.
+  16x16 WS array (SimPy engine), and their ratio;
+* under each fusion mode (``none``, ``eltwise``, ``full``): cycles and DRAM bytes of the dynamo, legacy
+  and PyTorch imports and of the zoo network (``{kind}_cycles_{mode}``, ``{kind}_dram_bytes_{mode}``,
+  ``zoo_cycles_{mode}``, ``zoo_dram_bytes_{mode}``) and the import/zoo cycle ratios
+  (``{kind}_cycles_ratio_{mode}``).
 
     python bench/import_models.py [--models timm:resnet18,...] [--out bench/results/import_models.csv]
 
-Writes the CSV and a JSON twin (with the machine and versions). Exit status 1 if any MAC count differs.
+Writes the CSV, a JSON twin (with the machine and versions) and a markdown table of the fusion modes
+(``import_fusion.md`` next to them). Exit status 1 if any MAC count differs.
 An exporter's own failure (torch's legacy exporter on ``nn.TransformerEncoderLayer``) is recorded in
 ``*_export_error`` and that import is not compared.
 """
@@ -136,16 +141,31 @@ def _row(spec: str, zoo_name: str, shape: tuple[int, ...], exports: Path, elsewh
     row["torch_import_s"] = round(time.perf_counter() - t, 3)
     for k in ("dynamo", "legacy", "torch"):
         row[f"{k}_macs_equal"] = row.get(f"{k}_macs") == ref.total if f"{k}_export_error" not in row else None
-    cfg = AcceleratorConfig()
-    if "dynamo" in nets:
-        row["cycles"] = simulate_network(nets["dynamo"], cfg).cycles
+    if row["torch_macs"] is not None:
+        nets["torch"] = net
     if zoo_name:
-        znet = zoo.get(zoo_name) if zoo_name != "bert_base_layer" else zoo.get(zoo_name, seq_len=shape[1])
-        row["zoo"], row["zoo_macs"] = zoo_name, znet.macs
-        row["zoo_cycles"] = simulate_network(znet, cfg).cycles
+        nets["zoo"] = zoo.get(zoo_name) if zoo_name != "bert_base_layer" else zoo.get(zoo_name, seq_len=shape[1])
+        row["zoo"], row["zoo_macs"] = zoo_name, nets["zoo"].macs
+    for mode in FUSION_MODES:
+        cfg = AcceleratorConfig(fusion=mode)
+        for kind, n in nets.items():
+            res = simulate_network(n, cfg)
+            row[f"{kind}_cycles_{mode}"] = res.cycles
+            row[f"{kind}_dram_bytes_{mode}"] = sum(x.dram_bytes for x in res.layers)
+        for kind in KINDS:
+            if f"{kind}_cycles_{mode}" in row and "zoo" in nets:
+                row[f"{kind}_cycles_ratio_{mode}"] = round(row[f"{kind}_cycles_{mode}"] / row[f"zoo_cycles_{mode}"], 4)
+    if "dynamo" in nets:
+        row["cycles"] = row["dynamo_cycles_none"]
+    if "zoo" in nets:
+        row["zoo_cycles"] = row["zoo_cycles_none"]
         if row.get("cycles"):
-            row["cycles_ratio"] = round(row["cycles"] / row["zoo_cycles"], 4)
+            row["cycles_ratio"] = row["dynamo_cycles_ratio_none"]
     return row
+
+
+FUSION_MODES = ("none", "eltwise", "full")
+KINDS = ("dynamo", "legacy", "torch")
 
 
 COLUMNS = ["model", "input_shape", "ref_macs", "dynamo_macs", "legacy_macs", "torch_macs", "dynamo_macs_equal",
@@ -154,6 +174,28 @@ COLUMNS = ["model", "input_shape", "ref_macs", "dynamo_macs", "legacy_macs", "to
            "ref_linear_macs", "ref_matmul_macs", "dynamo_export_s", "legacy_export_s", "dynamo_import_s",
            "legacy_import_s", "torch_import_s", "dynamo_error", "legacy_error", "torch_error", "dynamo_export_error",
            "legacy_export_error"]
+COLUMNS += [f"{kind}_{what}_{mode}" for mode in FUSION_MODES for kind in (*KINDS, "zoo")
+            for what in ("cycles", "dram_bytes")]
+COLUMNS += [f"{kind}_cycles_ratio_{mode}" for mode in FUSION_MODES for kind in KINDS]
+
+
+def fusion_table(rows: list[dict[str, Any]]) -> str:
+    """Markdown: per model and fusion mode, cycles and DRAM bytes of each import and of the zoo network."""
+    lines = ["| model | fusion | dynamo cycles | legacy cycles | torch cycles | zoo cycles | dynamo/zoo | legacy/zoo "
+             "| torch/zoo | dynamo DRAM bytes | zoo DRAM bytes |", "|" + "---|" * 11]
+
+    def cell(v: Any) -> str:
+        return "" if v is None or v == "" else f"{v:,}" if isinstance(v, int) else f"{v:.4f}"
+
+    for r in rows:
+        if not r.get("zoo"):
+            continue
+        for mode in FUSION_MODES:
+            vals = [r.get(f"{k}_cycles_{mode}") for k in (*KINDS, "zoo")]
+            vals += [r.get(f"{k}_cycles_ratio_{mode}") for k in KINDS]
+            vals += [r.get(f"dynamo_dram_bytes_{mode}"), r.get(f"zoo_dram_bytes_{mode}")]
+            lines.append(f"| {r['model']} (zoo {r['zoo']}) | {mode} | " + " | ".join(cell(v) for v in vals) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> int:
@@ -182,6 +224,9 @@ def main() -> int:
                   f"legacy {row.get('legacy_macs') or 0:>14,}  torch {row.get('torch_macs') or 0:>14,}  "
                   f"cycles {row.get('cycles') or 0:>12,}  zoo {row.get('zoo_cycles') or 0:>12,}  "
                   f"ratio {row.get('cycles_ratio', '')}", flush=True)
+            for mode in FUSION_MODES:
+                print(f"    fusion {mode:8s}" + "".join(f"  {k}/zoo {row.get(f'{k}_cycles_ratio_{mode}', '-')}"
+                                                  for k in KINDS), flush=True)
             for k in ("dynamo_error", "legacy_error", "torch_error", "dynamo_export_error", "legacy_export_error"):
                 if k in row:
                     print(f"    {k}: {row[k]}", flush=True)
@@ -197,7 +242,12 @@ def main() -> int:
             "config": "AcceleratorConfig() (16x16 WS, 8-bit, 64 KiB SRAMs), SimPy engine",
             "mac_convention": "Conv/Linear/matmul/SDPA multiply-accumulates; bias, norm, pooling, eltwise excluded"}
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
-    print(f"wrote {out} and {out.with_suffix('.json')}", file=sys.stderr)
+    md = out.with_name("import_fusion.md")
+    md.write_text("# Imports against the zoo under each fusion mode\n\n"
+                  f"`python bench/import_models.py`; {meta['config']} with `fusion` set; torch {meta['torch']}, "
+                  f"onnx {meta['onnx']}, timm {meta['timm']}. Ratios are import cycles / zoo cycles.\n\n"
+                  + fusion_table(rows))
+    print(f"wrote {out}, {out.with_suffix('.json')} and {md}", file=sys.stderr)
     bad = [r["model"] for r in rows if False in (r["dynamo_macs_equal"], r["legacy_macs_equal"], r["torch_macs_equal"])]
     if bad:
         print(f"MACs differ from the module's count: {', '.join(bad)}", file=sys.stderr)

@@ -13,7 +13,12 @@ heads the chain (``fused_into``): the vector unit applies it to the output words
 so it takes no cycles or DRAM round trip of its own. Its energy stays on its own row (vector
 ops, and the DRAM reads of operands that are not on chip: a residual input, a per-channel scale
 of ``C`` elements, a scalar of one); the head's write-back DMA carries those reads (timed with
-the head's stores).
+the head's stores). Add and multiply commute: when a later operand of the layer's full size is
+that output (a residual add whose shortcut branch ran last, as in a ResNet block with a
+downsample conv: ``add(conv2, downsample)``), the layer fuses the same way with that operand as
+its input and the first as the other operand. (Without named sources the inferred first operand
+is always the latest producer; a graph with its edges named, as the importers and the zoo give
+it, keeps the model's operand order, so this general rule is what makes the two agree.)
 
 ``fusion: full``. Also keeps a tensor (a layer's output, after its fused ops) on chip for its
 consumers when it fits: resident tensors live in the input SRAM (``input_sram_bytes`` of them at
@@ -116,7 +121,7 @@ def plan_network(net: Network, config: AcceleratorConfig) -> tuple[LayerContext,
     if config.fusion is Fusion.NONE:
         return (DEFAULT,) * n
     layers, batch = net.layers, net.batch
-    prod = producers(net)
+    prod = list(producers(net))
     consumers: list[set[int]] = [set() for _ in range(n)]
     for i, ps in enumerate(prod):
         for p in ps:
@@ -124,12 +129,20 @@ def plan_network(net: Network, config: AcceleratorConfig) -> tuple[LayerContext,
                 consumers[p].add(i)
     head = list(range(n))  # the GEMM layer whose write-back runs layer i (i itself when not fused)
     fused = [False] * n
+    order = [tuple(range(len(ps))) for ps in prod]  # operand order, the fused (write-back) operand first
     for i, layer in enumerate(layers):
-        p = prod[i][0]
-        if (isinstance(layer, Eltwise) and p is not None and p == i - 1 and consumers[p] == {i}
-                and layers[head[p]].has_gemm):
-            fused[i] = True
-            head[i] = head[p]
+        if not isinstance(layer, Eltwise):
+            continue
+        sizes = layer.operand_sizes(batch)
+        for j, p in enumerate(prod[i]):
+            if (p is not None and p == i - 1 and consumers[p] == {i} and layers[head[p]].has_gemm
+                    and (j == 0 or sizes[j] == layer.output_elements(batch))):
+                fused[i] = True
+                head[i] = head[p]
+                if j:
+                    order[i] = (j, *(k for k in order[i] if k != j))
+                    prod[i] = tuple(prod[i][k] for k in order[i])
+                break
     final = [not (i + 1 < n and fused[i + 1] and prod[i + 1][0] == i) for i in range(n)]
     out_bits = [min(layer.outputs.bits, config.act_bits) for layer in layers]
 
@@ -159,7 +172,7 @@ def plan_network(net: Network, config: AcceleratorConfig) -> tuple[LayerContext,
 
     contexts: list[LayerContext] = []
     for i, layer in enumerate(layers):
-        ops = activation_operands(layer, batch)
+        ops = tuple(activation_operands(layer, batch)[k] for k in order[i])
         ab = min(layer.inputs.bits, config.act_bits)
 
         def where(src: int | None, i: int = i) -> str:

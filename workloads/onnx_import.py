@@ -35,8 +35,15 @@ import onnx
 from onnx import external_data_helper, numpy_helper
 
 from codesign.errors import WorkloadError
-from codesign.workloads.import_common import unique_name, with_density
-from codesign.workloads.layers import Conv2d, Eltwise, Layer, Linear, MatMul, Network, Pool
+from codesign.workloads.import_common import (
+    MIXED,
+    broadcast_operands,
+    combine_origins,
+    layer_sources,
+    unique_name,
+    with_density,
+)
+from codesign.workloads.layers import NETWORK_INPUT, Conv2d, Eltwise, Layer, Linear, MatMul, Network, Pool
 from codesign.workloads.onnx_shapes import infer_static_shapes
 from codesign.workloads.operand import Operand
 
@@ -58,6 +65,12 @@ PASS_THROUGH = frozenset({
 })
 
 _ELTWISE = {"Add": "add", "Sub": "add", "Mul": "mul", "Div": "mul"}
+# element-wise functions of one tensor (other inputs scalar constants): the pieces exporters split activations into
+_UNARY = frozenset({
+    "Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Erf", "LeakyRelu", "Elu", "Selu", "Celu",
+    "Gelu", "Mish", "Softplus", "Softsign", "Exp", "Log", "Abs", "Neg", "Sqrt", "Reciprocal", "Pow", "Identity",
+    "Cast", "Floor", "Ceil", "Round", "Sign", "QuantizeLinear", "DequantizeLinear"})
+_LINEAR_UNARY = frozenset({"Identity", "Cast", "Neg", "QuantizeLinear", "DequantizeLinear"})
 _POOL = {"MaxPool": "max", "AveragePool": "avg", "GlobalAveragePool": "avg", "GlobalMaxPool": "max"}
 _TP = onnx.TensorProto
 # integer tensor types -> (bits, signed)
@@ -182,6 +195,72 @@ class _Reader:
         self.fused: set[str] = set()
         self.skipped: Counter[str] = Counter()
         self.names: set[str] = set()
+        self.operands: list[str] = []  # the activation tensors of the layer just converted, in operand order
+        self.activation = self._activations()
+
+    # -- activations split into element-wise nodes ----------------------------------------------------
+    def _pointwise_input(self, node: onnx.NodeProto) -> str | None:
+        """The one activation input of an element-wise node whose other inputs are scalar constants."""
+        if node.domain not in ("", "ai.onnx"):
+            return None
+        if node.op_type in _UNARY:
+            data, others = node.input[0], list(node.input[1:])
+        elif node.op_type in _ELTWISE:
+            acts = [i for i in node.input if i and not self.is_const(i)]
+            if len(acts) != 1:
+                return None
+            data, others = acts[0], [i for i in node.input if i != acts[0]]
+        else:
+            return None
+        for o in others:
+            arr = self.array(o) if o else None
+            if o and (arr is None or arr.size != 1):
+                return None
+        return data
+
+    def _activations(self) -> set[str]:
+        """Element-wise nodes that together compute an activation ``x * f(x)`` (or ``x + f(x)``) with ``f``
+        non-linear, as exporters split SiLU (``x * Sigmoid(x)``), GELU (``0.5 * x * (1 + Erf(x / sqrt 2))``,
+        the tanh form with ``Pow(x, 3)``), hard-swish (``x * Clip(x + 3, 0, 6) / 6``) and Mish: node names.
+        Scalar ops right after such an activation (GELU's ``* 0.5``) belong to it. Like Relu, they are not
+        layers (the zoo's convention: an activation runs in its producer's write-back)."""
+        root: dict[str, tuple[str, bool]] = {}  # tensor -> (the tensor it is a pointwise function of, non-linear)
+        marked: set[str] = set()
+
+        def of(t: str) -> tuple[str, bool]:
+            return root.get(t, (t, False))
+
+        for node in self.graph.node:
+            if not node.output:
+                continue
+            data = self._pointwise_input(node)
+            if data is not None:
+                base, nonlinear = of(data)
+                pow_exp = node.op_type == "Pow" and self.array(node.input[1]) is not None
+                res = (base, nonlinear or (node.op_type not in _LINEAR_UNARY and node.op_type not in _ELTWISE)
+                       or pow_exp)
+                prod = self.producer.get(data)
+                if node.op_type in _ELTWISE and prod is not None and self.node_name(prod) in marked:
+                    marked.add(self.node_name(node))
+            elif node.op_type in _ELTWISE and node.domain in ("", "ai.onnx") and len(node.input) == 2 and \
+                    not any(self.is_const(i) for i in node.input):
+                (ra, na), (rb, nb) = of(node.input[0]), of(node.input[1])
+                if ra != rb:
+                    continue
+                res = (ra, na or nb)
+                if na or nb:  # x * f(x): the node and the chain from x are the activation
+                    marked.add(self.node_name(node))
+                    stack = [i for i in node.input if i != ra]
+                    while stack:
+                        p = self.producer.get(stack.pop())
+                        if p is not None and self.node_name(p) not in marked:
+                            marked.add(self.node_name(p))
+                            stack.extend(i for i in p.input if i and i != ra and not self.is_const(i))
+            else:
+                continue
+            for o in node.output:
+                root[o] = res
+        return marked
 
     # -- tensors -----------------------------------------------------------------------------------
     def _int_type(self, name: str) -> tuple[int, bool] | None:
@@ -375,12 +454,24 @@ def read_onnx(path: str | Path | onnx.ModelProto, *,
     first = [int(d) for d in (_dims(next(v for v in model.graph.input if v.name == real_inputs[0].name)) or [])]
     batch = first[0] if len(first) >= 2 else 1
     layers: list[Layer] = []
+    # the layer whose output each tensor is (through data-moving and activation ops): the graph's edges
+    origin: dict[str, str | None] = {vi.name: NETWORK_INPUT for vi in real_inputs}
+
+    def origin_of(t: str) -> str | None:
+        return None if r.is_const(t) else origin.get(t, MIXED)
+
     for node in model.graph.node:
-        if r.node_name(node) in r.fused:
+        r.operands = []
+        layer = None if r.node_name(node) in r.fused else _convert(r, node, batch)
+        if layer is None:
+            o = combine_origins([origin_of(i) for i in node.input if i])
+            for out in node.output:
+                origin[out] = o
             continue
-        layer = _convert(r, node, batch)
-        if layer is not None:
-            layers.append(layer)
+        layer = replace(layer, sources=layer_sources([origin_of(t) for t in r.operands]))
+        layers.append(layer)
+        for out in node.output:
+            origin[out] = layer.name
     if r.skipped:
         what = ", ".join(f"{op} ({n})" for op, n in sorted(r.skipped.items()))
         warnings.warn(f"{where}: skipped {sum(r.skipped.values())} unsupported nodes: {what}",
@@ -458,6 +549,7 @@ def _conv(r: _Reader, node: onnx.NodeProto) -> Conv2d:
         has_bias = True  # BN folded into the conv bias
     weights = r.weight_operand(w, Operand(), k_axis=1, zero_point=_input(node, wzi))
     inputs = r.act(x)
+    r.operands = [x]
     extra: dict[str, Operand] = {}
     if q:  # integer ops: formats are the tensors' types; the output is requantized (QLinear) or int32
         weights = replace(weights, **_fmt(r, w))
@@ -492,6 +584,7 @@ def _matmul(r: _Reader, node: onnx.NodeProto, batch: int, op: str) -> Layer:
                             f"does not match (K {k} != {kb})")
     rows = int(np.prod(a_s[:-1])) if not trans_a else m
     inputs = r.act(a)
+    r.operands = [a]
     extra: dict[str, Operand] = {}
     if q:
         out_fmt = _fmt(r, _input(node, yzi)) if yzi >= 0 and _input(node, yzi) else _fmt(r, node.output[0])
@@ -510,6 +603,7 @@ def _matmul(r: _Reader, node: onnx.NodeProto, batch: int, op: str) -> Layer:
     lead = [int(d) for d in np.broadcast_shapes(tuple(a_s[:-2]), tuple(b_s[:-2]))]
     heads = int(np.prod(lead)) if lead else 1
     heads = heads // batch if lead and lead[0] == batch and heads % batch == 0 else heads
+    r.operands = [a, b]
     return MatMul(name, m=m, k=k, n=n, heads=heads, inputs=inputs, weights=r.act(b), **extra)
 
 
@@ -532,6 +626,7 @@ def _pool(r: _Reader, node: onnx.NodeProto, op: str | None = None) -> Pool:
     x = node.input[0]
     xs = r.shape(x, node)
     kind = op or node.op_type
+    r.operands = [x]
     if len(xs) != 4:
         raise WorkloadError(f"{r.where}: node {r.node_name(node)!r}: {node.op_type} on a rank-{len(xs)} tensor is "
                             "not supported (NCHW is)")
@@ -583,6 +678,7 @@ def _reduce_pool(r: _Reader, node: onnx.NodeProto) -> Pool | None:
     if xs is None or len(xs) != 4 or axes is None or sorted(int(a) % 4 for a in axes) != [2, 3]:
         return None
     x = r.shape(node.input[0], node)
+    r.operands = [node.input[0]]
     return Pool(r.layer_name(node), channels=x[1], in_h=x[2], in_w=x[3],
                 op="avg" if node.op_type == "ReduceMean" else "max", global_=True, inputs=r.act(node.input[0]))
 
@@ -594,19 +690,19 @@ def _eltwise(r: _Reader, node: onnx.NodeProto, batch: int, ins: list[str] | None
         return None  # constant folding
     if _is_matmul_scale(r, node, ins):
         return None
+    if r.node_name(node) in r.activation:
+        return None  # part of an activation split into element-wise nodes (SiLU, GELU, hard-swish)
     if node.op_type in ("Mul", "QLinearMul") and len(ins) == 2:
         for a, b in ((ins[0], ins[1]), (ins[1], ins[0])):
             gate = r.producer.get(r.float_source(b))
             if gate is not None and gate.op_type in ("Sigmoid", "HardSigmoid", "QLinearSigmoid") and \
                     r.float_source(gate.input[0]) == r.float_source(a):
                 return None  # x * sigmoid(x): the SiLU / hard-swish activation, non-compute like Relu
-    shapes = [r.shape(i, node) for i in ins]
-    out = [int(d) for d in np.broadcast_shapes(*(tuple(s) for s in shapes))]
-    elements = int(np.prod(out)) if out else 1
+    const = [r.is_const(i) for i in ins]
+    order, elements, sizes = broadcast_operands([r.shape(i, node) for i in ins], const, batch)
     if elements == 1:
         return None  # scalar arithmetic (scales of dynamic quantization), not a tensor operation
-    if out and out[0] == batch and elements % batch == 0:
-        elements //= batch
-    act_in = next(i for i in ins if not r.is_const(i))
+    ins = [ins[i] for i in order]
+    r.operands = [i for i in ins if not r.is_const(i)]
     return Eltwise(r.layer_name(node), elements=elements, op=kind or _ELTWISE[node.op_type], inputs_count=len(ins),
-                   inputs=r.act(act_in))
+                   operand_elements=sizes, inputs=r.act(ins[0]))

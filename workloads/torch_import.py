@@ -19,11 +19,19 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from codesign.errors import WorkloadError
-from codesign.workloads.import_common import unique_name, with_density
-from codesign.workloads.layers import Conv2d, Eltwise, Layer, Linear, MatMul, Network, Pool
+from codesign.workloads.import_common import (
+    MIXED,
+    broadcast_operands,
+    combine_origins,
+    layer_sources,
+    unique_name,
+    with_density,
+)
+from codesign.workloads.layers import NETWORK_INPUT, Conv2d, Eltwise, Layer, Linear, MatMul, Network, Pool
 from codesign.workloads.operand import Operand
 
 try:
@@ -87,9 +95,27 @@ def from_torch(module: nn.Module, example_input: torch.Tensor | tuple[Any, ...] 
     batch = int(inputs[0].shape[0]) if inputs[0].dim() >= 2 else 1
     reader = _Reader(ep, batch, label)
     layers: list[Layer] = []
+    # the layer whose output each graph node is (through data-moving and activation ops): the graph's edges
+    origin: dict[str, str | None] = {}
+
+    def origin_of(a: Any) -> str | None:
+        return None if reader.is_const(a) else origin.get(a.name, MIXED)
+
     for node in ep.graph.nodes:
-        if node.op == "call_function":
-            layers.extend(reader.convert(node))
+        if node.op == "placeholder":
+            origin[node.name] = None if reader.is_const(node) else NETWORK_INPUT
+        if node.op != "call_function":
+            continue
+        new = reader.convert(node)
+        for layer, operands in zip(new, reader.operands, strict=True):
+            # an operand is a graph node, or the index of a layer made from this node before it (SDPA's scores)
+            srcs = [new[a].name if isinstance(a, int) else origin_of(a) for a in operands]
+            layers.append(replace(layer, sources=layer_sources(srcs)))
+        if new:
+            origin[node.name] = new[-1].name
+        else:
+            leaves = [a for a in _flat(node.args) + _flat(list(node.kwargs.values())) if hasattr(a, "op")]
+            origin[node.name] = combine_origins([origin_of(a) for a in leaves])
     if not layers:
         raise WorkloadError(f"{label}: no compute layers (Conv, Linear, matmul, pooling, elementwise) found")
     shape = tuple(int(d) for d in inputs[0].shape)
@@ -228,6 +254,14 @@ class _Reader:
 
     # -- conversion -------------------------------------------------------------------------------------
     def convert(self, node: Any) -> list[Layer]:
+        """The layers of one node; ``operands`` gets each one's activation operands (graph nodes), in order."""
+        self.operands: list[list[Any]] = []
+        layers = self._convert(node)
+        if len(self.operands) != len(layers):  # one activation input each unless the converter said otherwise
+            self.operands = [[node.args[0]] for _ in layers]
+        return layers
+
+    def _convert(self, node: Any) -> list[Layer]:
         t = node.target
         if t in _CONV:
             return [self.conv(node)]
@@ -300,8 +334,10 @@ class _Reader:
         if sa is None or sb is None:
             return []
         if self.is_const(b) and len(sb) == 2:  # activation @ parameter: a linear layer without bias
+            self.operands = [[a]]
             return [Linear(self.name(node), in_features=sb[0], out_features=sb[1], tokens=self._tokens(sa),
                            bias=False, weights=self.weight_operand(b, 0))]
+        self.operands = [[a, b]]
         return [self._matmul(self.name(node), sa, sb)]
 
     def _matmul(self, name: str, sa: list[int], sb: list[int]) -> MatMul:
@@ -320,6 +356,7 @@ class _Reader:
         lead = list(torch.broadcast_shapes(torch.Size(q[:-2]), torch.Size(k[:-2])))
         scores = self._matmul(f"{base}.scores", [*lead, q[-2], q[-1]], [*lead, q[-1], k[-2]])
         context = self._matmul(f"{base}.context", [*lead, q[-2], k[-2]], [*lead, k[-2], v[-1]])
+        self.operands = [list(node.args[:2]), [0, node.args[2]]]
         return [scores, context]
 
     def eltwise(self, node: Any, kind: str) -> list[Layer]:
@@ -334,9 +371,12 @@ class _Reader:
         if kind == "mul" and scalar and node.users and all(
                 u.target in _MATMUL and not any(self.is_const(a) for a in u.args[:2]) for u in node.users):
             return []  # the attention scale (q * scale before q @ k^T), folded into the matmul
-        if out and out[0] == self.batch and elements % self.batch == 0:
-            elements //= self.batch
-        return [Eltwise(self.name(node), elements=elements, op=kind, inputs_count=max(1, len(tensors)))]
+        const = [self.is_const(a) for a in tensors]
+        order, elements, sizes = broadcast_operands([_shape(a) or [] for a in tensors], const, self.batch)
+        ordered = [tensors[i] for i in order]
+        self.operands = [[a for a in ordered if not self.is_const(a)]]
+        return [Eltwise(self.name(node), elements=elements, op=kind, inputs_count=max(1, len(tensors)),
+                        operand_elements=sizes if len(tensors) > 1 else ())]
 
     def pool(self, node: Any) -> Pool:
         xs = _shape(node.args[0])

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from codesign.errors import WorkloadError
-from codesign.workloads.layers import Conv2d, Eltwise, Layer, Linear, MatMul, Network, Pool
+from codesign.workloads.layers import NETWORK_INPUT, Conv2d, Eltwise, Layer, Linear, MatMul, Network, Pool
 from codesign.workloads.operand import Operand
 
 # modules that register networks (each is optional so the zoo grows by adding a module)
@@ -79,12 +79,25 @@ def get(name: str, batch: int = 1, **kwargs: Any) -> Network:
     return entry(name).builder(batch=batch, **kwargs)
 
 
+@dataclass(frozen=True)
+class Tap:
+    """A point of the builder's feature map to branch from: its shape and the layer that wrote it."""
+
+    c: int
+    h: int
+    w: int
+    src: str | None
+
+
 class NetBuilder:
-    """Appends layers while tracking the feature-map shape (channels, height, width)."""
+    """Appends layers while tracking the feature-map shape (channels, height, width) and the graph: each
+    layer's ``sources`` name the layer that wrote the current map (``src``; ``None`` after a concat, which
+    no single layer wrote: read from DRAM). Branches start from a :meth:`mark` and :meth:`resume` it."""
 
     def __init__(self, channels: int, height: int, width: int, *, act: Operand | None = None,
                  weight: Operand | None = None) -> None:
         self.c, self.h, self.w = channels, height, width
+        self.src: str | None = NETWORK_INPUT
         self.layers: list[Layer] = []
         self._ops: dict[str, Operand] = {}
         if act is not None:
@@ -96,6 +109,24 @@ class NetBuilder:
     def shape(self) -> tuple[int, int, int]:
         return (self.c, self.h, self.w)
 
+    def mark(self) -> Tap:
+        return Tap(self.c, self.h, self.w, self.src)
+
+    def resume(self, tap: Tap) -> None:
+        """Go back to a marked map (the other branch of a block)."""
+        self.c, self.h, self.w, self.src = tap.c, tap.h, tap.w, tap.src
+
+    def concat(self, channels: int) -> None:
+        """The branches' outputs concatenated (or split, shuffled) into ``channels`` channels: no single producer."""
+        self.c, self.src = channels, None
+
+    def _sources(self, *names: str | None) -> tuple[str, ...]:
+        return tuple(NETWORK_INPUT if n is None else n for n in names)
+
+    def _append(self, layer: Layer) -> None:
+        self.layers.append(layer)
+        self.src = layer.name
+
     def conv(self, name: str, out: int, k: int | tuple[int, int], stride: int = 1,
              padding: int | tuple[int, ...] | None = None, groups: int = 1, bias: bool = False,
              dilation: int = 1) -> Conv2d:
@@ -103,8 +134,9 @@ class NetBuilder:
             kk = k if isinstance(k, int) else k[0]
             padding = dilation * (kk - 1) // 2
         layer = Conv2d(name, in_channels=self.c, out_channels=out, in_h=self.h, in_w=self.w, kernel=k,
-                       stride=stride, padding=padding, groups=groups, bias=bias, dilation=dilation, **self._ops)
-        self.layers.append(layer)
+                       stride=stride, padding=padding, groups=groups, bias=bias, dilation=dilation,
+                       sources=self._sources(self.src), **self._ops)
+        self._append(layer)
         self.c, self.h, self.w = out, layer.out_h, layer.out_w
         return layer
 
@@ -112,27 +144,33 @@ class NetBuilder:
         return self.conv(name, self.c, k, stride, padding, groups=self.c, bias=bias)
 
     def pool(self, name: str, k: int, stride: int, padding: int = 0, op: str = "max") -> Pool:
-        layer = Pool(name, channels=self.c, in_h=self.h, in_w=self.w, kernel=k, stride=stride, padding=padding, op=op)
-        self.layers.append(layer)
+        layer = Pool(name, channels=self.c, in_h=self.h, in_w=self.w, kernel=k, stride=stride, padding=padding, op=op,
+                     sources=self._sources(self.src))
+        self._append(layer)
         self.h, self.w = layer.out_h, layer.out_w
         return layer
 
     def global_pool(self, name: str, op: str = "avg") -> Pool:
-        layer = Pool(name, channels=self.c, in_h=self.h, in_w=self.w, op=op, global_=True)
-        self.layers.append(layer)
+        layer = Pool(name, channels=self.c, in_h=self.h, in_w=self.w, op=op, global_=True,
+                     sources=self._sources(self.src))
+        self._append(layer)
         self.h = self.w = 1
         return layer
 
-    def add(self, name: str, inputs: int = 2, op: str = "add", operand_elements: tuple[int, ...] = ()) -> Eltwise:
+    def add(self, name: str, inputs: int = 2, op: str = "add", operand_elements: tuple[int, ...] = (),
+            other: str | None = "") -> Eltwise:
+        """An element-wise op on the current map and ``other`` (the layer that wrote the second operand: a
+        residual's shortcut, SE's scale; '' when not named, read from DRAM)."""
+        names = (self.src,) if other == "" else (self.src, other)
         layer = Eltwise(name, elements=self.c * self.h * self.w, op=op, inputs_count=inputs,
-                        operand_elements=operand_elements)
-        self.layers.append(layer)
+                        operand_elements=operand_elements, sources=self._sources(*names))
+        self._append(layer)
         return layer
 
     def linear(self, name: str, out: int, bias: bool = True, tokens: int = 1) -> Linear:
         layer = Linear(name, in_features=self.c * self.h * self.w, out_features=out, tokens=tokens, bias=bias,
-                       **self._ops)
-        self.layers.append(layer)
+                       sources=self._sources(self.src), **self._ops)
+        self._append(layer)
         self.c, self.h, self.w = out, 1, 1
         return layer
 

@@ -7,7 +7,7 @@ with). BatchNorm is folded into the preceding convolution, whose bias then holds
 from __future__ import annotations
 
 from codesign.workloads.layers import Linear, Network
-from codesign.workloads.zoo import NetBuilder, register
+from codesign.workloads.zoo import NetBuilder, Tap, register
 
 
 @register("alexnet", description="AlexNet (torchvision, 224x224, single tower)",
@@ -29,26 +29,31 @@ def alexnet(batch: int = 1) -> Network:
     return b.network("alexnet", batch, (3, 224, 224), alexnet.__doc__ or "")
 
 
+def _residual(b: NetBuilder, name: str, start: Tap, out: int, stride: int) -> None:
+    """The add of a residual block whose main branch ends at the current map: the shortcut is the block's
+    input, or a 1x1 downsample conv of it (which runs last, as in torchvision)."""
+    main, shortcut = b.src, start.src
+    if stride != 1 or start.c != out:
+        b.resume(start)
+        shortcut = b.conv(f"{name}.downsample", out, 1, stride=stride, padding=0, bias=True).name
+    b.src = main
+    b.add(f"{name}.add", other=shortcut)
+
+
 def _basic_block(b: NetBuilder, name: str, out: int, stride: int) -> None:
-    cin, h, w = b.shape
+    start = b.mark()
     b.conv(f"{name}.conv1", out, 3, stride=stride, bias=True)
     b.conv(f"{name}.conv2", out, 3, bias=True)
-    if stride != 1 or cin != out:
-        b.c, b.h, b.w = cin, h, w
-        b.conv(f"{name}.downsample", out, 1, stride=stride, padding=0, bias=True)
-    b.add(f"{name}.add")
+    _residual(b, name, start, out, stride)
 
 
 def _bottleneck(b: NetBuilder, name: str, width: int, stride: int) -> None:
-    cin, h, w = b.shape
+    start = b.mark()
     out = width * 4
     b.conv(f"{name}.conv1", width, 1, padding=0, bias=True)
     b.conv(f"{name}.conv2", width, 3, stride=stride, bias=True)
     b.conv(f"{name}.conv3", out, 1, padding=0, bias=True)
-    if stride != 1 or cin != out:
-        b.c, b.h, b.w = cin, h, w
-        b.conv(f"{name}.downsample", out, 1, stride=stride, padding=0, bias=True)
-    b.add(f"{name}.add")
+    _residual(b, name, start, out, stride)
 
 
 def _resnet(name: str, blocks: list[int], bottleneck: bool, batch: int) -> Network:
@@ -90,14 +95,14 @@ def _make_divisible(v: float, divisor: int = 8) -> int:
 
 def inverted_residual(b: NetBuilder, name: str, out: int, stride: int, expand: int) -> None:
     """MobileNetV2 block: 1x1 expand (if expand > 1), 3x3 depthwise, 1x1 project, residual add."""
-    cin = b.c
+    cin, block_in = b.c, b.src
     hidden = cin * expand
     if expand != 1:
         b.conv(f"{name}.expand", hidden, 1, padding=0, bias=True)
     b.dwconv(f"{name}.dw", 3, stride=stride, bias=True)
     b.conv(f"{name}.project", out, 1, padding=0, bias=True)
     if stride == 1 and cin == out:
-        b.add(f"{name}.add")
+        b.add(f"{name}.add", other=block_in)
 
 
 @register("mobilenet_v2", description="MobileNetV2 1.0 (224x224)",

@@ -33,12 +33,12 @@ def same_padding(b: NetBuilder, k: int | tuple[int, int], stride: int) -> tuple[
 
 def squeeze_excite(b: NetBuilder, name: str, squeeze: int) -> None:
     """SE block on the current feature map: pool, 1x1 conv (reduce), 1x1 conv (expand), scale."""
-    c, h, w = b.shape
+    x = b.mark()
     b.global_pool(f"{name}.pool")
     b.conv(f"{name}.fc1", squeeze, 1, padding=0, bias=True)
-    b.conv(f"{name}.fc2", c, 1, padding=0, bias=True)
-    b.c, b.h, b.w = c, h, w
-    b.add(f"{name}.scale", op="mul", operand_elements=(c * h * w, c))  # the scale is per channel
+    gate = b.conv(f"{name}.fc2", x.c, 1, padding=0, bias=True).name
+    b.resume(x)
+    b.add(f"{name}.scale", op="mul", operand_elements=(x.c * x.h * x.w, x.c), other=gate)  # the scale is per channel
 
 
 # -- MobileNetV1 ----------------------------------------------------------------------------------
@@ -86,7 +86,7 @@ def _mobilenet_v3(name: str, conf: tuple[tuple[int, int, int, bool, int], ...], 
     b = NetBuilder(3, resolution, resolution)
     b.conv("conv_stem", 16, 3, stride=2, bias=True)
     for i, (k, expanded, out, use_se, stride) in enumerate(conf):
-        cin = b.c
+        cin, block_in = b.c, b.src
         blk = f"block{i}"
         if expanded != cin:
             b.conv(f"{blk}.expand", expanded, 1, padding=0, bias=True)
@@ -95,7 +95,7 @@ def _mobilenet_v3(name: str, conf: tuple[tuple[int, int, int, bool, int], ...], 
             squeeze_excite(b, f"{blk}.se", _make_divisible(expanded // 4, 8))
         b.conv(f"{blk}.project", out, 1, padding=0, bias=True)
         if stride == 1 and cin == out:
-            b.add(f"{blk}.add")
+            b.add(f"{blk}.add", other=block_in)
     b.conv("conv_head", 6 * b.c, 1, padding=0, bias=True)
     b.global_pool("avgpool")
     b.linear("classifier.0", last_channel)
@@ -123,19 +123,20 @@ def mobilenet_v3_small(batch: int = 1, resolution: int = 224) -> Network:
 
 
 def _shuffle_unit(b: NetBuilder, name: str, out: int, stride: int) -> None:
-    """ShuffleNetV2 unit; the channel split, concat and shuffle move data but compute nothing."""
-    cin, h, w = b.shape
+    """ShuffleNetV2 unit; the channel split, concat and shuffle move data but compute nothing (the unit's
+    output, concatenated from both branches, has no single producer)."""
+    start = b.mark()
     bf = out // 2
     if stride > 1:
         b.dwconv(f"{name}.branch1.dw", 3, stride=stride, bias=True)
         b.conv(f"{name}.branch1.pw", bf, 1, padding=0, bias=True)
-        b.c, b.h, b.w = cin, h, w
+        b.resume(start)
     else:
-        b.c = cin // 2
+        b.concat(start.c // 2)  # the split half of the shuffled input
     b.conv(f"{name}.branch2.pw1", bf, 1, padding=0, bias=True)
     b.dwconv(f"{name}.branch2.dw", 3, stride=stride, bias=True)
     b.conv(f"{name}.branch2.pw2", bf, 1, padding=0, bias=True)
-    b.c = out
+    b.concat(out)
 
 
 @register("shufflenet_v2", description="ShuffleNetV2 1.0x (224x224)",
@@ -160,11 +161,11 @@ def shufflenet_v2(batch: int = 1, resolution: int = 224) -> Network:
 
 def _fire(b: NetBuilder, name: str, squeeze: int, expand: int) -> None:
     b.conv(f"{name}.squeeze", squeeze, 1, padding=0, bias=True)
-    c, h, w = b.shape
+    sq = b.mark()
     b.conv(f"{name}.expand1x1", expand, 1, padding=0, bias=True)
-    b.c, b.h, b.w = c, h, w
+    b.resume(sq)
     b.conv(f"{name}.expand3x3", expand, 3, padding=1, bias=True)
-    b.c = 2 * expand
+    b.concat(2 * expand)
 
 
 @register("squeezenet1_1", description="SqueezeNet 1.1 (224x224, no BatchNorm)",
@@ -214,7 +215,7 @@ def efficientnet_b0(batch: int = 1, resolution: int = 224) -> Network:
     idx = 0
     for expand, k, stride, out, repeats in _EFFNET_B0:
         for i in range(repeats):
-            cin = b.c
+            cin, block_in = b.c, b.src
             blk = f"block{idx}"
             s = stride if i == 0 else 1
             if expand != 1:
@@ -223,7 +224,7 @@ def efficientnet_b0(batch: int = 1, resolution: int = 224) -> Network:
             squeeze_excite(b, f"{blk}.se", max(1, cin // 4))
             b.conv(f"{blk}.project", out, 1, padding=0, bias=True)
             if s == 1 and cin == out:
-                b.add(f"{blk}.add")
+                b.add(f"{blk}.add", other=block_in)
             idx += 1
     b.conv("conv_head", 1280, 1, padding=0, bias=True)
     b.global_pool("avgpool")
@@ -245,7 +246,7 @@ def _ghost_module(b: NetBuilder, name: str, out: int) -> None:
     init = math.ceil(out / 2)
     b.conv(f"{name}.primary", init, 1, padding=0, bias=True)
     b.conv(f"{name}.cheap", init, 3, padding=1, groups=init, bias=True)
-    b.c = out  # concat [primary, cheap][:out]
+    b.concat(out)  # [primary, cheap][:out]
 
 
 @register("ghostnet", description="GhostNet 1.0x (224x224)",
@@ -257,7 +258,8 @@ def ghostnet(batch: int = 1, width: float = 1.0, resolution: int = 224) -> Netwo
     b.conv("conv_stem", _make_divisible(16 * width, 4), 3, stride=2, bias=True)
     for i, (k, exp, out, se_ratio, stride) in enumerate(_GHOSTNET):
         blk = f"block{i}"
-        cin, h, w = b.shape
+        start = b.mark()
+        cin = start.c
         mid = _make_divisible(exp * width, 4)
         out_c = _make_divisible(out * width, 4)
         _ghost_module(b, f"{blk}.ghost1", mid)
@@ -266,11 +268,13 @@ def ghostnet(batch: int = 1, width: float = 1.0, resolution: int = 224) -> Netwo
         if se_ratio:
             squeeze_excite(b, f"{blk}.se", _make_divisible(mid * se_ratio, 4))
         _ghost_module(b, f"{blk}.ghost2", out_c)
+        main, shortcut = b.mark(), start.src
         if not (cin == out_c and stride == 1):
-            b.c, b.h, b.w = cin, h, w
+            b.resume(start)
             b.dwconv(f"{blk}.shortcut.dw", k, stride=stride, bias=True)
-            b.conv(f"{blk}.shortcut.pw", out_c, 1, padding=0, bias=True)
-        b.add(f"{blk}.add")
+            shortcut = b.conv(f"{blk}.shortcut.pw", out_c, 1, padding=0, bias=True).name
+        b.resume(main)
+        b.add(f"{blk}.add", other=shortcut)
     b.conv("conv_last", _make_divisible(960 * width, 4), 1, padding=0, bias=True)
     b.global_pool("avgpool")
     b.conv("conv_head", 1280, 1, padding=0, bias=True)
@@ -298,13 +302,13 @@ def mcunet_in2(batch: int = 1) -> Network:
     b = NetBuilder(3, 160, 160)
     b.conv("first_conv", 16, 3, stride=2, bias=True)
     for i, (cin, out, k, stride, mid) in enumerate(_MCUNET_IN2):
-        blk = f"block{i}"
+        blk, block_in = f"block{i}", b.src
         if mid != cin:  # expand_ratio 1: no inverted bottleneck
             b.conv(f"{blk}.expand", mid, 1, padding=0, bias=True)
         b.dwconv(f"{blk}.dw", k, stride=stride, bias=True)
         b.conv(f"{blk}.project", out, 1, padding=0, bias=True)
         if stride == 1 and cin == out:
-            b.add(f"{blk}.add")
+            b.add(f"{blk}.add", other=block_in)
     b.global_pool("avgpool")
     b.linear("classifier", 1000)
     return b.network("mcunet_in2", batch, (3, 160, 160))

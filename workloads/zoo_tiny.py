@@ -52,16 +52,17 @@ def resnet8_cifar(batch: int = 1, filters: int = 16) -> Network:
     b = NetBuilder(3, 32, 32)
     b.conv("conv1", filters, 3, padding=same_padding(b, 3, 1), bias=True)
     for stack, mult in enumerate((1, 2, 4), start=1):
-        cin, h, w = b.shape
+        start = b.mark()
         out, stride = filters * mult, 1 if stack == 1 else 2
         b.conv(f"stack{stack}.conv1", out, 3, stride=stride, padding=same_padding(b, 3, stride), bias=True)
-        b.conv(f"stack{stack}.conv2", out, 3, padding=same_padding(b, 3, 1), bias=True)
+        main = b.conv(f"stack{stack}.conv2", out, 3, padding=same_padding(b, 3, 1), bias=True)
+        shortcut = start.src
         if stride != 1:
-            oh, ow = b.h, b.w
-            b.c, b.h, b.w = cin, h, w
-            b.conv(f"stack{stack}.shortcut", out, 1, stride=stride, padding=0, bias=True)
-            assert (b.h, b.w) == (oh, ow)
-        b.add(f"stack{stack}.add")
+            b.resume(start)
+            shortcut = b.conv(f"stack{stack}.shortcut", out, 1, stride=stride, padding=0, bias=True).name
+            assert (b.h, b.w) == (main.out_h, main.out_w)
+        b.src = main.name
+        b.add(f"stack{stack}.add", other=shortcut)
     b.global_pool("avgpool")
     b.linear("fc", 10)
     return b.network("resnet8_cifar", batch, (3, 32, 32))

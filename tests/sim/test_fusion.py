@@ -21,14 +21,20 @@ def _names(net, idx):
 def test_graph_follows_branches_and_concats() -> None:
     """SqueezeNet's expand3x3 reads squeeze's output (not expand1x1's, the layer before it); the
     concat of the two expands has no single producer and is read from DRAM; SE's scale reads the
-    depthwise output, its per-channel scale from DRAM."""
+    depthwise output and its per-channel scale from the SE's second 1x1 conv; a residual add reads the
+    block's last conv and the block's input (the zoo names the graph's edges)."""
     sq = zoo.get("squeezenet1_1")
     pr = dict(zip((x.name for x in sq.layers), producers(sq), strict=True))
     assert _names(sq, pr["fire2.expand3x3"]) == ["fire2.squeeze"]
     assert _names(sq, pr["fire3.squeeze"]) == [None]
     mb = zoo.get("mobilenet_v3_small")
     pr = dict(zip((x.name for x in mb.layers), producers(mb), strict=True))
-    assert _names(mb, pr["block0.se.scale"]) == ["block0.dw", None]
+    assert _names(mb, pr["block0.se.scale"]) == ["block0.dw", "block0.se.fc2"]
+    assert _names(mb, pr["block2.add"]) == ["block2.project", "block1.project"]
+    rn = zoo.get("resnet18")
+    pr = dict(zip((x.name for x in rn.layers), producers(rn), strict=True))
+    assert _names(rn, pr["layer2.0.add"]) == ["layer2.0.conv2", "layer2.0.downsample"]
+    assert _names(rn, pr["layer2.1.add"]) == ["layer2.1.conv2", "layer2.0.add"]
     scale = mb.layer("block0.se.scale")
     assert scale.input_elements() == 16 * 56 * 56 + 16  # the scale is per channel, not a full tensor
 

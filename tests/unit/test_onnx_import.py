@@ -13,7 +13,7 @@ onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from codesign.errors import WorkloadError  # noqa: E402
-from codesign.workloads.layers import Conv2d, Eltwise, Linear, MatMul, Network, Pool  # noqa: E402
+from codesign.workloads.layers import NETWORK_INPUT, Conv2d, Eltwise, Linear, MatMul, Network, Pool  # noqa: E402
 from codesign.workloads.onnx_import import UnsupportedOpWarning, read_onnx  # noqa: E402
 from codesign.workloads.operand import Operand, Pattern  # noqa: E402
 
@@ -75,14 +75,16 @@ def test_small_cnn_layer_table(tmp_path: Path) -> None:
     net = read_onnx(save(tmp_path, small_cnn()))
     expected = Network("small_cnn", (
         Conv2d("conv1", in_channels=3, out_channels=8, in_h=32, in_w=32, kernel=3, stride=2,
-               padding=(0, 1, 1, 0), bias=True),  # BN folded into the bias
-        Conv2d("dw", in_channels=8, out_channels=8, in_h=16, in_w=16, kernel=3, padding=2, dilation=2, groups=8),
+               padding=(0, 1, 1, 0), bias=True, sources=(NETWORK_INPUT,)),  # BN folded into the bias
+        Conv2d("dw", in_channels=8, out_channels=8, in_h=16, in_w=16, kernel=3, padding=2, dilation=2, groups=8,
+               sources=("conv1",)),  # through BN and ReLU
         # ceil mode: (16 - 3) / 2 -> 7 windows, ceil 7 -> same; expressed as extra end padding 1
-        Pool("pool", channels=8, in_h=16, in_w=16, kernel=3, stride=2, padding=(0, 0, 1, 1), op="max"),
-        Conv2d("pw", in_channels=8, out_channels=8, in_h=8, in_w=8, kernel=1),
-        Eltwise("add", elements=8 * 8 * 8),
-        Pool("gap", channels=8, in_h=8, in_w=8, op="avg", global_=True),
-        Linear("fc", in_features=8, out_features=10, tokens=1),
+        Pool("pool", channels=8, in_h=16, in_w=16, kernel=3, stride=2, padding=(0, 0, 1, 1), op="max",
+             sources=("dw",)),
+        Conv2d("pw", in_channels=8, out_channels=8, in_h=8, in_w=8, kernel=1, sources=("pool",)),
+        Eltwise("add", elements=8 * 8 * 8, sources=("pw", "pool")),  # the residual: graph, not chain
+        Pool("gap", channels=8, in_h=8, in_w=8, op="avg", global_=True, sources=("add",)),
+        Linear("fc", in_features=8, out_features=10, tokens=1, sources=("gap",)),  # through Flatten
     ), batch=2, input_shape=(3, 32, 32), source="ONNX m.onnx")
     assert net == expected
     assert net.layer("pool").out_h == 8  # ceil((16 - 3) / 2) + 1
@@ -122,11 +124,12 @@ def transformer_block() -> onnx.ModelProto:
 def test_transformer_block() -> None:
     net = read_onnx(transformer_block())
     assert net.layers == (
-        Linear("q_proj", in_features=32, out_features=32, tokens=16, bias=True),  # Add fused as bias
-        Linear("k_proj", in_features=32, out_features=32, tokens=16, bias=False),
-        MatMul("scores", m=16, k=8, n=16, heads=4),
-        MatMul("context", m=16, k=16, n=8, heads=4),
-        Eltwise("square", elements=4 * 16 * 8, op="mul"),
+        Linear("q_proj", in_features=32, out_features=32, tokens=16, bias=True,  # Add fused as bias
+               sources=(NETWORK_INPUT,)),
+        Linear("k_proj", in_features=32, out_features=32, tokens=16, bias=False, sources=(NETWORK_INPUT,)),
+        MatMul("scores", m=16, k=8, n=16, heads=4, sources=("q_proj", "k_proj")),  # through Reshape, Transpose
+        MatMul("context", m=16, k=16, n=8, heads=4, sources=("scores", "q_proj")),  # through Softmax
+        Eltwise("square", elements=4 * 16 * 8, op="mul", sources=("context", "context")),  # x * x: no activation
     )
 
 
@@ -227,7 +230,7 @@ def test_dynamic_shape_needs_input_shape(tmp_path: Path) -> None:
     net = read_onnx(p, input_shape=(4, 3, 20, 24))
     assert net.batch == 4
     assert net.layers == (Conv2d("conv", in_channels=3, out_channels=4, in_h=20, in_w=24, kernel=3, padding=1,
-                                 bias=False),)
+                                 bias=False, sources=(NETWORK_INPUT,)),)
     with pytest.raises(WorkloadError, match=r"^dyn\.onnx: input 'x' has rank 4, input_shape \(3, 20\) has rank 2$"):
         read_onnx(p, input_shape=(3, 20))
 
@@ -300,10 +303,11 @@ def test_silu_reducemean_and_attention_scale() -> None:
     m = model(nodes, [vi("x", [1, 3, 6, 6]), vi("q", [1, 2, 5, 8]), vi("k", [1, 2, 8, 5])],
               [vi("h", [1, 4]), vi("sc", [1, 2, 5, 5])], inits)
     assert read_onnx(m).layers == (
-        Conv2d("conv", in_channels=3, out_channels=4, in_h=6, in_w=6, kernel=1, bias=False),
-        Pool("gap", channels=4, in_h=6, in_w=6, op="avg", global_=True),
-        Eltwise("scale_out", elements=4, op="mul", inputs_count=2),
-        MatMul("scores", m=5, k=8, n=5, heads=2),
+        Conv2d("conv", in_channels=3, out_channels=4, in_h=6, in_w=6, kernel=1, bias=False, sources=(NETWORK_INPUT,)),
+        Pool("gap", channels=4, in_h=6, in_w=6, op="avg", global_=True, sources=("conv",)),  # through the SiLU
+        Eltwise("scale_out", elements=4, op="mul", inputs_count=2, operand_elements=(4, 1),  # a scalar: 1 element
+                sources=("gap",)),
+        MatMul("scores", m=5, k=8, n=5, heads=2, sources=(NETWORK_INPUT, NETWORK_INPUT)),
     )
 
 

@@ -10,7 +10,7 @@ from torch import nn  # noqa: E402
 
 from codesign.errors import WorkloadError  # noqa: E402
 from codesign.workloads import zoo  # noqa: E402
-from codesign.workloads.layers import Conv2d, Eltwise, Linear, MatMul, Network, Pool  # noqa: E402
+from codesign.workloads.layers import NETWORK_INPUT, Conv2d, Eltwise, Linear, MatMul, Network, Pool  # noqa: E402
 from codesign.workloads.torch_import import from_torch  # noqa: E402
 from codesign.workloads.torch_models import module_macs  # noqa: E402
 
@@ -36,13 +36,16 @@ class SmallCNN(nn.Module):
 def test_small_cnn_layer_table() -> None:
     net = from_torch(SmallCNN(), torch.zeros(2, 3, 32, 32))
     assert net.layers == (
-        Conv2d("conv1", in_channels=3, out_channels=8, in_h=32, in_w=32, kernel=3, stride=2, padding=1, bias=True),
-        Conv2d("dw", in_channels=8, out_channels=8, in_h=16, in_w=16, kernel=3, padding=2, dilation=2, groups=8),
-        Pool("pool", channels=8, in_h=16, in_w=16, kernel=3, stride=2, padding=(0, 0, 1, 1), op="max"),
-        Conv2d("pw", in_channels=8, out_channels=8, in_h=8, in_w=8, kernel=1, bias=False),
-        Eltwise("add", elements=8 * 8 * 8),
-        Pool("gap", channels=8, in_h=8, in_w=8, op="avg", global_=True),
-        Linear("fc", in_features=8, out_features=10, tokens=1),
+        Conv2d("conv1", in_channels=3, out_channels=8, in_h=32, in_w=32, kernel=3, stride=2, padding=1, bias=True,
+               sources=(NETWORK_INPUT,)),
+        Conv2d("dw", in_channels=8, out_channels=8, in_h=16, in_w=16, kernel=3, padding=2, dilation=2, groups=8,
+               sources=("conv1",)),  # through BN and ReLU
+        Pool("pool", channels=8, in_h=16, in_w=16, kernel=3, stride=2, padding=(0, 0, 1, 1), op="max",
+             sources=("dw",)),
+        Conv2d("pw", in_channels=8, out_channels=8, in_h=8, in_w=8, kernel=1, bias=False, sources=("pool",)),
+        Eltwise("add", elements=8 * 8 * 8, sources=("pool", "pw")),  # x + pw(x): the graph's residual edge
+        Pool("gap", channels=8, in_h=8, in_w=8, op="avg", global_=True, sources=("add",)),
+        Linear("fc", in_features=8, out_features=10, tokens=1, sources=("gap",)),
     )
     assert (net.batch, net.input_shape, net.name) == (2, (3, 32, 32), "SmallCNN")
 
@@ -65,11 +68,12 @@ class Attention(nn.Module):
 def test_attention_block() -> None:
     net = from_torch(Attention(), torch.zeros(1, 16, 32))
     assert [type(layer).__name__ for layer in net] == ["Linear", "MatMul", "MatMul", "Linear", "Eltwise"]
-    assert net.layers[0] == Linear("qkv", in_features=32, out_features=96, tokens=16)
-    assert net.layers[1] == MatMul("matmul", m=16, k=8, n=16, heads=4)
-    assert net.layers[2] == MatMul("matmul_1", m=16, k=16, n=8, heads=4)
-    assert net.layers[3] == Linear("proj", in_features=32, out_features=32, tokens=16, bias=False)
-    assert net.layers[4] == Eltwise("mul", elements=16 * 32, op="mul", inputs_count=1)
+    assert net.layers[0] == Linear("qkv", in_features=32, out_features=96, tokens=16, sources=(NETWORK_INPUT,))
+    assert net.layers[1] == MatMul("matmul", m=16, k=8, n=16, heads=4, sources=("qkv", "qkv"))
+    assert net.layers[2] == MatMul("matmul_1", m=16, k=16, n=8, heads=4, sources=("matmul", "qkv"))
+    assert net.layers[3] == Linear("proj", in_features=32, out_features=32, tokens=16, bias=False,
+                                   sources=("matmul_1",))
+    assert net.layers[4] == Eltwise("mul", elements=16 * 32, op="mul", inputs_count=1, sources=("proj",))
 
 
 class TorchResNet8(nn.Module):
@@ -152,9 +156,10 @@ class Functional(nn.Module):
 def test_functional_conv_and_linear() -> None:
     net = from_torch(Functional(), torch.zeros(1, 3, 16, 16))
     assert net.layers == (
-        Conv2d("conv2d", in_channels=3, out_channels=8, in_h=16, in_w=16, kernel=3, stride=2, padding=1, bias=False),
-        Pool("mean", channels=8, in_h=8, in_w=8, op="avg", global_=True),
-        Linear("linear", in_features=8, out_features=10, tokens=1, bias=False),
+        Conv2d("conv2d", in_channels=3, out_channels=8, in_h=16, in_w=16, kernel=3, stride=2, padding=1, bias=False,
+               sources=(NETWORK_INPUT,)),
+        Pool("mean", channels=8, in_h=8, in_w=8, op="avg", global_=True, sources=("conv2d",)),
+        Linear("linear", in_features=8, out_features=10, tokens=1, bias=False, sources=("mean",)),
     )
     assert net.macs == 8 * 8 * 8 * 27 + 80 == module_macs(Functional(), torch.zeros(1, 3, 16, 16)).total
 
@@ -178,10 +183,11 @@ class FusedAttention(nn.Module):
 def test_sdpa_is_scores_and_context() -> None:
     net = from_torch(FusedAttention(), torch.zeros(2, 16, 32))
     assert net.layers == (
-        Linear("qkv", in_features=32, out_features=96, tokens=16),
-        MatMul("scaled_dot_product_attention.scores", m=16, k=8, n=16, heads=4),
-        MatMul("scaled_dot_product_attention.context", m=16, k=16, n=8, heads=4),
-        Linear("proj", in_features=32, out_features=32, tokens=16),
+        Linear("qkv", in_features=32, out_features=96, tokens=16, sources=(NETWORK_INPUT,)),
+        MatMul("scaled_dot_product_attention.scores", m=16, k=8, n=16, heads=4, sources=("qkv", "qkv")),
+        MatMul("scaled_dot_product_attention.context", m=16, k=16, n=8, heads=4,
+               sources=("scaled_dot_product_attention.scores", "qkv")),
+        Linear("proj", in_features=32, out_features=32, tokens=16, sources=("scaled_dot_product_attention.context",)),
     )
     # per sample: projections 16*32*(96+32), attention 2 * 4 heads * 16*16*8; the batch of 2 doubles it
     assert net.macs == 2 * (16 * 32 * 128 + 2 * 4 * 16 * 16 * 8) == 163_840
