@@ -50,7 +50,7 @@ class LayerResult:
     cycles: int
     compute_cycles: int
     stall_cycles: int
-    utilization: float  # MACs / (cycles * PEs)
+    utilization: float  # issued MACs (skipped ones excluded) / (cycles * PEs): at most 1
     energy_pj: float
     energy_breakdown_pj: dict[str, float]
     counts: Counts
@@ -177,7 +177,9 @@ class NetworkResult:
 
     @property
     def utilization(self) -> float:
-        return self.macs / (self.cycles * self.config.pes) if self.cycles else 0.0
+        """Issued MACs (zero-skipped ones excluded) per PE and cycle: at most 1."""
+        issued = sum(r.macs - r.counts.skipped_macs for r in self.layers)
+        return issued / (self.cycles * self.config.pes) if self.cycles else 0.0
 
     @property
     def energy_breakdown_pj(self) -> dict[str, float]:

@@ -118,6 +118,7 @@ def test_skipping_never_adds_cycles(layer, cfg, spec) -> None:
     assert ideal.counts.active_macs + ideal.counts.gated_macs <= layer.macs()
     hw = simulate_layer(layer, 1, cfg.replace(zero_handling="skip", skip_pattern="2:4"), "native", "closed_form")
     assert hw.counts.active_macs + hw.counts.gated_macs + hw.counts.skipped_macs == layer.macs()
+    assert ideal.utilization <= 1 and hw.utilization <= 1  # skipped MACs are not issued
     g = layer.gemm(1)
     if hw.model_only:  # os / is, odd rows: the idealized model (above)
         return
