@@ -185,7 +185,11 @@ def fusion_table(rows: list[dict[str, Any]]) -> str:
              "| torch/zoo | dynamo DRAM bytes | zoo DRAM bytes |", "|" + "---|" * 11]
 
     def cell(v: Any) -> str:
-        return "" if v is None or v == "" else f"{v:,}" if isinstance(v, int) else f"{v:.4f}"
+        if v is None or v == "":
+            return ""
+        if isinstance(v, int) or (isinstance(v, float) and v.is_integer() and v > 100):
+            return f"{int(v):,}"  # counts (DRAM bytes come back from the model as floats)
+        return f"{v:.4f}"
 
     for r in rows:
         if not r.get("zoo"):
