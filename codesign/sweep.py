@@ -60,7 +60,13 @@ Row = dict[str, Any]
 
 def metrics_row(result: NetworkResult, area_mm2: float) -> Row:
     """The metric columns of one (point, workload) from a simulation result."""
-    s = result.summary()
+    return summary_row(result.summary(), area_mm2)
+
+
+def summary_row(s: Mapping[str, Any], area_mm2: float) -> Row:
+    """The metric columns of one (point, workload) from a result's summary
+    (:meth:`~codesign.sim.result.NetworkResult.summary`, or the fast path's,
+    :func:`codesign.sim.fastpath.evaluate_network`)."""
     row: Row = {
         "cycles": int(s["cycles"]),
         "latency_ms": float(s["latency_ms"]),
@@ -134,22 +140,44 @@ class _WorkerState:
         self.area_fn = area_function()
 
     def point_rows(self, point: int) -> list[Row]:
-        values = self.space.values(point)
+        """Rows of one point, point by point (the engine's own path)."""
         config = self.space.config(point)
+        cache: dict[Any, Any] = {}  # identical (layer, config) pairs of this point: once, for all workloads
+        summaries = [ev.run(config, self.engine, cache).summary() for _, ev in self.evaluators]
+        return self._rows(point, config, summaries)
+
+    def chunk_rows(self, points: Sequence[int]) -> list[tuple[int, list[Row]]]:
+        """Rows of each point of ``points``: the fast path (:mod:`codesign.sim.fastpath`, numpy over
+        the points) where it models the point, else :meth:`point_rows`; the numbers are the same."""
+        if self.engine != "closed_form":
+            return [(p, self.point_rows(p)) for p in points]
+        from codesign.sim.fastpath import evaluate_network
+
+        configs = [self.space.config(p) for p in points]
+        per_workload = [evaluate_network(ev.network, configs) for _, ev in self.evaluators]
+        out = []
+        for i, (p, config) in enumerate(zip(points, configs, strict=True)):
+            summaries = [s[i] for s in per_workload]
+            if any(s is None for s in summaries):
+                out.append((p, self.point_rows(p)))
+            else:
+                out.append((p, self._rows(p, config, summaries)))  # type: ignore[arg-type]
+        return out
+
+    def _rows(self, point: int, config: AcceleratorConfig, summaries: Sequence[Mapping[str, Any]]) -> list[Row]:
+        values = self.space.values(point)
         area = float(self.area_fn(config))
         fixed = {"point": point}
         fpga = fpga_columns(config, self.space.fpga) if self.space.fpga is not None else {}
-        cache: dict[Any, Any] = {}  # identical (layer, config) pairs of this point: once, for all workloads
         rows = []
-        for label, ev in self.evaluators:
-            result = ev.run(config, self.engine, cache)
+        for (label, ev), s in zip(self.evaluators, summaries, strict=True):
             row = {**fixed, "workload": label, **values, "pes": config.pes,
-                   "sram_bytes": config.sram_bytes, **metrics_row(result, area), **fpga}
+                   "sram_bytes": config.sram_bytes, **summary_row(s, area), **fpga}
             if "accuracy" in self.space.pareto:  # top-1 of the integer network (codesign.accuracy)
                 row["accuracy"] = sweep_accuracy(ev.network, config)
             if fpga:
                 fmax = fpga["fpga_fmax_mhz"]
-                row["fpga_latency_us"] = result.cycles / fmax if fmax == fmax and fmax else float("nan")
+                row["fpga_latency_us"] = s["cycles"] / fmax if fmax == fmax and fmax else float("nan")
             rows.append(row)
         return rows
 
@@ -208,10 +236,13 @@ def evaluate_chunk(space_dict: Mapping[str, Any], points: Sequence[int], key: st
     """Rows of each point of ``points`` (a task of the pool or of Dask); ``key`` (the space's
     fingerprint) names the worker's cached state."""
     st = _state(space_dict, key or json.dumps(space_dict, sort_keys=True))
-    out = [(int(p), st.point_rows(int(p))) for p in points]
+    out = st.chunk_rows([int(p) for p in points])
     _trim_caches()
     return out
 
+
+#: points of a chunk at most with the closed-form engine (the fast path's numpy arrays span a chunk)
+FAST_CHUNK = 1024
 
 #: entries the simulator's memo caches may hold in a sweep worker before they are emptied
 CACHE_ENTRIES = 4096
@@ -1002,8 +1033,9 @@ def _run_locked(sp: DesignSpace, out: Path, *, workers: int | None, resume: bool
     pending = points[~np.isin(points, np.fromiter(done, dtype=np.int64, count=len(done)))] if done else points
 
     n_workers = workers or os.cpu_count() or 1
-    if chunk_size is None:
-        chunk_size = max(1, min(64, math.ceil(len(pending) / (max(n_workers, 2) * 8))))
+    if chunk_size is None:  # the fast path takes a chunk's points at once: larger chunks for it
+        most, per_worker = (FAST_CHUNK, 4) if sp.engine == "closed_form" else (64, 8)
+        chunk_size = max(1, min(most, math.ceil(len(pending) / (max(n_workers, 2) * per_worker))))
     chunks = [pending[i:i + chunk_size] for i in range(0, len(pending), chunk_size)]
 
     rows_path = out.with_name(f".{out.name}.rows.tmp")
