@@ -242,7 +242,7 @@ def evaluate_chunk(space_dict: Mapping[str, Any], points: Sequence[int], key: st
 
 
 #: points of a chunk at most with the closed-form engine (the fast path's numpy arrays span a chunk)
-FAST_CHUNK = 1024
+FAST_CHUNK = 4096
 
 #: entries the simulator's memo caches may hold in a sweep worker before they are emptied
 CACHE_ENTRIES = 4096
@@ -1034,7 +1034,7 @@ def _run_locked(sp: DesignSpace, out: Path, *, workers: int | None, resume: bool
 
     n_workers = workers or os.cpu_count() or 1
     if chunk_size is None:  # the fast path takes a chunk's points at once: larger chunks for it
-        most, per_worker = (FAST_CHUNK, 4) if sp.engine == "closed_form" else (64, 8)
+        most, per_worker = (FAST_CHUNK, 2) if sp.engine == "closed_form" else (64, 8)
         chunk_size = max(1, min(most, math.ceil(len(pending) / (max(n_workers, 2) * per_worker))))
     chunks = [pending[i:i + chunk_size] for i in range(0, len(pending), chunk_size)]
 

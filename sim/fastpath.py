@@ -377,18 +377,26 @@ def _gemm_cycles(g: Any, p: _Points, plan: dict[str, Arr]) -> tuple[Arr, Arr]:
             for ns, cn in ((np_[0], np_[1]), (np_[2], np_[3])):
                 for ks, ck in ((kp[0], kp[1]), (kp[2], kp[3])):
                     cnt = cg * cm * cn * ck
+                    if not cnt.any():  # no such piece at any point (no ragged edge there)
+                        continue
                     comp = gs * (_native(p.df, p.rows, p.cols, ms, ns, ks) + GEMM_ISSUE_CYCLES) + TILE_ISSUE_CYCLES
                     compute += np.where(cnt > 0, cnt * comp, 0)
     wo = plan["wo"]
     outer_n = {True: plan["n_nt"], False: plan["n_mt"]}
     inner_n = {True: plan["n_mt"], False: plan["n_nt"]}
     n_o, n_i = np.where(wo, plan["n_nt"], plan["n_mt"]), np.where(wo, plan["n_mt"], plan["n_nt"])
-    keys = np.stack([wo.astype(I64), *(np.minimum(x, 3) for x in (plan["n_gt"], n_o, n_i, plan["n_kt"]))], axis=1)
-    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    for gi, key in enumerate(uniq.tolist()):
-        idx = np.flatnonzero(inverse == gi)
-        w = bool(key[0])
+    # points with the same loop order and the same class (1, 2, 3+ iterations) at every level
+    # step through the same control flow together
+    code = wo.astype(I64)
+    for x in (plan["n_gt"], n_o, n_i, plan["n_kt"]):
+        code = code * 3 + np.minimum(x, 3) - 1
+    for c in np.unique(code).tolist():
+        idx = np.flatnonzero(code == c)
+        key, rest = [], c
+        for _ in range(4):
+            rest, d = divmod(rest, 3)
+            key.insert(0, d + 1)
+        w = bool(rest)
         q = p.take(idx)
         sub = {name: v[idx] for name, v in plan.items()}
         lastq = {name: v[idx] for name, v in last.items()}
@@ -419,7 +427,7 @@ def _gemm_cycles(g: Any, p: _Points, plan: dict[str, Arr]) -> tuple[Arr, Arr]:
             return out
 
         pipe = _Pipeline(np.zeros(idx.size, I64))
-        _run_nest(pipe, counts, key[1:], params)
+        _run_nest(pipe, counts, key, params)
         cycles[idx] = pipe.end()
     return cycles, compute
 
