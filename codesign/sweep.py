@@ -1010,6 +1010,14 @@ def run_sweep(
         lock.release()
 
 
+def _fast_space(sp: DesignSpace, points: Any) -> bool:
+    """Whether the fast path (:mod:`codesign.sim.fastpath`) takes the space's points (judged by
+    its first pending point: the axes of a space rarely switch the fast path on and off)."""
+    from codesign.sim.fastpath import declines
+
+    return sp.engine == "closed_form" and len(points) > 0 and not declines(sp.config(int(points[0])))
+
+
 def _run_locked(sp: DesignSpace, out: Path, *, workers: int | None, resume: bool, client: Any,
                 chunk_size: int | None, progress: bool, on_chunk: Callable[[int, int], None] | None,
                 use_journal: bool) -> SweepRun:
@@ -1034,7 +1042,7 @@ def _run_locked(sp: DesignSpace, out: Path, *, workers: int | None, resume: bool
 
     n_workers = workers or os.cpu_count() or 1
     if chunk_size is None:  # the fast path takes a chunk's points at once: larger chunks for it
-        most, per_worker = (FAST_CHUNK, 2) if sp.engine == "closed_form" else (64, 8)
+        most, per_worker = (FAST_CHUNK, 2) if _fast_space(sp, pending) else (64, 8)
         chunk_size = max(1, min(most, math.ceil(len(pending) / (max(n_workers, 2) * per_worker))))
     chunks = [pending[i:i + chunk_size] for i in range(0, len(pending), chunk_size)]
 

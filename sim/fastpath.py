@@ -392,7 +392,8 @@ def _gemm_cycles(g: Any, p: _Points, plan: dict[str, Arr]) -> tuple[Arr, Arr]:
         code = code * 3 + np.minimum(x, 3) - 1
     for c in np.unique(code).tolist():
         idx = np.flatnonzero(code == c)
-        key, rest = [], c
+        key: list[int] = []
+        rest = c
         for _ in range(4):
             rest, d = divmod(rest, 3)
             key.insert(0, d + 1)
