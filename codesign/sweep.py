@@ -157,7 +157,9 @@ class _WorkerState:
             return [(p, self.point_rows(p)) for p in points]
         from codesign.sim.fastpath import evaluate_network
 
-        configs = [self.space.config(p) for p in points]
+        values = self._values_of(points)
+        base = self.space.base  # validated, like every axis value: the fields need no more checks
+        configs = [AcceleratorConfig(**base, **v) for v in values]
         per_workload = [evaluate_network(ev.network, configs) for _, ev in self.evaluators]
         out = []
         for i, (p, config) in enumerate(zip(points, configs, strict=True)):
@@ -165,11 +167,20 @@ class _WorkerState:
             if any(s is None for s in summaries):
                 out.append((p, self.point_rows(p)))
             else:
-                out.append((p, self._rows(p, config, summaries)))  # type: ignore[arg-type]
+                out.append((p, self._rows(p, config, summaries, values[i])))  # type: ignore[arg-type]
         return out
 
-    def _rows(self, point: int, config: AcceleratorConfig, summaries: Sequence[Mapping[str, Any]]) -> list[Row]:
-        values = self.space.values(point)
+    def _values_of(self, points: Sequence[int]) -> list[dict[str, Any]]:
+        """Axis values of each point (:meth:`DesignSpace.values` of many points at once)."""
+        import numpy as np
+
+        digits = self.space._digits(np.asarray(points, dtype=np.int64))
+        cols = {name: [vals[d] for d in digits[name].tolist()] for name, vals in self.space.axes.items()}
+        return [dict(zip(cols, row, strict=True)) for row in zip(*cols.values(), strict=True)]
+
+    def _rows(self, point: int, config: AcceleratorConfig, summaries: Sequence[Mapping[str, Any]],
+              values: Mapping[str, Any] | None = None) -> list[Row]:
+        values = self.space.values(point) if values is None else values
         area = float(self.area_fn(config))
         fixed = {"point": point}
         fpga = fpga_columns(config, self.space.fpga) if self.space.fpga is not None else {}

@@ -103,9 +103,10 @@ def test_points_the_fast_path_declines() -> None:
 
 
 def test_chunking_does_not_change_rows() -> None:
-    """Same points, one chunk or many: the same rows (determinism across worker counts)."""
+    """Same points, one chunk or many: the same rows (determinism across worker counts), and
+    those of the point-by-point path."""
     state = _WorkerState({**_space(), "workloads": ["ds_cnn_kws"]})
     points = sorted(random.Random(5).sample(range(state.space.size), 24))
     whole = state.chunk_rows(points)
     parts = [r for i in range(0, 24, 5) for r in state.chunk_rows(points[i:i + 5])]
-    assert whole == parts
+    assert whole == parts == [(p, state.point_rows(p)) for p in points]
