@@ -20,11 +20,12 @@ iteration is the state after the previous one shifted by ``d`` in every componen
 middle iteration adds ``d`` again and they are skipped at once. That is exact, the same argument
 as the closed form's jump over a run of identical tiles, applied at every level of the nest.
 
-Points whose configuration the fast path does not model (:func:`declines`: zero skipping, fusion,
-the depthwise engine, the mapping search, single buffering, requantization, SCALE-Sim timing, the
-SimPy engine) and points whose plan the heuristic refuses (a buffer too small) are left to the
-point-by-point path, which raises its own error. ``tests/sim/test_sweep_equals_engine.py`` holds every
-column equal to that path on a random sample of design points.
+Single-buffered SRAMs step ``[load, compute, store]`` of one tile. Points whose configuration the
+fast path does not model (:func:`declines`: zero skipping, fusion, the depthwise engine, the
+mapping search; the sweep sends SCALE-Sim timing and the SimPy engine the point-by-point way too)
+and points whose plan the heuristic refuses (a buffer too small) are left to the point-by-point
+path, which raises its own error. ``tests/sim/test_sweep_equals_engine.py`` holds every column
+equal to that path on a random sample of design points.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ from codesign.sim.tileplan import (
     DMA_READ_OVERHEAD_CYCLES,
     DMA_WRITE_OVERHEAD_CYCLES,
     GEMM_ISSUE_CYCLES,
+    QUANT_ENTRY_BITS,
+    REQUANT_WRITE_CYCLES,
     TILE_ISSUE_CYCLES,
     bus_bytes,
 )
@@ -64,10 +67,6 @@ def declines(config: AcceleratorConfig) -> str:
         return "the depthwise engine"
     if c.mapping is not Mapping.FIXED:
         return f"mapping {c.mapping.value}"
-    if not c.double_buffered:
-        return "single-buffered SRAMs"
-    if c.requantize:
-        return "requantize"
     return ""
 
 
@@ -82,6 +81,8 @@ _native = V.native_at
 @dataclasses.dataclass
 class _Points:
     df: Dataflow
+    slots: int  # 2 when double-buffered
+    requantize: bool
     rows: Arr
     cols: Arr
     wbits: Arr
@@ -114,8 +115,10 @@ class _Points:
 
         energy = [_energy_constants(c) for c in configs]
         e = np.array(energy, dtype=np.float64).reshape(len(configs), 10)
+        c0 = configs[0]
         return cls(
-            df=configs[0].dataflow, rows=col(lambda c: c.rows), cols=col(lambda c: c.cols),
+            df=c0.dataflow, slots=2 if c0.double_buffered else 1, requantize=c0.requantize,
+            rows=col(lambda c: c.rows), cols=col(lambda c: c.cols),
             wbits=col(lambda c: c.weight_bits), abits=col(lambda c: c.act_bits), accb=col(lambda c: c.acc_bits),
             in_sram=col(lambda c: c.input_sram_bytes), w_sram=col(lambda c: c.weight_sram_bytes),
             out_sram=col(lambda c: c.output_sram_bytes), bw=col(lambda c: c.dram_bytes_per_cycle, np.float64),
@@ -126,7 +129,11 @@ class _Points:
 
     def take(self, idx: Arr) -> _Points:
         return dataclasses.replace(self, **{f.name: getattr(self, f.name)[idx] for f in dataclasses.fields(self)
-                                            if f.name != "df"})
+                                            if f.name not in ("df", "slots", "requantize")})
+
+    @property
+    def write_overhead(self) -> int:
+        return DMA_WRITE_OVERHEAD_CYCLES + (REQUANT_WRITE_CYCLES if self.requantize else 0)
 
 
 def _energy_constants(c: AcceleratorConfig) -> tuple[float, ...]:
@@ -165,15 +172,18 @@ class _Pipeline:
 
     def __init__(self, prologue: Arr) -> None:
         z = np.zeros_like(prologue)
-        self.t, self.le, self.ce, self.w2, self.w1 = prologue.copy(), z, z, z, z
+        self.s: tuple[Arr, ...] = (prologue.copy(), z, z, z, z)
         self.pc, self.ps = z, z
         self.started = False
 
     def state(self) -> tuple[Arr, ...]:
-        return self.t, self.le, self.ce, self.w2, self.w1
+        return self.s
+
+    def _update(self, new: tuple[Arr, ...], mask: Arr | None) -> None:
+        self.s = new if mask is None else tuple(np.where(mask, a, b) for a, b in zip(new, self.s, strict=True))
 
     def step(self, ld: Arr, comp: Arr, st: Arr, mask: Arr | None) -> None:
-        t, le, ce, w2, w1 = self.state()
+        t, le, ce, w2, w1 = self.s
         if not self.started:  # the first load waits for nothing
             t = t + ld
             new = (t, t, ce, w2, w1)
@@ -183,31 +193,55 @@ class _Pipeline:
             c = np.maximum(np.maximum(le, ce), w2) + self.pc  # C(j-1): loaded, array free, output slot free
             ts = np.where(self.ps > 0, np.maximum(tl, c) + self.ps, tl)
             new = (ts, tl, c, w1, np.where(self.ps > 0, ts, c))
+        self._update(new, mask)
         if mask is None:
-            self.t, self.le, self.ce, self.w2, self.w1 = new
             self.pc, self.ps = comp, st
         else:
-            self.t, self.le, self.ce, self.w2, self.w1 = (np.where(mask, a, b) for a, b in
-                                                          zip(new, self.state(), strict=True))
             self.pc, self.ps = np.where(mask, comp, self.pc), np.where(mask, st, self.ps)
 
     def end(self) -> Arr:
         """Cycles of the whole program: the last tile's compute and store, then the latest end."""
-        c = np.maximum(np.maximum(self.le, self.ce), self.w2) + self.pc
-        ts = np.where(self.ps > 0, np.maximum(self.t, c) + self.ps, self.t)
+        t, le, ce, w2, _ = self.s
+        c = np.maximum(np.maximum(le, ce), w2) + self.pc
+        ts = np.where(self.ps > 0, np.maximum(t, c) + self.ps, t)
         return np.maximum(np.maximum(ts, c), np.where(self.ps > 0, ts, c))
 
     def jump(self, mask: Arr, times: Arr, prev: tuple[Arr, ...]) -> Arr:
         """Where ``mask`` and the state is ``prev`` shifted uniformly, add the shift ``times``
         more times; returns where it did."""
-        cur = self.state()
+        cur = self.s
         d = cur[0] - prev[0]
         same = mask.copy()
         for a, b in zip(cur[1:], prev[1:], strict=True):
             same &= (a - b) == d
         add = np.where(same, d * times, 0)
-        self.t, self.le, self.ce, self.w2, self.w1 = (a + add for a in cur)
+        self.s = tuple(a + add for a in cur)
         return same
+
+
+class _SingleBuffered(_Pipeline):
+    """The pipeline with one slot per buffer: step ``j`` loads tile ``j`` (once tile ``j-1`` is
+    computed), computes it (once tile ``j-1`` is stored) and stores it. State: the DMA's time,
+    the ends of tile ``j-1``'s compute and write-back."""
+
+    def __init__(self, prologue: Arr) -> None:
+        z = np.zeros_like(prologue)
+        self.s = (prologue.copy(), z, z)
+
+    def step(self, ld: Arr, comp: Arr, st: Arr, mask: Arr | None) -> None:
+        t, ce, we = self.s
+        tl = np.where(ld > 0, np.maximum(t, ce) + ld, t)
+        c = np.maximum(np.maximum(tl, ce), we) + comp
+        ts = np.where(st > 0, np.maximum(tl, c) + st, tl)
+        self._update((ts, c, np.where(st > 0, ts, c)), mask)
+
+    def end(self) -> Arr:
+        t, ce, we = self.s
+        return np.maximum(np.maximum(t, ce), we)
+
+
+def _pipeline(slots: int, prologue: Arr) -> _Pipeline:
+    return _Pipeline(prologue) if slots == 2 else _SingleBuffered(prologue)
 
 
 Params = Callable[[tuple[tuple[bool, bool], ...]], tuple[Arr, Arr, Arr]]
@@ -272,7 +306,8 @@ def _plan(g: Any, p: _Points) -> dict[str, Arr]:
     a_bits = (c if is_ else r) * p.abits
     b_bits = (r if is_ else c) * p.wbits
     c_bits = c * p.accb
-    sa, sb, sc = p.in_sram * 8 // a_bits // 2, p.w_sram * 8 // b_bits // 2, p.out_sram * 8 // c_bits // 2
+    sl = p.slots
+    sa, sb, sc = p.in_sram * 8 // a_bits // sl, p.w_sram * 8 // b_bits // sl, p.out_sram * 8 // c_bits // sl
     one = np.ones_like(r)
     la, lb, lc = _words(df, r, c, one, one, one)
     ok = (sa >= la) & (sb >= lb) & (sc >= lc)
@@ -323,8 +358,13 @@ def _plan(g: Any, p: _Points) -> dict[str, Arr]:
         pow2 = np.where(pow2 > most, pow2 // 2, pow2)
         gt = np.where(whole, pow2, 1)
     bus = p.bus
-    beats = [np.maximum(1, _cdiv(_cdiv(bits, 8), bus)) * bus for bits in (a_bits, b_bits, c * p.accb)]
-    plan = {"ok": ok, "mt": mt, "nt": nt, "kt": kt, "gt": gt, "ba": beats[0], "bb": beats[1], "bc": beats[2]}
+    out_bits = p.abits if p.requantize else p.accb  # a written-back lane: requantized or the accumulator
+    beats = [np.maximum(1, _cdiv(_cdiv(bits, 8), bus)) * bus
+             for bits in (a_bits, b_bits, c * out_bits, c * QUANT_ENTRY_BITS)]
+    # the requantization table, read before the first tile: a word per group and ``cols`` channels
+    prologue = g.repeats * _cdiv(n, c) * beats[3] if p.requantize else np.zeros_like(r)
+    plan = {"ok": ok, "mt": mt, "nt": nt, "kt": kt, "gt": gt, "ba": beats[0], "bb": beats[1], "bc": beats[2],
+            "prologue": prologue}
     n_mt, n_nt, n_kt = _cdiv(m, mt), _cdiv(n, nt), _cdiv(k, kt)
     plan.update(n_mt=n_mt, n_nt=n_nt, n_kt=n_kt, n_gt=_cdiv(g.repeats, gt))
     traffic = {}
@@ -423,11 +463,11 @@ def _gemm_cycles(g: Any, p: _Points, plan: dict[str, Arr]) -> tuple[Arr, Arr]:
             load = gs * (np.where(load_a, wa * sub["ba"], 0) + np.where(load_b, wb * sub["bb"], 0))
             store = gs * wc * sub["bc"] if kl else np.zeros_like(gs)
             comp = gs * (_native(q.df, q.rows, q.cols, ms, ns, ks) + GEMM_ISSUE_CYCLES) + TILE_ISSUE_CYCLES
-            out = (_dma(load, q, DMA_READ_OVERHEAD_CYCLES), comp, _dma(store, q, DMA_WRITE_OVERHEAD_CYCLES))
+            out = (_dma(load, q, DMA_READ_OVERHEAD_CYCLES), comp, _dma(store, q, q.write_overhead))
             cache[key] = out
             return out
 
-        pipe = _Pipeline(np.zeros(idx.size, I64))
+        pipe = _pipeline(q.slots, _dma(sub["prologue"], q, DMA_READ_OVERHEAD_CYCLES))
         _run_nest(pipe, counts, key, params)
         cycles[idx] = pipe.end()
     return cycles, compute
@@ -502,10 +542,10 @@ def _gemm_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
         stationary = ab
     psum_reads = np.maximum(0, psum_writes - c_elems)
     a_dram, b_dram, c_dram = plan["a_bytes"] * 8, plan["b_bytes"] * 8, plan["c_bytes"] * 8
-    load_bits = (plan["a_bytes"] + plan["b_bytes"]) * 8
+    load_bits = (plan["a_bytes"] + plan["b_bytes"] + plan["prologue"]) * 8
     energy = _energy(p, active, gated, active * stationary, pe_hops, a_reads * ab + a_dram, b_reads * wb + b_dram,
                      (psum_reads * accb + c_elems * ob) + psum_writes * accb, load_bits + c_dram,
-                     np.zeros_like(rows), cycles)
+                     np.full_like(rows, c_elems if p.requantize else 0), cycles)
     return _LayerArrays(ok, cycles, compute, energy, load_bits + c_dram)
 
 
@@ -514,7 +554,7 @@ def _vector_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
     ei, eo, ops = layer.input_elements(batch), layer.output_elements(batch), layer.vector_ops(batch)
     ab = np.minimum(layer.inputs.bits, p.abits)
     ob = np.minimum(layer.outputs.bits, p.accb)
-    cap_a, cap_c = p.in_sram * 8 // 2, p.out_sram * 8 // 2
+    cap_a, cap_c = p.in_sram * 8 // p.slots, p.out_sram * 8 // p.slots
     ratio_in = ei / eo
     per_out = np.maximum(1, np.ceil(ratio_in * ab).astype(I64))
     tile = np.maximum(1, np.minimum(np.minimum(eo, cap_a // per_out), cap_c // np.maximum(1, ob)))
@@ -543,9 +583,9 @@ def _vector_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
         def params(ctx: tuple[tuple[bool, bool], ...], q: _Points = q, tf: tuple[Arr, ...] = tf,
                    tr: tuple[Arr, ...] = tr) -> tuple[Arr, Arr, Arr]:
             ld, st, comp = tr if ctx[0][1] else tf
-            return _dma(ld, q, DMA_READ_OVERHEAD_CYCLES), comp, _dma(st, q, DMA_WRITE_OVERHEAD_CYCLES)
+            return _dma(ld, q, DMA_READ_OVERHEAD_CYCLES), comp, _dma(st, q, q.write_overhead)
 
-        pipe = _Pipeline(np.zeros(idx.size, I64))
+        pipe = _pipeline(q.slots, np.zeros(idx.size, I64))
         _run_nest(pipe, [n_tiles[idx]], [cls], params)
         cycles[idx] = pipe.end()
     z = np.zeros_like(tile)
@@ -561,10 +601,10 @@ def evaluate_network(network: Network, configs: Sequence[AcceleratorConfig]) -> 
     """``simulate_network(network, config, engine="closed_form").summary()`` of each config (the
     keys a sweep row takes), or None where the fast path declines the point."""
     out: list[Summary | None] = [None] * len(configs)
-    by_df: dict[Dataflow, list[int]] = {}
+    by_df: dict[tuple[Dataflow, bool, bool], list[int]] = {}  # the formulas depend on these
     for i, c in enumerate(configs):
         if not declines(c):
-            by_df.setdefault(c.dataflow, []).append(i)
+            by_df.setdefault((c.dataflow, c.double_buffered, c.requantize), []).append(i)
     shapes: dict[Layer, int] = {}
     order = []
     for layer in network.layers:
