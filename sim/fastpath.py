@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from codesign.sim import vectorized as V
-from codesign.sim.config import AcceleratorConfig, Dataflow, Depthwise, Fusion, Mapping, ZeroHandling
+from codesign.sim.config import AcceleratorConfig, Dataflow, Depthwise, Fusion, Mapping, Objective, ZeroHandling
 from codesign.sim.cost import load_table
 from codesign.sim.result import ENERGY_PARTS
 from codesign.sim.tileplan import (
@@ -65,9 +65,13 @@ def declines(config: AcceleratorConfig) -> str:
         return f"fusion {c.fusion.value}"
     if c.depthwise is not Depthwise.ARRAY:
         return "the depthwise engine"
-    if c.mapping is not Mapping.FIXED:
+    if c.mapping is not Mapping.FIXED and not SEARCH:
         return f"mapping {c.mapping.value}"
     return ""
+
+
+#: the mapping search on the fast path (:mod:`codesign.sim.fastsearch`)
+SEARCH = False
 
 
 _cdiv = V.cdiv
@@ -78,11 +82,16 @@ _native = V.native_at
 # ---------------------------------------------------------------------------------------------
 # design points as arrays (one dataflow at a time: the formulas depend on it)
 # ---------------------------------------------------------------------------------------------
+_UNIFORM = ("df", "slots", "requantize", "search", "objective")  # the same at every point of a _Points
+
+
 @dataclasses.dataclass
 class _Points:
     df: Dataflow
     slots: int  # 2 when double-buffered
     requantize: bool
+    search: bool  # mapping: search (the objective below), else the fixed heuristic
+    objective: Objective
     rows: Arr
     cols: Arr
     wbits: Arr
@@ -118,6 +127,7 @@ class _Points:
         c0 = configs[0]
         return cls(
             df=c0.dataflow, slots=2 if c0.double_buffered else 1, requantize=c0.requantize,
+            search=c0.mapping is Mapping.SEARCH, objective=c0.objective,
             rows=col(lambda c: c.rows), cols=col(lambda c: c.cols),
             wbits=col(lambda c: c.weight_bits), abits=col(lambda c: c.act_bits), accb=col(lambda c: c.acc_bits),
             in_sram=col(lambda c: c.input_sram_bytes), w_sram=col(lambda c: c.weight_sram_bytes),
@@ -129,7 +139,7 @@ class _Points:
 
     def take(self, idx: Arr) -> _Points:
         return dataclasses.replace(self, **{f.name: getattr(self, f.name)[idx] for f in dataclasses.fields(self)
-                                            if f.name not in ("df", "slots", "requantize")})
+                                            if f.name not in _UNIFORM})
 
     @property
     def write_overhead(self) -> int:
@@ -357,14 +367,25 @@ def _plan(g: Any, p: _Points) -> dict[str, Arr]:
         pow2 = np.where(pow2 * 2 <= most, pow2 * 2, pow2)  # guard the float log near powers of two
         pow2 = np.where(pow2 > most, pow2 // 2, pow2)
         gt = np.where(whole, pow2, 1)
+    plan = {"ok": ok, "mt": mt, "nt": nt, "kt": kt, "gt": gt, "sa": sa, "sb": sb, "sc": sc}
+    return _complete(g, p, plan)
+
+
+def _complete(g: Any, p: _Points, plan: dict[str, Arr], wo: Arr | None = None) -> dict[str, Arr]:
+    """A plan's derived arrays (beats, the requantization table, loop counts, reuse, traffic); the
+    loop order with the lower traffic unless ``wo`` gives it."""
+    r, c = p.rows, p.cols
+    is_ = p.df is Dataflow.IS
+    a_bits, b_bits = (c if is_ else r) * p.abits, (r if is_ else c) * p.wbits
+    m, n, k = g.m, g.n, g.k
+    mt, nt, kt, gt = plan["mt"], plan["nt"], plan["kt"], plan["gt"]
     bus = p.bus
     out_bits = p.abits if p.requantize else p.accb  # a written-back lane: requantized or the accumulator
     beats = [np.maximum(1, _cdiv(_cdiv(bits, 8), bus)) * bus
              for bits in (a_bits, b_bits, c * out_bits, c * QUANT_ENTRY_BITS)]
     # the requantization table, read before the first tile: a word per group and ``cols`` channels
     prologue = g.repeats * _cdiv(n, c) * beats[3] if p.requantize else np.zeros_like(r)
-    plan = {"ok": ok, "mt": mt, "nt": nt, "kt": kt, "gt": gt, "ba": beats[0], "bb": beats[1], "bc": beats[2],
-            "prologue": prologue}
+    plan = {**plan, "ba": beats[0], "bb": beats[1], "bc": beats[2], "prologue": prologue}
     n_mt, n_nt, n_kt = _cdiv(m, mt), _cdiv(n, nt), _cdiv(k, kt)
     plan.update(n_mt=n_mt, n_nt=n_nt, n_kt=n_kt, n_gt=_cdiv(g.repeats, gt))
     traffic = {}
@@ -373,7 +394,8 @@ def _plan(g: Any, p: _Points) -> dict[str, Arr]:
         b_reuse = n_kt == 1 if outer_w else (n_nt == 1) & (n_kt == 1)
         traffic[outer_w] = (_traffic(g, p, plan, a_reuse, b_reuse), a_reuse, b_reuse)
     (tw, arw, brw), (ti, ari, bri) = traffic[True], traffic[False]
-    wo = sum(tw) <= sum(ti)  # ties: weights outer (``plan_tiles`` keys on ``not weights_outer``)
+    # ties: weights outer (``plan_tiles`` keys on ``not weights_outer``)
+    wo = np.asarray(sum(tw) <= sum(ti) if wo is None else wo)
     plan.update(wo=wo, a_reuse=np.where(wo, arw, ari), b_reuse=np.where(wo, brw, bri),
                 a_bytes=np.where(wo, tw[0], ti[0]), b_bytes=np.where(wo, tw[1], ti[1]),
                 c_bytes=np.where(wo, tw[2], ti[2]))
@@ -490,8 +512,6 @@ def _energy(p: _Points, active: Arr, gated: Arr, register: Arr, pe: Arr, in_rw: 
 
 
 def _gemm_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
-    from codesign.sim.mapping import _inside
-
     g = layer.gemm(batch)
     assert g is not None
     plan = _plan(g, p)
@@ -502,6 +522,21 @@ def _gemm_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
             z = np.zeros(ok.size, I64)
             return _LayerArrays(ok, z, z, {part: z.astype(np.float64) for part in ENERGY_PARTS}, z)
         p, plan = p.take(safe), {name: v[safe] for name, v in plan.items()}
+    result = _gemm_eval(layer, g, p, plan)
+    if p.search:
+        from codesign.sim.fastsearch import search_plans
+
+        plan = search_plans(layer, g, p, plan, result, _gemm_eval, _complete)
+        result = _gemm_eval(layer, g, p, plan)
+    result.ok = ok
+    return result
+
+
+def _gemm_eval(layer: Layer, g: Any, p: _Points, plan: dict[str, Arr]) -> _LayerArrays:
+    """Cycles, counts and energy of a GEMM layer under ``plan`` at each point (``exact`` of the
+    mapping search, ``_gemm_counts`` and ``layer_energy``)."""
+    from codesign.sim.mapping import _inside
+
     cycles, compute = _gemm_cycles(g, p, plan)
     m, n, k, reps = g.m, g.n, g.k, g.repeats
     macs = m * n * k * reps
@@ -546,7 +581,7 @@ def _gemm_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
     energy = _energy(p, active, gated, active * stationary, pe_hops, a_reads * ab + a_dram, b_reads * wb + b_dram,
                      (psum_reads * accb + c_elems * ob) + psum_writes * accb, load_bits + c_dram,
                      np.full_like(rows, c_elems if p.requantize else 0), cycles)
-    return _LayerArrays(ok, cycles, compute, energy, load_bits + c_dram)
+    return _LayerArrays(np.ones(cycles.size, bool), cycles, compute, energy, load_bits + c_dram)
 
 
 def _vector_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
@@ -601,10 +636,11 @@ def evaluate_network(network: Network, configs: Sequence[AcceleratorConfig]) -> 
     """``simulate_network(network, config, engine="closed_form").summary()`` of each config (the
     keys a sweep row takes), or None where the fast path declines the point."""
     out: list[Summary | None] = [None] * len(configs)
-    by_df: dict[tuple[Dataflow, bool, bool], list[int]] = {}  # the formulas depend on these
+    by_df: dict[tuple[Any, ...], list[int]] = {}  # the formulas depend on these
     for i, c in enumerate(configs):
         if not declines(c):
-            by_df.setdefault((c.dataflow, c.double_buffered, c.requantize), []).append(i)
+            key = (c.dataflow, c.double_buffered, c.requantize, c.mapping, c.objective)
+            by_df.setdefault(key, []).append(i)
     shapes: dict[Layer, int] = {}
     order = []
     for layer in network.layers:
