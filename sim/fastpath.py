@@ -4,7 +4,8 @@ Each unique layer shape of a network is evaluated once per chunk of design point
 arrays over the points for every step the point-by-point path takes:
 
 * the fixed tiling heuristic (:func:`codesign.sim.tileplan.plan_tiles`: the shrink loop with its
-  branches as masks, the packing of groups, the loop order with the lower DRAM traffic);
+  branches as masks, the packing of groups, the loop order with the lower DRAM traffic), or the
+  mapping search over all the points' candidates at once (:mod:`codesign.sim.fastsearch`);
 * the DRAM traffic, the action counts of :func:`codesign.sim.mapping._gemm_counts` and
   :func:`~codesign.sim.mapping.plan_vector`, and the energy of :func:`codesign.sim.cost.layer_energy`
   (the same float operations in the same order, so the numbers are bit for bit the same);
@@ -21,10 +22,10 @@ middle iteration adds ``d`` again and they are skipped at once. That is exact, t
 as the closed form's jump over a run of identical tiles, applied at every level of the nest.
 
 Single-buffered SRAMs step ``[load, compute, store]`` of one tile. Points whose configuration the
-fast path does not model (:func:`declines`: zero skipping, fusion, the depthwise engine, the
-mapping search; the sweep sends SCALE-Sim timing and the SimPy engine the point-by-point way too)
-and points whose plan the heuristic refuses (a buffer too small) are left to the point-by-point
-path, which raises its own error. ``tests/sim/test_sweep_equals_engine.py`` holds every column
+fast path does not model (:func:`declines`: zero skipping, fusion, the depthwise engine; the sweep
+sends SCALE-Sim timing and the SimPy engine the point-by-point way too) and points whose plan the
+heuristic refuses (a buffer too small) are left to the point-by-point path, which raises its own
+error. ``tests/sim/test_sweep_equals_engine.py`` holds every column
 equal to that path on a random sample of design points.
 """
 
@@ -65,13 +66,7 @@ def declines(config: AcceleratorConfig) -> str:
         return f"fusion {c.fusion.value}"
     if c.depthwise is not Depthwise.ARRAY:
         return "the depthwise engine"
-    if c.mapping is not Mapping.FIXED and not SEARCH:
-        return f"mapping {c.mapping.value}"
     return ""
-
-
-#: the mapping search on the fast path (:mod:`codesign.sim.fastsearch`)
-SEARCH = False
 
 
 _cdiv = V.cdiv

@@ -128,6 +128,79 @@ def _arrays(g: Any, p: Any, fixed: dict[str, Arr], cand: dict[str, Arr]) -> Any:
     return x
 
 
+_PER_CANDIDATE = ("gt", "mt", "nt", "kt", "wo", "n_mt", "n_nt", "n_kt", "prologue", "a_reuse", "b_reuse")
+
+
+def _take(x: Any, sel: Any) -> Any:
+    """``x`` with its per-candidate arrays cut to ``sel`` (a slice or an index array)."""
+    y = object.__new__(S._Arrays)
+    y.__dict__.update(x.__dict__)
+    for name in _PER_CANDIDATE:
+        setattr(y, name, getattr(x, name)[sel])
+    y.word_bytes = tuple(w[sel] for w in x.word_bytes)
+    cfg = x.cfg
+    y.cfg = SimpleNamespace(dataflow=cfg.dataflow, rows=cfg.rows[sel], cols=cfg.cols[sel],
+                            dram_latency_cycles=cfg.dram_latency_cycles[sel],
+                            dram_bytes_per_cycle=cfg.dram_bytes_per_cycle[sel])
+    y.geo = SimpleNamespace(dataflow=cfg.dataflow, rows=y.cfg.rows, cols=y.cfg.cols)
+    return y
+
+
+def _cycle_bounds(x: Any) -> Arr:
+    """``search.cycle_bounds(x)``, the same integers, at a fraction of the work: candidates are
+    taken in groups with the same classes of tiles present (one or several G blocks; one, two or
+    more M, N and K positions), and each group sums only its classes (the others count 0)."""
+    g = x.gemm
+    rest_g = g.repeats % x.gt
+    sig = (rest_g > 0).astype(I64)
+    for n in (x.n_mt, x.n_nt, x.n_kt):
+        sig = sig * 3 + np.minimum(n, 3) - 1
+    perm = np.argsort(sig, kind="stable")
+    xs = _take(x, perm)
+    sig = sig[perm]
+    bounds = np.empty(perm.size, I64)
+    edges = np.flatnonzero(np.diff(sig)) + 1
+    for lo, hi in zip(np.r_[0, edges].tolist(), np.r_[edges, sig.size].tolist(), strict=True):
+        code = int(sig[lo])
+        ck_, cn_, cm_ = code % 3 + 1, code // 3 % 3 + 1, code // 9 % 3 + 1
+        ragged_g = code // 27 == 1
+        y = _take(xs, slice(lo, hi))
+        full_g, rest_g = g.repeats // y.gt, g.repeats % y.gt
+        gpieces = [(y.gt, full_g)] + ([(np.maximum(rest_g, 1), (rest_g > 0).astype(I64))] if ragged_g else [])
+        present = {1: (0,), 2: (0, 2), 3: (0, 1, 2)}  # first; first and last; first, middle, last
+        mp = [S._pieces(g.m, y.mt, y.n_mt)[i] for i in present[cm_]]
+        np_ = [S._pieces(g.n, y.nt, y.n_nt)[i] for i in present[cn_]]
+        kp = [S._pieces(g.k, y.kt, y.n_kt)[i] for i in present[ck_]]
+        dma_total = np.zeros(hi - lo, I64)
+        comp_total = np.zeros(hi - lo, I64)
+        for gs, cg in gpieces:
+            for ms, cm, m_first, _ in mp:
+                for ns, cn, n_first, _ in np_:
+                    for ks, ck, _, k_last in kp:
+                        S._accumulate(y, gs, cg, ms, cm, m_first, ns, cn, n_first, ks, ck, k_last, dma_total,
+                                      comp_total)
+        bounds[lo:hi] = _bound(y, dma_total, comp_total)
+    out = np.empty_like(bounds)
+    out[perm] = bounds
+    return out
+
+
+def _bound(x: Any, dma_total: Arr, comp_total: Arr) -> Arr:
+    """``max(DMA busy time, first load + all compute + last store)`` (``search.cycle_bounds``)."""
+    g = x.gemm
+    full_g, rest_g = g.repeats // x.gt, g.repeats % x.gt
+    mp, np_, kp = S._pieces(g.m, x.mt, x.n_mt), S._pieces(g.n, x.nt, x.n_nt), S._pieces(g.k, x.kt, x.n_kt)
+    gs0 = np.where(full_g > 0, x.gt, rest_g)
+    ba, bb, _ = x.block_bytes(mp[0][0], np_[0][0], kp[0][0])
+    first_load = x.dma(gs0 * (ba + bb), DMA_READ_OVERHEAD_CYCLES) + x.prologue
+    gsl = np.where(rest_g > 0, rest_g, x.gt)
+    msl = np.where(x.n_mt == 1, g.m, mp[2][0])
+    nsl = np.where(x.n_nt == 1, g.n, np_[2][0])
+    _, _, bc = x.block_bytes(msl, nsl, np.ones_like(msl))
+    last_store = x.dma(gsl * bc, x.write_overhead)
+    return np.maximum(dma_total + x.prologue, first_load + comp_total + last_store)
+
+
 def _energy_pj(result: Any) -> Arr:
     return sum(result.energy[part] for part in ENERGY_PARTS)  # type: ignore[return-value]
 
@@ -157,7 +230,7 @@ def search_plans(layer: Any, g: Any, p: Any, fixed: dict[str, Arr], fixed_result
     first = np.flatnonzero(cand["first"])  # the fixed plan of each point (points in order)
     e_static = fixed_energy - fixed_cycles * p.leak - dep[first]
     e_dyn = e_static[o] + dep
-    lb_cycles = S.cycle_bounds(x)
+    lb_cycles = _cycle_bounds(x)
     lb_obj = np.asarray(S._objective(obj, e_dyn + em.leak_per_cycle * lb_cycles, lb_cycles), dtype=float)
     lb_obj *= 1 - 1e-9
     best = np.asarray(S._objective(obj, fixed_energy, fixed_cycles), dtype=float)

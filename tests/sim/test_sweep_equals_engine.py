@@ -64,13 +64,10 @@ WIDE = {
 }
 
 
-def test_fast_rows_equal_point_by_point_rows() -> None:
-    """40 random points of WIDE (3 networks: depthwise, grouped, attention MatMuls, pooling and
-    residual adds), evaluated together: every column of every row is the point-by-point path's, to
-    the last bit; where the planner refuses a buffer, the fast path declines and the point-by-point
-    path raises."""
-    state = _WorkerState(WIDE)
-    points = sorted(random.Random(2024).sample(range(state.space.size), 40))
+def _compare(state: _WorkerState, points: list[int]) -> int:
+    """Evaluate ``points`` together on the fast path and one by one on the point-by-point path:
+    every column of every row must be equal, to the last bit (where the planner refuses a buffer,
+    the fast path declines and the point-by-point path raises). Returns the points compared."""
     configs = [state.space.config(p) for p in points]
     fast = [fastpath.evaluate_network(ev.network, configs) for _, ev in state.evaluators]
     compared = 0
@@ -86,22 +83,38 @@ def test_fast_rows_equal_point_by_point_rows() -> None:
         numeric = [k for k, v in ref[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
         assert {"cycles", "energy_pj", "edp", "energy_leakage_pj", "peak_dram_bytes_per_cycle"} <= set(numeric)
         assert all(math.isfinite(ref[0][k]) for k in numeric)
-    assert compared >= 20
+    return compared
+
+
+def test_fast_rows_equal_point_by_point_rows() -> None:
+    """40 random points of WIDE (3 networks: depthwise, grouped, attention MatMuls, pooling and
+    residual adds), evaluated together, equal the point-by-point rows."""
+    state = _WorkerState(WIDE)
+    assert _compare(state, sorted(random.Random(2024).sample(range(state.space.size), 40))) >= 20
+
+
+def test_searched_rows_equal_point_by_point_rows() -> None:
+    """The mapping search on the fast path (all candidates of all points at once, the same branch
+    and bound) picks the point-by-point search's plans: 12 points of WIDE with ``mapping: search``
+    under each objective, every column equal."""
+    space = {**WIDE, "workloads": ["mobilenet_v2", "ds_cnn_kws"], "base": {"mapping": "search"},
+             "axes": {**WIDE["axes"], "objective": ["latency", "energy", "edp"]}}
+    state = _WorkerState(space)
+    assert _compare(state, sorted(random.Random(7).sample(range(state.space.size), 12))) >= 6
 
 
 def test_points_the_fast_path_declines() -> None:
-    """Zero skipping, fusion, the depthwise engine and the mapping search go the point-by-point
-    way; so does a point whose buffer the planner refuses."""
+    """Zero skipping, fusion and the depthwise engine go the point-by-point way; so does a point
+    whose buffer the planner refuses."""
     net = zoo.get("ds_cnn_kws")
     base = AcceleratorConfig(rows=8, cols=8)
-    variants = [base.replace(zero_handling="skip"), base.replace(fusion="eltwise"),
-                base.replace(depthwise="engine"), base.replace(mapping="search")]
-    assert [fastpath.declines(c) for c in variants] == ["zero_handling skip", "fusion eltwise",
-                                                       "the depthwise engine", "mapping search"]
-    taken = [base.replace(double_buffered=False), base.replace(requantize=True, zero_handling="gate")]
+    variants = [base.replace(zero_handling="skip"), base.replace(fusion="eltwise"), base.replace(depthwise="engine")]
+    assert [fastpath.declines(c) for c in variants] == ["zero_handling skip", "fusion eltwise", "the depthwise engine"]
+    taken = [base.replace(double_buffered=False), base.replace(requantize=True, zero_handling="gate"),
+             base.replace(mapping="search", objective="latency")]
     tiny = base.replace(rows=64, cols=64, weight_sram_bytes=1024)  # 64 x 8-bit weights x 64 rows per slot
     got = fastpath.evaluate_network(net, [base, *variants, tiny, *taken])
-    assert got[0] is not None and got[1:6] == [None] * 5 and None not in got[6:]
+    assert got[0] is not None and got[1:5] == [None] * 4 and None not in got[5:]
     with pytest.raises(ConfigError, match="weight_sram_bytes must be at least"):
         simulate_network(net, tiny, engine="closed_form")
 
