@@ -9,7 +9,7 @@ did), journaling every finished point, the Pareto front and the Parquet file. Go
 (points per second of CPU time) does not depend on what else the machine runs.
 
     python bench/sweep.py [--points 10000] [--workers 1 2] [--engine analytic|simpy]
-                          [--mapping fixed|search] [--out bench/results/sweep.csv]
+                          [--mapping fixed|search] [--check 20] [--out bench/results/sweep.csv]
 """
 
 from __future__ import annotations

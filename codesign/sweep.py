@@ -5,8 +5,7 @@ Each point goes through one pure function, :func:`evaluate`, ``(config, network)
 the closed-form engine a worker evaluates a chunk's points together where it can
 (:mod:`codesign.sim.fastpath`: numpy over the points, the same numbers to the last bit; tests hold
 the two equal) and point by point where the fast path declines (zero skipping, fusion, the
-mapping search, ...). The
-rows of a finished chunk of points are appended to a journal next to the output
+depthwise engine). The rows of a finished chunk of points are appended to a journal next to the output
 (``results.parquet.journal``: one JSON line per point, flushed to the OS at once, fsynced at most
 once a second) the moment they arrive, and streamed, in point order, to the output in row
 groups: memory stays bounded by the chunks in flight, whatever the size of the space. The Pareto
