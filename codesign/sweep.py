@@ -1,8 +1,11 @@
 """Design-space sweeps: evaluate every point of a :class:`~codesign.space.DesignSpace` on every
 workload, in a local process pool or on a Dask cluster, journaled so that a killed sweep resumes.
 
-Each point goes through one pure function, :func:`evaluate`, ``(config, network) -> row``. The
-rows of a finished chunk of points are appended to a journal next to the output
+Each point goes through one pure function, :func:`evaluate`, ``(config, network) -> row``; with
+the closed-form engine a worker evaluates a chunk's points together where it can
+(:mod:`codesign.sim.fastpath`: numpy over the points, the same numbers to the last bit; tests hold
+the two equal) and point by point where the fast path declines (zero skipping, fusion, the
+depthwise engine). The rows of a finished chunk of points are appended to a journal next to the output
 (``results.parquet.journal``: one JSON line per point, flushed to the OS at once, fsynced at most
 once a second) the moment they arrive, and streamed, in point order, to the output in row
 groups: memory stays bounded by the chunks in flight, whatever the size of the space. The Pareto
@@ -60,7 +63,13 @@ Row = dict[str, Any]
 
 def metrics_row(result: NetworkResult, area_mm2: float) -> Row:
     """The metric columns of one (point, workload) from a simulation result."""
-    s = result.summary()
+    return summary_row(result.summary(), area_mm2)
+
+
+def summary_row(s: Mapping[str, Any], area_mm2: float) -> Row:
+    """The metric columns of one (point, workload) from a result's summary
+    (:meth:`~codesign.sim.result.NetworkResult.summary`, or the fast path's,
+    :func:`codesign.sim.fastpath.evaluate_network`)."""
     row: Row = {
         "cycles": int(s["cycles"]),
         "latency_ms": float(s["latency_ms"]),
@@ -134,22 +143,55 @@ class _WorkerState:
         self.area_fn = area_function()
 
     def point_rows(self, point: int) -> list[Row]:
-        values = self.space.values(point)
+        """Rows of one point, point by point (the engine's own path)."""
         config = self.space.config(point)
+        cache: dict[Any, Any] = {}  # identical (layer, config) pairs of this point: once, for all workloads
+        summaries = [ev.run(config, self.engine, cache).summary() for _, ev in self.evaluators]
+        return self._rows(point, config, summaries)
+
+    def chunk_rows(self, points: Sequence[int]) -> list[tuple[int, list[Row]]]:
+        """Rows of each point of ``points``: the fast path (:mod:`codesign.sim.fastpath`, numpy over
+        the points) where it models the point, else :meth:`point_rows`; the numbers are the same."""
+        if self.engine != "closed_form":
+            return [(p, self.point_rows(p)) for p in points]
+        from codesign.sim.fastpath import evaluate_network
+
+        values = self._values_of(points)
+        base = self.space.base  # validated, like every axis value: the fields need no more checks
+        configs = [AcceleratorConfig(**base, **v) for v in values]
+        per_workload = [evaluate_network(ev.network, configs) for _, ev in self.evaluators]
+        out = []
+        for i, (p, config) in enumerate(zip(points, configs, strict=True)):
+            summaries = [s[i] for s in per_workload]
+            if any(s is None for s in summaries):
+                out.append((p, self.point_rows(p)))
+            else:
+                out.append((p, self._rows(p, config, summaries, values[i])))  # type: ignore[arg-type]
+        return out
+
+    def _values_of(self, points: Sequence[int]) -> list[dict[str, Any]]:
+        """Axis values of each point (:meth:`DesignSpace.values` of many points at once)."""
+        import numpy as np
+
+        digits = self.space._digits(np.asarray(points, dtype=np.int64))
+        cols = {name: [vals[d] for d in digits[name].tolist()] for name, vals in self.space.axes.items()}
+        return [dict(zip(cols, row, strict=True)) for row in zip(*cols.values(), strict=True)]
+
+    def _rows(self, point: int, config: AcceleratorConfig, summaries: Sequence[Mapping[str, Any]],
+              values: Mapping[str, Any] | None = None) -> list[Row]:
+        values = self.space.values(point) if values is None else values
         area = float(self.area_fn(config))
         fixed = {"point": point}
         fpga = fpga_columns(config, self.space.fpga) if self.space.fpga is not None else {}
-        cache: dict[Any, Any] = {}  # identical (layer, config) pairs of this point: once, for all workloads
         rows = []
-        for label, ev in self.evaluators:
-            result = ev.run(config, self.engine, cache)
+        for (label, ev), s in zip(self.evaluators, summaries, strict=True):
             row = {**fixed, "workload": label, **values, "pes": config.pes,
-                   "sram_bytes": config.sram_bytes, **metrics_row(result, area), **fpga}
+                   "sram_bytes": config.sram_bytes, **summary_row(s, area), **fpga}
             if "accuracy" in self.space.pareto:  # top-1 of the integer network (codesign.accuracy)
                 row["accuracy"] = sweep_accuracy(ev.network, config)
             if fpga:
                 fmax = fpga["fpga_fmax_mhz"]
-                row["fpga_latency_us"] = result.cycles / fmax if fmax == fmax and fmax else float("nan")
+                row["fpga_latency_us"] = s["cycles"] / fmax if fmax == fmax and fmax else float("nan")
             rows.append(row)
         return rows
 
@@ -208,10 +250,13 @@ def evaluate_chunk(space_dict: Mapping[str, Any], points: Sequence[int], key: st
     """Rows of each point of ``points`` (a task of the pool or of Dask); ``key`` (the space's
     fingerprint) names the worker's cached state."""
     st = _state(space_dict, key or json.dumps(space_dict, sort_keys=True))
-    out = [(int(p), st.point_rows(int(p))) for p in points]
+    out = st.chunk_rows([int(p) for p in points])
     _trim_caches()
     return out
 
+
+#: points of a chunk at most with the closed-form engine (the fast path's numpy arrays span a chunk)
+FAST_CHUNK = 4096
 
 #: entries the simulator's memo caches may hold in a sweep worker before they are emptied
 CACHE_ENTRIES = 4096
@@ -979,6 +1024,14 @@ def run_sweep(
         lock.release()
 
 
+def _fast_space(sp: DesignSpace, points: Any) -> bool:
+    """Whether the fast path (:mod:`codesign.sim.fastpath`) takes the space's points (judged by
+    its first pending point: the axes of a space rarely switch the fast path on and off)."""
+    from codesign.sim.fastpath import declines
+
+    return sp.engine == "closed_form" and len(points) > 0 and not declines(sp.config(int(points[0])))
+
+
 def _run_locked(sp: DesignSpace, out: Path, *, workers: int | None, resume: bool, client: Any,
                 chunk_size: int | None, progress: bool, on_chunk: Callable[[int, int], None] | None,
                 use_journal: bool) -> SweepRun:
@@ -1002,8 +1055,9 @@ def _run_locked(sp: DesignSpace, out: Path, *, workers: int | None, resume: bool
     pending = points[~np.isin(points, np.fromiter(done, dtype=np.int64, count=len(done)))] if done else points
 
     n_workers = workers or os.cpu_count() or 1
-    if chunk_size is None:
-        chunk_size = max(1, min(64, math.ceil(len(pending) / (max(n_workers, 2) * 8))))
+    if chunk_size is None:  # the fast path takes a chunk's points at once: larger chunks for it
+        most, per_worker = (FAST_CHUNK, 2) if _fast_space(sp, pending) else (64, 8)
+        chunk_size = max(1, min(most, math.ceil(len(pending) / (max(n_workers, 2) * per_worker))))
     chunks = [pending[i:i + chunk_size] for i in range(0, len(pending), chunk_size)]
 
     rows_path = out.with_name(f".{out.name}.rows.tmp")

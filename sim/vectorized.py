@@ -18,17 +18,22 @@ from codesign.sim.tileplan import GEMM_ISSUE_CYCLES, TILE_ISSUE_CYCLES, TilePlan
 I64 = np.int64
 
 
-def cdiv(a: np.ndarray | int, b: int | np.ndarray) -> np.ndarray:
+def cdiv(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
     return np.asarray(-(-a // b))
 
 
 def words(geo: WordGeometry, m: np.ndarray, n: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Buffer words (A, B, C) of ``[m, k] @ [k, n]`` blocks (``WordGeometry.words``)."""
-    r, c = geo.rows, geo.cols
-    if geo.dataflow is Dataflow.WS:
+    return words_at(geo.dataflow, geo.rows, geo.cols, m, n, k)
+
+
+def words_at(df: Dataflow, r: np.ndarray | int, c: np.ndarray | int, m: np.ndarray | int, n: np.ndarray | int,
+             k: np.ndarray | int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`words` on arrays of ``rows x cols`` too (one design point per element)."""
+    if df is Dataflow.WS:
         kf = cdiv(k, r)
         return kf * m, kf * cdiv(n, c) * r, cdiv(n, c) * m
-    if geo.dataflow is Dataflow.OS:
+    if df is Dataflow.OS:
         mf, nf = cdiv(m, r), cdiv(n, c)
         return mf * k, nf * k, mf * nf * r
     kf = cdiv(k, r)
@@ -45,16 +50,21 @@ def block_bytes(plan: TilePlan, m: np.ndarray, n: np.ndarray, k: np.ndarray) -> 
 
 def native_cycles(config: AcceleratorConfig, m: np.ndarray, n: np.ndarray, k: np.ndarray) -> np.ndarray:
     """``timing.native_gemm_cycles`` element-wise."""
-    r, c = config.rows, config.cols
-    if config.dataflow is Dataflow.WS:
+    return native_at(config.dataflow, config.rows, config.cols, m, n, k)
+
+
+def native_at(df: Dataflow, r: np.ndarray | int, c: np.ndarray | int, m: np.ndarray, n: np.ndarray,
+              k: np.ndarray) -> np.ndarray:
+    """:func:`native_cycles` on arrays of ``rows x cols`` too (one design point per element)."""
+    if df is Dataflow.WS:
         sr, sc, t = k, n, m
-    elif config.dataflow is Dataflow.OS:
+    elif df is Dataflow.OS:
         sr, sc, t = m, n, k
     else:
         sr, sc, t = k, m, n
     folds = cdiv(sr, r) * cdiv(sc, c)
-    if config.dataflow is Dataflow.OS:
-        period = np.maximum(t, max(r, c))
+    if df is Dataflow.OS:
+        period = np.maximum(t, np.maximum(r, c))
         tail = period + r + c
     else:
         period = np.maximum(t, r)

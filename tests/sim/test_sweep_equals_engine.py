@@ -1,16 +1,22 @@
-"""The sweep's fast path (closed-form twin, numpy tile runs, shared layers, fusion contexts) gives
-the point-by-point SimPy engine's numbers on a sample of bench/sweep.py's MobileNetV2 space."""
+"""The sweep's fast path (numpy over design points, :mod:`codesign.sim.fastpath`) gives the
+point-by-point path's rows, column for column, and the point-by-point SimPy engine's numbers on a
+sample of bench/sweep.py's MobileNetV2 space."""
 
 from __future__ import annotations
 
 import importlib.util
+import math
 import random
 from pathlib import Path
 
 import pytest
 
+from codesign.errors import ConfigError
+from codesign.sim import fastpath
+from codesign.sim.config import AcceleratorConfig
 from codesign.sim.engine import simulate_network
 from codesign.sweep import _WorkerState
+from codesign.workloads import zoo
 
 
 def _space() -> dict:
@@ -25,10 +31,99 @@ def _space() -> dict:
 def test_sample_equals_simpy(mapping) -> None:
     state = _WorkerState({**_space(), "base": {"mapping": mapping}})
     net = next(iter(state.space.load_workloads().values()))
-    points = random.Random(11).sample(range(state.space.size), 4)
-    for p in points:
-        row = state.point_rows(p)[0]
+    points = sorted(random.Random(11).sample(range(state.space.size), 4))
+    for p, rows in state.chunk_rows(points):
+        row = rows[0]
         ref = simulate_network(net, state.space.config(p), engine="simpy")
         assert (row["cycles"], row["stall_cycles"]) == (ref.cycles, ref.stall_cycles)
         assert row["energy_pj"] == pytest.approx(ref.energy_pj, rel=1e-12)
         assert row["model_only"] == ref.model_only
+
+
+# every axis the fast path models, with values that make ragged tiles, packed groups, both loop
+# orders, memory- and compute-bound layers, a bandwidth that is no power of two and no latency,
+# single buffering and the requantizing write-back (its table read first, its extra write cycle)
+WIDE = {
+    "workloads": ["mobilenet_v2", "ds_cnn_kws", "deit_tiny"],
+    "axes": {
+        "dataflow": ["ws", "os", "is"],
+        "rows": [4, 8, 12, 32, 64],
+        "cols": [4, 8, 24, 64],
+        "weight_bits": [2, 4, 8],
+        "act_bits": [4, 8],
+        "acc_bits": [24, 32],
+        "zero_handling": ["none", "gate"],
+        "input_sram_bytes": [16384, 65536],
+        "weight_sram_bytes": [8192, 131072],
+        "output_sram_bytes": [16384, 65536],
+        "dram_bytes_per_cycle": [3, 8, 12.5, 32],
+        "dram_latency_cycles": [0, 100],
+        "double_buffered": [True, False],
+        "requantize": [False, True],
+    },
+}
+
+
+def _compare(state: _WorkerState, points: list[int]) -> int:
+    """Evaluate ``points`` together on the fast path and one by one on the point-by-point path:
+    every column of every row must be equal, to the last bit (where the planner refuses a buffer,
+    the fast path declines and the point-by-point path raises). Returns the points compared."""
+    configs = [state.space.config(p) for p in points]
+    fast = [fastpath.evaluate_network(ev.network, configs) for _, ev in state.evaluators]
+    compared = 0
+    for i, p in enumerate(points):
+        summaries = [f[i] for f in fast]
+        try:
+            ref = state.point_rows(p)
+        except ConfigError:
+            assert None in summaries, p
+            continue
+        assert state._rows(p, configs[i], summaries) == ref, p  # type: ignore[arg-type]
+        compared += 1
+        numeric = [k for k, v in ref[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        assert {"cycles", "energy_pj", "edp", "energy_leakage_pj", "peak_dram_bytes_per_cycle"} <= set(numeric)
+        assert all(math.isfinite(ref[0][k]) for k in numeric)
+    return compared
+
+
+def test_fast_rows_equal_point_by_point_rows() -> None:
+    """40 random points of WIDE (3 networks: depthwise, grouped, attention MatMuls, pooling and
+    residual adds), evaluated together, equal the point-by-point rows."""
+    state = _WorkerState(WIDE)
+    assert _compare(state, sorted(random.Random(2024).sample(range(state.space.size), 40))) >= 20
+
+
+def test_searched_rows_equal_point_by_point_rows() -> None:
+    """The mapping search on the fast path (all candidates of all points at once, the same branch
+    and bound) picks the point-by-point search's plans: 12 points of WIDE with ``mapping: search``
+    under each objective, every column equal."""
+    space = {**WIDE, "workloads": ["mobilenet_v2", "ds_cnn_kws"], "base": {"mapping": "search"},
+             "axes": {**WIDE["axes"], "objective": ["latency", "energy", "edp"]}}
+    state = _WorkerState(space)
+    assert _compare(state, sorted(random.Random(7).sample(range(state.space.size), 12))) >= 6
+
+
+def test_points_the_fast_path_declines() -> None:
+    """Zero skipping, fusion and the depthwise engine go the point-by-point way; so does a point
+    whose buffer the planner refuses."""
+    net = zoo.get("ds_cnn_kws")
+    base = AcceleratorConfig(rows=8, cols=8)
+    variants = [base.replace(zero_handling="skip"), base.replace(fusion="eltwise"), base.replace(depthwise="engine")]
+    assert [fastpath.declines(c) for c in variants] == ["zero_handling skip", "fusion eltwise", "the depthwise engine"]
+    taken = [base.replace(double_buffered=False), base.replace(requantize=True, zero_handling="gate"),
+             base.replace(mapping="search", objective="latency")]
+    tiny = base.replace(rows=64, cols=64, weight_sram_bytes=1024)  # 64 x 8-bit weights x 64 rows per slot
+    got = fastpath.evaluate_network(net, [base, *variants, tiny, *taken])
+    assert got[0] is not None and got[1:5] == [None] * 4 and None not in got[5:]
+    with pytest.raises(ConfigError, match="weight_sram_bytes must be at least"):
+        simulate_network(net, tiny, engine="closed_form")
+
+
+def test_chunking_does_not_change_rows() -> None:
+    """Same points, one chunk or many: the same rows (determinism across worker counts), and
+    those of the point-by-point path."""
+    state = _WorkerState({**_space(), "workloads": ["ds_cnn_kws"]})
+    points = sorted(random.Random(5).sample(range(state.space.size), 24))
+    whole = state.chunk_rows(points)
+    parts = [r for i in range(0, 24, 5) for r in state.chunk_rows(points[i:i + 5])]
+    assert whole == parts == [(p, state.point_rows(p)) for p in points]

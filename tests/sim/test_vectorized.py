@@ -78,3 +78,20 @@ def test_elementwise_helpers() -> None:
         tile_compute_cycles(cfg, gs, int(m[i]), int(n[i]), int(k[i])) for i, gs in enumerate((1, 2, 3))]
     b = np.array([0, 1, 47, 4096])
     assert V.dma_cycles(cfg, b, 2).tolist() == [dma_read_cycles(int(x), cfg) for x in b]
+
+
+def test_twins_over_design_points() -> None:
+    """``words_at`` / ``native_at`` with one array size per element (the fast path's design points)
+    equal the scalar geometry and timing of each point's own config."""
+    from codesign.sim.timing import native_gemm_cycles
+
+    rows, cols = np.array([4, 8, 12, 64]), np.array([16, 8, 3, 64])
+    m, n, k = np.array([1, 100, 37, 4096]), np.array([9, 1, 64, 33]), np.array([2, 17, 5, 1000])
+    for df in ("ws", "os", "is"):
+        cfgs = [AcceleratorConfig(rows=int(r), cols=int(c), dataflow=df) for r, c in zip(rows, cols, strict=True)]
+        got = V.words_at(cfgs[0].dataflow, rows, cols, m, n, k)
+        for i, cfg in enumerate(cfgs):
+            geo = plan_tiles(zoo.get("resnet18").layers[0].gemm(1), cfg).geometry
+            assert tuple(int(x[i]) for x in got) == geo.words(int(m[i]), int(n[i]), int(k[i]))
+        assert V.native_at(cfgs[0].dataflow, rows, cols, m, n, k).tolist() == [
+            native_gemm_cycles(cfg, int(m[i]), int(n[i]), int(k[i])) for i, cfg in enumerate(cfgs)]

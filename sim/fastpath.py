@@ -1,0 +1,705 @@
+"""The sweep's fast path: whole networks on many design points at once, numpy over the points.
+
+Each unique layer shape of a network is evaluated once per chunk of design points, with numpy
+arrays over the points for every step the point-by-point path takes:
+
+* the fixed tiling heuristic (:func:`codesign.sim.tileplan.plan_tiles`: the shrink loop with its
+  branches as masks, the packing of groups, the loop order with the lower DRAM traffic), or the
+  mapping search over all the points' candidates at once (:mod:`codesign.sim.fastsearch`);
+* the DRAM traffic, the action counts of :func:`codesign.sim.mapping._gemm_counts` and
+  :func:`~codesign.sim.mapping.plan_vector`, and the energy of :func:`codesign.sim.cost.layer_energy`
+  (the same float operations in the same order, so the numbers are bit for bit the same);
+* the tile pipeline of :func:`codesign.sim.engine.pipeline_closed_form` over the tile program's
+  loop nest (G blocks, outer, inner, K), never listing the tiles (see :class:`_Pipeline`).
+
+The pipeline (double-buffered) is the engine's max-plus recurrence, stepped as
+``[load tile j, compute tile j-1, store tile j-1]`` (the DMA's program order: ``L0, L1, S0, L2,
+S1, ...``), so a step depends on tile ``j`` and the tile before it only. Every iteration of a loop
+after its second one and before its last is then the same max-plus map ``F`` (same tiles, same
+preceding tile); ``F`` is homogeneous (``F(x + c) = F(x) + c``), so once the state after an
+iteration is the state after the previous one shifted by ``d`` in every component, each further
+middle iteration adds ``d`` again and they are skipped at once. That is exact, the same argument
+as the closed form's jump over a run of identical tiles, applied at every level of the nest.
+
+Single-buffered SRAMs step ``[load, compute, store]`` of one tile. Points whose configuration the
+fast path does not model (:func:`declines`: zero skipping, fusion, the depthwise engine; the sweep
+sends SCALE-Sim timing and the SimPy engine the point-by-point way too) and points whose plan the
+heuristic refuses (a buffer too small) are left to the point-by-point path, which raises its own
+error. ``tests/sim/test_sweep_equals_engine.py`` holds every column
+equal to that path on a random sample of design points.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from codesign.sim import vectorized as V
+from codesign.sim.config import AcceleratorConfig, Dataflow, Depthwise, Fusion, Mapping, Objective, ZeroHandling
+from codesign.sim.cost import load_table
+from codesign.sim.result import ENERGY_PARTS
+from codesign.sim.tileplan import (
+    DMA_READ_OVERHEAD_CYCLES,
+    DMA_WRITE_OVERHEAD_CYCLES,
+    GEMM_ISSUE_CYCLES,
+    QUANT_ENTRY_BITS,
+    REQUANT_WRITE_CYCLES,
+    TILE_ISSUE_CYCLES,
+    bus_bytes,
+)
+from codesign.workloads.layers import Layer, Network
+
+I64 = np.int64
+Arr = np.ndarray
+Summary = dict[str, Any]
+
+
+def declines(config: AcceleratorConfig) -> str:
+    """Why the fast path leaves ``config`` to the point-by-point path ('' when it takes it)."""
+    c = config
+    if c.zero_handling is ZeroHandling.SKIP:
+        return "zero_handling skip"
+    if c.fusion is not Fusion.NONE:
+        return f"fusion {c.fusion.value}"
+    if c.depthwise is not Depthwise.ARRAY:
+        return "the depthwise engine"
+    return ""
+
+
+_cdiv = V.cdiv
+_words = V.words_at
+_native = V.native_at
+
+
+# ---------------------------------------------------------------------------------------------
+# design points as arrays (one dataflow at a time: the formulas depend on it)
+# ---------------------------------------------------------------------------------------------
+_UNIFORM = ("df", "slots", "requantize", "search", "objective")  # the same at every point of a _Points
+
+
+@dataclasses.dataclass
+class _Points:
+    df: Dataflow
+    slots: int  # 2 when double-buffered
+    requantize: bool
+    search: bool  # mapping: search (the objective below), else the fixed heuristic
+    objective: Objective
+    rows: Arr
+    cols: Arr
+    wbits: Arr
+    abits: Arr
+    accb: Arr
+    in_sram: Arr
+    w_sram: Arr
+    out_sram: Arr
+    bw: Arr  # float
+    lat: Arr
+    bus: Arr
+    lanes: Arr
+    gate: Arr  # bool: zero_handling gate (else none)
+    # energy per action (pJ), one per point, computed as sim.cost does
+    e_mac: Arr
+    gated_fraction: Arr
+    e_reg: Arr
+    e_pe: Arr
+    e_in: Arr
+    e_w: Arr
+    e_out: Arr
+    e_dram: Arr
+    e_add: Arr
+    leak: Arr
+
+    @classmethod
+    def of(cls, configs: Sequence[AcceleratorConfig]) -> _Points:
+        def col(f: Callable[[AcceleratorConfig], Any], dtype: Any = I64) -> Arr:
+            return np.array([f(c) for c in configs], dtype=dtype)
+
+        energy = [_energy_constants(c) for c in configs]
+        e = np.array(energy, dtype=np.float64).reshape(len(configs), 10)
+        c0 = configs[0]
+        return cls(
+            df=c0.dataflow, slots=2 if c0.double_buffered else 1, requantize=c0.requantize,
+            search=c0.mapping is Mapping.SEARCH, objective=c0.objective,
+            rows=col(lambda c: c.rows), cols=col(lambda c: c.cols),
+            wbits=col(lambda c: c.weight_bits), abits=col(lambda c: c.act_bits), accb=col(lambda c: c.acc_bits),
+            in_sram=col(lambda c: c.input_sram_bytes), w_sram=col(lambda c: c.weight_sram_bytes),
+            out_sram=col(lambda c: c.output_sram_bytes), bw=col(lambda c: c.dram_bytes_per_cycle, np.float64),
+            lat=col(lambda c: c.dram_latency_cycles), bus=col(bus_bytes), lanes=col(lambda c: c.lanes),
+            gate=col(lambda c: c.zero_handling is ZeroHandling.GATE, bool),
+            e_mac=e[:, 0], gated_fraction=e[:, 1], e_reg=e[:, 2], e_pe=e[:, 3], e_in=e[:, 4], e_w=e[:, 5],
+            e_out=e[:, 6], e_dram=e[:, 7], e_add=e[:, 8], leak=e[:, 9])
+
+    def take(self, idx: Arr) -> _Points:
+        return dataclasses.replace(self, **{f.name: getattr(self, f.name)[idx] for f in dataclasses.fields(self)
+                                            if f.name not in _UNIFORM})
+
+    @property
+    def write_overhead(self) -> int:
+        return DMA_WRITE_OVERHEAD_CYCLES + (REQUANT_WRITE_CYCLES if self.requantize else 0)
+
+
+def _energy_constants(c: AcceleratorConfig) -> tuple[float, ...]:
+    from codesign.sim.cost import leakage_pj_per_cycle
+
+    t = load_table(c.energy_table)
+    return (t.mac_pj(c.weight_bits, c.act_bits, c.acc_bits), t.gated_fraction, t.register_pj_per_bit,
+            t.pe_to_pe_pj_per_bit, t.sram_pj_per_bit_at(c.input_sram_bytes), t.sram_pj_per_bit_at(c.weight_sram_bytes),
+            t.sram_pj_per_bit_at(c.output_sram_bytes), t.dram_pj_per_bit, t.add_pj(c.acc_bits),
+            leakage_pj_per_cycle(c))
+
+
+def _dma(nbytes: Arr, p: _Points, overhead: int) -> Arr:
+    """``tileplan.dma_read_cycles`` / ``dma_write_cycles`` per point (0 for nothing)."""
+    cyc = overhead + p.lat + np.ceil(nbytes / p.bw).astype(I64)
+    return np.where(nbytes > 0, cyc, 0)
+
+
+def _shrink(x: Arr, q: Arr) -> Arr:
+    """``tileplan._shrink`` per point."""
+    half = _cdiv(x, 2)
+    big = np.maximum(q, _cdiv(half, q) * q)
+    return np.where(x > q, big, np.where(x > 1, np.maximum(1, half), 1))
+
+
+# ---------------------------------------------------------------------------------------------
+# the pipeline over a loop nest
+# ---------------------------------------------------------------------------------------------
+class _Pipeline:
+    """The double-buffered tile pipeline of a set of points, stepped tile by tile.
+
+    State before step ``j`` (load tile ``j``, compute and store tile ``j - 1``): the DMA's time
+    ``t``, the end of tile ``j-1``'s load ``le``, the end of tile ``j-2``'s compute ``ce`` and the
+    ends of the write-backs of tiles ``j-3`` and ``j-2`` (``w2``, ``w1``); ``pc``/``ps`` are tile
+    ``j-1``'s compute and store cycles. Times of tiles before the first are 0 (no wait)."""
+
+    def __init__(self, prologue: Arr) -> None:
+        z = np.zeros_like(prologue)
+        self.s: tuple[Arr, ...] = (prologue.copy(), z, z, z, z)
+        self.pc, self.ps = z, z
+        self.started = False
+
+    def state(self) -> tuple[Arr, ...]:
+        return self.s
+
+    def _update(self, new: tuple[Arr, ...], mask: Arr | None) -> None:
+        self.s = new if mask is None else tuple(np.where(mask, a, b) for a, b in zip(new, self.s, strict=True))
+
+    def step(self, ld: Arr, comp: Arr, st: Arr, mask: Arr | None) -> None:
+        t, le, ce, w2, w1 = self.s
+        if not self.started:  # the first load waits for nothing
+            t = t + ld
+            new = (t, t, ce, w2, w1)
+            self.started = True
+        else:
+            tl = np.where(ld > 0, np.maximum(t, ce) + ld, t)  # L(j) waits for tile j-2's compute
+            c = np.maximum(np.maximum(le, ce), w2) + self.pc  # C(j-1): loaded, array free, output slot free
+            ts = np.where(self.ps > 0, np.maximum(tl, c) + self.ps, tl)
+            new = (ts, tl, c, w1, np.where(self.ps > 0, ts, c))
+        self._update(new, mask)
+        if mask is None:
+            self.pc, self.ps = comp, st
+        else:
+            self.pc, self.ps = np.where(mask, comp, self.pc), np.where(mask, st, self.ps)
+
+    def end(self) -> Arr:
+        """Cycles of the whole program: the last tile's compute and store, then the latest end."""
+        t, le, ce, w2, _ = self.s
+        c = np.maximum(np.maximum(le, ce), w2) + self.pc
+        ts = np.where(self.ps > 0, np.maximum(t, c) + self.ps, t)
+        return np.maximum(np.maximum(ts, c), np.where(self.ps > 0, ts, c))
+
+    def jump(self, mask: Arr, times: Arr, prev: tuple[Arr, ...]) -> Arr:
+        """Where ``mask`` and the state is ``prev`` shifted uniformly, add the shift ``times``
+        more times; returns where it did."""
+        cur = self.s
+        d = cur[0] - prev[0]
+        same = mask.copy()
+        for a, b in zip(cur[1:], prev[1:], strict=True):
+            same &= (a - b) == d
+        add = np.where(same, d * times, 0)
+        self.s = tuple(a + add for a in cur)
+        return same
+
+
+class _SingleBuffered(_Pipeline):
+    """The pipeline with one slot per buffer: step ``j`` loads tile ``j`` (once tile ``j-1`` is
+    computed), computes it (once tile ``j-1`` is stored) and stores it. State: the DMA's time,
+    the ends of tile ``j-1``'s compute and write-back."""
+
+    def __init__(self, prologue: Arr) -> None:
+        z = np.zeros_like(prologue)
+        self.s = (prologue.copy(), z, z)
+
+    def step(self, ld: Arr, comp: Arr, st: Arr, mask: Arr | None) -> None:
+        t, ce, we = self.s
+        tl = np.where(ld > 0, np.maximum(t, ce) + ld, t)
+        c = np.maximum(np.maximum(tl, ce), we) + comp
+        ts = np.where(st > 0, np.maximum(tl, c) + st, tl)
+        self._update((ts, c, np.where(st > 0, ts, c)), mask)
+
+    def end(self) -> Arr:
+        t, ce, we = self.s
+        return np.maximum(np.maximum(t, ce), we)
+
+
+def _pipeline(slots: int, prologue: Arr) -> _Pipeline:
+    return _Pipeline(prologue) if slots == 2 else _SingleBuffered(prologue)
+
+
+Params = Callable[[tuple[tuple[bool, bool], ...]], tuple[Arr, Arr, Arr]]
+
+
+def _run_nest(pipe: _Pipeline, counts: Sequence[Arr], classes: Sequence[int], params: Params) -> None:
+    """Step ``pipe`` through a loop nest: ``counts[l]`` iterations at level ``l`` (per point,
+    ``min(count, 3) == classes[l]`` for every point); ``params(ctx)`` gives the (load, compute,
+    store) cycles of the tile at ``ctx``, a (first, last) pair per level."""
+
+    def level(lv: int, ctx: tuple[tuple[bool, bool], ...], mask: Arr | None) -> None:
+        if lv == len(counts):
+            ld, comp, st = params(ctx)
+            pipe.step(ld, comp, st, mask)
+            return
+        cls, n = classes[lv], counts[lv]
+        level(lv + 1, (*ctx, (True, cls == 1)), mask)
+        if cls == 1:
+            return
+        level(lv + 1, (*ctx, (False, cls == 2)), mask)
+        if cls == 2:
+            return
+        todo = n >= 4 if mask is None else (n >= 4) & mask
+        idx = 2
+        while todo.any():  # the middle iterations 2 .. n-2: the same map each time
+            prev = pipe.state()
+            level(lv + 1, (*ctx, (False, False)), todo)
+            done = pipe.jump(todo, n - 2 - idx, prev)
+            todo = todo & ~done & (n - 2 > idx)
+            idx += 1
+        level(lv + 1, (*ctx, (False, True)), mask)
+
+    level(0, (), None)
+
+
+# ---------------------------------------------------------------------------------------------
+# layers
+# ---------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class _LayerArrays:
+    """What the network totals need of one layer at each point."""
+
+    ok: Arr  # bool: the fast path planned it (else the point goes the point-by-point way)
+    cycles: Arr
+    compute: Arr
+    energy: dict[str, Arr]  # per part, in ENERGY_PARTS order
+    dram_bits: Arr  # DRAM reads + writes
+
+
+def _pieces(total: int, tile: Arr) -> tuple[Arr, Arr, Arr, Arr]:
+    """(full size, full count, rest size, rest count) of ``total`` cut into ``tile``-sized pieces."""
+    full = total // tile
+    rest = total - full * tile
+    return tile, full, rest, (rest > 0).astype(I64)
+
+
+def _plan(g: Any, p: _Points) -> dict[str, Arr]:
+    """``tileplan.plan_tiles`` per point: tile sizes, groups per tile, loop order (``ok`` false
+    where the scalar planner raises)."""
+    df, r, c = p.df, p.rows, p.cols
+    is_ = df is Dataflow.IS
+    a_bits = (c if is_ else r) * p.abits
+    b_bits = (r if is_ else c) * p.wbits
+    c_bits = c * p.accb
+    sl = p.slots
+    sa, sb, sc = p.in_sram * 8 // a_bits // sl, p.w_sram * 8 // b_bits // sl, p.out_sram * 8 // c_bits // sl
+    one = np.ones_like(r)
+    la, lb, lc = _words(df, r, c, one, one, one)
+    ok = (sa >= la) & (sb >= lb) & (sc >= lc)
+    if df is Dataflow.WS:
+        qm, qn, qk = one, c, r
+    elif df is Dataflow.OS:
+        qm, qn, qk = r, c, one
+    else:
+        qm, qn, qk = c, one, r
+    m, n, k = g.m, g.n, g.k
+    mt, nt, kt = np.full_like(r, m), np.full_like(r, n), np.full_like(r, k)
+    for _ in range(256):
+        wa, wb, wc = _words(df, r, c, mt, nt, kt)
+        oc, ob, oa = wc > sc, wb > sb, wa > sa
+        if not (oa | ob | oc).any():
+            break
+        c1 = oc & (mt > qm) & ((mt >= nt) | (nt <= qn))
+        c2 = oc & ~c1 & (nt > qn)
+        c3 = oc & ~c1 & ~c2 & (mt > 1)
+        c4 = oc & ~c1 & ~c2 & ~c3
+        bm = ob & ~oc
+        b1 = bm & (nt > qn) & (nt >= kt)
+        b2 = bm & ~b1 & (kt > qk)
+        b3 = bm & ~b1 & ~b2 & (nt > 1)
+        b4 = bm & ~b1 & ~b2 & ~b3
+        am = oa & ~oc & ~ob
+        a1 = am & (mt > qm) & (mt >= kt)
+        a2 = am & ~a1 & (kt > qk)
+        a3 = am & ~a1 & ~a2 & (mt > 1)
+        a4 = am & ~a1 & ~a2 & ~a3
+        mt = np.where(c1 | a1, _shrink(mt, qm), mt)
+        mt = np.where(c3, _shrink(mt, one), mt)
+        mt = np.where(a3, _shrink(mt, np.where(mt <= qm, 1, qm)), mt)
+        nt = np.where(c2 | b1, _shrink(nt, qn), nt)
+        nt = np.where(c4, _shrink(nt, one), nt)
+        nt = np.where(b3, _shrink(nt, np.where(nt <= qn, 1, qn)), nt)
+        kt = np.where(b2 | a2, _shrink(kt, qk), kt)
+        kt = np.where(b4 | a4, _shrink(kt, one), kt)
+    wa, wb, wc = _words(df, r, c, mt, nt, kt)
+    ok &= (wa <= sa) & (wb <= sb) & (wc <= sc) & (np.minimum(np.minimum(mt, nt), kt) >= 1)
+    gt = one.copy()
+    if g.repeats > 1:
+        whole = (mt == m) & (nt == n) & (kt == k)
+        most = np.maximum(1, np.minimum(np.minimum(np.minimum(g.repeats, sa // np.maximum(1, wa)),
+                                                   sb // np.maximum(1, wb)), sc // np.maximum(1, wc)))
+        pow2 = np.left_shift(1, np.floor(np.log2(most)).astype(I64))  # 1 << (bit_length - 1)
+        pow2 = np.where(pow2 * 2 <= most, pow2 * 2, pow2)  # guard the float log near powers of two
+        pow2 = np.where(pow2 > most, pow2 // 2, pow2)
+        gt = np.where(whole, pow2, 1)
+    plan = {"ok": ok, "mt": mt, "nt": nt, "kt": kt, "gt": gt, "sa": sa, "sb": sb, "sc": sc}
+    return _complete(g, p, plan)
+
+
+def _complete(g: Any, p: _Points, plan: dict[str, Arr], wo: Arr | None = None) -> dict[str, Arr]:
+    """A plan's derived arrays (beats, the requantization table, loop counts, reuse, traffic); the
+    loop order with the lower traffic unless ``wo`` gives it."""
+    r, c = p.rows, p.cols
+    is_ = p.df is Dataflow.IS
+    a_bits, b_bits = (c if is_ else r) * p.abits, (r if is_ else c) * p.wbits
+    m, n, k = g.m, g.n, g.k
+    mt, nt, kt, gt = plan["mt"], plan["nt"], plan["kt"], plan["gt"]
+    bus = p.bus
+    out_bits = p.abits if p.requantize else p.accb  # a written-back lane: requantized or the accumulator
+    beats = [np.maximum(1, _cdiv(_cdiv(bits, 8), bus)) * bus
+             for bits in (a_bits, b_bits, c * out_bits, c * QUANT_ENTRY_BITS)]
+    # the requantization table, read before the first tile: a word per group and ``cols`` channels
+    prologue = g.repeats * _cdiv(n, c) * beats[3] if p.requantize else np.zeros_like(r)
+    plan = {**plan, "ba": beats[0], "bb": beats[1], "bc": beats[2], "prologue": prologue}
+    n_mt, n_nt, n_kt = _cdiv(m, mt), _cdiv(n, nt), _cdiv(k, kt)
+    plan.update(n_mt=n_mt, n_nt=n_nt, n_kt=n_kt, n_gt=_cdiv(g.repeats, gt))
+    traffic = {}
+    for outer_w in (True, False):
+        a_reuse = (n_mt == 1) & (n_kt == 1) if outer_w else n_kt == 1
+        b_reuse = n_kt == 1 if outer_w else (n_nt == 1) & (n_kt == 1)
+        traffic[outer_w] = (_traffic(g, p, plan, a_reuse, b_reuse), a_reuse, b_reuse)
+    (tw, arw, brw), (ti, ari, bri) = traffic[True], traffic[False]
+    # ties: weights outer (``plan_tiles`` keys on ``not weights_outer``)
+    wo = np.asarray(sum(tw) <= sum(ti) if wo is None else wo)
+    plan.update(wo=wo, a_reuse=np.where(wo, arw, ari), b_reuse=np.where(wo, brw, bri),
+                a_bytes=np.where(wo, tw[0], ti[0]), b_bytes=np.where(wo, tw[1], ti[1]),
+                c_bytes=np.where(wo, tw[2], ti[2]))
+    return plan
+
+
+def _traffic(g: Any, p: _Points, plan: dict[str, Arr], a_reuse: Arr, b_reuse: Arr) -> tuple[Arr, Arr, Arr]:
+    """``tileplan.plan_traffic_bytes`` per point."""
+    df, r, c = p.df, p.rows, p.cols
+    mp, np_, kp = _pieces(g.m, plan["mt"]), _pieces(g.n, plan["nt"]), _pieces(g.k, plan["kt"])
+    a: Any = 0
+    b: Any = 0
+    cc: Any = 0
+    for ms, cm in ((mp[0], mp[1]), (mp[2], mp[3])):
+        for ks, ck in ((kp[0], kp[1]), (kp[2], kp[3])):
+            a = a + _words(df, r, c, ms, 1, ks)[0] * plan["ba"] * cm * ck
+    for ns, cn in ((np_[0], np_[1]), (np_[2], np_[3])):
+        for ks, ck in ((kp[0], kp[1]), (kp[2], kp[3])):
+            b = b + _words(df, r, c, 1, ns, ks)[1] * plan["bb"] * cn * ck
+    for ms, cm in ((mp[0], mp[1]), (mp[2], mp[3])):
+        for ns, cn in ((np_[0], np_[1]), (np_[2], np_[3])):
+            cc = cc + _words(df, r, c, ms, ns, 1)[2] * plan["bc"] * cm * cn
+    a = a * np.where(a_reuse, 1, plan["n_nt"])
+    b = b * np.where(b_reuse, 1, plan["n_mt"])
+    return a * g.repeats, b * g.repeats, cc * g.repeats
+
+
+def _gemm_cycles(g: Any, p: _Points, plan: dict[str, Arr]) -> tuple[Arr, Arr]:
+    """(cycles, compute cycles) of the plan's tile program through the pipeline."""
+    npts = p.rows.size
+    cycles = np.zeros(npts, I64)
+    m, n, k, reps = g.m, g.n, g.k, g.repeats
+    mt, nt, kt, gt = plan["mt"], plan["nt"], plan["kt"], plan["gt"]
+    last = {"g": reps - (plan["n_gt"] - 1) * gt, "m": m - (plan["n_mt"] - 1) * mt,
+            "n": n - (plan["n_nt"] - 1) * nt, "k": k - (plan["n_kt"] - 1) * kt}
+    # compute cycles: every (g, m, n, k) piece class times its count
+    compute = np.zeros(npts, I64)
+    gp, mp, np_, kp = _pieces(reps, gt), _pieces(m, mt), _pieces(n, nt), _pieces(k, kt)
+    for gs, cg in ((gp[0], gp[1]), (gp[2], gp[3])):
+        for ms, cm in ((mp[0], mp[1]), (mp[2], mp[3])):
+            for ns, cn in ((np_[0], np_[1]), (np_[2], np_[3])):
+                for ks, ck in ((kp[0], kp[1]), (kp[2], kp[3])):
+                    cnt = cg * cm * cn * ck
+                    if not cnt.any():  # no such piece at any point (no ragged edge there)
+                        continue
+                    comp = gs * (_native(p.df, p.rows, p.cols, ms, ns, ks) + GEMM_ISSUE_CYCLES) + TILE_ISSUE_CYCLES
+                    compute += np.where(cnt > 0, cnt * comp, 0)
+    wo = plan["wo"]
+    outer_n = {True: plan["n_nt"], False: plan["n_mt"]}
+    inner_n = {True: plan["n_mt"], False: plan["n_nt"]}
+    n_o, n_i = np.where(wo, plan["n_nt"], plan["n_mt"]), np.where(wo, plan["n_mt"], plan["n_nt"])
+    # points with the same loop order and the same class (1, 2, 3+ iterations) at every level
+    # step through the same control flow together
+    code = wo.astype(I64)
+    for x in (plan["n_gt"], n_o, n_i, plan["n_kt"]):
+        code = code * 3 + np.minimum(x, 3) - 1
+    for c in np.unique(code).tolist():
+        idx = np.flatnonzero(code == c)
+        key: list[int] = []
+        rest = c
+        for _ in range(4):
+            rest, d = divmod(rest, 3)
+            key.insert(0, d + 1)
+        w = bool(rest)
+        q = p.take(idx)
+        sub = {name: v[idx] for name, v in plan.items()}
+        lastq = {name: v[idx] for name, v in last.items()}
+        counts = [sub["n_gt"], outer_n[w][idx], inner_n[w][idx], sub["n_kt"]]
+        cache: dict[tuple[bool, ...], tuple[Arr, Arr, Arr]] = {}
+
+        def params(ctx: tuple[tuple[bool, bool], ...], w: bool = w, q: _Points = q, sub: dict[str, Arr] = sub,
+                   lastq: dict[str, Arr] = lastq, cache: dict[tuple[bool, ...], tuple[Arr, Arr, Arr]] = cache
+                   ) -> tuple[Arr, Arr, Arr]:
+            (_, gl), (of, ol), (if_, il), (_, kl) = ctx
+            key = (gl, of, ol, if_, il, kl)
+            hit = cache.get(key)
+            if hit is not None:
+                return hit
+            m_first, m_last, n_first, n_last = (if_, il, of, ol) if w else (of, ol, if_, il)
+            gs = lastq["g"] if gl else sub["gt"]
+            ms = lastq["m"] if m_last else sub["mt"]
+            ns = lastq["n"] if n_last else sub["nt"]
+            ks = lastq["k"] if kl else sub["kt"]
+            wa, wb, wc = _words(q.df, q.rows, q.cols, ms, ns, ks)
+            load_a = ~sub["a_reuse"] | n_first
+            load_b = ~sub["b_reuse"] | m_first
+            load = gs * (np.where(load_a, wa * sub["ba"], 0) + np.where(load_b, wb * sub["bb"], 0))
+            store = gs * wc * sub["bc"] if kl else np.zeros_like(gs)
+            comp = gs * (_native(q.df, q.rows, q.cols, ms, ns, ks) + GEMM_ISSUE_CYCLES) + TILE_ISSUE_CYCLES
+            out = (_dma(load, q, DMA_READ_OVERHEAD_CYCLES), comp, _dma(store, q, q.write_overhead))
+            cache[key] = out
+            return out
+
+        pipe = _pipeline(q.slots, _dma(sub["prologue"], q, DMA_READ_OVERHEAD_CYCLES))
+        _run_nest(pipe, counts, key, params)
+        cycles[idx] = pipe.end()
+    return cycles, compute
+
+
+def _energy(p: _Points, active: Arr, gated: Arr, register: Arr, pe: Arr, in_rw: Arr, w_rw: Arr, out_rw: Arr,
+            dram: Arr, vector: Arr, cycles: Arr) -> dict[str, Arr]:
+    """``cost.layer_energy`` per point (same operations, same order)."""
+    return {
+        "mac": active * p.e_mac + gated * p.e_mac * p.gated_fraction,
+        "register": register * p.e_reg,
+        "pe_to_pe": pe * p.e_pe,
+        "input_sram": in_rw * p.e_in,
+        "weight_sram": w_rw * p.e_w,
+        "output_sram": out_rw * p.e_out,
+        "dram": dram * p.e_dram,
+        "vector": vector * p.e_add,
+        "leakage": cycles * p.leak,
+    }
+
+
+def _gemm_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
+    g = layer.gemm(batch)
+    assert g is not None
+    plan = _plan(g, p)
+    ok = plan["ok"]
+    if not ok.all():  # evaluate the plannable points only (the others go the scalar way)
+        safe = np.where(ok, np.arange(ok.size), int(np.flatnonzero(ok)[0]) if ok.any() else 0)
+        if not ok.any():
+            z = np.zeros(ok.size, I64)
+            return _LayerArrays(ok, z, z, {part: z.astype(np.float64) for part in ENERGY_PARTS}, z)
+        p, plan = p.take(safe), {name: v[safe] for name, v in plan.items()}
+    result = _gemm_eval(layer, g, p, plan)
+    if p.search:
+        from codesign.sim.fastsearch import search_plans
+
+        plan = search_plans(layer, g, p, plan, result, _gemm_eval, _complete)
+        result = _gemm_eval(layer, g, p, plan)
+    result.ok = ok
+    return result
+
+
+def _gemm_eval(layer: Layer, g: Any, p: _Points, plan: dict[str, Arr]) -> _LayerArrays:
+    """Cycles, counts and energy of a GEMM layer under ``plan`` at each point (``exact`` of the
+    mapping search, ``_gemm_counts`` and ``layer_energy``)."""
+    from codesign.sim.mapping import _inside
+
+    cycles, compute = _gemm_cycles(g, p, plan)
+    m, n, k, reps = g.m, g.n, g.k, g.repeats
+    macs = m * n * k * reps
+    dw = layer.weights.density
+    da = layer.inputs.density * _inside(layer)
+    gate_active = round(macs * dw * da)
+    active = np.where(p.gate, gate_active, macs)
+    gated = np.where(p.gate, macs - gate_active, 0)
+    ab = np.minimum(layer.inputs.bits, p.abits)
+    wb = np.minimum(layer.weights.bits, p.wbits)
+    ob = np.minimum(layer.outputs.bits, p.accb)
+    accb, rows, cols = p.accb, p.rows, p.cols
+    mt, nt, kt = plan["mt"], plan["nt"], plan["kt"]
+    n_kt = _cdiv(k, kt)
+    cf = _cdiv(np.minimum(nt, n), cols)
+    rf_os = _cdiv(np.minimum(mt, m), rows)
+    kf = _cdiv(np.minimum(kt, k), rows)
+    mcf = _cdiv(np.minimum(mt, m), cols)
+    b_elems, a_elems, c_elems = k * n * reps, m * k * reps, m * n * reps
+    half_rows = np.maximum(1, rows // 2)
+    if p.df is Dataflow.WS:
+        a_reads = a_elems * cf
+        b_reads = np.full_like(rows, b_elems)
+        psum_writes = c_elems * (kf * n_kt)
+        pe_hops = macs * (ab + accb) + b_elems * wb * half_rows
+        stationary = wb
+    elif p.df is Dataflow.OS:
+        a_reads = a_elems * cf
+        b_reads = b_elems * rf_os
+        psum_writes = c_elems * n_kt
+        pe_hops = m * n * k * reps * (ab + wb) + c_elems * accb * half_rows
+        stationary = 2 * accb
+    else:
+        a_reads = np.full_like(rows, a_elems)
+        b_reads = b_elems * mcf
+        psum_writes = c_elems * (kf * n_kt)
+        pe_hops = m * n * k * reps * (wb + accb) + a_elems * ab * half_rows
+        stationary = ab
+    psum_reads = np.maximum(0, psum_writes - c_elems)
+    a_dram, b_dram, c_dram = plan["a_bytes"] * 8, plan["b_bytes"] * 8, plan["c_bytes"] * 8
+    load_bits = (plan["a_bytes"] + plan["b_bytes"] + plan["prologue"]) * 8
+    energy = _energy(p, active, gated, active * stationary, pe_hops, a_reads * ab + a_dram, b_reads * wb + b_dram,
+                     (psum_reads * accb + c_elems * ob) + psum_writes * accb, load_bits + c_dram,
+                     np.full_like(rows, c_elems if p.requantize else 0), cycles)
+    return _LayerArrays(np.ones(cycles.size, bool), cycles, compute, energy, load_bits + c_dram)
+
+
+def _vector_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
+    """``mapping.plan_vector`` (a layer on its own) and its pipeline, per point."""
+    ei, eo, ops = layer.input_elements(batch), layer.output_elements(batch), layer.vector_ops(batch)
+    ab = np.minimum(layer.inputs.bits, p.abits)
+    ob = np.minimum(layer.outputs.bits, p.accb)
+    cap_a, cap_c = p.in_sram * 8 // p.slots, p.out_sram * 8 // p.slots
+    ratio_in = ei / eo
+    per_out = np.maximum(1, np.ceil(ratio_in * ab).astype(I64))
+    tile = np.maximum(1, np.minimum(np.minimum(eo, cap_a // per_out), cap_c // np.maximum(1, ob)))
+    ops_per_out = ops / eo
+    n_tiles = _cdiv(eo, tile)
+    last = eo - (n_tiles - 1) * tile
+
+    def transfer(size: Arr) -> tuple[Arr, Arr, Arr]:
+        load = _cdiv(np.ceil(size * ratio_in).astype(I64) * ab, 8)
+        store = _cdiv(size * ob, 8)
+        comp = _cdiv(np.ceil(size * ops_per_out).astype(I64), p.lanes)
+        return load, store, comp
+
+    full, rest = transfer(tile), transfer(last)
+    load_bits = ((n_tiles - 1) * full[0] + rest[0]) * 8
+    store_bits = ((n_tiles - 1) * full[1] + rest[1]) * 8
+    compute = (n_tiles - 1) * full[2] + rest[2]
+    cycles = np.zeros_like(tile)
+    classes = np.minimum(n_tiles, 3)
+    for cls in np.unique(classes).tolist():
+        idx = np.flatnonzero(classes == cls)
+        q = p.take(idx)
+        tf = tuple(x[idx] for x in full)
+        tr = tuple(x[idx] for x in rest)
+
+        def params(ctx: tuple[tuple[bool, bool], ...], q: _Points = q, tf: tuple[Arr, ...] = tf,
+                   tr: tuple[Arr, ...] = tr) -> tuple[Arr, Arr, Arr]:
+            ld, st, comp = tr if ctx[0][1] else tf
+            return _dma(ld, q, DMA_READ_OVERHEAD_CYCLES), comp, _dma(st, q, q.write_overhead)
+
+        pipe = _pipeline(q.slots, np.zeros(idx.size, I64))
+        _run_nest(pipe, [n_tiles[idx]], [cls], params)
+        cycles[idx] = pipe.end()
+    z = np.zeros_like(tile)
+    energy = _energy(p, z, z, z, z, ei * ab + load_bits, z, store_bits + eo * ob, load_bits + store_bits,
+                     np.full_like(tile, ops), cycles)
+    return _LayerArrays(np.ones(tile.size, bool), cycles, compute, energy, load_bits + store_bits)
+
+
+# ---------------------------------------------------------------------------------------------
+# networks
+# ---------------------------------------------------------------------------------------------
+def evaluate_network(network: Network, configs: Sequence[AcceleratorConfig]) -> list[Summary | None]:
+    """``simulate_network(network, config, engine="closed_form").summary()`` of each config (the
+    keys a sweep row takes), or None where the fast path declines the point."""
+    out: list[Summary | None] = [None] * len(configs)
+    by_df: dict[tuple[Any, ...], list[int]] = {}  # the formulas depend on these
+    for i, c in enumerate(configs):
+        if not declines(c):
+            key = (c.dataflow, c.double_buffered, c.requantize, c.mapping, c.objective)
+            by_df.setdefault(key, []).append(i)
+    shapes: dict[Layer, int] = {}
+    order = []
+    for layer in network.layers:
+        order.append(shapes.setdefault(dataclasses.replace(layer, name="layer"), len(shapes)))
+    unique = list(shapes)
+    for ids in by_df.values():
+        cfgs = [configs[i] for i in ids]
+        p = _Points.of(cfgs)
+        results = [(_gemm_layer if lay.has_gemm else _vector_layer)(lay, network.batch, p) for lay in unique]
+        for j, s in enumerate(_summaries(network, cfgs, p, results, order, unique)):
+            out[ids[j]] = s
+    return out
+
+
+def _summaries(network: Network, configs: Sequence[AcceleratorConfig], p: _Points, results: list[_LayerArrays],
+               order: list[int], unique: list[Layer]) -> list[Summary | None]:
+    from codesign.sim.engine import layer_model_only
+
+    ok = np.logical_and.reduce([results[u].ok for u in order])
+    cycles: Arr = sum((results[u].cycles for u in order), np.zeros(p.rows.size, I64))
+    compute: Arr = sum((results[u].compute for u in order), np.zeros(p.rows.size, I64))
+    # sums in the order of the point-by-point path (floats: the same roundings)
+    layer_energy = [sum(results[u].energy[part] for part in ENERGY_PARTS) for u in range(len(unique))]
+    energy: Arr = sum(layer_energy[u] for u in order)  # type: ignore[assignment,misc]
+    parts: dict[str, Arr] = {part: sum(results[u].energy[part] for u in order)  # type: ignore[misc]
+                             for part in ENERGY_PARTS}
+    peak = np.zeros(cycles.size)
+    for u in order:
+        r = results[u]
+        rate = np.where(r.cycles > 0, (r.dram_bits / 8) / np.maximum(r.cycles, 1), 0.0)
+        peak = np.maximum(peak, rate)
+    macs = sum(network.layers[i].macs(network.batch) for i in range(len(order)))
+    gemm_kind = [unique[u].has_gemm for u in order]
+    reasons: dict[tuple[Any, ...], str] = {}
+    cols = {
+        "cycles": cycles.tolist(), "compute": compute.tolist(), "energy": energy.tolist(),
+        **{part: v.tolist() for part, v in parts.items()}, "peak": peak.tolist(), "ok": ok.tolist(),
+    }
+    out: list[Summary | None] = []
+    for i, cfg in enumerate(configs):
+        if not cols["ok"][i]:
+            out.append(None)
+            continue
+        key = (cfg.rows, cfg.cols, cfg.weight_bits, cfg.act_bits, cfg.acc_bits, cfg.dataflow, cfg.zero_handling,
+               cfg.requantize, cfg.weight_signed, cfg.act_signed)
+        mo = reasons.get(key)
+        if mo is None:
+            per_kind = {kind: layer_model_only(next(lay for lay in unique if lay.has_gemm == kind), cfg)
+                        for kind in set(gemm_kind)}
+            seen: dict[str, None] = {}
+            for kind in gemm_kind:
+                for part in per_kind[kind].split("; "):
+                    if part:
+                        seen.setdefault(part)
+            mo = reasons[key] = "; ".join(seen)
+        cyc = cols["cycles"][i]
+        e = cols["energy"][i]
+        s: Summary = {
+            "macs": macs, "cycles": cyc, "compute_cycles": cols["compute"][i], "stall_cycles": cyc - cols["compute"][i],
+            "latency_ms": cyc / (cfg.clock_mhz * 1e3), "energy_pj": e, "energy_uj": e * 1e-6, "edp": e * cyc,
+            "utilization": macs / (cyc * cfg.pes) if cyc else 0.0, "peak_dram_bytes_per_cycle": cols["peak"][i],
+            "model_only": mo,
+        }
+        for part in ENERGY_PARTS:
+            s[f"energy_{part}_pj"] = cols[part][i]
+        out.append(s)
+    return out

@@ -1,0 +1,265 @@
+"""The mapping search (:mod:`codesign.sim.search`) on the sweep's fast path: numpy over the design
+points and all their candidate plans at once.
+
+For each point the candidates are those of :func:`codesign.sim.search.candidates`, in the same
+order (the fixed plan first, then the sizes in ascending order with both loop orders, then the
+packed groups); their energies and cycle bounds come from the search's own
+:func:`~codesign.sim.search.dependent_energy` and :func:`~codesign.sim.search.cycle_bounds` (run on
+arrays over the candidates of every point), and the branch and bound takes the same steps as
+:func:`~codesign.sim.search.search`: round ``r`` evaluates, at every point still searching, its
+``r``-th candidate by bound, exactly (the fast path's pipeline and counts), unless its bound is no
+better than the best found, for at most :data:`~codesign.sim.search.MAX_EXACT` rounds. Ties keep
+the earlier candidate, as there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from codesign.sim import search as S
+from codesign.sim import vectorized as V
+from codesign.sim.result import ENERGY_PARTS
+from codesign.sim.tileplan import DMA_READ_OVERHEAD_CYCLES
+
+I64 = np.int64
+Arr = np.ndarray
+
+
+def _values(d: int, q: Arr, fixed: Arr) -> tuple[Arr, Arr]:
+    """``search._values(d, q, fixed)`` of every point: the sizes (ascending, padded with ``d + 1``)
+    and how many there are."""
+    cols = [np.full(q.size, d, I64), fixed]
+    x = q.copy()
+    while (x < d).any():
+        cols.append(np.where(x < d, x, 0))
+        x = x * 2
+    for j in S._SPLITS:
+        v = V.cdiv(V.cdiv(d, j), q) * q
+        cols.append(np.where(v < d, v, 0))
+    big = d + 1
+    a = np.stack(cols, axis=1)
+    a = np.where((a >= 1) & (a <= d), a, big)
+    a.sort(axis=1)
+    dup = np.zeros(a.shape, bool)
+    dup[:, 1:] = a[:, 1:] == a[:, :-1]
+    a = np.where(dup, big, a)
+    a.sort(axis=1)
+    return a, (a <= d).sum(axis=1)
+
+
+def _candidates(g: Any, p: Any, fixed: dict[str, Arr]) -> dict[str, Arr]:
+    """Every point's candidates, point after point, each point's in the order of
+    ``search.candidates`` (``owner``: the point; ``first``: the fixed plan)."""
+    npts = p.rows.size
+    df, r, c = p.df, p.rows, p.cols
+    one = np.ones_like(r)
+    if df.value == "ws":
+        qm, qn, qk = one, c, r
+    elif df.value == "os":
+        qm, qn, qk = r, c, one
+    else:
+        qm, qn, qk = c, one, r
+    ms, cm = _values(g.m, qm, fixed["mt"])
+    ns, cn = _values(g.n, qn, fixed["nt"])
+    ks, ck = _values(g.k, qk, fixed["kt"])
+    tot = cm * cn * ck
+    owner = np.repeat(np.arange(npts), tot)
+    t = np.arange(int(tot.sum())) - np.repeat(np.cumsum(tot) - tot, tot)
+    nk = (cn * ck)[owner]
+    kk = ck[owner]
+    mt, nt, kt = ms[owner, t // nk], ns[owner, (t % nk) // kk], ks[owner, t % kk]
+    wa, wb, wc = V.words_at(df, r[owner], c[owner], mt, nt, kt)
+    fits = (wa <= fixed["sa"][owner]) & (wb <= fixed["sb"][owner]) & (wc <= fixed["sc"][owner])
+    owner, mt, nt, kt = owner[fits], mt[fits], nt[fits], kt[fits]
+    owner, mt, nt, kt = (np.repeat(a, 2) for a in (owner, mt, nt, kt))
+    wo = np.tile(np.array([True, False]), owner.size // 2)
+    gt = np.ones_like(mt)
+    parts = [(np.arange(npts), fixed["gt"], fixed["mt"], fixed["nt"], fixed["kt"], fixed["wo"], 0),
+             (owner, gt, mt, nt, kt, wo, 1)]
+    if g.repeats > 1:
+        wa, wb, wc = V.words_at(df, r, c, g.m, g.n, g.k)
+        whole = (wa <= fixed["sa"]) & (wb <= fixed["sb"]) & (wc <= fixed["sc"])
+        gmax = np.maximum(1, np.minimum(np.minimum(np.minimum(g.repeats, fixed["sa"] // np.maximum(1, wa)),
+                                                   fixed["sb"] // np.maximum(1, wb)), fixed["sc"] // np.maximum(1, wc)))
+        x = 2
+        while x <= g.repeats:
+            for w in (True, False):
+                own = np.flatnonzero(whole & (x <= gmax))
+                full = np.full(own.size, 1, I64)
+                parts.append((own, full * x, full * g.m, full * g.n, full * g.k, np.full(own.size, w), 2))
+            x *= 2
+    cols = [np.concatenate([part[i] for part in parts]) for i in range(6)]
+    section = np.concatenate([np.full(part[0].size, part[6]) for part in parts])
+    position = np.arange(section.size)
+    own, gt, mt, nt, kt, wo = cols
+    is_fixed = ((gt == fixed["gt"][own]) & (mt == fixed["mt"][own]) & (nt == fixed["nt"][own])
+                & (kt == fixed["kt"][own]) & (wo == fixed["wo"][own]))
+    keep = (section == 0) | ~is_fixed  # the fixed plan once, first
+    order = np.lexsort((position[keep], section[keep], own[keep]))
+    out = {name: v[keep][order] for name, v in zip(("owner", "gt", "mt", "nt", "kt", "wo"), cols, strict=True)}
+    out["first"] = section[keep][order] == 0
+    return out
+
+
+def _arrays(g: Any, p: Any, fixed: dict[str, Arr], cand: dict[str, Arr]) -> Any:
+    """A :class:`codesign.sim.search._Arrays` over the candidates of all points (each with its
+    point's array, buffers and DRAM)."""
+    o = cand["owner"]
+    cfg = SimpleNamespace(dataflow=p.df, rows=p.rows[o], cols=p.cols[o], dram_latency_cycles=p.lat[o],
+                          dram_bytes_per_cycle=p.bw[o])
+    x = object.__new__(S._Arrays)
+    x.cfg = cfg
+    x.geo = SimpleNamespace(dataflow=p.df, rows=cfg.rows, cols=cfg.cols)
+    x.gemm = g
+    x.gt, x.mt, x.nt, x.kt, x.wo = cand["gt"], cand["mt"], cand["nt"], cand["kt"], cand["wo"]
+    x.word_bytes = (fixed["ba"][o], fixed["bb"][o], fixed["bc"][o])
+    x.n_mt, x.n_nt, x.n_kt = V.cdiv(g.m, x.mt), V.cdiv(g.n, x.nt), V.cdiv(g.k, x.kt)
+    prologue = fixed["prologue"][o]
+    x.prologue = np.where(prologue > 0, DMA_READ_OVERHEAD_CYCLES + cfg.dram_latency_cycles
+                          + np.ceil(prologue / cfg.dram_bytes_per_cycle).astype(I64), 0)
+    x.write_overhead = p.write_overhead
+    one_k = x.n_kt == 1
+    x.a_reuse = np.where(x.wo, (x.n_mt == 1) & one_k, one_k)
+    x.b_reuse = np.where(x.wo, one_k, (x.n_nt == 1) & one_k)
+    return x
+
+
+_PER_CANDIDATE = ("gt", "mt", "nt", "kt", "wo", "n_mt", "n_nt", "n_kt", "prologue", "a_reuse", "b_reuse")
+
+
+def _take(x: Any, sel: Any) -> Any:
+    """``x`` with its per-candidate arrays cut to ``sel`` (a slice or an index array)."""
+    y = object.__new__(S._Arrays)
+    y.__dict__.update(x.__dict__)
+    for name in _PER_CANDIDATE:
+        setattr(y, name, getattr(x, name)[sel])
+    y.word_bytes = tuple(w[sel] for w in x.word_bytes)
+    cfg = x.cfg
+    y.cfg = SimpleNamespace(dataflow=cfg.dataflow, rows=cfg.rows[sel], cols=cfg.cols[sel],
+                            dram_latency_cycles=cfg.dram_latency_cycles[sel],
+                            dram_bytes_per_cycle=cfg.dram_bytes_per_cycle[sel])
+    y.geo = SimpleNamespace(dataflow=cfg.dataflow, rows=y.cfg.rows, cols=y.cfg.cols)
+    return y
+
+
+def _cycle_bounds(x: Any) -> Arr:
+    """``search.cycle_bounds(x)``, the same integers, at a fraction of the work: candidates are
+    taken in groups with the same classes of tiles present (one or several G blocks; one, two or
+    more M, N and K positions), and each group sums only its classes (the others count 0)."""
+    g = x.gemm
+    rest_g = g.repeats % x.gt
+    sig = (rest_g > 0).astype(I64)
+    for n in (x.n_mt, x.n_nt, x.n_kt):
+        sig = sig * 3 + np.minimum(n, 3) - 1
+    perm = np.argsort(sig, kind="stable")
+    xs = _take(x, perm)
+    sig = sig[perm]
+    bounds = np.empty(perm.size, I64)
+    edges = np.flatnonzero(np.diff(sig)) + 1
+    for lo, hi in zip(np.r_[0, edges].tolist(), np.r_[edges, sig.size].tolist(), strict=True):
+        code = int(sig[lo])
+        ck_, cn_, cm_ = code % 3 + 1, code // 3 % 3 + 1, code // 9 % 3 + 1
+        ragged_g = code // 27 == 1
+        y = _take(xs, slice(lo, hi))
+        full_g, rest_g = g.repeats // y.gt, g.repeats % y.gt
+        gpieces = [(y.gt, full_g)] + ([(np.maximum(rest_g, 1), (rest_g > 0).astype(I64))] if ragged_g else [])
+        present = {1: (0,), 2: (0, 2), 3: (0, 1, 2)}  # first; first and last; first, middle, last
+        mp = [S._pieces(g.m, y.mt, y.n_mt)[i] for i in present[cm_]]
+        np_ = [S._pieces(g.n, y.nt, y.n_nt)[i] for i in present[cn_]]
+        kp = [S._pieces(g.k, y.kt, y.n_kt)[i] for i in present[ck_]]
+        dma_total = np.zeros(hi - lo, I64)
+        comp_total = np.zeros(hi - lo, I64)
+        for gs, cg in gpieces:
+            for ms, cm, m_first, _ in mp:
+                for ns, cn, n_first, _ in np_:
+                    for ks, ck, _, k_last in kp:
+                        S._accumulate(y, gs, cg, ms, cm, m_first, ns, cn, n_first, ks, ck, k_last, dma_total,
+                                      comp_total)
+        bounds[lo:hi] = _bound(y, dma_total, comp_total)
+    out = np.empty_like(bounds)
+    out[perm] = bounds
+    return out
+
+
+def _bound(x: Any, dma_total: Arr, comp_total: Arr) -> Arr:
+    """``max(DMA busy time, first load + all compute + last store)`` (``search.cycle_bounds``)."""
+    g = x.gemm
+    full_g, rest_g = g.repeats // x.gt, g.repeats % x.gt
+    mp, np_, kp = S._pieces(g.m, x.mt, x.n_mt), S._pieces(g.n, x.nt, x.n_nt), S._pieces(g.k, x.kt, x.n_kt)
+    gs0 = np.where(full_g > 0, x.gt, rest_g)
+    ba, bb, _ = x.block_bytes(mp[0][0], np_[0][0], kp[0][0])
+    first_load = x.dma(gs0 * (ba + bb), DMA_READ_OVERHEAD_CYCLES) + x.prologue
+    gsl = np.where(rest_g > 0, rest_g, x.gt)
+    msl = np.where(x.n_mt == 1, g.m, mp[2][0])
+    nsl = np.where(x.n_nt == 1, g.n, np_[2][0])
+    _, _, bc = x.block_bytes(msl, nsl, np.ones_like(msl))
+    last_store = x.dma(gsl * bc, x.write_overhead)
+    return np.maximum(dma_total + x.prologue, first_load + comp_total + last_store)
+
+
+def _energy_pj(result: Any) -> Arr:
+    return sum(result.energy[part] for part in ENERGY_PARTS)  # type: ignore[return-value]
+
+
+Eval = Callable[[Any, Any, Any, dict[str, Arr]], Any]
+Complete = Callable[..., dict[str, Arr]]
+
+
+def search_plans(layer: Any, g: Any, p: Any, fixed: dict[str, Arr], fixed_result: Any, gemm_eval: Eval,
+                 complete: Complete) -> dict[str, Arr]:
+    """The searched plan of ``layer`` at every point (``mapping._search``), as plan arrays."""
+    npts = p.rows.size
+    obj = p.objective
+    fixed_cycles, fixed_energy = fixed_result.cycles, _energy_pj(fixed_result)
+    cand = _candidates(g, p, fixed)
+    o = cand["owner"]
+    x = _arrays(g, p, fixed, cand)
+    ab = np.minimum(layer.inputs.bits, p.abits)[o]
+    wb = np.minimum(layer.weights.bits, p.wbits)[o]
+    ob = np.minimum(layer.outputs.bits, p.accb)[o]
+    m, n, k, reps = g.m, g.n, g.k, g.repeats
+    em: Any = S.EnergyModel(a_elems=m * k * reps, b_elems=k * n * reps, c_elems=m * n * reps, k=k, keff=k,
+                            ab=ab, wb=wb, ob=ob, accb=p.accb[o], meta_bits=0,  # type: ignore[arg-type]
+                            e_in=p.e_in[o], e_w=p.e_w[o], e_out=p.e_out[o], e_dram=p.e_dram[o],
+                            leak_per_cycle=p.leak[o])
+    dep = S.dependent_energy(x, em)
+    first = np.flatnonzero(cand["first"])  # the fixed plan of each point (points in order)
+    e_static = fixed_energy - fixed_cycles * p.leak - dep[first]
+    e_dyn = e_static[o] + dep
+    lb_cycles = _cycle_bounds(x)
+    lb_obj = np.asarray(S._objective(obj, e_dyn + em.leak_per_cycle * lb_cycles, lb_cycles), dtype=float)
+    lb_obj *= 1 - 1e-9
+    best = np.asarray(S._objective(obj, fixed_energy, fixed_cycles), dtype=float)
+    best_i = first.copy()
+    # each point's other candidates by bound (stable: ties in candidate order)
+    rank = np.arange(o.size)
+    rest = np.flatnonzero(~cand["first"])
+    ordered = rest[np.lexsort((rank[rest], lb_obj[rest], o[rest]))]
+    seg_len = np.bincount(o[ordered], minlength=npts)
+    seg_start = np.cumsum(seg_len) - seg_len
+    alive = np.ones(npts, bool)
+    for rnd in range(S.MAX_EXACT):
+        pts = np.flatnonzero(alive & (rnd < seg_len))
+        if pts.size == 0:
+            break
+        ci = ordered[seg_start[pts] + rnd]
+        go = lb_obj[ci] < best[pts]  # bounded: a bound no better than the best ends the search
+        alive[pts[~go]] = False
+        pts, ci = pts[go], ci[go]
+        if pts.size == 0:
+            continue
+        q = p.take(pts)
+        sub = {name: fixed[name][pts] for name in ("sa", "sb", "sc")}
+        sub.update(mt=cand["mt"][ci], nt=cand["nt"][ci], kt=cand["kt"][ci], gt=cand["gt"][ci])
+        res = gemm_eval(layer, g, q, complete(g, q, sub, cand["wo"][ci]))
+        val = np.asarray(S._objective(obj, _energy_pj(res), res.cycles), dtype=float)
+        better = val < best[pts]
+        best[pts[better]] = val[better]
+        best_i[pts[better]] = ci[better]
+    plan = {name: fixed[name] for name in ("sa", "sb", "sc", "ok")}
+    plan.update(mt=cand["mt"][best_i], nt=cand["nt"][best_i], kt=cand["kt"][best_i], gt=cand["gt"][best_i])
+    return complete(g, p, plan, cand["wo"][best_i])
