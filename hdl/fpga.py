@@ -452,7 +452,13 @@ def _run(tool: str, args: list[str], work: Path, log: str, *, timeout_s: float, 
         if logf.exists():
             text = logf.read_text(errors="replace") + "\n" + text
         errors = [ln.strip() for ln in text.splitlines() if "ERROR" in ln]
-        detail = errors[-1] if errors else (text.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("Preparing to run yowasp")]
+        if errors:
+            detail = errors[-1]
+        elif proc.returncode < 0:  # killed (by the user, the OOM killer, a session's end)
+            detail = f"stopped by signal {-proc.returncode}"
+        else:
+            detail = lines[-1] if lines else f"exit status {proc.returncode}"
         raise ToolError(f"{tool} failed on {what}: {detail} (log in {work})")
 
 
