@@ -179,26 +179,10 @@ def _cycle_bounds(x: Any) -> Arr:
                     for ks, ck, _, k_last in kp:
                         S._accumulate(y, gs, cg, ms, cm, m_first, ns, cn, n_first, ks, ck, k_last, dma_total,
                                       comp_total)
-        bounds[lo:hi] = _bound(y, dma_total, comp_total)
+        bounds[lo:hi] = S.bound_from_totals(y, dma_total, comp_total)
     out = np.empty_like(bounds)
     out[perm] = bounds
     return out
-
-
-def _bound(x: Any, dma_total: Arr, comp_total: Arr) -> Arr:
-    """``max(DMA busy time, first load + all compute + last store)`` (``search.cycle_bounds``)."""
-    g = x.gemm
-    full_g, rest_g = g.repeats // x.gt, g.repeats % x.gt
-    mp, np_, kp = S._pieces(g.m, x.mt, x.n_mt), S._pieces(g.n, x.nt, x.n_nt), S._pieces(g.k, x.kt, x.n_kt)
-    gs0 = np.where(full_g > 0, x.gt, rest_g)
-    ba, bb, _ = x.block_bytes(mp[0][0], np_[0][0], kp[0][0])
-    first_load = x.dma(gs0 * (ba + bb), DMA_READ_OVERHEAD_CYCLES) + x.prologue
-    gsl = np.where(rest_g > 0, rest_g, x.gt)
-    msl = np.where(x.n_mt == 1, g.m, mp[2][0])
-    nsl = np.where(x.n_nt == 1, g.n, np_[2][0])
-    _, _, bc = x.block_bytes(msl, nsl, np.ones_like(msl))
-    last_store = x.dma(gsl * bc, x.write_overhead)
-    return np.maximum(dma_total + x.prologue, first_load + comp_total + last_store)
 
 
 def _energy_pj(result: Any) -> Arr:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -222,6 +223,15 @@ def cycle_bounds(x: _Arrays) -> np.ndarray:
             for ns, cn, n_first, _ in np_:
                 for ks, ck, _, k_last in kp:
                     _accumulate(x, gs, cg, ms, cm, m_first, ns, cn, n_first, ks, ck, k_last, dma_total, comp_total)
+    return bound_from_totals(x, dma_total, comp_total)
+
+
+def bound_from_totals(x: Any, dma_total: np.ndarray, comp_total: np.ndarray) -> np.ndarray:
+    """``max(DMA busy time, first load + all compute + last store)`` from the summed DMA and compute
+    cycles of each candidate (:func:`cycle_bounds`; ``codesign.sim.fastsearch`` sums them itself)."""
+    g = x.gemm
+    full_g, rest_g = g.repeats // x.gt, g.repeats % x.gt
+    mp, np_, kp = _pieces(g.m, x.mt, x.n_mt), _pieces(g.n, x.nt, x.n_nt), _pieces(g.k, x.kt, x.n_kt)
     # first tile: the first group block, M, N and K positions; last tile: the last ones
     gs0 = np.where(full_g > 0, x.gt, rest_g)
     ms0, ns0, ks0 = mp[0][0], np_[0][0], kp[0][0]
