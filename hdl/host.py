@@ -202,14 +202,11 @@ def place_layer(image: bytearray, plan: TilePlan, hw: HardwarePlan, a: np.ndarra
                     blk = a[g, m0:m0 + plan.mt, k0 // nm[0] * nm[1]:ceil_div(k0 + ks, nm[0]) * nm[1]]
                     z = np.zeros((ks, 1), dtype=np.int64)
                     act, _ = hw.pack_operands(blk, z, z)
-                    data = _words_to_bytes(act, pa * bus)
-                    at = a_base + g * per_g_a + mi * fa * plan.n_kt + ki * fa
-                    image[at:at + len(data)] = data
-                    continue
-                blk = a[g, m0:m0 + plan.mt, k0:k0 + plan.kt]
-                if is_:  # A^T is the WS core's stationary operand
+                elif is_:  # A^T is the WS core's stationary operand
+                    blk = a[g, m0:m0 + plan.mt, k0:k0 + plan.kt]
                     _, act = hw.pack_operands(np.zeros((1, blk.shape[1]), dtype=np.int64), blk.T)
                 else:
+                    blk = a[g, m0:m0 + plan.mt, k0:k0 + plan.kt]
                     act, _ = hw.pack_operands(blk, np.zeros((blk.shape[1], 1), dtype=np.int64))
                 data = _words_to_bytes(act, pa * bus)
                 at = a_base + g * per_g_a + mi * fa * plan.n_kt + ki * fa
