@@ -10,7 +10,7 @@ in milliseconds, never a traceback or a hang.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from codesign.errors import CodesignError, ConfigError
 
@@ -51,7 +51,13 @@ def _loader_class() -> Any:
     base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
     class Loader(base):  # type: ignore[misc, valid-type]
-        """SafeLoader that refuses duplicate keys in a mapping."""
+        """SafeLoader that refuses duplicate keys in a mapping and reads ``2:4`` as text: YAML 1.1's
+        base-60 numbers (``2:4`` = 124) are gone from YAML 1.2, and here ``n:m`` means a sparsity."""
+
+        yaml_implicit_resolvers: ClassVar[dict[Any, Any]] = {
+            first: [(tag, _NoColon(rx)) if tag in _NUMBER_TAGS else (tag, rx) for tag, rx in entries]
+            for first, entries in base.yaml_implicit_resolvers.items()
+        }
 
         def construct_mapping(self, node: Any, deep: bool = False) -> Any:
             if isinstance(node, yaml.MappingNode):
@@ -73,6 +79,19 @@ def _loader_class() -> Any:
             return super().construct_mapping(node, deep=deep)
 
     return Loader
+
+
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+
+
+class _NoColon:
+    """A number resolver's pattern, without YAML 1.1's base-60 forms (``1:30``)."""
+
+    def __init__(self, regexp: Any) -> None:
+        self.regexp = regexp
+
+    def match(self, value: str) -> Any:
+        return None if ":" in value else self.regexp.match(value)
 
 
 class _Duplicate(Exception):

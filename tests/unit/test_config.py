@@ -71,3 +71,11 @@ def test_skip_pattern_validates_and_names_the_pattern() -> None:
         with pytest.raises(ConfigError, match=r"^skip_pattern must be 'n:m' with 1 <= n < m <= 16 \(such as '2:4'\) "
                                               r"or 'bitmask', not "):
             AcceleratorConfig(skip_pattern=bad)  # type: ignore[arg-type]
+
+
+def test_unquoted_n_m_in_yaml_is_text_not_a_base_60_number(tmp_path) -> None:
+    """YAML 1.1 reads ``2:4`` as 2*60+4 = 124; the loader keeps it as the pattern the user wrote."""
+    f = tmp_path / "a.yaml"
+    f.write_text("zero_handling: skip\nskip_pattern: 2:4\nrows: 8\ndram_bytes_per_cycle: 0x10\n")
+    cfg = AcceleratorConfig.from_yaml(f)
+    assert (cfg.skip_nm, cfg.rows, cfg.dram_bytes_per_cycle) == ((2, 4), 8, 16.0)
