@@ -38,13 +38,17 @@ def configs(sizes: list[int], dataflows: list[str], sram_bytes: int, clock_mhz: 
             for n in sizes for df in dataflows]
 
 
-def run_one(cfg: AcceleratorConfig, target: str, pnr: bool, workdir: Path) -> dict[str, object]:
-    name = f"{cfg.rows}x{cfg.cols} {cfg.dataflow.value} int{cfg.weight_bits}"
+def run_one(cfg: AcceleratorConfig, target: str, pnr: bool, workdir: Path,
+            multipliers: str = "dsp") -> dict[str, object]:
+    name = f"{cfg.rows}x{cfg.cols} {cfg.dataflow.value} int{cfg.weight_bits}" + (
+        "" if multipliers == "dsp" else f" {multipliers} multipliers")
     yaml_path = workdir / f"{cfg.rows}x{cfg.cols}_{cfg.dataflow.value}.yaml"
     yaml_path.write_text(cfg.to_yaml())
     cmd = [sys.executable, "-m", "codesign", "synth", "--config", str(yaml_path), "--target", target, "--json"]
     if pnr and DEVICES[target].nextpnr:
         cmd.append("--pnr")
+    if multipliers != "dsp":
+        cmd += ["--multipliers", multipliers]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     row: dict[str, object] = {"config": name, "rows": cfg.rows, "cols": cfg.cols, "dataflow": cfg.dataflow.value,
@@ -103,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="place and route only on these targets (default: every iCE40/ECP5 target)")
     ap.add_argument("--synth-only", nargs="+", default=[], metavar="RxC_DF:TARGET",
                     help="pairs to report without place and route, e.g. 8x8_ws:ecp5-85k")
+    ap.add_argument("--multipliers", default="dsp", choices=["dsp", "lut"],
+                    help="lut: multipliers from LUTs (Yosys -nodsp) instead of DSP blocks")
     ap.add_argument("--jobs", type=int, default=1, help="pairs run at once")
     ap.add_argument("--out", default=str(RESULTS / "fpga_table"), help="output path without suffix")
     args = ap.parse_args(argv)
@@ -118,8 +124,10 @@ def main(argv: list[str] | None = None) -> int:
                 return False
             return not args.no_pnr and (args.pnr_targets is None or target in args.pnr_targets)
 
-        done = dict(zip(order, pool.map(lambda i: run_one(*pairs[i], pnr_for(*pairs[i]), Path(tmp)), order),
-                        strict=True))
+        def one(i: int) -> dict[str, object]:
+            return run_one(*pairs[i], pnr_for(*pairs[i]), Path(tmp), args.multipliers)
+
+        done = dict(zip(order, pool.map(one, order), strict=True))
         rows = [done[i] for i in range(len(pairs))]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -127,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         w = csv.DictWriter(f, fieldnames=COLUMNS)
         w.writeheader()
         w.writerows(rows)
-    meta = {"command": "codesign synth --config <cfg> --target <t> --json" + ("" if args.no_pnr else " --pnr"),
+    meta = {"command": "codesign synth --config <cfg> --target <t> --json" + ("" if args.no_pnr else " --pnr")
+            + ("" if args.multipliers == "dsp" else f" --multipliers {args.multipliers}"),
             "pnr_targets": [] if args.no_pnr else (args.pnr_targets or [t for t in TARGETS if DEVICES[t].nextpnr]),
             "synth_only": args.synth_only,
             "sram_bytes_each": args.sram_bytes, "clock_mhz_target": args.clock_mhz,

@@ -139,6 +139,20 @@ TARGETS: tuple[str, ...] = tuple(DEVICES)
 NO_PNR_NOTE = "xc7: synthesis only (no open-source place-and-route for 7-series on PyPI); no Fmax"
 
 
+MULTIPLIERS = ("dsp", "lut")
+
+
+def _synth_command(dev: Device, multipliers: str) -> str:
+    """The Yosys synthesis command of ``dev``, with ``-nodsp`` (and iCE40's ``-dsp`` dropped) for LUT
+    multipliers."""
+    if multipliers not in MULTIPLIERS:
+        raise ConfigError(f"multipliers must be dsp or lut, not {multipliers!r}")
+    if multipliers == "dsp":
+        return dev.yosys_synth
+    cmd = dev.yosys_synth.replace(" -dsp", "")
+    return cmd if dev.family == "ice40" else f"{cmd} -nodsp"
+
+
 def device(target: str) -> Device:
     """The :class:`Device` for a target name; ``ConfigError`` naming the bad value otherwise."""
     try:
@@ -244,6 +258,7 @@ class SynthResult:
     verilog_sha256: str
     notes: list[str] = field(default_factory=list)
     cached: bool = False
+    multipliers: str = "dsp"  # "dsp" | "lut" (Yosys -nodsp)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -339,8 +354,10 @@ def strip_zero_memory_init(verilog: str, min_words: int = ZERO_INIT_MIN_WORDS) -
     return _ZERO_INIT.sub(drop, verilog)
 
 
-def _cache_key(vhash: str, dev: Device, versions: dict[str, str], pnr: bool, target_mhz: float) -> str:
-    text = json.dumps([FLOW_VERSION, vhash, dev.name, versions, pnr, target_mhz if pnr else None])
+def _cache_key(vhash: str, dev: Device, versions: dict[str, str], pnr: bool, target_mhz: float,
+               multipliers: str = "dsp") -> str:
+    extra = [] if multipliers == "dsp" else [multipliers]  # DSP runs keep the keys they had
+    text = json.dumps([FLOW_VERSION, vhash, dev.name, versions, pnr, target_mhz if pnr else None, *extra])
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -521,6 +538,7 @@ def synth_verilog(
     wrap: bool | None = True,
     seed: int = 1,
     timeout_s: float | None = None,
+    multipliers: str = "dsp",
 ) -> SynthResult:
     """Synthesize Verilog text with top module ``top`` for ``target`` (optionally place and route).
 
@@ -528,10 +546,14 @@ def synth_verilog(
     target, so targets compare like for like), never (``False``), or only when its ports have more
     bits than the package has pins (``None``). Does not raise when the design does not fit: the
     result says so (``fits``, ``fit_message``) and place-and-route is skipped. Each tool run is
-    limited to ``timeout_s`` (default ``$CODESIGN_TOOL_TIMEOUT_S``, else 3600 s). Raises
-    ``ConfigError`` for an unknown target, ``ToolError`` when a tool is missing or fails.
+    limited to ``timeout_s`` (default ``$CODESIGN_TOOL_TIMEOUT_S``, else 3600 s). ``multipliers``
+    is ``"dsp"`` (hard multipliers where the target has them) or ``"lut"`` (Yosys's ``-nodsp``: every
+    multiplier in LUTs and carry chains, for parts with too few DSP blocks or designs whose DSP
+    wiring does not route). Raises ``ConfigError`` for an unknown target or multipliers value,
+    ``ToolError`` when a tool is missing or fails.
     """
     dev = device(target)
+    synth_cmd = _synth_command(dev, multipliers)
     if timeout_s is None:
         timeout_s = tool_timeout_s()
     if isinstance(target_mhz, bool) or not isinstance(target_mhz, (int, float)) or not target_mhz > 0:
@@ -540,7 +562,7 @@ def synth_verilog(
     vhash = hashlib.sha256(f"{top}\n{wrap}\n{_normalized(verilog)}".encode()).hexdigest()
     do_pnr = pnr and dev.nextpnr is not None
     cdir = cache_dir()
-    path = cdir / f"{_cache_key(vhash, dev, versions, do_pnr, float(target_mhz))}.json"
+    path = cdir / f"{_cache_key(vhash, dev, versions, do_pnr, float(target_mhz), multipliers)}.json"
     if use_cache:
         hit = _cache_load(path)
         if hit is not None:
@@ -560,7 +582,7 @@ def synth_verilog(
         synth_top, reads, io_used = WRAPPER_TOP, "read_verilog -sv design.v; read_verilog -sv wrapper.v", 5
     else:
         synth_top, reads, io_used = top, "read_verilog -sv design.v", io_bits
-    script = (f"{reads}; {dev.yosys_synth} -top {synth_top} -json netlist.json; "
+    script = (f"{reads}; {synth_cmd} -top {synth_top} -json netlist.json; "
               "tee -q -o stat.json stat -json")
     _run("yosys", ["-q", "-l", "yosys.log", "-p", script], work, "yosys.log",
          timeout_s=timeout_s, what=f"{top} for {dev.name}")
@@ -603,6 +625,7 @@ def synth_verilog(
         pnr=do_pnr and pnr_s is not None, fmax_mhz=fmax, target_mhz=float(target_mhz), tool_versions=versions,
         synth_seconds=round(synth_s, 2), pnr_seconds=None if pnr_s is None else round(pnr_s, 2),
         wall_seconds=round(time.perf_counter() - t0, 2), io_wrapped=wrapped, verilog_sha256=vhash, notes=notes,
+        multipliers=multipliers,
     )
     _cache_store(path, result)
     if do_pnr and result.pnr:
@@ -613,7 +636,8 @@ def synth_verilog(
             utilization=s_util, fits=s_fits, limiting_resource=s_limiting, fit_message=s_message,
             fit_basis="synthesis estimate",
         )
-        _cache_store(cdir / f"{_cache_key(vhash, dev, versions, False, float(target_mhz))}.json", synth_only)
+        _cache_store(cdir / f"{_cache_key(vhash, dev, versions, False, float(target_mhz), multipliers)}.json",
+                     synth_only)
     shutil.rmtree(work, ignore_errors=True)
     return _with_pnr_note(result, dev, pnr)
 
@@ -679,7 +703,8 @@ def design_verilog(config: Any, top: str = "layer") -> tuple[str, str]:
     return layer_verilog_for(config) if top == "layer" else verilog_for(config)
 
 
-def synth(config: Any, target: str, *, pnr: bool = False, use_cache: bool = True, top: str = "layer") -> SynthResult:
+def synth(config: Any, target: str, *, pnr: bool = False, use_cache: bool = True, top: str = "layer",
+          multipliers: str = "dsp") -> SynthResult:
     """Synthesize the accelerator of ``config`` for ``target`` (one of :data:`TARGETS`); ``top`` as in
     :func:`design_verilog` (default: the whole-layer accelerator).
 
@@ -687,11 +712,13 @@ def synth(config: Any, target: str, *, pnr: bool = False, use_cache: bool = True
     so in ``notes``) for a clock of ``config.clock_mhz`` and reports the achieved ``fmax_mhz`` and
     nextpnr's utilization. A design that does not fit is a result with ``fits=False`` (call
     :meth:`SynthResult.check_fits` to raise :class:`DoesNotFitError` instead). Cached: see
-    :func:`cache_dir`.
+    :func:`cache_dir`. ``multipliers="lut"`` builds the multipliers from LUTs (see :func:`synth_verilog`).
     """
     dev = device(target)
+    _synth_command(dev, multipliers)  # a bad value fails before the design is generated
     name, verilog = design_verilog(config, top)
-    return synth_verilog(name, verilog, dev.name, pnr=pnr, target_mhz=config.clock_mhz, use_cache=use_cache)
+    return synth_verilog(name, verilog, dev.name, pnr=pnr, target_mhz=config.clock_mhz, use_cache=use_cache,
+                         multipliers=multipliers)
 
 
 def fpga_metrics(config: Any, target: str, *, pnr: bool = True) -> dict[str, Any]:

@@ -37,7 +37,9 @@ from codesign.sim.config import AcceleratorConfig, Dataflow, Objective
 from codesign.sim.tileplan import (
     DMA_READ_OVERHEAD_CYCLES,
     DMA_WRITE_OVERHEAD_CYCLES,
+    GEMM_ISSUE_CYCLES,
     REQUANT_WRITE_CYCLES,
+    TILE_ISSUE_CYCLES,
     TilePlan,
     array_quanta,
     dma_read_cycles,
@@ -165,100 +167,117 @@ class _Arrays:
         return V.dma_cycles(self.cfg, nbytes, overhead)
 
 
-def _pieces(total: int, tile: np.ndarray, n: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, bool, np.ndarray]]:
-    """(size, count, is_first, is_last) of the classes of positions of one loop: the first, the
-    middle ones and the last (a single position is first and last)."""
-    last = total - (n - 1) * tile
-    single = n == 1
-    return [
-        (np.where(single, total, tile), np.ones_like(n), True, single),
-        (tile, np.maximum(n - 2, 0), False, np.zeros_like(single)),
-        (last, np.where(single, 0, 1), False, np.ones_like(single)),
-    ]
+#: the words of each operand's ``[m, k] @ [k, n]`` block (:func:`codesign.sim.vectorized.words_at`)
+#: as a product of one factor per dimension, ``(dim, kind)`` with kind ``v`` (the size), ``r``
+#: (``ceil(v / rows)``), ``c`` (``ceil(v / cols)``) or ``cr`` (``ceil(v / cols) * rows``):
+#: ``{dataflow: (A's (m, k) factors, B's (n, k), C's (m, n))}``; every factor is 0 at 0
+_WORD_FACTORS = {
+    Dataflow.WS: ((("m", "v"), ("k", "r")), (("n", "cr"), ("k", "r")), (("m", "v"), ("n", "c"))),
+    Dataflow.OS: ((("m", "r"), ("k", "v")), (("n", "c"), ("k", "v")), (("m", "r"), ("n", "cr"))),
+    Dataflow.IS: ((("m", "cr"), ("k", "r")), (("n", "v"), ("k", "r")), (("m", "c"), ("n", "v"))),
+}
+
+
+def _dim(x: _Arrays, dim: str, kind: str) -> tuple[Any, Any, Any]:
+    """A function ``kind`` (see :data:`_WORD_FACTORS`; ``period`` too) of loop ``dim``'s sizes:
+    ``(at the tile size, at the last position, summed over the positions)``, memoized on ``x``."""
+    memo = x.__dict__.setdefault("_dims", {})
+    got = memo.get((dim, kind))
+    if got is not None:
+        return got  # type: ignore[no-any-return]
+    g = x.gemm
+    d, tile, n = {"m": (g.m, x.mt, x.n_mt), "n": (g.n, x.nt, x.n_nt), "k": (g.k, x.kt, x.n_kt)}[dim]
+    last = memo.get((dim, "last"))
+    if last is None:
+        last = memo[(dim, "last")] = d - (n - 1) * tile  # n - 1 positions of the tile, then the last
+    r, c = x.cfg.rows, x.cfg.cols
+    if kind == "cr":
+        ct, cl, _ = _dim(x, dim, "c")
+        ft, fl = ct * r, cl * r
+    else:
+        f: Callable[[Any], Any] = {
+            "v": lambda v: v,
+            "r": lambda v: _cdiv(v, r),
+            "c": lambda v: _cdiv(v, c),
+            "period": (lambda v: np.maximum(v, np.maximum(r, c))) if x.geo.dataflow is Dataflow.OS
+            else (lambda v: np.maximum(v, r)),
+        }[kind]
+        ft, fl = f(tile), f(last)
+    got = memo[(dim, kind)] = (ft, fl, (n - 1) * ft + fl)
+    return got
 
 
 def traffic_bytes(x: _Arrays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """DRAM bytes of A loads, B loads and C stores (:func:`codesign.sim.tileplan.plan_traffic_bytes`)."""
+    """DRAM bytes of A loads, B loads and C stores (:func:`codesign.sim.tileplan.plan_traffic_bytes`).
+
+    A block's words are a product of one factor per dimension (:data:`_WORD_FACTORS`), so the sum
+    over the tiles of two loops is the product of two sums. Computed once per ``x`` (the bound and
+    the energy both use it)."""
+    cached = x.__dict__.get("_traffic")
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
     g = x.gemm
-    full_m, full_n, full_k = g.m // x.mt, g.n // x.nt, g.k // x.kt
-    rm, rn, rk = g.m - full_m * x.mt, g.n - full_n * x.nt, g.k - full_k * x.kt
-    one = np.ones_like(x.mt)
-
-    def a_of(ms: np.ndarray, ks: np.ndarray) -> np.ndarray:
-        return x.block_bytes(ms, one, ks)[0]
-
-    def b_of(ns: np.ndarray, ks: np.ndarray) -> np.ndarray:
-        return x.block_bytes(one, ns, ks)[1]
-
-    def c_of(ms: np.ndarray, ns: np.ndarray) -> np.ndarray:
-        return x.block_bytes(ms, ns, one)[2]
-
-    def pair(f: Callable[[np.ndarray, np.ndarray], np.ndarray], t1: np.ndarray, f1: np.ndarray, r1: np.ndarray,
-             t2: np.ndarray, f2: np.ndarray, r2: np.ndarray) -> np.ndarray:
-        tot = f(t1, t2) * f1 * f2
-        tot += np.where(r2 > 0, f(t1, np.maximum(r2, 1)) * f1, 0)
-        tot += np.where(r1 > 0, f(np.maximum(r1, 1), t2) * f2, 0)
-        tot += np.where((r1 > 0) & (r2 > 0), f(np.maximum(r1, 1), np.maximum(r2, 1)), 0)
-        return tot
-
-    a = pair(a_of, x.mt, full_m, rm, x.kt, full_k, rk)
-    b = pair(b_of, x.nt, full_n, rn, x.kt, full_k, rk)
-    c = pair(c_of, x.mt, full_m, rm, x.nt, full_n, rn)
-    a = a * np.where(x.a_reuse, 1, x.n_nt)
-    b = b * np.where(x.b_reuse, 1, x.n_mt)
-    return a * g.repeats, b * g.repeats, c * g.repeats
+    (fa1, fa2), (fb1, fb2), (fc1, fc2) = _WORD_FACTORS[x.geo.dataflow]
+    ba, bb, bc = x.word_bytes
+    a = _dim(x, *fa1)[2] * _dim(x, *fa2)[2] * ba * np.where(x.a_reuse, 1, x.n_nt)
+    b = _dim(x, *fb1)[2] * _dim(x, *fb2)[2] * bb * np.where(x.b_reuse, 1, x.n_mt)
+    c = _dim(x, *fc1)[2] * _dim(x, *fc2)[2] * bc
+    out = (a * g.repeats, b * g.repeats, c * g.repeats)
+    x.__dict__["_traffic"] = out
+    return out
 
 
 def cycle_bounds(x: _Arrays) -> np.ndarray:
     """A lower bound on each candidate's cycles: the DMA runs one command at a time, and the
-    array cannot start before the first tile is loaded nor finish after the last store starts."""
-    g = x.gemm
-    full_g, rest_g = g.repeats // x.gt, g.repeats % x.gt
-    gpieces = [(x.gt, full_g), (np.maximum(rest_g, 1), (rest_g > 0).astype(I64))]
-    mp, np_, kp = _pieces(g.m, x.mt, x.n_mt), _pieces(g.n, x.nt, x.n_nt), _pieces(g.k, x.kt, x.n_kt)
-    dma_total = np.zeros_like(x.mt)
-    comp_total = np.zeros_like(x.mt)
-    for gs, cg in gpieces:
-        for ms, cm, m_first, _ in mp:
-            for ns, cn, n_first, _ in np_:
-                for ks, ck, _, k_last in kp:
-                    _accumulate(x, gs, cg, ms, cm, m_first, ns, cn, n_first, ks, ck, k_last, dma_total, comp_total)
-    return bound_from_totals(x, dma_total, comp_total)
+    array cannot start before the first tile is loaded nor finish after the last store starts.
 
-
-def bound_from_totals(x: Any, dma_total: np.ndarray, comp_total: np.ndarray) -> np.ndarray:
-    """``max(DMA busy time, first load + all compute + last store)`` from the summed DMA and compute
-    cycles of each candidate (:func:`cycle_bounds`; ``codesign.sim.fastsearch`` sums them itself)."""
+    In closed form, a few operations per candidate whatever its number of tiles. Compute is the
+    exact sum of the tiles' compute cycles: a tile's on-chip GEMM cycles are
+    ``1 + r + c + folds * period + (t - period)`` (``t - period`` is 0 for OS), and ``folds`` is a
+    product of one factor per spatial dimension, so the sum over the ``first, middle, last``
+    classes of M, N and K positions factors into one sum per dimension. DMA busy time is the
+    commands' fixed cycles (overhead and latency) plus the bytes over the bandwidth, rounded down
+    once for the whole layer instead of up per command (so at most one cycle per command below the
+    engine's sum). The array cannot start before the first tile is loaded nor finish after the
+    last store starts."""
     g = x.gemm
+    cfg = x.cfg
+    r, c = cfg.rows, cfg.cols
     full_g, rest_g = g.repeats // x.gt, g.repeats % x.gt
-    mp, np_, kp = _pieces(g.m, x.mt, x.n_mt), _pieces(g.n, x.nt, x.n_nt), _pieces(g.k, x.kt, x.n_kt)
-    # first tile: the first group block, M, N and K positions; last tile: the last ones
+    n_g = full_g + (rest_g > 0)
+    loops = {"m": x.n_mt, "n": x.n_nt, "k": x.n_kt}
+    per_g = x.n_mt * x.n_nt * x.n_kt  # tiles of one group block
+    df = x.geo.dataflow
+    # the two folded dimensions (array rows, array columns) and the streamed one
+    da, db, dt = {Dataflow.WS: ("k", "n", "m"), Dataflow.OS: ("m", "n", "k"), Dataflow.IS: ("k", "m", "n")}[df]
+    folds = _dim(x, da, "r")[2] * _dim(x, db, "c")[2]
+    periods = _dim(x, dt, "period")[2]
+    # t - period(t) summed over the streamed loop (0 for OS, whose tail holds a period)
+    rest: Any = 0 if df is Dataflow.OS else loops[da] * loops[db] * (_dim(x, dt, "v")[2] - periods)
+    gemm_sum = per_g * (1 + r + c + GEMM_ISSUE_CYCLES) + folds * periods + rest
+    comp_total = g.repeats * gemm_sum + n_g * per_g * TILE_ISSUE_CYCLES
+    # DMA: every tile loads unless both of its blocks are reused (then only first rows/columns do)
+    both = x.a_reuse & x.b_reuse
+    loads = n_g * (per_g - np.where(both, (x.n_mt - 1) * (x.n_nt - 1) * x.n_kt, 0))
+    stores = n_g * x.n_mt * x.n_nt
+    ta, tb, tc = traffic_bytes(x)
+    lat, bw = cfg.dram_latency_cycles, cfg.dram_bytes_per_cycle
+    beats = np.floor((ta + tb + tc) / bw * (1 - 1e-12)).astype(I64)  # rounded down, whatever the float error
+    dma_total = loads * (DMA_READ_OVERHEAD_CYCLES + lat) + stores * (x.write_overhead + lat) + beats
+    # the array waits for the first tile's load (first group block, M, N, K positions) and the
+    # layer ends after the last tile's store (last block, M and N positions)
+    def first(dim: str, kind: str) -> Any:
+        ft, fl, _ = _dim(x, dim, kind)
+        return np.where(loops[dim] == 1, fl, ft)
+
+    (fa1, fa2), (fb1, fb2), (fc1, fc2) = _WORD_FACTORS[df]
+    wa_b, wb_b, wc_b = x.word_bytes
     gs0 = np.where(full_g > 0, x.gt, rest_g)
-    ms0, ns0, ks0 = mp[0][0], np_[0][0], kp[0][0]
-    ba, bb, _ = x.block_bytes(ms0, ns0, ks0)
-    first_load = x.dma(gs0 * (ba + bb), DMA_READ_OVERHEAD_CYCLES) + x.prologue
+    first_bytes = gs0 * (first(*fa1) * first(*fa2) * wa_b + first(*fb1) * first(*fb2) * wb_b)
+    first_load = x.dma(first_bytes, DMA_READ_OVERHEAD_CYCLES) + x.prologue
     gsl = np.where(rest_g > 0, rest_g, x.gt)
-    msl = np.where(x.n_mt == 1, g.m, mp[2][0])
-    nsl = np.where(x.n_nt == 1, g.n, np_[2][0])
-    _, _, bc = x.block_bytes(msl, nsl, np.ones_like(msl))
-    last_store = x.dma(gsl * bc, x.write_overhead)
+    last_store = x.dma(gsl * _dim(x, *fc1)[1] * _dim(x, *fc2)[1] * wc_b, x.write_overhead)
     return np.maximum(dma_total + x.prologue, first_load + comp_total + last_store)
-
-
-def _accumulate(x: _Arrays, gs: np.ndarray, cg: np.ndarray, ms: np.ndarray, cm: np.ndarray, m_first: bool,
-                ns: np.ndarray, cn: np.ndarray, n_first: bool, ks: np.ndarray, ck: np.ndarray, k_last: np.ndarray,
-                dma_total: np.ndarray, comp_total: np.ndarray) -> None:
-    """Add the DMA and compute cycles of one class of tiles (``cg * cm * cn * ck`` equal tiles)."""
-    count = cg * cm * cn * ck
-    ba, bb, bc = x.block_bytes(ms, ns, ks)
-    load_a = ~x.a_reuse | n_first
-    load_b = ~x.b_reuse | m_first
-    load = gs * (np.where(load_a, ba, 0) + np.where(load_b, bb, 0))
-    store = np.where(k_last, gs * bc, 0)
-    dma = x.dma(load, DMA_READ_OVERHEAD_CYCLES) + x.dma(store, x.write_overhead)
-    comp = V.tile_compute(x.cfg, gs, ms, ns, ks)
-    dma_total += count * dma
-    comp_total += count * comp
 
 
 def dependent_energy(x: _Arrays, em: EnergyModel) -> np.ndarray:
@@ -267,22 +286,20 @@ def dependent_energy(x: _Arrays, em: EnergyModel) -> np.ndarray:
     cfg = x.cfg
     g = x.gemm
     rows, cols = cfg.rows, cfg.cols
-    n_kt = _cdiv(em.k, x.kt)
-    cf = _cdiv(np.minimum(x.nt, g.n), cols)
-    rf_os = _cdiv(np.minimum(x.mt, g.m), rows)
-    kf = _cdiv(np.minimum(x.kt, em.keff), rows)
-    mcf = _cdiv(np.minimum(x.mt, g.m), cols)
+    n_kt = x.n_kt if em.k == g.k else _cdiv(em.k, x.kt)
+    if cfg.dataflow is not Dataflow.OS:
+        kf = _cdiv(np.minimum(x.kt, em.keff), rows)
     if cfg.dataflow is Dataflow.WS:
-        a_reads = em.a_elems * cf
-        b_reads = np.full_like(x.mt, em.b_elems)
+        a_reads = em.a_elems * _cdiv(np.minimum(x.nt, g.n), cols)
+        b_reads: Any = em.b_elems
         psum_writes = em.c_elems * (kf * n_kt)
     elif cfg.dataflow is Dataflow.OS:
-        a_reads = em.a_elems * cf
-        b_reads = em.b_elems * rf_os
+        a_reads = em.a_elems * _cdiv(np.minimum(x.nt, g.n), cols)
+        b_reads = em.b_elems * _cdiv(np.minimum(x.mt, g.m), rows)
         psum_writes = em.c_elems * n_kt
     else:
-        a_reads = np.full_like(x.mt, em.a_elems)
-        b_reads = em.b_elems * mcf
+        a_reads = em.a_elems
+        b_reads = em.b_elems * _cdiv(np.minimum(x.mt, g.m), cols)
         psum_writes = em.c_elems * (kf * n_kt)
     psum_reads = np.maximum(0, psum_writes - em.c_elems)
     b_sram = b_reads * em.wb

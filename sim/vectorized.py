@@ -19,6 +19,7 @@ I64 = np.int64
 
 
 def cdiv(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
+    """``ceil(a / b)`` of integers, ``b > 0``."""
     return np.asarray(-(-a // b))
 
 

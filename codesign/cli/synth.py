@@ -28,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="ice40-up5k, ice40-hx8k, ecp5-25k, ecp5-85k or xc7")
     p.add_argument("--pnr", action="store_true",
                    help="place and route with nextpnr for a clock of --clock-mhz (iCE40, ECP5); report Fmax")
+    p.add_argument("--multipliers", default="dsp", metavar="dsp|lut",
+                   help="dsp (default): hard multipliers where the part has them; lut: multipliers from LUTs "
+                        "(Yosys -nodsp), for parts with too few DSP blocks")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--no-cache", action="store_true", help="run the tools even if a cached result exists")
     p.set_defaults(func=run)
@@ -38,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
     dev = device(args.target)  # an unknown target fails before the design is generated
     config = config_from_args(args)
-    result = synth(config, dev.name, pnr=args.pnr, use_cache=not args.no_cache)
+    result = synth(config, dev.name, pnr=args.pnr, use_cache=not args.no_cache, multipliers=args.multipliers)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:

