@@ -35,12 +35,29 @@ def _measure(args: tuple[str, int, str, str, str], queue: mp.Queue) -> None:
     net = zoo.get(name)
     cfg = codesign.AcceleratorConfig(rows=size, cols=size, dataflow=df, mapping=mapping)
     t0 = time.perf_counter()
-    r = simulate_network(net, cfg, engine=engine)
+    try:
+        r = simulate_network(net, cfg, engine=engine)
+    except codesign.ConfigError as e:  # e.g. default buffers too small for a slot of a large array
+        queue.put({"network": name, "array": f"{size}x{size}", "dataflow": df, "engine": engine,
+                   "mapping": mapping, "error": str(e)})
+        return
     wall = time.perf_counter() - t0
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     queue.put({"network": name, "array": f"{size}x{size}", "dataflow": df, "engine": engine, "mapping": mapping,
                "wall_s": round(wall, 4), "peak_rss_mb": round(rss_mb, 1), "cycles": r.cycles,
                "tiles": sum(layer.tiles for layer in r.layers), "utilization": round(r.utilization, 4)})
+
+
+def _result(q: mp.Queue, p: mp.process.BaseProcess) -> dict:
+    """The measuring process's row; a process that dies without one is an error, not a hang."""
+    import queue
+
+    while True:
+        try:
+            return q.get(timeout=1.0)
+        except queue.Empty:
+            if not p.is_alive():
+                raise SystemExit(f"speed.py: the measuring process exited with status {p.exitcode}") from None
 
 
 def main() -> int:
@@ -60,8 +77,11 @@ def main() -> int:
                 q: mp.Queue = ctx.Queue()
                 p = ctx.Process(target=_measure, args=((name, size, df, args.engine, args.mapping), q))
                 p.start()
-                row = q.get()
+                row = _result(q, p)
                 p.join()
+                if "error" in row:
+                    print(f"{name:14s} {row['array']:8s} {df:3s} skipped: {row['error']}")
+                    continue
                 rows.append(row)
                 print(f"{name:14s} {row['array']:8s} {df:3s} {row['wall_s']:8.3f} {row['peak_rss_mb']:7.1f} "
                       f"{row['cycles']:12,d} {row['utilization']:6.3f}")
