@@ -54,6 +54,48 @@ def _values(d: int, q: Arr, fixed: Arr) -> tuple[Arr, Arr]:
     return a, (a <= d).sum(axis=1)
 
 
+def _fitting(df: Any, r: Arr, c: Arr, m_vals: tuple[Arr, Arr], n_vals: tuple[Arr, Arr], k_vals: tuple[Arr, Arr],
+             fixed: dict[str, Arr]) -> tuple[Arr, Arr, Arr, Arr]:
+    """``(owner, mt, nt, kt)`` of the sizes whose blocks fit the slots, point after point and in
+    each point M, then N, then K ascending (the order of ``search.candidates``).
+
+    A block's words are a product of one factor per dimension (``search._WORD_FACTORS``), each
+    nondecreasing, so for a pair ``(mt, nt)`` the fitting ``kt`` are a prefix of the ascending K
+    sizes: the smaller of the prefixes A's and B's slots allow. Only fitting plans are made."""
+    (ms, cm), (ns, cn), (ks, ck) = m_vals, n_vals, k_vals
+    rr, cc = r[:, None], c[:, None]
+
+    def f(kind: str, v: Arr) -> Arr:
+        if kind == "v":
+            return v
+        if kind == "r":
+            return V.cdiv(v, rr)
+        return V.cdiv(v, cc) * (rr if kind == "cr" else 1)
+
+    (_, am), (_, ak) = S._WORD_FACTORS[df][0]
+    (_, bn), (_, bk) = S._WORD_FACTORS[df][1]
+    (_, cmk), (_, cnk) = S._WORD_FACTORS[df][2]
+    in_m = np.arange(ms.shape[1])[None, :] < cm[:, None]
+    in_n = np.arange(ns.shape[1])[None, :] < cn[:, None]
+    in_k = np.arange(ks.shape[1])[None, :] < ck[:, None]
+    sa, sb, sc = fixed["sa"][:, None], fixed["sb"][:, None], fixed["sc"][:, None]
+    ak_v, bk_v = np.where(in_k, f(ak, ks), np.iinfo(I64).max), np.where(in_k, f(bk, ks), np.iinfo(I64).max)
+    # K sizes A's slot allows beside each M size, B's beside each N size (factors are >= 1)
+    lim_a = sa // np.maximum(f(am, ms), 1)
+    lim_b = sb // np.maximum(f(bn, ns), 1)
+    k_for_m = (ak_v[:, None, :] <= lim_a[:, :, None]).sum(axis=2)
+    k_for_n = (bk_v[:, None, :] <= lim_b[:, :, None]).sum(axis=2)
+    n_k = np.minimum(k_for_m[:, :, None], k_for_n[:, None, :])  # (point, M size, N size)
+    c_fits = f(cmk, ms)[:, :, None] * f(cnk, ns)[:, None, :] <= sc[:, :, None]
+    ok = in_m[:, :, None] & in_n[:, None, :] & c_fits & (n_k > 0)
+    pt, im, jn = np.nonzero(ok)  # point, then M, then N: row-major
+    count = n_k[pt, im, jn]
+    rep = np.repeat(np.arange(pt.size), count)
+    kk = np.arange(rep.size) - np.repeat(np.cumsum(count) - count, count)
+    owner = pt[rep]
+    return owner, ms[owner, im[rep]], ns[owner, jn[rep]], ks[owner, kk]
+
+
 def _candidates(g: Any, p: Any, fixed: dict[str, Arr]) -> dict[str, Arr]:
     """Every point's candidates, point after point, each point's in the order of
     ``search.candidates`` (``owner``: the point; ``first``: the fixed plan)."""
@@ -69,15 +111,7 @@ def _candidates(g: Any, p: Any, fixed: dict[str, Arr]) -> dict[str, Arr]:
     ms, cm = _values(g.m, qm, fixed["mt"])
     ns, cn = _values(g.n, qn, fixed["nt"])
     ks, ck = _values(g.k, qk, fixed["kt"])
-    tot = cm * cn * ck
-    owner = np.repeat(np.arange(npts), tot)
-    t = np.arange(int(tot.sum())) - np.repeat(np.cumsum(tot) - tot, tot)
-    nk = (cn * ck)[owner]
-    kk = ck[owner]
-    mt, nt, kt = ms[owner, t // nk], ns[owner, (t % nk) // kk], ks[owner, t % kk]
-    wa, wb, wc = V.words_at(df, r[owner], c[owner], mt, nt, kt)
-    fits = (wa <= fixed["sa"][owner]) & (wb <= fixed["sb"][owner]) & (wc <= fixed["sc"][owner])
-    owner, mt, nt, kt = owner[fits], mt[fits], nt[fits], kt[fits]
+    owner, mt, nt, kt = _fitting(df, r, c, (ms, cm), (ns, cn), (ks, ck), fixed)
     owner, mt, nt, kt = (np.repeat(a, 2) for a in (owner, mt, nt, kt))
     wo = np.tile(np.array([True, False]), owner.size // 2)
     gt = np.ones_like(mt)

@@ -127,3 +127,35 @@ def test_chunking_does_not_change_rows() -> None:
     whole = state.chunk_rows(points)
     parts = [r for i in range(0, 24, 5) for r in state.chunk_rows(points[i:i + 5])]
     assert whole == parts == [(p, state.point_rows(p)) for p in points]
+
+
+def test_fast_path_candidates_are_the_search_candidates() -> None:
+    """``fastsearch._candidates`` (every point's candidates at once, only the fitting ones made)
+    lists, point by point, exactly the plans of ``search.candidates`` in the same order: random
+    arrays, dataflows and buffer sizes on MobileNetV2's and DS-CNN's GEMM layers."""
+    from codesign.sim import fastsearch, search
+    from codesign.sim.tileplan import plan_tiles
+
+    rng = random.Random(11)
+    checked = 0
+    layers = [lay for name in ("mobilenet_v2", "ds_cnn_kws") for lay in zoo.get(name).layers if lay.has_gemm]
+    for df in ("ws", "os", "is"):
+        cfgs = [AcceleratorConfig(rows=rng.choice([4, 8, 16, 24]), cols=rng.choice([4, 8, 12, 32]), dataflow=df,
+                                  weight_bits=rng.choice([4, 8]), input_sram_bytes=rng.choice([16384, 65536]),
+                                  weight_sram_bytes=rng.choice([16384, 65536]), mapping="search")
+                for _ in range(6)]
+        p = fastpath._Points.of(cfgs)
+        for layer in rng.sample(layers, 8):
+            g = layer.gemm(1)
+            plan = fastpath._plan(g, p)
+            if not plan["ok"].all():
+                continue
+            got = fastsearch._candidates(g, p, plan)
+            for i, cfg in enumerate(cfgs):
+                fixed = plan_tiles(g, cfg)
+                want = [(q.gt, q.mt, q.nt, q.kt, q.weights_outer) for q in search.candidates(fixed, cfg)]
+                mine = got["owner"] == i
+                have = list(zip(*(got[name][mine].tolist() for name in ("gt", "mt", "nt", "kt", "wo")), strict=True))
+                assert have == want, (layer.name, cfg.rows, cfg.cols, df)
+                checked += len(want) > 1
+    assert checked >= 60
