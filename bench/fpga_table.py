@@ -39,7 +39,7 @@ def configs(sizes: list[int], dataflows: list[str], sram_bytes: int, clock_mhz: 
 
 
 def run_one(cfg: AcceleratorConfig, target: str, pnr: bool, workdir: Path,
-            multipliers: str = "dsp") -> dict[str, object]:
+            multipliers: str = "dsp", router: str = "router1") -> dict[str, object]:
     name = f"{cfg.rows}x{cfg.cols} {cfg.dataflow.value} int{cfg.weight_bits}" + (
         "" if multipliers == "dsp" else f" {multipliers} multipliers")
     yaml_path = workdir / f"{cfg.rows}x{cfg.cols}_{cfg.dataflow.value}.yaml"
@@ -49,6 +49,8 @@ def run_one(cfg: AcceleratorConfig, target: str, pnr: bool, workdir: Path,
         cmd.append("--pnr")
     if multipliers != "dsp":
         cmd += ["--multipliers", multipliers]
+    if router != "router1":
+        cmd += ["--router", router]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     row: dict[str, object] = {"config": name, "rows": cfg.rows, "cols": cfg.cols, "dataflow": cfg.dataflow.value,
@@ -109,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="pairs to report without place and route, e.g. 8x8_ws:ecp5-85k")
     ap.add_argument("--multipliers", default="dsp", choices=["dsp", "lut"],
                     help="lut: multipliers from LUTs (Yosys -nodsp) instead of DSP blocks")
+    ap.add_argument("--router", default="router1", choices=["router1", "router2"], help="nextpnr's router")
     ap.add_argument("--jobs", type=int, default=1, help="pairs run at once")
     ap.add_argument("--out", default=str(RESULTS / "fpga_table"), help="output path without suffix")
     args = ap.parse_args(argv)
@@ -125,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             return not args.no_pnr and (args.pnr_targets is None or target in args.pnr_targets)
 
         def one(i: int) -> dict[str, object]:
-            return run_one(*pairs[i], pnr_for(*pairs[i]), Path(tmp), args.multipliers)
+            return run_one(*pairs[i], pnr_for(*pairs[i]), Path(tmp), args.multipliers, args.router)
 
         done = dict(zip(order, pool.map(one, order), strict=True))
         rows = [done[i] for i in range(len(pairs))]
@@ -136,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         w.writeheader()
         w.writerows(rows)
     meta = {"command": "codesign synth --config <cfg> --target <t> --json" + ("" if args.no_pnr else " --pnr")
-            + ("" if args.multipliers == "dsp" else f" --multipliers {args.multipliers}"),
+            + ("" if args.multipliers == "dsp" else f" --multipliers {args.multipliers}")
+            + ("" if args.router == "router1" else f" --router {args.router}"),
             "pnr_targets": [] if args.no_pnr else (args.pnr_targets or [t for t in TARGETS if DEVICES[t].nextpnr]),
             "synth_only": args.synth_only,
             "sram_bytes_each": args.sram_bytes, "clock_mhz_target": args.clock_mhz,

@@ -140,6 +140,13 @@ NO_PNR_NOTE = "xc7: synthesis only (no open-source place-and-route for 7-series 
 
 
 MULTIPLIERS = ("dsp", "lut")
+ROUTERS = ("router1", "router2")
+
+
+def _check_router(router: str) -> None:
+    if router not in ROUTERS:
+        raise ConfigError(f"router must be router1 or router2, not {router!r}")
+
 
 
 def _synth_command(dev: Device, multipliers: str) -> str:
@@ -259,6 +266,7 @@ class SynthResult:
     notes: list[str] = field(default_factory=list)
     cached: bool = False
     multipliers: str = "dsp"  # "dsp" | "lut" (Yosys -nodsp)
+    router: str = "router1"  # nextpnr's router, when placed and routed
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -355,8 +363,10 @@ def strip_zero_memory_init(verilog: str, min_words: int = ZERO_INIT_MIN_WORDS) -
 
 
 def _cache_key(vhash: str, dev: Device, versions: dict[str, str], pnr: bool, target_mhz: float,
-               multipliers: str = "dsp") -> str:
-    extra = [] if multipliers == "dsp" else [multipliers]  # DSP runs keep the keys they had
+               multipliers: str = "dsp", router: str = "router1") -> str:
+    extra = [] if multipliers == "dsp" else [multipliers]  # default runs keep the keys they had
+    if pnr and router != "router1":
+        extra.append(router)
     text = json.dumps([FLOW_VERSION, vhash, dev.name, versions, pnr, target_mhz if pnr else None, *extra])
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -539,6 +549,7 @@ def synth_verilog(
     seed: int = 1,
     timeout_s: float | None = None,
     multipliers: str = "dsp",
+    router: str = "router1",
 ) -> SynthResult:
     """Synthesize Verilog text with top module ``top`` for ``target`` (optionally place and route).
 
@@ -549,11 +560,13 @@ def synth_verilog(
     limited to ``timeout_s`` (default ``$CODESIGN_TOOL_TIMEOUT_S``, else 3600 s). ``multipliers``
     is ``"dsp"`` (hard multipliers where the target has them) or ``"lut"`` (Yosys's ``-nodsp``: every
     multiplier in LUTs and carry chains, for parts with too few DSP blocks or designs whose DSP
-    wiring does not route). Raises ``ConfigError`` for an unknown target or multipliers value,
+    wiring does not route). ``router`` is nextpnr's router (``router1``, its default, or
+    ``router2``). Raises ``ConfigError`` for an unknown target, multipliers or router value,
     ``ToolError`` when a tool is missing or fails.
     """
     dev = device(target)
     synth_cmd = _synth_command(dev, multipliers)
+    _check_router(router)
     if timeout_s is None:
         timeout_s = tool_timeout_s()
     if isinstance(target_mhz, bool) or not isinstance(target_mhz, (int, float)) or not target_mhz > 0:
@@ -562,7 +575,7 @@ def synth_verilog(
     vhash = hashlib.sha256(f"{top}\n{wrap}\n{_normalized(verilog)}".encode()).hexdigest()
     do_pnr = pnr and dev.nextpnr is not None
     cdir = cache_dir()
-    path = cdir / f"{_cache_key(vhash, dev, versions, do_pnr, float(target_mhz), multipliers)}.json"
+    path = cdir / f"{_cache_key(vhash, dev, versions, do_pnr, float(target_mhz), multipliers, router)}.json"
     if use_cache:
         hit = _cache_load(path)
         if hit is not None:
@@ -598,7 +611,8 @@ def synth_verilog(
     if do_pnr and fits:
         t1 = time.perf_counter()
         args = [*dev.nextpnr_args, "--json", "netlist.json", "--report", "report.json",
-                "--freq", f"{target_mhz:g}", "--seed", str(seed), "--timing-allow-fail", "-q", "-l", "nextpnr.log"]
+                "--freq", f"{target_mhz:g}", "--seed", str(seed), "--timing-allow-fail", "-q", "-l", "nextpnr.log",
+                *(["--router", router] if router != "router1" else [])]
         try:
             _run(f"nextpnr-{dev.nextpnr}", args, work, "nextpnr.log", timeout_s=timeout_s,
                  what=f"{top} for {dev.name}")
@@ -625,7 +639,7 @@ def synth_verilog(
         pnr=do_pnr and pnr_s is not None, fmax_mhz=fmax, target_mhz=float(target_mhz), tool_versions=versions,
         synth_seconds=round(synth_s, 2), pnr_seconds=None if pnr_s is None else round(pnr_s, 2),
         wall_seconds=round(time.perf_counter() - t0, 2), io_wrapped=wrapped, verilog_sha256=vhash, notes=notes,
-        multipliers=multipliers,
+        multipliers=multipliers, router=router,
     )
     _cache_store(path, result)
     if do_pnr and result.pnr:
@@ -704,7 +718,7 @@ def design_verilog(config: Any, top: str = "layer") -> tuple[str, str]:
 
 
 def synth(config: Any, target: str, *, pnr: bool = False, use_cache: bool = True, top: str = "layer",
-          multipliers: str = "dsp") -> SynthResult:
+          multipliers: str = "dsp", router: str = "router1") -> SynthResult:
     """Synthesize the accelerator of ``config`` for ``target`` (one of :data:`TARGETS`); ``top`` as in
     :func:`design_verilog` (default: the whole-layer accelerator).
 
@@ -716,9 +730,10 @@ def synth(config: Any, target: str, *, pnr: bool = False, use_cache: bool = True
     """
     dev = device(target)
     _synth_command(dev, multipliers)  # a bad value fails before the design is generated
+    _check_router(router)
     name, verilog = design_verilog(config, top)
     return synth_verilog(name, verilog, dev.name, pnr=pnr, target_mhz=config.clock_mhz, use_cache=use_cache,
-                         multipliers=multipliers)
+                         multipliers=multipliers, router=router)
 
 
 def fpga_metrics(config: Any, target: str, *, pnr: bool = True) -> dict[str, Any]:

@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--multipliers", default="dsp", metavar="dsp|lut",
                    help="dsp (default): hard multipliers where the part has them; lut: multipliers from LUTs "
                         "(Yosys -nodsp), for parts with too few DSP blocks")
+    p.add_argument("--router", default="router1", metavar="router1|router2",
+                   help="nextpnr's router with --pnr (default router1)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--no-cache", action="store_true", help="run the tools even if a cached result exists")
     p.set_defaults(func=run)
@@ -41,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
 
     dev = device(args.target)  # an unknown target fails before the design is generated
     config = config_from_args(args)
-    result = synth(config, dev.name, pnr=args.pnr, use_cache=not args.no_cache, multipliers=args.multipliers)
+    result = synth(config, dev.name, pnr=args.pnr, use_cache=not args.no_cache, multipliers=args.multipliers,
+                   router=args.router)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:

