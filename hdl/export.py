@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -69,7 +70,19 @@ def _to_verilog(top, name: str) -> tuple[str, str]:
         "write_verilog -noattr",
     ])
     text = yosys.run(["-q", "-"], script, src_loc_at=0)
-    return name, text
+    return name, _keep_ram_style(il, text)
+
+
+_RTLIL_RAM_STYLE = re.compile(r'attribute \\ram_style "(\w+)"\n\s*memory width \d+ size \d+ \\(\S+)\n')
+
+
+def _keep_ram_style(il: str, verilog: str) -> str:
+    """``write_verilog -noattr`` drops every attribute; put back the ``ram_style`` of the memories
+    that ask for one (a buffer's ``attrs``), which synthesis tools read to choose block RAM."""
+    for style, mem in _RTLIL_RAM_STYLE.findall(il):
+        verilog = re.sub(rf"^(\s*)(reg \[\d+:0\] {re.escape(mem)} \[)", rf'\1(* ram_style = "{style}" *)\n\1\2',
+                         verilog, count=1, flags=re.M)
+    return verilog
 
 
 def timing_summary(config: AcceleratorConfig) -> dict[str, object]:

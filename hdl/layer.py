@@ -104,7 +104,12 @@ class LayerAccelerator(wiring.Component):
         m.submodules.array = array = SystolicArray(p)
         m.submodules.act_mem = act_mem = memory.Memory(shape=unsigned(p.act_word_bits), depth=p.act_depth, init=[])
         m.submodules.w_mem = w_mem = memory.Memory(shape=unsigned(p.weight_word_bits), depth=p.weight_depth, init=[])
-        m.submodules.out_mem = out_mem = memory.Memory(shape=unsigned(p.out_word_bits), depth=p.out_depth, init=[])
+        # the buffers are SRAM macros in an ASIC and block RAM on an FPGA: a shallow, wide output
+        # buffer (8x8: 32 words of 256 bits) would otherwise go to LUT RAM, whose write wiring
+        # congests ECP5's router (the 8x8 whole-layer top did not route with it)
+        ram = {"ram_style": "block"}
+        m.submodules.out_mem = out_mem = memory.Memory(shape=unsigned(p.out_word_bits), depth=p.out_depth, init=[],
+                                                       attrs=ram)
         core_act_wr, core_w_wr = act_mem.write_port(), w_mem.write_port()
         # the DMA's A range fills the buffer holding A (the core's stationary one for IS)
         a_wr, b_wr = (core_w_wr, core_act_wr) if self.is_ else (core_act_wr, core_w_wr)

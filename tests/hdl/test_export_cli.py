@@ -91,3 +91,17 @@ def test_cli_bad_input_is_one_line_exit_2(argv, message, capsys) -> None:
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
+
+
+def test_output_buffer_asks_for_block_ram() -> None:
+    """The whole-layer top's output buffer carries ``ram_style = "block"`` into the Verilog (which
+    ``write_verilog -noattr`` would drop): a shallow, wide buffer (here 2x2: 32 words of 64 bits)
+    is block RAM like the others, not LUT RAM."""
+    from codesign.hdl.export import _keep_ram_style, layer_verilog_for
+
+    cfg = AcceleratorConfig(rows=2, cols=2, input_sram_bytes=256, weight_sram_bytes=256, output_sram_bytes=256)
+    _, text = layer_verilog_for(cfg)
+    assert re.search(r'\(\* ram_style = "block" \*\)\n\s*reg \[63:0\] out_mem \[31:0\];', text)
+    assert text.count("ram_style") == 1
+    il = 'attribute \\ram_style "block"\n  memory width 8 size 4 \\buf\n'
+    assert _keep_ram_style(il, "  reg [7:0] buf [3:0];\n") == '  (* ram_style = "block" *)\n  reg [7:0] buf [3:0];\n'
