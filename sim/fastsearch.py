@@ -66,11 +66,7 @@ def _fitting(df: Any, r: Arr, c: Arr, m_vals: tuple[Arr, Arr], n_vals: tuple[Arr
     rr, cc = r[:, None], c[:, None]
 
     def f(kind: str, v: Arr) -> Arr:
-        if kind == "v":
-            return v
-        if kind == "r":
-            return V.cdiv(v, rr)
-        return V.cdiv(v, cc) * (rr if kind == "cr" else 1)
+        return S.word_factor(kind, v, rr, cc)  # type: ignore[no-any-return]
 
     (_, am), (_, ak) = S._WORD_FACTORS[df][0]
     (_, bn), (_, bk) = S._WORD_FACTORS[df][1]

@@ -155,14 +155,6 @@ class _Arrays:
         self.a_reuse = np.where(self.wo, (self.n_mt == 1) & one_k, one_k)
         self.b_reuse = np.where(self.wo, one_k, (self.n_nt == 1) & one_k)
 
-    def block_bytes(self, m: np.ndarray, n: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, ...]:
-        wa, wb, wc = V.words(self.geo, m, n, k)
-        ba, bb, bc = self.word_bytes
-        return wa * ba, wb * bb, wc * bc
-
-    def native_cycles(self, m: np.ndarray, n: np.ndarray, k: np.ndarray) -> np.ndarray:
-        return V.native_cycles(self.cfg, m, n, k)
-
     def dma(self, nbytes: np.ndarray, overhead: int) -> np.ndarray:
         return V.dma_cycles(self.cfg, nbytes, overhead)
 
@@ -176,6 +168,15 @@ _WORD_FACTORS = {
     Dataflow.OS: ((("m", "r"), ("k", "v")), (("n", "c"), ("k", "v")), (("m", "r"), ("n", "cr"))),
     Dataflow.IS: ((("m", "cr"), ("k", "r")), (("n", "v"), ("k", "r")), (("m", "c"), ("n", "v"))),
 }
+
+
+def word_factor(kind: str, v: Any, r: Any, c: Any) -> Any:
+    """The factor ``kind`` of :data:`_WORD_FACTORS` at sizes ``v`` on a ``r x c`` array."""
+    if kind == "v":
+        return v
+    if kind == "r":
+        return _cdiv(v, r)
+    return _cdiv(v, c) * (r if kind == "cr" else 1)
 
 
 def _dim(x: _Arrays, dim: str, kind: str) -> tuple[Any, Any, Any]:
@@ -194,15 +195,11 @@ def _dim(x: _Arrays, dim: str, kind: str) -> tuple[Any, Any, Any]:
     if kind == "cr":
         ct, cl, _ = _dim(x, dim, "c")
         ft, fl = ct * r, cl * r
+    elif kind == "period":
+        top = np.maximum(r, c) if x.geo.dataflow is Dataflow.OS else r
+        ft, fl = np.maximum(tile, top), np.maximum(last, top)
     else:
-        f: Callable[[Any], Any] = {
-            "v": lambda v: v,
-            "r": lambda v: _cdiv(v, r),
-            "c": lambda v: _cdiv(v, c),
-            "period": (lambda v: np.maximum(v, np.maximum(r, c))) if x.geo.dataflow is Dataflow.OS
-            else (lambda v: np.maximum(v, r)),
-        }[kind]
-        ft, fl = f(tile), f(last)
+        ft, fl = word_factor(kind, tile, r, c), word_factor(kind, last, r, c)
     got = memo[(dim, kind)] = (ft, fl, (n - 1) * ft + fl)
     return got
 
