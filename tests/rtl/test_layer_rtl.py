@@ -17,13 +17,13 @@ full matrix on 8x8 arrays and real zoo layers at full size.
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from codesign.cli import main
+from codesign.hdl.bench.runner import default_simulator, simulator_available
 from codesign.hdl.verify import hardware_layer, verify_layers
 from codesign.sim.config import AcceleratorConfig
 from codesign.sim.engine import simulate_layer
@@ -35,7 +35,8 @@ from codesign.workloads.tensors import layer_operands
 
 pytestmark = [
     pytest.mark.rtl,
-    pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) is not installed"),
+    pytest.mark.skipif(not simulator_available(default_simulator()),
+                       reason=f"the RTL simulator {default_simulator()} is not installed"),
 ]
 
 SMALL = {"input_sram_bytes": 1024, "weight_sram_bytes": 1024, "output_sram_bytes": 2048}
@@ -271,8 +272,8 @@ def test_cli_verify_json_equals_simulate(tmp_path, capsys) -> None:
 def test_hardware_flags_bad_descriptors(tmp_path) -> None:
     """Descriptors the host API would refuse, written straight to the registers: the hardware
     sets ERROR bits and does not start (no garbage, no hang)."""
-    from codesign.hdl.regs import ERROR_BITS
-    from codesign.hdl.rtl_runner import run_layer_job
+    from codesign.hdl.bench.runner import run_layer_job
+    from codesign.hdl.control.regs import ERROR_BITS
     from codesign.sim.tileplan import plan_tiles
     from codesign.workloads.layers import GemmShape
 
