@@ -48,7 +48,8 @@ def measure(size: int, simulator: str, cache: Path) -> dict[str, object]:
     t0 = time.perf_counter()
     (first,) = verify(cfg, workload=LAYER[0], layer=LAYER[1], simulator=simulator)  # builds (cold), then runs
     cold_s = time.perf_counter() - t0
-    bdirs = sorted((cache / "rtl").glob(f"layer-*-{simulator}"))
+    key = runner.design_key(cfg, runner._LAYER_SOURCES)
+    bdirs = sorted((cache / "rtl").glob(f"layer-{key}-d*-{simulator}"))
     build_s = runner.build_seconds(bdirs[-1]) if bdirs else None
     t1 = time.perf_counter()
     (r,) = verify(cfg, workload=LAYER[0], layer=LAYER[1], simulator=simulator)  # build cached

@@ -293,7 +293,8 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
     """Run whole layers (one RTL simulation for all of them) through the AXI port and compare.
 
     ``simulator``: ``"verilator"`` or ``"icarus"`` (default: :func:`codesign.hdl.bench.runner.default_simulator`).
-    ``on_layer(i, counters)`` is called as the RTL finishes layer ``i`` (for progress reports), and
+    ``on_layer(i, counters)`` is called as the RTL finishes layer ``i`` (its counters and ``layer``, the
+    layer's name: for progress reports), and
     ``on_start(estimate)`` once the layers are laid out, before the RTL starts (:class:`RtlRunEstimate`).
 
     With ``config.requantize`` the outputs are requantized in the write-back: ``requant`` gives
@@ -378,7 +379,8 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
         built = all(layer_built(config, d, simulator) for d in depths)
         on_start(RtlRunEstimate(simulator=simulator, layers=len(placed), runs=sum(1 for _, m in chunks if m),
                                 sim_cycles=cycles, built=built,
-                                seconds=estimate_seconds(config, cycles, simulator, built=built)))
+                                seconds=estimate_seconds(config, cycles, simulator, built=built,
+                                                         runs=sum(1 for _, m in chunks if m))))
 
     def run(tmp: Path, image: bytearray, members: list[int]) -> None:
         beats = max(1, len(image) // bus)
@@ -390,7 +392,8 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
         first = members[0]
         res = run_layer_job(config, job, tmp, depth_words=layer_depth_words(beats, simulator), plusargs=plusargs,
                             simulator=simulator,
-                            on_layer=None if on_layer is None else lambda j, rec: on_layer(first + j, rec))
+                            on_layer=None if on_layer is None
+                            else lambda j, rec: on_layer(first + j, {**rec, "layer": placed[first + j][0].name}))
         out = hex_image((tmp / "dram_out.hex").read_text(), bus)
         results.extend(res["layers"])
         out_images.extend(out for _ in members)

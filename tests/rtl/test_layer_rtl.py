@@ -240,6 +240,24 @@ def test_digits_network_end_to_end(tmp_path, capsys) -> None:
     assert len(out["layers"]) == 4 and out["config"]["requantize"] is True
 
 
+def test_ds_cnn_every_layer_full_size_8x8(tmp_path, capsys) -> None:
+    """A whole small network at full size on the default 8x8 config, as the README's user runs it:
+    ``codesign verify --workload ds_cnn_kws --rows 8 --cols 8`` (every layer with a GEMM, one start
+    each). Every layer's outputs match numpy and its counters equal ``codesign simulate``'s row for
+    that layer."""
+    assert main(["verify", "--workload", "ds_cnn_kws", "--rows", "8", "--cols", "8", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    sim_json = tmp_path / "sim.json"
+    assert main(["simulate", "-w", "ds_cnn_kws", "--rows", "8", "--cols", "8", "--out", str(sim_json)]) == 0
+    capsys.readouterr()
+    rows = {r["layer"]: r for r in json.loads(sim_json.read_text())["layers"]}
+    assert out["ok"] and len(out["layers"]) == 10  # conv1, 4 x (dw, pw), fc: the avg pool has no GEMM
+    for la in out["layers"]:
+        assert la["outputs_match"], la["layer"]
+        for col in ("cycles", "stall_cycles", "dram_read_bytes", "dram_write_bytes"):
+            assert la[f"rtl_{col}"] == la[f"sim_{col}"] == rows[la["layer"]][col], (la["layer"], col)
+
+
 def test_random_axi_stalls_keep_outputs_and_never_beat_the_ideal_memory(tmp_path) -> None:
     cfg = AcceleratorConfig(rows=4, cols=4, dataflow="os", dram_bytes_per_cycle=4, dram_latency_cycles=20, **SMALL)
     layers = [small_layers()[i] for i in (0, 3, 5)]

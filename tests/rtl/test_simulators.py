@@ -98,7 +98,7 @@ def test_cli_estimate_and_progress_over_many_layers(tmp_path, capsys) -> None:
     cycles = sum(la["sim_cycles"] for la in out["layers"])
     lines = captured.err.strip().splitlines()
     assert lines[0].startswith(f"verify: 3 layers, {cycles:,} simulated cycles on {out['simulator']} in 1 run")
-    assert [ln.split("]")[0] for ln in lines[1:]] == ["verify: [1/3", "verify: [2/3", "verify: [3/3"]
+    assert [ln.split(" done")[0] for ln in lines[1:]] == ["verify: [1/3] a", "verify: [2/3] b", "verify: [3/3] c"]
 
 
 def test_simulator_choice_and_errors(monkeypatch) -> None:
@@ -127,8 +127,9 @@ def test_estimate_from_the_measured_speed_table() -> None:
     speed, build = runner._SPEED_CYCLES_PER_S, runner._BUILD_S
     cfg = AcceleratorConfig(rows=8, cols=8)
     for sim in ("verilator", "icarus"):
-        run_s = 300_000 / speed[sim][64]
+        run_s = runner._START_S[sim] + 300_000 / speed[sim][64]
         assert runner.estimate_seconds(cfg, 300_000, sim, built=True) == pytest.approx(run_s)
         assert runner.estimate_seconds(cfg, 300_000, sim, built=False) == pytest.approx(run_s + build[sim][64])
     mid = runner.estimate_seconds(AcceleratorConfig(rows=8, cols=16), 10**6, "verilator", built=True)
-    assert mid == pytest.approx(10**6 / (speed["verilator"][64] * speed["verilator"][256]) ** 0.5)
+    mid_s = runner._START_S["verilator"] + 10**6 / (speed["verilator"][64] * speed["verilator"][256]) ** 0.5
+    assert mid == pytest.approx(mid_s)
