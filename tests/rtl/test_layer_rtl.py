@@ -365,3 +365,18 @@ def test_mobilenet_v2_1x1_layer_full_size_8x8(tmp_path) -> None:
     pairs, results = run(cfg, [(layer, None)], tmp_path=tmp_path)
     check_exact(cfg, pairs, results)
     assert pairs[0][1].c.shape == (1, 196, 64)  # 14x14 pixels, 192 -> 64 channels
+
+
+@pytest.mark.slow
+def test_mobilenet_v2_every_layer_full_size_16x16() -> None:
+    """MobileNetV2 at full size (every layer with a GEMM: 52 layers, 224x224 input) on a 16x16 array
+    with the default config: every layer's outputs match numpy and its counters equal the SimPy
+    engine's. On Verilator this takes minutes (bench/results/rtl_network.json), on Icarus hours."""
+    from codesign.hdl.verify import verify
+
+    cfg = AcceleratorConfig(rows=16, cols=16)
+    results = verify(cfg, workload="mobilenet_v2")
+    assert len(results) == sum(1 for ly in zoo.get("mobilenet_v2").layers if ly.has_gemm)
+    for r in results:
+        assert r.outputs_match and r.ok, r.layer
+        assert (r.rtl_cycles, r.rtl_dram_read_bytes) == (r.sim_cycles, r.sim_dram_read_bytes), r.layer
