@@ -29,10 +29,16 @@ raster order, so the output address advances by ``out_stride`` words per output 
 A channels-last map with ``C`` channels and ``lanes`` per word has ``ceil(C / lanes)`` words per
 pixel: lane group ``g`` reads from ``in_base + g`` with ``in_stride = ceil(C / lanes)``.
 
+**Requantized write-back** (``requantize=True``): each lane's sum gets the channel's int32 bias, is
+scaled by its 15-bit multiplier and shift with rounding half up, offset by the zero point and
+clamped, exactly :func:`codesign.workloads.intarith.requantize` (TFLite's integer arithmetic, the
+GEMM write-back's), in two more pipeline stages; outputs are then ``act_bits`` wide per lane. The
+per-lane parameters are written before ``start`` like the weights.
+
 **Timing** (:func:`pass_cycles`, the contract the simulator uses): ``busy`` rises the cycle after
-``start`` is sampled and stays high for ``H_pad * W_pad + LATENCY_CYCLES`` cycles (one position a
-cycle, then the pipeline drains: buffer read, window, products, sum, write); ``done`` is high for
-one cycle after ``busy`` falls. No stalls: the buffers are on chip.
+``start`` is sampled and stays high for ``H_pad * W_pad + latency_cycles(requantize)`` cycles (one
+position a cycle, then the pipeline drains: buffer read, window, products, sum, [scale, round and
+clamp,] write); ``done`` is high for one cycle after ``busy`` falls. No stalls: the buffers are on chip.
 
 Dilation is 1 (no depthwise layer of the zoo dilates); the host refuses others in one line.
 """
@@ -41,18 +47,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from codesign.errors import ConfigError
 
 LATENCY_CYCLES = 5  # after the last position: read, window, products, sum, write; then done
+REQUANT_STAGES = 2  # the requantizing write-back: (sum + bias) * mult, then round, shift, offset, clamp
+SHIFT_BITS = 6  # requantize shifts 0..40 (codesign.workloads.intarith.MAX_SHIFT)
 
 
-def pass_cycles(h_pad: int, w_pad: int) -> int:
+def latency_cycles(requantize: bool = False) -> int:
+    return LATENCY_CYCLES + (REQUANT_STAGES if requantize else 0)
+
+
+def pass_cycles(h_pad: int, w_pad: int, requantize: bool = False) -> int:
     """Cycles ``busy`` is high for one pass over a padded ``h_pad x w_pad`` plane."""
-    return h_pad * w_pad + LATENCY_CYCLES
+    return h_pad * w_pad + latency_cycles(requantize)
 
 
 @dataclass(frozen=True)
@@ -67,6 +79,7 @@ class DepthwiseSpec:
     weight_signed: bool = True
     acc_bits: int = 32
     width_max: int = 256  # padded input width the line buffers hold
+    requantize: bool = False  # write act_bits outputs (per-channel bias, multiplier, shift, zero point, clamp)
     addr_bits: int = 16  # input/output buffer word addresses
     dim_bits: int = 10  # heights, widths, paddings
 
@@ -76,6 +89,11 @@ class DepthwiseSpec:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < lo:
                 raise ConfigError(f"depthwise engine {name} must be an integer of at least {lo}, not {v!r}")
+
+    @property
+    def out_bits(self) -> int:
+        """Bits of an output lane: ``act_bits`` when requantizing, else the accumulator's."""
+        return self.act_bits if self.requantize else self.acc_bits
 
     def check_layer(self, *, in_h: int, in_w: int, kernel: tuple[int, int], stride: tuple[int, int],
                     padding: tuple[int, int, int, int], dilation: tuple[int, int] = (1, 1)) -> None:
@@ -134,7 +152,13 @@ class DepthwiseEngine(wiring.Component):
             # input buffer read port (data one cycle after the address)
             "in_addr": Out(a), "in_en": Out(1), "in_data": In(sp.lanes * sp.act_bits),
             # output buffer write port: lanes accumulators
-            "out_addr": Out(a), "out_en": Out(1), "out_data": Out(sp.lanes * sp.acc_bits),
+            "out_addr": Out(a), "out_en": Out(1), "out_data": Out(sp.lanes * sp.out_bits),
+            # requantization (with spec.requantize): per-lane parameters written before start, the
+            # output zero point and clamp sampled at start
+            "q_en": In(1), "q_lane": In(range(max(2, sp.lanes))), "q_bias": In(signed(32)),
+            "q_mult": In(unsigned(15)), "q_shift": In(unsigned(SHIFT_BITS)),
+            "zero_point": In(signed(sp.act_bits + 1)), "clamp_lo": In(signed(sp.act_bits + 1)),
+            "clamp_hi": In(signed(sp.act_bits + 1)),
         })
 
     def elaborate(self, platform: object) -> Module:
@@ -161,7 +185,8 @@ class DepthwiseEngine(wiring.Component):
         y, x = Signal(d + 2), Signal(d + 2)
         yph, xph = Signal(d), Signal(d)  # stride phase of the row / column (0: an output one)
         scanning = Signal()
-        drain = Signal(range(LATENCY_CYCLES + 1))
+        latency = latency_cycles(sp.requantize)
+        drain = Signal(range(latency + 1))
         m.d.comb += self.busy.eq(scanning | (drain != 0))
         m.d.sync += self.done.eq(0)
         inside = Signal()
@@ -186,7 +211,7 @@ class DepthwiseEngine(wiring.Component):
             with m.If(inside):
                 m.d.sync += in_ptr.eq(in_ptr + in_stride)
             with m.If(last):
-                m.d.sync += [scanning.eq(0), drain.eq(LATENCY_CYCLES)]
+                m.d.sync += [scanning.eq(0), drain.eq(latency)]
             with m.Elif(x == w_pad - 1):
                 m.d.sync += [x.eq(0), xph.eq(0), y.eq(y + 1)]
                 with m.If(y >= kh1):  # the next row's phase: output rows are kh1, kh1 + st_h, ...
@@ -242,11 +267,42 @@ class DepthwiseEngine(wiring.Component):
             m.d.sync += sums[lane].eq(_tree([products[lane][i] for i in range(k * k)]))
         e_out = Signal()
         m.d.sync += e_out.eq(d_out)
+        results: list = sums
+        if sp.requantize:
+            e_out, results = self._requantize(m, e_out, sums)
         m.d.comb += [self.out_en.eq(e_out), self.out_addr.eq(out_ptr),
-                     self.out_data.eq(Cat(*sums))]
+                     self.out_data.eq(Cat(*(r[:sp.out_bits] for r in results)))]
         with m.If(e_out):
             m.d.sync += out_ptr.eq(out_ptr + out_stride)
         return m
+
+
+    def _requantize(self, m: Module, valid, sums: list) -> tuple:
+        """Two stages after the sums: ``(sum + bias) * mult``, then ``+ 2**(shift - 1)`` (when
+        ``shift > 0``), ``>> shift``, ``+ zero_point``, clamp. Returns (valid, lane results)."""
+        sp = self.spec
+        bias = [Signal(signed(32), name=f"q_bias{i}") for i in range(sp.lanes)]
+        mult = [Signal(unsigned(15), name=f"q_mult{i}") for i in range(sp.lanes)]
+        shift = [Signal(unsigned(SHIFT_BITS), name=f"q_shift{i}") for i in range(sp.lanes)]
+        with m.If(self.q_en):
+            with m.Switch(self.q_lane):
+                for i in range(sp.lanes):
+                    with m.Case(i):
+                        m.d.sync += [bias[i].eq(self.q_bias), mult[i].eq(self.q_mult), shift[i].eq(self.q_shift)]
+        zp, lo, hi = (Signal(signed(sp.act_bits + 1), name=n) for n in ("q_zp", "q_lo", "q_hi"))
+        with m.If(self.start & ~self.busy):
+            m.d.sync += [zp.eq(self.zero_point), lo.eq(self.clamp_lo), hi.eq(self.clamp_hi)]
+        scaled = [Signal(signed(sp.acc_bits + 1 + 16), name=f"q_scaled{i}") for i in range(sp.lanes)]
+        out = [Signal(signed(sp.act_bits + 1), name=f"q_out{i}") for i in range(sp.lanes)]
+        for i in range(sp.lanes):
+            m.d.sync += scaled[i].eq((sums[i] + bias[i]) * mult[i])  # signed x unsigned: a signed product
+            rounding = (Const(1, unsigned(2)) << shift[i]) >> 1  # 2**(shift - 1), or 0 when shift is 0
+            y = Signal(signed(sp.acc_bits + 1 + 17), name=f"q_y{i}")
+            m.d.comb += y.eq(((scaled[i] + rounding) >> shift[i]) + zp)
+            m.d.sync += out[i].eq(Mux(y < lo, lo, Mux(y > hi, hi, y)))
+        v1, v2 = Signal(name="q_valid1"), Signal(name="q_valid2")
+        m.d.sync += [v1.eq(valid), v2.eq(v1)]
+        return v2, out
 
 
 def _tree(values: list) -> object:

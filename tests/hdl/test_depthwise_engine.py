@@ -57,8 +57,10 @@ def _unpack(word: int, lanes: int, bits: int) -> list[int]:
 
 
 def run_depthwise(spec: DepthwiseSpec, x: np.ndarray, w: np.ndarray, stride: tuple[int, int],
-                  pad: tuple[int, int, int, int]) -> tuple[np.ndarray, list[int]]:
-    """x [H, W, C] int, w [R, S, C * mult]: the engine's outputs [OH, OW, C * mult] and busy cycles a pass."""
+                  pad: tuple[int, int, int, int], quant: dict | None = None) -> tuple[np.ndarray, list[int]]:
+    """x [H, W, C] int, w [R, S, C * mult]: the engine's outputs [OH, OW, C * mult] and busy cycles a pass.
+    ``quant`` (with ``spec.requantize``): per output channel ``bias``, ``mult``, ``shift`` and the
+    scalars ``zero_point``, ``clamp_lo``, ``clamp_hi``."""
     h, wd, c = x.shape
     r, s, cm = w.shape
     mult = cm // c
@@ -77,7 +79,7 @@ def run_depthwise(spec: DepthwiseSpec, x: np.ndarray, w: np.ndarray, stride: tup
     top = Module()
     top.submodules.eng = eng = DepthwiseEngine(spec)
     top.submodules.inb = inb = memory.Memory(shape=unsigned(lanes * spec.act_bits), depth=len(words), init=words)
-    top.submodules.outb = outb = memory.Memory(shape=unsigned(lanes * spec.acc_bits), depth=oh * ow * out_groups,
+    top.submodules.outb = outb = memory.Memory(shape=unsigned(lanes * spec.out_bits), depth=oh * ow * out_groups,
                                                init=[])
     rd = inb.read_port()
     wr = outb.write_port()
@@ -97,6 +99,17 @@ def run_depthwise(spec: DepthwiseSpec, x: np.ndarray, w: np.ndarray, stride: tup
                     ctx.set(eng.w_data, _pack(vals, spec.weight_bits))
                     await ctx.tick()
                 ctx.set(eng.w_en, 0)
+                if quant is not None:
+                    for lane in range(lanes):
+                        co = min(g * lanes + lane, c - 1) * mult + mi
+                        ctx.set(eng.q_en, 1)
+                        ctx.set(eng.q_lane, lane)
+                        for name in ("bias", "mult", "shift"):
+                            ctx.set(getattr(eng, f"q_{name}"), int(quant[name][co]))
+                        await ctx.tick()
+                    ctx.set(eng.q_en, 0)
+                    for name in ("zero_point", "clamp_lo", "clamp_hi"):
+                        ctx.set(getattr(eng, name), int(quant[name]))
                 for port, val in (("in_h", h), ("in_w", wd), ("pad_t", pad[0]), ("pad_l", pad[1]),
                                   ("pad_b", pad[2]), ("pad_r", pad[3]), ("kernel_h", r), ("kernel_w", s),
                                   ("stride_h", stride[0]), ("stride_w", stride[1]), ("in_base", g),
@@ -115,7 +128,7 @@ def run_depthwise(spec: DepthwiseSpec, x: np.ndarray, w: np.ndarray, stride: tup
                 for og in range(out_groups):
                     word = ctx.get(outb.data[(oy * ow + ox) * out_groups + og])
                     g, mi = divmod(og, mult)
-                    for lane, v in enumerate(_unpack(word, lanes, spec.acc_bits)):
+                    for lane, v in enumerate(_unpack(word, lanes, spec.out_bits)):
                         ch = g * lanes + lane
                         if ch < c:
                             result[oy, ox, ch * mult + mi] = v
@@ -155,6 +168,32 @@ def test_depthwise_engine_matches_numpy_and_its_timing(case) -> None:
     assert busy == [h_pad * w_pad + LATENCY_CYCLES] * (-(-c // lanes) * mult) == [pass_cycles(h_pad, w_pad)] * len(busy)
 
 
+@pytest.mark.parametrize("signed_out", [True, False], ids=["int8", "uint8-relu"])
+def test_requantized_write_back_is_intarith(signed_out) -> None:
+    """With requantize the outputs are workloads.intarith.requantize(sum + bias) per channel, bit for
+    bit (rounding half up, zero point, clamp), two more pipeline stages: H_pad * W_pad + 7 a pass."""
+    from codesign.workloads.intarith import requantize
+
+    spec = DepthwiseSpec(lanes=4, kmax=3, width_max=16, requantize=True)
+    rng = np.random.default_rng(7)
+    h, wd, c = 6, 7, 6
+    x = rng.integers(-128, 128, (h, wd, c))
+    w = rng.integers(-128, 128, (3, 3, c))
+    quant = {"bias": rng.integers(-5000, 5000, c), "mult": rng.integers(1 << 14, 1 << 15, c),
+             "shift": rng.integers(14, 24, c), "zero_point": 3 if signed_out else 10,
+             "clamp_lo": -128 if signed_out else 0, "clamp_hi": 127 if signed_out else 255}
+    quant["shift"][0] = 0  # no rounding term: a plain multiply (then clamped)
+    got, busy = run_depthwise(spec, x, w, (2, 1), (1, 1, 1, 1), quant)
+    acc = reference(x, w, (2, 1), (1, 1, 1, 1)) + quant["bias"]
+    expect = requantize(acc, quant["mult"], quant["shift"], quant["zero_point"], quant["clamp_lo"],
+                        quant["clamp_hi"])
+    if not signed_out:  # the 8-bit lanes hold 0..255: read back as signed bytes by the test's unpacker
+        expect = np.where(expect > 127, expect - 256, expect)
+    assert np.array_equal(got, expect)
+    assert len(np.unique(expect)) > 12  # the scales spread the outputs (not all clamped)
+    assert busy == [pass_cycles(8, 9, requantize=True)] * 2 == [8 * 9 + 7] * 2
+
+
 def test_unsigned_activations_and_extreme_values() -> None:
     """Unsigned 8-bit activations at 255 against weights at -128: the sums need their full width."""
     spec = DepthwiseSpec(lanes=2, kmax=3, act_signed=False, width_max=8)
@@ -178,7 +217,9 @@ def test_layers_the_engine_cannot_run_are_refused(kwargs, message) -> None:
 
 
 def test_the_simulators_depthwise_timing_is_the_engines() -> None:
+    from codesign.hdl.engines.depthwise import latency_cycles
     from codesign.sim.vector_engine import DW_LATENCY_CYCLES, dw_pass_cycles
 
-    assert DW_LATENCY_CYCLES == LATENCY_CYCLES
-    assert all(dw_pass_cycles(h, w) == pass_cycles(h, w) for h in (1, 3, 114) for w in (1, 18, 230))
+    # the model's engine writes requantized outputs
+    assert DW_LATENCY_CYCLES == latency_cycles(requantize=True) == LATENCY_CYCLES + 2
+    assert all(dw_pass_cycles(h, w) == pass_cycles(h, w, requantize=True) for h in (1, 3, 114) for w in (1, 18, 230))

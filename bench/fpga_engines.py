@@ -1,0 +1,69 @@
+"""FPGA resources of the engines built on their own (not the whole-layer top): the depthwise engine
+(:mod:`codesign.hdl.engines.depthwise`) at a few lane counts and kernel sizes, through the project's
+synthesis flow (:func:`codesign.hdl.fpga.synth_verilog`: Yosys from PyPI, behind the same narrow I/O
+wrapper as the accelerator tops; synthesis estimate, or nextpnr with ``--pnr``).
+
+    python bench/fpga_engines.py [--target ecp5-85k] [--pnr] [--cases 8:3 16:3 8:5]
+
+Writes ``bench/results/fpga_engines.csv``, ``.json`` and ``.md``. On ECP5 the DSP count is one
+MULT18X18D per 8-bit multiplier (``lanes * K * K``): narrow products are not packed yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def depthwise_row(lanes: int, kmax: int, requant: bool, target: str, pnr: bool, width: int) -> dict[str, object]:
+    from amaranth.back import verilog
+
+    from codesign.hdl.engines.depthwise import DepthwiseEngine, DepthwiseSpec
+    from codesign.hdl.fpga import synth_verilog
+
+    spec = DepthwiseSpec(lanes=lanes, kmax=kmax, width_max=width, requantize=requant)
+    top = f"codesign_dw_l{lanes}_k{kmax}{'_rq' if requant else ''}"
+    text = verilog.convert(DepthwiseEngine(spec), name=top, emit_src=False)
+    r = synth_verilog(top, text, target, pnr=pnr, target_mhz=100.0)
+    return {"engine": "depthwise", "lanes": lanes, "kernel_max": kmax, "requantize": requant,
+            "multipliers": lanes * kmax * kmax,
+            "line_buffer_bits": (kmax - 1) * width * lanes * 8, "target": target, "luts": r.luts, "ffs": r.ffs,
+            "dsps": r.dsps, "brams": r.brams, "fits": r.fits, "fit_basis": r.fit_basis,
+            "fmax_mhz": r.fmax_mhz, "synth_seconds": round(r.synth_seconds, 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--target", default="ecp5-85k")
+    ap.add_argument("--pnr", action="store_true")
+    ap.add_argument("--cases", nargs="+", default=["8:3", "8:3:rq", "16:3:rq", "8:5:rq"],
+                    help="lanes:kernel_max[:rq] (rq: the requantizing write-back)")
+    ap.add_argument("--width", type=int, default=128, help="padded input width the line buffers hold")
+    args = ap.parse_args()
+    rows = []
+    for case in args.cases:
+        parts = case.split(":")
+        rows.append(depthwise_row(int(parts[0]), int(parts[1]), parts[2:] == ["rq"], args.target, args.pnr,
+                                  args.width))
+        print(rows[-1], flush=True)
+    RESULTS.mkdir(exist_ok=True)
+    with open(RESULTS / "fpga_engines.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    (RESULTS / "fpga_engines.json").write_text(json.dumps(rows, indent=2) + "\n")
+    cols = list(rows[0])
+    md = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    md += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
+    (RESULTS / "fpga_engines.md").write_text(
+        "# FPGA resources of the engines (8-bit operands, 32-bit sums)\n\n"
+        f"`python bench/fpga_engines.py --target {args.target}{' --pnr' if args.pnr else ''}`\n\n"
+        + "\n".join(md) + "\n")
+
+
+if __name__ == "__main__":
+    main()
