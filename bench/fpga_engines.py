@@ -1,5 +1,6 @@
 """FPGA resources of the engines built on their own (not the whole-layer top): the depthwise engine
-(:mod:`codesign.hdl.engines.depthwise`) at a few lane counts and kernel sizes, through the project's
+(:mod:`codesign.hdl.engines.depthwise`) at a few lane counts and kernel sizes and the vector unit
+(:mod:`codesign.hdl.engines.vector`), through the project's
 synthesis flow (:func:`codesign.hdl.fpga.synth_verilog`: Yosys from PyPI, behind the same narrow I/O
 wrapper as the accelerator tops; synthesis estimate, or nextpnr with ``--pnr``).
 
@@ -36,6 +37,21 @@ def depthwise_row(lanes: int, kmax: int, requant: bool, target: str, pnr: bool, 
             "fmax_mhz": r.fmax_mhz, "synth_seconds": round(r.synth_seconds, 1)}
 
 
+def vector_row(lanes: int, target: str, pnr: bool) -> dict[str, object]:
+    from amaranth.back import verilog
+
+    from codesign.hdl.engines.vector import VectorSpec, VectorUnit
+    from codesign.hdl.fpga import synth_verilog
+
+    top = f"codesign_vector_l{lanes}"
+    text = verilog.convert(VectorUnit(VectorSpec(lanes=lanes)), name=top, emit_src=False)
+    r = synth_verilog(top, text, target, pnr=pnr, target_mhz=100.0)
+    return {"engine": "vector (add, mul, table)", "lanes": lanes, "kernel_max": "", "requantize": "",
+            "multipliers": 4 * lanes, "line_buffer_bits": 0, "target": target, "luts": r.luts, "ffs": r.ffs,
+            "dsps": r.dsps, "brams": r.brams, "fits": r.fits, "fit_basis": r.fit_basis,
+            "fmax_mhz": r.fmax_mhz, "synth_seconds": round(r.synth_seconds, 1)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--target", default="ecp5-85k")
@@ -43,12 +59,16 @@ def main() -> None:
     ap.add_argument("--cases", nargs="+", default=["8:3", "8:3:rq", "16:3:rq", "8:5:rq"],
                     help="lanes:kernel_max[:rq] (rq: the requantizing write-back)")
     ap.add_argument("--width", type=int, default=128, help="padded input width the line buffers hold")
+    ap.add_argument("--vector-lanes", type=int, nargs="*", default=[4, 8], help="vector unit rows")
     args = ap.parse_args()
     rows = []
     for case in args.cases:
         parts = case.split(":")
         rows.append(depthwise_row(int(parts[0]), int(parts[1]), parts[2:] == ["rq"], args.target, args.pnr,
                                   args.width))
+        print(rows[-1], flush=True)
+    for lanes in args.vector_lanes:
+        rows.append(vector_row(lanes, args.target, args.pnr))
         print(rows[-1], flush=True)
     RESULTS.mkdir(exist_ok=True)
     with open(RESULTS / "fpga_engines.csv", "w", newline="") as f:
