@@ -35,6 +35,14 @@ clamped, exactly :func:`codesign.workloads.intarith.requantize` (TFLite's intege
 GEMM write-back's), in two more pipeline stages; outputs are then ``act_bits`` wide per lane. The
 per-lane parameters are written before ``start`` like the weights.
 
+**Pooling** (``pooling=True``, with ``requantize``): the same scan, windows and line buffers compute
+max pooling (``mode`` MAX: the largest activation among the kernel's taps inside the image; padding
+never wins) and average pooling (``mode`` AVG: the sum of the kernel's taps inside the image divided by
+their count, rounded half away from zero, as TFLite's ``AveragePool``). Each window entry carries an
+*inside* bit through the line buffers for that. The division by the count (at most ``K * K``) is a
+multiply by ``ceil(2**24 / count)`` and a shift, exact for every sum a window of 8-bit values can make
+(:func:`avg_divide`, checked exhaustively in the tests).
+
 **Timing** (:func:`pass_cycles`, the contract the simulator uses): ``busy`` rises the cycle after
 ``start`` is sampled and stays high for ``H_pad * W_pad + latency_cycles(requantize)`` cycles (one
 position a cycle, then the pipeline drains: buffer read, window, products, sum, [scale, round and
@@ -54,8 +62,18 @@ from amaranth.lib.wiring import In, Out
 from codesign.errors import ConfigError
 
 LATENCY_CYCLES = 5  # after the last position: read, window, products, sum, write; then done
+MODE_MAC, MODE_MAX, MODE_AVG = 0, 1, 2  # depthwise convolution, max pooling, average pooling
+AVG_SHIFT = 24  # average pooling divides by a count c <= K*K as (n * ceil(2**24 / c)) >> 24: exact here
 REQUANT_STAGES = 2  # the requantizing write-back: (sum + bias) * mult, then round, shift, offset, clamp
 SHIFT_BITS = 6  # requantize shifts 0..40 (codesign.workloads.intarith.MAX_SHIFT)
+
+
+def avg_divide(total: int, count: int) -> int:
+    """Average pooling's rounded division as the hardware does it: ``n = |total| + count // 2``,
+    ``(n * ceil(2**AVG_SHIFT / count)) >> AVG_SHIFT``, the sign put back."""
+    n = abs(total) + count // 2
+    q = (n * -(-(1 << AVG_SHIFT) // count)) >> AVG_SHIFT
+    return -q if total < 0 else q
 
 
 def latency_cycles(requantize: bool = False) -> int:
@@ -80,6 +98,7 @@ class DepthwiseSpec:
     acc_bits: int = 32
     width_max: int = 256  # padded input width the line buffers hold
     requantize: bool = False  # write act_bits outputs (per-channel bias, multiplier, shift, zero point, clamp)
+    pooling: bool = False  # also max and average pooling (mode MAX / AVG); needs requantize (act_bits outputs)
     addr_bits: int = 16  # input/output buffer word addresses
     dim_bits: int = 10  # heights, widths, paddings
 
@@ -89,6 +108,8 @@ class DepthwiseSpec:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < lo:
                 raise ConfigError(f"depthwise engine {name} must be an integer of at least {lo}, not {v!r}")
+        if self.pooling and not self.requantize:
+            raise ConfigError("depthwise engine pooling needs requantize: true (pooled outputs are act_bits wide)")
 
     @property
     def out_bits(self) -> int:
@@ -159,6 +180,7 @@ class DepthwiseEngine(wiring.Component):
             "q_mult": In(unsigned(15)), "q_shift": In(unsigned(SHIFT_BITS)),
             "zero_point": In(signed(sp.act_bits + 1)), "clamp_lo": In(signed(sp.act_bits + 1)),
             "clamp_hi": In(signed(sp.act_bits + 1)),
+            "mode": In(2),  # MODE_MAC, MODE_MAX, MODE_AVG (pooling needs spec.pooling), sampled at start
         })
 
     def elaborate(self, platform: object) -> Module:
@@ -175,6 +197,7 @@ class DepthwiseEngine(wiring.Component):
         st_h, st_w = Signal(d), Signal(d)
         in_stride, out_stride = Signal(sp.addr_bits), Signal(sp.addr_bits)
         in_ptr, out_ptr = Signal(sp.addr_bits), Signal(sp.addr_bits)
+        mode = Signal(2)
 
         # -- weights: kmax * kmax slots of lanes values ----------------------------------------
         weights = Array(Signal(sp.lanes * sp.weight_bits, name=f"w_slot{i}") for i in range(k * k))
@@ -206,6 +229,7 @@ class DepthwiseEngine(wiring.Component):
                 in_stride.eq(self.in_stride), out_stride.eq(self.out_stride),
                 in_ptr.eq(self.in_base), out_ptr.eq(self.out_base),
                 y.eq(0), x.eq(0), yph.eq(0), xph.eq(0), scanning.eq(1),
+                mode.eq(self.mode if sp.pooling else MODE_MAC),
             ]
         with m.Elif(scanning):
             with m.If(inside):
@@ -231,22 +255,28 @@ class DepthwiseEngine(wiring.Component):
         m.d.sync += [b_valid.eq(scanning), b_inside.eq(scanning & inside), b_out.eq(scanning & out_here),
                      b_x.eq(x)]
         word_bits = lanes * sp.act_bits
-        v = Signal(word_bits)
-        m.d.comb += v.eq(Mux(b_inside, self.in_data, 0))
+        v = Signal(word_bits + 1)  # the lanes' activations and the inside bit on top
+        m.d.comb += v.eq(Mux(b_inside, Cat(self.in_data, Const(1, 1)), 0))
         column = [v]  # column[0]: row y (the window's bottom row), column[j]: row y - j
         for j in range(k - 1):
-            m.submodules[f"line{j}"] = lb = memory.Memory(shape=unsigned(word_bits), depth=sp.width_max, init=[])
+            m.submodules[f"line{j}"] = lb = memory.Memory(shape=unsigned(word_bits + 1), depth=sp.width_max,
+                                                          init=[])
             wr = lb.write_port()
             rd = lb.read_port(transparent_for=(wr,))
             m.d.comb += [rd.addr.eq(x), rd.en.eq(1),
                          wr.addr.eq(b_x), wr.data.eq(column[j]), wr.en.eq(b_valid)]
             column.append(rd.data)
-        # window[i][jj]: row i (0 top) and column jj (0 left) of the K x K window, per lane
-        window = [[Signal(word_bits, name=f"win{i}_{jj}") for jj in range(k)] for i in range(k)]
+        # window[i][jj]: row i (0 top) and column jj (0 left) of the K x K window, per lane (+ inside bit)
+        window = [[Signal(word_bits + 1, name=f"win{i}_{jj}") for jj in range(k)] for i in range(k)]
         with m.If(b_valid):
             for i in range(k):
                 m.d.sync += [window[i][jj].eq(window[i][jj + 1]) for jj in range(k - 1)]
                 m.d.sync += window[i][k - 1].eq(column[k - 1 - i])
+        # a tap counts for pooling when it lies in the kernel (the bottom-right R x S corner) and inside
+        taps = Signal(k * k)
+        for i in range(k):
+            for jj in range(k):
+                m.d.comb += taps[i * k + jj].eq((i + kh1 >= k - 1) & (jj + kw1 >= k - 1) & window[i][jj][word_bits])
 
         # -- stage C: products (registered); stage D: sums (registered); stage E: the write ------
         c_out, c_inside = Signal(), Signal()
@@ -259,17 +289,27 @@ class DepthwiseEngine(wiring.Component):
                     else window[i // k][i % k].word_select(lane, sp.act_bits).as_unsigned()
                 w_val = weights[i].word_select(lane, sp.weight_bits)
                 w_val = w_val.as_signed() if sp.weight_signed else w_val.as_unsigned()
-                m.d.sync += products[lane][i].eq(a_val * w_val)
+                pooled = Mux(taps[i], a_val, Const(-(1 << sp.act_bits), signed(sp.act_bits + 2)))
+                m.d.sync += products[lane][i].eq(Mux(mode == MODE_MAC, a_val * w_val, pooled))
         d_out = Signal()
         m.d.sync += d_out.eq(c_out)
         sums = [Signal(signed(sp.acc_bits), name=f"sum{lane}") for lane in range(lanes)]
+        count_d, count_e = Signal(range(k * k + 1)), Signal(range(k * k + 1))  # taps pooled
+        m.d.sync += [count_d.eq(sum(taps[i] for i in range(k * k))), count_e.eq(count_d)]
         for lane in range(lanes):
-            m.d.sync += sums[lane].eq(_tree([products[lane][i] for i in range(k * k)]))
+            terms = [products[lane][i] for i in range(k * k)]
+            if sp.pooling:
+                # average: the taps pooled, the others (below any activation: the max's sentinel) as 0
+                avg_terms = [Mux(p_ < -(1 << (sp.act_bits - 1)), 0, p_) for p_ in terms]
+                m.d.sync += sums[lane].eq(Mux(mode == MODE_MAX, _max_tree(terms),
+                                              Mux(mode == MODE_AVG, _tree(avg_terms), _tree(terms))))
+            else:
+                m.d.sync += sums[lane].eq(_tree(terms))
         e_out = Signal()
         m.d.sync += e_out.eq(d_out)
         results: list = sums
         if sp.requantize:
-            e_out, results = self._requantize(m, e_out, sums)
+            e_out, results = self._requantize(m, e_out, sums, mode, count_e)
         m.d.comb += [self.out_en.eq(e_out), self.out_addr.eq(out_ptr),
                      self.out_data.eq(Cat(*(r[:sp.out_bits] for r in results)))]
         with m.If(e_out):
@@ -277,9 +317,11 @@ class DepthwiseEngine(wiring.Component):
         return m
 
 
-    def _requantize(self, m: Module, valid, sums: list) -> tuple:
+    def _requantize(self, m: Module, valid, sums: list, mode, count) -> tuple:
         """Two stages after the sums: ``(sum + bias) * mult``, then ``+ 2**(shift - 1)`` (when
-        ``shift > 0``), ``>> shift``, ``+ zero_point``, clamp. Returns (valid, lane results)."""
+        ``shift > 0``), ``>> shift``, ``+ zero_point``, clamp. With pooling, MAX passes the maximum
+        through and AVG divides the sum by ``count`` (:func:`avg_divide`) in the same two stages.
+        Returns (valid, lane results)."""
         sp = self.spec
         bias = [Signal(signed(32), name=f"q_bias{i}") for i in range(sp.lanes)]
         mult = [Signal(unsigned(15), name=f"q_mult{i}") for i in range(sp.lanes)]
@@ -294,15 +336,40 @@ class DepthwiseEngine(wiring.Component):
             m.d.sync += [zp.eq(self.zero_point), lo.eq(self.clamp_lo), hi.eq(self.clamp_hi)]
         scaled = [Signal(signed(sp.acc_bits + 1 + 16), name=f"q_scaled{i}") for i in range(sp.lanes)]
         out = [Signal(signed(sp.act_bits + 1), name=f"q_out{i}") for i in range(sp.lanes)]
+        mode_q = Signal(2)
+        m.d.sync += mode_q.eq(mode)
+        recip = Array(Const(-(-(1 << AVG_SHIFT) // c) if c else 0, unsigned(AVG_SHIFT + 1))
+                      for c in range(sp.kmax * sp.kmax + 1))
         for i in range(sp.lanes):
             m.d.sync += scaled[i].eq((sums[i] + bias[i]) * mult[i])  # signed x unsigned: a signed product
             rounding = (Const(1, unsigned(2)) << shift[i]) >> 1  # 2**(shift - 1), or 0 when shift is 0
             y = Signal(signed(sp.acc_bits + 1 + 17), name=f"q_y{i}")
             m.d.comb += y.eq(((scaled[i] + rounding) >> shift[i]) + zp)
-            m.d.sync += out[i].eq(Mux(y < lo, lo, Mux(y > hi, hi, y)))
+            requant = Mux(y < lo, lo, Mux(y > hi, hi, y))
+            if not sp.pooling:
+                m.d.sync += out[i].eq(requant)
+                continue
+            pooled, negative = Signal(signed(sp.acc_bits), name=f"q_pool{i}"), Signal(name=f"q_neg{i}")
+            avg = Signal(unsigned(sp.act_bits + 6 + AVG_SHIFT + 2), name=f"q_avg{i}")
+            magnitude = Mux(sums[i] < 0, -sums[i], sums[i])
+            m.d.sync += [pooled.eq(sums[i]), negative.eq(sums[i] < 0),
+                         avg.eq((magnitude + (count >> 1)) * recip[count])]
+            quotient = avg >> AVG_SHIFT
+            m.d.sync += out[i].eq(Mux(mode_q == MODE_MAC, requant,
+                                      Mux(mode_q == MODE_MAX, pooled, Mux(negative, -quotient, quotient))))
         v1, v2 = Signal(name="q_valid1"), Signal(name="q_valid2")
         m.d.sync += [v1.eq(valid), v2.eq(v1)]
         return v2, out
+
+
+def _max_tree(values: list) -> object:
+    level = list(values)
+    while len(level) > 1:
+        nxt = [Mux(level[i] > level[i + 1], level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0]
 
 
 def _tree(values: list) -> object:

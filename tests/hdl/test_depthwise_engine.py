@@ -18,8 +18,11 @@ from amaranth.sim import Simulator
 from codesign.errors import ConfigError
 from codesign.hdl.engines.depthwise import (
     LATENCY_CYCLES,
+    MODE_AVG,
+    MODE_MAX,
     DepthwiseEngine,
     DepthwiseSpec,
+    avg_divide,
     pass_cycles,
     weight_slots,
 )
@@ -57,7 +60,8 @@ def _unpack(word: int, lanes: int, bits: int) -> list[int]:
 
 
 def run_depthwise(spec: DepthwiseSpec, x: np.ndarray, w: np.ndarray, stride: tuple[int, int],
-                  pad: tuple[int, int, int, int], quant: dict | None = None) -> tuple[np.ndarray, list[int]]:
+                  pad: tuple[int, int, int, int], quant: dict | None = None,
+                  mode: int = 0) -> tuple[np.ndarray, list[int]]:
     """x [H, W, C] int, w [R, S, C * mult]: the engine's outputs [OH, OW, C * mult] and busy cycles a pass.
     ``quant`` (with ``spec.requantize``): per output channel ``bias``, ``mult``, ``shift`` and the
     scalars ``zero_point``, ``clamp_lo``, ``clamp_hi``."""
@@ -115,6 +119,7 @@ def run_depthwise(spec: DepthwiseSpec, x: np.ndarray, w: np.ndarray, stride: tup
                                   ("stride_h", stride[0]), ("stride_w", stride[1]), ("in_base", g),
                                   ("in_stride", groups), ("out_base", g * mult + mi), ("out_stride", out_groups)):
                     ctx.set(getattr(eng, port), val)
+                ctx.set(eng.mode, mode)
                 ctx.set(eng.start, 1)
                 await ctx.tick()
                 ctx.set(eng.start, 0)
@@ -194,6 +199,60 @@ def test_requantized_write_back_is_intarith(signed_out) -> None:
     assert busy == [pass_cycles(8, 9, requantize=True)] * 2 == [8 * 9 + 7] * 2
 
 
+def pool_reference(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
+                   pad: tuple[int, int, int, int], op: str) -> np.ndarray:
+    """TFLite's int8 MaxPool / AveragePool: over the kernel's taps inside the image only; the average
+    divides the sum by their count, rounding half away from zero (C's division on the offset sum)."""
+    h, w, c = x.shape
+    r, s = kernel
+    oh = (h + pad[0] + pad[2] - r) // stride[0] + 1
+    ow = (w + pad[1] + pad[3] - s) // stride[1] + 1
+    out = np.zeros((oh, ow, c), dtype=np.int64)
+    for oy in range(oh):
+        for ox in range(ow):
+            y0, x0 = oy * stride[0] - pad[0], ox * stride[1] - pad[1]
+            win = x[max(y0, 0):min(y0 + r, h), max(x0, 0):min(x0 + s, w)].reshape(-1, c).astype(np.int64)
+            if op == "max":
+                out[oy, ox] = win.max(axis=0)
+            else:
+                total, count = win.sum(axis=0), len(win)
+                out[oy, ox] = [int((t + count // 2) / count) if t > 0 else -int((-t + count // 2) / count)
+                               for t in total]
+    return out
+
+
+def test_average_pooling_division_is_exact() -> None:
+    """The hardware's division (multiply by ceil(2**24 / c), shift) equals TFLite's rounded division
+    for every count a 5x5 window has and every sum 8-bit activations can make."""
+    for count in range(1, 26):
+        for total in range(-128 * count, 127 * count + 1):
+            expect = (total + count // 2) // count if total > 0 else -((-total + count // 2) // count)
+            assert avg_divide(total, count) == expect, (total, count)
+
+
+POOL_CASES = [  # (op, H, W, C, kernel, stride, padding, kmax)
+    ("max", 9, 9, 6, (3, 3), (2, 2), (0, 0, 1, 1), 3),  # MobileNet-style 3x3 s2 SAME max pool
+    ("avg", 7, 6, 4, (3, 3), (1, 1), (1, 1, 1, 1), 3),  # border windows average fewer taps
+    ("avg", 8, 8, 4, (2, 2), (2, 2), (0, 0, 0, 0), 3),  # a 2x2 kernel on a 3x3 engine
+    ("max", 6, 7, 3, (2, 3), (1, 2), (1, 0, 0, 2), 3),  # rectangular, asymmetric padding
+    ("avg", 10, 10, 4, (5, 5), (5, 5), (0, 0, 0, 0), 5),  # DS-CNN's average pool, scaled down
+]
+
+
+@pytest.mark.parametrize("case", POOL_CASES, ids=[f"{c[0]}{c[4][0]}x{c[4][1]}s{c[5][0]}" for c in POOL_CASES])
+def test_pooling_on_the_engine(case) -> None:
+    op, h, wd, c, kernel, stride, pad, kmax = case
+    spec = DepthwiseSpec(lanes=4, kmax=kmax, width_max=16, requantize=True, pooling=True)
+    rng = np.random.default_rng(h * wd + c)
+    x = rng.integers(-128, 128, (h, wd, c))
+    x[0, 0, 0] = -128  # a corner of extremes: padding (zeros) must not win the max
+    got, busy = run_depthwise(spec, x, np.zeros((*kernel, c), dtype=np.int64), stride, pad,
+                              quant=None, mode=MODE_MAX if op == "max" else MODE_AVG)
+    assert np.array_equal(got, pool_reference(x, kernel, stride, pad, op))
+    h_pad, w_pad = h + pad[0] + pad[2], wd + pad[1] + pad[3]
+    assert busy == [pass_cycles(h_pad, w_pad, requantize=True)] * (-(-c // 4))
+
+
 def test_unsigned_activations_and_extreme_values() -> None:
     """Unsigned 8-bit activations at 255 against weights at -128: the sums need their full width."""
     spec = DepthwiseSpec(lanes=2, kmax=3, act_signed=False, width_max=8)
@@ -223,3 +282,8 @@ def test_the_simulators_depthwise_timing_is_the_engines() -> None:
     # the model's engine writes requantized outputs
     assert DW_LATENCY_CYCLES == latency_cycles(requantize=True) == LATENCY_CYCLES + 2
     assert all(dw_pass_cycles(h, w) == pass_cycles(h, w, requantize=True) for h in (1, 3, 114) for w in (1, 18, 230))
+
+
+def test_pooling_needs_the_requantizing_write_back() -> None:
+    with pytest.raises(ConfigError, match=r"^depthwise engine pooling needs requantize: true"):
+        DepthwiseSpec(pooling=True)
