@@ -23,7 +23,7 @@ _LAZY = {
     "Network": ("codesign.workloads.layers", "Network"),
     "generate": ("codesign.hdl.export", "generate"),
     "verify": ("codesign.hdl.verify", "verify"),
-    "sweep": ("codesign.sweep", "sweep"),
+    "sweep": ("codesign.sweeps", "sweep"),
     "synth": ("codesign.hdl.fpga", "synth"),
 }
 
@@ -53,7 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from codesign.hdl.verify import verify
     from codesign.sim.config import AcceleratorConfig, Dataflow, ZeroHandling
     from codesign.sim.result import LayerResult, NetworkResult
-    from codesign.sweep import sweep
+    from codesign.sweeps import sweep
     from codesign.workloads.layers import Network
 
 

@@ -515,7 +515,7 @@ def report(source: str | Path, out_dir: str | Path, *, point: int | None = None,
         _make_dir(out, out_dir)
         with _progress(progress, total=4):
             return simulate_report(src, out, data=data)
-    from codesign.sweep import read_results
+    from codesign.sweeps import read_results
 
     df = read_results(src)
     n_workloads = df["workload"].nunique() if "workload" in df.columns else 1
@@ -658,7 +658,7 @@ def _chosen_section(row: Mapping[str, Any], meta: Mapping[str, Any], out: Path, 
                           "re-simulated for per-layer plots.</p>")
         return Section(f"Chosen design: {title}", plots=plots, html="".join(html_parts))
     from codesign.space import DesignSpace
-    from codesign.sweep import evaluate
+    from codesign.sweeps import evaluate
 
     try:
         space = DesignSpace.from_dict(space_dict)

@@ -70,7 +70,7 @@ def _natural(text: str) -> int:
 def run(args: argparse.Namespace) -> int:
     from codesign.errors import ConfigError
     from codesign.space import DesignSpace
-    from codesign.sweep import check_output, parse_scheduler, run_sweep
+    from codesign.sweeps import check_output, parse_scheduler, run_sweep
 
     out = check_output(args.output)  # before the space is read or anything evaluated
     if args.scheduler is not None:

@@ -15,7 +15,7 @@ from codesign.errors import ConfigError
 from codesign.sim import fastpath
 from codesign.sim.config import AcceleratorConfig
 from codesign.sim.engine import simulate_network
-from codesign.sweep import _WorkerState
+from codesign.sweeps.evaluation import _WorkerState
 from codesign.workloads import zoo
 
 

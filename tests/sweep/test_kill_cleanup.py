@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from codesign.sweep import journal_path
+from codesign.sweeps import journal_path
 
 from .conftest import SMALL_SPACE, run_cli
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from codesign.space import DesignSpace
-from codesign.sweep import journal_path, sweep
+from codesign.sweeps import journal_path, sweep
 
 # MobileNetV2 (64 layers) over 2 x 6 x 6 x 2 = 144 points: a few seconds, long enough to kill it.
 SPACE = """\

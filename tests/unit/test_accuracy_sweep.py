@@ -11,7 +11,7 @@ from codesign.accuracy import accuracy, sweep_accuracy
 from codesign.errors import ConfigError, WorkloadError
 from codesign.pareto import mark_pareto
 from codesign.sim.config import AcceleratorConfig
-from codesign.sweep import sweep
+from codesign.sweeps import sweep
 from codesign.workloads import zoo
 
 pytest.importorskip("sklearn")
