@@ -38,11 +38,12 @@ if TYPE_CHECKING:
 
     from codesign.workloads.layers import Network
 
-SECTIONS = ("workloads", "base", "axes", "constraints", "sample", "pareto", "engine", "fpga")
+SECTIONS = ("workloads", "base", "axes", "constraints", "sample", "pareto", "engine", "fpga", "clip_bits",
+            "include_model_only")
 CONSTRAINTS = ("max_pes", "max_area_mm2", "max_sram_bytes")
 WORKLOAD_KEYS = ("name", "preset", "sparsity", "act_density", "mixed", "batch", "label", "network")
 METRICS = ("cycles", "latency_ms", "energy_pj", "energy_uj", "edp", "area_mm2", "utilization",
-           "peak_dram_bytes_per_cycle", "stall_cycles")
+           "peak_dram_bytes_per_cycle", "stall_cycles", "dram_bytes")
 ACCURACY_METRICS = ("accuracy",)  # top-1 of the integer network (codesign.accuracy), maximized
 FPGA_METRICS = ("fpga_max_util", "fpga_luts", "fpga_ffs", "fpga_dsps", "fpga_brams", "fpga_latency_us")
 MAX_ENUMERATED = 20_000_000  # points a space may have (they are numbered and filtered with numpy)
@@ -283,6 +284,10 @@ class DesignSpace:
     pareto: tuple[str, ...] = ("latency_ms", "energy_pj")
     engine: str = "closed_form"
     fpga: Mapping[str, Any] | None = None  # {target, pnr}: FPGA resources (and Fmax) per point
+    # a workload operand wider than a point's array bits: an error (false) or run at the array's bits (true)
+    clip_bits: bool = False
+    # Pareto fronts over every point (true) or only over points codesign generate builds (false)
+    include_model_only: bool = False
     source: str = "space"  # the file name (or "space") used in error messages
 
     def __post_init__(self) -> None:
@@ -350,6 +355,9 @@ class DesignSpace:
             raise ConfigError(f"{where}: pareto metric {next(m for m in self.pareto if m.startswith('fpga_'))!r} "
                               f"needs an fpga section (fpga: TARGET)")
         object.__setattr__(self, "engine", canonical_engine(self.engine, where=where))
+        for flag in ("clip_bits", "include_model_only"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigError(f"{where}: {flag} must be true or false, not {getattr(self, flag)!r}")
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
@@ -402,6 +410,8 @@ class DesignSpace:
             pareto=pareto,
             engine=data.get("engine", "closed_form"),
             fpga=fpga,
+            clip_bits=data.get("clip_bits", False),
+            include_model_only=data.get("include_model_only", False),
             source=source,
         )
 
@@ -432,14 +442,19 @@ class DesignSpace:
             "pareto": list(self.pareto),
             "engine": self.engine,
             "fpga": dict(self.fpga) if self.fpga is not None else None,
+            "clip_bits": self.clip_bits,
+            "include_model_only": self.include_model_only,
         }
 
     def fingerprint(self) -> str:
         """What decides the rows: axes, base, constraints, workloads, sampling, engine (not pareto)."""
         d = self.to_dict()
         d.pop("pareto")
+        d.pop("include_model_only")  # decides the front, not the rows
         if d["fpga"] is None:  # spaces without FPGA metrics keep their fingerprints
             d.pop("fpga")
+        if not d["clip_bits"]:
+            d.pop("clip_bits")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     def with_(self, **changes: Any) -> DesignSpace:

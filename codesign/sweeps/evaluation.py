@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from codesign.accuracy import sweep_accuracy
 from codesign.errors import ConfigError
 from codesign.sim.config import AcceleratorConfig
+from codesign.sim.result import design_model_only
 from codesign.space import DesignSpace, area_function, canonical_engine
 
 if TYPE_CHECKING:
@@ -23,13 +24,14 @@ Row = dict[str, Any]
 
 def metrics_row(result: NetworkResult, area_mm2: float) -> Row:
     """The metric columns of one (point, workload) from a simulation result."""
-    return summary_row(result.summary(), area_mm2)
+    return summary_row(result.summary(), area_mm2, result.config)
 
 
-def summary_row(s: Mapping[str, Any], area_mm2: float) -> Row:
+def summary_row(s: Mapping[str, Any], area_mm2: float, config: AcceleratorConfig | None = None) -> Row:
     """The metric columns of one (point, workload) from a result's summary
     (:meth:`~codesign.sim.result.NetworkResult.summary`, or the fast path's,
-    :func:`codesign.sim.fastpath.evaluate_network`)."""
+    :func:`codesign.sim.fastpath.evaluate_network`). ``config`` (the point's) gives ``buildable``
+    and, where the summary has no DRAM bytes (the fast path's), ``dram_bytes``."""
     row: Row = {
         "cycles": int(s["cycles"]),
         "latency_ms": float(s["latency_ms"]),
@@ -39,15 +41,45 @@ def summary_row(s: Mapping[str, Any], area_mm2: float) -> Row:
         "area_mm2": float(area_mm2),
         "utilization": float(s["utilization"]),
         "peak_dram_bytes_per_cycle": float(s["peak_dram_bytes_per_cycle"]),
+        "dram_bytes": dram_bytes(s, config),
         "macs": int(s["macs"]),
         "compute_cycles": int(s["compute_cycles"]),
         "stall_cycles": int(s["stall_cycles"]),
         "model_only": str(s.get("model_only", "")),
     }
+    if config is not None:
+        row["buildable"] = not design_model_only(config)
+    elif "buildable" in s:
+        row["buildable"] = bool(s["buildable"])
     for key, value in s.items():
         if key.startswith("energy_") and key.endswith("_pj") and key != "energy_pj":
             row[key] = float(value)
     return row
+
+
+def _dram_energy(config: AcceleratorConfig) -> bool:
+    """Whether ``config``'s energy table charges DRAM bits (so that :func:`dram_bytes` can count them)."""
+    from codesign.sim.cost import load_table
+
+    return load_table(config.energy_table).dram_pj_per_bit > 0
+
+
+def dram_bytes(s: Mapping[str, Any], config: AcceleratorConfig | None) -> int:
+    """DRAM bytes read plus written of a summary. The fast path's summary has no byte counts, but its
+    DRAM energy is exactly (bits read + bits written) x the table's pJ per bit
+    (:func:`codesign.sim.cost.layer_energy`), so the bits are that energy over the pJ per bit, rounded:
+    the float sum's error is far below half a bit (tests hold it equal to the engine's count)."""
+    if "dram_bytes" in s:
+        return int(s["dram_bytes"])
+    if config is None:
+        raise ConfigError("dram_bytes of a summary without DRAM bytes needs the point's config")
+    from codesign.sim.cost import load_table
+
+    per_bit = load_table(config.energy_table).dram_pj_per_bit
+    if not per_bit > 0:
+        raise ConfigError(f"energy_table {config.energy_table!r} has dram_pj_per_bit {per_bit!r}: DRAM bytes cannot "
+                          f"be recovered from DRAM energy; use engine simpy")
+    return round(float(s["energy_dram_pj"]) / per_bit / 8)
 
 
 def engine_name(engine: str) -> str:
@@ -101,6 +133,18 @@ class _WorkerState:
         self.evaluators = [(label, _Evaluator(net)) for label, net in networks.items()]
         self.engine = engine_name(self.space.engine)
         self.area_fn = area_function()
+        self._clipped: dict[tuple[str, int, int], bool] = {}
+
+    def clipped(self, label: str, network: Network, config: AcceleratorConfig) -> bool:
+        """Whether some operand of ``network`` is wider than ``config``'s array bits (run at the array's
+        bits: the space has ``clip_bits``, or the sweep refused to start)."""
+        from codesign.workloads.precision import wider_operands
+
+        key = (label, config.weight_bits, config.act_bits)
+        hit = self._clipped.get(key)
+        if hit is None:
+            hit = self._clipped[key] = bool(wider_operands(network, config.weight_bits, config.act_bits))
+        return hit
 
     def point_rows(self, point: int) -> list[Row]:
         """Rows of one point, point by point (the engine's own path)."""
@@ -123,7 +167,7 @@ class _WorkerState:
         out = []
         for i, (p, config) in enumerate(zip(points, configs, strict=True)):
             summaries = [s[i] for s in per_workload]
-            if any(s is None for s in summaries):
+            if any(s is None for s in summaries) or not _dram_energy(config):
                 out.append((p, self.point_rows(p)))
             else:
                 out.append((p, self._rows(p, config, summaries, values[i])))  # type: ignore[arg-type]
@@ -146,7 +190,8 @@ class _WorkerState:
         rows = []
         for (label, ev), s in zip(self.evaluators, summaries, strict=True):
             row = {**fixed, "workload": label, **values, "pes": config.pes,
-                   "sram_bytes": config.sram_bytes, **summary_row(s, area), **fpga}
+                   "sram_bytes": config.sram_bytes, **summary_row(s, area, config),
+                   "clipped": self.clipped(label, ev.network, config), **fpga}
             if "accuracy" in self.space.pareto:  # top-1 of the integer network (codesign.accuracy)
                 row["accuracy"] = sweep_accuracy(ev.network, config)
             if fpga:

@@ -146,7 +146,9 @@ class _RowSink:
     def add(self, rows: list[Row]) -> None:
         self.points += 1
         for i, r in enumerate(rows):
-            if r.get("fpga_fits", True):  # designs that do not fit the FPGA stay off the front
+            # designs that do not fit the FPGA stay off the front, and so do designs codesign generate
+            # does not build unless the space includes them
+            if r.get("fpga_fits", True) and (self.sp.include_model_only or r.get("buildable", True)):
                 values = [float("nan") if r.get(m) is None else sign * float(r[m])
                           for m, sign in zip(self.metrics, self.signs, strict=True)]
                 self.fronts[r["workload"]].add(self.rows + i, values)
@@ -169,7 +171,7 @@ class _RowSink:
                 typ = pa.int64()
             elif c in _STR_COLUMNS:
                 typ = pa.string()
-            elif c == "fpga_fits":
+            elif c in _BOOL_COLUMNS:
                 typ = pa.bool_()
             elif c in ("point", "pes", "sram_bytes"):
                 typ = pa.int64()
@@ -207,7 +209,10 @@ class _RowSink:
         return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
 
 
-_INT_COLUMNS = ("point", "pes", "sram_bytes", "cycles", "macs", "compute_cycles", "stall_cycles")
+_INT_COLUMNS = ("point", "pes", "sram_bytes", "cycles", "macs", "compute_cycles", "stall_cycles", "dram_bytes")
+_BOOL_COLUMNS = ("fpga_fits", "buildable", "clipped")
+#: the first line of a CSV results file: this prefix, then the sweep's metadata (its space) as JSON
+CSV_META_PREFIX = "#codesign.sweep "
 _STR_COLUMNS = ("workload", "fpga_target", "fpga_part", "fpga_limiting_resource", "fpga_fit_message")
 
 
@@ -232,6 +237,7 @@ def _finish(rows_path: Path, out: Path, front_rows: Any, meta: Mapping[str, Any]
     try:
         if csv:
             with open(tmp, "w", newline="") as fh:
+                fh.write(CSV_META_PREFIX + json.dumps(meta, sort_keys=True) + "\n")
                 for i in range(src.num_row_groups):
                     t = src.read_row_group(i)
                     t = t.append_column("pareto", pareto(t.num_rows))
@@ -264,9 +270,17 @@ def read_results(path: str | Path) -> pd.DataFrame:
         if p.suffix.lower() == ".csv":
             from codesign.safe_yaml import read_text
 
-            read_text(p, what="results table")  # binary or non-UTF-8: one line, not a parser error
-            df = pd.read_csv(p)
+            text = read_text(p, what="results table")  # binary or non-UTF-8: one line, not a parser error
             meta: dict[str, Any] = {}
+            skip = 0
+            if text.startswith(CSV_META_PREFIX):  # the space of a codesign sweep written as CSV
+                first = text.split("\n", 1)[0]
+                try:
+                    meta = json.loads(first[len(CSV_META_PREFIX):])
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"its first line (the sweep's space) is not JSON: {e}") from None
+                skip = 1
+            df = pd.read_csv(p, skiprows=skip)
         else:
             import pyarrow.parquet as pq
 

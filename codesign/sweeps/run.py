@@ -52,7 +52,8 @@ class SweepRun:
 
 def _prepare(space: DesignSpace | Mapping[str, Any] | str | Path,
              workloads: Sequence[Any] | Any | None, sample: int | None, seed: int | None,
-             engine: str | None, pareto: str | Sequence[str] | None) -> DesignSpace:
+             engine: str | None, pareto: str | Sequence[str] | None, clip_bits: bool | None = None,
+             include_model_only: bool | None = None) -> DesignSpace:
     from codesign.workloads.layers import Network
 
     sp = DesignSpace.coerce(space)
@@ -71,6 +72,12 @@ def _prepare(space: DesignSpace | Mapping[str, Any] | str | Path,
         changes["engine"] = engine
     if pareto is not None:
         changes["pareto"] = parse_metrics(pareto)
+    for flag, value in (("clip_bits", clip_bits), ("include_model_only", include_model_only)):
+        if value is not None:
+            if not isinstance(value, bool):
+                raise ConfigError(f"{flag} must be True or False, not {value!r}")
+            if value:  # the space's own true is kept when the caller does not ask
+                changes[flag] = True
     if changes:
         sp = sp.with_(**changes)
     if not sp.workloads:
@@ -94,10 +101,12 @@ def run_sweep(
     progress: bool = False,
     on_chunk: Callable[[int, int], None] | None = None,
     journal: bool = True,
+    clip_bits: bool | None = None,
+    include_model_only: bool | None = None,
 ) -> SweepRun:
     """Like :func:`sweep`, but writes ``output`` without holding the table in memory and returns a
     :class:`SweepRun` (what the CLI uses: a 10^6-point sweep stays within a few hundred MB)."""
-    sp = _prepare(space, workloads, sample, seed, engine, pareto)
+    sp = _prepare(space, workloads, sample, seed, engine, pareto, clip_bits, include_model_only)
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ConfigError(f"workers must be a positive integer, not {workers!r}")
     if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int)
@@ -115,6 +124,7 @@ def run_sweep(
         networks = sp.load_workloads()  # fail early, in this process, on a bad workload
         if "accuracy" in sp.pareto:
             check_workloads(networks)
+        check_bits(sp, networks)
         if journal and not resume and journal_path(out).exists():
             raise ConfigError(f"{journal_path(out).name} holds an interrupted sweep; add --resume to continue it "
                               f"or delete it to start over")
@@ -124,6 +134,28 @@ def run_sweep(
                                progress=progress, on_chunk=on_chunk, use_journal=journal)
     finally:
         lock.release()
+
+
+def check_bits(sp: DesignSpace, networks: Mapping[str, Network]) -> None:
+    """Without ``clip_bits``, a workload operand wider than some point's array bits is an error naming
+    the workload, the layer and the bits (:func:`codesign.workloads.precision.fit_to_array`, the rule
+    of ``codesign.simulate`` and ``codesign simulate``)."""
+    if sp.clip_bits:
+        return
+    from codesign.errors import WorkloadError
+    from codesign.workloads.precision import fit_to_array
+
+    ids = sp.point_ids()
+    digits = sp._digits(ids)
+    wb = sp._field_array("weight_bits", digits, len(ids)).astype(int)
+    ab = sp._field_array("act_bits", digits, len(ids)).astype(int)
+    for w, a in sorted(set(zip(wb.tolist(), ab.tolist(), strict=True))):
+        for label, net in networks.items():
+            try:
+                fit_to_array(net, w, a)
+            except WorkloadError as e:
+                raise WorkloadError(f"{sp.source}: workload {label!r} on the points with weight_bits {w}, act_bits "
+                                    f"{a}: {e}; in a space: clip_bits: true") from None
 
 
 def _fast_space(sp: DesignSpace, points: Any) -> bool:
@@ -243,6 +275,8 @@ def sweep(
     chunk_size: int | None = None,
     progress: bool = False,
     on_chunk: Callable[[int, int], None] | None = None,
+    clip_bits: bool | None = None,
+    include_model_only: bool | None = None,
 ) -> pd.DataFrame:
     """Evaluate a design space; one row per (point, workload), sorted by point id.
 
@@ -255,11 +289,14 @@ def sweep(
     sweep runs; ``resume`` continues an interrupted sweep of the same space into it.
     ``sample``/``seed``: a seeded random subset of the feasible points. ``engine``:
     ``closed_form`` (default; alias ``analytic``) or ``simpy``. ``pareto``: 2 or 3 metrics
-    (default the space's, ``latency_ms,energy_pj``) marked per workload in ``pareto``.
+    (default the space's, ``latency_ms,energy_pj``) marked per workload in ``pareto``, over the
+    points ``codesign generate`` builds (column ``buildable``) unless ``include_model_only``.
+    ``clip_bits``: a workload operand wider than a point's array bits runs at the array's bits
+    (column ``clipped``) instead of being an error naming the layer and the bits.
     """
     kwargs: dict[str, Any] = dict(workers=workers, resume=resume, sample=sample, seed=seed, scheduler=scheduler,
                                   engine=engine, pareto=pareto, chunk_size=chunk_size, progress=progress,
-                                  on_chunk=on_chunk)
+                                  on_chunk=on_chunk, clip_bits=clip_bits, include_model_only=include_model_only)
     if output is not None:
         return run_sweep(space, workloads, output=output, **kwargs).frame()
     if resume:

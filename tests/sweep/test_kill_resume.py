@@ -24,6 +24,8 @@ axes:
   rows: [4, 8, 12, 16, 24, 32]
   cols: [4, 8, 12, 16, 24, 32]
   weight_bits: [4, 8]
+# the zoo network is INT8: its 8-bit weights run at 4 bits on the 4-bit points
+clip_bits: true
 """
 
 

@@ -116,14 +116,15 @@ BAD = [
     ("workloads: [ds_cnn_kws]\naxes: {rows: [8]}\nconstraints: {max_pe: 4}\n",
      "space.yaml: unknown constraint 'max_pe' (constraints: max_pes, max_area_mm2, max_sram_bytes)"),
     ("workloads: [ds_cnn_kws]\naxis: {rows: [8]}\n",
-     "space.yaml: unknown section 'axis' (sections: workloads, base, axes, constraints, sample, pareto, engine, fpga)"),
+     "space.yaml: unknown section 'axis' (sections: workloads, base, axes, constraints, sample, pareto, engine, fpga, "
+     "clip_bits, include_model_only)"),
     ("axes: {rows: [8]}\n",
      "space.yaml: workloads must be a non-empty list of workload names or mappings, not None"),
     ("workloads: [no_such_net]\naxes: {rows: [8]}\n",
      "space.yaml: unknown workload 'no_such_net'"),
     ("workloads: [ds_cnn_kws]\naxes: {rows: [8]}\npareto: [latency_ms, speed]\n",
      "space.yaml: pareto metrics must be among cycles, latency_ms, energy_pj, energy_uj, edp, area_mm2, "
-     "utilization, peak_dram_bytes_per_cycle, stall_cycles, not 'speed'"),
+     "utilization, peak_dram_bytes_per_cycle, stall_cycles, dram_bytes, not 'speed'"),
     ("- just\n- a list\n", "space.yaml: must hold a mapping of fields, not list"),
 ]
 

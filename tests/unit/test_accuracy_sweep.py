@@ -21,6 +21,7 @@ SPACE = {
     "base": {"rows": 8, "cols": 8},
     "axes": {"weight_bits": [8, 3], "act_bits": [8, 4]},
     "pareto": ["latency_ms", "energy_pj", "accuracy"],
+    "clip_bits": True,  # the 8-bit trained network quantized to the 3- and 4-bit arrays' bits
 }
 
 
