@@ -126,6 +126,43 @@ def _skip_pattern(value: object) -> str:
                       f"not {value!r}")
 
 
+#: values beyond these are unit mistakes, not designs: a clock in Hz or kHz given as MHz, a bandwidth
+#: in bytes per second or per kilocycle given per cycle
+MAX_CLOCK_MHZ = 10_000.0  # 10 GHz
+MIN_DRAM_BYTES_PER_CYCLE = 1e-3
+
+
+def min_buffer_bytes(config: AcceleratorConfig) -> dict[str, int]:
+    """The smallest size of each buffer that holds one array word: the ``rows x cols`` inputs or
+    weights the array holds in one fold, one row of ``cols`` accumulators for the output buffer;
+    twice that when double-buffered. A smaller buffer is a unit mistake (bytes for KiB), refused."""
+    slots = 2 if config.double_buffered else 1
+    pes = config.rows * config.cols
+    return {"input_sram_bytes": slots * -(-pes * config.act_bits // 8),
+            "weight_sram_bytes": slots * -(-pes * config.weight_bits // 8),
+            "output_sram_bytes": slots * -(-config.cols * config.acc_bits // 8)}
+
+
+def _check_plausible(config: AcceleratorConfig) -> None:
+    """Refuse values outside any plausible range, naming the field, the value and the likely unit slip."""
+    if config.clock_mhz > MAX_CLOCK_MHZ:
+        raise ConfigError(f"clock_mhz must be at most {MAX_CLOCK_MHZ:g} (10 GHz), not {config.clock_mhz:g}: "
+                          f"clock_mhz is in MHz (200 MHz is clock_mhz: 200)")
+    if config.dram_bytes_per_cycle < MIN_DRAM_BYTES_PER_CYCLE:
+        raise ConfigError(f"dram_bytes_per_cycle must be at least {MIN_DRAM_BYTES_PER_CYCLE:g}, not "
+                          f"{config.dram_bytes_per_cycle:g}: it is in bytes per clock cycle (a 64-bit bus is 8)")
+    bits = {"input_sram_bytes": f"{config.act_bits}-bit inputs",
+            "weight_sram_bytes": f"{config.weight_bits}-bit weights",
+            "output_sram_bytes": f"{config.acc_bits}-bit accumulators"}
+    for f, need in min_buffer_bytes(config).items():
+        have = getattr(config, f)
+        if have < need:
+            held = f"{config.cols}" if f == "output_sram_bytes" else f"{config.rows}x{config.cols}"
+            twice = ", twice for double buffering" if config.double_buffered else ""
+            raise ConfigError(f"{f} must hold one array word ({held} {bits[f]}{twice}: {need} bytes) for a "
+                              f"{config.rows}x{config.cols} array, not {have}: it is in bytes (64 KiB is 65536)")
+
+
 def _positive_number(field: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
         raise ConfigError(f"{field} must be a positive number, not {value!r}")
@@ -193,6 +230,7 @@ class AcceleratorConfig:
             object.__setattr__(self, f, _enum(cls, f, getattr(self, f)))
         _positive_int("depthwise_lanes", self.depthwise_lanes, 0)
         object.__setattr__(self, "skip_pattern", _skip_pattern(self.skip_pattern))
+        _check_plausible(self)
 
     # -- derived ---------------------------------------------------------------------------
     @property
