@@ -54,7 +54,11 @@ def point_config_yaml(results: str | Path, point: int) -> str:
     if not meta.get("space"):
         raise ConfigError(f"{path.name} does not carry its design space (written by an older codesign or edited "
                           f"outside it), so the config of point {point} is not known; sweep it again")
-    space = DesignSpace.from_dict(meta["space"], source=path.name)
+    space_dict = dict(meta["space"])
+    order = meta.get("axes") or list(space_dict.get("axes") or {})
+    if isinstance(space_dict.get("axes"), dict) and set(order) == set(space_dict["axes"]):
+        space_dict["axes"] = {a: space_dict["axes"][a] for a in order}  # the order that numbers the points
+    space = DesignSpace.from_dict(space_dict, source=path.name)
     config = space.config(point)
     lines = [f"# point {point} of {path.name}"]
     for rec in rows.to_dict("records"):

@@ -237,7 +237,7 @@ def _finish(rows_path: Path, out: Path, front_rows: Any, meta: Mapping[str, Any]
     try:
         if csv:
             with open(tmp, "w", newline="") as fh:
-                fh.write(CSV_META_PREFIX + json.dumps(meta, sort_keys=True) + "\n")
+                fh.write(CSV_META_PREFIX + json.dumps(meta) + "\n")  # key order kept: axes number points
                 for i in range(src.num_row_groups):
                     t = src.read_row_group(i)
                     t = t.append_column("pareto", pareto(t.num_rows))
