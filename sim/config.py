@@ -134,14 +134,23 @@ MIN_DRAM_BYTES_PER_CYCLE = 1e-3
 
 
 def min_buffer_bytes(config: AcceleratorConfig) -> dict[str, int]:
-    """The smallest size of each buffer that holds one array word: the ``rows x cols`` inputs or
-    weights the array holds in one fold, one row of ``cols`` accumulators for the output buffer;
-    twice that when double-buffered. A smaller buffer is a unit mistake (bytes for KiB), refused."""
+    """The smallest size of each buffer that holds one array word, twice that when double-buffered:
+    the larger of the ``rows x cols`` operands the array holds in one fold (inputs, weights; one row of
+    ``cols`` accumulators for the output buffer) and the tile planner's smallest tile, one fold in the
+    array's word geometry (:func:`codesign.sim.tileplan.plan_tiles` refuses less). A smaller buffer is
+    a unit slip (bytes for KiB), refused when the config is made, so that every config plans."""
+    from codesign.sim.tileplan import WordGeometry, skip_hardware
+
     slots = 2 if config.double_buffered else 1
     pes = config.rows * config.cols
-    return {"input_sram_bytes": slots * -(-pes * config.act_bits // 8),
-            "weight_sram_bytes": slots * -(-pes * config.weight_bits // 8),
-            "output_sram_bytes": slots * -(-config.cols * config.acc_bits // 8)}
+    fold = (-(-pes * config.act_bits // 8), -(-pes * config.weight_bits // 8), -(-config.cols * config.acc_bits // 8))
+    nm = skip_hardware(config) or (0, 0)
+    geo = WordGeometry(config.dataflow, config.rows, config.cols, config.act_bits, config.weight_bits,
+                       config.acc_bits, config.act_bits if config.requantize else 0, *nm)
+    widths = (geo.a_word_bits, geo.b_word_bits, geo.c_word_bits)
+    plan = tuple(-(-words * bits // 8) for words, bits in zip(geo.words(1, 1, 1), widths, strict=True))
+    names = ("input_sram_bytes", "weight_sram_bytes", "output_sram_bytes")
+    return {n: slots * max(f, p) for n, f, p in zip(names, fold, plan, strict=True)}
 
 
 def _check_plausible(config: AcceleratorConfig) -> None:
@@ -158,10 +167,10 @@ def _check_plausible(config: AcceleratorConfig) -> None:
     for f, need in min_buffer_bytes(config).items():
         have = getattr(config, f)
         if have < need:
-            held = f"{config.cols}" if f == "output_sram_bytes" else f"{config.rows}x{config.cols}"
             twice = ", twice for double buffering" if config.double_buffered else ""
-            raise ConfigError(f"{f} must hold one array word ({held} {bits[f]}{twice}: {need} bytes) for a "
-                              f"{config.rows}x{config.cols} array, not {have}: it is in bytes (64 KiB is 65536)")
+            raise ConfigError(f"{f} must hold one array word ({bits[f]} of one fold{twice}: {need} bytes) for a "
+                              f"{config.rows}x{config.cols} {config.dataflow.value} array, not {have}: it is in bytes "
+                              f"(64 KiB is 65536)")
 
 
 #: the numbers of an energy table (codesign.sim.cost.load_table reads them), by section

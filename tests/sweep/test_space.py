@@ -104,8 +104,8 @@ BAD = [
      "(smallest: "),
     # 64x16 8-bit weights, double-buffered: 2 x 1,024 bytes, so 1,024 bytes is a unit slip
     ("workloads: [ds_cnn_kws]\naxes: {rows: [8, 64]}\nbase: {weight_sram_bytes: 1024}\n",
-     "space.yaml: axes.rows: weight_sram_bytes must hold one array word (64x16 8-bit weights, twice for double "
-     "buffering: 2048 bytes) for a 64x16 array, not 1024: it is in bytes (64 KiB is 65536)"),
+     "space.yaml: axes.rows: weight_sram_bytes must hold one array word (8-bit weights of one fold, twice for "
+     "double buffering: 2048 bytes) for a 64x16 ws array, not 1024: it is in bytes (64 KiB is 65536)"),
     ("workloads: [ds_cnn_kws]\naxes:\n  rows: [8, 16\n  cols: [4]\n",
      "space.yaml: malformed YAML at line 4: "),  # then PyYAML's wording of the problem
     ("workloads: [ds_cnn_kws]\naxes: {rows: [0, 8]}\n",
