@@ -68,6 +68,8 @@ def slug(text: str) -> str:
 
 #: called after each plot is written (the progress bar of :func:`report`)
 _ON_PLOT: contextvars.ContextVar[Callable[[str], None] | None] = contextvars.ContextVar("on_plot", default=None)
+#: called with what the report does next when it is not a plot (the re-simulation of the chosen design)
+_ON_STATUS: contextvars.ContextVar[Callable[[str], None] | None] = contextvars.ContextVar("on_status", default=None)
 #: per-layer plots show at most this many bars; longer networks are grouped by block
 MAX_LAYER_BARS = 60
 #: without blocks to group by, the layers with the most cycles are shown and the rest summed
@@ -91,18 +93,27 @@ def _progress(enabled: bool, total: int) -> Iterator[None]:
     if not enabled or not Console(stderr=True).is_terminal:
         yield
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     bar = Progress(TextColumn("[bold]report"), BarColumn(), MofNCompleteColumn(), TextColumn("plots"),
-                   TimeElapsedColumn(), TextColumn("{task.description}"), console=Console(stderr=True),
-                   transient=True)
+                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.description}"),
+                   console=Console(stderr=True), transient=True)
     task = bar.add_task("", total=total)
     token = _ON_PLOT.set(lambda name: bar.update(task, advance=1, description=name))
+    status = _ON_STATUS.set(lambda text: bar.update(task, description=text))
     bar.start()
     try:
         yield
     finally:
         _ON_PLOT.reset(token)
+        _ON_STATUS.reset(status)
         bar.stop()
 
 
@@ -678,6 +689,9 @@ def _chosen_section(row: Mapping[str, Any], meta: Mapping[str, Any], out: Path, 
     from codesign.space import DesignSpace
     from codesign.sweeps import evaluate
 
+    say = _ON_STATUS.get()
+    if say is not None:
+        say(f"re-simulating point {point} on {wl} ({space_dict.get('engine', 'closed_form')} engine)")
     try:
         space = DesignSpace.from_dict(space_dict)
         spec = next(w for w in space.workloads if w.display_name == wl)

@@ -17,20 +17,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "generate, verify and synth take the file too (model-only points are refused by them).",
     )
     p.add_argument("results", metavar="RESULTS", help="sweep results table (.parquet or .csv)")
+    from codesign.cli.sweep import _natural
+
     p.add_argument("--point", required=True, type=_natural, metavar="N", help="the point id (column point)")
     p.add_argument("-o", "--out", default=None, metavar="accel.yaml",
                    help="write the YAML here (default: standard output)")
     p.set_defaults(func=run)
-
-
-def _natural(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        v = -1
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, not {text!r}")
-    return v
 
 
 def point_config_yaml(results: str | Path, point: int) -> str:
@@ -61,15 +53,28 @@ def point_config_yaml(results: str | Path, point: int) -> str:
     space = DesignSpace.from_dict(space_dict, source=path.name)
     config = space.config(point)
     lines = [f"# point {point} of {path.name}"]
+    specs = {w.display_name: w for w in space.workloads}
     for rec in rows.to_dict("records"):
         built = "" if rec.get("buildable", True) else "; model-only (generate refuses it)"
         lines.append(f"#   {rec['workload']}: {int(rec['cycles']):,} cycles, {float(rec['latency_ms']):.6g} ms, "
                      f"{float(rec['energy_pj']) * 1e-6:.6g} uJ{built}")
-    sim = "codesign simulate -w WORKLOAD --config THIS.yaml"
-    if space.clip_bits:
-        sim += " --clip-bits"
-    lines.append(f"# reproduce: {sim}")
+        spec = specs.get(str(rec["workload"]))
+        if spec is not None and spec.network is None:  # a named workload: the command that gives these numbers
+            lines.append(f"#   reproduce: codesign simulate {_workload_flags(spec)} --config THIS.yaml"
+                         + (" --clip-bits" if space.clip_bits else ""))
     return "\n".join(lines) + "\n" + config.to_yaml()
+
+
+def _workload_flags(spec: Any) -> str:
+    """``-w NAME`` and the compression flags of a sweep's workload (``--preset``, ``--sparsity``, ...)."""
+    import shlex
+
+    parts = ["-w", spec.name]
+    for flag, value in (("--preset", spec.preset), ("--sparsity", spec.sparsity), ("--act-density", spec.act_density),
+                        ("--batch", spec.batch), ("--mixed", spec.mixed if isinstance(spec.mixed, str) else None)):
+        if value is not None:
+            parts += [flag, str(value)]
+    return " ".join(shlex.quote(p) for p in parts)
 
 
 def run(args: argparse.Namespace) -> int:

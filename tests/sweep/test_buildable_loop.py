@@ -91,6 +91,8 @@ def test_config_to_stdout_and_bad_points(swept: tuple[Path, pd.DataFrame]) -> No
     r = run_cli("config", "results.csv", "--point", "0", cwd=d)
     assert r.returncode == 0 and r.stdout.startswith("# point 0 of results.csv\n")
     assert yaml.safe_load(r.stdout)["dataflow"] == "ws"
+    # the command that gives the row's numbers again, with the workload's compression flags
+    assert "\n#   reproduce: codesign simulate -w ds_cnn_kws --sparsity 2:4 --config THIS.yaml\n" in r.stdout
     r = run_cli("config", "results.csv", "--point", "99", cwd=d)
     assert (r.returncode, r.stderr) == (2, "codesign config: error: point must be a point id of results.csv "
                                            "(12 points, from 0 to 11), not 99\n")
