@@ -28,7 +28,8 @@ def test_dir_and_help_list_the_public_api() -> None:
 
 
 def test_import_codesign_stays_lazy() -> None:
-    code = "import sys, codesign; print(sorted(m for m in ('pandas', 'amaranth', 'codesign.sweeps') if m in sys.modules))"
+    code = ("import sys, codesign; "
+            "print(sorted(m for m in ('pandas', 'amaranth', 'codesign.sweeps') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -83,7 +84,8 @@ def test_summary_has_dram_bytes_and_buildable() -> None:
     r = codesign.simulate("ds_cnn_kws")
     s = r.summary()
     rows = r.to_dataframe()
-    assert s["dram_read_bytes"] == rows["dram_read_bytes"].sum() and s["dram_write_bytes"] == rows["dram_write_bytes"].sum()
+    assert s["dram_read_bytes"] == rows["dram_read_bytes"].sum()
+    assert s["dram_write_bytes"] == rows["dram_write_bytes"].sum()
     assert s["dram_bytes"] == s["dram_read_bytes"] + s["dram_write_bytes"] > 0
     # the default WS W8A8 design is built; its pool layers run on the (unbuilt) vector unit, per layer
     assert s["buildable"] is True and not rows["buildable"].all()
