@@ -1,11 +1,20 @@
-"""RTL simulation speed: cycles/s of the generated accelerator on Icarus (cocotb, no Python in the
-loop while computing), for 8x8 and 16x16 arrays; whole MobileNetV2 1x1 layers from DRAM on the
-whole-layer accelerator (8x8, through the AXI memory model); the wall time of the RTL test tier.
+"""RTL simulation speed, Verilator beside Icarus: the same whole layers through the whole-layer
+accelerator and the AXI memory model (no Python in the loop while a layer runs) on both simulators.
 
-    .venv/bin/python bench/rtl_speed.py [--skip-tier] [--skip-gemm] [--out bench/results]
+    .venv/bin/python bench/rtl_speed.py [--sizes 4 8 16 32] [--simulators verilator icarus]
+                                        [--cli] [--network mobilenet_v2 --network-size 16] [--out bench/results]
 
-Writes ``rtl_speed.csv`` and ``rtl_speed.json`` (on-chip GEMM engine) and ``rtl_layer_speed.csv``
-and ``rtl_layer_speed.json`` (whole layers) into the output folder.
+Per array size (WS, INT8, default 64 KiB buffers, 16 B/cycle, latency 100) and simulator: the cold
+build time (a fresh cache folder), simulated cycles/s of the run alone (the bench's own clock around
+the layer), the verify call's wall time, and Verilator's speed-up over Icarus. The layer is MobileNetV2
+``block11.project`` at full size (M=196, N=96, K=576: 176 k cycles on 8x8). Both simulators must give
+the same counters and outputs, and equal the simulator's (asserted).
+
+``--cli`` times the acceptance command end to end (a fresh process, build cached):
+``codesign verify --workload mobilenet_v2 --layer block11.project --rows 8 --cols 8 --simulator S --json``.
+``--network NET`` verifies every layer of NET at full size on ``--network-size`` (Verilator), once.
+
+Writes ``rtl_speed.csv``/``rtl_speed.json`` (and ``rtl_network.json`` with ``--network``) into ``--out``.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -20,132 +30,114 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-from codesign.hdl.plan import HardwarePlan
-from codesign.hdl.rtl_runner import build, run_job
-from codesign.hdl.top import load_layout
 from codesign.sim.config import AcceleratorConfig
-from codesign.sim.timing import native_gemm_cycles
 
-CASES = [  # (rows, cols, dataflow, M, N, K)
-    (8, 8, "ws", 128, 32, 64),
-    (8, 8, "os", 64, 32, 128),
-    (16, 16, "ws", 128, 32, 64),
-    (16, 16, "os", 64, 32, 128),
-]
+LAYER = ("mobilenet_v2", "block11.project")
 
 
-def measure(rows: int, cols: int, dataflow: str, m: int, n: int, k: int) -> dict[str, object]:
-    from amaranth.hdl import Shape
-
-    cfg = AcceleratorConfig(rows=rows, cols=cols, dataflow=dataflow, zero_handling="gate")
-    plan = HardwarePlan(cfg)
-    plan.check_fits(m, n, k)
-    t0 = time.perf_counter()
-    build(cfg)
-    build_s = time.perf_counter() - t0
-    rng = np.random.default_rng(0)
-    a = rng.integers(-128, 128, (m, k))
-    b = rng.integers(-128, 128, (k, n))
-    act, wt = plan.pack_operands(a, b)
-    lay = load_layout(plan)
-    job = {
-        "tiles": [{"m": m, "n": n, "k": k, "act": [f"{w:x}" for w in act], "weight": [f"{w:x}" for w in wt],
-                   "out_words": plan.words(m, n, k)[2]}],
-        "seed": 0, "idle": 0.0, "stall": 0.0,
-        "load_layout": {"data": Shape.cast(lay["data"].shape).width, "addr": Shape.cast(lay["addr"].shape).width},
-    }
-    with tempfile.TemporaryDirectory() as tmp:
-        t1 = time.perf_counter()
-        res = run_job(cfg, job, Path(tmp))
-        total_s = time.perf_counter() - t1
-    tile = res["tiles"][0]
-    c = plan.unpack_outputs([int(w, 16) for w in tile["out"]], m, n)
-    assert np.array_equal(c, a @ b), "RTL outputs differ from numpy"
-    assert tile["cycles"] == native_gemm_cycles(cfg, m, n, k)
-    return {
-        "array": f"{rows}x{cols}", "dataflow": dataflow, "m": m, "n": n, "k": k,
-        "rtl_cycles": tile["cycles"],
-        "run_wall_s": round(tile["run_wall_s"], 3),
-        "rtl_cycles_per_s": round(tile["cycles"] / tile["run_wall_s"]),
-        "load_words": tile["load_words"], "load_wall_s": round(tile["load_wall_s"], 3),
-        "load_words_per_s": round(tile["load_words"] / tile["load_wall_s"]),
-        "read_words": tile["out_words"], "read_wall_s": round(tile["read_wall_s"], 3),
-        "build_s_incl_cache": round(build_s, 2), "job_wall_s": round(total_s, 2),
-    }
+def _config(size: int) -> AcceleratorConfig:
+    return AcceleratorConfig(rows=size, cols=size, dataflow="ws")
 
 
-LAYER_CASES = ("block6.project", "block3.project", "block13.project")  # MobileNetV2 1x1 layers, full size
-
-
-def measure_layer(name: str) -> dict[str, object]:
-    """A whole MobileNetV2 1x1 layer on the 8x8 WS whole-layer accelerator, 16 KiB buffers, through the
-    AXI memory model (16 bytes/cycle, 100 cycles latency): outputs and cycles checked, wall time."""
-    from codesign.hdl.rtl_runner import build_layer, depth_bucket
+def measure(size: int, simulator: str, cache: Path) -> dict[str, object]:
+    from codesign.hdl.bench import runner
     from codesign.hdl.verify import verify
 
-    cfg = AcceleratorConfig(rows=8, cols=8, dataflow="ws", input_sram_bytes=16384, weight_sram_bytes=16384,
-                            output_sram_bytes=32768)
+    os.environ["CODESIGN_CACHE_DIR"] = str(cache)
+    cfg = _config(size)
     t0 = time.perf_counter()
-    build_layer(cfg, depth_bucket(1 << 16))  # the build is cached; time the run alone
-    build_s = time.perf_counter() - t0
+    (first,) = verify(cfg, workload=LAYER[0], layer=LAYER[1], simulator=simulator)  # builds (cold), then runs
+    cold_s = time.perf_counter() - t0
+    key = runner.design_key(cfg, runner._LAYER_SOURCES)
+    bdirs = sorted((cache / "rtl").glob(f"layer-{key}-d*-{simulator}"))
+    build_s = runner.build_seconds(bdirs[-1]) if bdirs else None
     t1 = time.perf_counter()
-    (r,) = verify(cfg, workload="mobilenet_v2", layer=name)
-    wall = time.perf_counter() - t1
-    assert r.ok, r.to_dict()
-    return {"layer": f"mobilenet_v2.{name}", "array": "8x8", "dataflow": "ws", "m": r.m, "n": r.n, "k": r.k,
-            "tiles": r.tiles, "rtl_cycles": r.rtl_cycles, "sim_cycles": r.sim_cycles,
-            "stall_cycles": r.rtl_stall_cycles, "dram_read_bytes": r.rtl_dram_read_bytes,
-            "verify_wall_s": round(wall, 1), "rtl_cycles_per_s": round(r.rtl_cycles / wall),
-            "build_s_incl_cache": round(build_s, 1)}
+    (r,) = verify(cfg, workload=LAYER[0], layer=LAYER[1], simulator=simulator)  # build cached
+    warm_s = time.perf_counter() - t1
+    assert r.ok and first.to_dict() | {"wall_s": 0} == r.to_dict() | {"wall_s": 0}, r.to_dict()
+    return {"array": f"{size}x{size}", "simulator": simulator, "layer": ".".join(LAYER), "rtl_cycles": r.rtl_cycles,
+            "build_s": build_s, "verify_cold_s": round(cold_s, 2), "verify_warm_s": round(warm_s, 2),
+            "rtl_cycles_per_s_end_to_end": round(r.rtl_cycles / warm_s),
+            "counters": {k: v for k, v in r.to_dict().items() if k.startswith(("rtl_", "outputs_match"))}}
 
 
-def tier_wall_s(markers: str) -> float:
+def cli_seconds(simulator: str, cache: Path) -> tuple[float, dict[str, object]]:
+    exe = Path(sys.executable).parent / "codesign"
+    cmd = [str(exe), "verify", "--workload", LAYER[0], "--layer", LAYER[1], "--rows", "8", "--cols", "8",
+           "--simulator", simulator, "--json"]
+    env = {**os.environ, "CODESIGN_CACHE_DIR": str(cache)}
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)  # build (cached afterwards)
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "2", "-m", markers, "tests/rtl", "tests/hdl"],
-                   check=True, stdout=subprocess.DEVNULL)
-    return round(time.perf_counter() - t0, 1)
+    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+    return round(time.perf_counter() - t0, 2), json.loads(out)
+
+
+def network(net: str, size: int, cache: Path) -> dict[str, object]:
+    from codesign.hdl.verify import verify
+
+    os.environ["CODESIGN_CACHE_DIR"] = str(cache)
+    t0 = time.perf_counter()
+    results = verify(_config(size), workload=net, simulator="verilator",
+                     on_layer=lambda i, rec: print(f"  layer {i + 1}: {rec['cycles']} cycles", flush=True))
+    wall = time.perf_counter() - t0
+    return {"network": net, "array": f"{size}x{size}", "simulator": "verilator", "layers": len(results),
+            "all_ok": all(r.ok for r in results), "outputs_match": all(r.outputs_match for r in results),
+            "rtl_cycles": sum(r.rtl_cycles for r in results), "sim_cycles": sum(r.sim_cycles for r in results),
+            "wall_s": round(wall, 1), "machine_cpus": os.cpu_count(), "load_1min": round(os.getloadavg()[0], 2)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[4, 8, 16, 32])
+    ap.add_argument("--simulators", nargs="+", default=["verilator", "icarus"])
+    ap.add_argument("--cli", action="store_true", help="time the acceptance CLI command on both simulators")
+    ap.add_argument("--network", help="verify every layer of this network at full size (Verilator)")
+    ap.add_argument("--network-size", type=int, default=16)
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
-    ap.add_argument("--skip-tier", action="store_true", help="do not time the RTL/HDL test tiers")
-    ap.add_argument("--skip-gemm", action="store_true", help="only the whole-layer cases")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    layer_rows = []
-    for name in LAYER_CASES:
-        layer_rows.append(measure_layer(name))
-        print(layer_rows[-1], flush=True)
-    with open(out / "rtl_layer_speed.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(layer_rows[0]))
-        w.writeheader()
-        w.writerows(layer_rows)
-    (out / "rtl_layer_speed.json").write_text(json.dumps(
-        {"machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count(),
-                     "load_1min": round(__import__("os").getloadavg()[0], 2)},
-         "cases": layer_rows}, indent=2) + "\n")
-    if args.skip_gemm:
-        return
-    rows = []
-    for case in CASES:
-        rows.append(measure(*case))
-        print(rows[-1], flush=True)
+    machine = {"python": platform.python_version(), "cpus": os.cpu_count(), "load_1min": round(os.getloadavg()[0], 2)}
+    with tempfile.TemporaryDirectory(prefix="codesign-rtl-speed-") as tmp:
+        cache = Path(tmp)
+        if args.network:
+            res = network(args.network, args.network_size, cache)
+            print(res)
+            (out / "rtl_network.json").write_text(json.dumps({"machine": machine, **res}, indent=2) + "\n")
+            return
+        rows = []
+        for size in args.sizes:
+            by_sim = {}
+            for sim in args.simulators:
+                row = measure(size, sim, cache)
+                by_sim[sim] = row
+                rows.append(row)
+                print({k: v for k, v in row.items() if k != "counters"}, flush=True)
+            if {"verilator", "icarus"} <= set(by_sim):
+                assert by_sim["verilator"]["counters"] == by_sim["icarus"]["counters"], "simulators disagree"
+                ratio = round(float(by_sim["icarus"]["verify_warm_s"]) / float(by_sim["verilator"]["verify_warm_s"]),
+                              1)
+                for row in by_sim.values():
+                    row["icarus_over_verilator"] = ratio
+        summary: dict[str, object] = {"machine": machine, "cases": rows}
+        if args.cli:
+            cli = {}
+            for sim in args.simulators:
+                secs, res = cli_seconds(sim, cache)
+                cli[sim] = {"wall_s": secs, "ok": res["ok"],
+                            "counters": {k: v for k, v in res["layers"][0].items() if k.startswith("rtl_")}}
+                print(sim, cli[sim], flush=True)
+            if {"verilator", "icarus"} <= set(cli):
+                assert cli["verilator"]["counters"] == cli["icarus"]["counters"]
+                cli["icarus_over_verilator"] = round(cli["icarus"]["wall_s"] / cli["verilator"]["wall_s"], 1)
+            summary["cli_8x8_block11_project"] = cli
+    flat = [{k: v for k, v in r.items() if k != "counters"} for r in rows]
     with open(out / "rtl_speed.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w = csv.DictWriter(f, fieldnames=list(flat[0]))
         w.writeheader()
-        w.writerows(rows)
-    summary: dict[str, object] = {
-        "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()},
-        "cases": rows,
-    }
-    if not args.skip_tier:
-        summary["tier_wall_s"] = {"rtl+hdl, -m 'not slow', -n 2": tier_wall_s("not slow")}
-        print(summary["tier_wall_s"])
+        w.writerows(flat)
     (out / "rtl_speed.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"wrote {out / 'rtl_speed.csv'}")
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ class NetworkVerification:
 
 def verify_network(workload: str, config: AcceleratorConfig, *, images: int = 8, start: int = 0,
                    preset: str | None = None, sparsity: str | float | None = None, seed: int = 0,
-                   stall: float = 0.0) -> NetworkVerification:
+                   stall: float = 0.0, simulator: str | None = None) -> NetworkVerification:
     """Run a trained network's integer inference on the RTL, layer after layer (one simulation per
     layer, the inputs of layer i + 1 the requantized outputs of layer i read back from DRAM), and
     compare every layer's outputs and the classes with the numpy integer reference
@@ -92,7 +92,8 @@ def verify_network(workload: str, config: AcceleratorConfig, *, images: int = 8,
                     mult=np.broadcast_to(np.asarray(il.mult).reshape(groups, -1), (groups, b.shape[2])),
                     shift=np.broadcast_to(np.asarray(il.shift).reshape(groups, -1), (groups, b.shape[2])),
                     zero_point=int(il.zero_point), clamp_lo=int(il.clamp_lo), clamp_hi=int(il.clamp_hi))
-        (r,) = verify_layers([(il.layer, ops)], config, batch=images, seed=seed, stall=stall, requant=[q])
+        (r,) = verify_layers([(il.layer, ops)], config, batch=images, seed=seed, stall=stall, requant=[q],
+                             simulator=simulator)
         # the layer's outputs equal the reference's (which came from the reference's own inputs)
         r = replace(r, outputs_match=r.outputs_match and bool(np.array_equal(r.rtl_outputs, trace.out)))
         results.append(r)

@@ -38,7 +38,7 @@ def verilog_for(config: AcceleratorConfig) -> tuple[str, str]:
     through Yosys ``proc; opt; opt_clean`` (processes become plain assignments), which makes the
     Verilog simulate about twice as fast in Icarus as Amaranth's default Verilog backend.
     """
-    from codesign.hdl.top import Accelerator, top_name
+    from codesign.hdl.engines.gemm import Accelerator, top_name
 
     HardwarePlan(config)  # validate first: a component left unused on error warns at garbage collection
     return _to_verilog(Accelerator(config), top_name(config))
@@ -119,7 +119,7 @@ def generate(config: AcceleratorConfig, out_dir: str | Path) -> Generated:
     """Write the whole-layer accelerator into ``out_dir``: ``<top>.v``, ``<top>_regs.h`` (register map
     for C), ``<top>_regs.py`` (the same for Python) and ``<top>.json`` (parameters, buffers, bus,
     ports, register map, timing)."""
-    from codesign.hdl import regs
+    from codesign.hdl.control import regs
     from codesign.hdl.layer import layer_members
     from codesign.sim import tileplan
 

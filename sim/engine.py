@@ -3,7 +3,7 @@
 The machine
 -----------
 * **DMA** (the AXI master): one process executing load and store commands in program order,
-  like the command queue of the hardware's DMA (``codesign.hdl.dma``). A load of ``b`` bytes takes
+  like the command queue of the hardware's DMA (``codesign.hdl.memory.dma``). A load of ``b`` bytes takes
   ``tileplan.dma_read_cycles(b)`` = ``2 + dram_latency_cycles + ceil(b / dram_bytes_per_cycle)``,
   a store ``tileplan.dma_write_cycles(b)`` = ``2 + ...``; a transfer of nothing takes no time.
   Reads and writes share one command queue (the RTL's DMA runs one command at a time), so the

@@ -4,7 +4,7 @@ A GEMM layer (``G`` groups of ``C[M, N] = A[M, K] @ B[K, N]``) is cut into tiles
 ``MT x NT x KT`` that fit one *slot* of each on-chip buffer (half a buffer when double-buffered).
 A :class:`TilePlan` holds those sizes, the loop order and the reuse flags; :meth:`TilePlan.tiles`
 lists the tiles in execution order, and :meth:`TilePlan.descriptor` gives the register values the
-hardware's sequencer reads (``codesign.hdl.regs``). The simulator (``sim.mapping``/``sim.engine``),
+hardware's sequencer reads (``codesign.hdl.control.regs``). The simulator (``sim.mapping``/``sim.engine``),
 the RTL and ``verify`` all use this object: there is one tiling, not three.
 
 Memory layout (the host writes it; the DMA moves contiguous ranges)
@@ -417,7 +417,7 @@ class TilePlan:
     # -- the descriptor ---------------------------------------------------------------------------
     def descriptor(self, a_base: int = 0, b_base: int = 0, c_base: int = 0, q_base: int = 0, *,
                    zero_point: int = 0, clamp_lo: int = 0, clamp_hi: int = 0) -> dict[str, int]:
-        """Register values of the hardware's layer descriptor (names of ``codesign.hdl.regs``); the
+        """Register values of the hardware's layer descriptor (names of ``codesign.hdl.control.regs``); the
         requantization fields (table address, zero point, clamps) matter with ``requantize`` only.
         Signed values are written as 32-bit two's complement."""
         s = self.strides_bytes

@@ -5,10 +5,13 @@ group), so the array uses one column in ``cols`` and the im2col'd input moves ``
 feature map. Edge accelerators give depthwise layers their own datapath instead; this one is:
 
 * ``lanes = config.dw_lanes`` channels at a time (one per array column unless
-  ``depthwise_lanes`` is given), each lane a row of ``R * S`` multipliers and an adder tree
-  that produces one output pixel of its channel a cycle (``channel multiplier`` cycles when a
-  channel has several outputs), fed by a line buffer of ``R - 1`` input rows: a pass over a tile
-  takes ``pixels * multiplier + (R - 1) * in_w + S`` cycles (the line buffer fills first).
+  ``depthwise_lanes`` is given), each lane a window of ``R * S`` multipliers and an adder tree,
+  fed by line buffers over the channels-last input: the engine of :mod:`codesign.hdl.engines.depthwise`
+  (built and verified on its own in the Amaranth simulator; not yet wired into the whole-layer top).
+  It scans the padded input band in raster order, one position a cycle, so a pass (one lane group,
+  one channel multiplier, one image) takes ``band_rows * padded_width + DW_LATENCY_CYCLES`` cycles
+  (:func:`dw_pass_cycles`, the RTL's ``pass_cycles``): strided layers pay for the positions between
+  their outputs.
 * Tiles are channel groups (a multiple of the lanes) or, when one group's feature map does not
   fit half the input SRAM, bands of output rows of one lane group (with their ``R - stride``
   rows of halo). A tile loads its input band and its weights, computes, and stores its outputs
@@ -32,6 +35,12 @@ from codesign.sim.timing import ceil_div
 from codesign.workloads.layers import Conv2d
 
 REASON = "runs on the depthwise engine (not built in the generated hardware)"
+DW_LATENCY_CYCLES = 5  # codesign.hdl.engines.depthwise.LATENCY_CYCLES (tested equal)
+
+
+def dw_pass_cycles(rows: int, padded_width: int) -> int:
+    """Cycles of one depthwise-engine pass over ``rows`` padded input rows of ``padded_width``."""
+    return rows * padded_width + DW_LATENCY_CYCLES
 
 
 def plan_depthwise(layer: Conv2d, batch: int, config: AcceleratorConfig, context: LayerContext):  # type: ignore[no-untyped-def]
@@ -90,7 +99,7 @@ def plan_depthwise(layer: Conv2d, batch: int, config: AcceleratorConfig, context
             o_bits = cs * mult * rs * ow * batch * ob
             load = (0 if a_onchip or context.input_from != DRAM else in_bits) + w_bits
             store = 0 if c_onchip else o_bits
-            comp = passes * (rs * ow * batch * mult + (r - 1) * in_w + s)
+            comp = passes * mult * batch * dw_pass_cycles(band_in, in_w)
             runs.append(TileRun(cn * rn, ceil_div(load, 8), ceil_div(store, 8), comp))
             load_bits += cn * rn * ceil_div(load, 8) * 8
             store_bits += cn * rn * ceil_div(store, 8) * 8

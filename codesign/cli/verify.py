@@ -1,9 +1,12 @@
-"""``codesign verify``: run a layer's quantized tensors through the RTL (Icarus + cocotb) and compare."""
+"""``codesign verify``: run a layer's quantized tensors through the RTL (cocotb on Verilator or Icarus) and compare."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
+from typing import Any
 
 from codesign.cli.common import add_config_flags, config_from_args
 from codesign.errors import ConfigError
@@ -15,14 +18,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Generate the whole-layer accelerator (AXI4-Lite registers, AXI4 DMA, tile sequencer, array), lay "
             "the layer's seeded quantized (sparse) tensors out in DRAM as the tiling plan says (im2col'd "
-            "activations), run the whole layer from one start with Icarus Verilog driven by cocotb, against an "
+            "activations), run the whole layer from one start on an RTL simulator (Verilator, or Icarus Verilog) "
+            "driven by cocotb, against an "
             "AXI memory model with the config's latency and bandwidth, and report per layer: outputs_match (C "
             "read back from DRAM, bit for bit against numpy), and rtl_* vs sim_* for cycles, stall cycles, DRAM "
             "bytes read and written (sim_* are exactly what `codesign simulate` reports for the layer) and "
             "enabled MACs. --stall P adds random wait cycles on every AXI channel (outputs must not change; "
-            "cycles at least the ideal). Exit status 0 when everything agrees, 1 on a mismatch, 2 on bad input."
+            "cycles at least the ideal). Over several layers it prints an estimate of the RTL time before it "
+            "starts and a line per finished layer on stderr. "
+            "Exit status 0 when everything agrees, 1 on a mismatch, 2 on bad input."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--gemm", metavar="M,N,K", help="a bare GEMM [M,K] @ [K,N]")
@@ -32,15 +37,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="run a trained --workload (digits_cnn) end to end: its integer inference layer after "
                         "layer on the RTL (requantized outputs feeding the next layer; implies requantize), against "
                         "the numpy integer reference: predictions_match, outputs_match, rtl/sim cycles")
-    p.add_argument("--images", type=int, default=8, help="with --network: test images to run")
+    p.add_argument("--images", type=int, default=8, help="with --network: test images to run (default: 8)")
     p.add_argument("--preset", metavar="P", help="with --network: quantization preset (int8, w4a8, ...)")
     p.add_argument("--sparsity", metavar="S", help="with --network: weight pruning (0.5, 2:4)")
     add_config_flags(p, gating_flag=True)
     p.add_argument("--density", metavar="D", help="weight density (0.5) or N:M pattern (2:4)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the tensors and of the memory's stall pattern")
+    p.add_argument("--simulator", metavar="SIM",
+                   help="RTL simulator: verilator or icarus (default: $CODESIGN_SIMULATOR, else verilator when "
+                        "installed, else icarus)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the tensors and of the memory's stall pattern (default: 0)")
     p.add_argument("--stall", type=float, default=0.0, metavar="P",
-                   help="probability of a random wait cycle on every AXI channel (functional run)")
-    p.add_argument("--batch", type=int, default=1, help="batch size")
+                   help="probability of a random wait cycle on every AXI channel (functional run; default: 0)")
+    p.add_argument("--batch", type=int, default=1, help="batch size (default: 1)")
     p.add_argument("--json", action="store_true", help="print results as JSON")
     p.set_defaults(func=run)
 
@@ -56,10 +65,42 @@ def _gemm(text: str) -> tuple[int, int, int]:
     return m, n, k
 
 
+class _Progress:
+    """The estimate before a multi-layer RTL run and a line per finished layer, on stderr."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.t0 = time.perf_counter()
+
+    def start(self, est: Any) -> None:
+        self.total = est.layers
+        self.t0 = time.perf_counter()
+        if est.layers > 1:
+            what = "" if est.built else " (build included)"
+            print(f"verify: {est.layers} layers, {est.sim_cycles:,} simulated cycles on {est.simulator} in "
+                  f"{est.runs} run{'s' if est.runs > 1 else ''}: about {_duration(est.seconds)}{what}",
+                  file=sys.stderr, flush=True)
+
+    def layer(self, i: int, rec: dict[str, Any]) -> None:
+        if self.total > 1:
+            done = i + 1
+            wall = time.perf_counter() - self.t0
+            name = rec.get("layer", f"layer {done}")
+            print(f"verify: [{done}/{self.total}] {name} done, {rec.get('cycles', 0):,} cycles, "
+                  f"{_duration(wall)} elapsed", file=sys.stderr, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    s = round(seconds)
+    return f"{s // 3600} h {s % 3600 // 60} min" if s >= 3600 else f"{s // 60} min {s % 60} s" if s >= 60 else f"{s} s"
+
+
 def run(args: argparse.Namespace) -> int:
+    from codesign.hdl.bench.runner import check_simulator
     from codesign.hdl.verify import verify
 
     config = config_from_args(args)
+    simulator = check_simulator(args.simulator)
     if args.batch < 1:
         raise ConfigError(f"--batch must be a positive integer, not {args.batch}")
     density: str | None = args.density
@@ -70,19 +111,21 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.stall < 1:
         raise ConfigError(f"--stall must be a probability from 0 to below 1, not {args.stall!r}")
     if args.network:
-        return _network(args, config)
+        return _network(args, config, simulator)
     for flag in ("preset", "sparsity"):
         if getattr(args, flag) is not None:
             raise ConfigError(f"--{flag} needs --network (for one layer use --density), not {getattr(args, flag)!r}")
-    opts = {"density": density, "seed": args.seed, "batch": args.batch, "stall": args.stall}
+    progress = _Progress()
+    opts = {"density": density, "seed": args.seed, "batch": args.batch, "stall": args.stall, "simulator": simulator,
+            "on_start": progress.start, "on_layer": progress.layer}
     if args.gemm is not None:
         results = verify(config, gemm=_gemm(args.gemm), **opts)
     else:
         results = verify(config, workload=args.workload, layer=args.layer, **opts)
     ok = all(r.ok for r in results)
     if args.json:
-        print(json.dumps({"ok": ok, "config": config.to_dict(), "layers": [r.to_dict() for r in results]},
-                         indent=2))
+        print(json.dumps({"ok": ok, "simulator": simulator, "config": config.to_dict(),
+                          "layers": [r.to_dict() for r in results]}, indent=2))
     else:
         print(f"{'layer':<24}{'M,N,K x groups':>20}{'tiles':>6}{'outputs':>8}{'rtl/sim cycles':>18}"
               f"{'rtl/sim stalls':>18}{'rtl/sim DRAM rd B':>20}{'rtl/sim wr B':>16}{'rtl/sim MACs':>18}  ok")
@@ -96,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def _network(args: argparse.Namespace, config) -> int:  # type: ignore[no-untyped-def]
+def _network(args: argparse.Namespace, config, simulator: str) -> int:  # type: ignore[no-untyped-def]
     from codesign.network_verify import verify_network
 
     if args.workload is None:
@@ -108,7 +151,7 @@ def _network(args: argparse.Namespace, config) -> int:  # type: ignore[no-untype
     if not config.requantize:
         config = config.replace(requantize=True)
     r = verify_network(args.workload, config, images=args.images, preset=args.preset, sparsity=args.sparsity,
-                       seed=args.seed, stall=args.stall)
+                       seed=args.seed, stall=args.stall, simulator=simulator)
     d = r.to_dict()
     if args.json:
         print(json.dumps({**d, "config": config.to_dict()}, indent=2))

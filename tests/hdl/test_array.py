@@ -7,8 +7,8 @@ import pytest
 from amaranth.sim import Simulator
 
 from codesign.errors import ConfigError
-from codesign.hdl.amaranth_sim import run_gemms
-from codesign.hdl.array import OSProcessingElement, SystolicArray, WSProcessingElement
+from codesign.hdl.bench.amaranth_sim import run_gemms
+from codesign.hdl.engines.array import OSProcessingElement, SystolicArray, WSProcessingElement
 from codesign.hdl.plan import HardwarePlan
 from codesign.sim.config import AcceleratorConfig
 from codesign.sim.timing import native_gemm_cycles

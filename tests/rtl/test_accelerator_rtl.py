@@ -15,11 +15,11 @@ Build directories are per design under a file lock (safe with ``pytest -n``).
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import replace
 
 import pytest
 
+from codesign.hdl.bench.runner import default_simulator, simulator_available
 from codesign.hdl.plan import HardwarePlan
 from codesign.hdl.verify import engine_tiles, hardware_layer, verify_batch
 from codesign.sim.config import AcceleratorConfig
@@ -30,7 +30,8 @@ from codesign.workloads.tensors import layer_operands
 
 pytestmark = [
     pytest.mark.rtl,
-    pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) is not installed"),
+    pytest.mark.skipif(not simulator_available(default_simulator()),
+                       reason=f"the RTL simulator {default_simulator()} is not installed"),
 ]
 
 # small buffers: fast export and builds, and layers get cut into several tiles

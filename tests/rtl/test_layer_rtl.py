@@ -17,13 +17,13 @@ full matrix on 8x8 arrays and real zoo layers at full size.
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from codesign.cli import main
+from codesign.hdl.bench.runner import default_simulator, simulator_available
 from codesign.hdl.verify import hardware_layer, verify_layers
 from codesign.sim.config import AcceleratorConfig
 from codesign.sim.engine import simulate_layer
@@ -35,7 +35,8 @@ from codesign.workloads.tensors import layer_operands
 
 pytestmark = [
     pytest.mark.rtl,
-    pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) is not installed"),
+    pytest.mark.skipif(not simulator_available(default_simulator()),
+                       reason=f"the RTL simulator {default_simulator()} is not installed"),
 ]
 
 SMALL = {"input_sram_bytes": 1024, "weight_sram_bytes": 1024, "output_sram_bytes": 2048}
@@ -239,6 +240,24 @@ def test_digits_network_end_to_end(tmp_path, capsys) -> None:
     assert len(out["layers"]) == 4 and out["config"]["requantize"] is True
 
 
+def test_ds_cnn_every_layer_full_size_8x8(tmp_path, capsys) -> None:
+    """A whole small network at full size on the default 8x8 config, as the README's user runs it:
+    ``codesign verify --workload ds_cnn_kws --rows 8 --cols 8`` (every layer with a GEMM, one start
+    each). Every layer's outputs match numpy and its counters equal ``codesign simulate``'s row for
+    that layer."""
+    assert main(["verify", "--workload", "ds_cnn_kws", "--rows", "8", "--cols", "8", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    sim_json = tmp_path / "sim.json"
+    assert main(["simulate", "-w", "ds_cnn_kws", "--rows", "8", "--cols", "8", "--out", str(sim_json)]) == 0
+    capsys.readouterr()
+    rows = {r["layer"]: r for r in json.loads(sim_json.read_text())["layers"]}
+    assert out["ok"] and len(out["layers"]) == 10  # conv1, 4 x (dw, pw), fc: the avg pool has no GEMM
+    for la in out["layers"]:
+        assert la["outputs_match"], la["layer"]
+        for col in ("cycles", "stall_cycles", "dram_read_bytes", "dram_write_bytes"):
+            assert la[f"rtl_{col}"] == la[f"sim_{col}"] == rows[la["layer"]][col], (la["layer"], col)
+
+
 def test_random_axi_stalls_keep_outputs_and_never_beat_the_ideal_memory(tmp_path) -> None:
     cfg = AcceleratorConfig(rows=4, cols=4, dataflow="os", dram_bytes_per_cycle=4, dram_latency_cycles=20, **SMALL)
     layers = [small_layers()[i] for i in (0, 3, 5)]
@@ -271,8 +290,8 @@ def test_cli_verify_json_equals_simulate(tmp_path, capsys) -> None:
 def test_hardware_flags_bad_descriptors(tmp_path) -> None:
     """Descriptors the host API would refuse, written straight to the registers: the hardware
     sets ERROR bits and does not start (no garbage, no hang)."""
-    from codesign.hdl.regs import ERROR_BITS
-    from codesign.hdl.rtl_runner import run_layer_job
+    from codesign.hdl.bench.runner import run_layer_job
+    from codesign.hdl.control.regs import ERROR_BITS
     from codesign.sim.tileplan import plan_tiles
     from codesign.workloads.layers import GemmShape
 
@@ -346,3 +365,18 @@ def test_mobilenet_v2_1x1_layer_full_size_8x8(tmp_path) -> None:
     pairs, results = run(cfg, [(layer, None)], tmp_path=tmp_path)
     check_exact(cfg, pairs, results)
     assert pairs[0][1].c.shape == (1, 196, 64)  # 14x14 pixels, 192 -> 64 channels
+
+
+@pytest.mark.slow
+def test_mobilenet_v2_every_layer_full_size_16x16() -> None:
+    """MobileNetV2 at full size (every layer with a GEMM: 52 layers, 224x224 input) on a 16x16 array
+    with the default config: every layer's outputs match numpy and its counters equal the SimPy
+    engine's. On Verilator this takes minutes (bench/results/rtl_network.json), on Icarus hours."""
+    from codesign.hdl.verify import verify
+
+    cfg = AcceleratorConfig(rows=16, cols=16)
+    results = verify(cfg, workload="mobilenet_v2")
+    assert len(results) == sum(1 for ly in zoo.get("mobilenet_v2").layers if ly.has_gemm)
+    for r in results:
+        assert r.outputs_match and r.ok, r.layer
+        assert (r.rtl_cycles, r.rtl_dram_read_bytes) == (r.sim_cycles, r.sim_dram_read_bytes), r.layer

@@ -1,4 +1,4 @@
-"""cocotb bench of the whole-layer accelerator (run inside Icarus by :mod:`codesign.hdl.rtl_runner`).
+"""cocotb bench of the whole-layer accelerator (run inside Verilator or Icarus by :mod:`codesign.hdl.bench.runner`).
 
 The testbench top (:func:`testbench_verilog`) wires the generated accelerator to the behavioural
 AXI4 memory model ``axi_mem_model.v`` (latency and bandwidth of the config; random stalls for
@@ -24,7 +24,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge, Timer
 
-from codesign.hdl.regs import COUNTERS, REGISTER_OFFSETS, REGS_ADDR_BITS
+from codesign.hdl.control.regs import COUNTERS, REGISTER_OFFSETS, REGS_ADDR_BITS
 
 CLOCK_PERIOD_NS = 10
 
@@ -153,6 +153,9 @@ async def run_layers(dut: Any) -> None:
             out[name] = lo | hi << 32
         out["run_wall_s"] = w1 - w0
         results.append(out)
+        if job.get("progress"):  # one line per finished layer, for the caller's progress bar
+            with open(job["progress"], "a") as f:
+                f.write(json.dumps(out) + "\n")
     dut.dump.value = 1
     await Timer(1, unit="ns")
     await RisingEdge(dut.clk)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from amaranth.hdl import Cat, Module, Mux, Signal, Value
 from amaranth.lib import data
 
-from codesign.hdl.array import SystolicArray, act_lane_layout, delayed
+from codesign.hdl.engines.array import SystolicArray, act_lane_layout, delayed
 from codesign.hdl.plan import HardwarePlan
 from codesign.sim.config import Dataflow
 

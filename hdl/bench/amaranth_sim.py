@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from amaranth.sim import Simulator
 
-from codesign.hdl.top import Accelerator
+from codesign.hdl.engines.gemm import Accelerator
 from codesign.sim.config import AcceleratorConfig
 
 

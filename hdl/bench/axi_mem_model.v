@@ -51,17 +51,34 @@ module codesign_axi_mem #(
         end
     endfunction
 
-    // random stall bits, redrawn every cycle
+    // random stall bits, redrawn every cycle from a xorshift32 generator (the same sequence on every
+    // simulator, unlike $random, whose algorithm is the simulator's own)
+    function [31:0] xorshift;
+        input [31:0] x;
+        reg [31:0] y;
+        begin
+            y = x ^ (x << 13);
+            y = y ^ (y >> 17);
+            xorshift = y ^ (y << 5);
+        end
+    endfunction
     reg st_ar, st_aw, st_r, st_w, st_b;
-    integer seed;
-    initial seed = 0;
+    reg [31:0] rs1, rs2, rs3, rs4, rs5;
+    reg [31:0] rnd;
+    initial rnd = 0;
     always @(posedge clk) begin
-        if (seed == 0) seed = SEED;
-        st_ar <= STALL > 0 && ($unsigned($random(seed)) % 100) < STALL;
-        st_aw <= STALL > 0 && ($unsigned($random(seed)) % 100) < STALL;
-        st_r <= STALL > 0 && ($unsigned($random(seed)) % 100) < STALL;
-        st_w <= STALL > 0 && ($unsigned($random(seed)) % 100) < STALL;
-        st_b <= STALL > 0 && ($unsigned($random(seed)) % 100) < STALL;
+        if (rnd == 0) rnd = SEED == 0 ? 32'h2545F491 : SEED;
+        rs1 = xorshift(rnd);
+        rs2 = xorshift(rs1);
+        rs3 = xorshift(rs2);
+        rs4 = xorshift(rs3);
+        rs5 = xorshift(rs4);
+        rnd = rs5;
+        st_ar <= STALL > 0 && (rs1 % 100) < STALL;
+        st_aw <= STALL > 0 && (rs2 % 100) < STALL;
+        st_r <= STALL > 0 && (rs3 % 100) < STALL;
+        st_w <= STALL > 0 && (rs4 % 100) < STALL;
+        st_b <= STALL > 0 && (rs5 % 100) < STALL;
     end
 
     assign rresp = 2'b00;

@@ -8,7 +8,7 @@ Ports (Verilog names come from the signature):
 * ``busy``, ``done``: ``done`` rises after the last output word is written and stays high until
   the next ``start``. Cycles from the edge sampling ``start`` to the edge raising ``done`` are
   :meth:`Accelerator.gemm_cycles` (= ``codesign.sim.timing.native_gemm_cycles``).
-* ``enabled_macs``: MACs enabled since ``start`` (see :mod:`codesign.hdl.array`).
+* ``enabled_macs``: MACs enabled since ``start`` (see :mod:`codesign.hdl.engines.array`).
 * ``rd_addr`` (stream in) -> ``rd_data`` (stream out): reads the output buffer, one word per
   request, with back-pressure.
 
@@ -22,8 +22,8 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from codesign.errors import ConfigError
-from codesign.hdl.array import SystolicArray
-from codesign.hdl.control import fold_controller
+from codesign.hdl.control.fold import fold_controller
+from codesign.hdl.engines.array import SystolicArray
 from codesign.hdl.plan import HardwarePlan
 from codesign.sim.config import AcceleratorConfig
 

@@ -1,4 +1,4 @@
-"""cocotb bench for the accelerator top (run inside Icarus by :mod:`codesign.hdl.rtl_runner`).
+"""cocotb bench for the accelerator top (run inside Verilator or Icarus by :mod:`codesign.hdl.bench.runner`).
 
 The job (a JSON file named by ``CODESIGN_RTL_JOB``) lists on-chip GEMM tiles with their buffer
 words. For each tile the bench

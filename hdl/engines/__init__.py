@@ -1,0 +1,1 @@
+"""Compute engines: the systolic PE array and the GEMM engine around it (buffers, fold controller)."""

@@ -1,0 +1,259 @@
+"""The depthwise engine: lanes of channels, each with a ``K x K`` window of multipliers, fed by a
+line buffer over a channels-last feature map.
+
+Why its own engine: on the systolic array a depthwise convolution is ``C`` GEMMs with ``N = 1`` (one
+column of ``cols`` busy) over an im2col'd input ``R * S`` times the feature map. Edge accelerators
+(the Xilinx DPU, Edge TPU-class designs) give depthwise layers a datapath of their own; this is one.
+
+**Datapath.** ``lanes`` channels at once (lane ``l`` is channel ``group * lanes + l`` of the input
+buffer's channels-last words). The engine scans the *padded* input plane in raster order, one
+position a cycle: position ``(y, x)`` reads the input word of pixel ``(y - pad_t, x - pad_l)`` from
+the input buffer when it lies inside the image, and makes a zero when it lies in the padding
+(padding is generated on chip, never stored). ``K - 1`` line buffers (one buffer word of ``lanes``
+activations per column, ``width_max`` deep) hold the rows above; with the current word they give a
+column of ``K`` values that shifts into a ``K x K`` window register per lane. Each lane multiplies
+its window by its ``K x K`` weights (``K * K`` multipliers and an adder tree per lane, pipelined: the
+products, then the sum, each in a register of their own) and, when the window's bottom-right
+corner ``(y, x)`` is an output position, the sum is written to the output buffer.
+
+A kernel smaller than ``K`` (``R x S``) is placed in the bottom-right corner of the ``K x K`` weight
+registers, the other weights zero (:func:`weight_slots`): the window ending at ``(y, x)`` then
+covers exactly the kernel's taps, with no multiplexers on the window. Output ``(oy, ox)`` is the
+window ending at ``(oy * stride_h + R - 1, ox * stride_w + S - 1)``; positions in between (strides)
+produce nothing. Window entries that belong to the previous row (left of the row's start) or to
+rows above the plane only ever meet zero weights.
+
+**Addresses.** Inside-image pixels are visited in raster order, so the input address is a pointer
+that advances by ``in_stride`` words per inside pixel from ``in_base``; outputs are produced in
+raster order, so the output address advances by ``out_stride`` words per output from ``out_base``.
+A channels-last map with ``C`` channels and ``lanes`` per word has ``ceil(C / lanes)`` words per
+pixel: lane group ``g`` reads from ``in_base + g`` with ``in_stride = ceil(C / lanes)``.
+
+**Timing** (:func:`pass_cycles`, the contract the simulator uses): ``busy`` rises the cycle after
+``start`` is sampled and stays high for ``H_pad * W_pad + LATENCY_CYCLES`` cycles (one position a
+cycle, then the pipeline drains: buffer read, window, products, sum, write); ``done`` is high for
+one cycle after ``busy`` falls. No stalls: the buffers are on chip.
+
+Dilation is 1 (no depthwise layer of the zoo dilates); the host refuses others in one line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from codesign.errors import ConfigError
+
+LATENCY_CYCLES = 5  # after the last position: read, window, products, sum, write; then done
+
+
+def pass_cycles(h_pad: int, w_pad: int) -> int:
+    """Cycles ``busy`` is high for one pass over a padded ``h_pad x w_pad`` plane."""
+    return h_pad * w_pad + LATENCY_CYCLES
+
+
+@dataclass(frozen=True)
+class DepthwiseSpec:
+    """What one depthwise engine is built for."""
+
+    lanes: int = 8
+    kmax: int = 3
+    act_bits: int = 8
+    act_signed: bool = True
+    weight_bits: int = 8
+    weight_signed: bool = True
+    acc_bits: int = 32
+    width_max: int = 256  # padded input width the line buffers hold
+    addr_bits: int = 16  # input/output buffer word addresses
+    dim_bits: int = 10  # heights, widths, paddings
+
+    def __post_init__(self) -> None:
+        for name, lo in (("lanes", 1), ("kmax", 1), ("act_bits", 2), ("weight_bits", 2), ("acc_bits", 8),
+                         ("width_max", 1), ("addr_bits", 1), ("dim_bits", 2)):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+                raise ConfigError(f"depthwise engine {name} must be an integer of at least {lo}, not {v!r}")
+
+    def check_layer(self, *, in_h: int, in_w: int, kernel: tuple[int, int], stride: tuple[int, int],
+                    padding: tuple[int, int, int, int], dilation: tuple[int, int] = (1, 1)) -> None:
+        """One line naming what this engine cannot run (``padding``: top, left, bottom, right)."""
+        r, s = kernel
+        if dilation != (1, 1):
+            raise ConfigError(f"dilation must be 1 for the depthwise engine, not {dilation!r}")
+        if max(r, s) > self.kmax:
+            raise ConfigError(f"kernel must be at most {self.kmax}x{self.kmax} for this depthwise engine, "
+                              f"not {r}x{s}")
+        w_pad = in_w + padding[1] + padding[3]
+        h_pad = in_h + padding[0] + padding[2]
+        if w_pad > self.width_max:
+            raise ConfigError(f"padded input width must be at most {self.width_max} (the line buffer), not {w_pad}")
+        if h_pad < r or w_pad < s:
+            raise ConfigError(f"padded input {h_pad}x{w_pad} must be at least the kernel {r}x{s}")
+        for name, v in (("stride", stride[0]), ("stride", stride[1])):
+            if not 1 <= v < (1 << self.dim_bits):
+                raise ConfigError(f"{name} must be from 1 to {(1 << self.dim_bits) - 1}, not {v}")
+        if max(h_pad, w_pad, *padding) >= 1 << self.dim_bits:
+            raise ConfigError(f"padded input {h_pad}x{w_pad} needs more than {self.dim_bits} bits")
+
+
+def weight_slots(w: list[list[list[int]]], kmax: int) -> list[list[int]]:
+    """The ``kmax * kmax`` weight slots (each ``lanes`` values) for a kernel ``w[R][S][lanes]``: the
+    kernel in the bottom-right corner, zeros elsewhere (slot ``i * kmax + j`` is window row ``i``,
+    column ``j``)."""
+    r, s = len(w), len(w[0])
+    lanes = len(w[0][0])
+    slots = [[0] * lanes for _ in range(kmax * kmax)]
+    for i in range(r):
+        for j in range(s):
+            slots[(kmax - r + i) * kmax + (kmax - s + j)] = list(w[i][j])
+    return slots
+
+
+class DepthwiseEngine(wiring.Component):
+    """One depthwise pass over a lane group's padded plane (see the module docstring)."""
+
+    def __init__(self, spec: DepthwiseSpec) -> None:
+        self.spec = spec
+        sp = spec
+        d, a = sp.dim_bits, sp.addr_bits
+        super().__init__({
+            "start": In(1),
+            "busy": Out(1),
+            "done": Out(1),
+            # the pass, sampled with start
+            "in_h": In(d), "in_w": In(d),
+            "pad_t": In(d), "pad_l": In(d), "pad_b": In(d), "pad_r": In(d),
+            "kernel_h": In(d), "kernel_w": In(d),
+            "stride_h": In(d), "stride_w": In(d),
+            "in_base": In(a), "in_stride": In(a), "out_base": In(a), "out_stride": In(a),
+            # weight slots, written before start: slot i * kmax + j holds lanes weights
+            "w_en": In(1), "w_addr": In(range(sp.kmax * sp.kmax)), "w_data": In(sp.lanes * sp.weight_bits),
+            # input buffer read port (data one cycle after the address)
+            "in_addr": Out(a), "in_en": Out(1), "in_data": In(sp.lanes * sp.act_bits),
+            # output buffer write port: lanes accumulators
+            "out_addr": Out(a), "out_en": Out(1), "out_data": Out(sp.lanes * sp.acc_bits),
+        })
+
+    def elaborate(self, platform: object) -> Module:
+        sp = self.spec
+        k, lanes = sp.kmax, sp.lanes
+        m = Module()
+
+        # -- the pass's parameters, sampled at start ---------------------------------------------
+        d = sp.dim_bits
+        h_pad, w_pad = Signal(d + 2), Signal(d + 2)
+        pad_t, pad_l = Signal(d), Signal(d)
+        top_end, left_end = Signal(d + 2), Signal(d + 2)  # first row/column past the image
+        kh1, kw1 = Signal(d), Signal(d)  # kernel height/width - 1: first output row/column
+        st_h, st_w = Signal(d), Signal(d)
+        in_stride, out_stride = Signal(sp.addr_bits), Signal(sp.addr_bits)
+        in_ptr, out_ptr = Signal(sp.addr_bits), Signal(sp.addr_bits)
+
+        # -- weights: kmax * kmax slots of lanes values ----------------------------------------
+        weights = Array(Signal(sp.lanes * sp.weight_bits, name=f"w_slot{i}") for i in range(k * k))
+        with m.If(self.w_en):
+            m.d.sync += weights[self.w_addr].eq(self.w_data)
+
+        # -- the scan: one padded position a cycle ---------------------------------------------
+        y, x = Signal(d + 2), Signal(d + 2)
+        yph, xph = Signal(d), Signal(d)  # stride phase of the row / column (0: an output one)
+        scanning = Signal()
+        drain = Signal(range(LATENCY_CYCLES + 1))
+        m.d.comb += self.busy.eq(scanning | (drain != 0))
+        m.d.sync += self.done.eq(0)
+        inside = Signal()
+        m.d.comb += inside.eq((y >= pad_t) & (y < top_end) & (x >= pad_l) & (x < left_end))
+        out_here = Signal()
+        m.d.comb += out_here.eq((y >= kh1) & (x >= kw1) & (yph == 0) & (xph == 0))
+        last = Signal()
+        m.d.comb += last.eq((y == h_pad - 1) & (x == w_pad - 1))
+
+        with m.If(self.start & ~self.busy):
+            m.d.sync += [
+                pad_t.eq(self.pad_t), pad_l.eq(self.pad_l),
+                top_end.eq(self.pad_t + self.in_h), left_end.eq(self.pad_l + self.in_w),
+                h_pad.eq(self.pad_t + self.in_h + self.pad_b), w_pad.eq(self.pad_l + self.in_w + self.pad_r),
+                kh1.eq(self.kernel_h - 1), kw1.eq(self.kernel_w - 1),
+                st_h.eq(self.stride_h), st_w.eq(self.stride_w),
+                in_stride.eq(self.in_stride), out_stride.eq(self.out_stride),
+                in_ptr.eq(self.in_base), out_ptr.eq(self.out_base),
+                y.eq(0), x.eq(0), yph.eq(0), xph.eq(0), scanning.eq(1),
+            ]
+        with m.Elif(scanning):
+            with m.If(inside):
+                m.d.sync += in_ptr.eq(in_ptr + in_stride)
+            with m.If(last):
+                m.d.sync += [scanning.eq(0), drain.eq(LATENCY_CYCLES)]
+            with m.Elif(x == w_pad - 1):
+                m.d.sync += [x.eq(0), xph.eq(0), y.eq(y + 1)]
+                with m.If(y >= kh1):  # the next row's phase: output rows are kh1, kh1 + st_h, ...
+                    m.d.sync += yph.eq(Mux(yph + 1 == st_h, 0, yph + 1))
+            with m.Else():
+                m.d.sync += x.eq(x + 1)
+                with m.If(x >= kw1):
+                    m.d.sync += xph.eq(Mux(xph + 1 == st_w, 0, xph + 1))
+        with m.Elif(drain != 0):
+            m.d.sync += drain.eq(drain - 1)
+            with m.If(drain == 1):
+                m.d.sync += self.done.eq(1)
+        m.d.comb += [self.in_addr.eq(in_ptr), self.in_en.eq(scanning & inside)]
+
+        # -- stage B: the position's word (or padding zero) and the line buffers' column ---------
+        b_valid, b_inside, b_out, b_x = Signal(), Signal(), Signal(), Signal(d + 2)
+        m.d.sync += [b_valid.eq(scanning), b_inside.eq(scanning & inside), b_out.eq(scanning & out_here),
+                     b_x.eq(x)]
+        word_bits = lanes * sp.act_bits
+        v = Signal(word_bits)
+        m.d.comb += v.eq(Mux(b_inside, self.in_data, 0))
+        column = [v]  # column[0]: row y (the window's bottom row), column[j]: row y - j
+        for j in range(k - 1):
+            m.submodules[f"line{j}"] = lb = memory.Memory(shape=unsigned(word_bits), depth=sp.width_max, init=[])
+            wr = lb.write_port()
+            rd = lb.read_port(transparent_for=(wr,))
+            m.d.comb += [rd.addr.eq(x), rd.en.eq(1),
+                         wr.addr.eq(b_x), wr.data.eq(column[j]), wr.en.eq(b_valid)]
+            column.append(rd.data)
+        # window[i][jj]: row i (0 top) and column jj (0 left) of the K x K window, per lane
+        window = [[Signal(word_bits, name=f"win{i}_{jj}") for jj in range(k)] for i in range(k)]
+        with m.If(b_valid):
+            for i in range(k):
+                m.d.sync += [window[i][jj].eq(window[i][jj + 1]) for jj in range(k - 1)]
+                m.d.sync += window[i][k - 1].eq(column[k - 1 - i])
+
+        # -- stage C: products (registered); stage D: sums (registered); stage E: the write ------
+        c_out, c_inside = Signal(), Signal()
+        m.d.sync += [c_out.eq(b_out), c_inside.eq(b_inside)]
+        prod_shape = signed(sp.act_bits + sp.weight_bits + 1)
+        products = [[Signal(prod_shape, name=f"p{lane}_{i}") for i in range(k * k)] for lane in range(lanes)]
+        for lane in range(lanes):
+            for i in range(k * k):
+                a_val = window[i // k][i % k].word_select(lane, sp.act_bits).as_signed() if sp.act_signed \
+                    else window[i // k][i % k].word_select(lane, sp.act_bits).as_unsigned()
+                w_val = weights[i].word_select(lane, sp.weight_bits)
+                w_val = w_val.as_signed() if sp.weight_signed else w_val.as_unsigned()
+                m.d.sync += products[lane][i].eq(a_val * w_val)
+        d_out = Signal()
+        m.d.sync += d_out.eq(c_out)
+        sums = [Signal(signed(sp.acc_bits), name=f"sum{lane}") for lane in range(lanes)]
+        for lane in range(lanes):
+            m.d.sync += sums[lane].eq(_tree([products[lane][i] for i in range(k * k)]))
+        e_out = Signal()
+        m.d.sync += e_out.eq(d_out)
+        m.d.comb += [self.out_en.eq(e_out), self.out_addr.eq(out_ptr),
+                     self.out_data.eq(Cat(*sums))]
+        with m.If(e_out):
+            m.d.sync += out_ptr.eq(out_ptr + out_stride)
+        return m
+
+
+def _tree(values: list) -> object:
+    level = list(values)
+    while len(level) > 1:
+        nxt = [level[i] + level[i + 1] for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0]
