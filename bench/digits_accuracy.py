@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from codesign.accuracy import accuracy
-from codesign.sweep import sweep
+from codesign.sweeps import sweep
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SPACE_FILE = Path(__file__).resolve().parent.parent / "examples" / "space_digits_accuracy.yaml"

@@ -42,11 +42,11 @@ SPACE = {
 
 def check_rows(df: Any, space: Any, count: int, seed: int) -> int:
     """Compare ``count`` random points of the sweep's table with the point-by-point path's rows
-    (``codesign.sweep._WorkerState.point_rows``: each layer through the engine's closed form),
+    (``codesign.sweeps.evaluation._WorkerState.point_rows``: each layer through the engine's closed form),
     every column; returns how many were compared. Not timed."""
     import random
 
-    from codesign.sweep import _WorkerState
+    from codesign.sweeps.evaluation import _WorkerState
 
     state = _WorkerState(space.to_dict())
     table = df.drop(columns=["pareto"]).set_index("point")
@@ -63,7 +63,7 @@ def run(points: int, workers: int, engine: str, seed: int, mapping: str = "fixed
         ) -> dict[str, object]:
     from codesign.sim.fastpath import declines
     from codesign.space import DesignSpace
-    from codesign.sweep import sweep
+    from codesign.sweeps import sweep
 
     space = DesignSpace.from_dict({**SPACE, "base": {"mapping": mapping}})
     fast = engine == "analytic" and not declines(space.config(0))

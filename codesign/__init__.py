@@ -1,7 +1,15 @@
 """codesign: accelerator simulator and hardware co-design for lightweight, quantized, sparse networks.
 
-The public API is imported lazily so that ``import codesign.sim`` does not pull in the CLI,
-pandas-heavy reporting, or the HDL stack.
+The public API (``dir(codesign)`` lists it; each name is imported on first use, so that
+``import codesign`` stays fast and does not pull in pandas, the sweep machinery or the HDL stack):
+
+* ``simulate(workload, config) -> NetworkResult``: per-layer cycles, energy and DRAM bytes;
+* ``sweep(space, workloads) -> DataFrame``: a design space, with ``buildable`` and ``pareto`` columns;
+* ``generate(config, out_dir)``, ``verify(...)``, ``synth(config, target)``: Verilog, cocotb
+  verification against the simulator, FPGA synthesis;
+* ``AcceleratorConfig``, ``Dataflow``, ``ZeroHandling``: the design; ``load_workload``, ``Network``:
+  what runs; ``NetworkResult``, ``LayerResult``: results;
+* errors: ``CodesignError`` (the base), ``ConfigError``, ``WorkloadError``, ``ToolError``.
 """
 
 from __future__ import annotations
@@ -11,6 +19,10 @@ from typing import TYPE_CHECKING, Any
 from codesign.errors import CodesignError, ConfigError, ToolError, WorkloadError
 
 __version__ = "0.1.0"
+
+from codesign._torchvision_compat import install as _install_torchvision_compat
+
+_install_torchvision_compat()  # timm beside PyPI's CUDA torchvision on a CPU torch (see the module)
 
 _LAZY = {
     "AcceleratorConfig": ("codesign.sim.config", "AcceleratorConfig"),
@@ -23,7 +35,7 @@ _LAZY = {
     "Network": ("codesign.workloads.layers", "Network"),
     "generate": ("codesign.hdl.export", "generate"),
     "verify": ("codesign.hdl.verify", "verify"),
-    "sweep": ("codesign.sweep", "sweep"),
+    "sweep": ("codesign.sweeps", "sweep"),
     "synth": ("codesign.hdl.fpga", "synth"),
 }
 
@@ -53,8 +65,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from codesign.hdl.verify import verify
     from codesign.sim.config import AcceleratorConfig, Dataflow, ZeroHandling
     from codesign.sim.result import LayerResult, NetworkResult
-    from codesign.sweep import sweep
+    from codesign.sweeps import sweep
     from codesign.workloads.layers import Network
+
+
+def __dir__() -> list[str]:
+    """The public API (``__all__``) and the module's own dunder names."""
+    return sorted(set(__all__) | {n for n in globals() if n.startswith("__")})
 
 
 def __getattr__(name: str) -> Any:

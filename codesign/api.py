@@ -40,4 +40,7 @@ def simulate(
     net, notes = fit_to_array(net, config.weight_bits, config.act_bits, clip=clip_bits)
     for note in notes:
         warnings.warn(note, BitsClippedWarning, stacklevel=2)
-    return simulate_network(net, config, timing=timing)
+    result = simulate_network(net, config, timing=timing)
+    result.meta["clip_bits"] = clip_bits  # recorded in summary() and to_json()
+    result.meta["clipped"] = "; ".join(notes)
+    return result

@@ -45,7 +45,7 @@ PART_COLOURS = {
 DATAFLOW_COLOURS = {"ws": "#1f77b4", "os": "#d62728", "is": "#2ca02c"}
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 TABLE_COLUMNS = ("latency_ms", "cycles", "energy_uj", "edp", "area_mm2", "utilization",
-                 "peak_dram_bytes_per_cycle", "accuracy")
+                 "peak_dram_bytes_per_cycle", "dram_bytes", "buildable", "clipped", "accuracy")
 
 
 @dataclass
@@ -68,6 +68,8 @@ def slug(text: str) -> str:
 
 #: called after each plot is written (the progress bar of :func:`report`)
 _ON_PLOT: contextvars.ContextVar[Callable[[str], None] | None] = contextvars.ContextVar("on_plot", default=None)
+#: called with what the report does next when it is not a plot (the re-simulation of the chosen design)
+_ON_STATUS: contextvars.ContextVar[Callable[[str], None] | None] = contextvars.ContextVar("on_status", default=None)
 #: per-layer plots show at most this many bars; longer networks are grouped by block
 MAX_LAYER_BARS = 60
 #: without blocks to group by, the layers with the most cycles are shown and the rest summed
@@ -91,18 +93,27 @@ def _progress(enabled: bool, total: int) -> Iterator[None]:
     if not enabled or not Console(stderr=True).is_terminal:
         yield
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     bar = Progress(TextColumn("[bold]report"), BarColumn(), MofNCompleteColumn(), TextColumn("plots"),
-                   TimeElapsedColumn(), TextColumn("{task.description}"), console=Console(stderr=True),
-                   transient=True)
+                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.description}"),
+                   console=Console(stderr=True), transient=True)
     task = bar.add_task("", total=total)
     token = _ON_PLOT.set(lambda name: bar.update(task, advance=1, description=name))
+    status = _ON_STATUS.set(lambda text: bar.update(task, description=text))
     bar.start()
     try:
         yield
     finally:
         _ON_PLOT.reset(token)
+        _ON_STATUS.reset(status)
         bar.stop()
 
 
@@ -299,6 +310,10 @@ def pareto_plot(df: pd.DataFrame, meta: Mapping[str, Any], out_dir: Path, name: 
             if sel.any():
                 ax.scatter(lat[sel], en[sel], s=area[sel], alpha=0.6, color=DATAFLOW_COLOURS.get(flow),
                            marker=MARKERS[j % len(MARKERS)], label=f"{flow.upper()} {b}", linewidths=0)
+    if "buildable" in df.columns and not df["buildable"].astype(bool).all():
+        model_only = ~df["buildable"].astype(bool).to_numpy()
+        ax.scatter(lat[model_only], en[model_only], s=area[model_only] + 25, marker="x", color="dimgrey",
+                   lw=0.8, label="model-only (not built)", zorder=3)
     front = df["pareto"].to_numpy(dtype=bool)
     metrics = list(meta.get("pareto") or ("latency_ms", "energy_pj"))
     if front.any():
@@ -328,9 +343,12 @@ def pareto_plot(df: pd.DataFrame, meta: Mapping[str, Any], out_dir: Path, name: 
     ax.grid(alpha=0.3)
     _outside_legend(ax)
     _save(fig, out_dir, name)
+    every = meta.get("include_model_only") or (meta.get("space") or {}).get("include_model_only")
+    over = "all points" if every else "buildable points"
     return Plot(name, f"Pareto scatter — {title}",
-                f"{len(df)} points, {int(front.sum())} on the Pareto front of {','.join(metrics)} (ringed, "
-                f"labelled rows x cols); colour: dataflow, marker: weight/activation bits, size: PEs")
+                f"{len(df)} points, {int(front.sum())} on the Pareto front of {','.join(metrics)} over {over} "
+                f"(ringed, labelled rows x cols; model-only points crossed); colour: dataflow, marker: "
+                f"weight/activation bits, size: PEs")
 
 
 def accuracy_plot(df: pd.DataFrame, meta: Mapping[str, Any], out_dir: Path, name: str = "accuracy_energy") -> Plot:
@@ -496,7 +514,7 @@ def write_html(out_dir: Path, title: str, intro: str, sections: Sequence[Section
 
 
 def report(source: str | Path, out_dir: str | Path, *, point: int | None = None,
-           workload: str | None = None, progress: bool = False) -> Path:
+           workload: str | None = None, progress: bool = False, include_model_only: bool = False) -> Path:
     """Write the plots and ``index.html`` for a sweep table (.parquet/.csv) or a simulate result
     (.json) into ``out_dir``; returns the path of ``index.html``. ``progress``: a progress bar on
     stderr while the plots are drawn."""
@@ -515,14 +533,15 @@ def report(source: str | Path, out_dir: str | Path, *, point: int | None = None,
         _make_dir(out, out_dir)
         with _progress(progress, total=4):
             return simulate_report(src, out, data=data)
-    from codesign.sweep import read_results
+    from codesign.sweeps import read_results
 
     df = read_results(src)
     n_workloads = df["workload"].nunique() if "workload" in df.columns else 1
     _make_dir(out, out_dir)
     accuracy = int("accuracy" in df.columns and bool(df["accuracy"].notna().any()))
     with _progress(progress, total=2 * n_workloads + 3 + accuracy):
-        return sweep_report(df, out, point=point, workload=workload, source_name=src.name)
+        return sweep_report(df, out, point=point, workload=workload, source_name=src.name,
+                            include_model_only=include_model_only)
 
 
 def _make_dir(out: Path, given: str | Path) -> None:
@@ -562,7 +581,7 @@ def simulate_report(path: Path, out: Path, *, data: tuple[dict[str, Any], dict[s
     plots = layer_plots(df, config, out, name)
     plots.append(_layer_breakdown_total(summary, out, name))
     keys = ("network", "layers", "macs", "cycles", "latency_ms", "energy_uj", "edp", "utilization",
-            "peak_dram_bytes_per_cycle")
+            "peak_dram_bytes_per_cycle", "dram_read_bytes", "dram_write_bytes", "buildable", "clip_bits")
     table = html_table([summary], [k for k in keys if k in summary], table_id="summary", css="meta")
     cfg = fields_table(config, table_id="config")
     sections = [Section("Summary", html=table + cfg), Section("Layers", plots=plots)]
@@ -586,15 +605,20 @@ def _layer_breakdown_total(summary: Mapping[str, Any], out: Path, title: str) ->
 
 
 def choose_point(df: pd.DataFrame, workload: str) -> int:
-    """The Pareto point of least EDP (least EDP overall if the front is empty)."""
+    """The Pareto point of least EDP (least EDP among the buildable points if the front is empty,
+    among all points if none is buildable)."""
     rows = df[df["workload"] == workload]
-    front = rows[rows["pareto"]] if rows["pareto"].any() else rows
+    if "buildable" in rows.columns and rows["buildable"].astype(bool).any():
+        buildable = rows[rows["buildable"].astype(bool)]
+    else:
+        buildable = rows
+    front = rows[rows["pareto"]] if rows["pareto"].any() else buildable
     best = front.sort_values(["edp", "point"], kind="stable").iloc[0]
     return int(best["point"])
 
 
 def sweep_report(df: pd.DataFrame, out: Path, *, point: int | None = None, workload: str | None = None,
-                 source_name: str = "results") -> Path:
+                 source_name: str = "results", include_model_only: bool = False) -> Path:
     from codesign.pareto import mark_pareto
 
     meta: dict[str, Any] = dict(df.attrs.get("codesign") or {})
@@ -605,8 +629,13 @@ def sweep_report(df: pd.DataFrame, out: Path, *, point: int | None = None, workl
     if df.empty:
         raise ConfigError(f"{source_name} has no rows")
     metrics = list(meta.get("pareto") or ("latency_ms", "energy_pj"))
+    if include_model_only and not (meta.get("space") or {}).get("include_model_only"):
+        df = df.drop(columns=["pareto"], errors="ignore")  # ranked again, over every point
+        meta["include_model_only"] = True
     if "pareto" not in df.columns:
-        df = df.assign(pareto=mark_pareto(df, metrics))
+        keep = df["buildable"].astype(bool) if "buildable" in df.columns and not include_model_only else None
+        front = mark_pareto(df if keep is None else df[keep], metrics)
+        df = df.assign(pareto=front.reindex(df.index, fill_value=False))
     df = df.assign(pareto=df["pareto"].astype(bool))
     workloads = list(dict.fromkeys(str(w) for w in df["workload"]))
     if workload is not None and workload not in workloads:
@@ -658,8 +687,11 @@ def _chosen_section(row: Mapping[str, Any], meta: Mapping[str, Any], out: Path, 
                           "re-simulated for per-layer plots.</p>")
         return Section(f"Chosen design: {title}", plots=plots, html="".join(html_parts))
     from codesign.space import DesignSpace
-    from codesign.sweep import evaluate
+    from codesign.sweeps import evaluate
 
+    say = _ON_STATUS.get()
+    if say is not None:
+        say(f"re-simulating point {point} on {wl} ({space_dict.get('engine', 'closed_form')} engine)")
     try:
         space = DesignSpace.from_dict(space_dict)
         spec = next(w for w in space.workloads if w.display_name == wl)
@@ -670,5 +702,9 @@ def _chosen_section(row: Mapping[str, Any], meta: Mapping[str, Any], out: Path, 
     layers = result.to_dataframe()
     plots = layer_plots(layers, config.to_dict(), out, title)
     html_parts.append(fields_table(config.to_dict(), table_id="chosen-config"))
+    html_parts.append(f"<p>This config as a file for simulate, generate, verify and synth: <code>codesign config "
+                      f"RESULTS --point {point} -o accel.yaml</code>"
+                      + ("" if row.get("buildable", True) else " (model-only: generate and verify refuse it)")
+                      + ".</p>")
     return Section(f"Chosen design: {title} (least EDP on the front unless --point)", plots=plots,
                    html="".join(html_parts))

@@ -38,11 +38,12 @@ if TYPE_CHECKING:
 
     from codesign.workloads.layers import Network
 
-SECTIONS = ("workloads", "base", "axes", "constraints", "sample", "pareto", "engine", "fpga")
+SECTIONS = ("workloads", "base", "axes", "constraints", "sample", "pareto", "engine", "fpga", "clip_bits",
+            "include_model_only")
 CONSTRAINTS = ("max_pes", "max_area_mm2", "max_sram_bytes")
 WORKLOAD_KEYS = ("name", "preset", "sparsity", "act_density", "mixed", "batch", "label", "network")
 METRICS = ("cycles", "latency_ms", "energy_pj", "energy_uj", "edp", "area_mm2", "utilization",
-           "peak_dram_bytes_per_cycle", "stall_cycles")
+           "peak_dram_bytes_per_cycle", "stall_cycles", "dram_bytes")
 ACCURACY_METRICS = ("accuracy",)  # top-1 of the integer network (codesign.accuracy), maximized
 FPGA_METRICS = ("fpga_max_util", "fpga_luts", "fpga_ffs", "fpga_dsps", "fpga_brams", "fpga_latency_us")
 MAX_ENUMERATED = 20_000_000  # points a space may have (they are numbered and filtered with numpy)
@@ -283,6 +284,10 @@ class DesignSpace:
     pareto: tuple[str, ...] = ("latency_ms", "energy_pj")
     engine: str = "closed_form"
     fpga: Mapping[str, Any] | None = None  # {target, pnr}: FPGA resources (and Fmax) per point
+    # a workload operand wider than a point's array bits: an error (false) or run at the array's bits (true)
+    clip_bits: bool = False
+    # Pareto fronts over every point (true) or only over points codesign generate builds (false)
+    include_model_only: bool = False
     source: str = "space"  # the file name (or "space") used in error messages
 
     def __post_init__(self) -> None:
@@ -350,6 +355,9 @@ class DesignSpace:
             raise ConfigError(f"{where}: pareto metric {next(m for m in self.pareto if m.startswith('fpga_'))!r} "
                               f"needs an fpga section (fpga: TARGET)")
         object.__setattr__(self, "engine", canonical_engine(self.engine, where=where))
+        for flag in ("clip_bits", "include_model_only"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigError(f"{where}: {flag} must be true or false, not {getattr(self, flag)!r}")
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
@@ -402,6 +410,8 @@ class DesignSpace:
             pareto=pareto,
             engine=data.get("engine", "closed_form"),
             fpga=fpga,
+            clip_bits=data.get("clip_bits", False),
+            include_model_only=data.get("include_model_only", False),
             source=source,
         )
 
@@ -432,14 +442,19 @@ class DesignSpace:
             "pareto": list(self.pareto),
             "engine": self.engine,
             "fpga": dict(self.fpga) if self.fpga is not None else None,
+            "clip_bits": self.clip_bits,
+            "include_model_only": self.include_model_only,
         }
 
     def fingerprint(self) -> str:
         """What decides the rows: axes, base, constraints, workloads, sampling, engine (not pareto)."""
         d = self.to_dict()
         d.pop("pareto")
+        d.pop("include_model_only")  # decides the front, not the rows
         if d["fpga"] is None:  # spaces without FPGA metrics keep their fingerprints
             d.pop("fpga")
+        if not d["clip_bits"]:
+            d.pop("clip_bits")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     def with_(self, **changes: Any) -> DesignSpace:
@@ -497,10 +512,11 @@ class DesignSpace:
 
         ids = np.arange(self.size, dtype=np.int64)
         c = self.constraints
+        ok = self._buffers_hold_a_word(ids)
+        valid = ids[ok]
         if not c.to_dict():
-            return ids
+            return valid
         digits = self._digits(ids)
-        ok = np.ones(self.size, dtype=bool)
         reasons: list[str] = []
         if c.max_pes is not None:
             pes = self._field_array("rows", digits, self.size) * self._field_array("cols", digits, self.size)
@@ -518,16 +534,16 @@ class DesignSpace:
                                f"(fewest: {int(sram.min())})")
             ok &= this
         if c.max_area_mm2 is not None:
-            areas = self.areas_mm2(ids[ok] if not reasons else ids)
+            areas = self.areas_mm2(ids[ok] if not reasons else valid)
             if not reasons:
                 this_sub = areas <= c.max_area_mm2
                 if not this_sub.any():
-                    reasons.append(self._area_reason(c.max_area_mm2, ids))
+                    reasons.append(self._area_reason(c.max_area_mm2, valid))
                 sub = np.zeros(self.size, dtype=bool)
                 sub[ids[ok][this_sub]] = True
                 ok &= sub
             elif not (areas <= c.max_area_mm2).any():
-                reasons.append(self._area_reason(c.max_area_mm2, ids, areas))
+                reasons.append(self._area_reason(c.max_area_mm2, valid, areas))
         if reasons:
             raise ConfigError(f"{self.source}: constraints leave no design point: {'; '.join(reasons)}")
         if not ok.any():
@@ -536,6 +552,48 @@ class DesignSpace:
                 f"exclude all {self.size} points"
             )
         return ids[ok]
+
+    _WORD_FIELDS = ("rows", "cols", "act_bits", "weight_bits", "acc_bits", "double_buffered", "input_sram_bytes",
+                    "weight_sram_bytes", "output_sram_bytes")
+
+    def _buffers_hold_a_word(self, ids: np.ndarray) -> np.ndarray:
+        """Which points' buffers each hold one array word (:func:`codesign.sim.config.min_buffer_bytes`):
+        the others are not designs (AcceleratorConfig refuses them) and are left out, like points
+        outside the constraints. Judged over the combinations of the axes that matter (few), then
+        mapped to the points only if some combination fails. Raises when no point is left."""
+        import itertools
+
+        import numpy as np
+
+        from codesign.sim.config import min_buffer_bytes
+
+        names = [a for a in self.axes if a in self._WORD_FIELDS]
+        combos = list(itertools.product(*(self.axes[a] for a in names)))
+        bad: list[tuple[Any, ...]] = []
+        first_error = ""
+        for combo in combos:
+            fields = {**self.base, **dict(zip(names, combo, strict=True))}
+            probe = AcceleratorConfig.from_dict({**fields, **{k: 1 << 40 for k in (
+                "input_sram_bytes", "weight_sram_bytes", "output_sram_bytes")}}, where="base")
+            need = min_buffer_bytes(probe)
+            for k, v in need.items():
+                have = fields.get(k, getattr(AcceleratorConfig(), k))
+                if have < v:
+                    bad.append(combo)
+                    first_error = first_error or f"{k} >= {v} for {probe.rows}x{probe.cols}, not {have}"
+                    break
+        if not bad:
+            return np.ones(len(ids), dtype=bool)
+        if len(bad) == len(combos):
+            raise ConfigError(f"{self.source}: no design point has buffers that hold one array word (e.g. "
+                              f"{first_error}; sizes are in bytes)")
+        digits = self._digits(ids)
+        ok = np.ones(len(ids), dtype=bool)
+        bad_set = set(bad)
+        index = {a: np.asarray(self.axes[a], dtype=object) for a in names}
+        values = list(zip(*(index[a][digits[a]] for a in names), strict=True))
+        ok = np.fromiter((v not in bad_set for v in values), dtype=bool, count=len(ids))
+        return ok
 
     def _constraint_text(self) -> str:
         return " and ".join(f"{k} {v}" for k, v in self.constraints.to_dict().items())

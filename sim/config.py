@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -126,6 +127,88 @@ def _skip_pattern(value: object) -> str:
                       f"not {value!r}")
 
 
+#: values beyond these are unit mistakes, not designs: a clock in Hz or kHz given as MHz, a bandwidth
+#: in bytes per second or per kilocycle given per cycle
+MAX_CLOCK_MHZ = 10_000.0  # 10 GHz
+MIN_DRAM_BYTES_PER_CYCLE = 1e-3
+
+
+def min_buffer_bytes(config: AcceleratorConfig) -> dict[str, int]:
+    """The smallest size of each buffer that holds one array word, twice that when double-buffered:
+    the larger of the ``rows x cols`` operands the array holds in one fold (inputs, weights; one row of
+    ``cols`` accumulators for the output buffer) and the tile planner's smallest tile, one fold in the
+    array's word geometry (:func:`codesign.sim.tileplan.plan_tiles` refuses less). A smaller buffer is
+    a unit slip (bytes for KiB), refused when the config is made, so that every config plans."""
+    from codesign.sim.tileplan import WordGeometry, skip_hardware
+
+    slots = 2 if config.double_buffered else 1
+    pes = config.rows * config.cols
+    fold = (-(-pes * config.act_bits // 8), -(-pes * config.weight_bits // 8), -(-config.cols * config.acc_bits // 8))
+    nm = skip_hardware(config) or (0, 0)
+    geo = WordGeometry(config.dataflow, config.rows, config.cols, config.act_bits, config.weight_bits,
+                       config.acc_bits, config.act_bits if config.requantize else 0, *nm)
+    widths = (geo.a_word_bits, geo.b_word_bits, geo.c_word_bits)
+    plan = tuple(-(-words * bits // 8) for words, bits in zip(geo.words(1, 1, 1), widths, strict=True))
+    names = ("input_sram_bytes", "weight_sram_bytes", "output_sram_bytes")
+    return {n: slots * max(f, p) for n, f, p in zip(names, fold, plan, strict=True)}
+
+
+def _check_plausible(config: AcceleratorConfig) -> None:
+    """Refuse values outside any plausible range, naming the field, the value and the likely unit slip."""
+    if config.clock_mhz > MAX_CLOCK_MHZ:
+        raise ConfigError(f"clock_mhz must be at most {MAX_CLOCK_MHZ:g} (10 GHz), not {config.clock_mhz!r}: "
+                          f"clock_mhz is in MHz (200 MHz is clock_mhz: 200)")
+    if config.dram_bytes_per_cycle < MIN_DRAM_BYTES_PER_CYCLE:
+        raise ConfigError(f"dram_bytes_per_cycle must be at least {MIN_DRAM_BYTES_PER_CYCLE:g}, not "
+                          f"{config.dram_bytes_per_cycle!r}: it is in bytes per clock cycle (a 64-bit bus is 8)")
+    bits = {"input_sram_bytes": f"{config.act_bits}-bit inputs",
+            "weight_sram_bytes": f"{config.weight_bits}-bit weights",
+            "output_sram_bytes": f"{config.acc_bits}-bit accumulators"}
+    for f, need in min_buffer_bytes(config).items():
+        have = getattr(config, f)
+        if have < need:
+            twice = ", twice for double buffering" if config.double_buffered else ""
+            raise ConfigError(f"{f} must hold one array word ({bits[f]} of one fold{twice}: {need} bytes) for a "
+                              f"{config.rows}x{config.cols} {config.dataflow.value} array, not {have}: it is in bytes "
+                              f"(64 KiB is 65536)")
+
+
+#: the numbers of an energy table (codesign.sim.cost.load_table reads them), by section
+ENERGY_TABLE_NUMBERS = {
+    "": ("node_nm", "voltage_v", "register_pj_per_bit", "pe_to_pe_pj_per_bit", "dram_pj_per_bit"),
+    "mac": ("ref_weight_bits", "ref_act_bits", "mult_pj", "ref_acc_bits", "add_pj", "gated_fraction"),
+    "sram": ("ref_kib", "pj_per_bit", "capacity_exponent"),
+    "leakage": ("pe_pj_per_cycle", "sram_pj_per_kib_per_cycle"),
+    "area": ("mult_um2", "add_um2", "register_um2_per_bit", "sram_um2_per_kib"),
+}
+
+
+def check_energy_table_file(name: str) -> None:
+    """An energy table given as a YAML file: each number it has must be a finite number >= 0, named
+    (``mac.mult_pj``) when it is not; missing fields are left to the table's loader, which names them."""
+    p = Path(name)
+    if p.suffix not in (".yaml", ".yml") or not p.is_file():
+        return
+    _check_energy_table(str(p.resolve()), p.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=32)
+def _check_energy_table(path: str, mtime_ns: int) -> None:
+    p = Path(path)
+    data = load_yaml_mapping(p)
+    for section, keys in ENERGY_TABLE_NUMBERS.items():
+        where = data.get(section, {}) if section else data
+        if not isinstance(where, dict):
+            raise ConfigError(f"energy table {p.name}: {section} must be a mapping of numbers, not {where!r}")
+        for key in keys:
+            if key not in where:
+                continue
+            v = where[key]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                field = f"{section}.{key}" if section else key
+                raise ConfigError(f"energy table {p.name}: {field} must be a number >= 0, not {v!r}")
+
+
 def _positive_number(field: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
         raise ConfigError(f"{field} must be a positive number, not {value!r}")
@@ -188,11 +271,13 @@ class AcceleratorConfig:
         object.__setattr__(self, "clock_mhz", _positive_number("clock_mhz", self.clock_mhz))
         if not isinstance(self.energy_table, str) or not self.energy_table:
             raise ConfigError(f"energy_table must be a table name or file, not {self.energy_table!r}")
+        check_energy_table_file(self.energy_table)
         _positive_int("vector_lanes", self.vector_lanes, 0)
         for f, cls in (("fusion", Fusion), ("mapping", Mapping), ("objective", Objective), ("depthwise", Depthwise)):
             object.__setattr__(self, f, _enum(cls, f, getattr(self, f)))
         _positive_int("depthwise_lanes", self.depthwise_lanes, 0)
         object.__setattr__(self, "skip_pattern", _skip_pattern(self.skip_pattern))
+        _check_plausible(self)
 
     # -- derived ---------------------------------------------------------------------------
     @property

@@ -15,6 +15,23 @@ if TYPE_CHECKING:
 ENERGY_PARTS = ("mac", "register", "pe_to_pe", "input_sram", "weight_sram", "output_sram", "dram", "vector", "leakage")
 
 
+def design_model_only(config: AcceleratorConfig) -> str:
+    """Why ``codesign generate`` does not build the design ``config`` ('' when it does): its
+    dataflow, bits, zero handling, skip pattern, array size, fusion or depthwise mode. A sweep's
+    ``buildable`` column and the Pareto fronts over buildable points use it."""
+    from codesign.sim.config import Depthwise, Fusion
+    from codesign.sim.tileplan import model_only_reason
+
+    reason = model_only_reason(config)
+    if not reason and config.fusion is not Fusion.NONE:
+        reason = (f"fusion must be none for the generated hardware (eltwise, full: model-only), "
+                  f"not {config.fusion.value!r}")
+    if not reason and config.depthwise is not Depthwise.ARRAY:
+        reason = (f"depthwise must be array for the generated hardware (the depthwise engine is model-only), "
+                  f"not {config.depthwise.value!r}")
+    return reason
+
+
 @dataclass(frozen=True)
 class Counts:
     """Action counts of one layer (the engine's output; energy is computed from these)."""
@@ -40,6 +57,8 @@ class Counts:
 
 @dataclass(frozen=True)
 class LayerResult:
+    """One layer's timing, action counts and energy on one accelerator (the engine's output)."""
+
     layer: str
     kind: str
     m: int
@@ -70,13 +89,16 @@ class LayerResult:
 
     @property
     def dram_bytes(self) -> float:
+        """Bytes this layer reads from and writes to DRAM."""
         return (self.counts.dram_read_bits + self.counts.dram_write_bits) / 8
 
     @property
     def dram_bytes_per_cycle(self) -> float:
+        """DRAM bytes per cycle of this layer (its bandwidth demand)."""
         return self.dram_bytes / self.cycles if self.cycles else 0.0
 
     def row(self) -> dict[str, Any]:
+        """This layer as a flat dict: one row of :meth:`NetworkResult.to_dataframe`."""
         r: dict[str, Any] = {
             "layer": self.layer,
             "type": self.kind,
@@ -107,11 +129,15 @@ class LayerResult:
         r["fused_into"] = self.fused_into
         r["plan"] = self.plan
         r["model_only"] = self.model_only
+        r["buildable"] = not self.model_only  # this layer runs on the generated hardware as simulated
         return r
 
 
 @dataclass(frozen=True)
 class NetworkResult:
+    """A network's per-layer results on one accelerator; totals are properties, :meth:`summary` has
+    them all, :meth:`to_dataframe` one row per layer."""
+
     network: str
     config: AcceleratorConfig
     layers: tuple[LayerResult, ...]
@@ -144,30 +170,37 @@ class NetworkResult:
 
     @property
     def cycles(self) -> int:
+        """Total cycles of the network (layers run one after another)."""
         return sum(r.cycles for r in self.layers)
 
     @property
     def compute_cycles(self) -> int:
+        """Cycles the PE array (or vector unit) computes, summed over layers."""
         return sum(r.compute_cycles for r in self.layers)
 
     @property
     def stall_cycles(self) -> int:
+        """Cycles spent waiting for DRAM (``cycles - compute_cycles``), summed over layers."""
         return sum(r.stall_cycles for r in self.layers)
 
     @property
     def macs(self) -> int:
+        """Multiply-accumulates of the network (dense count, zeros included)."""
         return sum(r.macs for r in self.layers)
 
     @property
     def latency_ms(self) -> float:
+        """``cycles`` at the config's ``clock_mhz``, in milliseconds."""
         return self.cycles / (self.config.clock_mhz * 1e3)
 
     @property
     def energy_pj(self) -> float:
+        """Total energy in pJ (sum of :attr:`energy_breakdown_pj`)."""
         return sum(r.energy_pj for r in self.layers)
 
     @property
     def energy_uj(self) -> float:
+        """Total energy in uJ."""
         return self.energy_pj * 1e-6
 
     @property
@@ -183,6 +216,7 @@ class NetworkResult:
 
     @property
     def energy_breakdown_pj(self) -> dict[str, float]:
+        """Energy by component (MAC, registers, PE-to-PE, each SRAM, DRAM, vector unit, leakage) in pJ."""
         return {p: sum(r.energy_breakdown_pj.get(p, 0.0) for r in self.layers) for p in ENERGY_PARTS}
 
     @property
@@ -198,20 +232,48 @@ class NetworkResult:
 
     @property
     def peak_dram_bytes_per_cycle(self) -> float:
+        """The highest DRAM bandwidth demand of any layer, in bytes per cycle."""
         return max((r.dram_bytes_per_cycle for r in self.layers), default=0.0)
 
+    @property
+    def dram_read_bytes(self) -> int:
+        """Bytes read from DRAM by all layers (weights, input activations, other operands)."""
+        return sum(r.counts.dram_read_bits for r in self.layers) // 8
+
+    @property
+    def dram_write_bytes(self) -> int:
+        """Bytes written to DRAM by all layers (output activations)."""
+        return sum(r.counts.dram_write_bits for r in self.layers) // 8
+
+    @property
+    def dram_bytes(self) -> int:
+        """DRAM traffic: bytes read plus bytes written."""
+        return self.dram_read_bytes + self.dram_write_bytes
+
+    @property
+    def buildable(self) -> bool:
+        """Whether ``codesign generate`` builds this design (:func:`design_model_only` is empty).
+        Layers every design runs on the (not yet built) vector unit do not count: they are in
+        :attr:`model_only` whatever the design."""
+        return not design_model_only(self.config)
+
     def layer(self, name: str) -> LayerResult:
+        """The result of the layer named ``name`` (KeyError if there is none)."""
         for r in self.layers:
             if r.layer == name:
                 return r
         raise KeyError(name)
 
     def to_dataframe(self) -> pd.DataFrame:
+        """One row per layer: shape, cycles, energy by component, DRAM bytes, where operands live,
+        model-only reason and ``buildable``."""
         import pandas as pd
 
         return pd.DataFrame([r.row() for r in self.layers])
 
     def summary(self) -> dict[str, Any]:
+        """The network's totals as a flat dict: cycles, latency, energy (and by component), EDP,
+        utilization, DRAM bytes read and written, ``model_only`` and ``buildable``."""
         s: dict[str, Any] = {
             "network": self.network,
             "timing": self.timing,
@@ -227,15 +289,23 @@ class NetworkResult:
             "edp": self.edp,
             "utilization": self.utilization,
             "peak_dram_bytes_per_cycle": self.peak_dram_bytes_per_cycle,
+            "dram_read_bytes": self.dram_read_bytes,
+            "dram_write_bytes": self.dram_write_bytes,
+            "dram_bytes": self.dram_read_bytes + self.dram_write_bytes,
             "model_only": self.model_only,
+            "buildable": self.buildable,
         }
         for p, v in self.energy_breakdown_pj.items():
             s[f"energy_{p}_pj"] = v
         if "accuracy" in self.meta:  # a trained network (codesign.accuracy)
             s["accuracy"] = self.meta["accuracy"]
+        if "clip_bits" in self.meta:  # codesign.simulate / codesign simulate: wider operands clipped or not
+            s["clip_bits"] = bool(self.meta["clip_bits"])
+            s["clipped"] = str(self.meta.get("clipped", ""))
         return s
 
     def to_json(self) -> str:
+        """``{"summary", "config", "layers"}`` as JSON text (what ``codesign simulate --out r.json`` writes)."""
         return json.dumps(
             {"summary": self.summary(), "config": self.config.to_dict(), "layers": [r.row() for r in self.layers]},
             indent=2,

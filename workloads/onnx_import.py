@@ -476,7 +476,10 @@ def read_onnx(path: str | Path | onnx.ModelProto, *,
         what = ", ".join(f"{op} ({n})" for op, n in sorted(r.skipped.items()))
         warnings.warn(f"{where}: skipped {sum(r.skipped.values())} unsupported nodes: {what}",
                       UnsupportedOpWarning, stacklevel=2)
-    net_name = name or model.graph.name or Path(where).stem
+    # a file's network is named after the file (exporters name every graph alike, e.g. torch's main_graph);
+    # layers keep the graph's node names, through the CLI and the API alike
+    from_file = not isinstance(path, onnx.ModelProto)
+    net_name = name or (Path(where).stem if from_file else model.graph.name or "model")
     if not layers:
         raise WorkloadError(f"{where}: no compute layers (Conv, Gemm, MatMul, pooling, elementwise) found")
     return Network(net_name, tuple(layers), batch=batch, input_shape=tuple(first[1:] if len(first) >= 2 else first),

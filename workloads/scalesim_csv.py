@@ -19,7 +19,11 @@ SCALE-Sim itself ignores the header and reads cells by position; the variants of
 * the first cell of the header is free (``Layer name``, ``Layer``, ``L``); the others are matched
   without case and spacing, with ``Channel``/``Num Filters``/``Stride`` for ``Channels``/``Num
   Filter``/``Strides`` and DeepBench's ``IFMAP Width, IFMAP Width`` typo (by position, the first is
-  the height); the header may name more columns than the rows fill (``batch size``);
+  the height); the header may name more columns than the rows fill (``batch size``); a ``Batch Size``
+  column after ``Strides`` (SCALE-Sim v3's ``llama/llama3b.csv``) is the network's batch, the same on
+  every line;
+* a cell may be wrapped in one pair of double quotes; any other quote is an error;
+* a cell above 2^24 (16,777,216) is refused (a slip, and hours to simulate);
 * a UTF-8 byte-order mark, CRLF line ends, no-break spaces, tab-separated files;
 * ``#`` starts a comment that runs to the end of the line (``..., 1,#dw``);
 * blank lines and lines of only commas are skipped; the trailing comma is optional (SCALE-Sim needs
@@ -43,6 +47,11 @@ GEMM_HEADER = ["layer name", "m", "n", "k"]
 HEADER_ALIASES = {"ifmap width": ("ifmap height",),  # DeepBench files: "Layer, IFMAP Width, IFMAP Width, ..."
                   "channel": ("channels",), "num filters": ("num filter",), "stride": ("strides",)}
 SPARSITY_HEADERS = ("sparsity", "")
+BATCH_HEADERS = ("batch size", "batch")
+#: the largest size a cell may give (M, N, K, channels, filters, a side of the IFMAP): beyond it a layer is a
+#: typo or a unit slip, and simulating it would take hours (the engine's time grows with the tiles). SCALE-Sim's
+#: shipped topologies stay below 2^15.
+MAX_DIM = 1 << 24
 
 
 def _norm(cell: str) -> str:
@@ -62,12 +71,23 @@ def _rows(text: str) -> list[tuple[int, list[str]]]:
     sep = "\t" if "," not in first and "\t" in first else ","
     rows = []
     for i, line in enumerate(lines, 1):
-        cells = [c.strip() for c in line.split("#", 1)[0].split(sep)]
+        cells = [_unquote(c.strip(), i) for c in line.split("#", 1)[0].split(sep)]
         while cells and not cells[-1]:
             cells.pop()
         if cells:
             rows.append((i, cells))
     return rows
+
+
+def _unquote(cell: str, line: int) -> str:
+    """A cell in double quotes loses them (``"conv1"`` is ``conv1``); any other quote (an unbalanced one,
+    or one inside the cell) is an error: SCALE-Sim splits on every comma, so a quoted comma cannot exist."""
+    if '"' not in cell:
+        return cell
+    if len(cell) >= 2 and cell[0] == cell[-1] == '"' and '"' not in cell[1:-1]:
+        return cell[1:-1].strip()
+    raise WorkloadError(f"line {line}: unbalanced or inner quote in cell {cell!r} (SCALE-Sim topologies quote "
+                        f"nothing; a name may be wrapped in one pair of double quotes)")
 
 
 def _unique_names(names: list[str]) -> list[str]:
@@ -103,7 +123,10 @@ def read_topology(path: str | Path, *, name: str | None = None) -> Network:
     except UnicodeDecodeError as e:
         line = data[:e.start].count(b"\n") + 1
         raise WorkloadError(f"{p.name}, line {line}: not UTF-8 text, byte {data[e.start:e.start + 1]!r}") from None
-    rows = _rows(text)
+    try:
+        rows = _rows(text)
+    except WorkloadError as e:
+        raise WorkloadError(f"{p.name}, {e}") from None
     if not rows:
         raise WorkloadError(f"{p.name}: empty topology file")
     _, header = rows[0]
@@ -119,6 +142,9 @@ def read_topology(path: str | Path, *, name: str | None = None) -> Network:
             f"(GEMM), not {', '.join(header)!r}"
         )
     extra = header[ncols].strip() if len(header) > ncols else ""
+    # SCALE-Sim v3's topologies (llama/llama3b.csv) add a Batch Size column, which SCALE-Sim reads past
+    batch_col = _norm(extra) in BATCH_HEADERS
+    batches: set[int] = set()
     layer_names = _unique_names([row[0] for _, row in rows[1:]])
     layers: list[Layer] = []
     for (lineno, row), lname in zip(rows[1:], layer_names, strict=True):
@@ -136,9 +162,20 @@ def read_topology(path: str | Path, *, name: str | None = None) -> Network:
                 raise WorkloadError(f"{where}: {col} must be an integer, not {cell!r}") from None
             if v < 1:
                 raise WorkloadError(f"{where}: {col} must be a positive integer, not {v}")
+            if v > MAX_DIM:
+                raise WorkloadError(f"{where}: {col} must be at most {MAX_DIM:,} (2^24), not {v:,}: a layer this "
+                                    f"size is a slip, and would take hours to simulate")
             values.append(v)
         weights = Operand()
-        if len(row) == ncols + 1:
+        if len(row) == ncols + 1 and batch_col:
+            try:
+                batch = int(row[ncols])
+            except ValueError:
+                batch = 0
+            if not 1 <= batch <= MAX_DIM:
+                raise WorkloadError(f"{where}: {extra} must be a positive integer, not {row[ncols]!r}")
+            batches.add(batch)
+        elif len(row) == ncols + 1:
             if _norm(extra) not in SPARSITY_HEADERS:
                 raise WorkloadError(f"{where}: {extra} is not a SCALE-Sim topology column (only Sparsity may "
                                     f"follow {names[-1]}), not {row[ncols]!r}")
@@ -161,7 +198,11 @@ def read_topology(path: str | Path, *, name: str | None = None) -> Network:
             raise WorkloadError(f"{where}: {e}") from None
     if not layers:
         raise WorkloadError(f"{p.name}: no layers after the header")
-    return Network(name or p.stem, tuple(layers), source=f"SCALE-Sim topology {p.name}")
+    if len(batches) > 1:
+        raise WorkloadError(f"{p.name}: {extra} must be the same on every line (a network has one batch), not "
+                            f"{', '.join(map(str, sorted(batches)))}")
+    batch = batches.pop() if batches else 1
+    return Network(name or p.stem, tuple(layers), batch=batch, source=f"SCALE-Sim topology {p.name}")
 
 
 def write_topology(net: Network) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 from codesign.errors import CodesignError
 
 # subcommand modules, in the order ``codesign --help`` lists them
-COMMANDS = ("simulate", "zoo", "workload", "accuracy", "sweep", "report", "generate", "verify", "synth")
+COMMANDS = ("simulate", "zoo", "workload", "accuracy", "sweep", "config", "report", "generate", "verify", "synth")
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from codesign.workloads.quantize import check_bits
 
     for flag in ("weight_bits", "act_bits"):
-        value = getattr(args, f"cfg_{flag}")
+        value = getattr(args, f"cfg_{flag}", None)
         if value is not None:
             check_bits(flag, value)
     config = config_from_args(args)

@@ -51,9 +51,12 @@ def _config_default(field: str) -> str:
 
 def add_config_flags(parser: argparse.ArgumentParser, *, gating_flag: bool = False) -> None:
     g = parser.add_argument_group("accelerator (flags override the --config file)")
-    g.add_argument("--config", metavar="accel.yaml", help="YAML file with AcceleratorConfig fields")
+    g.add_argument("--config", metavar="accel.yaml", default=argparse.SUPPRESS,
+                   help="YAML file with AcceleratorConfig fields (default: none, the defaults below)")
     for flag, (field, typ, help_) in CONFIG_FLAGS.items():
-        g.add_argument(flag, dest=f"cfg_{field}", type=_typed(flag, typ), default=None,
+        # SUPPRESS: an unset flag leaves no attribute (read with getattr(..., None)), and no formatter
+        # appends a second "(default: None)" to the help, which states the config's own default
+        g.add_argument(flag, dest=f"cfg_{field}", type=_typed(flag, typ), default=argparse.SUPPRESS,
                        metavar=flag[2:].upper().replace("-", "_"), help=f"{help_} (default: {_config_default(field)})")
     if gating_flag:
         g.add_argument("--gating", action="store_true", help="zero-gating (same as --zero-handling gate)")
@@ -78,7 +81,7 @@ def config_from_args(args: argparse.Namespace, **defaults: Any) -> AcceleratorCo
     from codesign.errors import ConfigError
     from codesign.sim.config import load_yaml_mapping
 
-    overrides = {f: getattr(args, f"cfg_{f}") for _, (f, _, _) in CONFIG_FLAGS.items()}
+    overrides = {f: getattr(args, f"cfg_{f}", None) for _, (f, _, _) in CONFIG_FLAGS.items()}
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if getattr(args, "gating", False):
         given = overrides.get("zero_handling")

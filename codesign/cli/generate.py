@@ -12,7 +12,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "generate", help="generate the accelerator's Verilog (Amaranth) and a JSON description",
         description=(
-            "Build the whole-layer accelerator (WS or OS systolic array of rows x cols PEs, double-buffered "
+            "Build the whole-layer accelerator (WS, OS or IS systolic array of rows x cols PEs, IS as WS on the "
+            "transposed GEMM; double-buffered "
             "on-chip buffers, tile sequencer, an AXI4 master DMA and AXI4-Lite registers) for the configuration "
             "and write into the output directory: <top>.v (one file, one named top module), <top>_regs.h and "
             "<top>_regs.py (the register map: layer descriptor, start/status, counters) and <top>.json "

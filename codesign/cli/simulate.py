@@ -9,7 +9,8 @@ from pathlib import Path
 
 from codesign.errors import CodesignError, ConfigError
 
-TABLE_COLUMNS = ["layer", "type", "macs", "cycles", "compute_cycles", "stall_cycles", "utilization", "energy_pj"]
+TABLE_COLUMNS = ["layer", "type", "macs", "cycles", "compute_cycles", "stall_cycles", "utilization", "energy_pj",
+                 "dram_read_bytes", "dram_write_bytes", "buildable"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +31,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fpga", default=None, metavar="TARGET",
                    help="synthesize and place the design for this FPGA (ice40-up5k, ice40-hx8k, ecp5-25k, ecp5-85k, "
                         "xc7) and report latency at the Fmax reached (cached; minutes the first time)")
-    p.add_argument("--out", "-o", default=None, metavar="FILE", help="write results (.csv, .json or .parquet)")
+    p.add_argument("--clip-bits", action="store_true",
+                   help="run workload operands wider than the array's weight/act bits at the array's bits (a "
+                        "note names the layers; recorded as clip_bits in the results) instead of an error")
+    p.add_argument("--out", "-o", default=None, metavar="FILE",
+                   help="write results: .json (summary with DRAM bytes, config, layers), .csv or .parquet (layers)")
     p.add_argument("--quiet", "-q", action="store_true", help="print totals only")
     p.set_defaults(func=run)
 
@@ -118,7 +123,15 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args, **_preset_bits(args))
     net = load(args)  # zoo name (with --arg), gemm:M,N,K or file; presets applied (and checked)
     _check_flags(args, config)
+    from codesign.workloads.precision import fit_to_array
+
+    bits = workload_bits(net)  # before clipping: what the workload is
+    net, notes = fit_to_array(net, config.weight_bits, config.act_bits, clip=args.clip_bits)
+    for note in notes:
+        print(f"codesign simulate: note: {note}", file=sys.stderr)
     result = simulate_network(net, config, timing=args.timing, engine=args.engine or "simpy")
+    result.meta["clip_bits"] = args.clip_bits
+    result.meta["clipped"] = "; ".join(notes)
     from codesign.workloads import trained
 
     if trained.has_weights(net.name):  # a trained network: its accuracy at these bits and sparsity
@@ -130,12 +143,10 @@ def run(args: argparse.Namespace) -> int:
         from codesign.hdl.fpga import fpga_metrics
 
         fpga = fpga_metrics(config, args.fpga)
-    bits = workload_bits(net)
     array_bits = f"W{config.weight_bits}A{config.act_bits}"
-    if bits != array_bits and bits.startswith("W"):
+    if bits != array_bits and bits.startswith("W") and not notes:
         print(f"codesign simulate: note: the workload is {bits}, the array {array_bits}: operands narrower than "
-              f"the array move and are stored at their own width, wider ones are cut to the array's",
-              file=sys.stderr)
+              f"the array move and are stored at their own width", file=sys.stderr)
     print_result(result, quiet=args.quiet, fpga=fpga, workload_bits=bits)
     if out is not None:
         write_result(result, out)
@@ -201,6 +212,12 @@ def print_table(console, title: str, columns, rows, *, total=None,  # type: igno
 
 
 def _fmt(v: object) -> str:
+    if hasattr(v, "item"):  # a numpy scalar from the layer table
+        v = v.item()
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float) and v.is_integer() and abs(v) >= 1000:
+        return f"{v:,.0f}"
     if isinstance(v, float):
         return f"{v:.3f}" if abs(v) < 1000 else f"{v:,.0f}"
     if isinstance(v, int):
@@ -221,7 +238,8 @@ def print_result(result, *, quiet: bool = False, fpga: dict | None = None,  # ty
     if not quiet:
         rows = [[_fmt(v) for v in row] for row in result.to_dataframe()[TABLE_COLUMNS].itertuples(index=False)]
         total = ["total", "", _fmt(result.macs), _fmt(result.cycles), _fmt(result.compute_cycles),
-                 _fmt(result.stall_cycles), _fmt(result.utilization), _fmt(result.energy_pj)]
+                 _fmt(result.stall_cycles), _fmt(result.utilization), _fmt(result.energy_pj),
+                 _fmt(result.dram_read_bytes), _fmt(result.dram_write_bytes), _fmt(result.buildable)]
         print_table(console, title, TABLE_COLUMNS, rows, total=total, text_columns=("layer", "type"))
     else:
         console.print(title)
@@ -231,8 +249,13 @@ def print_result(result, *, quiet: bool = False, fpga: dict | None = None,  # ty
         f"energy {result.energy_uj:,.1f} uJ  |  utilization {result.utilization:.1%}  |  MACs {result.macs:,}"
     )
     console.print("energy breakdown (uJ): " + ", ".join(f"{k} {v * 1e-6:,.1f}" for k, v in b.items()))
-    dram_mb = sum(r.dram_bytes for r in result.layers) / 1e6
-    console.print(f"DRAM traffic {dram_mb:,.2f} MB (fusion {cfg.fusion.value}, mapping {cfg.mapping.value})")
+    console.print(f"DRAM traffic {result.dram_bytes / 1e6:,.2f} MB: read {result.dram_read_bytes:,} bytes, written "
+                  f"{result.dram_write_bytes:,} bytes (fusion {cfg.fusion.value}, mapping {cfg.mapping.value})")
+    from codesign.sim.result import design_model_only
+
+    reason = design_model_only(cfg)
+    console.print("buildable: yes (codesign generate builds this design)" if not reason
+                  else f"buildable: no ({reason})")
     if result.model_only:
         console.print(f"model-only: {result.model_only}")
     if "accuracy" in result.meta:

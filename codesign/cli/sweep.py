@@ -32,6 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--engine", type=engine_arg, default=None, metavar="{closed_form,simpy}",
                    help="simulator: closed_form (the SimPy engine's closed-form twin; alias analytic; default "
                         "unless the space names one) or simpy (the reference)")
+    p.add_argument("--include-model-only", action="store_true",
+                   help="rank every point on the Pareto front, also those codesign generate does not build "
+                        "(buildable false; default: the front is over buildable points only)")
+    p.add_argument("--clip-bits", action="store_true",
+                   help="run workload operands wider than a point's weight_bits/act_bits at the array's bits "
+                        "(column clipped) instead of refusing the sweep; same as clip_bits: true in the space")
     p.add_argument("--chunk", type=_positive, default=None, metavar="N", help="points per task")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -70,7 +76,7 @@ def _natural(text: str) -> int:
 def run(args: argparse.Namespace) -> int:
     from codesign.errors import ConfigError
     from codesign.space import DesignSpace
-    from codesign.sweep import check_output, parse_scheduler, run_sweep
+    from codesign.sweeps import check_output, parse_scheduler, run_sweep
 
     out = check_output(args.output)  # before the space is read or anything evaluated
     if args.scheduler is not None:
@@ -86,12 +92,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         run = run_sweep(space, workers=args.workers, output=out, resume=args.resume, sample=args.sample,
                         seed=args.seed, scheduler=args.scheduler, engine=args.engine, pareto=args.pareto,
-                        chunk_size=args.chunk, progress=not args.no_progress)
+                        chunk_size=args.chunk, progress=not args.no_progress,
+                        clip_bits=args.clip_bits or None, include_model_only=args.include_model_only or None)
     finally:
         signal.signal(signal.SIGTERM, previous)
     resumed = f" ({run.resumed_points} resumed, {run.evaluated_points} evaluated)" if args.resume else ""
+    over = "all points" if run.meta.get("space", {}).get("include_model_only") else "buildable points"
     print(f"{run.points} points x {len(run.workloads)} workloads -> {run.rows} rows{resumed}, "
-          f"{run.front} on the Pareto front ({','.join(run.pareto)}); wrote {out}", file=sys.stderr)
+          f"{run.front} on the Pareto front ({','.join(run.pareto)}, over {over}); wrote {out}", file=sys.stderr)
     return 0
 
 

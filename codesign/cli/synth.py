@@ -35,7 +35,71 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="nextpnr's router with --pnr (default router1)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--no-cache", action="store_true", help="run the tools even if a cached result exists")
+    p.add_argument("--no-progress", action="store_true", help="no estimate and elapsed-time line on stderr")
     p.set_defaults(func=run)
+
+
+def estimate_s(config, target: str, pnr: bool) -> float:  # type: ignore[no-untyped-def]
+    """A rough duration of an uncached run, from the times measured on a 2-core machine: Yosys takes
+    47 s for the whole-layer top around a 2x2 array (DMA, sequencer, registers) and ~20 s more for an
+    8x8 array's PEs; nextpnr 49 s for 4x4 and 212 s for 8x8 on ECP5, 113 s for 4x4 on iCE40
+    (TOOLCHAIN.md); the first YoWASP run compiles its WebAssembly (~80-135 s) into ~/.cache/YoWASP."""
+    from pathlib import Path
+
+    pes = config.pes
+    t = 45.0 + 0.3 * pes
+    if pnr:
+        t += (7.0 if target.startswith("ice40") else 3.3) * pes
+    if not (Path.home() / ".cache" / "YoWASP").exists():
+        t += 110.0
+    return t
+
+
+def _progress(enabled: bool, text: str):  # type: ignore[no-untyped-def]
+    """A line on stderr saying what runs and how long it may take, with an elapsed-time spinner on a
+    terminal (cleared when done)."""
+    import contextlib
+
+    if not enabled:
+        return contextlib.nullcontext()
+    import sys
+
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        print(f"codesign synth: {text}", file=sys.stderr, flush=True)
+        return contextlib.nullcontext()
+    return _Spinner(console, text)
+
+
+class _Spinner:
+    def __init__(self, console, text: str) -> None:  # type: ignore[no-untyped-def]
+        import time
+
+        self.console, self.text, self.start = console, text, time.monotonic()
+        self.status = None
+
+    def __enter__(self) -> _Spinner:
+        import threading
+        import time
+
+        self.status = self.console.status(self.text)
+        self.status.__enter__()  # type: ignore[attr-defined]
+        self._stop = threading.Event()
+
+        def tick() -> None:
+            while not self._stop.wait(1.0):
+                self.status.update(f"{self.text} [elapsed {time.monotonic() - self.start:,.0f} s]")  # type: ignore[attr-defined]
+
+        self._thread = threading.Thread(target=tick, name="codesign-synth-progress", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.status.__exit__(*exc)  # type: ignore[attr-defined]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,8 +107,12 @@ def run(args: argparse.Namespace) -> int:
 
     dev = device(args.target)  # an unknown target fails before the design is generated
     config = config_from_args(args)
-    result = synth(config, dev.name, pnr=args.pnr, use_cache=not args.no_cache, multipliers=args.multipliers,
-                   router=args.router)
+    how = "synthesis and place and route" if args.pnr else "synthesis"
+    text = (f"{how} of a {config.rows}x{config.cols} {config.dataflow.value} array for {dev.name}: about "
+            f"{estimate_s(config, dev.name, args.pnr):,.0f} s unless cached (a rough estimate)")
+    with _progress(not args.no_progress, text):
+        result = synth(config, dev.name, pnr=args.pnr, use_cache=not args.no_cache, multipliers=args.multipliers,
+                       router=args.router)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -70,6 +138,14 @@ def format_result(r, labels: dict[str, str]) -> str:  # type: ignore[no-untyped-
     if r.fmax_mhz is not None:
         met = "met" if r.fmax_mhz >= r.target_mhz else "not met"
         lines.append(f"Fmax {r.fmax_mhz:.1f} MHz (target {r.target_mhz:g} MHz: {met})")
+    lut = r.utilization.get("lut")
+    if lut is not None and lut["used"] != r.luts:
+        family = r.target.split("-")[0]
+        why = {"ecp5": "LUT4 cells + 2 per carry cell (CCU2C) + 4 per LUT-RAM cell (TRELLIS_DPR16X4)",
+               "ice40": "logic cells: each holds one LUT4 and one flip-flop, so the larger of the two counts",
+               "xc7": "LUT6 cells + the LUT sites of shift registers and distributed RAM"}.get(family, "sites")
+        lines.append(f"note: the cells line counts the LUT cells Yosys mapped ({r.luts}); the utilization row "
+                     f"counts the LUT sites they need ({lut['used']:g}): {why}")
     lines.append(f"{r.fit_message} ({r.fit_basis})")
     lines.extend(f"note: {n}" for n in r.notes)
     secs = f"synthesis {r.synth_seconds:.1f} s" + (f", place and route {r.pnr_seconds:.1f} s" if r.pnr_seconds else "")

@@ -19,8 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         description="Print the layer table: shapes, GEMM M/N/K, groups/repeats, MACs, params, "
                                     "bits and density per operand.")
     s.add_argument("workload", metavar="NAME|FILE", help="zoo name, gemm:M,N,K or a .onnx/.yaml/.csv file")
-    s.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    s.add_argument("--yaml", action="store_true", help="print the network in the YAML network format")
+    fmt = s.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    fmt.add_argument("--yaml", action="store_true", help="print the network in the YAML network format")
     add_workload_flags(s)
     s.set_defaults(func=run_show)
     p.set_defaults(func=lambda args: _usage(p, wsub))

@@ -290,8 +290,79 @@ def _flag_cases() -> Iterator[tuple[str, Case]]:
         yield f"flag-{name}", Case(list(argv), files, expect)
 
 
+TOPO = b"Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
+HOROWITZ = (Path(__file__).resolve().parents[2] / "sim" / "data").glob("*/horowitz45.yaml")
+TABLE = next(iter(HOROWITZ)).read_bytes()
+# issue 21: new flags and fields (config, clip_bits, include_model_only, unit sanity, SCALE-Sim cells)
+NEW: dict[str, tuple[list[str], dict[str, bytes], str]] = {
+    "config-point-missing": (["config", "{d}/good.parquet", "--point", "99999"], {}, "99999"),
+    "config-point-negative": (["config", "{d}/good.parquet", "--point", "-1"], {}, "-1"),
+    "config-point-text": (["config", "{d}/good.parquet", "--point", "first"], {}, "first"),
+    "config-no-point": (["config", "{d}/good.parquet"], {}, "--point"),
+    "config-out-suffix": (["config", "{d}/good.parquet", "--point", "0", "-o", "{d}/p.json"], {}, "p.json"),
+    "config-results-missing": (["config", "{d}/nothere.parquet", "--point", "0"], {}, "nothere.parquet"),
+    "config-results-binary": (["config", "{d}/r.csv", "--point", "0"], {"r.csv": CONTENTS["binary"]}, "r.csv"),
+    "config-no-space": (["config", "{d}/plain.csv", "--point", "0"], {"plain.csv": b"point,workload,cycles\n0,x,1\n"},
+                        "design space"),
+    "config-csv-bad-meta": (["config", "{d}/m.csv", "--point", "0"],
+                            {"m.csv": b"#codesign.sweep {not json\npoint,workload\n0,x\n"}, "m.csv"),
+    "simulate-wide-operands": (["simulate", "-w", "ds_cnn_kws", "--weight-bits", "4", "-q"], {}, "--clip-bits"),
+    "api-flag-clip-bits-value": (["simulate", "-w", "ds_cnn_kws", "--clip-bits", "yes", "-q"], {}, "yes"),
+    "sweep-wide-operands": (["sweep", "{d}/s.yaml", "-o", "{d}/out.parquet", "--no-progress"],
+                            {"s.yaml": b"workloads: [ds_cnn_kws]\naxes: {weight_bits: [4, 8]}\n"}, "clip_bits"),
+    "sweep-clip-bits-value": (["sweep", "{d}/s.yaml", "-o", "{d}/out.parquet", "--no-progress"],
+                              {"s.yaml": b"workloads: [ds_cnn_kws]\naxes: {rows: [4]}\nclip_bits: maybe\n"},
+                              "clip_bits"),
+    "sweep-include-model-only-value": (["sweep", "{d}/s.yaml", "-o", "{d}/out.parquet", "--no-progress"],
+                                       {"s.yaml": b"workloads: [ds_cnn_kws]\naxes: {rows: [4]}\n"
+                                                  b"include_model_only: 3\n"}, "include_model_only"),
+    "report-include-model-only-missing": (["report", "{d}/nothere.csv", "--include-model-only"], {}, "nothere.csv"),
+    "clock-in-hz": (["simulate", "-w", "gemm:8,8,8", "--clock-mhz", "200000000", "-q"], {}, "clock_mhz"),
+    "clock-in-hz-config": (["simulate", "-w", "gemm:8,8,8", "--config", "{d}/a.yaml", "-q"],
+                           {"a.yaml": b"clock_mhz: 200000000\n"}, "200000000"),
+    "sram-in-kib": (["simulate", "-w", "gemm:8,8,8", "--config", "{d}/a.yaml", "-q"],
+                    {"a.yaml": b"input_sram_bytes: 64\n"}, "input_sram_bytes"),
+    "output-sram-tiny": (["generate", "--config", "{d}/a.yaml", "-o", "{d}/gen"],
+                         {"a.yaml": b"output_sram_bytes: 16\n"}, "output_sram_bytes"),
+    "bandwidth-per-second": (["simulate", "-w", "gemm:8,8,8", "--dram-bytes-per-cycle", "1e-6", "-q"], {},
+                             "dram_bytes_per_cycle"),
+    "sweep-clock-axis": (["sweep", "{d}/s.yaml", "-o", "{d}/out.parquet", "--no-progress"],
+                         {"s.yaml": b"workloads: [ds_cnn_kws]\naxes: {clock_mhz: [200, 2.0e+8]}\n"}, "clock_mhz"),
+    "sweep-sram-too-small": (["sweep", "{d}/s.yaml", "-o", "{d}/out.parquet", "--no-progress"],
+                             {"s.yaml": b"workloads: [ds_cnn_kws]\naxes: {rows: [8, 64]}\n"
+                                        b"base: {weight_sram_bytes: 1024}\n"}, "weight_sram_bytes"),
+    "energy-table-bad-number": (["simulate", "-w", "gemm:8,8,8", "--energy-table", "{d}/t.yaml", "-q"],
+                                {"t.yaml": TABLE.replace(b"mult_pj: 0.2 ", b"mult_pj: 0.2x")}, "mac.mult_pj"),
+    "energy-table-negative": (["simulate", "-w", "gemm:8,8,8", "--energy-table", "{d}/t.yaml", "-q"],
+                              {"t.yaml": TABLE.replace(b"dram_pj_per_bit: 20.3", b"dram_pj_per_bit: -1")},
+                              "dram_pj_per_bit"),
+    "scalesim-huge-layer": (["simulate", "-w", "{d}/t.csv", "-q"],
+                            {"t.csv": TOPO + b"huge, 100000000, 100000000, 3, 3, 3, 8, 1,\n"}, "IFMAP Height"),
+    "scalesim-huge-gemm": (["workload", "show", "{d}/t.csv"],
+                           {"t.csv": b"Layer name, M, N, K,\ng, 99999999, 8, 8,\n"}, "99,999,999"),
+    "scalesim-unbalanced-quote": (["workload", "show", "{d}/t.csv"],
+                                  {"t.csv": TOPO + b'"conv1, 8, 8, 3, 3, 3, 8, 1,\n'}, "quote"),
+    "scalesim-inner-quote": (["workload", "show", "{d}/t.csv"],
+                             {"t.csv": TOPO + b'con"v1, 8, 8, 3, 3, 3, 8, 1,\n'}, "quote"),
+    "scalesim-batch-differs": (["workload", "show", "{d}/t.csv"],
+                               {"t.csv": TOPO.replace(b"Strides,", b"Strides, Batch Size,")
+                                + b"a, 8, 8, 3, 3, 3, 8, 1, 1,\nb, 8, 8, 3, 3, 3, 8, 1, 2,\n"}, "Batch Size"),
+    "scalesim-batch-zero": (["workload", "show", "{d}/t.csv"],
+                            {"t.csv": TOPO.replace(b"Strides,", b"Strides, Batch Size,")
+                             + b"a, 8, 8, 3, 3, 3, 8, 1, 0,\n"}, "Batch Size"),
+    "workload-json-and-yaml": (["workload", "show", "ds_cnn_kws", "--json", "--yaml"], {}, "--yaml"),
+    "synth-no-progress-bad-config": (["synth", "--target", "ecp5-25k", "--no-progress", "--clock-mhz", "1e9"], {},
+                                     "clock_mhz"),
+}
+
+
+def _new_cases() -> Iterator[tuple[str, Case]]:
+    for name, (argv, files, expect) in NEW.items():
+        yield f"new-{name}", Case(list(argv), dict(files), expect)
+
+
 GENERATORS = (_config_cases, _other_command_config_cases, _space_cases, _network_cases, _mixed_cases, _csv_cases,
-              _report_cases, _space_content_cases, _network_content_cases, _flag_cases)
+              _report_cases, _space_content_cases, _network_content_cases, _flag_cases, _new_cases)
 CASES = dict(item for gen in GENERATORS for item in gen())
 
 
@@ -342,7 +413,7 @@ def run_case(case: Case, d: Path, good: dict[str, bytes]) -> tuple[int, str, dic
 
 
 def test_corpus_size() -> None:
-    assert len(CASES) >= 150, len(CASES)
+    assert len(CASES) >= 150 + len(NEW), len(CASES)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

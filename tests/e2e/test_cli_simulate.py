@@ -40,11 +40,19 @@ def test_simulate_json_and_yaml_config(tmp_path) -> None:
     cfg = tmp_path / "accel.yaml"
     cfg.write_text("rows: 8\ncols: 8\ndataflow: is\nweight_bits: 4\n")
     out = tmp_path / "r.json"
-    p = run("simulate", "-w", "gemm:100,37,53", "--config", str(cfg), "--cols", "4", "--out", str(out), "-q")
+    p = run("simulate", "-w", "gemm:100,37,53", "--config", str(cfg), "--cols", "4", "--out", str(out), "-q",
+            "--clip-bits")
     assert p.returncode == 0, p.stderr
     data = json.loads(out.read_text())
     assert data["config"]["rows"] == 8 and data["config"]["cols"] == 4 and data["config"]["weight_bits"] == 4
     assert data["summary"]["macs"] == 100 * 37 * 53
+    assert data["summary"]["clip_bits"] is True  # the INT8 GEMM's weights ran at the array's 4 bits
+    # DRAM bytes in the summary: the sum of the layer rows' reads and writes
+    layer = data["layers"][0]
+    assert data["summary"]["dram_read_bytes"] == layer["dram_read_bytes"] > 0
+    assert data["summary"]["dram_write_bytes"] == layer["dram_write_bytes"] > 0
+    # an IS design with requantize false and 4/8 bits is what codesign generate builds
+    assert data["summary"]["buildable"] is True
 
 
 def test_scalesim_csv_workload_and_timing(tmp_path) -> None:

@@ -17,6 +17,8 @@ axes:
   rows: [4, 8, 16]
   cols: [4, 8, 16]
   weight_bits: [4, 8]
+# the zoo network is INT8: its 8-bit weights run at 4 bits on the 4-bit points
+clip_bits: true
 constraints:
   max_pes: 128
 """

@@ -6,7 +6,7 @@ from codesign.sim.config import AcceleratorConfig
 from codesign.sim.engine import VECTOR_REASON, simulate_layer, simulate_network
 from codesign.sim.tileplan import model_only_reason
 from codesign.sim.vector_engine import REASON as DW_REASON
-from codesign.sweep import metrics_row
+from codesign.sweeps import metrics_row
 from codesign.workloads import zoo
 from codesign.workloads.layers import Conv2d, Pool
 

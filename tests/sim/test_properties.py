@@ -26,8 +26,24 @@ linears = st.builds(
     i=st.integers(1, 600), o=st.integers(1, 600), t=st.integers(1, 64), wd=st.sampled_from([1.0, 0.5]),
 )
 layers = st.one_of(convs, linears)
+def _config(**fields):
+    """An AcceleratorConfig, with the ones whose buffers cannot hold one fold of the array left out (refused
+    when made since issue 21, as the planner refused them before)."""
+    try:
+        return AcceleratorConfig(**fields)
+    except ConfigError as e:
+        assume("must hold one array word" not in str(e))
+        raise
+
+
+def _variant(cfg, **changes):
+    """``cfg.replace(**changes)``, left out like :func:`_config` when its buffers cannot hold one fold (n:m
+    skipping widens the weight words by their index bits)."""
+    return _config(**{**cfg.to_dict(), **changes})
+
+
 configs = st.builds(
-    AcceleratorConfig,
+    _config,
     rows=st.sampled_from([2, 4, 8, 16, 32]), cols=st.sampled_from([2, 4, 8, 16, 32]),
     dataflow=st.sampled_from(["ws", "os", "is"]),
     input_sram_bytes=st.sampled_from([2048, 16384, 65536]), weight_sram_bytes=st.sampled_from([2048, 16384, 65536]),
@@ -82,7 +98,11 @@ def test_energy_never_decreases_with_more_bits(layer, cfg, which, lo) -> None:
     layer = layer.with_operands(weights=layer.weights.with_bits(16), inputs=layer.inputs.with_bits(16))
     from codesign.sim.mapping import plan_layer
 
-    small_cfg, big_cfg = cfg.replace(**{which: lo}), cfg.replace(**{which: 2 * lo})
+    try:
+        small_cfg, big_cfg = cfg.replace(**{which: lo}), cfg.replace(**{which: 2 * lo})
+    except ConfigError as e:  # the wider words do not fit the buffers at all (refused when made)
+        assume("must hold one array word" not in str(e))
+        raise
     small = simulate_layer(layer, 1, small_cfg, "native", "closed_form")
     # wider words fit fewer to a buffer slot, so the tiler may cut the layer differently, and its
     # fixed heuristic is not monotone across tilings; on the same tiling more bits never cost less
@@ -111,12 +131,12 @@ def test_skipping_never_adds_cycles(layer, cfg, spec) -> None:
     issues one MAC per weight slot: 2:4 and 1:4 weights compressed to 2 slots per 4 (``min(2, rest)``
     for a last, shorter group), the others in its dense layout (a slot per weight, none skipped)."""
     layer = layer.with_operands(weights=layer.weights.with_sparsity(spec))
-    base = simulate_layer(layer, 1, cfg.replace(zero_handling="gate"), "native", "closed_form")
-    ideal = simulate_layer(layer, 1, cfg.replace(zero_handling="skip", skip_pattern="bitmask"), "native",
+    base = simulate_layer(layer, 1, _variant(cfg, zero_handling="gate"), "native", "closed_form")
+    ideal = simulate_layer(layer, 1, _variant(cfg, zero_handling="skip", skip_pattern="bitmask"), "native",
                            "closed_form")
     assert ideal.cycles <= base.cycles
     assert ideal.counts.active_macs + ideal.counts.gated_macs <= layer.macs()
-    hw = simulate_layer(layer, 1, cfg.replace(zero_handling="skip", skip_pattern="2:4"), "native", "closed_form")
+    hw = simulate_layer(layer, 1, _variant(cfg, zero_handling="skip", skip_pattern="2:4"), "native", "closed_form")
     assert hw.counts.active_macs + hw.counts.gated_macs + hw.counts.skipped_macs == layer.macs()
     assert ideal.utilization <= 1 and hw.utilization <= 1  # skipped MACs are not issued
     g = layer.gemm(1)

@@ -103,7 +103,7 @@ def test_bad_shape() -> None:
                           st.integers(0, 3).map(float)), max_size=60), st.integers(1, 7), st.integers(2, 3))
 def test_streaming_front_equals_the_mask(points, batch_rows, k) -> None:  # type: ignore[no-untyped-def]
     """Merging batch by batch keeps exactly the rows pareto_mask keeps (ties, NaN, any batch size)."""
-    from codesign.sweep import StreamingFront
+    from codesign.sweeps import StreamingFront
 
     values = np.array([p[:k] for p in points], dtype=float).reshape(-1, k)
     front = StreamingFront(k, batch_rows=batch_rows)

@@ -12,7 +12,7 @@ import pytest
 from codesign.errors import ConfigError
 from codesign.report import choose_point, report
 from codesign.space import DesignSpace
-from codesign.sweep import sweep
+from codesign.sweeps import sweep
 
 from .conftest import SMALL_SPACE, run_cli
 

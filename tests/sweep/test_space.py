@@ -97,11 +97,15 @@ BAD = [
     ("workloads: [ds_cnn_kws]\naxes: {rows: []}\n", "space.yaml: axes.rows must be a non-empty list or range, not []"),
     ("workloads: [ds_cnn_kws]\naxes: {rows: [8, 16], cols: [8, 16]}\nconstraints: {max_pes: 32}\n",
      "space.yaml: constraints leave no design point: max_pes 32 is below every point's PE count (fewest: 64)"),
-    ("workloads: [ds_cnn_kws]\naxes: {rows: [8, 64], input_sram_bytes: [1024, 65536]}\n"
+    ("workloads: [ds_cnn_kws]\naxes: {rows: [8, 32], input_sram_bytes: [1024, 65536]}\n"
      "base: {weight_sram_bytes: 1024, output_sram_bytes: 1024}\n"
      "constraints: {max_sram_bytes: 3072, max_area_mm2: 0.000001}\n",
      "space.yaml: constraints leave no design point: max_area_mm2 1e-06 is below every point's area "
      "(smallest: "),
+    # 64x16 8-bit weights, double-buffered: 2 x 1,024 bytes, so 1,024 bytes is a unit slip
+    ("workloads: [ds_cnn_kws]\naxes: {rows: [8, 64]}\nbase: {weight_sram_bytes: 1024}\n",
+     "space.yaml: axes.rows: weight_sram_bytes must hold one array word (8-bit weights of one fold, twice for "
+     "double buffering: 2048 bytes) for a 64x16 ws array, not 1024: it is in bytes (64 KiB is 65536)"),
     ("workloads: [ds_cnn_kws]\naxes:\n  rows: [8, 16\n  cols: [4]\n",
      "space.yaml: malformed YAML at line 4: "),  # then PyYAML's wording of the problem
     ("workloads: [ds_cnn_kws]\naxes: {rows: [0, 8]}\n",
@@ -116,14 +120,15 @@ BAD = [
     ("workloads: [ds_cnn_kws]\naxes: {rows: [8]}\nconstraints: {max_pe: 4}\n",
      "space.yaml: unknown constraint 'max_pe' (constraints: max_pes, max_area_mm2, max_sram_bytes)"),
     ("workloads: [ds_cnn_kws]\naxis: {rows: [8]}\n",
-     "space.yaml: unknown section 'axis' (sections: workloads, base, axes, constraints, sample, pareto, engine, fpga)"),
+     "space.yaml: unknown section 'axis' (sections: workloads, base, axes, constraints, sample, pareto, engine, fpga, "
+     "clip_bits, include_model_only)"),
     ("axes: {rows: [8]}\n",
      "space.yaml: workloads must be a non-empty list of workload names or mappings, not None"),
     ("workloads: [no_such_net]\naxes: {rows: [8]}\n",
      "space.yaml: unknown workload 'no_such_net'"),
     ("workloads: [ds_cnn_kws]\naxes: {rows: [8]}\npareto: [latency_ms, speed]\n",
      "space.yaml: pareto metrics must be among cycles, latency_ms, energy_pj, energy_uj, edp, area_mm2, "
-     "utilization, peak_dram_bytes_per_cycle, stall_cycles, not 'speed'"),
+     "utilization, peak_dram_bytes_per_cycle, stall_cycles, dram_bytes, not 'speed'"),
     ("- just\n- a list\n", "space.yaml: must hold a mapping of fields, not list"),
 ]
 

@@ -13,7 +13,7 @@ from codesign.errors import ConfigError
 from codesign.pareto import pareto_mask
 from codesign.sim.engine import simulate_network
 from codesign.space import DesignSpace
-from codesign.sweep import engine_name, journal_path, read_results, sweep
+from codesign.sweeps import engine_name, journal_path, read_results, sweep
 
 from .conftest import SMALL_SPACE, run_cli
 
@@ -152,10 +152,15 @@ def test_cli_sweep_issue_example(tmp_path: Path) -> None:
     assert "wrote results.parquet" in r.stderr.splitlines()[-1]
 
 
-def test_codesign_sweep_is_callable_before_and_after_module_import() -> None:
+def test_codesign_sweep_is_the_function_and_codesign_sweeps_the_package() -> None:
+    """The function and the package have different names: importing the package does not change
+    what ``codesign.sweep`` is (no module-class swap)."""
+    import types
+
     import codesign
-    import codesign.sweep as module
+    import codesign.sweeps as package
 
     space = {"workloads": ["ds_cnn_kws"], "axes": {"rows": [4, 8]}}
-    assert callable(codesign.sweep) and callable(module)
+    assert isinstance(package, types.ModuleType) and type(package) is types.ModuleType
+    assert codesign.sweep is package.sweep and not isinstance(codesign.sweep, types.ModuleType)
     assert len(codesign.sweep(space, workers=1)) == 2  # 2 points x 1 workload

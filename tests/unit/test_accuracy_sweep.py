@@ -11,7 +11,7 @@ from codesign.accuracy import accuracy, sweep_accuracy
 from codesign.errors import ConfigError, WorkloadError
 from codesign.pareto import mark_pareto
 from codesign.sim.config import AcceleratorConfig
-from codesign.sweep import sweep
+from codesign.sweeps import sweep
 from codesign.workloads import zoo
 
 pytest.importorskip("sklearn")
@@ -21,6 +21,7 @@ SPACE = {
     "base": {"rows": 8, "cols": 8},
     "axes": {"weight_bits": [8, 3], "act_bits": [8, 4]},
     "pareto": ["latency_ms", "energy_pj", "accuracy"],
+    "clip_bits": True,  # the 8-bit trained network quantized to the 3- and 4-bit arrays' bits
 }
 
 

@@ -14,7 +14,7 @@ from codesign.errors import CodesignError
 from codesign.safe_yaml import parse_yaml
 from codesign.sim.config import AcceleratorConfig, load_yaml_mapping
 from codesign.space import DesignSpace
-from codesign.sweep import read_results
+from codesign.sweeps import read_results
 from codesign.workloads.presets import apply
 from codesign.workloads.scalesim_csv import read_topology
 from codesign.workloads.yaml_io import network_from_dict, read_network_yaml

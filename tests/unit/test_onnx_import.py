@@ -73,7 +73,7 @@ def small_cnn() -> onnx.ModelProto:
 
 def test_small_cnn_layer_table(tmp_path: Path) -> None:
     net = read_onnx(save(tmp_path, small_cnn()))
-    expected = Network("small_cnn", (
+    expected = Network("m", (  # named after its file m.onnx, not its graph small_cnn
         Conv2d("conv1", in_channels=3, out_channels=8, in_h=32, in_w=32, kernel=3, stride=2,
                padding=(0, 1, 1, 0), bias=True, sources=(NETWORK_INPUT,)),  # BN folded into the bias
         Conv2d("dw", in_channels=8, out_channels=8, in_h=16, in_w=16, kernel=3, padding=2, dilation=2, groups=8,
@@ -265,7 +265,7 @@ def test_load_workload_dispatches_onnx(tmp_path: Path) -> None:
     from codesign.api import load_workload
 
     net = load_workload(save(tmp_path, small_cnn(), "cnn.onnx"))
-    assert net.name == "small_cnn" and len(net) == 7
+    assert net.name == "cnn" and len(net) == 7  # named after the file, not the graph ("small_cnn")
 
 
 def test_cli_skip_unsupported_warns_and_counts(tmp_path: Path) -> None:
