@@ -50,3 +50,8 @@ if [ "$mode" = "--test" ]; then
 else
   .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[${extras}]"
 fi
+# PyPI's torchvision (which timm imports) is a CUDA build whose ops do not load beside the CPU torch;
+# codesign's import hook lets it import anyway (codesign/_torchvision_compat.py). Installed at start-up
+# of this venv's Python, so `import timm` works before `import codesign` too.
+site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+echo "import codesign._torchvision_compat as _c; _c.install()" > "$site/codesign_torchvision_compat.pth"

@@ -37,8 +37,9 @@ def test_readme_pytorch_snippet_runs() -> None:
 
 
 def test_timm_imports_only_through_the_hook() -> None:
-    """Without ``import codesign`` first, this environment's torchvision fails as the issue says (when
-    its ops do not load); the hook is what makes the difference, and it leaves working ops alone."""
+    """Without the hook, this environment's torchvision fails as the issue says (when its ops do not
+    load); the hook is what makes the difference, and it leaves working ops alone. The README's setup
+    installs the hook at start-up (a .pth file), so a bare ``import torchvision`` works too."""
     pytest.importorskip("torch")
     probe = ("import importlib.util, sys\n"
              "spec = importlib.util.find_spec('torchvision')\n"
@@ -46,13 +47,15 @@ def test_timm_imports_only_through_the_hook() -> None:
     if subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                       check=False).stdout.strip() != "present":
         pytest.skip("torchvision is not installed")
-    bare = subprocess.run([sys.executable, "-c", "import torchvision; print(torchvision.extension._has_ops())"],
-                          capture_output=True, text=True, timeout=300, check=False)
+    unhooked = subprocess.run(
+        [sys.executable, "-c", "import sys; sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "
+         "'_Hook']; import torchvision; print(torchvision.extension._has_ops())"],
+        capture_output=True, text=True, timeout=300, check=False)
     hooked = subprocess.run([sys.executable, "-c", "import codesign, torchvision; "
                              "print(torchvision.extension._has_ops())"],
                             capture_output=True, text=True, timeout=300, check=False)
     assert hooked.returncode == 0, hooked.stderr[-1000:]
     if hooked.stdout.strip() == "True":  # a torchvision whose ops load: the hook had nothing to do
-        assert bare.returncode == 0
+        assert unhooked.returncode == 0
     else:
-        assert "operator torchvision::nms does not exist" in bare.stderr
+        assert "operator torchvision::nms does not exist" in unhooked.stderr
