@@ -60,6 +60,7 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from codesign.errors import ConfigError
+from codesign.hdl.engines.array import popcount as adder_tree  # a balanced adder tree over any values
 
 LATENCY_CYCLES = 5  # after the last position: read, window, products, sum, write; then done
 MODE_MAC, MODE_MAX, MODE_AVG = 0, 1, 2  # depthwise convolution, max pooling, average pooling
@@ -302,9 +303,9 @@ class DepthwiseEngine(wiring.Component):
                 # average: the taps pooled, the others (below any activation: the max's sentinel) as 0
                 avg_terms = [Mux(p_ < -(1 << (sp.act_bits - 1)), 0, p_) for p_ in terms]
                 m.d.sync += sums[lane].eq(Mux(mode == MODE_MAX, _max_tree(terms),
-                                              Mux(mode == MODE_AVG, _tree(avg_terms), _tree(terms))))
+                                              Mux(mode == MODE_AVG, adder_tree(avg_terms), adder_tree(terms))))
             else:
-                m.d.sync += sums[lane].eq(_tree(terms))
+                m.d.sync += sums[lane].eq(adder_tree(terms))
         e_out = Signal()
         m.d.sync += e_out.eq(d_out)
         results: list = sums
@@ -366,16 +367,6 @@ def _max_tree(values: list) -> object:
     level = list(values)
     while len(level) > 1:
         nxt = [Mux(level[i] > level[i + 1], level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
-        if len(level) % 2:
-            nxt.append(level[-1])
-        level = nxt
-    return level[0]
-
-
-def _tree(values: list) -> object:
-    level = list(values)
-    while len(level) > 1:
-        nxt = [level[i] + level[i + 1] for i in range(0, len(level) - 1, 2)]
         if len(level) % 2:
             nxt.append(level[-1])
         level = nxt
