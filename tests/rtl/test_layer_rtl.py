@@ -368,6 +368,7 @@ def test_mobilenet_v2_1x1_layer_full_size_8x8(tmp_path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(default_simulator() != "verilator", reason="hours on Icarus (14.9 M cycles of a 16x16 array)")
 def test_mobilenet_v2_every_layer_full_size_16x16() -> None:
     """MobileNetV2 at full size (every layer with a GEMM: 52 layers, 224x224 input) on a 16x16 array
     with the default config: every layer's outputs match numpy and its counters equal the SimPy
