@@ -27,7 +27,7 @@ from codesign.hdl.engines.array import SystolicArray
 from codesign.hdl.memory.dma import DmaEngine, axi_master_members
 from codesign.hdl.plan import HardwarePlan, core_config
 from codesign.sim.config import AcceleratorConfig, Dataflow
-from codesign.sim.tileplan import QUANT_ENTRY_BITS, beats_per_word, bus_bytes
+from codesign.sim.tileplan import QUANT_ENTRY_BITS, beats_per_word, bus_bytes, q_table_words
 
 
 def _addr_bits(depth: int) -> int:
@@ -57,7 +57,7 @@ def layer_members(config: AcceleratorConfig) -> dict[str, wiring.Member]:
 
 
 class LayerAccelerator(wiring.Component):
-    """The whole-layer accelerator for one :class:`AcceleratorConfig` (WS or OS)."""
+    """The whole-layer accelerator for one :class:`AcceleratorConfig` (WS, OS, or IS on the WS core)."""
 
     def __init__(self, config: AcceleratorConfig):
         HardwarePlan(config)  # validates
@@ -76,10 +76,11 @@ class LayerAccelerator(wiring.Component):
         self.bpw = tuple(beats_per_word(bits[i], self.bus_bytes) for i in order)
         self.word_bits = tuple(bits[i] for i in order)
         self.depths = tuple(depths[i] for i in order)
-        # requantizing write-back: a table of one word per column chunk of output channels
+        # requantizing write-back: a table of one word per column chunk of output channels (WS, OS),
+        # of one word per output channel (IS: see TilePlan.q_entries_per_word)
         self.requant = config.requantize
-        self.q_depth = p.out_depth
-        self.q_word_bits = config.cols * QUANT_ENTRY_BITS if self.requant else 0
+        self.q_depth = q_table_words(config)
+        self.q_word_bits = (QUANT_ENTRY_BITS if self.is_ else config.cols * QUANT_ENTRY_BITS) if self.requant else 0
         super().__init__(layer_members(config))
 
     # -- published timing (codesign.sim.tileplan: what the simulator uses) -----------------------------
@@ -188,8 +189,14 @@ class LayerAccelerator(wiring.Component):
         # the tile being loaded (captured when its load is issued)
         ld = {name: Signal(w, name=f"ld_{name}") for name, w in comp_fields}
         m.d.comb += comp_q.w_data.eq(Cat(*[ld[name] for name, _ in comp_fields]))
-        # a column chunk of the output is a run of M words (WS) or of the array's rows (OS)
-        run = it.ms if self.config.dataflow is Dataflow.WS else Const(self.config.rows, DIM_BITS)
+        # a column chunk of the output is a run of M words (WS) or of the array's rows (OS); for IS
+        # each word is its own channel (a run of one word; the block's N channels are its chunks)
+        if self.is_:
+            run = Const(1, DIM_BITS)
+        elif self.config.dataflow is Dataflow.WS:
+            run = it.ms
+        else:
+            run = Const(self.config.rows, DIM_BITS)
         chunks = Mux(it.ns == d["nt"], d["c_nf_0"], d["c_nf_1"])  # of this tile's columns
         m.d.comb += store_q.w_data.eq(Cat(it.last_k, it.c_addr, it.gs, it.c_words, it.c_slot, it.q_index, run,
                                           chunks))
@@ -202,7 +209,7 @@ class LayerAccelerator(wiring.Component):
             b_addr_bits=_addr_bits(self.depths[1]), c_addr_bits=_addr_bits(self.depths[2]), bpw=self.bpw,
             q_word_bits=self.q_word_bits, q_addr_bits=_addr_bits(self.q_depth), cols=self.config.cols,
             acc_bits=p.acc_bits, out_bits=self.config.act_bits if self.requant else 0,
-            out_signed=self.config.act_signed)
+            out_signed=self.config.act_signed, q_per_lane=not self.is_)
         q_prologue = Signal()  # the read command in flight is the requantization table
         if self.requant:
             m.d.comb += [q_wr.addr.eq(dma.q_wr_addr), q_wr.data.eq(dma.q_wr_data), q_wr.en.eq(dma.q_wr_en),

@@ -376,10 +376,11 @@ def _complete(g: Any, p: _Points, plan: dict[str, Arr], wo: Arr | None = None) -
     mt, nt, kt, gt = plan["mt"], plan["nt"], plan["kt"], plan["gt"]
     bus = p.bus
     out_bits = p.abits if p.requantize else p.accb  # a written-back lane: requantized or the accumulator
+    per = np.ones_like(c) if is_ else c  # table entries a word (TilePlan.q_entries_per_word)
     beats = [np.maximum(1, _cdiv(_cdiv(bits, 8), bus)) * bus
-             for bits in (a_bits, b_bits, c * out_bits, c * QUANT_ENTRY_BITS)]
-    # the requantization table, read before the first tile: a word per group and ``cols`` channels
-    prologue = g.repeats * _cdiv(n, c) * beats[3] if p.requantize else np.zeros_like(r)
+             for bits in (a_bits, b_bits, c * out_bits, per * QUANT_ENTRY_BITS)]
+    # the requantization table, read before the first tile: a word per group and ``per`` channels
+    prologue = g.repeats * _cdiv(n, per) * beats[3] if p.requantize else np.zeros_like(r)
     plan = {**plan, "ba": beats[0], "bb": beats[1], "bc": beats[2], "prologue": prologue}
     n_mt, n_nt, n_kt = _cdiv(m, mt), _cdiv(n, nt), _cdiv(k, kt)
     plan.update(n_mt=n_mt, n_nt=n_nt, n_kt=n_kt, n_gt=_cdiv(g.repeats, gt))
