@@ -160,7 +160,7 @@ class AcceleratorConfig:
     vector_lanes: int = 0  # 0: one lane per array column
     # the write-back requantizes accumulators to act_bits (per-channel bias, scale, zero point, clamp),
     # as an edge accelerator's next layer reads them; false writes the acc_bits accumulators
-    requantize: bool = False
+    requantize: bool = True
     fusion: Fusion = Fusion.NONE
     mapping: Mapping = Mapping.FIXED
     objective: Objective = Objective.EDP

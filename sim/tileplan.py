@@ -23,12 +23,14 @@ Memory layout (the host writes it; the DMA moves contiguous ranges)
 
 Timing contract (the RTL meets it; ``tests/rtl`` check it cycle for cycle)
 --------------------------------------------------------------------------
-* A DMA read of ``b`` bytes (one or two contiguous ranges, bursts of at most 256 beats that do
+* Alone, a DMA read of ``b`` bytes (one or two contiguous ranges, bursts of at most 256 beats that do
   not cross 4 KiB, issued back to back) takes ``DMA_READ_OVERHEAD_CYCLES + latency + ceil(b / bw)``
   cycles with a memory whose first beat comes ``latency`` cycles after the address and whose
   channel moves ``bw = dram_bytes_per_cycle`` bytes a cycle; a write takes
   ``DMA_WRITE_OVERHEAD_CYCLES + latency + ceil(b / bw)`` (the last write response comes ``latency``
-  cycles after the last data beat).
+  cycles after the last data beat). Reads and writes run at once and share ``bw``: a write's data
+  cycles are as alone, a read's data cycles are those no write data phase takes (writes have the
+  bus first: ``codesign.sim.engine``; the AXI memory model).
 * Computing a tile of ``gs`` groups takes
   ``gs * (native_gemm_cycles + GEMM_ISSUE_CYCLES) + TILE_ISSUE_CYCLES``.
 * Each sequencer decides in the cycle its conditions hold and acts in the next; those decision

@@ -9,7 +9,11 @@ byte address, written to / read from consecutive buffer words from ``word``.
   issued one per cycle, back to back, ahead of the data (the memory returns data in order).
 * Words and beats: a buffer word narrower than the bus travels alone in one beat (low bits); a
   wider word takes ``beats_per_word`` consecutive beats, low part first.
-* Timing (published in :mod:`codesign.sim.tileplan`): a command accepted in cycle ``d``
+* Reads and writes at once: the read side (``rd_*``) and the write side (``wr_*``) are independent
+  machines on AXI's independent channels; the layer's sequencers keep a command queue for each
+  (:mod:`codesign.hdl.layer`). The memory shares its bandwidth between them (the testbench's
+  ``axi_mem_model.v``: write data first, read data in the cycles writes leave).
+* Timing alone (published in :mod:`codesign.sim.tileplan`): a command accepted in cycle ``d``
   (``rd_go``/``wr_go`` high) drives its first address in ``d + 1``. The read command ends with
   the edge that accepts its last data beat (``rd_last`` high in that cycle); the write command with
   the edge that accepts its last write response (``wr_last``). With a memory whose first beat
