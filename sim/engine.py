@@ -254,6 +254,9 @@ def _pipeline_closed_form(counts: tuple[int, ...], params: tuple[tuple[int, int,
                 phases = [wp[x] for x in range(max(0, k - 2 * b + 1), k) if x in wp]
                 t_r = data_end(start + r_lead, ld - r_lead, phases)
             le[k] = t_r
+        if j >= 0:  # a queue idle since before tile k-1's compute end: every later command waits for
+            # a compute at or after it (the clamp lets tiles that load or store nothing be jumped)
+            t_r, t_w = max(t_r, ce[j]), max(t_w, ce[j])
         for d in (le, ce, se, wp):
             d.pop(k - 3 * b, None)
         # periodicity: tiles k - 3B .. k + 1 in one run, and the state shifted by a constant

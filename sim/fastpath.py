@@ -171,9 +171,12 @@ def _data_end(t0: Arr, cycles: Arr, phases: Sequence[tuple[Arr, Arr]]) -> Arr:
     """:func:`codesign.sim.engine.data_end` per point: ``cycles`` free cycles from ``t0`` around
     the write data ``phases`` (``[start, end)``, ascending)."""
     pos, left = t0, cycles
+    live = [(ps, pe) for ps, pe in phases if (pe > pos).any()]  # phases that end after t0 somewhere
+    if not live:
+        return pos + left
     out = np.zeros_like(t0)
     open_ = np.ones(t0.shape, bool)
-    for ps, pe in phases:
+    for ps, pe in live:
         gap = np.maximum(ps - pos, 0)
         here = open_ & (left <= gap)
         out = np.where(here, pos + left, out)
@@ -189,8 +192,9 @@ class _Pipeline:
     Step ``k`` is the engine's closed form (:func:`codesign.sim.engine._pipeline_closed_form`):
     compute tile ``k - 1`` and store it (write queue; its data phase as alone: writes have the bus
     first), load tile ``k`` (read queue; its data takes the cycles the data phases of stores
-    ``k - 2B + 1 .. k - 1`` leave). State before step ``k``: the read and write queues' times, the
-    compute ends and slot-free times of tiles ``k - 1 - B .. k - 2``, the store data phases of tiles
+    ``k - 2B + 1 .. k - 1`` leave). State before step ``k``: the read and write queues' times, tile
+    ``k - 2``'s compute end (all that later steps read of the computes), the slot-free times of tiles
+    ``k - 1 - B .. k - 2``, the store data phases of tiles
     ``k - 2B + 1 .. k - 2`` (empty for tiles without a store), and as history tile ``k - 1``'s
     compute and store cycles. Times of tiles before the first are 0 (no wait)."""
 
@@ -198,8 +202,8 @@ class _Pipeline:
         b = self.b = slots
         self.r_lead, self.w_lead, self.w_tail = r_lead, w_lead, w_tail
         z = np.zeros_like(prologue)
-        # times: t_r, t_w, compute ends x B, slot-free times x B, phases (start, end) x (2B - 2)
-        self.times: tuple[Arr, ...] = (prologue.copy(), z, *([z] * (2 * b)), *([z] * (2 * (2 * b - 2))))
+        # times: t_r, t_w, tile k-2's compute end, slot-free times x B, phases (start, end) x (2B - 2)
+        self.times: tuple[Arr, ...] = (prologue.copy(), z, z, *([z] * b), *([z] * (2 * (2 * b - 2))))
         self.hist: tuple[Arr, ...] = (z, z)  # tile k-1's compute and store cycles
 
     def state(self) -> tuple[tuple[Arr, ...], tuple[Arr, ...]]:
@@ -208,24 +212,31 @@ class _Pipeline:
     def step(self, ld: Arr, comp: Arr, st: Arr, mask: Arr | None) -> None:
         b = self.b
         t_r, t_w, *rest = self.times
-        ce, se = rest[:b], rest[b:2 * b]
-        ph = [(rest[2 * b + 2 * x], rest[2 * b + 2 * x + 1]) for x in range(2 * b - 2)]
+        ce2, se = rest[0], rest[1:b + 1]
+        ph = [(rest[b + 1 + 2 * x], rest[b + 2 + 2 * x]) for x in range(2 * b - 2)]
         pc, ps = self.hist
         # compute tile k-1: loaded (t_r), the array free, its output slot free (tile k-1-B stored)
-        c = np.maximum(np.maximum(t_r, ce[-1]), se[0]) + pc
+        c = np.maximum(np.maximum(t_r, ce2), se[0]) + pc
         # store tile k-1: after its compute and the previous store; its data as alone
         t0 = np.maximum(t_w, c) + self.w_lead
         data = t0 + ps - self.w_lead - self.w_tail
         has = ps > 0
         tw = np.where(has, data + self.w_tail, t_w)
         stored = np.where(has, tw, c)
-        phase = (np.where(has, t0, t_w), np.where(has, data, t_w))
-        ce_new = (*ce[1:], c)
+        phase = (np.where(has, t0, c), np.where(has, data, c))  # empty without a store
         ph_all = [*ph, phase]
         # load tile k: after tile k-B's compute; its data around the stores' data
-        start = np.maximum(t_r, ce_new[0]) + self.r_lead
+        start = np.maximum(t_r, c if b == 1 else ce2) + self.r_lead
         tl = np.where(ld > 0, _data_end(start, ld - self.r_lead, ph_all), t_r)
-        new_times = (tl, tw, *ce_new, *se[1:], stored, *(x for pair in ph_all[1:] for x in pair))
+        # times no later step can tell from c (a queue idle since before tile k-1's compute end: every
+        # later command waits for a compute at or after it) are c: the state then shifts with the
+        # pipeline through loops of tiles that load or store nothing, and their iterations are jumped
+        tl, tw = np.maximum(tl, c), np.maximum(tw, c)
+        # likewise the slot-free times (read with tile k-1's compute end or later) are at least c, and
+        # of a store's data phase only what lies after the next load's earliest data (c + lead) matters
+        lo = c + self.r_lead
+        keep = [(np.where(pe > lo, np.maximum(ps, lo), c), np.where(pe > lo, pe, c)) for ps, pe in ph_all[1:]]
+        new_times = (tl, tw, c, *(np.maximum(x, c) for x in (*se[1:], stored)), *(x for pair in keep for x in pair))
         new_hist = (comp, st)
         if mask is None:
             self.times, self.hist = new_times, new_hist
@@ -239,7 +250,7 @@ class _Pipeline:
         z = np.zeros_like(self.times[0])
         self.step(z, z, z, None)
         t_r, t_w, *rest = self.times
-        out = np.maximum(np.maximum(t_r, t_w), rest[self.b - 1])
+        out = np.maximum(np.maximum(t_r, t_w), rest[0])
         self.times, self.hist = saved
         return out
 
@@ -285,13 +296,19 @@ def _run_nest(pipe: _Pipeline, counts: Sequence[Arr], classes: Sequence[int], pa
         if cls == 2:
             return
         todo = n >= 4 if mask is None else (n >= 4) & mask
-        idx = 2
-        while todo.any():  # the middle iterations 2 .. n-2: the same map each time
+        left = np.where(todo, n - 3, 0)  # middle iterations 2 .. n-2 still to run
+        before = None  # the state two iterations back
+        while todo.any():  # the middle iterations: the same map each time
             prev = pipe.state()
             level(lv + 1, (*ctx, (False, False)), todo)
-            done = pipe.jump(todo, n - 2 - idx, prev)
-            todo = todo & ~done & (n - 2 > idx)
-            idx += 1
+            left = np.where(todo, left - 1, left)
+            done = pipe.jump(todo, left, prev)  # periodic with one iteration: the rest at once
+            left = np.where(done, 0, left)
+            if before is not None:  # or with two (the queues may take turns): the pairs at once
+                pairs = pipe.jump(todo & ~done & (left >= 2), left // 2, before)
+                left = np.where(pairs, left % 2, left)
+            todo = todo & (left > 0)
+            before = prev
         level(lv + 1, (*ctx, (False, True)), mask)
 
     level(0, (), None)
