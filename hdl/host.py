@@ -20,7 +20,7 @@ from codesign.errors import ConfigError
 from codesign.hdl.control.regs import DESCRIPTOR_FIELDS
 from codesign.hdl.plan import HardwarePlan
 from codesign.sim.config import Dataflow
-from codesign.sim.tileplan import QUANT_ENTRY_BITS, TilePlan, beats_per_word
+from codesign.sim.tileplan import QUANT_ENTRY_BITS, TilePlan, beats_per_word, q_table_words
 from codesign.sim.timing import ceil_div
 
 ALIGN_BYTES = 4096
@@ -44,6 +44,9 @@ def check_descriptor(desc: dict[str, int], hw: HardwarePlan, plan: TilePlan) -> 
             raise ConfigError(f"descriptor {tile} must be at most {total}={desc[total]}, not {desc[tile]}")
     if desc["gt"] & (desc["gt"] - 1):
         raise ConfigError(f"descriptor gt must be a power of two, not {desc['gt']}")
+    if plan.requantized and desc["q_words"] > q_table_words(hw.config):
+        raise ConfigError(f"descriptor q_words must be at most the {q_table_words(hw.config)}-word requantization "
+                          f"table, not {desc['q_words']}")
     bus = plan.bus_bytes
     for name in ("a_base", "b_base", "c_base", "a_stride_g", "a_stride_m", "a_stride_k", "b_stride_g",
                  "b_stride_n", "b_stride_k", "c_stride_g", "c_stride_m", "c_stride_n"):
@@ -227,13 +230,13 @@ def place_layer(image: bytearray, plan: TilePlan, hw: HardwarePlan, a: np.ndarra
                 at = b_base + g * per_g_b + ni * fb * plan.n_kt + ki * fb
                 image[at:at + len(data)] = data
     if plan.requantized and requant is not None:
-        cols = plan.geometry.cols
-        nf = ceil_div(n_, cols)
+        per = plan.q_entries_per_word  # cols entries a word (ws, os); one (is: see TilePlan)
+        nf = ceil_div(n_, per)
         for g in range(g_):
             for f in range(nf):
                 word = 0
-                for lane in range(cols):
-                    ch = f * cols + lane
+                for lane in range(per):
+                    ch = f * per + lane
                     if ch < n_:
                         entry = (int(requant.bias[g, ch]) & 0xFFFFFFFF) | int(requant.mult[g, ch]) << 32 | (
                             int(requant.shift[g, ch]) << 48)
@@ -265,8 +268,10 @@ def read_outputs(image: bytes, placed: PlacedLayer, hw: HardwarePlan) -> np.ndar
                 at = placed.c_base + g * per_g + mi * fc * plan.n_nt + ni * fc
                 raw = image[at:at + nwords * wbytes]
                 words = [int.from_bytes(raw[i * wbytes:(i + 1) * wbytes], "little") for i in range(nwords)]
-                if plan.geometry.dataflow is Dataflow.IS:
-                    c[g, m0:m0 + ms, n0:n0 + ns] = hw.unpack_outputs(words, ns, ms).T
+                if plan.geometry.dataflow is Dataflow.IS:  # hw is the WS core: its weights are the activations
+                    bits = plan.geometry.out_bits or None
+                    signed = hw.config.weight_signed if plan.requantized else None
+                    c[g, m0:m0 + ms, n0:n0 + ns] = hw.unpack_outputs(words, ns, ms, bits, signed).T
                 elif plan.requantized:
                     c[g, m0:m0 + ms, n0:n0 + ns] = hw.unpack_outputs(words, ms, ns, plan.geometry.out_bits,
                                                                      hw.config.act_signed)

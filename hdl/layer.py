@@ -1,9 +1,11 @@
 """The whole-layer accelerator: AXI4-Lite registers, tile sequencers, DMA (AXI4 master), buffers, array.
 
 One ``start`` (CTRL bit 0) runs a layer's whole tile program from DRAM to DRAM: the DMA loads
-tile ``i + 1`` while tile ``i`` computes (double-buffered), partial sums of K tiles stay in the
-output buffer, results are written back as accumulators. The host writes the descriptor
-(:mod:`codesign.hdl.control.regs`, values from :meth:`codesign.sim.tileplan.TilePlan.descriptor`) and
+tile ``i + 1`` while tile ``i`` computes (double-buffered) and stores tile ``i - 1`` at the same time
+(a read queue and a write queue on AXI's two channels), partial sums of K tiles stay in the output
+buffer, results are written back requantized to the activations' bits (or as accumulators). The
+host writes the descriptor (:mod:`codesign.hdl.control.regs`, values from
+:meth:`codesign.sim.tileplan.TilePlan.descriptor`) and
 lays out A (im2col'd), B and C as the plan says; :mod:`codesign.hdl.host` does both.
 
 Ports: ``s_axil_*`` (AXI4-Lite slave, 32-bit), ``m_axi_*`` (AXI4 master, ``bus_bytes`` wide,
@@ -27,7 +29,7 @@ from codesign.hdl.engines.array import SystolicArray
 from codesign.hdl.memory.dma import DmaEngine, axi_master_members
 from codesign.hdl.plan import HardwarePlan, core_config
 from codesign.sim.config import AcceleratorConfig, Dataflow
-from codesign.sim.tileplan import QUANT_ENTRY_BITS, beats_per_word, bus_bytes
+from codesign.sim.tileplan import QUANT_ENTRY_BITS, beats_per_word, bus_bytes, q_table_words
 
 
 def _addr_bits(depth: int) -> int:
@@ -57,7 +59,7 @@ def layer_members(config: AcceleratorConfig) -> dict[str, wiring.Member]:
 
 
 class LayerAccelerator(wiring.Component):
-    """The whole-layer accelerator for one :class:`AcceleratorConfig` (WS or OS)."""
+    """The whole-layer accelerator for one :class:`AcceleratorConfig` (WS, OS, or IS on the WS core)."""
 
     def __init__(self, config: AcceleratorConfig):
         HardwarePlan(config)  # validates
@@ -76,10 +78,11 @@ class LayerAccelerator(wiring.Component):
         self.bpw = tuple(beats_per_word(bits[i], self.bus_bytes) for i in order)
         self.word_bits = tuple(bits[i] for i in order)
         self.depths = tuple(depths[i] for i in order)
-        # requantizing write-back: a table of one word per column chunk of output channels
+        # requantizing write-back: a table of one word per column chunk of output channels (WS, OS),
+        # of one word per output channel (IS: see TilePlan.q_entries_per_word)
         self.requant = config.requantize
-        self.q_depth = p.out_depth
-        self.q_word_bits = config.cols * QUANT_ENTRY_BITS if self.requant else 0
+        self.q_depth = q_table_words(config)
+        self.q_word_bits = (QUANT_ENTRY_BITS if self.is_ else config.cols * QUANT_ENTRY_BITS) if self.requant else 0
         super().__init__(layer_members(config))
 
     # -- published timing (codesign.sim.tileplan: what the simulator uses) -----------------------------
@@ -176,7 +179,9 @@ class LayerAccelerator(wiring.Component):
         comp_w = sum(w for _, w in comp_fields)
         store_w = sum(w for _, w in store_fields)
         m.submodules.comp_q = comp_q = fifo.SyncFIFO(width=comp_w, depth=self.slots + 1)
-        m.submodules.store_q = store_q = fifo.SyncFIFO(width=store_w, depth=self.slots + 1)
+        # stores lag loads by at most 2B tiles (L(j) waits for tile j - B's compute, which waits for
+        # tile j - 2B's store)
+        m.submodules.store_q = store_q = fifo.SyncFIFO(width=store_w, depth=2 * self.slots + 2)
 
         def unpack(word, fields):
             out, pos = {}, 0
@@ -188,8 +193,14 @@ class LayerAccelerator(wiring.Component):
         # the tile being loaded (captured when its load is issued)
         ld = {name: Signal(w, name=f"ld_{name}") for name, w in comp_fields}
         m.d.comb += comp_q.w_data.eq(Cat(*[ld[name] for name, _ in comp_fields]))
-        # a column chunk of the output is a run of M words (WS) or of the array's rows (OS)
-        run = it.ms if self.config.dataflow is Dataflow.WS else Const(self.config.rows, DIM_BITS)
+        # a column chunk of the output is a run of M words (WS) or of the array's rows (OS); for IS
+        # each word is its own channel (a run of one word; the block's N channels are its chunks)
+        if self.is_:
+            run = Const(1, DIM_BITS)
+        elif self.config.dataflow is Dataflow.WS:
+            run = it.ms
+        else:
+            run = Const(self.config.rows, DIM_BITS)
         chunks = Mux(it.ns == d["nt"], d["c_nf_0"], d["c_nf_1"])  # of this tile's columns
         m.d.comb += store_q.w_data.eq(Cat(it.last_k, it.c_addr, it.gs, it.c_words, it.c_slot, it.q_index, run,
                                           chunks))
@@ -202,7 +213,7 @@ class LayerAccelerator(wiring.Component):
             b_addr_bits=_addr_bits(self.depths[1]), c_addr_bits=_addr_bits(self.depths[2]), bpw=self.bpw,
             q_word_bits=self.q_word_bits, q_addr_bits=_addr_bits(self.q_depth), cols=self.config.cols,
             acc_bits=p.acc_bits, out_bits=self.config.act_bits if self.requant else 0,
-            out_signed=self.config.act_signed)
+            out_signed=self.config.act_signed, q_per_lane=not self.is_)
         q_prologue = Signal()  # the read command in flight is the requantization table
         if self.requant:
             m.d.comb += [q_wr.addr.eq(dma.q_wr_addr), q_wr.data.eq(dma.q_wr_data), q_wr.en.eq(dma.q_wr_en),
@@ -225,16 +236,18 @@ class LayerAccelerator(wiring.Component):
             dma.wr_word.eq(head["c_slot"] * sc),
         ]
 
-        # -- the DMA program: L0 .. L(B-1), then S(i), L(i + B) --------------------------------------
+        # -- the DMA program: a read queue L0, L1, ... and a write queue S0, S1, ... at once ------------
+        # L(j) waits for tile j - B's compute (its slots), S(i) for tile i's; the AXI read and write
+        # channels run together (the memory shares its bandwidth between them: hdl/bench/axi_mem_model.v)
         computed = Signal(32)  # tiles computed
-        step = Signal(32)  # i of the current S(i), L(i + B) step
+        rstep = Signal(32)  # j - B of the next load L(j) after the first B
+        wstep = Signal(32)  # i of the next store S(i)
         prologue = Signal(range(self.slots + 1))  # initial loads still to issue
-        ok_i = computed > step  # tile i is computed
         issue_load = Signal()
-        with m.FSM(name="dma_program"):
+        with m.FSM(name="dma_reads"):
             with m.State("IDLE"):
                 with m.If(launch):
-                    m.d.sync += [step.eq(0), prologue.eq(self.slots)]
+                    m.d.sync += [rstep.eq(0), prologue.eq(self.slots)]
                     m.next = "QTABLE" if self.requant else "STEP"
             with m.State("QTABLE"):  # requantize: the table first, in a read command of its own
                 with m.If(d["q_words"] != 0):
@@ -246,47 +259,44 @@ class LayerAccelerator(wiring.Component):
                 with m.If(dma.rd_last):
                     m.next = "STEP"
             with m.State("STEP"):
-                with m.If(prologue != 0):
-                    with m.If(it.valid):
-                        m.d.comb += issue_load.eq(1)
+                with m.If(~it.valid):  # every load issued
+                    m.next = "IDLE"
+                with m.Elif(store_q.w_rdy & ((prologue != 0) | (computed > rstep))):
+                    m.d.comb += issue_load.eq(1)
+                    with m.If(prologue != 0):
                         m.d.sync += prologue.eq(prologue - 1)
-                        m.next = "LOAD"
                     with m.Else():
-                        m.d.sync += prologue.eq(0)
-                with m.Elif(store_q.r_rdy & head["has"]):
-                    with m.If(ok_i):
+                        m.d.sync += rstep.eq(rstep + 1)
+                    m.next = "LOAD"
+            with m.State("LOAD"):
+                with m.If(dma.rd_last):
+                    m.d.comb += comp_q.w_en.eq(1)
+                    m.next = "STEP"
+        with m.FSM(name="dma_writes"):
+            with m.State("IDLE"):
+                with m.If(launch):
+                    m.d.sync += wstep.eq(0)
+                    m.next = "STEP"
+            with m.State("STEP"):
+                with m.If(store_q.r_rdy & head["has"]):
+                    with m.If(computed > wstep):
                         m.d.comb += dma.wr_go.eq(1)
                         m.next = "STORE"
-                with m.Elif(store_q.r_rdy):  # S(i) moves nothing: the load of this step
-                    with m.If(it.valid):
-                        with m.If(ok_i):
-                            m.d.comb += [issue_load.eq(1), store_q.r_en.eq(1)]
-                            m.d.sync += step.eq(step + 1)
-                            m.next = "LOAD"
-                    with m.Else():
-                        m.d.comb += store_q.r_en.eq(1)
-                        m.d.sync += step.eq(step + 1)
-                with m.Else():  # every store done: the layer is done
+                with m.Elif(store_q.r_rdy):  # S(i) moves nothing (a partial-sum tile)
+                    m.d.comb += store_q.r_en.eq(1)
+                    m.d.sync += wstep.eq(wstep + 1)
+                with m.Elif(~it.valid):  # every store done: the layer is done
                     m.d.sync += [busy.eq(0), done.eq(1)]
                     m.next = "IDLE"
             with m.State("STORE"):
                 with m.If(dma.wr_last):
                     m.d.comb += store_q.r_en.eq(1)
-                    m.d.sync += step.eq(step + 1)
-                    with m.If(it.valid):
-                        m.next = "STEP_LOAD"
-                    with m.Elif(store_q.level == 1):  # that was the last store
+                    m.d.sync += wstep.eq(wstep + 1)
+                    with m.If(~it.valid & (store_q.level == 1)):  # that was the last store
                         m.d.sync += [busy.eq(0), done.eq(1)]
                         m.next = "IDLE"
                     with m.Else():
                         m.next = "STEP"
-            with m.State("STEP_LOAD"):  # L(i + B) after S(i): tile i is computed already
-                m.d.comb += issue_load.eq(1)
-                m.next = "LOAD"
-            with m.State("LOAD"):
-                with m.If(dma.rd_last):
-                    m.d.comb += comp_q.w_en.eq(1)
-                    m.next = "STEP"
         with m.If(issue_load):
             m.d.comb += dma.rd_go.eq(1)
         m.d.comb += [it.advance.eq(issue_load), store_q.w_en.eq(issue_load)]
@@ -310,7 +320,9 @@ class LayerAccelerator(wiring.Component):
         computing = Signal()
         with m.FSM(name="compute"):
             with m.State("IDLE"):
-                with m.If(comp_q.r_rdy & busy):
+                # tile i = computed takes its output slot once tile i - B is stored (wstep counts the
+                # write queue's retired entries; a tile without a store retires at once)
+                with m.If(comp_q.r_rdy & busy & (wstep + self.slots > computed)):
                     m.d.comb += [comp_q.r_en.eq(1), computing.eq(1)]
                     m.d.sync += [*(t[name].eq(cur[name]) for name, _ in comp_fields), groups_left.eq(cur["gs"]),
                                  offs[0].eq(cur["a_slot"] * sa), offs[1].eq(cur["b_slot"] * sb),

@@ -241,7 +241,9 @@ class AcceleratorConfig:
     zero_handling: ZeroHandling = ZeroHandling.NONE
     energy_table: str = "horowitz45"
     vector_lanes: int = 0  # 0: one lane per array column
-    requantize: bool = False  # write-back requantizes accumulators to act_bits (per-channel scale, clamp)
+    # the write-back requantizes accumulators to act_bits (per-channel bias, scale, zero point, clamp),
+    # as an edge accelerator's next layer reads them; false writes the acc_bits accumulators
+    requantize: bool = True
     fusion: Fusion = Fusion.NONE
     mapping: Mapping = Mapping.FIXED
     objective: Objective = Objective.EDP

@@ -2,26 +2,36 @@
 
 The machine
 -----------
-* **DMA** (the AXI master): one process executing load and store commands in program order,
-  like the command queue of the hardware's DMA (``codesign.hdl.memory.dma``). A load of ``b`` bytes takes
-  ``tileplan.dma_read_cycles(b)`` = ``2 + dram_latency_cycles + ceil(b / dram_bytes_per_cycle)``,
-  a store ``tileplan.dma_write_cycles(b)`` = ``2 + ...``; a transfer of nothing takes no time.
-  Reads and writes share one command queue (the RTL's DMA runs one command at a time), so the
-  AXI read and write channels are never busy together.
+* **DMA** (the AXI master): two processes, a read queue (loads in tile order) and a write queue
+  (stores in tile order), like the hardware's DMA (``codesign.hdl.memory.dma``), whose AXI read and
+  write channels run at once. Alone, a load of ``b`` bytes takes ``tileplan.dma_read_cycles(b)`` =
+  ``2 + dram_latency_cycles + ceil(b / dram_bytes_per_cycle)`` (its last ``ceil(b / bw)`` cycles are
+  its *data phase*), a store ``tileplan.dma_write_cycles(b)`` = ``2 + ...`` (a cycle's lead, then
+  ``ceil(b / bw)`` data cycles, then the response ``latency + 1`` later); nothing takes no time.
+* **Memory bus**: ``dram_bytes_per_cycle`` is the memory's TOTAL bandwidth. A store's data phase
+  has the bus (a preempting request on a SimPy ``PreemptiveResource``); a load's data cycles are
+  the cycles no store's data phase takes (its request yields and resumes with what is left), as the
+  AXI memory model arbitrates (``hdl/bench/axi_mem_model.v``: writes first, reads wait). So the
+  overlap hides the latencies and the commands' fixed cycles, never doubles the bandwidth. Writes
+  first, because a store frees an output slot the array waits for, while the load it would delay
+  has (double-buffered) a tile of compute to hide behind; measured, reads first made ResNet-18 on
+  32x32 8 % slower than one command at a time, writes first 1 % faster.
 * **SRAMs**: ``B`` tile slots per operand (``B = 2`` double-buffered, else 1). Loading tile ``i``
   needs the slot of tile ``i - B`` free (its compute done); computing tile ``i`` needs the output
   slot of tile ``i - B`` free (its store done).
 * **PE array**: one process computing tiles in order, each for ``native_gemm_cycles`` (the RTL's
   start-to-done count) or ``ceil(ops / lanes)`` on the vector unit.
-* **Program order** of the DMA: ``L0 .. L(B-1)``, then for each tile ``i``: ``S(i)``, ``L(i + B)``.
-  Stores of partial sums move nothing and are left out.
+* **Queues**: ``L(j)`` waits for ``L(j - 1)`` and tile ``j - B``'s compute (its slots); ``S(i)`` for
+  ``S(i - 1)`` and tile ``i``'s compute; tile ``i`` computes once loaded, after tile ``i - 1`` and once
+  tile ``i - B`` is stored (its output slot). Stores of partial sums move nothing and are left out.
 
 Stall cycles are the layer's cycles not spent computing: the first loads, the last store, and
 any wait of the array for the DMA. Layers run one after the other, each from empty buffers.
 
 :func:`pipeline_simpy` runs this machine on SimPy with one event per transfer and per tile.
-:func:`pipeline_closed_form` evaluates the same schedule as a max-plus recurrence and jumps over
-runs of identical tiles once the pipeline is periodic; tests hold the two equal.
+:func:`pipeline_closed_form` evaluates the same schedule as a recurrence (max-plus, and the store's
+walk around the stores' data phases, :func:`data_end`) and jumps over runs of identical tiles
+once the pipeline is periodic; tests hold the two equal.
 """
 
 from __future__ import annotations
@@ -73,6 +83,18 @@ def _tiles(runs: Sequence[TileRun]) -> Iterator[TileRun]:
 # --------------------------------------------------------------------------------------------
 # SimPy engine (the reference)
 # --------------------------------------------------------------------------------------------
+def write_lead_cycles(config: AcceleratorConfig) -> int:
+    """Cycles from a store's decision to its first data beat offered (the buffer read, and with
+    requantize the register after the arithmetic): ``store_cycles`` alone is this lead + data + the
+    response's ``dram_latency_cycles + 1``."""
+    return dma_write_cycles(1, config) - config.dram_latency_cycles - 1 - 1
+
+
+def read_lead_cycles(config: AcceleratorConfig) -> int:
+    """Cycles from a load's decision to its data phase (decision, address, latency)."""
+    return dma_read_cycles(1, config) - 1
+
+
 def pipeline_simpy(runs: Sequence[TileRun], config: AcceleratorConfig, prologue_bytes: int = 0) -> PipelineTiming:
     """``prologue_bytes``: a read before the first tile's load (the requantization table)."""
     tiles = list(_tiles(runs))
@@ -84,29 +106,47 @@ def pipeline_simpy(runs: Sequence[TileRun], config: AcceleratorConfig, prologue_
     loaded = [env.event() for _ in range(n)]
     computed = [env.event() for _ in range(n)]
     stored = [env.event() for _ in range(n)]
+    # the memory's data bus: write data phases take it at once (preempting), reads use the rest
+    bus = simpy.PreemptiveResource(env, capacity=1)
+    r_lead, w_lead = read_lead_cycles(config), write_lead_cycles(config)
+    w_tail = config.dram_latency_cycles + 1
 
-    def dma() -> Generator[simpy.Event, object, None]:
-        def load(i: int) -> Generator[simpy.Event, object, None]:
-            dur = load_cycles(tiles[i].load_bytes, config)
-            if dur:
+    def read(nbytes: int) -> Generator[simpy.Event, object, None]:
+        left = load_cycles(nbytes, config) - r_lead
+        yield env.timeout(r_lead)
+        while left > 0:  # the data phase: cycles no write data phase takes
+            with bus.request(priority=1, preempt=False) as req:
+                began = -1
+                try:
+                    yield req
+                    began = int(env.now)
+                    yield env.timeout(left)
+                    left = 0
+                except simpy.Interrupt:  # a write's data took the bus (maybe as it was granted)
+                    if began >= 0:
+                        left -= int(env.now) - began
+
+    def reads() -> Generator[simpy.Event, object, None]:
+        if prologue_bytes > 0:
+            yield from read(prologue_bytes)
+        for i in range(n):
+            if tiles[i].load_bytes > 0:
                 if i >= nbuf:
                     yield computed[i - nbuf]  # the input slot is free once tile i-B is computed
-                yield env.timeout(dur)
+                yield from read(tiles[i].load_bytes)
             loaded[i].succeed()
 
-        prologue = load_cycles(prologue_bytes, config)
-        if prologue:
-            yield env.timeout(prologue)
-        for i in range(min(nbuf, n)):
-            yield from load(i)
+    def writes() -> Generator[simpy.Event, object, None]:
         for i in range(n):
-            dur = store_cycles(tiles[i].store_bytes, config)
-            if dur:
-                yield computed[i]
-                yield env.timeout(dur)
-                stored[i].succeed()
-            if i + nbuf < n:
-                yield from load(i + nbuf)
+            if not tiles[i].store_bytes:
+                continue
+            yield computed[i]
+            yield env.timeout(w_lead)
+            with bus.request(priority=0, preempt=True) as req:
+                yield req
+                yield env.timeout(store_cycles(tiles[i].store_bytes, config) - w_lead - w_tail)
+            yield env.timeout(w_tail)
+            stored[i].succeed()
 
     def array() -> Generator[simpy.Event, object, None]:
         for i in range(n):
@@ -115,10 +155,11 @@ def pipeline_simpy(runs: Sequence[TileRun], config: AcceleratorConfig, prologue_
                 yield stored[i - nbuf]
             yield env.timeout(tiles[i].compute_cycles)
             computed[i].succeed()
-            if not store_cycles(tiles[i].store_bytes, config):
+            if not tiles[i].store_bytes:
                 stored[i].succeed()  # nothing to write back: the output slot stays on chip
 
-    env.process(dma())
+    env.process(reads())
+    env.process(writes())
     done = env.process(array())
     env.run()
     if not done.processed:  # pragma: no cover - would be a deadlock in the model
@@ -130,105 +171,122 @@ def pipeline_simpy(runs: Sequence[TileRun], config: AcceleratorConfig, prologue_
 # --------------------------------------------------------------------------------------------
 # Closed-form twin: the same schedule as a recurrence, O(number of distinct runs)
 # --------------------------------------------------------------------------------------------
+def data_end(t0: int, cycles: int, phases: Sequence[tuple[int, int]]) -> int:
+    """The end of a read's data phase: ``cycles`` cycles from ``t0`` on that lie in none of the
+    write data ``phases`` (``[start, end)``, ascending, disjoint; writes take the bus first)."""
+    pos, left = t0, cycles
+    for ps, pe in phases:
+        gap = ps - pos if ps > pos else 0
+        if left <= gap:
+            return pos + left
+        left -= gap
+        if pe > pos:
+            pos = pe
+    return pos + left
+
+
 def pipeline_closed_form(runs: Sequence[TileRun], config: AcceleratorConfig, prologue_bytes: int = 0
                          ) -> PipelineTiming:
     params = tuple((load_cycles(r.load_bytes, config), store_cycles(r.store_bytes, config), r.compute_cycles)
                    for r in runs)
     return _pipeline_closed_form(tuple(r.count for r in runs), params, 2 if config.double_buffered else 1,
-                                 load_cycles(prologue_bytes, config))
+                                 load_cycles(prologue_bytes, config), read_lead_cycles(config),
+                                 write_lead_cycles(config), config.dram_latency_cycles + 1)
 
 
 @lru_cache(maxsize=1 << 16)
 def _pipeline_closed_form(counts: tuple[int, ...], params: tuple[tuple[int, int, int], ...],
-                          nbuf: int, prologue: int = 0) -> PipelineTiming:
-    """The engine's schedule as a max-plus recurrence over steps ``i``: compute tile ``i``,
-    store tile ``i``, load tile ``i + nbuf`` (the DMA's program order). Inside a run of identical
-    tiles the recurrence becomes periodic after a few steps; then whole periods are skipped."""
-
+                          nbuf: int, prologue: int, r_lead: int, w_lead: int, w_tail: int) -> PipelineTiming:
+    """The engine's schedule as a recurrence over steps ``k``: compute tile ``k - 1``, store it (the
+    write queue; its data phase is as alone: writes have the bus first), load tile ``k`` (the read
+    queue; its data takes the cycles the data phases of stores ``k - 2B + 1 .. k - 1`` leave: store
+    ``k - 2B`` ended before tile ``k - B``'s compute, which the load waits for). Inside a run of
+    identical tiles the recurrence becomes periodic after a few steps (the state, relative to the
+    last compute's end, repeats); then whole periods are skipped."""
     n = sum(counts)
     compute_total = sum(c * p[2] for c, p in zip(counts, params, strict=True))
     if n == 0:
         return PipelineTiming(0, 0)
-    if n == 1:
-        ld, st, comp = params[0]
-        return PipelineTiming(prologue + ld + comp + st, compute_total)
     ends = []
     acc = 0
     for c in counts:
         acc += c
         ends.append(acc)
-    size = nbuf + 2  # ring buffers hold the live window of tiles i - nbuf .. i + nbuf
-    load_end = [0] * (2 * size)
-    comp_end = [0] * (2 * size)
-    wb_end = [0] * (2 * size)
-    ring = 2 * size
-    t_dma = prologue
-    ahead = 0  # run of the tile being loaded
 
-    def load(j: int, t_dma: int) -> int:
-        nonlocal ahead
-        while ends[ahead] <= j:
-            ahead += 1
-        d = params[ahead][0]
-        if d:
-            start = t_dma
-            if j >= nbuf and comp_end[(j - nbuf) % ring] > start:
-                start = comp_end[(j - nbuf) % ring]
-            t_dma = start + d
-        load_end[j % ring] = t_dma
-        return t_dma
+    def run(j: int, hint: list[int]) -> int:
+        while ends[hint[0]] <= j:
+            hint[0] += 1
+        return hint[0]
 
-    for j in range(min(nbuf, n)):
-        t_dma = load(j, t_dma)
-    r = 0
-    prev_state: tuple[int, ...] | None = None
-    prev_base = 0
-    prev_step = -2
-    i = 0
-    while i < n:
-        while ends[r] <= i:
-            r += 1
-            prev_state = None
-        _, sdur, comp = params[r]
-        start = load_end[i % ring]
-        if i and comp_end[(i - 1) % ring] > start:
-            start = comp_end[(i - 1) % ring]
-        if i >= nbuf and wb_end[(i - nbuf) % ring] > start:
-            start = wb_end[(i - nbuf) % ring]
-        c_end = start + comp
-        comp_end[i % ring] = c_end
-        if sdur:
-            t_dma = (t_dma if t_dma > c_end else c_end) + sdur
-            wb_end[i % ring] = t_dma
-        else:
-            wb_end[i % ring] = c_end
-        if i + nbuf < n:
-            t_dma = load(i + nbuf, t_dma)
-        last_safe = ends[r] - 1 - nbuf  # steps whose tile and look-ahead load lie in run r
-        if i < last_safe:
-            state = (
-                t_dma - c_end,
-                *(load_end[j % ring] - c_end for j in range(i + 1, i + nbuf + 1)),
-                *(comp_end[j % ring] - c_end for j in range(max(0, i - nbuf + 1), i)),
-                *(wb_end[j % ring] - c_end for j in range(max(0, i - nbuf + 1), i + 1)),
-            )
-            if state == prev_state and prev_step == i - 1:
-                delta = c_end - prev_base
-                periods = last_safe - i
-                add = periods * delta
-                lo, hi = max(0, i - nbuf), i + nbuf  # live window
-                saved = {j: (load_end[j % ring], comp_end[j % ring], wb_end[j % ring]) for j in range(lo, hi + 1)}
-                for j, (le, ce, we) in saved.items():
-                    k = (j + periods) % ring
-                    load_end[k], comp_end[k], wb_end[k] = le + add, ce + add, we + add
-                t_dma += add
-                i += periods
-                prev_state = None
-                i += 1
-                continue
-            prev_state, prev_base, prev_step = state, c_end, i
-        i += 1
-    end = max(t_dma, comp_end[(n - 1) % ring], wb_end[(n - 1) % ring])
+    b = nbuf
+    le: dict[int, int] = {}  # load ends
+    ce: dict[int, int] = {}  # compute ends
+    se: dict[int, int] = {}  # output slot free (store end, or compute end without a store)
+    wp: dict[int, tuple[int, int]] = {}  # store data phases
+    t_r, t_w = prologue, 0
+    hl, hc, hp = [0], [0], [0]  # run hints (each for a tile index that only grows)
+    prev_state: tuple[object, ...] | None = None
+    prev_k, prev_ref = -2, 0
+    k = 0
+    while k <= n:
+        j = k - 1
+        if j >= 0:  # compute and store tile k - 1
+            _, st, comp = params[run(j, hc)]
+            start = le[j]
+            if j and ce[j - 1] > start:
+                start = ce[j - 1]
+            if j >= b and se[j - b] > start:
+                start = se[j - b]
+            ce[j] = start + comp
+            if st:
+                t0 = (t_w if t_w > ce[j] else ce[j]) + w_lead
+                wp[j] = (t0, t0 + st - w_lead - w_tail)
+                t_w = t0 + st - w_lead
+                se[j] = t_w
+            else:
+                se[j] = ce[j]
+        if k < n:  # load tile k
+            ld = params[run(k, hl)][0]
+            if ld:
+                start = t_r
+                if k >= b and ce[k - b] > start:
+                    start = ce[k - b]
+                phases = [wp[x] for x in range(max(0, k - 2 * b + 1), k) if x in wp]
+                t_r = data_end(start + r_lead, ld - r_lead, phases)
+            le[k] = t_r
+        if j >= 0:  # a queue idle since before tile k-1's compute end: every later command waits for
+            # a compute at or after it (the clamp lets tiles that load or store nothing be jumped)
+            t_r, t_w = max(t_r, ce[j]), max(t_w, ce[j])
+        for d in (le, ce, se, wp):
+            d.pop(k - 3 * b, None)
+        # periodicity: tiles k - 3B .. k + 1 in one run, and the state shifted by a constant
+        r = run(k - 3 * b, hp) if k >= 3 * b else -1
+        if r >= 0 and k + 1 < n and ends[r] > k + 1:
+            ref = ce[j]
+            state = (t_r - ref, t_w - ref,  # tiles relative to k, times relative to ref
+                     *((x - k, v - ref) for dct in (le, ce, se) for x, v in sorted(dct.items())),
+                     *((x - k, p0 - ref, p1 - ref) for x, (p0, p1) in sorted(wp.items())))
+            if state == prev_state and prev_k == k - 1:
+                delta = ref - prev_ref
+                periods = ends[r] - 1 - (k + 1)  # steps that keep the window inside run r
+                if periods > 0:
+                    add = periods * delta
+                    for dct in (le, ce, se):
+                        moved = {x + periods: v + add for x, v in dct.items()}
+                        dct.clear()
+                        dct.update(moved)
+                    moved_p = {x + periods: (v[0] + add, v[1] + add) for x, v in wp.items()}
+                    wp.clear()
+                    wp.update(moved_p)
+                    t_r += add
+                    t_w += add
+                    k += periods
+                    prev_state = None
+                    k += 1
+                    continue
+            prev_state, prev_ref, prev_k = state, ref, k
+        k += 1
+    end = max(t_r, t_w, ce[n - 1], se[n - 1])
     return PipelineTiming(end, compute_total)
 
 

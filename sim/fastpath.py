@@ -12,16 +12,16 @@ arrays over the points for every step the point-by-point path takes:
 * the tile pipeline of :func:`codesign.sim.engine.pipeline_closed_form` over the tile program's
   loop nest (G blocks, outer, inner, K), never listing the tiles (see :class:`_Pipeline`).
 
-The pipeline (double-buffered) is the engine's max-plus recurrence, stepped as
-``[load tile j, compute tile j-1, store tile j-1]`` (the DMA's program order: ``L0, L1, S0, L2,
-S1, ...``), so a step depends on tile ``j`` and the tile before it only. Every iteration of a loop
-after its second one and before its last is then the same max-plus map ``F`` (same tiles, same
-preceding tile); ``F`` is homogeneous (``F(x + c) = F(x) + c``), so once the state after an
-iteration is the state after the previous one shifted by ``d`` in every component, each further
-middle iteration adds ``d`` again and they are skipped at once. That is exact, the same argument
-as the closed form's jump over a run of identical tiles, applied at every level of the nest.
-
-Single-buffered SRAMs step ``[load, compute, store]`` of one tile. Points whose configuration the
+The pipeline is the engine's closed-form recurrence, stepped as ``[compute tile k - 1, store
+tile k - 1, load tile k]`` (the read and write queues at once; a load's data cycles are those the
+data phases of stores ``k - 2B + 1 .. k - 1`` leave), so a step depends on tile ``k`` and the tile
+before it only (kept as history in the state). Every iteration of a loop after the
+first few and before its last is then the same map ``F`` (same tiles, same history); ``F`` is
+homogeneous (``F(x + c) = F(x) + c``: max, plus and the walk around the write phases all commute with
+a shift of time), so once the state after an iteration is the state after the previous one shifted
+by ``d`` in every time and equal in its history, each further middle iteration adds ``d`` again and
+they are skipped at once. That is exact, the same argument as the closed form's jump over a run of
+identical tiles, applied at every level of the nest. Points whose configuration the
 fast path does not model (:func:`declines`: zero skipping, fusion, the depthwise engine; the sweep
 sends SCALE-Sim timing and the SimPy engine the point-by-point way too) and points whose plan the
 heuristic refuses (a buffer too small) are left to the point-by-point path, which raises its own
@@ -167,86 +167,112 @@ def _shrink(x: Arr, q: Arr) -> Arr:
 # ---------------------------------------------------------------------------------------------
 # the pipeline over a loop nest
 # ---------------------------------------------------------------------------------------------
+def _data_end(t0: Arr, cycles: Arr, phases: Sequence[tuple[Arr, Arr]]) -> Arr:
+    """:func:`codesign.sim.engine.data_end` per point: ``cycles`` free cycles from ``t0`` around
+    the write data ``phases`` (``[start, end)``, ascending)."""
+    pos, left = t0, cycles
+    live = [(ps, pe) for ps, pe in phases if (pe > pos).any()]  # phases that end after t0 somewhere
+    if not live:
+        return pos + left
+    out = np.zeros_like(t0)
+    open_ = np.ones(t0.shape, bool)
+    for ps, pe in live:
+        gap = np.maximum(ps - pos, 0)
+        here = open_ & (left <= gap)
+        out = np.where(here, pos + left, out)
+        open_ &= ~here
+        left = np.where(open_, left - gap, left)
+        pos = np.where(open_, np.maximum(pos, pe), pos)
+    return np.where(open_, pos + left, out)
+
+
 class _Pipeline:
-    """The double-buffered tile pipeline of a set of points, stepped tile by tile.
+    """The tile pipeline of a set of points (``B`` slots per buffer), stepped tile by tile.
 
-    State before step ``j`` (load tile ``j``, compute and store tile ``j - 1``): the DMA's time
-    ``t``, the end of tile ``j-1``'s load ``le``, the end of tile ``j-2``'s compute ``ce`` and the
-    ends of the write-backs of tiles ``j-3`` and ``j-2`` (``w2``, ``w1``); ``pc``/``ps`` are tile
-    ``j-1``'s compute and store cycles. Times of tiles before the first are 0 (no wait)."""
+    Step ``k`` is the engine's closed form (:func:`codesign.sim.engine._pipeline_closed_form`):
+    compute tile ``k - 1`` and store it (write queue; its data phase as alone: writes have the bus
+    first), load tile ``k`` (read queue; its data takes the cycles the data phases of stores
+    ``k - 2B + 1 .. k - 1`` leave). State before step ``k``: the read and write queues' times, tile
+    ``k - 2``'s compute end (all that later steps read of the computes), the slot-free times of tiles
+    ``k - 1 - B .. k - 2``, the store data phases of tiles
+    ``k - 2B + 1 .. k - 2`` (empty for tiles without a store), and as history tile ``k - 1``'s
+    compute and store cycles. Times of tiles before the first are 0 (no wait)."""
 
-    def __init__(self, prologue: Arr) -> None:
+    def __init__(self, prologue: Arr, slots: int, r_lead: Arr, w_lead: Arr, w_tail: Arr) -> None:
+        b = self.b = slots
+        self.r_lead, self.w_lead, self.w_tail = r_lead, w_lead, w_tail
         z = np.zeros_like(prologue)
-        self.s: tuple[Arr, ...] = (prologue.copy(), z, z, z, z)
-        self.pc, self.ps = z, z
-        self.started = False
+        # times: t_r, t_w, tile k-2's compute end, slot-free times x B, phases (start, end) x (2B - 2)
+        self.times: tuple[Arr, ...] = (prologue.copy(), z, z, *([z] * b), *([z] * (2 * (2 * b - 2))))
+        self.hist: tuple[Arr, ...] = (z, z)  # tile k-1's compute and store cycles
 
-    def state(self) -> tuple[Arr, ...]:
-        return self.s
-
-    def _update(self, new: tuple[Arr, ...], mask: Arr | None) -> None:
-        self.s = new if mask is None else tuple(np.where(mask, a, b) for a, b in zip(new, self.s, strict=True))
+    def state(self) -> tuple[tuple[Arr, ...], tuple[Arr, ...]]:
+        return self.times, self.hist
 
     def step(self, ld: Arr, comp: Arr, st: Arr, mask: Arr | None) -> None:
-        t, le, ce, w2, w1 = self.s
-        if not self.started:  # the first load waits for nothing
-            t = t + ld
-            new = (t, t, ce, w2, w1)
-            self.started = True
-        else:
-            tl = np.where(ld > 0, np.maximum(t, ce) + ld, t)  # L(j) waits for tile j-2's compute
-            c = np.maximum(np.maximum(le, ce), w2) + self.pc  # C(j-1): loaded, array free, output slot free
-            ts = np.where(self.ps > 0, np.maximum(tl, c) + self.ps, tl)
-            new = (ts, tl, c, w1, np.where(self.ps > 0, ts, c))
-        self._update(new, mask)
+        b = self.b
+        t_r, t_w, *rest = self.times
+        ce2, se = rest[0], rest[1:b + 1]
+        ph = [(rest[b + 1 + 2 * x], rest[b + 2 + 2 * x]) for x in range(2 * b - 2)]
+        pc, ps = self.hist
+        # compute tile k-1: loaded (t_r), the array free, its output slot free (tile k-1-B stored)
+        c = np.maximum(np.maximum(t_r, ce2), se[0]) + pc
+        # store tile k-1: after its compute and the previous store; its data as alone
+        t0 = np.maximum(t_w, c) + self.w_lead
+        data = t0 + ps - self.w_lead - self.w_tail
+        has = ps > 0
+        tw = np.where(has, data + self.w_tail, t_w)
+        stored = np.where(has, tw, c)
+        phase = (np.where(has, t0, c), np.where(has, data, c))  # empty without a store
+        ph_all = [*ph, phase]
+        # load tile k: after tile k-B's compute; its data around the stores' data
+        start = np.maximum(t_r, c if b == 1 else ce2) + self.r_lead
+        tl = np.where(ld > 0, _data_end(start, ld - self.r_lead, ph_all), t_r)
+        # times no later step can tell from c (a queue idle since before tile k-1's compute end: every
+        # later command waits for a compute at or after it) are c: the state then shifts with the
+        # pipeline through loops of tiles that load or store nothing, and their iterations are jumped
+        tl, tw = np.maximum(tl, c), np.maximum(tw, c)
+        # likewise the slot-free times (read with tile k-1's compute end or later) are at least c, and
+        # of a store's data phase only what lies after the next load's earliest data (c + lead) matters
+        lo = c + self.r_lead
+        keep = [(np.where(pe > lo, np.maximum(ps, lo), c), np.where(pe > lo, pe, c)) for ps, pe in ph_all[1:]]
+        new_times = (tl, tw, c, *(np.maximum(x, c) for x in (*se[1:], stored)), *(x for pair in keep for x in pair))
+        new_hist = (comp, st)
         if mask is None:
-            self.pc, self.ps = comp, st
+            self.times, self.hist = new_times, new_hist
         else:
-            self.pc, self.ps = np.where(mask, comp, self.pc), np.where(mask, st, self.ps)
+            self.times = tuple(np.where(mask, a, o) for a, o in zip(new_times, self.times, strict=True))
+            self.hist = tuple(np.where(mask, a, o) for a, o in zip(new_hist, self.hist, strict=True))
 
     def end(self) -> Arr:
-        """Cycles of the whole program: the last tile's compute and store, then the latest end."""
-        t, le, ce, w2, _ = self.s
-        c = np.maximum(np.maximum(le, ce), w2) + self.pc
-        ts = np.where(self.ps > 0, np.maximum(t, c) + self.ps, t)
-        return np.maximum(np.maximum(ts, c), np.where(self.ps > 0, ts, c))
+        """Cycles of the whole program: a step without a tile computes and stores the last one."""
+        saved = self.times, self.hist
+        z = np.zeros_like(self.times[0])
+        self.step(z, z, z, None)
+        t_r, t_w, *rest = self.times
+        out = np.maximum(np.maximum(t_r, t_w), rest[0])
+        self.times, self.hist = saved
+        return out
 
-    def jump(self, mask: Arr, times: Arr, prev: tuple[Arr, ...]) -> Arr:
-        """Where ``mask`` and the state is ``prev`` shifted uniformly, add the shift ``times``
-        more times; returns where it did."""
-        cur = self.s
-        d = cur[0] - prev[0]
+    def jump(self, mask: Arr, times: Arr, prev: tuple[tuple[Arr, ...], tuple[Arr, ...]]) -> Arr:
+        """Where ``mask``, the times are ``prev``'s shifted uniformly and the history is the same,
+        add the shift ``times`` more times; returns where it did."""
+        cur, hist = self.times, self.hist
+        ptimes, phist = prev
+        d = cur[0] - ptimes[0]
         same = mask.copy()
-        for a, b in zip(cur[1:], prev[1:], strict=True):
-            same &= (a - b) == d
+        for a, o in zip(cur[1:], ptimes[1:], strict=True):
+            same &= (a - o) == d
+        for a, o in zip(hist, phist, strict=True):
+            same &= a == o
         add = np.where(same, d * times, 0)
-        self.s = tuple(a + add for a in cur)
+        self.times = tuple(a + add for a in cur)
         return same
 
 
-class _SingleBuffered(_Pipeline):
-    """The pipeline with one slot per buffer: step ``j`` loads tile ``j`` (once tile ``j-1`` is
-    computed), computes it (once tile ``j-1`` is stored) and stores it. State: the DMA's time,
-    the ends of tile ``j-1``'s compute and write-back."""
-
-    def __init__(self, prologue: Arr) -> None:
-        z = np.zeros_like(prologue)
-        self.s = (prologue.copy(), z, z)
-
-    def step(self, ld: Arr, comp: Arr, st: Arr, mask: Arr | None) -> None:
-        t, ce, we = self.s
-        tl = np.where(ld > 0, np.maximum(t, ce) + ld, t)
-        c = np.maximum(np.maximum(tl, ce), we) + comp
-        ts = np.where(st > 0, np.maximum(tl, c) + st, tl)
-        self._update((ts, c, np.where(st > 0, ts, c)), mask)
-
-    def end(self) -> Arr:
-        t, ce, we = self.s
-        return np.maximum(np.maximum(t, ce), we)
-
-
-def _pipeline(slots: int, prologue: Arr) -> _Pipeline:
-    return _Pipeline(prologue) if slots == 2 else _SingleBuffered(prologue)
+def _pipeline(q: _Points, prologue: Arr) -> _Pipeline:
+    return _Pipeline(prologue, q.slots, DMA_READ_OVERHEAD_CYCLES + q.lat, np.full_like(q.lat, q.write_overhead - 1),
+                     q.lat + 1)
 
 
 Params = Callable[[tuple[tuple[bool, bool], ...]], tuple[Arr, Arr, Arr]]
@@ -270,13 +296,19 @@ def _run_nest(pipe: _Pipeline, counts: Sequence[Arr], classes: Sequence[int], pa
         if cls == 2:
             return
         todo = n >= 4 if mask is None else (n >= 4) & mask
-        idx = 2
-        while todo.any():  # the middle iterations 2 .. n-2: the same map each time
+        left = np.where(todo, n - 3, 0)  # middle iterations 2 .. n-2 still to run
+        before = None  # the state two iterations back
+        while todo.any():  # the middle iterations: the same map each time
             prev = pipe.state()
             level(lv + 1, (*ctx, (False, False)), todo)
-            done = pipe.jump(todo, n - 2 - idx, prev)
-            todo = todo & ~done & (n - 2 > idx)
-            idx += 1
+            left = np.where(todo, left - 1, left)
+            done = pipe.jump(todo, left, prev)  # periodic with one iteration: the rest at once
+            left = np.where(done, 0, left)
+            if before is not None:  # or with two (the queues may take turns): the pairs at once
+                pairs = pipe.jump(todo & ~done & (left >= 2), left // 2, before)
+                left = np.where(pairs, left % 2, left)
+            todo = todo & (left > 0)
+            before = prev
         level(lv + 1, (*ctx, (False, True)), mask)
 
     level(0, (), None)
@@ -376,10 +408,11 @@ def _complete(g: Any, p: _Points, plan: dict[str, Arr], wo: Arr | None = None) -
     mt, nt, kt, gt = plan["mt"], plan["nt"], plan["kt"], plan["gt"]
     bus = p.bus
     out_bits = p.abits if p.requantize else p.accb  # a written-back lane: requantized or the accumulator
+    per = np.ones_like(c) if is_ else c  # table entries a word (TilePlan.q_entries_per_word)
     beats = [np.maximum(1, _cdiv(_cdiv(bits, 8), bus)) * bus
-             for bits in (a_bits, b_bits, c * out_bits, c * QUANT_ENTRY_BITS)]
-    # the requantization table, read before the first tile: a word per group and ``cols`` channels
-    prologue = g.repeats * _cdiv(n, c) * beats[3] if p.requantize else np.zeros_like(r)
+             for bits in (a_bits, b_bits, c * out_bits, per * QUANT_ENTRY_BITS)]
+    # the requantization table, read before the first tile: a word per group and ``per`` channels
+    prologue = g.repeats * _cdiv(n, per) * beats[3] if p.requantize else np.zeros_like(r)
     plan = {**plan, "ba": beats[0], "bb": beats[1], "bc": beats[2], "prologue": prologue}
     n_mt, n_nt, n_kt = _cdiv(m, mt), _cdiv(n, nt), _cdiv(k, kt)
     plan.update(n_mt=n_mt, n_nt=n_nt, n_kt=n_kt, n_gt=_cdiv(g.repeats, gt))
@@ -484,7 +517,7 @@ def _gemm_cycles(g: Any, p: _Points, plan: dict[str, Arr]) -> tuple[Arr, Arr]:
             cache[key] = out
             return out
 
-        pipe = _pipeline(q.slots, _dma(sub["prologue"], q, DMA_READ_OVERHEAD_CYCLES))
+        pipe = _pipeline(q, _dma(sub["prologue"], q, DMA_READ_OVERHEAD_CYCLES))
         _run_nest(pipe, counts, key, params)
         cycles[idx] = pipe.end()
     return cycles, compute
@@ -615,7 +648,7 @@ def _vector_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
             ld, st, comp = tr if ctx[0][1] else tf
             return _dma(ld, q, DMA_READ_OVERHEAD_CYCLES), comp, _dma(st, q, q.write_overhead)
 
-        pipe = _pipeline(q.slots, np.zeros(idx.size, I64))
+        pipe = _pipeline(q, np.zeros(idx.size, I64))
         _run_nest(pipe, [n_tiles[idx]], [cls], params)
         cycles[idx] = pipe.end()
     z = np.zeros_like(tile)

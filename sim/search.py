@@ -225,7 +225,8 @@ def traffic_bytes(x: _Arrays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def cycle_bounds(x: _Arrays) -> np.ndarray:
-    """A lower bound on each candidate's cycles: the DMA runs one command at a time, and the
+    """A lower bound on each candidate's cycles: the DMA's read queue runs one load at a time, its
+    write queue one store at a time, all data crosses one bus of ``dram_bytes_per_cycle``, and the
     array cannot start before the first tile is loaded nor finish after the last store starts.
 
     In closed form, a few operations per candidate whatever its number of tiles. Compute is the
@@ -235,8 +236,7 @@ def cycle_bounds(x: _Arrays) -> np.ndarray:
     classes of M, N and K positions factors into one sum per dimension. DMA busy time is the
     commands' fixed cycles (overhead and latency) plus the bytes over the bandwidth, rounded down
     once for the whole layer instead of up per command (so at most one cycle per command below the
-    engine's sum). The array cannot start before the first tile is loaded nor finish after the
-    last store starts."""
+    engine's sum)."""
     g = x.gemm
     cfg = x.cfg
     r, c = cfg.rows, cfg.cols
@@ -259,8 +259,14 @@ def cycle_bounds(x: _Arrays) -> np.ndarray:
     stores = n_g * x.n_mt * x.n_nt
     ta, tb, tc = traffic_bytes(x)
     lat, bw = cfg.dram_latency_cycles, cfg.dram_bytes_per_cycle
-    beats = np.floor((ta + tb + tc) / bw * (1 - 1e-12)).astype(I64)  # rounded down, whatever the float error
-    dma_total = loads * (DMA_READ_OVERHEAD_CYCLES + lat) + stores * (x.write_overhead + lat) + beats
+    def down(nbytes: Any) -> Any:  # rounded down, whatever the float error
+        return np.floor(nbytes / bw * (1 - 1e-12)).astype(I64)
+
+    # the read queue's and the write queue's commands each run one after the other, and all their
+    # data shares the memory's bus
+    reads_total = loads * (DMA_READ_OVERHEAD_CYCLES + lat) + down(ta + tb) + x.prologue
+    writes_total = stores * (x.write_overhead + lat) + down(tc)
+    dma_total = np.maximum(np.maximum(reads_total, writes_total), down(ta + tb + tc))
     # the array waits for the first tile's load (first group block, M, N, K positions) and the
     # layer ends after the last tile's store (last block, M and N positions)
     def first(dim: str, kind: str) -> Any:
@@ -274,7 +280,7 @@ def cycle_bounds(x: _Arrays) -> np.ndarray:
     first_load = x.dma(first_bytes, DMA_READ_OVERHEAD_CYCLES) + x.prologue
     gsl = np.where(rest_g > 0, rest_g, x.gt)
     last_store = x.dma(gsl * _dim(x, *fc1)[1] * _dim(x, *fc2)[1] * wc_b, x.write_overhead)
-    return np.maximum(dma_total + x.prologue, first_load + comp_total + last_store)
+    return np.maximum(dma_total, first_load + comp_total + last_store)
 
 
 def dependent_energy(x: _Arrays, em: EnergyModel) -> np.ndarray:

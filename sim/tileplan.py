@@ -23,12 +23,14 @@ Memory layout (the host writes it; the DMA moves contiguous ranges)
 
 Timing contract (the RTL meets it; ``tests/rtl`` check it cycle for cycle)
 --------------------------------------------------------------------------
-* A DMA read of ``b`` bytes (one or two contiguous ranges, bursts of at most 256 beats that do
+* Alone, a DMA read of ``b`` bytes (one or two contiguous ranges, bursts of at most 256 beats that do
   not cross 4 KiB, issued back to back) takes ``DMA_READ_OVERHEAD_CYCLES + latency + ceil(b / bw)``
   cycles with a memory whose first beat comes ``latency`` cycles after the address and whose
   channel moves ``bw = dram_bytes_per_cycle`` bytes a cycle; a write takes
   ``DMA_WRITE_OVERHEAD_CYCLES + latency + ceil(b / bw)`` (the last write response comes ``latency``
-  cycles after the last data beat).
+  cycles after the last data beat). Reads and writes run at once and share ``bw``: a write's data
+  cycles are as alone, a read's data cycles are those no write data phase takes (writes have the
+  bus first: ``codesign.sim.engine``; the AXI memory model).
 * Computing a tile of ``gs`` groups takes
   ``gs * (native_gemm_cycles + GEMM_ISSUE_CYCLES) + TILE_ISSUE_CYCLES``.
 * Each sequencer decides in the cycle its conditions hold and acts in the next; those decision
@@ -99,8 +101,6 @@ def model_only_reason(config: AcceleratorConfig) -> str:
     from codesign.sim.config import ZeroHandling
 
     c = config
-    if c.requantize and c.dataflow is Dataflow.IS:
-        return "requantize must be false for the is dataflow in the generated hardware (ws and os build it)"
     if c.zero_handling is ZeroHandling.SKIP:
         if c.skip_nm is None:
             return ("skip_pattern must be n:m (such as 2:4) for the generated hardware; bitmask skipping is "
@@ -125,6 +125,13 @@ def model_only_reason(config: AcceleratorConfig) -> str:
         return (f"acc_bits must be from {need} to 48 for {c.weight_bits}-bit weights and {c.act_bits}-bit "
                 f"activations in the generated hardware, not {c.acc_bits!r}")
     return ""
+
+
+def q_table_words(config: AcceleratorConfig) -> int:
+    """Words of the hardware's requantization table buffer. WS and OS: one word (``cols`` entries)
+    per output-buffer word; IS: one entry per word, ``cols`` times as many words (the same bits)."""
+    depth = config.output_sram_bytes * 8 // (config.cols * config.acc_bits)
+    return depth * config.cols if config.dataflow is Dataflow.IS else depth
 
 
 def accumulator_bits_needed(config: AcceleratorConfig, k: int) -> int:
@@ -337,14 +344,22 @@ class TilePlan:
         return self.geometry.out_bits > 0
 
     @property
+    def q_entries_per_word(self) -> int:
+        """Table entries (output channels) in one table word: ``cols`` for WS and OS, whose output
+        words hold a channel per lane; one for IS, whose output words (rows of ``C^T``) hold one
+        channel in every lane (``M`` lies along the array's columns), so the write-back reads the
+        one entry of its word's channel and applies it to all lanes."""
+        return 1 if self.geometry.dataflow is Dataflow.IS else self.geometry.cols
+
+    @property
     def q_words(self) -> int:
         """Words of the per-channel requantization table (0 without requantization): one word per
-        group and chunk of ``cols`` output channels."""
-        return self.gemm.repeats * ceil_div(self.gemm.n, self.geometry.cols) if self.requantized else 0
+        group and chunk of :attr:`q_entries_per_word` output channels."""
+        return self.gemm.repeats * ceil_div(self.gemm.n, self.q_entries_per_word) if self.requantized else 0
 
     @property
     def q_word_bits(self) -> int:
-        return self.geometry.cols * QUANT_ENTRY_BITS
+        return self.q_entries_per_word * QUANT_ENTRY_BITS
 
     @property
     def prologue_bytes(self) -> int:
@@ -422,7 +437,8 @@ class TilePlan:
         Signed values are written as 32-bit two's complement."""
         s = self.strides_bytes
         g = self.gemm
-        nf_total = ceil_div(g.n, self.geometry.cols)
+        per = self.q_entries_per_word
+        nf_total = ceil_div(g.n, per)
         d = {
             "a_base": a_base, "b_base": b_base, "c_base": c_base,
             "m": g.m, "n": g.n, "k": g.k, "groups": g.repeats,
@@ -432,9 +448,8 @@ class TilePlan:
             "b_stride_g": s["b_g"], "b_stride_n": s["b_n"], "b_stride_k": s["b_k"],
             "c_stride_g": s["c_g"], "c_stride_m": s["c_m"], "c_stride_n": s["c_n"],
             "q_base": q_base, "q_words": self.q_words, "q_nf": nf_total,
-            "q_stride_n": ceil_div(self.nt, self.geometry.cols) if self.n_nt > 1 else 0,
-            "c_nf_0": ceil_div(self.nt, self.geometry.cols), "c_nf_1": ceil_div(self.last(g.n, self.nt),
-                                                                              self.geometry.cols),
+            "q_stride_n": ceil_div(self.nt, per) if self.n_nt > 1 else 0,
+            "c_nf_0": ceil_div(self.nt, per), "c_nf_1": ceil_div(self.last(g.n, self.nt), per),
             "zero_point": zero_point & 0xFFFFFFFF, "clamp_lo": clamp_lo & 0xFFFFFFFF,
             "clamp_hi": clamp_hi & 0xFFFFFFFF,
         }

@@ -60,9 +60,11 @@ def add_config_flags(parser: argparse.ArgumentParser, *, gating_flag: bool = Fal
                        metavar=flag[2:].upper().replace("-", "_"), help=f"{help_} (default: {_config_default(field)})")
     if gating_flag:
         g.add_argument("--gating", action="store_true", help="zero-gating (same as --zero-handling gate)")
-    g.add_argument("--requantize", action="store_true",
+    g.add_argument("--requantize", action="store_true", default=None,
                    help="the write-back requantizes outputs to act_bits (per-channel scale, zero point, clamp); "
-                        "same as requantize: true in the config (default: accumulators are written)")
+                        "same as requantize: true in the config (the default)")
+    g.add_argument("--no-requantize", dest="requantize", action="store_false", default=None,
+                   help="the write-back writes the int32 accumulators; same as requantize: false in the config")
 
 
 def _typed(flag: str, typ: type) -> Any:
@@ -89,8 +91,8 @@ def config_from_args(args: argparse.Namespace, **defaults: Any) -> AcceleratorCo
             raise ConfigError(f"--gating conflicts with --zero-handling {given}: --gating means "
                               f"--zero-handling gate; give one of them")
         overrides["zero_handling"] = "gate"
-    if getattr(args, "requantize", False):
-        overrides["requantize"] = True
+    if getattr(args, "requantize", None) is not None:
+        overrides["requantize"] = bool(args.requantize)
     where = "config"
     base = dict(defaults)
     if getattr(args, "config", None):

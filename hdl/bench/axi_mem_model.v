@@ -1,10 +1,17 @@
 // codesign: behavioural AXI4 memory model for the whole-layer accelerator's testbench (simulation only).
 //
 // Timing (cycle t lies between rising edges t and t + 1; a handshake in cycle t completes at edge t + 1):
+//  * one data bus for both channels: BW = BW_NUM / BW_DEN bytes per cycle is the memory's TOTAL bandwidth,
+//    arbitrated with a fixed priority for writes. A write stream's data phase is every cycle in which wvalid
+//    is high (the DMA offers a stream's beats back to back, from its first to its last): the bus is the
+//    write channel's then, and a read moves no beat in it; a read's pacing counts only the other (FREE)
+//    cycles. Deterministic, and overlap hides latency (a read's address and LAT cycles, a write's response)
+//    and keeps the bus busy without ever moving more than BW bytes a cycle on average.
 //  * reads: a stream starts with the address handshake that finds the read channel idle, completing at
-//    edge e. Its beat j (counted over all bursts of the stream) is presented in cycle
-//    e + LAT + ceil((j + 1) * BUS_BYTES / BW) - 1, where BW = BW_NUM / BW_DEN bytes per cycle, and not
-//    before LAT cycles after its own burst's address; beats wait for rready.
+//    edge e. Its beat j (counted over all bursts of the stream) is presented in the first free cycle in
+//    which the count of free cycles from e + LAT on reaches ceil((j + 1) * BUS_BYTES / BW) (alone: cycle
+//    e + LAT + ceil((j + 1) * BUS_BYTES / BW) - 1), and not before LAT cycles after its own burst's
+//    address; beats wait for rready. rvalid is combinational: a beat due in a write cycle waits.
 //  * writes: a stream starts in the first cycle t0 with wvalid high on an idle write channel; its beat j is
 //    accepted (wready high) in cycle t0 - 1 + ceil((j + 1) * BUS_BYTES / BW) or later; a burst's response
 //    is presented LAT + 1 cycles after the cycle its last beat was accepted.
@@ -20,7 +27,7 @@ module codesign_axi_mem #(
     input clk,
     input rst,
     input [ADDR_BITS-1:0] araddr, input [7:0] arlen, input arvalid, output arready,
-    output reg [BUS_BYTES*8-1:0] rdata, output [1:0] rresp, output reg rlast, output reg rvalid, input rready,
+    output reg [BUS_BYTES*8-1:0] rdata, output [1:0] rresp, output reg rlast, output rvalid, input rready,
     input [ADDR_BITS-1:0] awaddr, input [7:0] awlen, input awvalid, output awready,
     input [BUS_BYTES*8-1:0] wdata, input [BUS_BYTES-1:0] wstrb, input wlast, input wvalid, output wready,
     output [1:0] bresp, output reg bvalid, input bready
@@ -92,11 +99,13 @@ module codesign_axi_mem #(
     reg [8:0] r_pos;  // beat within the head burst
     reg [63:0] r_start;  // stream start cycle (edge of the first address + LAT)
     reg [63:0] r_beats;  // beats of the stream presented so far
+    reg r_pend;  // a beat is due this cycle (presented unless the write channel has the bus)
+    assign rvalid = r_pend && !wvalid;
     assign arready = !st_ar && (rq_tail - rq_head) < Q;
-    initial begin rq_head = 0; rq_tail = 0; r_pos = 0; rvalid = 0; rlast = 0; r_beats = 0; end
+    initial begin rq_head = 0; rq_tail = 0; r_pos = 0; r_pend = 0; rlast = 0; r_beats = 0; end
     always @(posedge clk) begin
         if (rst) begin
-            rq_head = 0; rq_tail = 0; r_pos = 0; rvalid <= 0; r_beats = 0;
+            rq_head = 0; rq_tail = 0; r_pos = 0; r_pend <= 0; r_beats = 0;
         end else begin
             // the beat presented in the last cycle was taken
             if (rvalid && rready) begin
@@ -107,9 +116,11 @@ module codesign_axi_mem #(
                     r_pos = r_pos + 1;
                 end
             end
+            // a cycle of the stream's data phase that the write channel had: not a free one
+            if (rq_head != rq_tail && now >= r_start + 1 && wvalid) r_start = r_start + 1;
             // an address handshake in the last cycle
             if (arvalid && arready) begin
-                if (rq_head == rq_tail && !(rvalid && !rready)) begin
+                if (rq_head == rq_tail && !(r_pend && !(rvalid && rready))) begin
                     r_start = now + LAT;
                     r_beats = 0;
                 end
@@ -119,17 +130,17 @@ module codesign_axi_mem #(
                 rq_tail = rq_tail + 1;
             end
             // present the next beat
-            if ((rvalid && !rready)) begin
-                // hold
+            if (r_pend && !(rvalid && rready)) begin
+                // hold: not taken (rready low, or a write cycle)
             end else if (rq_head != rq_tail && !st_r
                          && now >= r_start + due(r_beats + 1) - 1
                          && (r_pos != 0 || now >= rq_ready[rq_head % Q])) begin
-                rvalid <= 1;
+                r_pend <= 1;
                 rdata <= mem[(rq_addr[rq_head % Q] >> SHIFT) + r_pos];
                 rlast <= (r_pos == rq_len[rq_head % Q]);
                 r_beats = r_beats + 1;
             end else begin
-                rvalid <= 0;
+                r_pend <= 0;
             end
         end
     end

@@ -5,11 +5,11 @@ descriptor (the same loop nest, reuse flags, slots and DRAM block addresses), wi
 
 The sequencers run the program the simulator times (:mod:`codesign.sim.engine`):
 
-* **DMA**: ``L0 .. L(B-1)``, then for each tile ``i``: ``S(i)`` (its C blocks, after its last K
-  tile) and ``L(i + B)``; a command waits for the compute of tile ``i`` (its store needs the sums;
-  the load overwrites the slots tile ``i`` used). ``B`` = 2 double-buffered, else 1.
-* **Compute**: tile ``i`` starts when its load is done; its ``gs`` groups run as back-to-back
-  on-chip GEMMs of the fold controller.
+* **DMA reads**: ``L0, L1, ...``; ``L(j)`` (``j >= B``) waits for the compute of tile ``j - B`` (the
+  load overwrites the slots it used). **DMA writes**, at the same time: ``S0, S1, ...``, ``S(i)`` (its C
+  blocks, after its last K tile) waits for the compute of tile ``i``. ``B`` = 2 double-buffered, else 1.
+* **Compute**: tile ``i`` starts when its load is done and tile ``i - B`` is stored (its output slot);
+  its ``gs`` groups run as back-to-back on-chip GEMMs of the fold controller.
 
 Published timing (:mod:`codesign.sim.tileplan`): each sequencer decides in the cycle its
 conditions hold and acts in the next; a tile's compute takes

@@ -9,7 +9,11 @@ byte address, written to / read from consecutive buffer words from ``word``.
   issued one per cycle, back to back, ahead of the data (the memory returns data in order).
 * Words and beats: a buffer word narrower than the bus travels alone in one beat (low bits); a
   wider word takes ``beats_per_word`` consecutive beats, low part first.
-* Timing (published in :mod:`codesign.sim.tileplan`): a command accepted in cycle ``d``
+* Reads and writes at once: the read side (``rd_*``) and the write side (``wr_*``) are independent
+  machines on AXI's independent channels; the layer's sequencers keep a command queue for each
+  (:mod:`codesign.hdl.layer`). The memory shares its bandwidth between them (the testbench's
+  ``axi_mem_model.v``: write data first, read data in the cycles writes leave).
+* Timing alone (published in :mod:`codesign.sim.tileplan`): a command accepted in cycle ``d``
   (``rd_go``/``wr_go`` high) drives its first address in ``d + 1``. The read command ends with
   the edge that accepts its last data beat (``rd_last`` high in that cycle); the write command with
   the edge that accepts its last write response (``wr_last``). With a memory whose first beat
@@ -88,18 +92,23 @@ class DmaEngine(wiring.Component):
 
     ``q_word_bits`` > 0 builds the requantizing write-back: a read command may start with a Q
     range (the per-channel table, into the Q buffer), and each output word is requantized on its
-    way out (:mod:`codesign.workloads.intarith`'s arithmetic) to ``out_bits`` lanes.
+    way out (:mod:`codesign.workloads.intarith`'s arithmetic) to ``out_bits`` lanes. With
+    ``q_per_lane`` lane ``i`` takes entry ``i`` of its table word (WS, OS); without, every lane takes
+    the word's one entry (IS: the word is one output channel's row of ``C^T``).
     """
 
     def __init__(self, *, bus_bytes: int, a_word_bits: int, b_word_bits: int, c_word_bits: int,
                  a_addr_bits: int, b_addr_bits: int, c_addr_bits: int, bpw: tuple[int, int, int],
                  q_word_bits: int = 0, q_addr_bits: int = 1, cols: int = 1, acc_bits: int = 32, out_bits: int = 0,
-                 out_signed: bool = True):
+                 out_signed: bool = True, q_per_lane: bool = True):
         self.bus_bytes = bus_bytes
         self.bus_bits = bus_bytes * 8
         self.word_bits = (a_word_bits, b_word_bits, c_word_bits)
         self.bpw = bpw
         self.requant = q_word_bits > 0
+        # table words: an entry per lane (WS, OS: a lane per output channel), or one entry for the
+        # whole word (IS: an output word is a row of C^T, one channel in every lane)
+        self.q_per_lane = q_per_lane
         self.q_word_bits = q_word_bits
         self.cols, self.acc_bits, self.out_bits, self.out_signed = cols, acc_bits, out_bits, out_signed
         self.out_word_bits = cols * out_bits if self.requant else c_word_bits
@@ -372,7 +381,8 @@ class DmaEngine(wiring.Component):
             zp, lo, hi = self.zero_point.as_signed(), self.clamp_lo.as_signed(), self.clamp_hi.as_signed()
             for i in range(self.cols):
                 acc = self.c_rd_data[i * accb:(i + 1) * accb].as_signed()
-                entry = self.q_rd_data[i * 56:(i + 1) * 56]
+                e = i if self.q_per_lane else 0
+                entry = self.q_rd_data[e * 56:(e + 1) * 56]
                 bias, mult, shift = entry[0:32].as_signed(), entry[32:48], entry[48:56]
                 prod = (acc + bias) * mult
                 rnd = Mux(shift == 0, 0, Const(1, 48) << (shift - 1)[:8])

@@ -93,7 +93,9 @@ def check_exact(cfg: AcceleratorConfig, pairs, results) -> None:  # type: ignore
 
 
 def test_ws_double_buffered_layers_exact(tmp_path) -> None:
-    cfg = AcceleratorConfig(rows=4, cols=4, dataflow="ws", dram_bytes_per_cycle=16, dram_latency_cycles=10, **SMALL)
+    # accumulator write-back (requantize: false), the option beside the default 8-bit outputs
+    cfg = AcceleratorConfig(rows=4, cols=4, dataflow="ws", requantize=False, dram_bytes_per_cycle=16,
+                            dram_latency_cycles=10, **SMALL)
     pairs, results = run(cfg, small_layers(), tmp_path=tmp_path)
     check_exact(cfg, pairs, results)
     # the ragged 13x10x21 GEMM is one tile: 2 + 10 + ceil(A+B bytes / 16) to load, the on-chip GEMM
@@ -156,6 +158,36 @@ def test_requantized_write_back_exact(tmp_path) -> None:
         # 2 beats of 2 bytes on the 2-byte bus (4x less than 32-bit accumulators)
         assert results[0].rtl_dram_write_bytes == (39 * 16 if bw == 16 else 48 * 4)
         assert all(-128 <= int(r.rtl_outputs.min()) and int(r.rtl_outputs.max()) <= 127 for r in results)
+
+
+def test_is_requantized_write_back_exact(tmp_path) -> None:
+    """IS requantizes too: an output word of the WS core is a row of C^T, one output channel in all
+    its lanes, so its table word is that channel's one entry (bias, mult, shift) applied to every lane.
+    Conv with stride and padding, depthwise groups packed into tiles, K tiles (k_split: K=70 on 1 KiB
+    buffers), double and single buffering, a fed and a starved memory: outputs equal
+    intarith.requantize of numpy's sums, counters equal the simulator's."""
+    layers = [small_layers()[i] for i in (0, 2, 3, 4, 5)]
+    for name, extra in (("db", {"dram_bytes_per_cycle": 8, "dram_latency_cycles": 15}),
+                        ("sb-starved", {"double_buffered": False, "dram_bytes_per_cycle": 1,
+                                        "dram_latency_cycles": 60})):
+        cfg = AcceleratorConfig(rows=4, cols=4, dataflow="is", requantize=True, act_signed=False, **extra, **SMALL)
+        pairs, results = run(cfg, layers, seed=13, tmp_path=tmp_path / name)
+        check_exact(cfg, pairs, results)
+        assert results[4].tile[3] < 70  # K tiles: partial sums stay on chip, the last K tile requantizes
+        assert results[2].tile[0] > 1  # depthwise: groups packed into a tile, a table word per channel
+        # the 13x10x21 GEMM: C^T is 10 channel rows x ceil(13/4) = 4 chunks = 40 words of 4 lanes of 8
+        # bits (one beat each on the 8-byte bus; 4 beats of 1 byte on the 1-byte bus); the table is one
+        # 56-bit entry per channel, 10 words of one 8-byte beat (7 beats of 1 byte)
+        bus = 8 if name == "db" else 1
+        word = max(bus, 4)
+        assert results[0].rtl_dram_write_bytes == 40 * word
+        assert all(0 <= int(r.rtl_outputs.min()) and int(r.rtl_outputs.max()) <= 255 for r in results)
+        # reads, one tile: A^T 6 K chunks x 4 M chunks x 4 rows = 96 words of 4 uint8 lanes, B^T 6 x 10 = 60
+        # words of 4 int8 (4 bytes each: one 8-byte beat, or 4 beats of 1 byte), and the table
+        if name == "db":
+            assert results[0].rtl_dram_read_bytes == (96 + 60 + 10) * 8
+        else:
+            assert results[0].rtl_dram_read_bytes == (96 + 60) * 4 + 10 * 7
 
 
 def skip_layers() -> list[tuple[Layer, str | float | None]]:

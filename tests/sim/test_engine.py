@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from codesign.sim.config import AcceleratorConfig
 from codesign.sim.engine import (
+    data_end,
     load_cycles,
     pipeline_closed_form,
     pipeline_simpy,
@@ -19,7 +22,8 @@ from codesign.sim.mapping import TileRun
 from codesign.sim.timing import native_gemm_cycles
 from codesign.workloads.layers import Conv2d, Linear
 
-CFG = AcceleratorConfig(rows=16, cols=16, dram_bytes_per_cycle=16.0, dram_latency_cycles=100)
+# accumulator write-back (requantize false): a store's fixed cycles are 2 + latency, like a load's
+CFG = AcceleratorConfig(rows=16, cols=16, dram_bytes_per_cycle=16.0, dram_latency_cycles=100, requantize=False)
 BOTH = (pipeline_simpy, pipeline_closed_form)
 
 
@@ -51,19 +55,47 @@ def test_compute_bound_double_buffered(pipeline) -> None:
 
 @pytest.mark.parametrize("pipeline", BOTH)
 def test_memory_bound_double_buffered(pipeline) -> None:
-    # c <= min(l, s): the DMA never idles: n * (l + s)
+    # reads and writes at once: the loads run back to back (n * l), and each store's 50 data cycles
+    # (800 B at 16 B a cycle) fall in the 102 cycles of a load's decision, address and latency, when the
+    # read channel moves no data, so no load waits; the last tile's compute and store follow:
+    # n * l + c + s (one command at a time took n * (l + s) = 8850)
     n, l_bytes, s_bytes, c = 25, 1600, 800, 50
     l, s = load_cycles(l_bytes, CFG), store_cycles(s_bytes, CFG)
-    assert c <= min(l, s)
-    assert pipeline([TileRun(n, l_bytes, s_bytes, c)], CFG).cycles == n * (l + s)
+    assert c <= min(l, s) and s_bytes // 16 <= 2 + 100
+    assert pipeline([TileRun(n, l_bytes, s_bytes, c)], CFG).cycles == n * l + c + s == 5252
 
 
 @pytest.mark.parametrize("pipeline", BOTH)
-def test_single_buffered_is_serial(pipeline) -> None:
+def test_single_buffered_store_overlaps_next_load(pipeline) -> None:
+    # one slot: tile k+1 loads once tile k is computed, while tile k is stored (its 4 data cycles come
+    # before the load's data phase); tile k+1 computes once both are done: l >= s, so n * (l + c) + s
     cfg = CFG.replace(double_buffered=False)
     n, l_bytes, s_bytes, c = 7, 320, 64, 90
     l, s = load_cycles(l_bytes, cfg), store_cycles(s_bytes, cfg)
-    assert pipeline([TileRun(n, l_bytes, s_bytes, c)], cfg).cycles == n * (l + c + s)
+    assert l >= s
+    assert pipeline([TileRun(n, l_bytes, s_bytes, c)], cfg).cycles == n * (l + c) + s
+
+
+def test_read_data_takes_the_cycles_writes_leave() -> None:
+    # the write channel has the bus first: a read needing 30 data cycles from cycle 10 uses 10..19,
+    # waits out the write data phase 20..24, uses 25..39, waits 40..49, and its last 5 cycles end at 55
+    assert data_end(10, 30, [(20, 25), (40, 50)]) == 55
+    assert data_end(0, 5, [(5, 9)]) == 5  # done as the write data starts
+    assert data_end(3, 4, [(0, 6)]) == 10  # starts inside a write data phase
+    assert data_end(3, 4, [(7, 7)]) == 7  # an empty phase (a tile without a store) is no phase
+
+
+@pytest.mark.parametrize("pipeline", BOTH)
+def test_load_data_waits_for_a_store_data_phase(pipeline) -> None:
+    # single-buffered, 2 tiles, no latency: tile 0 loads 0..101 (1600 B: 2 cycles, then 100 of data) and
+    # computes 102..111; then the store of tile 0 (a cycle's lead, data 113..312, the response: ends at 314)
+    # and the load of tile 1 (its data due from 114, it waits for the store's and takes 313..412) run at
+    # once; tile 1 computes 413..422 and stores 423..624 (202 cycles alone): 625 cycles, against
+    # 2 * (102 + 10 + 202) = 628 with one command at a time
+    cfg = CFG.replace(double_buffered=False, dram_latency_cycles=0)
+    pt = pipeline([TileRun(2, 1600, 3200, 10)], cfg)
+    assert (load_cycles(1600, cfg), store_cycles(3200, cfg)) == (102, 202)
+    assert pt.cycles == 625
 
 
 runs_strategy = st.lists(
@@ -85,6 +117,17 @@ runs_strategy = st.lists(
 def test_closed_form_twin_equals_simpy(runs, double, bw, lat) -> None:
     cfg = CFG.replace(double_buffered=double, dram_bytes_per_cycle=bw, dram_latency_cycles=lat)
     assert pipeline_closed_form(runs, cfg) == pipeline_simpy(runs, cfg)
+
+
+@settings(max_examples=200, deadline=None)
+@given(runs=runs_strategy, double=st.booleans(), bw=st.sampled_from([1.0, 1.5, 4.0, 16.0]),
+       lat=st.sampled_from([0, 1, 100]))
+def test_reads_and_writes_share_the_bandwidth(runs, double, bw, lat) -> None:
+    # the data bus moves dram_bytes_per_cycle in all: a layer takes at least every transfer's data
+    # cycles, ceil(bytes / bw) each, one after the other; the overlap hides latency only
+    cfg = CFG.replace(double_buffered=double, dram_bytes_per_cycle=bw, dram_latency_cycles=lat)
+    data = sum(r.count * (math.ceil(r.load_bytes / bw) + math.ceil(r.store_bytes / bw)) for r in runs)
+    assert pipeline_closed_form(runs, cfg).cycles >= data
 
 
 LAYERS = [
@@ -112,8 +155,8 @@ def test_compute_bound_layer_is_its_on_chip_gemm_plus_first_load_and_last_store(
     # everything fits on chip: one tile -> load(A, B) + native_gemm_cycles + 1 + 1 + store(C).
     # 8x8 WS INT8, 16-byte bus: A = ceil(64/8)*16 = 128 words of 8 bytes, one beat each (2048 B);
     # B = 8 K chunks * 4 N chunks * 8 rows = 256 words (4096 B); C = 4 * 16 = 64 words of 8 x 32-bit
-    # accumulators = 2 beats each (2048 B)
-    cfg = AcceleratorConfig(rows=8, cols=8, dataflow="ws")
+    # accumulators = 2 beats each (2048 B): the accumulator write-back (requantize false, no table read)
+    cfg = AcceleratorConfig(rows=8, cols=8, dataflow="ws", requantize=False)
     layer = Linear("fc", in_features=64, out_features=32, tokens=16, bias=False)
     r = simulate_layer(layer, 1, cfg)
     assert r.tiles == 1
