@@ -103,9 +103,11 @@ class _Spinner:
 
 
 def run(args: argparse.Namespace) -> int:
-    from codesign.hdl.fpga import DoesNotFitError, device, synth
+    from codesign.hdl.fpga import DoesNotFitError, _check_router, _synth_command, device, synth
 
     dev = device(args.target)  # an unknown target fails before the design is generated
+    _synth_command(dev, args.multipliers)  # and so do bad --multipliers / --router, before the estimate line
+    _check_router(args.router)
     config = config_from_args(args)
     how = "synthesis and place and route" if args.pnr else "synthesis"
     text = (f"{how} of a {config.rows}x{config.cols} {config.dataflow.value} array for {dev.name}: about "

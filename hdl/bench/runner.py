@@ -344,11 +344,13 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 
 # Whole-layer bench throughput, simulated cycles per second of wall time, by PEs of the array, and cold
-# build seconds, measured by bench/rtl_speed.py (bench/results/rtl_speed.json) on a 2-core machine: the
-# basis of the estimate `codesign verify` prints before a long run. Between sizes, log-log interpolation.
+# build seconds, on a 2-core machine: the basis of the estimate `codesign verify` prints before a long
+# run (rough: within about 2x). From bench/results/rtl_speed.json and rtl_network.json (measured under a
+# load of 7-8, so about half these speeds) and the quiet-machine figures in the project's toolchain notes
+# (Icarus 8x8: 176 k cycles in 63 s). Between sizes, log-log interpolation.
 _SPEED_CYCLES_PER_S = {"verilator": {16: 300_000, 64: 150_000, 256: 40_000, 1024: 10_000},
                        "icarus": {16: 9_000, 64: 2_800, 256: 700, 1024: 170}}
-_BUILD_S = {"verilator": {16: 15, 64: 25, 256: 90, 1024: 400}, "icarus": {16: 2, 64: 3, 256: 8, 1024: 30}}
+_BUILD_S = {"verilator": {16: 15, 64: 25, 256: 60, 1024: 400}, "icarus": {16: 2, 64: 3, 256: 8, 1024: 30}}
 _START_S = {"verilator": 1.5, "icarus": 1.0}  # per simulator run: start-up, DRAM image load and dump
 
 

@@ -17,9 +17,10 @@ from codesign.errors import ConfigError
 from codesign.hdl import fpga
 from codesign.sim.config import AcceleratorConfig
 
-# A 2x2 INT8 array with 256-byte buffers: 4 PEs, so 4 hard multipliers where multipliers map to DSPs.
+# A 2x2 INT8 array with 256-byte buffers writing accumulators back: 4 PEs, so 4 hard multipliers where
+# multipliers map to DSPs (the requantizing write-back, the default, would add its own).
 SMALL = AcceleratorConfig(rows=2, cols=2, dataflow="ws", input_sram_bytes=256, weight_sram_bytes=256,
-                          output_sram_bytes=256, clock_mhz=50.0)
+                          output_sram_bytes=256, clock_mhz=50.0, requantize=False)
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,9 @@ from codesign.sweeps import read_results
 
 from .conftest import run_cli
 
-# IS with requantize, and bitmask skipping, are simulated but not built (model-only); WS with 2:4
-# skipping, WS/IS with gating and no requantize on IS are built. DS-CNN pruned 2:4 so skipping pays.
+# Bitmask skipping, and skipping on OS or IS, are simulated but not built (model-only); WS with 2:4
+# skipping and every dataflow with gating (requantized: built on WS, OS and IS) are built. DS-CNN
+# pruned 2:4 so skipping pays.
 SPACE = """\
 workloads:
   - {name: ds_cnn_kws, sparsity: "2:4"}
@@ -40,12 +41,12 @@ def swept(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]
 def test_front_is_over_buildable_points(swept: tuple[Path, pd.DataFrame]) -> None:
     d, df = swept
     assert len(df) == 12 and df["buildable"].dtype == bool
-    # model-only: every IS point (requantize true: 4), ws with bitmask skipping (1), os with any skipping
-    # (n:m skipping is built on ws only: 2); 7 of 12
+    # model-only: ws with bitmask skipping (1), os and is with any skipping (n:m skipping is built on
+    # ws only: 2 + 2); 5 of 12. Gating points are built on every dataflow (skip_pattern unused: 2 each)
     mo = df[~df["buildable"]]
-    assert len(mo) == 4 + 1 + 2
-    assert set(mo["dataflow"]) == {"is", "ws", "os"}
-    assert (df.loc[df["dataflow"] == "is", "buildable"] == False).all()  # noqa: E712
+    assert len(mo) == 1 + 2 + 2
+    assert set(mo["dataflow"]) == {"is", "ws", "os"} and (mo["zero_handling"] == "skip").all()
+    assert df.loc[df["zero_handling"] == "gate", "buildable"].all()
     assert df["pareto"].any() and df.loc[df["pareto"], "buildable"].all()
     # ranked over every point, a model-only design is on the front (that is what the issue saw)
     every = run_cli("sweep", "space.yaml", "-o", "every.csv", "--workers", "1", "--no-progress",
@@ -108,8 +109,8 @@ def test_config_to_stdout_and_bad_points(swept: tuple[Path, pd.DataFrame]) -> No
 def test_generate_refuses_a_model_only_row(swept: tuple[Path, pd.DataFrame]) -> None:
     pytest.importorskip("amaranth")
     d, df = swept
-    n = int(df[(df["dataflow"] == "is")].iloc[0]["point"])
+    n = int(df[(df["dataflow"] == "is") & (df["zero_handling"] == "skip")].iloc[0]["point"])
     assert run_cli("config", "results.csv", "--point", str(n), "-o", "is.yaml", cwd=d).returncode == 0
     r = run_cli("generate", "--config", "is.yaml", "-o", "rtl", cwd=d)
     assert r.returncode == 2
-    assert "requantize must be false for the is dataflow in the generated hardware" in r.stderr
+    assert "dataflow must be ws for zero_handling skip in the generated hardware" in r.stderr

@@ -89,7 +89,8 @@ def test_summary_has_dram_bytes_and_buildable() -> None:
     assert s["dram_bytes"] == s["dram_read_bytes"] + s["dram_write_bytes"] > 0
     # the default WS W8A8 design is built; its pool layers run on the (unbuilt) vector unit, per layer
     assert s["buildable"] is True and not rows["buildable"].all()
-    assert design_model_only(AcceleratorConfig(dataflow="is", requantize=True)).startswith("requantize must be false")
+    assert design_model_only(AcceleratorConfig(zero_handling="skip", skip_pattern="bitmask")).startswith(
+        "skip_pattern must be n:m")
     assert design_model_only(AcceleratorConfig(fusion="eltwise")) == (
         "fusion must be none for the generated hardware (eltwise, full: model-only), not 'eltwise'")
 
