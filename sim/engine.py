@@ -48,7 +48,13 @@ from codesign.sim.cost import layer_energy
 from codesign.sim.fusion import DEFAULT, LayerContext, model_only_reasons, plan_network
 from codesign.sim.mapping import LayerPlan, TileRun, plan_gemm, plan_layer
 from codesign.sim.result import Counts, LayerResult, NetworkResult
-from codesign.sim.tileplan import dma_read_cycles, dma_write_cycles, model_only_reason, skip_hardware
+from codesign.sim.tileplan import (
+    dma_read_cycles,
+    dma_write_cycles,
+    model_only_reason,
+    requant_table_reason,
+    skip_hardware,
+)
 from codesign.sim.timing import scalesim_conv_out, scalesim_gemm_cycles, scalesim_sparse_k
 from codesign.workloads.layers import Conv2d, GemmShape, Layer, Network
 
@@ -370,6 +376,10 @@ def layer_model_only(layer: Layer, config: AcceleratorConfig, context: LayerCont
         reasons.append(REASON)
     elif not layer.has_gemm:
         reasons.append(VECTOR_REASON)
+    else:
+        g = layer.gemm(1)
+        if g is not None:
+            reasons.append(requant_table_reason(g.repeats, g.n, config))
     if not context.fused:
         reasons += model_only_reasons(context)
     return "; ".join(r for r in reasons if r)

@@ -701,7 +701,6 @@ def _summaries(network: Network, configs: Sequence[AcceleratorConfig], p: _Point
         rate = np.where(r.cycles > 0, (r.dram_bits / 8) / np.maximum(r.cycles, 1), 0.0)
         peak = np.maximum(peak, rate)
     macs = sum(network.layers[i].macs(network.batch) for i in range(len(order)))
-    gemm_kind = [unique[u].has_gemm for u in order]
     reasons: dict[tuple[Any, ...], str] = {}
     cols = {
         "cycles": cycles.tolist(), "compute": compute.tolist(), "energy": energy.tolist(),
@@ -713,14 +712,13 @@ def _summaries(network: Network, configs: Sequence[AcceleratorConfig], p: _Point
             out.append(None)
             continue
         key = (cfg.rows, cfg.cols, cfg.weight_bits, cfg.act_bits, cfg.acc_bits, cfg.dataflow, cfg.zero_handling,
-               cfg.requantize, cfg.weight_signed, cfg.act_signed)
+               cfg.requantize, cfg.weight_signed, cfg.act_signed, cfg.output_sram_bytes)
         mo = reasons.get(key)
-        if mo is None:
-            per_kind = {kind: layer_model_only(next(lay for lay in unique if lay.has_gemm == kind), cfg)
-                        for kind in set(gemm_kind)}
+        if mo is None:  # the engine's network label: each layer's distinct reasons, in layer order
+            per_layer = [layer_model_only(lay, cfg) for lay in unique]
             seen: dict[str, None] = {}
-            for kind in gemm_kind:
-                for part in per_kind[kind].split("; "):
+            for u in order:
+                for part in per_layer[u].split("; "):
                     if part:
                         seen.setdefault(part)
             mo = reasons[key] = "; ".join(seen)

@@ -134,6 +134,21 @@ def q_table_words(config: AcceleratorConfig) -> int:
     return depth * config.cols if config.dataflow is Dataflow.IS else depth
 
 
+TABLE_REASON = ("requantize: a layer's per-channel table must fit the hardware's table buffer (one word per "
+                "group and chunk of output channels, output_sram_bytes * 8 / (cols * acc_bits) words), which "
+                "the generated hardware loads once per layer")
+
+
+def requant_table_reason(groups: int, n: int, config: AcceleratorConfig) -> str:
+    """Why a requantized layer of ``groups`` GEMMs with ``n`` output channels each cannot run on the
+    generated hardware ('' when its table fits :func:`q_table_words`): the table is loaded whole,
+    ``groups * ceil(n / entries per word)`` words (``entries`` = ``cols`` on WS/OS, one on IS)."""
+    if not config.requantize:
+        return ""
+    entries = 1 if config.dataflow is Dataflow.IS else config.cols
+    return TABLE_REASON if groups * ceil_div(n, entries) > q_table_words(config) else ""
+
+
 def accumulator_bits_needed(config: AcceleratorConfig, k: int) -> int:
     """Accumulator bits that hold a sum of ``k`` products of extreme operands exactly."""
     def rng(bits: int, signed: bool) -> tuple[int, int]:

@@ -62,3 +62,25 @@ def test_mobilenet_v2_depthwise_engine_cycles_and_utilization() -> None:
     engine = simulate_network(net, cfg.replace(depthwise="engine"), engine="closed_form")
     assert engine.cycles * 5 < array.cycles and engine.utilization > 5 * array.utilization
     assert engine.energy_pj < array.energy_pj
+
+
+def test_a_requantization_table_larger_than_its_buffer_is_model_only() -> None:
+    """The hardware loads a layer's table whole: on 32x32 WS with 64 KiB output buffers it holds
+    65536 * 8 / (32 * 32) = 512 words, one per group and chunk of 32 channels. MobileNetV2's depthwise
+    layers of 576 and 960 channels (one channel per group: 576 and 960 words) do not fit; a 960-channel
+    pointwise layer (30 words) and a 144-channel depthwise one do. The network label (engine and the
+    sweep fast path alike) names the reason; without requantize the table does not exist."""
+    from codesign.sim import fastpath
+    from codesign.sim.tileplan import TABLE_REASON
+
+    net = zoo.get("mobilenet_v2")
+    cfg = AcceleratorConfig(rows=32, cols=32)
+    r = simulate_network(net, cfg, engine="closed_form")
+    flagged = {lr.layer for lr in r.layers if TABLE_REASON in lr.model_only}
+    expect = {ly.name for ly in net.layers if isinstance(ly, Conv2d) and ly.groups > 512}
+    assert flagged == expect and {ly.groups for ly in net.layers if ly.name in expect} == {576, 960}
+    assert TABLE_REASON in r.model_only
+    (fast,) = fastpath.evaluate_network(net, [cfg])
+    assert fast is not None and fast["model_only"] == r.model_only
+    plain = simulate_network(net, cfg.replace(requantize=False), engine="closed_form")
+    assert TABLE_REASON not in plain.model_only
