@@ -37,6 +37,7 @@ SPACE = {
         "input_sram_bytes": [32768, 65536],
         "zero_handling": ["none", "gate"],
     },
+    "clip_bits": True,  # INT8 MobileNetV2 on 2- and 4-bit arrays: clipped, and the rows say so
 }
 
 

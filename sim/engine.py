@@ -365,24 +365,26 @@ def simulate_layer(layer: Layer, batch: int, config: AcceleratorConfig, timing: 
 
 def layer_model_only(layer: Layer, config: AcceleratorConfig, context: LayerContext = DEFAULT) -> str:
     """Why the generated hardware does not run ``layer`` as simulated ('' when it does)."""
+    if context.fused:
+        reasons = [model_only_reason(config), *model_only_reasons(context)]
+    else:
+        reasons = [*unfused_reasons(layer, config, model_only_reason(config)), *model_only_reasons(context)]
+    return "; ".join(r for r in reasons if r)
+
+
+def unfused_reasons(layer: Layer, config: AcceleratorConfig, design_reason: str) -> list[str]:
+    """The reasons of a layer that is not fused into another, given the design's own
+    (``model_only_reason(config)``, computed once per design by callers that label many layers)."""
     from codesign.workloads.layers import Conv2d
 
-    reasons = [model_only_reason(config)]
-    if context.fused:
-        reasons += model_only_reasons(context)
-    elif config.depthwise is Depthwise.ENGINE and isinstance(layer, Conv2d) and layer.is_depthwise:
+    if config.depthwise is Depthwise.ENGINE and isinstance(layer, Conv2d) and layer.is_depthwise:
         from codesign.sim.vector_engine import REASON
 
-        reasons.append(REASON)
-    elif not layer.has_gemm:
-        reasons.append(VECTOR_REASON)
-    else:
-        g = layer.gemm(1)
-        if g is not None:
-            reasons.append(requant_table_reason(g.repeats, g.n, config))
-    if not context.fused:
-        reasons += model_only_reasons(context)
-    return "; ".join(r for r in reasons if r)
+        return [design_reason, REASON]
+    if not layer.has_gemm:
+        return [design_reason, VECTOR_REASON]
+    g = layer.gemm(1)
+    return [design_reason, requant_table_reason(g.repeats, g.n, config) if g is not None else ""]
 
 
 def _fused_result(layer: Layer, batch: int, config: AcceleratorConfig, ctx: LayerContext) -> LayerResult:

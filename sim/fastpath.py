@@ -685,7 +685,8 @@ def evaluate_network(network: Network, configs: Sequence[AcceleratorConfig]) -> 
 
 def _summaries(network: Network, configs: Sequence[AcceleratorConfig], p: _Points, results: list[_LayerArrays],
                order: list[int], unique: list[Layer]) -> list[Summary | None]:
-    from codesign.sim.engine import layer_model_only
+    from codesign.sim.engine import unfused_reasons
+    from codesign.sim.tileplan import model_only_reason
 
     ok = np.logical_and.reduce([results[u].ok for u in order])
     cycles: Arr = sum((results[u].cycles for u in order), np.zeros(p.rows.size, I64))
@@ -715,7 +716,8 @@ def _summaries(network: Network, configs: Sequence[AcceleratorConfig], p: _Point
                cfg.requantize, cfg.weight_signed, cfg.act_signed, cfg.output_sram_bytes)
         mo = reasons.get(key)
         if mo is None:  # the engine's network label: each layer's distinct reasons, in layer order
-            per_layer = [layer_model_only(lay, cfg) for lay in unique]
+            design = model_only_reason(cfg)
+            per_layer = ["; ".join(unfused_reasons(lay, cfg, design)) for lay in unique]
             seen: dict[str, None] = {}
             for u in order:
                 for part in per_layer[u].split("; "):
