@@ -73,7 +73,9 @@ def default_simulator() -> str:
     """``$CODESIGN_SIMULATOR`` if set, else Verilator when it is installed, else Icarus."""
     env = os.environ.get("CODESIGN_SIMULATOR")
     if env:
-        return check_simulator(env)
+        if env.strip().lower() not in SIMULATORS:
+            raise ConfigError(f"CODESIGN_SIMULATOR must be one of {', '.join(SIMULATORS)}, not {env!r}")
+        return env.strip().lower()
     return "verilator" if verilator_available() else "icarus"
 
 

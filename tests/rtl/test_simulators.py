@@ -107,6 +107,9 @@ def test_simulator_choice_and_errors(monkeypatch) -> None:
         runner.check_simulator("modelsim")
     monkeypatch.setenv("CODESIGN_SIMULATOR", "icarus")
     assert runner.default_simulator() == "icarus"
+    monkeypatch.setenv("CODESIGN_SIMULATOR", "xcelium")
+    with pytest.raises(ConfigError, match=r"^CODESIGN_SIMULATOR must be one of verilator, icarus, not 'xcelium'$"):
+        runner.default_simulator()
     monkeypatch.delenv("CODESIGN_SIMULATOR")
     monkeypatch.setattr(runner, "verilator_root", lambda: None)
     assert runner.default_simulator() == ("icarus")
