@@ -377,10 +377,9 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
         depths = {layer_depth_words(max(1, len(image) // bus), simulator) for image, members in chunks if members}
         cycles = sum(sim.cycles for *_, sim in placed)
         built = all(layer_built(config, d, simulator) for d in depths)
-        on_start(RtlRunEstimate(simulator=simulator, layers=len(placed), runs=sum(1 for _, m in chunks if m),
-                                sim_cycles=cycles, built=built,
-                                seconds=estimate_seconds(config, cycles, simulator, built=built,
-                                                         runs=sum(1 for _, m in chunks if m))))
+        runs = sum(1 for _, m in chunks if m)
+        on_start(RtlRunEstimate(simulator=simulator, layers=len(placed), runs=runs, sim_cycles=cycles, built=built,
+                                seconds=estimate_seconds(config, cycles, simulator, built=built, runs=runs)))
 
     def run(tmp: Path, image: bytearray, members: list[int]) -> None:
         beats = max(1, len(image) // bus)

@@ -182,8 +182,9 @@ def _compile(simulator: str, sources: list[Path], top: str, bdir: Path, what: st
                 raise ToolError(f"Verilator build of {what} failed (exit {rc}): {tail}")
 
 
-def _build(simulator: str, bdir: Path, files: dict[str, str], top: str, what: str) -> Path:
-    """Write ``files`` into ``bdir`` and build them once (under a file lock); returns ``bdir``."""
+def _build(simulator: str, bdir: Path, make_files: Callable[[], dict[str, str]], top: str, what: str) -> Path:
+    """Build the files ``make_files()`` returns (name -> text) in ``bdir`` once, under a file lock: they
+    are only generated when the build is missing. Returns ``bdir``."""
     from filelock import FileLock
 
     bdir.mkdir(parents=True, exist_ok=True)
@@ -192,7 +193,7 @@ def _build(simulator: str, bdir: Path, files: dict[str, str], top: str, what: st
         if not marker.exists():
             t0 = time.perf_counter()
             paths = []
-            for fname, content in files.items():
+            for fname, content in make_files().items():
                 _write_atomic(bdir / fname, content)
                 paths.append(bdir / fname)
             _compile(simulator, paths, top, bdir, what)
@@ -214,10 +215,13 @@ def build(config: AcceleratorConfig, simulator: str | None = None) -> tuple[str,
     from codesign.hdl.engines.gemm import top_name
     from codesign.hdl.export import verilog_for
 
+    def files() -> dict[str, str]:
+        name, text = verilog_for(config)
+        return {f"{name}.v": text}
+
     top = top_name(config)
     bdir = cache_root() / "rtl" / f"{top}-{design_key(config)}-{simulator}"
-    name, text = verilog_for(config) if not (bdir / "built.ok").exists() else (top, "")
-    return top, _build(simulator, bdir, {f"{name}.v": text} if text else {}, top, top)
+    return top, _build(simulator, bdir, files, top, top)
 
 
 def depth_bucket(words: int) -> int:
@@ -240,13 +244,12 @@ def build_layer(config: AcceleratorConfig, depth_words: int, simulator: str | No
     from codesign.hdl.export import layer_verilog_for
     from codesign.sim.tileplan import bus_bytes
 
-    key = design_key(config, _LAYER_SOURCES)
-    bdir = cache_root() / "rtl" / f"layer-{key}-d{depth_words}-{simulator}"
-    files: dict[str, str] = {}
-    if not (bdir / "built.ok").exists():
+    def files() -> dict[str, str]:
         name, text = layer_verilog_for(config)
-        files = {f"{name}.v": text, "codesign_tb.v": testbench_verilog(name, bus_bytes(config), depth_words),
-                 "axi_mem_model.v": (Path(__file__).parent / "axi_mem_model.v").read_text()}
+        return {f"{name}.v": text, "codesign_tb.v": testbench_verilog(name, bus_bytes(config), depth_words),
+                "axi_mem_model.v": (Path(__file__).parent / "axi_mem_model.v").read_text()}
+
+    bdir = cache_root() / "rtl" / f"layer-{design_key(config, _LAYER_SOURCES)}-d{depth_words}-{simulator}"
     return _build(simulator, bdir, files, "codesign_tb", "the layer testbench")
 
 
@@ -357,18 +360,14 @@ _START_S = {"verilator": 1.5, "icarus": 1.0}  # per simulator run: start-up, DRA
 
 
 def _interpolate(table: dict[int, float], pes: int) -> float:
+    """Log-log interpolation in ``table`` (PEs -> value) between the two sizes around ``pes`` (the
+    end segments extended beyond them)."""
+    import bisect
     import math
 
     keys = sorted(table)
-    if pes <= keys[0]:
-        lo, hi = keys[0], keys[1]
-    elif pes >= keys[-1]:
-        lo, hi = keys[-2], keys[-1]
-    else:
-        lo = max(k for k in keys if k <= pes)
-        hi = min(k for k in keys if k > pes) if pes not in table else lo
-        if lo == hi:
-            return float(table[lo])
+    i = max(1, min(len(keys) - 1, bisect.bisect_left(keys, pes)))
+    lo, hi = keys[i - 1], keys[i]
     t = (math.log(pes) - math.log(lo)) / (math.log(hi) - math.log(lo))
     return math.exp(math.log(table[lo]) + t * (math.log(table[hi]) - math.log(table[lo])))
 
