@@ -49,7 +49,7 @@ def measure(size: int, simulator: str, cache: Path) -> dict[str, object]:
     (first,) = verify(cfg, workload=LAYER[0], layer=LAYER[1], simulator=simulator)  # builds (cold), then runs
     cold_s = time.perf_counter() - t0
     key = runner.design_key(cfg, runner._LAYER_SOURCES)
-    bdirs = sorted((cache / "rtl").glob(f"layer-{key}-d*-{simulator}"))
+    bdirs = sorted((cache / "rtl").glob(f"layer-{key}-d*-{runner.toolchain_tag(simulator)}"))
     build_s = runner.build_seconds(bdirs[-1]) if bdirs else None
     if simulator == "icarus":  # its build takes about a second: one run measures it (slow at 16x16 and up)
         r, warm_s = first, cold_s - (build_s or 0.0)

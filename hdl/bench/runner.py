@@ -135,6 +135,21 @@ def design_key(config: AcceleratorConfig, sources: tuple[str, ...] = _HDL_SOURCE
     return h.hexdigest()[:16]
 
 
+def toolchain_tag(simulator: str) -> str:
+    """``simulator`` plus a hash of what a build of it links to: a Verilator binary carries the rpath of
+    this environment's cocotb libraries, so a build made in another virtualenv (since deleted, or of
+    another cocotb) would fail to start; keying the build on it keeps caches shared between environments
+    from handing out such builds."""
+    import cocotb_tools.config as cfg
+
+    from importlib.metadata import version
+
+    parts = [simulator, str(cfg.libs_dir), version("cocotb")]
+    if simulator == "verilator":
+        parts.append(str(verilator_root()))
+    return f"{simulator}-{hashlib.sha256('|'.join(parts).encode()).hexdigest()[:8]}"
+
+
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
     tmp.write_text(text)
@@ -182,6 +197,18 @@ def _compile(simulator: str, sources: list[Path], top: str, bdir: Path, what: st
                 raise ToolError(f"Verilator build of {what} failed (exit {rc}): {tail}")
 
 
+def _loads(binary: Path) -> bool:
+    """Whether ``binary`` exists and the dynamic loader finds every library it needs (``ldd`` says
+    "not found" for a library whose rpath points into a deleted environment)."""
+    if not binary.is_file():
+        return False
+    ldd = shutil.which("ldd")
+    if ldd is None:
+        return True
+    out = subprocess.run([ldd, str(binary)], capture_output=True, text=True)
+    return "not found" not in out.stdout + out.stderr
+
+
 def _build(simulator: str, bdir: Path, make_files: Callable[[], dict[str, str]], top: str, what: str) -> Path:
     """Build the files ``make_files()`` returns (name -> text) in ``bdir`` once, under a file lock: they
     are only generated when the build is missing. Returns ``bdir``."""
@@ -190,6 +217,9 @@ def _build(simulator: str, bdir: Path, make_files: Callable[[], dict[str, str]],
     bdir.mkdir(parents=True, exist_ok=True)
     marker = bdir / "built.ok"
     with FileLock(str(bdir) + ".lock"):
+        if marker.exists() and simulator == "verilator" and not _loads(bdir / "sim_build" / top):
+            marker.unlink()  # a cached binary whose libraries are gone: build it again
+            shutil.rmtree(bdir / "sim_build", ignore_errors=True)
         if not marker.exists():
             t0 = time.perf_counter()
             paths = []
@@ -220,7 +250,7 @@ def build(config: AcceleratorConfig, simulator: str | None = None) -> tuple[str,
         return {f"{name}.v": text}
 
     top = top_name(config)
-    bdir = cache_root() / "rtl" / f"{top}-{design_key(config)}-{simulator}"
+    bdir = cache_root() / "rtl" / f"{top}-{design_key(config)}-{toolchain_tag(simulator)}"
     return top, _build(simulator, bdir, files, top, top)
 
 
@@ -249,7 +279,7 @@ def build_layer(config: AcceleratorConfig, depth_words: int, simulator: str | No
         return {f"{name}.v": text, "codesign_tb.v": testbench_verilog(name, bus_bytes(config), depth_words),
                 "axi_mem_model.v": (Path(__file__).parent / "axi_mem_model.v").read_text()}
 
-    bdir = cache_root() / "rtl" / f"layer-{design_key(config, _LAYER_SOURCES)}-d{depth_words}-{simulator}"
+    bdir = cache_root() / "rtl" / f"layer-{design_key(config, _LAYER_SOURCES)}-d{depth_words}-{toolchain_tag(simulator)}"
     return _build(simulator, bdir, files, "codesign_tb", "the layer testbench")
 
 
@@ -383,4 +413,4 @@ def estimate_seconds(config: AcceleratorConfig, cycles: int, simulator: str, *, 
 def layer_built(config: AcceleratorConfig, depth_words: int, simulator: str) -> bool:
     """Whether the whole-layer bench for ``config`` is already built (cached) on ``simulator``."""
     key = design_key(config, _LAYER_SOURCES)
-    return (cache_root() / "rtl" / f"layer-{key}-d{depth_words}-{simulator}" / "built.ok").exists()
+    return (cache_root() / "rtl" / f"layer-{key}-d{depth_words}-{toolchain_tag(simulator)}" / "built.ok").exists()

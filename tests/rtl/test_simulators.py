@@ -136,3 +136,36 @@ def test_estimate_from_the_measured_speed_table() -> None:
     mid = runner.estimate_seconds(AcceleratorConfig(rows=8, cols=16), 10**6, "verilator", built=True)
     mid_s = runner._START_S["verilator"] + 10**6 / (speed["verilator"][64] * speed["verilator"][256]) ** 0.5
     assert mid == pytest.approx(mid_s)
+
+
+def test_builds_are_keyed_on_the_environment_they_link_to(monkeypatch, tmp_path) -> None:
+    """A Verilator binary carries the rpath of the cocotb libraries it was linked against: a cache shared
+    by two virtualenvs (a CI machine that keeps ``~/.cache``) must not hand one the other's build. The
+    build directory's tag changes with the cocotb library folder, and a cached binary whose libraries
+    are gone is detected (``ldd`` says "not found") and rebuilt."""
+    import shutil
+    import subprocess
+
+    import cocotb_tools.config as cfg
+
+    tag = runner.toolchain_tag("verilator")
+    assert tag.startswith("verilator-") and tag == runner.toolchain_tag("verilator")
+    monkeypatch.setattr(cfg, "libs_dir", tmp_path / "another-venv" / "cocotb" / "libs")
+    assert runner.toolchain_tag("verilator") != tag
+    monkeypatch.undo()
+
+    if shutil.which("g++") is None or shutil.which("ldd") is None:
+        pytest.skip("needs g++ and ldd")
+    lib_dir = tmp_path / "venv-lib"
+    lib_dir.mkdir()
+    (tmp_path / "lib.cpp").write_text("int answer() { return 42; }\n")
+    (tmp_path / "main.cpp").write_text("int answer();\nint main() { return answer() == 42 ? 0 : 1; }\n")
+    subprocess.run(["g++", "-shared", "-fPIC", "-o", str(lib_dir / "libanswer.so"), str(tmp_path / "lib.cpp")],
+                   check=True)
+    exe = tmp_path / "sim"
+    subprocess.run(["g++", "-o", str(exe), str(tmp_path / "main.cpp"), f"-L{lib_dir}", "-lanswer",
+                    f"-Wl,-rpath,{lib_dir}"], check=True)
+    assert subprocess.run([str(exe)]).returncode == 0 and runner._loads(exe)
+    shutil.rmtree(lib_dir)  # the environment the build linked to is deleted
+    assert subprocess.run([str(exe)]).returncode == 127 and not runner._loads(exe)
+    assert not runner._loads(tmp_path / "missing")
