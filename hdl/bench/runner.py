@@ -140,9 +140,9 @@ def toolchain_tag(simulator: str) -> str:
     this environment's cocotb libraries, so a build made in another virtualenv (since deleted, or of
     another cocotb) would fail to start; keying the build on it keeps caches shared between environments
     from handing out such builds."""
-    import cocotb_tools.config as cfg
-
     from importlib.metadata import version
+
+    import cocotb_tools.config as cfg
 
     parts = [simulator, str(cfg.libs_dir), version("cocotb")]
     if simulator == "verilator":
@@ -279,7 +279,8 @@ def build_layer(config: AcceleratorConfig, depth_words: int, simulator: str | No
         return {f"{name}.v": text, "codesign_tb.v": testbench_verilog(name, bus_bytes(config), depth_words),
                 "axi_mem_model.v": (Path(__file__).parent / "axi_mem_model.v").read_text()}
 
-    bdir = cache_root() / "rtl" / f"layer-{design_key(config, _LAYER_SOURCES)}-d{depth_words}-{toolchain_tag(simulator)}"
+    key = design_key(config, _LAYER_SOURCES)
+    bdir = cache_root() / "rtl" / f"layer-{key}-d{depth_words}-{toolchain_tag(simulator)}"
     return _build(simulator, bdir, files, "codesign_tb", "the layer testbench")
 
 
