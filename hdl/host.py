@@ -13,6 +13,7 @@ A host (a test bench, a soft CPU, a driver) runs a layer in three steps:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -296,3 +297,98 @@ def hex_image(text: str, bus: int, start_beat: int = 0) -> bytes:
             continue
         out += bytes.fromhex(line.replace("x", "0").replace("X", "0").rjust(bus * 2, "0"))[::-1]
     return bytes(start_beat * bus) + bytes(out)
+
+
+# --------------------------------------------------------------------------------------------
+# Depthwise layers on the depthwise engine (codesign.sim.dwplan: planes of ``lanes`` channels)
+# --------------------------------------------------------------------------------------------
+def _pack_lanes(values: np.ndarray, bits: int) -> list[int]:
+    """Words of ``values[words, lanes]``: lane ``l`` in bits ``l*bits ..`` (two's complement)."""
+    mask = (1 << bits) - 1
+    v = (values.astype(np.int64) & mask).astype(object)
+    out = []
+    for row in v:
+        word = 0
+        for lane, x in enumerate(row):
+            word |= int(x) << (lane * bits)
+        out.append(word)
+    return out
+
+
+def place_dw_layer(image: bytearray, plan: Any, x: np.ndarray, w: np.ndarray, base: int,
+                   requant: Requant | None = None) -> PlacedLayer:
+    """Write a depthwise layer's input ``x[batch, C, H, W]`` as planes of ``lanes`` channels, its weights
+    ``w[C, R, S]`` in the engine's slot order, its requantization table, and zero its output planes."""
+    from codesign.hdl.engines.depthwise import weight_slots
+    from codesign.sim.dwplan import DW_KMAX
+
+    lanes, bus = plan.lanes, plan.bus_bytes
+    geo = plan.geometry
+    wa, wb, _wc = plan.word_bytes()
+    pa, pb, _ = plan.plane_bytes
+    foot_a, foot_b, foot_c = plan.dram_footprint_bytes
+    a_base = _round_up(base, ALIGN_BYTES)
+    b_base = _round_up(a_base + foot_a, ALIGN_BYTES)
+    c_base = _round_up(b_base + foot_b, ALIGN_BYTES)
+    q_base = _round_up(c_base + foot_c, ALIGN_BYTES)
+    q_word_bytes = beats_per_word(plan.q_word_bits, bus) * bus
+    end = _round_up(q_base + plan.q_words * q_word_bytes, ALIGN_BYTES)
+    if plan.requantized and requant is None:
+        raise ConfigError("requantize needs the layer's requantization parameters")
+    if len(image) < end:
+        image.extend(bytes(end - len(image)))
+    image[c_base:c_base + foot_c] = bytes(foot_c)
+    batch, c_, h_, w_ = x.shape
+    per_image = ceil_div(c_, lanes)
+    for b in range(batch):
+        for g in range(per_image):
+            plane = np.zeros((h_ * w_, lanes), dtype=np.int64)
+            chans = slice(g * lanes, min(c_, (g + 1) * lanes))
+            width = chans.stop - chans.start
+            plane[:, :width] = x[b, chans].reshape(width, h_ * w_).T
+            at = a_base + (b * per_image + g) * pa
+            data = _words_to_bytes(_pack_lanes(plane, geo.act_bits), wa)
+            image[at:at + len(data)] = data
+            kern = np.zeros((plan.r, plan.s, lanes), dtype=np.int64)
+            kern[:, :, :width] = w[chans].transpose(1, 2, 0)
+            slots = np.array(weight_slots(kern.tolist(), DW_KMAX), dtype=np.int64)
+            at = b_base + (b * per_image + g) * pb
+            data = _words_to_bytes(_pack_lanes(slots, geo.weight_bits), wb)
+            image[at:at + len(data)] = data
+            if plan.requantized and requant is not None:
+                word = 0
+                for lane in range(width):
+                    ch = g * lanes + lane
+                    entry = (int(requant.bias[ch, 0]) & 0xFFFFFFFF) | int(requant.mult[ch, 0]) << 32 | (
+                        int(requant.shift[ch, 0]) << 48)
+                    word |= entry << (lane * QUANT_ENTRY_BITS)
+                at = q_base + (b * per_image + g) * q_word_bytes
+                image[at:at + q_word_bytes] = word.to_bytes(q_word_bytes, "little")
+    if plan.requantized and requant is not None:
+        desc = plan.descriptor(a_base, b_base, c_base, q_base, zero_point=requant.zero_point,
+                               clamp_lo=requant.clamp_lo, clamp_hi=requant.clamp_hi)
+    else:
+        desc = plan.descriptor(a_base, b_base, c_base)
+    return PlacedLayer(plan, desc, a_base, b_base, c_base, end, q_base)
+
+
+def read_dw_outputs(image: bytes, placed: PlacedLayer, hw: HardwarePlan) -> np.ndarray:
+    """The depthwise layer's outputs as the GEMM view ``C[channels, batch * out_h * out_w, 1]`` (int64)."""
+    plan = placed.plan
+    lanes = plan.lanes
+    _, _, wc = plan.word_bytes()
+    _, _, pc = plan.plane_bytes
+    per_image = ceil_div(plan.channels, lanes)
+    pixels = plan.out_h * plan.out_w
+    out = np.zeros((plan.channels, plan.batch * pixels, 1), dtype=np.int64)
+    bits = plan.geometry.out_bits or None
+    signed = hw.config.act_signed if plan.requantized else None
+    for b in range(plan.batch):
+        for g in range(per_image):
+            at = placed.c_base + (b * per_image + g) * pc
+            raw = image[at:at + pixels * wc]
+            words = [int.from_bytes(raw[i * wc:(i + 1) * wc], "little") for i in range(pixels)]
+            vals = hw.unpack_outputs(words, pixels, lanes, bits, signed)  # [pixels, lanes]
+            width = min(plan.channels, (g + 1) * lanes) - g * lanes
+            out[g * lanes:g * lanes + width, b * pixels:(b + 1) * pixels, 0] = vals[:, :width].T
+    return out

@@ -29,6 +29,7 @@ from codesign.hdl.engines.array import SystolicArray
 from codesign.hdl.memory.dma import DmaEngine, axi_master_members
 from codesign.hdl.plan import HardwarePlan, core_config
 from codesign.sim.config import AcceleratorConfig, Dataflow
+from codesign.sim.dwplan import DW_DIM_BITS, DW_KMAX, DW_SLOT_WORDS, DW_WIDTH_MAX
 from codesign.sim.tileplan import QUANT_ENTRY_BITS, beats_per_word, bus_bytes, q_table_words
 
 
@@ -40,7 +41,7 @@ def layer_top_name(config: AcceleratorConfig) -> str:
     from codesign.hdl.engines.gemm import top_name
 
     return top_name(config).replace("codesign_", "codesign_layer_", 1) + f"_bus{bus_bytes(config)}" + (
-        "" if config.double_buffered else "_sb")
+        "" if config.double_buffered else "_sb") + ("_dw" if has_depthwise_engine(config) else "")
 
 
 def axil_members() -> dict[str, wiring.Member]:
@@ -52,6 +53,14 @@ def axil_members() -> dict[str, wiring.Member]:
         "s_axil_araddr": In(a), "s_axil_arvalid": In(1), "s_axil_arready": Out(1),
         "s_axil_rdata": Out(32), "s_axil_rresp": Out(2), "s_axil_rvalid": Out(1), "s_axil_rready": In(1),
     }
+
+
+def has_depthwise_engine(config: AcceleratorConfig) -> bool:
+    """Whether the whole-layer top for ``config`` builds the depthwise engine."""
+    from codesign.sim.config import Depthwise
+    from codesign.sim.dwplan import design_reason
+
+    return config.depthwise is Depthwise.ENGINE and not design_reason(config)
 
 
 def layer_members(config: AcceleratorConfig) -> dict[str, wiring.Member]:
@@ -83,6 +92,8 @@ class LayerAccelerator(wiring.Component):
         self.requant = config.requantize
         self.q_depth = q_table_words(config)
         self.q_word_bits = (QUANT_ENTRY_BITS if self.is_ else config.cols * QUANT_ENTRY_BITS) if self.requant else 0
+        # the depthwise engine beside the array (depthwise: engine on a square WS array: codesign.sim.dwplan)
+        self.depthwise = has_depthwise_engine(config)
         super().__init__(layer_members(config))
 
     # -- published timing (codesign.sim.tileplan: what the simulator uses) -----------------------------
@@ -153,6 +164,15 @@ class LayerAccelerator(wiring.Component):
             words = [d[f"{op}_words_{i}{j}"] for i in (0, 1) for j in (0, 1)]
             checks[f"{op}_overflow"] = ((words[0] << lg) > slot) | Cat(*[w > slot for w in words]).any()
         checks["q_overflow"] = (d["q_words"] > self.q_depth) if self.requant else Const(0, 1)
+        dw_mode = d["flags"][3]
+        kernel_h, kernel_w, stride_h, stride_w = (d["dw_kernel"][i:i + 8] for i in (0, 8, 16, 24))
+        pad_l, pad_r = d["dw_pad"][8:16], d["dw_pad"][24:32]
+        if self.depthwise:
+            checks["dw_unsupported"] = dw_mode & (
+                (kernel_h > DW_KMAX) | (kernel_w > DW_KMAX) | (kernel_h == 0) | (kernel_w == 0) | (stride_h == 0)
+                | (stride_w == 0) | (d["dw_in_w"] + pad_l + pad_r > DW_WIDTH_MAX))
+        else:
+            checks["dw_unsupported"] = dw_mode
         code = Cat(*[checks[name] for name, _ in ERROR_BITS])
         go = start_req & ~busy
         with m.If(go):
@@ -167,13 +187,13 @@ class LayerAccelerator(wiring.Component):
                      "a_stride_m", "a_stride_k", "b_stride_g", "b_stride_n", "b_stride_k", "c_stride_g", "c_stride_m",
                      "c_stride_n", *(f"{o}_words_{i}{j}" for o in "abc" for i in (0, 1) for j in (0, 1))):
             m.d.comb += getattr(it, name).eq(d[name])
-        m.d.comb += [it.flags.eq(d["flags"]), it.init.eq(launch), it.q_nf.eq(d["q_nf"]),
+        m.d.comb += [it.flags.eq(d["flags"]), it.init.eq(launch), it.q_nf.eq(d["q_nf"]), it.a_skew.eq(d["dw_skew"]),
                      it.q_stride_n.eq(d["q_stride_n"]), it.gt_log2.eq(lg)]
 
         # -- FIFOs between the DMA program and the compute sequencer ------------------------------
         comp_fields = [("gs", DIM_BITS), ("ms", DIM_BITS), ("ns", DIM_BITS), ("ks", DIM_BITS), ("first_k", 1),
                        ("a_slot", 1), ("b_slot", 1), ("c_slot", 1), ("a_words", words_bits),
-                       ("b_words", words_bits), ("c_words", words_bits)]
+                       ("b_words", words_bits), ("c_words", words_bits), ("first_m", 1), ("last_m", 1)]
         store_fields = [("has", 1), ("addr", 32), ("gs", DIM_BITS), ("c_words", words_bits), ("c_slot", 1),
                         ("q", words_bits + 8), ("run", DIM_BITS), ("nf", DIM_BITS)]
         comp_w = sum(w for _, w in comp_fields)
@@ -198,7 +218,7 @@ class LayerAccelerator(wiring.Component):
         if self.is_:
             run = Const(1, DIM_BITS)
         elif self.config.dataflow is Dataflow.WS:
-            run = it.ms
+            run = Mux(dw_mode, it.c_words, it.ms)  # depthwise: a band of one plane is one chunk
         else:
             run = Const(self.config.rows, DIM_BITS)
         chunks = Mux(it.ns == d["nt"], d["c_nf_0"], d["c_nf_1"])  # of this tile's columns
@@ -304,7 +324,7 @@ class LayerAccelerator(wiring.Component):
             m.d.sync += [ld["gs"].eq(it.gs), ld["ms"].eq(it.ms), ld["ns"].eq(it.ns), ld["ks"].eq(it.ks),
                          ld["first_k"].eq(it.first_k), ld["a_slot"].eq(it.a_slot), ld["b_slot"].eq(it.b_slot),
                          ld["c_slot"].eq(it.c_slot), ld["a_words"].eq(it.a_words), ld["b_words"].eq(it.b_words),
-                         ld["c_words"].eq(it.c_words)]
+                         ld["c_words"].eq(it.c_words), ld["first_m"].eq(it.first_m), ld["last_m"].eq(it.last_m)]
 
         # -- the compute sequencer: a tile's groups as back-to-back on-chip GEMMs ----------------------
         cur = unpack(comp_q.r_data, comp_fields)
@@ -318,6 +338,9 @@ class LayerAccelerator(wiring.Component):
         ctl = fold_controller(m, p, array, act_rd, w_rd, out_rmw, out_wr, start=gemm_start, dims=dims,
                               offsets=core_offs, accumulate=~t["first_k"])
         computing = Signal()
+        eng = None
+        if self.depthwise:
+            eng, w_cnt = self._depthwise(m, p, t, offs, act_rd, w_rd, out_wr, d)
         with m.FSM(name="compute"):
             with m.State("IDLE"):
                 # tile i = computed takes its output slot once tile i - B is stored (wstep counts the
@@ -327,7 +350,14 @@ class LayerAccelerator(wiring.Component):
                     m.d.sync += [*(t[name].eq(cur[name]) for name, _ in comp_fields), groups_left.eq(cur["gs"]),
                                  offs[0].eq(cur["a_slot"] * sa), offs[1].eq(cur["b_slot"] * sb),
                                  offs[2].eq(cur["c_slot"] * sc)]
-                    m.next = "START"
+                    if self.depthwise:
+                        m.d.sync += w_cnt.eq(0)
+                        with m.If(dw_mode):
+                            m.next = "DW_WEIGHTS"
+                        with m.Else():
+                            m.next = "START"
+                    else:
+                        m.next = "START"
             with m.State("START"):
                 m.d.comb += [gemm_start.eq(1), computing.eq(1)]
                 m.next = "RUN"
@@ -341,19 +371,79 @@ class LayerAccelerator(wiring.Component):
                         m.d.sync += [groups_left.eq(groups_left - 1), offs[0].eq(offs[0] + t["a_words"]),
                                      offs[1].eq(offs[1] + t["b_words"]), offs[2].eq(offs[2] + t["c_words"])]
                         m.next = "START"
+            if eng is not None:
+                # depthwise: per plane, the weight slots from the weight buffer, then one engine pass
+                with m.State("DW_WEIGHTS"):
+                    m.d.comb += [computing.eq(1), w_rd.addr.eq(offs[1] + w_cnt), w_rd.en.eq(1),
+                                 eng.w_en.eq(w_cnt != 0), eng.w_addr.eq(w_cnt - 1), eng.w_data.eq(w_rd.data)]
+                    m.d.sync += w_cnt.eq(w_cnt + 1)
+                    with m.If(w_cnt == DW_SLOT_WORDS):
+                        m.next = "DW_GO"
+                with m.State("DW_GO"):
+                    m.d.comb += [computing.eq(1), eng.start.eq(1)]
+                    m.next = "DW_RUN"
+                with m.State("DW_RUN"):
+                    m.d.comb += computing.eq(1)
+                    with m.If(eng.done):
+                        with m.If(groups_left == 1):
+                            m.d.sync += computed.eq(computed + 1)
+                            m.next = "IDLE"
+                        with m.Else():
+                            m.d.sync += [groups_left.eq(groups_left - 1), offs[0].eq(offs[0] + t["a_words"]),
+                                         offs[1].eq(offs[1] + t["b_words"]), offs[2].eq(offs[2] + t["c_words"]),
+                                         w_cnt.eq(0)]
+                            m.next = "DW_WEIGHTS"
         with m.If(launch):
             m.d.sync += computed.eq(0)
 
         # -- counters ----------------------------------------------------------------------------
+        dw_macs = Const(0, 1)
+        if eng is not None:  # every lane, every tap of the kernel, at each output word the engine writes
+            per_word = Signal(24)
+            with m.If(launch):
+                m.d.sync += per_word.eq(kernel_h * kernel_w * self.config.cols)
+            dw_macs = Mux(eng.out_en, per_word, 0)
         with m.If(busy):
             m.d.sync += [
                 counters["cycles"].eq(counters["cycles"] + 1),
                 counters["stall_cycles"].eq(counters["stall_cycles"] + ~computing),
                 counters["dram_read_bytes"].eq(counters["dram_read_bytes"] + Mux(dma.r_beat, self.bus_bytes, 0)),
                 counters["dram_write_bytes"].eq(counters["dram_write_bytes"] + Mux(dma.w_beat, self.bus_bytes, 0)),
-                counters["enabled_macs"].eq(counters["enabled_macs"] + array.enabled_count),
+                counters["enabled_macs"].eq(counters["enabled_macs"] + array.enabled_count + dw_macs),
             ]
         return m
+
+    def _depthwise(self, m: Module, p: HardwarePlan, t: dict, offs: list, act_rd, w_rd, out_wr, d: dict):
+        """The depthwise engine on the layer's buffers: it reads the input buffer and writes the output
+        buffer (accumulators; the DMA's write-back requantizes them as the array's) in place of the
+        fold controller, whose ports are idle in depthwise mode. The pass's parameters come from the
+        descriptor and the tile's band kind (first, last)."""
+        from codesign.hdl.engines.depthwise import DepthwiseEngine, DepthwiseSpec
+
+        cfg = self.config
+        spec = DepthwiseSpec(lanes=cfg.cols, kmax=DW_KMAX, act_bits=cfg.act_bits, act_signed=cfg.act_signed,
+                             weight_bits=cfg.weight_bits, weight_signed=cfg.weight_signed, acc_bits=p.acc_bits,
+                             width_max=DW_WIDTH_MAX, requantize=False, pooling=False,
+                             addr_bits=max(_addr_bits(p.act_depth), _addr_bits(p.out_depth)) + 1,
+                             dim_bits=DW_DIM_BITS)
+        m.submodules.depthwise = eng = DepthwiseEngine(spec)
+        w_cnt = Signal(range(DW_SLOT_WORDS + 1), name="dw_w_cnt")
+        kind = Cat(t["first_m"], t["last_m"])
+        rows = Mux(kind == 3, d["dw_rows_11"], Mux(kind == 2, d["dw_rows_10"], Mux(kind == 1, d["dw_rows_01"],
+                                                                                   d["dw_rows_00"])))
+        m.d.comb += [
+            eng.in_h.eq(rows), eng.in_w.eq(d["dw_in_w"]),
+            eng.pad_t.eq(Mux(t["first_m"], d["dw_pad"][0:8], 0)), eng.pad_l.eq(d["dw_pad"][8:16]),
+            eng.pad_b.eq(Mux(t["last_m"], d["dw_pad"][16:24], 0)), eng.pad_r.eq(d["dw_pad"][24:32]),
+            eng.kernel_h.eq(d["dw_kernel"][0:8]), eng.kernel_w.eq(d["dw_kernel"][8:16]),
+            eng.stride_h.eq(d["dw_kernel"][16:24]), eng.stride_w.eq(d["dw_kernel"][24:32]),
+            eng.in_base.eq(offs[0]), eng.in_stride.eq(1), eng.out_base.eq(offs[2]), eng.out_stride.eq(1),
+            eng.mode.eq(0), eng.in_data.eq(act_rd.data),
+        ]
+        with m.If(d["flags"][3]):  # the engine owns the input buffer's read port and the output's write port
+            m.d.comb += [act_rd.addr.eq(eng.in_addr), act_rd.en.eq(eng.in_en),
+                         out_wr.addr.eq(eng.out_addr), out_wr.data.eq(eng.out_data), out_wr.en.eq(eng.out_en)]
+        return eng, w_cnt
 
     def _axil(self, m: Module, desc: dict, counters: dict, status, error_code, start_req) -> None:
         """AXI4-Lite slave: write when address and data are both valid; read one cycle later."""

@@ -77,11 +77,14 @@ class HardwarePlan:
         reason = model_only_reason(c)
         if reason:
             raise ConfigError(reason)
-        for f in ("fusion", "depthwise"):  # modes the simulator models per layer, not built
-            v = getattr(c, f).value
-            built = "none" if f == "fusion" else "array"
-            if v != built:
-                raise ConfigError(f"{f} must be {built} for the generated hardware, not {v!r} (model-only)")
+        if c.fusion.value != "none":  # a mode the simulator models per layer, not built
+            raise ConfigError(f"fusion must be none for the generated hardware, not {c.fusion.value!r} (model-only)")
+        if c.depthwise.value != "array":
+            from codesign.sim.dwplan import design_reason
+
+            engine = design_reason(c)
+            if engine:
+                raise ConfigError(f"depthwise must be array for this design ({engine}), not {c.depthwise.value!r}")
         if c.dataflow is Dataflow.IS:  # built as the WS core of core_config: validate that
             HardwarePlan(core_config(c))
             return

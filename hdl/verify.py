@@ -289,7 +289,8 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
                   stall: float = 0.0, seed: int = 0, work_dir: str | Path | None = None,
                   requant: list[Any] | None = None, simulator: str | None = None,
                   on_layer: Callable[[int, dict[str, Any]], None] | None = None,
-                  on_start: Callable[[RtlRunEstimate], None] | None = None) -> list[WholeLayerVerification]:
+                  on_start: Callable[[RtlRunEstimate], None] | None = None,
+                  dw_seeds: list[int] | None = None) -> list[WholeLayerVerification]:
     """Run whole layers (one RTL simulation for all of them) through the AXI port and compare.
 
     ``simulator``: ``"verilator"`` or ``"icarus"`` (default: :func:`codesign.hdl.bench.runner.default_simulator`).
@@ -299,7 +300,11 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
 
     With ``config.requantize`` the outputs are requantized in the write-back: ``requant`` gives
     each layer's :class:`codesign.hdl.host.Requant` (default: seeded random parameters), and the
-    expected outputs are ``Requant.apply(A @ B)`` (``codesign.workloads.intarith.requantize``)."""
+    expected outputs are ``Requant.apply(A @ B)`` (``codesign.workloads.intarith.requantize``).
+
+    A depthwise layer the plan puts on the depthwise engine (``codesign.sim.dwplan``) is laid out as
+    planes from its seeded tensors (``workloads.tensors.conv_tensors`` with ``dw_seeds[i]``, default
+    ``seed``: the seed its ``ops`` were made with), not as im2col."""
     from codesign.hdl.bench.runner import (
         VERILATOR_MIN_DEPTH_WORDS,
         estimate_seconds,
@@ -312,15 +317,22 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
         check_descriptor,
         hex_image,
         image_hex,
+        place_dw_layer,
         place_layer,
         random_requant,
+        read_dw_outputs,
         read_outputs,
         skip_enabled_macs,
         skip_operands,
     )
+    from codesign.sim.dwplan import DwPlan
     from codesign.sim.engine import simulate_layer
     from codesign.sim.mapping import plan_layer
     from codesign.sim.tileplan import bus_bytes, skip_slots
+    from codesign.workloads.tensors import conv_tensors
+
+    if dw_seeds is None:
+        dw_seeds = [seed] * len(layers)
 
     _check_cocotb()
     simulator = require_simulator(simulator)
@@ -345,6 +357,22 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
         groups, m, k = ops.a.shape
         hw.check_accumulator(k, f"layer {layer.name!r}")
         plan = plan_layer(layer, batch, config).tiling
+        if isinstance(plan, DwPlan):  # on the depthwise engine: the feature map as planes, not im2col
+            refs.append(plan.enabled_macs())
+            x, w = conv_tensors(layer, batch=batch, seed=dw_seeds[i])  # type: ignore[arg-type]
+            w3 = w.reshape(layer.out_channels, layer.r, layer.s)  # type: ignore[attr-defined]
+            image, members = chunks[-1]
+            start = len(image)
+            p = place_dw_layer(image, plan, x, w3, start, q)
+            if len(image) > max_image_bytes and members:
+                del image[start:]
+                chunks.append((bytearray(), []))
+                image, members = chunks[-1]
+                p = place_dw_layer(image, plan, x, w3, 0, q)
+            members.append(i)
+            check_descriptor(p.descriptor, hw, plan)  # type: ignore[arg-type]
+            placed.append((layer, ops, p, simulate_layer(layer, batch, config)))
+            continue
         slots, compressed = k, False
         if core.skip_nm:  # K counts weight slots (sim.tileplan.skip_slots)
             slots, compressed = skip_slots(k, layer.weights if layer.weight_elements > 0 else None, core.skip_nm)
@@ -414,7 +442,7 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
         if res["error"]:
             raise ConfigError(f"layer {layer.name!r}: the hardware refused its descriptor "
                               f"(error bits {res['error']:#x})")
-        c = read_outputs(out_image, p, core)
+        c = read_dw_outputs(out_image, p, core) if isinstance(p.plan, DwPlan) else read_outputs(out_image, p, core)
         groups, m, k = ops.a.shape
         out.append(WholeLayerVerification(
             layer=layer.name, m=m, n=ops.b.shape[2], k=k, groups=groups, tiles=p.plan.tile_count,

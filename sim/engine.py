@@ -378,9 +378,14 @@ def unfused_reasons(layer: Layer, config: AcceleratorConfig, design_reason: str)
     from codesign.workloads.layers import Conv2d
 
     if config.depthwise is Depthwise.ENGINE and isinstance(layer, Conv2d) and layer.is_depthwise:
-        from codesign.sim.vector_engine import REASON
+        from codesign.sim import dwplan
 
-        return [design_reason, REASON]
+        if dwplan.design_reason(config):
+            from codesign.sim.vector_engine import REASON
+
+            return [design_reason, REASON]
+        if not dwplan.layer_reason(layer, 1, config):
+            return [design_reason]
     if not layer.has_gemm:
         return [design_reason, VECTOR_REASON]
     g = layer.gemm(1)

@@ -65,7 +65,10 @@ def declines(config: AcceleratorConfig) -> str:
     if c.fusion is not Fusion.NONE:
         return f"fusion {c.fusion.value}"
     if c.depthwise is not Depthwise.ARRAY:
-        return "the depthwise engine"
+        from codesign.sim.dwplan import design_reason
+
+        if design_reason(c):
+            return "the model-only depthwise engine"
     return ""
 
 
@@ -77,7 +80,7 @@ _native = V.native_at
 # ---------------------------------------------------------------------------------------------
 # design points as arrays (one dataflow at a time: the formulas depend on it)
 # ---------------------------------------------------------------------------------------------
-_UNIFORM = ("df", "slots", "requantize", "search", "objective")  # the same at every point of a _Points
+_UNIFORM = ("df", "slots", "requantize", "search", "objective", "dw_engine")  # the same at every point
 
 
 @dataclasses.dataclass
@@ -87,6 +90,7 @@ class _Points:
     requantize: bool
     search: bool  # mapping: search (the objective below), else the fixed heuristic
     objective: Objective
+    dw_engine: bool  # depthwise layers on the built depthwise engine (codesign.sim.dwplan)
     rows: Arr
     cols: Arr
     wbits: Arr
@@ -123,6 +127,7 @@ class _Points:
         return cls(
             df=c0.dataflow, slots=2 if c0.double_buffered else 1, requantize=c0.requantize,
             search=c0.mapping is Mapping.SEARCH, objective=c0.objective,
+            dw_engine=c0.depthwise is Depthwise.ENGINE,
             rows=col(lambda c: c.rows), cols=col(lambda c: c.cols),
             wbits=col(lambda c: c.weight_bits), abits=col(lambda c: c.act_bits), accb=col(lambda c: c.acc_bits),
             in_sram=col(lambda c: c.input_sram_bytes), w_sram=col(lambda c: c.weight_sram_bytes),
@@ -657,6 +662,169 @@ def _vector_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
     return _LayerArrays(np.ones(tile.size, bool), cycles, compute, energy, load_bits + store_bits)
 
 
+def _is_depthwise(layer: Layer) -> bool:
+    from codesign.workloads.layers import Conv2d
+
+    return isinstance(layer, Conv2d) and layer.is_depthwise
+
+
+def _dw_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
+    """A depthwise layer on the built engine (``sim.dwplan``: its plan, tile program and counts), per
+    point; at the points whose buffers the engine's plan does not fit, the array's numbers (the
+    point-by-point path runs it there)."""
+    from codesign.sim import dwplan as D
+    from codesign.workloads.layers import Conv2d
+
+    arr = _gemm_layer(layer, batch, p)
+    assert isinstance(layer, Conv2d)
+    probe = AcceleratorConfig(rows=8, cols=8, depthwise=Depthwise.ENGINE, input_sram_bytes=1 << 30,
+                              weight_sram_bytes=1 << 30, output_sram_bytes=1 << 30, requantize=False)
+    if D.layer_reason(layer, batch, probe):  # the layer itself (kernel, width, multiplier): the array
+        return arr
+    lanes = p.cols
+    h_, w_, r_, s_ = layer.in_h, layer.in_w, layer.r, layer.s
+    sh = layer.stride[0]  # type: ignore[index]
+    pt, pl, _pb, pr = layer.padding  # type: ignore[misc]
+    oh, ow = layer.out_h, layer.out_w
+    w_pad = w_ + pl + pr
+    planes = batch * _cdiv(layer.in_channels, lanes)
+    a_bits, b_bits, c_bits = lanes * p.abits, lanes * p.wbits, p.cols * p.accb
+    c_dram_bits = p.cols * (p.abits if p.requantize else p.accb)
+    sa = p.in_sram * 8 // a_bits // p.slots
+    sb = p.w_sram * 8 // b_bits // p.slots
+    sc = p.out_sram * 8 // c_bits // p.slots
+    slot = D.DW_SLOT_WORDS
+    engine = sb >= slot
+    if p.requantize:  # the table: one word per plane (sim.tileplan.q_table_words on WS)
+        engine = engine & (planes <= p.out_sram * 8 // (p.cols * p.accb))
+
+    def band(m0: int, ms: int) -> tuple[int, int, int]:
+        """(input rows, pad_top, pad_bottom) of a band (DwPlan.band)."""
+        lo, hi = m0 * sh - pt, (m0 + ms - 1) * sh - pt + r_
+        last = m0 + ms >= oh
+        first, end = max(0, lo), h_ if last else min(h_, hi)
+        return end - first, first - lo, max(0, hi - h_) if last else hi - end
+
+    def kinds(mt: int) -> dict[str, tuple[int, int, int]]:
+        """The band kinds of ``mt`` output rows a band: ``{kind: (input rows, padded rows, output rows)}``."""
+        n_mt = -(-oh // mt)
+        if n_mt == 1:
+            rows, a, b = band(0, oh)
+            return {"single": (rows, a + rows + b, oh)}
+        out = {}
+        for kind, m0 in (("first", 0), ("middle", mt), ("last", (n_mt - 1) * mt)):
+            ms = min(mt, oh - m0)
+            rows, a, b = band(m0, ms)
+            out[kind] = (rows, a + rows + b, ms)
+        return out
+
+    def allowed(mt: int) -> bool:
+        """sim.dwplan._fits's shape conditions (rows read, padding in the first and last bands only)."""
+        n_mt = -(-oh // mt)
+        for m0 in sorted({0, min(mt, (n_mt - 1) * mt), (n_mt - 1) * mt}):
+            ms = min(mt, oh - m0)
+            rows, a, b = band(m0, ms)
+            if rows < 1 or (a and m0 != 0) or (b and m0 + ms < oh):
+                return False
+        return not (n_mt > 2 and band((n_mt - 2) * mt, mt)[2])
+
+    table = {m: kinds(m) for m in range(1, oh + 1) if allowed(m)}
+    single_words = table[oh]["single"][0] * w_ if oh in table else 0
+    whole = (oh in table) & (single_words <= sa) & (oh * ow <= sc)
+    most = np.maximum(1, np.minimum(np.minimum(planes, sa // max(1, single_words)),
+                                    np.minimum(sb // slot, sc // (oh * ow))))
+    gt = np.ones_like(most)
+    while ((gt * 2 <= most) & whole).any():
+        gt = np.where((gt * 2 <= most) & whole, gt * 2, gt)
+    mt = np.where(whole, oh, 0)
+    for m in sorted(table, reverse=True):
+        need_a = max(rows for rows, _, _ in table[m].values()) * w_
+        mt = np.where((mt == 0) & (need_a <= sa) & (m * ow <= sc), m, mt)
+    engine = engine & (mt > 0)
+    if not engine.any():
+        return arr
+    idx_all = np.flatnonzero(engine)
+    mt_e = mt[idx_all]
+    q_all = p.take(idx_all)
+    n = idx_all.size
+    bus = q_all.bus
+    wa = np.maximum(1, _cdiv(_cdiv(a_bits[idx_all], 8), bus)) * bus
+    wb = np.maximum(1, _cdiv(_cdiv(b_bits[idx_all], 8), bus)) * bus
+    wc = np.maximum(1, _cdiv(_cdiv(c_dram_bits[idx_all], 8), bus)) * bus
+    planes_e = planes[idx_all]
+    gt_e = gt[idx_all]
+    n_gt = _cdiv(planes_e, gt_e)
+    gs_last = planes_e - (n_gt - 1) * gt_e
+    n_mt = _cdiv(oh, mt_e)
+
+    def per_kind(kind: str, what: int) -> Arr:
+        return np.array([table[m].get(kind, (0, 0, 0))[what] for m in mt_e.tolist()], dtype=I64)
+
+    rows = {k: per_kind(k, 0) for k in ("single", "first", "middle", "last")}
+    hpad = {k: per_kind(k, 1) for k in ("single", "first", "middle", "last")}
+    outs = {k: per_kind(k, 2) for k in ("single", "first", "middle", "last")}
+    one = n_mt == 1
+    prologue = (planes_e * np.maximum(1, _cdiv(_cdiv(lanes[idx_all] * QUANT_ENTRY_BITS, 8), bus)) * bus
+                if p.requantize else np.zeros(n, I64))
+    per_plane_group = slot + D.DW_GROUP_OVERHEAD_CYCLES + D.DW_LATENCY_CYCLES
+
+    def kind_of(first: bool, last: bool) -> str:
+        return "first" if first else "last" if last else "middle"
+
+    def tile(sel: Arr, gs: Arr, first: bool, last: bool) -> tuple[Arr, Arr, Arr]:
+        """(load bytes, compute cycles, store bytes) of a tile of ``gs`` planes (points ``sel``)."""
+        k = kind_of(first, last)
+        r = np.where(one[sel], rows["single"][sel], rows[k][sel])
+        hp = np.where(one[sel], hpad["single"][sel], hpad[k][sel])
+        ms = np.where(one[sel], outs["single"][sel], outs[k][sel])
+        load = gs * (r * w_ * wa[sel] + (slot * wb[sel] if first else 0))
+        comp = D.TILE_ISSUE_CYCLES + gs * (per_plane_group + hp * w_pad)
+        return load, comp, gs * ms * ow * wc[sel]
+
+    cycles = np.zeros(n, I64)
+    cls_g, cls_m = np.minimum(n_gt, 3), np.minimum(n_mt, 3)
+    for cg, cm in sorted(set(zip(cls_g.tolist(), cls_m.tolist(), strict=True))):
+        sel = np.flatnonzero((cls_g == cg) & (cls_m == cm))
+        q = q_all.take(sel)
+
+        def params(ctx: tuple[tuple[bool, bool], ...], q: _Points = q, sel: Arr = sel) -> tuple[Arr, Arr, Arr]:
+            (_, last_g), (first_m, last_m) = ctx
+            gs = gs_last[sel] if last_g else gt_e[sel]
+            ld, comp, st = tile(sel, gs, first_m, last_m)
+            return _dma(ld, q, DMA_READ_OVERHEAD_CYCLES), comp, _dma(st, q, q.write_overhead)
+
+        pipe = _pipeline(q, _dma(prologue[sel], q, DMA_READ_OVERHEAD_CYCLES))
+        _run_nest(pipe, [n_gt[sel], n_mt[sel]], [cg, cm], params)
+        cycles[sel] = pipe.end()
+    # totals over every plane's bands
+    mid = np.maximum(0, n_mt - 2)
+    rows_sum = np.where(one, rows["single"], rows["first"] + mid * rows["middle"] + rows["last"])
+    hp_sum = np.where(one, hpad["single"], hpad["first"] + mid * hpad["middle"] + hpad["last"])
+    load_total = planes_e * rows_sum * w_ * wa + planes_e * slot * wb + prologue
+    store_total = planes_e * oh * ow * wc
+    compute = n_gt * n_mt * D.TILE_ISSUE_CYCLES + planes_e * (n_mt * per_plane_group + hp_sum * w_pad)
+    ab = np.minimum(layer.inputs.bits, q_all.abits)
+    wbit = np.minimum(layer.weights.bits, q_all.wbits)
+    active = planes_e * lanes[idx_all] * r_ * s_ * oh * ow
+    in_words = planes_e * rows_sum * w_
+    z = np.zeros(n, I64)
+    dram_bits = (load_total + store_total) * 8
+    a_e, b_e, c_e = a_bits[idx_all], b_bits[idx_all], c_bits[idx_all]
+    energy = _energy(q_all, active, z, active * (ab + wbit), z, in_words * a_e + in_words * a_e,
+                     planes_e * slot * b_e + planes_e * slot * b_e,
+                     planes_e * oh * ow * c_e + planes_e * oh * ow * c_e, dram_bits, z, cycles)
+
+    def merge(engine_values: Arr, array_values: Arr) -> Arr:
+        out = np.array(array_values, copy=True)
+        out[idx_all] = engine_values
+        return out
+
+    return _LayerArrays(ok=merge(np.ones(n, bool), arr.ok), cycles=merge(cycles, arr.cycles),
+                        compute=merge(compute, arr.compute),
+                        energy={part: merge(energy[part], arr.energy[part]) for part in ENERGY_PARTS},
+                        dram_bits=merge(dram_bits, arr.dram_bits))
+
+
 # ---------------------------------------------------------------------------------------------
 # networks
 # ---------------------------------------------------------------------------------------------
@@ -667,7 +835,7 @@ def evaluate_network(network: Network, configs: Sequence[AcceleratorConfig]) -> 
     by_df: dict[tuple[Any, ...], list[int]] = {}  # the formulas depend on these
     for i, c in enumerate(configs):
         if not declines(c):
-            key = (c.dataflow, c.double_buffered, c.requantize, c.mapping, c.objective)
+            key = (c.dataflow, c.double_buffered, c.requantize, c.mapping, c.objective, c.depthwise)
             by_df.setdefault(key, []).append(i)
     shapes: dict[Layer, int] = {}
     order = []
@@ -677,7 +845,8 @@ def evaluate_network(network: Network, configs: Sequence[AcceleratorConfig]) -> 
     for ids in by_df.values():
         cfgs = [configs[i] for i in ids]
         p = _Points.of(cfgs)
-        results = [(_gemm_layer if lay.has_gemm else _vector_layer)(lay, network.batch, p) for lay in unique]
+        results = [(_dw_layer if p.dw_engine and _is_depthwise(lay) else _gemm_layer if lay.has_gemm
+                    else _vector_layer)(lay, network.batch, p) for lay in unique]
         for j, s in enumerate(_summaries(network, cfgs, p, results, order, unique)):
             out[ids[j]] = s
     return out
@@ -713,7 +882,8 @@ def _summaries(network: Network, configs: Sequence[AcceleratorConfig], p: _Point
             out.append(None)
             continue
         key = (cfg.rows, cfg.cols, cfg.weight_bits, cfg.act_bits, cfg.acc_bits, cfg.dataflow, cfg.zero_handling,
-               cfg.requantize, cfg.weight_signed, cfg.act_signed, cfg.output_sram_bytes)
+               cfg.requantize, cfg.weight_signed, cfg.act_signed, cfg.output_sram_bytes, cfg.depthwise,
+               cfg.depthwise_lanes, cfg.input_sram_bytes, cfg.weight_sram_bytes, cfg.double_buffered)
         mo = reasons.get(key)
         if mo is None:  # the engine's network label: each layer's distinct reasons, in layer order
             design = model_only_reason(cfg)

@@ -340,9 +340,15 @@ def plan_layer(layer: Layer, batch: int, config: AcceleratorConfig, context: Lay
     """The plan of one layer: a GEMM on the array, a depthwise convolution on the depthwise engine
     (``depthwise: engine``), pooling and element-wise layers on the vector unit."""
     if config.depthwise is Depthwise.ENGINE and isinstance(layer, Conv2d) and layer.is_depthwise:
-        from codesign.sim.vector_engine import plan_depthwise
+        from codesign.sim import dwplan
 
-        return plan_depthwise(layer, batch, config, context)
+        if dwplan.design_reason(config) or not context.is_default:  # the model-only engine
+            from codesign.sim.vector_engine import plan_depthwise
+
+            return plan_depthwise(layer, batch, config, context)
+        if not dwplan.layer_reason(layer, batch, config):
+            return dwplan.plan_layer_dw(layer, batch, config)
+        # a depthwise layer the built engine cannot run (kernel, width, buffers): on the array
     g = layer.gemm(batch)
     if g is not None:
         return plan_gemm(g, layer.inputs, layer.weights, layer.outputs, config,

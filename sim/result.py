@@ -27,8 +27,11 @@ def design_model_only(config: AcceleratorConfig) -> str:
         reason = (f"fusion must be none for the generated hardware (eltwise, full: model-only), "
                   f"not {config.fusion.value!r}")
     if not reason and config.depthwise is not Depthwise.ARRAY:
-        reason = (f"depthwise must be array for the generated hardware (the depthwise engine is model-only), "
-                  f"not {config.depthwise.value!r}")
+        from codesign.sim.dwplan import design_reason
+
+        engine = design_reason(config)
+        if engine:
+            reason = f"depthwise must be array for this design ({engine}), not {config.depthwise.value!r}"
     return reason
 
 

@@ -467,6 +467,9 @@ class TilePlan:
             "c_nf_0": ceil_div(self.nt, per), "c_nf_1": ceil_div(self.last(g.n, self.nt), per),
             "zero_point": zero_point & 0xFFFFFFFF, "clamp_lo": clamp_lo & 0xFFFFFFFF,
             "clamp_hi": clamp_hi & 0xFFFFFFFF,
+            # depthwise mode only (codesign.sim.dwplan)
+            "dw_skew": 0, "dw_in_w": 0, "dw_pad": 0, "dw_kernel": 0,
+            "dw_rows_00": 0, "dw_rows_01": 0, "dw_rows_10": 0, "dw_rows_11": 0,
         }
         for lm in (0, 1):
             for lk in (0, 1):

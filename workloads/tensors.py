@@ -91,6 +91,16 @@ class GemmOperands:
         return int((na.astype(np.int64) * nb).sum())
 
 
+def conv_tensors(layer: Conv2d, *, batch: int = 1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The seeded input ``x[batch, C, H, W]`` and weights ``w[out_channels, C/groups * R * S]`` (channel,
+    ky, kx order) of a convolution: the tensors :func:`layer_operands` lowers to GEMM operands."""
+    rng = np.random.default_rng(seed)
+    x = random_operand((batch, layer.in_channels, layer.in_h, layer.in_w), layer.inputs, rng, k_axis=1)
+    cg = layer.in_channels // layer.groups
+    w = random_operand((layer.out_channels, cg * layer.r * layer.s), layer.weights, rng, k_axis=1)
+    return x, w
+
+
 def layer_operands(layer: Layer, *, batch: int = 1, seed: int = 0) -> GemmOperands:
     """Seeded quantized tensors of a Conv2d / Linear / MatMul layer, lowered to GEMM operands.
 
@@ -99,9 +109,7 @@ def layer_operands(layer: Layer, *, batch: int = 1, seed: int = 0) -> GemmOperan
     rng = np.random.default_rng(seed)
     if isinstance(layer, Conv2d):
         g = layer.groups
-        x = random_operand((batch, layer.in_channels, layer.in_h, layer.in_w), layer.inputs, rng, k_axis=1)
-        cg = layer.in_channels // g
-        w = random_operand((layer.out_channels, cg * layer.r * layer.s), layer.weights, rng, k_axis=1)
+        x, w = conv_tensors(layer, batch=batch, seed=seed)
         a = im2col(x, layer)
         b = w.reshape(g, layer.out_channels // g, -1).transpose(0, 2, 1)
         return GemmOperands(a=a, b=np.ascontiguousarray(b), shape=layer.gemm(batch))

@@ -26,7 +26,8 @@ DESCRIPTOR_FIELDS: tuple[tuple[str, str], ...] = (
     ("nt", "tile columns"),
     ("kt", "tile reduction"),
     ("gt", "groups per tile (a power of two)"),
-    ("flags", "bit 0: A reused across the N loop; bit 1: B reused across the M loop; bit 2: weights outer"),
+    ("flags", "bit 0: A reused across the N loop; bit 1: B reused across the M loop; bit 2: weights outer; "
+              "bit 3: depthwise (the layer runs on the depthwise engine)"),
     ("a_stride_g", "bytes between A blocks of consecutive group tiles"),
     ("a_stride_m", "bytes between A blocks of consecutive M tiles"),
     ("a_stride_k", "bytes between A blocks of consecutive K tiles"),
@@ -57,6 +58,17 @@ DESCRIPTOR_FIELDS: tuple[tuple[str, str], ...] = (
     ("zero_point", "requantize: output zero point (two's complement)"),
     ("clamp_lo", "requantize: lowest output value (two's complement; the zero point for ReLU)"),
     ("clamp_hi", "requantize: highest output value (two's complement)"),
+    # depthwise mode (flags bit 3; sim.dwplan.DwPlan.descriptor): M is output rows, groups are planes of
+    # cols channels, a_words_{last band}{first band} and the fields below describe the bands
+    ("dw_skew", "depthwise: bytes the A address of a band after the first lies before m0 * a_stride_m / mt "
+                "(pad_top rows of the input)"),
+    ("dw_in_w", "depthwise: input width (pixels)"),
+    ("dw_pad", "depthwise: padding top (bits 7..0), left (15..8), bottom of the last band (23..16), right (31..24)"),
+    ("dw_kernel", "depthwise: kernel height (7..0), width (15..8), stride height (23..16), width (31..24)"),
+    ("dw_rows_00", "depthwise: input rows of a middle band"),
+    ("dw_rows_01", "depthwise: input rows of the first band"),
+    ("dw_rows_10", "depthwise: input rows of the last band"),
+    ("dw_rows_11", "depthwise: input rows of the only band"),
 )
 
 COUNTERS: tuple[tuple[str, str], ...] = (
@@ -77,6 +89,8 @@ ERROR_BITS: tuple[tuple[str, str], ...] = (
     ("c_overflow", "gt x c_words_00 (or a C block) exceeds a slot of the output buffer"),
     ("gt_not_power_of_two", "gt is not a power of two"),
     ("q_overflow", "requantize: q_words exceeds the requantization table buffer"),
+    ("dw_unsupported", "depthwise: no depthwise engine in this design, or a kernel larger than its window, or a "
+                       "padded width larger than its line buffers"),
 )
 
 STATUS_BITS = (("busy", "running a layer"), ("done", "the last layer finished (cleared by start)"),
@@ -95,7 +109,7 @@ def _build() -> tuple[Register, ...]:
     regs = [Register("ctrl", 0x00, "w", "bit 0: start the layer (ignored while busy)"),
             Register("status", 0x04, "r", "bit 0: busy; bit 1: done; bit 2: error"),
             Register("error", 0x08, "r", "; ".join(f"bit {i}: {d}" for i, (_, d) in enumerate(ERROR_BITS))),
-            Register("version", 0x0C, "r", "register map version (1)")]
+            Register("version", 0x0C, "r", "register map version (2)")]
     off = 0x10
     for name, desc in DESCRIPTOR_FIELDS:
         regs.append(Register(name, off, "rw", desc))
@@ -111,7 +125,7 @@ def _build() -> tuple[Register, ...]:
 REGISTERS: tuple[Register, ...] = _build()
 REGISTER_OFFSETS: dict[str, int] = {r.name: r.offset for r in REGISTERS}
 REGS_ADDR_BITS = 9
-MAP_VERSION = 1
+MAP_VERSION = 2
 
 
 def c_header(prefix: str = "CODESIGN") -> str:

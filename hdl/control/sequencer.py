@@ -49,7 +49,8 @@ class TileIterator(wiring.Component):
         }
         q = {"q_nf": In(words_bits + 8), "q_stride_n": In(words_bits + 8), "gt_log2": In(range(DIM_BITS)),
              "q_index": Out(words_bits + 8)}
-        super().__init__({**d, **a, **w, **q, "flags": In(3), "init": In(1), "advance": In(1), **out})
+        dw = {"a_skew": In(ADDR_BITS), "first_m": Out(1), "last_m": Out(1)}
+        super().__init__({**d, **a, **w, **q, **dw, "flags": In(4), "init": In(1), "advance": In(1), **out})
 
     def elaborate(self, platform):
         m = Module()
@@ -58,7 +59,7 @@ class TileIterator(wiring.Component):
                                                                 "qg", "qn")}
         valid = Signal()
         prev = {n: Signal(name=f"{n}_prev") for n in ("a", "b", "c")}
-        a_reuse, b_reuse, weights_outer = self.flags[0], self.flags[1], self.flags[2]
+        a_reuse, b_reuse, weights_outer, depthwise = self.flags[0], self.flags[1], self.flags[2], self.flags[3]
 
         def size(x0, t, total):
             return Mux(x0 + t > total, total - x0, t)
@@ -80,12 +81,14 @@ class TileIterator(wiring.Component):
             self.a_slot.eq((prev["a"] ^ load_a) if two else 0),
             self.b_slot.eq((prev["b"] ^ load_b) if two else 0),
             self.c_slot.eq((prev["c"] ^ first_k) if two else 0),
-            self.a_addr.eq(self.a_base + offs["ag"] + offs["am"] + offs["ak"]),
+            # depthwise: a band after the first starts pad_top rows before its outputs' first row
+            self.a_addr.eq(self.a_base + offs["ag"] + offs["am"] + offs["ak"] - Mux(m0 != 0, self.a_skew, 0)),
+            self.first_m.eq(m0 == 0), self.last_m.eq(last_m),
             self.b_addr.eq(self.b_base + offs["bg"] + offs["bn"] + offs["bk"]),
             self.c_addr.eq(self.c_base + offs["cg"] + offs["cm"] + offs["cn"]),
             self.q_index.eq(offs["qg"] + offs["qn"]),
             self.a_words.eq(Array([self.a_words_00, self.a_words_01, self.a_words_10,
-                                   self.a_words_11])[last_m * 2 + last_k]),
+                                   self.a_words_11])[last_m * 2 + Mux(depthwise, m0 == 0, last_k)]),
             self.b_words.eq(Array([self.b_words_00, self.b_words_01, self.b_words_10,
                                    self.b_words_11])[last_k * 2 + last_n]),
             self.c_words.eq(Array([self.c_words_00, self.c_words_01, self.c_words_10,

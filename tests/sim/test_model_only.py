@@ -31,25 +31,29 @@ def test_config_reasons_come_from_the_tileplan() -> None:
 
 
 def test_network_and_sweep_rows_carry_the_distinct_reasons() -> None:
+    """The depthwise engine is built beside a square weight-stationary array: on a 16x8 array it is
+    the model-only engine, and its reason sits beside the vector unit's."""
     net = zoo.get("mobilenet_v2")
-    r = simulate_network(net, AcceleratorConfig(rows=16, cols=16, depthwise="engine"), engine="closed_form")
+    r = simulate_network(net, AcceleratorConfig(rows=16, cols=8, depthwise="engine"), engine="closed_form")
     reasons = r.model_only.split("; ")
     assert DW_REASON in reasons and VECTOR_REASON in reasons and len(reasons) == len(set(reasons))
     assert metrics_row(r, 1.0)["model_only"] == r.model_only == r.summary()["model_only"]
 
 
 def test_depthwise_engine_closed_form() -> None:
-    """32 channels on 32 lanes, one tile: load the padded 18x18 map (18 rows of 18 pixels of
-    32 channels = 10,368 bytes) and the 288 weights, compute one pass over the 18 x 18 padded
-    positions + the requantizing engine's 7-cycle latency = 331 cycles (hdl.engines.depthwise.pass_cycles),
-    store 256 * 32 = 8,192 bytes through the requantizing write-back (the default: its register adds a
-    cycle): 2+100+ceil(10656/16) + 331 + 3+100+8192/16 = 1,714."""
+    """32 channels on the built engine's 32 lanes, one tile (sim.dwplan): read the requantization table
+    (one word of 32 x 56 bits = 224 bytes) in a command of its own, then the 16 x 16 plane (256 words of
+    32 bytes: the padding is made on chip) and the 25 weight slots (800 bytes) = 8,992 bytes; compute
+    1 (tile issue) + 25 (weight slots) + 3 + 18 x 18 padded positions + 5 (drain) = 358 cycles; store
+    256 * 32 = 8,192 bytes through the requantizing write-back (its register adds a cycle):
+    (2+100+14) + (2+100+ceil(8992/16)) + 358 + (3+100+8192/16) = 1,753."""
     cfg = AcceleratorConfig(rows=32, cols=32, depthwise="engine")
     r = simulate_layer(DW, 1, cfg)
-    assert r.compute_cycles == 331 and r.tiles == 1
-    assert r.cycles == (2 + 100 + 666) + 331 + (3 + 100 + 512)
-    assert r.counts.dram_read_bits == (10368 + 288) * 8 and r.counts.dram_write_bits == 8192 * 8
-    assert r.model_only == DW_REASON
+    assert r.compute_cycles == 358 and r.tiles == 1
+    assert r.cycles == (2 + 100 + 14) + (2 + 100 + 562) + 358 + (3 + 100 + 512)
+    assert r.counts.dram_read_bits == (224 + 8192 + 800) * 8 and r.counts.dram_write_bits == 8192 * 8
+    assert r.model_only == ""
+    assert r.counts.active_macs == 32 * 9 * 16 * 16
     array = simulate_layer(DW, 1, cfg.replace(depthwise="array"))
     assert array.cycles > 3 * r.cycles
 

@@ -104,14 +104,16 @@ def test_searched_rows_equal_point_by_point_rows() -> None:
 
 
 def test_points_the_fast_path_declines() -> None:
-    """Zero skipping, fusion and the depthwise engine go the point-by-point way; so does a point
-    whose buffer the planner refuses."""
+    """Zero skipping, fusion and the model-only depthwise engine (beside a non-square array) go the
+    point-by-point way; so does a point whose buffer the planner refuses. The built engine is taken."""
     net = zoo.get("ds_cnn_kws")
     base = AcceleratorConfig(rows=8, cols=8)
-    variants = [base.replace(zero_handling="skip"), base.replace(fusion="eltwise"), base.replace(depthwise="engine")]
-    assert [fastpath.declines(c) for c in variants] == ["zero_handling skip", "fusion eltwise", "the depthwise engine"]
+    variants = [base.replace(zero_handling="skip"), base.replace(fusion="eltwise"),
+                base.replace(depthwise="engine", cols=4)]
+    assert [fastpath.declines(c) for c in variants] == ["zero_handling skip", "fusion eltwise",
+                                                        "the model-only depthwise engine"]
     taken = [base.replace(double_buffered=False), base.replace(requantize=True, zero_handling="gate"),
-             base.replace(mapping="search", objective="latency")]
+             base.replace(mapping="search", objective="latency"), base.replace(depthwise="engine")]
     tiny = base.replace(rows=64, cols=64)
     # AcceleratorConfig refuses a buffer below one fold (issue 21); forced here to reach the planner's own guard
     with pytest.raises(ConfigError, match="weight_sram_bytes must hold one array word"):
@@ -163,3 +165,33 @@ def test_fast_path_candidates_are_the_search_candidates() -> None:
                 assert have == want, (layer.name, cfg.rows, cfg.cols, df)
                 checked += len(want) > 1
     assert checked >= 60
+
+
+def test_depthwise_engine_points_equal_the_engine() -> None:
+    """The built depthwise engine on the fast path (its plan, bands and packed planes per point, the
+    tile program through the same pipeline): 24 random square WS points (bits, buffers that force
+    bands or refuse the engine so the layer falls back to the array, bandwidth, single buffering,
+    requantize) on three depthwise networks, every summary column equal to the point-by-point engine."""
+    rnd = random.Random(5)
+    configs = []
+    for _ in range(24):
+        n = rnd.choice([4, 8, 16, 32])
+        configs.append(AcceleratorConfig(
+            rows=n, cols=n, depthwise="engine", act_bits=rnd.choice([4, 8]), weight_bits=rnd.choice([4, 8]),
+            input_sram_bytes=rnd.choice([2048, 8192, 65536]), weight_sram_bytes=rnd.choice([2048, 8192, 65536]),
+            output_sram_bytes=rnd.choice([2048, 8192, 65536]), dram_bytes_per_cycle=rnd.choice([3, 8, 16]),
+            double_buffered=rnd.random() < 0.7, requantize=rnd.random() < 0.7))
+    compared = 0
+    for name in ("mobilenet_v2", "ds_cnn_kws", "mobilenet_v1_vww"):
+        net = zoo.get(name)
+        fast = fastpath.evaluate_network(net, configs)
+        for cfg, f in zip(configs, fast, strict=True):
+            try:
+                ref = simulate_network(net, cfg, engine="closed_form").summary()
+            except ConfigError:
+                assert f is None
+                continue
+            assert f is not None
+            assert {k: f[k] for k in f} == {k: ref[k] for k in f}, (name, cfg)
+            compared += 1
+    assert compared >= 40

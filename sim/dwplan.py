@@ -1,0 +1,428 @@
+"""The depthwise engine's tiling plan: what the simulator times, the whole-layer top runs and ``verify`` lays out.
+
+A depthwise convolution (``groups == in_channels == out_channels``) runs on the depthwise engine
+(:mod:`codesign.hdl.engines.depthwise`) beside the array when the config builds it
+(``depthwise: engine``, a weight-stationary array with ``rows == cols``): ``lanes = cols`` channels
+at a time, each with a ``DW_KMAX x DW_KMAX`` window of multipliers fed by line buffers; the
+layer's padding is made on chip (never stored).
+
+Memory layout (the host writes the input and the weights; the engine writes the output)
+--------------------------------------------------------------------------------------
+* **Feature maps as channel surfaces** (NVDLA's feature-data layout, NCHW/``lanes``): the map is cut
+  into *planes* of ``lanes`` channels, ``[batch][C / lanes][H][W]``, each pixel of a plane one word of
+  ``lanes`` values (channel ``plane * lanes + lane``; the last plane's missing channels are zero),
+  stored in raster order, one word per bus beat (or ``ceil(word / bus)`` beats) like every buffer
+  word. A plane is channels-last within its ``lanes`` channels, and a band of rows of a plane is
+  one contiguous range: the DMA moves it with one command. This is also the layout the array's
+  weight-stationary write-back gives a ``1 x 1`` convolution's output when its tile holds all
+  output channels, so the pointwise layers around a depthwise one need no reshuffle.
+* **Weights**: per plane, ``DW_KMAX**2`` words of ``lanes`` weights in the engine's slot order
+  (the kernel in the bottom-right ``R x S`` corner of the window, other slots zero:
+  :func:`codesign.hdl.engines.depthwise.weight_slots`).
+* **Requantization table**: one word per plane (``lanes`` entries), as the array's.
+
+Tiles
+-----
+A tile is ``gt`` whole planes (when a plane's input and output fit a slot) or a *band* of ``mt``
+output rows of one plane: its input rows (with the ``R - stride`` rows of halo, clipped to the
+image: padding rows are made on chip) are read, the engine scans the band's padded rows once, and
+the band's outputs (accumulators in the output buffer) are written back requantized by the DMA,
+as the array's are. The weights are loaded once per plane (``B`` reused across its bands). The
+DMA program, double buffering and the overlapping read and write queues are the array's
+(:mod:`codesign.sim.tileplan`): only the compute of a tile differs.
+
+Timing contract (the RTL meets it; ``tests/rtl`` check it cycle for cycle)
+--------------------------------------------------------------------------
+A tile of ``gs`` planes over a band of ``h_pad`` padded input rows takes
+``TILE_ISSUE_CYCLES + gs * (DW_KMAX**2 + DW_GROUP_OVERHEAD_CYCLES + h_pad * w_pad + LATENCY)``
+cycles: per plane, ``DW_KMAX**2 + 1`` cycles move the weights from the weight buffer into the
+engine's slots, one starts the engine, its scan takes one padded position a cycle and the pipeline
+drains (:func:`codesign.hdl.engines.depthwise.pass_cycles`), and one more sees ``done``.
+
+Counts: every lane of the engine multiplies at every output (a last plane's missing channels
+included: they are lanes that compute zeros), so the enabled MACs are
+``planes * lanes * R * S * out_h * out_w``; the engine does not gate zero operands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+
+from codesign.sim.config import AcceleratorConfig, Dataflow
+from codesign.sim.tileplan import (
+    TILE_ISSUE_CYCLES,
+    Tile,
+    WordGeometry,
+    beats_per_word,
+    bus_bytes,
+    skip_hardware,
+)
+from codesign.sim.timing import ceil_div
+from codesign.workloads.layers import Conv2d
+
+DW_KMAX = 5  # the engine's window: kernels up to 5 x 5 (the zoo's depthwise kernels are 3 and 5)
+DW_WIDTH_MAX = 128  # padded input width the line buffers hold (224-pixel networks: 114 at 112 x 112)
+DW_DIM_BITS = 10  # heights, widths and paddings the engine's counters hold
+DW_LATENCY_CYCLES = 5  # codesign.hdl.engines.depthwise.LATENCY_CYCLES (accumulators out: no requantize stage)
+DW_GROUP_OVERHEAD_CYCLES = 3  # per plane: the weight read's latency, the start, the done cycle
+DW_SLOT_WORDS = DW_KMAX * DW_KMAX
+
+
+def dw_group_cycles(h_pad: int, w_pad: int) -> int:
+    """Cycles of one plane of a tile: weight slots, start, scan of ``h_pad x w_pad``, drain, done."""
+    return DW_SLOT_WORDS + DW_GROUP_OVERHEAD_CYCLES + h_pad * w_pad + DW_LATENCY_CYCLES
+
+
+def dw_tile_compute_cycles(gs: int, h_pad: int, w_pad: int) -> int:
+    return TILE_ISSUE_CYCLES + gs * dw_group_cycles(h_pad, w_pad)
+
+
+def design_reason(config: AcceleratorConfig) -> str:
+    """Why ``config`` does not build the depthwise engine ('' when it does)."""
+    if config.dataflow is not Dataflow.WS:
+        return f"the depthwise engine is built beside a weight-stationary array, not {config.dataflow.value!r}"
+    if config.rows != config.cols:
+        return f"the depthwise engine needs a square array (lanes = rows = cols), not {config.rows}x{config.cols}"
+    if skip_hardware(config) is not None:
+        return "the depthwise engine is not built beside the n:m skipping array"
+    if config.depthwise_lanes not in (0, config.cols):
+        return (f"depthwise_lanes must be the array's cols ({config.cols}) for the built engine, "
+                f"not {config.depthwise_lanes}")
+    return ""
+
+
+def layer_reason(layer: Conv2d, batch: int, config: AcceleratorConfig) -> str:
+    """Why the built engine cannot run this depthwise layer ('' when it can; then :func:`plan_dw` works)."""
+    reason = design_reason(config)
+    if reason:
+        return reason
+    if layer.out_channels != layer.in_channels:
+        return f"the depthwise engine runs channel multiplier 1, not {layer.out_channels // layer.in_channels}"
+    if tuple(layer.dilation) != (1, 1):  # type: ignore[arg-type]
+        return f"the depthwise engine runs dilation 1, not {tuple(layer.dilation)}"  # type: ignore[arg-type]
+    if max(layer.r, layer.s) > DW_KMAX:
+        return f"the depthwise engine runs kernels up to {DW_KMAX}x{DW_KMAX}, not {layer.r}x{layer.s}"
+    pt, pl, pb, pr = layer.padding  # type: ignore[misc]
+    w_pad, h_pad = layer.in_w + pl + pr, layer.in_h + pt + pb
+    if w_pad > DW_WIDTH_MAX:
+        return f"the depthwise engine's line buffers hold {DW_WIDTH_MAX} padded columns, not {w_pad}"
+    if max(h_pad, w_pad, pt, pl, pb, pr, *layer.stride) >= 1 << DW_DIM_BITS:  # type: ignore[misc]
+        return f"the depthwise engine's counters hold {DW_DIM_BITS} bits, not a {h_pad}x{w_pad} padded input"
+    if max(pt, pl, pb, pr) >= 256 or max(layer.r, layer.s, *layer.stride) >= 256:  # type: ignore[misc]
+        return "the depthwise descriptor holds paddings, kernels and strides below 256"
+    if config.requantize:
+        from codesign.sim.tileplan import TABLE_REASON, q_table_words
+
+        if batch * ceil_div(layer.in_channels, config.cols) > q_table_words(config):
+            return TABLE_REASON
+    if _choose(layer, batch, config) is None:
+        return (f"the depthwise engine needs a band of {layer.r} input rows of {layer.in_w} pixels in a slot of "
+                f"the input buffer and a row of outputs in a slot of the output buffer")
+    return ""
+
+
+@dataclass(frozen=True)
+class DwPlan:
+    """Tiling of one depthwise layer on the engine (see the module docstring)."""
+
+    batch: int
+    channels: int
+    in_h: int
+    in_w: int
+    r: int
+    s: int
+    stride: tuple[int, int]
+    padding: tuple[int, int, int, int]  # top, left, bottom, right
+    out_h: int
+    out_w: int
+    geometry: WordGeometry
+    bus_bytes: int
+    slots: int
+    slot_words: tuple[int, int, int]
+    gt: int  # planes per tile (a power of two; > 1 only with whole planes)
+    mt: int  # output rows per band
+
+    # -- sizes ------------------------------------------------------------------------------------
+    nt = 1  # one N and one K tile (TilePlan's names, for the result's plan column)
+    kt = 1
+    weights_outer = False
+
+    @property
+    def lanes(self) -> int:
+        return self.geometry.cols
+
+    @property
+    def planes(self) -> int:
+        """Planes of the layer, all images: ``batch * ceil(C / lanes)`` (each its own group)."""
+        return self.batch * ceil_div(self.channels, self.lanes)
+
+    @property
+    def w_pad(self) -> int:
+        return self.in_w + self.padding[1] + self.padding[3]
+
+    @property
+    def n_gt(self) -> int:
+        return ceil_div(self.planes, self.gt)
+
+    @property
+    def n_mt(self) -> int:
+        return ceil_div(self.out_h, self.mt)
+
+    @property
+    def tile_count(self) -> int:
+        return self.n_gt * self.n_mt
+
+    def band(self, m0: int, ms: int) -> tuple[int, int, int, int]:
+        """``(first input row, input rows, pad_top, pad_bottom)`` of the band of outputs ``m0 .. m0+ms-1``:
+        the rows its windows read, clipped to the image (the clipped rows are padding the engine makes);
+        the last band reads to the image's end (a whole plane when it is the only band, so planes packed
+        in one tile are one contiguous range). The plan keeps padding rows in the first and the last
+        band only."""
+        sh = self.stride[0]
+        lo = m0 * sh - self.padding[0]
+        hi = (m0 + ms - 1) * sh - self.padding[0] + self.r
+        last = m0 + ms >= self.out_h
+        first_row = max(0, lo)
+        end = self.in_h if last else min(self.in_h, hi)
+        return first_row, end - first_row, first_row - lo, max(0, hi - self.in_h) if last else hi - end
+
+    def band_words(self, m0: int, ms: int) -> tuple[int, int, int]:
+        """Buffer words ``(A, B, C)`` of one plane's band."""
+        _, rows, _, _ = self.band(m0, ms)
+        return rows * self.in_w, DW_SLOT_WORDS, ms * self.out_w
+
+    def band_h_pad(self, m0: int, ms: int) -> int:
+        _, rows, pt, pb = self.band(m0, ms)
+        return pt + rows + pb
+
+    @cached_property
+    def beats_per_word(self) -> tuple[int, int, int]:
+        g, bus = self.geometry, self.bus_bytes
+        return (beats_per_word(g.a_word_bits, bus), beats_per_word(g.b_word_bits, bus),
+                beats_per_word(g.c_dram_word_bits, bus))
+
+    def word_bytes(self) -> tuple[int, int, int]:
+        pa, pb, pc = self.beats_per_word
+        return pa * self.bus_bytes, pb * self.bus_bytes, pc * self.bus_bytes
+
+    # -- requantization: one table word (lanes entries) per plane -------------------------------------
+    @property
+    def requantized(self) -> bool:
+        return self.geometry.out_bits > 0
+
+    @property
+    def q_words(self) -> int:
+        return self.planes if self.requantized else 0
+
+    @property
+    def q_word_bits(self) -> int:
+        from codesign.sim.tileplan import QUANT_ENTRY_BITS
+
+        return self.lanes * QUANT_ENTRY_BITS
+
+    @property
+    def prologue_bytes(self) -> int:
+        return self.q_words * beats_per_word(self.q_word_bits, self.bus_bytes) * self.bus_bytes
+
+    # -- DRAM regions ------------------------------------------------------------------------------
+    @property
+    def plane_bytes(self) -> tuple[int, int, int]:
+        """Bytes of one plane of the input, of the weights, of the output."""
+        wa, wb, wc = self.word_bytes()
+        return self.in_h * self.in_w * wa, DW_SLOT_WORDS * wb, self.out_h * self.out_w * wc
+
+    @property
+    def dram_footprint_bytes(self) -> tuple[int, int, int]:
+        a, b, c = self.plane_bytes
+        return a * self.planes, b * self.planes, c * self.planes
+
+    # -- the tile program -----------------------------------------------------------------------------
+    def tiles(self) -> Iterator[Tile]:
+        """Tiles in execution order: planes (``gt`` at a time), then bands; the weights load with a
+        plane's first band."""
+        a_slot = b_slot = c_slot = self.slots - 1
+        i = 0
+        for g0 in range(0, self.planes, self.gt):
+            for m0 in range(0, self.out_h, self.mt):
+                load_b = m0 == 0
+                a_slot = (a_slot + 1) % self.slots
+                if load_b:
+                    b_slot = (b_slot + 1) % self.slots
+                c_slot = (c_slot + 1) % self.slots
+                yield Tile(i, g0, min(self.gt, self.planes - g0), m0, min(self.mt, self.out_h - m0), 0, 1, 0, 1,
+                           True, load_b, a_slot, b_slot, c_slot)
+                i += 1
+
+    def tile_transfers(self, t: Tile) -> tuple[int, int]:
+        wa, wb, wc = self.band_words(t.m0, t.ms)
+        ba, bb, bc = self.word_bytes()
+        return t.gs * (wa * ba + (wb * bb if t.load_b else 0)), t.gs * wc * bc
+
+    def tile_compute_cycles(self, t: Tile) -> int:
+        return dw_tile_compute_cycles(t.gs, self.band_h_pad(t.m0, t.ms), self.w_pad)
+
+    def tile_runs(self) -> tuple[tuple[int, int, int, int], ...]:
+        """Run-length encoded ``(count, load_bytes, store_bytes, compute_cycles)`` in execution order."""
+        runs: list[list[int]] = []
+        for t in self.tiles():
+            load, store = self.tile_transfers(t)
+            cyc = self.tile_compute_cycles(t)
+            if runs and runs[-1][1:] == [load, store, cyc]:
+                runs[-1][0] += 1
+            else:
+                runs.append([1, load, store, cyc])
+        return tuple((c, ld, st, cy) for c, ld, st, cy in runs)
+
+    def enabled_macs(self) -> int:
+        """MACs the engine's lanes do: every lane, every tap, every output."""
+        return self.planes * self.lanes * self.r * self.s * self.out_h * self.out_w
+
+    def scan_positions(self) -> int:
+        """Padded positions the engine scans (each reads one input word when inside the image)."""
+        return sum(t.gs * self.band_h_pad(t.m0, t.ms) * self.w_pad for t in self.tiles())
+
+    def input_words_read(self) -> int:
+        """Input-buffer words the engine reads (inside-image positions of every band)."""
+        return sum(t.gs * self.band(t.m0, t.ms)[1] * self.in_w for t in self.tiles())
+
+    # -- the descriptor -------------------------------------------------------------------------------
+    def descriptor(self, a_base: int = 0, b_base: int = 0, c_base: int = 0, q_base: int = 0, *,
+                   zero_point: int = 0, clamp_lo: int = 0, clamp_hi: int = 0) -> dict[str, int]:
+        """Register values of the layer descriptor in depthwise mode (``flags`` bit 3): the GEMM fields
+        reused (M = output rows, one N and K tile, groups = planes), and the ``dw_*`` fields."""
+        wa, wb, wc = self.word_bytes()
+        pa, _pb, pc = self.plane_bytes
+        pt, pl, _, pr = self.padding
+        sh, sw = self.stride
+        last_ms = self.out_h - (self.n_mt - 1) * self.mt
+        d = {
+            "a_base": a_base, "b_base": b_base, "c_base": c_base,
+            "m": self.out_h, "n": 1, "k": 1, "groups": self.planes,
+            "mt": self.mt, "nt": 1, "kt": 1, "gt": self.gt,
+            "flags": 1 << 1 | 1 << 3,  # B reused across the bands; depthwise mode
+            "a_stride_g": pa * self.gt, "a_stride_m": self.mt * sh * self.in_w * wa, "a_stride_k": 0,
+            "b_stride_g": DW_SLOT_WORDS * wb * self.gt, "b_stride_n": 0, "b_stride_k": 0,
+            "c_stride_g": pc * self.gt, "c_stride_m": self.mt * self.out_w * wc, "c_stride_n": 0,
+            "q_base": q_base, "q_words": self.q_words, "q_nf": 1, "q_stride_n": 0, "c_nf_0": 1, "c_nf_1": 1,
+            "zero_point": zero_point & 0xFFFFFFFF, "clamp_lo": clamp_lo & 0xFFFFFFFF,
+            "clamp_hi": clamp_hi & 0xFFFFFFFF,
+            "dw_skew": pt * self.in_w * wa, "dw_in_w": self.in_w,
+            "dw_pad": pt | pl << 8 | self.band((self.n_mt - 1) * self.mt, last_ms)[3] << 16 | pr << 24,
+            "dw_kernel": self.r | self.s << 8 | sh << 16 | sw << 24,
+        }
+        kinds = {(0, 1): (0, self.mt), (1, 0): ((self.n_mt - 1) * self.mt, last_ms)}  # first, last band
+        if self.n_mt == 1:
+            kinds = {(1, 1): (0, self.out_h)}
+        elif self.n_mt > 2:
+            kinds[(0, 0)] = (self.mt, self.mt)  # the middle bands (all alike)
+        if self.n_mt == 1:  # one band: every kind is it (the hardware checks gt x a_words_00 against a slot)
+            kinds = {(lm, fm): (0, self.out_h) for lm in (0, 1) for fm in (0, 1)}
+        for lm in (0, 1):  # A words and input rows per band kind (last band, first band); 0: no such band
+            for fm in (0, 1):
+                rows = self.band(*kinds[lm, fm])[1] if (lm, fm) in kinds else 0
+                d[f"a_words_{lm}{fm}"] = rows * self.in_w
+                d[f"dw_rows_{lm}{fm}"] = rows
+        for i in (0, 1):
+            for j in (0, 1):
+                d[f"b_words_{i}{j}"] = DW_SLOT_WORDS
+                d[f"c_words_{i}{j}"] = (last_ms if i else self.mt) * self.out_w
+        return d
+
+
+def plan_dw(layer: Conv2d, batch: int, config: AcceleratorConfig) -> DwPlan:
+    """The engine's plan of ``layer`` (check :func:`layer_reason` first)."""
+    plan = _choose(layer, batch, config)
+    if plan is None:  # pragma: no cover - callers check layer_reason
+        raise ValueError(f"layer {layer.name!r} does not fit the depthwise engine")
+    return plan
+
+
+def _choose(layer: Conv2d, batch: int, config: AcceleratorConfig) -> DwPlan | None:
+    return _choose_cached(batch, layer.in_channels, layer.in_h, layer.in_w, layer.r, layer.s,
+                          tuple(layer.stride), tuple(layer.padding), layer.out_h, layer.out_w,  # type: ignore[arg-type]
+                          config)
+
+
+@lru_cache(maxsize=65536)
+def _choose_cached(batch: int, channels: int, in_h: int, in_w: int, r: int, s: int, stride: tuple[int, int],
+                   padding: tuple[int, int, int, int], out_h: int, out_w: int,
+                   config: AcceleratorConfig) -> DwPlan | None:
+    """The fixed heuristic: whole planes (as many per tile as fit, a power of two) when a plane fits
+    a slot, else the tallest band of output rows that fits."""
+    cfg = config
+    geo = WordGeometry(Dataflow.WS, cfg.rows, cfg.cols, cfg.act_bits, cfg.weight_bits, cfg.acc_bits,
+                       cfg.act_bits if cfg.requantize else 0)
+    slots = 2 if cfg.double_buffered else 1
+    depth = (cfg.input_sram_bytes * 8 // geo.a_word_bits, cfg.weight_sram_bytes * 8 // geo.b_word_bits,
+             cfg.output_sram_bytes * 8 // geo.c_word_bits)
+    slot_words = (depth[0] // slots, depth[1] // slots, depth[2] // slots)
+    sa, sb, sc = slot_words
+    if sb < DW_SLOT_WORDS:
+        return None
+    bus = bus_bytes(cfg)
+
+    def make(gt: int, mt: int) -> DwPlan:
+        return DwPlan(batch, channels, in_h, in_w, r, s, stride, padding, out_h, out_w, geo, bus, slots,
+                      slot_words, gt, mt)
+
+    whole = make(1, out_h)
+    if _fits(whole, sa, sc):
+        wa, _, wc = whole.band_words(0, out_h)
+        most = max(1, min(whole.planes, sa // wa, sb // DW_SLOT_WORDS, sc // wc))
+        return make(1 << (most.bit_length() - 1), out_h)
+    for mt in range(min(out_h, sc // max(1, out_w)), 0, -1):
+        plan = make(1, mt)
+        if _fits(plan, sa, sc):
+            return plan
+    return None
+
+
+def _fits(plan: DwPlan, sa: int, sc: int) -> bool:
+    """Every band kind (first, middle, last) of a one-plane-per-tile plan fits its slots, reads at
+    least one input row, and keeps padding rows in the first and last bands only."""
+    starts = sorted({0, min(plan.mt, (plan.n_mt - 1) * plan.mt), (plan.n_mt - 1) * plan.mt})
+    for m0 in starts:
+        ms = min(plan.mt, plan.out_h - m0)
+        _, rows, pad_t, pad_b = plan.band(m0, ms)
+        wa, _, wc = plan.band_words(m0, ms)
+        if rows < 1 or wa > sa or wc > sc:
+            return False
+        if (pad_t and m0 != 0) or (pad_b and m0 + ms < plan.out_h):
+            return False
+    if plan.n_mt > 2:  # the band before the last (its bottom may be the last one to touch padding)
+        m0 = (plan.n_mt - 2) * plan.mt
+        if plan.band(m0, plan.mt)[3]:
+            return False
+    return True
+
+
+def plan_layer_dw(layer: Conv2d, batch: int, config: AcceleratorConfig):  # type: ignore[no-untyped-def]
+    """The :class:`codesign.sim.mapping.LayerPlan` of a depthwise layer on the built engine."""
+    from codesign.sim.mapping import LayerPlan, TileRun
+    from codesign.sim.result import Counts
+
+    plan = plan_dw(layer, batch, config)
+    geo = plan.geometry
+    runs = tuple(TileRun(c, ld, st, cy) for c, ld, st, cy in plan.tile_runs())
+    load = sum(r.count * r.load_bytes for r in runs) + plan.prologue_bytes
+    store = sum(r.count * r.store_bytes for r in runs)
+    active = plan.enabled_macs()
+    ab, wb = min(layer.inputs.bits, config.act_bits), min(layer.weights.bits, config.weight_bits)
+    in_words = plan.input_words_read()
+    w_words = plan.planes * DW_SLOT_WORDS
+    out_words = plan.planes * plan.out_h * plan.out_w
+    counts = Counts(
+        active_macs=active,
+        register_bits=active * (ab + wb),  # window and weight registers per MAC
+        input_sram_read_bits=in_words * geo.a_word_bits,
+        input_sram_write_bits=in_words * geo.a_word_bits,
+        weight_sram_read_bits=w_words * geo.b_word_bits,
+        weight_sram_write_bits=w_words * geo.b_word_bits,
+        output_sram_read_bits=out_words * geo.c_word_bits,
+        output_sram_write_bits=out_words * geo.c_word_bits,
+        dram_read_bits=load * 8,
+        dram_write_bits=store * 8,
+    )
+    return LayerPlan(runs=runs, counts=counts, folds=0, tile_mnk=(plan.gt, plan.mt, 1, 1), tiling=plan)
