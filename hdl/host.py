@@ -75,6 +75,10 @@ class Requant:
     clamp_lo: int
     clamp_hi: int
 
+    def entry(self, g: int, n: int) -> int:
+        """The table entry of channel ``n`` of group ``g``: bias (bits 31..0), mult (47..32), shift (55..48)."""
+        return (int(self.bias[g, n]) & 0xFFFFFFFF) | int(self.mult[g, n]) << 32 | int(self.shift[g, n]) << 48
+
     def apply(self, acc: np.ndarray) -> np.ndarray:
         """``acc[G, M, N]`` -> requantized outputs."""
         from codesign.workloads.intarith import requantize
@@ -171,16 +175,9 @@ def skip_enabled_macs(a_groups: np.ndarray, values: np.ndarray, indices: np.ndar
     return total
 
 
-def place_layer(image: bytearray, plan: TilePlan, hw: HardwarePlan, a: np.ndarray, b: np.ndarray,
-                base: int, requant: Requant | None = None, b_index: np.ndarray | None = None) -> PlacedLayer:
-    """Write the blocks of ``a[G, M, K]`` and ``b[G, K, N]`` into ``image`` from ``base`` and zero C's.
-    ``hw`` is the core's plan (``HardwarePlan(core_config(config))``). With n:m skipping the
-    operands are those of :func:`skip_operands` (``b`` the weight slots, ``b_index`` their indices,
-    ``a`` the activation groups) and K counts slots."""
-    g_, m_ = a.shape[:2]
-    k_, n_ = b.shape[1:]
-    nm = hw.skip_nm
-    fa, fb, _fc = plan.block_bytes(plan.mt, plan.nt, plan.kt)
+def _regions(image: bytearray, plan: Any, base: int, requant: Requant | None) -> tuple[int, int, int, int, int]:
+    """``(a_base, b_base, c_base, q_base, end)`` of a layer's DRAM regions from ``base`` (each 4 KiB
+    aligned); ``image`` grows to ``end`` and the C region is zeroed."""
     foot_a, foot_b, foot_c = plan.dram_footprint_bytes
     a_base = _round_up(base, ALIGN_BYTES)
     b_base = _round_up(a_base + foot_a, ALIGN_BYTES)
@@ -193,6 +190,21 @@ def place_layer(image: bytearray, plan: TilePlan, hw: HardwarePlan, a: np.ndarra
     if len(image) < end:
         image.extend(bytes(end - len(image)))
     image[c_base:c_base + foot_c] = bytes(foot_c)
+    return a_base, b_base, c_base, q_base, end
+
+
+def place_layer(image: bytearray, plan: TilePlan, hw: HardwarePlan, a: np.ndarray, b: np.ndarray,
+                base: int, requant: Requant | None = None, b_index: np.ndarray | None = None) -> PlacedLayer:
+    """Write the blocks of ``a[G, M, K]`` and ``b[G, K, N]`` into ``image`` from ``base`` and zero C's.
+    ``hw`` is the core's plan (``HardwarePlan(core_config(config))``). With n:m skipping the
+    operands are those of :func:`skip_operands` (``b`` the weight slots, ``b_index`` their indices,
+    ``a`` the activation groups) and K counts slots."""
+    g_, m_ = a.shape[:2]
+    k_, n_ = b.shape[1:]
+    nm = hw.skip_nm
+    fa, fb, _fc = plan.block_bytes(plan.mt, plan.nt, plan.kt)
+    a_base, b_base, c_base, q_base, end = _regions(image, plan, base, requant)
+    q_word_bytes = beats_per_word(plan.q_word_bits, plan.bus_bytes) * plan.bus_bytes
     pa, pb, _pc = plan.beats_per_word
     bus = plan.bus_bytes
     per_g_a = fa * plan.n_kt * plan.n_mt
@@ -239,9 +251,7 @@ def place_layer(image: bytearray, plan: TilePlan, hw: HardwarePlan, a: np.ndarra
                 for lane in range(per):
                     ch = f * per + lane
                     if ch < n_:
-                        entry = (int(requant.bias[g, ch]) & 0xFFFFFFFF) | int(requant.mult[g, ch]) << 32 | (
-                            int(requant.shift[g, ch]) << 48)
-                        word |= entry << (lane * QUANT_ENTRY_BITS)
+                        word |= requant.entry(g, ch) << (lane * QUANT_ENTRY_BITS)
                 at = q_base + (g * nf + f) * q_word_bytes
                 image[at:at + q_word_bytes] = word.to_bytes(q_word_bytes, "little")
         desc = plan.descriptor(a_base, b_base, c_base, q_base, zero_point=requant.zero_point,
@@ -326,18 +336,8 @@ def place_dw_layer(image: bytearray, plan: Any, x: np.ndarray, w: np.ndarray, ba
     geo = plan.geometry
     wa, wb, _wc = plan.word_bytes()
     pa, pb, _ = plan.plane_bytes
-    foot_a, foot_b, foot_c = plan.dram_footprint_bytes
-    a_base = _round_up(base, ALIGN_BYTES)
-    b_base = _round_up(a_base + foot_a, ALIGN_BYTES)
-    c_base = _round_up(b_base + foot_b, ALIGN_BYTES)
-    q_base = _round_up(c_base + foot_c, ALIGN_BYTES)
+    a_base, b_base, c_base, q_base, end = _regions(image, plan, base, requant)
     q_word_bytes = beats_per_word(plan.q_word_bits, bus) * bus
-    end = _round_up(q_base + plan.q_words * q_word_bytes, ALIGN_BYTES)
-    if plan.requantized and requant is None:
-        raise ConfigError("requantize needs the layer's requantization parameters")
-    if len(image) < end:
-        image.extend(bytes(end - len(image)))
-    image[c_base:c_base + foot_c] = bytes(foot_c)
     batch, c_, h_, w_ = x.shape
     per_image = ceil_div(c_, lanes)
     for b in range(batch):
@@ -358,10 +358,7 @@ def place_dw_layer(image: bytearray, plan: Any, x: np.ndarray, w: np.ndarray, ba
             if plan.requantized and requant is not None:
                 word = 0
                 for lane in range(width):
-                    ch = g * lanes + lane
-                    entry = (int(requant.bias[ch, 0]) & 0xFFFFFFFF) | int(requant.mult[ch, 0]) << 32 | (
-                        int(requant.shift[ch, 0]) << 48)
-                    word |= entry << (lane * QUANT_ENTRY_BITS)
+                    word |= requant.entry(g * lanes + lane, 0) << (lane * QUANT_ENTRY_BITS)
                 at = q_base + (b * per_image + g) * q_word_bytes
                 image[at:at + q_word_bytes] = word.to_bytes(q_word_bytes, "little")
     if plan.requantized and requant is not None:

@@ -361,16 +361,21 @@ class LayerAccelerator(wiring.Component):
             with m.State("START"):
                 m.d.comb += [gemm_start.eq(1), computing.eq(1)]
                 m.next = "RUN"
+
+            def group_done(again: str, *extra) -> None:
+                """A group of the tile is computed: the tile is done, or the next group starts at ``again``."""
+                with m.If(groups_left == 1):
+                    m.d.sync += computed.eq(computed + 1)
+                    m.next = "IDLE"
+                with m.Else():
+                    m.d.sync += [groups_left.eq(groups_left - 1), offs[0].eq(offs[0] + t["a_words"]),
+                                 offs[1].eq(offs[1] + t["b_words"]), offs[2].eq(offs[2] + t["c_words"]), *extra]
+                    m.next = again
+
             with m.State("RUN"):
                 m.d.comb += computing.eq(1)
                 with m.If(ctl.finish):
-                    with m.If(groups_left == 1):
-                        m.d.sync += computed.eq(computed + 1)
-                        m.next = "IDLE"
-                    with m.Else():
-                        m.d.sync += [groups_left.eq(groups_left - 1), offs[0].eq(offs[0] + t["a_words"]),
-                                     offs[1].eq(offs[1] + t["b_words"]), offs[2].eq(offs[2] + t["c_words"])]
-                        m.next = "START"
+                    group_done("START")
             if eng is not None:
                 # depthwise: per plane, the weight slots from the weight buffer, then one engine pass
                 with m.State("DW_WEIGHTS"):
@@ -385,14 +390,7 @@ class LayerAccelerator(wiring.Component):
                 with m.State("DW_RUN"):
                     m.d.comb += computing.eq(1)
                     with m.If(eng.done):
-                        with m.If(groups_left == 1):
-                            m.d.sync += computed.eq(computed + 1)
-                            m.next = "IDLE"
-                        with m.Else():
-                            m.d.sync += [groups_left.eq(groups_left - 1), offs[0].eq(offs[0] + t["a_words"]),
-                                         offs[1].eq(offs[1] + t["b_words"]), offs[2].eq(offs[2] + t["c_words"]),
-                                         w_cnt.eq(0)]
-                            m.next = "DW_WEIGHTS"
+                        group_done("DW_WEIGHTS", w_cnt.eq(0))
         with m.If(launch):
             m.d.sync += computed.eq(0)
 
