@@ -146,7 +146,8 @@ def generate(config: AcceleratorConfig, out_dir: str | Path) -> Generated:
         "hardware": {**plan.to_dict(), "bus_bytes": bus, "slots": slots,
                      "slot_words": {k: d // slots for k, d in zip(("input", "weight", "output"), depths, strict=True)},
                      "beats_per_word": {k: tileplan.beats_per_word(w, bus)
-                                        for k, w in zip(("input", "weight", "output"), words, strict=True)}},
+                                        for k, w in zip(("input", "weight", "output"), words, strict=True)},
+                     "depthwise_engine": _depthwise_engine(config)},
         "timing": {
             **timing_summary(config),
             "dma_read_cycles": f"{tileplan.DMA_READ_OVERHEAD_CYCLES} + dram_latency_cycles + "
@@ -163,6 +164,22 @@ def generate(config: AcceleratorConfig, out_dir: str | Path) -> Generated:
     _atomic_write(ppath, regs.python_module())
     _atomic_write(jpath, json.dumps(desc, indent=2) + "\n")
     return Generated(top=name, verilog_path=vpath, json_path=jpath, header_path=hpath, regs_path=ppath)
+
+
+def _depthwise_engine(config: AcceleratorConfig) -> dict[str, object] | None:
+    """The depthwise engine beside the array (None when the design has none): its size and timing."""
+    from codesign.hdl.layer import has_depthwise_engine
+    from codesign.sim import dwplan, tileplan
+
+    if not has_depthwise_engine(config):
+        return None
+    k = config.depthwise_kernel
+    return {"lanes": config.cols, "kernel_max": k, "padded_width_max": dwplan.DW_WIDTH_MAX,
+            "weight_block_words": dwplan.b_words(k),
+            "tile_compute_cycles": f"{tileplan.TILE_ISSUE_CYCLES} + planes_in_tile * ({dwplan.b_words(k)} + "
+                                   f"{dwplan.DW_GROUP_OVERHEAD_CYCLES} + band_padded_rows * padded_width + "
+                                   f"{dwplan.DW_LATENCY_CYCLES})",
+            "layout": "feature maps as planes of lanes channels, [batch][C / lanes][H][W] words (codesign.sim.dwplan)"}
 
 
 def _ports(members: dict) -> dict[str, object]:

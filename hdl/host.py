@@ -330,7 +330,6 @@ def place_dw_layer(image: bytearray, plan: Any, x: np.ndarray, w: np.ndarray, ba
     """Write a depthwise layer's input ``x[batch, C, H, W]`` as planes of ``lanes`` channels, its weights
     ``w[C, R, S]`` in the engine's slot order, its requantization table, and zero its output planes."""
     from codesign.hdl.engines.depthwise import weight_slots
-    from codesign.sim.dwplan import DW_KMAX
 
     lanes, bus = plan.lanes, plan.bus_bytes
     geo = plan.geometry
@@ -351,9 +350,9 @@ def place_dw_layer(image: bytearray, plan: Any, x: np.ndarray, w: np.ndarray, ba
             image[at:at + len(data)] = data
             kern = np.zeros((plan.r, plan.s, lanes), dtype=np.int64)
             kern[:, :, :width] = w[chans].transpose(1, 2, 0)
-            slots = np.array(weight_slots(kern.tolist(), DW_KMAX), dtype=np.int64)
+            slots = np.array(weight_slots(kern.tolist(), plan.kmax), dtype=np.int64)
             at = b_base + (b * per_image + g) * pb
-            data = _words_to_bytes(_pack_lanes(slots, geo.weight_bits), wb)
+            data = _words_to_bytes([*_pack_lanes(slots, geo.weight_bits), width], wb)  # then the channel count
             image[at:at + len(data)] = data
             if plan.requantized and requant is not None:
                 word = 0

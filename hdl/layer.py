@@ -29,7 +29,7 @@ from codesign.hdl.engines.array import SystolicArray
 from codesign.hdl.memory.dma import DmaEngine, axi_master_members
 from codesign.hdl.plan import HardwarePlan, core_config
 from codesign.sim.config import AcceleratorConfig, Dataflow
-from codesign.sim.dwplan import DW_DIM_BITS, DW_KMAX, DW_SLOT_WORDS, DW_WIDTH_MAX
+from codesign.sim.dwplan import DW_DIM_BITS, DW_WIDTH_MAX, b_words
 from codesign.sim.tileplan import QUANT_ENTRY_BITS, beats_per_word, bus_bytes, q_table_words
 
 
@@ -57,10 +57,9 @@ def axil_members() -> dict[str, wiring.Member]:
 
 def has_depthwise_engine(config: AcceleratorConfig) -> bool:
     """Whether the whole-layer top for ``config`` builds the depthwise engine."""
-    from codesign.sim.config import Depthwise
     from codesign.sim.dwplan import design_reason
 
-    return config.depthwise is Depthwise.ENGINE and not design_reason(config)
+    return config.depthwise_on_engine and not design_reason(config)
 
 
 def layer_members(config: AcceleratorConfig) -> dict[str, wiring.Member]:
@@ -94,6 +93,7 @@ class LayerAccelerator(wiring.Component):
         self.q_word_bits = (QUANT_ENTRY_BITS if self.is_ else config.cols * QUANT_ENTRY_BITS) if self.requant else 0
         # the depthwise engine beside the array (depthwise: engine on a square WS array: codesign.sim.dwplan)
         self.depthwise = has_depthwise_engine(config)
+        self.dw_kmax = config.depthwise_kernel
         super().__init__(layer_members(config))
 
     # -- published timing (codesign.sim.tileplan: what the simulator uses) -----------------------------
@@ -136,7 +136,9 @@ class LayerAccelerator(wiring.Component):
             q_wr, q_rd = q_mem.write_port(), q_mem.read_port()
 
         # -- registers ----------------------------------------------------------------------------
-        desc = {name: Signal(32, name=f"reg_{name}") for name, _ in DESCRIPTOR_FIELDS}
+        # the depthwise fields are registers only beside the engine (elsewhere they read 0)
+        desc = {name: Const(0, 32) if name.startswith("dw_") and not self.depthwise else Signal(32, name=f"reg_{name}")
+                for name, _ in DESCRIPTOR_FIELDS}
         counters = {name: Signal(64, name=f"cnt_{name}") for name, _ in COUNTERS}
         busy, done, error = Signal(), Signal(), Signal()
         error_code = Signal(len(ERROR_BITS))
@@ -169,8 +171,8 @@ class LayerAccelerator(wiring.Component):
         pad_l, pad_r = d["dw_pad"][8:16], d["dw_pad"][24:32]
         if self.depthwise:
             checks["dw_unsupported"] = dw_mode & (
-                (kernel_h > DW_KMAX) | (kernel_w > DW_KMAX) | (kernel_h == 0) | (kernel_w == 0) | (stride_h == 0)
-                | (stride_w == 0) | (d["dw_in_w"] + pad_l + pad_r > DW_WIDTH_MAX))
+                (kernel_h > self.dw_kmax) | (kernel_w > self.dw_kmax) | (kernel_h == 0) | (kernel_w == 0)
+                | (stride_h == 0) | (stride_w == 0) | (d["dw_in_w"] + pad_l + pad_r > DW_WIDTH_MAX))
         else:
             checks["dw_unsupported"] = dw_mode
         code = Cat(*[checks[name] for name, _ in ERROR_BITS])
@@ -339,6 +341,7 @@ class LayerAccelerator(wiring.Component):
                               offsets=core_offs, accumulate=~t["first_k"])
         computing = Signal()
         eng = None
+        per_word = Signal(32, name="dw_macs_per_word")  # R * S * the plane's channels
         if self.depthwise:
             eng, w_cnt = self._depthwise(m, p, t, offs, act_rd, w_rd, out_wr, d)
         with m.FSM(name="compute"):
@@ -380,9 +383,11 @@ class LayerAccelerator(wiring.Component):
                 # depthwise: per plane, the weight slots from the weight buffer, then one engine pass
                 with m.State("DW_WEIGHTS"):
                     m.d.comb += [computing.eq(1), w_rd.addr.eq(offs[1] + w_cnt), w_rd.en.eq(1),
-                                 eng.w_en.eq(w_cnt != 0), eng.w_addr.eq(w_cnt - 1), eng.w_data.eq(w_rd.data)]
+                                 eng.w_en.eq((w_cnt != 0) & (w_cnt <= self.dw_kmax ** 2)), eng.w_addr.eq(w_cnt - 1),
+                                 eng.w_data.eq(w_rd.data)]
                     m.d.sync += w_cnt.eq(w_cnt + 1)
-                    with m.If(w_cnt == DW_SLOT_WORDS):
+                    with m.If(w_cnt == b_words(self.dw_kmax)):  # the block's last word: the plane's channels
+                        m.d.sync += per_word.eq(kernel_h * kernel_w * w_rd.data[0:16])
                         m.next = "DW_GO"
                 with m.State("DW_GO"):
                     m.d.comb += [computing.eq(1), eng.start.eq(1)]
@@ -396,10 +401,7 @@ class LayerAccelerator(wiring.Component):
 
         # -- counters ----------------------------------------------------------------------------
         dw_macs = Const(0, 1)
-        if eng is not None:  # every lane, every tap of the kernel, at each output word the engine writes
-            per_word = Signal(24)
-            with m.If(launch):
-                m.d.sync += per_word.eq(kernel_h * kernel_w * self.config.cols)
+        if eng is not None:  # at each output word the engine writes: every tap of its plane's channels
             dw_macs = Mux(eng.out_en, per_word, 0)
         with m.If(busy):
             m.d.sync += [
@@ -419,13 +421,13 @@ class LayerAccelerator(wiring.Component):
         from codesign.hdl.engines.depthwise import DepthwiseEngine, DepthwiseSpec
 
         cfg = self.config
-        spec = DepthwiseSpec(lanes=cfg.cols, kmax=DW_KMAX, act_bits=cfg.act_bits, act_signed=cfg.act_signed,
+        spec = DepthwiseSpec(lanes=cfg.cols, kmax=self.dw_kmax, act_bits=cfg.act_bits, act_signed=cfg.act_signed,
                              weight_bits=cfg.weight_bits, weight_signed=cfg.weight_signed, acc_bits=p.acc_bits,
                              width_max=DW_WIDTH_MAX, requantize=False, pooling=False,
                              addr_bits=max(_addr_bits(p.act_depth), _addr_bits(p.out_depth)) + 1,
                              dim_bits=DW_DIM_BITS)
         m.submodules.depthwise = eng = DepthwiseEngine(spec)
-        w_cnt = Signal(range(DW_SLOT_WORDS + 1), name="dw_w_cnt")
+        w_cnt = Signal(range(b_words(self.dw_kmax) + 1), name="dw_w_cnt")
         kind = Cat(t["first_m"], t["last_m"])
         rows = Mux(kind == 3, d["dw_rows_11"], Mux(kind == 2, d["dw_rows_10"], Mux(kind == 1, d["dw_rows_01"],
                                                                                    d["dw_rows_00"])))
@@ -457,7 +459,7 @@ class LayerAccelerator(wiring.Component):
         for r in REGISTERS:
             if r.name == "ctrl":
                 m.d.comb += start_req.eq(wr & (waddr == r.offset) & self.s_axil_wdata[0] & strb[0])
-            elif r.name in desc:
+            elif isinstance(desc.get(r.name), Signal):
                 reg = desc[r.name]
                 with m.If(wr & (waddr == r.offset)):
                     for b in range(4):

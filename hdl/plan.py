@@ -79,7 +79,7 @@ class HardwarePlan:
             raise ConfigError(reason)
         if c.fusion.value != "none":  # a mode the simulator models per layer, not built
             raise ConfigError(f"fusion must be none for the generated hardware, not {c.fusion.value!r} (model-only)")
-        if c.depthwise.value != "array":
+        if c.depthwise.value == "engine":
             from codesign.sim.dwplan import design_reason
 
             engine = design_reason(c)

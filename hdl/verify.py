@@ -40,7 +40,7 @@ import numpy as np
 from codesign.errors import ConfigError, WorkloadError
 from codesign.hdl.plan import HardwarePlan, core_config
 from codesign.sim.config import AcceleratorConfig
-from codesign.workloads.layers import Layer, Linear
+from codesign.workloads.layers import Layer, Linear, MatMul, gemm_layer
 from codesign.workloads.tensors import GemmOperands, layer_operands
 
 
@@ -290,7 +290,8 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
                   requant: list[Any] | None = None, simulator: str | None = None,
                   on_layer: Callable[[int, dict[str, Any]], None] | None = None,
                   on_start: Callable[[RtlRunEstimate], None] | None = None,
-                  dw_seeds: list[int] | None = None) -> list[WholeLayerVerification]:
+                  dw_seeds: list[int] | None = None,
+                  unit_weights: list[bool] | None = None) -> list[WholeLayerVerification]:
     """Run whole layers (one RTL simulation for all of them) through the AXI port and compare.
 
     ``simulator``: ``"verilator"`` or ``"icarus"`` (default: :func:`codesign.hdl.bench.runner.default_simulator`).
@@ -304,7 +305,8 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
 
     A depthwise layer the plan puts on the depthwise engine (``codesign.sim.dwplan``) is laid out as
     planes from its seeded tensors (``workloads.tensors.conv_tensors`` with ``dw_seeds[i]``, default
-    ``seed``: the seed its ``ops`` were made with), not as im2col."""
+    ``seed``: the seed its ``ops`` were made with; unit weights where ``unit_weights[i]``: an average
+    pool's convolution), not as im2col."""
     from codesign.hdl.bench.runner import (
         VERILATOR_MIN_DEPTH_WORDS,
         estimate_seconds,
@@ -361,6 +363,8 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
             refs.append(plan.enabled_macs())
             x, w = conv_tensors(layer, batch=batch, seed=dw_seeds[i])  # type: ignore[arg-type]
             w3 = w.reshape(layer.out_channels, layer.r, layer.s)  # type: ignore[attr-defined]
+            if unit_weights is not None and unit_weights[i]:  # an average pool's convolution
+                w3 = np.ones_like(w3)
             image, members = chunks[-1]
             start = len(image)
             p = place_dw_layer(image, plan, x, w3, start, q)
@@ -515,7 +519,7 @@ def verify(
             from codesign.workloads.loading import load_workload
 
             net = load_workload(workload)
-        layers = [ly for ly in net.layers if ly.has_gemm]
+        layers = [ly for ly in net.layers if gemm_layer(ly) is not None]
         if layer is not None:
             chosen = [ly for ly in net.layers if ly.name == layer]
             if not chosen:
@@ -524,15 +528,23 @@ def verify(
                                     f"not {layer!r}")
             layers = chosen
         for ly in layers:
-            if not ly.has_gemm:
+            if gemm_layer(ly) is None:
                 raise WorkloadError(f"layer {ly.name!r} ({ly.kind.value}) runs on a vector unit the generated "
                                     "hardware does not build (model-only)")
     pairs = []
+    units = []
     for ly in layers:
-        hwl = hardware_layer(ly, config, density)
-        pairs.append((hwl, layer_operands(hwl, batch=batch, seed=seed)))
+        hwl = hardware_layer(gemm_layer(ly) or ly, config, density)
+        ops = layer_operands(hwl, batch=batch, seed=seed)
+        pooled = not ly.has_gemm  # an average pool: its GEMM's unit operand (Pool.as_gemm_layer)
+        if pooled and isinstance(hwl, MatMul):  # global: ones[1, H*W] @ X
+            ops = replace(ops, a=np.ones_like(ops.a))
+        elif pooled:  # a depthwise convolution with unit weights
+            ops = replace(ops, b=np.ones_like(ops.b))
+        pairs.append((hwl, ops))
+        units.append(pooled)
     return verify_layers(pairs, config, batch=batch, stall=stall, seed=seed, work_dir=work_dir, simulator=simulator,
-                         on_layer=on_layer, on_start=on_start)
+                         on_layer=on_layer, on_start=on_start, unit_weights=units)
 
 
 def scaled(layer: Layer, **changes: Any) -> Layer:

@@ -80,11 +80,14 @@ class Objective(str, enum.Enum):
 
 
 class Depthwise(str, enum.Enum):
-    """Where depthwise convolutions run: on the PE array (one group per on-chip GEMM) or on a
-    channel-parallel depthwise engine (model-only, :mod:`codesign.sim.vector_engine`)."""
+    """Where depthwise convolutions run: on the PE array (one group per on-chip GEMM), on the
+    channel-parallel depthwise engine beside it (built beside a square weight-stationary array,
+    :mod:`codesign.sim.dwplan`; elsewhere model-only, :mod:`codesign.sim.vector_engine`), or ``auto``
+    (the default): on the engine when the design builds it, else on the array."""
 
     ARRAY = "array"
     ENGINE = "engine"
+    AUTO = "auto"
 
     def __str__(self) -> str:
         return self.value
@@ -247,8 +250,11 @@ class AcceleratorConfig:
     fusion: Fusion = Fusion.NONE
     mapping: Mapping = Mapping.FIXED
     objective: Objective = Objective.EDP
-    depthwise: Depthwise = Depthwise.ARRAY
+    depthwise: Depthwise = Depthwise.AUTO
     depthwise_lanes: int = 0  # channels the depthwise engine computes at once; 0: one per array column
+    # the depthwise engine's window (kernels up to this, square): 3 holds MobileNet's 3x3 layers with 9
+    # multipliers a lane; 5 also EfficientNet's and MobileNetV3's 5x5 ones, at 25 a lane
+    depthwise_kernel: int = 3
     # with zero_handling skip: the weight pattern the PEs decode. "n:m" (2:4 as in sparse tensor
     # cores: each PE selects its activation among m with the weight's index bits; built for ws) or
     # "bitmask" (any zeros skipped, with a bitmask: model-only)
@@ -278,6 +284,7 @@ class AcceleratorConfig:
         for f, cls in (("fusion", Fusion), ("mapping", Mapping), ("objective", Objective), ("depthwise", Depthwise)):
             object.__setattr__(self, f, _enum(cls, f, getattr(self, f)))
         _positive_int("depthwise_lanes", self.depthwise_lanes, 0)
+        _positive_int("depthwise_kernel", self.depthwise_kernel, 1, 7)
         object.__setattr__(self, "skip_pattern", _skip_pattern(self.skip_pattern))
         _check_plausible(self)
 
@@ -297,6 +304,16 @@ class AcceleratorConfig:
     @property
     def lanes(self) -> int:
         return self.vector_lanes or self.cols
+
+    @property
+    def depthwise_on_engine(self) -> bool:
+        """Whether depthwise layers run on the depthwise engine: ``engine``, or ``auto`` when the design
+        builds the engine (:func:`codesign.sim.dwplan.design_reason`)."""
+        if self.depthwise is Depthwise.AUTO:
+            from codesign.sim.dwplan import design_reason
+
+            return not design_reason(self)
+        return self.depthwise is Depthwise.ENGINE
 
     @property
     def dw_lanes(self) -> int:

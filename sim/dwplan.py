@@ -3,7 +3,7 @@
 A depthwise convolution (``groups == in_channels == out_channels``) runs on the depthwise engine
 (:mod:`codesign.hdl.engines.depthwise`) beside the array when the config builds it
 (``depthwise: engine``, a weight-stationary array with ``rows == cols``): ``lanes = cols`` channels
-at a time, each with a ``DW_KMAX x DW_KMAX`` window of multipliers fed by line buffers; the
+at a time, each with a ``K x K`` window of multipliers (``K = depthwise_kernel``) fed by line buffers; the
 layer's padding is made on chip (never stored).
 
 Memory layout (the host writes the input and the weights; the engine writes the output)
@@ -16,9 +16,10 @@ Memory layout (the host writes the input and the weights; the engine writes the 
   one contiguous range: the DMA moves it with one command. This is also the layout the array's
   weight-stationary write-back gives a ``1 x 1`` convolution's output when its tile holds all
   output channels, so the pointwise layers around a depthwise one need no reshuffle.
-* **Weights**: per plane, ``DW_KMAX**2`` words of ``lanes`` weights in the engine's slot order
+* **Weights**: per plane, ``K**2`` words of ``lanes`` weights in the engine's slot order
   (the kernel in the bottom-right ``R x S`` corner of the window, other slots zero:
-  :func:`codesign.hdl.engines.depthwise.weight_slots`).
+  :func:`codesign.hdl.engines.depthwise.weight_slots`), then one word holding the plane's number of
+  channels (its low 16 bits: ``lanes``, or fewer in a last plane), which the MAC counter uses.
 * **Requantization table**: one word per plane (``lanes`` entries), as the array's.
 
 Tiles
@@ -34,14 +35,15 @@ DMA program, double buffering and the overlapping read and write queues are the 
 Timing contract (the RTL meets it; ``tests/rtl`` check it cycle for cycle)
 --------------------------------------------------------------------------
 A tile of ``gs`` planes over a band of ``h_pad`` padded input rows takes
-``TILE_ISSUE_CYCLES + gs * (DW_KMAX**2 + DW_GROUP_OVERHEAD_CYCLES + h_pad * w_pad + LATENCY)``
-cycles: per plane, ``DW_KMAX**2 + 1`` cycles move the weights from the weight buffer into the
-engine's slots, one starts the engine, its scan takes one padded position a cycle and the pipeline
-drains (:func:`codesign.hdl.engines.depthwise.pass_cycles`), and one more sees ``done``.
+``TILE_ISSUE_CYCLES + gs * (K**2 + 1 + DW_GROUP_OVERHEAD_CYCLES + h_pad * w_pad + LATENCY)``
+cycles: per plane, ``K**2 + 2`` cycles move the weight block from the weight buffer into the
+engine's slots (and its channel count into the MAC counter), one starts the engine, its scan takes
+one padded position a cycle and the pipeline drains (:func:`codesign.hdl.engines.depthwise.pass_cycles`),
+and one more sees ``done``.
 
-Counts: every lane of the engine multiplies at every output (a last plane's missing channels
-included: they are lanes that compute zeros), so the enabled MACs are
-``planes * lanes * R * S * out_h * out_w``; the engine does not gate zero operands.
+Counts: the enabled MACs are the layer's, ``batch * C * R * S * out_h * out_w`` (each output word
+adds ``R * S`` times its plane's channels; a last plane's empty lanes compute zeros and are not
+counted); the engine does not gate zero operands.
 """
 
 from __future__ import annotations
@@ -62,21 +64,24 @@ from codesign.sim.tileplan import (
 from codesign.sim.timing import ceil_div
 from codesign.workloads.layers import Conv2d
 
-DW_KMAX = 5  # the engine's window: kernels up to 5 x 5 (the zoo's depthwise kernels are 3 and 5)
 DW_WIDTH_MAX = 128  # padded input width the line buffers hold (224-pixel networks: 114 at 112 x 112)
 DW_DIM_BITS = 10  # heights, widths and paddings the engine's counters hold
 DW_LATENCY_CYCLES = 5  # codesign.hdl.engines.depthwise.LATENCY_CYCLES (accumulators out: no requantize stage)
 DW_GROUP_OVERHEAD_CYCLES = 3  # per plane: the weight read's latency, the start, the done cycle
-DW_SLOT_WORDS = DW_KMAX * DW_KMAX
 
 
-def dw_group_cycles(h_pad: int, w_pad: int) -> int:
-    """Cycles of one plane of a tile: weight slots, start, scan of ``h_pad x w_pad``, drain, done."""
-    return DW_SLOT_WORDS + DW_GROUP_OVERHEAD_CYCLES + h_pad * w_pad + DW_LATENCY_CYCLES
+def b_words(kmax: int) -> int:
+    """Words of a plane's weight block: the ``kmax**2`` window slots, then its channel count."""
+    return kmax * kmax + 1
 
 
-def dw_tile_compute_cycles(gs: int, h_pad: int, w_pad: int) -> int:
-    return TILE_ISSUE_CYCLES + gs * dw_group_cycles(h_pad, w_pad)
+def dw_group_cycles(h_pad: int, w_pad: int, kmax: int) -> int:
+    """Cycles of one plane of a tile: weight block, start, scan of ``h_pad x w_pad``, drain, done."""
+    return b_words(kmax) + DW_GROUP_OVERHEAD_CYCLES + h_pad * w_pad + DW_LATENCY_CYCLES
+
+
+def dw_tile_compute_cycles(gs: int, h_pad: int, w_pad: int, kmax: int) -> int:
+    return TILE_ISSUE_CYCLES + gs * dw_group_cycles(h_pad, w_pad, kmax)
 
 
 def design_reason(config: AcceleratorConfig) -> str:
@@ -102,8 +107,9 @@ def layer_reason(layer: Conv2d, batch: int, config: AcceleratorConfig) -> str:
         return f"the depthwise engine runs channel multiplier 1, not {layer.out_channels // layer.in_channels}"
     if tuple(layer.dilation) != (1, 1):  # type: ignore[arg-type]
         return f"the depthwise engine runs dilation 1, not {tuple(layer.dilation)}"  # type: ignore[arg-type]
-    if max(layer.r, layer.s) > DW_KMAX:
-        return f"the depthwise engine runs kernels up to {DW_KMAX}x{DW_KMAX}, not {layer.r}x{layer.s}"
+    k = config.depthwise_kernel
+    if max(layer.r, layer.s) > k:
+        return f"the depthwise engine runs kernels up to {k}x{k} (depthwise_kernel), not {layer.r}x{layer.s}"
     pt, pl, pb, pr = layer.padding  # type: ignore[misc]
     w_pad, h_pad = layer.in_w + pl + pr, layer.in_h + pt + pb
     if w_pad > DW_WIDTH_MAX:
@@ -143,6 +149,7 @@ class DwPlan:
     slot_words: tuple[int, int, int]
     gt: int  # planes per tile (a power of two; > 1 only with whole planes)
     mt: int  # output rows per band
+    kmax: int = 3  # the engine's window (depthwise_kernel)
 
     # -- sizes ------------------------------------------------------------------------------------
     nt = 1  # one N and one K tile (TilePlan's names, for the result's plan column)
@@ -191,7 +198,7 @@ class DwPlan:
     def band_words(self, m0: int, ms: int) -> tuple[int, int, int]:
         """Buffer words ``(A, B, C)`` of one plane's band."""
         _, rows, _, _ = self.band(m0, ms)
-        return rows * self.in_w, DW_SLOT_WORDS, ms * self.out_w
+        return rows * self.in_w, b_words(self.kmax), ms * self.out_w
 
     def band_h_pad(self, m0: int, ms: int) -> int:
         _, rows, pt, pb = self.band(m0, ms)
@@ -231,7 +238,7 @@ class DwPlan:
     def plane_bytes(self) -> tuple[int, int, int]:
         """Bytes of one plane of the input, of the weights, of the output."""
         wa, wb, wc = self.word_bytes()
-        return self.in_h * self.in_w * wa, DW_SLOT_WORDS * wb, self.out_h * self.out_w * wc
+        return self.in_h * self.in_w * wa, b_words(self.kmax) * wb, self.out_h * self.out_w * wc
 
     @property
     def dram_footprint_bytes(self) -> tuple[int, int, int]:
@@ -261,7 +268,7 @@ class DwPlan:
         return t.gs * (wa * ba + (wb * bb if t.load_b else 0)), t.gs * wc * bc
 
     def tile_compute_cycles(self, t: Tile) -> int:
-        return dw_tile_compute_cycles(t.gs, self.band_h_pad(t.m0, t.ms), self.w_pad)
+        return dw_tile_compute_cycles(t.gs, self.band_h_pad(t.m0, t.ms), self.w_pad, self.kmax)
 
     def tile_runs(self) -> tuple[tuple[int, int, int, int], ...]:
         """Run-length encoded ``(count, load_bytes, store_bytes, compute_cycles)`` in execution order."""
@@ -276,8 +283,8 @@ class DwPlan:
         return tuple((c, ld, st, cy) for c, ld, st, cy in runs)
 
     def enabled_macs(self) -> int:
-        """MACs the engine's lanes do: every lane, every tap, every output."""
-        return self.planes * self.lanes * self.r * self.s * self.out_h * self.out_w
+        """MACs of the layer's channels (a last plane's empty lanes compute zeros, not counted)."""
+        return self.batch * self.channels * self.r * self.s * self.out_h * self.out_w
 
     def scan_positions(self) -> int:
         """Padded positions the engine scans (each reads one input word when inside the image)."""
@@ -303,7 +310,7 @@ class DwPlan:
             "mt": self.mt, "nt": 1, "kt": 1, "gt": self.gt,
             "flags": 1 << 1 | 1 << 3,  # B reused across the bands; depthwise mode
             "a_stride_g": pa * self.gt, "a_stride_m": self.mt * sh * self.in_w * wa, "a_stride_k": 0,
-            "b_stride_g": DW_SLOT_WORDS * wb * self.gt, "b_stride_n": 0, "b_stride_k": 0,
+            "b_stride_g": b_words(self.kmax) * wb * self.gt, "b_stride_n": 0, "b_stride_k": 0,
             "c_stride_g": pc * self.gt, "c_stride_m": self.mt * self.out_w * wc, "c_stride_n": 0,
             "q_base": q_base, "q_words": self.q_words, "q_nf": 1, "q_stride_n": 0, "c_nf_0": 1, "c_nf_1": 1,
             "zero_point": zero_point & 0xFFFFFFFF, "clamp_lo": clamp_lo & 0xFFFFFFFF,
@@ -326,7 +333,7 @@ class DwPlan:
                 d[f"dw_rows_{lm}{fm}"] = rows
         for i in (0, 1):
             for j in (0, 1):
-                d[f"b_words_{i}{j}"] = DW_SLOT_WORDS
+                d[f"b_words_{i}{j}"] = b_words(self.kmax)
                 d[f"c_words_{i}{j}"] = (last_ms if i else self.mt) * self.out_w
         return d
 
@@ -359,18 +366,18 @@ def _choose_cached(batch: int, channels: int, in_h: int, in_w: int, r: int, s: i
              cfg.output_sram_bytes * 8 // geo.c_word_bits)
     slot_words = (depth[0] // slots, depth[1] // slots, depth[2] // slots)
     sa, sb, sc = slot_words
-    if sb < DW_SLOT_WORDS:
+    if sb < b_words(cfg.depthwise_kernel):
         return None
     bus = bus_bytes(cfg)
 
     def make(gt: int, mt: int) -> DwPlan:
         return DwPlan(batch, channels, in_h, in_w, r, s, stride, padding, out_h, out_w, geo, bus, slots,
-                      slot_words, gt, mt)
+                      slot_words, gt, mt, cfg.depthwise_kernel)
 
     whole = make(1, out_h)
     if _fits(whole, sa, sc):
         wa, _, wc = whole.band_words(0, out_h)
-        most = max(1, min(whole.planes, sa // wa, sb // DW_SLOT_WORDS, sc // wc))
+        most = max(1, min(whole.planes, sa // wa, sb // b_words(cfg.depthwise_kernel), sc // wc))
         return make(1 << (most.bit_length() - 1), out_h)
     for mt in range(min(out_h, sc // max(1, out_w)), 0, -1):
         plan = make(1, mt)
@@ -411,7 +418,7 @@ def plan_layer_dw(layer: Conv2d, batch: int, config: AcceleratorConfig):  # type
     active = plan.enabled_macs()
     ab, wb = min(layer.inputs.bits, config.act_bits), min(layer.weights.bits, config.weight_bits)
     in_words = plan.input_words_read()
-    w_words = plan.planes * DW_SLOT_WORDS
+    w_words = plan.planes * b_words(plan.kmax)
     out_words = plan.planes * plan.out_h * plan.out_w
     counts = Counts(
         active_macs=active,

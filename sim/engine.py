@@ -43,7 +43,7 @@ from functools import lru_cache
 import simpy
 
 from codesign.errors import CodesignError
-from codesign.sim.config import AcceleratorConfig, Depthwise, ZeroHandling
+from codesign.sim.config import AcceleratorConfig, ZeroHandling
 from codesign.sim.cost import layer_energy
 from codesign.sim.fusion import DEFAULT, LayerContext, model_only_reasons, plan_network
 from codesign.sim.mapping import LayerPlan, TileRun, plan_gemm, plan_layer
@@ -56,7 +56,7 @@ from codesign.sim.tileplan import (
     skip_hardware,
 )
 from codesign.sim.timing import scalesim_conv_out, scalesim_gemm_cycles, scalesim_sparse_k
-from codesign.workloads.layers import Conv2d, GemmShape, Layer, Network
+from codesign.workloads.layers import Conv2d, GemmShape, Layer, Network, gemm_layer
 
 ENGINES = ("simpy", "closed_form")
 TIMINGS = ("native", "scalesim")
@@ -357,7 +357,7 @@ def simulate_layer(layer: Layer, batch: int, config: AcceleratorConfig, timing: 
             pt_gated = run(gated.runs, config, gated.tiling.prologue_bytes if gated.tiling else 0)
             if pt_gated.cycles < pt.cycles:
                 plan, pt = gated, pt_gated
-        g = layer.gemm(batch)
+        g = (gemm_layer(layer) or layer).gemm(batch)  # (an average pool: its convolution's GEMM)
         macs = layer.macs(batch)
         gm = (g.m, g.n, g.k, g.repeats) if g is not None else (0, 0, 0, 0)
     return _layer_result(layer, plan, pt, macs, gm, config, context)
@@ -375,9 +375,11 @@ def layer_model_only(layer: Layer, config: AcceleratorConfig, context: LayerCont
 def unfused_reasons(layer: Layer, config: AcceleratorConfig, design_reason: str) -> list[str]:
     """The reasons of a layer that is not fused into another, given the design's own
     (``model_only_reason(config)``, computed once per design by callers that label many layers)."""
-    from codesign.workloads.layers import Conv2d
+    from codesign.workloads.layers import Conv2d, gemm_layer
 
-    if config.depthwise is Depthwise.ENGINE and isinstance(layer, Conv2d) and layer.is_depthwise:
+    layer = gemm_layer(layer) or layer  # an average pool runs as its convolution
+
+    if config.depthwise_on_engine and isinstance(layer, Conv2d) and layer.is_depthwise:
         from codesign.sim import dwplan
 
         if dwplan.design_reason(config):
@@ -423,7 +425,7 @@ def _layer_result(layer: Layer, plan: LayerPlan, pt: PipelineTiming, macs: int,
         cycles=pt.cycles,
         compute_cycles=pt.compute_cycles,
         stall_cycles=pt.stall_cycles,
-        utilization=(macs - plan.counts.skipped_macs) / (pt.cycles * config.pes) if pt.cycles else 0.0,
+        utilization=(macs - plan.counts.skipped_macs) / (pt.cycles * _mac_units(plan, config)) if pt.cycles else 0.0,
         energy_pj=sum(energy.values()),
         energy_breakdown_pj=energy,
         counts=plan.counts,
@@ -435,6 +437,16 @@ def _layer_result(layer: Layer, plan: LayerPlan, pt: PipelineTiming, macs: int,
         output_to=context.output_to,
         plan=desc,
     )
+
+
+def _mac_units(plan: LayerPlan, config: AcceleratorConfig) -> int:
+    """The multipliers a layer's utilization is counted against: the array's PEs, or the depthwise
+    engine's (``lanes`` windows of ``depthwise_kernel`` squared) for a layer on the built engine."""
+    from codesign.sim.dwplan import DwPlan
+
+    if isinstance(plan.tiling, DwPlan):
+        return plan.tiling.lanes * plan.tiling.kmax ** 2
+    return config.pes
 
 
 def _other_operands(layer: Layer) -> bool:

@@ -64,7 +64,7 @@ def declines(config: AcceleratorConfig) -> str:
         return "zero_handling skip"
     if c.fusion is not Fusion.NONE:
         return f"fusion {c.fusion.value}"
-    if c.depthwise is not Depthwise.ARRAY:
+    if c.depthwise_on_engine:
         from codesign.sim.dwplan import design_reason
 
         if design_reason(c):
@@ -80,7 +80,7 @@ _native = V.native_at
 # ---------------------------------------------------------------------------------------------
 # design points as arrays (one dataflow at a time: the formulas depend on it)
 # ---------------------------------------------------------------------------------------------
-_UNIFORM = ("df", "slots", "requantize", "search", "objective", "dw_engine")  # the same at every point
+_UNIFORM = ("df", "slots", "requantize", "search", "objective", "dw_engine", "dw_kmax")  # alike at every point
 
 
 @dataclasses.dataclass
@@ -91,6 +91,7 @@ class _Points:
     search: bool  # mapping: search (the objective below), else the fixed heuristic
     objective: Objective
     dw_engine: bool  # depthwise layers on the built depthwise engine (codesign.sim.dwplan)
+    dw_kmax: int  # its window (depthwise_kernel)
     rows: Arr
     cols: Arr
     wbits: Arr
@@ -127,7 +128,7 @@ class _Points:
         return cls(
             df=c0.dataflow, slots=2 if c0.double_buffered else 1, requantize=c0.requantize,
             search=c0.mapping is Mapping.SEARCH, objective=c0.objective,
-            dw_engine=c0.depthwise is Depthwise.ENGINE,
+            dw_engine=c0.depthwise_on_engine, dw_kmax=c0.depthwise_kernel,
             rows=col(lambda c: c.rows), cols=col(lambda c: c.cols),
             wbits=col(lambda c: c.weight_bits), abits=col(lambda c: c.act_bits), accb=col(lambda c: c.acc_bits),
             in_sram=col(lambda c: c.input_sram_bytes), w_sram=col(lambda c: c.weight_sram_bytes),
@@ -662,6 +663,19 @@ def _vector_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
     return _LayerArrays(np.ones(tile.size, bool), cycles, compute, energy, load_bits + store_bits)
 
 
+def _layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
+    """One layer at every point: on the depthwise engine, the array (an average pool as its
+    convolution: ``mapping.plan_layer``) or the vector unit."""
+    from codesign.workloads.layers import gemm_layer
+
+    lowered = gemm_layer(layer)
+    if lowered is None:
+        return _vector_layer(layer, batch, p)
+    if p.dw_engine and _is_depthwise(lowered):
+        return _dw_layer(lowered, batch, p)
+    return _gemm_layer(lowered, batch, p)
+
+
 def _is_depthwise(layer: Layer) -> bool:
     from codesign.workloads.layers import Conv2d
 
@@ -678,7 +692,8 @@ def _dw_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
     arr = _gemm_layer(layer, batch, p)
     assert isinstance(layer, Conv2d)
     probe = AcceleratorConfig(rows=8, cols=8, depthwise=Depthwise.ENGINE, input_sram_bytes=1 << 30,
-                              weight_sram_bytes=1 << 30, output_sram_bytes=1 << 30, requantize=False)
+                              weight_sram_bytes=1 << 30, output_sram_bytes=1 << 30, requantize=False,
+                              depthwise_kernel=p.dw_kmax)
     if D.layer_reason(layer, batch, probe):  # the layer itself (kernel, width, multiplier): the array
         return arr
     lanes = p.cols
@@ -693,7 +708,7 @@ def _dw_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
     sa = p.in_sram * 8 // a_bits // p.slots
     sb = p.w_sram * 8 // b_bits // p.slots
     sc = p.out_sram * 8 // c_bits // p.slots
-    slot = D.DW_SLOT_WORDS
+    slot = D.b_words(p.dw_kmax)  # a plane's weight block
     engine = sb >= slot
     if p.requantize:  # the table: one word per plane (sim.tileplan.q_table_words on WS)
         engine = engine & (planes <= p.out_sram * 8 // (p.cols * p.accb))
@@ -805,7 +820,7 @@ def _dw_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
     compute = n_gt * n_mt * D.TILE_ISSUE_CYCLES + planes_e * (n_mt * per_plane_group + hp_sum * w_pad)
     ab = np.minimum(layer.inputs.bits, q_all.abits)
     wbit = np.minimum(layer.weights.bits, q_all.wbits)
-    active = planes_e * lanes[idx_all] * r_ * s_ * oh * ow
+    active = np.full(n, batch * layer.in_channels * r_ * s_ * oh * ow, dtype=I64)
     in_words = planes_e * rows_sum * w_
     z = np.zeros(n, I64)
     dram_bits = (load_total + store_total) * 8
@@ -835,7 +850,8 @@ def evaluate_network(network: Network, configs: Sequence[AcceleratorConfig]) -> 
     by_df: dict[tuple[Any, ...], list[int]] = {}  # the formulas depend on these
     for i, c in enumerate(configs):
         if not declines(c):
-            key = (c.dataflow, c.double_buffered, c.requantize, c.mapping, c.objective, c.depthwise)
+            key = (c.dataflow, c.double_buffered, c.requantize, c.mapping, c.objective, c.depthwise_on_engine,
+                   c.depthwise_kernel)
             by_df.setdefault(key, []).append(i)
     shapes: dict[Layer, int] = {}
     order = []
@@ -845,8 +861,7 @@ def evaluate_network(network: Network, configs: Sequence[AcceleratorConfig]) -> 
     for ids in by_df.values():
         cfgs = [configs[i] for i in ids]
         p = _Points.of(cfgs)
-        results = [(_dw_layer if p.dw_engine and _is_depthwise(lay) else _gemm_layer if lay.has_gemm
-                    else _vector_layer)(lay, network.batch, p) for lay in unique]
+        results = [_layer(lay, network.batch, p) for lay in unique]
         for j, s in enumerate(_summaries(network, cfgs, p, results, order, unique)):
             out[ids[j]] = s
     return out
@@ -883,7 +898,8 @@ def _summaries(network: Network, configs: Sequence[AcceleratorConfig], p: _Point
             continue
         key = (cfg.rows, cfg.cols, cfg.weight_bits, cfg.act_bits, cfg.acc_bits, cfg.dataflow, cfg.zero_handling,
                cfg.requantize, cfg.weight_signed, cfg.act_signed, cfg.output_sram_bytes, cfg.depthwise,
-               cfg.depthwise_lanes, cfg.input_sram_bytes, cfg.weight_sram_bytes, cfg.double_buffered)
+               cfg.depthwise_lanes, cfg.input_sram_bytes, cfg.weight_sram_bytes, cfg.double_buffered,
+               cfg.depthwise_kernel)
         mo = reasons.get(key)
         if mo is None:  # the engine's network label: each layer's distinct reasons, in layer order
             design = model_only_reason(cfg)

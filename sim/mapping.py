@@ -27,12 +27,12 @@ import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from codesign.sim.config import AcceleratorConfig, Dataflow, Depthwise, Mapping, ZeroHandling
+from codesign.sim.config import AcceleratorConfig, Dataflow, Mapping, ZeroHandling
 from codesign.sim.fusion import DEFAULT, DRAM, ONCHIP, LayerContext
 from codesign.sim.result import Counts
 from codesign.sim.tileplan import TilePlan, plan_tiles, plan_traffic_bytes, skip_hardware, skip_slots
 from codesign.sim.timing import ceil_div, map_gemm
-from codesign.workloads.layers import Conv2d, Eltwise, GemmShape, Layer
+from codesign.workloads.layers import Conv2d, Eltwise, GemmShape, Layer, gemm_layer
 from codesign.workloads.operand import Operand, Pattern
 
 
@@ -338,8 +338,13 @@ def _inside(layer: Layer) -> float:
 
 def plan_layer(layer: Layer, batch: int, config: AcceleratorConfig, context: LayerContext = DEFAULT) -> LayerPlan:
     """The plan of one layer: a GEMM on the array, a depthwise convolution on the depthwise engine
-    (``depthwise: engine``), pooling and element-wise layers on the vector unit."""
-    if config.depthwise is Depthwise.ENGINE and isinstance(layer, Conv2d) and layer.is_depthwise:
+    (``depthwise: engine`` or ``auto``), an unpadded average pool as the GEMM it is
+    (:meth:`~codesign.workloads.layers.Pool.as_gemm_layer`), other pooling and element-wise layers on the
+    vector unit."""
+    lowered = gemm_layer(layer)
+    if lowered is not None:
+        layer = lowered
+    if config.depthwise_on_engine and isinstance(layer, Conv2d) and layer.is_depthwise:
         from codesign.sim import dwplan
 
         if dwplan.design_reason(config) or not context.is_default:  # the model-only engine

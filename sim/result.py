@@ -26,7 +26,7 @@ def design_model_only(config: AcceleratorConfig) -> str:
     if not reason and config.fusion is not Fusion.NONE:
         reason = (f"fusion must be none for the generated hardware (eltwise, full: model-only), "
                   f"not {config.fusion.value!r}")
-    if not reason and config.depthwise is not Depthwise.ARRAY:
+    if not reason and config.depthwise is Depthwise.ENGINE:
         from codesign.sim.dwplan import design_reason
 
         engine = design_reason(config)

@@ -372,6 +372,26 @@ class Pool(Layer):
     def shape_str(self) -> str:
         return f"{self.op.value} {self.channels}x{self.in_h}x{self.in_w} -> {self.out_h}x{self.out_w}"
 
+    def as_gemm_layer(self) -> Conv2d | MatMul | None:
+        """The layer the hardware runs this pool as, or None (max pooling; average pooling with padding,
+        whose divisor changes at the borders). An average pool sums windows, and the write-back's
+        per-channel requantization scales the sums by the divisor (and the scales): ``AVERAGE_POOL_2D``
+        and ``MEAN`` as a sum and a requantization (:mod:`codesign.workloads.intarith`).
+
+        * global (the whole map): ``ones[1, H*W] @ X[H*W, C]``, a GEMM whose stationary operand is the
+          feature map itself (pixels along K, channels along N: a channels-last map is its layout),
+          one useful output row but all of the array's columns busy;
+        * otherwise: the depthwise convolution with unit weights (on the depthwise engine when it
+          fits its window)."""
+        if self.op is not PoolKind.AVG or any(self.padding):  # type: ignore[arg-type]
+            return None
+        if self.kernel == (self.in_h, self.in_w):
+            return MatMul(self.name, inputs=self.inputs, weights=self.inputs, outputs=self.outputs, m=1,
+                          k=self.in_h * self.in_w, n=self.channels, heads=1)
+        return Conv2d(self.name, inputs=self.inputs, outputs=self.outputs, in_channels=self.channels,
+                      out_channels=self.channels, in_h=self.in_h, in_w=self.in_w, kernel=self.kernel,
+                      stride=self.stride, groups=self.channels, bias=False)
+
 
 class EltwiseOp(str, enum.Enum):
     ADD = "add"
@@ -482,3 +502,14 @@ class Network:
     def with_layers(self, layers: Iterable[Layer]) -> Network:
         return replace(self, layers=tuple(layers))
 
+
+
+def gemm_layer(layer: Layer) -> Layer | None:
+    """The layer the array (or the depthwise engine) runs for ``layer``: itself when it has a GEMM, the
+    GEMM of an unpadded average pool (:meth:`Pool.as_gemm_layer`), else None
+    (max pooling, element-wise layers: the vector unit's)."""
+    if layer.has_gemm:
+        return layer
+    if isinstance(layer, Pool):
+        return layer.as_gemm_layer()
+    return None

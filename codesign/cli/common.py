@@ -24,8 +24,11 @@ CONFIG_FLAGS: dict[str, tuple[str, type, str]] = {
                                 "(eltwise, full: model-only)"),
     "--mapping": ("mapping", str, "fixed (default) or search: per-layer tiling"),
     "--objective": ("objective", str, "latency, energy or edp (default): what --mapping search minimizes"),
-    "--depthwise": ("depthwise", str, "array (default) or engine: where depthwise convs run (engine: model-only)"),
+    "--depthwise": ("depthwise", str, "auto (default: the depthwise engine where the design builds it, a square WS "
+                                      "array), engine or array: where depthwise convs run"),
     "--depthwise-lanes": ("depthwise_lanes", int, "channels the depthwise engine computes at once (0: cols)"),
+    "--depthwise-kernel": ("depthwise_kernel", int, "the depthwise engine's window, 3 (default) or up to 7: "
+                                                    "kernels up to it run on the engine"),
     "--skip-pattern": ("skip_pattern", str, "with --zero-handling skip: the weight pattern the PEs decode, "
                                             "n:m such as 2:4 (built for ws) or bitmask (model-only)"),
 }

@@ -32,7 +32,7 @@ def test_verilog_is_one_named_module_with_signature_ports() -> None:
 def test_generate_writes_verilog_register_map_and_timing_json(tmp_path) -> None:
     cfg = AcceleratorConfig(rows=4, cols=4, **SMALL)
     g = generate(cfg, tmp_path)
-    assert g.top == "codesign_layer_ws_4x4_ws8_as8_bus16"
+    assert g.top == "codesign_layer_ws_4x4_ws8_as8_bus16_dw"  # (a square WS array: the depthwise engine beside it)
     text = g.verilog_path.read_text()
     assert text.count(f"module {g.top}(") == 1
     header = re.search(rf"^module {g.top}\((.*?)\);", text, re.M | re.S)
@@ -42,6 +42,8 @@ def test_generate_writes_verilog_register_map_and_timing_json(tmp_path) -> None:
             "irq", "clk", "rst"} <= ports
     desc = json.loads(g.json_path.read_text())
     assert desc["hardware"]["acc_bits"] == 32 and desc["hardware"]["bus_bytes"] == 16
+    engine = desc["hardware"]["depthwise_engine"]
+    assert engine["lanes"] == 4 and engine["kernel_max"] == 3
     assert desc["ports"]["m_axi_rdata"] == {"direction": "in", "bits": 128}
     # the register map: C header and Python module with the same offsets
     h = g.header_path.read_text()

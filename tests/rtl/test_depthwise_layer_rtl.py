@@ -8,8 +8,8 @@ several to a tile and bands of rows with their halo):
   operands, requantized with the layer's seeded parameters when ``requantize``), bit for bit;
 * cycles, stall cycles, DRAM bytes read and written: the RTL's counters equal ``codesign.sim``'s
   (``DwPlan``'s tiles through the same DMA program as the array's);
-* enabled MACs: ``planes * lanes * R * S * out_h * out_w`` (every lane at every output, a last
-  plane's empty lanes included), stated independently below.
+* enabled MACs: ``C * R * S * out_h * out_w``, the layer's (a last plane's empty lanes compute
+  zeros and are not counted: each plane's weight block carries its channel count).
 """
 
 from __future__ import annotations
@@ -59,9 +59,7 @@ def check(cfg: AcceleratorConfig, layers: list[Conv2d], *, seed: int = 1, stall:
     results = verify_layers(pairs, cfg, seed=seed, stall=stall)
     for (hl, _), r in zip(pairs, results, strict=True):
         plan = plan_dw(hl, 1, cfg)  # these layers run on the engine, not the array
-        lanes = cfg.cols
-        planes = -(-hl.in_channels // lanes)
-        assert r.rtl_enabled_macs == planes * lanes * hl.r * hl.s * hl.out_h * hl.out_w, r.layer
+        assert r.rtl_enabled_macs == hl.in_channels * hl.r * hl.s * hl.out_h * hl.out_w == hl.macs(), r.layer
         assert r.tile[1] == plan.mt and r.tile[0] == plan.gt
         assert r.outputs_match, r.layer
         d = r.to_dict()
@@ -74,14 +72,14 @@ def check(cfg: AcceleratorConfig, layers: list[Conv2d], *, seed: int = 1, stall:
 
 
 def engine_config(size: int, **kw: object) -> AcceleratorConfig:
-    base = {"rows": size, "cols": size, "depthwise": "engine", "input_sram_bytes": 2048, "weight_sram_bytes": 2048,
-            "output_sram_bytes": 2048, "dram_bytes_per_cycle": 4}
+    base = {"rows": size, "cols": size, "depthwise": "engine", "depthwise_kernel": 5, "input_sram_bytes": 2048,
+            "weight_sram_bytes": 2048, "output_sram_bytes": 2048, "dram_bytes_per_cycle": 4}
     return AcceleratorConfig(**{**base, **kw})  # type: ignore[arg-type]
 
 
 def test_random_depthwise_layers_exact_requantized() -> None:
-    """Twelve random depthwise layers on a 4x4 array's engine (4 lanes), requantized write-back;
-    the small buffers cut most of them into bands of rows."""
+    """Twelve random depthwise layers on a 4x4 array's engine (4 lanes, a 5x5 window), requantized
+    write-back; the small buffers cut most of them into bands of rows."""
     cfg = engine_config(4)
     layers = random_layers(11, 12)
     bands = sum(plan_dw(hardware_layer(ly, cfg), 1, cfg).n_mt > 1 for ly in layers)
@@ -98,8 +96,9 @@ def test_depthwise_accumulators_single_buffered_narrow_bus() -> None:
 
 def test_mobilenet_depthwise_shapes_8x8_with_stalls() -> None:
     """MobileNetV2's depthwise shapes (3x3, stride 1 and 2, 'same' padding) at reduced size on an
-    8x8 array's engine, and random AXI stalls on every channel: outputs unchanged, never faster."""
-    cfg = engine_config(8, input_sram_bytes=4096, output_sram_bytes=8192)
+    8x8 array's engine with the default 3x3 window, and random AXI stalls on every channel: outputs
+    unchanged, never faster."""
+    cfg = engine_config(8, input_sram_bytes=4096, output_sram_bytes=8192, depthwise_kernel=3)
     layers = [dw("mbv2.block1.dw@16", 24, 16, 16, 3, 2, (0, 0, 1, 1)), dw("mbv2.block2.dw@12", 20, 12, 12, 3, 1,
                                                                             (1, 1, 1, 1))]
     check(cfg, layers, seed=4)
@@ -114,7 +113,7 @@ def test_layers_the_engine_cannot_run_use_the_array() -> None:
     cfg = engine_config(4)
     big = dw("dw7x7", 4, 9, 9, 7, 1, (3, 3, 3, 3))
     mult = Conv2d("dw_mult2", in_channels=3, out_channels=6, in_h=6, in_w=6, kernel=3, padding=1, groups=3)
-    assert layer_reason(big, 1, cfg) == "the depthwise engine runs kernels up to 5x5, not 7x7"
+    assert layer_reason(big, 1, cfg) == "the depthwise engine runs kernels up to 5x5 (depthwise_kernel), not 7x7"
     assert layer_reason(mult, 1, cfg) == "the depthwise engine runs channel multiplier 1, not 2"
     assert simulate_layer(big, 1, cfg).model_only == ""
     pairs = [(hardware_layer(ly, cfg), layer_operands(hardware_layer(ly, cfg), seed=3)) for ly in (big, mult)]

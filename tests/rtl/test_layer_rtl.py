@@ -94,8 +94,9 @@ def check_exact(cfg: AcceleratorConfig, pairs, results) -> None:  # type: ignore
 
 def test_ws_double_buffered_layers_exact(tmp_path) -> None:
     # accumulator write-back (requantize: false), the option beside the default 8-bit outputs
+    # (depthwise layers on the array: tests/rtl/test_depthwise_layer_rtl.py runs them on the engine)
     cfg = AcceleratorConfig(rows=4, cols=4, dataflow="ws", requantize=False, dram_bytes_per_cycle=16,
-                            dram_latency_cycles=10, **SMALL)
+                            dram_latency_cycles=10, depthwise="array", **SMALL)
     pairs, results = run(cfg, small_layers(), tmp_path=tmp_path)
     check_exact(cfg, pairs, results)
     # the ragged 13x10x21 GEMM is one tile: 2 + 10 + ceil(A+B bytes / 16) to load, the on-chip GEMM

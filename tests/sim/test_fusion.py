@@ -11,7 +11,7 @@ from codesign.sim.fusion import DEFAULT, plan_network, producers
 from codesign.workloads import zoo
 from codesign.workloads.layers import Conv2d, Eltwise, Network
 
-CFG = AcceleratorConfig(rows=16, cols=16)
+CFG = AcceleratorConfig(rows=16, cols=16, depthwise="array")  # the array's layers (the engine's fusion: model-only)
 
 
 def _names(net, idx):

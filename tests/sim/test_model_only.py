@@ -43,15 +43,15 @@ def test_network_and_sweep_rows_carry_the_distinct_reasons() -> None:
 def test_depthwise_engine_closed_form() -> None:
     """32 channels on the built engine's 32 lanes, one tile (sim.dwplan): read the requantization table
     (one word of 32 x 56 bits = 224 bytes) in a command of its own, then the 16 x 16 plane (256 words of
-    32 bytes: the padding is made on chip) and the 25 weight slots (800 bytes) = 8,992 bytes; compute
-    1 (tile issue) + 25 (weight slots) + 3 + 18 x 18 padded positions + 5 (drain) = 358 cycles; store
-    256 * 32 = 8,192 bytes through the requantizing write-back (its register adds a cycle):
-    (2+100+14) + (2+100+ceil(8992/16)) + 358 + (3+100+8192/16) = 1,753."""
+    32 bytes: the padding is made on chip) and the weight block (the 3x3 window's 9 slots and the
+    channel count: 320 bytes) = 8,512 bytes; compute 1 (tile issue) + 10 (weight block) + 3 + 18 x 18
+    padded positions + 5 (drain) = 343 cycles; store 256 * 32 = 8,192 bytes through the requantizing
+    write-back (its register adds a cycle): (2+100+14) + (2+100+8512/16) + 343 + (3+100+8192/16) = 1,707."""
     cfg = AcceleratorConfig(rows=32, cols=32, depthwise="engine")
     r = simulate_layer(DW, 1, cfg)
-    assert r.compute_cycles == 358 and r.tiles == 1
-    assert r.cycles == (2 + 100 + 14) + (2 + 100 + 562) + 358 + (3 + 100 + 512)
-    assert r.counts.dram_read_bits == (224 + 8192 + 800) * 8 and r.counts.dram_write_bits == 8192 * 8
+    assert r.compute_cycles == 343 and r.tiles == 1
+    assert r.cycles == (2 + 100 + 14) + (2 + 100 + 532) + 343 + (3 + 100 + 512)
+    assert r.counts.dram_read_bits == (224 + 8192 + 320) * 8 and r.counts.dram_write_bits == 8192 * 8
     assert r.model_only == ""
     assert r.counts.active_macs == 32 * 9 * 16 * 16
     array = simulate_layer(DW, 1, cfg.replace(depthwise="array"))
@@ -62,7 +62,7 @@ def test_mobilenet_v2_depthwise_engine_cycles_and_utilization() -> None:
     """Issue 11: the depthwise engine cuts MobileNetV2's cycles and raises its utilization (32x32 WS)."""
     net = zoo.get("mobilenet_v2")
     cfg = AcceleratorConfig(rows=32, cols=32)
-    array = simulate_network(net, cfg, engine="closed_form")
+    array = simulate_network(net, cfg.replace(depthwise="array"), engine="closed_form")
     engine = simulate_network(net, cfg.replace(depthwise="engine"), engine="closed_form")
     assert engine.cycles * 5 < array.cycles and engine.utilization > 5 * array.utilization
     assert engine.energy_pj < array.energy_pj
@@ -78,7 +78,7 @@ def test_a_requantization_table_larger_than_its_buffer_is_model_only() -> None:
     from codesign.sim.tileplan import TABLE_REASON
 
     net = zoo.get("mobilenet_v2")
-    cfg = AcceleratorConfig(rows=32, cols=32)
+    cfg = AcceleratorConfig(rows=32, cols=32, depthwise="array")  # (on the engine: one word per 32 channels)
     r = simulate_network(net, cfg, engine="closed_form")
     flagged = {lr.layer for lr in r.layers if TABLE_REASON in lr.model_only}
     expect = {ly.name for ly in net.layers if isinstance(ly, Conv2d) and ly.groups > 512}

@@ -11,7 +11,7 @@ from codesign.sim.config import AcceleratorConfig
 from codesign.sim.cost import layer_energy, leakage_pj_per_cycle, load_table
 from codesign.sim.engine import pipeline_closed_form, pipeline_simpy, simulate_network
 from codesign.sim.mapping import _gemm_plan, kept_k, metadata_bits
-from codesign.sim.tileplan import plan_fits, plan_tiles, plan_traffic_bytes
+from codesign.sim.tileplan import TilePlan, plan_fits, plan_tiles, plan_traffic_bytes
 from codesign.workloads import zoo
 from codesign.workloads.layers import Conv2d, GemmShape, Linear
 from codesign.workloads.operand import Operand
@@ -127,5 +127,6 @@ def test_searched_plans_time_the_same_on_simpy() -> None:
 
         lp = plan_layer(layer, 1, cfg)
         assert pipeline_simpy(lp.runs, cfg) == pipeline_closed_form(lp.runs, cfg)
-        assert plan_fits(lp.tiling)
+        if isinstance(lp.tiling, TilePlan):  # (depthwise layers run on the engine: its own fixed plan)
+            assert plan_fits(lp.tiling)
         lp.tiling.descriptor()  # what the sequencer reads

@@ -180,7 +180,7 @@ def test_depthwise_engine_points_equal_the_engine() -> None:
             rows=n, cols=n, depthwise="engine", act_bits=rnd.choice([4, 8]), weight_bits=rnd.choice([4, 8]),
             input_sram_bytes=rnd.choice([2048, 8192, 65536]), weight_sram_bytes=rnd.choice([2048, 8192, 65536]),
             output_sram_bytes=rnd.choice([2048, 8192, 65536]), dram_bytes_per_cycle=rnd.choice([3, 8, 16]),
-            double_buffered=rnd.random() < 0.7, requantize=rnd.random() < 0.7))
+            double_buffered=rnd.random() < 0.7, requantize=rnd.random() < 0.7, depthwise_kernel=rnd.choice([3, 5])))
     compared = 0
     for name in ("mobilenet_v2", "ds_cnn_kws", "mobilenet_v1_vww"):
         net = zoo.get(name)
