@@ -60,6 +60,7 @@ def main() -> None:
                     help="lanes:kernel_max[:rq] (rq: the requantizing write-back)")
     ap.add_argument("--width", type=int, default=128, help="padded input width the line buffers hold")
     ap.add_argument("--vector-lanes", type=int, nargs="*", default=[4, 8], help="vector unit rows")
+    ap.add_argument("--out", default="fpga_engines", help="results name under bench/results")
     args = ap.parse_args()
     rows = []
     for case in args.cases:
@@ -71,17 +72,18 @@ def main() -> None:
         rows.append(vector_row(lanes, args.target, args.pnr))
         print(rows[-1], flush=True)
     RESULTS.mkdir(exist_ok=True)
-    with open(RESULTS / "fpga_engines.csv", "w", newline="") as f:
+    with open(RESULTS / f"{args.out}.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    (RESULTS / "fpga_engines.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (RESULTS / f"{args.out}.json").write_text(json.dumps(rows, indent=2) + "\n")
     cols = list(rows[0])
     md = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     md += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
-    (RESULTS / "fpga_engines.md").write_text(
+    (RESULTS / f"{args.out}.md").write_text(
         "# FPGA resources of the engines (8-bit operands, 32-bit sums)\n\n"
-        f"`python bench/fpga_engines.py --target {args.target}{' --pnr' if args.pnr else ''}`\n\n"
+        f"`python bench/fpga_engines.py --target {args.target}{' --pnr' if args.pnr else ''} --cases "
+        f"{' '.join(args.cases)} --vector-lanes {' '.join(map(str, args.vector_lanes))} --out {args.out}`\n\n"
         + "\n".join(md) + "\n")
 
 

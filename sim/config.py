@@ -252,9 +252,10 @@ class AcceleratorConfig:
     objective: Objective = Objective.EDP
     depthwise: Depthwise = Depthwise.AUTO
     depthwise_lanes: int = 0  # channels the depthwise engine computes at once; 0: one per array column
-    # the depthwise engine's window (kernels up to this, square): 3 holds MobileNet's 3x3 layers with 9
-    # multipliers a lane; 5 also EfficientNet's and MobileNetV3's 5x5 ones, at 25 a lane
-    depthwise_kernel: int = 3
+    # the depthwise engine's window (kernels up to this, square): 5 holds EfficientNet's and MobileNetV3's
+    # 5x5 layers as well as the 3x3 ones, at 25 multipliers a lane; 3 (9 a lane) suits small FPGA parts,
+    # whose 5x5 depthwise layers then run on the array
+    depthwise_kernel: int = 5
     # with zero_handling skip: the weight pattern the PEs decode. "n:m" (2:4 as in sparse tensor
     # cores: each PE selects its activation among m with the weight's index bits; built for ws) or
     # "bitmask" (any zeros skipped, with a bitmask: model-only)

@@ -27,8 +27,8 @@ CONFIG_FLAGS: dict[str, tuple[str, type, str]] = {
     "--depthwise": ("depthwise", str, "auto (default: the depthwise engine where the design builds it, a square WS "
                                       "array), engine or array: where depthwise convs run"),
     "--depthwise-lanes": ("depthwise_lanes", int, "channels the depthwise engine computes at once (0: cols)"),
-    "--depthwise-kernel": ("depthwise_kernel", int, "the depthwise engine's window, 3 (default) or up to 7: "
-                                                    "kernels up to it run on the engine"),
+    "--depthwise-kernel": ("depthwise_kernel", int, "the depthwise engine's window, 5 (default), 3 for small "
+                                                    "parts, up to 7: kernels up to it run on the engine"),
     "--skip-pattern": ("skip_pattern", str, "with --zero-handling skip: the weight pattern the PEs decode, "
                                             "n:m such as 2:4 (built for ws) or bitmask (model-only)"),
 }

@@ -43,7 +43,7 @@ def test_generate_writes_verilog_register_map_and_timing_json(tmp_path) -> None:
     desc = json.loads(g.json_path.read_text())
     assert desc["hardware"]["acc_bits"] == 32 and desc["hardware"]["bus_bytes"] == 16
     engine = desc["hardware"]["depthwise_engine"]
-    assert engine["lanes"] == 4 and engine["kernel_max"] == 3
+    assert engine["lanes"] == 4 and engine["kernel_max"] == 5
     assert desc["ports"]["m_axi_rdata"] == {"direction": "in", "bits": 128}
     # the register map: C header and Python module with the same offsets
     h = g.header_path.read_text()
