@@ -388,3 +388,48 @@ def read_dw_outputs(image: bytes, placed: PlacedLayer, hw: HardwarePlan) -> np.n
             width = min(plan.channels, (g + 1) * lanes) - g * lanes
             out[g * lanes:g * lanes + width, b * pixels:(b + 1) * pixels, 0] = vals[:, :width].T
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Residual adds on the vector unit (codesign.sim.vecplan: flat words of ``lanes`` elements)
+# --------------------------------------------------------------------------------------------
+def place_vec_layer(image: bytearray, plan: Any, x: np.ndarray, y: np.ndarray, params: Any, base: int,
+                    requant: bool) -> PlacedLayer:
+    """Write an add's inputs ``x`` and ``y`` (flat, ``plan.elements`` each) as words of ``lanes``
+    elements, the write-back's identity table (when ``requant``), zero the output; the descriptor
+    carries the ADD's parameters (``workloads.eltwise_arith.EltwiseParams``)."""
+    from codesign.sim.vecplan import IDENTITY_MULT, IDENTITY_SHIFT
+
+    lanes, bus = plan.lanes, plan.bus_bytes
+    geo = plan.geometry
+    wa, wb, _ = plan.word_bytes()
+    identity = Requant(np.zeros((1, lanes), dtype=np.int64), np.full((1, lanes), IDENTITY_MULT),
+                       np.full((1, lanes), IDENTITY_SHIFT), 0, -(1 << 31), (1 << 31) - 1)
+    a_base, b_base, c_base, q_base, end = _regions(image, plan, base, identity if requant else None)
+    words = plan.words
+    for region, values, bits, wbytes in ((a_base, x, geo.act_bits, wa), (b_base, y, geo.weight_bits, wb)):
+        flat = np.zeros(words * lanes, dtype=np.int64)
+        flat[:values.size] = values.reshape(-1)
+        data = _words_to_bytes(_pack_lanes(flat.reshape(words, lanes), bits), wbytes)
+        image[region:region + len(data)] = data
+    lo, hi = ((-(1 << (geo.act_bits - 1)), (1 << (geo.act_bits - 1)) - 1) if requant else (0, 0))
+    if requant:
+        q_word_bytes = beats_per_word(plan.q_word_bits, bus) * bus
+        word = 0
+        for lane in range(lanes):
+            word |= identity.entry(0, lane) << (lane * QUANT_ENTRY_BITS)
+        image[q_base:q_base + q_word_bytes] = word.to_bytes(q_word_bytes, "little")
+    desc = plan.descriptor(a_base, b_base, c_base, q_base, params=params, zero_point=0, clamp_lo=lo, clamp_hi=hi)
+    return PlacedLayer(plan, desc, a_base, b_base, c_base, end, q_base)
+
+
+def read_vec_outputs(image: bytes, placed: PlacedLayer, hw: HardwarePlan) -> np.ndarray:
+    """The add's output, flat (``plan.elements`` int64)."""
+    plan = placed.plan
+    _, _, wc = plan.word_bytes()
+    raw = image[placed.c_base:placed.c_base + plan.words * wc]
+    words = [int.from_bytes(raw[i * wc:(i + 1) * wc], "little") for i in range(plan.words)]
+    bits = plan.geometry.out_bits or None
+    signed = hw.config.act_signed if plan.requantized else None
+    vals = hw.unpack_outputs(words, plan.words, plan.lanes, bits, signed)
+    return vals.reshape(-1)[:plan.elements]

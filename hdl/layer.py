@@ -62,6 +62,13 @@ def has_depthwise_engine(config: AcceleratorConfig) -> bool:
     return config.depthwise_on_engine and not design_reason(config)
 
 
+def has_vector_unit(config: AcceleratorConfig) -> bool:
+    """Whether the whole-layer top for ``config`` builds the vector unit (residual adds)."""
+    from codesign.sim.vecplan import design_reason
+
+    return not design_reason(config)
+
+
 def layer_members(config: AcceleratorConfig) -> dict[str, wiring.Member]:
     return {**axil_members(), **axi_master_members(bus_bytes(config) * 8), "irq": Out(1)}
 
@@ -94,6 +101,7 @@ class LayerAccelerator(wiring.Component):
         # the depthwise engine beside the array (depthwise: engine on a square WS array: codesign.sim.dwplan)
         self.depthwise = has_depthwise_engine(config)
         self.dw_kmax = config.depthwise_kernel
+        self.vector = has_vector_unit(config)
         super().__init__(layer_members(config))
 
     # -- published timing (codesign.sim.tileplan: what the simulator uses) -----------------------------
@@ -137,7 +145,8 @@ class LayerAccelerator(wiring.Component):
 
         # -- registers ----------------------------------------------------------------------------
         # the depthwise fields are registers only beside the engine (elsewhere they read 0)
-        desc = {name: Const(0, 32) if name.startswith("dw_") and not self.depthwise else Signal(32, name=f"reg_{name}")
+        absent = ("dw_",) * (not self.depthwise) + ("vec_",) * (not self.vector)
+        desc = {name: Const(0, 32) if name.startswith(absent) and absent else Signal(32, name=f"reg_{name}")
                 for name, _ in DESCRIPTOR_FIELDS}
         counters = {name: Signal(64, name=f"cnt_{name}") for name, _ in COUNTERS}
         busy, done, error = Signal(), Signal(), Signal()
@@ -175,6 +184,8 @@ class LayerAccelerator(wiring.Component):
                 | (stride_h == 0) | (stride_w == 0) | (d["dw_in_w"] + pad_l + pad_r > DW_WIDTH_MAX))
         else:
             checks["dw_unsupported"] = dw_mode
+        vec_mode = d["flags"][4]
+        checks["vec_unsupported"] = vec_mode & (dw_mode | Const(int(not self.vector), 1))
         code = Cat(*[checks[name] for name, _ in ERROR_BITS])
         go = start_req & ~busy
         with m.If(go):
@@ -190,6 +201,7 @@ class LayerAccelerator(wiring.Component):
                      "c_stride_n", *(f"{o}_words_{i}{j}" for o in "abc" for i in (0, 1) for j in (0, 1))):
             m.d.comb += getattr(it, name).eq(d[name])
         m.d.comb += [it.flags.eq(d["flags"]), it.init.eq(launch), it.q_nf.eq(d["q_nf"]), it.a_skew.eq(d["dw_skew"]),
+                     it.b_stride_m.eq(d["vec_b_stride_m"]),
                      it.q_stride_n.eq(d["q_stride_n"]), it.gt_log2.eq(lg)]
 
         # -- FIFOs between the DMA program and the compute sequencer ------------------------------
@@ -220,7 +232,7 @@ class LayerAccelerator(wiring.Component):
         if self.is_:
             run = Const(1, DIM_BITS)
         elif self.config.dataflow is Dataflow.WS:
-            run = Mux(dw_mode, it.c_words, it.ms)  # depthwise: a band of one plane is one chunk
+            run = Mux(dw_mode | vec_mode, it.c_words, it.ms)  # depthwise, vector: a block is one chunk
         else:
             run = Const(self.config.rows, DIM_BITS)
         chunks = Mux(it.ns == d["nt"], d["c_nf_0"], d["c_nf_1"])  # of this tile's columns
@@ -344,6 +356,9 @@ class LayerAccelerator(wiring.Component):
         per_word = Signal(32, name="dw_macs_per_word")  # R * S * the plane's channels
         if self.depthwise:
             eng, w_cnt = self._depthwise(m, p, t, offs, act_rd, w_rd, out_wr, d)
+        vec = None
+        if self.vector:
+            vec, vec_i, vec_o, vec_issue = self._vector_unit(m, p, offs, act_rd, w_rd, out_wr, d)
         with m.FSM(name="compute"):
             with m.State("IDLE"):
                 # tile i = computed takes its output slot once tile i - B is stored (wstep counts the
@@ -355,12 +370,15 @@ class LayerAccelerator(wiring.Component):
                                  offs[2].eq(cur["c_slot"] * sc)]
                     if self.depthwise:
                         m.d.sync += w_cnt.eq(0)
+                    if self.vector:
+                        m.d.sync += [vec_i.eq(0), vec_o.eq(0)]
+                    m.next = "START"
+                    if self.depthwise:
                         with m.If(dw_mode):
                             m.next = "DW_WEIGHTS"
-                        with m.Else():
-                            m.next = "START"
-                    else:
-                        m.next = "START"
+                    if self.vector:
+                        with m.If(vec_mode):
+                            m.next = "VEC_RUN"
             with m.State("START"):
                 m.d.comb += [gemm_start.eq(1), computing.eq(1)]
                 m.next = "RUN"
@@ -396,6 +414,18 @@ class LayerAccelerator(wiring.Component):
                     m.d.comb += computing.eq(1)
                     with m.If(eng.done):
                         group_done("DW_WEIGHTS", w_cnt.eq(0))
+            if vec is not None:
+                # vector: the chunk's words through the unit, a word a cycle, one group a tile
+                with m.State("VEC_RUN"):
+                    issue = vec_i < t["ms"]
+                    m.d.comb += [computing.eq(1), act_rd.addr.eq(offs[0] + vec_i), act_rd.en.eq(issue),
+                                 w_rd.addr.eq(offs[1] + vec_i), w_rd.en.eq(issue), vec_issue.eq(issue)]
+                    m.d.sync += vec_i.eq(vec_i + issue)
+                    with m.If(vec.out_valid):
+                        m.d.sync += vec_o.eq(vec_o + 1)
+                        with m.If(vec_o + 1 == t["ms"]):
+                            m.d.sync += computed.eq(computed + 1)
+                            m.next = "IDLE"
         with m.If(launch):
             m.d.sync += computed.eq(0)
 
@@ -444,6 +474,38 @@ class LayerAccelerator(wiring.Component):
             m.d.comb += [act_rd.addr.eq(eng.in_addr), act_rd.en.eq(eng.in_en),
                          out_wr.addr.eq(eng.out_addr), out_wr.data.eq(eng.out_data), out_wr.en.eq(eng.out_en)]
         return eng, w_cnt
+
+    def _vector_unit(self, m: Module, p: HardwarePlan, offs: list, act_rd, w_rd, out_wr, d: dict):
+        """The vector unit on the layer's buffers in vector mode: X from the input buffer, Y from the
+        weight buffer (read by the compute sequencer's VEC_RUN state), the results sign-extended into
+        the output buffer's accumulator lanes (the write-back's identity table passes them on)."""
+        from codesign.hdl.engines.vector import VectorSpec, VectorUnit
+
+        cfg = self.config
+        m.submodules.vector = vec = VectorUnit(VectorSpec(lanes=cfg.cols, act_bits=cfg.act_bits))
+        words_bits = max(_addr_bits(p.act_depth), _addr_bits(p.out_depth)) + 1
+        vec_i = Signal(words_bits, name="vec_issue")
+        vec_o = Signal(words_bits, name="vec_out")
+        issue = Signal(name="vec_issue_now")  # VEC_RUN addresses a word this cycle
+        issued = Signal(name="vec_issued")  # the buffers' data is the word addressed last cycle
+        m.d.sync += issued.eq(issue)
+        ab = cfg.act_bits
+        m.d.comb += [
+            vec.op.eq(0), vec.in_valid.eq(issued), vec.in_a.eq(act_rd.data), vec.in_b.eq(w_rd.data[:cfg.cols * ab]),
+            vec.input1_offset.eq(d["vec_input1_offset"]), vec.input2_offset.eq(d["vec_input2_offset"]),
+            vec.left_shift.eq(d["vec_left_shift"]), vec.input1_multiplier.eq(d["vec_input1_multiplier"]),
+            vec.input1_shift.eq(d["vec_input1_shift"]), vec.input2_multiplier.eq(d["vec_input2_multiplier"]),
+            vec.input2_shift.eq(d["vec_input2_shift"]), vec.output_multiplier.eq(d["vec_output_multiplier"]),
+            vec.output_shift.eq(d["vec_output_shift"]), vec.output_offset.eq(d["vec_output_offset"]),
+            vec.act_min.eq(d["vec_act_min"]), vec.act_max.eq(d["vec_act_max"]), vec.t_en.eq(0),
+        ]
+        lanes = [vec.out_data.word_select(i, ab) for i in range(cfg.cols)]
+        ext = [Signal(p.acc_bits, name=f"vec_ext{i}") for i in range(cfg.cols)]
+        for i, ln in enumerate(lanes):
+            m.d.comb += ext[i].eq(ln.as_signed() if cfg.act_signed else ln)
+        with m.If(d["flags"][4]):  # the unit owns the output buffer's write port
+            m.d.comb += [out_wr.addr.eq(offs[2] + vec_o), out_wr.data.eq(Cat(*ext)), out_wr.en.eq(vec.out_valid)]
+        return vec, vec_i, vec_o, issue
 
     def _axil(self, m: Module, desc: dict, counters: dict, status, error_code, start_req) -> None:
         """AXI4-Lite slave: write when address and data are both valid; read one cycle later."""

@@ -40,7 +40,8 @@ import numpy as np
 from codesign.errors import ConfigError, WorkloadError
 from codesign.hdl.plan import HardwarePlan, core_config
 from codesign.sim.config import AcceleratorConfig
-from codesign.workloads.layers import Layer, Linear, MatMul, gemm_layer
+from codesign.sim.vecplan import layer_reason as vec_reason
+from codesign.workloads.layers import Eltwise, Layer, Linear, MatMul, gemm_layer
 from codesign.workloads.tensors import GemmOperands, layer_operands
 
 
@@ -214,6 +215,34 @@ def verify_batch(
     return out
 
 
+@dataclass(frozen=True)
+class AddOperands:
+    """Seeded operands of a residual add on the vector unit: the two inputs (flat), TFLite's ADD
+    parameters for seeded scales and zero points; :meth:`expected` is ``eltwise_arith.tflite_add``."""
+
+    x: np.ndarray
+    y: np.ndarray
+    params: Any
+
+    @classmethod
+    def seeded(cls, layer: Layer, config: AcceleratorConfig, batch: int = 1, seed: int = 0) -> AddOperands:
+        from codesign.workloads.eltwise_arith import add_params
+
+        rng = np.random.default_rng(seed)
+        bits = config.act_bits
+        lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if config.act_signed else (0, (1 << bits) - 1)
+        n = layer.output_elements(batch)
+        x, y = rng.integers(lo, hi, size=n, endpoint=True), rng.integers(lo, hi, size=n, endpoint=True)
+        s1, s2, so = (float(v) for v in rng.uniform(0.01, 0.1, size=3))
+        z1, z2, zo = (int(v) for v in rng.integers(lo // 8, hi // 8 + 1, size=3))
+        return cls(x, y, add_params(s1, z1, s2, z2, so, zo, lo, hi))
+
+    def expected(self) -> np.ndarray:
+        from codesign.workloads.eltwise_arith import tflite_add
+
+        return tflite_add(self.x, self.y, self.params)
+
+
 def _check_cocotb() -> None:
     try:
         import cocotb  # noqa: F401
@@ -321,9 +350,11 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
         image_hex,
         place_dw_layer,
         place_layer,
+        place_vec_layer,
         random_requant,
         read_dw_outputs,
         read_outputs,
+        read_vec_outputs,
         skip_enabled_macs,
         skip_operands,
     )
@@ -331,6 +362,7 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
     from codesign.sim.engine import simulate_layer
     from codesign.sim.mapping import plan_layer
     from codesign.sim.tileplan import bus_bytes, skip_slots
+    from codesign.sim.vecplan import VecPlan
     from codesign.workloads.tensors import conv_tensors
 
     if dw_seeds is None:
@@ -352,6 +384,23 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
     quants: list[Any] = []
     refs: list[int] = []  # enabled MACs from the tensors
     for i, (layer, ops) in enumerate(layers):
+        if isinstance(ops, AddOperands):  # an add on the vector unit: flat words, TFLite's ADD
+            vplan = plan_layer(layer, batch, config).tiling
+            if not isinstance(vplan, VecPlan):
+                raise WorkloadError(f"layer {layer.name!r} runs on a vector unit this design does not build")
+            quants.append(None)
+            refs.append(0)
+            image, members = chunks[-1]
+            start = len(image)
+            p = place_vec_layer(image, vplan, ops.x, ops.y, ops.params, start, config.requantize)
+            if len(image) > max_image_bytes and members:
+                del image[start:]
+                chunks.append((bytearray(), []))
+                image, members = chunks[-1]
+                p = place_vec_layer(image, vplan, ops.x, ops.y, ops.params, 0, config.requantize)
+            members.append(i)
+            placed.append((layer, ops, p, simulate_layer(layer, batch, config)))
+            continue
         q = None
         if config.requantize:
             q = requant[i] if requant is not None else random_requant(ops.c, config.act_bits, config.act_signed, rng)
@@ -446,12 +495,17 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
         if res["error"]:
             raise ConfigError(f"layer {layer.name!r}: the hardware refused its descriptor "
                               f"(error bits {res['error']:#x})")
-        c = read_dw_outputs(out_image, p, core) if isinstance(p.plan, DwPlan) else read_outputs(out_image, p, core)
-        groups, m, k = ops.a.shape
+        if isinstance(ops, AddOperands):
+            c = read_vec_outputs(out_image, p, core)
+            expect, (groups, m, k, n) = ops.expected(), (1, p.plan.words, 1, 1)
+        else:
+            c = read_dw_outputs(out_image, p, core) if isinstance(p.plan, DwPlan) else read_outputs(out_image, p, core)
+            expect = q.apply(ops.c) if q is not None else ops.c
+            (groups, m, k), n = ops.a.shape, ops.b.shape[2]
         out.append(WholeLayerVerification(
-            layer=layer.name, m=m, n=ops.b.shape[2], k=k, groups=groups, tiles=p.plan.tile_count,
+            layer=layer.name, m=m, n=n, k=k, groups=groups, tiles=p.plan.tile_count,
             tile=(p.plan.gt, p.plan.mt, p.plan.nt, p.plan.kt),
-            outputs_match=bool(np.array_equal(c, q.apply(ops.c) if q is not None else ops.c)),
+            outputs_match=bool(np.array_equal(c, expect)),
             rtl_cycles=res["cycles"], sim_cycles=sim.cycles,
             rtl_stall_cycles=res["stall_cycles"], sim_stall_cycles=sim.stall_cycles,
             rtl_dram_read_bytes=res["dram_read_bytes"], sim_dram_read_bytes=sim.counts.dram_read_bits // 8,
@@ -519,7 +573,7 @@ def verify(
             from codesign.workloads.loading import load_workload
 
             net = load_workload(workload)
-        layers = [ly for ly in net.layers if gemm_layer(ly) is not None]
+        layers = [ly for ly in net.layers if gemm_layer(ly) is not None or not vec_reason(ly, config)]
         if layer is not None:
             chosen = [ly for ly in net.layers if ly.name == layer]
             if not chosen:
@@ -528,12 +582,16 @@ def verify(
                                     f"not {layer!r}")
             layers = chosen
         for ly in layers:
-            if gemm_layer(ly) is None:
+            if gemm_layer(ly) is None and vec_reason(ly, config):
                 raise WorkloadError(f"layer {ly.name!r} ({ly.kind.value}) runs on a vector unit the generated "
                                     "hardware does not build (model-only)")
-    pairs = []
+    pairs: list[tuple[Layer, Any]] = []
     units = []
     for ly in layers:
+        if isinstance(ly, Eltwise):  # an add on the vector unit
+            pairs.append((ly, AddOperands.seeded(ly, config, batch, seed)))
+            units.append(False)
+            continue
         hwl = hardware_layer(gemm_layer(ly) or ly, config, density)
         ops = layer_operands(hwl, batch=batch, seed=seed)
         pooled = not ly.has_gemm  # an average pool: its GEMM's unit operand (Pool.as_gemm_layer)

@@ -256,6 +256,9 @@ class AcceleratorConfig:
     # 5x5 layers as well as the 3x3 ones, at 25 multipliers a lane; 3 (9 a lane) suits small FPGA parts,
     # whose 5x5 depthwise layers then run on the array
     depthwise_kernel: int = 5
+    # the vector unit beside a square WS array with equal weight and activation bits: residual adds
+    # built (codesign.sim.vecplan); false leaves them model-only (and the unit out of the hardware)
+    vector_unit: bool = True
     # with zero_handling skip: the weight pattern the PEs decode. "n:m" (2:4 as in sparse tensor
     # cores: each PE selects its activation among m with the weight's index bits; built for ws) or
     # "bitmask" (any zeros skipped, with a bitmask: model-only)
@@ -269,7 +272,7 @@ class AcceleratorConfig:
         _positive_int("weight_bits", self.weight_bits, 1, 32)
         _positive_int("act_bits", self.act_bits, 1, 32)
         _positive_int("acc_bits", self.acc_bits, 1, 64)
-        for f in ("weight_signed", "act_signed", "double_buffered", "requantize"):
+        for f in ("weight_signed", "act_signed", "double_buffered", "requantize", "vector_unit"):
             if not isinstance(getattr(self, f), bool):
                 raise ConfigError(f"{f} must be true or false, not {getattr(self, f)!r}")
         for f in ("input_sram_bytes", "weight_sram_bytes", "output_sram_bytes"):

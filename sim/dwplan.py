@@ -50,11 +50,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
 
 from codesign.sim.config import AcceleratorConfig, Dataflow
 from codesign.sim.tileplan import (
     TILE_ISSUE_CYCLES,
+    VEC_FIELDS,
     Tile,
     WordGeometry,
     beats_per_word,
@@ -129,8 +130,46 @@ def layer_reason(layer: Conv2d, batch: int, config: AcceleratorConfig) -> str:
     return ""
 
 
+class LanePlan:
+    """What the depthwise engine's and the vector unit's plans share: words of ``lanes = cols`` values
+    in each buffer (stored at whole bus beats), a requantization table of ``lanes`` entries a word.
+    A subclass has ``geometry``, ``bus_bytes`` and ``q_words``."""
+
+    geometry: WordGeometry
+    bus_bytes: int
+
+    @property
+    def lanes(self) -> int:
+        return self.geometry.cols
+
+    def word_bytes(self) -> tuple[int, int, int]:
+        """Bytes of an A, B, C word in DRAM (whole beats)."""
+        g, bus = self.geometry, self.bus_bytes
+        return (beats_per_word(g.a_word_bits, bus) * bus, beats_per_word(g.b_word_bits, bus) * bus,
+                beats_per_word(g.c_dram_word_bits, bus) * bus)
+
+    @property
+    def requantized(self) -> bool:
+        return self.geometry.out_bits > 0
+
+    @property
+    def q_words(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def q_word_bits(self) -> int:
+        from codesign.sim.tileplan import QUANT_ENTRY_BITS
+
+        return self.lanes * QUANT_ENTRY_BITS
+
+    @property
+    def prologue_bytes(self) -> int:
+        """Bytes the DMA reads before the first tile: the requantization table."""
+        return self.q_words * beats_per_word(self.q_word_bits, self.bus_bytes) * self.bus_bytes
+
+
 @dataclass(frozen=True)
-class DwPlan:
+class DwPlan(LanePlan):
     """Tiling of one depthwise layer on the engine (see the module docstring)."""
 
     batch: int
@@ -155,10 +194,6 @@ class DwPlan:
     nt = 1  # one N and one K tile (TilePlan's names, for the result's plan column)
     kt = 1
     weights_outer = False
-
-    @property
-    def lanes(self) -> int:
-        return self.geometry.cols
 
     @property
     def planes(self) -> int:
@@ -204,34 +239,10 @@ class DwPlan:
         _, rows, pt, pb = self.band(m0, ms)
         return pt + rows + pb
 
-    @cached_property
-    def beats_per_word(self) -> tuple[int, int, int]:
-        g, bus = self.geometry, self.bus_bytes
-        return (beats_per_word(g.a_word_bits, bus), beats_per_word(g.b_word_bits, bus),
-                beats_per_word(g.c_dram_word_bits, bus))
-
-    def word_bytes(self) -> tuple[int, int, int]:
-        pa, pb, pc = self.beats_per_word
-        return pa * self.bus_bytes, pb * self.bus_bytes, pc * self.bus_bytes
-
-    # -- requantization: one table word (lanes entries) per plane -------------------------------------
-    @property
-    def requantized(self) -> bool:
-        return self.geometry.out_bits > 0
-
     @property
     def q_words(self) -> int:
+        """The requantization table: one word (lanes entries) per plane."""
         return self.planes if self.requantized else 0
-
-    @property
-    def q_word_bits(self) -> int:
-        from codesign.sim.tileplan import QUANT_ENTRY_BITS
-
-        return self.lanes * QUANT_ENTRY_BITS
-
-    @property
-    def prologue_bytes(self) -> int:
-        return self.q_words * beats_per_word(self.q_word_bits, self.bus_bytes) * self.bus_bytes
 
     # -- DRAM regions ------------------------------------------------------------------------------
     @property
@@ -317,6 +328,7 @@ class DwPlan:
             "clamp_hi": clamp_hi & 0xFFFFFFFF,
             "dw_skew": pt * self.in_w * wa, "dw_in_w": self.in_w,
             "dw_pad": pt | pl << 8 | self.band((self.n_mt - 1) * self.mt, last_ms)[3] << 16 | pr << 24,
+            **{f: 0 for f in VEC_FIELDS},
             "dw_kernel": self.r | self.s << 8 | sh << 16 | sw << 24,
         }
         kinds = {(0, 1): (0, self.mt), (1, 0): ((self.n_mt - 1) * self.mt, last_ms)}  # first, last band

@@ -389,7 +389,9 @@ def unfused_reasons(layer: Layer, config: AcceleratorConfig, design_reason: str)
         if not dwplan.layer_reason(layer, 1, config):
             return [design_reason]
     if not layer.has_gemm:
-        return [design_reason, VECTOR_REASON]
+        from codesign.sim.vecplan import layer_reason
+
+        return [design_reason, "" if not layer_reason(layer, config) else VECTOR_REASON]
     g = layer.gemm(1)
     return [design_reason, requant_table_reason(g.repeats, g.n, config) if g is not None else ""]
 

@@ -80,7 +80,7 @@ _native = V.native_at
 # ---------------------------------------------------------------------------------------------
 # design points as arrays (one dataflow at a time: the formulas depend on it)
 # ---------------------------------------------------------------------------------------------
-_UNIFORM = ("df", "slots", "requantize", "search", "objective", "dw_engine", "dw_kmax")  # alike at every point
+_UNIFORM = ("df", "slots", "requantize", "search", "objective", "dw_engine", "dw_kmax", "vec_unit")  # uniform
 
 
 @dataclasses.dataclass
@@ -92,6 +92,7 @@ class _Points:
     objective: Objective
     dw_engine: bool  # depthwise layers on the built depthwise engine (codesign.sim.dwplan)
     dw_kmax: int  # its window (depthwise_kernel)
+    vec_unit: bool  # vector_unit: residual adds on the built vector unit where the point builds it
     rows: Arr
     cols: Arr
     wbits: Arr
@@ -128,7 +129,7 @@ class _Points:
         return cls(
             df=c0.dataflow, slots=2 if c0.double_buffered else 1, requantize=c0.requantize,
             search=c0.mapping is Mapping.SEARCH, objective=c0.objective,
-            dw_engine=c0.depthwise_on_engine, dw_kmax=c0.depthwise_kernel,
+            dw_engine=c0.depthwise_on_engine, dw_kmax=c0.depthwise_kernel, vec_unit=c0.vector_unit,
             rows=col(lambda c: c.rows), cols=col(lambda c: c.cols),
             wbits=col(lambda c: c.weight_bits), abits=col(lambda c: c.act_bits), accb=col(lambda c: c.acc_bits),
             in_sram=col(lambda c: c.input_sram_bytes), w_sram=col(lambda c: c.weight_sram_bytes),
@@ -670,10 +671,75 @@ def _layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
 
     lowered = gemm_layer(layer)
     if lowered is None:
-        return _vector_layer(layer, batch, p)
+        return _vec_layer(layer, batch, p)
     if p.dw_engine and _is_depthwise(lowered):
         return _dw_layer(lowered, batch, p)
     return _gemm_layer(lowered, batch, p)
+
+
+def _vec_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
+    """An element-wise or max-pool layer: a residual add on the built vector unit (``sim.vecplan``) at
+    the points that build it, the model-only vector unit elsewhere."""
+    from codesign.sim import vecplan as VP
+    from codesign.workloads.layers import Eltwise, EltwiseOp
+
+    model = _vector_layer(layer, batch, p)
+    if not (isinstance(layer, Eltwise) and layer.op is EltwiseOp.ADD and layer.inputs_count == 2
+            and all(v == layer.elements for v in layer.operand_elements)):
+        return model
+    built = np.full(p.rows.size, p.vec_unit and p.df is Dataflow.WS) & (p.rows == p.cols) & (p.wbits == p.abits)
+    built &= (p.abits >= 2) & (p.abits <= 8) & (p.lanes == p.cols)
+    if not built.any():
+        return model
+    idx = np.flatnonzero(built)
+    q = p.take(idx)
+    lanes, bus = q.cols, q.bus
+    words = _cdiv(layer.elements * batch, lanes)
+    a_bits, b_bits, c_bits = lanes * q.abits, lanes * q.wbits, lanes * q.accb
+    c_dram = lanes * (q.abits if q.requantize else q.accb)
+    sa = q.in_sram * 8 // a_bits // q.slots
+    sb = q.w_sram * 8 // b_bits // q.slots
+    sc = q.out_sram * 8 // c_bits // q.slots
+    mt = np.maximum(1, np.minimum(np.minimum(words, sa), np.minimum(sb, sc)))
+    wa = np.maximum(1, _cdiv(_cdiv(a_bits, 8), bus)) * bus
+    wb = np.maximum(1, _cdiv(_cdiv(b_bits, 8), bus)) * bus
+    wc = np.maximum(1, _cdiv(_cdiv(c_dram, 8), bus)) * bus
+    n_t = _cdiv(words, mt)
+    last = words - (n_t - 1) * mt
+    prologue = (np.maximum(1, _cdiv(_cdiv(lanes * QUANT_ENTRY_BITS, 8), bus)) * bus if q.requantize
+                else np.zeros(idx.size, I64))
+    cycles = np.zeros(idx.size, I64)
+    classes = np.minimum(n_t, 3)
+    for cls in np.unique(classes).tolist():
+        sel = np.flatnonzero(classes == cls)
+        qs = q.take(sel)
+
+        def params(ctx: tuple[tuple[bool, bool], ...], qs: _Points = qs, sel: Arr = sel) -> tuple[Arr, Arr, Arr]:
+            ms = last[sel] if ctx[0][1] else mt[sel]
+            ld = ms * (wa[sel] + wb[sel])
+            return (_dma(ld, qs, DMA_READ_OVERHEAD_CYCLES), TILE_ISSUE_CYCLES + ms + VP.VEC_LATENCY_CYCLES,
+                    _dma(ms * wc[sel], qs, qs.write_overhead))
+
+        pipe = _pipeline(qs, _dma(prologue[sel], qs, DMA_READ_OVERHEAD_CYCLES))
+        _run_nest(pipe, [n_t[sel]], [cls], params)
+        cycles[sel] = pipe.end()
+    compute = n_t * (TILE_ISSUE_CYCLES + VP.VEC_LATENCY_CYCLES) + words
+    load = words * (wa + wb) + prologue
+    store = words * wc
+    dram_bits = (load + store) * 8
+    z = np.zeros(idx.size, I64)
+    energy = _energy(q, z, z, z, z, words * a_bits + words * a_bits, words * b_bits + words * b_bits,
+                     words * c_bits + words * c_bits, dram_bits, np.full(idx.size, layer.vector_ops(batch)), cycles)
+
+    def merge(built_values: Arr, model_values: Arr) -> Arr:
+        out = np.array(model_values, copy=True)
+        out[idx] = built_values
+        return out
+
+    return _LayerArrays(ok=merge(np.ones(idx.size, bool), model.ok), cycles=merge(cycles, model.cycles),
+                        compute=merge(compute, model.compute),
+                        energy={part: merge(energy[part], model.energy[part]) for part in ENERGY_PARTS},
+                        dram_bits=merge(dram_bits, model.dram_bits))
 
 
 def _is_depthwise(layer: Layer) -> bool:
@@ -851,7 +917,7 @@ def evaluate_network(network: Network, configs: Sequence[AcceleratorConfig]) -> 
     for i, c in enumerate(configs):
         if not declines(c):
             key = (c.dataflow, c.double_buffered, c.requantize, c.mapping, c.objective, c.depthwise_on_engine,
-                   c.depthwise_kernel)
+                   c.depthwise_kernel, c.vector_unit)
             by_df.setdefault(key, []).append(i)
     shapes: dict[Layer, int] = {}
     order = []
@@ -899,7 +965,7 @@ def _summaries(network: Network, configs: Sequence[AcceleratorConfig], p: _Point
         key = (cfg.rows, cfg.cols, cfg.weight_bits, cfg.act_bits, cfg.acc_bits, cfg.dataflow, cfg.zero_handling,
                cfg.requantize, cfg.weight_signed, cfg.act_signed, cfg.output_sram_bytes, cfg.depthwise,
                cfg.depthwise_lanes, cfg.input_sram_bytes, cfg.weight_sram_bytes, cfg.double_buffered,
-               cfg.depthwise_kernel)
+               cfg.depthwise_kernel, cfg.vector_unit, cfg.vector_lanes)
         mo = reasons.get(key)
         if mo is None:  # the engine's network label: each layer's distinct reasons, in layer order
             design = model_only_reason(cfg)

@@ -344,6 +344,11 @@ def plan_layer(layer: Layer, batch: int, config: AcceleratorConfig, context: Lay
     lowered = gemm_layer(layer)
     if lowered is not None:
         layer = lowered
+    elif isinstance(layer, Eltwise) and context.is_default:
+        from codesign.sim import vecplan
+
+        if not vecplan.layer_reason(layer, config):
+            return vecplan.plan_layer_vec(layer, batch, config)
     if config.depthwise_on_engine and isinstance(layer, Conv2d) and layer.is_depthwise:
         from codesign.sim import dwplan
 

@@ -58,6 +58,9 @@ GEMM_ISSUE_CYCLES = 1  # the sequencer's start cycle of each on-chip GEMM of a t
 TILE_ISSUE_CYCLES = 1  # the compute sequencer's decision to take a loaded tile
 MAX_BURST_BEATS = 256  # AXI4 INCR
 BOUNDARY_BYTES = 4096  # AXI4: a burst does not cross a 4 KiB boundary
+VEC_FIELDS = ("vec_b_stride_m", "vec_input1_offset", "vec_input2_offset", "vec_left_shift", "vec_input1_multiplier",
+              "vec_input1_shift", "vec_input2_multiplier", "vec_input2_shift", "vec_output_multiplier",
+              "vec_output_shift", "vec_output_offset", "vec_act_min", "vec_act_max")
 
 
 def bus_bytes(config: AcceleratorConfig) -> int:
@@ -470,6 +473,7 @@ class TilePlan:
             # depthwise mode only (codesign.sim.dwplan)
             "dw_skew": 0, "dw_in_w": 0, "dw_pad": 0, "dw_kernel": 0,
             "dw_rows_00": 0, "dw_rows_01": 0, "dw_rows_10": 0, "dw_rows_11": 0,
+            **{f: 0 for f in VEC_FIELDS},  # vector mode only (codesign.sim.vecplan)
         }
         for lm in (0, 1):
             for lk in (0, 1):

@@ -27,7 +27,7 @@ DESCRIPTOR_FIELDS: tuple[tuple[str, str], ...] = (
     ("kt", "tile reduction"),
     ("gt", "groups per tile (a power of two)"),
     ("flags", "bit 0: A reused across the N loop; bit 1: B reused across the M loop; bit 2: weights outer; "
-              "bit 3: depthwise (the layer runs on the depthwise engine)"),
+              "bit 3: depthwise (the layer runs on the depthwise engine); bit 4: vector (an add on the vector unit)"),
     ("a_stride_g", "bytes between A blocks of consecutive group tiles"),
     ("a_stride_m", "bytes between A blocks of consecutive M tiles"),
     ("a_stride_k", "bytes between A blocks of consecutive K tiles"),
@@ -69,6 +69,21 @@ DESCRIPTOR_FIELDS: tuple[tuple[str, str], ...] = (
     ("dw_rows_01", "depthwise: input rows of the first band"),
     ("dw_rows_10", "depthwise: input rows of the last band"),
     ("dw_rows_11", "depthwise: input rows of the only band"),
+    # vector mode (flags bit 4; sim.vecplan.VecPlan.descriptor): an add of two flat tensors in chunks of mt words,
+    # X through the input buffer, Y through the weight buffer; TFLite's 8-bit ADD parameters (two's complement)
+    ("vec_b_stride_m", "vector: bytes between the B (second operand) chunks of consecutive M tiles"),
+    ("vec_input1_offset", "vector: input 1 offset (minus its zero point)"),
+    ("vec_input2_offset", "vector: input 2 offset"),
+    ("vec_left_shift", "vector: left shift of both inputs (20 for 8-bit ADD)"),
+    ("vec_input1_multiplier", "vector: input 1 Q31 multiplier"),
+    ("vec_input1_shift", "vector: input 1 shift (<= 0)"),
+    ("vec_input2_multiplier", "vector: input 2 Q31 multiplier"),
+    ("vec_input2_shift", "vector: input 2 shift (<= 0)"),
+    ("vec_output_multiplier", "vector: output Q31 multiplier"),
+    ("vec_output_shift", "vector: output shift"),
+    ("vec_output_offset", "vector: output zero point"),
+    ("vec_act_min", "vector: lowest output"),
+    ("vec_act_max", "vector: highest output"),
 )
 
 COUNTERS: tuple[tuple[str, str], ...] = (
@@ -91,6 +106,7 @@ ERROR_BITS: tuple[tuple[str, str], ...] = (
     ("q_overflow", "requantize: q_words exceeds the requantization table buffer"),
     ("dw_unsupported", "depthwise: no depthwise engine in this design, or a kernel larger than its window, or a "
                        "padded width larger than its line buffers"),
+    ("vec_unsupported", "vector: no vector unit in this design, or both depthwise and vector modes"),
 )
 
 STATUS_BITS = (("busy", "running a layer"), ("done", "the last layer finished (cleared by start)"),

@@ -49,17 +49,18 @@ class TileIterator(wiring.Component):
         }
         q = {"q_nf": In(words_bits + 8), "q_stride_n": In(words_bits + 8), "gt_log2": In(range(DIM_BITS)),
              "q_index": Out(words_bits + 8)}
-        dw = {"a_skew": In(ADDR_BITS), "first_m": Out(1), "last_m": Out(1)}
-        super().__init__({**d, **a, **w, **q, **dw, "flags": In(4), "init": In(1), "advance": In(1), **out})
+        dw = {"a_skew": In(ADDR_BITS), "first_m": Out(1), "last_m": Out(1), "b_stride_m": In(ADDR_BITS)}
+        super().__init__({**d, **a, **w, **q, **dw, "flags": In(5), "init": In(1), "advance": In(1), **out})
 
     def elaborate(self, platform):
         m = Module()
         g0, m0, n0, k0 = (Signal(DIM_BITS + 1, name=n) for n in ("g0", "m0", "n0", "k0"))
-        offs = {n: Signal(ADDR_BITS, name=f"off_{n}") for n in ("ag", "am", "ak", "bg", "bn", "bk", "cg", "cm", "cn",
-                                                                "qg", "qn")}
+        offs = {n: Signal(ADDR_BITS, name=f"off_{n}") for n in ("ag", "am", "ak", "bg", "bm", "bn", "bk", "cg", "cm",
+                                                                "cn", "qg", "qn")}
         valid = Signal()
         prev = {n: Signal(name=f"{n}_prev") for n in ("a", "b", "c")}
         a_reuse, b_reuse, weights_outer, depthwise = self.flags[0], self.flags[1], self.flags[2], self.flags[3]
+        vector = self.flags[4]  # B's chunks follow A's (an element-wise add)
 
         def size(x0, t, total):
             return Mux(x0 + t > total, total - x0, t)
@@ -84,23 +85,24 @@ class TileIterator(wiring.Component):
             # depthwise: a band after the first starts pad_top rows before its outputs' first row
             self.a_addr.eq(self.a_base + offs["ag"] + offs["am"] + offs["ak"] - Mux(m0 != 0, self.a_skew, 0)),
             self.first_m.eq(m0 == 0), self.last_m.eq(last_m),
-            self.b_addr.eq(self.b_base + offs["bg"] + offs["bn"] + offs["bk"]),
+            self.b_addr.eq(self.b_base + offs["bg"] + offs["bm"] + offs["bn"] + offs["bk"]),
             self.c_addr.eq(self.c_base + offs["cg"] + offs["cm"] + offs["cn"]),
             self.q_index.eq(offs["qg"] + offs["qn"]),
             self.a_words.eq(Array([self.a_words_00, self.a_words_01, self.a_words_10,
                                    self.a_words_11])[last_m * 2 + Mux(depthwise, m0 == 0, last_k)]),
-            self.b_words.eq(Array([self.b_words_00, self.b_words_01, self.b_words_10,
-                                   self.b_words_11])[last_k * 2 + last_n]),
+            self.b_words.eq(Mux(vector, self.a_words,
+                                Array([self.b_words_00, self.b_words_01, self.b_words_10,
+                                       self.b_words_11])[last_k * 2 + last_n])),
             self.c_words.eq(Array([self.c_words_00, self.c_words_01, self.c_words_10,
                                    self.c_words_11])[last_m * 2 + last_n]),
         ]
 
         def step_m():
             return [m0.eq(m0 + self.mt), offs["am"].eq(offs["am"] + self.a_stride_m),
-                    offs["cm"].eq(offs["cm"] + self.c_stride_m)]
+                    offs["bm"].eq(offs["bm"] + self.b_stride_m), offs["cm"].eq(offs["cm"] + self.c_stride_m)]
 
         def wrap_m():
-            return [m0.eq(0), offs["am"].eq(0), offs["cm"].eq(0)]
+            return [m0.eq(0), offs["am"].eq(0), offs["bm"].eq(0), offs["cm"].eq(0)]
 
         def step_n():
             return [n0.eq(n0 + self.nt), offs["bn"].eq(offs["bn"] + self.b_stride_n),

@@ -19,9 +19,10 @@ from codesign.sim.config import AcceleratorConfig
 
 # A 2x2 INT8 array with 256-byte buffers writing accumulators back: 4 PEs, so 4 hard multipliers where
 # multipliers map to DSPs (the requantizing write-back, the default, would add its own; so would the
-# depthwise engine beside a square WS array, 2 lanes of 5 x 5 multipliers: left out here).
+# depthwise engine and the vector unit beside a square WS array: left out here).
 SMALL = AcceleratorConfig(rows=2, cols=2, dataflow="ws", input_sram_bytes=256, weight_sram_bytes=256,
-                          output_sram_bytes=256, clock_mhz=50.0, requantize=False, depthwise="array")
+                          output_sram_bytes=256, clock_mhz=50.0, requantize=False, depthwise="array",
+                          vector_unit=False)
 
 
 @pytest.fixture(scope="module")
