@@ -395,9 +395,11 @@ def read_dw_outputs(image: bytes, placed: PlacedLayer, hw: HardwarePlan) -> np.n
 # --------------------------------------------------------------------------------------------
 def place_vec_layer(image: bytearray, plan: Any, x: np.ndarray, y: np.ndarray, params: Any, base: int,
                     requant: bool) -> PlacedLayer:
-    """Write an add's inputs ``x`` and ``y`` (flat, ``plan.elements`` each) as words of ``lanes``
-    elements, the write-back's identity table (when ``requant``), zero the output; the descriptor
-    carries the ADD's parameters (``workloads.eltwise_arith.EltwiseParams``)."""
+    """Write an element-wise layer's inputs: an add's ``x`` and ``y`` (flat, ``plan.elements`` each) as
+    words of ``lanes`` elements; a scale's map ``x[batch, C, pixels]`` as planes of ``lanes`` channels and
+    its scale ``y[batch, C]`` as one word a plane. Then the write-back's identity table (when
+    ``requant``); the output is zeroed and the descriptor carries the op's parameters
+    (``workloads.eltwise_arith.EltwiseParams``)."""
     from codesign.sim.vecplan import IDENTITY_MULT, IDENTITY_SHIFT
 
     lanes, bus = plan.lanes, plan.bus_bytes
@@ -406,11 +408,22 @@ def place_vec_layer(image: bytearray, plan: Any, x: np.ndarray, y: np.ndarray, p
     identity = Requant(np.zeros((1, lanes), dtype=np.int64), np.full((1, lanes), IDENTITY_MULT),
                        np.full((1, lanes), IDENTITY_SHIFT), 0, -(1 << 31), (1 << 31) - 1)
     a_base, b_base, c_base, q_base, end = _regions(image, plan, base, identity if requant else None)
-    words = plan.words
-    for region, values, bits, wbytes in ((a_base, x, geo.act_bits, wa), (b_base, y, geo.weight_bits, wb)):
-        flat = np.zeros(words * lanes, dtype=np.int64)
-        flat[:values.size] = values.reshape(-1)
-        data = _words_to_bytes(_pack_lanes(flat.reshape(words, lanes), bits), wbytes)
+    if plan.broadcast:
+        batch, c_, pixels = x.shape
+        per = ceil_div(c_, lanes)
+        planes = np.zeros((batch, per * lanes, pixels), dtype=np.int64)
+        planes[:, :c_] = x
+        a_words = planes.reshape(batch, per, lanes, pixels).transpose(0, 1, 3, 2).reshape(-1, lanes)
+        scales = np.zeros((batch, per * lanes), dtype=np.int64)
+        scales[:, :c_] = y
+        b_words = scales.reshape(-1, lanes)
+    else:
+        flat_x, flat_y = (np.zeros(plan.words * lanes, dtype=np.int64) for _ in range(2))
+        flat_x[:x.size], flat_y[:y.size] = x.reshape(-1), y.reshape(-1)
+        a_words, b_words = flat_x.reshape(-1, lanes), flat_y.reshape(-1, lanes)
+    for region, values, bits, wbytes in ((a_base, a_words, geo.act_bits, wa),
+                                         (b_base, b_words, geo.weight_bits, wb)):
+        data = _words_to_bytes(_pack_lanes(values, bits), wbytes)
         image[region:region + len(data)] = data
     lo, hi = ((-(1 << (geo.act_bits - 1)), (1 << (geo.act_bits - 1)) - 1) if requant else (0, 0))
     if requant:
@@ -424,12 +437,17 @@ def place_vec_layer(image: bytearray, plan: Any, x: np.ndarray, y: np.ndarray, p
 
 
 def read_vec_outputs(image: bytes, placed: PlacedLayer, hw: HardwarePlan) -> np.ndarray:
-    """The add's output, flat (``plan.elements`` int64)."""
+    """The output: an add's flat (``plan.elements``), a scale's ``[batch, C, pixels]`` (int64)."""
     plan = placed.plan
     _, _, wc = plan.word_bytes()
-    raw = image[placed.c_base:placed.c_base + plan.words * wc]
-    words = [int.from_bytes(raw[i * wc:(i + 1) * wc], "little") for i in range(plan.words)]
+    count = plan.words * plan.groups
+    raw = image[placed.c_base:placed.c_base + count * wc]
+    words = [int.from_bytes(raw[i * wc:(i + 1) * wc], "little") for i in range(count)]
     bits = plan.geometry.out_bits or None
     signed = hw.config.act_signed if plan.requantized else None
-    vals = hw.unpack_outputs(words, plan.words, plan.lanes, bits, signed)
-    return vals.reshape(-1)[:plan.elements]
+    vals = hw.unpack_outputs(words, count, plan.lanes, bits, signed)  # [words, lanes]
+    if not plan.broadcast:
+        return vals.reshape(-1)[:plan.elements]
+    per = ceil_div(plan.size, plan.lanes)
+    planes = vals.reshape(plan.batch, per, plan.pixels, plan.lanes).transpose(0, 1, 3, 2)
+    return planes.reshape(plan.batch, per * plan.lanes, plan.pixels)[:, :plan.size]

@@ -418,14 +418,15 @@ class LayerAccelerator(wiring.Component):
                 # vector: the chunk's words through the unit, a word a cycle, one group a tile
                 with m.State("VEC_RUN"):
                     issue = vec_i < t["ms"]
+                    scale = d["flags"][5]  # a squeeze-excite scale: the plane's one word for every pixel
                     m.d.comb += [computing.eq(1), act_rd.addr.eq(offs[0] + vec_i), act_rd.en.eq(issue),
-                                 w_rd.addr.eq(offs[1] + vec_i), w_rd.en.eq(issue), vec_issue.eq(issue)]
+                                 w_rd.addr.eq(offs[1] + Mux(scale, 0, vec_i)), w_rd.en.eq(issue),
+                                 vec_issue.eq(issue)]
                     m.d.sync += vec_i.eq(vec_i + issue)
                     with m.If(vec.out_valid):
                         m.d.sync += vec_o.eq(vec_o + 1)
                         with m.If(vec_o + 1 == t["ms"]):
-                            m.d.sync += computed.eq(computed + 1)
-                            m.next = "IDLE"
+                            group_done("VEC_RUN", vec_i.eq(0), vec_o.eq(0))
         with m.If(launch):
             m.d.sync += computed.eq(0)
 
@@ -491,7 +492,8 @@ class LayerAccelerator(wiring.Component):
         m.d.sync += issued.eq(issue)
         ab = cfg.act_bits
         m.d.comb += [
-            vec.op.eq(0), vec.in_valid.eq(issued), vec.in_a.eq(act_rd.data), vec.in_b.eq(w_rd.data[:cfg.cols * ab]),
+            vec.op.eq(Mux(d["flags"][5], 1, 0)), vec.in_valid.eq(issued), vec.in_a.eq(act_rd.data),
+            vec.in_b.eq(w_rd.data[:cfg.cols * ab]),
             vec.input1_offset.eq(d["vec_input1_offset"]), vec.input2_offset.eq(d["vec_input2_offset"]),
             vec.left_shift.eq(d["vec_left_shift"]), vec.input1_multiplier.eq(d["vec_input1_multiplier"]),
             vec.input1_shift.eq(d["vec_input1_shift"]), vec.input2_multiplier.eq(d["vec_input2_multiplier"]),

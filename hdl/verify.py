@@ -216,31 +216,48 @@ def verify_batch(
 
 
 @dataclass(frozen=True)
-class AddOperands:
-    """Seeded operands of a residual add on the vector unit: the two inputs (flat), TFLite's ADD
-    parameters for seeded scales and zero points; :meth:`expected` is ``eltwise_arith.tflite_add``."""
+class EltwiseOperands:
+    """Seeded operands of an element-wise layer on the vector unit, with TFLite's parameters for seeded
+    scales and zero points: an add's two flat inputs (``eltwise_arith.tflite_add``), or a squeeze-excite
+    scale's map ``x[batch, C, pixels]`` and per-channel scale ``y[batch, C]`` (``tflite_mul``, the scale
+    broadcast over the pixels). :meth:`expected` is the reference."""
 
+    op: str
     x: np.ndarray
     y: np.ndarray
     params: Any
 
     @classmethod
-    def seeded(cls, layer: Layer, config: AcceleratorConfig, batch: int = 1, seed: int = 0) -> AddOperands:
-        from codesign.workloads.eltwise_arith import add_params
+    def seeded(cls, layer: Layer, config: AcceleratorConfig, batch: int = 1, seed: int = 0) -> EltwiseOperands:
+        from codesign.sim.vecplan import _shape
+        from codesign.workloads.eltwise_arith import add_params, mul_params
 
+        shape = _shape(layer) if isinstance(layer, Eltwise) else None
+        if shape is None:
+            raise WorkloadError(f"layer {layer.name!r} runs on a vector unit the generated hardware does not build")
+        op, size, pixels = shape
         rng = np.random.default_rng(seed)
         bits = config.act_bits
         lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if config.act_signed else (0, (1 << bits) - 1)
-        n = layer.output_elements(batch)
-        x, y = rng.integers(lo, hi, size=n, endpoint=True), rng.integers(lo, hi, size=n, endpoint=True)
         s1, s2, so = (float(v) for v in rng.uniform(0.01, 0.1, size=3))
         z1, z2, zo = (int(v) for v in rng.integers(lo // 8, hi // 8 + 1, size=3))
-        return cls(x, y, add_params(s1, z1, s2, z2, so, zo, lo, hi))
+        if op == "add":
+            n = layer.output_elements(batch)
+            x, y = rng.integers(lo, hi, size=n, endpoint=True), rng.integers(lo, hi, size=n, endpoint=True)
+            return cls(op, x, y, add_params(s1, z1, s2, z2, so, zo, lo, hi))
+        x = rng.integers(lo, hi, size=(batch, size, pixels), endpoint=True)
+        y = rng.integers(lo, hi, size=(batch, size), endpoint=True)
+        return cls(op, x, y, mul_params(s1, z1, s2, z2, so * 8, zo, lo, hi))
 
     def expected(self) -> np.ndarray:
-        from codesign.workloads.eltwise_arith import tflite_add
+        from codesign.workloads.eltwise_arith import tflite_add, tflite_mul
 
-        return tflite_add(self.x, self.y, self.params)
+        if self.op == "add":
+            return tflite_add(self.x, self.y, self.params)
+        return tflite_mul(self.x, self.y[:, :, None], self.params)
+
+
+AddOperands = EltwiseOperands  # the residual add's (the name tests use)
 
 
 def _check_cocotb() -> None:
@@ -384,7 +401,7 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
     quants: list[Any] = []
     refs: list[int] = []  # enabled MACs from the tensors
     for i, (layer, ops) in enumerate(layers):
-        if isinstance(ops, AddOperands):  # an add on the vector unit: flat words, TFLite's ADD
+        if isinstance(ops, EltwiseOperands):  # on the vector unit: TFLite's ADD or MUL
             vplan = plan_layer(layer, batch, config).tiling
             if not isinstance(vplan, VecPlan):
                 raise WorkloadError(f"layer {layer.name!r} runs on a vector unit this design does not build")
@@ -495,7 +512,7 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
         if res["error"]:
             raise ConfigError(f"layer {layer.name!r}: the hardware refused its descriptor "
                               f"(error bits {res['error']:#x})")
-        if isinstance(ops, AddOperands):
+        if isinstance(ops, EltwiseOperands):
             c = read_vec_outputs(out_image, p, core)
             expect, (groups, m, k, n) = ops.expected(), (1, p.plan.words, 1, 1)
         else:
@@ -588,8 +605,8 @@ def verify(
     pairs: list[tuple[Layer, Any]] = []
     units = []
     for ly in layers:
-        if isinstance(ly, Eltwise):  # an add on the vector unit
-            pairs.append((ly, AddOperands.seeded(ly, config, batch, seed)))
+        if isinstance(ly, Eltwise):  # an add or a scale on the vector unit
+            pairs.append((ly, EltwiseOperands.seeded(ly, config, batch, seed)))
             units.append(False)
             continue
         hwl = hardware_layer(gemm_layer(ly) or ly, config, density)

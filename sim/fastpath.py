@@ -678,65 +678,85 @@ def _layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
 
 
 def _vec_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
-    """An element-wise or max-pool layer: a residual add on the built vector unit (``sim.vecplan``) at
-    the points that build it, the model-only vector unit elsewhere."""
+    """An element-wise or max-pool layer: a residual add or a squeeze-excite scale on the built vector
+    unit (``sim.vecplan``) at the points that build it, the model-only vector unit elsewhere."""
     from codesign.sim import vecplan as VP
-    from codesign.workloads.layers import Eltwise, EltwiseOp
+    from codesign.workloads.layers import Eltwise
 
     model = _vector_layer(layer, batch, p)
-    if not (isinstance(layer, Eltwise) and layer.op is EltwiseOp.ADD and layer.inputs_count == 2
-            and all(v == layer.elements for v in layer.operand_elements)):
+    shape = VP._shape(layer) if isinstance(layer, Eltwise) else None
+    if shape is None:
         return model
     built = np.full(p.rows.size, p.vec_unit and p.df is Dataflow.WS) & (p.rows == p.cols) & (p.wbits == p.abits)
     built &= (p.abits >= 2) & (p.abits <= 8) & (p.lanes == p.cols)
     if not built.any():
         return model
+    op, size, pixels = shape
+    mul = op == "mul"
     idx = np.flatnonzero(built)
     q = p.take(idx)
+    n = idx.size
     lanes, bus = q.cols, q.bus
-    words = _cdiv(layer.elements * batch, lanes)
+    groups = batch * _cdiv(size, lanes) if mul else np.ones(n, I64)
+    words = np.full(n, pixels, I64) if mul else _cdiv(size * batch, lanes)
     a_bits, b_bits, c_bits = lanes * q.abits, lanes * q.wbits, lanes * q.accb
     c_dram = lanes * (q.abits if q.requantize else q.accb)
     sa = q.in_sram * 8 // a_bits // q.slots
     sb = q.w_sram * 8 // b_bits // q.slots
     sc = q.out_sram * 8 // c_bits // q.slots
-    mt = np.maximum(1, np.minimum(np.minimum(words, sa), np.minimum(sb, sc)))
+    if mul:
+        whole = words <= np.minimum(sa, sc)
+        most = np.maximum(1, np.minimum(np.minimum(groups, sa // words), np.minimum(sb, sc // words)))
+        gt = np.ones(n, I64)
+        while ((gt * 2 <= most) & whole).any():
+            gt = np.where((gt * 2 <= most) & whole, gt * 2, gt)
+        mt = np.where(whole, words, np.maximum(1, np.minimum(sa, sc)))
+    else:
+        gt = np.ones(n, I64)
+        mt = np.maximum(1, np.minimum(np.minimum(words, sa), np.minimum(sb, sc)))
     wa = np.maximum(1, _cdiv(_cdiv(a_bits, 8), bus)) * bus
     wb = np.maximum(1, _cdiv(_cdiv(b_bits, 8), bus)) * bus
     wc = np.maximum(1, _cdiv(_cdiv(c_dram, 8), bus)) * bus
-    n_t = _cdiv(words, mt)
-    last = words - (n_t - 1) * mt
+    n_gt = _cdiv(groups, gt)
+    gs_last = groups - (n_gt - 1) * gt
+    n_mt = _cdiv(words, mt)
+    last = words - (n_mt - 1) * mt
     prologue = (np.maximum(1, _cdiv(_cdiv(lanes * QUANT_ENTRY_BITS, 8), bus)) * bus if q.requantize
-                else np.zeros(idx.size, I64))
-    cycles = np.zeros(idx.size, I64)
-    classes = np.minimum(n_t, 3)
-    for cls in np.unique(classes).tolist():
-        sel = np.flatnonzero(classes == cls)
+                else np.zeros(n, I64))
+    cycles = np.zeros(n, I64)
+    cls_g, cls_m = np.minimum(n_gt, 3), np.minimum(n_mt, 3)
+    for cg, cm in sorted(set(zip(cls_g.tolist(), cls_m.tolist(), strict=True))):
+        sel = np.flatnonzero((cls_g == cg) & (cls_m == cm))
         qs = q.take(sel)
 
         def params(ctx: tuple[tuple[bool, bool], ...], qs: _Points = qs, sel: Arr = sel) -> tuple[Arr, Arr, Arr]:
-            ms = last[sel] if ctx[0][1] else mt[sel]
-            ld = ms * (wa[sel] + wb[sel])
-            return (_dma(ld, qs, DMA_READ_OVERHEAD_CYCLES), TILE_ISSUE_CYCLES + ms + VP.VEC_LATENCY_CYCLES,
-                    _dma(ms * wc[sel], qs, qs.write_overhead))
+            (_, last_g), (first_m, last_m) = ctx
+            gs = gs_last[sel] if last_g else gt[sel]
+            ms = last[sel] if last_m else mt[sel]
+            b = (wb[sel] if first_m else 0) if mul else ms * wb[sel]
+            ld = gs * (ms * wa[sel] + b)
+            return (_dma(ld, qs, DMA_READ_OVERHEAD_CYCLES), TILE_ISSUE_CYCLES + gs * (ms + VP.VEC_LATENCY_CYCLES),
+                    _dma(gs * ms * wc[sel], qs, qs.write_overhead))
 
         pipe = _pipeline(qs, _dma(prologue[sel], qs, DMA_READ_OVERHEAD_CYCLES))
-        _run_nest(pipe, [n_t[sel]], [cls], params)
+        _run_nest(pipe, [n_gt[sel], n_mt[sel]], [cg, cm], params)
         cycles[sel] = pipe.end()
-    compute = n_t * (TILE_ISSUE_CYCLES + VP.VEC_LATENCY_CYCLES) + words
-    load = words * (wa + wb) + prologue
-    store = words * wc
+    total = groups * words  # words of X and of the output
+    wy = groups if mul else total  # of the second operand
+    compute = n_gt * n_mt * TILE_ISSUE_CYCLES + groups * (words + n_mt * VP.VEC_LATENCY_CYCLES)
+    load = total * wa + wy * wb + prologue
+    store = total * wc
     dram_bits = (load + store) * 8
-    z = np.zeros(idx.size, I64)
-    energy = _energy(q, z, z, z, z, words * a_bits + words * a_bits, words * b_bits + words * b_bits,
-                     words * c_bits + words * c_bits, dram_bits, np.full(idx.size, layer.vector_ops(batch)), cycles)
+    z = np.zeros(n, I64)
+    energy = _energy(q, z, z, z, z, total * a_bits + total * a_bits, wy * b_bits + wy * b_bits,
+                     total * c_bits + total * c_bits, dram_bits, np.full(n, layer.vector_ops(batch)), cycles)
 
     def merge(built_values: Arr, model_values: Arr) -> Arr:
         out = np.array(model_values, copy=True)
         out[idx] = built_values
         return out
 
-    return _LayerArrays(ok=merge(np.ones(idx.size, bool), model.ok), cycles=merge(cycles, model.cycles),
+    return _LayerArrays(ok=merge(np.ones(n, bool), model.ok), cycles=merge(cycles, model.cycles),
                         compute=merge(compute, model.compute),
                         energy={part: merge(energy[part], model.energy[part]) for part in ENERGY_PARTS},
                         dram_bits=merge(dram_bits, model.dram_bits))

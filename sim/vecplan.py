@@ -1,6 +1,7 @@
-"""The vector unit's plan in the whole-layer top: residual adds on the built vector unit.
+"""The vector unit's plan in the whole-layer top: residual adds and squeeze-excite scales.
 
-A residual add (``Eltwise`` ADD of two full tensors) runs on the vector unit
+A residual add (``Eltwise`` ADD of two full tensors) and a squeeze-excite scale (MUL of a map by a
+per-channel scale: see :class:`VecPlan`) run on the vector unit
 (:mod:`codesign.hdl.engines.vector`, TFLite's 8-bit ADD with each input's own scale) beside a square
 weight-stationary array whose weights and activations have the same bits (``vector_unit: true``, the
 default): ``lanes = cols`` elements a word, one word a cycle through its 7 stages.
@@ -21,7 +22,7 @@ cycle and the unit's 7 stages after the last one).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from codesign.sim.config import AcceleratorConfig, Dataflow
@@ -61,30 +62,69 @@ def layer_reason(layer: Layer, config: AcceleratorConfig) -> str:
     """Why the built vector unit cannot run ``layer`` ('' when it can: :func:`plan_vec` works)."""
     if not isinstance(layer, Eltwise):
         return "not an element-wise layer"
-    if layer.op is not EltwiseOp.ADD or layer.inputs_count != 2 or any(
-            v != layer.elements for v in layer.operand_elements):
-        return "the built vector unit runs the add of two full tensors"
+    if _shape(layer) is None:
+        return "the built vector unit runs the add of two full tensors or the multiply by a per-channel scale"
     return design_reason(config)
+
+
+def _shape(layer: Eltwise) -> tuple[str, int, int] | None:
+    """``("add", elements, 1)`` or ``("mul", channels, pixels)`` (a squeeze-excite scale: the map times
+    a per-channel scale), else None."""
+    if layer.inputs_count != 2:
+        return None
+    ops = layer.operand_elements or (layer.elements, layer.elements)
+    if layer.op is EltwiseOp.ADD and ops == (layer.elements, layer.elements):
+        return "add", layer.elements, 1
+    if layer.op is EltwiseOp.MUL and ops[0] == layer.elements and 1 < ops[1] < layer.elements \
+            and layer.elements % ops[1] == 0:  # (a scalar factor is not a per-channel scale: model-only)
+        return "mul", ops[1], layer.elements // ops[1]
+    return None
 
 
 @dataclass(frozen=True)
 class VecPlan(LanePlan):
-    """Chunks of an add on the vector unit (see the module docstring)."""
+    """Tiles of an element-wise layer on the vector unit (see the module docstring).
 
-    elements: int  # all images
+    ``add``: one group of ``ceil(elements / lanes)`` flat words in chunks of ``mt``. ``mul`` (a
+    squeeze-excite scale): the map as planes of ``lanes`` channels (``[batch][C / lanes][pixels]`` words,
+    the depthwise engine's layout), one group per plane, its scale one word (``lanes`` channels) read
+    once per plane and held for every pixel; whole planes ``gt`` to a tile, or chunks of ``mt`` pixels."""
+
+    op: str  # "add" or "mul"
+    batch: int
+    size: int  # add: elements of one image; mul: channels
+    pixels: int  # mul: pixels of a plane (1 for add)
     geometry: WordGeometry
     bus_bytes: int
     slots: int
     slot_words: tuple[int, int, int]
+    gt: int
     mt: int  # words a chunk
     nt = 1  # (TilePlan's names, for the result's plan column)
     kt = 1
-    gt = 1
     weights_outer = False
 
     @property
+    def broadcast(self) -> bool:
+        return self.op == "mul"
+
+    @property
+    def elements(self) -> int:
+        """Elements of the output, all images."""
+        return self.batch * self.size * self.pixels
+
+    @property
+    def groups(self) -> int:
+        return self.batch * ceil_div(self.size, self.lanes) if self.broadcast else 1
+
+    @property
     def words(self) -> int:
-        return ceil_div(self.elements, self.lanes)
+        """Words of a group: a plane's pixels (mul), the flat tensor (add)."""
+        return self.pixels if self.broadcast else ceil_div(self.elements, self.lanes)
+
+    @property
+    def n_gt(self) -> int:
+        return ceil_div(self.groups, self.gt)
 
     @property
     def n_mt(self) -> int:
@@ -92,7 +132,7 @@ class VecPlan(LanePlan):
 
     @property
     def tile_count(self) -> int:
-        return self.n_mt
+        return self.n_gt * self.n_mt
 
     @property
     def q_words(self) -> int:
@@ -102,52 +142,71 @@ class VecPlan(LanePlan):
     @property
     def dram_footprint_bytes(self) -> tuple[int, int, int]:
         wa, wb, wc = self.word_bytes()
-        return self.words * wa, self.words * wb, self.words * wc
+        g, w = self.groups, self.words
+        return g * w * wa, (g if self.broadcast else w) * wb, g * w * wc
 
     def tiles(self) -> Iterator[Tile]:
         a = b = c = self.slots - 1
-        for i, m0 in enumerate(range(0, self.words, self.mt)):
-            a, b, c = (a + 1) % self.slots, (b + 1) % self.slots, (c + 1) % self.slots
-            yield Tile(i, 0, 1, m0, min(self.mt, self.words - m0), 0, 1, 0, 1, True, True, a, b, c)
+        i = 0
+        for g0 in range(0, self.groups, self.gt):
+            for m0 in range(0, self.words, self.mt):
+                load_b = not self.broadcast or m0 == 0
+                a, c = (a + 1) % self.slots, (c + 1) % self.slots
+                if load_b:
+                    b = (b + 1) % self.slots
+                yield Tile(i, g0, min(self.gt, self.groups - g0), m0, min(self.mt, self.words - m0), 0, 1, 0, 1,
+                           True, load_b, a, b, c)
+                i += 1
 
     def tile_transfers(self, t: Tile) -> tuple[int, int]:
         wa, wb, wc = self.word_bytes()
-        return t.ms * (wa + wb), t.ms * wc
+        b_words = (1 if t.load_b else 0) if self.broadcast else t.ms
+        return t.gs * (t.ms * wa + b_words * wb), t.gs * t.ms * wc
+
+    def tile_compute_cycles(self, t: Tile) -> int:
+        return TILE_ISSUE_CYCLES + t.gs * (t.ms + VEC_LATENCY_CYCLES)
 
     def tile_runs(self) -> tuple[tuple[int, int, int, int], ...]:
-        out = []
-        for ms, count in ((self.mt, self.words // self.mt), (self.words % self.mt, 1)):
-            if ms and count:
-                load, store = self.tile_transfers(Tile(0, 0, 1, 0, ms, 0, 1, 0, 1, True, True, 0, 0, 0))
-                out.append((count, load, store, TILE_ISSUE_CYCLES + ms + VEC_LATENCY_CYCLES))
-        return tuple(out)
+        runs: list[list[int]] = []
+        for t in self.tiles():
+            load, store = self.tile_transfers(t)
+            cyc = self.tile_compute_cycles(t)
+            if runs and runs[-1][1:] == [load, store, cyc]:
+                runs[-1][0] += 1
+            else:
+                runs.append([1, load, store, cyc])
+        return tuple((c, ld, st, cy) for c, ld, st, cy in runs)
 
     def descriptor(self, a_base: int = 0, b_base: int = 0, c_base: int = 0, q_base: int = 0, *,
                    params: object = None, zero_point: int = 0, clamp_lo: int = 0,
                    clamp_hi: int = 0) -> dict[str, int]:
-        """Register values in vector mode (``flags`` bit 4): M = words, chunks of ``mt``, B advancing
-        with A (``vec_b_stride_m``), the identity table, the ADD's parameters (``EltwiseParams``)."""
+        """Register values in vector mode (``flags`` bit 4; bit 5 for a broadcast scale, bit 1 for its
+        reuse across a plane's chunks): M = a group's words in chunks of ``mt``, B advancing with A
+        (``vec_b_stride_m``, add) or one word a plane (mul), the identity table, the op's parameters
+        (``EltwiseParams``)."""
         wa, wb, wc = self.word_bytes()
         last = self.words - (self.n_mt - 1) * self.mt
         p = params
+        mul = self.broadcast
         d = {
-            "a_base": a_base, "b_base": b_base, "c_base": c_base, "m": self.words, "n": 1, "k": 1, "groups": 1,
-            "mt": self.mt, "nt": 1, "kt": 1, "gt": 1, "flags": 1 << 4,
-            "a_stride_g": 0, "a_stride_m": self.mt * wa, "a_stride_k": 0,
-            "b_stride_g": 0, "b_stride_n": 0, "b_stride_k": 0,
-            "c_stride_g": 0, "c_stride_m": self.mt * wc, "c_stride_n": 0,
+            "a_base": a_base, "b_base": b_base, "c_base": c_base, "m": self.words, "n": 1, "k": 1,
+            "groups": self.groups, "mt": self.mt, "nt": 1, "kt": 1, "gt": self.gt,
+            "flags": 1 << 4 | (1 << 5 | 1 << 1 if mul else 0),
+            "a_stride_g": self.words * wa * self.gt, "a_stride_m": self.mt * wa, "a_stride_k": 0,
+            "b_stride_g": wb * self.gt if mul else 0, "b_stride_n": 0, "b_stride_k": 0,
+            "c_stride_g": self.words * wc * self.gt, "c_stride_m": self.mt * wc, "c_stride_n": 0,
             "q_base": q_base, "q_words": self.q_words, "q_nf": 0, "q_stride_n": 0, "c_nf_0": 1, "c_nf_1": 1,
             "zero_point": zero_point & 0xFFFFFFFF, "clamp_lo": clamp_lo & 0xFFFFFFFF,
             "clamp_hi": clamp_hi & 0xFFFFFFFF,
             "dw_skew": 0, "dw_in_w": 0, "dw_pad": 0, "dw_kernel": 0,
             "dw_rows_00": 0, "dw_rows_01": 0, "dw_rows_10": 0, "dw_rows_11": 0,
-            "vec_b_stride_m": self.mt * wb,
+            "vec_b_stride_m": 0 if mul else self.mt * wb,
         }
         for lm in (0, 1):
             for j in (0, 1):
                 d[f"a_words_{lm}{j}"] = last if lm else self.mt
                 d[f"c_words_{lm}{j}"] = last if lm else self.mt
-                d[f"b_words_{lm}{j}"] = self.mt  # (vector mode: B's chunk is A's)
+                d[f"b_words_{lm}{j}"] = 1 if mul else self.mt  # (add: B's chunk is A's)
         fields = ("input1_offset", "input2_offset", "left_shift", "input1_multiplier", "input1_shift",
                   "input2_multiplier", "input2_shift", "output_multiplier", "output_shift", "output_offset",
                   "act_min", "act_max")
@@ -157,25 +216,32 @@ class VecPlan(LanePlan):
 
 
 def plan_vec(layer: Eltwise, batch: int, config: AcceleratorConfig) -> VecPlan:
-    return _plan(layer.elements * batch, config)
+    shape = _shape(layer)
+    assert shape is not None, layer.name
+    return _plan(*shape, batch, config)
 
 
 @lru_cache(maxsize=65536)
-def _plan(elements: int, config: AcceleratorConfig) -> VecPlan:
+def _plan(op: str, size: int, pixels: int, batch: int, config: AcceleratorConfig) -> VecPlan:
     cfg = config
     geo = WordGeometry(Dataflow.WS, cfg.rows, cfg.cols, cfg.act_bits, cfg.weight_bits, cfg.acc_bits,
                        cfg.act_bits if cfg.requantize else 0)
     slots = 2 if cfg.double_buffered else 1
     depth = (cfg.input_sram_bytes * 8 // geo.a_word_bits, cfg.weight_sram_bytes * 8 // geo.b_word_bits,
              cfg.output_sram_bytes * 8 // geo.c_word_bits)
-    slot_words = (depth[0] // slots, depth[1] // slots, depth[2] // slots)
-    words = ceil_div(elements, cfg.cols)
-    mt = max(1, min(words, *slot_words))
-    return VecPlan(elements, geo, bus_bytes(cfg), slots, slot_words, mt)
+    sa, sb, sc = (depth[0] // slots, depth[1] // slots, depth[2] // slots)
+    base = VecPlan(op, batch, size, pixels, geo, bus_bytes(cfg), slots, (sa, sb, sc), 1, 1)
+    words = base.words
+    if op == "add":
+        return replace(base, mt=max(1, min(words, sa, sb, sc)))
+    if words <= min(sa, sc):  # whole planes, as many to a tile as fit (a power of two)
+        most = max(1, min(base.groups, sa // words, sb, sc // words))
+        return replace(base, gt=1 << (most.bit_length() - 1), mt=words)
+    return replace(base, mt=max(1, min(sa, sc)))
 
 
 def plan_layer_vec(layer: Eltwise, batch: int, config: AcceleratorConfig):  # type: ignore[no-untyped-def]
-    """The :class:`codesign.sim.mapping.LayerPlan` of an add on the built vector unit."""
+    """The :class:`codesign.sim.mapping.LayerPlan` of an add or a scale on the built vector unit."""
     from codesign.sim.mapping import LayerPlan, TileRun
     from codesign.sim.result import Counts
 
@@ -184,16 +250,17 @@ def plan_layer_vec(layer: Eltwise, batch: int, config: AcceleratorConfig):  # ty
     runs = tuple(TileRun(c, ld, st, cy) for c, ld, st, cy in plan.tile_runs())
     load = sum(r.count * r.load_bytes for r in runs) + plan.prologue_bytes
     store = sum(r.count * r.store_bytes for r in runs)
-    w = plan.words
+    w = plan.words * plan.groups  # words of X and of the output
+    wy = plan.groups if plan.broadcast else w  # words of the second operand (read once a plane: mul)
     counts = Counts(
         input_sram_read_bits=w * geo.a_word_bits,
         input_sram_write_bits=w * geo.a_word_bits,
-        weight_sram_read_bits=w * geo.b_word_bits,
-        weight_sram_write_bits=w * geo.b_word_bits,
+        weight_sram_read_bits=wy * geo.b_word_bits,
+        weight_sram_write_bits=wy * geo.b_word_bits,
         output_sram_read_bits=w * geo.c_word_bits,
         output_sram_write_bits=w * geo.c_word_bits,
         dram_read_bits=load * 8,
         dram_write_bits=store * 8,
         vector_ops=layer.vector_ops(batch),
     )
-    return LayerPlan(runs=runs, counts=counts, folds=0, tile_mnk=(1, plan.mt, 1, 1), tiling=plan)
+    return LayerPlan(runs=runs, counts=counts, folds=0, tile_mnk=(plan.gt, plan.mt, 1, 1), tiling=plan)

@@ -27,7 +27,8 @@ DESCRIPTOR_FIELDS: tuple[tuple[str, str], ...] = (
     ("kt", "tile reduction"),
     ("gt", "groups per tile (a power of two)"),
     ("flags", "bit 0: A reused across the N loop; bit 1: B reused across the M loop; bit 2: weights outer; "
-              "bit 3: depthwise (the layer runs on the depthwise engine); bit 4: vector (an add on the vector unit)"),
+              "bit 3: depthwise (the layer runs on the depthwise engine); bit 4: vector (an add on the vector unit); "
+              "bit 5: with bit 4, a multiply by a per-plane scale word (squeeze-excite)"),
     ("a_stride_g", "bytes between A blocks of consecutive group tiles"),
     ("a_stride_m", "bytes between A blocks of consecutive M tiles"),
     ("a_stride_k", "bytes between A blocks of consecutive K tiles"),

@@ -50,7 +50,7 @@ class TileIterator(wiring.Component):
         q = {"q_nf": In(words_bits + 8), "q_stride_n": In(words_bits + 8), "gt_log2": In(range(DIM_BITS)),
              "q_index": Out(words_bits + 8)}
         dw = {"a_skew": In(ADDR_BITS), "first_m": Out(1), "last_m": Out(1), "b_stride_m": In(ADDR_BITS)}
-        super().__init__({**d, **a, **w, **q, **dw, "flags": In(5), "init": In(1), "advance": In(1), **out})
+        super().__init__({**d, **a, **w, **q, **dw, "flags": In(6), "init": In(1), "advance": In(1), **out})
 
     def elaborate(self, platform):
         m = Module()
@@ -60,7 +60,7 @@ class TileIterator(wiring.Component):
         valid = Signal()
         prev = {n: Signal(name=f"{n}_prev") for n in ("a", "b", "c")}
         a_reuse, b_reuse, weights_outer, depthwise = self.flags[0], self.flags[1], self.flags[2], self.flags[3]
-        vector = self.flags[4]  # B's chunks follow A's (an element-wise add)
+        vector = self.flags[4] & ~self.flags[5]  # B's chunks follow A's (an add; bit 5: a broadcast scale)
 
         def size(x0, t, total):
             return Mux(x0 + t > total, total - x0, t)

@@ -1,4 +1,4 @@
-"""Residual adds on the built vector unit, through the whole-layer top's AXI port.
+"""Residual adds and squeeze-excite scales on the built vector unit, through the whole-layer top's AXI port.
 
 Per layer: the outputs read back equal TFLite's 8-bit ADD (``workloads.eltwise_arith.tflite_add``,
 each input with its own seeded scale and zero point) element for element; cycles, stall cycles and
@@ -72,3 +72,21 @@ def test_cli_verifies_a_zoo_residual_add(capsys) -> None:
     out = json.loads(capsys.readouterr().out)
     (r,) = out["layers"] if isinstance(out, dict) else out
     assert r["ok"] and r["outputs_match"] and r["rtl_cycles"] == r["sim_cycles"] and r["m"] == 4096 // 8
+
+
+def test_squeeze_excite_scales_exact() -> None:
+    """A map times its per-channel scale (TFLite's MUL, the scale broadcast over the pixels): the map as
+    planes of 4 channels, each plane's scale one word read once; whole planes packed two to a tile
+    (6 channels of 9 pixels: 2 planes) or chunks of 32 pixels (3 channels of 100 pixels), partial
+    planes (10 channels: 4 + 4 + 2), requantized and accumulator write-back."""
+    for requant in (True, False):
+        cfg = AcceleratorConfig(rows=4, cols=4, input_sram_bytes=1024, weight_sram_bytes=1024,
+                                output_sram_bytes=1024, dram_bytes_per_cycle=4, requantize=requant)
+        pairs = []
+        for i, (c, hw) in enumerate([(6, 9), (10, 7), (3, 100)]):
+            ly = Eltwise(f"scale{i}", elements=c * hw, op="mul", inputs_count=2, operand_elements=(c * hw, c))
+            pairs.append((ly, AddOperands.seeded(ly, cfg, 1, 20 + i)))
+        results = verify_layers(pairs, cfg, seed=5)
+        assert [r.tile[0] for r in results] == [2, 2, 1]
+        for r in results:
+            assert r.ok and r.outputs_match and r.rtl_cycles == r.sim_cycles, r.to_dict()
