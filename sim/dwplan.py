@@ -167,6 +167,27 @@ class LanePlan:
         """Bytes the DMA reads before the first tile: the requantization table."""
         return self.q_words * beats_per_word(self.q_word_bits, self.bus_bytes) * self.bus_bytes
 
+    def tiles(self) -> Iterator[Tile]:
+        raise NotImplementedError
+
+    def tile_transfers(self, t: Tile) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def tile_compute_cycles(self, t: Tile) -> int:
+        raise NotImplementedError
+
+    def tile_runs(self) -> tuple[tuple[int, int, int, int], ...]:
+        """Run-length encoded ``(count, load_bytes, store_bytes, compute_cycles)`` in execution order."""
+        runs: list[list[int]] = []
+        for t in self.tiles():
+            load, store = self.tile_transfers(t)
+            cyc = self.tile_compute_cycles(t)
+            if runs and runs[-1][1:] == [load, store, cyc]:
+                runs[-1][0] += 1
+            else:
+                runs.append([1, load, store, cyc])
+        return tuple((c, ld, st, cy) for c, ld, st, cy in runs)
+
 
 @dataclass(frozen=True)
 class DwPlan(LanePlan):
@@ -280,18 +301,6 @@ class DwPlan(LanePlan):
 
     def tile_compute_cycles(self, t: Tile) -> int:
         return dw_tile_compute_cycles(t.gs, self.band_h_pad(t.m0, t.ms), self.w_pad, self.kmax)
-
-    def tile_runs(self) -> tuple[tuple[int, int, int, int], ...]:
-        """Run-length encoded ``(count, load_bytes, store_bytes, compute_cycles)`` in execution order."""
-        runs: list[list[int]] = []
-        for t in self.tiles():
-            load, store = self.tile_transfers(t)
-            cyc = self.tile_compute_cycles(t)
-            if runs and runs[-1][1:] == [load, store, cyc]:
-                runs[-1][0] += 1
-            else:
-                runs.append([1, load, store, cyc])
-        return tuple((c, ld, st, cy) for c, ld, st, cy in runs)
 
     def enabled_macs(self) -> int:
         """MACs of the layer's channels (a last plane's empty lanes compute zeros, not counted)."""

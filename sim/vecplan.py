@@ -166,17 +166,6 @@ class VecPlan(LanePlan):
     def tile_compute_cycles(self, t: Tile) -> int:
         return TILE_ISSUE_CYCLES + t.gs * (t.ms + VEC_LATENCY_CYCLES)
 
-    def tile_runs(self) -> tuple[tuple[int, int, int, int], ...]:
-        runs: list[list[int]] = []
-        for t in self.tiles():
-            load, store = self.tile_transfers(t)
-            cyc = self.tile_compute_cycles(t)
-            if runs and runs[-1][1:] == [load, store, cyc]:
-                runs[-1][0] += 1
-            else:
-                runs.append([1, load, store, cyc])
-        return tuple((c, ld, st, cy) for c, ld, st, cy in runs)
-
     def descriptor(self, a_base: int = 0, b_base: int = 0, c_base: int = 0, q_base: int = 0, *,
                    params: object = None, zero_point: int = 0, clamp_lo: int = 0,
                    clamp_hi: int = 0) -> dict[str, int]:
