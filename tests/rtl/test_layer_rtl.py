@@ -39,7 +39,10 @@ pytestmark = [
                        reason=f"the RTL simulator {default_simulator()} is not installed"),
 ]
 
-SMALL = {"input_sram_bytes": 1024, "weight_sram_bytes": 1024, "output_sram_bytes": 2048}
+# the array's layers on the array alone (the depthwise engine and the vector unit have tests of their own:
+# tests/rtl/test_depthwise_layer_rtl.py, test_vector_layer_rtl.py; left out, the builds stay small)
+SMALL = {"input_sram_bytes": 1024, "weight_sram_bytes": 1024, "output_sram_bytes": 2048, "depthwise": "array",
+         "vector_unit": False}
 
 
 def zoo_layer(net: str, name: str, size: int | None = None) -> Layer:
@@ -96,7 +99,7 @@ def test_ws_double_buffered_layers_exact(tmp_path) -> None:
     # accumulator write-back (requantize: false), the option beside the default 8-bit outputs
     # (depthwise layers on the array: tests/rtl/test_depthwise_layer_rtl.py runs them on the engine)
     cfg = AcceleratorConfig(rows=4, cols=4, dataflow="ws", requantize=False, dram_bytes_per_cycle=16,
-                            dram_latency_cycles=10, depthwise="array", **SMALL)
+                            dram_latency_cycles=10, **SMALL)
     pairs, results = run(cfg, small_layers(), tmp_path=tmp_path)
     check_exact(cfg, pairs, results)
     # the ragged 13x10x21 GEMM is one tile: 2 + 10 + ceil(A+B bytes / 16) to load, the on-chip GEMM
