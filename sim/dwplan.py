@@ -157,6 +157,28 @@ class LanePlan:
         raise NotImplementedError
 
     @property
+    def groups(self) -> int:
+        """Groups of the tile program (``gt`` a tile)."""
+        raise NotImplementedError
+
+    @property
+    def m_size(self) -> int:
+        """A group's M, cut into ``mt``-sized tiles."""
+        raise NotImplementedError
+
+    @property
+    def n_gt(self) -> int:
+        return ceil_div(self.groups, self.gt)  # type: ignore[attr-defined]
+
+    @property
+    def n_mt(self) -> int:
+        return ceil_div(self.m_size, self.mt)  # type: ignore[attr-defined]
+
+    @property
+    def tile_count(self) -> int:
+        return self.n_gt * self.n_mt
+
+    @property
     def q_word_bits(self) -> int:
         from codesign.sim.tileplan import QUANT_ENTRY_BITS
 
@@ -226,16 +248,13 @@ class DwPlan(LanePlan):
         return self.in_w + self.padding[1] + self.padding[3]
 
     @property
-    def n_gt(self) -> int:
-        return ceil_div(self.planes, self.gt)
+    def groups(self) -> int:
+        return self.planes
 
     @property
-    def n_mt(self) -> int:
-        return ceil_div(self.out_h, self.mt)
-
-    @property
-    def tile_count(self) -> int:
-        return self.n_gt * self.n_mt
+    def m_size(self) -> int:
+        """Output rows of a plane."""
+        return self.out_h
 
     def band(self, m0: int, ms: int) -> tuple[int, int, int, int]:
         """``(first input row, input rows, pad_top, pad_bottom)`` of the band of outputs ``m0 .. m0+ms-1``:

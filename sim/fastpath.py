@@ -723,24 +723,12 @@ def _vec_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
     last = words - (n_mt - 1) * mt
     prologue = (np.maximum(1, _cdiv(_cdiv(lanes * QUANT_ENTRY_BITS, 8), bus)) * bus if q.requantize
                 else np.zeros(n, I64))
-    cycles = np.zeros(n, I64)
-    cls_g, cls_m = np.minimum(n_gt, 3), np.minimum(n_mt, 3)
-    for cg, cm in sorted(set(zip(cls_g.tolist(), cls_m.tolist(), strict=True))):
-        sel = np.flatnonzero((cls_g == cg) & (cls_m == cm))
-        qs = q.take(sel)
+    def tile(sel: Arr, gs: Arr, first_m: bool, last_m: bool) -> tuple[Arr, Arr, Arr]:
+        ms = last[sel] if last_m else mt[sel]
+        b = (wb[sel] if first_m else 0) if mul else ms * wb[sel]
+        return gs * (ms * wa[sel] + b), TILE_ISSUE_CYCLES + gs * (ms + VP.VEC_LATENCY_CYCLES), gs * ms * wc[sel]
 
-        def params(ctx: tuple[tuple[bool, bool], ...], qs: _Points = qs, sel: Arr = sel) -> tuple[Arr, Arr, Arr]:
-            (_, last_g), (first_m, last_m) = ctx
-            gs = gs_last[sel] if last_g else gt[sel]
-            ms = last[sel] if last_m else mt[sel]
-            b = (wb[sel] if first_m else 0) if mul else ms * wb[sel]
-            ld = gs * (ms * wa[sel] + b)
-            return (_dma(ld, qs, DMA_READ_OVERHEAD_CYCLES), TILE_ISSUE_CYCLES + gs * (ms + VP.VEC_LATENCY_CYCLES),
-                    _dma(gs * ms * wc[sel], qs, qs.write_overhead))
-
-        pipe = _pipeline(qs, _dma(prologue[sel], qs, DMA_READ_OVERHEAD_CYCLES))
-        _run_nest(pipe, [n_gt[sel], n_mt[sel]], [cg, cm], params)
-        cycles[sel] = pipe.end()
+    cycles = _nest_cycles(q, n_gt, n_mt, gt, gs_last, prologue, tile)
     total = groups * words  # words of X and of the output
     wy = groups if mul else total  # of the second operand
     compute = n_gt * n_mt * TILE_ISSUE_CYCLES + groups * (words + n_mt * VP.VEC_LATENCY_CYCLES)
@@ -750,16 +738,44 @@ def _vec_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
     z = np.zeros(n, I64)
     energy = _energy(q, z, z, z, z, total * a_bits + total * a_bits, wy * b_bits + wy * b_bits,
                      total * c_bits + total * c_bits, dram_bits, np.full(n, layer.vector_ops(batch)), cycles)
+    return _merged(model, idx, cycles, compute, energy, dram_bits)
 
-    def merge(built_values: Arr, model_values: Arr) -> Arr:
-        out = np.array(model_values, copy=True)
-        out[idx] = built_values
+
+def _nest_cycles(q: _Points, n_gt: Arr, n_mt: Arr, gt: Arr, gs_last: Arr, prologue: Arr,
+                 tile: Callable[[Arr, Arr, bool, bool], tuple[Arr, Arr, Arr]]) -> Arr:
+    """Cycles of a tile program of groups (``gt`` a tile, ``gs_last`` in the last) and, within them,
+    chunks (``n_mt``) through the pipeline, per point: ``tile(sel, gs, first_chunk, last_chunk)``
+    gives the (load bytes, compute cycles, store bytes) of a tile at the points ``sel``."""
+    cycles = np.zeros(n_gt.size, I64)
+    cls_g, cls_m = np.minimum(n_gt, 3), np.minimum(n_mt, 3)
+    for cg, cm in sorted(set(zip(cls_g.tolist(), cls_m.tolist(), strict=True))):
+        sel = np.flatnonzero((cls_g == cg) & (cls_m == cm))
+        qs = q.take(sel)
+
+        def params(ctx: tuple[tuple[bool, bool], ...], qs: _Points = qs, sel: Arr = sel) -> tuple[Arr, Arr, Arr]:
+            (_, last_g), (first_m, last_m) = ctx
+            ld, comp, st = tile(sel, gs_last[sel] if last_g else gt[sel], first_m, last_m)
+            return _dma(ld, qs, DMA_READ_OVERHEAD_CYCLES), comp, _dma(st, qs, qs.write_overhead)
+
+        pipe = _pipeline(qs, _dma(prologue[sel], qs, DMA_READ_OVERHEAD_CYCLES))
+        _run_nest(pipe, [n_gt[sel], n_mt[sel]], [cg, cm], params)
+        cycles[sel] = pipe.end()
+    return cycles
+
+
+def _merged(base: _LayerArrays, idx: Arr, cycles: Arr, compute: Arr, energy: dict[str, Arr],
+            dram_bits: Arr) -> _LayerArrays:
+    """``base`` (another unit's numbers at every point) with the points ``idx`` replaced by these."""
+
+    def merge(values: Arr, others: Arr) -> Arr:
+        out = np.array(others, copy=True)
+        out[idx] = values
         return out
 
-    return _LayerArrays(ok=merge(np.ones(n, bool), model.ok), cycles=merge(cycles, model.cycles),
-                        compute=merge(compute, model.compute),
-                        energy={part: merge(energy[part], model.energy[part]) for part in ENERGY_PARTS},
-                        dram_bits=merge(dram_bits, model.dram_bits))
+    return _LayerArrays(ok=merge(np.ones(idx.size, bool), base.ok), cycles=merge(cycles, base.cycles),
+                        compute=merge(compute, base.compute),
+                        energy={part: merge(energy[part], base.energy[part]) for part in ENERGY_PARTS},
+                        dram_bits=merge(dram_bits, base.dram_bits))
 
 
 def _is_depthwise(layer: Layer) -> bool:
@@ -882,21 +898,7 @@ def _dw_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
         comp = D.TILE_ISSUE_CYCLES + gs * (per_plane_group + hp * w_pad)
         return load, comp, gs * ms * ow * wc[sel]
 
-    cycles = np.zeros(n, I64)
-    cls_g, cls_m = np.minimum(n_gt, 3), np.minimum(n_mt, 3)
-    for cg, cm in sorted(set(zip(cls_g.tolist(), cls_m.tolist(), strict=True))):
-        sel = np.flatnonzero((cls_g == cg) & (cls_m == cm))
-        q = q_all.take(sel)
-
-        def params(ctx: tuple[tuple[bool, bool], ...], q: _Points = q, sel: Arr = sel) -> tuple[Arr, Arr, Arr]:
-            (_, last_g), (first_m, last_m) = ctx
-            gs = gs_last[sel] if last_g else gt_e[sel]
-            ld, comp, st = tile(sel, gs, first_m, last_m)
-            return _dma(ld, q, DMA_READ_OVERHEAD_CYCLES), comp, _dma(st, q, q.write_overhead)
-
-        pipe = _pipeline(q, _dma(prologue[sel], q, DMA_READ_OVERHEAD_CYCLES))
-        _run_nest(pipe, [n_gt[sel], n_mt[sel]], [cg, cm], params)
-        cycles[sel] = pipe.end()
+    cycles = _nest_cycles(q_all, n_gt, n_mt, gt_e, gs_last, prologue, tile)
     # totals over every plane's bands
     mid = np.maximum(0, n_mt - 2)
     rows_sum = np.where(one, rows["single"], rows["first"] + mid * rows["middle"] + rows["last"])
@@ -914,16 +916,7 @@ def _dw_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
     energy = _energy(q_all, active, z, active * (ab + wbit), z, in_words * a_e + in_words * a_e,
                      planes_e * slot * b_e + planes_e * slot * b_e,
                      planes_e * oh * ow * c_e + planes_e * oh * ow * c_e, dram_bits, z, cycles)
-
-    def merge(engine_values: Arr, array_values: Arr) -> Arr:
-        out = np.array(array_values, copy=True)
-        out[idx_all] = engine_values
-        return out
-
-    return _LayerArrays(ok=merge(np.ones(n, bool), arr.ok), cycles=merge(cycles, arr.cycles),
-                        compute=merge(compute, arr.compute),
-                        energy={part: merge(energy[part], arr.energy[part]) for part in ENERGY_PARTS},
-                        dram_bits=merge(dram_bits, arr.dram_bits))
+    return _merged(arr, idx_all, cycles, compute, energy, dram_bits)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -123,16 +123,8 @@ class VecPlan(LanePlan):
         return self.pixels if self.broadcast else ceil_div(self.elements, self.lanes)
 
     @property
-    def n_gt(self) -> int:
-        return ceil_div(self.groups, self.gt)
-
-    @property
-    def n_mt(self) -> int:
-        return ceil_div(self.words, self.mt)
-
-    @property
-    def tile_count(self) -> int:
-        return self.n_gt * self.n_mt
+    def m_size(self) -> int:
+        return self.words
 
     @property
     def q_words(self) -> int:
