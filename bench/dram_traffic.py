@@ -4,8 +4,9 @@ For each network on one config (default: the default config, 16x16 WS INT8, requ
 outputs, the depthwise engine where built), the bytes ``codesign simulate`` moves for each class of
 layer beside its *compulsory* bytes: every input element read once, every weight once, every output
 written once, at the bits the hardware holds them (``min(layer bits, config bits)``; outputs at
-``act_bits`` when requantized). Classes: the non-depthwise convolutions and linear layers (the array,
-im2col laid out by the host: a 3x3 convolution's A operand is up to 9 times its feature map), the
+``act_bits`` when requantized). Classes: the non-depthwise convolutions and linear layers (the array:
+feature maps read in place with the windows made on chip where that is the better way, im2col laid out
+by the host for the others, a 3-channel stem or a strided 1x1 convolution: ``sim.convplan``), the
 depthwise convolutions (on the engine: planes with a halo per band, read about once), average pools
 (GEMMs), and the model-only layers (element-wise, max pools).
 
@@ -84,7 +85,8 @@ def main() -> None:
     md = [f"# DRAM traffic against compulsory bytes ({args.rows}x{args.cols} WS INT8, default config)", "",
           f"`python bench/dram_traffic.py --rows {args.rows} --cols {args.cols}`", "",
           "ratio = bytes moved / (inputs + weights + outputs once, at the hardware's bits); conv_linear: the "
-          "non-depthwise convolutions and linear layers (im2col laid out by the host); depthwise: on the "
+          "non-depthwise convolutions and linear layers (windows made on chip, or im2col laid out by the host "
+          "where it is the better way: sim.convplan); depthwise: on the "
           "depthwise engine (planes, a halo per band); other: element-wise layers and max pools (model-only).", "",
           "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:

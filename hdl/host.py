@@ -60,6 +60,15 @@ def check_descriptor(desc: dict[str, int], hw: HardwarePlan, plan: TilePlan) -> 
         if need > slot:
             raise ConfigError(f"descriptor {op}_words_00 x gt = {need} words do not fit a {slot}-word slot of "
                               f"the {field.replace('_bytes', '')} buffer")
+    if desc["flags"] >> 6 & 1:  # window mode: a tile's A is kt planes' bands
+        if desc["cv_a_tile_words"] > plan.slot_words[0]:
+            raise ConfigError(f"descriptor cv_a_tile_words must fit a {plan.slot_words[0]}-word slot of the input "
+                              f"buffer, not {desc['cv_a_tile_words']}")
+        if desc["gt"] != 1:
+            raise ConfigError(f"descriptor gt must be 1 in window mode, not {desc['gt']}")
+        for name in ("cv_a_block", "cv_c_block"):
+            if desc[name] % bus:
+                raise ConfigError(f"descriptor {name} must be a multiple of the {bus}-byte bus width, not {desc[name]}")
 
 
 @dataclass(frozen=True)
@@ -387,6 +396,87 @@ def read_dw_outputs(image: bytes, placed: PlacedLayer, hw: HardwarePlan) -> np.n
             vals = hw.unpack_outputs(words, pixels, lanes, bits, signed)  # [pixels, lanes]
             width = min(plan.channels, (g + 1) * lanes) - g * lanes
             out[g * lanes:g * lanes + width, b * pixels:(b + 1) * pixels, 0] = vals[:, :width].T
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Convolutions with on-chip windows (codesign.sim.convplan: planes in, planes out)
+# --------------------------------------------------------------------------------------------
+def place_win_layer(image: bytearray, plan: Any, hw: HardwarePlan, x: np.ndarray, w: np.ndarray, base: int,
+                    requant: Requant | None = None) -> PlacedLayer:
+    """Write a convolution's input ``x[batch, C, H, W]`` as planes of ``rows`` channels, its weights
+    ``w[N, C, R, S]`` as the array's weight blocks (fold ``(plane, ky, kx)``, lane = channel in the
+    plane), its requantization table (one word a plane of output channels), and zero its output planes."""
+    lanes, bus = plan.lanes, plan.bus_bytes
+    geo = plan.geometry
+    wa, wb, _wc = plan.word_bytes()
+    st = plan.strides_bytes
+    a_base, b_base, c_base, q_base, end = _regions(image, plan, base, requant)
+    q_word_bytes = beats_per_word(plan.q_word_bits, bus) * bus
+    batch, c_, h_, w_ = x.shape
+    n_ = w.shape[0]
+    planes = plan.planes
+    for b in range(batch):
+        for p in range(planes):
+            plane = np.zeros((h_ * w_, lanes), dtype=np.int64)
+            chans = slice(p * lanes, min(c_, (p + 1) * lanes))
+            width = chans.stop - chans.start
+            plane[:, :width] = x[b, chans].reshape(width, h_ * w_).T
+            at = a_base + b * st["a_g"] + p * st["plane_a"]
+            data = _words_to_bytes(_pack_lanes(plane, geo.act_bits), wa)
+            image[at:at + len(data)] = data
+    # the weights as a K x N matrix in fold order: row (plane * R * S + ky * S + kx) * lanes + lane
+    r_, s_ = plan.r, plan.s
+    wk = np.zeros((planes, lanes, r_, s_, n_), dtype=np.int64)
+    for p in range(planes):
+        width = min(c_, (p + 1) * lanes) - p * lanes
+        wk[p, :width] = w[:, p * lanes:p * lanes + width].transpose(1, 2, 3, 0)
+    bk = wk.transpose(0, 2, 3, 1, 4).reshape(planes * r_ * s_ * lanes, n_)
+    rows_per_plane = r_ * s_ * lanes
+    for ni, n0 in enumerate(range(0, n_, plan.nt)):
+        for ki, k0 in enumerate(range(0, planes, plan.kt)):
+            ks = min(plan.kt, planes - k0)
+            blk = bk[k0 * rows_per_plane:(k0 + ks) * rows_per_plane, n0:n0 + plan.nt]
+            _, wt = hw.pack_operands(np.zeros((1, blk.shape[0]), dtype=np.int64), blk)
+            data = _words_to_bytes(wt, wb)
+            at = b_base + ni * st["b_n"] + ki * st["b_k"]
+            image[at:at + len(data)] = data
+    if plan.requantized and requant is not None:
+        cols = geo.cols
+        for f in range(plan.out_planes):
+            word = 0
+            for lane in range(cols):
+                ch = f * cols + lane
+                if ch < n_:
+                    word |= requant.entry(0, ch) << (lane * QUANT_ENTRY_BITS)
+            at = q_base + f * q_word_bytes
+            image[at:at + q_word_bytes] = word.to_bytes(q_word_bytes, "little")
+        desc = plan.descriptor(a_base, b_base, c_base, q_base, zero_point=requant.zero_point,
+                               clamp_lo=requant.clamp_lo, clamp_hi=requant.clamp_hi)
+    else:
+        desc = plan.descriptor(a_base, b_base, c_base)
+    return PlacedLayer(plan, desc, a_base, b_base, c_base, end, q_base)
+
+
+def read_win_outputs(image: bytes, placed: PlacedLayer, hw: HardwarePlan) -> np.ndarray:
+    """A convolution's output planes as the GEMM view ``C[1, batch * out_h * out_w, N]`` (int64)."""
+    plan = placed.plan
+    cols = plan.geometry.cols
+    _, _, wc = plan.word_bytes()
+    st = plan.strides_bytes
+    pixels = plan.m_pixels
+    n_ = plan.out_channels
+    out = np.zeros((1, plan.batch * pixels, n_), dtype=np.int64)
+    bits = plan.geometry.out_bits or None
+    signed = hw.config.act_signed if plan.requantized else None
+    for b in range(plan.batch):
+        for f in range(plan.out_planes):
+            at = placed.c_base + b * st["c_g"] + f * st["plane_c"]
+            raw = image[at:at + pixels * wc]
+            words = [int.from_bytes(raw[i * wc:(i + 1) * wc], "little") for i in range(pixels)]
+            vals = hw.unpack_outputs(words, pixels, cols, bits, signed)  # [pixels, cols]
+            width = min(n_, (f + 1) * cols) - f * cols
+            out[0, b * pixels:(b + 1) * pixels, f * cols:f * cols + width] = vals[:, :width]
     return out
 
 

@@ -22,7 +22,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import fifo, memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from codesign.hdl.control.fold import fold_controller
+from codesign.hdl.control.fold import Windows, fold_controller
 from codesign.hdl.control.regs import COUNTERS, DESCRIPTOR_FIELDS, ERROR_BITS, MAP_VERSION, REGISTERS, REGS_ADDR_BITS
 from codesign.hdl.control.sequencer import DIM_BITS, TileIterator
 from codesign.hdl.engines.array import SystolicArray
@@ -69,6 +69,13 @@ def has_vector_unit(config: AcceleratorConfig) -> bool:
     return not design_reason(config)
 
 
+def has_conv_windows(config: AcceleratorConfig) -> bool:
+    """Whether the whole-layer top for ``config`` makes convolution windows on chip (``sim.convplan``)."""
+    from codesign.sim.convplan import design_reason
+
+    return not design_reason(config)
+
+
 def layer_members(config: AcceleratorConfig) -> dict[str, wiring.Member]:
     return {**axil_members(), **axi_master_members(bus_bytes(config) * 8), "irq": Out(1)}
 
@@ -102,6 +109,7 @@ class LayerAccelerator(wiring.Component):
         self.depthwise = has_depthwise_engine(config)
         self.dw_kmax = config.depthwise_kernel
         self.vector = has_vector_unit(config)
+        self.windows = has_conv_windows(config)
         super().__init__(layer_members(config))
 
     # -- published timing (codesign.sim.tileplan: what the simulator uses) -----------------------------
@@ -145,7 +153,8 @@ class LayerAccelerator(wiring.Component):
 
         # -- registers ----------------------------------------------------------------------------
         # the depthwise fields are registers only beside the engine (elsewhere they read 0)
-        absent = ("dw_",) * (not self.depthwise) + ("vec_",) * (not self.vector)
+        absent = (("dw_",) * (not (self.depthwise or self.windows)) + ("vec_",) * (not self.vector)
+                  + ("cv_",) * (not self.windows))
         desc = {name: Const(0, 32) if name.startswith(absent) and absent else Signal(32, name=f"reg_{name}")
                 for name, _ in DESCRIPTOR_FIELDS}
         counters = {name: Signal(64, name=f"cnt_{name}") for name, _ in COUNTERS}
@@ -175,6 +184,10 @@ class LayerAccelerator(wiring.Component):
             words = [d[f"{op}_words_{i}{j}"] for i in (0, 1) for j in (0, 1)]
             checks[f"{op}_overflow"] = ((words[0] << lg) > slot) | Cat(*[w > slot for w in words]).any()
         checks["q_overflow"] = (d["q_words"] > self.q_depth) if self.requant else Const(0, 1)
+        win_mode = d["flags"][6]
+        checks["a_overflow"] = checks["a_overflow"] | (win_mode & (d["cv_a_tile_words"] > sa))
+        checks["unaligned"] = checks["unaligned"] | (win_mode & Cat(*[(d[f] & bus_mask) != 0 for f in (
+            "cv_a_block", "cv_c_block")]).any())
         dw_mode = d["flags"][3]
         kernel_h, kernel_w, stride_h, stride_w = (d["dw_kernel"][i:i + 8] for i in (0, 8, 16, 24))
         pad_l, pad_r = d["dw_pad"][8:16], d["dw_pad"][24:32]
@@ -186,6 +199,9 @@ class LayerAccelerator(wiring.Component):
             checks["dw_unsupported"] = dw_mode
         vec_mode = d["flags"][4]
         checks["vec_unsupported"] = vec_mode & (dw_mode | Const(int(not self.vector), 1))
+        checks["cv_unsupported"] = win_mode & (dw_mode | vec_mode | (d["gt"] != 1) | Const(int(not self.windows), 1)
+                                               | (d["dw_kernel"][0:8] == 0) | (d["dw_kernel"][8:16] == 0)
+                                               | (d["dw_kernel"][16:24] == 0) | (d["dw_kernel"][24:32] == 0))
         code = Cat(*[checks[name] for name, _ in ERROR_BITS])
         go = start_req & ~busy
         with m.If(go):
@@ -207,7 +223,8 @@ class LayerAccelerator(wiring.Component):
         # -- FIFOs between the DMA program and the compute sequencer ------------------------------
         comp_fields = [("gs", DIM_BITS), ("ms", DIM_BITS), ("ns", DIM_BITS), ("ks", DIM_BITS), ("first_k", 1),
                        ("a_slot", 1), ("b_slot", 1), ("c_slot", 1), ("a_words", words_bits),
-                       ("b_words", words_bits), ("c_words", words_bits), ("first_m", 1), ("last_m", 1)]
+                       ("b_words", words_bits), ("c_words", words_bits), ("first_m", 1), ("last_m", 1),
+                       ("last_k", 1)]
         store_fields = [("has", 1), ("addr", 32), ("gs", DIM_BITS), ("c_words", words_bits), ("c_slot", 1),
                         ("q", words_bits + 8), ("run", DIM_BITS), ("nf", DIM_BITS)]
         comp_w = sum(w for _, w in comp_fields)
@@ -236,8 +253,11 @@ class LayerAccelerator(wiring.Component):
         else:
             run = Const(self.config.rows, DIM_BITS)
         chunks = Mux(it.ns == d["nt"], d["c_nf_0"], d["c_nf_1"])  # of this tile's columns
-        m.d.comb += store_q.w_data.eq(Cat(it.last_k, it.c_addr, it.gs, it.c_words, it.c_slot, it.q_index, run,
-                                          chunks))
+        # windows: the C blocks are the tile's column chunks (planes of the output), ms pixels each, a
+        # plane apart in DRAM; the A blocks its ks input planes' bands, a plane apart
+        m.d.comb += store_q.w_data.eq(Cat(it.last_k, it.c_addr, Mux(win_mode, chunks, it.gs)[:DIM_BITS],
+                                          Mux(win_mode, it.ms, it.c_words)[:words_bits], it.c_slot, it.q_index,
+                                          run[:DIM_BITS], chunks))
         head = unpack(store_q.r_data, store_fields)
 
         # -- DMA -------------------------------------------------------------------------------------
@@ -260,7 +280,9 @@ class LayerAccelerator(wiring.Component):
             b_wr.addr.eq(dma.b_wr_addr), b_wr.data.eq(dma.b_wr_data), b_wr.en.eq(dma.b_wr_en),
             out_dma.addr.eq(dma.c_rd_addr), out_dma.en.eq(dma.c_rd_en), dma.c_rd_data.eq(out_dma.data),
             dma.rd_a_addr.eq(it.a_addr), dma.rd_a_block_words.eq(it.a_words),
-            dma.rd_a_blocks.eq(Mux(it.load_a & ~q_prologue, it.gs, 0)), dma.rd_a_word.eq(it.a_slot * sa),
+            dma.rd_a_blocks.eq(Mux(it.load_a & ~q_prologue, Mux(win_mode, it.ks, it.gs), 0)),
+            dma.rd_a_word.eq(it.a_slot * sa), dma.rd_a_stride.eq(Mux(win_mode, d["cv_a_block"], 0)),
+            dma.wr_stride.eq(Mux(win_mode, d["cv_c_block"], 0)),
             dma.rd_b_addr.eq(it.b_addr), dma.rd_b_block_words.eq(it.b_words),
             dma.rd_b_blocks.eq(Mux(it.load_b & ~q_prologue, it.gs, 0)), dma.rd_b_word.eq(it.b_slot * sb),
             dma.rd_q_addr.eq(d["q_base"]), dma.rd_q_words.eq(Mux(q_prologue, d["q_words"], 0)),
@@ -338,7 +360,8 @@ class LayerAccelerator(wiring.Component):
             m.d.sync += [ld["gs"].eq(it.gs), ld["ms"].eq(it.ms), ld["ns"].eq(it.ns), ld["ks"].eq(it.ks),
                          ld["first_k"].eq(it.first_k), ld["a_slot"].eq(it.a_slot), ld["b_slot"].eq(it.b_slot),
                          ld["c_slot"].eq(it.c_slot), ld["a_words"].eq(it.a_words), ld["b_words"].eq(it.b_words),
-                         ld["c_words"].eq(it.c_words), ld["first_m"].eq(it.first_m), ld["last_m"].eq(it.last_m)]
+                         ld["c_words"].eq(it.c_words), ld["first_m"].eq(it.first_m), ld["last_m"].eq(it.last_m),
+                         ld["last_k"].eq(it.last_k)]
 
         # -- the compute sequencer: a tile's groups as back-to-back on-chip GEMMs ----------------------
         cur = unpack(comp_q.r_data, comp_fields)
@@ -349,8 +372,20 @@ class LayerAccelerator(wiring.Component):
         # IS: the core computes C^T = B^T A^T (M and N swap, A's buffer is its stationary one)
         dims = (t["ns"], t["ms"], t["ks"]) if self.is_ else (t["ms"], t["ns"], t["ks"])
         core_offs = (offs[1], offs[0], offs[2]) if self.is_ else (offs[0], offs[1], offs[2])
+        windows = None
+        if self.windows:
+            kind = Cat(t["first_m"], t["last_m"])
+            band_rows = Mux(kind == 3, d["dw_rows_11"], Mux(kind == 2, d["dw_rows_10"],
+                                                             Mux(kind == 1, d["dw_rows_01"], d["dw_rows_00"])))
+            windows = Windows(
+                on=win_mode, in_w=d["dw_in_w"][:16], out_w=d["cv_out_w"][:16], r=d["dw_kernel"][0:8],
+                s=d["dw_kernel"][8:16], sh=d["dw_kernel"][16:24], sw=d["dw_kernel"][24:32], dh=d["cv_dil"][0:8],
+                dw=d["cv_dil"][8:16], pad_l=d["dw_pad"][8:16], pad_t=Mux(t["first_m"], d["dw_pad"][0:8], 0),
+                top_words=Mux(t["first_m"], d["cv_top_words"], 0), row_step=d["cv_row_step"],
+                dil_step=d["cv_dil_step"], band_rows=band_rows, band_words=t["a_words"], ks=t["ks"],
+                lanes_last=Mux(t["last_k"], d["cv_lanes"], self.config.rows))
         ctl = fold_controller(m, p, array, act_rd, w_rd, out_rmw, out_wr, start=gemm_start, dims=dims,
-                              offsets=core_offs, accumulate=~t["first_k"])
+                              offsets=core_offs, accumulate=~t["first_k"], windows=windows)
         computing = Signal()
         eng = None
         per_word = Signal(32, name="dw_macs_per_word")  # R * S * the plane's channels

@@ -368,13 +368,16 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
         place_dw_layer,
         place_layer,
         place_vec_layer,
+        place_win_layer,
         random_requant,
         read_dw_outputs,
         read_outputs,
         read_vec_outputs,
+        read_win_outputs,
         skip_enabled_macs,
         skip_operands,
     )
+    from codesign.sim.convplan import WinPlan
     from codesign.sim.dwplan import DwPlan
     from codesign.sim.engine import simulate_layer
     from codesign.sim.mapping import plan_layer
@@ -439,6 +442,22 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
                 chunks.append((bytearray(), []))
                 image, members = chunks[-1]
                 p = place_dw_layer(image, plan, x, w3, 0, q)
+            members.append(i)
+            check_descriptor(p.descriptor, hw, plan)  # type: ignore[arg-type]
+            placed.append((layer, ops, p, simulate_layer(layer, batch, config)))
+            continue
+        if isinstance(plan, WinPlan):  # windows made on chip: the feature map as planes, not im2col
+            refs.append(ops.active_macs() if hw.gating else groups * m * k * ops.b.shape[2])
+            x, w = conv_tensors(layer, batch=batch, seed=dw_seeds[i])  # type: ignore[arg-type]
+            w4 = w.reshape(layer.out_channels, layer.in_channels, layer.r, layer.s)  # type: ignore[attr-defined]
+            image, members = chunks[-1]
+            start = len(image)
+            p = place_win_layer(image, plan, core, x, w4, start, q)
+            if len(image) > max_image_bytes and members:
+                del image[start:]
+                chunks.append((bytearray(), []))
+                image, members = chunks[-1]
+                p = place_win_layer(image, plan, core, x, w4, 0, q)
             members.append(i)
             check_descriptor(p.descriptor, hw, plan)  # type: ignore[arg-type]
             placed.append((layer, ops, p, simulate_layer(layer, batch, config)))
@@ -516,7 +535,12 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
             c = read_vec_outputs(out_image, p, core)
             expect, (groups, m, k, n) = ops.expected(), (1, p.plan.words, 1, 1)
         else:
-            c = read_dw_outputs(out_image, p, core) if isinstance(p.plan, DwPlan) else read_outputs(out_image, p, core)
+            if isinstance(p.plan, DwPlan):
+                c = read_dw_outputs(out_image, p, core)
+            elif isinstance(p.plan, WinPlan):
+                c = read_win_outputs(out_image, p, core)
+            else:
+                c = read_outputs(out_image, p, core)
             expect = q.apply(ops.c) if q is not None else ops.c
             (groups, m, k), n = ops.a.shape, ops.b.shape[2]
         out.append(WholeLayerVerification(

@@ -259,6 +259,10 @@ class AcceleratorConfig:
     # the vector unit beside a square WS array with equal weight and activation bits: residual adds
     # built (codesign.sim.vecplan); false leaves them model-only (and the unit out of the hardware)
     vector_unit: bool = True
+    # convolutions read their feature map in place and the fold controller makes the windows on chip
+    # (codesign.sim.convplan: beside a square WS array, where it beats im2col); false: im2col laid out
+    # by the host for every convolution
+    conv_windows: bool = True
     # with zero_handling skip: the weight pattern the PEs decode. "n:m" (2:4 as in sparse tensor
     # cores: each PE selects its activation among m with the weight's index bits; built for ws) or
     # "bitmask" (any zeros skipped, with a bitmask: model-only)
@@ -272,7 +276,7 @@ class AcceleratorConfig:
         _positive_int("weight_bits", self.weight_bits, 1, 32)
         _positive_int("act_bits", self.act_bits, 1, 32)
         _positive_int("acc_bits", self.acc_bits, 1, 64)
-        for f in ("weight_signed", "act_signed", "double_buffered", "requantize", "vector_unit"):
+        for f in ("weight_signed", "act_signed", "double_buffered", "requantize", "vector_unit", "conv_windows"):
             if not isinstance(getattr(self, f), bool):
                 raise ConfigError(f"{f} must be true or false, not {getattr(self, f)!r}")
         for f in ("input_sram_bytes", "weight_sram_bytes", "output_sram_bytes"):

@@ -10,7 +10,10 @@ arrays over the points for every step the point-by-point path takes:
   :func:`~codesign.sim.mapping.plan_vector`, and the energy of :func:`codesign.sim.cost.layer_energy`
   (the same float operations in the same order, so the numbers are bit for bit the same);
 * the tile pipeline of :func:`codesign.sim.engine.pipeline_closed_form` over the tile program's
-  loop nest (G blocks, outer, inner, K), never listing the tiles (see :class:`_Pipeline`).
+  loop nest (G blocks, outer, inner, K), never listing the tiles (see :class:`_Pipeline`);
+* convolutions with on-chip windows (:mod:`codesign.sim.convplan`) where ``mapping.plan_layer`` takes
+  them: the plan choice over all candidates of all points at once (:func:`_win_choose`), the tile
+  program (images, outer, inner, K tiles) through the same pipeline, the counts of ``plan_layer_win``.
 
 The pipeline is the engine's closed-form recurrence, stepped as ``[compute tile k - 1, store
 tile k - 1, load tile k]`` (the read and write queues at once; a load's data cycles are those the
@@ -32,6 +35,7 @@ equal to that path on a random sample of design points.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -80,7 +84,8 @@ _native = V.native_at
 # ---------------------------------------------------------------------------------------------
 # design points as arrays (one dataflow at a time: the formulas depend on it)
 # ---------------------------------------------------------------------------------------------
-_UNIFORM = ("df", "slots", "requantize", "search", "objective", "dw_engine", "dw_kmax", "vec_unit")  # uniform
+_UNIFORM = ("df", "slots", "requantize", "search", "objective", "dw_engine", "dw_kmax", "vec_unit",
+            "conv_windows")  # uniform
 
 
 @dataclasses.dataclass
@@ -93,6 +98,7 @@ class _Points:
     dw_engine: bool  # depthwise layers on the built depthwise engine (codesign.sim.dwplan)
     dw_kmax: int  # its window (depthwise_kernel)
     vec_unit: bool  # vector_unit: residual adds on the built vector unit where the point builds it
+    conv_windows: bool  # convolutions with on-chip windows where the point builds them (codesign.sim.convplan)
     rows: Arr
     cols: Arr
     wbits: Arr
@@ -130,6 +136,7 @@ class _Points:
             df=c0.dataflow, slots=2 if c0.double_buffered else 1, requantize=c0.requantize,
             search=c0.mapping is Mapping.SEARCH, objective=c0.objective,
             dw_engine=c0.depthwise_on_engine, dw_kmax=c0.depthwise_kernel, vec_unit=c0.vector_unit,
+            conv_windows=c0.conv_windows,
             rows=col(lambda c: c.rows), cols=col(lambda c: c.cols),
             wbits=col(lambda c: c.weight_bits), abits=col(lambda c: c.act_bits), accb=col(lambda c: c.acc_bits),
             in_sram=col(lambda c: c.input_sram_bytes), w_sram=col(lambda c: c.weight_sram_bytes),
@@ -674,7 +681,7 @@ def _layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
         return _vec_layer(layer, batch, p)
     if p.dw_engine and _is_depthwise(lowered):
         return _dw_layer(lowered, batch, p)
-    return _gemm_layer(lowered, batch, p)
+    return _win_layer(lowered, batch, p)
 
 
 def _vec_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
@@ -776,6 +783,17 @@ def _merged(base: _LayerArrays, idx: Arr, cycles: Arr, compute: Arr, energy: dic
                         compute=merge(compute, base.compute),
                         energy={part: merge(energy[part], base.energy[part]) for part in ENERGY_PARTS},
                         dram_bits=merge(dram_bits, base.dram_bits))
+
+
+def _spread(part: _LayerArrays, where: Arr) -> _LayerArrays:
+    """``part`` (numbers at the points ``where`` is true) at every point (not ok elsewhere)."""
+    def put(values: Arr) -> Arr:
+        out = np.zeros(where.size, values.dtype)
+        out[where] = values
+        return out
+
+    return _LayerArrays(ok=put(part.ok), cycles=put(part.cycles), compute=put(part.compute),
+                        energy={k: put(v) for k, v in part.energy.items()}, dram_bits=put(part.dram_bits))
 
 
 def _is_depthwise(layer: Layer) -> bool:
@@ -920,6 +938,349 @@ def _dw_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
 
 
 # ---------------------------------------------------------------------------------------------
+# convolutions with on-chip windows (codesign.sim.convplan)
+# ---------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class _WinShape:
+    """What :mod:`codesign.sim.convplan`'s plans need of a convolution's shape, per band height ``mt``
+    (output rows a tile; arrays indexed by ``mt``, 0 unused): the band kinds' input rows, the shape
+    conditions of ``WinPlan.fits`` and the pieces ``_estimate`` and ``traffic_bytes`` sum over."""
+
+    n_mt: Arr
+    allowed: Arr  # bool: every band reads a row, padding rows in the first and last bands only
+    rows_max: Arr  # input rows of the tallest band kind
+    rows_sum: Arr  # input rows of one image's bands
+    rows_single: Arr  # input rows of the band kinds (single: one band; 0 where there is no such kind)
+    rows_first: Arr
+    rows_middle: Arr
+    rows_last: Arr
+    ms_last: Arr  # output rows of the last band
+    pieces: tuple[tuple[Arr, Arr], ...]  # (output rows, count) of the first, last and middle bands
+    table: Arr | None  # [x, y]: the largest allowed mt <= y whose tallest band has at most x rows (0: none)
+
+    def tallest(self, ra: Arr, mc: Arr) -> Arr:
+        """The largest allowed ``mt <= mc`` whose tallest band has at most ``ra`` input rows (0: none)."""
+        x_max = int(self.rows_max.max())
+        ra = np.minimum(ra, x_max)
+        mc = np.minimum(mc, self.n_mt.size - 1)
+        if self.table is not None:
+            return self.table[ra, mc]
+        # a map too tall for the table: the distinct queries, a block of them at a time
+        pairs, inv = np.unique(np.stack([ra.ravel(), mc.ravel()], axis=1), axis=0, return_inverse=True)
+        mts = np.arange(self.n_mt.size)
+        out = np.zeros(len(pairs), I64)
+        for i in range(0, len(pairs), 256):
+            x, y = pairs[i:i + 256, :1], pairs[i:i + 256, 1:]
+            fit = self.allowed[None, :] & (self.rows_max[None, :] <= x) & (mts[None, :] <= y)
+            out[i:i + 256] = np.where(fit, mts[None, :], 0).max(axis=1)
+        return out[inv.reshape(-1)].reshape(ra.shape)
+
+
+_WIN_TABLE_MAX = 1 << 20  # entries of _WinShape.table (larger maps answer their queries without it)
+
+
+@functools.lru_cache(maxsize=4096)
+def _win_shape(layer: Any, batch: int) -> _WinShape:
+    """:class:`_WinShape` of ``layer``."""
+    return _make_win_shape(layer, batch)
+
+
+def _make_win_shape(layer: Any, batch: int) -> _WinShape:
+    from codesign.sim.convplan import WinPlan
+    from codesign.sim.tileplan import WordGeometry
+
+    oh = layer.out_h
+    probe = WinPlan(batch=batch, in_channels=layer.in_channels, out_channels=layer.out_channels, in_h=layer.in_h,
+                    in_w=layer.in_w, r=layer.r, s=layer.s, stride=tuple(layer.stride), dilation=tuple(layer.dilation),
+                    padding=tuple(layer.padding), out_h=oh, out_w=layer.out_w,
+                    geometry=WordGeometry(Dataflow.WS, 1, 1, 1, 1, 1), bus_bytes=1, slots=1, slot_words=(0, 0, 0),
+                    mt=oh, nt=layer.out_channels, kt=1, weights_outer=True)
+    cols: dict[str, list[int]] = {k: [0] * (oh + 1) for k in (
+        "n_mt", "allowed", "rows_max", "rows_sum", "rows_single", "rows_first", "rows_middle", "rows_last", "ms_last",
+        "ms0", "c0", "ms1", "c1", "ms2", "c2")}
+    for mt in range(1, oh + 1):
+        plan = dataclasses.replace(probe, mt=mt)
+        n_mt = plan.n_mt
+        kinds = plan.band_kinds()
+        allowed = True
+        rows_max = 0
+        for m0, ms in kinds.values():  # WinPlan.fits's shape conditions
+            _, rows, pad_t, pad_b = plan.band(m0, ms)
+            rows_max = max(rows_max, rows)
+            if rows < 1 or (pad_t and m0 != 0) or (pad_b and m0 + ms < oh):
+                allowed = False
+        if n_mt > 2 and plan.band((n_mt - 2) * mt, mt)[3]:
+            allowed = False
+        pieces = plan._m_pieces()
+        row = {"n_mt": n_mt, "allowed": int(allowed), "rows_max": rows_max,
+               "rows_sum": sum(plan.band(m0, ms)[1] * count for m0, ms, count in pieces),
+               "ms_last": oh - (n_mt - 1) * mt}
+        if n_mt == 1:
+            row["rows_single"] = plan.band(0, oh)[1]
+        else:
+            row["rows_first"] = plan.band(*kinds[(0, 1)])[1]
+            row["rows_last"] = plan.band(*kinds[(1, 0)])[1]
+            if (0, 0) in kinds:
+                row["rows_middle"] = plan.band(*kinds[(0, 0)])[1]
+        for j, (_, ms, count) in enumerate(pieces):
+            row[f"ms{j}"], row[f"c{j}"] = ms, count
+        for k, v in row.items():
+            cols[k][mt] = v
+    arr = {k: np.array(v, dtype=I64) for k, v in cols.items()}
+    allowed_mt = arr["allowed"].astype(bool)
+    x_max = int(arr["rows_max"].max())
+    table = None
+    if (x_max + 1) * (oh + 1) <= _WIN_TABLE_MAX:
+        fit = allowed_mt[None, :] & (arr["rows_max"][None, :] <= np.arange(x_max + 1)[:, None])
+        table = np.maximum.accumulate(np.where(fit, np.arange(oh + 1)[None, :], 0), axis=1)
+    return _WinShape(n_mt=arr["n_mt"], allowed=allowed_mt, rows_max=arr["rows_max"], rows_sum=arr["rows_sum"],
+                     rows_single=arr["rows_single"], rows_first=arr["rows_first"], rows_middle=arr["rows_middle"],
+                     rows_last=arr["rows_last"], ms_last=arr["ms_last"],
+                     pieces=tuple((arr[f"ms{j}"], arr[f"c{j}"]) for j in range(3)), table=table)
+
+
+def _halvings(total: int) -> list[int]:
+    """``convplan._choose_cached``'s K tiles: all planes, halves, ..., one."""
+    out, x = [], total
+    while True:
+        out.append(x)
+        if x == 1:
+            return out
+        x = -(-x // 2)
+
+
+def _win_words(q: _Points) -> dict[str, Arr]:
+    """The plan's buffer slots (words) and DRAM word bytes per point (``WordGeometry`` on a square WS
+    array: ``rows`` lanes of activations, weights and accumulators)."""
+    n, bus = q.rows, q.bus
+    a_bits, b_bits, c_bits = n * q.abits, n * q.wbits, n * q.accb
+    c_dram = n * (q.abits if q.requantize else q.accb)
+    beats = [np.maximum(1, _cdiv(_cdiv(bits, 8), bus)) * bus for bits in (a_bits, b_bits, c_dram)]
+    return {"sa": q.in_sram * 8 // a_bits // q.slots, "sb": q.w_sram * 8 // b_bits // q.slots,
+            "sc": q.out_sram * 8 // c_bits // q.slots, "ba": beats[0], "bb": beats[1], "bc": beats[2],
+            "a_bits": a_bits}
+
+
+def _win_choose(layer: Any, batch: int, shape: _WinShape, n: int, w: dict[str, Arr], bw: Arr, lat: Arr
+                ) -> tuple[Arr, Arr, Arr, Arr, Arr]:
+    """``convplan._choose_cached`` at points of one array size ``n`` (``w``: :func:`_win_words`), all
+    candidates at once: ``(found, kt, nf, weights_outer, mt)`` per point. Candidates in the scalar
+    loop's order (K tiles halving, N tiles of fewer chunks, weights outer first), each with its tallest
+    fitting band; the first with the smallest (estimated cycles, DRAM bytes, tiles, inputs outer)."""
+    cin, cout, oh, ow, in_w = layer.in_channels, layer.out_channels, layer.out_h, layer.out_w, layer.in_w
+    taps = layer.r * layer.s
+    planes, chunks = -(-cin // n), -(-cout // n)
+    kts = _halvings(planes)
+    kt_c = np.repeat(np.array(kts, dtype=I64), chunks * 2)
+    nf_c = np.tile(np.repeat(np.arange(chunks, 0, -1, dtype=I64), 2), len(kts))
+    wo_c = np.tile(np.array([True, False]), len(kts) * chunks)
+    kt, nf, wo = kt_c[:, None], nf_c[:, None], wo_c[:, None]
+    sa, sb, sc = w["sa"][None, :], w["sb"][None, :], w["sc"][None, :]
+    mt = shape.tallest(sa // (kt * in_w), sc // (nf * ow))
+    valid = (mt > 0) & (nf * kt * taps * n <= sb)
+    mt = np.maximum(mt, 1)
+    nt = np.where(nf == chunks, cout, nf * n)
+    n_mt, n_nt, n_kt = shape.n_mt[mt], _cdiv(cout, nt), _cdiv(planes, kt)
+    a_reuse = np.where(wo, (n_mt == 1) & (n_kt == 1), n_kt == 1)
+    b_reuse = np.where(wo, n_kt == 1, (n_nt == 1) & (n_kt == 1))
+    out_planes = chunks
+    a = shape.rows_sum[mt] * in_w * planes * w["ba"][None, :] * np.where(a_reuse, 1, n_nt)
+    b = out_planes * planes * taps * n * w["bb"][None, :] * np.where(b_reuse, 1, n_mt)
+    c = out_planes * (oh * ow) * w["bc"][None, :]
+    moved = a * batch + b * batch + c * batch
+    folds = planes * taps * out_planes
+    compute = np.zeros_like(mt)
+    for ms, count in shape.pieces:
+        px = ms[mt] * ow
+        compute = compute + count[mt] * (folds * np.maximum(px, n) + n_nt * n_kt * (px + n + n + 3))
+    tiles = n_mt * n_nt * n_kt
+    dma = tiles * (lat[None, :] + 4) + (moved / bw[None, :] / batch).astype(I64)
+    est = np.maximum(compute, dma)
+    big = np.iinfo(I64).max
+    best = valid
+    for key in (est, moved, tiles, np.broadcast_to((~wo).astype(I64), mt.shape)):
+        v = np.where(best, key, big)
+        best = best & (v == v.min(axis=0))
+    found = valid.any(axis=0)
+    pick = np.argmax(best, axis=0)
+    cols = np.arange(mt.shape[1])
+    return found, kt_c[pick], nf_c[pick], wo_c[pick], mt[pick, cols]
+
+
+def _win_points(layer: Any, batch: int, p: _Points) -> tuple[Arr, Arr, Arr, Arr, Arr]:
+    """``convplan.layer_reason`` per point (``found``) and the chosen plan where it is ''."""
+    from codesign.sim import convplan as CP
+
+    npts = p.rows.size
+    found = np.zeros(npts, bool)
+    kt, nf, mt = (np.zeros(npts, I64) for _ in range(3))
+    wo = np.zeros(npts, bool)
+    if not p.conv_windows or p.df is not Dataflow.WS or layer.groups != 1:
+        return found, kt, nf, wo, mt
+    if max(layer.in_h, layer.in_w, layer.out_h, layer.out_w) > CP.WIN_DIM_MAX:
+        return found, kt, nf, wo, mt
+    if max(layer.r, layer.s, *layer.stride, *layer.dilation, *layer.padding) > CP.WIN_FIELD_MAX:
+        return found, kt, nf, wo, mt
+    table_ok = None
+    if p.requantize:  # the table (tileplan.q_table_words on WS)
+        table_ok = _cdiv(layer.out_channels, p.cols) <= p.out_sram * 8 // (p.cols * p.accb)
+    shape = None
+    for n, idx, inv, wu, bw, lat in _win_groups(p):
+        if CP._mode_reason(layer, n):
+            continue
+        if table_ok is not None and not table_ok[idx].any():
+            continue
+        shape = shape or _win_shape(layer, batch)
+        f, k_, n_, o_, m_ = _win_choose(layer, batch, shape, n, wu, bw, lat)
+        found[idx], kt[idx], nf[idx], wo[idx], mt[idx] = f[inv], k_[inv], n_[inv], o_[inv], m_[inv]
+    if table_ok is not None:
+        found &= table_ok
+    return found, kt, nf, wo, mt
+
+
+def _win_groups(p: _Points) -> list[tuple[int, Arr, Arr, dict[str, Arr], Arr, Arr]]:
+    """The square arrays among ``p``, by size ``n``: ``(n, points, inverse, words, bw, lat)`` with the
+    points' distinct (slots, word bytes, bandwidth, latency), on which alone the plan depends
+    (``words``, ``bw``, ``lat`` of each distinct one, ``inverse`` each point's); memoized on ``p``
+    (the same for every layer)."""
+    memo = p.__dict__.get("_win_groups_memo")
+    if memo is not None:
+        return memo  # type: ignore[no-any-return]
+    out = []
+    square = p.rows == p.cols
+    for n in np.unique(p.rows[square]).tolist():
+        idx = np.flatnonzero(square & (p.rows == n))
+        q = p.take(idx)
+        w = _win_words(q)
+        key = np.stack([w["sa"], w["sb"], w["sc"], w["ba"], w["bb"], w["bc"], q.bw.view(I64), q.lat], axis=1)
+        _, first, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
+        out.append((n, idx, inv.reshape(-1), {k: v[first] for k, v in w.items()}, q.bw[first], q.lat[first]))
+    p.__dict__["_win_groups_memo"] = out
+    return out
+
+
+def _win_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
+    """A layer on the array: a convolution with on-chip windows at the points where
+    ``mapping.plan_layer`` runs it so (``convplan.plan_layer_win``: its plan, tile program and counts),
+    the im2col GEMM elsewhere."""
+    from codesign.sim.mapping import _inside
+    from codesign.workloads.layers import Conv2d
+
+    if not isinstance(layer, Conv2d):
+        return _gemm_layer(layer, batch, p)
+    found, kt_all, nf_all, wo_all, mt_all = _win_points(layer, batch, p)
+    if not found.any():
+        return _gemm_layer(layer, batch, p)
+    idx = np.flatnonzero(found)
+    z = np.zeros(0, I64)
+    rest = (_gemm_layer(layer, batch, p.take(np.flatnonzero(~found))) if not found.all() else
+            _LayerArrays(np.zeros(0, bool), z, z, {part: z.astype(np.float64) for part in ENERGY_PARTS}, z))
+    arr = _spread(rest, ~found)
+    q = p.take(idx)
+    shape = _win_shape(layer, batch)
+    npts = idx.size
+    n = q.rows
+    cin, cout, oh, ow, in_w = layer.in_channels, layer.out_channels, layer.out_h, layer.out_w, layer.in_w
+    taps = layer.r * layer.s
+    w = _win_words(q)
+    ba, bb, bc = w["ba"], w["bb"], w["bc"]
+    kt, nf, wo, mt = kt_all[idx], nf_all[idx], wo_all[idx], mt_all[idx]
+    planes, out_planes = _cdiv(cin, n), _cdiv(cout, n)
+    nt = np.where(nf == out_planes, cout, nf * n)
+    n_mt, n_nt, n_kt = shape.n_mt[mt], _cdiv(cout, nt), _cdiv(planes, kt)
+    a_reuse = np.where(wo, (n_mt == 1) & (n_kt == 1), n_kt == 1)
+    b_reuse = np.where(wo, n_kt == 1, (n_nt == 1) & (n_kt == 1))
+    last = {"m": shape.ms_last[mt], "n": cout - (n_nt - 1) * nt, "k": planes - (n_kt - 1) * kt}
+    rows_of = {(True, True): shape.rows_single[mt], (True, False): shape.rows_first[mt],
+               (False, False): shape.rows_middle[mt], (False, True): shape.rows_last[mt]}
+    prologue = (out_planes * np.maximum(1, _cdiv(_cdiv(n * QUANT_ENTRY_BITS, 8), q.bus)) * q.bus if q.requantize
+                else np.zeros(npts, I64))
+
+    def comp_of(ms: Arr, ns: Arr, ks: Arr, sel: Arr | slice = slice(None)) -> Arr:
+        r = n[sel]
+        return _native(Dataflow.WS, r, r, ms * ow, ns, ks * taps * r) + GEMM_ISSUE_CYCLES + TILE_ISSUE_CYCLES
+
+    # the pipeline over the nest: images, outer, inner, K tiles (WinPlan.tiles)
+    cycles = np.zeros(npts, I64)
+    n_o, n_i = np.where(wo, n_nt, n_mt), np.where(wo, n_mt, n_nt)
+    code = wo.astype(I64)
+    for x in (np.full(npts, batch, I64), n_o, n_i, n_kt):
+        code = code * 3 + np.minimum(x, 3) - 1
+    for cval in np.unique(code).tolist():
+        sel = np.flatnonzero(code == cval)
+        key: list[int] = []
+        rest = cval
+        for _ in range(4):
+            rest, d = divmod(rest, 3)
+            key.insert(0, d + 1)
+        w_outer = bool(rest)
+        qs = p.take(idx[sel])
+        cache: dict[tuple[bool, ...], tuple[Arr, Arr, Arr]] = {}
+
+        def params(ctx: tuple[tuple[bool, bool], ...], w_outer: bool = w_outer, qs: _Points = qs, sel: Arr = sel,
+                   cache: dict[tuple[bool, ...], tuple[Arr, Arr, Arr]] = cache) -> tuple[Arr, Arr, Arr]:
+            _, (of, ol), (if_, il), (_, kl) = ctx
+            ck = (of, ol, if_, il, kl)
+            hit = cache.get(ck)
+            if hit is not None:
+                return hit
+            m_first, m_last, n_first, n_last = (if_, il, of, ol) if w_outer else (of, ol, if_, il)
+            ms = last["m"][sel] if m_last else mt[sel]
+            ns = last["n"][sel] if n_last else nt[sel]
+            ks = last["k"][sel] if kl else kt[sel]
+            r = n[sel]
+            nfs = _cdiv(ns, r)
+            wa = ks * rows_of[(m_first, m_last)][sel] * in_w
+            wb = nfs * ks * taps * r
+            load = (np.where(~a_reuse[sel] | n_first, wa * ba[sel], 0)
+                    + np.where(~b_reuse[sel] | m_first, wb * bb[sel], 0))
+            store = nfs * ms * ow * bc[sel] if kl else np.zeros(sel.size, I64)
+            out = (_dma(load, qs, DMA_READ_OVERHEAD_CYCLES), comp_of(ms, ns, ks, sel),
+                   _dma(store, qs, qs.write_overhead))
+            cache[ck] = out
+            return out
+
+        pipe = _pipeline(qs, _dma(prologue[sel], qs, DMA_READ_OVERHEAD_CYCLES))
+        _run_nest(pipe, [np.full(sel.size, batch, I64), n_o[sel], n_i[sel], n_kt[sel]], key, params)
+        cycles[sel] = pipe.end()
+    # compute cycles: every (m, n, k) piece class times its count, per image
+    compute = np.zeros(npts, I64)
+    mp, np_, kp = _pieces(oh, mt), _pieces(cout, nt), _pieces(planes, kt)
+    for ms, cm in ((mp[0], mp[1]), (mp[2], mp[3])):
+        for ns, cn in ((np_[0], np_[1]), (np_[2], np_[3])):
+            for ks, ck in ((kp[0], kp[1]), (kp[2], kp[3])):
+                cnt = cm * cn * ck
+                if cnt.any():
+                    compute += np.where(cnt > 0, batch * cnt * comp_of(ms, ns, ks), 0)
+    # traffic (WinPlan.traffic_bytes) and counts (convplan.plan_layer_win)
+    a_bytes = shape.rows_sum[mt] * in_w * planes * ba * np.where(a_reuse, 1, n_nt) * batch
+    b_bytes = out_planes * planes * taps * n * bb * np.where(b_reuse, 1, n_mt) * batch
+    c_bytes = out_planes * (oh * ow) * bc * batch
+    load_bits = (a_bytes + b_bytes + prologue) * 8
+    dram_bits = load_bits + c_bytes * 8
+    g = layer.gemm(batch)
+    assert g is not None
+    macs = g.m * g.n * g.k * g.repeats
+    gate_active = round(macs * layer.weights.density * layer.inputs.density * _inside(layer))
+    active = np.where(q.gate, gate_active, macs)
+    gated = np.where(q.gate, macs - gate_active, 0)
+    ab = np.minimum(layer.inputs.bits, q.abits)
+    wbit = np.minimum(layer.weights.bits, q.wbits)
+    ob = np.minimum(layer.outputs.bits, q.accb)
+    c_elems = batch * oh * ow * cout
+    a_reads = batch * oh * ow * planes * taps * out_planes
+    psum_writes = c_elems * (planes * taps)
+    psum_reads = np.maximum(0, psum_writes - c_elems)
+    b_elems = cout * planes * taps * n
+    energy = _energy(q, active, gated, active * wbit,
+                     macs * (ab + q.accb) + b_elems * wbit * np.maximum(1, n // 2) * batch,
+                     a_reads * w["a_bits"] + a_bytes * 8, b_elems * wbit * batch + b_bytes * 8,
+                     (psum_reads * q.accb + c_elems * ob) + psum_writes * q.accb, dram_bits,
+                     np.full(npts, c_elems if q.requantize else 0, I64), cycles)
+    return _merged(arr, idx, cycles, compute, energy, dram_bits)
+
+
+# ---------------------------------------------------------------------------------------------
 # networks
 # ---------------------------------------------------------------------------------------------
 def evaluate_network(network: Network, configs: Sequence[AcceleratorConfig]) -> list[Summary | None]:
@@ -930,7 +1291,7 @@ def evaluate_network(network: Network, configs: Sequence[AcceleratorConfig]) -> 
     for i, c in enumerate(configs):
         if not declines(c):
             key = (c.dataflow, c.double_buffered, c.requantize, c.mapping, c.objective, c.depthwise_on_engine,
-                   c.depthwise_kernel, c.vector_unit)
+                   c.depthwise_kernel, c.vector_unit, c.conv_windows)
             by_df.setdefault(key, []).append(i)
     shapes: dict[Layer, int] = {}
     order = []

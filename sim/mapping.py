@@ -359,6 +359,11 @@ def plan_layer(layer: Layer, batch: int, config: AcceleratorConfig, context: Lay
         if not dwplan.layer_reason(layer, batch, config):
             return dwplan.plan_layer_dw(layer, batch, config)
         # a depthwise layer the built engine cannot run (kernel, width, buffers): on the array
+    if isinstance(layer, Conv2d) and context.is_default:  # (the mapping search tiles im2col'd GEMMs)
+        from codesign.sim import convplan
+
+        if not convplan.layer_reason(layer, batch, config):
+            return convplan.plan_layer_win(layer, batch, config)
     g = layer.gemm(batch)
     if g is not None:
         return plan_gemm(g, layer.inputs, layer.weights, layer.outputs, config,

@@ -9,10 +9,11 @@ the RTL and ``verify`` all use this object: there is one tiling, not three.
 
 Memory layout (the host writes it; the DMA moves contiguous ranges)
 --------------------------------------------------------------------
-* **im2col is a layout the host writes**: A is the im2col matrix of a convolution, stored in DRAM
-  as on-chip buffer words. The DMA has no address generator for convolution windows, so a 3x3 conv
-  moves (up to) 9x its feature map; ``im2col: onchip`` in the config models an on-chip expansion
-  that the hardware does not build (model-only).
+* **im2col laid out by the host** (this plan): A is the im2col matrix of a convolution, stored in
+  DRAM as on-chip buffer words, so a 3x3 conv moves (up to) 9x its feature map. Convolutions where
+  it is the better way read their feature map in place instead, the windows made on chip
+  (:mod:`codesign.sim.convplan`, ``conv_windows: true``, the default); this plan remains for the
+  others (a 3-channel stem, strided 1x1 convolutions, GEMMs) and for designs without windows.
 * Operands are stored as **blocks**, one per tile position: ``A[g, mi, ki]``, ``B[g, ni, ki]``,
   ``C[g, mi, ni]`` at ``base + g * stride_g + i * stride_i + ...``; each block holds its buffer words
   in buffer order (``codesign.hdl.plan``'s layouts), one word per AXI beat when a word is narrower
@@ -61,6 +62,8 @@ BOUNDARY_BYTES = 4096  # AXI4: a burst does not cross a 4 KiB boundary
 VEC_FIELDS = ("vec_b_stride_m", "vec_input1_offset", "vec_input2_offset", "vec_left_shift", "vec_input1_multiplier",
               "vec_input1_shift", "vec_input2_multiplier", "vec_input2_shift", "vec_output_multiplier",
               "vec_output_shift", "vec_output_offset", "vec_act_min", "vec_act_max")
+CV_FIELDS = ("cv_out_w", "cv_dil", "cv_row_step", "cv_dil_step", "cv_lanes", "cv_a_block", "cv_c_block",
+             "cv_top_words", "cv_a_tile_words")  # window mode only (codesign.sim.convplan)
 
 
 def bus_bytes(config: AcceleratorConfig) -> int:
@@ -299,8 +302,49 @@ class Tile:
         return self.k0 == 0
 
 
+class LoopNest:
+    """What a plan over the G, M, N, K loop nest (:func:`nest_tiles`) derives from its tile counts
+    (``n_gt``, ``n_mt``, ``n_nt``, ``n_kt``) and loop order (``weights_outer``)."""
+
+    weights_outer: bool
+
+    @property
+    def n_gt(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def n_mt(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def n_nt(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def n_kt(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def tile_count(self) -> int:
+        return self.n_gt * self.n_mt * self.n_nt * self.n_kt
+
+    @property
+    def a_reuse(self) -> bool:
+        """A stays on chip across the tiles of the N loop (no reload while ``n0 > 0``)."""
+        if self.weights_outer:
+            return self.n_mt == 1 and self.n_kt == 1
+        return self.n_kt == 1
+
+    @property
+    def b_reuse(self) -> bool:
+        """B stays on chip across the tiles of the M loop (no reload while ``m0 > 0``)."""
+        if self.weights_outer:
+            return self.n_kt == 1
+        return self.n_nt == 1 and self.n_kt == 1
+
+
 @dataclass(frozen=True)
-class TilePlan:
+class TilePlan(LoopNest):
     """Tiling of one GEMM layer for one accelerator (see the module docstring)."""
 
     gemm: GemmShape
@@ -330,24 +374,6 @@ class TilePlan:
     @property
     def n_kt(self) -> int:
         return ceil_div(self.gemm.k, self.kt)
-
-    @property
-    def tile_count(self) -> int:
-        return self.n_gt * self.n_mt * self.n_nt * self.n_kt
-
-    @property
-    def a_reuse(self) -> bool:
-        """A stays on chip across the tiles of the N loop (no reload while ``n0 > 0``)."""
-        if self.weights_outer:
-            return self.n_mt == 1 and self.n_kt == 1
-        return self.n_kt == 1
-
-    @property
-    def b_reuse(self) -> bool:
-        """B stays on chip across the tiles of the M loop (no reload while ``m0 > 0``)."""
-        if self.weights_outer:
-            return self.n_kt == 1
-        return self.n_nt == 1 and self.n_kt == 1
 
     # -- DRAM layout --------------------------------------------------------------------------------
     @cached_property
@@ -413,28 +439,9 @@ class TilePlan:
     def tiles(self) -> Iterator[Tile]:
         """The tiles in execution order: G blocks, then the outer loop (N when weights-outer, else
         M), the inner loop, and K innermost (partial sums stay on chip; the last K tile stores)."""
-        g_, m_, n_, k_ = self.gemm.repeats, self.gemm.m, self.gemm.n, self.gemm.k
-        a_slot = b_slot = c_slot = self.slots - 1
-        i = 0
-        for g0 in range(0, g_, self.gt):
-            outer = range(0, n_, self.nt) if self.weights_outer else range(0, m_, self.mt)
-            inner = range(0, m_, self.mt) if self.weights_outer else range(0, n_, self.nt)
-            for o in outer:
-                for n_or_m in inner:
-                    m0, n0 = (n_or_m, o) if self.weights_outer else (o, n_or_m)
-                    for k0 in range(0, k_, self.kt):
-                        load_a = not (self.a_reuse and n0 > 0)
-                        load_b = not (self.b_reuse and m0 > 0)
-                        if load_a:
-                            a_slot = (a_slot + 1) % self.slots
-                        if load_b:
-                            b_slot = (b_slot + 1) % self.slots
-                        if k0 == 0:
-                            c_slot = (c_slot + 1) % self.slots
-                        yield Tile(i, g0, min(self.gt, g_ - g0), m0, min(self.mt, m_ - m0), n0,
-                                   min(self.nt, n_ - n0), k0, min(self.kt, k_ - k0), load_a, load_b,
-                                   a_slot, b_slot, c_slot)
-                        i += 1
+        g = self.gemm
+        yield from nest_tiles((g.repeats, g.m, g.n, g.k), (self.gt, self.mt, self.nt, self.kt), self.weights_outer,
+                              self.a_reuse, self.b_reuse, self.slots)
 
     def tile_transfers(self, t: Tile) -> tuple[int, int]:
         """``(load_bytes, store_bytes)`` of a tile: its A and B loads, its C store (last K tile)."""
@@ -474,6 +481,7 @@ class TilePlan:
             "dw_skew": 0, "dw_in_w": 0, "dw_pad": 0, "dw_kernel": 0,
             "dw_rows_00": 0, "dw_rows_01": 0, "dw_rows_10": 0, "dw_rows_11": 0,
             **{f: 0 for f in VEC_FIELDS},  # vector mode only (codesign.sim.vecplan)
+            **{f: 0 for f in CV_FIELDS},
         }
         for lm in (0, 1):
             for lk in (0, 1):
@@ -496,6 +504,35 @@ class TilePlan:
     def last(total: int, tile: int) -> int:
         """Size of the last tile of ``total`` cut into ``tile``-sized pieces."""
         return total - (ceil_div(total, tile) - 1) * tile
+
+
+def nest_tiles(sizes: tuple[int, int, int, int], tiles: tuple[int, int, int, int], weights_outer: bool,
+               a_reuse: bool, b_reuse: bool, slots: int) -> Iterator[Tile]:
+    """The loop nest of a tile program over G, M, N, K (``sizes``, cut into ``tiles``): G blocks, then
+    the outer loop (N when weights-outer, else M), the inner loop, K innermost; a reused operand is
+    not reloaded (A across N, B across M), and each load takes the next slot of its buffer."""
+    g_, m_, n_, k_ = sizes
+    gt, mt, nt, kt = tiles
+    a_slot = b_slot = c_slot = slots - 1
+    i = 0
+    for g0 in range(0, g_, gt):
+        outer = range(0, n_, nt) if weights_outer else range(0, m_, mt)
+        inner = range(0, m_, mt) if weights_outer else range(0, n_, nt)
+        for o in outer:
+            for x in inner:
+                m0, n0 = (x, o) if weights_outer else (o, x)
+                for k0 in range(0, k_, kt):
+                    load_a = not (a_reuse and n0 > 0)
+                    load_b = not (b_reuse and m0 > 0)
+                    if load_a:
+                        a_slot = (a_slot + 1) % slots
+                    if load_b:
+                        b_slot = (b_slot + 1) % slots
+                    if k0 == 0:
+                        c_slot = (c_slot + 1) % slots
+                    yield Tile(i, g0, min(gt, g_ - g0), m0, min(mt, m_ - m0), n0, min(nt, n_ - n0), k0,
+                               min(kt, k_ - k0), load_a, load_b, a_slot, b_slot, c_slot)
+                    i += 1
 
 
 @lru_cache(maxsize=65536)

@@ -68,6 +68,9 @@ def add_config_flags(parser: argparse.ArgumentParser, *, gating_flag: bool = Fal
                         "same as requantize: true in the config (the default)")
     g.add_argument("--no-requantize", dest="requantize", action="store_false", default=None,
                    help="the write-back writes the int32 accumulators; same as requantize: false in the config")
+    g.add_argument("--no-conv-windows", dest="conv_windows", action="store_false", default=None,
+                   help="convolutions read im2col laid out by the host (default: feature maps read in place, "
+                        "windows made on chip where the design builds them; conv_windows: false in the config)")
 
 
 def _typed(flag: str, typ: type) -> Any:
@@ -96,6 +99,8 @@ def config_from_args(args: argparse.Namespace, **defaults: Any) -> AcceleratorCo
         overrides["zero_handling"] = "gate"
     if getattr(args, "requantize", None) is not None:
         overrides["requantize"] = bool(args.requantize)
+    if getattr(args, "conv_windows", None) is not None:
+        overrides["conv_windows"] = bool(args.conv_windows)
     where = "config"
     base = dict(defaults)
     if getattr(args, "config", None):

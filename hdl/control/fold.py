@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Cat, Module, Mux, Signal, Value
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import data
 
 from codesign.hdl.engines.array import SystolicArray, act_lane_layout, delayed
@@ -47,6 +47,32 @@ class _Ctl:
 
 
 @dataclass
+class Windows:
+    """Window mode's inputs (the layer descriptor's ``dw_*``/``cv_*`` fields and the tile's band),
+    stable while a GEMM runs: A is read from the band of ``ks`` input planes in the buffer, one word
+    a pixel and tap, the window made by the address; a word outside the image is a zero."""
+
+    on: Value  # window mode (flags bit 6)
+    in_w: Value  # input width
+    out_w: Value  # output width
+    r: Value
+    s: Value
+    sh: Value  # stride height
+    sw: Value  # stride width
+    dh: Value
+    dw: Value
+    pad_l: Value
+    pad_t: Value  # the band's top padding rows (the first band's only)
+    top_words: Value  # pad_t x in_w
+    row_step: Value  # stride height x in_w
+    dil_step: Value  # dilation height x in_w
+    band_rows: Value  # input rows of the band in the buffer
+    band_words: Value  # words of one plane's band (band_rows x in_w)
+    ks: Value  # planes of the tile
+    lanes_last: Value  # channels of the tile's last plane
+
+
+@dataclass
 class FoldControl:
     """The controller's outputs."""
 
@@ -57,7 +83,7 @@ class FoldControl:
 
 def fold_controller(m: Module, p: HardwarePlan, array: SystolicArray, act_rd, w_rd, out_rmw, out_wr, *,
                     start: Value, dims: tuple[Value, Value, Value], offsets: tuple[Value, Value, Value],
-                    accumulate: Value) -> FoldControl:
+                    accumulate: Value, windows: Windows | None = None) -> FoldControl:
     """Build the controller into ``m``; ``act_rd``/``w_rd`` are the input buffers' read ports,
     ``out_rmw``/``out_wr`` the output buffer's read (transparent) and write ports."""
     dim = p.dim_bits
@@ -77,13 +103,14 @@ def fold_controller(m: Module, p: HardwarePlan, array: SystolicArray, act_rd, w_
     with m.If(finish):
         m.d.sync += [busy.eq(0), done.eq(1)]
     if p.dataflow is Dataflow.WS:
-        _ws(m, p, array, act_rd, w_rd, out_rmw, out_wr, c)
+        _ws(m, p, array, act_rd, w_rd, out_rmw, out_wr, c, windows)
     else:
         _os(m, p, array, act_rd, w_rd, out_rmw, out_wr, c)
     return FoldControl(busy=busy, done=done, finish=finish)
 
 
-def _ws(m: Module, p: HardwarePlan, array: SystolicArray, act_rd, w_rd, out_rmw, out_wr, c: _Ctl) -> None:
+def _ws(m: Module, p: HardwarePlan, array: SystolicArray, act_rd, w_rd, out_rmw, out_wr, c: _Ctl,
+        win: Windows | None = None) -> None:
     mm, nn, kk, period, j, running, finish = c.mm, c.nn, c.kk, c.period, c.j, c.running, c.finish
     R, C = p.rows, p.cols
     dim = p.dim_bits
@@ -98,6 +125,13 @@ def _ws(m: Module, p: HardwarePlan, array: SystolicArray, act_rd, w_rd, out_rmw,
         ]
     last_k = kbase + R >= kk
     last_n = nbase + C >= nn
+    kfirst = kbase == 0
+    lane_ok = Cat(*[kbase + i < kk for i in range(R)])
+    wv = _windows(m, p, act_rd, c, win) if win is not None else None
+    if wv is not None:
+        last_k = Mux(wv.on, wv.last_fold, last_k)
+        kfirst = Mux(wv.on, wv.first_fold, kfirst)
+        lane_ok = Mux(wv.on, wv.lanes, lane_ok)
     # weight issue: row j of the fold's weight block
     w_issue = running & (j < R)
     m.d.comb += w_rd.addr.eq(wbase + j)
@@ -106,7 +140,8 @@ def _ws(m: Module, p: HardwarePlan, array: SystolicArray, act_rd, w_rd, out_rmw,
     w_rowvalid = Signal()
     w_colmask = Signal(C)
     m.d.sync += [
-        w_load.eq(w_issue), w_row.eq(j), w_rowvalid.eq(kbase + j < kk),
+        w_load.eq(w_issue), w_row.eq(j), w_rowvalid.eq(lane_ok.bit_select(j[:max(1, (R - 1).bit_length())], 1)
+                                                       if R > 1 else lane_ok[0]),
         w_colmask.eq(Cat(*[nbase + i < nn for i in range(C)])),
     ]
     m.d.comb += [array.w_load.eq(w_load), array.w_row.eq(w_row)]
@@ -121,16 +156,20 @@ def _ws(m: Module, p: HardwarePlan, array: SystolicArray, act_rd, w_rd, out_rmw,
     # activation issue: row j (= m) of A for this K chunk
     a_issue = running & (j < mm)
     m.d.comb += act_rd.addr.eq(abase + j)
+    if wv is not None:
+        with m.If(wv.on):
+            m.d.comb += act_rd.addr.eq(wv.addr)
     meta = data.StructLayout({
-        "valid": 1, "first": 1, "last": 1, "addr": out_wr.addr.shape().width, "kmask": R,
+        "valid": 1, "first": 1, "last": 1, "addr": out_wr.addr.shape().width, "kmask": R, "inside": 1,
     })
     meta0 = Signal(meta)
     m.d.comb += [
         meta0.valid.eq(a_issue),
-        meta0.first.eq((kbase == 0) & ~c.acc_r),
+        meta0.first.eq(kfirst & ~c.acc_r),
         meta0.last.eq(last_k & last_n & (j + 1 == mm)),
         meta0.addr.eq(obase + j),
-        meta0.kmask.eq(Cat(*[kbase + i < kk for i in range(R)])),
+        meta0.kmask.eq(lane_ok),
+        meta0.inside.eq(1 if wv is None else (~wv.on | wv.inside)),
     ]
     meta1 = Signal(meta)  # aligned with the buffer's read data
     meta2 = Signal(meta)  # aligned with a_vec
@@ -142,7 +181,7 @@ def _ws(m: Module, p: HardwarePlan, array: SystolicArray, act_rd, w_rd, out_rmw,
     for r in range(R):
         lo = r // gn * gm * ab
         m.d.sync += [
-            a_vec[r].data.eq(act_rd.data[lo:lo + gm * ab]),
+            a_vec[r].data.eq(Mux(meta1.inside, act_rd.data[lo:lo + gm * ab], 0)),  # a window's padding: zero
             a_vec[r].valid.eq(meta1.valid & meta1.kmask[r]),
         ]
     m.d.comb += array.a_vec.eq(a_vec)
@@ -164,6 +203,8 @@ def _ws(m: Module, p: HardwarePlan, array: SystolicArray, act_rd, w_rd, out_rmw,
         out_wr.en.eq(meta_wr.valid),
         finish.eq(meta_wr.valid & meta_wr.last),
     ]
+    if wv is not None:
+        wv.walk(a_issue, running & (j + 1 == period), last_k)
     # fold walk: N chunks outer, K chunks inner
     with m.If(running):
         with m.If(j + 1 == period):
@@ -176,6 +217,83 @@ def _ws(m: Module, p: HardwarePlan, array: SystolicArray, act_rd, w_rd, out_rmw,
                 m.d.sync += [kbase.eq(kbase + R), abase.eq(abase + mm)]
         with m.Else():
             m.d.sync += j.eq(j + 1)
+
+@dataclass
+class _WindowState:
+    on: Value
+    addr: Value  # the input-buffer word of this cycle's pixel and tap
+    inside: Value  # the word is inside the image (else the window's padding: a zero)
+    first_fold: Value
+    last_fold: Value  # the tile's last plane and tap (its last K fold)
+    lanes: Value  # valid lanes of the fold's plane
+    walk: object  # walk(issue, fold_end, last_k): the counters' steps
+
+
+def _windows(m: Module, p: HardwarePlan, act_rd, c: _Ctl, w: Windows) -> _WindowState:
+    """The window address generator (window mode): counters for the pixel (``wo``, the output row's
+    offset in the band) and the fold (plane, ``ky``, ``kx``), whose sums are the read address:
+    ``slot + plane * band_words + (ho * sh + ky * dh - pad_t) * W + wo * sw + kx * dw - pad_l``; the
+    row and column of that sum against the band decide a zero. Adders and compares only."""
+    R = p.rows
+    aw = act_rd.addr.shape().width + 2
+    sig = signed(aw + 2)
+    # fold: plane base, kernel row/column offsets
+    plane = Signal(range(1 << 16), name="win_plane")
+    ky, kx = Signal(8, name="win_ky"), Signal(8, name="win_kx")
+    fp_base = Signal(aw, name="win_plane_base")
+    fk_row, fk_rowaddr, fk_col = Signal(sig, name="win_k_row"), Signal(sig, name="win_k_rowaddr"), Signal(
+        sig, name="win_k_col")
+    # pixel: output column, row offsets
+    wo = Signal(16, name="win_wo")
+    px_row, px_rowaddr, px_col = Signal(sig, name="win_px_row"), Signal(sig, name="win_px_rowaddr"), Signal(
+        sig, name="win_px_col")
+    hr = Signal(sig, name="win_hr")
+    wc = Signal(sig, name="win_wc")
+    addr = Signal(sig, name="win_addr")
+    m.d.comb += [
+        hr.eq(fk_row + px_row), wc.eq(fk_col + px_col),
+        addr.eq(fp_base + fk_rowaddr + px_rowaddr + fk_col + px_col),
+    ]
+    inside = (hr >= 0) & (hr < w.band_rows) & (wc >= 0) & (wc < w.in_w)
+    last_plane = plane + 1 == w.ks
+    last_fold = last_plane & (ky + 1 == w.r) & (kx + 1 == w.s)
+    first_fold = (plane == 0) & (ky == 0) & (kx == 0)
+    n_lanes = Mux(last_plane, w.lanes_last, R)
+    lanes = Cat(*[Const(i, 16) < n_lanes for i in range(R)])
+
+    def reset_pixels() -> list:
+        return [wo.eq(0), px_row.eq(0), px_rowaddr.eq(0), px_col.eq(0)]
+
+    def reset_kernel() -> list:
+        return [ky.eq(0), kx.eq(0), fk_row.eq(-w.pad_t), fk_rowaddr.eq(-w.top_words), fk_col.eq(-w.pad_l)]
+
+    with m.If(c.go):
+        m.d.sync += [plane.eq(0), fp_base.eq(c.a_off), *reset_kernel(), *reset_pixels()]
+
+    def walk(issue: Value, fold_end: Value, last_k: Value) -> None:
+        with m.If(fold_end):
+            m.d.sync += reset_pixels()
+            with m.If(kx + 1 < w.s):
+                m.d.sync += [kx.eq(kx + 1), fk_col.eq(fk_col + w.dw)]
+            with m.Elif(ky + 1 < w.r):
+                m.d.sync += [kx.eq(0), fk_col.eq(-w.pad_l), ky.eq(ky + 1), fk_row.eq(fk_row + w.dh),
+                             fk_rowaddr.eq(fk_rowaddr + w.dil_step)]
+            with m.Else():
+                m.d.sync += reset_kernel()
+                with m.If(last_k):  # the next column chunk: the tile's first plane again
+                    m.d.sync += [plane.eq(0), fp_base.eq(c.a_base)]
+                with m.Else():
+                    m.d.sync += [plane.eq(plane + 1), fp_base.eq(fp_base + w.band_words)]
+        with m.Elif(issue):
+            with m.If(wo + 1 == w.out_w):
+                m.d.sync += [wo.eq(0), px_col.eq(0), px_row.eq(px_row + w.sh),
+                             px_rowaddr.eq(px_rowaddr + w.row_step)]
+            with m.Else():
+                m.d.sync += [wo.eq(wo + 1), px_col.eq(px_col + w.sw)]
+
+    return _WindowState(on=w.on, addr=addr[:act_rd.addr.shape().width], inside=inside, first_fold=first_fold,
+                        last_fold=last_fold, lanes=lanes, walk=walk)
+
 
 def _os(m: Module, p: HardwarePlan, array: SystolicArray, act_rd, w_rd, out_rmw, out_wr, c: _Ctl) -> None:
     mm, nn, kk, period, j, running, finish = c.mm, c.nn, c.kk, c.period, c.j, c.running, c.finish

@@ -28,7 +28,9 @@ DESCRIPTOR_FIELDS: tuple[tuple[str, str], ...] = (
     ("gt", "groups per tile (a power of two)"),
     ("flags", "bit 0: A reused across the N loop; bit 1: B reused across the M loop; bit 2: weights outer; "
               "bit 3: depthwise (the layer runs on the depthwise engine); bit 4: vector (an add on the vector unit); "
-              "bit 5: with bit 4, a multiply by a per-plane scale word (squeeze-excite)"),
+              "bit 5: with bit 4, a multiply by a per-plane scale word (squeeze-excite); bit 6: windows (a "
+              "convolution reading its feature map as planes, windows made on chip: M pixels in tiles of whole "
+              "output rows, K input planes, groups the images)"),
     ("a_stride_g", "bytes between A blocks of consecutive group tiles"),
     ("a_stride_m", "bytes between A blocks of consecutive M tiles"),
     ("a_stride_k", "bytes between A blocks of consecutive K tiles"),
@@ -70,6 +72,18 @@ DESCRIPTOR_FIELDS: tuple[tuple[str, str], ...] = (
     ("dw_rows_01", "depthwise: input rows of the first band"),
     ("dw_rows_10", "depthwise: input rows of the last band"),
     ("dw_rows_11", "depthwise: input rows of the only band"),
+    # window mode (flags bit 6; sim.convplan.WinPlan.descriptor): the dw_* fields describe the bands and the
+    # kernel (dw_pad's bottom unused), these the windows
+    ("cv_out_w", "windows: output width (pixels)"),
+    ("cv_dil", "windows: dilation height (7..0), width (15..8)"),
+    ("cv_row_step", "windows: input words from an output row's windows to the next row's (stride height x input "
+                    "width)"),
+    ("cv_dil_step", "windows: input words from a kernel row to the next (dilation height x input width)"),
+    ("cv_lanes", "windows: channels of the last input plane"),
+    ("cv_a_block", "windows: bytes from an input plane to the next (the A blocks of a tile)"),
+    ("cv_c_block", "windows: bytes from an output plane to the next (the C blocks of a tile)"),
+    ("cv_top_words", "windows: input words of the first band's top padding rows (pad top x input width)"),
+    ("cv_a_tile_words", "windows: input-buffer words of the largest tile (kt planes of the tallest band)"),
     # vector mode (flags bit 4; sim.vecplan.VecPlan.descriptor): an add of two flat tensors in chunks of mt words,
     # X through the input buffer, Y through the weight buffer; TFLite's 8-bit ADD parameters (two's complement)
     ("vec_b_stride_m", "vector: bytes between the B (second operand) chunks of consecutive M tiles"),
@@ -108,6 +122,7 @@ ERROR_BITS: tuple[tuple[str, str], ...] = (
     ("dw_unsupported", "depthwise: no depthwise engine in this design, or a kernel larger than its window, or a "
                        "padded width larger than its line buffers"),
     ("vec_unsupported", "vector: no vector unit in this design, or both depthwise and vector modes"),
+    ("cv_unsupported", "windows: no window generation in this design, or windows with another mode, or gt > 1"),
 )
 
 STATUS_BITS = (("busy", "running a layer"), ("done", "the last layer finished (cleared by start)"),
@@ -126,7 +141,7 @@ def _build() -> tuple[Register, ...]:
     regs = [Register("ctrl", 0x00, "w", "bit 0: start the layer (ignored while busy)"),
             Register("status", 0x04, "r", "bit 0: busy; bit 1: done; bit 2: error"),
             Register("error", 0x08, "r", "; ".join(f"bit {i}: {d}" for i, (_, d) in enumerate(ERROR_BITS))),
-            Register("version", 0x0C, "r", "register map version (2)")]
+            Register("version", 0x0C, "r", "register map version (3)")]
     off = 0x10
     for name, desc in DESCRIPTOR_FIELDS:
         regs.append(Register(name, off, "rw", desc))
@@ -142,7 +157,7 @@ def _build() -> tuple[Register, ...]:
 REGISTERS: tuple[Register, ...] = _build()
 REGISTER_OFFSETS: dict[str, int] = {r.name: r.offset for r in REGISTERS}
 REGS_ADDR_BITS = 9
-MAP_VERSION = 2
+MAP_VERSION = 3
 
 
 def c_header(prefix: str = "CODESIGN") -> str:

@@ -50,7 +50,7 @@ class TileIterator(wiring.Component):
         q = {"q_nf": In(words_bits + 8), "q_stride_n": In(words_bits + 8), "gt_log2": In(range(DIM_BITS)),
              "q_index": Out(words_bits + 8)}
         dw = {"a_skew": In(ADDR_BITS), "first_m": Out(1), "last_m": Out(1), "b_stride_m": In(ADDR_BITS)}
-        super().__init__({**d, **a, **w, **q, **dw, "flags": In(6), "init": In(1), "advance": In(1), **out})
+        super().__init__({**d, **a, **w, **q, **dw, "flags": In(7), "init": In(1), "advance": In(1), **out})
 
     def elaborate(self, platform):
         m = Module()
@@ -61,6 +61,7 @@ class TileIterator(wiring.Component):
         prev = {n: Signal(name=f"{n}_prev") for n in ("a", "b", "c")}
         a_reuse, b_reuse, weights_outer, depthwise = self.flags[0], self.flags[1], self.flags[2], self.flags[3]
         vector = self.flags[4] & ~self.flags[5]  # B's chunks follow A's (an add; bit 5: a broadcast scale)
+        window = self.flags[6]  # on-chip convolution windows: bands like depthwise, one table for all images
 
         def size(x0, t, total):
             return Mux(x0 + t > total, total - x0, t)
@@ -82,14 +83,14 @@ class TileIterator(wiring.Component):
             self.a_slot.eq((prev["a"] ^ load_a) if two else 0),
             self.b_slot.eq((prev["b"] ^ load_b) if two else 0),
             self.c_slot.eq((prev["c"] ^ first_k) if two else 0),
-            # depthwise: a band after the first starts pad_top rows before its outputs' first row
+            # depthwise, windows: a band after the first starts pad_top rows before its outputs' first row
             self.a_addr.eq(self.a_base + offs["ag"] + offs["am"] + offs["ak"] - Mux(m0 != 0, self.a_skew, 0)),
             self.first_m.eq(m0 == 0), self.last_m.eq(last_m),
             self.b_addr.eq(self.b_base + offs["bg"] + offs["bm"] + offs["bn"] + offs["bk"]),
             self.c_addr.eq(self.c_base + offs["cg"] + offs["cm"] + offs["cn"]),
             self.q_index.eq(offs["qg"] + offs["qn"]),
             self.a_words.eq(Array([self.a_words_00, self.a_words_01, self.a_words_10,
-                                   self.a_words_11])[last_m * 2 + Mux(depthwise, m0 == 0, last_k)]),
+                                   self.a_words_11])[last_m * 2 + Mux(depthwise | window, m0 == 0, last_k)]),
             self.b_words.eq(Mux(vector, self.a_words,
                                 Array([self.b_words_00, self.b_words_01, self.b_words_10,
                                        self.b_words_11])[last_k * 2 + last_n])),
@@ -114,7 +115,7 @@ class TileIterator(wiring.Component):
         def step_g():
             return [g0.eq(g0 + self.gt), offs["ag"].eq(offs["ag"] + self.a_stride_g),
                     offs["bg"].eq(offs["bg"] + self.b_stride_g), offs["cg"].eq(offs["cg"] + self.c_stride_g),
-                    offs["qg"].eq(offs["qg"] + (self.q_nf << self.gt_log2))]
+                    offs["qg"].eq(offs["qg"] + Mux(window, 0, self.q_nf << self.gt_log2))]
 
         with m.If(self.init):
             m.d.sync += [g0.eq(0), m0.eq(0), n0.eq(0), k0.eq(0), valid.eq(1),

@@ -62,6 +62,8 @@ class _Bursts:
         self.left = Signal(BLOCK_BEAT_BITS + 4, name=f"{name}_left")  # beats left in the block
         self.blocks = Signal(BLOCK_COUNT_BITS, name=f"{name}_blocks")  # blocks after this one
         self.block_beats = Signal(BLOCK_BEAT_BITS + 3, name=f"{name}_block_beats")
+        self.start = Signal(ADDR_BITS, name=f"{name}_start")  # the block's first byte (strided ranges)
+        self.stride = Signal(ADDR_BITS, name=f"{name}_stride")
         shift = (bus_bytes - 1).bit_length()
         to_4k = Signal(13, name=f"{name}_to4k")
         m.d.comb += to_4k.eq((4096 - (self.addr & 4095)) >> shift)
@@ -73,17 +75,20 @@ class _Bursts:
         ]
         self.last_burst = (self.len_beats == self.left) & (self.blocks == 0)
 
-    def load(self, addr, block_beats, blocks) -> list:
-        """Start a range of ``blocks`` (>= 1) blocks."""
+    def load(self, addr, block_beats, blocks, stride=0) -> list:
+        """Start a range of ``blocks`` (>= 1) blocks, ``stride`` bytes apart (0: one after the other)."""
         return [self.addr.eq(addr), self.left.eq(block_beats), self.blocks.eq(blocks - 1),
-                self.block_beats.eq(block_beats)]
+                self.block_beats.eq(block_beats), self.start.eq(addr), self.stride.eq(stride)]
 
     def step(self) -> list:
         nxt_left = self.left - self.len_beats
+        nxt_block = self.start + self.stride
+        block_end = nxt_left == 0
         return [
-            self.addr.eq(self.addr + self.len_beats * self.bus_bytes),
-            self.left.eq(Mux(nxt_left == 0, self.block_beats, nxt_left)),
-            self.blocks.eq(Mux(nxt_left == 0, self.blocks - 1, self.blocks)),
+            self.addr.eq(Mux(block_end & (self.stride != 0), nxt_block, self.addr + self.len_beats * self.bus_bytes)),
+            self.left.eq(Mux(block_end, self.block_beats, nxt_left)),
+            self.blocks.eq(Mux(block_end, self.blocks - 1, self.blocks)),
+            self.start.eq(Mux(block_end, nxt_block, self.start)),
         ]
 
 
@@ -122,13 +127,14 @@ class DmaEngine(wiring.Component):
             "rd_go": In(1), "rd_busy": Out(1), "rd_last": Out(1),
             "rd_a_addr": In(ADDR_BITS), "rd_a_block_words": In(BLOCK_BEAT_BITS),
             "rd_a_blocks": In(BLOCK_COUNT_BITS), "rd_a_word": In(a_addr_bits),
+            "rd_a_stride": In(ADDR_BITS),  # bytes from an A block to the next (0: contiguous)
             "rd_b_addr": In(ADDR_BITS), "rd_b_block_words": In(BLOCK_BEAT_BITS),
             "rd_b_blocks": In(BLOCK_COUNT_BITS), "rd_b_word": In(b_addr_bits),
             "rd_q_addr": In(ADDR_BITS), "rd_q_words": In(BLOCK_BEAT_BITS),  # one block of q_words (0: none)
             # write command: C range
             "wr_go": In(1), "wr_busy": Out(1), "wr_last": Out(1),
             "wr_addr": In(ADDR_BITS), "wr_block_words": In(BLOCK_BEAT_BITS), "wr_blocks": In(BLOCK_COUNT_BITS),
-            "wr_word": In(c_addr_bits),
+            "wr_word": In(c_addr_bits), "wr_stride": In(ADDR_BITS),  # bytes between C blocks (0: contiguous)
             # requantize: the table word of the block's first column chunk, words per chunk run
             # (WS: the tile's M; OS: rows), chunks per block, table words per group, output params
             "wr_q": In(BLOCK_BEAT_BITS), "wr_run": In(BLOCK_BEAT_BITS), "wr_nf": In(BLOCK_BEAT_BITS),
@@ -178,23 +184,25 @@ class DmaEngine(wiring.Component):
         # the ranges of a command, in order: (name, beats per word, word bits, write port)
         ranges = [("a", pa, wa, (self.a_wr_addr, self.a_wr_data, self.a_wr_en), self.rd_a_word),
                   ("b", pb, wb, (self.b_wr_addr, self.b_wr_data, self.b_wr_en), self.rd_b_word)]
-        starts = [(self.rd_a_addr, self.rd_a_block_words * pa, self.rd_a_blocks),
-                  (self.rd_b_addr, self.rd_b_block_words * pb, self.rd_b_blocks)]
+        starts = [(self.rd_a_addr, self.rd_a_block_words * pa, self.rd_a_blocks, self.rd_a_stride),
+                  (self.rd_b_addr, self.rd_b_block_words * pb, self.rd_b_blocks, Const(0, 1))]
         if self.requant:
             ranges.insert(0, ("q", self.bpw_q, self.q_word_bits, (self.q_wr_addr, self.q_wr_data, self.q_wr_en),
                               Const(0, 1)))
-            starts.insert(0, (self.rd_q_addr, self.rd_q_words * self.bpw_q, Mux(self.rd_q_words != 0, 1, 0)))
+            starts.insert(0, (self.rd_q_addr, self.rd_q_words * self.bpw_q, Mux(self.rd_q_words != 0, 1, 0),
+                              Const(0, 1)))
         nr = len(ranges)
         addr = [Signal(ADDR_BITS, name=f"rg{i}_addr") for i in range(nr)]
         beats = [Signal(BLOCK_BEAT_BITS + 3, name=f"rg{i}_beats") for i in range(nr)]
         blocks = [Signal(BLOCK_COUNT_BITS, name=f"rg{i}_blocks") for i in range(nr)]
+        strides = [Signal(ADDR_BITS, name=f"rg{i}_stride") for i in range(nr)]
         busy = Signal()
         m.d.comb += [self.rd_busy.eq(busy), self.r_beat.eq(self.m_axi_rvalid & busy)]
         any_range = Cat(*[st[2] != 0 for st in starts]).any()
         with m.If(self.rd_go & ~busy):
             m.d.sync += busy.eq(any_range)
-            for i, (a, bt, bl) in enumerate(starts):
-                m.d.sync += [addr[i].eq(a), beats[i].eq(bt), blocks[i].eq(bl)]
+            for i, (a, bt, bl, sd) in enumerate(starts):
+                m.d.sync += [addr[i].eq(a), beats[i].eq(bt), blocks[i].eq(bl), strides[i].eq(sd)]
 
         def first_after(idx: int, use_regs: bool):
             """(exists, index) of the first non-empty range after ``idx`` (-1: from the start)."""
@@ -229,7 +237,7 @@ class DmaEngine(wiring.Component):
                             with m.Switch(which):
                                 for jj in range(j + 1, nr):
                                     with m.Case(jj):
-                                        m.d.sync += ar.load(addr[jj], beats[jj], blocks[jj])
+                                        m.d.sync += ar.load(addr[jj], beats[jj], blocks[jj], strides[jj])
             with m.Else():
                 m.d.sync += ar.step()
         # data side
@@ -325,8 +333,8 @@ class DmaEngine(wiring.Component):
         m.d.comb += self.m_axi_wlast.eq(beat_in_burst + 1 == wq.len_beats)
         with m.If(go):
             m.d.sync += [busy.eq(1), aw_active.eq(1), w_active.eq(1), bursts_out.eq(0), sub.eq(0),
-                         beat_in_burst.eq(0), aw.load(self.wr_addr, c_beats, self.wr_blocks),
-                         wq.load(self.wr_addr, c_beats, self.wr_blocks)]
+                         beat_in_burst.eq(0), aw.load(self.wr_addr, c_beats, self.wr_blocks, self.wr_stride),
+                         wq.load(self.wr_addr, c_beats, self.wr_blocks, self.wr_stride)]
         # the word fetch: output-buffer word (and its table word) in the order of the blocks
         f_word = Signal.like(self.wr_word)
         f_left = Signal(BLOCK_BEAT_BITS + 1)  # words left to fetch in the block

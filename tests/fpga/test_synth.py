@@ -22,7 +22,7 @@ from codesign.sim.config import AcceleratorConfig
 # depthwise engine and the vector unit beside a square WS array: left out here).
 SMALL = AcceleratorConfig(rows=2, cols=2, dataflow="ws", input_sram_bytes=256, weight_sram_bytes=256,
                           output_sram_bytes=256, clock_mhz=50.0, requantize=False, depthwise="array",
-                          vector_unit=False)
+                          vector_unit=False, conv_windows=False)
 
 
 @pytest.fixture(scope="module")

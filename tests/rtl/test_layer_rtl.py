@@ -39,10 +39,11 @@ pytestmark = [
                        reason=f"the RTL simulator {default_simulator()} is not installed"),
 ]
 
-# the array's layers on the array alone (the depthwise engine and the vector unit have tests of their own:
-# tests/rtl/test_depthwise_layer_rtl.py, test_vector_layer_rtl.py; left out, the builds stay small)
+# the array's layers on the array alone, im2col'd (the depthwise engine, the vector unit and on-chip windows have
+# tests of their own: tests/rtl/test_depthwise_layer_rtl.py, test_vector_layer_rtl.py, test_conv_window_rtl.py;
+# left out, the builds stay small)
 SMALL = {"input_sram_bytes": 1024, "weight_sram_bytes": 1024, "output_sram_bytes": 2048, "depthwise": "array",
-         "vector_unit": False}
+         "vector_unit": False, "conv_windows": False}
 
 
 def zoo_layer(net: str, name: str, size: int | None = None) -> Layer:

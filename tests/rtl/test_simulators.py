@@ -28,7 +28,7 @@ both = pytest.mark.skipif(not (runner.verilator_available() and runner.icarus_av
 # the array's layers on the array alone (the depthwise engine and the vector unit have tests of their own:
 # tests/rtl/test_depthwise_layer_rtl.py, test_vector_layer_rtl.py; left out, the builds stay small)
 SMALL = {"input_sram_bytes": 1024, "weight_sram_bytes": 1024, "output_sram_bytes": 2048, "depthwise": "array",
-         "vector_unit": False}
+         "vector_unit": False, "conv_windows": False}
 
 
 def _layers():  # type: ignore[no-untyped-def]

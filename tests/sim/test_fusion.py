@@ -11,7 +11,9 @@ from codesign.sim.fusion import DEFAULT, plan_network, producers
 from codesign.workloads import zoo
 from codesign.workloads.layers import Conv2d, Eltwise, Network
 
-CFG = AcceleratorConfig(rows=16, cols=16, depthwise="array")  # the array's layers (the engine's fusion: model-only)
+# the array's layers, im2col'd (the fusion model plans its layers as GEMMs: the engines' and the on-chip
+# windows' fusion is model-only)
+CFG = AcceleratorConfig(rows=16, cols=16, depthwise="array", conv_windows=False)
 
 
 def _names(net, idx):

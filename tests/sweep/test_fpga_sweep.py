@@ -15,7 +15,8 @@ SPACE = {
     "workloads": ["ds_cnn_kws"],
     # the small design of tests/fpga (2x2 INT8, 256-byte buffers, no depthwise engine or vector unit)
     "base": {"rows": 2, "cols": 2, "input_sram_bytes": 256, "weight_sram_bytes": 256, "output_sram_bytes": 256,
-             "clock_mhz": 50.0, "skip_pattern": "bitmask", "depthwise": "array", "vector_unit": False},
+             "clock_mhz": 50.0, "skip_pattern": "bitmask", "depthwise": "array", "vector_unit": False,
+             "conv_windows": False},
     "axes": {"zero_handling": ["gate", "skip"]},
     "pareto": "latency_ms,energy_pj,fpga:ecp5-25k",
 }
