@@ -383,7 +383,7 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
     from codesign.sim.mapping import plan_layer
     from codesign.sim.tileplan import bus_bytes, skip_slots
     from codesign.sim.vecplan import VecPlan
-    from codesign.workloads.tensors import conv_tensors
+    from codesign.workloads.tensors import col2im, conv_tensors
 
     if dw_seeds is None:
         dw_seeds = [seed] * len(layers)
@@ -448,8 +448,9 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
             continue
         if isinstance(plan, WinPlan):  # windows made on chip: the feature map as planes, not im2col
             refs.append(ops.active_macs() if hw.gating else groups * m * k * ops.b.shape[2])
-            x, w = conv_tensors(layer, batch=batch, seed=dw_seeds[i])  # type: ignore[arg-type]
-            w4 = w.reshape(layer.out_channels, layer.in_channels, layer.r, layer.s)  # type: ignore[attr-defined]
+            # the map and the weights behind the operands (seeded or a trained network's own)
+            x = col2im(ops.a, layer, batch)  # type: ignore[arg-type]
+            w4 = ops.b[0].T.reshape(layer.out_channels, layer.in_channels, layer.r, layer.s)  # type: ignore[attr-defined]
             image, members = chunks[-1]
             start = len(image)
             p = place_win_layer(image, plan, core, x, w4, start, q)

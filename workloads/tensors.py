@@ -72,6 +72,24 @@ def im2col(x: np.ndarray, layer: Conv2d) -> np.ndarray:
     return cols.transpose(1, 0, 5, 6, 2, 3, 4).reshape(g, b * oh * ow, cg * r * s)
 
 
+def col2im(a: np.ndarray, layer: Conv2d, batch: int) -> np.ndarray:
+    """The input ``x[batch, C, H, W]`` of one group's im2col matrix ``a[1, batch*out_h*out_w, C*R*S]``
+    (:func:`im2col`'s inverse on the pixels some window reads; the others, which no output depends on,
+    are zero)."""
+    c = layer.in_channels
+    pt, pl, pb, pr = layer.padding  # type: ignore[misc]
+    sh, sw = layer.stride  # type: ignore[misc]
+    dh, dw = layer.dilation  # type: ignore[misc]
+    oh, ow, r, s = layer.out_h, layer.out_w, layer.r, layer.s
+    cols = a.reshape(batch, oh, ow, c, r, s).transpose(0, 3, 4, 5, 1, 2)
+    xp = np.zeros((batch, c, layer.in_h + pt + pb, layer.in_w + pl + pr), dtype=a.dtype)
+    for ky in range(r):
+        for kx in range(s):
+            y0, x0 = ky * dh, kx * dw
+            xp[:, :, y0:y0 + sh * (oh - 1) + 1:sh, x0:x0 + sw * (ow - 1) + 1:sw] = cols[:, :, ky, kx]
+    return xp[:, :, pt:pt + layer.in_h, pl:pl + layer.in_w]
+
+
 @dataclass(frozen=True)
 class GemmOperands:
     """The GEMM operands of one layer: ``c[g] = a[g] @ b[g]`` for each group/head ``g``."""
