@@ -334,6 +334,34 @@ def _pack_lanes(values: np.ndarray, bits: int) -> list[int]:
     return out
 
 
+def _write_planes(image: bytearray, at: int, x: np.ndarray, lanes: int, bits: int, word_bytes: int,
+                  plane_bytes: int) -> None:
+    """A feature map ``x[batch, C, H, W]`` as planes of ``lanes`` channels (the last plane's missing
+    channels zero), ``[batch][C / lanes][H][W]`` words of ``word_bytes``, a plane every ``plane_bytes``
+    from ``at``."""
+    batch, c_, h_, w_ = x.shape
+    per_image = ceil_div(c_, lanes)
+    for b in range(batch):
+        for p in range(per_image):
+            plane = np.zeros((h_ * w_, lanes), dtype=np.int64)
+            width = min(c_, (p + 1) * lanes) - p * lanes
+            plane[:, :width] = x[b, p * lanes:p * lanes + width].reshape(width, h_ * w_).T
+            data = _words_to_bytes(_pack_lanes(plane, bits), word_bytes)
+            start = at + (b * per_image + p) * plane_bytes
+            image[start:start + len(data)] = data
+
+
+def _read_plane(image: bytes, at: int, words: int, plan: Any, hw: HardwarePlan) -> np.ndarray:
+    """``words`` output words of a plan whose words hold ``cols`` lanes (requantized, or accumulators)
+    from ``at``: ``[words, cols]`` values."""
+    wc = plan.word_bytes()[2]
+    raw = image[at:at + words * wc]
+    values = [int.from_bytes(raw[i * wc:(i + 1) * wc], "little") for i in range(words)]
+    bits = plan.geometry.out_bits or None
+    signed = hw.config.act_signed if plan.requantized else None
+    return hw.unpack_outputs(values, words, plan.geometry.cols, bits, signed)
+
+
 def place_dw_layer(image: bytearray, plan: Any, x: np.ndarray, w: np.ndarray, base: int,
                    requant: Requant | None = None) -> PlacedLayer:
     """Write a depthwise layer's input ``x[batch, C, H, W]`` as planes of ``lanes`` channels, its weights
@@ -346,17 +374,13 @@ def place_dw_layer(image: bytearray, plan: Any, x: np.ndarray, w: np.ndarray, ba
     pa, pb, _ = plan.plane_bytes
     a_base, b_base, c_base, q_base, end = _regions(image, plan, base, requant)
     q_word_bytes = beats_per_word(plan.q_word_bits, bus) * bus
-    batch, c_, h_, w_ = x.shape
+    batch, c_ = x.shape[:2]
     per_image = ceil_div(c_, lanes)
+    _write_planes(image, a_base, x, lanes, geo.act_bits, wa, pa)
     for b in range(batch):
         for g in range(per_image):
-            plane = np.zeros((h_ * w_, lanes), dtype=np.int64)
             chans = slice(g * lanes, min(c_, (g + 1) * lanes))
             width = chans.stop - chans.start
-            plane[:, :width] = x[b, chans].reshape(width, h_ * w_).T
-            at = a_base + (b * per_image + g) * pa
-            data = _words_to_bytes(_pack_lanes(plane, geo.act_bits), wa)
-            image[at:at + len(data)] = data
             kern = np.zeros((plan.r, plan.s, lanes), dtype=np.int64)
             kern[:, :, :width] = w[chans].transpose(1, 2, 0)
             slots = np.array(weight_slots(kern.tolist(), plan.kmax), dtype=np.int64)
@@ -381,19 +405,13 @@ def read_dw_outputs(image: bytes, placed: PlacedLayer, hw: HardwarePlan) -> np.n
     """The depthwise layer's outputs as the GEMM view ``C[channels, batch * out_h * out_w, 1]`` (int64)."""
     plan = placed.plan
     lanes = plan.lanes
-    _, _, wc = plan.word_bytes()
     _, _, pc = plan.plane_bytes
     per_image = ceil_div(plan.channels, lanes)
     pixels = plan.out_h * plan.out_w
     out = np.zeros((plan.channels, plan.batch * pixels, 1), dtype=np.int64)
-    bits = plan.geometry.out_bits or None
-    signed = hw.config.act_signed if plan.requantized else None
     for b in range(plan.batch):
         for g in range(per_image):
-            at = placed.c_base + (b * per_image + g) * pc
-            raw = image[at:at + pixels * wc]
-            words = [int.from_bytes(raw[i * wc:(i + 1) * wc], "little") for i in range(pixels)]
-            vals = hw.unpack_outputs(words, pixels, lanes, bits, signed)  # [pixels, lanes]
+            vals = _read_plane(image, placed.c_base + (b * per_image + g) * pc, pixels, plan, hw)  # [pixels, lanes]
             width = min(plan.channels, (g + 1) * lanes) - g * lanes
             out[g * lanes:g * lanes + width, b * pixels:(b + 1) * pixels, 0] = vals[:, :width].T
     return out
@@ -413,18 +431,10 @@ def place_win_layer(image: bytearray, plan: Any, hw: HardwarePlan, x: np.ndarray
     st = plan.strides_bytes
     a_base, b_base, c_base, q_base, end = _regions(image, plan, base, requant)
     q_word_bytes = beats_per_word(plan.q_word_bits, bus) * bus
-    batch, c_, h_, w_ = x.shape
+    c_ = x.shape[1]
     n_ = w.shape[0]
     planes = plan.planes
-    for b in range(batch):
-        for p in range(planes):
-            plane = np.zeros((h_ * w_, lanes), dtype=np.int64)
-            chans = slice(p * lanes, min(c_, (p + 1) * lanes))
-            width = chans.stop - chans.start
-            plane[:, :width] = x[b, chans].reshape(width, h_ * w_).T
-            at = a_base + b * st["a_g"] + p * st["plane_a"]
-            data = _words_to_bytes(_pack_lanes(plane, geo.act_bits), wa)
-            image[at:at + len(data)] = data
+    _write_planes(image, a_base, x, lanes, geo.act_bits, wa, st["plane_a"])
     # the weights as a K x N matrix in fold order: row (plane * R * S + ky * S + kx) * lanes + lane
     r_, s_ = plan.r, plan.s
     wk = np.zeros((planes, lanes, r_, s_, n_), dtype=np.int64)
@@ -462,19 +472,13 @@ def read_win_outputs(image: bytes, placed: PlacedLayer, hw: HardwarePlan) -> np.
     """A convolution's output planes as the GEMM view ``C[1, batch * out_h * out_w, N]`` (int64)."""
     plan = placed.plan
     cols = plan.geometry.cols
-    _, _, wc = plan.word_bytes()
     st = plan.strides_bytes
     pixels = plan.m_pixels
     n_ = plan.out_channels
     out = np.zeros((1, plan.batch * pixels, n_), dtype=np.int64)
-    bits = plan.geometry.out_bits or None
-    signed = hw.config.act_signed if plan.requantized else None
     for b in range(plan.batch):
         for f in range(plan.out_planes):
-            at = placed.c_base + b * st["c_g"] + f * st["plane_c"]
-            raw = image[at:at + pixels * wc]
-            words = [int.from_bytes(raw[i * wc:(i + 1) * wc], "little") for i in range(pixels)]
-            vals = hw.unpack_outputs(words, pixels, cols, bits, signed)  # [pixels, cols]
+            vals = _read_plane(image, placed.c_base + b * st["c_g"] + f * st["plane_c"], pixels, plan, hw)
             width = min(n_, (f + 1) * cols) - f * cols
             out[0, b * pixels:(b + 1) * pixels, f * cols:f * cols + width] = vals[:, :width]
     return out
@@ -529,13 +533,7 @@ def place_vec_layer(image: bytearray, plan: Any, x: np.ndarray, y: np.ndarray, p
 def read_vec_outputs(image: bytes, placed: PlacedLayer, hw: HardwarePlan) -> np.ndarray:
     """The output: an add's flat (``plan.elements``), a scale's ``[batch, C, pixels]`` (int64)."""
     plan = placed.plan
-    _, _, wc = plan.word_bytes()
-    count = plan.words * plan.groups
-    raw = image[placed.c_base:placed.c_base + count * wc]
-    words = [int.from_bytes(raw[i * wc:(i + 1) * wc], "little") for i in range(count)]
-    bits = plan.geometry.out_bits or None
-    signed = hw.config.act_signed if plan.requantized else None
-    vals = hw.unpack_outputs(words, count, plan.lanes, bits, signed)  # [words, lanes]
+    vals = _read_plane(image, placed.c_base, plan.words * plan.groups, plan, hw)  # [words, lanes]
     if not plan.broadcast:
         return vals.reshape(-1)[:plan.elements]
     per = ceil_div(plan.size, plan.lanes)

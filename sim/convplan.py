@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 from codesign.sim.config import AcceleratorConfig, Dataflow
+from codesign.sim.dwplan import band_rows, bands_keep_padding_at_ends
 from codesign.sim.tileplan import (
     VEC_FIELDS,
     LoopNest,
@@ -59,6 +60,7 @@ from codesign.sim.tileplan import (
     bus_bytes,
     nest_tiles,
     q_table_words,
+    run_lengths,
     skip_hardware,
     tile_compute_cycles,
 )
@@ -214,14 +216,8 @@ class WinPlan(LoopNest):
     def band(self, m0: int, ms: int) -> tuple[int, int, int, int]:
         """``(first input row, input rows, pad_top, pad_bottom)`` of the output rows ``m0 .. m0+ms-1``
         (:meth:`codesign.sim.dwplan.DwPlan.band` with the dilated kernel height)."""
-        sh = self.stride[0]
         eff = (self.r - 1) * self.dilation[0] + 1
-        lo = m0 * sh - self.padding[0]
-        hi = (m0 + ms - 1) * sh - self.padding[0] + eff
-        last = m0 + ms >= self.out_h
-        first_row = max(0, lo)
-        end = self.in_h if last else min(self.in_h, hi)
-        return first_row, end - first_row, first_row - lo, max(0, hi - self.in_h) if last else hi - end
+        return band_rows(m0, ms, self.out_h, self.in_h, self.stride[0], self.padding[0], eff)
 
     def band_kinds(self) -> dict[tuple[int, int], tuple[int, int]]:
         """``{(last, first): (m0, ms)}`` of the band kinds (in output rows); one band is every kind."""
@@ -243,20 +239,15 @@ class WinPlan(LoopNest):
 
     def fits(self) -> bool:
         """Every band kind fits its slots, reads a row, and keeps padding rows in the first and last
-        bands only (as :func:`codesign.sim.dwplan._fits`)."""
+        bands only (:func:`codesign.sim.dwplan.bands_keep_padding_at_ends`)."""
         sa, sb, sc = self.slot_words
         if self.block_words(0, 1, self.nt, self.kt)[1] > sb:
             return False
         for m0, ms in self.band_kinds().values():
-            _, rows, pad_t, pad_b = self.band(m0, ms)
             wa, _, wc = self.block_words(m0, ms, self.nt, self.kt)
-            if rows < 1 or wa > sa or wc > sc:
+            if wa > sa or wc > sc:
                 return False
-            if (pad_t and m0 != 0) or (pad_b and m0 + ms < self.out_h):
-                return False
-        if self.n_mt > 2 and self.band((self.n_mt - 2) * self.mt, self.mt)[3]:
-            return False
-        return True
+        return bands_keep_padding_at_ends(self.band, self.out_h, self.mt)
 
     # -- DRAM -------------------------------------------------------------------------------------
     @cached_property
@@ -384,15 +375,8 @@ class WinPlan(LoopNest):
 
 @lru_cache(maxsize=65536)
 def _runs(plan: WinPlan, config: AcceleratorConfig) -> tuple[tuple[int, int, int, int], ...]:
-    runs: list[list[int]] = []
-    for t in plan.tiles():
-        load, store = plan.tile_transfers(t)
-        cyc = tile_compute_cycles(config, 1, *plan.gemm_dims(t))
-        if runs and runs[-1][1:] == [load, store, cyc]:
-            runs[-1][0] += 1
-        else:
-            runs.append([1, load, store, cyc])
-    return tuple((c, ld, st, cy) for c, ld, st, cy in runs)
+    return run_lengths((*plan.tile_transfers(t), tile_compute_cycles(config, 1, *plan.gemm_dims(t)))
+                       for t in plan.tiles())
 
 
 def plan_win(layer: Conv2d, batch: int, config: AcceleratorConfig) -> WinPlan:

@@ -48,7 +48,7 @@ counted); the engine does not gate zero operands.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -61,6 +61,7 @@ from codesign.sim.tileplan import (
     WordGeometry,
     beats_per_word,
     bus_bytes,
+    run_lengths,
     skip_hardware,
 )
 from codesign.sim.timing import ceil_div
@@ -201,15 +202,7 @@ class LanePlan:
 
     def tile_runs(self) -> tuple[tuple[int, int, int, int], ...]:
         """Run-length encoded ``(count, load_bytes, store_bytes, compute_cycles)`` in execution order."""
-        runs: list[list[int]] = []
-        for t in self.tiles():
-            load, store = self.tile_transfers(t)
-            cyc = self.tile_compute_cycles(t)
-            if runs and runs[-1][1:] == [load, store, cyc]:
-                runs[-1][0] += 1
-            else:
-                runs.append([1, load, store, cyc])
-        return tuple((c, ld, st, cy) for c, ld, st, cy in runs)
+        return run_lengths((*self.tile_transfers(t), self.tile_compute_cycles(t)) for t in self.tiles())
 
 
 @dataclass(frozen=True)
@@ -263,13 +256,7 @@ class DwPlan(LanePlan):
         the last band reads to the image's end (a whole plane when it is the only band, so planes packed
         in one tile are one contiguous range). The plan keeps padding rows in the first and the last
         band only."""
-        sh = self.stride[0]
-        lo = m0 * sh - self.padding[0]
-        hi = (m0 + ms - 1) * sh - self.padding[0] + self.r
-        last = m0 + ms >= self.out_h
-        first_row = max(0, lo)
-        end = self.in_h if last else min(self.in_h, hi)
-        return first_row, end - first_row, first_row - lo, max(0, hi - self.in_h) if last else hi - end
+        return band_rows(m0, ms, self.out_h, self.in_h, self.stride[0], self.padding[0], self.r)
 
     def band_words(self, m0: int, ms: int) -> tuple[int, int, int]:
         """Buffer words ``(A, B, C)`` of one plane's band."""
@@ -430,20 +417,46 @@ def _choose_cached(batch: int, channels: int, in_h: int, in_w: int, r: int, s: i
 def _fits(plan: DwPlan, sa: int, sc: int) -> bool:
     """Every band kind (first, middle, last) of a one-plane-per-tile plan fits its slots, reads at
     least one input row, and keeps padding rows in the first and last bands only."""
-    starts = sorted({0, min(plan.mt, (plan.n_mt - 1) * plan.mt), (plan.n_mt - 1) * plan.mt})
-    for m0 in starts:
-        ms = min(plan.mt, plan.out_h - m0)
-        _, rows, pad_t, pad_b = plan.band(m0, ms)
-        wa, _, wc = plan.band_words(m0, ms)
-        if rows < 1 or wa > sa or wc > sc:
+    for m0 in band_starts(plan.out_h, plan.mt):
+        wa, _, wc = plan.band_words(m0, min(plan.mt, plan.out_h - m0))
+        if wa > sa or wc > sc:
             return False
-        if (pad_t and m0 != 0) or (pad_b and m0 + ms < plan.out_h):
+    return bands_keep_padding_at_ends(plan.band, plan.out_h, plan.mt)
+
+
+def band_rows(m0: int, ms: int, out_h: int, in_h: int, stride_h: int, pad_top: int,
+              kernel_h: int) -> tuple[int, int, int, int]:
+    """``(first input row, input rows, pad_top, pad_bottom)`` of the band of output rows ``m0 .. m0+ms-1``
+    of a map ``in_h`` rows high read by a ``kernel_h``-row window (dilated: its extent) at ``stride_h``:
+    the rows its windows read, clipped to the image (the clipped rows are padding made on chip); the
+    last band reads to the image's end."""
+    lo = m0 * stride_h - pad_top
+    hi = (m0 + ms - 1) * stride_h - pad_top + kernel_h
+    last = m0 + ms >= out_h
+    first_row = max(0, lo)
+    end = in_h if last else min(in_h, hi)
+    return first_row, end - first_row, first_row - lo, max(0, hi - in_h) if last else hi - end
+
+
+def band_starts(out_h: int, mt: int) -> list[int]:
+    """First output rows of the band kinds of ``mt``-row bands: the first, the second (all the middle
+    ones are alike), the last."""
+    n_mt = ceil_div(out_h, mt)
+    return sorted({0, min(mt, (n_mt - 1) * mt), (n_mt - 1) * mt})
+
+
+def bands_keep_padding_at_ends(band: Callable[[int, int], tuple[int, int, int, int]], out_h: int, mt: int) -> bool:
+    """Every band (``band(m0, ms)``: :func:`band_rows`) of ``mt`` output rows reads at least one input
+    row, and only the first and the last have padding rows (the hardware makes a band's top padding in
+    the first band and its bottom padding in the last)."""
+    for m0 in band_starts(out_h, mt):
+        ms = min(mt, out_h - m0)
+        _, rows, pad_t, pad_b = band(m0, ms)
+        if rows < 1 or (pad_t and m0 != 0) or (pad_b and m0 + ms < out_h):
             return False
-    if plan.n_mt > 2:  # the band before the last (its bottom may be the last one to touch padding)
-        m0 = (plan.n_mt - 2) * plan.mt
-        if plan.band(m0, plan.mt)[3]:
-            return False
-    return True
+    n_mt = ceil_div(out_h, mt)
+    # the band before the last (its bottom may be the last one to touch padding)
+    return not (n_mt > 2 and band((n_mt - 2) * mt, mt)[3])
 
 
 def plan_layer_dw(layer: Conv2d, batch: int, config: AcceleratorConfig):  # type: ignore[no-untyped-def]

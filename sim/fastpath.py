@@ -833,12 +833,12 @@ def _dw_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
     if p.requantize:  # the table: one word per plane (sim.tileplan.q_table_words on WS)
         engine = engine & (planes <= p.out_sram * 8 // (p.cols * p.accb))
 
+    def band4(m0: int, ms: int) -> tuple[int, int, int, int]:
+        return D.band_rows(m0, ms, oh, h_, sh, pt, r_)  # DwPlan.band
+
     def band(m0: int, ms: int) -> tuple[int, int, int]:
-        """(input rows, pad_top, pad_bottom) of a band (DwPlan.band)."""
-        lo, hi = m0 * sh - pt, (m0 + ms - 1) * sh - pt + r_
-        last = m0 + ms >= oh
-        first, end = max(0, lo), h_ if last else min(h_, hi)
-        return end - first, first - lo, max(0, hi - h_) if last else hi - end
+        """(input rows, pad_top, pad_bottom) of a band."""
+        return band4(m0, ms)[1:]
 
     def kinds(mt: int) -> dict[str, tuple[int, int, int]]:
         """The band kinds of ``mt`` output rows a band: ``{kind: (input rows, padded rows, output rows)}``."""
@@ -853,17 +853,7 @@ def _dw_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
             out[kind] = (rows, a + rows + b, ms)
         return out
 
-    def allowed(mt: int) -> bool:
-        """sim.dwplan._fits's shape conditions (rows read, padding in the first and last bands only)."""
-        n_mt = -(-oh // mt)
-        for m0 in sorted({0, min(mt, (n_mt - 1) * mt), (n_mt - 1) * mt}):
-            ms = min(mt, oh - m0)
-            rows, a, b = band(m0, ms)
-            if rows < 1 or (a and m0 != 0) or (b and m0 + ms < oh):
-                return False
-        return not (n_mt > 2 and band((n_mt - 2) * mt, mt)[2])
-
-    table = {m: kinds(m) for m in range(1, oh + 1) if allowed(m)}
+    table = {m: kinds(m) for m in range(1, oh + 1) if D.bands_keep_padding_at_ends(band4, oh, m)}
     single_words = table[oh]["single"][0] * w_ if oh in table else 0
     whole = (oh in table) & (single_words <= sa) & (oh * ow <= sc)
     most = np.maximum(1, np.minimum(np.minimum(planes, sa // max(1, single_words)),
@@ -987,6 +977,7 @@ def _win_shape(layer: Any, batch: int) -> _WinShape:
 
 def _make_win_shape(layer: Any, batch: int) -> _WinShape:
     from codesign.sim.convplan import WinPlan
+    from codesign.sim.dwplan import bands_keep_padding_at_ends
     from codesign.sim.tileplan import WordGeometry
 
     oh = layer.out_h
@@ -1002,15 +993,8 @@ def _make_win_shape(layer: Any, batch: int) -> _WinShape:
         plan = dataclasses.replace(probe, mt=mt)
         n_mt = plan.n_mt
         kinds = plan.band_kinds()
-        allowed = True
-        rows_max = 0
-        for m0, ms in kinds.values():  # WinPlan.fits's shape conditions
-            _, rows, pad_t, pad_b = plan.band(m0, ms)
-            rows_max = max(rows_max, rows)
-            if rows < 1 or (pad_t and m0 != 0) or (pad_b and m0 + ms < oh):
-                allowed = False
-        if n_mt > 2 and plan.band((n_mt - 2) * mt, mt)[3]:
-            allowed = False
+        allowed = bands_keep_padding_at_ends(plan.band, oh, mt)  # WinPlan.fits's shape conditions
+        rows_max = max(plan.band(m0, ms)[1] for m0, ms in kinds.values())
         pieces = plan._m_pieces()
         row = {"n_mt": n_mt, "allowed": int(allowed), "rows_max": rows_max,
                "rows_sum": sum(plan.band(m0, ms)[1] * count for m0, ms, count in pieces),

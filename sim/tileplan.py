@@ -42,7 +42,7 @@ Timing contract (the RTL meets it; ``tests/rtl`` check it cycle for cycle)
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
@@ -537,14 +537,25 @@ def nest_tiles(sizes: tuple[int, int, int, int], tiles: tuple[int, int, int, int
 
 @lru_cache(maxsize=65536)
 def _tile_runs(plan: TilePlan, config: AcceleratorConfig) -> tuple[tuple[int, int, int, int], ...]:
-    runs: list[list[int]] = []
     cycles: dict[tuple[int, int, int, int], int] = {}
-    for tile in plan.tiles():
-        load, store = plan.tile_transfers(tile)
-        dims = (tile.gs, tile.ms, tile.ns, tile.ks)
-        cyc = cycles.get(dims)
-        if cyc is None:
-            cyc = cycles[dims] = tile_compute_cycles(config, *dims)
+
+    def each() -> Iterator[tuple[int, int, int]]:
+        for tile in plan.tiles():
+            load, store = plan.tile_transfers(tile)
+            dims = (tile.gs, tile.ms, tile.ns, tile.ks)
+            cyc = cycles.get(dims)
+            if cyc is None:
+                cyc = cycles[dims] = tile_compute_cycles(config, *dims)
+            yield load, store, cyc
+
+    return run_lengths(each())
+
+
+def run_lengths(tiles: Iterable[tuple[int, int, int]]) -> tuple[tuple[int, int, int, int], ...]:
+    """Consecutive equal ``(load_bytes, store_bytes, compute_cycles)`` tiles as runs
+    ``(count, load_bytes, store_bytes, compute_cycles)``, in order."""
+    runs: list[list[int]] = []
+    for load, store, cyc in tiles:
         if runs and runs[-1][1:] == [load, store, cyc]:
             runs[-1][0] += 1
         else:
