@@ -372,15 +372,17 @@ class LayerAccelerator(wiring.Component):
         # IS: the core computes C^T = B^T A^T (M and N swap, A's buffer is its stationary one)
         dims = (t["ns"], t["ms"], t["ks"]) if self.is_ else (t["ms"], t["ns"], t["ks"])
         core_offs = (offs[1], offs[0], offs[2]) if self.is_ else (offs[0], offs[1], offs[2])
+        # a band of rows (depthwise, windows): its input rows and top padding by its kind (first, last)
+        kind = Cat(t["first_m"], t["last_m"])
+        band_rows = Mux(kind == 3, d["dw_rows_11"], Mux(kind == 2, d["dw_rows_10"],
+                                                         Mux(kind == 1, d["dw_rows_01"], d["dw_rows_00"])))
+        band_pad_t = Mux(t["first_m"], d["dw_pad"][0:8], 0)
         windows = None
         if self.windows:
-            kind = Cat(t["first_m"], t["last_m"])
-            band_rows = Mux(kind == 3, d["dw_rows_11"], Mux(kind == 2, d["dw_rows_10"],
-                                                             Mux(kind == 1, d["dw_rows_01"], d["dw_rows_00"])))
             windows = Windows(
                 on=win_mode, in_w=d["dw_in_w"][:16], out_w=d["cv_out_w"][:16], r=d["dw_kernel"][0:8],
                 s=d["dw_kernel"][8:16], sh=d["dw_kernel"][16:24], sw=d["dw_kernel"][24:32], dh=d["cv_dil"][0:8],
-                dw=d["cv_dil"][8:16], pad_l=d["dw_pad"][8:16], pad_t=Mux(t["first_m"], d["dw_pad"][0:8], 0),
+                dw=d["cv_dil"][8:16], pad_l=d["dw_pad"][8:16], pad_t=band_pad_t,
                 top_words=Mux(t["first_m"], d["cv_top_words"], 0), row_step=d["cv_row_step"],
                 dil_step=d["cv_dil_step"], band_rows=band_rows, band_words=t["a_words"], ks=t["ks"],
                 lanes_last=Mux(t["last_k"], d["cv_lanes"], self.config.rows))
@@ -390,7 +392,7 @@ class LayerAccelerator(wiring.Component):
         eng = None
         per_word = Signal(32, name="dw_macs_per_word")  # R * S * the plane's channels
         if self.depthwise:
-            eng, w_cnt = self._depthwise(m, p, t, offs, act_rd, w_rd, out_wr, d)
+            eng, w_cnt = self._depthwise(m, p, t, offs, act_rd, w_rd, out_wr, d, band_rows, band_pad_t)
         vec = None
         if self.vector:
             vec, vec_i, vec_o, vec_issue = self._vector_unit(m, p, offs, act_rd, w_rd, out_wr, d)
@@ -479,11 +481,12 @@ class LayerAccelerator(wiring.Component):
             ]
         return m
 
-    def _depthwise(self, m: Module, p: HardwarePlan, t: dict, offs: list, act_rd, w_rd, out_wr, d: dict):
+    def _depthwise(self, m: Module, p: HardwarePlan, t: dict, offs: list, act_rd, w_rd, out_wr, d: dict, band_rows,
+                   band_pad_t):
         """The depthwise engine on the layer's buffers: it reads the input buffer and writes the output
         buffer (accumulators; the DMA's write-back requantizes them as the array's) in place of the
         fold controller, whose ports are idle in depthwise mode. The pass's parameters come from the
-        descriptor and the tile's band kind (first, last)."""
+        descriptor and the tile's band (``band_rows``, ``band_pad_t``: by its kind, first and last)."""
         from codesign.hdl.engines.depthwise import DepthwiseEngine, DepthwiseSpec
 
         cfg = self.config
@@ -494,12 +497,9 @@ class LayerAccelerator(wiring.Component):
                              dim_bits=DW_DIM_BITS)
         m.submodules.depthwise = eng = DepthwiseEngine(spec)
         w_cnt = Signal(range(b_words(self.dw_kmax) + 1), name="dw_w_cnt")
-        kind = Cat(t["first_m"], t["last_m"])
-        rows = Mux(kind == 3, d["dw_rows_11"], Mux(kind == 2, d["dw_rows_10"], Mux(kind == 1, d["dw_rows_01"],
-                                                                                   d["dw_rows_00"])))
         m.d.comb += [
-            eng.in_h.eq(rows), eng.in_w.eq(d["dw_in_w"]),
-            eng.pad_t.eq(Mux(t["first_m"], d["dw_pad"][0:8], 0)), eng.pad_l.eq(d["dw_pad"][8:16]),
+            eng.in_h.eq(band_rows), eng.in_w.eq(d["dw_in_w"]),
+            eng.pad_t.eq(band_pad_t), eng.pad_l.eq(d["dw_pad"][8:16]),
             eng.pad_b.eq(Mux(t["last_m"], d["dw_pad"][16:24], 0)), eng.pad_r.eq(d["dw_pad"][24:32]),
             eng.kernel_h.eq(d["dw_kernel"][0:8]), eng.kernel_w.eq(d["dw_kernel"][8:16]),
             eng.stride_h.eq(d["dw_kernel"][16:24]), eng.stride_w.eq(d["dw_kernel"][24:32]),

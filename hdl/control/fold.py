@@ -14,6 +14,7 @@ Buffer layouts are those of :mod:`codesign.hdl.plan`, from the offsets.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
@@ -140,8 +141,8 @@ def _ws(m: Module, p: HardwarePlan, array: SystolicArray, act_rd, w_rd, out_rmw,
     w_rowvalid = Signal()
     w_colmask = Signal(C)
     m.d.sync += [
-        w_load.eq(w_issue), w_row.eq(j), w_rowvalid.eq(lane_ok.bit_select(j[:max(1, (R - 1).bit_length())], 1)
-                                                       if R > 1 else lane_ok[0]),
+        w_load.eq(w_issue), w_row.eq(j),
+        w_rowvalid.eq(kbase + j < kk if wv is None else Mux(wv.on, j < wv.n_lanes, kbase + j < kk)),
         w_colmask.eq(Cat(*[nbase + i < nn for i in range(C)])),
     ]
     m.d.comb += [array.w_load.eq(w_load), array.w_row.eq(w_row)]
@@ -218,6 +219,7 @@ def _ws(m: Module, p: HardwarePlan, array: SystolicArray, act_rd, w_rd, out_rmw,
         with m.Else():
             m.d.sync += j.eq(j + 1)
 
+
 @dataclass
 class _WindowState:
     on: Value
@@ -225,8 +227,9 @@ class _WindowState:
     inside: Value  # the word is inside the image (else the window's padding: a zero)
     first_fold: Value
     last_fold: Value  # the tile's last plane and tap (its last K fold)
-    lanes: Value  # valid lanes of the fold's plane
-    walk: object  # walk(issue, fold_end, last_k): the counters' steps
+    n_lanes: Value  # channels of the fold's plane
+    lanes: Value  # their lanes, valid
+    walk: Callable[[Value, Value, Value], None]  # walk(issue, fold_end, last_k): the counters' steps
 
 
 def _windows(m: Module, p: HardwarePlan, act_rd, c: _Ctl, w: Windows) -> _WindowState:
@@ -292,7 +295,7 @@ def _windows(m: Module, p: HardwarePlan, act_rd, c: _Ctl, w: Windows) -> _Window
                 m.d.sync += [wo.eq(wo + 1), px_col.eq(px_col + w.sw)]
 
     return _WindowState(on=w.on, addr=addr[:act_rd.addr.shape().width], inside=inside, first_fold=first_fold,
-                        last_fold=last_fold, lanes=lanes, walk=walk)
+                        last_fold=last_fold, n_lanes=n_lanes, lanes=lanes, walk=walk)
 
 
 def _os(m: Module, p: HardwarePlan, array: SystolicArray, act_rd, w_rd, out_rmw, out_wr, c: _Ctl) -> None:
