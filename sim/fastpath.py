@@ -290,6 +290,7 @@ def _pipeline(q: _Points, prologue: Arr) -> _Pipeline:
 
 
 Params = Callable[[tuple[tuple[bool, bool], ...]], tuple[Arr, Arr, Arr]]
+Tile4 = Callable[[tuple[bool, bool, bool, bool, bool, bool]], tuple[Arr, Arr, Arr]]  # see _nest4_cycles
 
 
 def _run_nest(pipe: _Pipeline, counts: Sequence[Arr], classes: Sequence[int], params: Params) -> None:
@@ -485,38 +486,13 @@ def _gemm_cycles(g: Any, p: _Points, plan: dict[str, Arr]) -> tuple[Arr, Arr]:
                         continue
                     comp = gs * (_native(p.df, p.rows, p.cols, ms, ns, ks) + GEMM_ISSUE_CYCLES) + TILE_ISSUE_CYCLES
                     compute += np.where(cnt > 0, cnt * comp, 0)
-    wo = plan["wo"]
-    outer_n = {True: plan["n_nt"], False: plan["n_mt"]}
-    inner_n = {True: plan["n_mt"], False: plan["n_nt"]}
-    n_o, n_i = np.where(wo, plan["n_nt"], plan["n_mt"]), np.where(wo, plan["n_mt"], plan["n_nt"])
-    # points with the same loop order and the same class (1, 2, 3+ iterations) at every level
-    # step through the same control flow together
-    code = wo.astype(I64)
-    for x in (plan["n_gt"], n_o, n_i, plan["n_kt"]):
-        code = code * 3 + np.minimum(x, 3) - 1
-    for c in np.unique(code).tolist():
-        idx = np.flatnonzero(code == c)
-        key: list[int] = []
-        rest = c
-        for _ in range(4):
-            rest, d = divmod(rest, 3)
-            key.insert(0, d + 1)
-        w = bool(rest)
-        q = p.take(idx)
+
+    def per_class(idx: Arr, q: _Points) -> Tile4:
         sub = {name: v[idx] for name, v in plan.items()}
         lastq = {name: v[idx] for name, v in last.items()}
-        counts = [sub["n_gt"], outer_n[w][idx], inner_n[w][idx], sub["n_kt"]]
-        cache: dict[tuple[bool, ...], tuple[Arr, Arr, Arr]] = {}
 
-        def params(ctx: tuple[tuple[bool, bool], ...], w: bool = w, q: _Points = q, sub: dict[str, Arr] = sub,
-                   lastq: dict[str, Arr] = lastq, cache: dict[tuple[bool, ...], tuple[Arr, Arr, Arr]] = cache
-                   ) -> tuple[Arr, Arr, Arr]:
-            (_, gl), (of, ol), (if_, il), (_, kl) = ctx
-            key = (gl, of, ol, if_, il, kl)
-            hit = cache.get(key)
-            if hit is not None:
-                return hit
-            m_first, m_last, n_first, n_last = (if_, il, of, ol) if w else (of, ol, if_, il)
+        def tile(place: tuple[bool, bool, bool, bool, bool, bool]) -> tuple[Arr, Arr, Arr]:
+            gl, m_first, m_last, n_first, n_last, kl = place
             gs = lastq["g"] if gl else sub["gt"]
             ms = lastq["m"] if m_last else sub["mt"]
             ns = lastq["n"] if n_last else sub["nt"]
@@ -527,14 +503,58 @@ def _gemm_cycles(g: Any, p: _Points, plan: dict[str, Arr]) -> tuple[Arr, Arr]:
             load = gs * (np.where(load_a, wa * sub["ba"], 0) + np.where(load_b, wb * sub["bb"], 0))
             store = gs * wc * sub["bc"] if kl else np.zeros_like(gs)
             comp = gs * (_native(q.df, q.rows, q.cols, ms, ns, ks) + GEMM_ISSUE_CYCLES) + TILE_ISSUE_CYCLES
+            return load, comp, store
+
+        return tile
+
+    cycles = _nest4_cycles(p, (plan["n_gt"], plan["n_mt"], plan["n_nt"], plan["n_kt"]), plan["wo"], plan["prologue"],
+                           per_class)
+    return cycles, compute
+
+
+def _nest4_cycles(p: _Points, counts: tuple[Arr, Arr, Arr, Arr], wo: Arr, prologue: Arr,
+                  per_class: Callable[[Arr, _Points], Tile4]) -> Arr:
+    """Cycles of a G, M, N, K tile program through the pipeline, per point (``TilePlan.tiles``'s loop
+    nest: ``counts`` = the G, M, N, K tile counts, ``wo`` weights outer, the ``prologue`` bytes read
+    first). Points with the same loop order and the same class (1, 2, 3+ iterations) at every level
+    step through the same control flow together; ``per_class(idx, q)`` gives, for those points, the
+    function of a tile's place ``(last_g, first_m, last_m, first_n, last_n, last_k)`` to its
+    (load bytes, compute cycles, store bytes)."""
+    n_gt, n_mt, n_nt, n_kt = counts
+    cycles = np.zeros(wo.size, I64)
+    n_o, n_i = np.where(wo, n_nt, n_mt), np.where(wo, n_mt, n_nt)
+    code = wo.astype(I64)
+    for x in (n_gt, n_o, n_i, n_kt):
+        code = code * 3 + np.minimum(x, 3) - 1
+    for c in np.unique(code).tolist():
+        idx = np.flatnonzero(code == c)
+        key: list[int] = []
+        rest = c
+        for _ in range(4):
+            rest, d = divmod(rest, 3)
+            key.insert(0, d + 1)
+        w = bool(rest)
+        q = p.take(idx)
+        tile = per_class(idx, q)
+        cache: dict[tuple[bool, ...], tuple[Arr, Arr, Arr]] = {}
+
+        def params(ctx: tuple[tuple[bool, bool], ...], w: bool = w, q: _Points = q, tile: Tile4 = tile,
+                   cache: dict[tuple[bool, ...], tuple[Arr, Arr, Arr]] = cache) -> tuple[Arr, Arr, Arr]:
+            (_, gl), (of, ol), (if_, il), (_, kl) = ctx
+            ck = (gl, of, ol, if_, il, kl)
+            hit = cache.get(ck)
+            if hit is not None:
+                return hit
+            m_first, m_last, n_first, n_last = (if_, il, of, ol) if w else (of, ol, if_, il)
+            load, comp, store = tile((gl, m_first, m_last, n_first, n_last, kl))
             out = (_dma(load, q, DMA_READ_OVERHEAD_CYCLES), comp, _dma(store, q, q.write_overhead))
-            cache[key] = out
+            cache[ck] = out
             return out
 
-        pipe = _pipeline(q, _dma(sub["prologue"], q, DMA_READ_OVERHEAD_CYCLES))
-        _run_nest(pipe, counts, key, params)
+        pipe = _pipeline(q, _dma(prologue[idx], q, DMA_READ_OVERHEAD_CYCLES))
+        _run_nest(pipe, [n_gt[idx], n_o[idx], n_i[idx], n_kt[idx]], key, params)
         cycles[idx] = pipe.end()
-    return cycles, compute
+    return cycles
 
 
 def _energy(p: _Points, active: Arr, gated: Arr, register: Arr, pe: Arr, in_rw: Arr, w_rw: Arr, out_rw: Arr,
@@ -1185,30 +1205,9 @@ def _win_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
         return _native(Dataflow.WS, r, r, ms * ow, ns, ks * taps * r) + GEMM_ISSUE_CYCLES + TILE_ISSUE_CYCLES
 
     # the pipeline over the nest: images, outer, inner, K tiles (WinPlan.tiles)
-    cycles = np.zeros(npts, I64)
-    n_o, n_i = np.where(wo, n_nt, n_mt), np.where(wo, n_mt, n_nt)
-    code = wo.astype(I64)
-    for x in (np.full(npts, batch, I64), n_o, n_i, n_kt):
-        code = code * 3 + np.minimum(x, 3) - 1
-    for cval in np.unique(code).tolist():
-        sel = np.flatnonzero(code == cval)
-        key: list[int] = []
-        rest = cval
-        for _ in range(4):
-            rest, d = divmod(rest, 3)
-            key.insert(0, d + 1)
-        w_outer = bool(rest)
-        qs = p.take(idx[sel])
-        cache: dict[tuple[bool, ...], tuple[Arr, Arr, Arr]] = {}
-
-        def params(ctx: tuple[tuple[bool, bool], ...], w_outer: bool = w_outer, qs: _Points = qs, sel: Arr = sel,
-                   cache: dict[tuple[bool, ...], tuple[Arr, Arr, Arr]] = cache) -> tuple[Arr, Arr, Arr]:
-            _, (of, ol), (if_, il), (_, kl) = ctx
-            ck = (of, ol, if_, il, kl)
-            hit = cache.get(ck)
-            if hit is not None:
-                return hit
-            m_first, m_last, n_first, n_last = (if_, il, of, ol) if w_outer else (of, ol, if_, il)
+    def per_class(sel: Arr, qs: _Points) -> Tile4:
+        def tile(place: tuple[bool, bool, bool, bool, bool, bool]) -> tuple[Arr, Arr, Arr]:
+            _, m_first, m_last, n_first, n_last, kl = place
             ms = last["m"][sel] if m_last else mt[sel]
             ns = last["n"][sel] if n_last else nt[sel]
             ks = last["k"][sel] if kl else kt[sel]
@@ -1219,14 +1218,11 @@ def _win_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
             load = (np.where(~a_reuse[sel] | n_first, wa * ba[sel], 0)
                     + np.where(~b_reuse[sel] | m_first, wb * bb[sel], 0))
             store = nfs * ms * ow * bc[sel] if kl else np.zeros(sel.size, I64)
-            out = (_dma(load, qs, DMA_READ_OVERHEAD_CYCLES), comp_of(ms, ns, ks, sel),
-                   _dma(store, qs, qs.write_overhead))
-            cache[ck] = out
-            return out
+            return load, comp_of(ms, ns, ks, sel), store
 
-        pipe = _pipeline(qs, _dma(prologue[sel], qs, DMA_READ_OVERHEAD_CYCLES))
-        _run_nest(pipe, [np.full(sel.size, batch, I64), n_o[sel], n_i[sel], n_kt[sel]], key, params)
-        cycles[sel] = pipe.end()
+        return tile
+
+    cycles = _nest4_cycles(q, (np.full(npts, batch, I64), n_mt, n_nt, n_kt), wo, prologue, per_class)
     # compute cycles: every (m, n, k) piece class times its count, per image
     compute = np.zeros(npts, I64)
     mp, np_, kp = _pieces(oh, mt), _pieces(cout, nt), _pieces(planes, kt)
