@@ -49,7 +49,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
-from codesign.sim.config import AcceleratorConfig, Dataflow
+from codesign.sim.config import AcceleratorConfig, Dataflow, ZeroHandling
 from codesign.sim.dwplan import band_rows, bands_keep_padding_at_ends
 from codesign.sim.tileplan import (
     VEC_FIELDS,
@@ -61,7 +61,6 @@ from codesign.sim.tileplan import (
     nest_tiles,
     q_table_words,
     run_lengths,
-    skip_hardware,
     tile_compute_cycles,
 )
 from codesign.sim.timing import ceil_div
@@ -80,8 +79,8 @@ def design_reason(config: AcceleratorConfig) -> str:
         return f"convolution windows are built on the weight-stationary array, not {c.dataflow.value!r}"
     if c.rows != c.cols:
         return f"convolution windows need a square array (planes of rows = cols channels), not {c.rows}x{c.cols}"
-    if skip_hardware(c) is not None:
-        return "convolution windows are not built on the n:m skipping array"
+    if c.zero_handling is ZeroHandling.SKIP:  # (n:m skipping's activation words carry groups, not planes)
+        return "convolution windows are not built beside zero skipping"
     return ""
 
 
@@ -468,7 +467,6 @@ def plan_layer_win(layer: Conv2d, batch: int, config: AcceleratorConfig):  # typ
     g = layer.gemm(batch)
     assert g is not None
     macs = g.m * g.n * g.k * g.repeats
-    from codesign.sim.config import ZeroHandling
     from codesign.sim.mapping import _inside
 
     if config.zero_handling is ZeroHandling.NONE:

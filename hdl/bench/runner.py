@@ -36,6 +36,7 @@ SIMULATORS = ("verilator", "icarus")
 _HDL_SOURCES = ("engines/array.py", "control/fold.py", "engines/gemm.py", "plan.py", "export.py")
 _LAYER_SOURCES = (*_HDL_SOURCES, "layer.py", "memory/dma.py", "control/sequencer.py", "control/regs.py",
                   "engines/depthwise.py", "../sim/dwplan.py", "engines/vector.py", "../sim/vecplan.py",
+                  "../sim/convplan.py",
                   "bench/axi_mem_model.v", "bench/layer_bench.py")
 _BUILD_FLAGS = ("-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3")  # Amaranth's output warns; not errors
 # Verilator: the memory model's depth is fixed at this many beats or more (one build serves most layers)
