@@ -61,6 +61,7 @@ from codesign.sim.tileplan import (
     nest_tiles,
     q_table_words,
     run_lengths,
+    skip_hardware,
     tile_compute_cycles,
 )
 from codesign.sim.timing import ceil_div
@@ -79,8 +80,8 @@ def design_reason(config: AcceleratorConfig) -> str:
         return f"convolution windows are built on the weight-stationary array, not {c.dataflow.value!r}"
     if c.rows != c.cols:
         return f"convolution windows need a square array (planes of rows = cols channels), not {c.rows}x{c.cols}"
-    if c.zero_handling is ZeroHandling.SKIP:  # (n:m skipping's activation words carry groups, not planes)
-        return "convolution windows are not built beside zero skipping"
+    if skip_hardware(c) is not None:  # (its activation words carry groups of m, not planes)
+        return "convolution windows are not built on the n:m skipping array"
     return ""
 
 
@@ -108,6 +109,10 @@ def layer_reason(layer: Conv2d, batch: int, config: AcceleratorConfig) -> str:
         return reason
     if not isinstance(layer, Conv2d) or layer.groups != 1:
         return "on-chip windows run convolutions of one group"
+    if config.zero_handling is ZeroHandling.SKIP and layer.weights.density < 1.0:
+        # idealized skipping (model-only) compresses im2col's K; the engine weighs it against the gated
+        # layer, which has the windows (sim.engine.simulate_layer)
+        return "zero skipping compresses the layer's im2col K"
     if max(layer.in_h, layer.in_w, layer.out_h, layer.out_w) > WIN_DIM_MAX:
         return f"on-chip windows hold maps up to {WIN_DIM_MAX} pixels a side"
     if max(layer.r, layer.s, *layer.stride, *layer.dilation, *layer.padding) > WIN_FIELD_MAX:  # type: ignore[misc]

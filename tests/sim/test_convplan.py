@@ -78,10 +78,10 @@ def test_layer_reason() -> None:
       ceil(27 / 32) = 1 (more than twice): refused, im2col packs the taps;
     * a 1x1 stride-2 convolution 64 -> 128 on 56x56 (16 lanes): the windows read 4 planes x 55 rows
       x 56 = 12,320 words against im2col's 28 x 28 x 4 = 3,136: refused, more bytes;
-    * a 3x3 64 -> 64: taken; and not on a non-square or output-stationary array, beside zero
-      skipping, with ``conv_windows: false``, for a grouped convolution, or where the requantization
-      table (one word per 16 output channels) outgrows its buffer (2 KiB of 16 x 32-bit words = 32
-      words < 64)."""
+    * a 3x3 64 -> 64: taken; and not on a non-square, output-stationary or n:m skipping array, for
+      sparse weights skipped (model-only), with ``conv_windows: false``, for a grouped convolution, or
+      where the requantization table (one word per 16 output channels) outgrows its buffer (2 KiB of
+      16 x 32-bit words = 32 words < 64)."""
     stem = _conv(3, 32, 224, 224, stride=2)
     assert "im2col packs the taps" in CP.layer_reason(stem, 1, AcceleratorConfig(rows=32, cols=32))
     strided = _conv(64, 128, 56, 56, kernel=1, stride=2, padding=0)
@@ -91,10 +91,13 @@ def test_layer_reason() -> None:
     assert "square array" in CP.layer_reason(ok, 1, SQUARE16.replace(cols=8))
     assert "weight-stationary" in CP.layer_reason(ok, 1, SQUARE16.replace(dataflow="os"))
     assert CP.layer_reason(ok, 1, SQUARE16.replace(conv_windows=False)) == "conv_windows is false"
-    # zero skipping (n:m built, bitmask model-only) compresses im2col's K: no windows beside it
-    for pattern in ("2:4", "bitmask"):
-        skip = SQUARE16.replace(zero_handling="skip", skip_pattern=pattern)
-        assert "zero skipping" in CP.layer_reason(ok, 1, skip)
+    # not on the n:m skipping array (its activation words carry groups); idealized (bitmask) skipping
+    # compresses im2col's K of sparse layers only: dense ones keep their windows
+    assert "n:m skipping" in CP.layer_reason(ok, 1, SQUARE16.replace(zero_handling="skip", skip_pattern="2:4"))
+    bitmask = SQUARE16.replace(zero_handling="skip", skip_pattern="bitmask")
+    assert CP.layer_reason(ok, 1, bitmask) == ""
+    sparse = ok.with_operands(weights=ok.weights.with_sparsity("0.5"))
+    assert "compresses the layer's im2col K" in CP.layer_reason(sparse, 1, bitmask)
     grouped = Conv2d("g", in_channels=64, out_channels=64, in_h=56, in_w=56, kernel=3, padding=1, groups=2)
     assert "one group" in CP.layer_reason(grouped, 1, SQUARE16)
     wide = _conv(64, 1024, 14, 14, kernel=1, padding=0)
