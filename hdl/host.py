@@ -12,7 +12,7 @@ A host (a test bench, a soft CPU, a driver) runs a layer in three steps:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -69,6 +69,18 @@ def check_descriptor(desc: dict[str, int], hw: HardwarePlan, plan: TilePlan) -> 
         for name in ("cv_a_block", "cv_c_block"):
             if desc[name] % bus:
                 raise ConfigError(f"descriptor {name} must be a multiple of the {bus}-byte bus width, not {desc[name]}")
+    if desc["flags"] >> 7 & 1:  # a residual add in the write-back
+        from codesign.hdl.layer import has_vector_unit
+
+        if not (has_vector_unit(hw.config) and hw.config.requantize):
+            raise ConfigError("descriptor flags bit 7 (residual add) needs the vector unit and requantize: true in "
+                              "this design")
+        if desc["flags"] >> 3 & 0b11:
+            raise ConfigError(f"descriptor flags bit 7 (residual add) cannot go with depthwise or vector mode, "
+                              f"not flags={desc['flags']:#x}")
+        if desc["res_base"] % bus:
+            raise ConfigError(f"descriptor res_base must be a multiple of the {bus}-byte bus width, "
+                              f"not {desc['res_base']}")
 
 
 @dataclass(frozen=True)
@@ -482,6 +494,55 @@ def read_win_outputs(image: bytes, placed: PlacedLayer, hw: HardwarePlan) -> np.
             width = min(n_, (f + 1) * cols) - f * cols
             out[0, b * pixels:(b + 1) * pixels, f * cols:f * cols + width] = vals[:, :width]
     return out
+
+
+def place_residual(image: bytearray, placed: PlacedLayer, hw: HardwarePlan, y: np.ndarray,
+                   params: Any) -> PlacedLayer:
+    """Add a residual to a placed convolution or linear layer (``codesign.sim.fusion``'s built add):
+    ``y`` (the GEMM view ``[G, M, N]`` of the residual, at the activations' bits) written after the
+    layer's regions in exactly its output's layout (the write-back reads it block for block as it
+    writes C), and the descriptor's residual fields: flags bit 7, ``res_base`` and the add's TFLite
+    parameters ``params`` (``workloads.eltwise_arith.EltwiseParams``, the layer's output as input 1)."""
+    from codesign.sim.convplan import WinPlan
+
+    plan = placed.plan
+    geo = plan.geometry
+    foot_c = plan.dram_footprint_bytes[2]
+    res_base = _round_up(placed.end, ALIGN_BYTES)
+    end = _round_up(res_base + foot_c, ALIGN_BYTES)
+    if len(image) < end:
+        image.extend(bytes(end - len(image)))
+    bits = geo.out_bits
+    if isinstance(plan, WinPlan):
+        st = plan.strides_bytes
+        x4 = y[0].reshape(plan.batch, plan.out_h, plan.out_w, plan.out_channels).transpose(0, 3, 1, 2)
+        _write_planes(image, res_base, x4, geo.cols, bits, plan.word_bytes()[2], st["plane_c"])
+    else:  # the blocks of read_outputs, packed as the WS write-back writes them (column chunks of M words)
+        cols = geo.cols
+        g_, m_, n_ = plan.gemm.repeats, plan.gemm.m, plan.gemm.n
+        fc = plan.block_bytes(plan.mt, plan.nt, plan.kt)[2]
+        wbytes = plan.beats_per_word[2] * plan.bus_bytes
+        per_g = fc * plan.n_nt * plan.n_mt
+        for g in range(g_):
+            for mi, m0 in enumerate(range(0, m_, plan.mt)):
+                ms = min(plan.mt, m_ - m0)
+                for ni, n0 in enumerate(range(0, n_, plan.nt)):
+                    ns = min(plan.nt, n_ - n0)
+                    nf = ceil_div(ns, cols)
+                    blk = np.zeros((ms, nf * cols), dtype=np.int64)
+                    blk[:, :ns] = y[g, m0:m0 + ms, n0:n0 + ns]
+                    words = blk.reshape(ms, nf, cols).transpose(1, 0, 2).reshape(nf * ms, cols)
+                    data = _words_to_bytes(_pack_lanes(words, bits), wbytes)
+                    at = res_base + g * per_g + mi * fc * plan.n_nt + ni * fc
+                    image[at:at + len(data)] = data
+    desc = dict(placed.descriptor)
+    desc["flags"] |= 1 << 7
+    desc["res_base"] = res_base
+    for f in ("input1_offset", "input2_offset", "left_shift", "input1_multiplier", "input1_shift",
+              "input2_multiplier", "input2_shift", "output_multiplier", "output_shift", "output_offset",
+              "act_min", "act_max"):
+        desc[f"vec_{f}"] = int(getattr(params, f)) & 0xFFFFFFFF
+    return replace(placed, descriptor=desc, end=end)
 
 
 # --------------------------------------------------------------------------------------------

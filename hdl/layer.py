@@ -26,6 +26,7 @@ from codesign.hdl.control.fold import Windows, fold_controller
 from codesign.hdl.control.regs import COUNTERS, DESCRIPTOR_FIELDS, ERROR_BITS, MAP_VERSION, REGISTERS, REGS_ADDR_BITS
 from codesign.hdl.control.sequencer import DIM_BITS, TileIterator
 from codesign.hdl.engines.array import SystolicArray
+from codesign.hdl.engines.vector import LATENCY_CYCLES as VEC_LATENCY
 from codesign.hdl.memory.dma import DmaEngine, axi_master_members
 from codesign.hdl.plan import HardwarePlan, core_config
 from codesign.sim.config import AcceleratorConfig, Dataflow
@@ -110,6 +111,8 @@ class LayerAccelerator(wiring.Component):
         self.dw_kmax = config.depthwise_kernel
         self.vector = has_vector_unit(config)
         self.windows = has_conv_windows(config)
+        # a residual add in the write-back (codesign.sim.fusion): the vector unit's ADD on the way out
+        self.residual = self.vector and self.requant
         super().__init__(layer_members(config))
 
     # -- published timing (codesign.sim.tileplan: what the simulator uses) -----------------------------
@@ -150,11 +153,19 @@ class LayerAccelerator(wiring.Component):
         if self.requant:
             m.submodules.q_mem = q_mem = memory.Memory(shape=unsigned(self.q_word_bits), depth=self.q_depth, init=[])
             q_wr, q_rd = q_mem.write_port(), q_mem.read_port()
+        # the residual buffer: 2B output slots of the residual's words (a tile's residual is loaded with
+        # its loads and read by its store; loads run at most 2B - 1 tiles ahead of the stores)
+        y_slots = 2 * self.slots
+        y_depth = y_slots * self.slot_words[2]
+        if self.residual:
+            m.submodules.y_mem = y_mem = memory.Memory(shape=unsigned(self.config.cols * self.config.act_bits),
+                                                       depth=y_depth, init=[])
+            y_wr, y_rd = y_mem.write_port(), y_mem.read_port()
 
         # -- registers ----------------------------------------------------------------------------
         # the depthwise fields are registers only beside the engine (elsewhere they read 0)
         absent = (("dw_",) * (not (self.depthwise or self.windows)) + ("vec_",) * (not self.vector)
-                  + ("cv_",) * (not self.windows))
+                  + ("cv_",) * (not self.windows) + ("res_",) * (not self.residual))
         desc = {name: Const(0, 32) if name.startswith(absent) and absent else Signal(32, name=f"reg_{name}")
                 for name, _ in DESCRIPTOR_FIELDS}
         counters = {name: Signal(64, name=f"cnt_{name}") for name, _ in COUNTERS}
@@ -202,6 +213,9 @@ class LayerAccelerator(wiring.Component):
         checks["cv_unsupported"] = win_mode & (dw_mode | vec_mode | (d["gt"] != 1) | Const(int(not self.windows), 1)
                                                | (d["dw_kernel"][0:8] == 0) | (d["dw_kernel"][8:16] == 0)
                                                | (d["dw_kernel"][16:24] == 0) | (d["dw_kernel"][24:32] == 0))
+        res_mode = d["flags"][7]
+        checks["res_unsupported"] = res_mode & (dw_mode | vec_mode | Const(int(not self.residual), 1))
+        checks["unaligned"] = checks["unaligned"] | (res_mode & ((d["res_base"] & bus_mask) != 0))
         code = Cat(*[checks[name] for name, _ in ERROR_BITS])
         go = start_req & ~busy
         with m.If(go):
@@ -226,7 +240,7 @@ class LayerAccelerator(wiring.Component):
                        ("b_words", words_bits), ("c_words", words_bits), ("first_m", 1), ("last_m", 1),
                        ("last_k", 1)]
         store_fields = [("has", 1), ("addr", 32), ("gs", DIM_BITS), ("c_words", words_bits), ("c_slot", 1),
-                        ("q", words_bits + 8), ("run", DIM_BITS), ("nf", DIM_BITS)]
+                        ("q", words_bits + 8), ("run", DIM_BITS), ("nf", DIM_BITS), ("y_slot", 2)]
         comp_w = sum(w for _, w in comp_fields)
         store_w = sum(w for _, w in store_fields)
         m.submodules.comp_q = comp_q = fifo.SyncFIFO(width=comp_w, depth=self.slots + 1)
@@ -255,9 +269,11 @@ class LayerAccelerator(wiring.Component):
         chunks = Mux(it.ns == d["nt"], d["c_nf_0"], d["c_nf_1"])  # of this tile's columns
         # windows: the C blocks are the tile's column chunks (planes of the output), ms pixels each, a
         # plane apart in DRAM; the A blocks its ks input planes' bands, a plane apart
-        m.d.comb += store_q.w_data.eq(Cat(it.last_k, it.c_addr, Mux(win_mode, chunks, it.gs)[:DIM_BITS],
-                                          Mux(win_mode, it.ms, it.c_words)[:words_bits], it.c_slot, it.q_index,
-                                          run[:DIM_BITS], chunks))
+        c_blocks = Mux(win_mode, chunks, it.gs)[:DIM_BITS]
+        c_block_words = Mux(win_mode, it.ms, it.c_words)[:words_bits]
+        y_slot = Signal(2, name="y_slot")  # the residual slot of the tile being loaded: tiles mod 2B
+        m.d.comb += store_q.w_data.eq(Cat(it.last_k, it.c_addr, c_blocks, c_block_words, it.c_slot,
+                                          it.q_index[:words_bits + 8], run[:DIM_BITS], chunks[:DIM_BITS], y_slot))
         head = unpack(store_q.r_data, store_fields)
 
         # -- DMA -------------------------------------------------------------------------------------
@@ -267,7 +283,8 @@ class LayerAccelerator(wiring.Component):
             b_addr_bits=_addr_bits(self.depths[1]), c_addr_bits=_addr_bits(self.depths[2]), bpw=self.bpw,
             q_word_bits=self.q_word_bits, q_addr_bits=_addr_bits(self.q_depth), cols=self.config.cols,
             acc_bits=p.acc_bits, out_bits=self.config.act_bits if self.requant else 0,
-            out_signed=self.config.act_signed, q_per_lane=not self.is_)
+            out_signed=self.config.act_signed, q_per_lane=not self.is_, residual=self.residual,
+            y_addr_bits=_addr_bits(y_depth), post_latency=VEC_LATENCY)
         q_prologue = Signal()  # the read command in flight is the requantization table
         if self.requant:
             m.d.comb += [q_wr.addr.eq(dma.q_wr_addr), q_wr.data.eq(dma.q_wr_data), q_wr.en.eq(dma.q_wr_en),
@@ -275,6 +292,15 @@ class LayerAccelerator(wiring.Component):
         for name, member in axi_master_members(self.bus_bytes * 8).items():
             port, dport = getattr(self, name), getattr(dma, name)
             m.d.comb += port.eq(dport) if member.flow is Out else dport.eq(port)
+        if self.residual:  # the residual: the blocks of the tile's store, at res_base, when the tile stores
+            m.d.comb += [
+                y_wr.addr.eq(dma.y_wr_addr), y_wr.data.eq(dma.y_wr_data), y_wr.en.eq(dma.y_wr_en),
+                y_rd.addr.eq(dma.y_rd_addr), y_rd.en.eq(dma.y_rd_en), dma.y_rd_data.eq(y_rd.data),
+                dma.rd_y_addr.eq(it.c_addr - d["c_base"] + d["res_base"]), dma.rd_y_block_words.eq(c_block_words),
+                dma.rd_y_blocks.eq(Mux(res_mode & it.last_k & ~q_prologue, c_blocks, 0)),
+                dma.rd_y_stride.eq(Mux(win_mode, d["cv_c_block"], 0)), dma.rd_y_word.eq(y_slot * sc),
+                dma.wr_post.eq(res_mode), dma.wr_y_word.eq(head["y_slot"] * sc),
+            ]
         m.d.comb += [
             a_wr.addr.eq(dma.a_wr_addr), a_wr.data.eq(dma.a_wr_data), a_wr.en.eq(dma.a_wr_en),
             b_wr.addr.eq(dma.b_wr_addr), b_wr.data.eq(dma.b_wr_data), b_wr.en.eq(dma.b_wr_en),
@@ -355,6 +381,10 @@ class LayerAccelerator(wiring.Component):
                         m.next = "STEP"
         with m.If(issue_load):
             m.d.comb += dma.rd_go.eq(1)
+        with m.If(launch):
+            m.d.sync += y_slot.eq(0)
+        with m.Elif(issue_load):
+            m.d.sync += y_slot.eq(Mux(y_slot == y_slots - 1, 0, y_slot + 1))
         m.d.comb += [it.advance.eq(issue_load), store_q.w_en.eq(issue_load)]
         with m.If(issue_load):
             m.d.sync += [ld["gs"].eq(it.gs), ld["ms"].eq(it.ms), ld["ns"].eq(it.ns), ld["ks"].eq(it.ks),
@@ -395,7 +425,7 @@ class LayerAccelerator(wiring.Component):
             eng, w_cnt = self._depthwise(m, p, t, offs, act_rd, w_rd, out_wr, d, band_rows, band_pad_t)
         vec = None
         if self.vector:
-            vec, vec_i, vec_o, vec_issue = self._vector_unit(m, p, offs, act_rd, w_rd, out_wr, d)
+            vec, vec_i, vec_o, vec_issue = self._vector_unit(m, p, offs, act_rd, w_rd, out_wr, d, dma)
         with m.FSM(name="compute"):
             with m.State("IDLE"):
                 # tile i = computed takes its output slot once tile i - B is stored (wstep counts the
@@ -511,10 +541,11 @@ class LayerAccelerator(wiring.Component):
                          out_wr.addr.eq(eng.out_addr), out_wr.data.eq(eng.out_data), out_wr.en.eq(eng.out_en)]
         return eng, w_cnt
 
-    def _vector_unit(self, m: Module, p: HardwarePlan, offs: list, act_rd, w_rd, out_wr, d: dict):
+    def _vector_unit(self, m: Module, p: HardwarePlan, offs: list, act_rd, w_rd, out_wr, d: dict, dma):
         """The vector unit on the layer's buffers in vector mode: X from the input buffer, Y from the
         weight buffer (read by the compute sequencer's VEC_RUN state), the results sign-extended into
-        the output buffer's accumulator lanes (the write-back's identity table passes them on)."""
+        the output buffer's accumulator lanes (the write-back's identity table passes them on). With a
+        residual add (flags bit 7) the DMA's write-back feeds it instead (``dma.post_*``)."""
         from codesign.hdl.engines.vector import VectorSpec, VectorUnit
 
         cfg = self.config
@@ -526,9 +557,13 @@ class LayerAccelerator(wiring.Component):
         issued = Signal(name="vec_issued")  # the buffers' data is the word addressed last cycle
         m.d.sync += issued.eq(issue)
         ab = cfg.act_bits
+        res = d["flags"][7] if self.residual else Const(0, 1)
+        if self.residual:
+            m.d.comb += [dma.post_out_valid.eq(vec.out_valid & res), dma.post_out_data.eq(vec.out_data)]
         m.d.comb += [
-            vec.op.eq(Mux(d["flags"][5], 1, 0)), vec.in_valid.eq(issued), vec.in_a.eq(act_rd.data),
-            vec.in_b.eq(w_rd.data[:cfg.cols * ab]),
+            vec.op.eq(Mux(d["flags"][5], 1, 0)), vec.in_valid.eq(Mux(res, dma.post_valid, issued)),
+            vec.in_a.eq(Mux(res, dma.post_x, act_rd.data)),
+            vec.in_b.eq(Mux(res, dma.post_y, w_rd.data[:cfg.cols * ab])),
             vec.input1_offset.eq(d["vec_input1_offset"]), vec.input2_offset.eq(d["vec_input2_offset"]),
             vec.left_shift.eq(d["vec_left_shift"]), vec.input1_multiplier.eq(d["vec_input1_multiplier"]),
             vec.input1_shift.eq(d["vec_input1_shift"]), vec.input2_multiplier.eq(d["vec_input2_multiplier"]),

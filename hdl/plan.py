@@ -77,8 +77,10 @@ class HardwarePlan:
         reason = model_only_reason(c)
         if reason:
             raise ConfigError(reason)
-        if c.fusion.value != "none":  # a mode the simulator models per layer, not built
-            raise ConfigError(f"fusion must be none for the generated hardware, not {c.fusion.value!r} (model-only)")
+        from codesign.sim.fusion import design_reason as fusion_reason
+
+        if fusion_reason(c):  # full: a mode the simulator models per layer, not built
+            raise ConfigError(fusion_reason(c))
         if c.depthwise.value == "engine":
             from codesign.sim.dwplan import design_reason
 

@@ -40,6 +40,7 @@ import numpy as np
 from codesign.errors import ConfigError, WorkloadError
 from codesign.hdl.plan import HardwarePlan, core_config
 from codesign.sim.config import AcceleratorConfig
+from codesign.sim.fusion import DEFAULT as DEFAULT_CTX
 from codesign.sim.vecplan import layer_reason as vec_reason
 from codesign.workloads.layers import Eltwise, Layer, Linear, MatMul, gemm_layer
 from codesign.workloads.tensors import GemmOperands, layer_operands
@@ -260,6 +261,40 @@ class EltwiseOperands:
 AddOperands = EltwiseOperands  # the residual add's (the name tests use)
 
 
+@dataclass(frozen=True)
+class ResidualOperands:
+    """A residual add fused into a layer's write-back (``codesign.sim.fusion``'s built add): the residual
+    ``y`` in the layer's GEMM view ``[G, M, N]`` and TFLite's ADD parameters for seeded scales and zero
+    points, the layer's (requantized) output as input 1."""
+
+    y: np.ndarray
+    params: Any
+
+    @classmethod
+    def seeded(cls, shape: tuple[int, int, int], config: AcceleratorConfig, seed: int = 0) -> ResidualOperands:
+        from codesign.workloads.eltwise_arith import add_params
+
+        rng = np.random.default_rng(seed + 11)
+        bits = config.act_bits
+        lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if config.act_signed else (0, (1 << bits) - 1)
+        s1, s2, so = (float(v) for v in rng.uniform(0.01, 0.1, size=3))
+        z1, z2, zo = (int(v) for v in rng.integers(lo // 8, hi // 8 + 1, size=3))
+        y = rng.integers(lo, hi, size=shape, endpoint=True)
+        return cls(y, add_params(s1, z1, s2, z2, so, zo, lo, hi))
+
+    def expected(self, x: np.ndarray) -> np.ndarray:
+        from codesign.workloads.eltwise_arith import tflite_add
+
+        return tflite_add(x, self.y, self.params)
+
+
+def residual_context() -> Any:
+    """The :class:`codesign.sim.fusion.LayerContext` of a layer whose write-back runs a built residual add."""
+    from codesign.sim.fusion import DEFAULT
+
+    return replace(DEFAULT, writeback_add=True, fused_layers=1)
+
+
 def _check_cocotb() -> None:
     try:
         import cocotb  # noqa: F401
@@ -337,7 +372,8 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
                   on_layer: Callable[[int, dict[str, Any]], None] | None = None,
                   on_start: Callable[[RtlRunEstimate], None] | None = None,
                   dw_seeds: list[int] | None = None,
-                  unit_weights: list[bool] | None = None) -> list[WholeLayerVerification]:
+                  unit_weights: list[bool] | None = None,
+                  residuals: list[ResidualOperands | None] | None = None) -> list[WholeLayerVerification]:
     """Run whole layers (one RTL simulation for all of them) through the AXI port and compare.
 
     ``simulator``: ``"verilator"`` or ``"icarus"`` (default: :func:`codesign.hdl.bench.runner.default_simulator`).
@@ -352,7 +388,12 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
     A depthwise layer the plan puts on the depthwise engine (``codesign.sim.dwplan``) is laid out as
     planes from its seeded tensors (``workloads.tensors.conv_tensors`` with ``dw_seeds[i]``, default
     ``seed``: the seed its ``ops`` were made with; unit weights where ``unit_weights[i]``: an average
-    pool's convolution), not as im2col."""
+    pool's convolution), not as im2col.
+
+    ``residuals[i]``: a residual add fused into layer ``i``'s write-back (``codesign.sim.fusion``, built
+    with the vector unit): the layer runs with flags bit 7, the residual laid out as its output, and the
+    expected outputs are TFLite's ADD of its requantized outputs and the residual; the simulator's
+    numbers are the layer's in that fusion context."""
     from codesign.hdl.bench.runner import (
         VERILATOR_MIN_DEPTH_WORDS,
         estimate_seconds,
@@ -367,6 +408,7 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
         image_hex,
         place_dw_layer,
         place_layer,
+        place_residual,
         place_vec_layer,
         place_win_layer,
         random_requant,
@@ -387,6 +429,8 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
 
     if dw_seeds is None:
         dw_seeds = [seed] * len(layers)
+    if residuals is None:
+        residuals = [None] * len(layers)
 
     _check_cocotb()
     simulator = require_simulator(simulator)
@@ -427,7 +471,15 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
         quants.append(q)
         groups, m, k = ops.a.shape
         hw.check_accumulator(k, f"layer {layer.name!r}")
-        plan = plan_layer(layer, batch, config).tiling
+        res = residuals[i]
+        ctx = residual_context() if res is not None else DEFAULT_CTX
+        if res is not None and not config.requantize:
+            raise ConfigError(f"layer {layer.name!r}: a residual add in the write-back needs requantize: true")
+        plan = plan_layer(layer, batch, config, ctx).tiling
+
+        def with_residual(image: bytearray, p: Any, res: ResidualOperands | None = res) -> Any:
+            return place_residual(image, p, core, res.y, res.params) if res is not None else p
+
         if isinstance(plan, DwPlan):  # on the depthwise engine: the feature map as planes, not im2col
             refs.append(plan.enabled_macs())
             x, w = conv_tensors(layer, batch=batch, seed=dw_seeds[i])  # type: ignore[arg-type]
@@ -453,15 +505,15 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
             w4 = ops.b[0].T.reshape(layer.out_channels, layer.in_channels, layer.r, layer.s)  # type: ignore[attr-defined]
             image, members = chunks[-1]
             start = len(image)
-            p = place_win_layer(image, plan, core, x, w4, start, q)
+            p = with_residual(image, place_win_layer(image, plan, core, x, w4, start, q))
             if len(image) > max_image_bytes and members:
                 del image[start:]
                 chunks.append((bytearray(), []))
                 image, members = chunks[-1]
-                p = place_win_layer(image, plan, core, x, w4, 0, q)
+                p = with_residual(image, place_win_layer(image, plan, core, x, w4, 0, q))
             members.append(i)
             check_descriptor(p.descriptor, hw, plan)  # type: ignore[arg-type]
-            placed.append((layer, ops, p, simulate_layer(layer, batch, config)))
+            placed.append((layer, ops, p, simulate_layer(layer, batch, config, context=ctx)))
             continue
         slots, compressed = k, False
         if core.skip_nm:  # K counts weight slots (sim.tileplan.skip_slots)
@@ -478,15 +530,17 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
             refs.append(ops.active_macs() if hw.gating else groups * m * k * ops.b.shape[2])
         image, members = chunks[-1]
         start = len(image)
-        p = place_layer(image, plan, core, operands[0], operands[1], start, q, b_index=operands[2])
+        p = with_residual(image, place_layer(image, plan, core, operands[0], operands[1], start, q,
+                                             b_index=operands[2]))
         if len(image) > max_image_bytes and members:  # a new image (and simulator run) for this layer
             del image[start:]
             chunks.append((bytearray(), []))
             image, members = chunks[-1]
-            p = place_layer(image, plan, core, operands[0], operands[1], 0, q, b_index=operands[2])
+            p = with_residual(image, place_layer(image, plan, core, operands[0], operands[1], 0, q,
+                                                 b_index=operands[2]))
         members.append(i)
         check_descriptor(p.descriptor, hw, plan)
-        sim = simulate_layer(layer, batch, config)
+        sim = simulate_layer(layer, batch, config, context=ctx)
         placed.append((layer, ops, p, sim))
     bus = bus_bytes(config)
     results: list[dict[str, Any]] = []
@@ -527,8 +581,8 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
             run(wd, image, members)
     wall = round(time.perf_counter() - t0, 3)
     out = []
-    for (layer, ops, p, sim), res, q, active, out_image in zip(placed, results, quants, refs, out_images,
-                                                                strict=True):
+    for (layer, ops, p, sim), res, q, active, out_image, resid in zip(placed, results, quants, refs, out_images,
+                                                                       residuals, strict=True):
         if res["error"]:
             raise ConfigError(f"layer {layer.name!r}: the hardware refused its descriptor "
                               f"(error bits {res['error']:#x})")
@@ -543,6 +597,8 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
             else:
                 c = read_outputs(out_image, p, core)
             expect = q.apply(ops.c) if q is not None else ops.c
+            if resid is not None:
+                expect = resid.expected(expect)
             (groups, m, k), n = ops.a.shape, ops.b.shape[2]
         out.append(WholeLayerVerification(
             layer=layer.name, m=m, n=n, k=k, groups=groups, tiles=p.plan.tile_count,
@@ -606,7 +662,8 @@ def verify(
             if v < 1:
                 raise ConfigError(f"gemm {nm} must be a positive integer, not {v}")
         layers: list[Layer] = [Linear(f"gemm_{m}x{n}x{k}", in_features=k, out_features=n, tokens=m, bias=False)]
-    else:
+    heads: dict[str, Layer] = {}  # built residual adds (fusion: eltwise): the head's name -> the add
+    if gemm is None:
         from codesign.workloads.layers import Network
 
         if isinstance(workload, Network):
@@ -615,9 +672,17 @@ def verify(
             from codesign.workloads.loading import load_workload
 
             net = load_workload(workload)
-        layers = [ly for ly in net.layers if gemm_layer(ly) is not None or not vec_reason(ly, config)]
+        from codesign.sim.fusion import plan_network
+
+        contexts = plan_network(net, config)
+        fused_adds = {ly.name: ctx.fused_into for ly, ctx in zip(net.layers, contexts, strict=True)
+                      if ctx.fused and ctx.writeback_add}
+        by_name = {ly.name: ly for ly in net.layers}
+        heads = {head: by_name[add] for add, head in fused_adds.items()}
+        layers = [ly for ly in net.layers if ly.name not in fused_adds
+                  and (gemm_layer(ly) is not None or not vec_reason(ly, config))]
         if layer is not None:
-            chosen = [ly for ly in net.layers if ly.name == layer]
+            chosen = [by_name[fused_adds.get(ly.name, ly.name)] for ly in net.layers if ly.name == layer]
             if not chosen:
                 names = ", ".join(ly.name for ly in layers[:12])
                 raise WorkloadError(f"layer must be one of {names}{', ...' if len(layers) > 12 else ''}; "
@@ -629,10 +694,12 @@ def verify(
                                     "hardware does not build (model-only)")
     pairs: list[tuple[Layer, Any]] = []
     units = []
+    residuals: list[ResidualOperands | None] = []
     for ly in layers:
         if isinstance(ly, Eltwise):  # an add or a scale on the vector unit
             pairs.append((ly, EltwiseOperands.seeded(ly, config, batch, seed)))
             units.append(False)
+            residuals.append(None)
             continue
         hwl = hardware_layer(gemm_layer(ly) or ly, config, density)
         ops = layer_operands(hwl, batch=batch, seed=seed)
@@ -643,8 +710,12 @@ def verify(
             ops = replace(ops, b=np.ones_like(ops.b))
         pairs.append((hwl, ops))
         units.append(pooled)
-    return verify_layers(pairs, config, batch=batch, stall=stall, seed=seed, work_dir=work_dir, simulator=simulator,
-                         on_layer=on_layer, on_start=on_start, unit_weights=units)
+        # a residual add built in its write-back: the add's seeded residual and parameters
+        residuals.append(ResidualOperands.seeded(ops.c.shape, config, seed) if ly.name in heads else None)
+    results = verify_layers(pairs, config, batch=batch, stall=stall, seed=seed, work_dir=work_dir,
+                            simulator=simulator, on_layer=on_layer, on_start=on_start, unit_weights=units,
+                            residuals=residuals)
+    return [replace(r, layer=f"{r.layer}+{heads[r.layer].name}") if r.layer in heads else r for r in results]
 
 
 def scaled(layer: Layer, **changes: Any) -> Layer:

@@ -36,20 +36,23 @@ class ZeroHandling(str, enum.Enum):
 
 
 class Fusion(str, enum.Enum):
-    """What crosses layer boundaries on chip (model-only: the generated hardware runs layers one
-    by one through DRAM).
+    """What crosses layer boundaries on chip (:mod:`codesign.sim.fusion`).
 
-    * ``none`` (the default): every layer reads its operands from DRAM and writes its output to
-      DRAM. This is what the generated hardware does, and the default describes hardware that
-      exists: ``codesign simulate``'s rows are then what ``codesign verify`` checks on the RTL.
+    * ``auto`` (the default): what the generated hardware does. A residual add runs in the
+      requantized write-back of the convolution or linear layer before it, on the built vector unit
+      (its other operand read with that layer's loads), where the design builds the vector unit;
+      every other layer reads its operands from DRAM and writes its output to DRAM. ``codesign
+      simulate``'s rows are then what ``codesign verify`` checks on the RTL.
+    * ``none``: every layer alone, through DRAM (also built).
     * ``eltwise``: activation, BN, scalar and per-channel ops and residual adds run in the
       producer's write-back on the vector unit, as edge accelerators do (NVDLA's SDP, Arm
-      Ethos-U's output stage, Gemmini's mvout path): no DRAM round trip of their own. The
-      recommended exploration; model-only until the write-back builds it.
+      Ethos-U's output stage, Gemmini's mvout path): no DRAM round trip of their own. Built for
+      the residual adds ``auto`` fuses; the other fused layers are model-only.
     * ``full``: also keep a layer's output on chip (in the input SRAM) for its consumers when it
-      fits next to what else is resident there (see :mod:`codesign.sim.fusion`).
+      fits next to what else is resident there (model-only).
     """
 
+    AUTO = "auto"
     NONE = "none"
     ELTWISE = "eltwise"
     FULL = "full"
@@ -247,7 +250,7 @@ class AcceleratorConfig:
     # the write-back requantizes accumulators to act_bits (per-channel bias, scale, zero point, clamp),
     # as an edge accelerator's next layer reads them; false writes the acc_bits accumulators
     requantize: bool = True
-    fusion: Fusion = Fusion.NONE
+    fusion: Fusion = Fusion.AUTO
     mapping: Mapping = Mapping.FIXED
     objective: Objective = Objective.EDP
     depthwise: Depthwise = Depthwise.AUTO

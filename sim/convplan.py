@@ -52,6 +52,7 @@ from functools import cached_property, lru_cache
 from codesign.sim.config import AcceleratorConfig, Dataflow, ZeroHandling
 from codesign.sim.dwplan import band_rows, bands_keep_padding_at_ends
 from codesign.sim.tileplan import (
+    RES_FIELDS,
     VEC_FIELDS,
     LoopNest,
     Tile,
@@ -290,9 +291,11 @@ class WinPlan(LoopNest):
         """The tile's on-chip GEMM: pixels, channels, and K as ``folds * rows``."""
         return t.ms * self.out_w, t.ns, t.ks * self.taps * self.lanes
 
-    def tile_runs(self, config: AcceleratorConfig) -> tuple[tuple[int, int, int, int], ...]:
-        """Run-length encoded ``(count, load_bytes, store_bytes, compute_cycles)`` in execution order."""
-        return _runs(self, config)
+    def tile_runs(self, config: AcceleratorConfig, residual: bool = False) -> tuple[tuple[int, int, int, int], ...]:
+        """Run-length encoded ``(count, load_bytes, store_bytes, compute_cycles)`` in execution order;
+        with a built residual add (:mod:`codesign.sim.fusion`) a storing tile's load also reads the
+        residual's blocks (as many bytes as the store)."""
+        return _runs(self, config, residual)
 
     def traffic_bytes(self) -> tuple[int, int, int]:
         """DRAM bytes of the A loads, B loads and C stores (the tile program's, in closed form)."""
@@ -347,7 +350,7 @@ class WinPlan(LoopNest):
             "dw_skew": pt * self.in_w * wa, "dw_in_w": self.in_w,
             "dw_pad": pt | pl << 8 | pb << 16 | pr << 24,
             "dw_kernel": self.r | self.s << 8 | sh << 16 | sw << 24,
-            **{f: 0 for f in VEC_FIELDS},
+            **{f: 0 for f in VEC_FIELDS}, **{f: 0 for f in RES_FIELDS},
             "cv_out_w": self.out_w, "cv_dil": dh | dw << 8, "cv_row_step": sh * self.in_w,
             "cv_dil_step": dh * self.in_w, "cv_lanes": self.in_channels - (self.planes - 1) * self.lanes,
             "cv_a_block": s["plane_a"], "cv_c_block": s["plane_c"], "cv_top_words": pt * self.in_w,
@@ -378,9 +381,12 @@ class WinPlan(LoopNest):
 
 
 @lru_cache(maxsize=65536)
-def _runs(plan: WinPlan, config: AcceleratorConfig) -> tuple[tuple[int, int, int, int], ...]:
-    return run_lengths((*plan.tile_transfers(t), tile_compute_cycles(config, 1, *plan.gemm_dims(t)))
-                       for t in plan.tiles())
+def _runs(plan: WinPlan, config: AcceleratorConfig, residual: bool) -> tuple[tuple[int, int, int, int], ...]:
+    def run(t: Tile) -> tuple[int, int, int]:
+        load, store = plan.tile_transfers(t)
+        return load + store if residual else load, store, tile_compute_cycles(config, 1, *plan.gemm_dims(t))
+
+    return run_lengths(run(t) for t in plan.tiles())
 
 
 def plan_win(layer: Conv2d, batch: int, config: AcceleratorConfig) -> WinPlan:
@@ -455,15 +461,18 @@ def _estimate(plan: WinPlan, moved_bytes: int, bw: float, latency: int) -> int:
     return max(compute, dma)
 
 
-def plan_layer_win(layer: Conv2d, batch: int, config: AcceleratorConfig):  # type: ignore[no-untyped-def]
-    """The :class:`codesign.sim.mapping.LayerPlan` of a convolution with on-chip windows."""
-    from codesign.sim.mapping import LayerPlan, TileRun, effective_bits
+def plan_layer_win(layer: Conv2d, batch: int, config: AcceleratorConfig,  # type: ignore[no-untyped-def]
+                   residual: bool = False):
+    """The :class:`codesign.sim.mapping.LayerPlan` of a convolution with on-chip windows (``residual``:
+    with a built residual add in its write-back, :mod:`codesign.sim.fusion`)."""
+    from codesign.sim.mapping import LayerPlan, TileRun, effective_bits, residual_counts
     from codesign.sim.result import Counts
+    from codesign.sim.tileplan import WRITEBACK_ADD_CYCLES
     from codesign.sim.timing import map_gemm
 
     plan = plan_win(layer, batch, config)
     geo = plan.geometry
-    runs = tuple(TileRun(c, ld, st, cy) for c, ld, st, cy in plan.tile_runs(config))
+    runs = tuple(TileRun(c, ld, st, cy) for c, ld, st, cy in plan.tile_runs(config, residual))
     a_bytes, b_bytes, c_bytes = plan.traffic_bytes()
     load = a_bytes + b_bytes + plan.prologue_bytes
     ab = effective_bits(layer.inputs, config.act_bits)
@@ -501,7 +510,10 @@ def plan_layer_win(layer: Conv2d, batch: int, config: AcceleratorConfig):  # typ
         dram_write_bits=c_bytes * 8,
         vector_ops=c_elems if plan.requantized else 0,
     )
+    if residual:
+        counts = residual_counts(counts, c_bytes)
     fm = map_gemm(config.dataflow, config.rows, config.cols, plan.m_pixels, layer.out_channels,
                   folds_per_chunk * plan.lanes)
     return LayerPlan(runs=runs, counts=counts, folds=fm.folds * batch,
-                     tile_mnk=(1, plan.mt * plan.out_w, plan.nt, plan.kt), tiling=plan)
+                     tile_mnk=(1, plan.mt * plan.out_w, plan.nt, plan.kt), tiling=plan,
+                     store_extra_cycles=WRITEBACK_ADD_CYCLES if residual else 0)

@@ -101,8 +101,11 @@ def read_lead_cycles(config: AcceleratorConfig) -> int:
     return dma_read_cycles(1, config) - 1
 
 
-def pipeline_simpy(runs: Sequence[TileRun], config: AcceleratorConfig, prologue_bytes: int = 0) -> PipelineTiming:
-    """``prologue_bytes``: a read before the first tile's load (the requantization table)."""
+def pipeline_simpy(runs: Sequence[TileRun], config: AcceleratorConfig, prologue_bytes: int = 0,
+                   store_extra_cycles: int = 0) -> PipelineTiming:
+    """``prologue_bytes``: a read before the first tile's load (the requantization table);
+    ``store_extra_cycles``: more cycles before each store's first data beat (a built residual add in
+    the write-back: :mod:`codesign.sim.fusion`)."""
     tiles = list(_tiles(runs))
     n = len(tiles)
     if n == 0:
@@ -114,7 +117,7 @@ def pipeline_simpy(runs: Sequence[TileRun], config: AcceleratorConfig, prologue_
     stored = [env.event() for _ in range(n)]
     # the memory's data bus: write data phases take it at once (preempting), reads use the rest
     bus = simpy.PreemptiveResource(env, capacity=1)
-    r_lead, w_lead = read_lead_cycles(config), write_lead_cycles(config)
+    r_lead, w_lead = read_lead_cycles(config), write_lead_cycles(config) + store_extra_cycles
     w_tail = config.dram_latency_cycles + 1
 
     def read(nbytes: int) -> Generator[simpy.Event, object, None]:
@@ -150,7 +153,7 @@ def pipeline_simpy(runs: Sequence[TileRun], config: AcceleratorConfig, prologue_
             yield env.timeout(w_lead)
             with bus.request(priority=0, preempt=True) as req:
                 yield req
-                yield env.timeout(store_cycles(tiles[i].store_bytes, config) - w_lead - w_tail)
+                yield env.timeout(store_cycles(tiles[i].store_bytes, config) + store_extra_cycles - w_lead - w_tail)
             yield env.timeout(w_tail)
             stored[i].succeed()
 
@@ -191,13 +194,15 @@ def data_end(t0: int, cycles: int, phases: Sequence[tuple[int, int]]) -> int:
     return pos + left
 
 
-def pipeline_closed_form(runs: Sequence[TileRun], config: AcceleratorConfig, prologue_bytes: int = 0
-                         ) -> PipelineTiming:
-    params = tuple((load_cycles(r.load_bytes, config), store_cycles(r.store_bytes, config), r.compute_cycles)
+def pipeline_closed_form(runs: Sequence[TileRun], config: AcceleratorConfig, prologue_bytes: int = 0,
+                         store_extra_cycles: int = 0) -> PipelineTiming:
+    e = store_extra_cycles
+    params = tuple((load_cycles(r.load_bytes, config),
+                    store_cycles(r.store_bytes, config) + (e if r.store_bytes else 0), r.compute_cycles)
                    for r in runs)
     return _pipeline_closed_form(tuple(r.count for r in runs), params, 2 if config.double_buffered else 1,
                                  load_cycles(prologue_bytes, config), read_lead_cycles(config),
-                                 write_lead_cycles(config), config.dram_latency_cycles + 1)
+                                 write_lead_cycles(config) + e, config.dram_latency_cycles + 1)
 
 
 @lru_cache(maxsize=1 << 16)
@@ -347,7 +352,7 @@ def simulate_layer(layer: Layer, batch: int, config: AcceleratorConfig, timing: 
     else:
         run = pipeline_simpy if engine == "simpy" else pipeline_closed_form
         plan = plan_layer(layer, batch, config, context)
-        pt = run(plan.runs, config, plan.tiling.prologue_bytes if plan.tiling else 0)
+        pt = run(plan.runs, config, plan.tiling.prologue_bytes if plan.tiling else 0, plan.store_extra_cycles)
         if (config.zero_handling is ZeroHandling.SKIP and layer.weights.density < 1.0
                 and skip_hardware(config) is None):
             # idealized skipping (model-only) is a per-layer choice: where compressed weights and
@@ -399,7 +404,8 @@ def unfused_reasons(layer: Layer, config: AcceleratorConfig, design_reason: str)
 def _fused_result(layer: Layer, batch: int, config: AcceleratorConfig, ctx: LayerContext) -> LayerResult:
     """A layer fused into its producer's write-back: no cycles of its own (they are the head's);
     its vector ops and the DRAM reads of its other operands."""
-    counts = Counts(vector_ops=layer.vector_ops(batch), dram_read_bits=ctx.other_dram_bits,
+    # (a built residual add: the head's DMA reads its residual, counted on the head's row)
+    counts = Counts(vector_ops=layer.vector_ops(batch), dram_read_bits=0 if ctx.writeback_add else ctx.other_dram_bits,
                     input_sram_write_bits=0)
     energy = layer_energy(counts, 0, config)
     return LayerResult(

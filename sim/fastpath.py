@@ -52,6 +52,7 @@ from codesign.sim.tileplan import (
     QUANT_ENTRY_BITS,
     REQUANT_WRITE_CYCLES,
     TILE_ISSUE_CYCLES,
+    WRITEBACK_ADD_CYCLES,
     bus_bytes,
 )
 from codesign.workloads.layers import Layer, Network
@@ -66,14 +67,25 @@ def declines(config: AcceleratorConfig) -> str:
     c = config
     if c.zero_handling is ZeroHandling.SKIP:
         return "zero_handling skip"
-    if c.fusion is not Fusion.NONE:
-        return f"fusion {c.fusion.value}"
+    if c.fusion is Fusion.FULL or (c.fusion is Fusion.ELTWISE and _fusion_reason(c)):
+        return f"fusion {c.fusion.value} (model-only)"
     if c.depthwise_on_engine:
         from codesign.sim.dwplan import design_reason
 
         if design_reason(c):
             return "the model-only depthwise engine"
     return ""
+
+
+def _fusion_reason(c: AcceleratorConfig) -> str:
+    from codesign.sim.fusion import writeback_add_reason
+
+    return writeback_add_reason(c)
+
+
+def _fuses(c: AcceleratorConfig) -> bool:
+    """The point runs the built residual adds in its layers' write-backs (fusion auto or eltwise)."""
+    return c.fusion in (Fusion.AUTO, Fusion.ELTWISE) and not _fusion_reason(c)
 
 
 _cdiv = V.cdiv
@@ -85,7 +97,7 @@ _native = V.native_at
 # design points as arrays (one dataflow at a time: the formulas depend on it)
 # ---------------------------------------------------------------------------------------------
 _UNIFORM = ("df", "slots", "requantize", "search", "objective", "dw_engine", "dw_kmax", "vec_unit",
-            "conv_windows")  # uniform
+            "conv_windows", "residual")  # uniform
 
 
 @dataclasses.dataclass
@@ -123,6 +135,9 @@ class _Points:
     e_dram: Arr
     e_add: Arr
     leak: Arr
+    # a layer whose write-back runs a built residual add (sim.fusion): the residual on its storing tiles'
+    # loads, each store WRITEBACK_ADD_CYCLES later, the residual's bytes in its counts
+    residual: bool = False
 
     @classmethod
     def of(cls, configs: Sequence[AcceleratorConfig]) -> _Points:
@@ -152,7 +167,8 @@ class _Points:
 
     @property
     def write_overhead(self) -> int:
-        return DMA_WRITE_OVERHEAD_CYCLES + (REQUANT_WRITE_CYCLES if self.requantize else 0)
+        return (DMA_WRITE_OVERHEAD_CYCLES + (REQUANT_WRITE_CYCLES if self.requantize else 0)
+                + (WRITEBACK_ADD_CYCLES if self.residual else 0))
 
 
 def _energy_constants(c: AcceleratorConfig) -> tuple[float, ...]:
@@ -503,7 +519,7 @@ def _gemm_cycles(g: Any, p: _Points, plan: dict[str, Arr]) -> tuple[Arr, Arr]:
             load = gs * (np.where(load_a, wa * sub["ba"], 0) + np.where(load_b, wb * sub["bb"], 0))
             store = gs * wc * sub["bc"] if kl else np.zeros_like(gs)
             comp = gs * (_native(q.df, q.rows, q.cols, ms, ns, ks) + GEMM_ISSUE_CYCLES) + TILE_ISSUE_CYCLES
-            return load, comp, store
+            return (load + store if q.residual else load), comp, store
 
         return tile
 
@@ -640,7 +656,11 @@ def _gemm_eval(layer: Layer, g: Any, p: _Points, plan: dict[str, Arr]) -> _Layer
     psum_reads = np.maximum(0, psum_writes - c_elems)
     a_dram, b_dram, c_dram = plan["a_bytes"] * 8, plan["b_bytes"] * 8, plan["c_bytes"] * 8
     load_bits = (plan["a_bytes"] + plan["b_bytes"] + plan["prologue"]) * 8
-    energy = _energy(p, active, gated, active * stationary, pe_hops, a_reads * ab + a_dram, b_reads * wb + b_dram,
+    in_rw = a_reads * ab + a_dram
+    if p.residual:  # mapping.residual_counts: read from DRAM, into the residual buffer, out once
+        load_bits = load_bits + c_dram
+        in_rw = in_rw + 2 * c_dram
+    energy = _energy(p, active, gated, active * stationary, pe_hops, in_rw, b_reads * wb + b_dram,
                      (psum_reads * accb + c_elems * ob) + psum_writes * accb, load_bits + c_dram,
                      np.full_like(rows, c_elems if p.requantize else 0), cycles)
     return _LayerArrays(np.ones(cycles.size, bool), cycles, compute, energy, load_bits + c_dram)
@@ -1218,7 +1238,7 @@ def _win_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
             load = (np.where(~a_reuse[sel] | n_first, wa * ba[sel], 0)
                     + np.where(~b_reuse[sel] | m_first, wb * bb[sel], 0))
             store = nfs * ms * ow * bc[sel] if kl else np.zeros(sel.size, I64)
-            return load, comp_of(ms, ns, ks, sel), store
+            return (load + store if qs.residual else load), comp_of(ms, ns, ks, sel), store
 
         return tile
 
@@ -1237,6 +1257,10 @@ def _win_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
     b_bytes = out_planes * planes * taps * n * bb * np.where(b_reuse, 1, n_mt) * batch
     c_bytes = out_planes * (oh * ow) * bc * batch
     load_bits = (a_bytes + b_bytes + prologue) * 8
+    in_res = 0
+    if q.residual:  # mapping.residual_counts
+        load_bits = load_bits + c_bytes * 8
+        in_res = 2 * c_bytes * 8
     dram_bits = load_bits + c_bytes * 8
     g = layer.gemm(batch)
     assert g is not None
@@ -1254,7 +1278,7 @@ def _win_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
     b_elems = cout * planes * taps * n
     energy = _energy(q, active, gated, active * wbit,
                      macs * (ab + q.accb) + b_elems * wbit * np.maximum(1, n // 2) * batch,
-                     a_reads * w["a_bits"] + a_bytes * 8, b_elems * wbit * batch + b_bytes * 8,
+                     a_reads * w["a_bits"] + a_bytes * 8 + in_res, b_elems * wbit * batch + b_bytes * 8,
                      (psum_reads * q.accb + c_elems * ob) + psum_writes * q.accb, dram_bits,
                      np.full(npts, c_elems if q.requantize else 0, I64), cycles)
     return _merged(arr, idx, cycles, compute, energy, dram_bits)
@@ -1271,24 +1295,43 @@ def evaluate_network(network: Network, configs: Sequence[AcceleratorConfig]) -> 
     for i, c in enumerate(configs):
         if not declines(c):
             key = (c.dataflow, c.double_buffered, c.requantize, c.mapping, c.objective, c.depthwise_on_engine,
-                   c.depthwise_kernel, c.vector_unit, c.conv_windows)
+                   c.depthwise_kernel, c.vector_unit, c.conv_windows, _fuses(c))
             by_df.setdefault(key, []).append(i)
-    shapes: dict[Layer, int] = {}
-    order = []
-    for layer in network.layers:
-        order.append(shapes.setdefault(dataclasses.replace(layer, name="layer"), len(shapes)))
-    unique = list(shapes)
     for ids in by_df.values():
         cfgs = [configs[i] for i in ids]
+        # the layers' fusion contexts (the same at every point of the group: sim.fusion.plan_network)
+        roles = ["alone"] * len(network.layers)
+        if _fuses(cfgs[0]):
+            from codesign.sim.fusion import plan_network
+
+            for i, ctx in enumerate(plan_network(network, cfgs[0])):
+                if ctx.writeback_add:
+                    roles[i] = "fused" if ctx.fused else "head"
+        shapes: dict[tuple[Layer, str], int] = {}
+        order = []
+        for layer, role in zip(network.layers, roles, strict=True):
+            order.append(shapes.setdefault((dataclasses.replace(layer, name="layer"), role), len(shapes)))
+        unique = list(shapes)
         p = _Points.of(cfgs)
-        results = [_layer(lay, network.batch, p) for lay in unique]
-        for j, s in enumerate(_summaries(network, cfgs, p, results, order, unique)):
+        results = [_fused_layer(lay, network.batch, p) if role == "fused"
+                   else _layer(lay, network.batch, dataclasses.replace(p, residual=role == "head"))
+                   for lay, role in unique]
+        for j, s in enumerate(_summaries(network, cfgs, p, results, order, [lay for lay, _ in unique],
+                                         [role == "fused" for _, role in unique])):
             out[ids[j]] = s
     return out
 
 
+def _fused_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
+    """A residual add built into its producer's write-back (``engine._fused_result``): its vector ops'
+    energy, no cycles, no DRAM bytes of its own (the producer's DMA reads the residual)."""
+    z = np.zeros(p.rows.size, I64)
+    energy = _energy(p, z, z, z, z, z, z, z, z, np.full(p.rows.size, layer.vector_ops(batch), I64), z)
+    return _LayerArrays(np.ones(p.rows.size, bool), z, z, energy, z)
+
+
 def _summaries(network: Network, configs: Sequence[AcceleratorConfig], p: _Points, results: list[_LayerArrays],
-               order: list[int], unique: list[Layer]) -> list[Summary | None]:
+               order: list[int], unique: list[Layer], fused: list[bool]) -> list[Summary | None]:
     from codesign.sim.engine import unfused_reasons
     from codesign.sim.tileplan import model_only_reason
 
@@ -1323,7 +1366,8 @@ def _summaries(network: Network, configs: Sequence[AcceleratorConfig], p: _Point
         mo = reasons.get(key)
         if mo is None:  # the engine's network label: each layer's distinct reasons, in layer order
             design = model_only_reason(cfg)
-            per_layer = ["; ".join(unfused_reasons(lay, cfg, design)) for lay in unique]
+            per_layer = [design if f else "; ".join(unfused_reasons(lay, cfg, design))
+                         for lay, f in zip(unique, fused, strict=True)]
             seen: dict[str, None] = {}
             for u in order:
                 for part in per_layer[u].split("; "):

@@ -6,6 +6,9 @@ the layer's ``sources`` when the workload names them, else the latest earlier la
 has as many elements as the first operand (the previous layer in a chain; the branch point of a
 residual or concat branch), and "unknown" (read from DRAM) for the other operands.
 
+``fusion: auto`` (the default): what the hardware builds (below), nothing else: a residual add
+fuses where it would with ``eltwise`` and the design builds it; every other layer runs alone.
+
 ``fusion: eltwise``. An Eltwise layer (residual add, activation or BN lowered to a multiply/add,
 a scalar or per-channel op) whose first operand is the output of the layer executed just
 before it, that output having no other consumer, runs in the write-back of the GEMM layer that
@@ -29,12 +32,21 @@ a layer is tiled for the input SRAM left over (a valid plan for a smaller buffer
 then writes it into the input SRAM instead of DRAM, and a consumer reading it loads no input
 from DRAM (an im2col'd convolution reads its windows from the resident map).
 
-Everything here is model-only: the generated hardware runs layers one by one through DRAM.
+**Built** (:func:`built_add_reason`): a residual add (``Eltwise`` ADD of two full tensors, TFLite's
+arithmetic) fused alone into the requantized write-back of a convolution or linear layer on the
+weight-stationary array beside the built vector unit, its other operand and the head's output in
+DRAM. The head's DMA reads the residual's tile (the same blocks as the tile's output, at its own
+base) with the loads of each tile that stores (into a residual buffer of ``2B`` output slots, so a
+load never waits for a store), and its write-back sends each requantized word with its residual
+word through the vector unit on the way out (``WRITEBACK_ADD_CYCLES`` more before a store's data).
+The add's row keeps its vector ops; the head's row its cycles and the residual's DRAM bytes.
+Everything else here (other fused layers, residency) is model-only: the generated hardware runs
+those layers one by one through DRAM.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from codesign.sim.config import AcceleratorConfig, Fusion
 from codesign.sim.timing import ceil_div
@@ -59,6 +71,14 @@ class LayerContext:
     input_sram_bytes: int = 0  # the input SRAM left for the layer's tiles (0: all of it)
     resident_bits: int = 0  # head: bits of its (fused) output written into the input SRAM
     fused_layers: int = 0  # head: how many layers run in its write-back
+    writeback_add: bool = False  # head or fused layer: a residual add built in the head's write-back
+
+    @property
+    def plain_head(self) -> bool:
+        """A head whose only fusion is the built residual add (its operands otherwise the default's)."""
+        return self.writeback_add and not self.fused and self == replace(
+            DEFAULT, writeback_add=True, fused_layers=1, writeback_read_bytes=self.writeback_read_bytes,
+            other_dram_bits=self.other_dram_bits)
 
     @property
     def fused(self) -> bool:
@@ -115,11 +135,51 @@ def _min_input_bytes(layer: Layer, batch: int, config: AcceleratorConfig) -> int
     return ceil_div(geo.words(1, 1, 1)[0] * geo.a_word_bits * slots, 8)
 
 
+def design_reason(config: AcceleratorConfig) -> str:
+    """Why the generated hardware does not run ``config.fusion`` ('' when it does: none, or eltwise
+    beside the built vector unit with requantized outputs of the weight-stationary array; each fused
+    layer's own reasons are :func:`model_only_reasons`)."""
+    if config.fusion in (Fusion.NONE, Fusion.AUTO):
+        return ""
+    if config.fusion is Fusion.FULL:
+        return "fusion must be none or eltwise for the generated hardware (full keeps tensors on chip: model-only)"
+    reason = writeback_add_reason(config)
+    return f"fusion eltwise needs the built vector unit in the write-back ({reason})" if reason else ""
+
+
+def writeback_add_reason(config: AcceleratorConfig) -> str:
+    """Why ``config``'s write-back cannot add a residual ('' when it can, whatever ``config.fusion``)."""
+    from codesign.sim import vecplan
+    from codesign.sim.config import Dataflow
+
+    reason = vecplan.design_reason(config)
+    if not reason and (config.dataflow is not Dataflow.WS or not config.requantize):
+        reason = "it runs on requantized outputs of the weight-stationary array"
+    return reason
+
+
+def built_add_reason(head: Layer, add: Layer, config: AcceleratorConfig) -> str:
+    """Why the residual add ``add`` fused into ``head``'s write-back is not built ('' when it is)."""
+    from codesign.workloads.layers import Conv2d, EltwiseOp, Linear
+
+    if not isinstance(add, Eltwise) or add.op is not EltwiseOp.ADD or add.inputs_count != 2 or (
+            add.operand_elements and set(add.operand_elements) != {add.elements}):
+        return "the write-back adds a residual of the output's size"
+    reason = writeback_add_reason(config)
+    if reason:
+        return reason
+    if not isinstance(head, (Conv2d, Linear)) or (isinstance(head, Conv2d) and head.is_depthwise
+                                                   and config.depthwise_on_engine):
+        return "the write-back adds a residual to the array's convolutions and linear layers"
+    return ""
+
+
 def plan_network(net: Network, config: AcceleratorConfig) -> tuple[LayerContext, ...]:
     """The context of each layer of ``net`` under ``config.fusion`` (all default with ``none``)."""
     n = len(net.layers)
     if config.fusion is Fusion.NONE:
         return (DEFAULT,) * n
+    auto = config.fusion is Fusion.AUTO
     layers, batch = net.layers, net.batch
     prod = list(producers(net))
     consumers: list[set[int]] = [set() for _ in range(n)]
@@ -136,7 +196,8 @@ def plan_network(net: Network, config: AcceleratorConfig) -> tuple[LayerContext,
         sizes = layer.operand_sizes(batch)
         for j, p in enumerate(prod[i]):
             if (p is not None and p == i - 1 and consumers[p] == {i} and layers[head[p]].has_gemm
-                    and (j == 0 or sizes[j] == layer.output_elements(batch))):
+                    and (j == 0 or sizes[j] == layer.output_elements(batch))
+                    and not (auto and (fused[p] or built_add_reason(layers[p], layer, config)))):
                 fused[i] = True
                 head[i] = head[p]
                 if j:
@@ -196,11 +257,20 @@ def plan_network(net: Network, config: AcceleratorConfig) -> tuple[LayerContext,
         ctx = LayerContext(input_from=first, other_from=other_from, output_to=output_to,
                            fused_into=layers[head[i]].name if fused[i] else "", other_dram_bits=other_dram_bits)
         contexts.append(ctx)
+    # the residual adds the hardware builds: alone in a head's write-back, both tensors in DRAM
+    built = [False] * n
+    for i in range(n):
+        h = head[i]
+        if (fused[i] and h == i - 1 and not [j for j in range(i + 1, n) if fused[j] and head[j] == h]
+                and contexts[i].other_from == DRAM and contexts[h].input_from == DRAM
+                and contexts[i].output_to == DRAM and not usage[h]
+                and not built_add_reason(layers[h], layers[i], config)):
+            built[i] = built[h] = True
     # heads: the DRAM reads of their fused layers, their resident output, their input SRAM
     out = []
     for i, ctx in enumerate(contexts):
         if fused[i]:
-            out.append(ctx)
+            out.append(replace(ctx, writeback_add=built[i]))
             continue
         members = [j for j in range(i + 1, n) if fused[j] and head[j] == i]
         wb_bits = sum(contexts[j].other_dram_bits for j in members)
@@ -212,12 +282,17 @@ def plan_network(net: Network, config: AcceleratorConfig) -> tuple[LayerContext,
         out.append(LayerContext(input_from=ctx.input_from, other_from=ctx.other_from,
                                 output_to=ONCHIP if resident[t] else DRAM,
                                 writeback_read_bytes=ceil_div(wb_bits, 8), other_dram_bits=ctx.other_dram_bits,
-                                input_sram_bytes=left, resident_bits=res_bits, fused_layers=len(members)))
+                                input_sram_bytes=left, resident_bits=res_bits, fused_layers=len(members),
+                                writeback_add=built[i]))
+    if auto:  # the layers outside a built fusion run alone, exactly as with none
+        out = [ctx if ctx.writeback_add else DEFAULT for ctx in out]
     return tuple(out)
 
 
 def model_only_reasons(ctx: LayerContext) -> list[str]:
     """Why a layer in this context is model-only (fusion)."""
+    if ctx.writeback_add:  # the built residual add (and its head)
+        return []
     if ctx.fused:
         return [FUSED_REASON]
     reasons = []

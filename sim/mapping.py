@@ -30,7 +30,14 @@ from functools import lru_cache
 from codesign.sim.config import AcceleratorConfig, Dataflow, Mapping, ZeroHandling
 from codesign.sim.fusion import DEFAULT, DRAM, ONCHIP, LayerContext
 from codesign.sim.result import Counts
-from codesign.sim.tileplan import TilePlan, plan_tiles, plan_traffic_bytes, skip_hardware, skip_slots
+from codesign.sim.tileplan import (
+    WRITEBACK_ADD_CYCLES,
+    TilePlan,
+    plan_tiles,
+    plan_traffic_bytes,
+    skip_hardware,
+    skip_slots,
+)
 from codesign.sim.timing import ceil_div, map_gemm
 from codesign.workloads.layers import Conv2d, Eltwise, GemmShape, Layer, gemm_layer
 from codesign.workloads.operand import Operand, Pattern
@@ -53,6 +60,7 @@ class LayerPlan:
     folds: int
     tile_mnk: tuple[int, int, int, int]  # groups per tile, Mt, Nt, Kt
     tiling: TilePlan | None = None  # the plan the hardware runs (GEMM layers)
+    store_extra_cycles: int = 0  # each store's write-back runs a built residual add (sim.fusion)
 
     @property
     def tiles(self) -> int:
@@ -150,8 +158,11 @@ def _context_runs(tiling: TilePlan, cfg: AcceleratorConfig, ctx: LayerContext) -
     fused layers' DRAM reads spread over the stores (``ceil`` of their share)."""
     from codesign.sim.vectorized import tile_runs
 
-    runs = tile_runs(tiling, cfg, a_onchip=ctx.input_from == ONCHIP, c_onchip=ctx.output_to == ONCHIP,
-                     extra_store_bytes=ctx.writeback_read_bytes)
+    if ctx.writeback_add:  # built: the residual's blocks ride on the loads of the tiles that store
+        runs = tile_runs(tiling, cfg, residual=True)
+    else:
+        runs = tile_runs(tiling, cfg, a_onchip=ctx.input_from == ONCHIP, c_onchip=ctx.output_to == ONCHIP,
+                         extra_store_bytes=ctx.writeback_read_bytes)
     return tuple(TileRun(c, ld, st, cy) for c, ld, st, cy in runs)
 
 
@@ -168,9 +179,21 @@ def _gemm_plan(g: GemmShape, inputs: Operand, weights: Operand, cfg: Accelerator
     counts = _gemm_counts(g, inputs, weights, cfg, ab, wb, ob, skip, tiling, load, store, a_inside)
     if a_onchip or ctx.resident_bits:  # the input SRAM is filled by the producer, not from DRAM
         counts = replace(counts, input_sram_write_bits=(0 if a_onchip else a_bytes * 8) + ctx.resident_bits)
+    extra = 0
+    if ctx.writeback_add:
+        counts = residual_counts(counts, c_bytes)
+        extra = WRITEBACK_ADD_CYCLES
     fm = map_gemm(cfg.dataflow, cfg.rows, cfg.cols, g.m, g.n, keff)
     return LayerPlan(runs=runs, counts=counts, folds=fm.folds * g.repeats,
-                     tile_mnk=(tiling.gt, tiling.mt, tiling.nt, tiling.kt), tiling=tiling)
+                     tile_mnk=(tiling.gt, tiling.mt, tiling.nt, tiling.kt), tiling=tiling, store_extra_cycles=extra)
+
+
+def residual_counts(counts: Counts, c_bytes: int) -> Counts:
+    """A head's counts with its built residual add: the residual's DRAM bytes (the same blocks as the
+    output's), written into the residual buffer and read once by the write-back."""
+    return replace(counts, dram_read_bits=counts.dram_read_bits + c_bytes * 8,
+                   input_sram_write_bits=counts.input_sram_write_bits + c_bytes * 8,
+                   input_sram_read_bits=counts.input_sram_read_bits + c_bytes * 8)
 
 
 def _search(g: GemmShape, inputs: Operand, weights: Operand, cfg: AcceleratorConfig, ab: int, wb: int, ob: int,
@@ -182,7 +205,7 @@ def _search(g: GemmShape, inputs: Operand, weights: Operand, cfg: AcceleratorCon
 
     def exact(plan: TilePlan) -> tuple[int, float]:
         lp = _gemm_plan(g, inputs, weights, cfg, ab, wb, ob, skip, keff, plan, ctx, a_inside)
-        cycles = pipeline_closed_form(lp.runs, cfg, plan.prologue_bytes).cycles
+        cycles = pipeline_closed_form(lp.runs, cfg, plan.prologue_bytes, lp.store_extra_cycles).cycles
         return cycles, sum(layer_energy(lp.counts, cycles, cfg).values())
 
     t = load_table(cfg.energy_table)
@@ -359,11 +382,11 @@ def plan_layer(layer: Layer, batch: int, config: AcceleratorConfig, context: Lay
         if not dwplan.layer_reason(layer, batch, config):
             return dwplan.plan_layer_dw(layer, batch, config)
         # a depthwise layer the built engine cannot run (kernel, width, buffers): on the array
-    if isinstance(layer, Conv2d) and context.is_default:  # (the mapping search tiles im2col'd GEMMs)
-        from codesign.sim import convplan
+    if isinstance(layer, Conv2d) and (context.is_default or context.plain_head):
+        from codesign.sim import convplan  # (the mapping search tiles im2col'd GEMMs)
 
         if not convplan.layer_reason(layer, batch, config):
-            return convplan.plan_layer_win(layer, batch, config)
+            return convplan.plan_layer_win(layer, batch, config, residual=context.writeback_add)
     g = layer.gemm(batch)
     if g is not None:
         return plan_gemm(g, layer.inputs, layer.weights, layer.outputs, config,

@@ -19,13 +19,11 @@ def design_model_only(config: AcceleratorConfig) -> str:
     """Why ``codesign generate`` does not build the design ``config`` ('' when it does): its
     dataflow, bits, zero handling, skip pattern, array size, fusion or depthwise mode. A sweep's
     ``buildable`` column and the Pareto fronts over buildable points use it."""
-    from codesign.sim.config import Depthwise, Fusion
+    from codesign.sim.config import Depthwise
+    from codesign.sim.fusion import design_reason as fusion_reason
     from codesign.sim.tileplan import model_only_reason
 
-    reason = model_only_reason(config)
-    if not reason and config.fusion is not Fusion.NONE:
-        reason = (f"fusion must be none for the generated hardware (eltwise, full: model-only), "
-                  f"not {config.fusion.value!r}")
+    reason = model_only_reason(config) or fusion_reason(config)
     if not reason and config.depthwise is Depthwise.ENGINE:
         from codesign.sim.dwplan import design_reason
 

@@ -54,6 +54,9 @@ from codesign.workloads.layers import GemmShape
 DMA_READ_OVERHEAD_CYCLES = 2  # the sequencer's decision, the first read address
 DMA_WRITE_OVERHEAD_CYCLES = 2  # the sequencer's decision (and buffer read), the response hand-over
 REQUANT_WRITE_CYCLES = 1  # with requantize: the register after the write-back arithmetic
+# a built residual add in the write-back (codesign.sim.fusion): the vector unit's 7 stages and the
+# queue after them, before a store's first data beat
+WRITEBACK_ADD_CYCLES = 8
 QUANT_ENTRY_BITS = 56  # per output channel: bias (32), mult (16, 15 used), shift (8, 6 used)
 GEMM_ISSUE_CYCLES = 1  # the sequencer's start cycle of each on-chip GEMM of a tile
 TILE_ISSUE_CYCLES = 1  # the compute sequencer's decision to take a loaded tile
@@ -62,6 +65,7 @@ BOUNDARY_BYTES = 4096  # AXI4: a burst does not cross a 4 KiB boundary
 VEC_FIELDS = ("vec_b_stride_m", "vec_input1_offset", "vec_input2_offset", "vec_left_shift", "vec_input1_multiplier",
               "vec_input1_shift", "vec_input2_multiplier", "vec_input2_shift", "vec_output_multiplier",
               "vec_output_shift", "vec_output_offset", "vec_act_min", "vec_act_max")
+RES_FIELDS = ("res_base",)  # a residual add in the write-back only (flags bit 7: codesign.sim.fusion)
 CV_FIELDS = ("cv_out_w", "cv_dil", "cv_row_step", "cv_dil_step", "cv_lanes", "cv_a_block", "cv_c_block",
              "cv_top_words", "cv_a_tile_words")  # window mode only (codesign.sim.convplan)
 
@@ -481,7 +485,7 @@ class TilePlan(LoopNest):
             "dw_skew": 0, "dw_in_w": 0, "dw_pad": 0, "dw_kernel": 0,
             "dw_rows_00": 0, "dw_rows_01": 0, "dw_rows_10": 0, "dw_rows_11": 0,
             **{f: 0 for f in VEC_FIELDS},  # vector mode only (codesign.sim.vecplan)
-            **{f: 0 for f in CV_FIELDS},
+            **{f: 0 for f in CV_FIELDS}, **{f: 0 for f in RES_FIELDS},
         }
         for lm in (0, 1):
             for lk in (0, 1):

@@ -85,10 +85,13 @@ def dma_cycles(config: AcceleratorConfig, nbytes: np.ndarray, overhead: int) -> 
 
 
 def tile_arrays(plan: TilePlan, config: AcceleratorConfig, *, a_onchip: bool = False,
-                c_onchip: bool = False, extra_store_bytes: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                c_onchip: bool = False, extra_store_bytes: int = 0,
+                residual: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(load_bytes, store_bytes, compute_cycles)`` of every tile in execution order; with a
     resident input no A loads, with a resident output no stores, ``extra_store_bytes`` spread over
-    the stores in proportion (``ceil``), as :func:`codesign.sim.mapping._context_runs` does."""
+    the stores in proportion (``ceil``), as :func:`codesign.sim.mapping._context_runs` does; with a
+    built residual add (``residual``) a storing tile's load also reads the residual's blocks, as many
+    bytes as its store."""
     g = plan.gemm
 
     def sizes(total: int, tile: int) -> np.ndarray:
@@ -117,6 +120,8 @@ def tile_arrays(plan: TilePlan, config: AcceleratorConfig, *, a_onchip: bool = F
     shape = np.broadcast_shapes(G.shape, M.shape, N.shape, K.shape)
     load = G * (np.where(load_a & (not a_onchip), ba, 0) + np.where(load_b, bb, 0))
     store = np.where(kl, G * bc, 0)
+    if residual:
+        load = load + store
     comp = tile_compute(config, G, M, N, K)
     load, store, comp = (np.broadcast_to(x, shape).ravel() for x in (load, store, comp))
     out = np.zeros_like(store) if c_onchip else store

@@ -20,8 +20,9 @@ CONFIG_FLAGS: dict[str, tuple[str, type, str]] = {
     "--clock-mhz": ("clock_mhz", float, "clock frequency in MHz"),
     "--dram-bytes-per-cycle": ("dram_bytes_per_cycle", float, "DRAM bandwidth in bytes per cycle"),
     "--energy-table": ("energy_table", str, "energy table name or YAML file"),
-    "--fusion": ("fusion", str, "none (what the hardware builds), eltwise or full: inter-layer dataflow "
-                                "(eltwise, full: model-only)"),
+    "--fusion": ("fusion", str, "auto (default: residual adds in the producer's write-back where the vector "
+                                "unit is built), none, eltwise or full: inter-layer dataflow (the other fused "
+                                "layers of eltwise, and full: model-only)"),
     "--mapping": ("mapping", str, "fixed (default) or search: per-layer tiling"),
     "--objective": ("objective", str, "latency, energy or edp (default): what --mapping search minimizes"),
     "--depthwise": ("depthwise", str, "auto (default: the depthwise engine where the design builds it, a square WS "

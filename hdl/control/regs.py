@@ -30,7 +30,9 @@ DESCRIPTOR_FIELDS: tuple[tuple[str, str], ...] = (
               "bit 3: depthwise (the layer runs on the depthwise engine); bit 4: vector (an add on the vector unit); "
               "bit 5: with bit 4, a multiply by a per-plane scale word (squeeze-excite); bit 6: windows (a "
               "convolution reading its feature map as planes, windows made on chip: M pixels in tiles of whole "
-              "output rows, K input planes, groups the images)"),
+              "output rows, K input planes, groups the images); bit 7: residual add in the write-back (each "
+              "requantized output word goes through the vector unit's ADD with its word of the residual, read "
+              "with the tile's loads from the same blocks as C's at res_base; vec_* fields: the add's parameters)"),
     ("a_stride_g", "bytes between A blocks of consecutive group tiles"),
     ("a_stride_m", "bytes between A blocks of consecutive M tiles"),
     ("a_stride_k", "bytes between A blocks of consecutive K tiles"),
@@ -99,6 +101,8 @@ DESCRIPTOR_FIELDS: tuple[tuple[str, str], ...] = (
     ("vec_output_offset", "vector: output zero point"),
     ("vec_act_min", "vector: lowest output"),
     ("vec_act_max", "vector: highest output"),
+    ("res_base", "residual add (flags bit 7): byte address of the residual, laid out as C (its blocks at "
+                 "res_base - c_base from C's)"),
 )
 
 COUNTERS: tuple[tuple[str, str], ...] = (
@@ -123,6 +127,8 @@ ERROR_BITS: tuple[tuple[str, str], ...] = (
                        "padded width larger than its line buffers"),
     ("vec_unsupported", "vector: no vector unit in this design, or both depthwise and vector modes"),
     ("cv_unsupported", "windows: no window generation in this design, or windows with another mode, or gt > 1"),
+    ("res_unsupported", "residual add: no vector unit or requantizing write-back in this design, or with the "
+                        "depthwise or vector mode"),
 )
 
 STATUS_BITS = (("busy", "running a layer"), ("done", "the last layer finished (cleared by start)"),
@@ -157,7 +163,7 @@ def _build() -> tuple[Register, ...]:
 REGISTERS: tuple[Register, ...] = _build()
 REGISTER_OFFSETS: dict[str, int] = {r.name: r.offset for r in REGISTERS}
 REGS_ADDR_BITS = 9
-MAP_VERSION = 3
+MAP_VERSION = 4
 
 
 def c_header(prefix: str = "CODESIGN") -> str:

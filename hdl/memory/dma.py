@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
-from amaranth.lib import wiring
+from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
 ADDR_BITS = 32
@@ -105,7 +105,8 @@ class DmaEngine(wiring.Component):
     def __init__(self, *, bus_bytes: int, a_word_bits: int, b_word_bits: int, c_word_bits: int,
                  a_addr_bits: int, b_addr_bits: int, c_addr_bits: int, bpw: tuple[int, int, int],
                  q_word_bits: int = 0, q_addr_bits: int = 1, cols: int = 1, acc_bits: int = 32, out_bits: int = 0,
-                 out_signed: bool = True, q_per_lane: bool = True):
+                 out_signed: bool = True, q_per_lane: bool = True, residual: bool = False, y_addr_bits: int = 1,
+                 post_latency: int = 0):
         self.bus_bytes = bus_bytes
         self.bus_bits = bus_bytes * 8
         self.word_bits = (a_word_bits, b_word_bits, c_word_bits)
@@ -121,6 +122,11 @@ class DmaEngine(wiring.Component):
 
         self.bpw_q = beats_per_word(q_word_bits, bus_bytes) if self.requant else 1
         self.bpw_out = beats_per_word(self.out_word_bits, bus_bytes)
+        # the residual add in the write-back (requantize only): a Y range on the read side, and each
+        # requantized word through an outside pipeline of ``post_latency`` stages (the vector unit)
+        self.residual = residual and self.requant
+        self.post_latency = post_latency
+        yb = self.out_word_bits if self.residual else 1
         members = {
             **axi_master_members(self.bus_bits),
             # read command: Q range (requantize), A range, B range (blocks = 0: no range)
@@ -147,6 +153,15 @@ class DmaEngine(wiring.Component):
             "q_rd_addr": Out(q_addr_bits), "q_rd_en": Out(1), "q_rd_data": In(max(1, q_word_bits)),
             # beats moved this cycle (for the byte counters)
             "r_beat": Out(1), "w_beat": Out(1),
+            # residual add: the read command's Y range (after B) into the residual buffer; the write
+            # command's residual words from ``wr_y_word`` on, through the post pipeline when ``wr_post``
+            "rd_y_addr": In(ADDR_BITS), "rd_y_block_words": In(BLOCK_BEAT_BITS), "rd_y_blocks": In(BLOCK_COUNT_BITS),
+            "rd_y_word": In(y_addr_bits), "rd_y_stride": In(ADDR_BITS),
+            "y_wr_addr": Out(y_addr_bits), "y_wr_data": Out(yb), "y_wr_en": Out(1),
+            "y_rd_addr": Out(y_addr_bits), "y_rd_en": Out(1), "y_rd_data": In(yb),
+            "wr_post": In(1), "wr_y_word": In(y_addr_bits),
+            "post_valid": Out(1), "post_x": Out(yb), "post_y": Out(yb),
+            "post_out_valid": In(1), "post_out_data": In(yb),
         }
         super().__init__(members)
 
@@ -186,6 +201,10 @@ class DmaEngine(wiring.Component):
                   ("b", pb, wb, (self.b_wr_addr, self.b_wr_data, self.b_wr_en), self.rd_b_word)]
         starts = [(self.rd_a_addr, self.rd_a_block_words * pa, self.rd_a_blocks, self.rd_a_stride),
                   (self.rd_b_addr, self.rd_b_block_words * pb, self.rd_b_blocks, Const(0, 1))]
+        if self.residual:
+            ranges.append(("y", self.bpw_out, self.out_word_bits, (self.y_wr_addr, self.y_wr_data, self.y_wr_en),
+                           self.rd_y_word))
+            starts.append((self.rd_y_addr, self.rd_y_block_words * self.bpw_out, self.rd_y_blocks, self.rd_y_stride))
         if self.requant:
             ranges.insert(0, ("q", self.bpw_q, self.q_word_bits, (self.q_wr_addr, self.q_wr_data, self.q_wr_en),
                               Const(0, 1)))
@@ -355,7 +374,10 @@ class DmaEngine(wiring.Component):
         else:
             fetch = Signal()
             s1 = Signal()  # the buffers' read registers hold a word (and its table word)
-            take = s1 & free  # stage 1 -> the data register
+            take = Signal()  # stage 1 -> the data register (or the post pipeline)
+            self._credit = Signal(name="post_credit")  # the post pipeline has room (residual add)
+            self._post_on = Signal(name="post_on")  # the command in flight adds the residual
+            m.d.comb += take.eq(s1 & Mux(self._post_on, self._credit, free))
             m.d.comb += fetch.eq(go | (f_more & busy & (~s1 | take)))
             q_idx, q_blk = Signal(BLOCK_BEAT_BITS), Signal(BLOCK_BEAT_BITS)
             run, nf = Signal(BLOCK_BEAT_BITS), Signal(BLOCK_BEAT_BITS)
@@ -397,10 +419,13 @@ class DmaEngine(wiring.Component):
                 y = ((prod + rnd) >> shift) + zp
                 y = Mux(y < lo, lo, Mux(y > hi, hi, y))
                 lanes.append(y[:ob])
-            with m.If(take):
-                m.d.sync += [word_out.eq(Cat(*lanes)), w_valid.eq(1)]
-            with m.Elif(fire & last_sub):
-                m.d.sync += w_valid.eq(0)
+            if not self.residual:
+                with m.If(take):
+                    m.d.sync += [word_out.eq(Cat(*lanes)), w_valid.eq(1)]
+                with m.Elif(fire & last_sub):
+                    m.d.sync += w_valid.eq(0)
+            else:
+                self._post(m, go, fetch, s1, free, fire, last_sub, take, Cat(*lanes), word_out, w_valid)
         with m.If(go):
             m.d.sync += [f_word.eq(self.wr_word + 1), f_left.eq(self.wr_block_words - 1),
                          f_blocks.eq(self.wr_blocks - 1),
@@ -436,3 +461,37 @@ class DmaEngine(wiring.Component):
         m.d.comb += [last.eq(b_fire & ~aw_active & ~w_active & (bursts_out == 1)), self.wr_last.eq(last)]
         with m.If(last):
             m.d.sync += busy.eq(0)
+
+    def _post(self, m: Module, go, fetch, s1, free, fire, last_sub, take, requantized, word_out, w_valid) -> None:
+        """The write-back with a residual add: each requantized word leaves stage 1 with its residual
+        word (read from the residual buffer beside it) into the outside pipeline (``post_*``: the
+        vector unit's ADD, ``post_latency`` stages, no stalls), whose results queue in a FIFO the data
+        register takes from. A word enters only when the FIFO has room for every word in flight
+        (credits), so nothing is dropped when the bus stalls; at one word a cycle the queue never runs
+        dry, and a command's first beat comes ``post_latency + 1`` cycles later than without the add
+        (``codesign.sim.tileplan.WRITEBACK_ADD_CYCLES``)."""
+        depth = self.post_latency + 3
+        m.submodules.post_q = q = fifo.SyncFIFO(width=self.out_word_bits, depth=depth)
+        inflight = Signal(range(depth + 1))
+        post = self._post_on
+        with m.If(go):
+            m.d.sync += post.eq(self.wr_post)
+        y_word = Signal.like(self.wr_y_word)
+        m.d.comb += [self.y_rd_en.eq(fetch), self.y_rd_addr.eq(Mux(go, self.wr_y_word, y_word))]
+        with m.If(go):
+            m.d.sync += y_word.eq(self.wr_y_word + 1)
+        with m.Elif(fetch):
+            m.d.sync += y_word.eq(y_word + 1)
+        enter = take & post
+        m.d.comb += [self._credit.eq(q.level + inflight < depth),
+                     self.post_valid.eq(enter), self.post_x.eq(requantized), self.post_y.eq(self.y_rd_data),
+                     q.w_en.eq(self.post_out_valid), q.w_data.eq(self.post_out_data)]
+        m.d.sync += inflight.eq(inflight + enter - self.post_out_valid)
+        pop = post & q.r_rdy & free
+        m.d.comb += q.r_en.eq(pop)
+        with m.If(take & ~post):
+            m.d.sync += [word_out.eq(requantized), w_valid.eq(1)]
+        with m.Elif(pop):
+            m.d.sync += [word_out.eq(q.r_data), w_valid.eq(1)]
+        with m.Elif(fire & last_sub):
+            m.d.sync += w_valid.eq(0)

@@ -51,13 +51,16 @@ def test_fusion_none_is_every_layer_alone() -> None:
 
 def test_eltwise_fuses_residual_adds_into_the_producer() -> None:
     """ResNet-18, eltwise: each residual add runs in the write-back of the layer before it, with no
-    cycles of its own; the network saves exactly what the adds moved alone less the residual
-    read: 2 * E bytes per add of E elements (read 2E, write E alone; read E fused), and the identity
-    requantization table word the built vector unit's write-back reads alone (16 lanes x 56 bits = 112
-    bytes: sim.vecplan)."""
+    cycles of its own, built (the vector unit's ADD in the requantized write-back); the head's DMA
+    reads the residual (E bytes of an add of E elements: 16 lanes of 8 bits fill a 16-byte beat) with
+    its loads. The network saves exactly what the adds moved alone less that read: 2 * E bytes per add
+    (read 2E, write E alone; read E fused), and the identity requantization table word the vector
+    unit's write-back reads alone (16 lanes x 56 bits = 112 bytes: sim.vecplan). Without the vector
+    unit the same fusion is model-only, the residual read on the add's row."""
     net = zoo.get("resnet18")
     none = simulate_network(net, CFG.replace(fusion="none"), engine="closed_form")
     elt = simulate_network(net, CFG.replace(fusion="eltwise"), engine="closed_form")
+    model = simulate_network(net, CFG.replace(fusion="eltwise", vector_unit=False), engine="closed_form")
     adds = [x for x in net.layers if isinstance(x, Eltwise)]
     assert len(adds) == 8
     for a in adds:
@@ -65,11 +68,14 @@ def test_eltwise_fuses_residual_adds_into_the_producer() -> None:
         r = elt.layer(a.name)
         assert r.fused_into == net.layers[i - 1].name
         assert (r.cycles, r.input_from, r.other_from, r.output_to) == (0, "writeback", "dram", "dram")
-        assert r.counts.dram_read_bits == a.elements * 8 and r.counts.dram_write_bits == 0
-        assert "fused" in r.model_only
+        assert r.counts.dram_read_bits == 0 and r.counts.dram_write_bits == 0 and r.model_only == ""
         head = elt.layer(net.layers[i - 1].name)
-        assert head.cycles > none.layer(head.layer).cycles  # the residual read rides on its stores
-        assert "write-back" in head.model_only
+        alone = none.layer(head.layer)
+        assert head.counts.dram_read_bits == alone.counts.dram_read_bits + a.elements * 8
+        assert head.cycles >= alone.cycles and head.model_only == ""
+        m = model.layer(a.name)
+        assert m.counts.dram_read_bits == a.elements * 8 and "fused" in m.model_only
+        assert "write-back" in model.layer(head.layer).model_only
     saved = sum(x.dram_bytes for x in none.layers) - sum(x.dram_bytes for x in elt.layers)
     assert saved == sum(2 * a.elements + 112 for a in adds)
     assert elt.cycles < none.cycles and elt.energy_pj < none.energy_pj
@@ -141,4 +147,23 @@ def test_sources_must_name_earlier_layers() -> None:
 def test_fusion_field_validates() -> None:
     with pytest.raises(ConfigError) as e:
         AcceleratorConfig(fusion="some")
-    assert str(e.value) == "fusion must be one of none, eltwise, full, not 'some'"
+    assert str(e.value) == "fusion must be one of auto, none, eltwise, full, not 'some'"
+
+
+def test_built_residual_adds_on_windows_simpy_equals_closed_form() -> None:
+    """The default machine (on-chip windows, the vector unit, 8-bit outputs) with fusion eltwise: every
+    residual add of ResNet-18 and MobileNetV2 is built into its producer's write-back (buildable), and the
+    SimPy engine and its closed-form twin agree on every layer (each store's data WRITEBACK_ADD_CYCLES
+    later, the residual on the loads)."""
+    from codesign.sim.tileplan import WRITEBACK_ADD_CYCLES
+
+    assert WRITEBACK_ADD_CYCLES == 8  # the vector unit's 7 stages and its queue (hdl.memory.dma)
+    for name in ("resnet18", "mobilenet_v2"):
+        net = zoo.get(name)
+        cfg = AcceleratorConfig(rows=16, cols=16, fusion="eltwise")
+        a = simulate_network(net, cfg, engine="simpy")
+        b = simulate_network(net, cfg, engine="closed_form")
+        assert a.layers == b.layers
+        adds = [x.name for x in net.layers if isinstance(x, Eltwise)]
+        assert adds and all(a.layer(n).fused_into and a.layer(n).model_only == "" for n in adds)
+        assert all(x.model_only == "" for x in a.layers if x.fused_into == "" and x.kind != "pool")

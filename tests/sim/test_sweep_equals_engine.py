@@ -104,23 +104,26 @@ def test_searched_rows_equal_point_by_point_rows() -> None:
 
 
 def test_points_the_fast_path_declines() -> None:
-    """Zero skipping, fusion and the model-only depthwise engine (beside a non-square array) go the
-    point-by-point way; so does a point whose buffer the planner refuses. The built engine is taken."""
+    """Zero skipping, model-only fusion (full; eltwise beside a non-square array, without the vector
+    unit) and the model-only depthwise engine (beside a non-square array) go the point-by-point way; so
+    does a point whose buffer the planner refuses. The built engine and the built residual adds (fusion
+    auto, the default, and eltwise where the vector unit is built) are taken."""
     net = zoo.get("ds_cnn_kws")
     base = AcceleratorConfig(rows=8, cols=8)
-    variants = [base.replace(zero_handling="skip"), base.replace(fusion="eltwise"),
-                base.replace(depthwise="engine", cols=4)]
-    assert [fastpath.declines(c) for c in variants] == ["zero_handling skip", "fusion eltwise",
-                                                        "the model-only depthwise engine"]
+    variants = [base.replace(zero_handling="skip"), base.replace(fusion="eltwise", cols=4),
+                base.replace(depthwise="engine", cols=4), base.replace(fusion="full")]
+    assert [fastpath.declines(c) for c in variants] == ["zero_handling skip", "fusion eltwise (model-only)",
+                                                        "the model-only depthwise engine", "fusion full (model-only)"]
     taken = [base.replace(double_buffered=False), base.replace(requantize=True, zero_handling="gate"),
-             base.replace(mapping="search", objective="latency"), base.replace(depthwise="engine")]
+             base.replace(mapping="search", objective="latency"), base.replace(depthwise="engine"),
+             base.replace(fusion="eltwise"), base.replace(fusion="none"), base.replace(fusion="auto", cols=4)]
     tiny = base.replace(rows=64, cols=64)
     # AcceleratorConfig refuses a buffer below one fold (issue 21); forced here to reach the planner's own guard
     with pytest.raises(ConfigError, match="weight_sram_bytes must hold one array word"):
         tiny.replace(weight_sram_bytes=1024)
     object.__setattr__(tiny, "weight_sram_bytes", 1024)  # 64 x 8-bit weights x 64 rows per slot
     got = fastpath.evaluate_network(net, [base, *variants, tiny, *taken])
-    assert got[0] is not None and got[1:5] == [None] * 4 and None not in got[5:]
+    assert got[0] is not None and got[1:6] == [None] * 5 and None not in got[6:]
     with pytest.raises(ConfigError, match="weight_sram_bytes must be at least"):
         simulate_network(net, tiny, engine="closed_form")
 
@@ -195,3 +198,22 @@ def test_depthwise_engine_points_equal_the_engine() -> None:
             assert {k: f[k] for k in f} == {k: ref[k] for k in f}, (name, cfg)
             compared += 1
     assert compared >= 40
+
+
+def test_built_residual_adds_equal_point_by_point_rows() -> None:
+    """ResNet-8 (residual adds after 3x3 window convolutions and after strided 1x1 im2col convolutions) on
+    square WS points with the requantizing write-back, fusion auto (the default: the adds built into the
+    producers' write-backs) and eltwise, fixed and searched mappings: every column equals the point-by-point
+    path's (the residual on the loads, each store WRITEBACK_ADD_CYCLES later, its bytes in the counts)."""
+    axes = {k: v for k, v in WIDE["axes"].items() if k not in ("dataflow", "rows", "cols", "requantize")}
+    compared = 0
+    for n in (4, 8):
+        space = {"workloads": ["resnet8_cifar"], "base": {"dataflow": "ws", "requantize": True, "rows": n, "cols": n},
+                 "axes": {**axes, "fusion": ["auto", "eltwise"], "mapping": ["fixed", "search"]}}
+        state = _WorkerState(space)
+        sample = random.Random(5 + n).sample(range(state.space.size), 24)
+        # (eltwise where the vector unit is not built, weights and activations of other bits, is model-only:
+        # the point-by-point path's)
+        taken = [p for p in sample if not fastpath.declines(state.space.config(p))][:8]
+        compared += _compare(state, sorted(taken))
+    assert compared >= 8

@@ -121,15 +121,19 @@ def test_per_channel_mul_costs_its_channels() -> None:
 
 
 def test_residual_add_names_both_producers_and_fuses() -> None:
-    """conv a -> conv b -> add(b, a): the add reads b (the layer before it: fused into its write-back) and a
-    (the shortcut, read from DRAM by the write-back: 512 bytes); with fusion full and the 64 KiB input SRAM
-    the shortcut stays on chip and the add reads nothing from DRAM."""
+    """conv a -> conv b -> add(b, a): the add reads b (the layer before it: fused into its write-back, built)
+    and a (the shortcut, read from DRAM by b's DMA with its loads, as b's output words); with fusion
+    full and the 64 KiB input SRAM the shortcut stays on chip and the add reads nothing from DRAM."""
     m = _model([_conv("x", "a", "conv_a"), _conv("a", "b", "conv_b", "w2"),
                 helper.make_node("Add", ["b", "a"], ["y"], name="add")], [])
     net = read_onnx(m)
     assert net.layer("add").sources == ("conv_b", "conv_a")
     r, fused = _fused(net)
-    assert fused == ["add"] and _dram(r, "add") == E
+    none, _ = _fused(net, "none")
+    assert fused == ["add"] and _dram(r, "add") == 0 and r.layer("add").model_only == ""
+    # the residual moves as the output does: words of 16 lanes, 8 channels used (2 * E bytes, as b's store)
+    assert _dram(r, "conv_b") == _dram(none, "conv_b") + r.layer("conv_b").counts.dram_write_bits // 8 == \
+        _dram(none, "conv_b") + 2 * E
     assert (r.layer("add").input_from, r.layer("add").other_from) == ("writeback", "dram")
     full, _ = _fused(net, "full")
     assert (full.layer("add").other_from, _dram(full, "add")) == ("onchip", 0)
@@ -137,13 +141,15 @@ def test_residual_add_names_both_producers_and_fuses() -> None:
 
 def test_residual_add_fuses_into_the_shortcut_conv_that_ran_last() -> None:
     """add(main, downsample(x)) with the downsample conv run last (torchvision's order): the add commutes and
-    fuses into the downsample conv, reading the main branch (512 bytes) from DRAM."""
+    fuses into the downsample conv, whose DMA reads the main branch from DRAM (as its output words)."""
     m = _model([_conv("x", "b", "conv_main"), _conv("x", "d", "downsample", "w2"),
                 helper.make_node("Add", ["b", "d"], ["y"], name="add")], [])
     net = read_onnx(m)
     assert net.layer("add").sources == ("conv_main", "downsample")
     r, fused = _fused(net)
-    assert fused == ["add"] and r.layer("add").fused_into == "downsample" and _dram(r, "add") == E
+    none, _ = _fused(net, "none")
+    assert fused == ["add"] and r.layer("add").fused_into == "downsample"
+    assert _dram(r, "downsample") == _dram(none, "downsample") + 2 * E  # as its store: 8 of 16 lanes
 
 
 def test_concat_has_no_single_producer() -> None:
