@@ -8,7 +8,8 @@ written once, at the bits the hardware holds them (``min(layer bits, config bits
 feature maps read in place with the windows made on chip where that is the better way, im2col laid out
 by the host for the others, a 3-channel stem or a strided 1x1 convolution: ``sim.convplan``), the
 depthwise convolutions (on the engine: planes with a halo per band, read about once), average pools
-(GEMMs), and the model-only layers (element-wise, max pools).
+(GEMMs), and the model-only layers (element-wise, max pools). A residual add fused into its producer's
+write-back (``fusion: auto``, built) counts with its producer: the residual is one more compulsory input.
 
     python bench/dram_traffic.py [--rows 16 --cols 16] [--networks resnet18 mobilenet_v2 ...]
 
@@ -54,9 +55,16 @@ def measure(net_name: str, cfg) -> dict[str, object]:  # type: ignore[no-untyped
     r = simulate_network(net, cfg, engine="closed_form")
     row: dict[str, object] = {"network": net_name, "cycles": r.cycles, "energy_uj": round(r.energy_pj * 1e-6, 1),
                               "model_only_layers": sum(1 for lr in r.layers if lr.model_only)}
+    by_name = {layer.name: layer for layer in net.layers}
     for cls in ("conv_linear", "depthwise", "pool", "other"):
         moved = comp = 0
         for layer, lr in zip(net.layers, r.layers, strict=True):
+            if lr.fused_into:  # its output is the head's; the head reads its other operands (the residual)
+                if layer_class(by_name[lr.fused_into]) == cls:
+                    ab = min(layer.inputs.bits, cfg.act_bits)
+                    comp += -(-sum(layer.operand_sizes(net.batch)[1:]) * ab // 8)
+                    moved += (lr.counts.dram_read_bits + lr.counts.dram_write_bits) // 8
+                continue
             if layer_class(layer) != cls:
                 continue
             moved += (lr.counts.dram_read_bits + lr.counts.dram_write_bits) // 8

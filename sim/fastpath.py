@@ -1211,12 +1211,7 @@ def _win_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
     kt, nf, wo, mt = kt_all[idx], nf_all[idx], wo_all[idx], mt_all[idx]
     planes, out_planes = _cdiv(cin, n), _cdiv(cout, n)
     nt = np.where(nf == out_planes, cout, nf * n)
-    n_mt, n_nt, n_kt = shape.n_mt[mt], _cdiv(cout, nt), _cdiv(planes, kt)
-    a_reuse = np.where(wo, (n_mt == 1) & (n_kt == 1), n_kt == 1)
-    b_reuse = np.where(wo, n_kt == 1, (n_nt == 1) & (n_kt == 1))
-    last = {"m": shape.ms_last[mt], "n": cout - (n_nt - 1) * nt, "k": planes - (n_kt - 1) * kt}
-    rows_of = {(True, True): shape.rows_single[mt], (True, False): shape.rows_first[mt],
-               (False, False): shape.rows_middle[mt], (False, True): shape.rows_last[mt]}
+    n_nt, n_kt = _cdiv(cout, nt), _cdiv(planes, kt)
     prologue = (out_planes * np.maximum(1, _cdiv(_cdiv(n * QUANT_ENTRY_BITS, 8), q.bus)) * q.bus if q.requantize
                 else np.zeros(npts, I64))
 
@@ -1224,25 +1219,52 @@ def _win_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
         r = n[sel]
         return _native(Dataflow.WS, r, r, ms * ow, ns, ks * taps * r) + GEMM_ISSUE_CYCLES + TILE_ISSUE_CYCLES
 
-    # the pipeline over the nest: images, outer, inner, K tiles (WinPlan.tiles)
-    def per_class(sel: Arr, qs: _Points) -> Tile4:
-        def tile(place: tuple[bool, bool, bool, bool, bool, bool]) -> tuple[Arr, Arr, Arr]:
-            _, m_first, m_last, n_first, n_last, kl = place
-            ms = last["m"][sel] if m_last else mt[sel]
-            ns = last["n"][sel] if n_last else nt[sel]
-            ks = last["k"][sel] if kl else kt[sel]
-            r = n[sel]
-            nfs = _cdiv(ns, r)
-            wa = ks * rows_of[(m_first, m_last)][sel] * in_w
-            wb = nfs * ks * taps * r
-            load = (np.where(~a_reuse[sel] | n_first, wa * ba[sel], 0)
-                    + np.where(~b_reuse[sel] | m_first, wb * bb[sel], 0))
-            store = nfs * ms * ow * bc[sel] if kl else np.zeros(sel.size, I64)
-            return (load + store if qs.residual else load), comp_of(ms, ns, ks, sel), store
+    def program(at: Arr, mt: Arr, qp: _Points) -> Arr:
+        """Cycles of the tile program (images, outer, inner, K tiles: WinPlan.tiles) at the points ``at``
+        (of ``q``) with bands of ``mt`` rows, through the pipeline of ``qp`` (those points)."""
+        n_mt = shape.n_mt[mt]
+        a_reuse = np.where(wo[at], (n_mt == 1) & (n_kt[at] == 1), n_kt[at] == 1)
+        b_reuse = np.where(wo[at], n_kt[at] == 1, (n_nt[at] == 1) & (n_kt[at] == 1))
+        last = {"m": shape.ms_last[mt], "n": cout - (n_nt[at] - 1) * nt[at], "k": planes[at] - (n_kt[at] - 1) * kt[at]}
+        rows_of = {(True, True): shape.rows_single[mt], (True, False): shape.rows_first[mt],
+                   (False, False): shape.rows_middle[mt], (False, True): shape.rows_last[mt]}
+        nn, nts, kts = n[at], nt[at], kt[at]
+        bas, bbs, bcs = ba[at], bb[at], bc[at]
 
-        return tile
+        def per_class(sel: Arr, qs: _Points) -> Tile4:
+            def tile(place: tuple[bool, bool, bool, bool, bool, bool]) -> tuple[Arr, Arr, Arr]:
+                _, m_first, m_last, n_first, n_last, kl = place
+                ms = last["m"][sel] if m_last else mt[sel]
+                ns = last["n"][sel] if n_last else nts[sel]
+                ks = last["k"][sel] if kl else kts[sel]
+                r = nn[sel]
+                nfs = _cdiv(ns, r)
+                wa = ks * rows_of[(m_first, m_last)][sel] * in_w
+                wb = nfs * ks * taps * r
+                load = (np.where(~a_reuse[sel] | n_first, wa * bas[sel], 0)
+                        + np.where(~b_reuse[sel] | m_first, wb * bbs[sel], 0))
+                store = nfs * ms * ow * bcs[sel] if kl else np.zeros(sel.size, I64)
+                comp = _native(Dataflow.WS, r, r, ms * ow, ns, ks * taps * r) + GEMM_ISSUE_CYCLES + TILE_ISSUE_CYCLES
+                return (load + store if qs.residual else load), comp, store
 
-    cycles = _nest4_cycles(q, (np.full(npts, batch, I64), n_mt, n_nt, n_kt), wo, prologue, per_class)
+            return tile
+
+        return _nest4_cycles(qp, (np.full(at.size, batch, I64), n_mt, n_nt[at], n_kt[at]), wo[at], prologue[at],
+                             per_class)
+
+    # convplan._even_bands: where the last band is ragged, even bands if their program is faster (the
+    # layer alone: the choice does not depend on a residual add in its write-back)
+    even = _cdiv(oh, shape.n_mt[mt])
+    differ = np.flatnonzero((even != mt) & shape.allowed[even])
+    if differ.size:
+        plain = dataclasses.replace(q.take(differ), residual=False)
+        faster = program(differ, even[differ], plain) < program(differ, mt[differ], plain)
+        mt = mt.copy()
+        mt[differ[faster]] = even[differ[faster]]
+    n_mt = shape.n_mt[mt]
+    a_reuse = np.where(wo, (n_mt == 1) & (n_kt == 1), n_kt == 1)
+    b_reuse = np.where(wo, n_kt == 1, (n_nt == 1) & (n_kt == 1))
+    cycles = program(np.arange(npts), mt, q)
     # compute cycles: every (m, n, k) piece class times its count, per image
     compute = np.zeros(npts, I64)
     mp, np_, kp = _pieces(oh, mt), _pieces(cout, nt), _pieces(planes, kt)

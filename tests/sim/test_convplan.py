@@ -219,9 +219,10 @@ def _groups(configs: list[AcceleratorConfig]) -> list[list[AcceleratorConfig]]:
 
 
 def test_fast_chooser_is_choose() -> None:
-    """The fast path's plan choice (every candidate of every point at once) is ``convplan._choose``'s,
-    point by point: where ``layer_reason`` is '' (and only there) the same K, N and M tiles and loop
-    order; 30 random convolutions on 40 random square arrays, batch 1 and 2."""
+    """The fast path's plan choice (every candidate of every point at once) is ``convplan._choose``'s by
+    estimate, point by point: where ``layer_reason`` is '' (and only there) the same K, N and M tiles and
+    loop order; 30 random convolutions on 40 random square arrays, batch 1 and 2. (The even bands that
+    follow, ``convplan._even_bands``, are held by test_fast_layers_equal_the_engine.)"""
     rnd = random.Random(8)
     configs = [_random_square(rnd) for _ in range(40)]
     taken = 0
@@ -232,7 +233,8 @@ def test_fast_chooser_is_choose() -> None:
             for i, cfg in enumerate(group):
                 assert bool(found[i]) == (CP.layer_reason(layer, batch, cfg) == ""), (layer, cfg)
                 if found[i]:
-                    plan = CP.plan_win(layer, batch, cfg)
+                    plan = CP._choose_estimate(layer, batch, cfg)
+                    assert plan is not None
                     nt = layer.out_channels if nf[i] * cfg.cols >= layer.out_channels else nf[i] * cfg.cols
                     assert (plan.kt, plan.nt, plan.weights_outer, plan.mt) == (kt[i], nt, wo[i], mt[i])
                     taken += 1
@@ -290,3 +292,21 @@ def test_fast_network_equals_the_engine(batch) -> None:
             assert {k: f[k] for k in f} == {k: ref[k] for k in f}, (net.name, cfg)
             windows += sum(not CP.layer_reason(lay, batch, cfg) for lay in net.layers if isinstance(lay, Conv2d))
     assert windows >= 40
+
+
+def test_even_bands_when_faster() -> None:
+    """ResNet-18's 28x28 3x3 layers (128 channels) on 32x32 with 64 KiB buffers: the tallest band that fits
+    is 9 rows (bands of 9, 9, 9 and 1); the last band reloads the weights for one row of compute, so the
+    plan takes four even bands of 7 rows, the pipeline's cycles 128,620 -> 117,843 (closed form of both)."""
+    from codesign.sim.engine import pipeline_closed_form
+    from codesign.sim.mapping import TileRun
+
+    cfg = AcceleratorConfig(rows=32, cols=32)
+    layer = Conv2d("l2", in_channels=128, out_channels=128, in_h=28, in_w=28, kernel=3, padding=1)
+    est, plan = CP._choose_estimate(layer, 1, cfg), CP.plan_win(layer, 1, cfg)
+    assert (est.mt, plan.mt, CP.even_band(est)) == (9, 7, 7)
+
+    def cycles(p: CP.WinPlan) -> int:
+        return pipeline_closed_form(tuple(TileRun(*r) for r in p.tile_runs(cfg)), cfg, p.prologue_bytes).cycles
+
+    assert (cycles(est), cycles(plan)) == (128_620, 117_843)
