@@ -60,6 +60,7 @@ def check_descriptor(desc: dict[str, int], hw: HardwarePlan, plan: TilePlan) -> 
         if need > slot:
             raise ConfigError(f"descriptor {op}_words_00 x gt = {need} words do not fit a {slot}-word slot of "
                               f"the {field.replace('_bytes', '')} buffer")
+    _check_dw_descriptor(desc, hw)
     if desc["flags"] >> 6 & 1:  # window mode: a tile's A is kt planes' bands
         if desc["cv_a_tile_words"] > plan.slot_words[0]:
             raise ConfigError(f"descriptor cv_a_tile_words must fit a {plan.slot_words[0]}-word slot of the input "
@@ -81,6 +82,41 @@ def check_descriptor(desc: dict[str, int], hw: HardwarePlan, plan: TilePlan) -> 
         if desc["res_base"] % bus:
             raise ConfigError(f"descriptor res_base must be a multiple of the {bus}-byte bus width, "
                               f"not {desc['res_base']}")
+
+
+def _check_dw_descriptor(desc: dict[str, int], hw: HardwarePlan) -> None:
+    """The depthwise engine's checks (its ``dw_unsupported`` error bit): the design builds the engine,
+    the kernel fits its window, the padded width its line buffers, the mode is a convolution or a max pool."""
+    from codesign.hdl.layer import has_depthwise_engine
+    from codesign.sim.dwplan import DW_WIDTH_MAX, MODE_MAX, MODE_SHIFT
+
+    flags = desc["flags"]
+    mode = flags >> MODE_SHIFT & 3
+    if not flags >> 3 & 1:
+        if mode:
+            raise ConfigError(f"descriptor flags bits 9..8 (the depthwise engine's mode) need bit 3 (depthwise "
+                              f"mode), not mode {mode} in flags {flags:#x}")
+        return
+    config = hw.config
+    if not has_depthwise_engine(config):
+        raise ConfigError(f"descriptor flags bit 3 (depthwise mode) needs a design that builds the depthwise "
+                          f"engine, not flags {flags:#x}")
+    if mode > MODE_MAX:
+        raise ConfigError(f"descriptor flags bits 9..8 (the depthwise engine's mode) must be 0 (convolution) or "
+                          f"1 (max pool), not {mode}")
+    kernel = desc["dw_kernel"]
+    kmax = config.depthwise_kernel
+    for name, shift, limit in (("kernel height", 0, kmax), ("kernel width", 8, kmax), ("stride height", 16, 255),
+                               ("stride width", 24, 255)):
+        v = kernel >> shift & 0xFF
+        if not 1 <= v <= limit:
+            raise ConfigError(f"descriptor dw_kernel {name} must be from 1 to {limit}"
+                              f"{' (depthwise_kernel)' if limit == kmax else ''}, not {v}")
+    pad = desc["dw_pad"]
+    w_pad = desc["dw_in_w"] + (pad >> 8 & 0xFF) + (pad >> 24 & 0xFF)
+    if w_pad > DW_WIDTH_MAX:
+        raise ConfigError(f"descriptor dw_in_w plus the left and right padding must be at most {DW_WIDTH_MAX} "
+                          f"(the line buffers), not {w_pad}")
 
 
 @dataclass(frozen=True)
@@ -106,6 +142,17 @@ class Requant:
 
         return requantize(acc + self.bias[:, None, :], self.mult[:, None, :], self.shift[:, None, :],
                           self.zero_point, self.clamp_lo, self.clamp_hi)
+
+
+def identity_requant(channels: int, out_bits: int, out_signed: bool) -> Requant:
+    """The write-back's identity table (``bias 0``, ``mult 2**14``, ``shift 14``: ``(x * 2**14 + 2**13) >> 14
+    = x``) for ``channels`` channels of one group, clamped to the activations' range: what a max pool's
+    maxima go through (TFLite's MAX_POOL_2D keeps its input's scale and zero point)."""
+    from codesign.sim.vecplan import IDENTITY_MULT, IDENTITY_SHIFT
+
+    lo, hi = (-(1 << (out_bits - 1)), (1 << (out_bits - 1)) - 1) if out_signed else (0, (1 << out_bits) - 1)
+    return Requant(np.zeros((channels, 1), dtype=np.int64), np.full((channels, 1), IDENTITY_MULT, dtype=np.int64),
+                   np.full((channels, 1), IDENTITY_SHIFT, dtype=np.int64), 0, lo, hi)
 
 
 def random_requant(acc: np.ndarray, out_bits: int, out_signed: bool, rng: np.random.Generator) -> Requant:
@@ -374,10 +421,13 @@ def _read_plane(image: bytes, at: int, words: int, plan: Any, hw: HardwarePlan) 
     return hw.unpack_outputs(values, words, plan.geometry.cols, bits, signed)
 
 
-def place_dw_layer(image: bytearray, plan: Any, x: np.ndarray, w: np.ndarray, base: int,
+def place_dw_layer(image: bytearray, plan: Any, x: np.ndarray, w: np.ndarray | None, base: int,
                    requant: Requant | None = None) -> PlacedLayer:
     """Write a depthwise layer's input ``x[batch, C, H, W]`` as planes of ``lanes`` channels, its weights
-    ``w[C, R, S]`` in the engine's slot order, its requantization table, and zero its output planes."""
+    ``w[C, R, S]`` in the engine's slot order, its requantization table, and zero its output planes.
+
+    A max pool (``plan.pooling``; ``w`` None) has a one-word block a plane, its channel count, and with
+    ``requantize`` ``requant`` is the identity table (:func:`identity_requant`)."""
     from codesign.hdl.engines.depthwise import weight_slots
 
     lanes, bus = plan.lanes, plan.bus_bytes
@@ -393,11 +443,15 @@ def place_dw_layer(image: bytearray, plan: Any, x: np.ndarray, w: np.ndarray, ba
         for g in range(per_image):
             chans = slice(g * lanes, min(c_, (g + 1) * lanes))
             width = chans.stop - chans.start
-            kern = np.zeros((plan.r, plan.s, lanes), dtype=np.int64)
-            kern[:, :, :width] = w[chans].transpose(1, 2, 0)
-            slots = np.array(weight_slots(kern.tolist(), plan.kmax), dtype=np.int64)
             at = b_base + (b * per_image + g) * pb
-            data = _words_to_bytes([*_pack_lanes(slots, geo.weight_bits), width], wb)  # then the channel count
+            if plan.pooling:  # no weights: the channel count alone
+                data = _words_to_bytes([width], wb)
+            else:
+                assert w is not None
+                kern = np.zeros((plan.r, plan.s, lanes), dtype=np.int64)
+                kern[:, :, :width] = w[chans].transpose(1, 2, 0)
+                slots = np.array(weight_slots(kern.tolist(), plan.kmax), dtype=np.int64)
+                data = _words_to_bytes([*_pack_lanes(slots, geo.weight_bits), width], wb)  # then the channel count
             image[at:at + len(data)] = data
             if plan.requantized and requant is not None:
                 word = 0

@@ -30,7 +30,7 @@ from codesign.hdl.engines.vector import LATENCY_CYCLES as VEC_LATENCY
 from codesign.hdl.memory.dma import DmaEngine, axi_master_members
 from codesign.hdl.plan import HardwarePlan, core_config
 from codesign.sim.config import AcceleratorConfig, Dataflow
-from codesign.sim.dwplan import DW_DIM_BITS, DW_WIDTH_MAX, b_words
+from codesign.sim.dwplan import DW_DIM_BITS, DW_WIDTH_MAX, MODE_MAX, b_words
 from codesign.sim.tileplan import QUANT_ENTRY_BITS, beats_per_word, bus_bytes, q_table_words
 
 
@@ -202,12 +202,14 @@ class LayerAccelerator(wiring.Component):
         dw_mode = d["flags"][3]
         kernel_h, kernel_w, stride_h, stride_w = (d["dw_kernel"][i:i + 8] for i in (0, 8, 16, 24))
         pad_l, pad_r = d["dw_pad"][8:16], d["dw_pad"][24:32]
+        dw_op = d["flags"][8:10]  # the engine's mode: 0 a depthwise convolution, 1 a max pool
         if self.depthwise:
-            checks["dw_unsupported"] = dw_mode & (
+            checks["dw_unsupported"] = (dw_mode & (
                 (kernel_h > self.dw_kmax) | (kernel_w > self.dw_kmax) | (kernel_h == 0) | (kernel_w == 0)
-                | (stride_h == 0) | (stride_w == 0) | (d["dw_in_w"] + pad_l + pad_r > DW_WIDTH_MAX))
+                | (stride_h == 0) | (stride_w == 0) | (d["dw_in_w"] + pad_l + pad_r > DW_WIDTH_MAX) | (dw_op > 1))
+                | (~dw_mode & (dw_op != 0)))
         else:
-            checks["dw_unsupported"] = dw_mode
+            checks["dw_unsupported"] = dw_mode | (dw_op != 0)
         vec_mode = d["flags"][4]
         checks["vec_unsupported"] = vec_mode & (dw_mode | Const(int(not self.vector), 1))
         checks["cv_unsupported"] = win_mode & (dw_mode | vec_mode | (d["gt"] != 1) | Const(int(not self.windows), 1)
@@ -420,7 +422,8 @@ class LayerAccelerator(wiring.Component):
                               offsets=core_offs, accumulate=~t["first_k"], windows=windows)
         computing = Signal()
         eng = None
-        per_word = Signal(32, name="dw_macs_per_word")  # R * S * the plane's channels
+        per_word = Signal(32, name="dw_macs_per_word")  # R * S * the plane's channels (a max pool: 0)
+        dw_pool = d["flags"][8]  # a max pool: no weight slots, its block is the plane's channel count alone
         if self.depthwise:
             eng, w_cnt = self._depthwise(m, p, t, offs, act_rd, w_rd, out_wr, d, band_rows, band_pad_t)
         vec = None
@@ -465,14 +468,16 @@ class LayerAccelerator(wiring.Component):
                 with m.If(ctl.finish):
                     group_done("START")
             if eng is not None:
-                # depthwise: per plane, the weight slots from the weight buffer, then one engine pass
+                # depthwise: per plane, the weight slots from the weight buffer, then one engine pass (a max
+                # pool: its one-word block, then the pass)
                 with m.State("DW_WEIGHTS"):
                     m.d.comb += [computing.eq(1), w_rd.addr.eq(offs[1] + w_cnt), w_rd.en.eq(1),
-                                 eng.w_en.eq((w_cnt != 0) & (w_cnt <= self.dw_kmax ** 2)), eng.w_addr.eq(w_cnt - 1),
-                                 eng.w_data.eq(w_rd.data)]
+                                 eng.w_en.eq(~dw_pool & (w_cnt != 0) & (w_cnt <= self.dw_kmax ** 2)),
+                                 eng.w_addr.eq(w_cnt - 1), eng.w_data.eq(w_rd.data)]
                     m.d.sync += w_cnt.eq(w_cnt + 1)
-                    with m.If(w_cnt == b_words(self.dw_kmax)):  # the block's last word: the plane's channels
-                        m.d.sync += per_word.eq(kernel_h * kernel_w * w_rd.data[0:16])
+                    last_word = Mux(dw_pool, b_words(self.dw_kmax, MODE_MAX), b_words(self.dw_kmax))
+                    with m.If(w_cnt == last_word):  # the block's last word: the plane's channels
+                        m.d.sync += per_word.eq(Mux(dw_pool, 0, kernel_h * kernel_w * w_rd.data[0:16]))
                         m.next = "DW_GO"
                 with m.State("DW_GO"):
                     m.d.comb += [computing.eq(1), eng.start.eq(1)]
@@ -516,13 +521,25 @@ class LayerAccelerator(wiring.Component):
         """The depthwise engine on the layer's buffers: it reads the input buffer and writes the output
         buffer (accumulators; the DMA's write-back requantizes them as the array's) in place of the
         fold controller, whose ports are idle in depthwise mode. The pass's parameters come from the
-        descriptor and the tile's band (``band_rows``, ``band_pad_t``: by its kind, first and last)."""
+        descriptor and the tile's band (``band_rows``, ``band_pad_t``: by its kind, first and last).
+
+        Max pooling (``flags`` bits 9..8 = 1) is the engine's MAX mode on the same scan: the window's
+        maximum, sign-extended (unsigned activations: zero-extended) into the accumulator lanes, goes
+        through the write-back like a convolution's sums, with an identity table (the host writes it:
+        ``bias 0, mult 2**14, shift 14``, the vector unit's) and the activations' clamps. Why there and
+        not in act_bits lanes: the output buffer, the DMA's word fetch and the per-plane table are then
+        the depthwise convolution's, unchanged; the identity entry costs one table word a plane (the
+        table a convolution reads anyway), and TFLite's MAX_POOL_2D has its input's scale and zero point
+        on its output, so the identity is the exact requantization, not an approximation. (Without
+        ``requantize`` the maxima are written as accumulators, as a convolution's sums are.) The
+        engine's average mode needs its own divider stages and is not built here: an average pool runs
+        as its convolution."""
         from codesign.hdl.engines.depthwise import DepthwiseEngine, DepthwiseSpec
 
         cfg = self.config
         spec = DepthwiseSpec(lanes=cfg.cols, kmax=self.dw_kmax, act_bits=cfg.act_bits, act_signed=cfg.act_signed,
                              weight_bits=cfg.weight_bits, weight_signed=cfg.weight_signed, acc_bits=p.acc_bits,
-                             width_max=DW_WIDTH_MAX, requantize=False, pooling=False,
+                             width_max=DW_WIDTH_MAX, requantize=False, pooling=True,
                              addr_bits=max(_addr_bits(p.act_depth), _addr_bits(p.out_depth)) + 1,
                              dim_bits=DW_DIM_BITS)
         m.submodules.depthwise = eng = DepthwiseEngine(spec)
@@ -534,7 +551,7 @@ class LayerAccelerator(wiring.Component):
             eng.kernel_h.eq(d["dw_kernel"][0:8]), eng.kernel_w.eq(d["dw_kernel"][8:16]),
             eng.stride_h.eq(d["dw_kernel"][16:24]), eng.stride_w.eq(d["dw_kernel"][24:32]),
             eng.in_base.eq(offs[0]), eng.in_stride.eq(1), eng.out_base.eq(offs[2]), eng.out_stride.eq(1),
-            eng.mode.eq(0), eng.in_data.eq(act_rd.data),
+            eng.mode.eq(d["flags"][8:10]), eng.in_data.eq(act_rd.data),
         ]
         with m.If(d["flags"][3]):  # the engine owns the input buffer's read port and the output's write port
             m.d.comb += [act_rd.addr.eq(eng.in_addr), act_rd.en.eq(eng.in_en),

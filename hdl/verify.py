@@ -42,7 +42,7 @@ from codesign.hdl.plan import HardwarePlan, core_config
 from codesign.sim.config import AcceleratorConfig
 from codesign.sim.fusion import DEFAULT as DEFAULT_CTX
 from codesign.sim.vecplan import layer_reason as vec_reason
-from codesign.workloads.layers import Eltwise, Layer, Linear, MatMul, gemm_layer
+from codesign.workloads.layers import Eltwise, Layer, Linear, MatMul, Pool, gemm_layer
 from codesign.workloads.tensors import GemmOperands, layer_operands
 
 
@@ -295,6 +295,57 @@ def residual_context() -> Any:
     return replace(DEFAULT, writeback_add=True, fused_layers=1)
 
 
+def max_pool(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
+             padding: tuple[int, int, int, int]) -> np.ndarray:
+    """Integer max pooling (TFLite's MAX_POOL_2D, PyTorch's ``max_pool2d``): ``x[batch, C, H, W]`` ->
+    ``[batch, C, out_h, out_w]``, each output the largest of its window's pixels inside the image
+    (padding never wins; every window has one: ``pool_reason`` refuses padding of a kernel's size)."""
+    r, s = kernel
+    pt, pl, pb, pr = padding
+    lowest = np.iinfo(np.int64).min
+    xp = np.pad(x.astype(np.int64), ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=lowest)
+    oh = (xp.shape[2] - r) // stride[0] + 1
+    ow = (xp.shape[3] - s) // stride[1] + 1
+    out = np.full((*x.shape[:2], oh, ow), lowest, dtype=np.int64)
+    for i in range(r):
+        for j in range(s):
+            out = np.maximum(out, xp[:, :, i:i + (oh - 1) * stride[0] + 1:stride[0],
+                                     j:j + (ow - 1) * stride[1] + 1:stride[1]])
+    return out
+
+
+def pool_on_engine(layer: Layer, config: AcceleratorConfig, batch: int = 1) -> bool:
+    """Whether ``layer`` is a max pool the design runs on its depthwise engine (``sim.dwplan.pool_reason``)."""
+    from codesign.sim.dwplan import pool_reason
+
+    return isinstance(layer, Pool) and config.depthwise_on_engine and not pool_reason(layer, batch, config)
+
+
+@dataclass(frozen=True)
+class PoolOperands:
+    """A max pool's seeded input ``x[batch, C, H, W]`` (the activations' full range) and its window;
+    :meth:`expected` is :func:`max_pool` in the depthwise engine's GEMM view ``[C, batch * out_h * out_w, 1]``
+    (what :func:`codesign.hdl.host.read_dw_outputs` reads back)."""
+
+    x: np.ndarray
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int, int, int]
+
+    @classmethod
+    def seeded(cls, layer: Pool, config: AcceleratorConfig, batch: int = 1, seed: int = 0) -> PoolOperands:
+        rng = np.random.default_rng(seed)
+        bits = config.act_bits
+        lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if config.act_signed else (0, (1 << bits) - 1)
+        x = rng.integers(lo, hi, size=(batch, layer.channels, layer.in_h, layer.in_w), endpoint=True)
+        return cls(x, tuple(layer.kernel), tuple(layer.stride), tuple(layer.padding))  # type: ignore[arg-type]
+
+    def expected(self) -> np.ndarray:
+        out = max_pool(self.x, self.kernel, self.stride, self.padding)
+        batch, c_, oh, ow = out.shape
+        return out.transpose(1, 0, 2, 3).reshape(c_, batch * oh * ow, 1)
+
+
 def _check_cocotb() -> None:
     try:
         import cocotb  # noqa: F401
@@ -388,7 +439,8 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
     A depthwise layer the plan puts on the depthwise engine (``codesign.sim.dwplan``) is laid out as
     planes from its seeded tensors (``workloads.tensors.conv_tensors`` with ``dw_seeds[i]``, default
     ``seed``: the seed its ``ops`` were made with; unit weights where ``unit_weights[i]``: an average
-    pool's convolution), not as im2col.
+    pool's convolution), not as im2col. A max pool on the engine (:class:`PoolOperands`) is laid out as
+    planes too, written back through the identity table, and compared with :func:`max_pool`.
 
     ``residuals[i]``: a residual add fused into layer ``i``'s write-back (``codesign.sim.fusion``, built
     with the vector unit): the layer runs with flags bit 7, the residual laid out as its output, and the
@@ -405,6 +457,7 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
     from codesign.hdl.host import (
         check_descriptor,
         hex_image,
+        identity_requant,
         image_hex,
         place_dw_layer,
         place_layer,
@@ -448,6 +501,25 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
     quants: list[Any] = []
     refs: list[int] = []  # enabled MACs from the tensors
     for i, (layer, ops) in enumerate(layers):
+        if isinstance(ops, PoolOperands):  # a max pool on the depthwise engine: planes in, planes out
+            pplan = plan_layer(layer, batch, config).tiling
+            if not isinstance(pplan, DwPlan) or not pplan.pooling:
+                raise WorkloadError(f"layer {layer.name!r} is not a max pool this design runs on its depthwise engine")
+            q = identity_requant(pplan.channels, config.act_bits, config.act_signed) if config.requantize else None
+            quants.append(q)
+            refs.append(0)  # a max pool multiplies nothing
+            image, members = chunks[-1]
+            start = len(image)
+            p = place_dw_layer(image, pplan, ops.x, None, start, q)
+            if len(image) > max_image_bytes and members:
+                del image[start:]
+                chunks.append((bytearray(), []))
+                image, members = chunks[-1]
+                p = place_dw_layer(image, pplan, ops.x, None, 0, q)
+            members.append(i)
+            check_descriptor(p.descriptor, hw, pplan)  # type: ignore[arg-type]
+            placed.append((layer, ops, p, simulate_layer(layer, batch, config)))
+            continue
         if isinstance(ops, EltwiseOperands):  # on the vector unit: TFLite's ADD or MUL
             vplan = plan_layer(layer, batch, config).tiling
             if not isinstance(vplan, VecPlan):
@@ -589,6 +661,10 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
         if isinstance(ops, EltwiseOperands):
             c = read_vec_outputs(out_image, p, core)
             expect, (groups, m, k, n) = ops.expected(), (1, p.plan.words, 1, 1)
+        elif isinstance(ops, PoolOperands):  # the maxima, through the identity table when requantizing
+            c = read_dw_outputs(out_image, p, core)
+            expect = q.apply(ops.expected()) if q is not None else ops.expected()
+            groups, m, k, n = p.plan.channels, c.shape[1], p.plan.r * p.plan.s, 1
         else:
             if isinstance(p.plan, DwPlan):
                 c = read_dw_outputs(out_image, p, core)
@@ -642,7 +718,8 @@ def verify(
     """Verify the whole-layer RTL for ``config`` on a bare GEMM ``(M, N, K)`` or on layer(s) of a
     workload (a :class:`~codesign.workloads.layers.Network`, a zoo name, a file).
 
-    ``layer`` picks one layer by name (default: every layer with a GEMM). ``density`` sets the
+    ``layer`` picks one layer by name (default: every layer with a GEMM, and the max pools and element-wise
+    layers the design builds an engine for). ``density`` sets the
     weights' sparsity (``0.5``, ``"2:4"``). ``stall``: probability of a random wait cycle on every
     AXI channel of the memory model. ``simulator``: ``"verilator"`` or ``"icarus"`` (default: Verilator when
     installed, or ``$CODESIGN_SIMULATOR``). ``on_start(estimate)`` is called before the RTL starts and
@@ -680,7 +757,7 @@ def verify(
         by_name = {ly.name: ly for ly in net.layers}
         heads = {head: by_name[add] for add, head in fused_adds.items()}
         layers = [ly for ly in net.layers if ly.name not in fused_adds
-                  and (gemm_layer(ly) is not None or not vec_reason(ly, config))]
+                  and (gemm_layer(ly) is not None or not vec_reason(ly, config) or pool_on_engine(ly, config, batch))]
         if layer is not None:
             chosen = [by_name[fused_adds.get(ly.name, ly.name)] for ly in net.layers if ly.name == layer]
             if not chosen:
@@ -689,7 +766,7 @@ def verify(
                                     f"not {layer!r}")
             layers = chosen
         for ly in layers:
-            if gemm_layer(ly) is None and vec_reason(ly, config):
+            if gemm_layer(ly) is None and vec_reason(ly, config) and not pool_on_engine(ly, config, batch):
                 raise WorkloadError(f"layer {ly.name!r} ({ly.kind.value}) runs on a vector unit the generated "
                                     "hardware does not build (model-only)")
     pairs: list[tuple[Layer, Any]] = []
@@ -698,6 +775,12 @@ def verify(
     for ly in layers:
         if isinstance(ly, Eltwise):  # an add or a scale on the vector unit
             pairs.append((ly, EltwiseOperands.seeded(ly, config, batch, seed)))
+            units.append(False)
+            residuals.append(None)
+            continue
+        if pool_on_engine(ly, config, batch):  # a max pool on the depthwise engine
+            hwp = ly.with_operands(inputs=ly.inputs.with_bits(config.act_bits, config.act_signed))
+            pairs.append((hwp, PoolOperands.seeded(ly, config, batch, seed)))  # type: ignore[arg-type]
             units.append(False)
             residuals.append(None)
             continue

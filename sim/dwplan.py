@@ -44,6 +44,20 @@ and one more sees ``done``.
 Counts: the enabled MACs are the layer's, ``batch * C * R * S * out_h * out_w`` (each output word
 adds ``R * S`` times its plane's channels; a last plane's empty lanes compute zeros and are not
 counted); the engine does not gate zero operands.
+
+Max pooling (:func:`pool_reason`, :func:`plan_pool`)
+---------------------------------------------------
+A max pool (``Pool`` with op ``max``: any kernel up to ``depthwise_kernel``, strides, asymmetric
+padding smaller than the kernel, any channels and batch) is the same plan with the engine in MAX mode
+(``flags`` bits 9..8 = 1): the same planes, bands, tile program and scan; each output is the largest
+activation of its window inside the image (padding never wins). Its block in the weight buffer is one
+word, the plane's channel count (the DMA program loads a B block with every plane's first band; a max
+pool has no weights), so a plane costs ``1 + DW_GROUP_OVERHEAD_CYCLES + h_pad * w_pad +
+DW_LATENCY_CYCLES`` cycles. The maxima go to the output buffer as accumulators and through the
+write-back with an identity table (one word a plane, as a convolution's: TFLite's MAX_POOL_2D keeps
+its input's scale and zero point). Counts: no MACs; ``batch * C * R * S * out_h * out_w`` comparisons
+(``vector_ops``, each reading the window register). Padding of a kernel's size or more (a window
+wholly in the padding, no maximum) is refused; such a pool stays on the model-only vector unit.
 """
 
 from __future__ import annotations
@@ -66,7 +80,7 @@ from codesign.sim.tileplan import (
     skip_hardware,
 )
 from codesign.sim.timing import ceil_div
-from codesign.workloads.layers import Conv2d
+from codesign.workloads.layers import Conv2d, Pool, PoolKind
 
 DW_WIDTH_MAX = 128  # padded input width the line buffers hold (224-pixel networks: 114 at 112 x 112)
 DW_DIM_BITS = 10  # heights, widths and paddings the engine's counters hold
@@ -74,18 +88,24 @@ DW_LATENCY_CYCLES = 5  # codesign.hdl.engines.depthwise.LATENCY_CYCLES (accumula
 DW_GROUP_OVERHEAD_CYCLES = 3  # per plane: the weight read's latency, the start, the done cycle
 
 
-def b_words(kmax: int) -> int:
-    """Words of a plane's weight block: the ``kmax**2`` window slots, then its channel count."""
-    return kmax * kmax + 1
+MODE_MAC, MODE_MAX = 0, 1  # the engine's mode in the descriptor's flags bits 9..8 (hdl.engines.depthwise)
+MODE_SHIFT = 8  # flags bit of the mode's low bit
+POOL_B_WORDS = 1  # a max pool's block in the weight buffer: the plane's channel count alone
 
 
-def dw_group_cycles(h_pad: int, w_pad: int, kmax: int) -> int:
+def b_words(kmax: int, mode: int = MODE_MAC) -> int:
+    """Words of a plane's block in the weight buffer: the ``kmax**2`` window slots, then its channel
+    count; a max pool (``mode`` MAX) has no weights, its block is the channel count alone."""
+    return POOL_B_WORDS if mode == MODE_MAX else kmax * kmax + 1
+
+
+def dw_group_cycles(h_pad: int, w_pad: int, kmax: int, mode: int = MODE_MAC) -> int:
     """Cycles of one plane of a tile: weight block, start, scan of ``h_pad x w_pad``, drain, done."""
-    return b_words(kmax) + DW_GROUP_OVERHEAD_CYCLES + h_pad * w_pad + DW_LATENCY_CYCLES
+    return b_words(kmax, mode) + DW_GROUP_OVERHEAD_CYCLES + h_pad * w_pad + DW_LATENCY_CYCLES
 
 
-def dw_tile_compute_cycles(gs: int, h_pad: int, w_pad: int, kmax: int) -> int:
-    return TILE_ISSUE_CYCLES + gs * dw_group_cycles(h_pad, w_pad, kmax)
+def dw_tile_compute_cycles(gs: int, h_pad: int, w_pad: int, kmax: int, mode: int = MODE_MAC) -> int:
+    return TILE_ISSUE_CYCLES + gs * dw_group_cycles(h_pad, w_pad, kmax, mode)
 
 
 def design_reason(config: AcceleratorConfig) -> str:
@@ -111,26 +131,75 @@ def layer_reason(layer: Conv2d, batch: int, config: AcceleratorConfig) -> str:
         return f"the depthwise engine runs channel multiplier 1, not {layer.out_channels // layer.in_channels}"
     if tuple(layer.dilation) != (1, 1):  # type: ignore[arg-type]
         return f"the depthwise engine runs dilation 1, not {tuple(layer.dilation)}"  # type: ignore[arg-type]
-    k = config.depthwise_kernel
-    if max(layer.r, layer.s) > k:
-        return f"the depthwise engine runs kernels up to {k}x{k} (depthwise_kernel), not {layer.r}x{layer.s}"
+    return _shape_reason(_Shape.of(layer), batch, config)
+
+
+def pool_reason(layer: Pool, batch: int, config: AcceleratorConfig) -> str:
+    """Why the built engine cannot run this pooling layer as a max pool ('' when it can; then
+    :func:`plan_pool` works). Average pools run as their convolution (``Pool.as_gemm_layer``)."""
+    reason = design_reason(config)
+    if reason:
+        return reason
+    if layer.op is not PoolKind.MAX:
+        return "the depthwise engine pools max; an average pool runs as its convolution"
+    r, s = layer.kernel  # type: ignore[misc]
     pt, pl, pb, pr = layer.padding  # type: ignore[misc]
-    w_pad, h_pad = layer.in_w + pl + pr, layer.in_h + pt + pb
+    if max(pt, pb) >= r or max(pl, pr) >= s:
+        return (f"a max pool's padding must be smaller than its kernel (a window wholly in the padding has no "
+                f"maximum), not {(pt, pl, pb, pr)} for {r}x{s}")
+    return _shape_reason(_Shape.of(layer), batch, config)
+
+
+def _shape_reason(sh: _Shape, batch: int, config: AcceleratorConfig) -> str:
+    k = config.depthwise_kernel
+    if max(sh.r, sh.s) > k:
+        return f"the depthwise engine runs kernels up to {k}x{k} (depthwise_kernel), not {sh.r}x{sh.s}"
+    pt, pl, pb, pr = sh.padding
+    w_pad, h_pad = sh.in_w + pl + pr, sh.in_h + pt + pb
     if w_pad > DW_WIDTH_MAX:
         return f"the depthwise engine's line buffers hold {DW_WIDTH_MAX} padded columns, not {w_pad}"
-    if max(h_pad, w_pad, pt, pl, pb, pr, *layer.stride) >= 1 << DW_DIM_BITS:  # type: ignore[misc]
+    if max(h_pad, w_pad, pt, pl, pb, pr, *sh.stride) >= 1 << DW_DIM_BITS:
         return f"the depthwise engine's counters hold {DW_DIM_BITS} bits, not a {h_pad}x{w_pad} padded input"
-    if max(pt, pl, pb, pr) >= 256 or max(layer.r, layer.s, *layer.stride) >= 256:  # type: ignore[misc]
+    if max(pt, pl, pb, pr) >= 256 or max(sh.r, sh.s, *sh.stride) >= 256:
         return "the depthwise descriptor holds paddings, kernels and strides below 256"
     if config.requantize:
         from codesign.sim.tileplan import TABLE_REASON, q_table_words
 
-        if batch * ceil_div(layer.in_channels, config.cols) > q_table_words(config):
+        if batch * ceil_div(sh.channels, config.cols) > q_table_words(config):
             return TABLE_REASON
-    if _choose(layer, batch, config) is None:
-        return (f"the depthwise engine needs a band of {layer.r} input rows of {layer.in_w} pixels in a slot of "
+    if _choose_cached(batch, *sh.key(), config) is None:
+        return (f"the depthwise engine needs a band of {sh.r} input rows of {sh.in_w} pixels in a slot of "
                 f"the input buffer and a row of outputs in a slot of the output buffer")
     return ""
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What the engine's plan needs of a depthwise convolution or a max pool."""
+
+    channels: int
+    in_h: int
+    in_w: int
+    r: int
+    s: int
+    stride: tuple[int, int]
+    padding: tuple[int, int, int, int]
+    out_h: int
+    out_w: int
+    mode: int
+
+    @classmethod
+    def of(cls, layer: Conv2d | Pool) -> _Shape:
+        if isinstance(layer, Pool):
+            r, s = layer.kernel  # type: ignore[misc]
+            return cls(layer.channels, layer.in_h, layer.in_w, r, s, tuple(layer.stride),  # type: ignore[arg-type]
+                       tuple(layer.padding), layer.out_h, layer.out_w, MODE_MAX)  # type: ignore[arg-type]
+        return cls(layer.in_channels, layer.in_h, layer.in_w, layer.r, layer.s, tuple(layer.stride),  # type: ignore[arg-type]
+                   tuple(layer.padding), layer.out_h, layer.out_w, MODE_MAC)  # type: ignore[arg-type]
+
+    def key(self) -> tuple:
+        return (self.channels, self.in_h, self.in_w, self.r, self.s, self.stride, self.padding, self.out_h,
+                self.out_w, self.mode)
 
 
 class LanePlan:
@@ -227,11 +296,21 @@ class DwPlan(LanePlan):
     gt: int  # planes per tile (a power of two; > 1 only with whole planes)
     mt: int  # output rows per band
     kmax: int = 3  # the engine's window (depthwise_kernel)
+    mode: int = MODE_MAC  # MODE_MAX: a max pool (no weights; the maxima through the identity table)
 
     # -- sizes ------------------------------------------------------------------------------------
     nt = 1  # one N and one K tile (TilePlan's names, for the result's plan column)
     kt = 1
     weights_outer = False
+
+    @property
+    def pooling(self) -> bool:
+        return self.mode == MODE_MAX
+
+    @property
+    def b_block(self) -> int:
+        """Words of a plane's block in the weight buffer (:func:`b_words`)."""
+        return b_words(self.kmax, self.mode)
 
     @property
     def planes(self) -> int:
@@ -262,7 +341,7 @@ class DwPlan(LanePlan):
     def band_words(self, m0: int, ms: int) -> tuple[int, int, int]:
         """Buffer words ``(A, B, C)`` of one plane's band."""
         _, rows, _, _ = self.band(m0, ms)
-        return rows * self.in_w, b_words(self.kmax), ms * self.out_w
+        return rows * self.in_w, self.b_block, ms * self.out_w
 
     def band_h_pad(self, m0: int, ms: int) -> int:
         _, rows, pt, pb = self.band(m0, ms)
@@ -278,7 +357,7 @@ class DwPlan(LanePlan):
     def plane_bytes(self) -> tuple[int, int, int]:
         """Bytes of one plane of the input, of the weights, of the output."""
         wa, wb, wc = self.word_bytes()
-        return self.in_h * self.in_w * wa, b_words(self.kmax) * wb, self.out_h * self.out_w * wc
+        return self.in_h * self.in_w * wa, self.b_block * wb, self.out_h * self.out_w * wc
 
     @property
     def dram_footprint_bytes(self) -> tuple[int, int, int]:
@@ -308,11 +387,17 @@ class DwPlan(LanePlan):
         return t.gs * (wa * ba + (wb * bb if t.load_b else 0)), t.gs * wc * bc
 
     def tile_compute_cycles(self, t: Tile) -> int:
-        return dw_tile_compute_cycles(t.gs, self.band_h_pad(t.m0, t.ms), self.w_pad, self.kmax)
+        return dw_tile_compute_cycles(t.gs, self.band_h_pad(t.m0, t.ms), self.w_pad, self.kmax, self.mode)
+
+    def taps(self) -> int:
+        """Window taps of the layer's channels, ``batch * C * R * S * out_h * out_w`` (a last plane's
+        empty lanes are not counted): a convolution's MACs, a max pool's comparisons."""
+        return self.batch * self.channels * self.r * self.s * self.out_h * self.out_w
 
     def enabled_macs(self) -> int:
-        """MACs of the layer's channels (a last plane's empty lanes compute zeros, not counted)."""
-        return self.batch * self.channels * self.r * self.s * self.out_h * self.out_w
+        """MACs of the layer's channels (a last plane's empty lanes compute zeros, not counted); a max
+        pool multiplies nothing (its taps are comparisons: :meth:`taps`)."""
+        return 0 if self.pooling else self.taps()
 
     def scan_positions(self) -> int:
         """Padded positions the engine scans (each reads one input word when inside the image)."""
@@ -325,8 +410,9 @@ class DwPlan(LanePlan):
     # -- the descriptor -------------------------------------------------------------------------------
     def descriptor(self, a_base: int = 0, b_base: int = 0, c_base: int = 0, q_base: int = 0, *,
                    zero_point: int = 0, clamp_lo: int = 0, clamp_hi: int = 0) -> dict[str, int]:
-        """Register values of the layer descriptor in depthwise mode (``flags`` bit 3): the GEMM fields
-        reused (M = output rows, one N and K tile, groups = planes), and the ``dw_*`` fields."""
+        """Register values of the layer descriptor in depthwise mode (``flags`` bit 3, the engine's mode in
+        bits 9..8: 0 a convolution, 1 a max pool): the GEMM fields reused (M = output rows, one N and K
+        tile, groups = planes), and the ``dw_*`` fields."""
         wa, wb, wc = self.word_bytes()
         pa, _pb, pc = self.plane_bytes
         pt, pl, _, pr = self.padding
@@ -336,9 +422,9 @@ class DwPlan(LanePlan):
             "a_base": a_base, "b_base": b_base, "c_base": c_base,
             "m": self.out_h, "n": 1, "k": 1, "groups": self.planes,
             "mt": self.mt, "nt": 1, "kt": 1, "gt": self.gt,
-            "flags": 1 << 1 | 1 << 3,  # B reused across the bands; depthwise mode
+            "flags": 1 << 1 | 1 << 3 | self.mode << MODE_SHIFT,  # B reused across the bands; depthwise mode
             "a_stride_g": pa * self.gt, "a_stride_m": self.mt * sh * self.in_w * wa, "a_stride_k": 0,
-            "b_stride_g": b_words(self.kmax) * wb * self.gt, "b_stride_n": 0, "b_stride_k": 0,
+            "b_stride_g": self.b_block * wb * self.gt, "b_stride_n": 0, "b_stride_k": 0,
             "c_stride_g": pc * self.gt, "c_stride_m": self.mt * self.out_w * wc, "c_stride_n": 0,
             "q_base": q_base, "q_words": self.q_words, "q_nf": 1, "q_stride_n": 0, "c_nf_0": 1, "c_nf_1": 1,
             "zero_point": zero_point & 0xFFFFFFFF, "clamp_lo": clamp_lo & 0xFFFFFFFF,
@@ -362,28 +448,26 @@ class DwPlan(LanePlan):
                 d[f"dw_rows_{lm}{fm}"] = rows
         for i in (0, 1):
             for j in (0, 1):
-                d[f"b_words_{i}{j}"] = b_words(self.kmax)
+                d[f"b_words_{i}{j}"] = self.b_block
                 d[f"c_words_{i}{j}"] = (last_ms if i else self.mt) * self.out_w
         return d
 
 
-def plan_dw(layer: Conv2d, batch: int, config: AcceleratorConfig) -> DwPlan:
-    """The engine's plan of ``layer`` (check :func:`layer_reason` first)."""
-    plan = _choose(layer, batch, config)
+def plan_dw(layer: Conv2d | Pool, batch: int, config: AcceleratorConfig) -> DwPlan:
+    """The engine's plan of ``layer``, a depthwise convolution or a max pool (check :func:`layer_reason`
+    or :func:`pool_reason` first)."""
+    plan = _choose_cached(batch, *_Shape.of(layer).key(), config)
     if plan is None:  # pragma: no cover - callers check layer_reason
         raise ValueError(f"layer {layer.name!r} does not fit the depthwise engine")
     return plan
 
 
-def _choose(layer: Conv2d, batch: int, config: AcceleratorConfig) -> DwPlan | None:
-    return _choose_cached(batch, layer.in_channels, layer.in_h, layer.in_w, layer.r, layer.s,
-                          tuple(layer.stride), tuple(layer.padding), layer.out_h, layer.out_w,  # type: ignore[arg-type]
-                          config)
+plan_pool = plan_dw
 
 
 @lru_cache(maxsize=65536)
 def _choose_cached(batch: int, channels: int, in_h: int, in_w: int, r: int, s: int, stride: tuple[int, int],
-                   padding: tuple[int, int, int, int], out_h: int, out_w: int,
+                   padding: tuple[int, int, int, int], out_h: int, out_w: int, mode: int,
                    config: AcceleratorConfig) -> DwPlan | None:
     """The fixed heuristic: whole planes (as many per tile as fit, a power of two) when a plane fits
     a slot, else the tallest band of output rows that fits."""
@@ -395,18 +479,19 @@ def _choose_cached(batch: int, channels: int, in_h: int, in_w: int, r: int, s: i
              cfg.output_sram_bytes * 8 // geo.c_word_bits)
     slot_words = (depth[0] // slots, depth[1] // slots, depth[2] // slots)
     sa, sb, sc = slot_words
-    if sb < b_words(cfg.depthwise_kernel):
+    b_block = b_words(cfg.depthwise_kernel, mode)
+    if sb < b_block:
         return None
     bus = bus_bytes(cfg)
 
     def make(gt: int, mt: int) -> DwPlan:
         return DwPlan(batch, channels, in_h, in_w, r, s, stride, padding, out_h, out_w, geo, bus, slots,
-                      slot_words, gt, mt, cfg.depthwise_kernel)
+                      slot_words, gt, mt, cfg.depthwise_kernel, mode)
 
     whole = make(1, out_h)
     if _fits(whole, sa, sc):
         wa, _, wc = whole.band_words(0, out_h)
-        most = max(1, min(whole.planes, sa // wa, sb // b_words(cfg.depthwise_kernel), sc // wc))
+        most = max(1, min(whole.planes, sa // wa, sb // b_block, sc // wc))
         return make(1 << (most.bit_length() - 1), out_h)
     for mt in range(min(out_h, sc // max(1, out_w)), 0, -1):
         plan = make(1, mt)
@@ -460,8 +545,11 @@ def bands_keep_padding_at_ends(band: Callable[[int, int], tuple[int, int, int, i
     return not (n_mt > 2 and band((n_mt - 2) * mt, mt)[3])
 
 
-def plan_layer_dw(layer: Conv2d, batch: int, config: AcceleratorConfig):  # type: ignore[no-untyped-def]
-    """The :class:`codesign.sim.mapping.LayerPlan` of a depthwise layer on the built engine."""
+def plan_layer_dw(layer: Conv2d | Pool, batch: int, config: AcceleratorConfig):  # type: ignore[no-untyped-def]
+    """The :class:`codesign.sim.mapping.LayerPlan` of a depthwise layer (or a max pool) on the built engine.
+
+    A max pool multiplies nothing: its taps are comparisons (``vector_ops``, as the vector unit's), each
+    reading the window's activation register, and its weight-buffer block is one word a plane."""
     from codesign.sim.mapping import LayerPlan, TileRun
     from codesign.sim.result import Counts
 
@@ -473,11 +561,13 @@ def plan_layer_dw(layer: Conv2d, batch: int, config: AcceleratorConfig):  # type
     active = plan.enabled_macs()
     ab, wb = min(layer.inputs.bits, config.act_bits), min(layer.weights.bits, config.weight_bits)
     in_words = plan.input_words_read()
-    w_words = plan.planes * b_words(plan.kmax)
+    w_words = plan.planes * plan.b_block
     out_words = plan.planes * plan.out_h * plan.out_w
+    compares = plan.taps() if plan.pooling else 0
     counts = Counts(
         active_macs=active,
-        register_bits=active * (ab + wb),  # window and weight registers per MAC
+        register_bits=active * (ab + wb) + compares * ab,  # window and weight registers per MAC (a max: window)
+        vector_ops=compares,
         input_sram_read_bits=in_words * geo.a_word_bits,
         input_sram_write_bits=in_words * geo.a_word_bits,
         weight_sram_read_bits=w_words * geo.b_word_bits,

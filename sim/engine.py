@@ -380,9 +380,14 @@ def layer_model_only(layer: Layer, config: AcceleratorConfig, context: LayerCont
 def unfused_reasons(layer: Layer, config: AcceleratorConfig, design_reason: str) -> list[str]:
     """The reasons of a layer that is not fused into another, given the design's own
     (``model_only_reason(config)``, computed once per design by callers that label many layers)."""
-    from codesign.workloads.layers import Conv2d, gemm_layer
+    from codesign.workloads.layers import Conv2d, Pool, gemm_layer
 
     layer = gemm_layer(layer) or layer  # an average pool runs as its convolution
+    if isinstance(layer, Pool) and config.depthwise_on_engine:  # a max pool on the built depthwise engine
+        from codesign.sim import dwplan
+
+        if not dwplan.pool_reason(layer, 1, config):
+            return [design_reason]
 
     if config.depthwise_on_engine and isinstance(layer, Conv2d) and layer.is_depthwise:
         from codesign.sim import dwplan

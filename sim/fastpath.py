@@ -718,6 +718,8 @@ def _layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
 
     lowered = gemm_layer(layer)
     if lowered is None:
+        if p.dw_engine and _is_max_pool(layer):  # on the built depthwise engine where its plan fits
+            return _dw_layer(layer, batch, p, fallback=_vec_layer)
         return _vec_layer(layer, batch, p)
     if p.dw_engine and _is_depthwise(lowered):
         return _dw_layer(lowered, batch, p)
@@ -842,33 +844,43 @@ def _is_depthwise(layer: Layer) -> bool:
     return isinstance(layer, Conv2d) and layer.is_depthwise
 
 
-def _dw_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
-    """A depthwise layer on the built engine (``sim.dwplan``: its plan, tile program and counts), per
-    point; at the points whose buffers the engine's plan does not fit, the array's numbers (the
-    point-by-point path runs it there)."""
-    from codesign.sim import dwplan as D
-    from codesign.workloads.layers import Conv2d
+def _is_max_pool(layer: Layer) -> bool:
+    from codesign.workloads.layers import Pool, PoolKind
 
-    arr = _gemm_layer(layer, batch, p)
-    assert isinstance(layer, Conv2d)
+    return isinstance(layer, Pool) and layer.op is PoolKind.MAX
+
+
+def _dw_layer(layer: Layer, batch: int, p: _Points,
+              fallback: Callable[[Layer, int, _Points], _LayerArrays] | None = None) -> _LayerArrays:
+    """A depthwise layer (or a max pool) on the built engine (``sim.dwplan``: its plan, tile program and
+    counts), per point; at the points whose buffers the engine's plan does not fit, ``fallback``'s
+    numbers (default the array's: the point-by-point path runs it there)."""
+    from codesign.sim import dwplan as D
+    from codesign.workloads.layers import Conv2d, Pool
+
+    arr = (fallback or _gemm_layer)(layer, batch, p)
+    assert isinstance(layer, Conv2d | Pool)
     probe = AcceleratorConfig(rows=8, cols=8, depthwise=Depthwise.ENGINE, input_sram_bytes=1 << 30,
                               weight_sram_bytes=1 << 30, output_sram_bytes=1 << 30, requantize=False,
                               depthwise_kernel=p.dw_kmax)
-    if D.layer_reason(layer, batch, probe):  # the layer itself (kernel, width, multiplier): the array
+    # the layer itself (kernel, width, multiplier, a max pool's padding): the array (the vector unit)
+    if (D.pool_reason(layer, batch, probe) if isinstance(layer, Pool) else D.layer_reason(layer, batch, probe)):
         return arr
+    shape = D._Shape.of(layer)
+    pooling = shape.mode == D.MODE_MAX
     lanes = p.cols
-    h_, w_, r_, s_ = layer.in_h, layer.in_w, layer.r, layer.s
-    sh = layer.stride[0]  # type: ignore[index]
-    pt, pl, _pb, pr = layer.padding  # type: ignore[misc]
-    oh, ow = layer.out_h, layer.out_w
+    h_, w_, r_, s_ = shape.in_h, shape.in_w, shape.r, shape.s
+    sh = shape.stride[0]
+    pt, pl, _pb, pr = shape.padding
+    oh, ow = shape.out_h, shape.out_w
     w_pad = w_ + pl + pr
-    planes = batch * _cdiv(layer.in_channels, lanes)
+    planes = batch * _cdiv(shape.channels, lanes)
     a_bits, b_bits, c_bits = lanes * p.abits, lanes * p.wbits, p.cols * p.accb
     c_dram_bits = p.cols * (p.abits if p.requantize else p.accb)
     sa = p.in_sram * 8 // a_bits // p.slots
     sb = p.w_sram * 8 // b_bits // p.slots
     sc = p.out_sram * 8 // c_bits // p.slots
-    slot = D.b_words(p.dw_kmax)  # a plane's weight block
+    slot = D.b_words(p.dw_kmax, shape.mode)  # a plane's weight block (a max pool's: its channel count)
     engine = sb >= slot
     if p.requantize:  # the table: one word per plane (sim.tileplan.q_table_words on WS)
         engine = engine & (planes <= p.out_sram * 8 // (p.cols * p.accb))
@@ -956,14 +968,15 @@ def _dw_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
     compute = n_gt * n_mt * D.TILE_ISSUE_CYCLES + planes_e * (n_mt * per_plane_group + hp_sum * w_pad)
     ab = np.minimum(layer.inputs.bits, q_all.abits)
     wbit = np.minimum(layer.weights.bits, q_all.wbits)
-    active = np.full(n, batch * layer.in_channels * r_ * s_ * oh * ow, dtype=I64)
-    in_words = planes_e * rows_sum * w_
+    taps = np.full(n, batch * shape.channels * r_ * s_ * oh * ow, dtype=I64)
     z = np.zeros(n, I64)
+    active, compares = (z, taps) if pooling else (taps, z)  # a max pool compares, multiplies nothing
+    in_words = planes_e * rows_sum * w_
     dram_bits = (load_total + store_total) * 8
     a_e, b_e, c_e = a_bits[idx_all], b_bits[idx_all], c_bits[idx_all]
-    energy = _energy(q_all, active, z, active * (ab + wbit), z, in_words * a_e + in_words * a_e,
+    energy = _energy(q_all, active, z, active * (ab + wbit) + compares * ab, z, in_words * a_e + in_words * a_e,
                      planes_e * slot * b_e + planes_e * slot * b_e,
-                     planes_e * oh * ow * c_e + planes_e * oh * ow * c_e, dram_bits, z, cycles)
+                     planes_e * oh * ow * c_e + planes_e * oh * ow * c_e, dram_bits, compares, cycles)
     return _merged(arr, idx_all, cycles, compute, energy, dram_bits)
 
 

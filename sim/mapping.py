@@ -39,7 +39,7 @@ from codesign.sim.tileplan import (
     skip_slots,
 )
 from codesign.sim.timing import ceil_div, map_gemm
-from codesign.workloads.layers import Conv2d, Eltwise, GemmShape, Layer, gemm_layer
+from codesign.workloads.layers import Conv2d, Eltwise, GemmShape, Layer, Pool, gemm_layer
 from codesign.workloads.operand import Operand, Pattern
 
 
@@ -367,6 +367,11 @@ def plan_layer(layer: Layer, batch: int, config: AcceleratorConfig, context: Lay
     lowered = gemm_layer(layer)
     if lowered is not None:
         layer = lowered
+    elif isinstance(layer, Pool) and context.is_default and config.depthwise_on_engine:
+        from codesign.sim import dwplan
+
+        if not dwplan.pool_reason(layer, batch, config):  # a max pool on the built depthwise engine
+            return dwplan.plan_layer_dw(layer, batch, config)
     elif isinstance(layer, Eltwise) and context.is_default:
         from codesign.sim import vecplan
 

@@ -32,7 +32,9 @@ DESCRIPTOR_FIELDS: tuple[tuple[str, str], ...] = (
               "convolution reading its feature map as planes, windows made on chip: M pixels in tiles of whole "
               "output rows, K input planes, groups the images); bit 7: residual add in the write-back (each "
               "requantized output word goes through the vector unit's ADD with its word of the residual, read "
-              "with the tile's loads from the same blocks as C's at res_base; vec_* fields: the add's parameters)"),
+              "with the tile's loads from the same blocks as C's at res_base; vec_* fields: the add's parameters); "
+              "bits 9..8: with bit 3, the depthwise engine's mode (0: a depthwise convolution, 1: a max pool, its "
+              "maxima through the write-back's identity table; others refused)"),
     ("a_stride_g", "bytes between A blocks of consecutive group tiles"),
     ("a_stride_m", "bytes between A blocks of consecutive M tiles"),
     ("a_stride_k", "bytes between A blocks of consecutive K tiles"),
@@ -124,7 +126,8 @@ ERROR_BITS: tuple[tuple[str, str], ...] = (
     ("gt_not_power_of_two", "gt is not a power of two"),
     ("q_overflow", "requantize: q_words exceeds the requantization table buffer"),
     ("dw_unsupported", "depthwise: no depthwise engine in this design, or a kernel larger than its window, or a "
-                       "padded width larger than its line buffers"),
+                       "padded width larger than its line buffers, or an engine mode (flags bits 9..8) other than "
+                       "0 and 1, or a mode without bit 3"),
     ("vec_unsupported", "vector: no vector unit in this design, or both depthwise and vector modes"),
     ("cv_unsupported", "windows: no window generation in this design, or windows with another mode, or gt > 1"),
     ("res_unsupported", "residual add: no vector unit or requantizing write-back in this design, or with the "

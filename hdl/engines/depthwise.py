@@ -35,13 +35,18 @@ clamped, exactly :func:`codesign.workloads.intarith.requantize` (TFLite's intege
 GEMM write-back's), in two more pipeline stages; outputs are then ``act_bits`` wide per lane. The
 per-lane parameters are written before ``start`` like the weights.
 
-**Pooling** (``pooling=True``, with ``requantize``): the same scan, windows and line buffers compute
-max pooling (``mode`` MAX: the largest activation among the kernel's taps inside the image; padding
-never wins) and average pooling (``mode`` AVG: the sum of the kernel's taps inside the image divided by
+**Pooling** (``pooling=True``): the same scan, windows and line buffers compute max pooling (``mode``
+MAX: the largest activation among the kernel's taps inside the image; padding never wins) and, with
+``requantize``, average pooling (``mode`` AVG: the sum of the kernel's taps inside the image divided by
 their count, rounded half away from zero, as TFLite's ``AveragePool``). Each window entry carries an
 *inside* bit through the line buffers for that. The division by the count (at most ``K * K``) is a
 multiply by ``ceil(2**24 / count)`` and a shift, exact for every sum a window of 8-bit values can make
-(:func:`avg_divide`, checked exhaustively in the tests).
+(:func:`avg_divide`, checked exhaustively in the tests). Without ``requantize`` (the whole-layer top's
+engine, whose DMA write-back requantizes) pooling is MAX only: the maximum is written sign-extended (or
+zero-extended, unsigned activations) into the lane's accumulator bits, in the same cycles as a
+convolution's sums; the top passes it through the write-back's identity table. (A window wholly in the
+padding has no maximum: the engine writes ``-2**act_bits``, which the identity table clamps; the
+simulator's plan refuses such layers.)
 
 **Timing** (:func:`pass_cycles`, the contract the simulator uses): ``busy`` rises the cycle after
 ``start`` is sampled and stays high for ``H_pad * W_pad + latency_cycles(requantize)`` cycles (one
@@ -99,7 +104,7 @@ class DepthwiseSpec:
     acc_bits: int = 32
     width_max: int = 256  # padded input width the line buffers hold
     requantize: bool = False  # write act_bits outputs (per-channel bias, multiplier, shift, zero point, clamp)
-    pooling: bool = False  # also max and average pooling (mode MAX / AVG); needs requantize (act_bits outputs)
+    pooling: bool = False  # also max pooling (mode MAX), and average pooling (mode AVG) with requantize
     addr_bits: int = 16  # input/output buffer word addresses
     dim_bits: int = 10  # heights, widths, paddings
 
@@ -109,8 +114,6 @@ class DepthwiseSpec:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < lo:
                 raise ConfigError(f"depthwise engine {name} must be an integer of at least {lo}, not {v!r}")
-        if self.pooling and not self.requantize:
-            raise ConfigError("depthwise engine pooling needs requantize: true (pooled outputs are act_bits wide)")
 
     @property
     def out_bits(self) -> int:
@@ -181,7 +184,8 @@ class DepthwiseEngine(wiring.Component):
             "q_mult": In(unsigned(15)), "q_shift": In(unsigned(SHIFT_BITS)),
             "zero_point": In(signed(sp.act_bits + 1)), "clamp_lo": In(signed(sp.act_bits + 1)),
             "clamp_hi": In(signed(sp.act_bits + 1)),
-            "mode": In(2),  # MODE_MAC, MODE_MAX, MODE_AVG (pooling needs spec.pooling), sampled at start
+            "mode": In(2),  # MODE_MAC, MODE_MAX, MODE_AVG (pooling needs spec.pooling, AVG requantize), sampled
+            # at start
         })
 
     def elaborate(self, platform: object) -> Module:
@@ -299,11 +303,13 @@ class DepthwiseEngine(wiring.Component):
         m.d.sync += [count_d.eq(sum(taps[i] for i in range(k * k))), count_e.eq(count_d)]
         for lane in range(lanes):
             terms = [products[lane][i] for i in range(k * k)]
-            if sp.pooling:
+            if sp.pooling and sp.requantize:
                 # average: the taps pooled, the others (below any activation: the max's sentinel) as 0
                 avg_terms = [Mux(p_ < -(1 << (sp.act_bits - 1)), 0, p_) for p_ in terms]
                 m.d.sync += sums[lane].eq(Mux(mode == MODE_MAX, _max_tree(terms),
                                               Mux(mode == MODE_AVG, adder_tree(avg_terms), adder_tree(terms))))
+            elif sp.pooling:  # max only: the maximum into the accumulator lane (a signed value: extended)
+                m.d.sync += sums[lane].eq(Mux(mode == MODE_MAX, _max_tree(terms), adder_tree(terms)))
             else:
                 m.d.sync += sums[lane].eq(adder_tree(terms))
         e_out = Signal()

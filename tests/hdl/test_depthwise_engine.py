@@ -284,6 +284,29 @@ def test_the_simulators_depthwise_timing_is_the_engines() -> None:
     assert all(dw_pass_cycles(h, w) == pass_cycles(h, w, requantize=True) for h in (1, 3, 114) for w in (1, 18, 230))
 
 
-def test_pooling_needs_the_requantizing_write_back() -> None:
-    with pytest.raises(ConfigError, match=r"^depthwise engine pooling needs requantize: true"):
-        DepthwiseSpec(pooling=True)
+MAX_ACC_CASES = [  # (H, W, C, kernel, stride, padding, kmax, act_signed)
+    (9, 9, 6, (3, 3), (2, 2), (1, 1, 1, 1), 3, True),  # ResNet's 3x3 s2 p1 max pool, scaled down, 2 lane groups
+    (7, 8, 4, (2, 3), (1, 2), (0, 2, 1, 0), 5, False),  # rectangular on a 5x5 window, unsigned activations
+]
+
+
+@pytest.mark.parametrize("case", MAX_ACC_CASES, ids=["int8-3x3s2", "uint8-2x3"])
+def test_max_pooling_into_accumulators(case) -> None:
+    """The whole-layer top's engine (no requantize stages): MAX writes the window's maximum into the
+    lane's accumulator bits, sign-extended (a negative maximum reads back negative at 32 bits) and in
+    a convolution's cycles; the padding's zeros never win (an all-negative map's border maxima are
+    negative)."""
+    h, wd, c, kernel, stride, pad, kmax, act_signed = case
+    spec = DepthwiseSpec(lanes=4, kmax=kmax, act_signed=act_signed, width_max=16, pooling=True)
+    assert spec.out_bits == 32
+    rng = np.random.default_rng(h * wd)
+    x = rng.integers(-128, 0, (h, wd, c)) if act_signed else rng.integers(0, 256, (h, wd, c))
+    got, busy = run_depthwise(spec, x, np.zeros((*kernel, c), dtype=np.int64), stride, pad, mode=MODE_MAX)
+    expect = pool_reference(x, kernel, stride, pad, "max")
+    assert np.array_equal(got, expect)
+    if act_signed:
+        assert (got < 0).all()  # every maximum negative: the zeros of the padding lost
+    else:
+        assert got.max() > 127  # a maximum above int8's range: zero-extended, not sign-extended
+    h_pad, w_pad = h + pad[0] + pad[2], wd + pad[1] + pad[3]
+    assert busy == [h_pad * w_pad + LATENCY_CYCLES] * (-(-c // 4)) == [pass_cycles(h_pad, w_pad)] * len(busy)

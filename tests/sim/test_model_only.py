@@ -18,8 +18,9 @@ def test_layers_the_hardware_builds_are_not_model_only() -> None:
     cfg = AcceleratorConfig(rows=8, cols=8)
     r = simulate_layer(CONV, 1, cfg)
     assert r.model_only == "" and r.row()["model_only"] == ""
-    pool = simulate_layer(Pool("p", channels=4, in_h=8, in_w=8, kernel=2, stride=2), 1, cfg)
-    assert pool.model_only == VECTOR_REASON
+    pool = Pool("p", channels=4, in_h=8, in_w=8, kernel=2, stride=2)
+    assert simulate_layer(pool, 1, cfg).model_only == ""  # a max pool on the depthwise engine (sim.dwplan)
+    assert simulate_layer(pool, 1, cfg.replace(depthwise="array")).model_only == VECTOR_REASON  # no engine
 
 
 def test_config_reasons_come_from_the_tileplan() -> None:
