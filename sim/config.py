@@ -72,7 +72,8 @@ class Mapping(str, enum.Enum):
 
 
 class Objective(str, enum.Enum):
-    """What the mapping search minimizes per layer."""
+    """What the mapping search minimizes per layer (and the pick among a convolution's window plans:
+    :func:`codesign.sim.convplan._exact_pick`)."""
 
     LATENCY = "latency"
     ENERGY = "energy"

@@ -398,12 +398,13 @@ def plan_win(layer: Conv2d, batch: int, config: AcceleratorConfig) -> WinPlan:
 
 
 def _choose(layer: Conv2d, batch: int, config: AcceleratorConfig) -> WinPlan | None:
-    plan = _choose_estimate(layer, batch, config)
-    return None if plan is None else _even_bands(plan, config)
+    plans = _choose_estimate(layer, batch, config)
+    return None if plans is None else _exact_pick(layer, batch, plans, config)
 
 
-def _choose_estimate(layer: Conv2d, batch: int, config: AcceleratorConfig) -> WinPlan | None:
-    """The plan by estimate (:func:`_choose_cached`), before :func:`_even_bands`."""
+def _choose_estimate(layer: Conv2d, batch: int, config: AcceleratorConfig) -> tuple[WinPlan, WinPlan] | None:
+    """The plans by estimate (:func:`_choose_cached`: overlapped, and with the edges no overlap hides),
+    before :func:`_exact_pick`."""
     c = config
     key = (c.rows, c.cols, c.act_bits, c.weight_bits, c.acc_bits, c.requantize, c.double_buffered,
            c.input_sram_bytes, c.weight_sram_bytes, c.output_sram_bytes, bus_bytes(c), c.dram_bytes_per_cycle,
@@ -422,33 +423,56 @@ def even_band(plan: WinPlan) -> int:
     return even
 
 
+def candidates(plans: tuple[WinPlan, WinPlan]) -> list[WinPlan]:
+    """The plans :func:`_exact_pick` times, in its order of preference on a tie: each estimate's plan,
+    then the same with even bands (:func:`even_band`)."""
+    out: list[WinPlan] = []
+    for plan in plans:
+        for p in (plan, replace(plan, mt=even_band(plan)) if even_band(plan) else None):
+            if p is not None and p not in out:
+                out.append(p)
+    return out
+
+
 @lru_cache(maxsize=65536)
-def _even_bands(plan: WinPlan, config: AcceleratorConfig) -> WinPlan:
-    """``plan`` or, when its last band is ragged, the same plan with even bands if its tile program takes
-    fewer cycles (exactly: the closed-form pipeline of both). A ragged last band of a few rows reloads
-    the weights (when they are not reused over M) for little compute: ResNet-18's 28-row 3x3 layers in
-    bands of 9, 9, 9 and 1 rows take 128,620 cycles on 32x32, in bands of 7 rows 117,843."""
+def _exact_pick(layer: Conv2d, batch: int, plans: tuple[WinPlan, WinPlan], config: AcceleratorConfig) -> WinPlan:
+    """Of the :func:`candidates` the one with the best ``config.objective`` (edp, the default: cycles x
+    energy; latency: cycles, then energy; energy: energy, then cycles), each timed exactly (the
+    closed-form pipeline of its tile program, the layer alone) and its energy from its counts; the first
+    on a tie. Each estimate misses cases the other gets: the overlapped one favours the fewest tiles, so
+    a small layer of one tile loads, computes and stores in turn (DS-CNN's 1x1 layers on 8x8: 10,870
+    cycles in one tile, 10,154 in four that read the input twice: the lower EDP is the first); a ragged
+    last band of a few rows reloads the weights for little compute (ResNet-18's 28-row 3x3 layers on
+    32x32 in bands of 9, 9, 9 and 1 rows: 128,620 cycles; in even bands of 7 rows 117,843)."""
+    from codesign.sim.config import Objective
+    from codesign.sim.cost import layer_energy
     from codesign.sim.engine import pipeline_closed_form
-    from codesign.sim.mapping import TileRun
 
-    even = even_band(plan)
-    if not even:
-        return plan
-    other = replace(plan, mt=even)
-
-    def cycles(p: WinPlan) -> int:
-        return pipeline_closed_form(tuple(TileRun(*r) for r in p.tile_runs(config)), config, p.prologue_bytes).cycles
-
-    return other if cycles(other) < cycles(plan) else plan
+    best: tuple[float, float] | None = None
+    chosen = plans[0]
+    for p in candidates(plans):
+        lp = _layer_plan(layer, batch, config, p, residual=False)
+        cycles = pipeline_closed_form(lp.runs, config, p.prologue_bytes).cycles
+        energy = sum(layer_energy(lp.counts, cycles, config).values())
+        if config.objective is Objective.LATENCY:
+            key: tuple[float, float] = (cycles, energy)
+        elif config.objective is Objective.ENERGY:
+            key = (energy, cycles)
+        else:
+            key = (cycles * energy, cycles)
+        if best is None or key < best:
+            best, chosen = key, p
+    return chosen
 
 
 @lru_cache(maxsize=65536)
 def _choose_cached(batch: int, cin: int, cout: int, in_h: int, in_w: int, r: int, s: int, stride: tuple[int, int],
                    dilation: tuple[int, int], padding: tuple[int, int, int, int], out_h: int, out_w: int,
-                   key: tuple) -> WinPlan | None:
+                   key: tuple) -> tuple[WinPlan, WinPlan] | None:
     """The fixed heuristic: over K tiles of whole planes (all, halves, ..., one) and N tiles of any
     number of whole column chunks, the tallest band that fits, both loop orders; the plan
-    with the fewest estimated cycles (:func:`_estimate`), then DRAM bytes, then tiles, then weights outer."""
+    with the fewest estimated cycles (:func:`_estimate`), then DRAM bytes, then tiles, then weights outer,
+    and the same with the edges no overlap hides added to the estimate (:func:`_edges`)."""
     rows, cols, ab, wbits, accb, requant, double, in_b, w_b, out_b, bus, bw, lat = key
     geo = WordGeometry(Dataflow.WS, rows, cols, ab, wbits, accb, ab if requant else 0)
     slots = 2 if double else 1
@@ -466,6 +490,7 @@ def _choose_cached(batch: int, cin: int, cout: int, in_h: int, in_w: int, r: int
             x = ceil_div(x, 2)
 
     best: tuple[tuple[int, int, int, bool], WinPlan] | None = None
+    best_e: tuple[tuple[int, int, int, bool], WinPlan] | None = None
     for kt in halvings(planes):
         for nf in range(chunks, 0, -1):
             nt = cout if nf == chunks else nf * cols
@@ -475,11 +500,15 @@ def _choose_cached(batch: int, cin: int, cout: int, in_h: int, in_w: int, r: int
                                    geo, bus, slots, slot_words, mt, nt, kt, wo)
                     if plan.fits():
                         moved = sum(plan.traffic_bytes())
-                        score = (_estimate(plan, moved, bw, lat), moved, plan.tile_count, not wo)
+                        est = _estimate(plan, moved, bw, lat)
+                        score = (est, moved, plan.tile_count, not wo)
                         if best is None or score < best[0]:
                             best = (score, plan)
+                        score = (est + _edges(plan, bw, lat), moved, plan.tile_count, not wo)
+                        if best_e is None or score < best_e[0]:
+                            best_e = (score, plan)
                         break
-    return None if best is None else best[1]
+    return None if best is None or best_e is None else (best[1], best_e[1])
 
 
 def _estimate(plan: WinPlan, moved_bytes: int, bw: float, latency: int) -> int:
@@ -496,16 +525,32 @@ def _estimate(plan: WinPlan, moved_bytes: int, bw: float, latency: int) -> int:
     return max(compute, dma)
 
 
+def _edges(plan: WinPlan, bw: float, latency: int) -> int:
+    """Cycles no overlap hides: the first tile's load before any compute, the last tile's store after
+    it (small layers of few tiles are mostly these: DS-CNN's and MobileNetV1-0.25's 1x1 layers)."""
+    ba, bb, bc = plan.word_bytes()
+    m_last = plan.out_h - (plan.n_mt - 1) * plan.mt
+    n_last = plan.out_channels - (plan.n_nt - 1) * plan.nt
+    first = plan.block_words(0, plan.mt, plan.nt, plan.kt)
+    last_store = ceil_div(n_last, plan.geometry.cols) * m_last * plan.out_w * bc
+    return 2 * latency + int((first[0] * ba + first[1] * bb + last_store) / bw)
+
+
 def plan_layer_win(layer: Conv2d, batch: int, config: AcceleratorConfig,  # type: ignore[no-untyped-def]
                    residual: bool = False):
     """The :class:`codesign.sim.mapping.LayerPlan` of a convolution with on-chip windows (``residual``:
     with a built residual add in its write-back, :mod:`codesign.sim.fusion`)."""
+    return _layer_plan(layer, batch, config, plan_win(layer, batch, config), residual)
+
+
+def _layer_plan(layer: Conv2d, batch: int, config: AcceleratorConfig, plan: WinPlan,  # type: ignore[no-untyped-def]
+                residual: bool):
+    """:func:`plan_layer_win` for ``plan``."""
     from codesign.sim.mapping import LayerPlan, TileRun, effective_bits, residual_counts
     from codesign.sim.result import Counts
     from codesign.sim.tileplan import WRITEBACK_ADD_CYCLES
     from codesign.sim.timing import map_gemm
 
-    plan = plan_win(layer, batch, config)
     geo = plan.geometry
     runs = tuple(TileRun(c, ld, st, cy) for c, ld, st, cy in plan.tile_runs(config, residual))
     a_bytes, b_bytes, c_bytes = plan.traffic_bytes()

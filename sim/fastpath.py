@@ -1098,12 +1098,16 @@ def _win_words(q: _Points) -> dict[str, Arr]:
             "a_bits": a_bits}
 
 
+Pick = tuple[Arr, Arr, Arr, Arr]  # (kt, nf, weights outer, mt) per point
+
+
 def _win_choose(layer: Any, batch: int, shape: _WinShape, n: int, w: dict[str, Arr], bw: Arr, lat: Arr
-                ) -> tuple[Arr, Arr, Arr, Arr, Arr]:
+                ) -> tuple[Arr, Pick, Pick]:
     """``convplan._choose_cached`` at points of one array size ``n`` (``w``: :func:`_win_words`), all
-    candidates at once: ``(found, kt, nf, weights_outer, mt)`` per point. Candidates in the scalar
-    loop's order (K tiles halving, N tiles of fewer chunks, weights outer first), each with its tallest
-    fitting band; the first with the smallest (estimated cycles, DRAM bytes, tiles, inputs outer)."""
+    candidates at once: ``found`` and two picks ``(kt, nf, weights_outer, mt)`` per point. Candidates in
+    the scalar loop's order (K tiles halving, N tiles of fewer chunks, weights outer first), each with its
+    tallest fitting band; the first with the smallest (estimated cycles, DRAM bytes, tiles, inputs
+    outer), and the same with the edges no overlap hides added to the estimate."""
     cin, cout, oh, ow, in_w = layer.in_channels, layer.out_channels, layer.out_h, layer.out_w, layer.in_w
     taps = layer.r * layer.s
     planes, chunks = -(-cin // n), -(-cout // n)
@@ -1133,31 +1137,44 @@ def _win_choose(layer: Any, batch: int, shape: _WinShape, n: int, w: dict[str, A
     tiles = n_mt * n_nt * n_kt
     dma = tiles * (lat[None, :] + 4) + (moved / bw[None, :] / batch).astype(I64)
     est = np.maximum(compute, dma)
+    # convplan._edges: the first tile's load and the last tile's store
+    first_rows = np.where(n_mt == 1, shape.rows_single[mt], shape.rows_first[mt])
+    n_last = cout - (n_nt - 1) * nt
+    edge_bytes = (kt * first_rows * in_w * w["ba"][None, :] + nf * kt * taps * n * w["bb"][None, :]
+                  + _cdiv(n_last, n) * shape.ms_last[mt] * ow * w["bc"][None, :])
+    edges = 2 * lat[None, :] + (edge_bytes / bw[None, :]).astype(I64)
     big = np.iinfo(I64).max
-    best = valid
-    for key in (est, moved, tiles, np.broadcast_to((~wo).astype(I64), mt.shape)):
-        v = np.where(best, key, big)
-        best = best & (v == v.min(axis=0))
     found = valid.any(axis=0)
-    pick = np.argmax(best, axis=0)
     cols = np.arange(mt.shape[1])
-    return found, kt_c[pick], nf_c[pick], wo_c[pick], mt[pick, cols]
+    picks = []
+    for score in (est, est + edges):
+        best = valid
+        for key in (score, moved, tiles, np.broadcast_to((~wo).astype(I64), mt.shape)):
+            v = np.where(best, key, big)
+            best = best & (v == v.min(axis=0))
+        pick = np.argmax(best, axis=0)
+        picks.append((kt_c[pick], nf_c[pick], wo_c[pick], mt[pick, cols]))
+    return found, picks[0], picks[1]
 
 
-def _win_points(layer: Any, batch: int, p: _Points) -> tuple[Arr, Arr, Arr, Arr, Arr]:
-    """``convplan.layer_reason`` per point (``found``) and the chosen plan where it is ''."""
+def _win_points(layer: Any, batch: int, p: _Points) -> tuple[Arr, Pick, Pick]:
+    """``convplan.layer_reason`` per point (``found``) and the two plans by estimate where it is ''
+    (``convplan._choose_estimate``)."""
     from codesign.sim import convplan as CP
 
     npts = p.rows.size
     found = np.zeros(npts, bool)
-    kt, nf, mt = (np.zeros(npts, I64) for _ in range(3))
-    wo = np.zeros(npts, bool)
+
+    def empty() -> Pick:
+        return np.zeros(npts, I64), np.zeros(npts, I64), np.zeros(npts, bool), np.zeros(npts, I64)
+
+    picks = (empty(), empty())
     if not p.conv_windows or p.df is not Dataflow.WS or layer.groups != 1:
-        return found, kt, nf, wo, mt
+        return found, *picks
     if max(layer.in_h, layer.in_w, layer.out_h, layer.out_w) > CP.WIN_DIM_MAX:
-        return found, kt, nf, wo, mt
+        return found, *picks
     if max(layer.r, layer.s, *layer.stride, *layer.dilation, *layer.padding) > CP.WIN_FIELD_MAX:
-        return found, kt, nf, wo, mt
+        return found, *picks
     table_ok = None
     if p.requantize:  # the table (tileplan.q_table_words on WS)
         table_ok = _cdiv(layer.out_channels, p.cols) <= p.out_sram * 8 // (p.cols * p.accb)
@@ -1168,11 +1185,14 @@ def _win_points(layer: Any, batch: int, p: _Points) -> tuple[Arr, Arr, Arr, Arr,
         if table_ok is not None and not table_ok[idx].any():
             continue
         shape = shape or _win_shape(layer, batch)
-        f, k_, n_, o_, m_ = _win_choose(layer, batch, shape, n, wu, bw, lat)
-        found[idx], kt[idx], nf[idx], wo[idx], mt[idx] = f[inv], k_[inv], n_[inv], o_[inv], m_[inv]
+        f, *got = _win_choose(layer, batch, shape, n, wu, bw, lat)
+        found[idx] = f[inv]
+        for pick, g in zip(picks, got, strict=True):
+            for dst, src in zip(pick, g, strict=True):
+                dst[idx] = src[inv]
     if table_ok is not None:
         found &= table_ok
-    return found, kt, nf, wo, mt
+    return found, *picks
 
 
 def _win_groups(p: _Points) -> list[tuple[int, Arr, Arr, dict[str, Arr], Arr, Arr]]:
@@ -1205,7 +1225,7 @@ def _win_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
 
     if not isinstance(layer, Conv2d):
         return _gemm_layer(layer, batch, p)
-    found, kt_all, nf_all, wo_all, mt_all = _win_points(layer, batch, p)
+    found, pick_a, pick_b = _win_points(layer, batch, p)
     if not found.any():
         return _gemm_layer(layer, batch, p)
     idx = np.flatnonzero(found)
@@ -1221,10 +1241,7 @@ def _win_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
     taps = layer.r * layer.s
     w = _win_words(q)
     ba, bb, bc = w["ba"], w["bb"], w["bc"]
-    kt, nf, wo, mt = kt_all[idx], nf_all[idx], wo_all[idx], mt_all[idx]
     planes, out_planes = _cdiv(cin, n), _cdiv(cout, n)
-    nt = np.where(nf == out_planes, cout, nf * n)
-    n_nt, n_kt = _cdiv(cout, nt), _cdiv(planes, kt)
     prologue = (out_planes * np.maximum(1, _cdiv(_cdiv(n * QUANT_ENTRY_BITS, 8), q.bus)) * q.bus if q.requantize
                 else np.zeros(npts, I64))
 
@@ -1232,24 +1249,26 @@ def _win_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
         r = n[sel]
         return _native(Dataflow.WS, r, r, ms * ow, ns, ks * taps * r) + GEMM_ISSUE_CYCLES + TILE_ISSUE_CYCLES
 
-    def program(at: Arr, mt: Arr, qp: _Points) -> Arr:
-        """Cycles of the tile program (images, outer, inner, K tiles: WinPlan.tiles) at the points ``at``
-        (of ``q``) with bands of ``mt`` rows, through the pipeline of ``qp`` (those points)."""
-        n_mt = shape.n_mt[mt]
-        a_reuse = np.where(wo[at], (n_mt == 1) & (n_kt[at] == 1), n_kt[at] == 1)
-        b_reuse = np.where(wo[at], n_kt[at] == 1, (n_nt[at] == 1) & (n_kt[at] == 1))
-        last = {"m": shape.ms_last[mt], "n": cout - (n_nt[at] - 1) * nt[at], "k": planes[at] - (n_kt[at] - 1) * kt[at]}
+    def program(at: Arr, plan: tuple[Arr, Arr, Arr, Arr], qp: _Points) -> Arr:
+        """Cycles of the tile program (images, outer, inner, K tiles: WinPlan.tiles) of ``plan``'s
+        ``(kt, nf, weights outer, mt)`` at the points ``at`` (of ``q``), through the pipeline of ``qp``."""
+        kt, nf, wo, mt = (x[at] for x in plan)
+        nn = n[at]
+        nt = np.where(nf == out_planes[at], cout, nf * nn)
+        n_mt, n_nt, n_kt = shape.n_mt[mt], _cdiv(cout, nt), _cdiv(planes[at], kt)
+        a_reuse = np.where(wo, (n_mt == 1) & (n_kt == 1), n_kt == 1)
+        b_reuse = np.where(wo, n_kt == 1, (n_nt == 1) & (n_kt == 1))
+        last = {"m": shape.ms_last[mt], "n": cout - (n_nt - 1) * nt, "k": planes[at] - (n_kt - 1) * kt}
         rows_of = {(True, True): shape.rows_single[mt], (True, False): shape.rows_first[mt],
                    (False, False): shape.rows_middle[mt], (False, True): shape.rows_last[mt]}
-        nn, nts, kts = n[at], nt[at], kt[at]
         bas, bbs, bcs = ba[at], bb[at], bc[at]
 
         def per_class(sel: Arr, qs: _Points) -> Tile4:
             def tile(place: tuple[bool, bool, bool, bool, bool, bool]) -> tuple[Arr, Arr, Arr]:
                 _, m_first, m_last, n_first, n_last, kl = place
                 ms = last["m"][sel] if m_last else mt[sel]
-                ns = last["n"][sel] if n_last else nts[sel]
-                ks = last["k"][sel] if kl else kts[sel]
+                ns = last["n"][sel] if n_last else nt[sel]
+                ks = last["k"][sel] if kl else kt[sel]
                 r = nn[sel]
                 nfs = _cdiv(ns, r)
                 wa = ks * rows_of[(m_first, m_last)][sel] * in_w
@@ -1262,22 +1281,85 @@ def _win_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
 
             return tile
 
-        return _nest4_cycles(qp, (np.full(at.size, batch, I64), n_mt, n_nt[at], n_kt[at]), wo[at], prologue[at],
-                             per_class)
+        return _nest4_cycles(qp, (np.full(at.size, batch, I64), n_mt, n_nt, n_kt), wo, prologue[at], per_class)
 
-    # convplan._even_bands: where the last band is ragged, even bands if their program is faster (the
-    # layer alone: the choice does not depend on a residual add in its write-back)
-    even = _cdiv(oh, shape.n_mt[mt])
-    differ = np.flatnonzero((even != mt) & shape.allowed[even])
-    if differ.size:
-        plain = dataclasses.replace(q.take(differ), residual=False)
-        faster = program(differ, even[differ], plain) < program(differ, mt[differ], plain)
-        mt = mt.copy()
-        mt[differ[faster]] = even[differ[faster]]
-    n_mt = shape.n_mt[mt]
-    a_reuse = np.where(wo, (n_mt == 1) & (n_kt == 1), n_kt == 1)
-    b_reuse = np.where(wo, n_kt == 1, (n_nt == 1) & (n_kt == 1))
-    cycles = program(np.arange(npts), mt, q)
+    g = layer.gemm(batch)
+    assert g is not None
+    macs = g.m * g.n * g.k * g.repeats
+    gate_active = round(macs * layer.weights.density * layer.inputs.density * _inside(layer))
+    c_elems = batch * oh * ow * cout
+    a_reads = batch * oh * ow * planes * taps * out_planes
+    psum_writes = c_elems * (planes * taps)
+    psum_reads = np.maximum(0, psum_writes - c_elems)
+    b_elems = cout * planes * taps * n
+
+    def tail(at: Arr, plan: tuple[Arr, Arr, Arr, Arr], cyc: Arr, qa: _Points) -> tuple[dict[str, Arr], Arr]:
+        """Energy and DRAM bits of ``plan`` at the points ``at`` (WinPlan.traffic_bytes, the counts of
+        convplan.plan_layer_win: only the DRAM traffic depends on the plan) with ``cyc`` cycles."""
+        kt, nf, wo, mt = (x[at] for x in plan)
+        nn = n[at]
+        nt = np.where(nf == out_planes[at], cout, nf * nn)
+        n_mt, n_nt, n_kt = shape.n_mt[mt], _cdiv(cout, nt), _cdiv(planes[at], kt)
+        a_reuse = np.where(wo, (n_mt == 1) & (n_kt == 1), n_kt == 1)
+        b_reuse = np.where(wo, n_kt == 1, (n_nt == 1) & (n_kt == 1))
+        a_bytes = shape.rows_sum[mt] * in_w * planes[at] * ba[at] * np.where(a_reuse, 1, n_nt) * batch
+        b_bytes = out_planes[at] * planes[at] * taps * nn * bb[at] * np.where(b_reuse, 1, n_mt) * batch
+        c_bytes = out_planes[at] * (oh * ow) * bc[at] * batch
+        load_bits = (a_bytes + b_bytes + prologue[at]) * 8
+        in_res = 0
+        if qa.residual:  # mapping.residual_counts
+            load_bits = load_bits + c_bytes * 8
+            in_res = 2 * c_bytes * 8
+        dram_bits = load_bits + c_bytes * 8
+        active = np.where(qa.gate, gate_active, macs)
+        gated = np.where(qa.gate, macs - gate_active, 0)
+        ab = np.minimum(layer.inputs.bits, qa.abits)
+        wbit = np.minimum(layer.weights.bits, qa.wbits)
+        ob = np.minimum(layer.outputs.bits, qa.accb)
+        energy = _energy(qa, active, gated, active * wbit,
+                         macs * (ab + qa.accb) + b_elems[at] * wbit * np.maximum(1, nn // 2) * batch,
+                         a_reads[at] * w["a_bits"][at] + a_bytes * 8 + in_res, b_elems[at] * wbit * batch + b_bytes * 8,
+                         (psum_reads[at] * qa.accb + c_elems * ob) + psum_writes[at] * qa.accb, dram_bits,
+                         np.full(at.size, c_elems if qa.requantize else 0, I64), cyc)
+        return energy, dram_bits
+
+    # convplan._exact_pick: each estimate's plan and the same with even bands, the best by the objective
+    # (the layer alone: the choice does not depend on a residual add in its write-back), the first on a tie
+    cands: list[tuple[Arr, Arr, Arr, Arr]] = []
+    valid: list[Arr] = []
+    for kt_, nf_, wo_, mt_ in (pick_a, pick_b):
+        base = (kt_[idx], nf_[idx], wo_[idx], mt_[idx])
+        even = _cdiv(oh, shape.n_mt[base[3]])
+        for cand, ok in ((base, np.ones(npts, bool)),
+                         ((*base[:3], even), (even != base[3]) & shape.allowed[even])):
+            for prev, prev_ok in zip(cands, valid, strict=True):  # the same plan as an earlier candidate
+                ok = ok & ~(prev_ok & np.logical_and.reduce([a == b for a, b in zip(cand, prev, strict=True)]))
+            cands.append(cand)
+            valid.append(ok)
+    plain = dataclasses.replace(q, residual=False)
+    best_key = np.full(npts, np.inf)
+    best_tie = np.full(npts, np.inf)
+    choice = np.zeros(npts, I64)
+    for j, (cand, ok) in enumerate(zip(cands, valid, strict=True)):
+        at = np.flatnonzero(ok)
+        if at.size == 0:
+            continue
+        qa = plain.take(at)
+        cyc = program(at, cand, qa)
+        total = _sum_parts(tail(at, cand, cyc, qa)[0])
+        if q.objective is Objective.LATENCY:
+            key, tie = cyc.astype(np.float64), total
+        elif q.objective is Objective.ENERGY:
+            key, tie = total, cyc.astype(np.float64)
+        else:
+            key, tie = cyc * total, cyc.astype(np.float64)
+        better = (key < best_key[at]) | ((key == best_key[at]) & (tie < best_tie[at]))
+        best_key[at[better]], best_tie[at[better]] = key[better], tie[better]
+        choice[at[better]] = j
+    kt, nf, wo, mt = (np.choose(choice, [c[i] for c in cands]) for i in range(4))
+    nt = np.where(nf == out_planes, cout, nf * n)
+    cycles = program(np.arange(npts), (kt, nf, wo, mt), q)
+    energy, dram_bits = tail(np.arange(npts), (kt, nf, wo, mt), cycles, q)
     # compute cycles: every (m, n, k) piece class times its count, per image
     compute = np.zeros(npts, I64)
     mp, np_, kp = _pieces(oh, mt), _pieces(cout, nt), _pieces(planes, kt)
@@ -1287,35 +1369,6 @@ def _win_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
                 cnt = cm * cn * ck
                 if cnt.any():
                     compute += np.where(cnt > 0, batch * cnt * comp_of(ms, ns, ks), 0)
-    # traffic (WinPlan.traffic_bytes) and counts (convplan.plan_layer_win)
-    a_bytes = shape.rows_sum[mt] * in_w * planes * ba * np.where(a_reuse, 1, n_nt) * batch
-    b_bytes = out_planes * planes * taps * n * bb * np.where(b_reuse, 1, n_mt) * batch
-    c_bytes = out_planes * (oh * ow) * bc * batch
-    load_bits = (a_bytes + b_bytes + prologue) * 8
-    in_res = 0
-    if q.residual:  # mapping.residual_counts
-        load_bits = load_bits + c_bytes * 8
-        in_res = 2 * c_bytes * 8
-    dram_bits = load_bits + c_bytes * 8
-    g = layer.gemm(batch)
-    assert g is not None
-    macs = g.m * g.n * g.k * g.repeats
-    gate_active = round(macs * layer.weights.density * layer.inputs.density * _inside(layer))
-    active = np.where(q.gate, gate_active, macs)
-    gated = np.where(q.gate, macs - gate_active, 0)
-    ab = np.minimum(layer.inputs.bits, q.abits)
-    wbit = np.minimum(layer.weights.bits, q.wbits)
-    ob = np.minimum(layer.outputs.bits, q.accb)
-    c_elems = batch * oh * ow * cout
-    a_reads = batch * oh * ow * planes * taps * out_planes
-    psum_writes = c_elems * (planes * taps)
-    psum_reads = np.maximum(0, psum_writes - c_elems)
-    b_elems = cout * planes * taps * n
-    energy = _energy(q, active, gated, active * wbit,
-                     macs * (ab + q.accb) + b_elems * wbit * np.maximum(1, n // 2) * batch,
-                     a_reads * w["a_bits"] + a_bytes * 8 + in_res, b_elems * wbit * batch + b_bytes * 8,
-                     (psum_reads * q.accb + c_elems * ob) + psum_writes * q.accb, dram_bits,
-                     np.full(npts, c_elems if q.requantize else 0, I64), cycles)
     return _merged(arr, idx, cycles, compute, energy, dram_bits)
 
 
@@ -1355,6 +1408,12 @@ def evaluate_network(network: Network, configs: Sequence[AcceleratorConfig]) -> 
                                          [role == "fused" for _, role in unique])):
             out[ids[j]] = s
     return out
+
+
+def _sum_parts(energy: dict[str, Arr]) -> Arr:
+    """``sum(layer_energy(...).values())`` per point (the parts in the same order)."""
+    total: Arr = sum(energy[part] for part in ENERGY_PARTS)  # type: ignore[assignment]
+    return total
 
 
 def _fused_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:

@@ -24,7 +24,8 @@ CONFIG_FLAGS: dict[str, tuple[str, type, str]] = {
                                 "unit is built), none, eltwise or full: inter-layer dataflow (the other fused "
                                 "layers of eltwise, and full: model-only)"),
     "--mapping": ("mapping", str, "fixed (default) or search: per-layer tiling"),
-    "--objective": ("objective", str, "latency, energy or edp (default): what --mapping search minimizes"),
+    "--objective": ("objective", str, "latency, energy or edp (default): what --mapping search minimizes, "
+                                      "and the pick among a convolution's window plans (sim.convplan)"),
     "--depthwise": ("depthwise", str, "auto (default: the depthwise engine where the design builds it, a square WS "
                                       "array), engine or array: where depthwise convs run"),
     "--depthwise-lanes": ("depthwise_lanes", int, "channels the depthwise engine computes at once (0: cols)"),

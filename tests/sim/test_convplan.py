@@ -221,22 +221,23 @@ def _groups(configs: list[AcceleratorConfig]) -> list[list[AcceleratorConfig]]:
 def test_fast_chooser_is_choose() -> None:
     """The fast path's plan choice (every candidate of every point at once) is ``convplan._choose``'s by
     estimate, point by point: where ``layer_reason`` is '' (and only there) the same K, N and M tiles and
-    loop order; 30 random convolutions on 40 random square arrays, batch 1 and 2. (The even bands that
-    follow, ``convplan._even_bands``, are held by test_fast_layers_equal_the_engine.)"""
+    loop order, under each estimate; 30 random convolutions on 40 random square arrays, batch 1 and 2. (The
+    exact pick among them that follows, ``convplan._exact_pick``, is held by test_fast_layers_equal_the_engine.)"""
     rnd = random.Random(8)
     configs = [_random_square(rnd) for _ in range(40)]
     taken = 0
     for j in range(30):
         layer, batch = _random_conv(rnd), 1 + j % 2
         for group in _groups(configs):
-            found, kt, nf, wo, mt = fastpath._win_points(layer, batch, fastpath._Points.of(group))
+            found, *picks = fastpath._win_points(layer, batch, fastpath._Points.of(group))
             for i, cfg in enumerate(group):
                 assert bool(found[i]) == (CP.layer_reason(layer, batch, cfg) == ""), (layer, cfg)
                 if found[i]:
-                    plan = CP._choose_estimate(layer, batch, cfg)
-                    assert plan is not None
-                    nt = layer.out_channels if nf[i] * cfg.cols >= layer.out_channels else nf[i] * cfg.cols
-                    assert (plan.kt, plan.nt, plan.weights_outer, plan.mt) == (kt[i], nt, wo[i], mt[i])
+                    plans = CP._choose_estimate(layer, batch, cfg)
+                    assert plans is not None
+                    for plan, (kt, nf, wo, mt) in zip(plans, picks, strict=True):
+                        nt = layer.out_channels if nf[i] * cfg.cols >= layer.out_channels else nf[i] * cfg.cols
+                        assert (plan.kt, plan.nt, plan.weights_outer, plan.mt) == (kt[i], nt, wo[i], mt[i])
                     taken += 1
     assert taken >= 200
 
@@ -303,10 +304,29 @@ def test_even_bands_when_faster() -> None:
 
     cfg = AcceleratorConfig(rows=32, cols=32)
     layer = Conv2d("l2", in_channels=128, out_channels=128, in_h=28, in_w=28, kernel=3, padding=1)
-    est, plan = CP._choose_estimate(layer, 1, cfg), CP.plan_win(layer, 1, cfg)
+    ests, plan = CP._choose_estimate(layer, 1, cfg), CP.plan_win(layer, 1, cfg)
+    assert ests is not None
+    est = ests[0]
     assert (est.mt, plan.mt, CP.even_band(est)) == (9, 7, 7)
 
     def cycles(p: CP.WinPlan) -> int:
         return pipeline_closed_form(tuple(TileRun(*r) for r in p.tile_runs(cfg)), cfg, p.prologue_bytes).cycles
 
     assert (cycles(est), cycles(plan)) == (128_620, 117_843)
+
+
+def test_exact_pick_follows_the_objective() -> None:
+    """DS-CNN's 1x1 layers (64 -> 64 channels, 25x5) on 8x8: in one tile the layer loads, computes and
+    stores in turn, 10,870 cycles; the estimate with the edges no overlap hides picks four tiles (N in 56
+    and 8 channels, K in two halves) that overlap them, 10,154 cycles, but read the input twice. The
+    default objective (EDP) keeps the one tile (fewer DRAM bytes, less energy), latency takes the four."""
+    layer = zoo.get("ds_cnn_kws").layer("ds1.pw")
+    results = {}
+    for objective in ("edp", "latency"):
+        cfg = AcceleratorConfig(rows=8, cols=8, objective=objective)
+        plan = CP.plan_win(layer, 1, cfg)
+        r = simulate_layer(layer, 1, cfg)
+        results[objective] = (plan.tile_count, r.cycles, r.energy_pj)
+    assert results["edp"][:2] == (1, 10_870) and results["latency"][:2] == (4, 10_154)
+    assert results["edp"][2] < results["latency"][2]
+    assert results["edp"][1] * results["edp"][2] < results["latency"][1] * results["latency"][2]
