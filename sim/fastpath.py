@@ -1249,15 +1249,21 @@ def _win_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
         r = n[sel]
         return _native(Dataflow.WS, r, r, ms * ow, ns, ks * taps * r) + GEMM_ISSUE_CYCLES + TILE_ISSUE_CYCLES
 
-    def program(at: Arr, plan: tuple[Arr, Arr, Arr, Arr], qp: _Points) -> Arr:
-        """Cycles of the tile program (images, outer, inner, K tiles: WinPlan.tiles) of ``plan``'s
-        ``(kt, nf, weights outer, mt)`` at the points ``at`` (of ``q``), through the pipeline of ``qp``."""
+    def tiles_of(at: Arr, plan: tuple[Arr, Arr, Arr, Arr]) -> tuple[Arr, ...]:
+        """``plan``'s ``(kt, nf, weights outer, mt)`` at the points ``at``, the array size, N tile, tile
+        counts and reuse (WinPlan's)."""
         kt, nf, wo, mt = (x[at] for x in plan)
         nn = n[at]
         nt = np.where(nf == out_planes[at], cout, nf * nn)
         n_mt, n_nt, n_kt = shape.n_mt[mt], _cdiv(cout, nt), _cdiv(planes[at], kt)
         a_reuse = np.where(wo, (n_mt == 1) & (n_kt == 1), n_kt == 1)
         b_reuse = np.where(wo, n_kt == 1, (n_nt == 1) & (n_kt == 1))
+        return kt, nf, wo, mt, nn, nt, n_mt, n_nt, n_kt, a_reuse, b_reuse
+
+    def program(at: Arr, plan: tuple[Arr, Arr, Arr, Arr], qp: _Points) -> Arr:
+        """Cycles of the tile program (images, outer, inner, K tiles: WinPlan.tiles) of ``plan``'s
+        ``(kt, nf, weights outer, mt)`` at the points ``at`` (of ``q``), through the pipeline of ``qp``."""
+        kt, _nf, wo, mt, nn, nt, n_mt, n_nt, n_kt, a_reuse, b_reuse = tiles_of(at, plan)
         last = {"m": shape.ms_last[mt], "n": cout - (n_nt - 1) * nt, "k": planes[at] - (n_kt - 1) * kt}
         rows_of = {(True, True): shape.rows_single[mt], (True, False): shape.rows_first[mt],
                    (False, False): shape.rows_middle[mt], (False, True): shape.rows_last[mt]}
@@ -1296,12 +1302,7 @@ def _win_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
     def tail(at: Arr, plan: tuple[Arr, Arr, Arr, Arr], cyc: Arr, qa: _Points) -> tuple[dict[str, Arr], Arr]:
         """Energy and DRAM bits of ``plan`` at the points ``at`` (WinPlan.traffic_bytes, the counts of
         convplan.plan_layer_win: only the DRAM traffic depends on the plan) with ``cyc`` cycles."""
-        kt, nf, wo, mt = (x[at] for x in plan)
-        nn = n[at]
-        nt = np.where(nf == out_planes[at], cout, nf * nn)
-        n_mt, n_nt, n_kt = shape.n_mt[mt], _cdiv(cout, nt), _cdiv(planes[at], kt)
-        a_reuse = np.where(wo, (n_mt == 1) & (n_kt == 1), n_kt == 1)
-        b_reuse = np.where(wo, n_kt == 1, (n_nt == 1) & (n_kt == 1))
+        _kt, _nf, _wo, mt, nn, _nt, n_mt, n_nt, _n_kt, a_reuse, b_reuse = tiles_of(at, plan)
         a_bytes = shape.rows_sum[mt] * in_w * planes[at] * ba[at] * np.where(a_reuse, 1, n_nt) * batch
         b_bytes = out_planes[at] * planes[at] * taps * nn * bb[at] * np.where(b_reuse, 1, n_mt) * batch
         c_bytes = out_planes[at] * (oh * ow) * bc[at] * batch
