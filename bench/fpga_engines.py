@@ -4,10 +4,14 @@
 synthesis flow (:func:`codesign.hdl.fpga.synth_verilog`: Yosys from PyPI, behind the same narrow I/O
 wrapper as the accelerator tops; synthesis estimate, or nextpnr with ``--pnr``).
 
-    python bench/fpga_engines.py [--target ecp5-85k] [--pnr] [--cases 8:3 16:3 8:5]
+    python bench/fpga_engines.py [--target ecp5-85k] [--pnr] [--cases 8:3 16:3 8:5] [--vector-lanes 4 8]
+                                 [--merge]
 
-Writes ``bench/results/fpga_engines.csv``, ``.json`` and ``.md``. On ECP5 the DSP count is one
-MULT18X18D per 8-bit multiplier (``lanes * K * K``): narrow products are not packed yet.
+Writes ``bench/results/fpga_engines.csv``, ``.json`` and ``.md``; ``--merge`` replaces the rows it runs in
+the existing results and keeps the others (``--cases`` with no value runs only the vector unit rows). On
+ECP5 the depthwise engine's DSP count is one MULT18X18D per 8-bit multiplier (``lanes * K * K``): narrow
+products are not packed yet. The vector unit's ``multipliers`` are its four multiplies a lane; three of them
+are Q31 products 32 bits wide on one side, each several MULT18X18D.
 """
 
 from __future__ import annotations
@@ -56,11 +60,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--target", default="ecp5-85k")
     ap.add_argument("--pnr", action="store_true")
-    ap.add_argument("--cases", nargs="+", default=["8:3", "8:3:rq", "16:3:rq", "8:5:rq"],
+    ap.add_argument("--cases", nargs="*", default=["8:3", "8:3:rq", "16:3:rq", "8:5:rq"],
                     help="lanes:kernel_max[:rq] (rq: the requantizing write-back)")
     ap.add_argument("--width", type=int, default=128, help="padded input width the line buffers hold")
     ap.add_argument("--vector-lanes", type=int, nargs="*", default=[4, 8], help="vector unit rows")
     ap.add_argument("--out", default="fpga_engines", help="results name under bench/results")
+    ap.add_argument("--merge", action="store_true", help="keep the other rows of the existing results")
     args = ap.parse_args()
     rows = []
     for case in args.cases:
@@ -71,6 +76,21 @@ def main() -> None:
     for lanes in args.vector_lanes:
         rows.append(vector_row(lanes, args.target, args.pnr))
         print(rows[-1], flush=True)
+    cmd = (f"`python bench/fpga_engines.py --target {args.target}{' --pnr' if args.pnr else ''} --cases"
+           f"{''.join(' ' + c for c in args.cases)} --vector-lanes {' '.join(map(str, args.vector_lanes))} "
+           f"--out {args.out}"
+           f"{' --merge' if args.merge else ''}`")
+    cmds = [cmd]
+    out = RESULTS / args.out
+    if args.merge and out.with_suffix(".json").exists():
+        def key(r: dict[str, object]) -> tuple[object, ...]:
+            return tuple(str(r[k]) for k in ("engine", "lanes", "kernel_max", "requantize", "target"))
+        new = {key(r): r for r in rows}
+        old = json.loads(out.with_suffix(".json").read_text())
+        rows = [new.pop(key(r), r) for r in old] + list(new.values())
+        if out.with_suffix(".md").exists():
+            prev = [ln for ln in out.with_suffix(".md").read_text().splitlines() if ln.startswith("`python ")]
+            cmds = [c for c in prev if c != cmd] + [cmd]
     RESULTS.mkdir(exist_ok=True)
     with open(RESULTS / f"{args.out}.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -82,9 +102,7 @@ def main() -> None:
     md += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
     (RESULTS / f"{args.out}.md").write_text(
         "# FPGA resources of the engines (8-bit operands, 32-bit sums)\n\n"
-        f"`python bench/fpga_engines.py --target {args.target}{' --pnr' if args.pnr else ''} --cases "
-        f"{' '.join(args.cases)} --vector-lanes {' '.join(map(str, args.vector_lanes))} --out {args.out}`\n\n"
-        + "\n".join(md) + "\n")
+        + "\n\n".join(cmds) + "\n\n" + "\n".join(md) + "\n")
 
 
 if __name__ == "__main__":

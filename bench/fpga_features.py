@@ -94,8 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="fpga_features", help="results name under bench/results")
     args = ap.parse_args(argv)
     commit = _git("rev-parse", "--short", "HEAD")
+    hdl_tree = _git("rev-parse", "HEAD:hdl")
     dirty = bool(_git("status", "--porcelain", "--", "hdl"))
     rows = {v: run(v, args.size, args.sram_bytes, args.target, args.pnr, args.clock_mhz) for v in args.variants}
+    if _git("rev-parse", "HEAD:hdl") != hdl_tree or bool(_git("status", "--porcelain", "--", "hdl")) != dirty:
+        print("warning: hdl/ changed during the run; the variants may come from different code", file=sys.stderr)
+        dirty = True
     for r in rows.values():
         r["commit"] = commit + ("+hdl-changes" if dirty else "")
 
