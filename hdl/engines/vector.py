@@ -127,20 +127,22 @@ class VectorUnit(wiring.Component):
             tr = tab.read_port()
             m.d.comb += [tw.addr.eq(self.t_addr), tw.data.eq(self.t_data), tw.en.eq(self.t_en),
                          tr.addr.eq(self.in_a.word_select(lane, b)), tr.en.eq(1)]
-            # stage 1
-            v1, v2 = Signal(signed(40), name=f"{n}_v1"), Signal(signed(40), name=f"{n}_v2")
+            # stage 1: the offset inputs (b + 3 bits)
+            d1, d2 = Signal(signed(b + 3), name=f"{n}_d1"), Signal(signed(b + 3), name=f"{n}_d2")
             prod = Signal(signed(2 * b + 6), name=f"{n}_prod")
-            m.d.sync += [v1.eq((a + self.input1_offset) << self.left_shift),
-                         v2.eq((bb + self.input2_offset) << self.left_shift),
+            m.d.sync += [d1.eq(a + self.input1_offset), d2.eq(bb + self.input2_offset),
                          prod.eq((a + self.input1_offset) * (bb + self.input2_offset))]
-            # stage 2: the inputs' Q31 products
-            p1, p2 = Signal(signed(72), name=f"{n}_p1"), Signal(signed(72), name=f"{n}_p2")
+            # stage 2: the inputs' Q31 products, ((d << left_shift) * mult) as (d * mult) << left_shift: the
+            # same number from a (b + 3) x 32-bit multiplier (two DSP blocks, not six)
+            p1, p2 = Signal(signed(b + 3 + 32 + 31), name=f"{n}_p1"), Signal(signed(b + 3 + 32 + 31), name=f"{n}_p2")
             prod2 = Signal.like(prod, name=f"{n}_prod2")
-            m.d.sync += [p1.eq(v1 * self.input1_multiplier), p2.eq(v2 * self.input2_multiplier), prod2.eq(prod)]
+            m.d.sync += [p1.eq((d1 * self.input1_multiplier) << self.left_shift),
+                         p2.eq((d2 * self.input2_multiplier) << self.left_shift), prod2.eq(prod)]
             table2 = Signal(unsigned(b), name=f"{n}_table2")
             m.d.sync += table2.eq(tr.data)
             # stage 3: high halves
-            h1, h2 = Signal(signed(42), name=f"{n}_h1"), Signal(signed(42), name=f"{n}_h2")
+            h1, h2 = Signal(signed(b + 3 + 32 + 31 - 30), name=f"{n}_h1"), Signal(signed(b + 3 + 32 + 31 - 30),
+                                                                                  name=f"{n}_h2")
             prod3 = Signal.like(prod, name=f"{n}_prod3")
             table3 = Signal.like(table2, name=f"{n}_table3")
             m.d.sync += [h1.eq(_srdhm(m, p1, f"{n}_s1")), h2.eq(_srdhm(m, p2, f"{n}_s2")), prod3.eq(prod2),
@@ -155,7 +157,9 @@ class VectorUnit(wiring.Component):
             # stage 5: the output's Q31 product
             po = Signal(signed(112), name=f"{n}_po")
             table5 = Signal.like(table2, name=f"{n}_table5")
-            m.d.sync += [po.eq((raw << out_left) * self.output_multiplier), table5.eq(table4)]
+            # ((raw << out_left) * mult) as (raw * mult) << out_left: the same number from a 44 x 32-bit
+            # multiplier (the shift after it is wiring and multiplexers, not DSP blocks)
+            m.d.sync += [po.eq((raw * self.output_multiplier) << out_left), table5.eq(table4)]
             # stage 6: its high half
             ho = Signal(signed(82), name=f"{n}_ho")
             table6 = Signal.like(table2, name=f"{n}_table6")

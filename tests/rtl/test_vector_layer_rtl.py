@@ -66,12 +66,21 @@ def test_adds_accumulators_single_buffered_narrow_bus_and_stalls() -> None:
 
 
 def test_cli_verifies_a_zoo_residual_add(capsys) -> None:
-    """ResNet-8's last residual add (4,096 elements) through ``codesign verify`` on 8x8: exact."""
+    """ResNet-8's last residual add (4,096 elements) through ``codesign verify`` on 8x8: exact alone on the
+    vector unit (``--fusion none``, 512 words of 8 lanes) and, by default (``fusion: auto``), in the write-back
+    of the shortcut convolution before it (the pair verified as one layer: its GEMM is 64 pixels x 64
+    channels x 32)."""
+    assert main(["verify", "--workload", "resnet8_cifar", "--layer", "stack3.add", "--rows", "8", "--cols", "8",
+                 "--fusion", "none", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    (r,) = out["layers"] if isinstance(out, dict) else out
+    assert r["ok"] and r["outputs_match"] and r["rtl_cycles"] == r["sim_cycles"] and r["m"] == 4096 // 8
     assert main(["verify", "--workload", "resnet8_cifar", "--layer", "stack3.add", "--rows", "8", "--cols", "8",
                  "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     (r,) = out["layers"] if isinstance(out, dict) else out
-    assert r["ok"] and r["outputs_match"] and r["rtl_cycles"] == r["sim_cycles"] and r["m"] == 4096 // 8
+    assert r["layer"] == "stack3.shortcut+stack3.add" and (r["m"], r["n"], r["k"]) == (64, 64, 32)
+    assert r["ok"] and r["outputs_match"] and r["rtl_cycles"] == r["sim_cycles"]
 
 
 def test_squeeze_excite_scales_exact() -> None:
