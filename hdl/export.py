@@ -141,7 +141,7 @@ def generate(config: AcceleratorConfig, out_dir: str | Path) -> Generated:
     desc = {
         "top": name,
         "verilog": vpath.name,
-        "register_map": {"c_header": hpath.name, "python": ppath.name, **regs.description()},
+        "register_map": {"c_header": hpath.name, "python": ppath.name, **regs.description(config)},
         "config": config.to_dict(),
         "hardware": {**plan.to_dict(), "bus_bytes": bus, "slots": slots,
                      "slot_words": {k: d // slots for k, d in zip(("input", "weight", "output"), depths, strict=True)},
@@ -160,8 +160,8 @@ def generate(config: AcceleratorConfig, out_dir: str | Path) -> Generated:
         "ports": _ports(layer_members(config)),
     }
     _atomic_write(vpath, text)
-    _atomic_write(hpath, regs.c_header())
-    _atomic_write(ppath, regs.python_module())
+    _atomic_write(hpath, regs.c_header(config=config))
+    _atomic_write(ppath, regs.python_module(config))
     _atomic_write(jpath, json.dumps(desc, indent=2) + "\n")
     return Generated(top=name, verilog_path=vpath, json_path=jpath, header_path=hpath, regs_path=ppath)
 

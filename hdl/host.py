@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from codesign.errors import ConfigError
-from codesign.hdl.control.regs import DESCRIPTOR_FIELDS
+from codesign.hdl.control.regs import DESCRIPTOR_FIELDS, field_bits
 from codesign.hdl.plan import HardwarePlan
 from codesign.sim.config import Dataflow
 from codesign.sim.tileplan import QUANT_ENTRY_BITS, TilePlan, beats_per_word, q_table_words
@@ -82,6 +82,10 @@ def check_descriptor(desc: dict[str, int], hw: HardwarePlan, plan: TilePlan) -> 
         if desc["res_base"] % bus:
             raise ConfigError(f"descriptor res_base must be a multiple of the {bus}-byte bus width, "
                               f"not {desc['res_base']}")
+    for name, bits in field_bits(hw.config).items():  # the rest of what the registers cannot hold (too_wide)
+        if 0 < bits < 32 and desc[name] >> bits:
+            raise ConfigError(f"descriptor {name} must be below 2**{bits} (its {bits}-bit register in this "
+                              f"design), not {desc[name]}")
 
 
 def _check_dw_descriptor(desc: dict[str, int], hw: HardwarePlan) -> None:

@@ -22,6 +22,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import fifo, memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from codesign.hdl.control import regs
 from codesign.hdl.control.fold import Windows, fold_controller
 from codesign.hdl.control.regs import COUNTERS, DESCRIPTOR_FIELDS, ERROR_BITS, MAP_VERSION, REGISTERS, REGS_ADDR_BITS
 from codesign.hdl.control.sequencer import DIM_BITS, TileIterator
@@ -131,7 +132,8 @@ class LayerAccelerator(wiring.Component):
     def elaborate(self, platform):
         p = self.plan
         m = Module()
-        words_bits = max(_addr_bits(d) for d in self.depths) + 1
+        words_bits = regs.words_bits(self.config)
+        assert words_bits == max(_addr_bits(d) for d in self.depths) + 1
 
         # -- buffers and array ------------------------------------------------------------------
         m.submodules.array = array = SystolicArray(p)
@@ -163,17 +165,21 @@ class LayerAccelerator(wiring.Component):
             y_wr, y_rd = y_mem.write_port(), y_mem.read_port()
 
         # -- registers ----------------------------------------------------------------------------
-        # the depthwise fields are registers only beside the engine (elsewhere they read 0)
-        absent = (("dw_",) * (not (self.depthwise or self.windows)) + ("vec_",) * (not self.vector)
-                  + ("cv_",) * (not self.windows) + ("res_",) * (not self.residual))
-        desc = {name: Const(0, 32) if name.startswith(absent) and absent else Signal(32, name=f"reg_{name}")
+        # each field at its width in this design (regs.field_bits): the fields of engines the design does
+        # not build (and the requantization fields without requantize) are constants 0; a narrower field
+        # has a flag: bits above its width were written (ERROR too_wide)
+        widths = regs.field_bits(self.config)
+        if widths["q_nf"] > words_bits + 8:  # the tile iterator's table index
+            raise ValueError(f"requantization table of {self.q_depth} words needs a wider table index")
+        desc = {name: Const(0, 32) if widths[name] == 0 else Signal(widths[name], name=f"reg_{name}")
                 for name, _ in DESCRIPTOR_FIELDS}
+        wide = {name: Signal(name=f"wide_{name}") for name, b in widths.items() if 0 < b < 32}
         counters = {name: Signal(64, name=f"cnt_{name}") for name, _ in COUNTERS}
         busy, done, error = Signal(), Signal(), Signal()
         error_code = Signal(len(ERROR_BITS))
         start_req = Signal()  # a write of CTRL bit 0 this cycle
         m.d.comb += self.irq.eq(done)
-        self._axil(m, desc, counters, Cat(busy, done, error), error_code, start_req)
+        self._axil(m, desc, wide, counters, Cat(busy, done, error), error_code, start_req)
 
         # -- descriptor checks (combinational, sampled at start) ---------------------------------
         d = desc
@@ -218,6 +224,7 @@ class LayerAccelerator(wiring.Component):
         res_mode = d["flags"][7]
         checks["res_unsupported"] = res_mode & (dw_mode | vec_mode | Const(int(not self.residual), 1))
         checks["unaligned"] = checks["unaligned"] | (res_mode & ((d["res_base"] & bus_mask) != 0))
+        checks["too_wide"] = Cat(*wide.values()).any() if wide else Const(0, 1)
         code = Cat(*[checks[name] for name, _ in ERROR_BITS])
         go = start_req & ~busy
         with m.If(go):
@@ -596,8 +603,12 @@ class LayerAccelerator(wiring.Component):
             m.d.comb += [out_wr.addr.eq(offs[2] + vec_o), out_wr.data.eq(Cat(*ext)), out_wr.en.eq(vec.out_valid)]
         return vec, vec_i, vec_o, issue
 
-    def _axil(self, m: Module, desc: dict, counters: dict, status, error_code, start_req) -> None:
-        """AXI4-Lite slave: write when address and data are both valid; read one cycle later."""
+    def _axil(self, m: Module, desc: dict, wide: dict, counters: dict, status, error_code, start_req) -> None:
+        """AXI4-Lite slave: write when address and data are both valid; read one cycle later. A descriptor
+        field keeps the bits of its width (``regs.field_bits``) and, if narrower than 32, a flag ``wide``:
+        the bits above its width are not all zero (a byte left unwritten keeps a set flag). Only STATUS,
+        ERROR, VERSION and the counters are readable (``regs.READABLE``): the read multiplexer has 13
+        inputs, not one per register."""
         wr = self.s_axil_awvalid & self.s_axil_wvalid & ~self.s_axil_bvalid
         m.d.comb += [self.s_axil_awready.eq(wr), self.s_axil_wready.eq(wr), self.s_axil_bresp.eq(0),
                      self.s_axil_rresp.eq(0), self.s_axil_arready.eq(~self.s_axil_rvalid)]
@@ -607,35 +618,35 @@ class LayerAccelerator(wiring.Component):
             m.d.sync += self.s_axil_bvalid.eq(0)
         waddr = self.s_axil_awaddr
         strb = self.s_axil_wstrb
+        data = self.s_axil_wdata
         for r in REGISTERS:
             if r.name == "ctrl":
-                m.d.comb += start_req.eq(wr & (waddr == r.offset) & self.s_axil_wdata[0] & strb[0])
+                m.d.comb += start_req.eq(wr & (waddr == r.offset) & data[0] & strb[0])
             elif isinstance(desc.get(r.name), Signal):
                 reg = desc[r.name]
+                w = len(reg)
                 with m.If(wr & (waddr == r.offset)):
                     for b in range(4):
-                        with m.If(strb[b]):
-                            m.d.sync += reg[b * 8:(b + 1) * 8].eq(self.s_axil_wdata[b * 8:(b + 1) * 8])
+                        if b * 8 < w:
+                            with m.If(strb[b]):
+                                m.d.sync += reg[b * 8:min(w, b * 8 + 8)].eq(data[b * 8:min(w, b * 8 + 8)])
+                    if r.name in wide:
+                        high = [b for b in range(4) if b * 8 + 8 > w]  # bytes holding bits above the width
+                        written = Cat(*[strb[b] & data[max(w, b * 8):b * 8 + 8].any() for b in high]).any()
+                        kept = wide[r.name] & Cat(*[~strb[b] for b in high]).any()
+                        m.d.sync += wide[r.name].eq(written | kept)
+        values = {"status": status, "error": error_code, "version": Const(MAP_VERSION, 32)}
+        for name in counters:
+            values[f"{name}_lo"], values[f"{name}_hi"] = counters[name][:32], counters[name][32:]
+        assert set(values) == set(regs.READABLE)
         rd = self.s_axil_arvalid & ~self.s_axil_rvalid
         with m.If(rd):
             m.d.sync += self.s_axil_rvalid.eq(1)
             with m.Switch(self.s_axil_araddr):
                 for r in REGISTERS:
-                    with m.Case(r.offset):
-                        if r.name == "status":
-                            value = status
-                        elif r.name == "error":
-                            value = error_code
-                        elif r.name == "version":
-                            value = Const(MAP_VERSION, 32)
-                        elif r.name in desc:
-                            value = desc[r.name]
-                        elif r.name.endswith(("_lo", "_hi")) and r.name[:-3] in counters:
-                            cnt = counters[r.name[:-3]]
-                            value = cnt[:32] if r.name.endswith("_lo") else cnt[32:]
-                        else:
-                            value = Const(0, 32)
-                        m.d.sync += self.s_axil_rdata.eq(value)
+                    if r.name in values:
+                        with m.Case(r.offset):
+                            m.d.sync += self.s_axil_rdata.eq(values[r.name])
                 with m.Default():
                     m.d.sync += self.s_axil_rdata.eq(0)
         with m.Elif(self.s_axil_rready):

@@ -2,8 +2,20 @@
 
 The map is data (:data:`REGISTERS`): the Amaranth block, the C header and the Python description
 that ``codesign generate`` writes, and the host API in :mod:`codesign.hdl.host` all come from it.
-Every register is 32 bits; 64-bit counters are a ``_LO``/``_HI`` pair (read ``_LO`` first: it
+Registers are 32 bits on the bus; 64-bit counters are a ``_LO``/``_HI`` pair (read ``_LO`` first: it
 does not latch ``_HI``, so read while the accelerator is idle). Writes honour ``wstrb``.
+
+Only STATUS, ERROR, VERSION and the counters are readable (a read of any other offset returns 0):
+the descriptor registers are write-only, so the read path is a 13-way multiplexer, not one over
+every register (on an iCE40 UP5K that multiplexer alone was about a fifth of the logic).
+
+Each descriptor field is held in as many flip-flops as the design needs (:func:`field_bits`: derived
+from the config, published in the C header, the Python map and ``codesign generate``'s JSON).
+A field a design does not build (0 bits) reads as 0 and ignores writes. A narrower field keeps one
+more flip-flop, set while the bits above its width (as a 32-bit register would hold them) are not all
+zero; any such flag raises ERROR bit ``too_wide`` at start (the layer does not run). The flag is
+exact for writes that strobe every byte holding bits above the width (a full-word write) and
+conservative otherwise: a write that leaves such a byte unwritten keeps a set flag set.
 
 Timing: a write takes effect at the edge that completes its address and data handshake (both
 are accepted in the same cycle); a read answers one cycle after its address handshake.
@@ -132,6 +144,7 @@ ERROR_BITS: tuple[tuple[str, str], ...] = (
     ("cv_unsupported", "windows: no window generation in this design, or windows with another mode, or gt > 1"),
     ("res_unsupported", "residual add: no vector unit or requantizing write-back in this design, or with the "
                         "depthwise or vector mode"),
+    ("too_wide", "a descriptor field was written with bits above its width in this design (field_bits)"),
 )
 
 STATUS_BITS = (("busy", "running a layer"), ("done", "the last layer finished (cleared by start)"),
@@ -150,10 +163,10 @@ def _build() -> tuple[Register, ...]:
     regs = [Register("ctrl", 0x00, "w", "bit 0: start the layer (ignored while busy)"),
             Register("status", 0x04, "r", "bit 0: busy; bit 1: done; bit 2: error"),
             Register("error", 0x08, "r", "; ".join(f"bit {i}: {d}" for i, (_, d) in enumerate(ERROR_BITS))),
-            Register("version", 0x0C, "r", "register map version (3)")]
+            Register("version", 0x0C, "r", f"register map version ({MAP_VERSION})")]
     off = 0x10
     for name, desc in DESCRIPTOR_FIELDS:
-        regs.append(Register(name, off, "rw", desc))
+        regs.append(Register(name, off, "w", desc))
         off += 4
     off = (off + 0x3F) & ~0x3F
     for name, desc in COUNTERS:
@@ -163,14 +176,86 @@ def _build() -> tuple[Register, ...]:
     return tuple(regs)
 
 
+MAP_VERSION = 5  # 5: write-only descriptor registers at the widths of field_bits, ERROR bit too_wide
 REGISTERS: tuple[Register, ...] = _build()
 REGISTER_OFFSETS: dict[str, int] = {r.name: r.offset for r in REGISTERS}
+READABLE: tuple[str, ...] = tuple(r.name for r in REGISTERS if "r" in r.access)
 REGS_ADDR_BITS = 9
-MAP_VERSION = 4
+
+DIM_BITS = 24  # GEMM dimensions and tile sizes (m, n, k, groups, mt, nt, kt, gt): the tile iterator's counters
+ADDR_BITS = 32  # byte addresses and strides in DRAM (the AXI address)
+FLAGS_BITS = 10  # flags bits 9..0
+#: fields of at most 16 bits whatever the config: pixel widths and heights of depthwise and window mode
+#: (the engine's counters hold DW_DIM_BITS = 10, the window generator's 12: sim.dwplan, sim.convplan)
+#: and the window mode's pair of 8-bit dilations
+_FIELDS_16 = ("dw_in_w", "dw_rows_00", "dw_rows_01", "dw_rows_10", "dw_rows_11", "cv_out_w", "cv_dil")
+#: requantization fields the write-back reads only with requantize
+_Q_FIELDS = ("q_base", "q_words", "q_nf", "q_stride_n", "zero_point", "clamp_lo", "clamp_hi")
 
 
-def c_header(prefix: str = "CODESIGN") -> str:
-    """The register map as a C header (offsets, bit positions)."""
+def _addr_bits(depth: int) -> int:
+    return max(1, (depth - 1).bit_length())
+
+
+def words_bits(config) -> int:
+    """Bits of a buffer-word count in the design for ``config`` (the tile iterator's block sizes): one
+    more than the address bits of the deepest buffer, so a slot's whole depth is representable."""
+    from codesign.hdl.plan import HardwarePlan, core_config
+
+    p = HardwarePlan(core_config(config))
+    return max(_addr_bits(d) for d in (p.act_depth, p.weight_depth, p.out_depth)) + 1
+
+
+def field_bits(config) -> dict[str, int]:
+    """Flip-flops of each descriptor field in the whole-layer design for ``config``
+    (an :class:`codesign.sim.config.AcceleratorConfig`), in register order.
+
+    0: the design does not build the field (an engine it leaves out, or requantization without
+    ``requantize``): it reads as 0 and writes are ignored. 32: a full register (addresses, strides,
+    packed bytes, two's complement values). Otherwise the field's largest legal value is below
+    ``2**bits``, from the config: block sizes in buffer words (:func:`words_bits`), requantization
+    table words (the table's depth), GEMM dimensions (:data:`DIM_BITS`, the tile iterator), the last
+    window plane's channels (the array's rows), pixel counts (16). A wider value sets ERROR
+    ``too_wide``; :func:`codesign.hdl.host.check_descriptor` refuses it first.
+    """
+    from codesign.sim.convplan import design_reason as win_reason
+    from codesign.sim.dwplan import design_reason as dw_reason
+    from codesign.sim.tileplan import q_table_words
+    from codesign.sim.vecplan import design_reason as vec_reason
+
+    depthwise = config.depthwise_on_engine and not dw_reason(config)
+    vector = not vec_reason(config)
+    windows = not win_reason(config)
+    residual = vector and config.requantize
+    wb = words_bits(config)
+    qb = q_table_words(config).bit_length()
+    out: dict[str, int] = {}
+    for name, _ in DESCRIPTOR_FIELDS:
+        if ((name.startswith("dw_") and not (depthwise or windows)) or (name.startswith("vec_") and not vector)
+                or (name.startswith("cv_") and not windows) or (name.startswith("res_") and not residual)
+                or (name in _Q_FIELDS and not config.requantize)):
+            bits = 0
+        elif name in ("m", "n", "k", "groups", "mt", "nt", "kt", "gt", "c_nf_0", "c_nf_1"):
+            bits = DIM_BITS
+        elif name == "flags":
+            bits = FLAGS_BITS
+        elif "_words_" in name or name == "cv_a_tile_words":
+            bits = wb
+        elif name in ("q_words", "q_nf", "q_stride_n"):
+            bits = qb
+        elif name == "cv_lanes":
+            bits = config.rows.bit_length()
+        elif name in _FIELDS_16:
+            bits = 16
+        else:
+            bits = ADDR_BITS
+        out[name] = bits
+    return out
+
+
+def c_header(prefix: str = "CODESIGN", config=None) -> str:
+    """The register map as a C header (offsets, bit positions; with ``config``, each descriptor
+    field's width in that design as ``<PREFIX>_<FIELD>_BITS``: see :func:`field_bits`)."""
     lines = [f"/* codesign whole-layer accelerator: register map v{MAP_VERSION} (AXI4-Lite, 32-bit registers) */",
              f"#ifndef {prefix}_REGS_H", f"#define {prefix}_REGS_H", ""]
     for r in REGISTERS:
@@ -180,13 +265,19 @@ def c_header(prefix: str = "CODESIGN") -> str:
         lines.append(f"#define {prefix}_STATUS_{name.upper():<13} (1u << {i})")
     for i, (name, _) in enumerate(ERROR_BITS):
         lines.append(f"#define {prefix}_ERROR_{name.upper():<14} (1u << {i})")
+    if config is not None:
+        lines += ["", "/* descriptor field widths in this design (0: not built, writes ignored; a wider value "
+                      "raises ERROR_TOO_WIDE) */"]
+        for name, bits in field_bits(config).items():
+            lines.append(f"#define {prefix}_{(name + '_bits').upper():<25} {bits}u")
     lines += ["", f"#endif /* {prefix}_REGS_H */", ""]
     return "\n".join(lines)
 
 
-def description() -> dict[str, object]:
-    """The register map as plain data (what ``codesign generate`` writes as JSON / Python)."""
-    return {
+def description(config=None) -> dict[str, object]:
+    """The register map as plain data (what ``codesign generate`` writes as JSON / Python); with
+    ``config``, ``field_bits``: each descriptor field's width in that design."""
+    out: dict[str, object] = {
         "version": MAP_VERSION,
         "bus": "AXI4-Lite, 32-bit data",
         "registers": [{"name": r.name, "offset": r.offset, "access": r.access, "description": r.description}
@@ -194,13 +285,21 @@ def description() -> dict[str, object]:
         "status_bits": {name: i for i, (name, _) in enumerate(STATUS_BITS)},
         "error_bits": {name: i for i, (name, _) in enumerate(ERROR_BITS)},
     }
+    if config is not None:
+        out["field_bits"] = field_bits(config)
+    return out
 
 
-def python_module() -> str:
-    """A dependency-free Python module with the register map (for a host script)."""
+def python_module(config=None) -> str:
+    """A dependency-free Python module with the register map (for a host script); with ``config``,
+    ``FIELD_BITS``: each descriptor field's width in that design."""
     lines = ['"""codesign whole-layer accelerator: register map (generated by codesign generate)."""', "",
              f"VERSION = {MAP_VERSION}", "OFFSETS = {"]
     lines += [f"    {r.name!r}: 0x{r.offset:03X},  # {r.access}: {r.description}" for r in REGISTERS]
     lines += ["}", "STATUS_BITS = {" + ", ".join(f"{n!r}: {i}" for i, (n, _) in enumerate(STATUS_BITS)) + "}",
-              "ERROR_BITS = {" + ", ".join(f"{n!r}: {i}" for i, (n, _) in enumerate(ERROR_BITS)) + "}", ""]
+              "ERROR_BITS = {" + ", ".join(f"{n!r}: {i}" for i, (n, _) in enumerate(ERROR_BITS)) + "}"]
+    if config is not None:
+        lines.append("# descriptor field widths in this design (0: not built; a wider value raises ERROR too_wide)")
+        lines.append("FIELD_BITS = {" + ", ".join(f"{n!r}: {b}" for n, b in field_bits(config).items()) + "}")
+    lines.append("")
     return "\n".join(lines)

@@ -22,8 +22,9 @@ from amaranth.hdl import Array, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-DIM_BITS = 24
-ADDR_BITS = 32
+from codesign.hdl.control.regs import ADDR_BITS, DIM_BITS
+
+__all__ = ["ADDR_BITS", "DIM_BITS", "TileIterator"]
 
 
 class TileIterator(wiring.Component):

@@ -340,6 +340,7 @@ def test_hardware_flags_bad_descriptors(tmp_path) -> None:
         {**good, "b_base": 4100},  # not on the 16-byte bus
         {**good, "gt": 32, "groups": 40},  # 32 groups' blocks do not fit a slot of any buffer
         {**good, "gt": 3, "groups": 3},  # groups per tile must be a power of two
+        {**good, "m": good["m"] | 1 << 24},  # m's 24-bit register holds 13, the bit above it flags too_wide
         good,
     ]
     res = run_layer_job(cfg, {"layers": [{"descriptor": d} for d in bad]}, tmp_path, depth_words=4096,
@@ -348,10 +349,10 @@ def test_hardware_flags_bad_descriptors(tmp_path) -> None:
     errors = [r["error"] for r in res["layers"]]
     assert errors[:4] == [bits["zero_size"] | bits["tile_too_large"], bits["tile_too_large"], bits["unaligned"],
                           bits["a_overflow"] | bits["b_overflow"] | bits["c_overflow"]]
-    assert errors[4] & bits["gt_not_power_of_two"] and errors[5] == 0
-    for r in res["layers"][:5]:
+    assert errors[4] & bits["gt_not_power_of_two"] and errors[5] == bits["too_wide"] and errors[6] == 0
+    for r in res["layers"][:6]:
         assert r["status"] == 0b100 and r["cycles"] == 0  # error, not busy, not done, never started
-    assert res["layers"][5]["status"] == 0b010 and res["layers"][5]["cycles"] > 0
+    assert res["layers"][6]["status"] == 0b010 and res["layers"][6]["cycles"] > 0
 
 
 # -- slow tier: the full matrix, 8x8, real layers at full size --------------------------------------

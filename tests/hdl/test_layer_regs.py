@@ -1,0 +1,136 @@
+"""The whole-layer accelerator's register block: field widths from the config, the too_wide flag and
+its byte strobes, the narrow read path (Amaranth simulator, a few dozen cycles), the host's refusals."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from amaranth.sim import Simulator
+
+from codesign.errors import ConfigError
+from codesign.hdl.control import regs
+from codesign.hdl.host import check_descriptor
+from codesign.hdl.layer import LayerAccelerator
+from codesign.hdl.plan import HardwarePlan
+from codesign.sim.config import AcceleratorConfig
+from codesign.sim.tileplan import plan_tiles
+from codesign.workloads.layers import GemmShape
+
+pytestmark = pytest.mark.hdl
+
+# the smallest design of issue 22: 2x2 OS, 1 KiB buffers, INT8 (requantizing write-back; no depthwise
+# engine, vector unit or window generation: OS builds none of them)
+KIB = {"input_sram_bytes": 1024, "weight_sram_bytes": 1024, "output_sram_bytes": 1024}
+OS2 = AcceleratorConfig(rows=2, cols=2, dataflow="os", **KIB)
+ERR = {name: 1 << i for i, (name, _) in enumerate(regs.ERROR_BITS)}
+
+
+def test_field_bits_of_the_smallest_design() -> None:
+    bits = regs.field_bits(OS2)
+    assert list(bits) == [name for name, _ in regs.DESCRIPTOR_FIELDS]
+    # buffers of 512, 512 and 128 words (16-bit A and B words, 64-bit C words of 2 int32 lanes): 9 address
+    # bits and one more, so a whole 256-word slot is representable
+    assert regs.words_bits(OS2) == 10 and bits["a_words_00"] == bits["c_words_11"] == 10
+    # the requantization table: 1024 * 8 / (2 * 32) = 128 words, so counts up to 128 take 8 bits
+    assert bits["q_words"] == bits["q_nf"] == bits["q_stride_n"] == 8
+    assert bits["m"] == bits["gt"] == regs.DIM_BITS == 24 and bits["flags"] == 10
+    assert bits["a_base"] == bits["c_stride_n"] == bits["zero_point"] == 32
+    assert all(bits[n] == 0 for n in bits if n.startswith(("dw_", "cv_", "vec_", "res_")))
+    # what the design holds: 906 flip-flops of descriptor (it was 90 x 32 = 2,880 bits of registers, of
+    # which 42 were built)
+    assert sum(bits.values()) == 906
+    # without requantize the table fields are not built either
+    no_q = regs.field_bits(OS2.replace(requantize=False))
+    assert [n for n in bits if bits[n] and not no_q[n]] == list(regs._Q_FIELDS)
+
+
+def test_field_bits_published_in_header_python_and_json() -> None:
+    h = regs.c_header(config=OS2)
+    assert "#define CODESIGN_A_WORDS_00_BITS" in h
+    assert re.search(r"#define CODESIGN_A_WORDS_00_BITS\s+10u", h) and re.search(r"#define CODESIGN_DW_PAD_BITS\s+0u", h)
+    assert re.search(r"#define CODESIGN_ERROR_TOO_WIDE\s+\(1u << 12\)", h)
+    ns: dict = {}
+    exec(regs.python_module(OS2), ns)
+    assert ns["FIELD_BITS"] == regs.field_bits(OS2) == regs.description(OS2)["field_bits"]
+    assert ns["VERSION"] == 5 and "field_bits" not in regs.description()
+    # descriptors are write-only: status, error, version and the five counters' halves are readable
+    assert regs.READABLE == ("status", "error", "version", *(f"{c}_{h}" for c, _ in regs.COUNTERS
+                                                              for h in ("lo", "hi")))
+
+
+def _desc(cfg: AcceleratorConfig = OS2) -> tuple[dict[str, int], HardwarePlan, object]:
+    plan = plan_tiles(GemmShape(13, 10, 21), cfg)
+    return plan.descriptor(0, 4096, 8192), HardwarePlan(cfg), plan
+
+
+def test_host_refuses_values_wider_than_the_register_in_one_line() -> None:
+    good, hw, plan = _desc()
+    check_descriptor(good, hw, plan)  # type: ignore[arg-type]
+    for name, value, msg in (
+        ("m", (1 << 24) + 13, "descriptor m must be below 2**24 (its 24-bit register in this design), not 16777229"),
+        ("q_nf", 256, "descriptor q_nf must be below 2**8 (its 8-bit register in this design), not 256"),
+        ("flags", 1 << 10, "descriptor flags must be below 2**10 (its 10-bit register in this design), not 1024"),
+    ):
+        with pytest.raises(ConfigError) as e:
+            check_descriptor({**good, name: value}, hw, plan)  # type: ignore[arg-type]
+        assert str(e.value) == msg
+    # a field the design does not build ignores writes: nothing to refuse
+    check_descriptor({**good, "dw_in_w": 1 << 20}, hw, plan)  # type: ignore[arg-type]
+
+
+def test_register_block_flags_too_wide_with_byte_strobes_and_reads_narrow() -> None:
+    """Write a descriptor with m one bit too wide (its low 24 bits the good value): start is refused
+    with too_wide alone; rewriting m's low three bytes keeps the flag (the unwritten top byte may
+    still hold the bit), zeroing the top byte clears it and the layer starts. Descriptors read 0."""
+    good, _, _ = _desc()
+    dut = LayerAccelerator(OS2)
+    off = regs.REGISTER_OFFSETS
+    seen: dict[str, int] = {}
+
+    async def bench(ctx):
+        async def write(offset: int, value: int, strb: int = 0xF) -> None:
+            ctx.set(dut.s_axil_awaddr, offset)
+            ctx.set(dut.s_axil_wdata, value)
+            ctx.set(dut.s_axil_wstrb, strb)
+            ctx.set(dut.s_axil_awvalid, 1)
+            ctx.set(dut.s_axil_wvalid, 1)
+            await ctx.tick()
+            ctx.set(dut.s_axil_awvalid, 0)
+            ctx.set(dut.s_axil_wvalid, 0)
+            await ctx.tick()  # bvalid, taken (bready high)
+
+        async def read(offset: int) -> int:
+            ctx.set(dut.s_axil_araddr, offset)
+            ctx.set(dut.s_axil_arvalid, 1)
+            await ctx.tick()
+            ctx.set(dut.s_axil_arvalid, 0)
+            value = ctx.get(dut.s_axil_rdata)
+            assert ctx.get(dut.s_axil_rvalid)
+            await ctx.tick()
+            return value
+
+        ctx.set(dut.s_axil_bready, 1)
+        ctx.set(dut.s_axil_rready, 1)
+        for name, value in good.items():
+            await write(off[name], value)
+        await write(off["m"], good["m"] | 1 << 24)
+        await write(off["ctrl"], 1)
+        seen["wide"] = await read(off["error"])
+        await write(off["m"], good["m"], strb=0b0111)
+        await write(off["ctrl"], 1)
+        seen["low_bytes"] = await read(off["error"])
+        await write(off["m"], 0, strb=0b1000)
+        await write(off["ctrl"], 1)
+        seen["cleared"] = await read(off["error"])
+        seen["status"] = await read(off["status"])
+        seen["m_read"] = await read(off["m"])
+        seen["version"] = await read(off["version"])
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen["wide"] == seen["low_bytes"] == ERR["too_wide"]
+    assert seen["cleared"] == 0 and seen["status"] & 0b101 == 0b001  # busy, no error
+    assert seen["m_read"] == 0 and seen["version"] == regs.MAP_VERSION == 5
