@@ -48,7 +48,8 @@ def test_field_bits_of_the_smallest_design() -> None:
 def test_field_bits_published_in_header_python_and_json() -> None:
     h = regs.c_header(config=OS2)
     assert "#define CODESIGN_A_WORDS_00_BITS" in h
-    assert re.search(r"#define CODESIGN_A_WORDS_00_BITS\s+10u", h) and re.search(r"#define CODESIGN_DW_PAD_BITS\s+0u", h)
+    assert re.search(r"#define CODESIGN_A_WORDS_00_BITS\s+10u", h)
+    assert re.search(r"#define CODESIGN_DW_PAD_BITS\s+0u", h)
     assert re.search(r"#define CODESIGN_ERROR_TOO_WIDE\s+\(1u << 12\)", h)
     ns: dict = {}
     exec(regs.python_module(OS2), ns)
