@@ -562,6 +562,7 @@ def place_residual(image: bytearray, placed: PlacedLayer, hw: HardwarePlan, y: n
     writes C), and the descriptor's residual fields: flags bit 7, ``res_base`` and the add's TFLite
     parameters ``params`` (``workloads.eltwise_arith.EltwiseParams``, the layer's output as input 1)."""
     from codesign.sim.convplan import WinPlan
+    from codesign.sim.vecplan import param_fields
 
     plan = placed.plan
     geo = plan.geometry
@@ -596,10 +597,7 @@ def place_residual(image: bytearray, placed: PlacedLayer, hw: HardwarePlan, y: n
     desc = dict(placed.descriptor)
     desc["flags"] |= 1 << 7
     desc["res_base"] = res_base
-    for f in ("input1_offset", "input2_offset", "left_shift", "input1_multiplier", "input1_shift",
-              "input2_multiplier", "input2_shift", "output_multiplier", "output_shift", "output_offset",
-              "act_min", "act_max"):
-        desc[f"vec_{f}"] = int(getattr(params, f)) & 0xFFFFFFFF
+    desc.update(param_fields(params))
     return replace(placed, descriptor=desc, end=end)
 
 

@@ -43,6 +43,16 @@ VEC_LATENCY_CYCLES = 8  # the buffers' read cycle and the unit's 7 stages (hdl.e
 IDENTITY_MULT, IDENTITY_SHIFT = 1 << 14, 14  # the write-back's identity requantization entry
 
 
+PARAM_NAMES = ("input1_offset", "input2_offset", "left_shift", "input1_multiplier", "input1_shift",
+               "input2_multiplier", "input2_shift", "output_multiplier", "output_shift", "output_offset",
+               "act_min", "act_max")  # an op's parameters (workloads.eltwise_arith), as the vec_* fields
+
+
+def param_fields(params: object) -> dict[str, int]:
+    """The ``vec_*`` descriptor fields of an op's parameters (all 0 without them), two's complement."""
+    return {f"vec_{f}": (int(getattr(params, f)) if params is not None else 0) & 0xFFFFFFFF for f in PARAM_NAMES}
+
+
 def design_reason(config: AcceleratorConfig) -> str:
     """Why ``config`` does not build the vector unit in the whole-layer top ('' when it does)."""
     c = config
@@ -191,11 +201,7 @@ class VecPlan(LanePlan):
                 d[f"a_words_{lm}{j}"] = last if lm else self.mt
                 d[f"c_words_{lm}{j}"] = last if lm else self.mt
                 d[f"b_words_{lm}{j}"] = 1 if mul else self.mt  # (add: B's chunk is A's)
-        fields = ("input1_offset", "input2_offset", "left_shift", "input1_multiplier", "input1_shift",
-                  "input2_multiplier", "input2_shift", "output_multiplier", "output_shift", "output_offset",
-                  "act_min", "act_max")
-        for f in fields:
-            d[f"vec_{f}"] = (int(getattr(p, f)) if p is not None else 0) & 0xFFFFFFFF
+        d.update(param_fields(p))
         return d
 
 
