@@ -21,7 +21,7 @@ from codesign.errors import ConfigError
 from codesign.hdl.control.regs import DESCRIPTOR_FIELDS, field_bits
 from codesign.hdl.plan import HardwarePlan
 from codesign.sim.config import Dataflow
-from codesign.sim.tileplan import QUANT_ENTRY_BITS, TilePlan, beats_per_word, q_table_words
+from codesign.sim.tileplan import QUANT_ENTRY_BITS, TilePlan, beats_per_word, q_table_words, table_words
 from codesign.sim.timing import ceil_div
 
 ALIGN_BYTES = 4096
@@ -82,10 +82,51 @@ def check_descriptor(desc: dict[str, int], hw: HardwarePlan, plan: TilePlan) -> 
         if desc["res_base"] % bus:
             raise ConfigError(f"descriptor res_base must be a multiple of the {bus}-byte bus width, "
                               f"not {desc['res_base']}")
+    if desc["flags"] >> 10 & 1:  # a table activation in the write-back
+        _check_act_descriptor(desc, hw)
     for name, bits in field_bits(hw.config).items():  # the rest of what the registers cannot hold (too_wide)
         if 0 < bits < 32 and desc[name] >> bits:
             raise ConfigError(f"descriptor {name} must be below 2**{bits} (its {bits}-bit register in this "
                               f"design), not {desc[name]}")
+
+
+def _check_act_descriptor(desc: dict[str, int], hw: HardwarePlan) -> None:
+    """A table activation's checks (its ``act_unsupported`` error bit)."""
+    from codesign.hdl.layer import has_vector_unit
+    from codesign.sim.tileplan import act_table_words
+
+    if not (has_vector_unit(hw.config) and hw.config.requantize):
+        raise ConfigError("descriptor flags bit 10 (table activation) needs the vector unit and requantize: true in "
+                          "this design")
+    if desc["flags"] >> 7 & 1 or desc["flags"] >> 4 & 1:
+        raise ConfigError(f"descriptor flags bit 10 (table activation) cannot go with a residual add (bit 7) or "
+                          f"vector mode (bit 4), not flags={desc['flags']:#x}")
+    if desc["q_words"] < act_table_words(hw.config):
+        raise ConfigError(f"descriptor q_words must hold the {act_table_words(hw.config)}-word activation table "
+                          f"after the requantization table, not {desc['q_words']}")
+
+
+def place_act_table(image: bytearray, placed: PlacedLayer, table: np.ndarray) -> PlacedLayer:
+    """Write a layer's activation table (``2**bits`` entries, two's complement index: ``eltwise_arith``'s
+    ``activation_table``) into the last words of its requantization table region (flags bit 10)."""
+    plan = placed.plan
+    if not getattr(plan, "act_table", False) or not plan.requantized:
+        raise ConfigError(f"layer plan has no table activation in its write-back "
+                          f"(flags {placed.descriptor['flags']:#x})")
+    bits = plan.geometry.out_bits
+    table = np.asarray(table, dtype=np.int64)
+    if table.shape != (1 << bits,):
+        raise ConfigError(f"an activation table of {bits}-bit outputs has {1 << bits} entries, not {table.shape}")
+    tw, per = table_words(plan.q_word_bits, bits), plan.q_word_bits // bits
+    qwb = beats_per_word(plan.q_word_bits, plan.bus_bytes) * plan.bus_bytes
+    mask = (1 << bits) - 1
+    for w in range(tw):
+        word = 0
+        for j, e in enumerate(range(w * per, min((w + 1) * per, 1 << bits))):
+            word |= (int(table[e]) & mask) << (j * bits)
+        at = placed.q_base + (plan.q_words - tw + w) * qwb
+        image[at:at + qwb] = word.to_bytes(qwb, "little")
+    return placed
 
 
 def _check_dw_descriptor(desc: dict[str, int], hw: HardwarePlan) -> None:

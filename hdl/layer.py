@@ -32,7 +32,7 @@ from codesign.hdl.memory.dma import DmaEngine, axi_master_members
 from codesign.hdl.plan import HardwarePlan, core_config
 from codesign.sim.config import AcceleratorConfig, Dataflow
 from codesign.sim.dwplan import DW_DIM_BITS, DW_WIDTH_MAX, MODE_MAX, b_words
-from codesign.sim.tileplan import QUANT_ENTRY_BITS, beats_per_word, bus_bytes, q_table_words
+from codesign.sim.tileplan import QUANT_ENTRY_BITS, act_table_words, beats_per_word, bus_bytes, q_table_words
 
 
 def _addr_bits(depth: int) -> int:
@@ -114,6 +114,9 @@ class LayerAccelerator(wiring.Component):
         self.windows = has_conv_windows(config)
         # a residual add in the write-back (codesign.sim.fusion): the vector unit's ADD on the way out
         self.residual = self.vector and self.requant
+        # a table activation in the write-back (flags bit 10): the vector unit's TABLE on the way out, its
+        # table read with the requantization table and written into the unit an entry a cycle
+        self.act_table_words = act_table_words(config) if self.residual else 0
         super().__init__(layer_members(config))
 
     # -- published timing (codesign.sim.tileplan: what the simulator uses) -----------------------------
@@ -224,6 +227,10 @@ class LayerAccelerator(wiring.Component):
         res_mode = d["flags"][7]
         checks["res_unsupported"] = res_mode & (dw_mode | vec_mode | Const(int(not self.residual), 1))
         checks["unaligned"] = checks["unaligned"] | (res_mode & ((d["res_base"] & bus_mask) != 0))
+        # a table activation in the write-back (flags bit 10): the table is the last words of q_words
+        act_mode = d["flags"][10] if self.residual else Const(0, 1)
+        checks["act_unsupported"] = d["flags"][10] & (vec_mode | res_mode | Const(int(not self.residual), 1)
+                                                      | (d["q_words"] < self.act_table_words))
         checks["too_wide"] = Cat(*wide.values()).any() if wide else Const(0, 1)
         code = Cat(*[checks[name] for name, _ in ERROR_BITS])
         go = start_req & ~busy
@@ -295,9 +302,19 @@ class LayerAccelerator(wiring.Component):
             out_signed=self.config.act_signed, q_per_lane=not self.is_, residual=self.residual,
             y_addr_bits=_addr_bits(y_depth), post_latency=VEC_LATENCY)
         q_prologue = Signal()  # the read command in flight is the requantization table
+        # the activation table's load (TLOAD): entry t_i, at position t_p of table word t_w, t_per a word
+        t_entries, t_per = 1 << self.config.act_bits, max(1, self.q_word_bits // self.config.act_bits)
+        t_i = Signal(range(t_entries + 1), name="t_i")
+        t_w = Signal(range(max(2, self.q_depth)), name="t_w")
+        t_p = Signal(range(t_per + 1), name="t_p")
+        t_read = Signal(name="t_read")  # TLOAD reads the table word holding entry t_i
+        t_wr = {"en": Signal(name="t_wr_en"), "addr": Signal(self.config.act_bits, name="t_wr_addr"),
+                "pos": Signal.like(t_p, name="t_wr_pos")}
+        m.d.sync += [t_wr["en"].eq(t_read), t_wr["addr"].eq(t_i), t_wr["pos"].eq(t_p)]
         if self.requant:
             m.d.comb += [q_wr.addr.eq(dma.q_wr_addr), q_wr.data.eq(dma.q_wr_data), q_wr.en.eq(dma.q_wr_en),
-                         q_rd.addr.eq(dma.q_rd_addr), q_rd.en.eq(dma.q_rd_en), dma.q_rd_data.eq(q_rd.data)]
+                         q_rd.addr.eq(Mux(t_read, t_w, dma.q_rd_addr)), q_rd.en.eq(dma.q_rd_en | t_read),
+                         dma.q_rd_data.eq(q_rd.data)]
         for name, member in axi_master_members(self.bus_bytes * 8).items():
             port, dport = getattr(self, name), getattr(dma, name)
             m.d.comb += port.eq(dport) if member.flow is Out else dport.eq(port)
@@ -308,7 +325,7 @@ class LayerAccelerator(wiring.Component):
                 dma.rd_y_addr.eq(it.c_addr - d["c_base"] + d["res_base"]), dma.rd_y_block_words.eq(c_block_words),
                 dma.rd_y_blocks.eq(Mux(res_mode & it.last_k & ~q_prologue, c_blocks, 0)),
                 dma.rd_y_stride.eq(Mux(win_mode, d["cv_c_block"], 0)), dma.rd_y_word.eq(y_slot * sc),
-                dma.wr_post.eq(res_mode), dma.wr_y_word.eq(head["y_slot"] * sc),
+                dma.wr_post.eq(res_mode | act_mode), dma.wr_y_word.eq(head["y_slot"] * sc),
             ]
         m.d.comb += [
             a_wr.addr.eq(dma.a_wr_addr), a_wr.data.eq(dma.a_wr_data), a_wr.en.eq(dma.a_wr_en),
@@ -349,6 +366,17 @@ class LayerAccelerator(wiring.Component):
             with m.State("QLOAD"):
                 with m.If(dma.rd_last):
                     m.next = "STEP"
+                    if self.residual:
+                        with m.If(act_mode):  # then the activation table, an entry a cycle
+                            m.d.sync += [t_i.eq(0), t_w.eq(d["q_words"] - self.act_table_words), t_p.eq(0)]
+                            m.next = "TLOAD"
+            if self.residual:
+                with m.State("TLOAD"):
+                    m.d.comb += t_read.eq(1)
+                    m.d.sync += [t_i.eq(t_i + 1), t_p.eq(Mux(t_p == t_per - 1, 0, t_p + 1)),
+                                 t_w.eq(t_w + (t_p == t_per - 1))]
+                    with m.If(t_i == t_entries - 1):
+                        m.next = "STEP"
             with m.State("STEP"):
                 with m.If(~it.valid):  # every load issued
                     m.next = "IDLE"
@@ -435,7 +463,8 @@ class LayerAccelerator(wiring.Component):
             eng, w_cnt = self._depthwise(m, p, t, offs, act_rd, w_rd, out_wr, d, band_rows, band_pad_t)
         vec = None
         if self.vector:
-            vec, vec_i, vec_o, vec_issue = self._vector_unit(m, p, offs, act_rd, w_rd, out_wr, d, dma)
+            vec, vec_i, vec_o, vec_issue = self._vector_unit(m, p, offs, act_rd, w_rd, out_wr, d, dma,
+                                                             (t_wr, q_rd.data if self.requant else None))
         with m.FSM(name="compute"):
             with m.State("IDLE"):
                 # tile i = computed takes its output slot once tile i - B is stored (wstep counts the
@@ -565,12 +594,12 @@ class LayerAccelerator(wiring.Component):
                          out_wr.addr.eq(eng.out_addr), out_wr.data.eq(eng.out_data), out_wr.en.eq(eng.out_en)]
         return eng, w_cnt
 
-    def _vector_unit(self, m: Module, p: HardwarePlan, offs: list, act_rd, w_rd, out_wr, d: dict, dma):
+    def _vector_unit(self, m: Module, p: HardwarePlan, offs: list, act_rd, w_rd, out_wr, d: dict, dma, table):
         """The vector unit on the layer's buffers in vector mode: X from the input buffer, Y from the
         weight buffer (read by the compute sequencer's VEC_RUN state), the results sign-extended into
         the output buffer's accumulator lanes (the write-back's identity table passes them on). With a
         residual add (flags bit 7) the DMA's write-back feeds it instead (``dma.post_*``)."""
-        from codesign.hdl.engines.vector import VectorSpec, VectorUnit
+        from codesign.hdl.engines.vector import VectorOp, VectorSpec, VectorUnit
 
         cfg = self.config
         m.submodules.vector = vec = VectorUnit(VectorSpec(lanes=cfg.cols, act_bits=cfg.act_bits))
@@ -581,11 +610,17 @@ class LayerAccelerator(wiring.Component):
         issued = Signal(name="vec_issued")  # the buffers' data is the word addressed last cycle
         m.d.sync += issued.eq(issue)
         ab = cfg.act_bits
-        res = d["flags"][7] if self.residual else Const(0, 1)
+        # the write-back's post pipeline: a residual add (flags bit 7) or a table activation (bit 10)
+        post = (d["flags"][7] | d["flags"][10]) if self.residual else Const(0, 1)
+        res = post
         if self.residual:
-            m.d.comb += [dma.post_out_valid.eq(vec.out_valid & res), dma.post_out_data.eq(vec.out_data)]
+            t_wr, q_data = table
+            m.d.comb += [dma.post_out_valid.eq(vec.out_valid & post), dma.post_out_data.eq(vec.out_data),
+                         vec.t_en.eq(t_wr["en"]), vec.t_addr.eq(t_wr["addr"]),
+                         vec.t_data.eq(q_data.word_select(t_wr["pos"], ab))]
         m.d.comb += [
-            vec.op.eq(Mux(d["flags"][5], 1, 0)), vec.in_valid.eq(Mux(res, dma.post_valid, issued)),
+            vec.op.eq(Mux(d["flags"][10] & post, VectorOp.TABLE, Mux(d["flags"][5], VectorOp.MUL, VectorOp.ADD))),
+            vec.in_valid.eq(Mux(res, dma.post_valid, issued)),
             vec.in_a.eq(Mux(res, dma.post_x, act_rd.data)),
             vec.in_b.eq(Mux(res, dma.post_y, w_rd.data[:cfg.cols * ab])),
             vec.input1_offset.eq(d["vec_input1_offset"]), vec.input2_offset.eq(d["vec_input2_offset"]),
@@ -593,7 +628,7 @@ class LayerAccelerator(wiring.Component):
             vec.input1_shift.eq(d["vec_input1_shift"]), vec.input2_multiplier.eq(d["vec_input2_multiplier"]),
             vec.input2_shift.eq(d["vec_input2_shift"]), vec.output_multiplier.eq(d["vec_output_multiplier"]),
             vec.output_shift.eq(d["vec_output_shift"]), vec.output_offset.eq(d["vec_output_offset"]),
-            vec.act_min.eq(d["vec_act_min"]), vec.act_max.eq(d["vec_act_max"]), vec.t_en.eq(0),
+            vec.act_min.eq(d["vec_act_min"]), vec.act_max.eq(d["vec_act_max"]),
         ]
         lanes = [vec.out_data.word_select(i, ab) for i in range(cfg.cols)]
         ext = [Signal(p.acc_bits, name=f"vec_ext{i}") for i in range(cfg.cols)]

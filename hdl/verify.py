@@ -424,7 +424,8 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
                   on_start: Callable[[RtlRunEstimate], None] | None = None,
                   dw_seeds: list[int] | None = None,
                   unit_weights: list[bool] | None = None,
-                  residuals: list[ResidualOperands | None] | None = None) -> list[WholeLayerVerification]:
+                  residuals: list[ResidualOperands | None] | None = None,
+                  act_tables: list[np.ndarray | None] | None = None) -> list[WholeLayerVerification]:
     """Run whole layers (one RTL simulation for all of them) through the AXI port and compare.
 
     ``simulator``: ``"verilator"`` or ``"icarus"`` (default: :func:`codesign.hdl.bench.runner.default_simulator`).
@@ -445,7 +446,12 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
     ``residuals[i]``: a residual add fused into layer ``i``'s write-back (``codesign.sim.fusion``, built
     with the vector unit): the layer runs with flags bit 7, the residual laid out as its output, and the
     expected outputs are TFLite's ADD of its requantized outputs and the residual; the simulator's
-    numbers are the layer's in that fusion context."""
+    numbers are the layer's in that fusion context.
+
+    A layer with a table ``activation`` (requantizing designs) runs with flags bit 10: its table
+    (``act_tables[i]``, default ``eltwise_arith.seeded_activation_table`` of its function) is written
+    after its requantization table, and the expected outputs are the table's entries for the
+    requantized outputs."""
     from codesign.hdl.bench.runner import (
         VERILATOR_MIN_DEPTH_WORDS,
         estimate_seconds,
@@ -459,6 +465,7 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
         hex_image,
         identity_requant,
         image_hex,
+        place_act_table,
         place_dw_layer,
         place_layer,
         place_residual,
@@ -478,12 +485,14 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
     from codesign.sim.mapping import plan_layer
     from codesign.sim.tileplan import bus_bytes, skip_slots
     from codesign.sim.vecplan import VecPlan
+    from codesign.workloads.eltwise_arith import apply_table, seeded_activation_table
     from codesign.workloads.tensors import col2im, conv_tensors
 
     if dw_seeds is None:
         dw_seeds = [seed] * len(layers)
     if residuals is None:
         residuals = [None] * len(layers)
+    tables: list[Any] = []  # each layer's activation table (None: none)
 
     _check_cocotb()
     simulator = require_simulator(simulator)
@@ -507,6 +516,7 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
                 raise WorkloadError(f"layer {layer.name!r} is not a max pool this design runs on its depthwise engine")
             q = identity_requant(pplan.channels, config.act_bits, config.act_signed) if config.requantize else None
             quants.append(q)
+            tables.append(None)
             refs.append(0)  # a max pool multiplies nothing
             image, members = chunks[-1]
             start = len(image)
@@ -525,6 +535,7 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
             if not isinstance(vplan, VecPlan):
                 raise WorkloadError(f"layer {layer.name!r} runs on a vector unit this design does not build")
             quants.append(None)
+            tables.append(None)
             refs.append(0)
             image, members = chunks[-1]
             start = len(image)
@@ -549,7 +560,16 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
             raise ConfigError(f"layer {layer.name!r}: a residual add in the write-back needs requantize: true")
         plan = plan_layer(layer, batch, config, ctx).tiling
 
-        def with_residual(image: bytearray, p: Any, res: ResidualOperands | None = res) -> Any:
+        tab = None  # the layer's activation table (flags bit 10): given, or seeded for its function
+        if act_tables is not None and act_tables[i] is not None:
+            tab = act_tables[i]
+        elif layer.activation and config.requantize:
+            tab = seeded_activation_table(layer.activation, config.act_bits, config.act_signed)
+        tables.append(tab)
+
+        def with_residual(image: bytearray, p: Any, res: ResidualOperands | None = res, tab: Any = tab) -> Any:
+            if tab is not None:
+                p = place_act_table(image, p, tab)
             return place_residual(image, p, core, res.y, res.params) if res is not None else p
 
         if isinstance(plan, DwPlan):  # on the depthwise engine: the feature map as planes, not im2col
@@ -560,12 +580,12 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
                 w3 = np.ones_like(w3)
             image, members = chunks[-1]
             start = len(image)
-            p = place_dw_layer(image, plan, x, w3, start, q)
+            p = with_residual(image, place_dw_layer(image, plan, x, w3, start, q))
             if len(image) > max_image_bytes and members:
                 del image[start:]
                 chunks.append((bytearray(), []))
                 image, members = chunks[-1]
-                p = place_dw_layer(image, plan, x, w3, 0, q)
+                p = with_residual(image, place_dw_layer(image, plan, x, w3, 0, q))
             members.append(i)
             check_descriptor(p.descriptor, hw, plan)  # type: ignore[arg-type]
             placed.append((layer, ops, p, simulate_layer(layer, batch, config)))
@@ -653,8 +673,8 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
             run(wd, image, members)
     wall = round(time.perf_counter() - t0, 3)
     out = []
-    for (layer, ops, p, sim), res, q, active, out_image, resid in zip(placed, results, quants, refs, out_images,
-                                                                       residuals, strict=True):
+    for (layer, ops, p, sim), res, q, active, out_image, resid, tab in zip(placed, results, quants, refs, out_images,
+                                                                            residuals, tables, strict=True):
         if res["error"]:
             raise ConfigError(f"layer {layer.name!r}: the hardware refused its descriptor "
                               f"(error bits {res['error']:#x})")
@@ -673,6 +693,8 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
             else:
                 c = read_outputs(out_image, p, core)
             expect = q.apply(ops.c) if q is not None else ops.c
+            if tab is not None:
+                expect = apply_table(tab, expect, config.act_bits)
             if resid is not None:
                 expect = resid.expected(expect)
             (groups, m, k), n = ops.a.shape, ops.b.shape[2]

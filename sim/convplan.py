@@ -46,7 +46,7 @@ GEMM_ISSUE_CYCLES + TILE_ISSUE_CYCLES`` cycles; the DMA program and its timing a
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 
 from codesign.sim.config import AcceleratorConfig, Dataflow, ZeroHandling
@@ -63,6 +63,7 @@ from codesign.sim.tileplan import (
     q_table_words,
     run_lengths,
     skip_hardware,
+    table_words,
     tile_compute_cycles,
 )
 from codesign.sim.timing import ceil_div
@@ -154,6 +155,7 @@ class WinPlan(LoopNest):
     nt: int  # output channels a tile (a multiple of cols, or all)
     kt: int  # input planes a tile
     weights_outer: bool
+    act_table: bool = field(default=False, kw_only=True)  # a table activation in the write-back (flags bit 10)
     gt = 1
 
     # -- sizes -----------------------------------------------------------------------------------
@@ -200,7 +202,9 @@ class WinPlan(LoopNest):
 
     @property
     def q_words(self) -> int:
-        return self.out_planes if self.requantized else 0
+        if not self.requantized:
+            return 0
+        return self.out_planes + (table_words(self.q_word_bits, self.geometry.out_bits) if self.act_table else 0)
 
     @property
     def q_word_bits(self) -> int:
@@ -338,7 +342,8 @@ class WinPlan(LoopNest):
             "a_base": a_base, "b_base": b_base, "c_base": c_base,
             "m": self.m_pixels, "n": self.out_channels, "k": self.planes, "groups": self.batch,
             "mt": self.mt * self.out_w, "nt": self.nt, "kt": self.kt, "gt": 1,
-            "flags": int(self.a_reuse) | int(self.b_reuse) << 1 | int(self.weights_outer) << 2 | 1 << 6,
+            "flags": int(self.a_reuse) | int(self.b_reuse) << 1 | int(self.weights_outer) << 2 | 1 << 6
+            | int(self.act_table and self.requantized) << 10,
             "a_stride_g": s["a_g"], "a_stride_m": s["a_m"], "a_stride_k": s["a_k"],
             "b_stride_g": 0, "b_stride_n": s["b_n"], "b_stride_k": s["b_k"],
             "c_stride_g": s["c_g"], "c_stride_m": s["c_m"], "c_stride_n": s["c_n"],
@@ -402,9 +407,9 @@ def _choose(layer: Conv2d, batch: int, config: AcceleratorConfig) -> WinPlan | N
     return None if plans is None else _exact_pick(layer, batch, plans, config)
 
 
-def _choose_estimate(layer: Conv2d, batch: int, config: AcceleratorConfig) -> tuple[WinPlan, WinPlan] | None:
-    """The plans by estimate (:func:`_choose_cached`: overlapped, and with the edges no overlap hides),
-    before :func:`_exact_pick`."""
+def _choose_estimate(layer: Conv2d, batch: int, config: AcceleratorConfig) -> tuple[WinPlan, ...] | None:
+    """The plans by estimate (:func:`_choose_cached`: overlapped, with the edges no overlap hides, and the
+    frugal one), before :func:`_exact_pick`."""
     c = config
     key = (c.rows, c.cols, c.act_bits, c.weight_bits, c.acc_bits, c.requantize, c.double_buffered,
            c.input_sram_bytes, c.weight_sram_bytes, c.output_sram_bytes, bus_bytes(c), c.dram_bytes_per_cycle,
@@ -423,7 +428,7 @@ def even_band(plan: WinPlan) -> int:
     return even
 
 
-def candidates(plans: tuple[WinPlan, WinPlan]) -> list[WinPlan]:
+def candidates(plans: tuple[WinPlan, ...]) -> list[WinPlan]:
     """The plans :func:`_exact_pick` times, in its order of preference on a tie: each estimate's plan,
     then the same with even bands (:func:`even_band`)."""
     out: list[WinPlan] = []
@@ -435,7 +440,7 @@ def candidates(plans: tuple[WinPlan, WinPlan]) -> list[WinPlan]:
 
 
 @lru_cache(maxsize=65536)
-def _exact_pick(layer: Conv2d, batch: int, plans: tuple[WinPlan, WinPlan], config: AcceleratorConfig) -> WinPlan:
+def _exact_pick(layer: Conv2d, batch: int, plans: tuple[WinPlan, ...], config: AcceleratorConfig) -> WinPlan:
     """Of the :func:`candidates` the one with the best ``config.objective`` (edp, the default: cycles x
     energy; latency: cycles, then energy; energy: energy, then cycles), each timed exactly (the
     closed-form pipeline of its tile program, the layer alone) and its energy from its counts; the first
@@ -443,7 +448,11 @@ def _exact_pick(layer: Conv2d, batch: int, plans: tuple[WinPlan, WinPlan], confi
     a small layer of one tile loads, computes and stores in turn (DS-CNN's 1x1 layers on 8x8: 10,870
     cycles in one tile, 10,154 in four that read the input twice: the lower EDP is the first); a ragged
     last band of a few rows reloads the weights for little compute (ResNet-18's 28-row 3x3 layers on
-    32x32 in bands of 9, 9, 9 and 1 rows: 128,620 cycles; in even bands of 7 rows 117,843)."""
+    32x32 in bands of 9, 9, 9 and 1 rows: 128,620 cycles; in even bands of 7 rows 117,843); both take the
+    fewest cycles over the DRAM bytes, which the frugal plan puts first (ResNet-18's ``layer2.1.conv2`` on
+    16x16: 1,224,704 bytes in 30 tiles by the overlapped estimate, 812,032 bytes in 32 tiles of all 8
+    input planes for 0.4 % more estimated cycles; MobileNetV1-0.25's 6x6 1x1 layers on 8x8: one tile of
+    12,806 cycles, or 51,200 bytes in 16 tiles of 8 output channels that overlap their loads, 10,631)."""
     from codesign.sim.config import Objective
     from codesign.sim.cost import layer_energy
     from codesign.sim.engine import pipeline_closed_form
@@ -468,11 +477,12 @@ def _exact_pick(layer: Conv2d, batch: int, plans: tuple[WinPlan, WinPlan], confi
 @lru_cache(maxsize=65536)
 def _choose_cached(batch: int, cin: int, cout: int, in_h: int, in_w: int, r: int, s: int, stride: tuple[int, int],
                    dilation: tuple[int, int], padding: tuple[int, int, int, int], out_h: int, out_w: int,
-                   key: tuple) -> tuple[WinPlan, WinPlan] | None:
+                   key: tuple) -> tuple[WinPlan, WinPlan, WinPlan] | None:
     """The fixed heuristic: over K tiles of whole planes (all, halves, ..., one) and N tiles of any
     number of whole column chunks, the tallest band that fits, both loop orders; the plan
-    with the fewest estimated cycles (:func:`_estimate`), then DRAM bytes, then tiles, then weights outer,
-    and the same with the edges no overlap hides added to the estimate (:func:`_edges`)."""
+    with the fewest estimated cycles (:func:`_estimate`), then DRAM bytes, then tiles, then weights outer;
+    the same with the edges no overlap hides added to the estimate (:func:`_edges`); and the frugal plan:
+    the fewest DRAM bytes, then the fewest estimated cycles with the edges, tiles, weights outer."""
     rows, cols, ab, wbits, accb, requant, double, in_b, w_b, out_b, bus, bw, lat = key
     geo = WordGeometry(Dataflow.WS, rows, cols, ab, wbits, accb, ab if requant else 0)
     slots = 2 if double else 1
@@ -491,6 +501,7 @@ def _choose_cached(batch: int, cin: int, cout: int, in_h: int, in_w: int, r: int
 
     best: tuple[tuple[int, int, int, bool], WinPlan] | None = None
     best_e: tuple[tuple[int, int, int, bool], WinPlan] | None = None
+    scored: list[tuple[int, int, int, bool, WinPlan]] = []  # (moved, est + edges, tiles, not wo, plan), in order
     for kt in halvings(planes):
         for nf in range(chunks, 0, -1):
             nt = cout if nf == chunks else nf * cols
@@ -505,10 +516,14 @@ def _choose_cached(batch: int, cin: int, cout: int, in_h: int, in_w: int, r: int
                         if best is None or score < best[0]:
                             best = (score, plan)
                         score = (est + _edges(plan, bw, lat), moved, plan.tile_count, not wo)
+                        scored.append((moved, score[0], plan.tile_count, not wo, plan))
                         if best_e is None or score < best_e[0]:
                             best_e = (score, plan)
                         break
-    return None if best is None or best_e is None else (best[1], best_e[1])
+    if best is None or best_e is None:
+        return None
+    frugal = min(scored, key=lambda s: s[:4])
+    return best[1], best_e[1], frugal[4]
 
 
 def _estimate(plan: WinPlan, moved_bytes: int, bw: float, latency: int) -> int:

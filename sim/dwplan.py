@@ -63,7 +63,7 @@ wholly in the padding, no maximum) is refused; such a pool stays on the model-on
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from codesign.sim.config import AcceleratorConfig, Dataflow
@@ -297,6 +297,7 @@ class DwPlan(LanePlan):
     mt: int  # output rows per band
     kmax: int = 3  # the engine's window (depthwise_kernel)
     mode: int = MODE_MAC  # MODE_MAX: a max pool (no weights; the maxima through the identity table)
+    act_table: bool = field(default=False, kw_only=True)  # a table activation in the write-back (flags bit 10)
 
     # -- sizes ------------------------------------------------------------------------------------
     nt = 1  # one N and one K tile (TilePlan's names, for the result's plan column)
@@ -349,8 +350,12 @@ class DwPlan(LanePlan):
 
     @property
     def q_words(self) -> int:
-        """The requantization table: one word (lanes entries) per plane."""
-        return self.planes if self.requantized else 0
+        """The requantization table: one word (lanes entries) per plane (and the activation's table)."""
+        if not self.requantized:
+            return 0
+        from codesign.sim.tileplan import table_words
+
+        return self.planes + (table_words(self.q_word_bits, self.geometry.out_bits) if self.act_table else 0)
 
     # -- DRAM regions ------------------------------------------------------------------------------
     @property
@@ -422,7 +427,8 @@ class DwPlan(LanePlan):
             "a_base": a_base, "b_base": b_base, "c_base": c_base,
             "m": self.out_h, "n": 1, "k": 1, "groups": self.planes,
             "mt": self.mt, "nt": 1, "kt": 1, "gt": self.gt,
-            "flags": 1 << 1 | 1 << 3 | self.mode << MODE_SHIFT,  # B reused across the bands; depthwise mode
+            # B reused across the bands; depthwise mode; a table activation in the write-back
+            "flags": 1 << 1 | 1 << 3 | self.mode << MODE_SHIFT | int(self.act_table and self.requantized) << 10,
             "a_stride_g": pa * self.gt, "a_stride_m": self.mt * sh * self.in_w * wa, "a_stride_k": 0,
             "b_stride_g": self.b_block * wb * self.gt, "b_stride_n": 0, "b_stride_k": 0,
             "c_stride_g": pc * self.gt, "c_stride_m": self.mt * self.out_w * wc, "c_stride_n": 0,

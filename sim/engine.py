@@ -102,10 +102,11 @@ def read_lead_cycles(config: AcceleratorConfig) -> int:
 
 
 def pipeline_simpy(runs: Sequence[TileRun], config: AcceleratorConfig, prologue_bytes: int = 0,
-                   store_extra_cycles: int = 0) -> PipelineTiming:
+                   store_extra_cycles: int = 0, prologue_extra_cycles: int = 0) -> PipelineTiming:
     """``prologue_bytes``: a read before the first tile's load (the requantization table);
     ``store_extra_cycles``: more cycles before each store's first data beat (a built residual add in
-    the write-back: :mod:`codesign.sim.fusion`)."""
+    the write-back: :mod:`codesign.sim.fusion`, or a table activation); ``prologue_extra_cycles``: cycles
+    between the prologue's read and the first load (an activation table written into the vector unit)."""
     tiles = list(_tiles(runs))
     n = len(tiles)
     if n == 0:
@@ -138,6 +139,8 @@ def pipeline_simpy(runs: Sequence[TileRun], config: AcceleratorConfig, prologue_
     def reads() -> Generator[simpy.Event, object, None]:
         if prologue_bytes > 0:
             yield from read(prologue_bytes)
+        if prologue_extra_cycles > 0:
+            yield env.timeout(prologue_extra_cycles)
         for i in range(n):
             if tiles[i].load_bytes > 0:
                 if i >= nbuf:
@@ -195,13 +198,13 @@ def data_end(t0: int, cycles: int, phases: Sequence[tuple[int, int]]) -> int:
 
 
 def pipeline_closed_form(runs: Sequence[TileRun], config: AcceleratorConfig, prologue_bytes: int = 0,
-                         store_extra_cycles: int = 0) -> PipelineTiming:
+                         store_extra_cycles: int = 0, prologue_extra_cycles: int = 0) -> PipelineTiming:
     e = store_extra_cycles
     params = tuple((load_cycles(r.load_bytes, config),
                     store_cycles(r.store_bytes, config) + (e if r.store_bytes else 0), r.compute_cycles)
                    for r in runs)
     return _pipeline_closed_form(tuple(r.count for r in runs), params, 2 if config.double_buffered else 1,
-                                 load_cycles(prologue_bytes, config), read_lead_cycles(config),
+                                 load_cycles(prologue_bytes, config) + prologue_extra_cycles, read_lead_cycles(config),
                                  write_lead_cycles(config) + e, config.dram_latency_cycles + 1)
 
 
@@ -352,14 +355,16 @@ def simulate_layer(layer: Layer, batch: int, config: AcceleratorConfig, timing: 
     else:
         run = pipeline_simpy if engine == "simpy" else pipeline_closed_form
         plan = plan_layer(layer, batch, config, context)
-        pt = run(plan.runs, config, plan.tiling.prologue_bytes if plan.tiling else 0, plan.store_extra_cycles)
+        pt = run(plan.runs, config, plan.tiling.prologue_bytes if plan.tiling else 0, plan.store_extra_cycles,
+                 plan.prologue_extra_cycles)
         if (config.zero_handling is ZeroHandling.SKIP and layer.weights.density < 1.0
                 and skip_hardware(config) is None):
             # idealized skipping (model-only) is a per-layer choice: where compressed weights and
             # their metadata cost more than they save (high density, memory-bound), the layer runs
             # dense and gated. The n:m hardware has one layout per layer (sim.tileplan.skip_slots).
             gated = plan_layer(layer, batch, config.replace(zero_handling=ZeroHandling.GATE), context)
-            pt_gated = run(gated.runs, config, gated.tiling.prologue_bytes if gated.tiling else 0)
+            pt_gated = run(gated.runs, config, gated.tiling.prologue_bytes if gated.tiling else 0,
+                           gated.store_extra_cycles, gated.prologue_extra_cycles)
             if pt_gated.cycles < pt.cycles:
                 plan, pt = gated, pt_gated
         g = (gemm_layer(layer) or layer).gemm(batch)  # (an average pool: its convolution's GEMM)
@@ -380,6 +385,12 @@ def layer_model_only(layer: Layer, config: AcceleratorConfig, context: LayerCont
 def unfused_reasons(layer: Layer, config: AcceleratorConfig, design_reason: str) -> list[str]:
     """The reasons of a layer that is not fused into another, given the design's own
     (``model_only_reason(config)``, computed once per design by callers that label many layers)."""
+    from codesign.sim.vecplan import activation_reason
+
+    return [*_unfused_reasons(layer, config, design_reason), activation_reason(layer, config)]
+
+
+def _unfused_reasons(layer: Layer, config: AcceleratorConfig, design_reason: str) -> list[str]:
     from codesign.workloads.layers import Conv2d, Pool, gemm_layer
 
     layer = gemm_layer(layer) or layer  # an average pool runs as its convolution

@@ -97,7 +97,7 @@ _native = V.native_at
 # design points as arrays (one dataflow at a time: the formulas depend on it)
 # ---------------------------------------------------------------------------------------------
 _UNIFORM = ("df", "slots", "requantize", "search", "objective", "dw_engine", "dw_kmax", "vec_unit",
-            "conv_windows", "residual")  # uniform
+            "conv_windows", "residual", "act")  # uniform
 
 
 @dataclasses.dataclass
@@ -138,6 +138,22 @@ class _Points:
     # a layer whose write-back runs a built residual add (sim.fusion): the residual on its storing tiles'
     # loads, each store WRITEBACK_ADD_CYCLES later, the residual's bytes in its counts
     residual: bool = False
+    # a layer with a table activation (mapping.with_activation): its table after the requantization table,
+    # written into the vector unit before the first load, each store WRITEBACK_ADD_CYCLES later
+    act: bool = False
+
+    @property
+    def table(self) -> bool:
+        """The layer's write-back runs its activation table (a requantizing write-back)."""
+        return self.act and self.requantize
+
+    def table_bytes(self, q_word_bits: Arr) -> Arr:
+        """The activation table's bytes in table words of ``q_word_bits`` (0 without one)."""
+        if not self.table:
+            return np.zeros_like(q_word_bits)
+        per = q_word_bits // self.abits
+        beats = np.maximum(1, _cdiv(_cdiv(q_word_bits, 8), self.bus))
+        return _cdiv(np.left_shift(1, self.abits), per) * beats * self.bus
 
     @classmethod
     def of(cls, configs: Sequence[AcceleratorConfig]) -> _Points:
@@ -168,7 +184,7 @@ class _Points:
     @property
     def write_overhead(self) -> int:
         return (DMA_WRITE_OVERHEAD_CYCLES + (REQUANT_WRITE_CYCLES if self.requantize else 0)
-                + (WRITEBACK_ADD_CYCLES if self.residual else 0))
+                + (WRITEBACK_ADD_CYCLES if self.residual or self.table else 0))
 
 
 def _energy_constants(c: AcceleratorConfig) -> tuple[float, ...]:
@@ -301,6 +317,9 @@ class _Pipeline:
 
 
 def _pipeline(q: _Points, prologue: Arr) -> _Pipeline:
+    """``prologue``: the cycles of the prologue's read (and an activation table's load after it)."""
+    if q.table:
+        prologue = prologue + np.left_shift(1, q.abits)
     return _Pipeline(prologue, q.slots, DMA_READ_OVERHEAD_CYCLES + q.lat, np.full_like(q.lat, q.write_overhead - 1),
                      q.lat + 1)
 
@@ -523,8 +542,8 @@ def _gemm_cycles(g: Any, p: _Points, plan: dict[str, Arr]) -> tuple[Arr, Arr]:
 
         return tile
 
-    cycles = _nest4_cycles(p, (plan["n_gt"], plan["n_mt"], plan["n_nt"], plan["n_kt"]), plan["wo"], plan["prologue"],
-                           per_class)
+    cycles = _nest4_cycles(p, (plan["n_gt"], plan["n_mt"], plan["n_nt"], plan["n_kt"]), plan["wo"],
+                           plan["prologue"] + _gemm_table_bytes(p), per_class)
     return cycles, compute
 
 
@@ -600,11 +619,15 @@ def _gemm_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
             z = np.zeros(ok.size, I64)
             return _LayerArrays(ok, z, z, {part: z.astype(np.float64) for part in ENERGY_PARTS}, z)
         p, plan = p.take(safe), {name: v[safe] for name, v in plan.items()}
-    result = _gemm_eval(layer, g, p, plan)
+    # (the mapping search picks the layer without its activation table: mapping.with_activation)
+    plain = dataclasses.replace(p, act=False)
+    result = _gemm_eval(layer, g, plain, plan)
     if p.search:
         from codesign.sim.fastsearch import search_plans
 
-        plan = search_plans(layer, g, p, plan, result, _gemm_eval, _complete)
+        plan = search_plans(layer, g, plain, plan, result, _gemm_eval, _complete)
+        result = _gemm_eval(layer, g, plain, plan)
+    if p.table:
         result = _gemm_eval(layer, g, p, plan)
     result.ok = ok
     return result
@@ -655,15 +678,21 @@ def _gemm_eval(layer: Layer, g: Any, p: _Points, plan: dict[str, Arr]) -> _Layer
         stationary = ab
     psum_reads = np.maximum(0, psum_writes - c_elems)
     a_dram, b_dram, c_dram = plan["a_bytes"] * 8, plan["b_bytes"] * 8, plan["c_bytes"] * 8
-    load_bits = (plan["a_bytes"] + plan["b_bytes"] + plan["prologue"]) * 8
+    load_bits = (plan["a_bytes"] + plan["b_bytes"] + plan["prologue"] + _gemm_table_bytes(p)) * 8
     in_rw = a_reads * ab + a_dram
     if p.residual:  # mapping.residual_counts: read from DRAM, into the residual buffer, out once
         load_bits = load_bits + c_dram
         in_rw = in_rw + 2 * c_dram
     energy = _energy(p, active, gated, active * stationary, pe_hops, in_rw, b_reads * wb + b_dram,
                      (psum_reads * accb + c_elems * ob) + psum_writes * accb, load_bits + c_dram,
-                     np.full_like(rows, c_elems if p.requantize else 0), cycles)
+                     np.full_like(rows, (c_elems if p.requantize else 0) + (c_elems if p.table else 0)), cycles)
     return _LayerArrays(np.ones(cycles.size, bool), cycles, compute, energy, load_bits + c_dram)
+
+
+def _gemm_table_bytes(p: _Points) -> Arr:
+    """A GEMM plan's activation table bytes (``TilePlan.q_word_bits``: one entry a word on IS)."""
+    per = np.ones_like(p.cols) if p.df is Dataflow.IS else p.cols
+    return p.table_bytes(per * QUANT_ENTRY_BITS)
 
 
 def _vector_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
@@ -942,7 +971,7 @@ def _dw_layer(layer: Layer, batch: int, p: _Points,
     outs = {k: per_kind(k, 2) for k in ("single", "first", "middle", "last")}
     one = n_mt == 1
     prologue = (planes_e * np.maximum(1, _cdiv(_cdiv(lanes[idx_all] * QUANT_ENTRY_BITS, 8), bus)) * bus
-                if p.requantize else np.zeros(n, I64))
+                if p.requantize else np.zeros(n, I64)) + q_all.table_bytes(lanes[idx_all] * QUANT_ENTRY_BITS)
     per_plane_group = slot + D.DW_GROUP_OVERHEAD_CYCLES + D.DW_LATENCY_CYCLES
 
     def kind_of(first: bool, last: bool) -> str:
@@ -976,7 +1005,8 @@ def _dw_layer(layer: Layer, batch: int, p: _Points,
     a_e, b_e, c_e = a_bits[idx_all], b_bits[idx_all], c_bits[idx_all]
     energy = _energy(q_all, active, z, active * (ab + wbit) + compares * ab, z, in_words * a_e + in_words * a_e,
                      planes_e * slot * b_e + planes_e * slot * b_e,
-                     planes_e * oh * ow * c_e + planes_e * oh * ow * c_e, dram_bits, compares, cycles)
+                     planes_e * oh * ow * c_e + planes_e * oh * ow * c_e, dram_bits,
+                     compares + (batch * shape.channels * oh * ow if q_all.table else 0), cycles)
     return _merged(arr, idx_all, cycles, compute, energy, dram_bits)
 
 
@@ -1102,12 +1132,14 @@ Pick = tuple[Arr, Arr, Arr, Arr]  # (kt, nf, weights outer, mt) per point
 
 
 def _win_choose(layer: Any, batch: int, shape: _WinShape, n: int, w: dict[str, Arr], bw: Arr, lat: Arr
-                ) -> tuple[Arr, Pick, Pick]:
+                ) -> tuple[Arr, Pick, Pick, Pick]:
     """``convplan._choose_cached`` at points of one array size ``n`` (``w``: :func:`_win_words`), all
     candidates at once: ``found`` and two picks ``(kt, nf, weights_outer, mt)`` per point. Candidates in
     the scalar loop's order (K tiles halving, N tiles of fewer chunks, weights outer first), each with its
     tallest fitting band; the first with the smallest (estimated cycles, DRAM bytes, tiles, inputs
-    outer), and the same with the edges no overlap hides added to the estimate."""
+    outer), the same with the edges no overlap hides added to the estimate, and the frugal one (the
+    fewest DRAM bytes, then the estimate with the edges, tiles, inputs outer)."""
+
     cin, cout, oh, ow, in_w = layer.in_channels, layer.out_channels, layer.out_h, layer.out_w, layer.in_w
     taps = layer.r * layer.s
     planes, chunks = -(-cin // n), -(-cout // n)
@@ -1147,18 +1179,20 @@ def _win_choose(layer: Any, batch: int, shape: _WinShape, n: int, w: dict[str, A
     found = valid.any(axis=0)
     cols = np.arange(mt.shape[1])
     picks = []
-    for score in (est, est + edges):
+    inputs_outer = np.broadcast_to((~wo).astype(I64), mt.shape)
+    for keys in ((est, moved, tiles, inputs_outer), (est + edges, moved, tiles, inputs_outer),
+                 (moved, est + edges, tiles, inputs_outer)):
         best = valid
-        for key in (score, moved, tiles, np.broadcast_to((~wo).astype(I64), mt.shape)):
+        for key in keys:
             v = np.where(best, key, big)
             best = best & (v == v.min(axis=0))
         pick = np.argmax(best, axis=0)
         picks.append((kt_c[pick], nf_c[pick], wo_c[pick], mt[pick, cols]))
-    return found, picks[0], picks[1]
+    return found, picks[0], picks[1], picks[2]
 
 
-def _win_points(layer: Any, batch: int, p: _Points) -> tuple[Arr, Pick, Pick]:
-    """``convplan.layer_reason`` per point (``found``) and the two plans by estimate where it is ''
+def _win_points(layer: Any, batch: int, p: _Points) -> tuple[Arr, Pick, Pick, Pick]:
+    """``convplan.layer_reason`` per point (``found``) and the three plans by estimate where it is ''
     (``convplan._choose_estimate``)."""
     from codesign.sim import convplan as CP
 
@@ -1168,7 +1202,7 @@ def _win_points(layer: Any, batch: int, p: _Points) -> tuple[Arr, Pick, Pick]:
     def empty() -> Pick:
         return np.zeros(npts, I64), np.zeros(npts, I64), np.zeros(npts, bool), np.zeros(npts, I64)
 
-    picks = (empty(), empty())
+    picks = (empty(), empty(), empty())
     if not p.conv_windows or p.df is not Dataflow.WS or layer.groups != 1:
         return found, *picks
     if max(layer.in_h, layer.in_w, layer.out_h, layer.out_w) > CP.WIN_DIM_MAX:
@@ -1225,7 +1259,7 @@ def _win_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
 
     if not isinstance(layer, Conv2d):
         return _gemm_layer(layer, batch, p)
-    found, pick_a, pick_b = _win_points(layer, batch, p)
+    found, *picks = _win_points(layer, batch, p)
     if not found.any():
         return _gemm_layer(layer, batch, p)
     idx = np.flatnonzero(found)
@@ -1244,6 +1278,7 @@ def _win_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
     planes, out_planes = _cdiv(cin, n), _cdiv(cout, n)
     prologue = (out_planes * np.maximum(1, _cdiv(_cdiv(n * QUANT_ENTRY_BITS, 8), q.bus)) * q.bus if q.requantize
                 else np.zeros(npts, I64))
+    table = q.table_bytes(n * QUANT_ENTRY_BITS)  # the activation's, after the requantization table
 
     def comp_of(ms: Arr, ns: Arr, ks: Arr, sel: Arr | slice = slice(None)) -> Arr:
         r = n[sel]
@@ -1287,7 +1322,8 @@ def _win_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
 
             return tile
 
-        return _nest4_cycles(qp, (np.full(at.size, batch, I64), n_mt, n_nt, n_kt), wo, prologue[at], per_class)
+        pro = prologue[at] + table[at] if qp.table else prologue[at]
+        return _nest4_cycles(qp, (np.full(at.size, batch, I64), n_mt, n_nt, n_kt), wo, pro, per_class)
 
     g = layer.gemm(batch)
     assert g is not None
@@ -1306,7 +1342,7 @@ def _win_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
         a_bytes = shape.rows_sum[mt] * in_w * planes[at] * ba[at] * np.where(a_reuse, 1, n_nt) * batch
         b_bytes = out_planes[at] * planes[at] * taps * nn * bb[at] * np.where(b_reuse, 1, n_mt) * batch
         c_bytes = out_planes[at] * (oh * ow) * bc[at] * batch
-        load_bits = (a_bytes + b_bytes + prologue[at]) * 8
+        load_bits = (a_bytes + b_bytes + prologue[at] + (table[at] if qa.table else 0)) * 8
         in_res = 0
         if qa.residual:  # mapping.residual_counts
             load_bits = load_bits + c_bytes * 8
@@ -1321,14 +1357,14 @@ def _win_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
                          macs * (ab + qa.accb) + b_elems[at] * wbit * np.maximum(1, nn // 2) * batch,
                          a_reads[at] * w["a_bits"][at] + a_bytes * 8 + in_res, b_elems[at] * wbit * batch + b_bytes * 8,
                          (psum_reads[at] * qa.accb + c_elems * ob) + psum_writes[at] * qa.accb, dram_bits,
-                         np.full(at.size, c_elems if qa.requantize else 0, I64), cyc)
+                         np.full(at.size, (c_elems if qa.requantize else 0) + (c_elems if qa.table else 0), I64), cyc)
         return energy, dram_bits
 
     # convplan._exact_pick: each estimate's plan and the same with even bands, the best by the objective
     # (the layer alone: the choice does not depend on a residual add in its write-back), the first on a tie
     cands: list[tuple[Arr, Arr, Arr, Arr]] = []
     valid: list[Arr] = []
-    for kt_, nf_, wo_, mt_ in (pick_a, pick_b):
+    for kt_, nf_, wo_, mt_ in picks:
         base = (kt_[idx], nf_[idx], wo_[idx], mt_[idx])
         even = _cdiv(oh, shape.n_mt[base[3]])
         for cand, ok in ((base, np.ones(npts, bool)),
@@ -1337,7 +1373,7 @@ def _win_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
                 ok = ok & ~(prev_ok & np.logical_and.reduce([a == b for a, b in zip(cand, prev, strict=True)]))
             cands.append(cand)
             valid.append(ok)
-    plain = dataclasses.replace(q, residual=False)
+    plain = dataclasses.replace(q, residual=False, act=False)
     best_key = np.full(npts, np.inf)
     best_tie = np.full(npts, np.inf)
     choice = np.zeros(npts, I64)
@@ -1362,7 +1398,7 @@ def _win_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
     kt, nf, wo, mt = (np.choose(choice, [c[i] for c in cands]) for i in range(4))
     nt = np.where(nf == out_planes, cout, nf * n)
     # (the layer alone was timed above; a residual add in its write-back changes its loads and stores)
-    cycles = program(np.arange(npts), (kt, nf, wo, mt), q) if q.residual else best_cycles
+    cycles = program(np.arange(npts), (kt, nf, wo, mt), q) if q.residual or q.table else best_cycles
     energy, dram_bits = tail(np.arange(npts), (kt, nf, wo, mt), cycles, q)
     # compute cycles: every (m, n, k) piece class times its count, per image
     compute = np.zeros(npts, I64)
@@ -1406,7 +1442,8 @@ def evaluate_network(network: Network, configs: Sequence[AcceleratorConfig]) -> 
         unique = list(shapes)
         p = _Points.of(cfgs)
         results = [_fused_layer(lay, network.batch, p) if role == "fused"
-                   else _layer(lay, network.batch, dataclasses.replace(p, residual=role == "head"))
+                   else _layer(lay, network.batch, dataclasses.replace(p, residual=role == "head",
+                                                                       act=bool(lay.activation)))
                    for lay, role in unique]
         for j, s in enumerate(_summaries(network, cfgs, p, results, order, [lay for lay, _ in unique],
                                          [role == "fused" for _, role in unique])):

@@ -171,6 +171,9 @@ def built_add_reason(head: Layer, add: Layer, config: AcceleratorConfig) -> str:
     if not isinstance(head, (Conv2d, Linear)) or (isinstance(head, Conv2d) and head.is_depthwise
                                                    and config.depthwise_on_engine):
         return "the write-back adds a residual to the array's convolutions and linear layers"
+    if head.activation:
+        return f"the write-back runs either a residual add or a table activation, and {head.name!r} has " \
+               f"{head.activation}"
     return ""
 
 

@@ -33,6 +33,7 @@ from codesign.sim.result import Counts
 from codesign.sim.tileplan import (
     WRITEBACK_ADD_CYCLES,
     TilePlan,
+    act_table_load_cycles,
     plan_tiles,
     plan_traffic_bytes,
     skip_hardware,
@@ -60,7 +61,8 @@ class LayerPlan:
     folds: int
     tile_mnk: tuple[int, int, int, int]  # groups per tile, Mt, Nt, Kt
     tiling: TilePlan | None = None  # the plan the hardware runs (GEMM layers)
-    store_extra_cycles: int = 0  # each store's write-back runs a built residual add (sim.fusion)
+    store_extra_cycles: int = 0  # each store's write-back runs a built residual add (sim.fusion) or a table
+    prologue_extra_cycles: int = 0  # after the prologue's read, before the first load: an activation table
 
     @property
     def tiles(self) -> int:
@@ -360,7 +362,32 @@ def _inside(layer: Layer) -> float:
 
 
 def plan_layer(layer: Layer, batch: int, config: AcceleratorConfig, context: LayerContext = DEFAULT) -> LayerPlan:
-    """The plan of one layer: a GEMM on the array, a depthwise convolution on the depthwise engine
+    """The plan of one layer (:func:`_plan_layer`), with its table activation (:func:`with_activation`)."""
+    return with_activation(_plan_layer(layer, batch, config, context), layer, batch, config)
+
+
+def with_activation(lp: LayerPlan, layer: Layer, batch: int, config: AcceleratorConfig) -> LayerPlan:
+    """``lp`` with ``layer``'s table activation in its requantizing write-back (``flags`` bit 10, the
+    vector unit's TABLE: :mod:`codesign.hdl.layer`): the table's words (``act_table_words``) are read
+    after the requantization table in the prologue and written into the unit an entry a cycle
+    (``act_table_load_cycles``) before the first tile's load; every output word goes through the unit on
+    its way out (``WRITEBACK_ADD_CYCLES`` more before each store's data, as a residual add's), a lookup
+    an element. Without a requantizing write-back (accumulator outputs), or a plan without one (the
+    model-only engines), the plan is as without the activation."""
+    tiling = lp.tiling
+    if not layer.activation or tiling is None or not hasattr(tiling, "act_table") or not tiling.requantized:
+        return lp
+    table = replace(tiling, act_table=True)
+    extra_bytes = table.prologue_bytes - tiling.prologue_bytes
+    counts = replace(lp.counts, dram_read_bits=lp.counts.dram_read_bits + extra_bytes * 8,
+                     vector_ops=lp.counts.vector_ops + layer.output_elements(batch))
+    return replace(lp, tiling=table, counts=counts, store_extra_cycles=WRITEBACK_ADD_CYCLES,
+                   prologue_extra_cycles=act_table_load_cycles(config))
+
+
+def _plan_layer(layer: Layer, batch: int, config: AcceleratorConfig, context: LayerContext = DEFAULT) -> LayerPlan:
+    """The plan of one layer without its activation: a GEMM on the array, a depthwise convolution on the
+    depthwise engine
     (``depthwise: engine`` or ``auto``), an unpadded average pool as the GEMM it is
     (:meth:`~codesign.workloads.layers.Pool.as_gemm_layer`), other pooling and element-wise layers on the
     vector unit."""

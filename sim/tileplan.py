@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
 from codesign.errors import ConfigError
@@ -135,6 +135,26 @@ def model_only_reason(config: AcceleratorConfig) -> str:
         return (f"acc_bits must be from {need} to 48 for {c.weight_bits}-bit weights and {c.act_bits}-bit "
                 f"activations in the generated hardware, not {c.acc_bits!r}")
     return ""
+
+
+def act_table_words(config: AcceleratorConfig) -> int:
+    """Words of the requantization table buffer an activation table takes (flags bit 10): its
+    ``2**act_bits`` entries of ``act_bits`` bits, packed from bit 0 of each table word (``cols``
+    entries of ``QUANT_ENTRY_BITS`` on WS and OS, one on IS), read after the requantization table's
+    words in the same read command."""
+    q_word_bits = QUANT_ENTRY_BITS if config.dataflow is Dataflow.IS else config.cols * QUANT_ENTRY_BITS
+    return table_words(q_word_bits, config.act_bits)
+
+
+def table_words(q_word_bits: int, bits: int) -> int:
+    """Table words of ``q_word_bits`` holding an activation table of ``2**bits`` entries of ``bits`` bits."""
+    return ceil_div(1 << bits, q_word_bits // bits)
+
+
+def act_table_load_cycles(config: AcceleratorConfig) -> int:
+    """Cycles the whole-layer top spends writing an activation table into the vector unit, an entry a
+    cycle, after the prologue's read and before the first tile's load."""
+    return 1 << config.act_bits
 
 
 def q_table_words(config: AcceleratorConfig) -> int:
@@ -361,6 +381,7 @@ class TilePlan(LoopNest):
     nt: int
     kt: int
     weights_outer: bool
+    act_table: bool = field(default=False, kw_only=True)  # a table activation in the write-back (flags bit 10)
 
     # -- counts -----------------------------------------------------------------------------------
     @property
@@ -403,7 +424,10 @@ class TilePlan(LoopNest):
     def q_words(self) -> int:
         """Words of the per-channel requantization table (0 without requantization): one word per
         group and chunk of :attr:`q_entries_per_word` output channels."""
-        return self.gemm.repeats * ceil_div(self.gemm.n, self.q_entries_per_word) if self.requantized else 0
+        if not self.requantized:
+            return 0
+        table = table_words(self.q_word_bits, self.geometry.out_bits) if self.act_table else 0
+        return self.gemm.repeats * ceil_div(self.gemm.n, self.q_entries_per_word) + table
 
     @property
     def q_word_bits(self) -> int:
@@ -472,7 +496,8 @@ class TilePlan(LoopNest):
             "a_base": a_base, "b_base": b_base, "c_base": c_base,
             "m": g.m, "n": g.n, "k": g.k, "groups": g.repeats,
             "mt": self.mt, "nt": self.nt, "kt": self.kt, "gt": self.gt,
-            "flags": int(self.a_reuse) | int(self.b_reuse) << 1 | int(self.weights_outer) << 2,
+            "flags": int(self.a_reuse) | int(self.b_reuse) << 1 | int(self.weights_outer) << 2
+            | int(self.act_table and self.requantized) << 10,
             "a_stride_g": s["a_g"], "a_stride_m": s["a_m"], "a_stride_k": s["a_k"],
             "b_stride_g": s["b_g"], "b_stride_n": s["b_n"], "b_stride_k": s["b_k"],
             "c_stride_g": s["c_g"], "c_stride_m": s["c_m"], "c_stride_n": s["c_n"],
@@ -611,13 +636,13 @@ def _plan_tiles(gemm: GemmShape, config: AcceleratorConfig, act_bits: int, weigh
     slot_words = tuple(d // slots for d in depth)
     least = geo.words(1, 1, 1)  # the smallest tile: one fold of the array
     widths = (geo.a_word_bits, geo.b_word_bits, geo.c_word_bits)
-    for words, need, bits, field in zip(slot_words, least, widths, ("input_sram_bytes", "weight_sram_bytes",
-                                                                    "output_sram_bytes"), strict=True):
+    for words, need, bits, name in zip(slot_words, least, widths, ("input_sram_bytes", "weight_sram_bytes",
+                                                                   "output_sram_bytes"), strict=True):
         if words < need:
             least_bytes = ceil_div(need * bits * slots, 8)
-            raise ConfigError(f"{field} must be at least {least_bytes} for a {cfg.rows}x{cfg.cols} "
+            raise ConfigError(f"{name} must be at least {least_bytes} for a {cfg.rows}x{cfg.cols} "
                               f"{cfg.dataflow.value} array ({need} words of {bits} bits per slot), "
-                              f"not {getattr(cfg, field)!r}")
+                              f"not {getattr(cfg, name)!r}")
     r, c = cfg.rows, cfg.cols
     qm, qn, qk = array_quanta(cfg)
     m, n, k = gemm.m, gemm.n, gemm.k

@@ -70,6 +70,27 @@ def design_reason(config: AcceleratorConfig) -> str:
     return ""
 
 
+def activation_reason(layer: Layer, config: AcceleratorConfig) -> str:
+    """Why the generated hardware does not apply ``layer``'s table activation in its write-back ('' when
+    it does, or the layer has none): the table is the vector unit's, its words ride in the requantization
+    table's buffer (:func:`codesign.sim.mapping.with_activation`)."""
+    if not layer.activation:
+        return ""
+    reason = design_reason(config)
+    if reason:
+        return f"a table activation ({layer.activation}) runs on the vector unit: {reason}"
+    if not config.requantize:
+        return f"a table activation ({layer.activation}) needs the requantizing write-back (requantize: true)"
+    from codesign.sim.mapping import plan_layer
+    from codesign.sim.tileplan import q_table_words
+
+    tiling = plan_layer(layer, 1, config).tiling
+    if tiling is not None and getattr(tiling, "q_words", 0) > q_table_words(config):
+        return (f"the requantization table and the activation's ({tiling.q_words} words) must fit the "
+                f"{q_table_words(config)}-word table buffer")
+    return ""
+
+
 def layer_reason(layer: Layer, config: AcceleratorConfig) -> str:
     """Why the built vector unit cannot run ``layer`` ('' when it can: :func:`plan_vec` works)."""
     if not isinstance(layer, Eltwise):

@@ -135,7 +135,8 @@ def tflite_mul(x1: np.ndarray, x2: np.ndarray, p: EltwiseParams) -> np.ndarray:
 
 def activation_table(fn: str, s_in: float, z_in: int, s_out: float, z_out: int, bits: int = 8,
                      signed: bool = True) -> np.ndarray:
-    """The ``2**bits``-entry table of ``fn`` (relu, relu6, hard_swish, silu, sigmoid, tanh) between two
+    """The ``2**bits``-entry table of ``fn`` (relu, relu6, hard_swish, hard_sigmoid, silu, sigmoid, tanh,
+    gelu: ``workloads.layers.TABLE_ACTIVATIONS`` and the ReLU family) between two
     quantized tensors: entry ``i`` is the output for input ``i`` (two's complement index for signed
     inputs: entry ``i`` holds the value for ``i - 2**bits`` when ``i >= 2**(bits - 1)``)."""
     lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
@@ -143,15 +144,42 @@ def activation_table(fn: str, s_in: float, z_in: int, s_out: float, z_out: int, 
     if signed:
         q = np.where(q >= 1 << (bits - 1), q - (1 << bits), q)
     x = (q - z_in) * s_in
-    fns = {
+    fns = _functions()
+    if fn not in fns:
+        raise WorkloadError(f"activation must be one of {', '.join(fns)}, not {fn!r}")
+    y = np.rint(fns[fn](x) / s_out) + z_out
+    return np.clip(y, lo, hi).astype(np.int64)
+
+
+def seeded_activation_table(fn: str, bits: int = 8, signed: bool = True, x_max: float = 8.0) -> np.ndarray:
+    """:func:`activation_table` of ``fn`` for an input that spans ``[-x_max, x_max)`` (zero point 0, or
+    the middle code when unsigned) and an output scale and zero point that span ``fn``'s values there
+    (and 0): the table a calibrated network would have, for verifying the hardware without one."""
+    lo = -(1 << (bits - 1)) if signed else 0
+    s_in = 2.0 * x_max / (1 << bits)
+    z_in = 0 if signed else 1 << (bits - 1)
+    if fn not in _functions():
+        raise WorkloadError(f"activation must be one of {', '.join(_functions())}, not {fn!r}")
+    y = _functions()[fn]((np.arange(lo, lo + (1 << bits)) - z_in) * s_in)
+    y_min, y_max = min(float(y.min()), 0.0), max(float(y.max()), 0.0)
+    s_out = (y_max - y_min) / ((1 << bits) - 1) or 1.0
+    z_out = lo - round(y_min / s_out)
+    return activation_table(fn, s_in, z_in, s_out, z_out, bits, signed)
+
+
+def apply_table(table: np.ndarray, x: np.ndarray, bits: int) -> np.ndarray:
+    """The table's entries for the ``bits``-bit values ``x`` (two's complement index: the hardware's)."""
+    return np.asarray(table, dtype=np.int64)[np.asarray(x, dtype=np.int64) & ((1 << bits) - 1)]
+
+
+def _functions() -> dict:  # type: ignore[type-arg]
+    return {
         "relu": lambda v: np.maximum(v, 0.0),
         "relu6": lambda v: np.clip(v, 0.0, 6.0),
         "hard_swish": lambda v: v * np.clip(v + 3.0, 0.0, 6.0) / 6.0,
         "silu": lambda v: v / (1.0 + np.exp(-v)),
         "sigmoid": lambda v: 1.0 / (1.0 + np.exp(-v)),
+        "hard_sigmoid": lambda v: np.clip(v + 3.0, 0.0, 6.0) / 6.0,
         "tanh": np.tanh,
+        "gelu": lambda v: 0.5 * v * (1.0 + np.vectorize(math.erf)(v / math.sqrt(2.0))),
     }
-    if fn not in fns:
-        raise WorkloadError(f"activation must be one of {', '.join(fns)}, not {fn!r}")
-    y = np.rint(fns[fn](x) / s_out) + z_out
-    return np.clip(y, lo, hi).astype(np.int64)

@@ -78,6 +78,10 @@ def _padding(value: object, layer: str) -> tuple[int, int, int, int]:
     return (ph, pw, ph, pw)
 
 
+#: activations made by a table in the write-back (workloads.eltwise_arith.activation_table)
+TABLE_ACTIVATIONS = ("hard_swish", "hard_sigmoid", "silu", "sigmoid", "tanh", "gelu")
+
+
 @dataclass(frozen=True)
 class Layer:
     """Base of all layers: a name and the three operands."""
@@ -87,6 +91,9 @@ class Layer:
     weights: Operand = field(default=INT8, kw_only=True)
     outputs: Operand = field(default=INT8, kw_only=True)
     sources: tuple[str, ...] = field(default=(), kw_only=True)  # producers of the activation operands
+    # a non-linear activation applied to the outputs as an ``act_bits -> act_bits`` table (TABLE_ACTIVATIONS);
+    # '' for none or for the ReLU family, which the output's clamp (its scale and zero point) makes
+    activation: str = field(default="", kw_only=True)
 
     kind = LayerKind.CONV  # overridden
 
@@ -102,6 +109,12 @@ class Layer:
         for op in ("inputs", "weights", "outputs"):
             if not isinstance(getattr(self, op), Operand):
                 raise WorkloadError(f"layer {self.name!r}: {op} must be an Operand, not {getattr(self, op)!r}")
+        if self.activation not in ("", *TABLE_ACTIVATIONS):
+            raise WorkloadError(f"layer {self.name!r}: activation must be one of {', '.join(TABLE_ACTIVATIONS)} "
+                                f"(or empty), not {self.activation!r}")
+        if self.activation and self.kind not in (LayerKind.CONV, LayerKind.LINEAR, LayerKind.MATMUL):
+            raise WorkloadError(f"layer {self.name!r}: activation {self.activation!r} is applied in the write-back "
+                                f"of a convolution, linear or matmul layer, not of a {self.kind.value} layer")
 
     # -- to be specialised ---------------------------------------------------------------
     def _gemm(self, batch: int) -> GemmShape | None:

@@ -560,7 +560,58 @@ def _conv(r: _Reader, node: onnx.NodeProto) -> Conv2d:
         extra["outputs"] = Operand(**out_fmt) if out_fmt else Operand()
     return Conv2d(r.layer_name(node), in_channels=xs[1], out_channels=ws[0], in_h=in_hw[0], in_w=in_hw[1],
                   kernel=tuple(kernel), stride=tuple(strides), padding=pads, dilation=tuple(dilations),
-                  groups=int(_attr(node, "group", 1)), bias=has_bias, inputs=inputs, weights=weights, **extra)
+                  groups=int(_attr(node, "group", 1)), bias=has_bias, inputs=inputs, weights=weights,
+                  activation=activation_after(r, node.output[0]), **extra)
+
+
+# one-input activations a table makes (workloads.layers.TABLE_ACTIVATIONS)
+_TABLE_OPS = {"HardSwish": "hard_swish", "HardSigmoid": "hard_sigmoid", "Sigmoid": "sigmoid",
+              "QLinearSigmoid": "sigmoid", "Tanh": "tanh", "Gelu": "gelu"}
+# nodes between a layer and its activation that do not change which function it is
+_THROUGH = frozenset({"QuantizeLinear", "DequantizeLinear", "Identity", "Cast", "BatchNormalization"})
+
+
+def activation_after(r: _Reader, tensor: str) -> str:
+    """The table activation applied to a layer's output ``tensor`` ('' for none or the ReLU family, which
+    the output's clamp makes): its one consumer, through quantize/dequantize, casts, a folded
+    BatchNormalization or a constant bias ``Add``, is HardSwish, HardSigmoid, Sigmoid, Tanh or Gelu, or
+    the tensor feeds an activation split into element-wise nodes (``x * Sigmoid(x)``: SiLU; GELU's
+    ``Erf`` or ``Tanh`` form; ``x * Clip(x + 3, 0, 6) / 6``: hard-swish). A tensor read by anything else
+    as well keeps its values (no activation in its write-back)."""
+    t = tensor
+    for _ in range(8):
+        users = r.consumers.get(t, [])
+        if not users:
+            return ""
+        split = [u for u in users if r.node_name(u) in r.activation or u.op_type in ("Sigmoid", "HardSigmoid")]
+        if len(users) > 1:
+            if len(split) != len(users):
+                return ""
+            ops: set[str] = set()
+            stack, seen = list(users), set()
+            while stack:  # the split activation's nodes (marked, and the gates they multiply by)
+                u = stack.pop()
+                if r.node_name(u) in seen:
+                    continue
+                seen.add(r.node_name(u))
+                ops.add(u.op_type)
+                for o in u.output:
+                    stack.extend(v for v in r.consumers.get(o, []) if r.node_name(v) in r.activation)
+            if "Erf" in ops or "Tanh" in ops:
+                return "gelu"
+            if ops & {"Sigmoid", "QLinearSigmoid"}:
+                return "silu"
+            if ops & {"HardSigmoid", "Clip", "Relu"}:
+                return "hard_swish"
+            return ""
+        u = users[0]
+        if u.op_type in _TABLE_OPS and u.domain in ("", "ai.onnx", "com.microsoft"):
+            return _TABLE_OPS[u.op_type]
+        bias_add = u.op_type == "Add" and any(r.is_const(i) for i in u.input)
+        if (u.op_type not in _THROUGH and not bias_add) or not u.output:
+            return ""
+        t = u.output[0]
+    return ""
 
 
 def _fmt(r: _Reader, name: str) -> dict[str, Any]:
@@ -602,7 +653,7 @@ def _matmul(r: _Reader, node: onnx.NodeProto, batch: int, op: str) -> Layer:
             weights = replace(weights, **_fmt(r, b))
         tokens = rows // batch if rows % batch == 0 else rows
         return Linear(name, in_features=k, out_features=n, tokens=tokens, bias=bias, inputs=inputs,
-                      weights=weights, **extra)
+                      weights=weights, activation=activation_after(r, node.output[0]), **extra)
     lead = [int(d) for d in np.broadcast_shapes(tuple(a_s[:-2]), tuple(b_s[:-2]))]
     heads = int(np.prod(lead)) if lead else 1
     heads = heads // batch if lead and lead[0] == batch and heads % batch == 0 else heads

@@ -49,6 +49,9 @@ _SDPA = {aten.scaled_dot_product_attention.default}
 _ADD = {aten.add.Tensor, aten.add_.Tensor, aten.sub.Tensor, aten.sub_.Tensor, aten.rsub.Scalar}
 _MUL = {aten.mul.Tensor, aten.mul_.Tensor, aten.div.Tensor, aten.div_.Tensor}
 _BN = {aten.batch_norm.default, aten._native_batch_norm_legit_no_training.default}
+# aten ops (and their in-place forms) of the activations a table makes (workloads.layers.TABLE_ACTIVATIONS)
+_TABLE_FUNCTIONS = {"hardswish": "hard_swish", "hardsigmoid": "hard_sigmoid", "silu": "silu", "sigmoid": "sigmoid",
+                    "tanh": "tanh", "gelu": "gelu"}
 _REFUSED = {
     aten.conv_transpose1d.default: "transposed convolution", aten.conv_transpose2d.input: "transposed convolution",
     aten.convolution.default: "generic convolution", aten.einsum.default: "einsum",
@@ -313,7 +316,24 @@ class _Reader:
         in_h, in_w = (1, xs[2]) if one_d else (xs[2], xs[3])
         return Conv2d(self.name(node, (nn.Conv1d, nn.Conv2d)), in_channels=xs[1], out_channels=ws[0], in_h=in_h,
                       in_w=in_w, kernel=k, stride=s, padding=pad, dilation=d, groups=groups, bias=bias,
-                      weights=self.weight_operand(w, 1))
+                      weights=self.weight_operand(w, 1), activation=self.activation_after(node))
+
+    def activation_after(self, node: Any) -> str:
+        """The table activation of a layer's output (``workloads.layers.TABLE_ACTIVATIONS``; '' for none or
+        the ReLU family, which the output's clamp makes): its one user, after a folded batch norm, is
+        hardswish, hardsigmoid, silu, sigmoid, tanh or gelu."""
+        for _ in range(3):
+            users = list(node.users)
+            if len(users) != 1:
+                return ""
+            node = users[0]
+            name = getattr(getattr(node.target, "_schema", None), "name", "")
+            fn = _TABLE_FUNCTIONS.get(name.split("::")[-1].rstrip("_"))
+            if fn:
+                return fn
+            if node.target not in _BN:
+                return ""
+        return ""
 
     def _tokens(self, xs: list[int]) -> int:
         n = math.prod(xs[:-1]) if len(xs) > 1 else 1
@@ -326,7 +346,7 @@ class _Reader:
             return []
         bias = _arg(node, 2, "bias") is not None
         return [Linear(self.name(node, (nn.Linear,)), in_features=ws[1], out_features=ws[0], tokens=self._tokens(xs),
-                       bias=bias, weights=self.weight_operand(w, 1))]
+                       bias=bias, weights=self.weight_operand(w, 1), activation=self.activation_after(node))]
 
     def matmul(self, node: Any) -> list[Layer]:
         a, b = node.args[0], node.args[1]

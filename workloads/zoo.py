@@ -129,19 +129,20 @@ class NetBuilder:
 
     def conv(self, name: str, out: int, k: int | tuple[int, int], stride: int = 1,
              padding: int | tuple[int, ...] | None = None, groups: int = 1, bias: bool = False,
-             dilation: int = 1) -> Conv2d:
+             dilation: int = 1, activation: str = "") -> Conv2d:
         if padding is None:
             kk = k if isinstance(k, int) else k[0]
             padding = dilation * (kk - 1) // 2
         layer = Conv2d(name, in_channels=self.c, out_channels=out, in_h=self.h, in_w=self.w, kernel=k,
                        stride=stride, padding=padding, groups=groups, bias=bias, dilation=dilation,
-                       sources=self._sources(self.src), **self._ops)
+                       sources=self._sources(self.src), activation=activation, **self._ops)
         self._append(layer)
         self.c, self.h, self.w = out, layer.out_h, layer.out_w
         return layer
 
-    def dwconv(self, name: str, k: int, stride: int = 1, padding: int | None = None, bias: bool = False) -> Conv2d:
-        return self.conv(name, self.c, k, stride, padding, groups=self.c, bias=bias)
+    def dwconv(self, name: str, k: int, stride: int = 1, padding: int | None = None, bias: bool = False,
+               activation: str = "") -> Conv2d:
+        return self.conv(name, self.c, k, stride, padding, groups=self.c, bias=bias, activation=activation)
 
     def pool(self, name: str, k: int, stride: int, padding: int = 0, op: str = "max") -> Pool:
         layer = Pool(name, channels=self.c, in_h=self.h, in_w=self.w, kernel=k, stride=stride, padding=padding, op=op,
@@ -167,9 +168,9 @@ class NetBuilder:
         self._append(layer)
         return layer
 
-    def linear(self, name: str, out: int, bias: bool = True, tokens: int = 1) -> Linear:
+    def linear(self, name: str, out: int, bias: bool = True, tokens: int = 1, activation: str = "") -> Linear:
         layer = Linear(name, in_features=self.c * self.h * self.w, out_features=out, tokens=tokens, bias=bias,
-                       sources=self._sources(self.src), **self._ops)
+                       sources=self._sources(self.src), activation=activation, **self._ops)
         self._append(layer)
         self.c, self.h, self.w = out, 1, 1
         return layer

@@ -31,12 +31,13 @@ def same_padding(b: NetBuilder, k: int | tuple[int, int], stride: int) -> tuple[
     return (t, le, bo, r)
 
 
-def squeeze_excite(b: NetBuilder, name: str, squeeze: int) -> None:
-    """SE block on the current feature map: pool, 1x1 conv (reduce), 1x1 conv (expand), scale."""
+def squeeze_excite(b: NetBuilder, name: str, squeeze: int, act: str = "", gate_act: str = "") -> None:
+    """SE block on the current feature map: pool, 1x1 conv (reduce, activation ``act``: '' for ReLU),
+    1x1 conv (expand, activation ``gate_act``: sigmoid or hard_sigmoid), scale."""
     x = b.mark()
     b.global_pool(f"{name}.pool")
-    b.conv(f"{name}.fc1", squeeze, 1, padding=0, bias=True)
-    gate = b.conv(f"{name}.fc2", x.c, 1, padding=0, bias=True).name
+    b.conv(f"{name}.fc1", squeeze, 1, padding=0, bias=True, activation=act)
+    gate = b.conv(f"{name}.fc2", x.c, 1, padding=0, bias=True, activation=gate_act).name
     b.resume(x)
     b.add(f"{name}.scale", op="mul", operand_elements=(x.c * x.h * x.w, x.c), other=gate)  # the scale is per channel
 
@@ -82,23 +83,27 @@ _MBV3_SMALL = ((3, 16, 16, True, 2), (3, 72, 24, False, 2), (3, 88, 24, False, 1
 
 
 def _mobilenet_v3(name: str, conf: tuple[tuple[int, int, int, bool, int], ...], last_channel: int,
-                  batch: int, resolution: int) -> Network:
+                  batch: int, resolution: int, first_hs: int) -> Network:
+    """Blocks from ``first_hs`` on use hard-swish (torchvision's "HS"), the ones before it ReLU ("RE");
+    the stem, the last convolution and the first classifier layer hard-swish; SE gates hard-sigmoid."""
+    hs = "hard_swish"
     b = NetBuilder(3, resolution, resolution)
-    b.conv("conv_stem", 16, 3, stride=2, bias=True)
+    b.conv("conv_stem", 16, 3, stride=2, bias=True, activation=hs)
     for i, (k, expanded, out, use_se, stride) in enumerate(conf):
         cin, block_in = b.c, b.src
         blk = f"block{i}"
+        act = hs if i >= first_hs else ""
         if expanded != cin:
-            b.conv(f"{blk}.expand", expanded, 1, padding=0, bias=True)
-        b.dwconv(f"{blk}.dw", k, stride=stride, bias=True)
+            b.conv(f"{blk}.expand", expanded, 1, padding=0, bias=True, activation=act)
+        b.dwconv(f"{blk}.dw", k, stride=stride, bias=True, activation=act)
         if use_se:
-            squeeze_excite(b, f"{blk}.se", _make_divisible(expanded // 4, 8))
+            squeeze_excite(b, f"{blk}.se", _make_divisible(expanded // 4, 8), gate_act="hard_sigmoid")
         b.conv(f"{blk}.project", out, 1, padding=0, bias=True)
         if stride == 1 and cin == out:
             b.add(f"{blk}.add", other=block_in)
-    b.conv("conv_head", 6 * b.c, 1, padding=0, bias=True)
+    b.conv("conv_head", 6 * b.c, 1, padding=0, bias=True, activation=hs)
     b.global_pool("avgpool")
-    b.linear("classifier.0", last_channel)
+    b.linear("classifier.0", last_channel, activation=hs)
     b.linear("classifier.3", 1000)
     return b.network(name, batch, (3, resolution, resolution))
 
@@ -108,7 +113,7 @@ def _mobilenet_v3(name: str, conf: tuple[tuple[int, int, int, bool, int], ...], 
                  "torchvision mobilenet_v3_large: 0.22 GFLOPS, 5,483,032 params",
           default_input="3x224x224")
 def mobilenet_v3_large(batch: int = 1, resolution: int = 224) -> Network:
-    return _mobilenet_v3("mobilenet_v3_large", _MBV3_LARGE, 1280, batch, resolution)
+    return _mobilenet_v3("mobilenet_v3_large", _MBV3_LARGE, 1280, batch, resolution, first_hs=6)
 
 
 @register("mobilenet_v3_small", description="MobileNetV3-Small 1.0 (224x224, SE + h-swish)",
@@ -116,7 +121,7 @@ def mobilenet_v3_large(batch: int = 1, resolution: int = 224) -> Network:
                  "torchvision mobilenet_v3_small: 0.06 GFLOPS, 2,542,856 params",
           default_input="3x224x224")
 def mobilenet_v3_small(batch: int = 1, resolution: int = 224) -> Network:
-    return _mobilenet_v3("mobilenet_v3_small", _MBV3_SMALL, 1024, batch, resolution)
+    return _mobilenet_v3("mobilenet_v3_small", _MBV3_SMALL, 1024, batch, resolution, first_hs=3)
 
 
 # -- ShuffleNetV2 ---------------------------------------------------------------------------------
@@ -211,7 +216,7 @@ _EFFNET_B0 = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80
           default_input="3x224x224")
 def efficientnet_b0(batch: int = 1, resolution: int = 224) -> Network:
     b = NetBuilder(3, resolution, resolution)
-    b.conv("conv_stem", 32, 3, stride=2, bias=True)
+    b.conv("conv_stem", 32, 3, stride=2, bias=True, activation="silu")
     idx = 0
     for expand, k, stride, out, repeats in _EFFNET_B0:
         for i in range(repeats):
@@ -219,14 +224,14 @@ def efficientnet_b0(batch: int = 1, resolution: int = 224) -> Network:
             blk = f"block{idx}"
             s = stride if i == 0 else 1
             if expand != 1:
-                b.conv(f"{blk}.expand", cin * expand, 1, padding=0, bias=True)
-            b.dwconv(f"{blk}.dw", k, stride=s, bias=True)
-            squeeze_excite(b, f"{blk}.se", max(1, cin // 4))
+                b.conv(f"{blk}.expand", cin * expand, 1, padding=0, bias=True, activation="silu")
+            b.dwconv(f"{blk}.dw", k, stride=s, bias=True, activation="silu")
+            squeeze_excite(b, f"{blk}.se", max(1, cin // 4), act="silu", gate_act="sigmoid")
             b.conv(f"{blk}.project", out, 1, padding=0, bias=True)
             if s == 1 and cin == out:
                 b.add(f"{blk}.add", other=block_in)
             idx += 1
-    b.conv("conv_head", 1280, 1, padding=0, bias=True)
+    b.conv("conv_head", 1280, 1, padding=0, bias=True, activation="silu")
     b.global_pool("avgpool")
     b.linear("classifier", 1000)
     return b.network("efficientnet_b0", batch, (3, resolution, resolution))
@@ -266,7 +271,7 @@ def ghostnet(batch: int = 1, width: float = 1.0, resolution: int = 224) -> Netwo
         if stride > 1:
             b.dwconv(f"{blk}.dw", k, stride=stride, bias=True)
         if se_ratio:
-            squeeze_excite(b, f"{blk}.se", _make_divisible(mid * se_ratio, 4))
+            squeeze_excite(b, f"{blk}.se", _make_divisible(mid * se_ratio, 4), gate_act="hard_sigmoid")
         _ghost_module(b, f"{blk}.ghost2", out_c)
         main, shortcut = b.mark(), start.src
         if not (cin == out_c and stride == 1):

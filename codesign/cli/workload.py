@@ -130,6 +130,7 @@ def layer_rows(net) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
             "name": layer.name,
             "type": layer.kind.value,
             "shape": layer.shape_str(),
+            "activation": layer.activation,  # a table activation in its write-back ('' for none or ReLU)
             "m": g.m if g else None,
             "n": g.n if g else None,
             "k": g.k if g else None,
@@ -172,7 +173,8 @@ def run_show(args: argparse.Namespace) -> int:
     for r in rows:
         gemm = [str(r[c]) if r[c] is not None else "" for c in ("m", "n", "k", "repeats")]
         w_bits, w_sp = (r["weight_bits"], r["weight_sparsity"]) if r["m"] is not None else ("-", "-")
-        body.append([r["name"], r["type"], r["shape"], *gemm, f"{r['macs']:,}", f"{r['params']:,}",
+        shape = r["shape"] + (f" +{r['activation']}" if r["activation"] else "")
+        body.append([r["name"], r["type"], shape, *gemm, f"{r['macs']:,}", f"{r['params']:,}",
                      f"{w_bits}/{r['input_bits']}", f"{w_sp}/{r['input_density']:g}"])
     total = ["total", "", "", "", "", "", "", f"{net.macs:,}", f"{net.params:,}", "", ""]
     print_table(Console(soft_wrap=True), f"{net.name}  (batch {net.batch}, {len(net)} layers)", cols, body,

@@ -46,7 +46,11 @@ DESCRIPTOR_FIELDS: tuple[tuple[str, str], ...] = (
               "requantized output word goes through the vector unit's ADD with its word of the residual, read "
               "with the tile's loads from the same blocks as C's at res_base; vec_* fields: the add's parameters); "
               "bits 9..8: with bit 3, the depthwise engine's mode (0: a depthwise convolution, 1: a max pool, its "
-              "maxima through the write-back's identity table; others refused)"),
+              "maxima through the write-back's identity table; others refused); bit 10: table activation in the "
+              "write-back (each requantized output word goes through the vector unit's TABLE, the activation's "
+              "2**act_bits entries read as the last table_words of the q_words words at q_base, act_bits each, "
+              "packed from bit 0 of a word, and written into the unit in 2**act_bits cycles after the "
+              "requantization table; not with bit 7 or bit 4)"),
     ("a_stride_g", "bytes between A blocks of consecutive group tiles"),
     ("a_stride_m", "bytes between A blocks of consecutive M tiles"),
     ("a_stride_k", "bytes between A blocks of consecutive K tiles"),
@@ -145,6 +149,8 @@ ERROR_BITS: tuple[tuple[str, str], ...] = (
     ("res_unsupported", "residual add: no vector unit or requantizing write-back in this design, or with the "
                         "depthwise or vector mode"),
     ("too_wide", "a descriptor field was written with bits above its width in this design (field_bits)"),
+    ("act_unsupported", "table activation: no vector unit or requantizing write-back in this design, or "
+                        "with the vector mode or a residual add, or q_words smaller than the activation table"),
 )
 
 STATUS_BITS = (("busy", "running a layer"), ("done", "the last layer finished (cleared by start)"),
@@ -176,7 +182,8 @@ def _build() -> tuple[Register, ...]:
     return tuple(regs)
 
 
-MAP_VERSION = 5  # 5: write-only descriptor registers at the widths of field_bits, ERROR bit too_wide
+MAP_VERSION = 6  # 5: write-only descriptor registers at the widths of field_bits, ERROR bit too_wide; 6: flags
+# bit 10 (table activation), ERROR bit act_unsupported
 REGISTERS: tuple[Register, ...] = _build()
 REGISTER_OFFSETS: dict[str, int] = {r.name: r.offset for r in REGISTERS}
 READABLE: tuple[str, ...] = tuple(r.name for r in REGISTERS if "r" in r.access)
@@ -184,7 +191,7 @@ REGS_ADDR_BITS = 9
 
 DIM_BITS = 24  # GEMM dimensions and tile sizes (m, n, k, groups, mt, nt, kt, gt): the tile iterator's counters
 ADDR_BITS = 32  # byte addresses and strides in DRAM (the AXI address)
-FLAGS_BITS = 10  # flags bits 9..0
+FLAGS_BITS = 11  # flags bits 10..0
 #: fields of at most 16 bits whatever the config: pixel widths and heights of depthwise and window mode
 #: (the engine's counters hold DW_DIM_BITS = 10, the window generator's 12: sim.dwplan, sim.convplan)
 #: and the window mode's pair of 8-bit dilations

@@ -25,6 +25,8 @@ from codesign.sim.engine import simulate_layer
 from codesign.workloads.layers import Conv2d
 from codesign.workloads.tensors import layer_operands
 
+from .conftest import assert_counters
+
 pytestmark = [
     pytest.mark.rtl,
     pytest.mark.skipif(not simulator_available(default_simulator()),
@@ -78,14 +80,7 @@ def check(cfg: AcceleratorConfig, layers: list[Conv2d], *, seed: int = 1, stall:
         assert r.rtl_enabled_macs == (ops.active_macs() if cfg.zero_handling.value != "none" else dense), d
         if cfg.zero_handling.value == "none":
             assert r.sim_active_macs == dense, d
-        sim = simulate_layer(hl, batch, cfg)
-        assert r.rtl_dram_read_bytes * 8 == sim.counts.dram_read_bits, d
-        assert r.rtl_dram_write_bytes * 8 == sim.counts.dram_write_bits, d
-        if stall:  # a slower memory never makes the layer faster than the model's ideal one
-            assert r.rtl_cycles >= sim.cycles, d
-        else:
-            assert (r.rtl_cycles, r.rtl_stall_cycles) == (sim.cycles, sim.stall_cycles), d
-            assert r.ok, d
+        assert_counters(r, simulate_layer(hl, batch, cfg), stall)
     return results
 
 

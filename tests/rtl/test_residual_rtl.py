@@ -27,8 +27,10 @@ from codesign.sim.convplan import WinPlan
 from codesign.sim.engine import simulate_layer
 from codesign.sim.mapping import plan_layer
 from codesign.sim.tileplan import TilePlan
-from codesign.workloads.layers import Conv2d, Layer, Linear
+from codesign.workloads.layers import Layer, Linear
 from codesign.workloads.tensors import layer_operands
+
+from .conftest import assert_counters, random_conv
 
 pytestmark = [
     pytest.mark.rtl,
@@ -50,18 +52,9 @@ def random_layers(seed: int, count: int) -> list[Layer]:
     rng = np.random.default_rng(seed)
     out: list[Layer] = []
     while len(out) < count - 1:
-        r, s = (int(x) for x in rng.integers(1, 6, size=2))
-        sh, sw = (int(x) for x in rng.integers(1, 3, size=2))
-        pad = tuple(int(x) for x in rng.integers(0, max(r, s), size=4))
-        h, w = (int(x) for x in rng.integers(5, 13, size=2))
-        cin, cout = (int(x) for x in rng.integers(2, 13, size=2))
-        try:
-            layer = Conv2d(f"c{len(out)}_{cin}to{cout}_{h}x{w}_k{r}x{s}_s{sh}{sw}_p{''.join(map(str, pad))}",
-                           in_channels=cin, out_channels=cout, in_h=h, in_w=w, kernel=(r, s), stride=(sh, sw),
-                           padding=pad)  # type: ignore[arg-type]
-        except Exception:  # an empty output map
-            continue
-        out.append(layer)
+        layer = random_conv(rng, len(out))
+        if layer is not None:
+            out.append(layer)
     out.append(Linear("fc_24to10", in_features=24, out_features=10, tokens=int(rng.integers(3, 9))))
     return out
 
@@ -82,15 +75,9 @@ def check(cfg: AcceleratorConfig, layers: list[Layer], *, seed: int = 1, stall: 
         alone = simulate_layer(hl, batch, cfg)
         # the residual moves as the output does: the layer's store bytes more on its reads
         assert sim.counts.dram_read_bits == alone.counts.dram_read_bits + alone.counts.dram_write_bits, d
-        assert r.rtl_dram_read_bytes * 8 == sim.counts.dram_read_bits, d
-        assert r.rtl_dram_write_bytes * 8 == sim.counts.dram_write_bits, d
         g, m, k = ops.a.shape
         assert r.rtl_enabled_macs == g * m * k * ops.b.shape[2], d
-        if stall:  # a slower memory never makes the layer faster than the model's ideal one
-            assert r.rtl_cycles >= sim.cycles, d
-        else:
-            assert (r.rtl_cycles, r.rtl_stall_cycles) == (sim.cycles, sim.stall_cycles), d
-            assert r.ok, d
+        assert_counters(r, sim, stall)
     return results
 
 

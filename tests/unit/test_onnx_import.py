@@ -286,7 +286,7 @@ def test_cli_skip_unsupported_warns_and_counts(tmp_path: Path) -> None:
 
 
 def test_silu_reducemean_and_attention_scale() -> None:
-    """What torch's exporters decompose: SiLU as x * Sigmoid(x) (an activation, no layer), global pooling as
+    """What torch's exporters decompose: SiLU as x * Sigmoid(x) (the conv's activation, no layer), global pooling as
     ReduceMean over H, W (a global Pool), SDPA's scale as a scalar Mul before the scores MatMul (folded into
     it); a scalar Mul elsewhere stays an Eltwise."""
     nodes = [
@@ -303,7 +303,8 @@ def test_silu_reducemean_and_attention_scale() -> None:
     m = model(nodes, [vi("x", [1, 3, 6, 6]), vi("q", [1, 2, 5, 8]), vi("k", [1, 2, 8, 5])],
               [vi("h", [1, 4]), vi("sc", [1, 2, 5, 5])], inits)
     assert read_onnx(m).layers == (
-        Conv2d("conv", in_channels=3, out_channels=4, in_h=6, in_w=6, kernel=1, bias=False, sources=(NETWORK_INPUT,)),
+        Conv2d("conv", in_channels=3, out_channels=4, in_h=6, in_w=6, kernel=1, bias=False, sources=(NETWORK_INPUT,),
+               activation="silu"),
         Pool("gap", channels=4, in_h=6, in_w=6, op="avg", global_=True, sources=("conv",)),  # through the SiLU
         Eltwise("scale_out", elements=4, op="mul", inputs_count=2, operand_elements=(4, 1),  # a scalar: 1 element
                 sources=("gap",)),

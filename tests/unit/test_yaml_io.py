@@ -94,7 +94,7 @@ def write(tmp_path: Path, text: str, name: str = "net.yaml") -> Path:
 @pytest.mark.parametrize(("text", "message"), [
     (TINY.replace("    stride: 2\n", "    stride: 2\n    strde: 1\n"),
      "net.yaml: layer 0 ('conv1'): unknown field 'strde' for conv (fields: name, inputs, weights, outputs, sources, "
-     "in_channels, out_channels, in_h, in_w, kernel, stride, padding, dilation, groups, bias)"),
+     "activation, in_channels, out_channels, in_h, in_w, kernel, stride, padding, dilation, groups, bias)"),
     (TINY.replace("batch: 2", "batch: 2\nbatches: 3"),
      "net.yaml: unknown field 'batches' (fields: name, batch, input_shape, source, layers)"),
     (TINY.replace("type: matmul", "type: attention"),
@@ -126,7 +126,7 @@ def test_cli_unknown_field_exit_2(tmp_path: Path) -> None:
                        text=True, check=False)
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr == ("codesign workload: error: bad.yaml: layer 5 ('attn'): unknown field 'hedas' for matmul "
-                        "(fields: name, inputs, weights, outputs, sources, m, k, n, heads)\n")
+                        "(fields: name, inputs, weights, outputs, sources, activation, m, k, n, heads)\n")
 
 
 def test_cli_show_yaml_round_trip(tmp_path: Path) -> None:
