@@ -34,6 +34,9 @@ ADDR_BITS = 32
 LEN_BITS = 8  # AXI4 arlen/awlen
 BLOCK_BEAT_BITS = 20  # words (and beats) of one block
 BLOCK_COUNT_BITS = 16
+#: bits of the requantization shift the write-back uses (entry bits 48.. of a table entry): shifts up to 63
+#: (codesign.workloads.intarith.MAX_SHIFT is 40)
+SHIFT_BITS = 6
 
 
 def axi_master_members(data_bits: int, addr_bits: int = ADDR_BITS) -> dict[str, wiring.Member]:
@@ -413,10 +416,13 @@ class DmaEngine(wiring.Component):
                 acc = self.c_rd_data[i * accb:(i + 1) * accb].as_signed()
                 e = i if self.q_per_lane else 0
                 entry = self.q_rd_data[e * 56:(e + 1) * 56]
-                bias, mult, shift = entry[0:32].as_signed(), entry[32:48], entry[48:56]
+                # the shift's low SHIFT_BITS bits (the host refuses larger shifts: hdl.host.Requant.entry);
+                # rounding half up as a shift by one less, an increment and a halving:
+                # (p + 2**(s-1)) >> s == ((2p >> s) + 1) >> 1 for every s >= 0 (s = 0: (2p + 1) >> 1 = p),
+                # so no 2**(s-1) term and no adder wider than the product
+                bias, mult, shift = entry[0:32].as_signed(), entry[32:48], entry[48:48 + SHIFT_BITS]
                 prod = (acc + bias) * mult
-                rnd = Mux(shift == 0, 0, Const(1, 48) << (shift - 1)[:8])
-                y = ((prod + rnd) >> shift) + zp
+                y = (((Cat(Const(0, 1), prod).as_signed() >> shift) + 1) >> 1) + zp
                 y = Mux(y < lo, lo, Mux(y > hi, hi, y))
                 lanes.append(y[:ob])
             if not self.residual:
