@@ -39,6 +39,22 @@ BLOCK_COUNT_BITS = 16
 SHIFT_BITS = 6
 
 
+def requantize_lane(acc, entry, zero_point, clamp_lo, clamp_hi):
+    """One lane of the write-back (:func:`codesign.workloads.intarith.requantize` on ``acc + bias``):
+    ``acc`` the accumulator (signed), ``entry`` its 56-bit table entry (bias 31..0, mult 47..32, shift
+    from bit 48), the zero point and the clamps signed. Returns the clamped value (signed; the caller
+    keeps the output's low bits).
+
+    The shift's low :data:`SHIFT_BITS` bits (the host refuses larger shifts: ``hdl.host.Requant``).
+    Rounding half up as a shift by one less, an increment and a halving: ``(p + 2**(s-1)) >> s ==
+    ((2p >> s) + 1) >> 1`` for every ``s >= 0`` (``s = 0``: ``(2p + 1) >> 1 = p``), so there is no
+    ``2**(s-1)`` term and no adder wider than the product."""
+    bias, mult, shift = entry[0:32].as_signed(), entry[32:48], entry[48:48 + SHIFT_BITS]
+    prod = (acc + bias) * mult
+    y = (((Cat(Const(0, 1), prod).as_signed() >> shift) + 1) >> 1) + zero_point
+    return Mux(y < clamp_lo, clamp_lo, Mux(y > clamp_hi, clamp_hi, y))
+
+
 def axi_master_members(data_bits: int, addr_bits: int = ADDR_BITS) -> dict[str, wiring.Member]:
     """AXI4 master ports (``m_axi_*``), the signals this DMA drives and reads."""
     strb = max(1, data_bits // 8)
@@ -416,14 +432,7 @@ class DmaEngine(wiring.Component):
                 acc = self.c_rd_data[i * accb:(i + 1) * accb].as_signed()
                 e = i if self.q_per_lane else 0
                 entry = self.q_rd_data[e * 56:(e + 1) * 56]
-                # the shift's low SHIFT_BITS bits (the host refuses larger shifts: hdl.host.Requant.entry);
-                # rounding half up as a shift by one less, an increment and a halving:
-                # (p + 2**(s-1)) >> s == ((2p >> s) + 1) >> 1 for every s >= 0 (s = 0: (2p + 1) >> 1 = p),
-                # so no 2**(s-1) term and no adder wider than the product
-                bias, mult, shift = entry[0:32].as_signed(), entry[32:48], entry[48:48 + SHIFT_BITS]
-                prod = (acc + bias) * mult
-                y = (((Cat(Const(0, 1), prod).as_signed() >> shift) + 1) >> 1) + zp
-                y = Mux(y < lo, lo, Mux(y > hi, hi, y))
+                y = requantize_lane(acc, entry, zp, lo, hi)
                 lanes.append(y[:ob])
             if not self.residual:
                 with m.If(take):
