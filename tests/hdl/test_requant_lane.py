@@ -24,9 +24,11 @@ def _reference(acc: int, bias: int, mult: int, shift: int, zp: int, lo: int, hi:
 def test_requantize_lane_is_exact_at_every_shift_and_operand_extreme() -> None:
     acc, zp, lo, hi = (Signal(signed(32), name=n) for n in ("acc", "zp", "lo", "hi"))
     entry = Signal(56)
-    out = Signal(signed(64))
+    out = Signal(signed(32))  # the low 32 bits: every expected value here fits int32 (its clamps do)
     m = Module()
-    m.d.comb += out.eq(requantize_lane(acc, entry, zp, lo, hi))
+    out8 = Signal(signed(8))  # what an INT8 design keeps
+    m.d.comb += [out.eq(requantize_lane(acc, entry, zp, lo, hi, 32)),
+                 out8.eq(requantize_lane(acc, entry, zp, lo, hi, 8))]
     rng = np.random.default_rng(22)
     i32 = (-(1 << 31), (1 << 31) - 1)
     cases = []
@@ -45,6 +47,7 @@ def test_requantize_lane_is_exact_at_every_shift_and_operand_extreme() -> None:
         cases.append((int(rng.integers(*i32)), int(rng.integers(-(1 << 20), 1 << 20)), int(rng.integers(1, 1 << 16)),
                       int(rng.integers(0, 1 << SHIFT_BITS)), int(rng.integers(-20, 21)), -128, 127))
     got: list[int] = []
+    got8: list[int] = []
 
     async def bench(ctx) -> None:
         for a, b, mu, s, z, l, h in cases:
@@ -54,6 +57,7 @@ def test_requantize_lane_is_exact_at_every_shift_and_operand_extreme() -> None:
             ctx.set(lo, l)
             ctx.set(hi, h)
             got.append(ctx.get(out))
+            got8.append(ctx.get(out8))
 
     sim = Simulator(m)
     sim.add_testbench(bench)
@@ -61,6 +65,9 @@ def test_requantize_lane_is_exact_at_every_shift_and_operand_extreme() -> None:
     want = [_reference(*c) for c in cases]
     bad = [(c, g, w) for c, g, w in zip(cases, got, want, strict=True) if g != w]
     assert not bad, bad[:3]
+    # the low 8 bits, where the clamps are int8's (the random cases): the same value
+    assert [g for c, g in zip(cases, got8, strict=True) if c[5:] == (-128, 127)] == \
+        [w for c, w in zip(cases, want, strict=True) if c[5:] == (-128, 127)]
     # where intarith's range holds (shift <= 40, mult from 1 to 2**15 - 1), it is intarith's
     inside = [(c, g) for c, g in zip(cases, got, strict=True) if c[3] <= MAX_SHIFT and 1 <= c[2] < 1 << MULT_BITS]
     # seed 22: the 121 halves that fit int32 plus the 107 random cases with shift <= 40 and mult < 2**15
