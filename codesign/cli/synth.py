@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     add_config_flags(p)
+    p.add_argument("--sram-bytes", type=int, default=None, metavar="BYTES",
+                   help="each of the three buffers (input, weight, output), bytes: sets input_sram_bytes, "
+                        "weight_sram_bytes and output_sram_bytes (small parts: 1024)")
     p.add_argument("--target", required=True, metavar="TARGET",
                    help="ice40-up5k, ice40-hx8k, ecp5-25k, ecp5-85k or xc7")
     p.add_argument("--pnr", action="store_true",
@@ -110,6 +113,9 @@ def run(args: argparse.Namespace) -> int:
     _synth_command(dev, args.multipliers)  # and so do bad --multipliers / --router, before the estimate line
     _check_router(args.router)
     config = config_from_args(args)
+    if args.sram_bytes is not None:  # validated by the config, one line naming the field on bad values
+        config = config.replace(input_sram_bytes=args.sram_bytes, weight_sram_bytes=args.sram_bytes,
+                                output_sram_bytes=args.sram_bytes)
     how = "synthesis and place and route" if args.pnr else "synthesis"
     text = (f"{how} of a {config.rows}x{config.cols} {config.dataflow.value} array for {dev.name}: about "
             f"{estimate_s(config, dev.name, args.pnr):,.0f} s unless cached (a rough estimate)")

@@ -286,3 +286,19 @@ def test_place_and_route_on_ecp5(cache):
     # the synthesis-only entry was stored as well: a later run without --pnr runs no tool
     before = dict(fpga.tool_runs)
     assert fpga.synth(SMALL, "ecp5-25k").cached and fpga.tool_runs == before
+
+
+def test_cli_sram_bytes_sets_the_three_buffers(monkeypatch, capsys):
+    """``--sram-bytes 1024``: issue 22's small parts (1 KiB input, weight and output buffers) from flags alone."""
+    seen = {}
+
+    def fake(config, target, **kw):  # type: ignore[no-untyped-def]
+        seen["config"] = config
+        raise ConfigError("stop here")
+
+    monkeypatch.setattr(fpga, "synth", fake)
+    assert main(["synth", "--rows", "2", "--cols", "2", "--dataflow", "os", "--sram-bytes", "1024",
+                 "--target", "ice40-up5k", "--no-progress"]) == 2
+    c = seen["config"]
+    assert (c.input_sram_bytes, c.weight_sram_bytes, c.output_sram_bytes) == (1024, 1024, 1024)
+    assert capsys.readouterr().err == "codesign synth: error: stop here\n"
