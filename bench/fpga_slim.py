@@ -1,7 +1,9 @@
 """Issue 22 (slimmer control machinery): the smallest whole-layer designs through ``codesign synth``.
 
-Three designs, 1 KiB buffers, INT8, every other field the config's default (requantizing write-back;
-engines where the design builds them): 2x2 OS and 2x4 WS on the iCE40 UP5K, 4x4 WS on ECP5-25k.
+Designs with 1 KiB buffers, every other field the config's default (requantizing write-back; engines
+where the design builds them) unless named "lean" (no vector unit, depthwise layers on the array): 2x2 OS
+and 2x4 WS INT8 on the iCE40 UP5K, 4x4 WS INT8 on ECP5-25k (also lean), 8x8 WS INT8 lean on ECP5-85k,
+16x16 WS INT4 lean on ECP5-85k.
 Each runs ``codesign synth --config <cfg>.yaml --target <t> --json`` one at a time (add ``--pnr``
 with ``--pnr``: only a design that fits is placed and routed) and prints a Markdown table row per
 design; ``--out`` also writes the rows as JSON. Usage (from a checkout, its venv active)::
@@ -23,17 +25,27 @@ from pathlib import Path
 from codesign.sim.config import AcceleratorConfig
 
 KIB = 1024
-DESIGNS = (("2x2 os", 2, 2, "os", "ice40-up5k"), ("2x4 ws", 2, 4, "ws", "ice40-up5k"),
-           ("4x4 ws", 4, 4, "ws", "ecp5-25k"))
+#: the engines a GEMM-only part builds: no vector unit, depthwise layers on the array (issue 22's ECP5 points)
+LEAN = {"vector_unit": False, "depthwise": "array"}
+#: (name, rows, cols, dataflow, bits, target, other config fields)
+DESIGNS: tuple[tuple[str, int, int, str, int, str, dict[str, object]], ...] = (
+    ("2x2 os", 2, 2, "os", 8, "ice40-up5k", {}), ("2x4 ws", 2, 4, "ws", 8, "ice40-up5k", {}),
+    ("4x4 ws", 4, 4, "ws", 8, "ecp5-25k", {}),
+    ("4x4 ws lean", 4, 4, "ws", 8, "ecp5-25k", LEAN), ("8x8 ws lean", 8, 8, "ws", 8, "ecp5-85k", LEAN),
+    ("16x16 ws int4 lean", 16, 16, "ws", 4, "ecp5-85k", LEAN),
+)
 
 
-def run(label: str, pnr: bool) -> list[dict[str, object]]:
+def run(label: str, pnr: bool, only: list[str] | None = None, clock_mhz: float = 200.0) -> list[dict[str, object]]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, r, c, df, target in DESIGNS:
-            cfg = AcceleratorConfig(rows=r, cols=c, dataflow=df, weight_bits=8, act_bits=8, input_sram_bytes=KIB,
-                                    weight_sram_bytes=KIB, output_sram_bytes=KIB)
-            path = Path(tmp) / f"{r}x{c}_{df}.yaml"
+        for name, r, c, df, bits, target, extra in DESIGNS:
+            if only and name not in only:
+                continue
+            cfg = AcceleratorConfig(rows=r, cols=c, dataflow=df, weight_bits=bits, act_bits=bits,
+                                    input_sram_bytes=KIB, weight_sram_bytes=KIB, output_sram_bytes=KIB,
+                                    clock_mhz=clock_mhz, **extra)  # type: ignore[arg-type]
+            path = Path(tmp) / f"{name.replace(' ', '_')}.yaml"
             path.write_text(cfg.to_yaml())
             cmd = [sys.executable, "-m", "codesign", "synth", "--config", str(path), "--target", target, "--json",
                    "--no-progress"]
@@ -58,10 +70,12 @@ def main() -> None:
     ap.add_argument("--label", default="now")
     ap.add_argument("--pnr", action="store_true")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--designs", nargs="+", metavar="NAME", help=f"only these of: {', '.join(d[0] for d in DESIGNS)}")
+    ap.add_argument("--clock-mhz", type=float, default=200.0, help="the config's clock: what P&R is asked for")
     args = ap.parse_args()
     print("| code | design | target | LUT | FF | DSP | BRAM | Fmax MHz | P&R s | fit |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    rows = run(args.label, args.pnr)
+    rows = run(args.label, args.pnr, args.designs, args.clock_mhz)
     if args.out:
         args.out.write_text(json.dumps(rows, indent=2) + "\n")
 

@@ -39,16 +39,15 @@ def configs(sizes: list[int], dataflows: list[str], sram_bytes: int, clock_mhz: 
 
 
 def run_one(cfg: AcceleratorConfig, target: str, pnr: bool, workdir: Path,
-            multipliers: str = "dsp", router: str = "router1") -> dict[str, object]:
+            multipliers: str = "auto", router: str = "router1") -> dict[str, object]:
     name = f"{cfg.rows}x{cfg.cols} {cfg.dataflow.value} int{cfg.weight_bits}" + (
-        "" if multipliers == "dsp" else f" {multipliers} multipliers")
+        "" if multipliers == "auto" else f" {multipliers} multipliers")
     yaml_path = workdir / f"{cfg.rows}x{cfg.cols}_{cfg.dataflow.value}.yaml"
     yaml_path.write_text(cfg.to_yaml())
     cmd = [sys.executable, "-m", "codesign", "synth", "--config", str(yaml_path), "--target", target, "--json"]
     if pnr and DEVICES[target].nextpnr:
         cmd.append("--pnr")
-    if multipliers != "dsp":
-        cmd += ["--multipliers", multipliers]
+    cmd += ["--multipliers", multipliers]
     if router != "router1":
         cmd += ["--router", router]
     t0 = time.perf_counter()
@@ -109,8 +108,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="place and route only on these targets (default: every iCE40/ECP5 target)")
     ap.add_argument("--synth-only", nargs="+", default=[], metavar="RxC_DF:TARGET",
                     help="pairs to report without place and route, e.g. 8x8_ws:ecp5-85k")
-    ap.add_argument("--multipliers", default="dsp", choices=["dsp", "lut"],
-                    help="lut: multipliers from LUTs (Yosys -nodsp) instead of DSP blocks")
+    ap.add_argument("--multipliers", default="auto", choices=["auto", "dsp", "lut"],
+                    help="auto (codesign synth's default): DSP blocks, the narrowest products in LUTs when the part "
+                         "has too few; dsp: every product in DSP blocks; lut: every one in LUTs (Yosys -nodsp)")
     ap.add_argument("--router", default="router1", choices=["router1", "router2"], help="nextpnr's router")
     ap.add_argument("--jobs", type=int, default=1, help="pairs run at once")
     ap.add_argument("--out", default=str(RESULTS / "fpga_table"), help="output path without suffix")
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         w.writeheader()
         w.writerows(rows)
     meta = {"command": "codesign synth --config <cfg> --target <t> --json" + ("" if args.no_pnr else " --pnr")
-            + ("" if args.multipliers == "dsp" else f" --multipliers {args.multipliers}")
+            + f" --multipliers {args.multipliers}"
             + ("" if args.router == "router1" else f" --router {args.router}"),
             "pnr_targets": [] if args.no_pnr else (args.pnr_targets or [t for t in TARGETS if DEVICES[t].nextpnr]),
             "synth_only": args.synth_only,

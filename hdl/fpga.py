@@ -139,7 +139,7 @@ TARGETS: tuple[str, ...] = tuple(DEVICES)
 NO_PNR_NOTE = "xc7: synthesis only (no open-source place-and-route for 7-series on PyPI); no Fmax"
 
 
-MULTIPLIERS = ("dsp", "lut")
+MULTIPLIERS = ("auto", "dsp", "lut")
 ROUTERS = ("router1", "router2")
 
 
@@ -151,10 +151,10 @@ def _check_router(router: str) -> None:
 
 def _synth_command(dev: Device, multipliers: str) -> str:
     """The Yosys synthesis command of ``dev``, with ``-nodsp`` (and iCE40's ``-dsp`` dropped) for LUT
-    multipliers."""
+    multipliers (``auto``: the command of ``dsp``; :func:`_soft_multipliers` picks the LUT ones)."""
     if multipliers not in MULTIPLIERS:
-        raise ConfigError(f"multipliers must be dsp or lut, not {multipliers!r}")
-    if multipliers == "dsp":
+        raise ConfigError(f"multipliers must be auto, dsp or lut, not {multipliers!r}")
+    if multipliers in ("auto", "dsp"):
         return dev.yosys_synth
     cmd = dev.yosys_synth.replace(" -dsp", "")
     return cmd if dev.family == "ice40" else f"{cmd} -nodsp"
@@ -166,6 +166,55 @@ def device(target: str) -> Device:
         return DEVICES[str(target).lower()]
     except KeyError:
         raise ConfigError(f"target must be one of {', '.join(TARGETS)}, not {target!r}") from None
+
+
+# -- multipliers in DSP blocks or LUTs -------------------------------------------------------------
+
+#: operand widths one DSP block multiplies (mul2dsp splits wider products into several blocks)
+_DSP_WIDTHS = {"ice40": 16, "ecp5": 18, "xc7": 25}
+#: iCE40: Yosys leaves products narrower than this many bits in LUTs (synth_ice40's DSP_Y_MINWIDTH)
+_ICE40_DSP_MIN_Y = 11
+
+
+def _dsp_blocks(family: str, a: int, b: int, y: int) -> int:
+    """DSP blocks Yosys spends on an ``a`` x ``b``-bit product of ``y`` bits (an estimate: a block per
+    ``w`` bits of each operand beyond its sign bit; the requantizing write-back's 33 x 17-bit products
+    take 2 SB_MAC16, as measured)."""
+    if family == "ice40" and y < _ICE40_DSP_MIN_Y:
+        return 0
+    w = _DSP_WIDTHS[family]
+    return max(1, -(-(a - 1) // w)) * max(1, -(-(b - 1) // w))
+
+
+def _soft_multipliers(dev: Device, muls: list[tuple[int, int, int]]) -> int:
+    """Multipliers ``(a, b, y)`` widths -> the widest operand width ``w`` of the products to build in
+    LUTs (0: none) so that the others need at most the device's DSP blocks: the narrowest products go
+    first (they cost the fewest LUTs a DSP block saved). ``-1`` when even every product but the widest
+    needs more blocks than the device has (then nothing moves: LUTs would not save the fit)."""
+    cap = dev.capacity.get("dsp", 0)
+    need = sum(_dsp_blocks(dev.family, *m) for m in muls)
+    if cap == 0 or need <= cap:
+        return 0
+    for w in sorted({max(a, b) for a, b, _ in muls})[:-1]:
+        if sum(_dsp_blocks(dev.family, a, b, y) for a, b, y in muls if max(a, b) > w) <= cap:
+            return w
+    return -1
+
+
+def _multiplier_widths(work: Path, reads: str, top: str, *, timeout_s: float) -> list[tuple[int, int, int]]:
+    """(a, b, y) widths of every multiplier of the flattened design, after Yosys's width reduction."""
+    _run("yosys", ["-q", "-l", "muls.log", "-p",
+                   f"{reads}; hierarchy -top {top}; proc; flatten; opt_clean; wreduce t:$mul; "
+                   "select t:$mul; write_json -selected muls.json"],
+         work, "muls.log", timeout_s=timeout_s, what=f"{top} (counting multipliers)")
+    out = []
+    for mod in json.loads((work / "muls.json").read_text()).get("modules", {}).values():
+        for cell in mod.get("cells", {}).values():
+            if cell.get("type") == "$mul":
+                p = cell.get("parameters", {})
+                a, b, y = (int(str(p.get(k, "0")), 2) for k in ("A_WIDTH", "B_WIDTH", "Y_WIDTH"))
+                out.append((a, b, y))
+    return out
 
 
 # -- cell classification -------------------------------------------------------------------------
@@ -265,8 +314,11 @@ class SynthResult:
     verilog_sha256: str
     notes: list[str] = field(default_factory=list)
     cached: bool = False
-    multipliers: str = "dsp"  # "dsp" | "lut" (Yosys -nodsp)
+    multipliers: str = "dsp"  # "auto" | "dsp" | "lut" (Yosys -nodsp)
     router: str = "router1"  # nextpnr's router, when placed and routed
+    #: after place and route, the slowest clock's critical path: its start and end cells, then the nets
+    #: along it with the delay in ns up to each (from nextpnr's report)
+    critical_path: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -548,7 +600,7 @@ def synth_verilog(
     wrap: bool | None = True,
     seed: int = 1,
     timeout_s: float | None = None,
-    multipliers: str = "dsp",
+    multipliers: str = "auto",
     router: str = "router1",
 ) -> SynthResult:
     """Synthesize Verilog text with top module ``top`` for ``target`` (optionally place and route).
@@ -558,7 +610,9 @@ def synth_verilog(
     bits than the package has pins (``None``). Does not raise when the design does not fit: the
     result says so (``fits``, ``fit_message``) and place-and-route is skipped. Each tool run is
     limited to ``timeout_s`` (default ``$CODESIGN_TOOL_TIMEOUT_S``, else 3600 s). ``multipliers``
-    is ``"dsp"`` (hard multipliers where the target has them) or ``"lut"`` (Yosys's ``-nodsp``: every
+    is ``"auto"`` (the default: hard multipliers, but when they need more DSP blocks than the device
+    has, the narrowest products in LUTs, as few as make the others fit; a note says which), ``"dsp"``
+    (hard multipliers where the target has them) or ``"lut"`` (Yosys's ``-nodsp``: every
     multiplier in LUTs and carry chains, for parts with too few DSP blocks or designs whose DSP
     wiring does not route). ``router`` is nextpnr's router (``router1``, its default, or
     ``router2``). Raises ``ConfigError`` for an unknown target, multipliers or router value,
@@ -595,7 +649,23 @@ def synth_verilog(
         synth_top, reads, io_used = WRAPPER_TOP, "read_verilog -sv design.v; read_verilog -sv wrapper.v", 5
     else:
         synth_top, reads, io_used = top, "read_verilog -sv design.v", io_bits
-    script = (f"{reads}; {synth_cmd} -top {synth_top} -json netlist.json; "
+    pre = ""
+    if multipliers == "auto":  # the narrowest products in LUTs when the others alone fit the DSP blocks
+        soft_w = _soft_multipliers(dev, _multiplier_widths(work, reads, synth_top, timeout_s=timeout_s))
+        if soft_w > 0:
+            pre = (f"hierarchy -top {synth_top}; proc; flatten; opt_clean; wreduce t:$mul; "
+                   f"booth t:$mul r:A_WIDTH<={soft_w} %i r:B_WIDTH<={soft_w} %i; ")
+            notes.append(f"multipliers auto: products of at most {soft_w}x{soft_w} bits in LUTs (Yosys booth), "
+                         f"the others in {dev.labels['dsp']} blocks")
+        elif use_cache:  # the design of multipliers="dsp": its cached figures serve
+            hit = _cache_load(cdir / f"{_cache_key(vhash, dev, versions, do_pnr, float(target_mhz), 'dsp', router)}"
+                                     ".json")
+            if hit is not None:
+                hit = dataclasses.replace(hit, multipliers="auto")
+                _cache_store(path, hit)
+                shutil.rmtree(work, ignore_errors=True)
+                return _with_pnr_note(hit, dev, pnr)
+    script = (f"{reads}; {pre}{synth_cmd} -top {synth_top} -json netlist.json; "
               "tee -q -o stat.json stat -json")
     _run("yosys", ["-q", "-l", "yosys.log", "-p", script], work, "yosys.log",
          timeout_s=timeout_s, what=f"{top} for {dev.name}")
@@ -608,6 +678,7 @@ def synth_verilog(
     basis = "synthesis estimate"
     fmax: float | None = None
     pnr_s: float | None = None
+    critical: list[str] = []
     if do_pnr and fits:
         t1 = time.perf_counter()
         args = [*dev.nextpnr_args, "--json", "netlist.json", "--report", "report.json",
@@ -629,6 +700,7 @@ def synth_verilog(
             util, fits, limiting, message = _fit(dev, {**demand, **used}, avail)
             basis = "place and route"
             fmax = _pnr_fmax(report)
+            critical = _pnr_critical_path(report)
         pnr_s = time.perf_counter() - t1
     elif do_pnr:
         notes.append(f"place and route skipped: {message}")
@@ -639,7 +711,7 @@ def synth_verilog(
         pnr=do_pnr and pnr_s is not None, fmax_mhz=fmax, target_mhz=float(target_mhz), tool_versions=versions,
         synth_seconds=round(synth_s, 2), pnr_seconds=None if pnr_s is None else round(pnr_s, 2),
         wall_seconds=round(time.perf_counter() - t0, 2), io_wrapped=wrapped, verilog_sha256=vhash, notes=notes,
-        multipliers=multipliers, router=router,
+        multipliers=multipliers, router=router, critical_path=critical,
     )
     _cache_store(path, result)
     if do_pnr and result.pnr:
@@ -647,6 +719,7 @@ def synth_verilog(
         s_util, s_fits, s_limiting, s_message = _fit(dev, demand, {})
         synth_only = dataclasses.replace(
             result, pnr=False, fmax_mhz=None, pnr_seconds=None, wall_seconds=round(synth_s, 2), notes=[],
+            critical_path=[],
             utilization=s_util, fits=s_fits, limiting_resource=s_limiting, fit_message=s_message,
             fit_basis="synthesis estimate",
         )
@@ -672,6 +745,29 @@ def _pnr_utilization(dev: Device, report: dict[str, Any]) -> tuple[dict[str, flo
             if res != "io":  # nextpnr counts the die's I/O sites; the package has fewer pins
                 avail[res] = entry["available"]
     return used, avail
+
+
+def _pnr_critical_path(report: dict[str, Any], limit: int = 40) -> list[str]:
+    """The critical path of the slowest clock in nextpnr's report: ``"from <cell>.<port>"``, ``"to ..."``,
+    then ``"<ns> <net>"`` per routed step (the delay summed up to it), at most ``limit`` lines."""
+    fmax = report.get("fmax", {})
+    if not fmax:
+        return []
+    slow = min(fmax, key=lambda c: fmax[c].get("achieved", float("inf")))
+    paths = [cp for cp in report.get("critical_paths", []) if cp.get("path")]
+    mine = [cp for cp in paths if slow in (cp.get("from"), cp.get("to"))] or paths
+    if not mine:
+        return []
+    steps = mine[0]["path"]
+    start, end = steps[0].get("from", {}), steps[-1].get("to", {})
+    out = [f"from {start.get('cell', '?')}.{start.get('port', '?')}",
+           f"to {end.get('cell', '?')}.{end.get('port', '?')}"]
+    total = 0.0
+    for st in steps:
+        total += float(st.get("delay", 0.0))
+        if st.get("type") == "routing" and st.get("net"):
+            out.append(f"{total:.2f} {st['net']}")
+    return out[:limit]
 
 
 def _pnr_fmax(report: dict[str, Any]) -> float | None:
@@ -718,7 +814,7 @@ def design_verilog(config: Any, top: str = "layer") -> tuple[str, str]:
 
 
 def synth(config: Any, target: str, *, pnr: bool = False, use_cache: bool = True, top: str = "layer",
-          multipliers: str = "dsp", router: str = "router1") -> SynthResult:
+          multipliers: str = "auto", router: str = "router1") -> SynthResult:
     """Synthesize the accelerator of ``config`` for ``target`` (one of :data:`TARGETS`); ``top`` as in
     :func:`design_verilog` (default: the whole-layer accelerator).
 
@@ -726,7 +822,8 @@ def synth(config: Any, target: str, *, pnr: bool = False, use_cache: bool = True
     so in ``notes``) for a clock of ``config.clock_mhz`` and reports the achieved ``fmax_mhz`` and
     nextpnr's utilization. A design that does not fit is a result with ``fits=False`` (call
     :meth:`SynthResult.check_fits` to raise :class:`DoesNotFitError` instead). Cached: see
-    :func:`cache_dir`. ``multipliers="lut"`` builds the multipliers from LUTs (see :func:`synth_verilog`).
+    :func:`cache_dir`. ``multipliers``: ``"auto"`` (DSP blocks, the narrowest products in LUTs when the
+    device has too few blocks), ``"dsp"`` or ``"lut"`` (see :func:`synth_verilog`).
     """
     dev = device(target)
     _synth_command(dev, multipliers)  # a bad value fails before the design is generated

@@ -177,6 +177,16 @@ class Requant:
     clamp_lo: int
     clamp_hi: int
 
+    def __post_init__(self) -> None:
+        from codesign.hdl.memory.dma import SHIFT_BITS
+
+        for name, bits in (("mult", 16), ("shift", SHIFT_BITS)):
+            v = np.asarray(getattr(self, name))
+            if v.size and (v.min() < 0 or v.max() >= 1 << bits):
+                bad = int(v.flat[int(np.argmax((v < 0) | (v >= 1 << bits)))])
+                raise ConfigError(f"requantization {name} must be from 0 to {(1 << bits) - 1} (the write-back's "
+                                  f"{bits} bits), not {bad}")
+
     def entry(self, g: int, n: int) -> int:
         """The table entry of channel ``n`` of group ``g``: bias (bits 31..0), mult (47..32), shift (55..48)."""
         return (int(self.bias[g, n]) & 0xFFFFFFFF) | int(self.mult[g, n]) << 32 | int(self.shift[g, n]) << 48

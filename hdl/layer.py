@@ -18,7 +18,7 @@ give cycles, stall cycles (the array idle), DRAM bytes read/written and enabled 
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import fifo, memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -177,7 +177,7 @@ class LayerAccelerator(wiring.Component):
         desc = {name: Const(0, 32) if widths[name] == 0 else Signal(widths[name], name=f"reg_{name}")
                 for name, _ in DESCRIPTOR_FIELDS}
         wide = {name: Signal(name=f"wide_{name}") for name, b in widths.items() if 0 < b < 32}
-        counters = {name: Signal(64, name=f"cnt_{name}") for name, _ in COUNTERS}
+        counters = {name: Signal(regs.COUNTER_BITS, name=f"cnt_{name}") for name, _ in COUNTERS}
         busy, done, error = Signal(), Signal(), Signal()
         error_code = Signal(len(ERROR_BITS))
         start_req = Signal()  # a write of CTRL bit 0 this cycle
@@ -202,7 +202,9 @@ class LayerAccelerator(wiring.Component):
                 m.d.comb += lg.eq(i)
         for op, slot in zip("abc", (sa, sb, sc), strict=True):
             words = [d[f"{op}_words_{i}{j}"] for i in (0, 1) for j in (0, 1)]
-            checks[f"{op}_overflow"] = ((words[0] << lg) > slot) | Cat(*[w > slot for w in words]).any()
+            # words << lg > slot, as words > slot >> lg (the same for integers): no shifter, a table of constants
+            checks[f"{op}_overflow"] = ((words[0] > Array([slot >> i for i in range(DIM_BITS)])[lg])
+                                        | Cat(*[w > slot for w in words]).any())
         checks["q_overflow"] = (d["q_words"] > self.q_depth) if self.requant else Const(0, 1)
         win_mode = d["flags"][6]
         checks["a_overflow"] = checks["a_overflow"] | (win_mode & (d["cv_a_tile_words"] > sa))
@@ -347,15 +349,22 @@ class LayerAccelerator(wiring.Component):
         # -- the DMA program: a read queue L0, L1, ... and a write queue S0, S1, ... at once ------------
         # L(j) waits for tile j - B's compute (its slots), S(i) for tile i's; the AXI read and write
         # channels run together (the memory shares its bandwidth between them: hdl/bench/axi_mem_model.v)
-        computed = Signal(32)  # tiles computed
-        rstep = Signal(32)  # j - B of the next load L(j) after the first B
-        wstep = Signal(32)  # i of the next store S(i)
+        # tiles computed minus j - B of the next load L(j) after the first B (in [0, B]), and minus i of
+        # the next store S(i) (in [-B, B]: stores retire only tiles loaded, at most B ahead of computes):
+        # the sequencers compare only these differences, so they are counters of a few bits, not 32
+        r_ahead = Signal(range(self.slots + 2), name="r_ahead")
+        w_ahead = Signal(range(-self.slots - 2, self.slots + 2), name="w_ahead")
+        c_inc, r_inc, w_inc = Signal(name="computed_inc"), Signal(name="rstep_inc"), Signal(name="wstep_inc")
+        with m.If(launch):
+            m.d.sync += [r_ahead.eq(0), w_ahead.eq(0)]
+        with m.Else():
+            m.d.sync += [r_ahead.eq(r_ahead + c_inc - r_inc), w_ahead.eq(w_ahead + c_inc - w_inc)]
         prologue = Signal(range(self.slots + 1))  # initial loads still to issue
         issue_load = Signal()
         with m.FSM(name="dma_reads"):
             with m.State("IDLE"):
                 with m.If(launch):
-                    m.d.sync += [rstep.eq(0), prologue.eq(self.slots)]
+                    m.d.sync += prologue.eq(self.slots)
                     m.next = "QTABLE" if self.requant else "STEP"
             with m.State("QTABLE"):  # requantize: the table first, in a read command of its own
                 with m.If(d["q_words"] != 0):
@@ -380,12 +389,12 @@ class LayerAccelerator(wiring.Component):
             with m.State("STEP"):
                 with m.If(~it.valid):  # every load issued
                     m.next = "IDLE"
-                with m.Elif(store_q.w_rdy & ((prologue != 0) | (computed > rstep))):
+                with m.Elif(store_q.w_rdy & ((prologue != 0) | (r_ahead != 0))):
                     m.d.comb += issue_load.eq(1)
                     with m.If(prologue != 0):
                         m.d.sync += prologue.eq(prologue - 1)
                     with m.Else():
-                        m.d.sync += rstep.eq(rstep + 1)
+                        m.d.comb += r_inc.eq(1)
                     m.next = "LOAD"
             with m.State("LOAD"):
                 with m.If(dma.rd_last):
@@ -394,23 +403,20 @@ class LayerAccelerator(wiring.Component):
         with m.FSM(name="dma_writes"):
             with m.State("IDLE"):
                 with m.If(launch):
-                    m.d.sync += wstep.eq(0)
                     m.next = "STEP"
             with m.State("STEP"):
                 with m.If(store_q.r_rdy & head["has"]):
-                    with m.If(computed > wstep):
+                    with m.If(w_ahead > 0):
                         m.d.comb += dma.wr_go.eq(1)
                         m.next = "STORE"
                 with m.Elif(store_q.r_rdy):  # S(i) moves nothing (a partial-sum tile)
-                    m.d.comb += store_q.r_en.eq(1)
-                    m.d.sync += wstep.eq(wstep + 1)
+                    m.d.comb += [store_q.r_en.eq(1), w_inc.eq(1)]
                 with m.Elif(~it.valid):  # every store done: the layer is done
                     m.d.sync += [busy.eq(0), done.eq(1)]
                     m.next = "IDLE"
             with m.State("STORE"):
                 with m.If(dma.wr_last):
-                    m.d.comb += store_q.r_en.eq(1)
-                    m.d.sync += wstep.eq(wstep + 1)
+                    m.d.comb += [store_q.r_en.eq(1), w_inc.eq(1)]
                     with m.If(~it.valid & (store_q.level == 1)):  # that was the last store
                         m.d.sync += [busy.eq(0), done.eq(1)]
                         m.next = "IDLE"
@@ -469,7 +475,7 @@ class LayerAccelerator(wiring.Component):
             with m.State("IDLE"):
                 # tile i = computed takes its output slot once tile i - B is stored (wstep counts the
                 # write queue's retired entries; a tile without a store retires at once)
-                with m.If(comp_q.r_rdy & busy & (wstep + self.slots > computed)):
+                with m.If(comp_q.r_rdy & busy & (w_ahead < self.slots)):
                     m.d.comb += [comp_q.r_en.eq(1), computing.eq(1)]
                     m.d.sync += [*(t[name].eq(cur[name]) for name, _ in comp_fields), groups_left.eq(cur["gs"]),
                                  offs[0].eq(cur["a_slot"] * sa), offs[1].eq(cur["b_slot"] * sb),
@@ -492,7 +498,7 @@ class LayerAccelerator(wiring.Component):
             def group_done(again: str, *extra) -> None:
                 """A group of the tile is computed: the tile is done, or the next group starts at ``again``."""
                 with m.If(groups_left == 1):
-                    m.d.sync += computed.eq(computed + 1)
+                    m.d.comb += c_inc.eq(1)
                     m.next = "IDLE"
                 with m.Else():
                     m.d.sync += [groups_left.eq(groups_left - 1), offs[0].eq(offs[0] + t["a_words"]),
@@ -535,8 +541,6 @@ class LayerAccelerator(wiring.Component):
                         m.d.sync += vec_o.eq(vec_o + 1)
                         with m.If(vec_o + 1 == t["ms"]):
                             group_done("VEC_RUN", vec_i.eq(0), vec_o.eq(0))
-        with m.If(launch):
-            m.d.sync += computed.eq(0)
 
         # -- counters ----------------------------------------------------------------------------
         dw_macs = Const(0, 1)

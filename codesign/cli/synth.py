@@ -24,13 +24,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     add_config_flags(p)
+    p.add_argument("--sram-bytes", type=int, default=None, metavar="BYTES",
+                   help="each of the three buffers (input, weight, output), bytes: sets input_sram_bytes, "
+                        "weight_sram_bytes and output_sram_bytes (small parts: 1024)")
     p.add_argument("--target", required=True, metavar="TARGET",
                    help="ice40-up5k, ice40-hx8k, ecp5-25k, ecp5-85k or xc7")
     p.add_argument("--pnr", action="store_true",
                    help="place and route with nextpnr for a clock of --clock-mhz (iCE40, ECP5); report Fmax")
-    p.add_argument("--multipliers", default="dsp", metavar="dsp|lut",
-                   help="dsp (default): hard multipliers where the part has them; lut: multipliers from LUTs "
-                        "(Yosys -nodsp), for parts with too few DSP blocks")
+    p.add_argument("--multipliers", default="auto", metavar="auto|dsp|lut",
+                   help="auto (default): hard multipliers, the narrowest products in LUTs when the part has too "
+                        "few DSP blocks for all; dsp: every product in DSP blocks; lut: multipliers from LUTs "
+                        "(Yosys -nodsp)")
     p.add_argument("--router", default="router1", metavar="router1|router2",
                    help="nextpnr's router with --pnr (default router1)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -109,6 +113,9 @@ def run(args: argparse.Namespace) -> int:
     _synth_command(dev, args.multipliers)  # and so do bad --multipliers / --router, before the estimate line
     _check_router(args.router)
     config = config_from_args(args)
+    if args.sram_bytes is not None:  # validated by the config, one line naming the field on bad values
+        config = config.replace(input_sram_bytes=args.sram_bytes, weight_sram_bytes=args.sram_bytes,
+                                output_sram_bytes=args.sram_bytes)
     how = "synthesis and place and route" if args.pnr else "synthesis"
     text = (f"{how} of a {config.rows}x{config.cols} {config.dataflow.value} array for {dev.name}: about "
             f"{estimate_s(config, dev.name, args.pnr):,.0f} s unless cached (a rough estimate)")
@@ -140,6 +147,10 @@ def format_result(r, labels: dict[str, str]) -> str:  # type: ignore[no-untyped-
     if r.fmax_mhz is not None:
         met = "met" if r.fmax_mhz >= r.target_mhz else "not met"
         lines.append(f"Fmax {r.fmax_mhz:.1f} MHz (target {r.target_mhz:g} MHz: {met})")
+        path = getattr(r, "critical_path", [])
+        if path:
+            lines.append(f"critical path (nextpnr), {path[0]} {path[1]}; ns so far, net:")
+            lines.extend(f"  {step}" for step in path[2:])
     lut = r.utilization.get("lut")
     if lut is not None and lut["used"] != r.luts:
         family = r.target.split("-")[0]

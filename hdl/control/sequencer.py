@@ -56,8 +56,9 @@ class TileIterator(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         g0, m0, n0, k0 = (Signal(DIM_BITS + 1, name=n) for n in ("g0", "m0", "n0", "k0"))
-        offs = {n: Signal(ADDR_BITS, name=f"off_{n}") for n in ("ag", "am", "ak", "bg", "bm", "bn", "bk", "cg", "cm",
-                                                                "cn", "qg", "qn")}
+        # DRAM byte offsets; the table's (qg, qn) at the table index's width, its bits above never read
+        offs = {n: Signal(len(self.q_index) if n[0] == "q" else ADDR_BITS, name=f"off_{n}")
+                for n in ("ag", "am", "ak", "bg", "bm", "bn", "bk", "cg", "cm", "cn", "qg", "qn")}
         valid = Signal()
         prev = {n: Signal(name=f"{n}_prev") for n in ("a", "b", "c")}
         a_reuse, b_reuse, weights_outer, depthwise = self.flags[0], self.flags[1], self.flags[2], self.flags[3]

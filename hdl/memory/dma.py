@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -34,6 +34,34 @@ ADDR_BITS = 32
 LEN_BITS = 8  # AXI4 arlen/awlen
 BLOCK_BEAT_BITS = 20  # words (and beats) of one block
 BLOCK_COUNT_BITS = 16
+#: bits of the requantization shift the write-back uses (entry bits 48.. of a table entry): shifts up to 63
+#: (codesign.workloads.intarith.MAX_SHIFT is 40)
+SHIFT_BITS = 6
+
+
+def requantize_lane(acc, entry, zero_point, clamp_lo, clamp_hi, out_bits: int, bounds=None):
+    """One lane of the write-back (:func:`codesign.workloads.intarith.requantize` on ``acc + bias``):
+    ``acc`` the accumulator (signed), ``entry`` its 56-bit table entry (bias 31..0, mult 47..32, shift
+    from bit 48), the zero point and the clamps signed. Returns the low ``out_bits`` bits of the clamped
+    value.
+
+    The shift's low :data:`SHIFT_BITS` bits (the host refuses larger shifts: ``hdl.host.Requant``).
+    Rounding half up as a shift by one less, an increment and a halving: ``(p + 2**(s-1)) >> s ==
+    ((2p >> s) + 1) >> 1`` for every ``s >= 0`` (``s = 0``: ``(2p + 1) >> 1 = p``), so there is no
+    ``2**(s-1)`` term and no adder wider than the product. The clamps compare the rounded value ``t``
+    with ``clamp_lo - zero_point`` and ``clamp_hi - zero_point`` (``bounds``: the lanes share them,
+    :func:`requantize_bounds`), so ``t + zero_point`` is only added at the output's width."""
+    lo_rel, hi_rel = requantize_bounds(zero_point, clamp_lo, clamp_hi) if bounds is None else bounds
+    bias, mult, shift = entry[0:32].as_signed(), entry[32:48], entry[48:48 + SHIFT_BITS]
+    prod = (acc + bias) * mult
+    t = ((Cat(Const(0, 1), prod).as_signed() >> shift) + 1) >> 1
+    y = (t[:out_bits] + zero_point[:out_bits])[:out_bits]
+    return Mux(t < lo_rel, clamp_lo[:out_bits], Mux(t > hi_rel, clamp_hi[:out_bits], y))
+
+
+def requantize_bounds(zero_point, clamp_lo, clamp_hi):
+    """``(clamp_lo - zero_point, clamp_hi - zero_point)``: what :func:`requantize_lane` compares with."""
+    return clamp_lo - zero_point, clamp_hi - zero_point
 
 
 def axi_master_members(data_bits: int, addr_bits: int = ADDR_BITS) -> dict[str, wiring.Member]:
@@ -409,16 +437,13 @@ class DmaEngine(wiring.Component):
             lanes = []
             accb, ob = self.acc_bits, self.out_bits
             zp, lo, hi = self.zero_point.as_signed(), self.clamp_lo.as_signed(), self.clamp_hi.as_signed()
+            bounds = [Signal(signed(33), name=f"requant_{n}_rel") for n in ("lo", "hi")]  # shared by the lanes
+            m.d.comb += [b.eq(v) for b, v in zip(bounds, requantize_bounds(zp, lo, hi), strict=True)]
             for i in range(self.cols):
                 acc = self.c_rd_data[i * accb:(i + 1) * accb].as_signed()
                 e = i if self.q_per_lane else 0
                 entry = self.q_rd_data[e * 56:(e + 1) * 56]
-                bias, mult, shift = entry[0:32].as_signed(), entry[32:48], entry[48:56]
-                prod = (acc + bias) * mult
-                rnd = Mux(shift == 0, 0, Const(1, 48) << (shift - 1)[:8])
-                y = ((prod + rnd) >> shift) + zp
-                y = Mux(y < lo, lo, Mux(y > hi, hi, y))
-                lanes.append(y[:ob])
+                lanes.append(requantize_lane(acc, entry, zp, lo, hi, ob, bounds))
             if not self.residual:
                 with m.If(take):
                     m.d.sync += [word_out.eq(Cat(*lanes)), w_valid.eq(1)]

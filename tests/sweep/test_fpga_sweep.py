@@ -94,3 +94,30 @@ def test_a_failing_tool_is_retried_then_raised_never_marked_does_not_fit(monkeyp
     monkeypatch.setattr(fpga, "fpga_metrics", broken)
     with pytest.raises(ToolError, match=r"^FPGA figures of 2x2 ws on ecp5-25k: yosys timed out after 3600 s"):
         codesign.sweep(SPACE, workers=1)
+
+
+def test_fpga_latency_is_each_points_cycles_at_its_own_fmax(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 22, item 4: with P&R in the space (``fpga: {target, pnr: true}``) each point's
+    ``fpga_latency_us`` is its cycles at the Fmax its own design met (here 40 MHz for the 2x2 point and
+    80 MHz for the 4x2 one, as a P&R run would report them), not at the config's clock_mhz (50)."""
+    import codesign.hdl.fpga as fpga
+
+    fmax = {2: 40.0, 4: 80.0}
+
+    def placed(config, target, *, pnr):  # type: ignore[no-untyped-def]
+        assert pnr  # the space asked for place and route
+        return {"fpga_target": target, "fpga_part": "LFE5U-85F-CABGA381", "fpga_fits": True,
+                "fpga_limiting_resource": "lut", "fpga_fit_message": "fits", "fpga_luts": 1, "fpga_ffs": 1,
+                "fpga_dsps": 4, "fpga_brams": 0, "fpga_carries": 0, "fpga_lut_util": 0.1, "fpga_ff_util": 0.1,
+                "fpga_dsp_util": 0.1, "fpga_bram_util": 0.0, "fpga_io_util": 0.1, "fpga_max_util": 0.1,
+                "fpga_fmax_mhz": fmax[config.rows]}
+
+    monkeypatch.setattr(fpga, "fpga_metrics", placed)
+    base = {k: v for k, v in SPACE["base"].items() if k != "rows"}  # type: ignore[union-attr]
+    space = {**SPACE, "base": base, "axes": {"rows": [2, 4]}, "pareto": "latency_ms,energy_pj",
+             "fpga": {"target": "ecp5-85k", "pnr": True}}
+    df = codesign.sweep(space, workers=1)
+    assert sorted(df.rows) == [2, 4]
+    for _, row in df.iterrows():
+        assert row.fpga_fmax_mhz == fmax[row.rows]
+        assert row.fpga_latency_us == pytest.approx(row.cycles / fmax[row.rows], rel=1e-12)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from codesign.errors import WorkloadError
-from codesign.workloads.intarith import int_gemm, qrange, quantize_bias, quantize_multiplier, requantize
+from codesign.workloads.intarith import MAX_SHIFT, int_gemm, qrange, quantize_bias, quantize_multiplier, requantize
 
 
 def rq(acc: list[int] | list[list[int]], mult: object, shift: object, zp: int = 0, lo: int = -128,
@@ -109,3 +109,21 @@ def test_ranges_and_exact_gemm() -> None:
     a = np.array([[127, -128]], dtype=np.int64)
     b = np.array([[127], [-128]], dtype=np.int64)
     assert int_gemm(a, b).tolist() == [[127 * 127 + 128 * 128]]
+
+
+def test_write_back_shift_bits_cover_the_reference_and_the_host_refuses_more() -> None:
+    """The write-back reads 6 shift bits of a table entry (hdl.memory.dma.SHIFT_BITS): shifts 0..63, which
+    covers the reference's MAX_SHIFT of 40; a table with shift 64 (it would lose its top bit) is refused
+    in one line naming the field and the value."""
+    from codesign.errors import ConfigError
+    from codesign.hdl.host import Requant
+    from codesign.hdl.memory.dma import SHIFT_BITS
+
+    assert (1 << SHIFT_BITS) - 1 == 63 >= MAX_SHIFT == 40
+    ones = np.ones((1, 2), dtype=np.int64)
+    ok = Requant(0 * ones, ones, np.array([[0, 63]]), 0, -128, 127)
+    assert ok.entry(0, 1) == 1 << 32 | 63 << 48
+    with pytest.raises(ConfigError, match=r"^requantization shift must be from 0 to 63 .*, not 64$"):
+        Requant(0 * ones, ones, np.array([[3, 64]]), 0, -128, 127)
+    with pytest.raises(ConfigError, match=r"requantization mult must be from 0 to 65535 .*, not 65536$"):
+        Requant(0 * ones, np.array([[1, 1 << 16]]), ones, 0, -128, 127)

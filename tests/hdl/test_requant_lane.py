@@ -1,0 +1,76 @@
+"""The write-back's requantizing lane (``hdl.memory.dma.requantize_lane``) equals the integer reference
+bit for bit, at every shift its 6 bits hold and at the extremes of its operands."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from amaranth.hdl import Module, Signal, signed
+from amaranth.sim import Simulator
+
+from codesign.hdl.memory.dma import SHIFT_BITS, requantize_lane
+from codesign.workloads.intarith import MAX_SHIFT, MULT_BITS, requantize
+
+pytestmark = pytest.mark.hdl
+
+
+def _reference(acc: int, bias: int, mult: int, shift: int, zp: int, lo: int, hi: int) -> int:
+    """Python integers (exact at any width): round half up, then zero point and clamps."""
+    p = (acc + bias) * mult
+    y = (p + (1 << (shift - 1)) >> shift) if shift else p
+    return min(max(y + zp, lo), hi)
+
+
+def test_requantize_lane_is_exact_at_every_shift_and_operand_extreme() -> None:
+    acc, zp, lo, hi = (Signal(signed(32), name=n) for n in ("acc", "zp", "lo", "hi"))
+    entry = Signal(56)
+    out = Signal(signed(32))  # the low 32 bits: every expected value here fits int32 (its clamps do)
+    m = Module()
+    out8 = Signal(signed(8))  # what an INT8 design keeps
+    m.d.comb += [out.eq(requantize_lane(acc, entry, zp, lo, hi, 32)),
+                 out8.eq(requantize_lane(acc, entry, zp, lo, hi, 8))]
+    rng = np.random.default_rng(22)
+    i32 = (-(1 << 31), (1 << 31) - 1)
+    cases = []
+    # every shift the lane holds (0..63), with the largest products: acc and bias at the int32 ends, mult 65535
+    for s in range(1 << SHIFT_BITS):
+        for a, b in ((i32[0], i32[0]), (i32[1], i32[1]), (i32[0], i32[1]), (-1, 0), (1, 0)):
+            cases.append((a, b, 65535, s, 0, i32[0], i32[1]))
+    # halves at a shift of 1..40 (where the rounding decides): p = (2k + 1) * 2**(s-1), both signs
+    for s in range(1, MAX_SHIFT + 1):
+        for k in (-3, -1, 0, 2):
+            p = (2 * k + 1) << (s - 1)
+            if i32[0] <= p <= i32[1]:
+                cases.append((p, 0, 1, s, 0, i32[0], i32[1]))
+    # random int8-style layers: zero point and clamps inside int8
+    for _ in range(300):
+        cases.append((int(rng.integers(*i32)), int(rng.integers(-(1 << 20), 1 << 20)), int(rng.integers(1, 1 << 16)),
+                      int(rng.integers(0, 1 << SHIFT_BITS)), int(rng.integers(-20, 21)), -128, 127))
+    got: list[int] = []
+    got8: list[int] = []
+
+    async def bench(ctx) -> None:
+        for a, b, mu, s, z, l, h in cases:
+            ctx.set(acc, a)
+            ctx.set(entry, (b & 0xFFFFFFFF) | mu << 32 | s << 48)
+            ctx.set(zp, z)
+            ctx.set(lo, l)
+            ctx.set(hi, h)
+            got.append(ctx.get(out))
+            got8.append(ctx.get(out8))
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    want = [_reference(*c) for c in cases]
+    bad = [(c, g, w) for c, g, w in zip(cases, got, want, strict=True) if g != w]
+    assert not bad, bad[:3]
+    # the low 8 bits, where the clamps are int8's (the random cases): the same value
+    assert [g for c, g in zip(cases, got8, strict=True) if c[5:] == (-128, 127)] == \
+        [w for c, w in zip(cases, want, strict=True) if c[5:] == (-128, 127)]
+    # where intarith's range holds (shift <= 40, mult from 1 to 2**15 - 1), it is intarith's
+    inside = [(c, g) for c, g in zip(cases, got, strict=True) if c[3] <= MAX_SHIFT and 1 <= c[2] < 1 << MULT_BITS]
+    # seed 22: the 121 halves that fit int32 plus the 107 random cases with shift <= 40 and mult < 2**15
+    assert len(inside) == 228
+    for (a, b, mu, s, z, l, h), g in inside:
+        assert g == int(requantize(np.array([a + b]), mu, s, z, l, h)[0])
