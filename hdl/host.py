@@ -656,3 +656,170 @@ def read_vec_outputs(image: bytes, placed: PlacedLayer, hw: HardwarePlan) -> np.
     per = ceil_div(plan.size, plan.lanes)
     planes = vals.reshape(plan.batch, per, plan.pixels, plan.lanes).transpose(0, 1, 3, 2)
     return planes.reshape(plan.batch, per * plan.lanes, plan.pixels)[:, :plan.size]
+
+
+# --------------------------------------------------------------------------------------------
+# A network from one start (codesign.hdl.control.network, codesign.sim.program): the descriptor list,
+# and every layer reading its producer's output where the producer wrote it
+# --------------------------------------------------------------------------------------------
+def place_program(image: bytearray, descriptors: list[dict[str, int]], bus: int) -> int:
+    """Append the descriptor list of ``descriptors`` (one record per layer, in run order:
+    :func:`codesign.sim.program.record_layout`) to ``image``; returns its byte address (``prog_base``).
+    Each descriptor is checked to hold 32-bit values; the counters' room is zeroed."""
+    from codesign.sim.program import record_layout
+
+    lay = record_layout(bus)
+    base = _round_up(len(image), max(ALIGN_BYTES, lay.record_bytes))
+    end = base + len(descriptors) * lay.record_bytes
+    image.extend(bytes(end - len(image)))
+    for i, desc in enumerate(descriptors):
+        at = base + i * lay.record_bytes
+        for j, (name, _) in enumerate(DESCRIPTOR_FIELDS):
+            v = desc.get(name, 0)
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 1 << 32:
+                raise ConfigError(f"descriptor {name} of record {i} must be an integer from 0 to 2**32-1, not {v!r}")
+            image[at + 4 * j:at + 4 * j + 4] = v.to_bytes(4, "little")
+    return base
+
+
+def read_program_counters(image: bytes, prog_base: int, layers: int, bus: int) -> list[dict[str, int]]:
+    """The counters the sequencer wrote into each of the ``layers`` records (``regs.COUNTERS`` names)."""
+    from codesign.hdl.control.regs import COUNTERS
+    from codesign.sim.program import record_layout
+
+    lay = record_layout(bus)
+    out = []
+    for i in range(layers):
+        at = prog_base + i * lay.record_bytes + lay.counters_offset
+        out.append({name: int.from_bytes(image[at + 8 * j:at + 8 * j + 8], "little")
+                    for j, (name, _) in enumerate(COUNTERS)})
+    return out
+
+
+def input_planes_reason(layer: Any, plan: Any, config: Any) -> str:
+    """Why ``layer`` with ``plan`` cannot read its producer's output planes in place ('' when it can), and
+    so cannot run in a program after another layer: its input then needs the host between layers."""
+    from codesign.sim.convplan import WinPlan
+    from codesign.sim.dwplan import DwPlan
+    from codesign.workloads.layers import Conv2d, Linear, Pool
+
+    if isinstance(plan, (DwPlan, WinPlan)):
+        return "" if not (isinstance(plan, DwPlan) and plan.pooling and plan.batch != 1) else "batch must be 1"
+    if isinstance(plan, TilePlan):
+        if plan.geometry.dataflow is not Dataflow.WS or skip_hardware_of(config):
+            return "a GEMM plan reads the producer's planes only on a weight-stationary array without skipping"
+        if isinstance(layer, Pool) and layer.global_:
+            if plan.n_kt != 1:
+                return f"its pixels (K {plan.gemm.k}) are cut into {plan.n_kt} K tiles, not one plane a column chunk"
+            return ""
+        one_by_one = isinstance(layer, Linear) or (isinstance(layer, Conv2d) and layer.r == layer.s == 1
+                                                   and tuple(layer.stride) == (1, 1) and not any(layer.padding)
+                                                   and layer.groups == 1)
+        if not one_by_one:
+            what = (f"a {layer.r}x{layer.s} convolution, stride {layer.stride[0]}x{layer.stride[1]}"
+                    if isinstance(layer, Conv2d) else type(layer).__name__)
+            return f"its plan reads im2col ({what}), which the host lays out from the producer's output"
+        if plan.n_mt != 1:
+            return f"its M ({plan.gemm.m}) is cut into {plan.n_mt} tiles, not whole planes"
+        return ""
+    return f"its plan ({type(plan).__name__}) does not read a feature map as planes"
+
+
+def skip_hardware_of(config: Any) -> bool:
+    from codesign.sim.tileplan import skip_hardware
+
+    return skip_hardware(config) is not None
+
+
+def output_planes_reason(plan: Any) -> str:
+    """Why ``plan`` does not write its output as planes of ``cols`` channels ('' when it does)."""
+    from codesign.sim.convplan import WinPlan
+    from codesign.sim.dwplan import DwPlan
+
+    if isinstance(plan, (DwPlan, WinPlan)):
+        return ""
+    if isinstance(plan, TilePlan):
+        if plan.geometry.dataflow is not Dataflow.WS:
+            return "only a weight-stationary GEMM writes its output as planes"
+        if plan.gemm.repeats != 1:
+            return f"its {plan.gemm.repeats} groups are not one feature map"
+        if plan.n_mt != 1 and ceil_div(plan.gemm.n, plan.geometry.cols) != 1:
+            return (f"its output tiles ({plan.n_mt} M tiles of {ceil_div(plan.gemm.n, plan.geometry.cols)} column "
+                    "chunks each) are not whole planes")
+        return ""
+    return f"its plan ({type(plan).__name__}) does not write a feature map as planes"
+
+
+def output_plane_bytes(placed: PlacedLayer) -> int:
+    """Bytes from one output plane (``cols`` channels) of ``placed`` to the next, as its descriptor writes them."""
+    from codesign.sim.convplan import WinPlan
+    from codesign.sim.dwplan import DwPlan
+
+    plan = placed.plan
+    if isinstance(plan, WinPlan):
+        return placed.descriptor["cv_c_block"]
+    if isinstance(plan, DwPlan):
+        return plan.plane_bytes[2]
+    return plan.gemm.m * plan.beats_per_word[2] * plan.bus_bytes
+
+
+def input_plane_bytes(placed: PlacedLayer, operand: str) -> int:
+    """Bytes from one input plane to the next that ``placed`` reads (``operand`` ``"a"``, or ``"b"`` for a
+    global average pool, whose feature map is its B: a column chunk's ``ceil(K / rows) * rows`` words)."""
+    from codesign.sim.convplan import WinPlan
+    from codesign.sim.dwplan import DwPlan
+
+    plan = placed.plan
+    if isinstance(plan, WinPlan):
+        return plan.strides_bytes["plane_a"]
+    if isinstance(plan, DwPlan):
+        return plan.plane_bytes[0]
+    if operand == "b":
+        rows = plan.geometry.rows
+        return ceil_div(plan.gemm.k, rows) * rows * plan.beats_per_word[1] * plan.bus_bytes
+    return plan.gemm.m * plan.beats_per_word[0] * plan.bus_bytes
+
+
+def restride_output(placed: PlacedLayer, plane_bytes: int) -> PlacedLayer:
+    """``placed`` (a convolution with on-chip windows) writing its output planes ``plane_bytes`` apart
+    instead of ``out_h * out_w`` words: the layout its consumer reads (a global average pool's column
+    chunks of ``ceil(K / rows) * rows`` words). The writes move the same bytes, so the timing is the same."""
+    from codesign.sim.convplan import WinPlan
+
+    plan = placed.plan
+    if not isinstance(plan, WinPlan):
+        raise ConfigError(f"output planes {plane_bytes} bytes apart need a convolution with on-chip windows, not a "
+                          f"{type(plan).__name__}")
+    natural = plan.strides_bytes["plane_c"]
+    if plane_bytes < natural or plane_bytes % plan.bus_bytes:
+        raise ConfigError(f"output plane stride must be a multiple of the {plan.bus_bytes}-byte bus of at least "
+                          f"{natural} bytes, not {plane_bytes}")
+    if placed.descriptor["flags"] >> 7 & 1:
+        raise ConfigError("output planes of a layer with a residual add cannot move: its residual is read as them")
+    desc = dict(placed.descriptor)
+    desc["cv_c_block"] = plane_bytes
+    desc["c_stride_n"] = plane_bytes * ceil_div(plan.nt, plan.geometry.cols)
+    desc["c_stride_g"] = plane_bytes * plan.out_planes
+    return replace(placed, descriptor=desc)
+
+
+def feed(consumer: PlacedLayer, operand: str, producer: PlacedLayer) -> PlacedLayer:
+    """``consumer`` reading ``operand`` (``"a"``, ``"b"``: a global average pool's map, or ``"res"``: its
+    fused residual add's) from where ``producer`` wrote its output, instead of its own region (which the
+    host leaves zero). One-line ConfigError when the layouts differ (word size or plane stride)."""
+    wc = producer.plan.word_bytes()[2] if hasattr(producer.plan, "word_bytes") else (
+        producer.plan.beats_per_word[2] * producer.plan.bus_bytes)
+    cplan = consumer.plan
+    words = cplan.word_bytes() if hasattr(cplan, "word_bytes") else tuple(
+        p * cplan.bus_bytes for p in cplan.beats_per_word)
+    want_word = words[2] if operand == "res" else words[0 if operand == "a" else 1]
+    if want_word != wc:
+        raise ConfigError(f"operand {operand} reads {want_word}-byte words, not the producer's {wc}-byte output words")
+    have = output_plane_bytes(producer)
+    want = output_plane_bytes(consumer) if operand == "res" else input_plane_bytes(consumer, operand)
+    if have != want:
+        raise ConfigError(f"operand {operand} reads planes {want} bytes apart, not the producer's {have}")
+    field = {"a": "a_base", "b": "b_base", "res": "res_base"}[operand]
+    desc = dict(consumer.descriptor)
+    desc[field] = producer.c_base
+    return replace(consumer, descriptor=desc, **({field: producer.c_base} if field != "res_base" else {}))

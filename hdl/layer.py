@@ -78,6 +78,14 @@ def has_conv_windows(config: AcceleratorConfig) -> bool:
     return not design_reason(config)
 
 
+def program_members() -> dict[str, wiring.Member]:
+    """The network sequencer's hook on the layer (``LayerAccelerator(program_port=True)``): a register
+    write port (``ext_wr_*``, a full-word write at a register offset, as one through AXI4-Lite) and the
+    readable state (STATUS bits, ERROR, the counters concatenated in ``regs.COUNTERS`` order, 64 bits each)."""
+    return {"ext_wr_en": In(1), "ext_wr_addr": In(REGS_ADDR_BITS), "ext_wr_data": In(32),
+            "ext_status": Out(3), "ext_error": Out(len(ERROR_BITS)), "ext_counters": Out(64 * len(COUNTERS))}
+
+
 def layer_members(config: AcceleratorConfig) -> dict[str, wiring.Member]:
     return {**axil_members(), **axi_master_members(bus_bytes(config) * 8), "irq": Out(1)}
 
@@ -85,7 +93,7 @@ def layer_members(config: AcceleratorConfig) -> dict[str, wiring.Member]:
 class LayerAccelerator(wiring.Component):
     """The whole-layer accelerator for one :class:`AcceleratorConfig` (WS, OS, or IS on the WS core)."""
 
-    def __init__(self, config: AcceleratorConfig):
+    def __init__(self, config: AcceleratorConfig, *, program_port: bool = False):
         HardwarePlan(config)  # validates
         self.is_ = config.dataflow is Dataflow.IS
         # the core (WS for IS, with the operands' roles swapped: see codesign.hdl.plan.core_config)
@@ -114,7 +122,10 @@ class LayerAccelerator(wiring.Component):
         self.windows = has_conv_windows(config)
         # a residual add in the write-back (codesign.sim.fusion): the vector unit's ADD on the way out
         self.residual = self.vector and self.requant
-        super().__init__(layer_members(config))
+        # the network sequencer's hook (codesign.hdl.control.network): register writes beside the AXI4-Lite
+        # port's, and the readable state as ports
+        self.program_port = program_port
+        super().__init__({**layer_members(config), **(program_members() if program_port else {})})
 
     # -- published timing (codesign.sim.tileplan: what the simulator uses) -----------------------------
     def tile_compute_cycles(self, groups: int, m: int, n: int, k: int) -> int:
@@ -179,6 +190,9 @@ class LayerAccelerator(wiring.Component):
         error_code = Signal(len(ERROR_BITS))
         start_req = Signal()  # a write of CTRL bit 0 this cycle
         m.d.comb += self.irq.eq(done)
+        if self.program_port:
+            m.d.comb += [self.ext_status.eq(Cat(busy, done, error)), self.ext_error.eq(error_code),
+                         self.ext_counters.eq(Cat(*counters.values()))]
         self._axil(m, desc, wide, counters, Cat(busy, done, error), error_code, start_req)
 
         # -- descriptor checks (combinational, sampled at start) ---------------------------------
@@ -619,6 +633,10 @@ class LayerAccelerator(wiring.Component):
         waddr = self.s_axil_awaddr
         strb = self.s_axil_wstrb
         data = self.s_axil_wdata
+        if self.program_port:  # a write of the network sequencer (whole words): as the port's, without a response
+            ext = self.ext_wr_en
+            waddr, strb, data = Mux(ext, self.ext_wr_addr, waddr), Mux(ext, 0xF, strb), Mux(ext, self.ext_wr_data, data)
+            wr = wr | ext
         for r in REGISTERS:
             if r.name == "ctrl":
                 m.d.comb += start_req.eq(wr & (waddr == r.offset) & data[0] & strb[0])
