@@ -70,6 +70,13 @@ def check_descriptor(desc: dict[str, int], hw: HardwarePlan, plan: TilePlan) -> 
         for name in ("cv_a_block", "cv_c_block"):
             if desc[name] % bus:
                 raise ConfigError(f"descriptor {name} must be a multiple of the {bus}-byte bus width, not {desc[name]}")
+    if desc["cv_c_block"] and not desc["flags"] >> 6 & 1:  # a GEMM's planes out (restride_output)
+        if desc["gt"] != 1 or desc["flags"] >> 3 & 0b11:
+            raise ConfigError(f"descriptor cv_c_block (planes out) needs gt 1 and neither depthwise nor vector mode, "
+                              f"not gt={desc['gt']}, flags={desc['flags']:#x}")
+        if desc["cv_c_block"] % bus:
+            raise ConfigError(f"descriptor cv_c_block must be a multiple of the {bus}-byte bus width, not "
+                              f"{desc['cv_c_block']}")
     if desc["flags"] >> 7 & 1:  # a residual add in the write-back
         from codesign.hdl.layer import has_vector_unit
 
@@ -731,8 +738,11 @@ def skip_hardware_of(config: Any) -> bool:
     return skip_hardware(config) is not None
 
 
-def output_planes_reason(plan: Any) -> str:
-    """Why ``plan`` does not write its output as planes of ``cols`` channels ('' when it does)."""
+def output_planes_reason(plan: Any, config: Any) -> str:
+    """Why ``plan`` cannot write its output as planes of ``cols`` channels on ``config``'s design ('' when it
+    can: a depthwise or window layer does; a weight-stationary GEMM of one group does when its tiles are whole
+    planes, or with :func:`restride_output`'s planes out where the design builds conv windows)."""
+    from codesign.hdl.layer import has_conv_windows
     from codesign.sim.convplan import WinPlan
     from codesign.sim.dwplan import DwPlan
 
@@ -743,9 +753,10 @@ def output_planes_reason(plan: Any) -> str:
             return "only a weight-stationary GEMM writes its output as planes"
         if plan.gemm.repeats != 1:
             return f"its {plan.gemm.repeats} groups are not one feature map"
-        if plan.n_mt != 1 and ceil_div(plan.gemm.n, plan.geometry.cols) != 1:
-            return (f"its output tiles ({plan.n_mt} M tiles of {ceil_div(plan.gemm.n, plan.geometry.cols)} column "
-                    "chunks each) are not whole planes")
+        chunks = ceil_div(plan.gemm.n, plan.geometry.cols)
+        if plan.n_mt != 1 and chunks != 1 and not has_conv_windows(config):
+            return (f"its output tiles ({plan.n_mt} M tiles of {chunks} column chunks each) are not whole planes, "
+                    "and the design builds no conv windows (whose plane writes would place them)")
         return ""
     return f"its plan ({type(plan).__name__}) does not write a feature map as planes"
 
@@ -760,7 +771,35 @@ def output_plane_bytes(placed: PlacedLayer) -> int:
         return placed.descriptor["cv_c_block"]
     if isinstance(plan, DwPlan):
         return plan.plane_bytes[2]
+    if placed.descriptor.get("cv_c_block"):  # a GEMM's planes out (restride_output)
+        return placed.descriptor["cv_c_block"]
     return plan.gemm.m * plan.beats_per_word[2] * plan.bus_bytes
+
+
+def writes_planes(placed: PlacedLayer) -> bool:
+    """Whether ``placed`` (as its descriptor stands) writes its output as planes of ``cols`` channels."""
+    plan = placed.plan
+    if not isinstance(plan, TilePlan):
+        return True  # depthwise and window layers write planes (output_planes_reason refuses the rest)
+    return bool(placed.descriptor.get("cv_c_block")) or plan.n_mt == 1 or ceil_div(plan.gemm.n,
+                                                                                   plan.geometry.cols) == 1
+
+
+def read_gemm_planes(image: bytes, placed: PlacedLayer, hw: HardwarePlan) -> np.ndarray:
+    """A weight-stationary GEMM's output written as planes (:func:`restride_output`) as ``C[1, M, N]``."""
+    plan = placed.plan
+    cols, m_, n_ = plan.geometry.cols, plan.gemm.m, plan.gemm.n
+    stride = output_plane_bytes(placed)
+    wc = plan.beats_per_word[2] * plan.bus_bytes
+    out = np.zeros((1, m_, n_), dtype=np.int64)
+    for f in range(ceil_div(n_, cols)):
+        at = placed.c_base + f * stride
+        words = [int.from_bytes(image[at + i * wc:at + (i + 1) * wc], "little") for i in range(m_)]
+        vals = hw.unpack_outputs(words, m_, cols, plan.geometry.out_bits or None,
+                                 hw.config.act_signed if plan.requantized else None)
+        width = min(n_, (f + 1) * cols) - f * cols
+        out[0, :, f * cols:f * cols + width] = vals[:, :width]
+    return out
 
 
 def input_plane_bytes(placed: PlacedLayer, operand: str) -> int:
@@ -780,26 +819,45 @@ def input_plane_bytes(placed: PlacedLayer, operand: str) -> int:
     return plan.gemm.m * plan.beats_per_word[0] * plan.bus_bytes
 
 
-def restride_output(placed: PlacedLayer, plane_bytes: int) -> PlacedLayer:
-    """``placed`` (a convolution with on-chip windows) writing its output planes ``plane_bytes`` apart
-    instead of ``out_h * out_w`` words: the layout its consumer reads (a global average pool's column
-    chunks of ``ceil(K / rows) * rows`` words). The writes move the same bytes, so the timing is the same."""
+def restride_output(placed: PlacedLayer, plane_bytes: int, config: Any) -> PlacedLayer:
+    """``placed`` writing its output planes (``cols`` channels each) ``plane_bytes`` apart: the layout its
+    consumer reads (a convolution's or depthwise layer's planes of ``out_h * out_w`` words, a global
+    average pool's column chunks of ``ceil(K / rows) * rows`` words). The writes move the same bytes in the
+    same order, so the timing is the same.
+
+    A convolution with on-chip windows moves its planes (``cv_c_block``). A weight-stationary GEMM of one
+    group, whose C blocks are its tiles' column chunks of M-tile words one after another, writes them as
+    planes ("planes out": ``cv_c_block`` non-zero outside window mode, on a design that builds conv
+    windows), each chunk of a tile at its plane; its requantization table then advances a word a block
+    (``q_nf`` 1)."""
+    from codesign.hdl.layer import has_conv_windows
     from codesign.sim.convplan import WinPlan
 
     plan = placed.plan
-    if not isinstance(plan, WinPlan):
-        raise ConfigError(f"output planes {plane_bytes} bytes apart need a convolution with on-chip windows, not a "
-                          f"{type(plan).__name__}")
-    natural = plan.strides_bytes["plane_c"]
+    desc = dict(placed.descriptor)
+    cols = plan.geometry.cols
+    if isinstance(plan, WinPlan):
+        natural = plan.strides_bytes["plane_c"]
+        planes = plan.out_planes
+    elif isinstance(plan, TilePlan) and plan.geometry.dataflow is Dataflow.WS and plan.gemm.repeats == 1:
+        if not has_conv_windows(config):
+            raise ConfigError("a GEMM's output planes need a design that builds conv windows (conv_windows: true, "
+                              "a square weight-stationary array)")
+        natural = plan.gemm.m * plan.beats_per_word[2] * plan.bus_bytes
+        planes = ceil_div(plan.gemm.n, cols)
+        wc = plan.beats_per_word[2] * plan.bus_bytes
+        desc.update(c_stride_m=plan.mt * wc, q_nf=1 if plan.requantized else desc["q_nf"])
+    else:
+        raise ConfigError(f"output planes {plane_bytes} bytes apart need a convolution with on-chip windows or a "
+                          f"weight-stationary GEMM of one group, not a {type(plan).__name__}")
     if plane_bytes < natural or plane_bytes % plan.bus_bytes:
         raise ConfigError(f"output plane stride must be a multiple of the {plan.bus_bytes}-byte bus of at least "
                           f"{natural} bytes, not {plane_bytes}")
-    if placed.descriptor["flags"] >> 7 & 1:
+    if desc["flags"] >> 7 & 1:
         raise ConfigError("output planes of a layer with a residual add cannot move: its residual is read as them")
-    desc = dict(placed.descriptor)
     desc["cv_c_block"] = plane_bytes
-    desc["c_stride_n"] = plane_bytes * ceil_div(plan.nt, plan.geometry.cols)
-    desc["c_stride_g"] = plane_bytes * plan.out_planes
+    desc["c_stride_n"] = plane_bytes * ceil_div(plan.nt, cols)
+    desc["c_stride_g"] = plane_bytes * planes
     return replace(placed, descriptor=desc)
 
 

@@ -235,6 +235,13 @@ class LayerAccelerator(wiring.Component):
         checks["cv_unsupported"] = win_mode & (dw_mode | vec_mode | (d["gt"] != 1) | Const(int(not self.windows), 1)
                                                | (d["dw_kernel"][0:8] == 0) | (d["dw_kernel"][8:16] == 0)
                                                | (d["dw_kernel"][16:24] == 0) | (d["dw_kernel"][24:32] == 0))
+        # planes out (a network program's GEMM feeding planes: codesign.hdl.host.restride_output): outside window
+        # mode, a non-zero cv_c_block writes a WS GEMM's column chunks as planes cv_c_block apart, as window mode
+        # writes them (one group a tile)
+        planes_out = (win_mode | (d["cv_c_block"] != 0)) if self.windows else win_mode
+        checks["cv_unsupported"] = checks["cv_unsupported"] | (planes_out & ~win_mode & (dw_mode | vec_mode
+                                                                                         | (d["gt"] != 1)))
+        checks["unaligned"] = checks["unaligned"] | (planes_out & ((d["cv_c_block"] & bus_mask) != 0))
         res_mode = d["flags"][7]
         checks["res_unsupported"] = res_mode & (dw_mode | vec_mode | Const(int(not self.residual), 1))
         checks["unaligned"] = checks["unaligned"] | (res_mode & ((d["res_base"] & bus_mask) != 0))
@@ -292,8 +299,8 @@ class LayerAccelerator(wiring.Component):
         chunks = Mux(it.ns == d["nt"], d["c_nf_0"], d["c_nf_1"])  # of this tile's columns
         # windows: the C blocks are the tile's column chunks (planes of the output), ms pixels each, a
         # plane apart in DRAM; the A blocks its ks input planes' bands, a plane apart
-        c_blocks = Mux(win_mode, chunks, it.gs)[:DIM_BITS]
-        c_block_words = Mux(win_mode, it.ms, it.c_words)[:words_bits]
+        c_blocks = Mux(planes_out, chunks, it.gs)[:DIM_BITS]
+        c_block_words = Mux(planes_out, it.ms, it.c_words)[:words_bits]
         y_slot = Signal(2, name="y_slot")  # the residual slot of the tile being loaded: tiles mod 2B
         m.d.comb += store_q.w_data.eq(Cat(it.last_k, it.c_addr, c_blocks, c_block_words, it.c_slot,
                                           it.q_index[:words_bits + 8], run[:DIM_BITS], chunks[:DIM_BITS], y_slot))
@@ -321,7 +328,7 @@ class LayerAccelerator(wiring.Component):
                 y_rd.addr.eq(dma.y_rd_addr), y_rd.en.eq(dma.y_rd_en), dma.y_rd_data.eq(y_rd.data),
                 dma.rd_y_addr.eq(it.c_addr - d["c_base"] + d["res_base"]), dma.rd_y_block_words.eq(c_block_words),
                 dma.rd_y_blocks.eq(Mux(res_mode & it.last_k & ~q_prologue, c_blocks, 0)),
-                dma.rd_y_stride.eq(Mux(win_mode, d["cv_c_block"], 0)), dma.rd_y_word.eq(y_slot * sc),
+                dma.rd_y_stride.eq(Mux(planes_out, d["cv_c_block"], 0)), dma.rd_y_word.eq(y_slot * sc),
                 dma.wr_post.eq(res_mode), dma.wr_y_word.eq(head["y_slot"] * sc),
             ]
         m.d.comb += [
@@ -331,7 +338,7 @@ class LayerAccelerator(wiring.Component):
             dma.rd_a_addr.eq(it.a_addr), dma.rd_a_block_words.eq(it.a_words),
             dma.rd_a_blocks.eq(Mux(it.load_a & ~q_prologue, Mux(win_mode, it.ks, it.gs), 0)),
             dma.rd_a_word.eq(it.a_slot * sa), dma.rd_a_stride.eq(Mux(win_mode, d["cv_a_block"], 0)),
-            dma.wr_stride.eq(Mux(win_mode, d["cv_c_block"], 0)),
+            dma.wr_stride.eq(Mux(planes_out, d["cv_c_block"], 0)),
             dma.rd_b_addr.eq(it.b_addr), dma.rd_b_block_words.eq(it.b_words),
             dma.rd_b_blocks.eq(Mux(it.load_b & ~q_prologue, it.gs, 0)), dma.rd_b_word.eq(it.b_slot * sb),
             dma.rd_q_addr.eq(d["q_base"]), dma.rd_q_words.eq(Mux(q_prologue, d["q_words"], 0)),

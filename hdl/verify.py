@@ -923,7 +923,7 @@ def program_steps(net: Any, config: AcceleratorConfig, batch: int = 1) -> list[_
             if why:
                 raise WorkloadError(f"layer {ly.name!r} cannot run from one start: {why}")
             prod = produced.get(writer.get(src, src))
-            why = output_planes_reason(prod) if prod is not None else f"its source {src!r} is not a record"
+            why = output_planes_reason(prod, config) if prod is not None else f"its source {src!r} is not a record"
             pixels = getattr(by_name[src], "out_h", 1) * getattr(by_name[src], "out_w", 1)
             if not why and isinstance(ly, Linear) and pixels != 1:
                 why = (f"it flattens a map of {pixels} pixels, whose planes (channels-last) are not its K order: "
@@ -939,7 +939,7 @@ def program_steps(net: Any, config: AcceleratorConfig, batch: int = 1) -> list[_
                                     f"by a layer, not {add.sources!r}")
             res = writer.get(others[0], others[0])
             prod = produced.get(res)
-            why = output_planes_reason(prod) if prod is not None else f"{res!r} is not a record"
+            why = output_planes_reason(prod, config) if prod is not None else f"{res!r} is not a record"
             if why:
                 raise WorkloadError(f"layer {add.name!r} cannot read {res!r}'s output in place: {why}")
             step.residual, step.add = res, add
@@ -979,10 +979,12 @@ def verify_program(workload: Any, config: AcceleratorConfig | None = None, *, se
         place_win_layer,
         random_requant,
         read_dw_outputs,
+        read_gemm_planes,
         read_outputs,
         read_program_counters,
         read_win_outputs,
         restride_output,
+        writes_planes,
     )
     from codesign.sim.convplan import WinPlan
     from codesign.sim.dwplan import DwPlan
@@ -1015,6 +1017,14 @@ def verify_program(workload: Any, config: AcceleratorConfig | None = None, *, se
     expects: list[np.ndarray] = []
     refs: list[int] = []
     dims: list[tuple[int, int, int, int]] = []  # groups, M, N, K of each record's GEMM view
+
+    def producer(name: str, plane_bytes: int) -> Any:
+        """The placed layer ``name``, writing its output as planes ``plane_bytes`` apart (moved if need be)."""
+        prod = placed[name]
+        if not writes_planes(prod) or output_plane_bytes(prod) != plane_bytes:
+            placed[name] = prod = restride_output(prod, plane_bytes, config)
+        return prod
+
     for i, st in enumerate(steps):
         ly, hwl, plan = st.layer, st.hw, st.plan
         first = st.source == NETWORK_INPUT
@@ -1031,7 +1041,8 @@ def verify_program(workload: Any, config: AcceleratorConfig | None = None, *, se
             dims.append((hwl.channels, out.shape[1], 1, hwl.kernel[0] * hwl.kernel[1]))  # type: ignore[index]
             acts[ly.name] = out[:, :, 0].reshape(1, hwl.channels, hwl.out_h, hwl.out_w)
             refs.append(0)
-            p = feed(place_dw_layer(image, plan, np.zeros_like(x), None, len(image), q), "a", placed[st.source])
+            p = place_dw_layer(image, plan, np.zeros_like(x), None, len(image), q)
+            p = feed(p, "a", producer(st.source, input_plane_bytes(p, "a")))
             placed[ly.name] = p
             continue
         if isinstance(hwl, Conv2d):
@@ -1105,13 +1116,9 @@ def verify_program(workload: Any, config: AcceleratorConfig | None = None, *, se
         # read the producer's output in place (a global pool's map is its B operand)
         if not first:
             operand = "b" if isinstance(hwl, MatMul) else "a"
-            prod = placed[st.source]
-            want = input_plane_bytes(p, operand)
-            if output_plane_bytes(prod) != want:
-                placed[st.source] = prod = restride_output(prod, want)
-            p = feed(p, operand, prod)
+            p = feed(p, operand, producer(st.source, input_plane_bytes(p, operand)))
         if resid is not None:
-            p = feed(p, "res", placed[st.residual])
+            p = feed(p, "res", producer(st.residual, output_plane_bytes(p)))
         placed[ly.name] = p
     records = [placed[st.layer.name] for st in steps]
     for st, p in zip(steps, records, strict=True):
@@ -1151,6 +1158,8 @@ def verify_program(workload: Any, config: AcceleratorConfig | None = None, *, se
             c = read_dw_outputs(out_image, p, core)
         elif isinstance(p.plan, WinPlan):
             c = read_win_outputs(_compact_planes(out_image, p), p, core)
+        elif p.descriptor.get("cv_c_block"):  # a GEMM's planes out
+            c = read_gemm_planes(out_image, p, core)
         else:
             c = read_outputs(out_image, p, core)
         sim = sim_rows[st.layer.name]

@@ -13,8 +13,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.mark.parametrize(("argv", "line"), [
     (["verify", "--workload", "resnet8_cifar", "--network", "--rows", "8", "--cols", "8"],
-     "codesign verify: error: layer 'stack1.conv1' cannot read 'conv1''s output in place: its output tiles (2 M "
-     "tiles of 2 column chunks each) are not whole planes"),
+     "codesign verify: error: layer 'stack2.shortcut' cannot run from one start: its plan reads im2col (a 1x1 "
+     "convolution, stride 2x2), which the host lays out from the producer's output"),
     (["verify", "--workload", "ds_cnn_kws", "--network", "--batch", "2"],
      "codesign verify: error: --batch must be 1 for a network from one start, not 2"),
     (["verify", "--workload", "ds_cnn_kws", "--network", "--dataflow", "os"],

@@ -102,8 +102,10 @@ def test_program_steps_of_the_tiny_networks():
 
 
 @pytest.mark.parametrize(("workload", "config", "message"), [
-    ("resnet8_cifar", CFG8, r"^layer 'stack1\.conv1' cannot read 'conv1''s output in place: its output tiles "
-                            r"\(2 M tiles of 2 column chunks each\) are not whole planes$"),
+    ("resnet8_cifar", CFG8, r"^layer 'stack2\.shortcut' cannot run from one start: its plan reads im2col \(a 1x1 "
+                            r"convolution, stride 2x2\), which the host lays out from the producer's output$"),
+    ("resnet8_cifar", CFG8.replace(conv_windows=False),  # every convolution on im2col
+     r"^layer 'stack1\.conv1' cannot run from one start: its plan reads im2col \(a 3x3 convolution, stride 1x1\)"),
     ("digits_cnn", CFG8, r"^layer 'fc' cannot read 'conv3''s output in place: it flattens a map of 4 pixels"),
     ("ds_cnn_kws", CFG8.replace(dataflow="os"), r"^a network from one start needs dataflow ws"),
     ("ds_cnn_kws", CFG8.replace(requantize=False), r"^a network from one start needs requantize: true"),
@@ -143,15 +145,15 @@ def _placed(step: int, base: int):
 
 def test_feed_and_restride_refuse_other_layouts():
     dw, pw, dw2 = _placed(1, 0), _placed(2, 1 << 20), _placed(3, 2 << 20)  # ds1.dw, ds1.pw, ds2.dw
-    with pytest.raises(ConfigError, match=r"^output planes 2048 bytes apart need a convolution with on-chip windows, "
-                                          r"not a DwPlan$"):
-        restride_output(dw, 2048)
+    with pytest.raises(ConfigError, match=r"^output planes 2048 bytes apart need a convolution with on-chip windows "
+                                          r"or a weight-stationary GEMM of one group, not a DwPlan$"):
+        restride_output(dw, 2048, CFG8)
     fed = feed(dw2, "a", pw)  # 125 pixels of 16-byte words a plane, written and read
     assert fed.descriptor["a_base"] == pw.c_base == fed.a_base
-    moved = restride_output(pw, 128 * 16)  # a global pool's column chunks: 128 words
+    moved = restride_output(pw, 128 * 16, CFG8)  # a global pool's column chunks: 128 words
     assert moved.descriptor["cv_c_block"] == 2048 and moved.descriptor["c_stride_n"] == 2048 * 8
     with pytest.raises(ConfigError, match=r"^operand a reads planes 2000 bytes apart, not the producer's 2048$"):
         feed(dw2, "a", moved)
     with pytest.raises(ConfigError, match=r"^output plane stride must be a multiple of the 16-byte bus of at least "
                                           r"2000 bytes, not 1000$"):
-        restride_output(pw, 1000)
+        restride_output(pw, 1000, CFG8)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from codesign.errors import ConfigError, WorkloadError
+from codesign.errors import ConfigError
 from codesign.hdl.bench.runner import default_simulator, simulator_available
 from codesign.hdl.control.regs import DESCRIPTOR_FIELDS
 from codesign.hdl.verify import program_steps, verify_program
@@ -98,18 +98,23 @@ def test_chain_with_stalls_keeps_outputs():
     assert v.ok
 
 
-def test_network_the_host_must_touch_is_refused():
+def test_gemm_planes_out():
     """8 channels on 4 columns: the first convolution's output is 4 M tiles of 2 column chunks each, not
-    planes, so the depthwise layer cannot read it in place (one line, naming both layers)."""
+    planes; its descriptor writes each tile's chunks at their planes (cv_c_block outside window mode), so the
+    depthwise layer reads them in place, with the same cycles (the same bytes written in the same order)."""
     config = AcceleratorConfig(**BASE)  # type: ignore[arg-type]
-    with pytest.raises(WorkloadError, match=r"^layer 'dw' cannot read 'conv''s output in place: its output tiles "
-                                            r"\(4 M tiles of 2 column chunks each\) are not whole planes$"):
-        program_steps(chain(channels=8, h=8, w=8), config)
+    net = chain(channels=8, h=8, w=8)
+    first = program_steps(net, config)[0].plan
+    assert (first.n_mt, -(-first.gemm.n // 4)) == (4, 2)
+    v = verify_program(net, config, seed=4)
+    assert v.outputs_match and all(r.ok for r in v.layers)
+    assert v.rtl_cycles == v.sim_cycles == simulate_network(net, config).program_cycles
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("workload", ["ds_cnn_kws", "mobilenet_v1_vww"])
+@pytest.mark.parametrize("workload", ["ds_cnn_kws", "mobilenet_v1_vww", "mobilenet_v2"])
 def test_mlperf_tiny_from_one_start(workload):
+    """The MLPerf Tiny networks (and MobileNetV2, its stem's GEMM writing planes) on 8x8 from one start."""
     config = AcceleratorConfig(rows=8, cols=8)
     v = verify_program(workload, config)
     assert v.outputs_match
