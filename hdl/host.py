@@ -819,7 +819,8 @@ def input_plane_bytes(placed: PlacedLayer, operand: str) -> int:
     return plan.gemm.m * plan.beats_per_word[0] * plan.bus_bytes
 
 
-def restride_output(placed: PlacedLayer, plane_bytes: int, config: Any) -> PlacedLayer:
+def restride_output(placed: PlacedLayer, plane_bytes: int, config: Any,
+                    image: bytearray | None = None) -> PlacedLayer:
     """``placed`` writing its output planes (``cols`` channels each) ``plane_bytes`` apart: the layout its
     consumer reads (a convolution's or depthwise layer's planes of ``out_h * out_w`` words, a global
     average pool's column chunks of ``ceil(K / rows) * rows`` words). The writes move the same bytes in the
@@ -829,7 +830,10 @@ def restride_output(placed: PlacedLayer, plane_bytes: int, config: Any) -> Place
     group, whose C blocks are its tiles' column chunks of M-tile words one after another, writes them as
     planes ("planes out": ``cv_c_block`` non-zero outside window mode, on a design that builds conv
     windows), each chunk of a tile at its plane; its requantization table then advances a word a block
-    (``q_nf`` 1)."""
+    (``q_nf`` 1).
+
+    Planes further apart than the output region holds move the output to a new zeroed region at the end of
+    ``image`` (required then): the words between a plane's pixels and the next plane stay zero."""
     from codesign.hdl.layer import has_conv_windows
     from codesign.sim.convplan import WinPlan
 
@@ -858,7 +862,16 @@ def restride_output(placed: PlacedLayer, plane_bytes: int, config: Any) -> Place
     desc["cv_c_block"] = plane_bytes
     desc["c_stride_n"] = plane_bytes * ceil_div(plan.nt, cols)
     desc["c_stride_g"] = plane_bytes * planes
-    return replace(placed, descriptor=desc)
+    need = plane_bytes * planes * getattr(plan, "batch", 1)
+    if need <= plan.dram_footprint_bytes[2]:
+        return replace(placed, descriptor=desc)
+    if image is None:
+        raise ConfigError(f"output planes {plane_bytes} bytes apart need {need} bytes, more than the output region's "
+                          f"{plan.dram_footprint_bytes[2]}: pass the image to move the output")
+    c_base = _round_up(len(image), ALIGN_BYTES)
+    image.extend(bytes(_round_up(c_base + need, ALIGN_BYTES) - len(image)))
+    desc["c_base"] = c_base
+    return replace(placed, descriptor=desc, c_base=c_base)
 
 
 def feed(consumer: PlacedLayer, operand: str, producer: PlacedLayer) -> PlacedLayer:

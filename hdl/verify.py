@@ -1018,11 +1018,17 @@ def verify_program(workload: Any, config: AcceleratorConfig | None = None, *, se
     refs: list[int] = []
     dims: list[tuple[int, int, int, int]] = []  # groups, M, N, K of each record's GEMM view
 
+    fed: set[str] = set()  # layers whose output a consumer already reads (its layout is fixed)
+
     def producer(name: str, plane_bytes: int) -> Any:
         """The placed layer ``name``, writing its output as planes ``plane_bytes`` apart (moved if need be)."""
         prod = placed[name]
         if not writes_planes(prod) or output_plane_bytes(prod) != plane_bytes:
-            placed[name] = prod = restride_output(prod, plane_bytes, config)
+            if name in fed:
+                raise ConfigError(f"layer {name!r}: its consumers read its output planes {output_plane_bytes(prod)} "
+                                  f"and {plane_bytes} bytes apart")
+            placed[name] = prod = restride_output(prod, plane_bytes, config, image)
+        fed.add(name)
         return prod
 
     for i, st in enumerate(steps):

@@ -150,8 +150,15 @@ def test_feed_and_restride_refuse_other_layouts():
         restride_output(dw, 2048, CFG8)
     fed = feed(dw2, "a", pw)  # 125 pixels of 16-byte words a plane, written and read
     assert fed.descriptor["a_base"] == pw.c_base == fed.a_base
-    moved = restride_output(pw, 128 * 16, CFG8)  # a global pool's column chunks: 128 words
+    # a global pool's column chunks: 128 words a plane, 8 planes: 16,384 bytes, more than the 8 x 125 x 16 =
+    # 16,000 of the output region: the output moves to a new zeroed region (the planes would overrun the next)
+    with pytest.raises(ConfigError, match=r"^output planes 2048 bytes apart need 16384 bytes, more than the output "
+                                          r"region's 16000"):
+        restride_output(pw, 128 * 16, CFG8)
+    image = bytearray(5000)
+    moved = restride_output(pw, 128 * 16, CFG8, image)
     assert moved.descriptor["cv_c_block"] == 2048 and moved.descriptor["c_stride_n"] == 2048 * 8
+    assert moved.c_base == moved.descriptor["c_base"] == 8192 and len(image) == 8192 + 16384
     with pytest.raises(ConfigError, match=r"^operand a reads planes 2000 bytes apart, not the producer's 2048$"):
         feed(dw2, "a", moved)
     with pytest.raises(ConfigError, match=r"^output plane stride must be a multiple of the 16-byte bus of at least "
