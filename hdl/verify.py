@@ -994,6 +994,7 @@ def verify_program(workload: Any, config: AcceleratorConfig | None = None, *, se
         image_hex,
         input_plane_bytes,
         output_plane_bytes,
+        place_act_table,
         place_dw_layer,
         place_layer,
         place_program,
@@ -1012,7 +1013,7 @@ def verify_program(workload: Any, config: AcceleratorConfig | None = None, *, se
     from codesign.sim.dwplan import DwPlan
     from codesign.sim.engine import simulate_network
     from codesign.sim.tileplan import bus_bytes
-    from codesign.workloads.eltwise_arith import tflite_add
+    from codesign.workloads.eltwise_arith import apply_table, seeded_activation_table, tflite_add
     from codesign.workloads.layers import NETWORK_INPUT, Conv2d, Linear, MatMul, Network
     from codesign.workloads.tensors import conv_tensors, im2col, layer_operands
 
@@ -1100,6 +1101,10 @@ def verify_program(workload: Any, config: AcceleratorConfig | None = None, *, se
         acc = np.matmul(a.astype(np.int64), b.astype(np.int64))
         q = random_requant(acc, config.act_bits, config.act_signed, rng)
         out = q.apply(acc)
+        tab = None  # a table activation in the write-back (flags bit 10): seeded for its function
+        if getattr(plan, "act_table", False):
+            tab = seeded_activation_table(ly.activation, config.act_bits, config.act_signed)
+            out = apply_table(tab, out, config.act_bits)
         resid = None
         if st.add is not None:
             params = ResidualOperands.seeded(out.shape, config, seed).params
@@ -1141,6 +1146,8 @@ def verify_program(workload: Any, config: AcceleratorConfig | None = None, *, se
             a_img = a if (first or pooled) else np.zeros_like(a)
             b_img = np.zeros_like(b) if pooled else b
             p = place_layer(image, plan, core, a_img, b_img, start, q)
+        if tab is not None:
+            p = place_act_table(image, p, tab)
         # read the producer's output in place (a global pool's map is its B operand)
         if not first:
             operand = "b" if isinstance(hwl, MatMul) else "a"
