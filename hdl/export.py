@@ -54,6 +54,16 @@ def layer_verilog_for(config: AcceleratorConfig) -> tuple[str, str]:
     return _to_verilog(LayerAccelerator(config), layer_top_name(config))
 
 
+@lru_cache(maxsize=16)
+def network_verilog_for(config: AcceleratorConfig) -> tuple[str, str]:
+    """``(top_module_name, verilog_text)`` of the network top (the whole-layer accelerator behind a network
+    sequencer: :mod:`codesign.hdl.control.network`) for ``config``; deterministic like :func:`verilog_for`."""
+    from codesign.hdl.control.network import NetworkAccelerator, network_top_name
+
+    HardwarePlan(config)
+    return _to_verilog(NetworkAccelerator(config), network_top_name(config))
+
+
 def _to_verilog(top, name: str) -> tuple[str, str]:
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
     from amaranth._toolchain.yosys import find_yosys
@@ -115,10 +125,12 @@ def timing_summary(config: AcceleratorConfig) -> dict[str, object]:
     }
 
 
-def generate(config: AcceleratorConfig, out_dir: str | Path) -> Generated:
+def generate(config: AcceleratorConfig, out_dir: str | Path, *, network: bool = False) -> Generated:
     """Write the whole-layer accelerator into ``out_dir``: ``<top>.v``, ``<top>_regs.h`` (register map
     for C), ``<top>_regs.py`` (the same for Python) and ``<top>.json`` (parameters, buffers, bus,
-    ports, register map, timing)."""
+    ports, register map, timing). With ``network`` the top is the network top (the same accelerator
+    behind a network sequencer: :mod:`codesign.hdl.control.network`), and the register map adds its
+    registers and the descriptor list's record format."""
     from codesign.hdl.control import regs
     from codesign.hdl.layer import layer_members
     from codesign.sim import tileplan
@@ -131,7 +143,13 @@ def generate(config: AcceleratorConfig, out_dir: str | Path) -> Generated:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ConfigError(f"output directory {str(out_dir)!r} cannot be created: {e.strerror or e}") from e
-    name, text = layer_verilog_for(config)
+    if network:
+        from codesign.sim.program import design_reason
+
+        reason = design_reason(config)
+        if reason:
+            raise ConfigError(reason)
+    name, text = network_verilog_for(config) if network else layer_verilog_for(config)
     vpath, jpath = out / f"{name}.v", out / f"{name}.json"
     hpath, ppath = out / f"{name}_regs.h", out / f"{name}_regs.py"
     bus = tileplan.bus_bytes(config)
@@ -159,9 +177,24 @@ def generate(config: AcceleratorConfig, out_dir: str | Path) -> Generated:
         },
         "ports": _ports(layer_members(config)),
     }
+    header, python = regs.c_header(config=config), regs.python_module(config)
+    if network:
+        from codesign.hdl.control import network as net
+        from codesign.sim import program
+
+        desc["register_map"]["program"] = net.record_description(config)
+        desc["timing"]["program_layer_overhead_cycles"] = (
+            f"{program.FETCH_OVERHEAD_CYCLES} + dram_latency_cycles + ceil(descriptor_read_bytes / "
+            f"dram_bytes_per_cycle) + fields + {program.START_CYCLES} + {program.WRITE_OVERHEAD_CYCLES} + "
+            "dram_latency_cycles + ceil(counter_write_bytes / dram_bytes_per_cycle)")
+        desc["timing"]["program_layer_overhead_cycles_here"] = program.layer_overhead_cycles(config)
+        lines = header.rstrip("\n").split("\n")
+        endif = max(i for i, line in enumerate(lines) if line.startswith("#endif"))
+        header = "\n".join(lines[:endif] + net.c_header_lines(config) + [""] + lines[endif:]) + "\n"
+        python = python + "\n".join(net.python_lines(config)) + "\n"
     _atomic_write(vpath, text)
-    _atomic_write(hpath, regs.c_header(config=config))
-    _atomic_write(ppath, regs.python_module(config))
+    _atomic_write(hpath, header)
+    _atomic_write(ppath, python)
     _atomic_write(jpath, json.dumps(desc, indent=2) + "\n")
     return Generated(top=name, verilog_path=vpath, json_path=jpath, header_path=hpath, regs_path=ppath)
 

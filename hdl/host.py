@@ -70,6 +70,13 @@ def check_descriptor(desc: dict[str, int], hw: HardwarePlan, plan: TilePlan) -> 
         for name in ("cv_a_block", "cv_c_block"):
             if desc[name] % bus:
                 raise ConfigError(f"descriptor {name} must be a multiple of the {bus}-byte bus width, not {desc[name]}")
+    if desc["cv_c_block"] and not desc["flags"] >> 6 & 1:  # a GEMM's planes out (restride_output)
+        if desc["gt"] != 1 or desc["flags"] >> 3 & 0b11:
+            raise ConfigError(f"descriptor cv_c_block (planes out) needs gt 1 and neither depthwise nor vector mode, "
+                              f"not gt={desc['gt']}, flags={desc['flags']:#x}")
+        if desc["cv_c_block"] % bus:
+            raise ConfigError(f"descriptor cv_c_block must be a multiple of the {bus}-byte bus width, not "
+                              f"{desc['cv_c_block']}")
     if desc["flags"] >> 7 & 1:  # a residual add in the write-back
         from codesign.hdl.layer import has_vector_unit
 
@@ -707,3 +714,234 @@ def read_vec_outputs(image: bytes, placed: PlacedLayer, hw: HardwarePlan) -> np.
     per = ceil_div(plan.size, plan.lanes)
     planes = vals.reshape(plan.batch, per, plan.pixels, plan.lanes).transpose(0, 1, 3, 2)
     return planes.reshape(plan.batch, per * plan.lanes, plan.pixels)[:, :plan.size]
+
+
+# --------------------------------------------------------------------------------------------
+# A network from one start (codesign.hdl.control.network, codesign.sim.program): the descriptor list,
+# and every layer reading its producer's output where the producer wrote it
+# --------------------------------------------------------------------------------------------
+def place_program(image: bytearray, descriptors: list[dict[str, int]], bus: int) -> int:
+    """Append the descriptor list of ``descriptors`` (one record per layer, in run order:
+    :func:`codesign.sim.program.record_layout`) to ``image``; returns its byte address (``prog_base``).
+    Each descriptor is checked to hold 32-bit values; the counters' room is zeroed."""
+    from codesign.sim.program import record_layout
+
+    lay = record_layout(bus)
+    base = _round_up(len(image), max(ALIGN_BYTES, lay.record_bytes))
+    end = base + len(descriptors) * lay.record_bytes
+    image.extend(bytes(end - len(image)))
+    for i, desc in enumerate(descriptors):
+        at = base + i * lay.record_bytes
+        for j, (name, _) in enumerate(DESCRIPTOR_FIELDS):
+            v = desc.get(name, 0)
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 1 << 32:
+                raise ConfigError(f"descriptor {name} of record {i} must be an integer from 0 to 2**32-1, not {v!r}")
+            image[at + 4 * j:at + 4 * j + 4] = v.to_bytes(4, "little")
+    return base
+
+
+def read_program_counters(image: bytes, prog_base: int, layers: int, bus: int) -> list[dict[str, int]]:
+    """The counters the sequencer wrote into each of the ``layers`` records (``regs.COUNTERS`` names)."""
+    from codesign.hdl.control.regs import COUNTERS
+    from codesign.sim.program import record_layout
+
+    lay = record_layout(bus)
+    out = []
+    for i in range(layers):
+        at = prog_base + i * lay.record_bytes + lay.counters_offset
+        out.append({name: int.from_bytes(image[at + 8 * j:at + 8 * j + 8], "little")
+                    for j, (name, _) in enumerate(COUNTERS)})
+    return out
+
+
+def input_planes_reason(layer: Any, plan: Any, config: Any) -> str:
+    """Why ``layer`` with ``plan`` cannot read its producer's output planes in place ('' when it can), and
+    so cannot run in a program after another layer: its input then needs the host between layers."""
+    from codesign.sim.convplan import WinPlan
+    from codesign.sim.dwplan import DwPlan
+    from codesign.workloads.layers import Conv2d, Linear, Pool
+
+    if isinstance(plan, (DwPlan, WinPlan)):
+        return "" if not (isinstance(plan, DwPlan) and plan.pooling and plan.batch != 1) else "batch must be 1"
+    if isinstance(plan, TilePlan):
+        if plan.geometry.dataflow is not Dataflow.WS or skip_hardware_of(config):
+            return "a GEMM plan reads the producer's planes only on a weight-stationary array without skipping"
+        if isinstance(layer, Pool) and layer.global_:
+            if plan.n_kt != 1:
+                return f"its pixels (K {plan.gemm.k}) are cut into {plan.n_kt} K tiles, not one plane a column chunk"
+            return ""
+        one_by_one = isinstance(layer, Linear) or (isinstance(layer, Conv2d) and layer.r == layer.s == 1
+                                                   and tuple(layer.stride) == (1, 1) and not any(layer.padding)
+                                                   and layer.groups == 1)
+        if not one_by_one:
+            what = (f"a {layer.r}x{layer.s} convolution, stride {layer.stride[0]}x{layer.stride[1]}"
+                    if isinstance(layer, Conv2d) else type(layer).__name__)
+            return f"its plan reads im2col ({what}), which the host lays out from the producer's output"
+        if plan.n_mt != 1:
+            return f"its M ({plan.gemm.m}) is cut into {plan.n_mt} tiles, not whole planes"
+        return ""
+    return f"its plan ({type(plan).__name__}) does not read a feature map as planes"
+
+
+def skip_hardware_of(config: Any) -> bool:
+    from codesign.sim.tileplan import skip_hardware
+
+    return skip_hardware(config) is not None
+
+
+def output_planes_reason(plan: Any, config: Any) -> str:
+    """Why ``plan`` cannot write its output as planes of ``cols`` channels on ``config``'s design ('' when it
+    can: a depthwise or window layer does; a weight-stationary GEMM of one group does when its tiles are whole
+    planes, or with :func:`restride_output`'s planes out where the design builds conv windows)."""
+    from codesign.hdl.layer import has_conv_windows
+    from codesign.sim.convplan import WinPlan
+    from codesign.sim.dwplan import DwPlan
+
+    if isinstance(plan, (DwPlan, WinPlan)):
+        return ""
+    if isinstance(plan, TilePlan):
+        if plan.geometry.dataflow is not Dataflow.WS:
+            return "only a weight-stationary GEMM writes its output as planes"
+        if plan.gemm.repeats != 1:
+            return f"its {plan.gemm.repeats} groups are not one feature map"
+        chunks = ceil_div(plan.gemm.n, plan.geometry.cols)
+        if plan.n_mt != 1 and chunks != 1 and not has_conv_windows(config):
+            return (f"its output tiles ({plan.n_mt} M tiles of {chunks} column chunks each) are not whole planes, "
+                    "and the design builds no conv windows (whose plane writes would place them)")
+        return ""
+    return f"its plan ({type(plan).__name__}) does not write a feature map as planes"
+
+
+def output_plane_bytes(placed: PlacedLayer) -> int:
+    """Bytes from one output plane (``cols`` channels) of ``placed`` to the next, as its descriptor writes them."""
+    from codesign.sim.convplan import WinPlan
+    from codesign.sim.dwplan import DwPlan
+
+    plan = placed.plan
+    if isinstance(plan, WinPlan):
+        return placed.descriptor["cv_c_block"]
+    if isinstance(plan, DwPlan):
+        return plan.plane_bytes[2]
+    if placed.descriptor.get("cv_c_block"):  # a GEMM's planes out (restride_output)
+        return placed.descriptor["cv_c_block"]
+    return plan.gemm.m * plan.beats_per_word[2] * plan.bus_bytes
+
+
+def writes_planes(placed: PlacedLayer) -> bool:
+    """Whether ``placed`` (as its descriptor stands) writes its output as planes of ``cols`` channels."""
+    plan = placed.plan
+    if not isinstance(plan, TilePlan):
+        return True  # depthwise and window layers write planes (output_planes_reason refuses the rest)
+    return bool(placed.descriptor.get("cv_c_block")) or plan.n_mt == 1 or ceil_div(plan.gemm.n,
+                                                                                   plan.geometry.cols) == 1
+
+
+def read_gemm_planes(image: bytes, placed: PlacedLayer, hw: HardwarePlan) -> np.ndarray:
+    """A weight-stationary GEMM's output written as planes (:func:`restride_output`) as ``C[1, M, N]``."""
+    plan = placed.plan
+    cols, m_, n_ = plan.geometry.cols, plan.gemm.m, plan.gemm.n
+    stride = output_plane_bytes(placed)
+    wc = plan.beats_per_word[2] * plan.bus_bytes
+    out = np.zeros((1, m_, n_), dtype=np.int64)
+    for f in range(ceil_div(n_, cols)):
+        at = placed.c_base + f * stride
+        words = [int.from_bytes(image[at + i * wc:at + (i + 1) * wc], "little") for i in range(m_)]
+        vals = hw.unpack_outputs(words, m_, cols, plan.geometry.out_bits or None,
+                                 hw.config.act_signed if plan.requantized else None)
+        width = min(n_, (f + 1) * cols) - f * cols
+        out[0, :, f * cols:f * cols + width] = vals[:, :width]
+    return out
+
+
+def input_plane_bytes(placed: PlacedLayer, operand: str) -> int:
+    """Bytes from one input plane to the next that ``placed`` reads (``operand`` ``"a"``, or ``"b"`` for a
+    global average pool, whose feature map is its B: a column chunk's ``ceil(K / rows) * rows`` words)."""
+    from codesign.sim.convplan import WinPlan
+    from codesign.sim.dwplan import DwPlan
+
+    plan = placed.plan
+    if isinstance(plan, WinPlan):
+        return plan.strides_bytes["plane_a"]
+    if isinstance(plan, DwPlan):
+        return plan.plane_bytes[0]
+    if operand == "b":
+        rows = plan.geometry.rows
+        return ceil_div(plan.gemm.k, rows) * rows * plan.beats_per_word[1] * plan.bus_bytes
+    return plan.gemm.m * plan.beats_per_word[0] * plan.bus_bytes
+
+
+def restride_output(placed: PlacedLayer, plane_bytes: int, config: Any,
+                    image: bytearray | None = None) -> PlacedLayer:
+    """``placed`` writing its output planes (``cols`` channels each) ``plane_bytes`` apart: the layout its
+    consumer reads (a convolution's or depthwise layer's planes of ``out_h * out_w`` words, a global
+    average pool's column chunks of ``ceil(K / rows) * rows`` words). The writes move the same bytes in the
+    same order, so the timing is the same.
+
+    A convolution with on-chip windows moves its planes (``cv_c_block``). A weight-stationary GEMM of one
+    group, whose C blocks are its tiles' column chunks of M-tile words one after another, writes them as
+    planes ("planes out": ``cv_c_block`` non-zero outside window mode, on a design that builds conv
+    windows), each chunk of a tile at its plane; its requantization table then advances a word a block
+    (``q_nf`` 1).
+
+    Planes further apart than the output region holds move the output to a new zeroed region at the end of
+    ``image`` (required then): the words between a plane's pixels and the next plane stay zero."""
+    from codesign.hdl.layer import has_conv_windows
+    from codesign.sim.convplan import WinPlan
+
+    plan = placed.plan
+    desc = dict(placed.descriptor)
+    cols = plan.geometry.cols
+    if isinstance(plan, WinPlan):
+        natural = plan.strides_bytes["plane_c"]
+        planes = plan.out_planes
+    elif isinstance(plan, TilePlan) and plan.geometry.dataflow is Dataflow.WS and plan.gemm.repeats == 1:
+        if not has_conv_windows(config):
+            raise ConfigError("a GEMM's output planes need a design that builds conv windows (conv_windows: true, "
+                              "a square weight-stationary array)")
+        natural = plan.gemm.m * plan.beats_per_word[2] * plan.bus_bytes
+        planes = ceil_div(plan.gemm.n, cols)
+        wc = plan.beats_per_word[2] * plan.bus_bytes
+        desc.update(c_stride_m=plan.mt * wc, q_nf=1 if plan.requantized else desc["q_nf"])
+    else:
+        raise ConfigError(f"output planes {plane_bytes} bytes apart need a convolution with on-chip windows or a "
+                          f"weight-stationary GEMM of one group, not a {type(plan).__name__}")
+    if plane_bytes < natural or plane_bytes % plan.bus_bytes:
+        raise ConfigError(f"output plane stride must be a multiple of the {plan.bus_bytes}-byte bus of at least "
+                          f"{natural} bytes, not {plane_bytes}")
+    if desc["flags"] >> 7 & 1:
+        raise ConfigError("output planes of a layer with a residual add cannot move: its residual is read as them")
+    desc["cv_c_block"] = plane_bytes
+    desc["c_stride_n"] = plane_bytes * ceil_div(plan.nt, cols)
+    desc["c_stride_g"] = plane_bytes * planes
+    need = plane_bytes * planes * getattr(plan, "batch", 1)
+    if need <= plan.dram_footprint_bytes[2]:
+        return replace(placed, descriptor=desc)
+    if image is None:
+        raise ConfigError(f"output planes {plane_bytes} bytes apart need {need} bytes, more than the output region's "
+                          f"{plan.dram_footprint_bytes[2]}: pass the image to move the output")
+    c_base = _round_up(len(image), ALIGN_BYTES)
+    image.extend(bytes(_round_up(c_base + need, ALIGN_BYTES) - len(image)))
+    desc["c_base"] = c_base
+    return replace(placed, descriptor=desc, c_base=c_base)
+
+
+def feed(consumer: PlacedLayer, operand: str, producer: PlacedLayer) -> PlacedLayer:
+    """``consumer`` reading ``operand`` (``"a"``, ``"b"``: a global average pool's map, or ``"res"``: its
+    fused residual add's) from where ``producer`` wrote its output, instead of its own region (which the
+    host leaves zero). One-line ConfigError when the layouts differ (word size or plane stride)."""
+    wc = producer.plan.word_bytes()[2] if hasattr(producer.plan, "word_bytes") else (
+        producer.plan.beats_per_word[2] * producer.plan.bus_bytes)
+    cplan = consumer.plan
+    words = cplan.word_bytes() if hasattr(cplan, "word_bytes") else tuple(
+        p * cplan.bus_bytes for p in cplan.beats_per_word)
+    want_word = words[2] if operand == "res" else words[0 if operand == "a" else 1]
+    if want_word != wc:
+        raise ConfigError(f"operand {operand} reads {want_word}-byte words, not the producer's {wc}-byte output words")
+    have = output_plane_bytes(producer)
+    want = output_plane_bytes(consumer) if operand == "res" else input_plane_bytes(consumer, operand)
+    if have != want:
+        raise ConfigError(f"operand {operand} reads planes {want} bytes apart, not the producer's {have}")
+    field = {"a": "a_base", "b": "b_base", "res": "res_base"}[operand]
+    desc = dict(consumer.descriptor)
+    desc[field] = producer.c_base
+    return replace(consumer, descriptor=desc, **({field: producer.c_base} if field != "res_base" else {}))

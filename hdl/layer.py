@@ -78,6 +78,14 @@ def has_conv_windows(config: AcceleratorConfig) -> bool:
     return not design_reason(config)
 
 
+def program_members() -> dict[str, wiring.Member]:
+    """The network sequencer's hook on the layer (``LayerAccelerator(program_port=True)``): a register
+    write port (``ext_wr_*``, a full-word write at a register offset, as one through AXI4-Lite) and the
+    readable state (STATUS bits, ERROR, the counters concatenated in ``regs.COUNTERS`` order, 64 bits each)."""
+    return {"ext_wr_en": In(1), "ext_wr_addr": In(REGS_ADDR_BITS), "ext_wr_data": In(32),
+            "ext_status": Out(3), "ext_error": Out(len(ERROR_BITS)), "ext_counters": Out(64 * len(COUNTERS))}
+
+
 def layer_members(config: AcceleratorConfig) -> dict[str, wiring.Member]:
     return {**axil_members(), **axi_master_members(bus_bytes(config) * 8), "irq": Out(1)}
 
@@ -85,7 +93,7 @@ def layer_members(config: AcceleratorConfig) -> dict[str, wiring.Member]:
 class LayerAccelerator(wiring.Component):
     """The whole-layer accelerator for one :class:`AcceleratorConfig` (WS, OS, or IS on the WS core)."""
 
-    def __init__(self, config: AcceleratorConfig):
+    def __init__(self, config: AcceleratorConfig, *, program_port: bool = False):
         HardwarePlan(config)  # validates
         self.is_ = config.dataflow is Dataflow.IS
         # the core (WS for IS, with the operands' roles swapped: see codesign.hdl.plan.core_config)
@@ -117,7 +125,10 @@ class LayerAccelerator(wiring.Component):
         # a table activation in the write-back (flags bit 10): the vector unit's TABLE on the way out, its
         # table read with the requantization table and written into the unit an entry a cycle
         self.act_table_words = act_table_words(config) if self.residual else 0
-        super().__init__(layer_members(config))
+        # the network sequencer's hook (codesign.hdl.control.network): register writes beside the AXI4-Lite
+        # port's, and the readable state as ports
+        self.program_port = program_port
+        super().__init__({**layer_members(config), **(program_members() if program_port else {})})
 
     # -- published timing (codesign.sim.tileplan: what the simulator uses) -----------------------------
     def tile_compute_cycles(self, groups: int, m: int, n: int, k: int) -> int:
@@ -182,6 +193,9 @@ class LayerAccelerator(wiring.Component):
         error_code = Signal(len(ERROR_BITS))
         start_req = Signal()  # a write of CTRL bit 0 this cycle
         m.d.comb += self.irq.eq(done)
+        if self.program_port:
+            m.d.comb += [self.ext_status.eq(Cat(busy, done, error)), self.ext_error.eq(error_code),
+                         self.ext_counters.eq(Cat(*counters.values()))]
         self._axil(m, desc, wide, counters, Cat(busy, done, error), error_code, start_req)
 
         # -- descriptor checks (combinational, sampled at start) ---------------------------------
@@ -226,6 +240,13 @@ class LayerAccelerator(wiring.Component):
         checks["cv_unsupported"] = win_mode & (dw_mode | vec_mode | (d["gt"] != 1) | Const(int(not self.windows), 1)
                                                | (d["dw_kernel"][0:8] == 0) | (d["dw_kernel"][8:16] == 0)
                                                | (d["dw_kernel"][16:24] == 0) | (d["dw_kernel"][24:32] == 0))
+        # planes out (a network program's GEMM feeding planes: codesign.hdl.host.restride_output): outside window
+        # mode, a non-zero cv_c_block writes a WS GEMM's column chunks as planes cv_c_block apart, as window mode
+        # writes them (one group a tile)
+        planes_out = (win_mode | (d["cv_c_block"] != 0)) if self.windows else win_mode
+        checks["cv_unsupported"] = checks["cv_unsupported"] | (planes_out & ~win_mode & (dw_mode | vec_mode
+                                                                                         | (d["gt"] != 1)))
+        checks["unaligned"] = checks["unaligned"] | (planes_out & ((d["cv_c_block"] & bus_mask) != 0))
         res_mode = d["flags"][7]
         checks["res_unsupported"] = res_mode & (dw_mode | vec_mode | Const(int(not self.residual), 1))
         checks["unaligned"] = checks["unaligned"] | (res_mode & ((d["res_base"] & bus_mask) != 0))
@@ -287,8 +308,8 @@ class LayerAccelerator(wiring.Component):
         chunks = Mux(it.ns == d["nt"], d["c_nf_0"], d["c_nf_1"])  # of this tile's columns
         # windows: the C blocks are the tile's column chunks (planes of the output), ms pixels each, a
         # plane apart in DRAM; the A blocks its ks input planes' bands, a plane apart
-        c_blocks = Mux(win_mode, chunks, it.gs)[:DIM_BITS]
-        c_block_words = Mux(win_mode, it.ms, it.c_words)[:words_bits]
+        c_blocks = Mux(planes_out, chunks, it.gs)[:DIM_BITS]
+        c_block_words = Mux(planes_out, it.ms, it.c_words)[:words_bits]
         y_slot = Signal(2, name="y_slot")  # the residual slot of the tile being loaded: tiles mod 2B
         m.d.comb += store_q.w_data.eq(Cat(it.last_k, it.c_addr, c_blocks, c_block_words, it.c_slot,
                                           it.q_index[:words_bits + 8], run[:DIM_BITS], chunks[:DIM_BITS], y_slot))
@@ -326,7 +347,7 @@ class LayerAccelerator(wiring.Component):
                 y_rd.addr.eq(dma.y_rd_addr), y_rd.en.eq(dma.y_rd_en), dma.y_rd_data.eq(y_rd.data),
                 dma.rd_y_addr.eq(it.c_addr - d["c_base"] + d["res_base"]), dma.rd_y_block_words.eq(c_block_words),
                 dma.rd_y_blocks.eq(Mux(res_mode & it.last_k & ~q_prologue, c_blocks, 0)),
-                dma.rd_y_stride.eq(Mux(win_mode, d["cv_c_block"], 0)), dma.rd_y_word.eq(y_slot * sc),
+                dma.rd_y_stride.eq(Mux(planes_out, d["cv_c_block"], 0)), dma.rd_y_word.eq(y_slot * sc),
                 dma.wr_post.eq(res_mode | act_mode), dma.wr_y_word.eq(head["y_slot"] * sc),
             ]
         m.d.comb += [
@@ -336,7 +357,7 @@ class LayerAccelerator(wiring.Component):
             dma.rd_a_addr.eq(it.a_addr), dma.rd_a_block_words.eq(it.a_words),
             dma.rd_a_blocks.eq(Mux(it.load_a & ~q_prologue, Mux(win_mode, it.ks, it.gs), 0)),
             dma.rd_a_word.eq(it.a_slot * sa), dma.rd_a_stride.eq(Mux(win_mode, d["cv_a_block"], 0)),
-            dma.wr_stride.eq(Mux(win_mode, d["cv_c_block"], 0)),
+            dma.wr_stride.eq(Mux(planes_out, d["cv_c_block"], 0)),
             dma.rd_b_addr.eq(it.b_addr), dma.rd_b_block_words.eq(it.b_words),
             dma.rd_b_blocks.eq(Mux(it.load_b & ~q_prologue, it.gs, 0)), dma.rd_b_word.eq(it.b_slot * sb),
             dma.rd_q_addr.eq(d["q_base"]), dma.rd_q_words.eq(Mux(q_prologue, d["q_words"], 0)),
@@ -658,6 +679,10 @@ class LayerAccelerator(wiring.Component):
         waddr = self.s_axil_awaddr
         strb = self.s_axil_wstrb
         data = self.s_axil_wdata
+        if self.program_port:  # a write of the network sequencer (whole words): as the port's, without a response
+            ext = self.ext_wr_en
+            waddr, strb, data = Mux(ext, self.ext_wr_addr, waddr), Mux(ext, 0xF, strb), Mux(ext, self.ext_wr_data, data)
+            wr = wr | ext
         for r in REGISTERS:
             if r.name == "ctrl":
                 m.d.comb += start_req.eq(wr & (waddr == r.offset) & data[0] & strb[0])

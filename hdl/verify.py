@@ -39,7 +39,7 @@ import numpy as np
 
 from codesign.errors import ConfigError, WorkloadError
 from codesign.hdl.plan import HardwarePlan, core_config
-from codesign.sim.config import AcceleratorConfig
+from codesign.sim.config import AcceleratorConfig, Dataflow
 from codesign.sim.fusion import DEFAULT as DEFAULT_CTX
 from codesign.sim.vecplan import layer_reason as vec_reason
 from codesign.workloads.layers import Eltwise, Layer, Linear, MatMul, Pool, gemm_layer
@@ -417,6 +417,29 @@ def _bandwidth_ratio(bw: float) -> tuple[int, int]:
     return f.numerator, f.denominator
 
 
+def _rtl_run_setup(config: AcceleratorConfig, simulator: str | None,
+                   stall: float) -> tuple[str, HardwarePlan, HardwarePlan]:
+    """Checks before an RTL run (cocotb, the simulator, ``stall``, a bandwidth the memory model takes):
+    ``(simulator, HardwarePlan(config), the core's plan)``."""
+    from codesign.hdl.bench.runner import require_simulator
+
+    _check_cocotb()
+    simulator = require_simulator(simulator)
+    if not 0 <= stall < 1:
+        raise ConfigError(f"stall must be a probability from 0 to below 1, not {stall!r}")
+    _bandwidth_ratio(config.dram_bytes_per_cycle)
+    return simulator, HardwarePlan(config), HardwarePlan(core_config(config))
+
+
+def _memory_plusargs(config: AcceleratorConfig, stall: float, seed: int, tmp: Path, beats: int) -> list[str]:
+    """The AXI memory model's plusargs: the config's latency and bandwidth, the stall pattern, the DRAM image
+    ``tmp/dram.hex`` in, its ``beats`` out to ``tmp/dram_out.hex``."""
+    num, den = _bandwidth_ratio(config.dram_bytes_per_cycle)
+    return [f"+LAT={config.dram_latency_cycles}", f"+BW_NUM={num}", f"+BW_DEN={den}", f"+STALL={round(stall * 100)}",
+            f"+SEED={seed + 1}", f"+DRAM={tmp / 'dram.hex'}", f"+DUMP={tmp / 'dram_out.hex'}", "+DUMP_LO=0",
+            f"+DUMP_HI={beats - 1}"]
+
+
 def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorConfig, *, batch: int = 1,
                   stall: float = 0.0, seed: int = 0, work_dir: str | Path | None = None,
                   requant: list[Any] | None = None, simulator: str | None = None,
@@ -457,7 +480,6 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
         estimate_seconds,
         layer_built,
         layer_depth_words,
-        require_simulator,
         run_layer_job,
     )
     from codesign.hdl.host import (
@@ -494,14 +516,8 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
         residuals = [None] * len(layers)
     tables: list[Any] = []  # each layer's activation table (None: none)
 
-    _check_cocotb()
-    simulator = require_simulator(simulator)
-    if not 0 <= stall < 1:
-        raise ConfigError(f"stall must be a probability from 0 to below 1, not {stall!r}")
+    simulator, hw, core = _rtl_run_setup(config, simulator, stall)
     t0 = time.perf_counter()
-    hw = HardwarePlan(config)
-    core = HardwarePlan(core_config(config))
-    num, den = _bandwidth_ratio(config.dram_bytes_per_cycle)
     # layers go into DRAM images of at most max_image_bytes: one simulator run per image
     max_image_bytes = VERILATOR_MIN_DEPTH_WORDS * bus_bytes(config)
     chunks: list[tuple[bytearray, list[int]]] = [(bytearray(), [])]
@@ -649,9 +665,7 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
         beats = max(1, len(image) // bus)
         job = {"layers": [{"descriptor": placed[i][2].descriptor} for i in members]}
         (tmp / "dram.hex").write_text(image_hex(bytes(image), bus))
-        plusargs = [f"+LAT={config.dram_latency_cycles}", f"+BW_NUM={num}", f"+BW_DEN={den}",
-                    f"+STALL={round(stall * 100)}", f"+SEED={seed + 1}", f"+DRAM={tmp / 'dram.hex'}",
-                    f"+DUMP={tmp / 'dram_out.hex'}", "+DUMP_LO=0", f"+DUMP_HI={beats - 1}"]
+        plusargs = _memory_plusargs(config, stall, seed, tmp, beats)
         first = members[0]
         res = run_layer_job(config, job, tmp, depth_words=layer_depth_words(beats, simulator), plusargs=plusargs,
                             simulator=simulator,
@@ -826,3 +840,388 @@ def verify(
 def scaled(layer: Layer, **changes: Any) -> Layer:
     """A copy of ``layer`` with some sizes changed (to keep an RTL run short)."""
     return replace(layer, **changes)
+
+
+# --------------------------------------------------------------------------------------------
+# A whole network from one start (the network top: codesign.hdl.control.network)
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ProgramVerification:
+    """A network run on the network top from one start: every layer's outputs (read back from the one
+    DRAM image) against the numpy integer reference, its counters (written into its record by the
+    sequencer) against the simulator's layer, and the program's cycles against ``program_cycles``."""
+
+    network: str
+    layers: tuple[WholeLayerVerification, ...]
+    rtl_cycles: int  # PROG_CYCLES: from the one start to irq
+    sim_cycles: int  # codesign simulate's program_cycles
+    records: int
+    stall_percent: int
+    wall_s: float
+    simulator: str = ""
+
+    @property
+    def outputs_match(self) -> bool:
+        return all(r.outputs_match for r in self.layers)
+
+    @property
+    def ok(self) -> bool:
+        cycles = self.rtl_cycles >= self.sim_cycles if self.stall_percent else self.rtl_cycles == self.sim_cycles
+        return self.outputs_match and cycles and all(r.ok for r in self.layers)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"network": self.network, "ok": self.ok, "outputs_match": self.outputs_match,
+                "rtl_cycles": self.rtl_cycles, "sim_cycles": self.sim_cycles, "records": self.records,
+                "one_start": True, "stall_percent": self.stall_percent, "wall_s": self.wall_s,
+                "simulator": self.simulator,
+                "rtl_layer_cycles": sum(r.rtl_cycles for r in self.layers),
+                "sim_layer_cycles": sum(r.sim_cycles for r in self.layers),
+                "layers": [r.to_dict() for r in self.layers]}
+
+
+@dataclass
+class _Step:
+    """One record of a program: the layer the hardware runs, where its operands come from, its reference."""
+
+    layer: Layer  # as the network names it (a pool, a convolution, a linear layer)
+    hw: Layer  # at the hardware's bits (a global average pool: its MatMul)
+    plan: Any
+    source: str  # the producer of its activation operand (NETWORK_INPUT: the host writes it)
+    residual: str = ""  # the producer of a fused residual add's operand
+    add: Layer | None = None  # the fused add
+
+
+def program_steps(net: Any, config: AcceleratorConfig, batch: int = 1) -> list[_Step]:
+    """The records of ``net`` run from one start on ``config``'s network top, each checked to read its
+    operands where their producers write them; a one-line WorkloadError names the first layer that
+    cannot (its plan needs the host between layers) and why."""
+    from codesign.hdl.host import input_planes_reason, output_planes_reason
+    from codesign.sim.fusion import plan_network
+    from codesign.sim.mapping import plan_layer
+    from codesign.sim.program import design_reason
+    from codesign.workloads.layers import NETWORK_INPUT, Conv2d, Pool
+
+    reason = design_reason(config)
+    if reason:
+        raise ConfigError(reason)
+    if not config.requantize:
+        raise ConfigError("a network from one start needs requantize: true (each layer writes its outputs at the "
+                          "activations' bits for the next), not requantize: false")
+    if config.dataflow is not Dataflow.WS:
+        raise ConfigError(f"a network from one start needs dataflow ws (its layers read each other's planes), not "
+                          f"{config.dataflow.value}")
+    if batch != 1:
+        raise ConfigError(f"a network from one start runs batch 1, not {batch}")
+    contexts = plan_network(net, config)
+    fused = {ly.name: ctx.fused_into for ly, ctx in zip(net.layers, contexts, strict=True)
+             if ctx.fused and ctx.writeback_add}
+    by_name = {ly.name: ly for ly in net.layers}
+    heads = {head: by_name[add] for add, head in fused.items()}
+    writer = {name: fused.get(name, name) for name in by_name}  # who writes a tensor: a fused add's head
+    steps: list[_Step] = []
+    produced: dict[str, Any] = {}  # layer name -> plan of the record that writes it
+    for ly, ctx in zip(net.layers, contexts, strict=True):
+        if ly.name in fused:
+            continue
+        if ctx.fused:
+            raise WorkloadError(f"layer {ly.name!r}: fused into {ctx.fused_into!r} in a way the hardware does not "
+                                "build")
+        g = gemm_layer(ly)
+        if g is None and pool_on_engine(ly, config, batch):  # a max pool on the depthwise engine: planes in and out
+            g = ly.with_operands(inputs=ly.inputs.with_bits(config.act_bits, config.act_signed))
+        if g is None:
+            raise WorkloadError(f"layer {ly.name!r} ({ly.kind.value}) runs on the vector unit as flat words, not on "
+                                "its producer's planes: it cannot run in a program")
+        if isinstance(g, Conv2d) and (g.groups not in (1, g.in_channels)
+                                      or (g.groups > 1 and g.out_channels != g.in_channels)):
+            raise WorkloadError(f"layer {ly.name!r}: grouped convolutions other than depthwise (one output channel a "
+                                "group) do not run in a program")
+        hwl = g if isinstance(g, Pool) else hardware_layer(g, config)
+        plan = plan_layer(hwl, batch, config, ctx).tiling
+        sources = [s for s in ly.sources if s] or [NETWORK_INPUT]
+        src = sources[0]
+        if src != NETWORK_INPUT:
+            why = input_planes_reason(ly, plan, config)
+            if why:
+                raise WorkloadError(f"layer {ly.name!r} cannot run from one start: {why}")
+            prod = produced.get(writer.get(src, src))
+            why = output_planes_reason(prod, config) if prod is not None else f"its source {src!r} is not a record"
+            pixels = getattr(by_name[src], "out_h", 1) * getattr(by_name[src], "out_w", 1)
+            if not why and isinstance(ly, Linear) and pixels != 1:
+                why = (f"it flattens a map of {pixels} pixels, whose planes (channels-last) are not its K order: "
+                       "the host would reorder them")
+            if why:
+                raise WorkloadError(f"layer {ly.name!r} cannot read {writer.get(src, src)!r}'s output in place: {why}")
+        step = _Step(layer=ly, hw=hwl, plan=plan, source=writer.get(src, src))
+        if ly.name in heads:
+            add = heads[ly.name]
+            others = [s for s in add.sources if s != ly.name]
+            if len(others) != 1 or others[0] == NETWORK_INPUT:
+                raise WorkloadError(f"layer {add.name!r}: a residual add in a program needs one other operand written "
+                                    f"by a layer, not {add.sources!r}")
+            res = writer.get(others[0], others[0])
+            prod = produced.get(res)
+            why = output_planes_reason(prod, config) if prod is not None else f"{res!r} is not a record"
+            if why:
+                raise WorkloadError(f"layer {add.name!r} cannot read {res!r}'s output in place: {why}")
+            step.residual, step.add = res, add
+        steps.append(step)
+        produced[ly.name] = plan
+    return steps
+
+
+def verify_program(workload: Any, config: AcceleratorConfig | None = None, *, seed: int = 0, stall: float = 0.0,
+                   work_dir: str | Path | None = None, simulator: str | None = None,
+                   on_start: Callable[[RtlRunEstimate], None] | None = None) -> ProgramVerification:
+    """Run a whole network with seeded integer weights (and seeded requantization) on the network top from
+    one start: the host lays out one DRAM image (the first layer's input, every layer's weights and tables,
+    each layer reading its producer's output in place) and the descriptor list; the bench writes
+    PROG_BASE, PROG_LAYERS and one PROG_CTRL start and waits for irq. Every layer's outputs are compared
+    with the numpy integer reference (:mod:`codesign.workloads.intarith`'s requantization, TFLite's ADD for
+    fused residuals), its counters with the simulator's layer, and the program's cycles with
+    :attr:`codesign.sim.result.NetworkResult.program_cycles`."""
+    from codesign.hdl.bench.runner import (
+        estimate_seconds,
+        layer_depth_words,
+        network_built,
+        run_network_job,
+    )
+    from codesign.hdl.host import (
+        check_descriptor,
+        feed,
+        hex_image,
+        identity_requant,
+        image_hex,
+        input_plane_bytes,
+        output_plane_bytes,
+        place_act_table,
+        place_dw_layer,
+        place_layer,
+        place_program,
+        place_residual,
+        place_win_layer,
+        random_requant,
+        read_dw_outputs,
+        read_gemm_planes,
+        read_outputs,
+        read_program_counters,
+        read_win_outputs,
+        restride_output,
+        writes_planes,
+    )
+    from codesign.sim.convplan import WinPlan
+    from codesign.sim.dwplan import DwPlan
+    from codesign.sim.engine import simulate_network
+    from codesign.sim.tileplan import bus_bytes
+    from codesign.workloads.eltwise_arith import apply_table, seeded_activation_table, tflite_add
+    from codesign.workloads.layers import NETWORK_INPUT, Conv2d, Linear, MatMul, Network
+    from codesign.workloads.tensors import conv_tensors, im2col, layer_operands
+
+    config = config or AcceleratorConfig()
+    HardwarePlan(config)
+    if isinstance(workload, Network):
+        net = workload
+    else:
+        from codesign.workloads.loading import load_workload
+
+        net = load_workload(workload)
+    steps = program_steps(net, config, net.batch)
+    simulator, hw, core = _rtl_run_setup(config, simulator, stall)
+    t0 = time.perf_counter()
+    bus = bus_bytes(config)
+    result = simulate_network(net, config)
+    sim_rows = {r.layer: r for r in result.layers}
+    rng = np.random.default_rng(seed + 7)
+    lo, hi = ((-(1 << (config.act_bits - 1)), (1 << (config.act_bits - 1)) - 1) if config.act_signed
+              else (0, (1 << config.act_bits) - 1))
+    acts: dict[str, np.ndarray] = {}  # tensor [1, C, H, W] by the name of the layer that writes it
+    image = bytearray()
+    placed: dict[str, Any] = {}
+    expects: list[np.ndarray] = []
+    refs: list[int] = []
+    dims: list[tuple[int, int, int, int]] = []  # groups, M, N, K of each record's GEMM view
+
+    fed: set[str] = set()  # layers whose output a consumer already reads (its layout is fixed)
+
+    def producer(name: str, plane_bytes: int) -> Any:
+        """The placed layer ``name``, writing its output as planes ``plane_bytes`` apart (moved if need be)."""
+        prod = placed[name]
+        if not writes_planes(prod) or output_plane_bytes(prod) != plane_bytes:
+            if name in fed:
+                raise ConfigError(f"layer {name!r}: its consumers read its output planes {output_plane_bytes(prod)} "
+                                  f"and {plane_bytes} bytes apart")
+            placed[name] = prod = restride_output(prod, plane_bytes, config, image)
+        fed.add(name)
+        return prod
+
+    for i, st in enumerate(steps):
+        ly, hwl, plan = st.layer, st.hw, st.plan
+        first = st.source == NETWORK_INPUT
+        lseed = seed + i
+        # the activation operand: the host's seeded input for the first record, the producer's reference after
+        if isinstance(hwl, Pool):  # a max pool: the maxima through the write-back's identity table
+            if first:
+                raise WorkloadError(f"layer {ly.name!r}: a network starting with a max pool is not a program")
+            x = acts[st.source]
+            q = identity_requant(hwl.channels, config.act_bits, config.act_signed)
+            out = q.apply(PoolOperands(x, tuple(hwl.kernel), tuple(hwl.stride),  # type: ignore[arg-type]
+                                       tuple(hwl.padding)).expected())  # type: ignore[arg-type]
+            expects.append(out)
+            dims.append((hwl.channels, out.shape[1], 1, hwl.kernel[0] * hwl.kernel[1]))  # type: ignore[index]
+            acts[ly.name] = out[:, :, 0].reshape(1, hwl.channels, hwl.out_h, hwl.out_w)
+            refs.append(0)
+            p = place_dw_layer(image, plan, np.zeros_like(x), None, len(image), q)
+            p = feed(p, "a", producer(st.source, input_plane_bytes(p, "a")))
+            placed[ly.name] = p
+            continue
+        if isinstance(hwl, Conv2d):
+            x_seed, w_seed = conv_tensors(hwl, seed=lseed)
+            x = x_seed if first else acts[st.source]
+            a = im2col(x, hwl)
+            if hwl.groups > 1:  # depthwise: each channel's windows by its kernel
+                w3 = w_seed.reshape(hwl.out_channels, hwl.r, hwl.s)
+                if not ly.has_gemm:  # an average pool's convolution: unit weights
+                    w3 = np.ones_like(w3)
+                b = w3.reshape(hwl.out_channels, hwl.r * hwl.s, 1)
+            else:
+                b = layer_operands(hwl, seed=lseed).b
+        elif isinstance(hwl, MatMul):  # a global average pool: ones[1, H*W] @ X[H*W, C]
+            if first:
+                raise WorkloadError(f"layer {ly.name!r}: a network starting with a global pool is not a program")
+            x = acts[st.source]
+            a = np.ones((1, 1, hwl.k), dtype=np.int64)
+            b = x[0].reshape(hwl.n, hwl.k).T[None]
+        elif isinstance(hwl, Linear):
+            ops = layer_operands(hwl, seed=lseed)
+            a = ops.a if first else acts[st.source].reshape(1, 1, -1)
+            b = ops.b
+        else:  # pragma: no cover - program_steps refuses the rest
+            raise WorkloadError(f"layer {ly.name!r} does not run in a program")
+        hw.check_accumulator(a.shape[2], f"layer {ly.name!r}")
+        acc = np.matmul(a.astype(np.int64), b.astype(np.int64))
+        q = random_requant(acc, config.act_bits, config.act_signed, rng)
+        out = q.apply(acc)
+        tab = None  # a table activation in the write-back (flags bit 10): seeded for its function
+        if getattr(plan, "act_table", False):
+            tab = seeded_activation_table(ly.activation, config.act_bits, config.act_signed)
+            out = apply_table(tab, out, config.act_bits)
+        resid = None
+        if st.add is not None:
+            params = ResidualOperands.seeded(out.shape, config, seed).params
+            y = acts[st.residual]
+            resid = (y[0].reshape(y.shape[1], -1).T[None], params)
+            out = tflite_add(out, resid[0], params)
+        assert out.min() >= lo and out.max() <= hi
+        expects.append(out)
+        dims.append((*acc.shape, a.shape[2]))
+        # the output as a feature map [1, C, H, W] for its consumers
+        if isinstance(hwl, Conv2d) and hwl.groups > 1:
+            acts[ly.name] = out[:, :, 0].reshape(1, hwl.out_channels, hwl.out_h, hwl.out_w)
+        elif isinstance(hwl, Conv2d):
+            acts[ly.name] = out[0].reshape(hwl.out_h, hwl.out_w, hwl.out_channels).transpose(2, 0, 1)[None]
+        else:
+            acts[ly.name] = out.reshape(1, -1, 1, 1)
+        # the layer in DRAM: its weights and table; its input only when it is the network's (else zeros:
+        # it reads its producer's output in place)
+        start = len(image)
+        if isinstance(plan, DwPlan):
+            refs.append(plan.enabled_macs())
+            xin = x if first else np.zeros_like(x)
+            p = place_dw_layer(image, plan, xin, b.reshape(hwl.out_channels, hwl.r, hwl.s), start, q)
+        elif isinstance(plan, WinPlan):
+            refs.append(GemmOperands(a, b, hwl.gemm(1)).active_macs() if hw.gating else int(np.prod(acc.shape))
+                        * a.shape[2])
+            xin = x if first else np.zeros_like(x)
+            w4 = b[0].T.reshape(hwl.out_channels, hwl.in_channels, hwl.r, hwl.s)
+            p = place_win_layer(image, plan, core, xin, w4, start, q)
+            if resid is not None:
+                p = place_residual(image, p, core, np.zeros_like(resid[0]), resid[1])
+        else:
+            refs.append(GemmOperands(a, b, hwl.gemm(1)).active_macs() if hw.gating else int(np.prod(acc.shape))
+                        * a.shape[2])
+            if resid is not None:
+                raise WorkloadError(f"layer {ly.name!r}: a residual add on a GEMM plan reads im2col'd rows, not "
+                                    "its operand's planes")
+            pooled = isinstance(hwl, MatMul)
+            a_img = a if (first or pooled) else np.zeros_like(a)
+            b_img = np.zeros_like(b) if pooled else b
+            p = place_layer(image, plan, core, a_img, b_img, start, q)
+        if tab is not None:
+            p = place_act_table(image, p, tab)
+        # read the producer's output in place (a global pool's map is its B operand)
+        if not first:
+            operand = "b" if isinstance(hwl, MatMul) else "a"
+            p = feed(p, operand, producer(st.source, input_plane_bytes(p, operand)))
+        if resid is not None:
+            p = feed(p, "res", producer(st.residual, output_plane_bytes(p)))
+        placed[ly.name] = p
+    records = [placed[st.layer.name] for st in steps]
+    for st, p in zip(steps, records, strict=True):
+        check_descriptor(p.descriptor, hw, st.plan)
+    prog_base = place_program(image, [p.descriptor for p in records], bus)
+    sim_total = result.program_cycles
+    if on_start is not None:
+        beats = max(1, len(image) // bus)
+        built = network_built(config, layer_depth_words(beats, simulator), simulator)
+        on_start(RtlRunEstimate(simulator=simulator, layers=len(steps), runs=1, sim_cycles=sim_total, built=built,
+                                seconds=estimate_seconds(config, sim_total, simulator, built=built)))
+
+    def run(tmp: Path) -> tuple[dict[str, Any], bytes]:
+        beats = max(1, len(image) // bus)
+        (tmp / "dram.hex").write_text(image_hex(bytes(image), bus))
+        plusargs = _memory_plusargs(config, stall, seed, tmp, beats)
+        res = run_network_job(config, {"prog_base": prog_base, "prog_layers": len(records)}, tmp,
+                              depth_words=layer_depth_words(beats, simulator), plusargs=plusargs, simulator=simulator)
+        return res, hex_image((tmp / "dram_out.hex").read_text(), bus)
+
+    if work_dir is None:
+        with tempfile.TemporaryDirectory(prefix="codesign-verify-") as tmp:
+            res, out_image = run(Path(tmp))
+    else:
+        Path(work_dir).mkdir(parents=True, exist_ok=True)
+        res, out_image = run(Path(work_dir))
+    if res["prog_status"] & 0b100:
+        idx = res["prog_layer"]
+        raise ConfigError(f"layer {steps[idx].layer.name!r} (record {idx}): the hardware refused its descriptor "
+                          f"(error bits {res['error']:#x})")
+    counters = read_program_counters(out_image, prog_base, len(records), bus)
+    wall = round(time.perf_counter() - t0, 3)
+    out = []
+    for st, p, cnt, expect, active, (g_, m_, n_, k_) in zip(steps, records, counters, expects, refs, dims,
+                                                           strict=True):
+        if isinstance(p.plan, DwPlan):
+            c = read_dw_outputs(out_image, p, core)
+        elif isinstance(p.plan, WinPlan):
+            c = read_win_outputs(_compact_planes(out_image, p), p, core)
+        elif p.descriptor.get("cv_c_block"):  # a GEMM's planes out
+            c = read_gemm_planes(out_image, p, core)
+        else:
+            c = read_outputs(out_image, p, core)
+        sim = sim_rows[st.layer.name]
+        name = f"{st.layer.name}+{st.add.name}" if st.add is not None else st.layer.name
+        out.append(WholeLayerVerification(
+            layer=name, m=m_, n=n_, k=k_, groups=g_, tiles=p.plan.tile_count,
+            tile=(p.plan.gt, p.plan.mt, p.plan.nt, p.plan.kt), outputs_match=bool(np.array_equal(c, expect)),
+            rtl_cycles=cnt["cycles"], sim_cycles=sim.cycles, rtl_stall_cycles=cnt["stall_cycles"],
+            sim_stall_cycles=sim.stall_cycles, rtl_dram_read_bytes=cnt["dram_read_bytes"],
+            sim_dram_read_bytes=sim.counts.dram_read_bits // 8, rtl_dram_write_bytes=cnt["dram_write_bytes"],
+            sim_dram_write_bytes=sim.counts.dram_write_bits // 8, rtl_enabled_macs=cnt["enabled_macs"],
+            sim_active_macs=sim.counts.active_macs, ref_enabled_macs=active, stall_percent=round(stall * 100),
+            wall_s=wall, simulator=simulator, rtl_outputs=c))
+    return ProgramVerification(network=net.name, layers=tuple(out), rtl_cycles=res["prog_cycles"],
+                               sim_cycles=sim_total, records=len(records), stall_percent=round(stall * 100),
+                               wall_s=wall, simulator=simulator)
+
+
+def _compact_planes(image: bytes, placed: Any) -> bytes:
+    """``image`` with a window layer's output planes moved together (``out_h * out_w`` words apart), when its
+    descriptor wrote them further apart (:func:`codesign.hdl.host.restride_output`)."""
+    plan = placed.plan
+    natural, stride = plan.strides_bytes["plane_c"], placed.descriptor["cv_c_block"]
+    if stride == natural:
+        return image
+    out = bytearray(image)
+    for f in range(plan.out_planes * plan.batch):
+        src = placed.c_base + f * stride
+        out[placed.c_base + f * natural:placed.c_base + (f + 1) * natural] = image[src:src + natural]
+    return bytes(out)

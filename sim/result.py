@@ -175,6 +175,18 @@ class NetworkResult:
         return sum(r.cycles for r in self.layers)
 
     @property
+    def program_cycles(self) -> int:
+        """Cycles of the network run from one start on the network top (:mod:`codesign.sim.program`): the
+        layers' cycles plus the sequencer's per-layer overhead (descriptor fetch and load, start, counter
+        write). Layers fused into a producer's write-back are part of its record. 0 when the design does
+        not build the sequencer."""
+        from codesign.sim.program import design_reason, program_cycles
+
+        if design_reason(self.config):
+            return 0
+        return program_cycles([r.cycles for r in self.layers if not r.fused_into], self.config)
+
+    @property
     def compute_cycles(self) -> int:
         """Cycles the PE array (or vector unit) computes, summed over layers."""
         return sum(r.compute_cycles for r in self.layers)
@@ -282,6 +294,7 @@ class NetworkResult:
             "layers": len(self.layers),
             "macs": self.macs,
             "cycles": self.cycles,
+            "program_cycles": self.program_cycles,
             "compute_cycles": self.compute_cycles,
             "stall_cycles": self.stall_cycles,
             "latency_ms": self.latency_ms,

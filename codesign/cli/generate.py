@@ -22,6 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_config_flags(p, gating_flag=True)
     p.add_argument("-o", "--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--network", action="store_true",
+                   help="generate the network top: the same accelerator behind a network sequencer that runs a "
+                        "descriptor list in DRAM from one start (its registers and record format in the map)")
     p.add_argument("--json", action="store_true", help="print the JSON description instead of a summary")
     p.set_defaults(func=run)
 
@@ -30,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from codesign.hdl.export import generate
 
     config = config_from_args(args)
-    g = generate(config, args.out)
+    g = generate(config, args.out, network=args.network)
     desc = json.loads(g.json_path.read_text())
     if args.json:
         print(json.dumps(desc, indent=2))

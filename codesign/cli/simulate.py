@@ -258,6 +258,11 @@ def print_result(result, *, quiet: bool = False, fpga: dict | None = None,  # ty
                   else f"buildable: no ({reason})")
     if result.model_only:
         console.print(f"model-only: {result.model_only}")
+    if result.program_cycles:
+        records = sum(1 for r in result.layers if not r.fused_into)
+        console.print(f"from one start (network top, {records} descriptor records): {result.program_cycles:,} cycles "
+                      f"(+{result.program_cycles - sum(r.cycles for r in result.layers if not r.fused_into):,} "
+                      "sequencer)")
     if "accuracy" in result.meta:
         console.print(f"accuracy (top-1, integer inference of the bundled test set): {result.meta['accuracy']:.4f}")
     if fpga:

@@ -34,9 +34,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     what.add_argument("--workload", metavar="NAME|FILE", help="zoo name, gemm:M,N,K, or a workload file")
     p.add_argument("--layer", metavar="NAME", help="layer of --workload to run (default: every layer with a GEMM)")
     p.add_argument("--network", action="store_true",
-                   help="run a trained --workload (digits_cnn) end to end: its integer inference layer after "
-                        "layer on the RTL (requantized outputs feeding the next layer; implies requantize), against "
-                        "the numpy integer reference: predictions_match, outputs_match, rtl/sim cycles")
+                   help="run --workload end to end (implies requantize). A trained network (digits_cnn): its "
+                        "integer inference layer after layer on the RTL against the numpy integer reference: "
+                        "predictions_match, outputs_match, rtl/sim cycles. Any other network: seeded integer "
+                        "weights, the whole network from ONE start on the network top (a descriptor list in DRAM, "
+                        "each layer reading its producer's output in place): outputs_match against the numpy "
+                        "integer reference, every layer's counters against the simulator's, and the program's "
+                        "cycles (rtl_cycles) against codesign simulate's program_cycles (sim_cycles); a layer that "
+                        "needs the host between layers is refused in one line")
     p.add_argument("--images", type=int, default=8, help="with --network: test images to run (default: 8)")
     p.add_argument("--preset", metavar="P", help="with --network: quantization preset (int8, w4a8, ...)")
     p.add_argument("--sparsity", metavar="S", help="with --network: weight pruning (0.5, 2:4)")
@@ -150,6 +155,10 @@ def _network(args: argparse.Namespace, config, simulator: str) -> int:  # type: 
         raise ConfigError(f"--images must be a positive integer, not {args.images}")
     if not config.requantize:
         config = config.replace(requantize=True)
+    from codesign.workloads import trained
+
+    if args.workload not in trained.names():  # seeded integer weights: the whole network from one start
+        return _program(args, config, simulator)
     r = verify_network(args.workload, config, images=args.images, preset=args.preset, sparsity=args.sparsity,
                        seed=args.seed, stall=args.stall, simulator=simulator)
     d = r.to_dict()
@@ -163,4 +172,26 @@ def _network(args: argparse.Namespace, config, simulator: str) -> int:  # type: 
         print(f"predictions {'match' if r.predictions_match else 'DIFFER'}: rtl {list(r.predictions)} reference "
               f"{list(r.reference_predictions)} labels {list(r.labels)}; accuracy {d['accuracy']:.3f}")
         print(f"network cycles rtl/sim {r.rtl_cycles}/{r.sim_cycles}: {'ok' if r.ok else 'MISMATCH'}")
+    return 0 if r.ok else 1
+
+
+def _program(args: argparse.Namespace, config, simulator: str) -> int:  # type: ignore[no-untyped-def]
+    from codesign.hdl.verify import verify_program
+
+    for flag in ("preset", "sparsity"):
+        if getattr(args, flag) is not None:
+            raise ConfigError(f"--{flag} needs a trained --workload (digits_cnn), not {getattr(args, flag)!r}")
+    if args.batch != 1:
+        raise ConfigError(f"--batch must be 1 for a network from one start, not {args.batch}")
+    progress = _Progress()
+    r = verify_program(args.workload, config, seed=args.seed, stall=args.stall, simulator=simulator,
+                       on_start=progress.start)
+    if args.json:
+        print(json.dumps({**r.to_dict(), "config": config.to_dict()}, indent=2))
+    else:
+        print(f"{r.network}: {r.records} layers from one start on the network top ({r.simulator})")
+        for lr in r.layers:
+            print(f"  {lr.layer:<24} outputs {'match' if lr.outputs_match else 'DIFFER':<7} cycles rtl/sim "
+                  f"{lr.rtl_cycles}/{lr.sim_cycles}  {'ok' if lr.ok else 'MISMATCH'}")
+        print(f"program cycles rtl/sim {r.rtl_cycles}/{r.sim_cycles}: {'ok' if r.ok else 'MISMATCH'}")
     return 0 if r.ok else 1

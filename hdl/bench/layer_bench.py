@@ -118,9 +118,9 @@ async def _axil_read(dut: Any, offset: int) -> int:
         await RisingEdge(dut.clk)
 
 
-@cocotb.test()
-async def run_layers(dut: Any) -> None:
-    """Run every layer of the job through the AXI port, then dump DRAM."""
+async def start_bench(dut: Any) -> dict[str, Any]:
+    """The job (the JSON file named by ``CODESIGN_RTL_JOB``), with the clock started, the AXI4-Lite port idle
+    and the design out of reset."""
     with open(os.environ["CODESIGN_RTL_JOB"]) as f:
         job = json.load(f)
     Clock(dut.clk, CLOCK_PERIOD_NS, unit="ns", impl="gpi").start()
@@ -134,6 +134,13 @@ async def run_layers(dut: Any) -> None:
     await RisingEdge(dut.clk)
     dut.rst.value = 0
     await RisingEdge(dut.clk)
+    return job
+
+
+@cocotb.test()
+async def run_layers(dut: Any) -> None:
+    """Run every layer of the job through the AXI port, then dump DRAM."""
+    job = await start_bench(dut)
     results = []
     for layer in job["layers"]:
         w0 = time.perf_counter()

@@ -38,6 +38,7 @@ _LAYER_SOURCES = (*_HDL_SOURCES, "layer.py", "memory/dma.py", "control/sequencer
                   "engines/depthwise.py", "../sim/dwplan.py", "engines/vector.py", "../sim/vecplan.py",
                   "../sim/convplan.py",
                   "bench/axi_mem_model.v", "bench/layer_bench.py")
+_NETWORK_SOURCES = (*_LAYER_SOURCES, "control/network.py", "../sim/program.py", "bench/network_bench.py")
 _BUILD_FLAGS = ("-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3")  # Amaranth's output warns; not errors
 # Verilator: the memory model's depth is fixed at this many beats or more (one build serves most layers)
 VERILATOR_MIN_DEPTH_WORDS = 1 << 20
@@ -271,19 +272,32 @@ def layer_depth_words(image_words: int, simulator: str) -> int:
 
 def build_layer(config: AcceleratorConfig, depth_words: int, simulator: str | None = None) -> Path:
     """Build directory of the whole-layer testbench (accelerator + AXI memory model) for ``config``."""
+    from codesign.hdl.export import layer_verilog_for
+
+    return _build_testbench(config, depth_words, simulator, layer_verilog_for, "layer", _LAYER_SOURCES)
+
+
+def _bench_dir(config: AcceleratorConfig, depth_words: int, simulator: str, kind: str,
+               sources: tuple[str, ...]) -> Path:
+    key = design_key(config, sources)
+    return cache_root() / "rtl" / f"{kind}-{key}-d{depth_words}-{toolchain_tag(simulator)}"
+
+
+def _build_testbench(config: AcceleratorConfig, depth_words: int, simulator: str | None,
+                     verilog_for: Callable[[AcceleratorConfig], tuple[str, str]], kind: str,
+                     sources: tuple[str, ...]) -> Path:
+    """Build directory of a ``kind`` testbench (the top of ``verilog_for`` + the AXI memory model)."""
     simulator = require_simulator(simulator)
     from codesign.hdl.bench.layer_bench import testbench_verilog
-    from codesign.hdl.export import layer_verilog_for
     from codesign.sim.tileplan import bus_bytes
 
     def files() -> dict[str, str]:
-        name, text = layer_verilog_for(config)
+        name, text = verilog_for(config)
         return {f"{name}.v": text, "codesign_tb.v": testbench_verilog(name, bus_bytes(config), depth_words),
                 "axi_mem_model.v": (Path(__file__).parent / "axi_mem_model.v").read_text()}
 
-    key = design_key(config, _LAYER_SOURCES)
-    bdir = cache_root() / "rtl" / f"layer-{key}-d{depth_words}-{toolchain_tag(simulator)}"
-    return _build(simulator, bdir, files, "codesign_tb", "the layer testbench")
+    bdir = _bench_dir(config, depth_words, simulator, kind, sources)
+    return _build(simulator, bdir, files, "codesign_tb", f"the {kind} testbench")
 
 
 def run_layer_job(config: AcceleratorConfig, job: dict[str, Any], work_dir: Path, *, depth_words: int,
@@ -296,6 +310,27 @@ def run_layer_job(config: AcceleratorConfig, job: dict[str, Any], work_dir: Path
     bdir = build_layer(config, depth_words, simulator)
     return _run_bench(simulator, "codesign.hdl.bench.layer_bench", "codesign_tb", bdir, job, work_dir,
                       "the layer testbench", plusargs, on_layer)
+
+
+def build_network(config: AcceleratorConfig, depth_words: int, simulator: str | None = None) -> Path:
+    """Build directory of the network testbench (network top + AXI memory model) for ``config``."""
+    from codesign.hdl.export import network_verilog_for
+
+    return _build_testbench(config, depth_words, simulator, network_verilog_for, "network", _NETWORK_SOURCES)
+
+
+def network_built(config: AcceleratorConfig, depth_words: int, simulator: str) -> bool:
+    """Whether the network bench for ``config`` is already built (cached) on ``simulator``."""
+    return (_bench_dir(config, depth_words, simulator, "network", _NETWORK_SOURCES) / "built.ok").exists()
+
+
+def run_network_job(config: AcceleratorConfig, job: dict[str, Any], work_dir: Path, *, depth_words: int,
+                    plusargs: list[str], simulator: str | None = None) -> dict[str, Any]:
+    """Run the network bench on ``job`` (``prog_base``, ``prog_layers``: one start) and return its results."""
+    simulator = require_simulator(simulator)
+    bdir = build_network(config, depth_words, simulator)
+    return _run_bench(simulator, "codesign.hdl.bench.network_bench", "codesign_tb", bdir, job, work_dir,
+                      "the network testbench", plusargs, None)
 
 
 def run_job(config: AcceleratorConfig, job: dict[str, Any], work_dir: Path,

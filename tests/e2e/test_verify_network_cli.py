@@ -1,0 +1,49 @@
+"""``codesign verify --network`` on a network the one-start program cannot run, and ``generate --network`` on a
+design without the sequencer: exit status 2 and one line naming the layer (or field) and why, before anything
+is built or simulated."""
+
+from __future__ import annotations
+
+import pytest
+
+from codesign.cli import main
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.parametrize(("argv", "line"), [
+    (["verify", "--workload", "resnet8_cifar", "--network", "--rows", "8", "--cols", "8"],
+     "codesign verify: error: layer 'stack2.shortcut' cannot run from one start: its plan reads im2col (a 1x1 "
+     "convolution, stride 2x2), which the host lays out from the producer's output"),
+    (["verify", "--workload", "ds_cnn_kws", "--network", "--batch", "2"],
+     "codesign verify: error: --batch must be 1 for a network from one start, not 2"),
+    (["verify", "--workload", "ds_cnn_kws", "--network", "--dataflow", "os"],
+     "codesign verify: error: a network from one start needs dataflow ws (its layers read each other's planes), "
+     "not os"),
+    (["verify", "--workload", "ds_cnn_kws", "--network", "--preset", "int8"],
+     "codesign verify: error: --preset needs a trained --workload (digits_cnn), not 'int8'"),
+])
+def test_verify_network_refusals(argv, line, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [line]
+
+
+def test_generate_network_needs_a_wide_enough_bus(tmp_path, capsys):
+    assert main(["generate", "--network", "-o", str(tmp_path / "g"), "--rows", "4", "--cols", "4",
+                 "--dram-bytes-per-cycle", "2"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "codesign generate: error: the network sequencer needs an AXI bus of at least 4 bytes (dram_bytes_per_cycle "
+        "above 2), not 2"]
+
+
+@pytest.mark.slow
+def test_generate_network_writes_the_program_map(tmp_path):
+    """The network top's Verilog (minutes on a loaded machine) and its map: registers and the record format."""
+    import json
+
+    assert main(["generate", "--network", "-o", str(tmp_path), "--rows", "2", "--cols", "2", "--json"]) == 0
+    header = next(tmp_path.glob("codesign_net_*_regs.h")).read_text()
+    assert "#define CODESIGN_PROG_CTRL" in header and "CODESIGN_PROG_RECORD_BYTES" in header
+    desc = json.loads(next(tmp_path.glob("codesign_net_*.json")).read_text())
+    assert desc["register_map"]["program"]["record_bytes"] == 512

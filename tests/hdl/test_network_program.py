@@ -1,0 +1,166 @@
+"""The network program without an RTL simulator: record format, register map, closed-form timing, and what
+the host API refuses (``sim/program.py``, ``hdl/control/network.py``, ``hdl/host.py``, ``hdl/verify.py``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from codesign.errors import ConfigError, WorkloadError
+from codesign.hdl.control import regs
+from codesign.hdl.control.network import (
+    NETWORK_OFFSETS,
+    NETWORK_REGISTERS,
+    c_header_lines,
+    python_lines,
+    record_description,
+)
+from codesign.hdl.host import PlacedLayer, feed, place_program, read_program_counters, restride_output
+from codesign.hdl.verify import program_steps
+from codesign.sim.config import AcceleratorConfig
+from codesign.sim.engine import simulate_network
+from codesign.sim.program import design_reason, layer_overhead_cycles, program_cycles, record_layout
+from codesign.workloads.loading import load_workload
+
+CFG8 = AcceleratorConfig(rows=8, cols=8)
+
+
+FIELDS = len(regs.DESCRIPTOR_FIELDS)  # 73 in map v5: the record and the overhead grow with the map
+
+
+def test_record_layout():
+    """The descriptor fields, 4 bytes each (73: 292 bytes), the 5 counters of 8 bytes at the next 64-byte line
+    (320), a power-of-two record (512: a record's bursts never cross 4 KiB)."""
+    lay = record_layout(16)
+    assert (lay.fields, lay.descriptor_bytes, lay.counter_bytes) == (FIELDS, 4 * FIELDS, 40)
+    assert lay.counters_offset == -(-4 * FIELDS // 64) * 64  # 320 for 73 fields
+    assert lay.record_bytes == 1 << (lay.counters_offset + 48 - 1).bit_length()  # 512 for 73 fields
+    assert (lay.descriptor_beats, lay.counter_beats) == (-(-4 * FIELDS // 16), 3)  # 19 and 3 for 73 fields
+    assert (record_layout(4).descriptor_beats, record_layout(4).counter_beats) == (FIELDS, 10)
+    if FIELDS == 73:
+        assert (lay.counters_offset, lay.record_bytes, lay.descriptor_beats) == (320, 512, 19)
+        wide = record_layout(128)  # 3 beats of descriptor reach into the counters' line: still one record
+        assert (wide.descriptor_beats, wide.counter_beats, wide.record_bytes) == (3, 1, 512)
+
+
+def test_network_registers_follow_the_layer_map():
+    last = regs.REGISTERS[-1].offset
+    assert NETWORK_OFFSETS["prog_ctrl"] == (last + 4 + 0x1F) & ~0x1F  # 0x180: the counters end at 0x168
+    offsets = [r.offset for r in regs.REGISTERS + NETWORK_REGISTERS]
+    assert len(set(offsets)) == len(offsets) and max(offsets) < 1 << regs.REGS_ADDR_BITS
+
+
+def test_register_map_publishes_the_record_format():
+    header = "\n".join(c_header_lines(CFG8))
+    lay = record_layout(16)
+    assert "#define CODESIGN_PROG_BASE" in header
+    assert f"#define CODESIGN_PROG_RECORD_BYTES      {lay.record_bytes}u" in header
+    assert f"#define CODESIGN_PROG_COUNTERS_OFFSET   {lay.counters_offset}u" in header
+    ns: dict[str, object] = {}
+    exec("\n".join(python_lines(CFG8)), ns)  # the generated module is plain data
+    lay = record_layout(16)
+    assert ns["PROGRAM_RECORD"] == {"record_bytes": lay.record_bytes, "descriptor_offset": 0,
+                                    "descriptor_words": FIELDS, "counters_offset": lay.counters_offset,
+                                    "counters": [n for n, _ in regs.COUNTERS]}
+    assert record_description(CFG8)["descriptor_fields"][0] == "a_base"
+
+
+def test_layer_overhead_closed_form():
+    """8x8 default memory (16 bytes a cycle, latency 100): fetch 1 + 100 + 19 beats, 73 loads, 1 start,
+    counter write 2 + 100 + 3 beats = 299 cycles a layer (73 fields)."""
+    fetch = 1 + 100 + -(-4 * FIELDS // 16)
+    assert layer_overhead_cycles(CFG8) == fetch + FIELDS + 1 + 105
+    assert FIELDS != 73 or layer_overhead_cycles(CFG8) == 299
+    over = layer_overhead_cycles(CFG8)
+    assert program_cycles([10, 20], CFG8) == 30 + 2 * over
+    assert program_cycles([], CFG8) == 0
+
+
+def test_program_cycles_in_the_simulator():
+    """DS-CNN: 11 records, its layers' 71,127 cycles plus 11 x 299 (73 fields); ResNet-8's three residual adds
+    run in their producers' write-backs: 11 records for 14 layers."""
+    over = layer_overhead_cycles(CFG8)
+    ds = simulate_network(load_workload("ds_cnn_kws"), CFG8)
+    assert ds.program_cycles == ds.cycles + 11 * over == ds.summary()["program_cycles"]
+    rn = simulate_network(load_workload("resnet8_cifar"), CFG8)
+    assert sum(1 for r in rn.layers if not r.fused_into) == 11
+    assert rn.program_cycles == rn.cycles + 11 * over
+
+
+def test_narrow_bus_builds_no_sequencer():
+    cfg = AcceleratorConfig(rows=4, cols=4, dram_bytes_per_cycle=2)
+    assert design_reason(cfg).startswith("the network sequencer needs an AXI bus of at least 4 bytes")
+    assert simulate_network(load_workload("ds_cnn_kws"), cfg).program_cycles == 0
+    with pytest.raises(ConfigError, match=r"^the network sequencer needs an AXI bus of at least 4 bytes"):
+        program_steps(load_workload("ds_cnn_kws"), cfg)
+
+
+def test_program_steps_of_the_tiny_networks():
+    steps = program_steps(load_workload("ds_cnn_kws"), CFG8)
+    assert [s.layer.name for s in steps][:3] == ["conv1", "ds1.dw", "ds1.pw"] and len(steps) == 11
+    assert [s.source for s in steps][1:3] == ["conv1", "ds1.dw"]
+    assert len(program_steps(load_workload("mobilenet_v1_vww"), CFG8)) == 29
+
+
+@pytest.mark.parametrize(("workload", "config", "message"), [
+    ("resnet8_cifar", CFG8, r"^layer 'stack2\.shortcut' cannot run from one start: its plan reads im2col \(a 1x1 "
+                            r"convolution, stride 2x2\), which the host lays out from the producer's output$"),
+    ("resnet8_cifar", CFG8.replace(conv_windows=False),  # every convolution on im2col
+     r"^layer 'stack1\.conv1' cannot run from one start: its plan reads im2col \(a 3x3 convolution, stride 1x1\)"),
+    ("digits_cnn", CFG8, r"^layer 'fc' cannot read 'conv3''s output in place: it flattens a map of 4 pixels"),
+    ("ds_cnn_kws", CFG8.replace(dataflow="os"), r"^a network from one start needs dataflow ws"),
+    ("ds_cnn_kws", CFG8.replace(requantize=False), r"^a network from one start needs requantize: true"),
+])
+def test_host_refuses_what_needs_it_between_layers(workload, config, message):
+    with pytest.raises((WorkloadError, ConfigError), match=message):
+        program_steps(load_workload(workload), config)
+
+
+def test_batch_must_be_one():
+    with pytest.raises(ConfigError, match=r"^a network from one start runs batch 1, not 2$"):
+        program_steps(load_workload("ds_cnn_kws"), CFG8, batch=2)
+
+
+def test_place_program_and_counters_round_trip():
+    image = bytearray(100)
+    descs = [{name: i + j for j, (name, _) in enumerate(regs.DESCRIPTOR_FIELDS)} for i in range(2)]
+    base = place_program(image, descs, 16)
+    lay = record_layout(16)
+    assert base == 4096 and len(image) == 4096 + 2 * lay.record_bytes
+    at = base + lay.record_bytes
+    assert int.from_bytes(image[at + 4:at + 8], "little") == 2  # record 1, field 1
+    image[base + lay.counters_offset:base + lay.counters_offset + 8] = (12345).to_bytes(8, "little")  # cycles
+    assert read_program_counters(bytes(image), base, 2, 16)[0]["cycles"] == 12345
+    with pytest.raises(ConfigError, match=r"^descriptor m of record 0 must be an integer from 0 to 2\*\*32-1, not -1$"):
+        place_program(bytearray(), [{"m": -1}], 16)
+
+
+def _placed(step: int, base: int):
+    from codesign.sim.mapping import plan_layer
+
+    st = program_steps(load_workload("ds_cnn_kws"), CFG8)[step]
+    plan = plan_layer(st.hw, 1, CFG8).tiling
+    return PlacedLayer(plan, plan.descriptor(base, base + 65536, base + 131072), base, base + 65536,
+                       base + 131072, base + 196608)
+
+
+def test_feed_and_restride_refuse_other_layouts():
+    dw, pw, dw2 = _placed(1, 0), _placed(2, 1 << 20), _placed(3, 2 << 20)  # ds1.dw, ds1.pw, ds2.dw
+    with pytest.raises(ConfigError, match=r"^output planes 2048 bytes apart need a convolution with on-chip windows "
+                                          r"or a weight-stationary GEMM of one group, not a DwPlan$"):
+        restride_output(dw, 2048, CFG8)
+    fed = feed(dw2, "a", pw)  # 125 pixels of 16-byte words a plane, written and read
+    assert fed.descriptor["a_base"] == pw.c_base == fed.a_base
+    # a global pool's column chunks: 128 words a plane, 8 planes: 16,384 bytes, more than the 8 x 125 x 16 =
+    # 16,000 of the output region: the output moves to a new zeroed region (the planes would overrun the next)
+    with pytest.raises(ConfigError, match=r"^output planes 2048 bytes apart need 16384 bytes, more than the output "
+                                          r"region's 16000"):
+        restride_output(pw, 128 * 16, CFG8)
+    image = bytearray(5000)
+    moved = restride_output(pw, 128 * 16, CFG8, image)
+    assert moved.descriptor["cv_c_block"] == 2048 and moved.descriptor["c_stride_n"] == 2048 * 8
+    assert moved.c_base == moved.descriptor["c_base"] == 8192 and len(image) == 8192 + 16384
+    with pytest.raises(ConfigError, match=r"^operand a reads planes 2000 bytes apart, not the producer's 2048$"):
+        feed(dw2, "a", moved)
+    with pytest.raises(ConfigError, match=r"^output plane stride must be a multiple of the 16-byte bus of at least "
+                                          r"2000 bytes, not 1000$"):
+        restride_output(pw, 1000, CFG8)

@@ -1,0 +1,171 @@
+"""A whole network from one start on the network top (``hdl/control/network.py``, ``sim/program.py``).
+
+The host lays out one DRAM image (the first layer's input, every layer's weights and requantization
+table, each later layer reading its producer's output planes where the producer wrote them) and the
+descriptor list; the bench writes PROG_BASE, PROG_LAYERS and one PROG_CTRL start and waits for irq. Checked:
+
+* every layer's outputs, read back from the one image, equal the numpy integer reference bit for bit;
+* every layer's counters, written by the sequencer into its record, equal the simulator's for the layer;
+* the program's cycles (PROG_CYCLES) equal ``NetworkResult.program_cycles``: the layers' cycles plus the
+  sequencer's per-layer overhead in closed form (``sim.program.layer_overhead_cycles``).
+
+The default tier runs a 5-layer chain (convolution on im2col, depthwise on its engine, pointwise with on-chip
+windows, global average pool, linear) on a 4x4 array with 1 KiB buffers; the MLPerf Tiny networks on 8x8
+are ``slow`` (minutes each, most of it the 8x8 build).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from codesign.errors import ConfigError
+from codesign.hdl.bench.runner import default_simulator, simulator_available
+from codesign.hdl.control.regs import DESCRIPTOR_FIELDS
+from codesign.hdl.verify import program_steps, verify_program
+from codesign.sim.config import AcceleratorConfig
+from codesign.sim.engine import simulate_network
+from codesign.sim.program import layer_overhead_cycles
+from codesign.workloads.loading import load_workload
+from codesign.workloads.zoo import NetBuilder
+from codesign.workloads.zoo_mobile import same_padding
+
+pytestmark = [
+    pytest.mark.rtl,
+    pytest.mark.skipif(not simulator_available(default_simulator()),
+                       reason=f"the RTL simulator {default_simulator()} is not installed"),
+]
+
+BASE = {"rows": 4, "cols": 4, "input_sram_bytes": 1024, "weight_sram_bytes": 1024, "output_sram_bytes": 1024,
+        "dram_bytes_per_cycle": 4, "dram_latency_cycles": 8}
+
+
+def chain(channels: int = 4, h: int = 7, w: int = 5, classes: int = 3, max_pool: bool = False):
+    """conv 3x3 (the host's im2col: the first layer) -> (a 2x2 max pool) -> depthwise 3x3 -> pointwise -> global
+    average pool -> linear: each reads the one before it in place."""
+    b = NetBuilder(1, h, w)
+    b.conv("conv", channels, 3, padding=same_padding(b, 3, 1), bias=True)
+    if max_pool:
+        b.pool("maxpool", 2, 2)
+    b.conv("dw", channels, 3, padding=same_padding(b, 3, 1), groups=channels, bias=True)
+    b.conv("pw", channels, 1, padding=0, bias=True)
+    b.global_pool("pool")
+    b.linear("fc", classes)
+    return b.network("chain", 1, (1, h, w))
+
+
+def test_chain_from_one_start():
+    config = AcceleratorConfig(**BASE)  # type: ignore[arg-type]
+    net = chain()
+    kinds = [type(s.plan).__name__ for s in program_steps(net, config)]
+    assert kinds == ["TilePlan", "DwPlan", "WinPlan", "TilePlan", "TilePlan"]
+    # the descriptor (73 fields: 292 bytes) in beats of 4 bytes, 40 counter bytes in 10 beats, latency 8, 4 bytes
+    # a cycle: fetch 1 + 8 + 73, 73 register loads, 1 start, write 2 + 8 + 10 = 176 cycles a layer
+    fields = len(DESCRIPTOR_FIELDS)
+    assert layer_overhead_cycles(config) == (1 + 8 + fields) + fields + 1 + (2 + 8 + 10)
+    sim = simulate_network(net, config)
+    layer_cycles = [r.cycles for r in sim.layers]
+    assert sim.program_cycles == sum(layer_cycles) + 5 * layer_overhead_cycles(config)
+    v = verify_program(net, config, seed=3)
+    assert v.outputs_match, [(r.layer, r.outputs_match) for r in v.layers]
+    for r in v.layers:  # each layer's counters, written into its record, as the simulator's layer
+        assert (r.rtl_cycles, r.rtl_stall_cycles, r.rtl_dram_read_bytes, r.rtl_dram_write_bytes) == (
+            r.sim_cycles, r.sim_stall_cycles, r.sim_dram_read_bytes, r.sim_dram_write_bytes), r.layer
+        assert r.rtl_enabled_macs == r.ref_enabled_macs, r.layer
+    assert [r.rtl_cycles for r in v.layers] == layer_cycles
+    assert v.rtl_cycles == v.sim_cycles == sim.program_cycles
+    assert v.ok
+
+
+def test_chain_with_a_max_pool():
+    """A max pool on the depthwise engine between the convolution and the depthwise layer: planes in, planes
+    out, its maxima through the write-back's identity table."""
+    config = AcceleratorConfig(**BASE)  # type: ignore[arg-type]
+    net = chain(h=9, w=8, max_pool=True)
+    steps = program_steps(net, config)
+    assert [s.layer.name for s in steps] == ["conv", "maxpool", "dw", "pw", "pool", "fc"]
+    v = verify_program(net, config, seed=5)
+    assert v.outputs_match and all(r.ok for r in v.layers)
+    assert v.rtl_cycles == v.sim_cycles == simulate_network(net, config).program_cycles
+
+
+def test_chain_with_stalls_keeps_outputs():
+    """Random AXI wait cycles on every channel (the sequencer's bursts too): same outputs, never faster."""
+    config = AcceleratorConfig(**BASE)  # type: ignore[arg-type]
+    v = verify_program(chain(), config, seed=3, stall=0.3)
+    assert v.outputs_match
+    assert v.rtl_cycles >= v.sim_cycles
+    assert v.ok
+
+
+def test_gemm_planes_out():
+    """8 channels on 4 columns: the first convolution's output is 4 M tiles of 2 column chunks each, not
+    planes; its descriptor writes each tile's chunks at their planes (cv_c_block outside window mode), so the
+    depthwise layer reads them in place, with the same cycles (the same bytes written in the same order)."""
+    config = AcceleratorConfig(**BASE)  # type: ignore[arg-type]
+    net = chain(channels=8, h=8, w=8)
+    first = program_steps(net, config)[0].plan
+    assert (first.n_mt, -(-first.gemm.n // 4)) == (4, 2)
+    v = verify_program(net, config, seed=4)
+    assert v.outputs_match and all(r.ok for r in v.layers)
+    assert v.rtl_cycles == v.sim_cycles == simulate_network(net, config).program_cycles
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workload", ["ds_cnn_kws", "mobilenet_v1_vww", "mobilenet_v2"])
+def test_mlperf_tiny_from_one_start(workload):
+    """The MLPerf Tiny networks (and MobileNetV2, its stem's GEMM writing planes) on 8x8 from one start."""
+    config = AcceleratorConfig(rows=8, cols=8)
+    v = verify_program(workload, config)
+    assert v.outputs_match
+    assert v.rtl_cycles == v.sim_cycles == simulate_network(load_workload(workload), config).program_cycles
+    assert v.ok
+
+
+def test_config_the_sequencer_cannot_run_is_refused():
+    with pytest.raises(ConfigError, match=r"^a network from one start needs requantize: true"):
+        program_steps(chain(), AcceleratorConfig(**{**BASE, "requantize": False}))  # type: ignore[arg-type]
+
+
+def test_refused_record_stops_the_program(tmp_path):
+    """Record 0 a linear layer, record 1 all zeros (ERROR zero_size), record 2 the linear layer again: the
+    sequencer runs record 0, writes its counters, starts record 1, sees the layer refuse it and stops with
+    PROG_STATUS error (bit 2) and PROG_LAYER 1; record 2 never runs (its counters stay zero)."""
+    from codesign.hdl.bench.runner import layer_depth_words, run_network_job
+    from codesign.hdl.control.regs import ERROR_BITS
+    from codesign.hdl.host import (
+        hex_image,
+        image_hex,
+        place_layer,
+        place_program,
+        random_requant,
+        read_program_counters,
+    )
+    from codesign.hdl.plan import HardwarePlan, core_config
+    from codesign.hdl.verify import _memory_plusargs, hardware_layer
+    from codesign.sim.engine import simulate_layer
+    from codesign.sim.mapping import plan_layer
+    from codesign.sim.tileplan import bus_bytes
+    from codesign.workloads.layers import Linear
+    from codesign.workloads.tensors import layer_operands
+
+    config = AcceleratorConfig(**BASE)  # type: ignore[arg-type]
+    layer = hardware_layer(Linear("fc", in_features=8, out_features=4, tokens=2), config)
+    ops = layer_operands(layer, seed=1)
+    plan = plan_layer(layer, 1, config).tiling
+    image = bytearray()
+    q = random_requant(ops.c, config.act_bits, config.act_signed, np.random.default_rng(0))
+    placed = place_layer(image, plan, HardwarePlan(core_config(config)), ops.a, ops.b, 0, q)
+    bus = bus_bytes(config)
+    base = place_program(image, [placed.descriptor, {}, placed.descriptor], bus)
+    beats = len(image) // bus
+    (tmp_path / "dram.hex").write_text(image_hex(bytes(image), bus))
+    res = run_network_job(config, {"prog_base": base, "prog_layers": 3}, tmp_path,
+                          depth_words=layer_depth_words(beats, default_simulator()),
+                          plusargs=_memory_plusargs(config, 0.0, 0, tmp_path, beats))
+    assert res["prog_status"] == 0b100 and res["prog_layer"] == 1
+    assert res["error"] == 1 << [n for n, _ in ERROR_BITS].index("zero_size")
+    out = hex_image((tmp_path / "dram_out.hex").read_text(), bus)
+    counters = read_program_counters(out, base, 3, bus)
+    assert counters[0]["cycles"] == simulate_layer(layer, 1, config).cycles
+    assert counters[1]["cycles"] == counters[2]["cycles"] == 0
