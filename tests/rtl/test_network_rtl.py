@@ -40,17 +40,19 @@ BASE = {"rows": 4, "cols": 4, "input_sram_bytes": 1024, "weight_sram_bytes": 102
         "dram_bytes_per_cycle": 4, "dram_latency_cycles": 8}
 
 
-def chain(channels: int = 4, h: int = 7, w: int = 5, classes: int = 3, max_pool: bool = False):
+def chain(channels: int = 4, h: int = 7, w: int = 5, classes: int = 3, max_pool: bool = False,
+          activations: tuple[str, str, str, str] = ("", "", "", "")):
     """conv 3x3 (the host's im2col: the first layer) -> (a 2x2 max pool) -> depthwise 3x3 -> pointwise -> global
-    average pool -> linear: each reads the one before it in place."""
+    average pool -> linear: each reads the one before it in place (``activations``: the table activations of
+    conv, depthwise, pointwise and linear)."""
     b = NetBuilder(1, h, w)
-    b.conv("conv", channels, 3, padding=same_padding(b, 3, 1), bias=True)
+    b.conv("conv", channels, 3, padding=same_padding(b, 3, 1), bias=True, activation=activations[0])
     if max_pool:
         b.pool("maxpool", 2, 2)
-    b.conv("dw", channels, 3, padding=same_padding(b, 3, 1), groups=channels, bias=True)
-    b.conv("pw", channels, 1, padding=0, bias=True)
+    b.conv("dw", channels, 3, padding=same_padding(b, 3, 1), groups=channels, bias=True, activation=activations[1])
+    b.conv("pw", channels, 1, padding=0, bias=True, activation=activations[2])
     b.global_pool("pool")
-    b.linear("fc", classes)
+    b.linear("fc", classes, activation=activations[3])
     return b.network("chain", 1, (1, h, w))
 
 
@@ -75,6 +77,22 @@ def test_chain_from_one_start():
     assert [r.rtl_cycles for r in v.layers] == layer_cycles
     assert v.rtl_cycles == v.sim_cycles == sim.program_cycles
     assert v.ok
+
+
+def test_chain_with_table_activations():
+    """The chain with hard-swish, SiLU, sigmoid and tanh in its write-backs (flags bit 10): each layer's table
+    follows its requantization table in its record's region; outputs through the tables, counters and the
+    program's cycles as the simulator's (each table: 5 more words of the prologue, 256 cycles to load)."""
+    config = AcceleratorConfig(**BASE)  # type: ignore[arg-type]
+    net = chain(activations=("hard_swish", "silu", "sigmoid", "tanh"))
+    plain = simulate_network(chain(), config)
+    sim = simulate_network(net, config)
+    assert all(s.cycles >= p.cycles + 256 for s, p, ly in zip(sim.layers, plain.layers, net.layers, strict=True)
+               if ly.activation)
+    v = verify_program(net, config, seed=5)
+    assert v.outputs_match, [(r.layer, r.outputs_match) for r in v.layers]
+    assert [r.rtl_cycles for r in v.layers] == [r.cycles for r in sim.layers]
+    assert v.rtl_cycles == v.sim_cycles == sim.program_cycles
 
 
 def test_chain_with_a_max_pool():
