@@ -26,7 +26,9 @@ from codesign.cli import main
 from codesign.hdl.bench.runner import default_simulator, simulator_available
 from codesign.hdl.verify import hardware_layer, verify_layers
 from codesign.sim.config import AcceleratorConfig
+from codesign.sim.dwplan import DwPlan
 from codesign.sim.engine import simulate_layer
+from codesign.sim.mapping import plan_layer
 from codesign.sim.tileplan import skip_slots
 from codesign.sim.timing import native_gemm_cycles
 from codesign.workloads import zoo
@@ -90,6 +92,9 @@ def check_exact(cfg: AcceleratorConfig, pairs, results) -> None:  # type: ignore
         # skipping PEs gate zeros too; every non-zero weight has one slot, whose selected activation is
         # its own A[m, k]: the enabled MACs are the gated count of the dense tensors
         expected_macs = ops.active_macs() if cfg.zero_handling.value != "none" else g * m * k * ops.b.shape[2]
+        plan = plan_layer(layer, 1, cfg).tiling
+        if isinstance(plan, DwPlan):  # the depthwise engine multiplies every tap, its padding zeros too
+            expected_macs = plan.enabled_macs()
         assert r.rtl_enabled_macs == expected_macs == r.ref_enabled_macs, r.layer
         if layer.weights.density == 1.0:  # the model's count is exact: padding zeros are gated too
             assert r.sim_active_macs == r.rtl_enabled_macs, r.layer
