@@ -195,7 +195,7 @@ class LayerAccelerator(wiring.Component):
         m.d.comb += self.irq.eq(done)
         if self.program_port:
             m.d.comb += [self.ext_status.eq(Cat(busy, done, error)), self.ext_error.eq(error_code),
-                         self.ext_counters.eq(Cat(*counters.values()))]
+                         self.ext_counters.eq(Cat(*(Cat(c, Const(0, 64 - len(c))) for c in counters.values())))]
         self._axil(m, desc, wide, counters, Cat(busy, done, error), error_code, start_req)
 
         # -- descriptor checks (combinational, sampled at start) ---------------------------------

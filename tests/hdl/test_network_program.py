@@ -157,7 +157,8 @@ def test_feed_and_restride_refuse_other_layouts():
         restride_output(pw, 128 * 16, CFG8)
     image = bytearray(5000)
     moved = restride_output(pw, 128 * 16, CFG8, image)
-    assert moved.descriptor["cv_c_block"] == 2048 and moved.descriptor["c_stride_n"] == 2048 * 8
+    assert moved.descriptor["cv_c_block"] == 2048  # and an N tile's planes apart:
+    assert moved.descriptor["c_stride_n"] == 2048 * -(-pw.plan.nt // 8)
     assert moved.c_base == moved.descriptor["c_base"] == 8192 and len(image) == 8192 + 16384
     with pytest.raises(ConfigError, match=r"^operand a reads planes 2000 bytes apart, not the producer's 2048$"):
         feed(dw2, "a", moved)
