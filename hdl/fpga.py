@@ -212,7 +212,8 @@ def _multiplier_widths(work: Path, reads: str, top: str, *, timeout_s: float) ->
         for cell in mod.get("cells", {}).values():
             if cell.get("type") == "$mul":
                 p = cell.get("parameters", {})
-                a, b, y = (int(str(p.get(k, "0")), 2) for k in ("A_WIDTH", "B_WIDTH", "Y_WIDTH"))
+                a, b, y = (v if isinstance(v, int) else int(str(v), 2)  # binary strings (or -compat-int integers)
+                           for v in (p.get(k, 0) for k in ("A_WIDTH", "B_WIDTH", "Y_WIDTH")))
                 out.append((a, b, y))
     return out
 

@@ -212,9 +212,11 @@ class LayerAccelerator(wiring.Component):
             "gt_not_power_of_two": (d["gt"] & (d["gt"] - 1)) != 0,
         }
         lg = Signal(range(DIM_BITS), name="log2_gt")  # gt is a power of two: gt * w is w << lg
-        for i in range(DIM_BITS):
-            with m.If(d["gt"][i]):
-                m.d.comb += lg.eq(i)
+        # its one set bit's index, each bit of it an OR of gt's bits (not a 24-deep priority chain: it was
+        # on the critical path of the 4x4 WS top on ECP5 without requantize); a gt that is not a power of two
+        # is refused (gt_not_power_of_two)
+        m.d.comb += lg.eq(Cat(*[Cat(*[d["gt"][i] for i in range(DIM_BITS) if i >> b & 1]).any()
+                                for b in range(len(lg))]))
         for op, slot in zip("abc", (sa, sb, sc), strict=True):
             words = [d[f"{op}_words_{i}{j}"] for i in (0, 1) for j in (0, 1)]
             # words << lg > slot, as words > slot >> lg (the same for integers): no shifter, a table of constants
