@@ -57,6 +57,21 @@ def axil_members() -> dict[str, wiring.Member]:
     }
 
 
+def axil_write_handshake(m: Module, port: object):  # type: ignore[no-untyped-def]
+    """The AXI4-Lite slave's handshake on ``port``'s ``s_axil_*`` members (:func:`axil_members`): a write is
+    taken when address and data are both valid (and no response is pending), answered OKAY the next cycle;
+    a read is accepted when no read data is pending. Returns the write-this-cycle signal."""
+    p = port
+    wr = p.s_axil_awvalid & p.s_axil_wvalid & ~p.s_axil_bvalid  # type: ignore[attr-defined]
+    m.d.comb += [p.s_axil_awready.eq(wr), p.s_axil_wready.eq(wr), p.s_axil_bresp.eq(0),  # type: ignore[attr-defined]
+                 p.s_axil_rresp.eq(0), p.s_axil_arready.eq(~p.s_axil_rvalid)]  # type: ignore[attr-defined]
+    with m.If(wr):
+        m.d.sync += p.s_axil_bvalid.eq(1)  # type: ignore[attr-defined]
+    with m.Elif(p.s_axil_bready):  # type: ignore[attr-defined]
+        m.d.sync += p.s_axil_bvalid.eq(0)  # type: ignore[attr-defined]
+    return wr
+
+
 def has_depthwise_engine(config: AcceleratorConfig) -> bool:
     """Whether the whole-layer top for ``config`` builds the depthwise engine."""
     from codesign.sim.dwplan import design_reason
@@ -672,13 +687,7 @@ class LayerAccelerator(wiring.Component):
         the bits above its width are not all zero (a byte left unwritten keeps a set flag). Only STATUS,
         ERROR, VERSION and the counters are readable (``regs.READABLE``): the read multiplexer has 13
         inputs, not one per register."""
-        wr = self.s_axil_awvalid & self.s_axil_wvalid & ~self.s_axil_bvalid
-        m.d.comb += [self.s_axil_awready.eq(wr), self.s_axil_wready.eq(wr), self.s_axil_bresp.eq(0),
-                     self.s_axil_rresp.eq(0), self.s_axil_arready.eq(~self.s_axil_rvalid)]
-        with m.If(wr):
-            m.d.sync += self.s_axil_bvalid.eq(1)
-        with m.Elif(self.s_axil_bready):
-            m.d.sync += self.s_axil_bvalid.eq(0)
+        wr = axil_write_handshake(m, self)
         waddr = self.s_axil_awaddr
         strb = self.s_axil_wstrb
         data = self.s_axil_wdata

@@ -387,8 +387,7 @@ def with_activation(lp: LayerPlan, layer: Layer, batch: int, config: Accelerator
 
 def _plan_layer(layer: Layer, batch: int, config: AcceleratorConfig, context: LayerContext = DEFAULT) -> LayerPlan:
     """The plan of one layer without its activation: a GEMM on the array, a depthwise convolution on the
-    depthwise engine
-    (``depthwise: engine`` or ``auto``), an unpadded average pool as the GEMM it is
+    depthwise engine (``depthwise: engine`` or ``auto``), an unpadded average pool as the GEMM it is
     (:meth:`~codesign.workloads.layers.Pool.as_gemm_layer`), other pooling and element-wise layers on the
     vector unit."""
     lowered = gemm_layer(layer)

@@ -255,13 +255,9 @@ class NetworkAccelerator(wiring.Component):
               host_data) -> None:
         """The host's AXI4-Lite slave: the layer's protocol (write when address and data are both valid,
         read one cycle later), the network registers here, the layer's forwarded through its hook."""
-        wr = self.s_axil_awvalid & self.s_axil_wvalid & ~self.s_axil_bvalid
-        m.d.comb += [self.s_axil_awready.eq(wr), self.s_axil_wready.eq(wr), self.s_axil_bresp.eq(0),
-                     self.s_axil_rresp.eq(0), self.s_axil_arready.eq(~self.s_axil_rvalid)]
-        with m.If(wr):
-            m.d.sync += self.s_axil_bvalid.eq(1)
-        with m.Elif(self.s_axil_bready):
-            m.d.sync += self.s_axil_bvalid.eq(0)
+        from codesign.hdl.layer import axil_write_handshake
+
+        wr = axil_write_handshake(m, self)
         addr, data = self.s_axil_awaddr, self.s_axil_wdata
         ours = Cat(*[addr == r.offset for r in NETWORK_REGISTERS]).any()
         m.d.comb += [host_wr.eq(wr & ~ours), host_addr.eq(addr), host_data.eq(data),

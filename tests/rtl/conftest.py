@@ -8,6 +8,10 @@ import numpy as np
 
 from codesign.workloads.layers import Conv2d
 
+#: a 4x4 array with 1 KiB buffers on a narrow, short-latency memory: small slots cut layers into many tiles
+SMALL_4X4 = {"rows": 4, "cols": 4, "input_sram_bytes": 1024, "weight_sram_bytes": 1024, "output_sram_bytes": 1024,
+             "dram_bytes_per_cycle": 4, "dram_latency_cycles": 8}
+
 
 def random_conv(rng: np.random.Generator, index: int, **extra: Any) -> Conv2d | None:
     """A random convolution: kernels 1 to 5, strides 1 to 2, asymmetric padding below the kernel, maps of

@@ -32,7 +32,7 @@ from codesign.sim.tileplan import TilePlan, act_table_words, beats_per_word
 from codesign.workloads.layers import TABLE_ACTIVATIONS, Conv2d, Layer, Linear
 from codesign.workloads.tensors import layer_operands
 
-from .conftest import assert_counters, random_conv
+from .conftest import SMALL_4X4, assert_counters, random_conv
 
 pytestmark = [
     pytest.mark.rtl,
@@ -40,8 +40,7 @@ pytestmark = [
                        reason=f"the RTL simulator {default_simulator()} is not installed"),
 ]
 
-BASE = {"rows": 4, "cols": 4, "input_sram_bytes": 1024, "weight_sram_bytes": 1024, "output_sram_bytes": 1024,
-        "dram_bytes_per_cycle": 4, "dram_latency_cycles": 8}
+BASE = SMALL_4X4
 
 
 def config(**kw: object) -> AcceleratorConfig:

@@ -30,14 +30,15 @@ from codesign.workloads.loading import load_workload
 from codesign.workloads.zoo import NetBuilder
 from codesign.workloads.zoo_mobile import same_padding
 
+from .conftest import SMALL_4X4
+
 pytestmark = [
     pytest.mark.rtl,
     pytest.mark.skipif(not simulator_available(default_simulator()),
                        reason=f"the RTL simulator {default_simulator()} is not installed"),
 ]
 
-BASE = {"rows": 4, "cols": 4, "input_sram_bytes": 1024, "weight_sram_bytes": 1024, "output_sram_bytes": 1024,
-        "dram_bytes_per_cycle": 4, "dram_latency_cycles": 8}
+BASE = SMALL_4X4
 
 
 def chain(channels: int = 4, h: int = 7, w: int = 5, classes: int = 3, max_pool: bool = False,
