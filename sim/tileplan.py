@@ -53,10 +53,14 @@ from codesign.workloads.layers import GemmShape
 
 DMA_READ_OVERHEAD_CYCLES = 2  # the sequencer's decision, the first read address
 DMA_WRITE_OVERHEAD_CYCLES = 2  # the sequencer's decision (and buffer read), the response hand-over
-REQUANT_WRITE_CYCLES = 1  # with requantize: the register after the write-back arithmetic
-# a built residual add in the write-back (codesign.sim.fusion): the vector unit's 7 stages and the
-# queue after them, before a store's first data beat
-WRITEBACK_ADD_CYCLES = 8
+#: register cuts of the requantizing write-back's arithmetic (``hdl.memory.dma.requantize_lane``: the sum,
+#: the product, the shifted product, the clamped result), each a carry chain or a multiplier deep
+REQUANT_STAGES = 4
+#: with requantize: the cuts and the queue after them (``hdl.memory.dma.DmaEngine._queue``: a write and a read)
+REQUANT_WRITE_CYCLES = REQUANT_STAGES + 2
+# a built residual add or table activation in the write-back (codesign.sim.fusion): the vector unit's 7
+# stages between the arithmetic and the queue, before a store's first data beat
+WRITEBACK_ADD_CYCLES = 7
 QUANT_ENTRY_BITS = 56  # per output channel: bias (32), mult (16, 15 used), shift (8, 6 used)
 GEMM_ISSUE_CYCLES = 1  # the sequencer's start cycle of each on-chip GEMM of a tile
 TILE_ISSUE_CYCLES = 1  # the compute sequencer's decision to take a loaded tile

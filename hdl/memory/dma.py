@@ -26,9 +26,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
+
+from codesign.sim.tileplan import REQUANT_STAGES
 
 ADDR_BITS = 32
 LEN_BITS = 8  # AXI4 arlen/awlen
@@ -39,7 +41,7 @@ BLOCK_COUNT_BITS = 16
 SHIFT_BITS = 6
 
 
-def requantize_lane(acc, entry, zero_point, clamp_lo, clamp_hi, out_bits: int, bounds=None):
+def requantize_lane(acc, entry, zero_point, clamp_lo, clamp_hi, out_bits: int, bounds=None, stage=None):
     """One lane of the write-back (:func:`codesign.workloads.intarith.requantize` on ``acc + bias``):
     ``acc`` the accumulator (signed), ``entry`` its 56-bit table entry (bias 31..0, mult 47..32, shift
     from bit 48), the zero point and the clamps signed. Returns the low ``out_bits`` bits of the clamped
@@ -50,13 +52,24 @@ def requantize_lane(acc, entry, zero_point, clamp_lo, clamp_hi, out_bits: int, b
     ((2p >> s) + 1) >> 1`` for every ``s >= 0`` (``s = 0``: ``(2p + 1) >> 1 = p``), so there is no
     ``2**(s-1)`` term and no adder wider than the product. The clamps compare the rounded value ``t``
     with ``clamp_lo - zero_point`` and ``clamp_hi - zero_point`` (``bounds``: the lanes share them,
-    :func:`requantize_bounds`), so ``t + zero_point`` is only added at the output's width."""
+    :func:`requantize_bounds`), so ``t + zero_point`` is only added at the output's width.
+
+    ``stage(value, name)`` (None: combinational) registers the :data:`REQUANT_STAGES` cuts of the
+    write-back's pipeline: the sum ``acc + bias``, the product, the shifted product, the result; each
+    cut is one carry chain or one multiplier deep (:class:`DmaEngine`)."""
+    if stage is None:
+        def stage(v, _name):
+            return v
     lo_rel, hi_rel = requantize_bounds(zero_point, clamp_lo, clamp_hi) if bounds is None else bounds
     bias, mult, shift = entry[0:32].as_signed(), entry[32:48], entry[48:48 + SHIFT_BITS]
-    prod = (acc + bias) * mult
-    t = ((Cat(Const(0, 1), prod).as_signed() >> shift) + 1) >> 1
+    total = stage(acc + bias, "sum")
+    mult, shift = stage(mult, "mult"), stage(shift, "shift")
+    prod = stage(total * mult, "prod")
+    shift = stage(shift, "shift_p")
+    half = stage(Cat(Const(0, 1), prod).as_signed() >> shift, "shifted")
+    t = (half + 1) >> 1
     y = (t[:out_bits] + zero_point[:out_bits])[:out_bits]
-    return Mux(t < lo_rel, clamp_lo[:out_bits], Mux(t > hi_rel, clamp_hi[:out_bits], y))
+    return stage(Mux(t < lo_rel, clamp_lo[:out_bits], Mux(t > hi_rel, clamp_hi[:out_bits], y)), "out")
 
 
 def requantize_bounds(zero_point, clamp_lo, clamp_hi):
@@ -403,9 +416,9 @@ class DmaEngine(wiring.Component):
             fetch = Signal()
             s1 = Signal()  # the buffers' read registers hold a word (and its table word)
             take = Signal()  # stage 1 -> the data register (or the post pipeline)
-            self._credit = Signal(name="post_credit")  # the post pipeline has room (residual add)
-            self._post_on = Signal(name="post_on")  # the command in flight adds the residual
-            m.d.comb += take.eq(s1 & Mux(self._post_on, self._credit, free))
+            credit = Signal(name="wb_credit")  # the pipeline's queue has room for every word in flight
+            self._post_on = Signal(name="post_on")  # the command in flight goes through the vector unit
+            m.d.comb += take.eq(s1 & credit)
             m.d.comb += fetch.eq(go | (f_more & busy & (~s1 | take)))
             q_idx, q_blk = Signal(BLOCK_BEAT_BITS), Signal(BLOCK_BEAT_BITS)
             run, nf = Signal(BLOCK_BEAT_BITS), Signal(BLOCK_BEAT_BITS)
@@ -433,24 +446,22 @@ class DmaEngine(wiring.Component):
                     m.d.sync += [run.eq(cur_run + 1), nf.eq(cur_nf), q_idx.eq(cur_blk + cur_nf)]
             with m.Elif(take):
                 m.d.sync += s1.eq(0)
-            # the write-back arithmetic (codesign.workloads.intarith.requantize), per lane
+            # the write-back arithmetic (codesign.workloads.intarith.requantize), per lane, in REQUANT_STAGES
+            # cuts that move every cycle (no stalls: the queue after them absorbs a stalled bus)
             lanes = []
             accb, ob = self.acc_bits, self.out_bits
             zp, lo, hi = self.zero_point.as_signed(), self.clamp_lo.as_signed(), self.clamp_hi.as_signed()
             bounds = [Signal(signed(33), name=f"requant_{n}_rel") for n in ("lo", "hi")]  # shared by the lanes
-            m.d.comb += [b.eq(v) for b, v in zip(bounds, requantize_bounds(zp, lo, hi), strict=True)]
+            # registered: the descriptor's fields are steady long before the first word leaves
+            m.d.sync += [b.eq(v) for b, v in zip(bounds, requantize_bounds(zp, lo, hi), strict=True)]
             for i in range(self.cols):
                 acc = self.c_rd_data[i * accb:(i + 1) * accb].as_signed()
                 e = i if self.q_per_lane else 0
                 entry = self.q_rd_data[e * 56:(e + 1) * 56]
-                lanes.append(requantize_lane(acc, entry, zp, lo, hi, ob, bounds))
-            if not self.residual:
-                with m.If(take):
-                    m.d.sync += [word_out.eq(Cat(*lanes)), w_valid.eq(1)]
-                with m.Elif(fire & last_sub):
-                    m.d.sync += w_valid.eq(0)
-            else:
-                self._post(m, go, fetch, s1, free, fire, last_sub, take, Cat(*lanes), word_out, w_valid)
+                lanes.append(requantize_lane(acc, entry, zp, lo, hi, ob, bounds, stage=_stager(m, f"rq{i}")))
+            valid = Signal(REQUANT_STAGES, name="rq_valid")  # a word in each cut
+            m.d.sync += valid.eq(Cat(take, valid[:-1]))
+            self._queue(m, go, fetch, free, fire, last_sub, take, credit, Cat(*lanes), valid[-1], word_out, w_valid)
         with m.If(go):
             m.d.sync += [f_word.eq(self.wr_word + 1), f_left.eq(self.wr_block_words - 1),
                          f_blocks.eq(self.wr_blocks - 1),
@@ -487,36 +498,54 @@ class DmaEngine(wiring.Component):
         with m.If(last):
             m.d.sync += busy.eq(0)
 
-    def _post(self, m: Module, go, fetch, s1, free, fire, last_sub, take, requantized, word_out, w_valid) -> None:
-        """The write-back with a residual add: each requantized word leaves stage 1 with its residual
-        word (read from the residual buffer beside it) into the outside pipeline (``post_*``: the
-        vector unit's ADD, ``post_latency`` stages, no stalls), whose results queue in a FIFO the data
-        register takes from. A word enters only when the FIFO has room for every word in flight
-        (credits), so nothing is dropped when the bus stalls; at one word a cycle the queue never runs
-        dry, and a command's first beat comes ``post_latency + 1`` cycles later than without the add
-        (``codesign.sim.tileplan.WRITEBACK_ADD_CYCLES``)."""
-        depth = self.post_latency + 3
-        m.submodules.post_q = q = fifo.SyncFIFO(width=self.out_word_bits, depth=depth)
+    def _queue(self, m: Module, go, fetch, free, fire, last_sub, take, credit, requantized, valid, word_out,
+               w_valid) -> None:
+        """After the arithmetic: each requantized word (``valid`` as it leaves the last cut) goes into a
+        FIFO the data register takes from; with a residual add (or a table activation) built, the
+        command's words first go, each with its residual word (read from the residual buffer beside its
+        accumulator and delayed with it), through the outside pipeline (``post_*``: the vector unit,
+        ``post_latency`` stages, no stalls). A word enters the arithmetic only when the FIFO has room for
+        every word in flight (credits), so nothing is dropped when the bus stalls; at one word a cycle the
+        queue never runs dry. A command's first beat comes ``REQUANT_STAGES + 1`` cycles after its first
+        word's stage 1 (``codesign.sim.tileplan.REQUANT_WRITE_CYCLES``), and ``post_latency`` more with the
+        vector unit (``codesign.sim.tileplan.WRITEBACK_ADD_CYCLES``)."""
+        post_lat = self.post_latency if self.residual else 0
+        depth = REQUANT_STAGES + post_lat + 3
+        m.submodules.wb_q = q = fifo.SyncFIFO(width=self.out_word_bits, depth=depth)
         inflight = Signal(range(depth + 1))
         post = self._post_on
-        with m.If(go):
-            m.d.sync += post.eq(self.wr_post)
-        y_word = Signal.like(self.wr_y_word)
-        m.d.comb += [self.y_rd_en.eq(fetch), self.y_rd_addr.eq(Mux(go, self.wr_y_word, y_word))]
-        with m.If(go):
-            m.d.sync += y_word.eq(self.wr_y_word + 1)
-        with m.Elif(fetch):
-            m.d.sync += y_word.eq(y_word + 1)
-        enter = take & post
-        m.d.comb += [self._credit.eq(q.level + inflight < depth),
-                     self.post_valid.eq(enter), self.post_x.eq(requantized), self.post_y.eq(self.y_rd_data),
-                     q.w_en.eq(self.post_out_valid), q.w_data.eq(self.post_out_data)]
-        m.d.sync += inflight.eq(inflight + enter - self.post_out_valid)
-        pop = post & q.r_rdy & free
+        if self.residual:
+            with m.If(go):
+                m.d.sync += post.eq(self.wr_post)
+            y_word = Signal.like(self.wr_y_word)
+            m.d.comb += [self.y_rd_en.eq(fetch), self.y_rd_addr.eq(Mux(go, self.wr_y_word, y_word))]
+            with m.If(go):
+                m.d.sync += y_word.eq(self.wr_y_word + 1)
+            with m.Elif(fetch):
+                m.d.sync += y_word.eq(y_word + 1)
+            y_late = self.y_rd_data  # the residual word, delayed as its accumulator through the cuts
+            for j in range(REQUANT_STAGES):
+                y_next = Signal.like(self.y_rd_data, name=f"rq_y{j}")
+                m.d.sync += y_next.eq(y_late)
+                y_late = y_next
+            m.d.comb += [self.post_valid.eq(valid & post), self.post_x.eq(requantized), self.post_y.eq(y_late)]
+            enq, enq_data = Mux(post, self.post_out_valid, valid), Mux(post, self.post_out_data, requantized)
+        else:
+            enq, enq_data = valid, requantized
+        m.d.comb += [credit.eq(q.level + inflight < depth), q.w_en.eq(enq), q.w_data.eq(enq_data)]
+        m.d.sync += inflight.eq(inflight + take - enq)
+        pop = q.r_rdy & free
         m.d.comb += q.r_en.eq(pop)
-        with m.If(take & ~post):
-            m.d.sync += [word_out.eq(requantized), w_valid.eq(1)]
-        with m.Elif(pop):
+        with m.If(pop):
             m.d.sync += [word_out.eq(q.r_data), w_valid.eq(1)]
         with m.Elif(fire & last_sub):
             m.d.sync += w_valid.eq(0)
+
+
+def _stager(m: Module, prefix: str):
+    """A ``stage(value, name)`` for :func:`requantize_lane` that registers each cut in ``m``."""
+    def stage(value, name: str):
+        reg = Signal(Value.cast(value).shape(), name=f"{prefix}_{name}")
+        m.d.sync += reg.eq(value)
+        return reg
+    return stage

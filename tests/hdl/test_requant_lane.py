@@ -8,7 +8,8 @@ import pytest
 from amaranth.hdl import Module, Signal, signed
 from amaranth.sim import Simulator
 
-from codesign.hdl.memory.dma import SHIFT_BITS, requantize_lane
+from codesign.hdl.memory.dma import SHIFT_BITS, _stager, requantize_lane
+from codesign.sim.tileplan import REQUANT_STAGES
 from codesign.workloads.intarith import MAX_SHIFT, MULT_BITS, requantize
 
 pytestmark = pytest.mark.hdl
@@ -21,14 +22,18 @@ def _reference(acc: int, bias: int, mult: int, shift: int, zp: int, lo: int, hi:
     return min(max(y + zp, lo), hi)
 
 
-def test_requantize_lane_is_exact_at_every_shift_and_operand_extreme() -> None:
+@pytest.mark.parametrize("pipelined", [False, True], ids=["combinational", "pipelined"])
+def test_requantize_lane_is_exact_at_every_shift_and_operand_extreme(pipelined: bool) -> None:
+    """Combinational, and as the write-back builds it: REQUANT_STAGES register cuts, each case's result
+    REQUANT_STAGES edges after it enters (its zero point and clamps, the descriptor's, held meanwhile)."""
     acc, zp, lo, hi = (Signal(signed(32), name=n) for n in ("acc", "zp", "lo", "hi"))
     entry = Signal(56)
     out = Signal(signed(32))  # the low 32 bits: every expected value here fits int32 (its clamps do)
     m = Module()
     out8 = Signal(signed(8))  # what an INT8 design keeps
-    m.d.comb += [out.eq(requantize_lane(acc, entry, zp, lo, hi, 32)),
-                 out8.eq(requantize_lane(acc, entry, zp, lo, hi, 8))]
+    stages = [_stager(m, "w32"), _stager(m, "w8")] if pipelined else [None, None]
+    m.d.comb += [out.eq(requantize_lane(acc, entry, zp, lo, hi, 32, stage=stages[0])),
+                 out8.eq(requantize_lane(acc, entry, zp, lo, hi, 8, stage=stages[1]))]
     rng = np.random.default_rng(22)
     i32 = (-(1 << 31), (1 << 31) - 1)
     cases = []
@@ -56,10 +61,20 @@ def test_requantize_lane_is_exact_at_every_shift_and_operand_extreme() -> None:
             ctx.set(zp, z)
             ctx.set(lo, l)
             ctx.set(hi, h)
+            if not pipelined:
+                got.append(ctx.get(out))
+                got8.append(ctx.get(out8))
+                continue
+            # the operands enter the first cut at this edge; the result leaves the last REQUANT_STAGES edges on,
+            # with this case's zero point and clamps still applied (they stay until the next case)
+            for _ in range(REQUANT_STAGES):
+                await ctx.tick()
             got.append(ctx.get(out))
             got8.append(ctx.get(out8))
 
     sim = Simulator(m)
+    if pipelined:
+        sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
     want = [_reference(*c) for c in cases]
