@@ -148,7 +148,7 @@ class LayerAccelerator(wiring.Component):
         # table read with the requantization table and written into the unit an entry a cycle
         self.act_table_words = act_table_words(config) if self.residual else 0
         # the network sequencer's hook (codesign.hdl.control.network): register writes beside the AXI4-Lite
-        # port's, and the readable state as ports
+        # port's, a descriptor beat's fields at once, and the readable state as ports
         self.program_port = program_port
         super().__init__({**layer_members(config), **(program_members(config) if program_port else {})})
 
