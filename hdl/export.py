@@ -183,11 +183,22 @@ def generate(config: AcceleratorConfig, out_dir: str | Path, *, network: bool = 
         from codesign.sim import program
 
         desc["register_map"]["program"] = net.record_description(config)
+        dr = "ceil(descriptor_read_bytes / dram_bytes_per_cycle)"
+        dw = "ceil(counter_write_bytes / dram_bytes_per_cycle)"
+        desc["timing"]["program_cycles"] = ("sum(layer cycles) + program_first_record_cycles + (records - 1) * "
+                                            "program_layer_overhead_cycles + program_last_record_cycles")
+        desc["timing"]["program_first_record_cycles"] = (
+            f"{program.FETCH_OVERHEAD_CYCLES} + dram_latency_cycles + {dr} + {program.START_CYCLES}")
         desc["timing"]["program_layer_overhead_cycles"] = (
-            f"{program.FETCH_OVERHEAD_CYCLES} + dram_latency_cycles + ceil(descriptor_read_bytes / "
-            f"dram_bytes_per_cycle) + fields + {program.START_CYCLES} + {program.WRITE_OVERHEAD_CYCLES} + "
-            "dram_latency_cycles + ceil(counter_write_bytes / dram_bytes_per_cycle)")
+            f"{program.DONE_CYCLES} + max(data_end({program.FETCH_OVERHEAD_CYCLES} + dram_latency_cycles, {dr}, "
+            f"[(0, {dw})]), {dw} + dram_latency_cycles + {program.WRITE_RESPONSE_CYCLES}) + {program.START_CYCLES}"
+            " (the counter write and the next fetch at once from cycle 0; the write's data cycles have the bus "
+            "first; data_end: the end of the read's data cycles, the free cycles from its first on)")
+        desc["timing"]["program_last_record_cycles"] = (
+            f"{program.DONE_CYCLES} + {dw} + dram_latency_cycles + {program.WRITE_RESPONSE_CYCLES}")
+        desc["timing"]["program_first_record_cycles_here"] = program.first_record_cycles(config)
         desc["timing"]["program_layer_overhead_cycles_here"] = program.layer_overhead_cycles(config)
+        desc["timing"]["program_last_record_cycles_here"] = program.last_record_cycles(config)
         lines = header.rstrip("\n").split("\n")
         endif = max(i for i, line in enumerate(lines) if line.startswith("#endif"))
         header = "\n".join(lines[:endif] + net.c_header_lines(config) + [""] + lines[endif:]) + "\n"

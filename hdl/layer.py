@@ -93,11 +93,18 @@ def has_conv_windows(config: AcceleratorConfig) -> bool:
     return not design_reason(config)
 
 
-def program_members() -> dict[str, wiring.Member]:
+def program_members(config: AcceleratorConfig) -> dict[str, wiring.Member]:
     """The network sequencer's hook on the layer (``LayerAccelerator(program_port=True)``): a register
-    write port (``ext_wr_*``, a full-word write at a register offset, as one through AXI4-Lite) and the
-    readable state (STATUS bits, ERROR, the counters concatenated in ``regs.COUNTERS`` order, 64 bits each)."""
+    write port (``ext_wr_*``, a full-word write at a register offset, as one through AXI4-Lite), a descriptor
+    beat port (``ext_ld_*``: beat ``ext_ld_beat`` of a record's descriptor, ``bus_bytes / 4`` fields of
+    ``DESCRIPTOR_FIELDS`` in its 32-bit lanes, all written at once, as full-word writes) and the readable state
+    (STATUS bits, ERROR, the counters concatenated in ``regs.COUNTERS`` order, 64 bits each)."""
+    from codesign.sim.program import record_layout
+
+    bus = bus_bytes(config)
+    beats = record_layout(bus).descriptor_beats
     return {"ext_wr_en": In(1), "ext_wr_addr": In(REGS_ADDR_BITS), "ext_wr_data": In(32),
+            "ext_ld_en": In(1), "ext_ld_beat": In(range(max(2, beats))), "ext_ld_data": In(bus * 8),
             "ext_status": Out(3), "ext_error": Out(len(ERROR_BITS)), "ext_counters": Out(64 * len(COUNTERS))}
 
 
@@ -141,9 +148,9 @@ class LayerAccelerator(wiring.Component):
         # table read with the requantization table and written into the unit an entry a cycle
         self.act_table_words = act_table_words(config) if self.residual else 0
         # the network sequencer's hook (codesign.hdl.control.network): register writes beside the AXI4-Lite
-        # port's, and the readable state as ports
+        # port's, a descriptor beat's fields at once, and the readable state as ports
         self.program_port = program_port
-        super().__init__({**layer_members(config), **(program_members() if program_port else {})})
+        super().__init__({**layer_members(config), **(program_members(config) if program_port else {})})
 
     # -- published timing (codesign.sim.tileplan: what the simulator uses) -----------------------------
     def tile_compute_cycles(self, groups: int, m: int, n: int, k: int) -> int:
@@ -695,6 +702,8 @@ class LayerAccelerator(wiring.Component):
             ext = self.ext_wr_en
             waddr, strb, data = Mux(ext, self.ext_wr_addr, waddr), Mux(ext, 0xF, strb), Mux(ext, self.ext_wr_data, data)
             wr = wr | ext
+        field_index = {name: i for i, (name, _) in enumerate(DESCRIPTOR_FIELDS)}
+        per = self.bus_bytes // 4  # descriptor fields a beat of the sequencer's load port
         for r in REGISTERS:
             if r.name == "ctrl":
                 m.d.comb += start_req.eq(wr & (waddr == r.offset) & data[0] & strb[0])
@@ -711,6 +720,13 @@ class LayerAccelerator(wiring.Component):
                         written = Cat(*[strb[b] & data[max(w, b * 8):b * 8 + 8].any() for b in high]).any()
                         kept = wide[r.name] & Cat(*[~strb[b] for b in high]).any()
                         m.d.sync += wide[r.name].eq(written | kept)
+                if self.program_port:  # the descriptor beat holding the field (never with a write above)
+                    f = field_index[r.name]
+                    lane = self.ext_ld_data[(f % per) * 32:(f % per + 1) * 32]
+                    with m.If(self.ext_ld_en & (self.ext_ld_beat == f // per)):
+                        m.d.sync += reg.eq(lane[:w])
+                        if r.name in wide:
+                            m.d.sync += wide[r.name].eq(lane[w:].any())
         values = {"status": status, "error": error_code, "version": Const(MAP_VERSION, 32)}
         for name in counters:
             values[f"{name}_lo"], values[f"{name}_hi"] = counters[name][:32], counters[name][32:]

@@ -177,9 +177,9 @@ class NetworkResult:
     @property
     def program_cycles(self) -> int:
         """Cycles of the network run from one start on the network top (:mod:`codesign.sim.program`): the
-        layers' cycles plus the sequencer's per-layer overhead (descriptor fetch and load, start, counter
-        write). Layers fused into a producer's write-back are part of its record. 0 when the design does
-        not build the sequencer."""
+        layers' cycles plus the sequencer's (the first descriptor's fetch; between layers a counter write
+        overlapped with the next fetch, and the start; the last counter write). Layers fused into a
+        producer's write-back are part of its record. 0 when the design does not build the sequencer."""
         from codesign.sim.program import design_reason, program_cycles
 
         if design_reason(self.config):

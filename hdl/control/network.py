@@ -4,9 +4,14 @@ The host writes a descriptor list into DRAM (:func:`codesign.hdl.host.place_netw
 tensor once and builds it; the record format is :func:`codesign.sim.program.record_layout`, published in
 the register map), then ``PROG_BASE``, ``PROG_LAYERS`` and ``PROG_CTRL`` bit 0. The sequencer reads each
 record's descriptor through the AXI master (the layer's DMA owns the bus while the layer runs, the
-sequencer while it is idle), loads it into the layer's register file through the layer's
-``program_port`` hook, starts the layer, waits for ``done``, writes the layer's counters into the
-record, and goes on; ``irq`` rises after the last record (PROG_STATUS ``done``), or when a layer's
+sequencer while it is idle) and loads each beat's ``bus_bytes / 4`` fields into the layer's register file
+in the cycle the beat comes (the layer's ``program_port`` hook: its descriptor beat port; no buffer),
+starts the layer the cycle after the last beat, and waits for ``done``. Then, from the cycle after the one
+that sees ``done`` (and latches the counters), it writes the layer's counters into the record and fetches
+the next record's descriptor at once: the AXI read and write channels are independent (the memory gives
+the write's beats the bus, the read's beats take the other cycles). The next layer starts once both its
+descriptor's last beat and the write's response have come, so it runs on an idle memory, in its own
+cycles. ``irq`` rises after the last record's counter write (PROG_STATUS ``done``), or when a layer's
 descriptor checks refuse it (PROG_STATUS ``error``, PROG_LAYER the record's index, the layer's ERROR
 register the reason). Timing: :mod:`codesign.sim.program` (the simulator's ``program_cycles``).
 
@@ -17,8 +22,8 @@ layer by writing its descriptor and CTRL; writes here are whole words) plus the 
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
-from amaranth.lib import memory, wiring
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import wiring
 
 from codesign.errors import ConfigError
 from codesign.hdl.control import regs
@@ -161,6 +166,7 @@ class NetworkAccelerator(wiring.Component):
         ar_valid, r_ready = Signal(), Signal()
         aw_valid, w_valid, w_last = Signal(), Signal(), Signal()
         w_data = Signal(bus * 8)
+        wrec = Signal(32, name="prog_write_record")  # the record whose counters are written back
         from codesign.hdl.memory.dma import axi_master_members
 
         for name, member in axi_master_members(bus * 8).items():
@@ -168,7 +174,7 @@ class NetworkAccelerator(wiring.Component):
             if member.flow is wiring.Out:
                 mine = {"m_axi_araddr": rec, "m_axi_arlen": lay.descriptor_beats - 1,
                         "m_axi_arsize": (bus - 1).bit_length(), "m_axi_arburst": 1, "m_axi_arvalid": ar_valid,
-                        "m_axi_rready": r_ready, "m_axi_awaddr": rec + lay.counters_offset,
+                        "m_axi_rready": r_ready, "m_axi_awaddr": wrec + lay.counters_offset,
                         "m_axi_awlen": lay.counter_beats - 1, "m_axi_awsize": (bus - 1).bit_length(),
                         "m_axi_awburst": 1, "m_axi_awvalid": aw_valid, "m_axi_wdata": w_data,
                         "m_axi_wstrb": Const(-1, len(port)), "m_axi_wlast": w_last, "m_axi_wvalid": w_valid,
@@ -179,22 +185,17 @@ class NetworkAccelerator(wiring.Component):
             else:
                 m.d.comb += lport.eq(port)
 
-        # -- the record's descriptor, fetched into a small buffer, loaded a field a cycle ------------------
-        per = bus // 4  # fields a beat
-        m.submodules.desc_mem = desc_mem = memory.Memory(shape=unsigned(bus * 8), depth=lay.descriptor_beats,
-                                                          init=[])
-        d_wr = desc_mem.write_port()
-        d_rd = desc_mem.read_port(domain="comb")
-        beat = Signal(range(max(2, lay.descriptor_beats + 1)))
-        field = Signal(range(lay.fields + 1))
-        lanes = Array(d_rd.data[i * 32:(i + 1) * 32] for i in range(per))
-        shift = (per - 1).bit_length()
-        m.d.comb += [d_wr.addr.eq(beat), d_wr.data.eq(self.m_axi_rdata), d_rd.addr.eq(field >> shift)]
-        # the counters' beats (a shift register, a beat out per accepted beat)
-        cnt_bits = lay.counter_beats * bus * 8
-        cnt = Signal(cnt_bits, name="prog_counters")
+        # -- the transfers: the next record's descriptor (read) and the last layer's counters (write) -------
+        # the fetch: each beat goes into the layer's registers in the cycle it is accepted (bus / 4 fields)
+        ar_wait, r_open = Signal(), Signal()  # its address not yet accepted; beats to come
+        r_beat = Signal(range(max(2, lay.descriptor_beats)))
+        fetching = Signal()  # this transfer phase fetches a record (else it ends the program)
+        r_last = r_beat == lay.descriptor_beats - 1
+        m.d.comb += [layer.ext_ld_beat.eq(r_beat), layer.ext_ld_data.eq(self.m_axi_rdata)]
+        # the counter write: the counters' beats (a shift register, a beat out per accepted beat)
+        cnt = Signal(lay.counter_beats * bus * 8, name="prog_counters")
         w_left = Signal(range(lay.counter_beats + 1))
-        aw_wait = Signal()
+        aw_wait, b_wait = Signal(), Signal()  # its address not yet accepted; its response to come
         m.d.comb += [w_data.eq(cnt[:bus * 8]), w_last.eq(w_left == 1)]
 
         go = start & ~busy & ~layer_busy
@@ -202,27 +203,30 @@ class NetworkAccelerator(wiring.Component):
             with m.State("IDLE"):
                 with m.If(go):
                     m.d.sync += [busy.eq(count != 0), done.eq(count == 0), error.eq(0), mode.eq(1), index.eq(0),
-                                 rec.eq(base), cycles.eq(0)]
+                                 rec.eq(base), cycles.eq(0), fetching.eq(1), ar_wait.eq(1), r_open.eq(1),
+                                 r_beat.eq(0)]
                     with m.If(count != 0):
-                        m.next = "FETCH"
-            with m.State("FETCH"):  # the descriptor's read burst: its address
-                m.d.comb += [own.eq(1), ar_valid.eq(1)]
-                with m.If(self.m_axi_arready):
-                    m.d.sync += beat.eq(0)
-                    m.next = "RECV"
-            with m.State("RECV"):  # its beats into the buffer
-                m.d.comb += [own.eq(1), r_ready.eq(1), d_wr.en.eq(self.m_axi_rvalid)]
-                with m.If(self.m_axi_rvalid):
-                    m.d.sync += beat.eq(beat + 1)
-                    with m.If(beat == lay.descriptor_beats - 1):
-                        m.d.sync += field.eq(0)
-                        m.next = "LOAD"
-            with m.State("LOAD"):  # a field a cycle into the layer's registers
-                m.d.comb += [seq_wr.eq(1), seq_addr.eq(first + (field << 2)),
-                             seq_data.eq(lanes[field[:shift]] if shift else d_rd.data[:32])]
-                m.d.sync += field.eq(field + 1)
-                with m.If(field == lay.fields - 1):
-                    m.next = "START"
+                        m.next = "XFER"
+            with m.State("XFER"):  # the read and the write channel at once, each at its own pace
+                m.d.comb += [own.eq(1), ar_valid.eq(ar_wait), r_ready.eq(r_open), aw_valid.eq(aw_wait),
+                             w_valid.eq(w_left != 0), layer.ext_ld_en.eq(r_open & self.m_axi_rvalid)]
+                with m.If(ar_wait & self.m_axi_arready):
+                    m.d.sync += ar_wait.eq(0)
+                with m.If(r_open & self.m_axi_rvalid):
+                    m.d.sync += [r_beat.eq(r_beat + 1), r_open.eq(~r_last)]
+                with m.If(aw_wait & self.m_axi_awready):
+                    m.d.sync += aw_wait.eq(0)
+                with m.If((w_left != 0) & self.m_axi_wready):
+                    m.d.sync += [w_left.eq(w_left - 1), cnt.eq(cnt >> (bus * 8))]
+                with m.If(self.m_axi_bvalid):  # the response (after the address and the last beat)
+                    m.d.sync += b_wait.eq(0)
+                # both finish in this cycle at the latest: the descriptor's last beat, the write's response
+                with m.If((~r_open | (self.m_axi_rvalid & r_last)) & (~b_wait | self.m_axi_bvalid)):
+                    with m.If(fetching):
+                        m.next = "START"
+                    with m.Else():
+                        m.d.sync += [busy.eq(0), done.eq(1)]
+                        m.next = "IDLE"
             with m.State("START"):  # CTRL bit 0: the layer starts at this edge
                 m.d.comb += [seq_wr.eq(1), seq_addr.eq(REGISTER_OFFSETS["ctrl"]), seq_data.eq(1)]
                 m.next = "CHECK"
@@ -233,22 +237,14 @@ class NetworkAccelerator(wiring.Component):
                 with m.Else():
                     m.next = "WAIT"
             with m.State("WAIT"):
-                with m.If(layer.ext_status[1]):  # done: its counters are final
-                    m.d.sync += [cnt.eq(layer.ext_counters), w_left.eq(lay.counter_beats), aw_wait.eq(1)]
-                    m.next = "WRITE"
-            with m.State("WRITE"):  # the counters' write burst: address and beats at once
-                m.d.comb += [own.eq(1), aw_valid.eq(aw_wait), w_valid.eq(w_left != 0)]
-                with m.If(aw_wait & self.m_axi_awready):
-                    m.d.sync += aw_wait.eq(0)
-                with m.If((w_left != 0) & self.m_axi_wready):
-                    m.d.sync += [w_left.eq(w_left - 1), cnt.eq(cnt >> (bus * 8))]
-                with m.If(self.m_axi_bvalid):  # the response (after the address and the last beat)
-                    with m.If(index + 1 == count):
-                        m.d.sync += [busy.eq(0), done.eq(1)]
-                        m.next = "IDLE"
-                    with m.Else():
+                with m.If(layer.ext_status[1]):  # done: its counters are final; the next record's fetch too
+                    nxt = index + 1 != count
+                    m.d.sync += [cnt.eq(layer.ext_counters), w_left.eq(lay.counter_beats), aw_wait.eq(1),
+                                 b_wait.eq(1), wrec.eq(rec), fetching.eq(nxt), ar_wait.eq(nxt), r_open.eq(nxt),
+                                 r_beat.eq(0)]
+                    with m.If(nxt):
                         m.d.sync += [index.eq(index + 1), rec.eq(rec + lay.record_bytes)]
-                        m.next = "FETCH"
+                    m.next = "XFER"
         return m
 
     def _axil(self, m: Module, layer, base, count, status, index, cycles, start, host_wr, host_addr,

@@ -47,3 +47,11 @@ def test_generate_network_writes_the_program_map(tmp_path):
     assert "#define CODESIGN_PROG_CTRL" in header and "CODESIGN_PROG_RECORD_BYTES" in header
     desc = json.loads(next(tmp_path.glob("codesign_net_*.json")).read_text())
     assert desc["register_map"]["program"]["record_bytes"] == 512
+    # the sequencer's timing for the default memory (a 16-byte bus at 16 bytes a cycle, latency 100): 19 descriptor
+    # beats fetched alone before the first layer (1 + 100 + 19 + 1), with the 3 counter beats between two layers
+    # (1 + 1 + 100 + 19 + 1: the write is over before the fetch's first beat), the last write alone (1 + 3 + 100 + 1)
+    timing = desc["timing"]
+    assert (timing["program_first_record_cycles_here"], timing["program_layer_overhead_cycles_here"],
+            timing["program_last_record_cycles_here"]) == (121, 122, 105)
+    assert timing["program_first_record_cycles"] == (
+        "1 + dram_latency_cycles + ceil(descriptor_read_bytes / dram_bytes_per_cycle) + 1")

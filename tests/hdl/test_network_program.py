@@ -18,7 +18,15 @@ from codesign.hdl.host import PlacedLayer, feed, place_program, read_program_cou
 from codesign.hdl.verify import program_steps
 from codesign.sim.config import AcceleratorConfig
 from codesign.sim.engine import simulate_network
-from codesign.sim.program import design_reason, layer_overhead_cycles, program_cycles, record_layout
+from codesign.sim.program import (
+    design_reason,
+    first_record_cycles,
+    last_record_cycles,
+    layer_overhead_cycles,
+    program_cycles,
+    record_layout,
+    transfer_cycles,
+)
 from codesign.workloads.loading import load_workload
 
 CFG8 = AcceleratorConfig(rows=8, cols=8)
@@ -65,25 +73,55 @@ def test_register_map_publishes_the_record_format():
 
 
 def test_layer_overhead_closed_form():
-    """8x8 default memory (16 bytes a cycle, latency 100): fetch 1 + 100 + 19 beats, 73 loads, 1 start,
-    counter write 2 + 100 + 3 beats = 299 cycles a layer (73 fields)."""
-    fetch = 1 + 100 + -(-4 * FIELDS // 16)
-    assert layer_overhead_cycles(CFG8) == fetch + FIELDS + 1 + 105
-    assert FIELDS != 73 or layer_overhead_cycles(CFG8) == 299
-    over = layer_overhead_cycles(CFG8)
-    assert program_cycles([10, 20], CFG8) == 30 + 2 * over
+    """8x8 default memory (16-byte bus, 16 bytes a cycle, latency 100; 73 fields: 19 descriptor beats, 3 counter
+    beats). First record: the fetch's address 1 + 100 + 19 beats (each loaded into the registers as it comes),
+    1 start = 121. Between layers: 1 cycle sees done; the counter write (data cycles 0..2, its response in cycle
+    3 + 100 = 103) and the next fetch (address in cycle 0, beats in 101..119) issued together: the write is done
+    before the fetch, 1 + 120 + 1 = 122 (299 with a field loaded a cycle and the write before the fetch). Last
+    record: 1 + 3 + 100 + 1 = 105 (the write alone)."""
+    beats = -(-4 * FIELDS // 16)
+    assert first_record_cycles(CFG8) == 1 + 100 + beats + 1
+    assert layer_overhead_cycles(CFG8) == 1 + (1 + 100 + beats) + 1
+    assert last_record_cycles(CFG8) == 1 + 3 + 100 + 1
+    assert FIELDS != 73 or (first_record_cycles(CFG8), layer_overhead_cycles(CFG8)) == (121, 122)
+    first, over, last = first_record_cycles(CFG8), layer_overhead_cycles(CFG8), last_record_cycles(CFG8)
+    assert program_cycles([10, 20], CFG8) == 30 + first + over + last
+    assert program_cycles([10], CFG8) == 10 + first + last
     assert program_cycles([], CFG8) == 0
 
 
+@pytest.mark.parametrize(("latency", "bw", "expected"), [
+    # the write's data cycles 0..Dw-1 come first; the fetch's Dr beats take the free cycles from 1 + latency on
+    (0, 16, 1 + (3 + 19) + 1),  # the fetch's beats all wait for the write's 3 cycles: 19 beats in cycles 3..21
+    (2, 16, 1 + (1 + 2 + 19) + 1),  # the first beat is due in cycle 3, the write's last cycle is 2: they just miss
+    (3, 16, 1 + (1 + 3 + 19) + 1),  # the write's response in cycle 3 + 3 = 6, the fetch's last beat in 22
+    (0, 4, 1 + (10 + 73) + 1),  # a 4-byte bus: the write's 10 beats, then the fetch's 73
+    # 9 bytes a cycle on the 16-byte bus: the write 6 data cycles (48 bytes), the fetch 34 (304 bytes)
+    (30, 9, 1 + (1 + 30 + 34) + 1),
+    # 12 bytes a cycle: the write 4 data cycles (0..3), the fetch 26; its first beat due in cycle 2 waits for 4
+    (1, 12, 1 + (4 + 26) + 1),
+])
+def test_layer_overhead_when_the_bursts_share_the_bus(latency, bw, expected):
+    """Small latencies: the counter write's data phase takes the cycles the next fetch's first beats were due
+    in; the fetch's beats move to the free cycles after it (``sim.engine.data_end``); held to the RTL in
+    ``tests/rtl/test_network_rtl.py::test_chain_with_short_latency``."""
+    cfg = CFG8.replace(dram_latency_cycles=latency, dram_bytes_per_cycle=bw)
+    assert FIELDS == 73  # the expectations above count 292 descriptor bytes (19 beats of 16 bytes, 73 of 4)
+    assert layer_overhead_cycles(cfg) == expected
+    # the write's response never comes after the fetch's last beat: its beats are fewer (40 bytes against 292)
+    write = -(-record_layout(16 if bw > 4 else 4).counter_write_bytes // bw)
+    assert transfer_cycles(cfg) == layer_overhead_cycles(cfg) - 2 > write + latency + 1
+
+
 def test_program_cycles_in_the_simulator():
-    """DS-CNN: 11 records, its layers' 71,127 cycles plus 11 x 299 (73 fields); ResNet-8's three residual adds
-    run in their producers' write-backs: 11 records for 14 layers."""
-    over = layer_overhead_cycles(CFG8)
+    """DS-CNN: 11 records, its layers' cycles plus 121 + 10 x 122 + 105 (73 fields); ResNet-8's three residual
+    adds run in their producers' write-backs: 11 records for 14 layers."""
+    first, over, last = first_record_cycles(CFG8), layer_overhead_cycles(CFG8), last_record_cycles(CFG8)
     ds = simulate_network(load_workload("ds_cnn_kws"), CFG8)
-    assert ds.program_cycles == ds.cycles + 11 * over == ds.summary()["program_cycles"]
+    assert ds.program_cycles == ds.cycles + first + 10 * over + last == ds.summary()["program_cycles"]
     rn = simulate_network(load_workload("resnet8_cifar"), CFG8)
     assert sum(1 for r in rn.layers if not r.fused_into) == 11
-    assert rn.program_cycles == rn.cycles + 11 * over
+    assert rn.program_cycles == rn.cycles + first + 10 * over + last
 
 
 def test_narrow_bus_builds_no_sequencer():

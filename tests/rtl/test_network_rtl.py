@@ -7,7 +7,8 @@ descriptor list; the bench writes PROG_BASE, PROG_LAYERS and one PROG_CTRL start
 * every layer's outputs, read back from the one image, equal the numpy integer reference bit for bit;
 * every layer's counters, written by the sequencer into its record, equal the simulator's for the layer;
 * the program's cycles (PROG_CYCLES) equal ``NetworkResult.program_cycles``: the layers' cycles plus the
-  sequencer's per-layer overhead in closed form (``sim.program.layer_overhead_cycles``).
+  sequencer's cycles in closed form (``sim.program``: the first fetch, the overhead between layers, where the
+  counter write and the next fetch share the bus, and the last counter write).
 
 The default tier runs a 5-layer chain (convolution on im2col, depthwise on its engine, pointwise with on-chip
 windows, global average pool, linear) on a 4x4 array with 1 KiB buffers; the MLPerf Tiny networks on 8x8
@@ -25,7 +26,7 @@ from codesign.hdl.control.regs import DESCRIPTOR_FIELDS
 from codesign.hdl.verify import program_steps, verify_program
 from codesign.sim.config import AcceleratorConfig
 from codesign.sim.engine import simulate_network
-from codesign.sim.program import layer_overhead_cycles
+from codesign.sim.program import first_record_cycles, last_record_cycles, layer_overhead_cycles
 from codesign.workloads.loading import load_workload
 from codesign.workloads.zoo import NetBuilder
 from codesign.workloads.zoo_mobile import same_padding
@@ -62,13 +63,19 @@ def test_chain_from_one_start():
     net = chain()
     kinds = [type(s.plan).__name__ for s in program_steps(net, config)]
     assert kinds == ["TilePlan", "DwPlan", "WinPlan", "TilePlan", "TilePlan"]
-    # the descriptor (73 fields: 292 bytes) in beats of 4 bytes, 40 counter bytes in 10 beats, latency 8, 4 bytes
-    # a cycle: fetch 1 + 8 + 73, 73 register loads, 1 start, write 2 + 8 + 10 = 176 cycles a layer
+    # the descriptor (73 fields: 292 bytes) in 73 beats of 4 bytes, 40 counter bytes in 10 beats, latency 8,
+    # 4 bytes a cycle. First record: the fetch's address 1 + 8 + 73 beats (each loaded as it comes), 1 start = 83.
+    # Between layers: 1 cycle sees done, then the counter write's 10 data cycles (0..9) and the next fetch (its
+    # address in cycle 0, its first beat due in cycle 1 + 8 = 9: the write has that cycle, the beats come in 10..82),
+    # the write's response in cycle 10 + 8 = 18, long before: 1 + (1 + 8 + 1 + 73) + 1 = 85 (the write costs the
+    # fetch 1 cycle). Last record: 1 + 10 + 8 + 1 = 20 (the write alone). 5 layers: 83 + 4 x 85 + 20 = 443, against
+    # 5 x 176 = 880 with a field loaded a cycle and the write before the fetch.
     fields = len(DESCRIPTOR_FIELDS)
-    assert layer_overhead_cycles(config) == (1 + 8 + fields) + fields + 1 + (2 + 8 + 10)
+    assert (first_record_cycles(config), layer_overhead_cycles(config), last_record_cycles(config)) == (
+        1 + 8 + fields + 1, 1 + (1 + 8 + 1 + fields) + 1, 1 + 10 + 8 + 1)
     sim = simulate_network(net, config)
     layer_cycles = [r.cycles for r in sim.layers]
-    assert sim.program_cycles == sum(layer_cycles) + 5 * layer_overhead_cycles(config)
+    assert sim.program_cycles == sum(layer_cycles) + (1 + 8 + fields + 1) + 4 * (12 + fields) + 20
     v = verify_program(net, config, seed=3)
     assert v.outputs_match, [(r.layer, r.outputs_match) for r in v.layers]
     for r in v.layers:  # each layer's counters, written into its record, as the simulator's layer
@@ -76,6 +83,28 @@ def test_chain_from_one_start():
             r.sim_cycles, r.sim_stall_cycles, r.sim_dram_read_bytes, r.sim_dram_write_bytes), r.layer
         assert r.rtl_enabled_macs == r.ref_enabled_macs, r.layer
     assert [r.rtl_cycles for r in v.layers] == layer_cycles
+    assert v.rtl_cycles == v.sim_cycles == sim.program_cycles
+    assert v.ok
+
+
+@pytest.mark.parametrize(("latency", "bw"), [(0, 4), (3, 4), (0, 16), (2, 12)])
+def test_chain_with_short_latency(latency, bw):
+    """Latencies of 0 to 3 cycles: the counter write's data cycles take the bus in the cycles the next fetch's
+    first beats were due in, and the fetch's beats wait for them (``sim.program.transfer_cycles``). On the 4-byte
+    bus (73 descriptor beats, 10 counter beats) and on the 16-byte bus (19 beats of 4 fields, each loaded into the
+    registers in the cycle it comes; 3 counter beats), at 16 and at 12 bytes a cycle; the RTL's program cycles
+    equal the simulator's. Between two layers, with ``Dr`` / ``Dw`` the fetch's / the write's data cycles: 1 (done)
+    + the write's ``Dw`` cycles + the fetch's ``Dr`` + 1 (start) when the fetch's first beat is due before the
+    write is over (``1 + latency <= Dw``), else 1 + (1 + latency + Dr) + 1."""
+    config = AcceleratorConfig(**{**BASE, "dram_latency_cycles": latency, "dram_bytes_per_cycle": bw})
+    read, write = {4: (73, 10), 16: (19, 3), 12: (26, 4)}[bw]  # ceil(292 / 4), ceil(40 / 4); 304 / 16, 48 / 16, ...
+    assert len(DESCRIPTOR_FIELDS) == 73
+    expected = 1 + (write + read if 1 + latency <= write else 1 + latency + read) + 1
+    assert layer_overhead_cycles(config) == expected
+    v = verify_program(chain(), config, seed=7)
+    assert v.outputs_match, [(r.layer, r.outputs_match) for r in v.layers]
+    sim = simulate_network(chain(), config)
+    assert [r.rtl_cycles for r in v.layers] == [r.cycles for r in sim.layers]
     assert v.rtl_cycles == v.sim_cycles == sim.program_cycles
     assert v.ok
 
@@ -108,9 +137,11 @@ def test_chain_with_a_max_pool():
     assert v.rtl_cycles == v.sim_cycles == simulate_network(net, config).program_cycles
 
 
-def test_chain_with_stalls_keeps_outputs():
-    """Random AXI wait cycles on every channel (the sequencer's bursts too): same outputs, never faster."""
-    config = AcceleratorConfig(**BASE)  # type: ignore[arg-type]
+@pytest.mark.parametrize("memory", [{}, {"dram_latency_cycles": 0, "dram_bytes_per_cycle": 16}])
+def test_chain_with_stalls_keeps_outputs(memory):
+    """Random AXI wait cycles on every channel (the sequencer's bursts too, its counter write and next fetch at
+    once: on the 16-byte bus with no latency their beats meet on the bus): same outputs, never faster."""
+    config = AcceleratorConfig(**{**BASE, **memory})
     v = verify_program(chain(), config, seed=3, stall=0.3)
     assert v.outputs_match
     assert v.rtl_cycles >= v.sim_cycles
