@@ -281,12 +281,23 @@ class LayerAccelerator(wiring.Component):
                                                       | (d["q_words"] < self.act_table_words))
         checks["too_wide"] = Cat(*wide.values()).any() if wide else Const(0, 1)
         code = Cat(*[checks[name] for name, _ in ERROR_BITS])
-        go = start_req & ~busy
-        with m.If(go):
-            m.d.sync += [error_code.eq(code), error.eq(code.any()), done.eq(0)]
-            with m.If(~code.any()):
+        # the checks' result is registered, and a start decides in the cycle after its CTRL write
+        # (``START_DECISION_CYCLES``): the checks' carry chains and the error code are off the path into the
+        # launch's fan-out (the tile iterator's and the DMA's resets). The descriptor never changes in the
+        # start's own cycle (one AXI4-Lite write a cycle; the network sequencer starts the cycle after its
+        # last descriptor beat), so the registered code is the started descriptor's.
+        code_q = Signal.like(code, name="check_code")
+        m.d.sync += code_q.eq(code)
+        deciding = Signal()  # the cycle after an accepted start
+        go = start_req & ~busy & ~deciding
+        m.d.sync += deciding.eq(go)
+        with m.If(go):  # a poller sees neither the last layer's done nor its error while this one decides
+            m.d.sync += [done.eq(0), error.eq(0)]
+        with m.If(deciding):
+            m.d.sync += [error_code.eq(code_q), error.eq(code_q.any())]
+            with m.If(~code_q.any()):
                 m.d.sync += [busy.eq(1), *(c.eq(0) for c in counters.values())]
-        launch = go & ~code.any()
+        launch = deciding & ~code_q.any()
 
         # -- tile iterator ------------------------------------------------------------------------
         m.submodules.tiles = it = TileIterator(slots=self.slots, words_bits=words_bits)

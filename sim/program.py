@@ -47,7 +47,7 @@ ceil(counter_write_bytes / bw)``::
 that the write's data phase ``[0, Dw)`` does not take; when ``1 + latency >= Dw`` they never meet and
 ``read_end = 1 + latency + Dr``.) ``descriptor_read_bytes`` and ``counter_write_bytes`` are whole bus
 beats (:func:`record_layout`). The default memory (16-byte bus, 16 bytes a cycle, latency 100; 19
-descriptor beats, 3 counter beats): 121 cycles before the first layer, 122 between two layers, 105 after
+descriptor beats, 3 counter beats): 122 cycles before the first layer, 123 between two layers, 105 after
 the last (299 a layer when the fields were loaded one a cycle after the burst and the counter write ran
 before the next fetch).
 """
@@ -63,9 +63,10 @@ from codesign.sim.timing import ceil_div
 #: the first fetch: the cycle of the descriptor burst's address (its handshake's edge is its end); a fetch's
 #: first beat comes ``latency`` cycles after it
 FETCH_OVERHEAD_CYCLES = 1
-#: the cycle that writes CTRL bit 0 after the descriptor's last beat (the layer's start edge is its end; the
-#: cycle that checks the layer's ERROR is the layer's first)
-START_CYCLES = 1
+#: the cycle that writes CTRL bit 0 after the descriptor's last beat, and the layer top's decision on its
+#: registered descriptor checks (``hdl.layer``: the layer's start edge is its end; the cycle that checks the
+#: layer's ERROR is the layer's first)
+START_CYCLES = 2
 #: the cycle that sees the layer's done and latches its counters (the bursts are issued from the next one)
 DONE_CYCLES = 1
 #: the cycle that takes the counter write's response (``latency`` cycles after its last beat's)

@@ -138,6 +138,14 @@ def run(args: argparse.Namespace) -> int:
         from codesign.accuracy import sweep_accuracy
 
         result.meta["accuracy"] = sweep_accuracy(net, config)
+    if result.program_cycles:  # the sequencer's cost is modelled for any network: say whether this one runs on it
+        from codesign.errors import CodesignError
+        from codesign.hdl.verify import program_steps
+
+        try:
+            program_steps(net, config, net.batch)
+        except CodesignError as e:
+            result.meta["program_refused"] = str(e)
     fpga = None
     if args.fpga:
         from codesign.hdl.fpga import fpga_metrics
@@ -258,7 +266,9 @@ def print_result(result, *, quiet: bool = False, fpga: dict | None = None,  # ty
                   else f"buildable: no ({reason})")
     if result.model_only:
         console.print(f"model-only: {result.model_only}")
-    if result.program_cycles:
+    if result.meta.get("program_refused"):
+        console.print(f"from one start: not on the network top ({result.meta['program_refused']})")
+    elif result.program_cycles:
         records = sum(1 for r in result.layers if not r.fused_into)
         console.print(f"from one start (network top, {records} descriptor records): {result.program_cycles:,} cycles "
                       f"(+{result.program_cycles - sum(r.cycles for r in result.layers if not r.fused_into):,} "

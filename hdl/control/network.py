@@ -6,7 +6,8 @@ the register map), then ``PROG_BASE``, ``PROG_LAYERS`` and ``PROG_CTRL`` bit 0. 
 record's descriptor through the AXI master (the layer's DMA owns the bus while the layer runs, the
 sequencer while it is idle) and loads each beat's ``bus_bytes / 4`` fields into the layer's register file
 in the cycle the beat comes (the layer's ``program_port`` hook: its descriptor beat port; no buffer),
-starts the layer the cycle after the last beat, and waits for ``done``. Then, from the cycle after the one
+writes the layer's CTRL start the cycle after the last beat (the layer decides on its registered
+descriptor checks in the next and starts at its end), and waits for ``done``. Then, from the cycle after the one
 that sees ``done`` (and latches the counters), it writes the layer's counters into the record and fetches
 the next record's descriptor at once: the AXI read and write channels are independent (the memory gives
 the write's beats the bus, the read's beats take the other cycles). The next layer starts once both its
@@ -227,8 +228,10 @@ class NetworkAccelerator(wiring.Component):
                     with m.Else():
                         m.d.sync += [busy.eq(0), done.eq(1)]
                         m.next = "IDLE"
-            with m.State("START"):  # CTRL bit 0: the layer starts at this edge
+            with m.State("START"):  # CTRL bit 0
                 m.d.comb += [seq_wr.eq(1), seq_addr.eq(REGISTER_OFFSETS["ctrl"]), seq_data.eq(1)]
+                m.next = "DECIDE"
+            with m.State("DECIDE"):  # the layer decides on its registered checks: it starts (or refuses) at this edge
                 m.next = "CHECK"
             with m.State("CHECK"):  # refused: the program stops at this record
                 with m.If(layer.ext_status[2]):

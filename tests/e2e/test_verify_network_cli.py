@@ -48,10 +48,29 @@ def test_generate_network_writes_the_program_map(tmp_path):
     desc = json.loads(next(tmp_path.glob("codesign_net_*.json")).read_text())
     assert desc["register_map"]["program"]["record_bytes"] == 512
     # the sequencer's timing for the default memory (a 16-byte bus at 16 bytes a cycle, latency 100): 19 descriptor
-    # beats fetched alone before the first layer (1 + 100 + 19 + 1), with the 3 counter beats between two layers
-    # (1 + 1 + 100 + 19 + 1: the write is over before the fetch's first beat), the last write alone (1 + 3 + 100 + 1)
+    # beats fetched alone before the first layer (1 + 100 + 19 + 2: the CTRL write and the layer's decision), with the 3
+    # counter beats between two layers (1 + 1 + 100 + 19 + 2: the write is over before the fetch's first beat), the
+    # last write alone (1 + 3 + 100 + 1)
     timing = desc["timing"]
     assert (timing["program_first_record_cycles_here"], timing["program_layer_overhead_cycles_here"],
-            timing["program_last_record_cycles_here"]) == (121, 122, 105)
+            timing["program_last_record_cycles_here"]) == (122, 123, 105)
     assert timing["program_first_record_cycles"] == (
-        "1 + dram_latency_cycles + ceil(descriptor_read_bytes / dram_bytes_per_cycle) + 1")
+        "1 + dram_latency_cycles + ceil(descriptor_read_bytes / dram_bytes_per_cycle) + 2")
+
+
+def test_simulate_says_whether_the_network_runs_from_one_start(capsys):
+    """``codesign simulate`` prints the one-start cycles only for a network the program can run (the layers'
+    cycles plus the sequencer's: ``NetworkResult.program_cycles``), and for another the reason ``verify
+    --network`` would give, not a figure no hardware reaches."""
+    from codesign.sim.config import AcceleratorConfig
+    from codesign.sim.engine import simulate_network
+    from codesign.workloads.loading import load_workload
+
+    assert main(["simulate", "-w", "ds_cnn_kws", "--rows", "8", "--cols", "8"]) == 0
+    program = simulate_network(load_workload("ds_cnn_kws"), AcceleratorConfig(rows=8, cols=8)).program_cycles
+    out = capsys.readouterr().out
+    assert f"from one start (network top, 11 descriptor records): {program:,} cycles" in out
+    assert main(["simulate", "-w", "ds_cnn_kws", "--rows", "8", "--cols", "8", "--dataflow", "os"]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("from one start")]
+    assert lines == ["from one start: not on the network top (a network from one start needs dataflow ws (its "
+                     "layers read each other's planes), not os)"]

@@ -75,15 +75,16 @@ def test_register_map_publishes_the_record_format():
 def test_layer_overhead_closed_form():
     """8x8 default memory (16-byte bus, 16 bytes a cycle, latency 100; 73 fields: 19 descriptor beats, 3 counter
     beats). First record: the fetch's address 1 + 100 + 19 beats (each loaded into the registers as it comes),
-    1 start = 121. Between layers: 1 cycle sees done; the counter write (data cycles 0..2, its response in cycle
-    3 + 100 = 103) and the next fetch (address in cycle 0, beats in 101..119) issued together: the write is done
-    before the fetch, 1 + 120 + 1 = 122 (299 with a field loaded a cycle and the write before the fetch). Last
+    2 to start (the CTRL write, the layer top's decision on its registered checks) = 122. Between layers: 1 cycle
+    sees done; the counter write (data cycles 0..2, its response in cycle 3 + 100 = 103) and the next fetch
+    (address in cycle 0, beats in 101..119) issued together: the write is done before the fetch, 1 + 120 + 2 = 123
+    (299 with a field loaded a cycle, the write before the fetch and a start without the decision cycle). Last
     record: 1 + 3 + 100 + 1 = 105 (the write alone)."""
     beats = -(-4 * FIELDS // 16)
-    assert first_record_cycles(CFG8) == 1 + 100 + beats + 1
-    assert layer_overhead_cycles(CFG8) == 1 + (1 + 100 + beats) + 1
+    assert first_record_cycles(CFG8) == 1 + 100 + beats + 2
+    assert layer_overhead_cycles(CFG8) == 1 + (1 + 100 + beats) + 2
     assert last_record_cycles(CFG8) == 1 + 3 + 100 + 1
-    assert FIELDS != 73 or (first_record_cycles(CFG8), layer_overhead_cycles(CFG8)) == (121, 122)
+    assert FIELDS != 73 or (first_record_cycles(CFG8), layer_overhead_cycles(CFG8)) == (122, 123)
     first, over, last = first_record_cycles(CFG8), layer_overhead_cycles(CFG8), last_record_cycles(CFG8)
     assert program_cycles([10, 20], CFG8) == 30 + first + over + last
     assert program_cycles([10], CFG8) == 10 + first + last
@@ -92,14 +93,14 @@ def test_layer_overhead_closed_form():
 
 @pytest.mark.parametrize(("latency", "bw", "expected"), [
     # the write's data cycles 0..Dw-1 come first; the fetch's Dr beats take the free cycles from 1 + latency on
-    (0, 16, 1 + (3 + 19) + 1),  # the fetch's beats all wait for the write's 3 cycles: 19 beats in cycles 3..21
-    (2, 16, 1 + (1 + 2 + 19) + 1),  # the first beat is due in cycle 3, the write's last cycle is 2: they just miss
-    (3, 16, 1 + (1 + 3 + 19) + 1),  # the write's response in cycle 3 + 3 = 6, the fetch's last beat in 22
-    (0, 4, 1 + (10 + 73) + 1),  # a 4-byte bus: the write's 10 beats, then the fetch's 73
+    (0, 16, 1 + (3 + 19) + 2),  # the fetch's beats all wait for the write's 3 cycles: 19 beats in cycles 3..21
+    (2, 16, 1 + (1 + 2 + 19) + 2),  # the first beat is due in cycle 3, the write's last cycle is 2: they just miss
+    (3, 16, 1 + (1 + 3 + 19) + 2),  # the write's response in cycle 3 + 3 = 6, the fetch's last beat in 22
+    (0, 4, 1 + (10 + 73) + 2),  # a 4-byte bus: the write's 10 beats, then the fetch's 73
     # 9 bytes a cycle on the 16-byte bus: the write 6 data cycles (48 bytes), the fetch 34 (304 bytes)
-    (30, 9, 1 + (1 + 30 + 34) + 1),
+    (30, 9, 1 + (1 + 30 + 34) + 2),
     # 12 bytes a cycle: the write 4 data cycles (0..3), the fetch 26; its first beat due in cycle 2 waits for 4
-    (1, 12, 1 + (4 + 26) + 1),
+    (1, 12, 1 + (4 + 26) + 2),
 ])
 def test_layer_overhead_when_the_bursts_share_the_bus(latency, bw, expected):
     """Small latencies: the counter write's data phase takes the cycles the next fetch's first beats were due
@@ -110,11 +111,11 @@ def test_layer_overhead_when_the_bursts_share_the_bus(latency, bw, expected):
     assert layer_overhead_cycles(cfg) == expected
     # the write's response never comes after the fetch's last beat: its beats are fewer (40 bytes against 292)
     write = -(-record_layout(16 if bw > 4 else 4).counter_write_bytes // bw)
-    assert transfer_cycles(cfg) == layer_overhead_cycles(cfg) - 2 > write + latency + 1
+    assert transfer_cycles(cfg) == layer_overhead_cycles(cfg) - 3 > write + latency + 1
 
 
 def test_program_cycles_in_the_simulator():
-    """DS-CNN: 11 records, its layers' cycles plus 121 + 10 x 122 + 105 (73 fields); ResNet-8's three residual
+    """DS-CNN: 11 records, its layers' cycles plus 122 + 10 x 123 + 105 (73 fields); ResNet-8's three residual
     adds run in their producers' write-backs: 11 records for 14 layers."""
     first, over, last = first_record_cycles(CFG8), layer_overhead_cycles(CFG8), last_record_cycles(CFG8)
     ds = simulate_network(load_workload("ds_cnn_kws"), CFG8)

@@ -64,18 +64,19 @@ def test_chain_from_one_start():
     kinds = [type(s.plan).__name__ for s in program_steps(net, config)]
     assert kinds == ["TilePlan", "DwPlan", "WinPlan", "TilePlan", "TilePlan"]
     # the descriptor (73 fields: 292 bytes) in 73 beats of 4 bytes, 40 counter bytes in 10 beats, latency 8,
-    # 4 bytes a cycle. First record: the fetch's address 1 + 8 + 73 beats (each loaded as it comes), 1 start = 83.
-    # Between layers: 1 cycle sees done, then the counter write's 10 data cycles (0..9) and the next fetch (its
-    # address in cycle 0, its first beat due in cycle 1 + 8 = 9: the write has that cycle, the beats come in 10..82),
-    # the write's response in cycle 10 + 8 = 18, long before: 1 + (1 + 8 + 1 + 73) + 1 = 85 (the write costs the
-    # fetch 1 cycle). Last record: 1 + 10 + 8 + 1 = 20 (the write alone). 5 layers: 83 + 4 x 85 + 20 = 443, against
-    # 5 x 176 = 880 with a field loaded a cycle and the write before the fetch.
+    # 4 bytes a cycle. First record: the fetch's address 1 + 8 + 73 beats (each loaded as it comes), 2 to start
+    # (the CTRL write, the layer's decision on its registered checks) = 84. Between layers: 1 cycle sees done, then
+    # the counter write's 10 data cycles (0..9) and the next fetch (its address in cycle 0, its first beat due in
+    # cycle 1 + 8 = 9: the write has that cycle, the beats come in 10..82), the write's response in cycle 10 + 8 = 18,
+    # long before: 1 + (1 + 8 + 1 + 73) + 2 = 86 (the write costs the fetch 1 cycle). Last record: 1 + 10 + 8 + 1 = 20
+    # (the write alone). 5 layers: 84 + 4 x 86 + 20 = 448, against 5 x 176 = 880 with a field loaded a cycle, the
+    # write before the fetch and no decision cycle.
     fields = len(DESCRIPTOR_FIELDS)
     assert (first_record_cycles(config), layer_overhead_cycles(config), last_record_cycles(config)) == (
-        1 + 8 + fields + 1, 1 + (1 + 8 + 1 + fields) + 1, 1 + 10 + 8 + 1)
+        1 + 8 + fields + 2, 1 + (1 + 8 + 1 + fields) + 2, 1 + 10 + 8 + 1)
     sim = simulate_network(net, config)
     layer_cycles = [r.cycles for r in sim.layers]
-    assert sim.program_cycles == sum(layer_cycles) + (1 + 8 + fields + 1) + 4 * (12 + fields) + 20
+    assert sim.program_cycles == sum(layer_cycles) + (1 + 8 + fields + 2) + 4 * (13 + fields) + 20
     v = verify_program(net, config, seed=3)
     assert v.outputs_match, [(r.layer, r.outputs_match) for r in v.layers]
     for r in v.layers:  # each layer's counters, written into its record, as the simulator's layer
@@ -94,12 +95,12 @@ def test_chain_with_short_latency(latency, bw):
     bus (73 descriptor beats, 10 counter beats) and on the 16-byte bus (19 beats of 4 fields, each loaded into the
     registers in the cycle it comes; 3 counter beats), at 16 and at 12 bytes a cycle; the RTL's program cycles
     equal the simulator's. Between two layers, with ``Dr`` / ``Dw`` the fetch's / the write's data cycles: 1 (done)
-    + the write's ``Dw`` cycles + the fetch's ``Dr`` + 1 (start) when the fetch's first beat is due before the
-    write is over (``1 + latency <= Dw``), else 1 + (1 + latency + Dr) + 1."""
+    + the write's ``Dw`` cycles + the fetch's ``Dr`` + 2 (start, decision) when the fetch's first beat is due before the
+    write is over (``1 + latency <= Dw``), else 1 + (1 + latency + Dr) + 2."""
     config = AcceleratorConfig(**{**BASE, "dram_latency_cycles": latency, "dram_bytes_per_cycle": bw})
     read, write = {4: (73, 10), 16: (19, 3), 12: (26, 4)}[bw]  # ceil(292 / 4), ceil(40 / 4); 304 / 16, 48 / 16, ...
     assert len(DESCRIPTOR_FIELDS) == 73
-    expected = 1 + (write + read if 1 + latency <= write else 1 + latency + read) + 1
+    expected = 1 + (write + read if 1 + latency <= write else 1 + latency + read) + 2
     assert layer_overhead_cycles(config) == expected
     v = verify_program(chain(), config, seed=7)
     assert v.outputs_match, [(r.layer, r.outputs_match) for r in v.layers]
