@@ -52,7 +52,8 @@ from codesign.sim.timing import ceil_div, native_gemm_cycles
 from codesign.workloads.layers import GemmShape
 
 DMA_READ_OVERHEAD_CYCLES = 2  # the sequencer's decision, the first read address
-DMA_WRITE_OVERHEAD_CYCLES = 2  # the sequencer's decision (and buffer read), the response hand-over
+DMA_WRITE_OVERHEAD_CYCLES = 3  # the sequencer's decision, the DMA's command register (hdl.memory.dma), the
+# buffer read, the response hand-over
 #: register cuts of the requantizing write-back's arithmetic (``hdl.memory.dma.requantize_lane``: the sum,
 #: the product, the shifted product, the clamped result), each a carry chain or a multiplier deep
 REQUANT_STAGES = 4

@@ -374,7 +374,18 @@ class DmaEngine(wiring.Component):
             self.wr_busy.eq(busy), self.m_axi_awvalid.eq(aw_active), self.m_axi_awaddr.eq(aw.addr),
             self.m_axi_awlen.eq(aw.len_beats - 1),
         ]
-        go = self.wr_go & ~busy & (self.wr_blocks != 0)
+        # a command is accepted into registers, and starts in the next cycle (``go``) from them: its fields come
+        # from the layer's store queue (LUT RAM read asynchronously), which otherwise fed the first fetch's
+        # table-index adders and the burst walk in the same cycle (the 4x4 WS top's critical path on ECP5 once
+        # the write-back was cut: 17.9 ns). One cycle of ``DMA_WRITE_OVERHEAD_CYCLES``.
+        accept = self.wr_go & ~busy & (self.wr_blocks != 0)
+        go = Signal(name="wr_start")
+        m.d.sync += go.eq(accept)
+        cmd = {n: Signal.like(getattr(self, f"wr_{n}"), name=f"wr_cmd_{n}")
+               for n in ("addr", "block_words", "blocks", "stride", "word", "q", "run", "nf", "post", "y_word")}
+        with m.If(accept):
+            m.d.sync += [busy.eq(1), *(cmd[n].eq(getattr(self, f"wr_{n}")) for n in cmd)]
+        self._cmd = cmd
         pc = self.bpw_out
         bus = self.bus_bits
         sub = Signal(range(max(2, pc)))
@@ -388,15 +399,15 @@ class DmaEngine(wiring.Component):
         m.d.comb += [self.m_axi_wvalid.eq(w_valid), self.w_beat.eq(fire),
                      self.m_axi_wdata.eq(Array(pieces)[sub] if pc > 1 else pieces[0])]
         c_beats = Signal(BLOCK_BEAT_BITS + 3)
-        m.d.comb += c_beats.eq(self.wr_block_words * pc)
+        m.d.comb += c_beats.eq(cmd["block_words"] * pc)
         beat_in_burst = Signal(BLOCK_BEAT_BITS + 4)
         m.d.comb += self.m_axi_wlast.eq(beat_in_burst + 1 == wq.len_beats)
         with m.If(go):
-            m.d.sync += [busy.eq(1), aw_active.eq(1), w_active.eq(1), bursts_out.eq(0), sub.eq(0),
-                         beat_in_burst.eq(0), aw.load(self.wr_addr, c_beats, self.wr_blocks, self.wr_stride),
-                         wq.load(self.wr_addr, c_beats, self.wr_blocks, self.wr_stride)]
+            m.d.sync += [aw_active.eq(1), w_active.eq(1), bursts_out.eq(0), sub.eq(0),
+                         beat_in_burst.eq(0), aw.load(cmd["addr"], c_beats, cmd["blocks"], cmd["stride"]),
+                         wq.load(cmd["addr"], c_beats, cmd["blocks"], cmd["stride"])]
         # the word fetch: output-buffer word (and its table word) in the order of the blocks
-        f_word = Signal.like(self.wr_word)
+        f_word = Signal.like(cmd["word"])
         f_left = Signal(BLOCK_BEAT_BITS + 1)  # words left to fetch in the block
         f_blocks = Signal(BLOCK_COUNT_BITS)  # blocks after this one
         f_more = Signal()  # words left to fetch
@@ -405,7 +416,7 @@ class DmaEngine(wiring.Component):
         if not self.requant:
             fetch = Signal()
             m.d.comb += [fetch.eq(go | (f_more & free & busy)),
-                         self.c_rd_en.eq(fetch), self.c_rd_addr.eq(Mux(go, self.wr_word, f_word)),
+                         self.c_rd_en.eq(fetch), self.c_rd_addr.eq(Mux(go, cmd["word"], f_word)),
                          word_out.eq(self.c_rd_data)]
             # one stage: the buffer's read register is the data register
             with m.If(fetch):
@@ -423,20 +434,20 @@ class DmaEngine(wiring.Component):
             q_idx, q_blk = Signal(BLOCK_BEAT_BITS), Signal(BLOCK_BEAT_BITS)
             run, nf = Signal(BLOCK_BEAT_BITS), Signal(BLOCK_BEAT_BITS)
             run_len, nf_len = Signal(BLOCK_BEAT_BITS), Signal(BLOCK_BEAT_BITS)
-            m.d.comb += [self.c_rd_en.eq(fetch), self.c_rd_addr.eq(Mux(go, self.wr_word, f_word)),
-                         self.q_rd_en.eq(fetch), self.q_rd_addr.eq(Mux(go, self.wr_q, q_idx))]
+            m.d.comb += [self.c_rd_en.eq(fetch), self.c_rd_addr.eq(Mux(go, cmd["word"], f_word)),
+                         self.q_rd_en.eq(fetch), self.q_rd_addr.eq(Mux(go, cmd["q"], q_idx))]
             with m.If(go):
-                m.d.sync += [run_len.eq(self.wr_run), nf_len.eq(self.wr_nf), q_blk.eq(self.wr_q)]
+                m.d.sync += [run_len.eq(cmd["run"]), nf_len.eq(cmd["nf"]), q_blk.eq(cmd["q"])]
             # the table word of the next fetch: chunk nf of the block's group; a chunk's words are a
             # run of run_len consecutive buffer words (WS: the tile's M rows; OS: the array's rows)
             with m.If(fetch):
                 m.d.sync += s1.eq(1)
                 cur_run = Mux(go, 0, run)
                 cur_nf = Mux(go, 0, nf)
-                cur_blk = Mux(go, self.wr_q, q_blk)
-                cur_run_len = Mux(go, self.wr_run, run_len)
-                cur_nf_len = Mux(go, self.wr_nf, nf_len)
-                block_end = Mux(go, self.wr_block_words == 1, f_left == 1)
+                cur_blk = Mux(go, cmd["q"], q_blk)
+                cur_run_len = Mux(go, cmd["run"], run_len)
+                cur_nf_len = Mux(go, cmd["nf"], nf_len)
+                block_end = Mux(go, cmd["block_words"] == 1, f_left == 1)
                 with m.If(block_end):
                     m.d.sync += [run.eq(0), nf.eq(0), q_blk.eq(cur_blk + self.q_nf), q_idx.eq(cur_blk + self.q_nf)]
                 with m.Elif(cur_run + 1 == cur_run_len):
@@ -463,13 +474,13 @@ class DmaEngine(wiring.Component):
             m.d.sync += valid.eq(Cat(take, valid[:-1]))
             self._queue(m, go, fetch, free, fire, last_sub, take, credit, Cat(*lanes), valid[-1], word_out, w_valid)
         with m.If(go):
-            m.d.sync += [f_word.eq(self.wr_word + 1), f_left.eq(self.wr_block_words - 1),
-                         f_blocks.eq(self.wr_blocks - 1),
-                         f_more.eq((self.wr_block_words != 1) | (self.wr_blocks != 1))]
+            m.d.sync += [f_word.eq(cmd["word"] + 1), f_left.eq(cmd["block_words"] - 1),
+                         f_blocks.eq(cmd["blocks"] - 1),
+                         f_more.eq((cmd["block_words"] != 1) | (cmd["blocks"] != 1))]
         with m.Elif(fetch):
             m.d.sync += f_word.eq(f_word + 1)
             with m.If(f_left == 1):
-                m.d.sync += [f_left.eq(self.wr_block_words), f_blocks.eq(f_blocks - 1)]
+                m.d.sync += [f_left.eq(cmd["block_words"]), f_blocks.eq(f_blocks - 1)]
                 with m.If(f_blocks == 0):
                     m.d.sync += f_more.eq(0)
             with m.Else():
@@ -516,11 +527,11 @@ class DmaEngine(wiring.Component):
         post = self._post_on
         if self.residual:
             with m.If(go):
-                m.d.sync += post.eq(self.wr_post)
-            y_word = Signal.like(self.wr_y_word)
-            m.d.comb += [self.y_rd_en.eq(fetch), self.y_rd_addr.eq(Mux(go, self.wr_y_word, y_word))]
+                m.d.sync += post.eq(self._cmd["post"])
+            y_word = Signal.like(self._cmd["y_word"])
+            m.d.comb += [self.y_rd_en.eq(fetch), self.y_rd_addr.eq(Mux(go, self._cmd["y_word"], y_word))]
             with m.If(go):
-                m.d.sync += y_word.eq(self.wr_y_word + 1)
+                m.d.sync += y_word.eq(self._cmd["y_word"] + 1)
             with m.Elif(fetch):
                 m.d.sync += y_word.eq(y_word + 1)
             y_late = self.y_rd_data  # the residual word, delayed as its accumulator through the cuts

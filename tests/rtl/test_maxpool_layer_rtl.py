@@ -26,7 +26,7 @@ from codesign.hdl.bench.runner import default_simulator, simulator_available
 from codesign.hdl.verify import PoolOperands, max_pool, verify_layers
 from codesign.sim.config import AcceleratorConfig
 from codesign.sim.dwplan import plan_dw
-from codesign.sim.tileplan import REQUANT_WRITE_CYCLES
+from codesign.sim.tileplan import DMA_WRITE_OVERHEAD_CYCLES, REQUANT_WRITE_CYCLES
 from codesign.workloads.layers import Pool
 
 pytestmark = [
@@ -100,15 +100,17 @@ def test_max_pools_exact_requantized() -> None:
     write-back with the identity table. ``one_tile_2x2s2`` is one tile, in closed form: read the table
     (one word of 4 x 56 bits = 28 bytes) in a command of its own, then the 6x6 plane (36 words of 4 bytes)
     and its one-word block (4 bytes); compute 1 (issue) + 1 (block) + 3 + 36 positions + 5 (drain) = 46;
-    store 9 words of 4 int8 lanes through the requantizing write-back (its REQUANT_WRITE_CYCLES = 6: four cuts of
-    arithmetic and a queue): (2 + 100 + 28/4) + (2 + 100 + 148/4) + 46 + (2 + 6 + 100 + 36/4) = 411 cycles."""
+    store 9 words of 4 int8 lanes (DMA_WRITE_OVERHEAD_CYCLES = 3 with the DMA's command register) through the
+    requantizing write-back (REQUANT_WRITE_CYCLES = 6: four cuts of arithmetic and a queue):
+    (2 + 100 + 28/4) + (2 + 100 + 148/4) + 46 + (3 + 6 + 100 + 36/4) = 412 cycles."""
     cfg = small_config()
     plans = [plan_dw(p, 1, cfg) for p in POOLS]
     assert sum(p.n_mt > 1 for p in plans) >= 3 and sum(p.gt > 1 for p in plans) >= 1  # bands, packed planes
     results = check(cfg, POOLS, negative=False)
     one = results[1]
     assert one.tiles == 1
-    assert one.rtl_cycles == (2 + 100 + 7) + (2 + 100 + 37) + 46 + (2 + REQUANT_WRITE_CYCLES + 100 + 9) == 411
+    assert one.rtl_cycles == (2 + 100 + 7) + (2 + 100 + 37) + 46 + (
+        DMA_WRITE_OVERHEAD_CYCLES + REQUANT_WRITE_CYCLES + 100 + 9) == 412
     assert one.rtl_dram_read_bytes == 28 + 144 + 4 and one.rtl_dram_write_bytes == 36
 
 

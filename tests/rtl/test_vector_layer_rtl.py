@@ -16,7 +16,7 @@ from codesign.cli import main
 from codesign.hdl.bench.runner import default_simulator, simulator_available
 from codesign.hdl.verify import AddOperands, verify_layers
 from codesign.sim.config import AcceleratorConfig
-from codesign.sim.tileplan import REQUANT_WRITE_CYCLES
+from codesign.sim.tileplan import DMA_WRITE_OVERHEAD_CYCLES, REQUANT_WRITE_CYCLES
 from codesign.workloads.layers import Eltwise
 
 pytestmark = [
@@ -48,14 +48,16 @@ def test_adds_exact_requantized_and_one_chunk_closed_form() -> None:
     """4x4 (4 lanes), 1 KiB buffers: a slot holds 32 words, so 1,000 elements (250 words) take 8 chunks.
     The 37-element add is one chunk of 10 words: read the identity table (one word of 4 x 56 bits = 28
     bytes: 7 beats of the 4-byte bus), then X and Y (2 x 10 words of 4 bytes), compute 1 + 10 + 8, store
-    10 words of 4 int8 lanes through the requantizing write-back (REQUANT_WRITE_CYCLES = 6: four cuts of arithmetic
-    and a queue): (2 + 100 + 7) + (2 + 100 + 80 / 4) + 19 + (2 + 6 + 100 + 40 / 4) = 368."""
+    10 words of 4 int8 lanes (DMA_WRITE_OVERHEAD_CYCLES = 3 with the DMA's command register) through the
+    requantizing write-back (REQUANT_WRITE_CYCLES = 6: four cuts of arithmetic and a queue):
+    (2 + 100 + 7) + (2 + 100 + 80 / 4) + 19 + (3 + 6 + 100 + 40 / 4) = 369."""
     cfg = AcceleratorConfig(rows=4, cols=4, input_sram_bytes=1024, weight_sram_bytes=1024, output_sram_bytes=1024,
                             dram_bytes_per_cycle=4)
     results = run(cfg, [37, 300, 1000])
     one = results[0]
     assert one.tiles == 1
-    assert one.rtl_cycles == (2 + 100 + 7) + (2 + 100 + 20) + 19 + (2 + REQUANT_WRITE_CYCLES + 100 + 10) == 368
+    assert one.rtl_cycles == (2 + 100 + 7) + (2 + 100 + 20) + 19 + (
+        DMA_WRITE_OVERHEAD_CYCLES + REQUANT_WRITE_CYCLES + 100 + 10) == 369
 
 
 def test_adds_accumulators_single_buffered_narrow_bus_and_stalls() -> None:

@@ -28,11 +28,11 @@ BOTH = (pipeline_simpy, pipeline_closed_form)
 
 
 def test_transfer_cycles() -> None:
-    # the DMA's published cost: 2 (decision, read address) or 2 (buffer read, response) + latency +
-    # ceil(bytes / bandwidth); nothing to move takes no time
+    # the DMA's published cost: 2 (decision, read address) or 3 (decision, command register, response) +
+    # latency + ceil(bytes / bandwidth); nothing to move takes no time
     assert load_cycles(512, CFG) == 2 + 100 + 32
     assert load_cycles(17, CFG) == 2 + 100 + 2
-    assert store_cycles(512, CFG) == 2 + 100 + 32
+    assert store_cycles(512, CFG) == 3 + 100 + 32
     assert load_cycles(0, CFG) == 0 and store_cycles(0, CFG) == 0
     assert load_cycles(10, CFG.replace(dram_bytes_per_cycle=1.5, dram_latency_cycles=3)) == 2 + 3 + 7
 
@@ -40,8 +40,8 @@ def test_transfer_cycles() -> None:
 @pytest.mark.parametrize("pipeline", BOTH)
 def test_single_tile_is_load_compute_store(pipeline) -> None:
     pt = pipeline([TileRun(1, load_bytes=512, store_bytes=256, compute_cycles=77)], CFG)
-    assert pt.cycles == (2 + 100 + 32) + 77 + (2 + 100 + 16)
-    assert pt.compute_cycles == 77 and pt.stall_cycles == 134 + 118
+    assert pt.cycles == (2 + 100 + 32) + 77 + (3 + 100 + 16)
+    assert pt.compute_cycles == 77 and pt.stall_cycles == 134 + 119
 
 
 @pytest.mark.parametrize("pipeline", BOTH)
@@ -58,11 +58,11 @@ def test_memory_bound_double_buffered(pipeline) -> None:
     # reads and writes at once: the loads run back to back (n * l), and each store's 50 data cycles
     # (800 B at 16 B a cycle) fall in the 102 cycles of a load's decision, address and latency, when the
     # read channel moves no data, so no load waits; the last tile's compute and store follow:
-    # n * l + c + s (one command at a time took n * (l + s) = 8850)
+    # n * l + c + s (one command at a time took n * (l + s) = 8875)
     n, l_bytes, s_bytes, c = 25, 1600, 800, 50
     l, s = load_cycles(l_bytes, CFG), store_cycles(s_bytes, CFG)
     assert c <= min(l, s) and s_bytes // 16 <= 2 + 100
-    assert pipeline([TileRun(n, l_bytes, s_bytes, c)], CFG).cycles == n * l + c + s == 5252
+    assert pipeline([TileRun(n, l_bytes, s_bytes, c)], CFG).cycles == n * l + c + s == 5253
 
 
 @pytest.mark.parametrize("pipeline", BOTH)
@@ -88,14 +88,14 @@ def test_read_data_takes_the_cycles_writes_leave() -> None:
 @pytest.mark.parametrize("pipeline", BOTH)
 def test_load_data_waits_for_a_store_data_phase(pipeline) -> None:
     # single-buffered, 2 tiles, no latency: tile 0 loads 0..101 (1600 B: 2 cycles, then 100 of data) and
-    # computes 102..111; then the store of tile 0 (a cycle's lead, data 113..312, the response: ends at 314)
-    # and the load of tile 1 (its data due from 114, it waits for the store's and takes 313..412) run at
-    # once; tile 1 computes 413..422 and stores 423..624 (202 cycles alone): 625 cycles, against
-    # 2 * (102 + 10 + 202) = 628 with one command at a time
+    # computes 102..111; then the store of tile 0 (two cycles' lead, data 114..313, the response: ends at
+    # 315) and the load of tile 1 (its data due from 114, it waits for the store's and takes 314..413) run at
+    # once; tile 1 computes 414..423 and stores 424..626 (203 cycles alone): 627 cycles, against
+    # 2 * (102 + 10 + 203) = 630 with one command at a time
     cfg = CFG.replace(double_buffered=False, dram_latency_cycles=0)
     pt = pipeline([TileRun(2, 1600, 3200, 10)], cfg)
-    assert (load_cycles(1600, cfg), store_cycles(3200, cfg)) == (102, 202)
-    assert pt.cycles == 625
+    assert (load_cycles(1600, cfg), store_cycles(3200, cfg)) == (102, 203)
+    assert pt.cycles == 627
 
 
 runs_strategy = st.lists(
@@ -162,7 +162,7 @@ def test_compute_bound_layer_is_its_on_chip_gemm_plus_first_load_and_last_store(
     assert r.tiles == 1
     assert r.counts.dram_read_bits == (2048 + 4096) * 8 and r.counts.dram_write_bits == 2048 * 8
     assert r.compute_cycles == native_gemm_cycles(cfg, 16, 32, 64) + 1 + 1
-    assert r.cycles == (2 + 100 + 6144 // 16) + r.compute_cycles + (2 + 100 + 2048 // 16)
+    assert r.cycles == (2 + 100 + 6144 // 16) + r.compute_cycles + (3 + 100 + 2048 // 16)
 
 
 def test_on_chip_gemm_counts_enabled_macs() -> None:
