@@ -899,7 +899,7 @@ def program_steps(net: Any, config: AcceleratorConfig, batch: int = 1) -> list[_
     from codesign.sim.fusion import plan_network
     from codesign.sim.mapping import plan_layer
     from codesign.sim.program import design_reason
-    from codesign.workloads.layers import NETWORK_INPUT, Conv2d, Pool
+    from codesign.workloads.layers import NETWORK_INPUT, Conv2d, MatMul, Pool
 
     reason = design_reason(config)
     if reason:
@@ -937,7 +937,9 @@ def program_steps(net: Any, config: AcceleratorConfig, batch: int = 1) -> list[_
             raise WorkloadError(f"layer {ly.name!r}: grouped convolutions other than depthwise (one output channel a "
                                 "group) do not run in a program")
         hwl = g if isinstance(g, Pool) else hardware_layer(g, config)
-        plan = plan_layer(hwl, batch, config, ctx).tiling
+        # a global average pool is planned as the pool (its map is B, read as planes: mapping.planes_b_tiling)
+        pooled = isinstance(ly, Pool) and isinstance(g, MatMul)
+        plan = plan_layer(hardware_layer(ly, config) if pooled else hwl, batch, config, ctx).tiling
         sources = [s for s in ly.sources if s] or [NETWORK_INPUT]
         src = sources[0]
         if src != NETWORK_INPUT:
