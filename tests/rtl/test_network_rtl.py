@@ -131,9 +131,10 @@ def test_gemm_planes_out():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("workload", ["ds_cnn_kws", "mobilenet_v1_vww", "mobilenet_v2"])
+@pytest.mark.parametrize("workload", ["ds_cnn_kws", "mobilenet_v1_vww", "resnet8_cifar", "mobilenet_v2"])
 def test_mlperf_tiny_from_one_start(workload):
-    """The MLPerf Tiny networks (and MobileNetV2, its stem's GEMM writing planes) on 8x8 from one start."""
+    """The MLPerf Tiny networks (ResNet-8's strided 1x1 shortcuts reading their producers' planes with on-chip
+    windows, and MobileNetV2, its stem's GEMM writing planes) on 8x8 from one start."""
     config = AcceleratorConfig(rows=8, cols=8)
     v = verify_program(workload, config)
     assert v.outputs_match
