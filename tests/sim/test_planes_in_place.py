@@ -29,7 +29,10 @@ def test_a_strided_shortcut_reads_its_producers_planes() -> None:
     ``stack1.add``'s output. As the network's input it would run on im2col, 256 pixels x 2 words of 16
     bytes = 8,192 A bytes (the windows' rows move more); reading a producer it runs with on-chip windows,
     its band the whole map: 2 planes x 32 rows x 32 pixels x 16 bytes = 32,768 A bytes (4x: the stride skips
-    every other row and column, the DMA reads them all), and simulate's row is that plan."""
+    every other row and column, the DMA reads them all), and simulate's row is that plan: 32,768 A bytes,
+    1,024 of weights (4 output planes x 2 input planes x 8 rows of 16-byte words), 256 of its requantization
+    table (4 words of 8 x 56 bits in 64 bytes) and 16,384 of its fused residual add's operand (4 planes of
+    256 16-byte words) = 50,432 read."""
     net = zoo.get("resnet8_cifar")
     layer = net.layer("stack2.shortcut")
     assert layer.sources == ("stack1.add",) and CP.reads_producer(layer)
@@ -41,7 +44,7 @@ def test_a_strided_shortcut_reads_its_producers_planes() -> None:
     win = plan_layer(layer, 1, EIGHT).tiling
     assert isinstance(win, CP.WinPlan) and win.traffic_bytes()[0] == 32_768
     row = next(r for r in simulate_network(net, EIGHT).layers if r.layer == "stack2.shortcut")
-    assert row.counts.dram_read_bits // 8 >= 32_768  # (with its fused residual add's and its weights' bytes)
+    assert row.counts.dram_read_bits // 8 == 32_768 + 1_024 + 256 + 16_384
 
 
 def test_a_large_global_pool_takes_b_blocks_inside_the_planes() -> None:
