@@ -800,8 +800,9 @@ def output_planes_reason(plan: Any, config: Any) -> str:
     from codesign.hdl.layer import has_conv_windows
     from codesign.sim.convplan import WinPlan
     from codesign.sim.dwplan import DwPlan
+    from codesign.sim.vecplan import VecPlan
 
-    if isinstance(plan, (DwPlan, WinPlan)):
+    if isinstance(plan, (DwPlan, WinPlan)) or (isinstance(plan, VecPlan) and plan.broadcast):
         return ""
     if isinstance(plan, TilePlan):
         if plan.geometry.dataflow is not Dataflow.WS:
@@ -820,12 +821,15 @@ def output_plane_bytes(placed: PlacedLayer) -> int:
     """Bytes from one output plane (``cols`` channels) of ``placed`` to the next, as its descriptor writes them."""
     from codesign.sim.convplan import WinPlan
     from codesign.sim.dwplan import DwPlan
+    from codesign.sim.vecplan import VecPlan
 
     plan = placed.plan
     if isinstance(plan, WinPlan):
         return placed.descriptor["cv_c_block"]
     if isinstance(plan, DwPlan):
         return plan.plane_bytes[2]
+    if isinstance(plan, VecPlan):  # a scale's planes of its map's pixels
+        return plan.words * plan.word_bytes()[2]
     if placed.descriptor.get("cv_c_block"):  # a GEMM's planes out (restride_output)
         return placed.descriptor["cv_c_block"]
     return plan.gemm.m * plan.beats_per_word[2] * plan.bus_bytes
@@ -859,15 +863,19 @@ def read_gemm_planes(image: bytes, placed: PlacedLayer, hw: HardwarePlan) -> np.
 
 def input_plane_bytes(placed: PlacedLayer, operand: str) -> int:
     """Bytes from one input plane to the next that ``placed`` reads (``operand`` ``"a"``, or ``"b"`` for a
-    global average pool, whose feature map is its B: a column chunk's ``ceil(K / rows) * rows`` words)."""
+    global average pool, whose feature map is its B: a column chunk's ``ceil(K / rows) * rows`` words, or for
+    a squeeze-excite scale, whose per-channel scale is its B: one word a plane)."""
     from codesign.sim.convplan import WinPlan
     from codesign.sim.dwplan import DwPlan
+    from codesign.sim.vecplan import VecPlan
 
     plan = placed.plan
     if isinstance(plan, WinPlan):
         return plan.strides_bytes["plane_a"]
     if isinstance(plan, DwPlan):
         return plan.plane_bytes[0]
+    if isinstance(plan, VecPlan):  # a scale: its map's planes (a), its scale one word a plane (b)
+        return plan.words * plan.word_bytes()[0] if operand == "a" else plan.word_bytes()[1]
     if operand == "b":
         rows = plan.geometry.rows
         return ceil_div(plan.gemm.k, rows) * rows * plan.beats_per_word[1] * plan.bus_bytes
@@ -951,6 +959,6 @@ def feed(consumer: PlacedLayer, operand: str, producer: PlacedLayer) -> PlacedLa
     field = {"a": "a_base", "b": "b_base", "res": "res_base"}[operand]
     desc = dict(consumer.descriptor)
     desc[field] = producer.c_base
-    if operand == "b":  # a global pool's B blocks inside the planes: an N tile's chunks, K tiles kt pixels on
+    if operand == "b" and isinstance(cplan, TilePlan):  # a global pool's B blocks inside the planes
         desc["b_stride_n"] = have * ceil_div(cplan.nt, cplan.geometry.cols)
     return replace(consumer, descriptor=desc, **({field: producer.c_base} if field != "res_base" else {}))

@@ -452,8 +452,9 @@ class DmaEngine(wiring.Component):
             else:
                 self._post(m, go, fetch, s1, free, fire, last_sub, take, Cat(*lanes), word_out, w_valid)
         with m.If(go):
-            m.d.sync += [f_word.eq(self.wr_word + 1), f_left.eq(self.wr_block_words - 1),
-                         f_blocks.eq(self.wr_blocks - 1),
+            one = self.wr_block_words == 1  # the go fetch ends block 0: the next fetch starts block 1
+            m.d.sync += [f_word.eq(self.wr_word + 1), f_left.eq(Mux(one, 1, self.wr_block_words - 1)),
+                         f_blocks.eq(Mux(one, self.wr_blocks - 2, self.wr_blocks - 1)),
                          f_more.eq((self.wr_block_words != 1) | (self.wr_blocks != 1))]
         with m.Elif(fetch):
             m.d.sync += f_word.eq(f_word + 1)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from codesign.errors import ConfigError
+from codesign.errors import ConfigError, WorkloadError
 from codesign.hdl.bench.runner import default_simulator, simulator_available
 from codesign.hdl.control.regs import DESCRIPTOR_FIELDS
 from codesign.hdl.verify import program_steps, verify_program
@@ -28,7 +28,7 @@ from codesign.sim.engine import simulate_network
 from codesign.sim.program import layer_overhead_cycles
 from codesign.workloads.loading import load_workload
 from codesign.workloads.zoo import NetBuilder
-from codesign.workloads.zoo_mobile import same_padding
+from codesign.workloads.zoo_mobile import same_padding, squeeze_excite
 
 from .conftest import SMALL_4X4
 
@@ -269,3 +269,41 @@ def test_pool_in_k_tiles_reads_planes():
     assert (pool.nt, pool.kt, pool.n_kt, pool.n_nt) == (4, 80, 2, 2)
     assert pool.strides_bytes["b_n"] == 640
     assert_program_exact(net, config, seed=8)
+
+
+def se_block(h: int = 12, w: int = 12):
+    """conv 3x3 (the host's im2col) -> depthwise 3x3 -> a squeeze-excite block (global pool, 1x1 reduce to 2
+    channels, 1x1 expand to 8 with a sigmoid, the channel-wise scale of the depthwise output) -> 1x1 project
+    -> global pool -> linear."""
+    b = NetBuilder(1, h, w)
+    b.conv("stem", 8, 3, padding=same_padding(b, 3, 1), bias=True)
+    b.conv("dw", 8, 3, padding=same_padding(b, 3, 1), groups=8, bias=True)
+    squeeze_excite(b, "se", 2, gate_act="sigmoid")
+    b.conv("project", 4, 1, padding=0, bias=True)
+    b.global_pool("pool")
+    b.linear("fc", 3)
+    return b.network("se_block", 1, (1, h, w))
+
+
+def test_squeeze_excite_from_one_start():
+    """The SE block on a 12x12 map (its pool in 2 K tiles of 72 pixels, one chunk each): the scale (vector
+    mode, flags bits 4 and 5) reads the depthwise output's planes (A) and the expand's output, planes of 1
+    pixel (B, one word a plane), and writes planes the project layer reads. The expand writes its 8 channels
+    as 2 blocks of 1 word: the DMA's write fetch once ran on past such blocks and left a word behind that hung
+    the next layer's store. Outputs, counters and cycles as the simulator's."""
+    config = AcceleratorConfig(**BASE)  # type: ignore[arg-type]
+    net = se_block()
+    steps = {s.layer.name: s for s in program_steps(net, config)}
+    scale = steps["se.scale"]
+    assert type(scale.plan).__name__ == "VecPlan" and (scale.source, scale.second) == ("dw", "se.fc2")
+    assert_program_exact(net, config, seed=2)
+
+
+def test_scale_and_pool_of_a_map_not_in_whole_words_are_refused():
+    """An 11x11 map (121 pixels, not a multiple of the 4 rows): the pool reads it as planes padded to 124
+    words, the scale as planes of 121: the host would have to lay it out twice."""
+    config = AcceleratorConfig(**BASE)  # type: ignore[arg-type]
+    with pytest.raises(WorkloadError, match=r"^layer 'se\.scale' cannot read 'dw''s output in place: 'se\.pool' reads "
+                                            r"it as planes padded to whole words of 4 pixels \(121 pixels, not a "
+                                            r"multiple of 4\)$"):
+        program_steps(se_block(11, 11), config)
