@@ -766,9 +766,13 @@ def input_planes_reason(layer: Any, plan: Any, config: Any) -> str:
     if isinstance(plan, TilePlan):
         if plan.geometry.dataflow is not Dataflow.WS or skip_hardware_of(config):
             return "a GEMM plan reads the producer's planes only on a weight-stationary array without skipping"
-        if isinstance(layer, Pool) and layer.global_:
-            if plan.n_kt != 1:
-                return f"its pixels (K {plan.gemm.k}) are cut into {plan.n_kt} K tiles, not one plane a column chunk"
+        if isinstance(layer, Pool) and layer.global_:  # its B blocks: whole planes, or pieces of one plane
+            rows, cols = plan.geometry.rows, plan.geometry.cols
+            if plan.n_kt != 1 and ceil_div(plan.nt, cols) != 1:
+                return (f"its pixels (K {plan.gemm.k}) are cut into {plan.n_kt} K tiles of {ceil_div(plan.nt, cols)} "
+                        "column chunks each, not pieces of one plane")
+            if plan.n_kt != 1 and plan.kt % rows:
+                return f"its K tiles of {plan.kt} pixels do not start at whole words of {rows} pixels"
             return ""
         one_by_one = isinstance(layer, Linear) or (isinstance(layer, Conv2d) and layer.r == layer.s == 1
                                                    and tuple(layer.stride) == (1, 1) and not any(layer.padding)
@@ -796,8 +800,9 @@ def output_planes_reason(plan: Any, config: Any) -> str:
     from codesign.hdl.layer import has_conv_windows
     from codesign.sim.convplan import WinPlan
     from codesign.sim.dwplan import DwPlan
+    from codesign.sim.vecplan import VecPlan
 
-    if isinstance(plan, (DwPlan, WinPlan)):
+    if isinstance(plan, (DwPlan, WinPlan)) or (isinstance(plan, VecPlan) and plan.broadcast):
         return ""
     if isinstance(plan, TilePlan):
         if plan.geometry.dataflow is not Dataflow.WS:
@@ -816,12 +821,15 @@ def output_plane_bytes(placed: PlacedLayer) -> int:
     """Bytes from one output plane (``cols`` channels) of ``placed`` to the next, as its descriptor writes them."""
     from codesign.sim.convplan import WinPlan
     from codesign.sim.dwplan import DwPlan
+    from codesign.sim.vecplan import VecPlan
 
     plan = placed.plan
     if isinstance(plan, WinPlan):
         return placed.descriptor["cv_c_block"]
     if isinstance(plan, DwPlan):
         return plan.plane_bytes[2]
+    if isinstance(plan, VecPlan):  # a scale's planes of its map's pixels
+        return plan.words * plan.word_bytes()[2]
     if placed.descriptor.get("cv_c_block"):  # a GEMM's planes out (restride_output)
         return placed.descriptor["cv_c_block"]
     return plan.gemm.m * plan.beats_per_word[2] * plan.bus_bytes
@@ -855,15 +863,19 @@ def read_gemm_planes(image: bytes, placed: PlacedLayer, hw: HardwarePlan) -> np.
 
 def input_plane_bytes(placed: PlacedLayer, operand: str) -> int:
     """Bytes from one input plane to the next that ``placed`` reads (``operand`` ``"a"``, or ``"b"`` for a
-    global average pool, whose feature map is its B: a column chunk's ``ceil(K / rows) * rows`` words)."""
+    global average pool, whose feature map is its B: a column chunk's ``ceil(K / rows) * rows`` words, or for
+    a squeeze-excite scale, whose per-channel scale is its B: one word a plane)."""
     from codesign.sim.convplan import WinPlan
     from codesign.sim.dwplan import DwPlan
+    from codesign.sim.vecplan import VecPlan
 
     plan = placed.plan
     if isinstance(plan, WinPlan):
         return plan.strides_bytes["plane_a"]
     if isinstance(plan, DwPlan):
         return plan.plane_bytes[0]
+    if isinstance(plan, VecPlan):  # a scale: its map's planes (a), its scale one word a plane (b)
+        return plan.words * plan.word_bytes()[0] if operand == "a" else plan.word_bytes()[1]
     if operand == "b":
         rows = plan.geometry.rows
         return ceil_div(plan.gemm.k, rows) * rows * plan.beats_per_word[1] * plan.bus_bytes
@@ -928,7 +940,10 @@ def restride_output(placed: PlacedLayer, plane_bytes: int, config: Any,
 def feed(consumer: PlacedLayer, operand: str, producer: PlacedLayer) -> PlacedLayer:
     """``consumer`` reading ``operand`` (``"a"``, ``"b"``: a global average pool's map, or ``"res"``: its
     fused residual add's) from where ``producer`` wrote its output, instead of its own region (which the
-    host leaves zero). One-line ConfigError when the layouts differ (word size or plane stride)."""
+    host leaves zero). One-line ConfigError when the layouts differ (word size or plane stride). A global
+    pool's B blocks are addressed inside the planes: an N tile's chunks a plane each (``b_stride_n``: its
+    chunks' planes), a K tile's at ``kt`` pixels into them (``b_stride_k``, whole words of ``rows`` pixels:
+    :func:`input_planes_reason`)."""
     wc = producer.plan.word_bytes()[2] if hasattr(producer.plan, "word_bytes") else (
         producer.plan.beats_per_word[2] * producer.plan.bus_bytes)
     cplan = consumer.plan
@@ -944,4 +959,6 @@ def feed(consumer: PlacedLayer, operand: str, producer: PlacedLayer) -> PlacedLa
     field = {"a": "a_base", "b": "b_base", "res": "res_base"}[operand]
     desc = dict(consumer.descriptor)
     desc[field] = producer.c_base
+    if operand == "b" and isinstance(cplan, TilePlan):  # a global pool's B blocks inside the planes
+        desc["b_stride_n"] = have * ceil_div(cplan.nt, cplan.geometry.cols)
     return replace(consumer, descriptor=desc, **({field: producer.c_base} if field != "res_base" else {}))

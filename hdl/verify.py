@@ -889,6 +889,7 @@ class _Step:
     source: str  # the producer of its activation operand (NETWORK_INPUT: the host writes it)
     residual: str = ""  # the producer of a fused residual add's operand
     add: Layer | None = None  # the fused add
+    second: str = ""  # a squeeze-excite scale's: the producer of its per-channel scale (its B)
 
 
 def program_steps(net: Any, config: AcceleratorConfig, batch: int = 1) -> list[_Step]:
@@ -899,7 +900,8 @@ def program_steps(net: Any, config: AcceleratorConfig, batch: int = 1) -> list[_
     from codesign.sim.fusion import plan_network
     from codesign.sim.mapping import plan_layer
     from codesign.sim.program import design_reason
-    from codesign.workloads.layers import NETWORK_INPUT, Conv2d, Pool
+    from codesign.sim.vecplan import VecPlan
+    from codesign.workloads.layers import NETWORK_INPUT, Conv2d
 
     reason = design_reason(config)
     if reason:
@@ -929,6 +931,12 @@ def program_steps(net: Any, config: AcceleratorConfig, batch: int = 1) -> list[_
         g = gemm_layer(ly)
         if g is None and pool_on_engine(ly, config, batch):  # a max pool on the depthwise engine: planes in and out
             g = ly.with_operands(inputs=ly.inputs.with_bits(config.act_bits, config.act_signed))
+        if g is None and isinstance(ly, Eltwise):  # a squeeze-excite scale on the vector unit: planes in and out
+            vec = plan_layer(ly, batch, config, ctx).tiling
+            if isinstance(vec, VecPlan) and vec.broadcast:
+                steps.append(_scale_step(ly, vec, writer, produced, config))
+                produced[ly.name] = vec
+                continue
         if g is None:
             raise WorkloadError(f"layer {ly.name!r} ({ly.kind.value}) runs on the vector unit as flat words, not on "
                                 "its producer's planes: it cannot run in a program")
@@ -937,7 +945,9 @@ def program_steps(net: Any, config: AcceleratorConfig, batch: int = 1) -> list[_
             raise WorkloadError(f"layer {ly.name!r}: grouped convolutions other than depthwise (one output channel a "
                                 "group) do not run in a program")
         hwl = g if isinstance(g, Pool) else hardware_layer(g, config)
-        plan = plan_layer(hwl, batch, config, ctx).tiling
+        # a global average pool is planned as the pool (its map is B, read as planes: mapping.planes_b_tiling)
+        pooled = isinstance(ly, Pool) and isinstance(g, MatMul)
+        plan = plan_layer(hardware_layer(ly, config) if pooled else hwl, batch, config, ctx).tiling
         sources = [s for s in ly.sources if s] or [NETWORK_INPUT]
         src = sources[0]
         if src != NETWORK_INPUT:
@@ -967,7 +977,48 @@ def program_steps(net: Any, config: AcceleratorConfig, batch: int = 1) -> list[_
             step.residual, step.add = res, add
         steps.append(step)
         produced[ly.name] = plan
+    _check_shared_planes(steps)
     return steps
+
+
+def _scale_step(ly: Layer, plan: Any, writer: dict[str, str], produced: dict[str, Any],
+                config: AcceleratorConfig) -> _Step:
+    """The record of a squeeze-excite scale (``map * scale[C]`` on the vector unit, flags bits 4 and 5): its
+    map (A) the planes of its first source, its per-channel scale (B, one word a plane) the planes of 1 pixel
+    of its second, each read where its producer wrote it."""
+    from codesign.hdl.host import output_planes_reason
+    from codesign.workloads.layers import NETWORK_INPUT
+
+    if len(ly.sources) != 2 or NETWORK_INPUT in ly.sources:
+        raise WorkloadError(f"layer {ly.name!r}: a scale in a program reads two layers' outputs, not {ly.sources!r}")
+    src, second = (writer.get(s, s) for s in ly.sources)
+    for name in (src, second):
+        prod = produced.get(name)
+        why = output_planes_reason(prod, config) if prod is not None else f"its source {name!r} is not a record"
+        if why:
+            raise WorkloadError(f"layer {ly.name!r} cannot read {name!r}'s output in place: {why}")
+    return _Step(layer=ly, hw=ly, plan=plan, source=src, second=second)
+
+
+def _check_shared_planes(steps: list[_Step]) -> None:
+    """A one-line WorkloadError when two records read one output as planes at different strides: a global
+    pool's map (its B) as planes padded to whole words of ``rows`` pixels, another record (a squeeze-excite
+    scale) as planes of its pixels."""
+    from codesign.sim.tileplan import TilePlan
+
+    padded: dict[str, _Step] = {}  # producer -> the pool that reads it as padded planes
+    for st in steps:
+        if isinstance(st.plan, TilePlan) and isinstance(st.hw, MatMul) and st.plan.gemm.k % st.plan.geometry.rows:
+            padded[st.source] = st
+    for st in steps:
+        for name in (st.source, st.second, st.residual):
+            pool = padded.get(name)
+            if pool is not None and pool is not st:
+                rows = pool.plan.geometry.rows
+                raise WorkloadError(
+                    f"layer {st.layer.name!r} cannot read {name!r}'s output in place: {pool.layer.name!r} reads it "
+                    f"as planes padded to whole words of {rows} pixels ({pool.plan.gemm.k} pixels, not a multiple of "
+                    f"{rows})")
 
 
 def verify_program(workload: Any, config: AcceleratorConfig | None = None, *, seed: int = 0, stall: float = 0.0,
@@ -999,12 +1050,14 @@ def verify_program(workload: Any, config: AcceleratorConfig | None = None, *, se
         place_layer,
         place_program,
         place_residual,
+        place_vec_layer,
         place_win_layer,
         random_requant,
         read_dw_outputs,
         read_gemm_planes,
         read_outputs,
         read_program_counters,
+        read_vec_outputs,
         read_win_outputs,
         restride_output,
         writes_planes,
@@ -1013,7 +1066,8 @@ def verify_program(workload: Any, config: AcceleratorConfig | None = None, *, se
     from codesign.sim.dwplan import DwPlan
     from codesign.sim.engine import simulate_network
     from codesign.sim.tileplan import bus_bytes
-    from codesign.workloads.eltwise_arith import apply_table, seeded_activation_table, tflite_add
+    from codesign.sim.vecplan import VecPlan
+    from codesign.workloads.eltwise_arith import apply_table, seeded_activation_table, tflite_add, tflite_mul
     from codesign.workloads.layers import NETWORK_INPUT, Conv2d, Linear, MatMul, Network
     from codesign.workloads.tensors import conv_tensors, im2col, layer_operands
 
@@ -1073,6 +1127,20 @@ def verify_program(workload: Any, config: AcceleratorConfig | None = None, *, se
             p = place_dw_layer(image, plan, np.zeros_like(x), None, len(image), q)
             p = feed(p, "a", producer(st.source, input_plane_bytes(p, "a")))
             placed[ly.name] = p
+            continue
+        if isinstance(plan, VecPlan):  # a squeeze-excite scale: the map's planes times the scale's (one word each)
+            x, gate = acts[st.source], acts[st.second]
+            xin, yin = x.reshape(1, x.shape[1], -1), gate.reshape(1, -1)
+            params = EltwiseOperands.seeded(ly, config, seed=lseed).params
+            out = tflite_mul(xin, yin[:, :, None], params)
+            expects.append(out)
+            dims.append((plan.groups, plan.pixels, plan.size, 1))
+            acts[ly.name] = out.reshape(x.shape)
+            refs.append(0)
+            p = place_vec_layer(image, plan, np.zeros_like(xin), np.zeros_like(yin), params, len(image),
+                                config.requantize)
+            p = feed(p, "a", producer(st.source, input_plane_bytes(p, "a")))
+            placed[ly.name] = feed(p, "b", producer(st.second, input_plane_bytes(p, "b")))
             continue
         if isinstance(hwl, Conv2d):
             x_seed, w_seed = conv_tensors(hwl, seed=lseed)
@@ -1191,6 +1259,8 @@ def verify_program(workload: Any, config: AcceleratorConfig | None = None, *, se
                                                            strict=True):
         if isinstance(p.plan, DwPlan):
             c = read_dw_outputs(out_image, p, core)
+        elif isinstance(p.plan, VecPlan):
+            c = read_vec_outputs(out_image, p, core)
         elif isinstance(p.plan, WinPlan):
             c = read_win_outputs(_compact_planes(out_image, p), p, core)
         elif p.descriptor.get("cv_c_block"):  # a GEMM's planes out

@@ -15,7 +15,10 @@ word of the array's input and of its output) for convolutions with one group, wh
 way (``conv_windows: true``, the default; :func:`layer_reason`): it must not multiply the folds by
 more than two against im2col (a 3-channel stem packs ``3 * R * S`` values into few words of im2col,
 one plane of ``rows`` lanes per tap here) nor move more A bytes (a strided ``1 x 1`` convolution reads
-only every other row and column of its map through im2col).
+only every other row and column of its map through im2col). That choice is the network input's only
+(the host writes it, im2col or planes): a convolution reading another layer's output reads its planes
+whenever windows run it (:func:`mode_reason`), since an im2col matrix of it is host work between the
+layers that no plan times.
 
 Memory layout
 -------------
@@ -87,6 +90,23 @@ def design_reason(config: AcceleratorConfig) -> str:
     return ""
 
 
+def reads_producer(layer: Conv2d) -> bool:
+    """Whether ``layer``'s input is another layer's output (its first source names a layer), not the
+    network's input, which the host writes."""
+    from codesign.workloads.layers import NETWORK_INPUT
+
+    return bool(layer.sources) and layer.sources[0] != NETWORK_INPUT
+
+
+def mode_reason(layer: Conv2d, rows: int) -> str:
+    """Why ``layer`` on ``rows`` lanes runs as im2col rather than with on-chip windows ('' when windows):
+    the cheaper of the two for the network's input (:func:`_mode_reason`), always windows for a layer
+    reading another layer's output. Its im2col matrix would be host work between the layers, which no
+    plan times (and a program from one start cannot do): such a layer reads the producer's planes,
+    whatever the folds and bytes (a strided ``1 x 1`` convolution reads the whole band of its rows)."""
+    return "" if reads_producer(layer) else _mode_reason(layer, rows)
+
+
 def _mode_reason(layer: Conv2d, rows: int) -> str:
     """Why on-chip windows are not the better way for ``layer`` on ``rows`` lanes ('' when they are)."""
     k = layer.r * layer.s
@@ -119,7 +139,7 @@ def layer_reason(layer: Conv2d, batch: int, config: AcceleratorConfig) -> str:
         return f"on-chip windows hold maps up to {WIN_DIM_MAX} pixels a side"
     if max(layer.r, layer.s, *layer.stride, *layer.dilation, *layer.padding) > WIN_FIELD_MAX:  # type: ignore[misc]
         return f"on-chip windows hold kernels, strides, dilations and paddings up to {WIN_FIELD_MAX}"
-    reason = _mode_reason(layer, config.rows)
+    reason = mode_reason(layer, config.rows)
     if reason:
         return reason
     if config.requantize and ceil_div(layer.out_channels, config.cols) > q_table_words(config):

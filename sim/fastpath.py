@@ -448,6 +448,35 @@ def _plan(g: Any, p: _Points) -> dict[str, Arr]:
     return _complete(g, p, plan)
 
 
+def _planes_b(g: Any, p: _Points, plan: dict[str, Arr]) -> tuple[dict[str, Arr], Arr | None]:
+    """``mapping.planes_b_tiling`` per point: where K is cut into tiles and an N tile holds several column
+    chunks (weight-stationary), the whole K with as many whole planes as the slots hold, else one chunk a
+    tile with the K tile the tiler gives ``cols`` columns; the loop order of the fewer bytes. The plan and
+    the points it cut (None: none)."""
+    if p.df is not Dataflow.WS:
+        return plan, None
+    c = p.cols
+    cut = (plan["n_kt"] > 1) & (plan["nt"] > c)
+    if not cut.any():
+        return plan, None
+    from codesign.workloads.layers import GemmShape
+
+    kf, chunks = _cdiv(g.k, p.rows), _cdiv(g.n, c)
+    nf = np.where(kf * g.m <= plan["sa"],
+                  np.minimum(np.minimum(chunks, plan["sb"] // (kf * p.rows)), plan["sc"] // g.m), 0)
+    whole = cut & (nf > 0)
+    new = {name: plan[name].copy() for name in ("ok", "mt", "nt", "kt", "gt", "sa", "sb", "sc")}
+    new["mt"][whole], new["kt"][whole], new["gt"][cut] = g.m, g.k, 1
+    new["nt"][whole] = np.where(nf == chunks, g.n, nf * c)[whole]
+    piece = cut & ~whole
+    for cc in np.unique(c[piece]).tolist():
+        idx = np.flatnonzero(piece & (c == cc))
+        one = _plan(GemmShape(g.m, cc, g.k, g.repeats), p.take(idx))
+        new["mt"][idx], new["kt"][idx], new["nt"][idx] = one["mt"], one["kt"], cc
+    fewer_bytes = _complete(g, p, new)["wo"]
+    return _complete(g, p, new, np.where(cut, fewer_bytes, plan["wo"])), cut
+
+
 def _complete(g: Any, p: _Points, plan: dict[str, Arr], wo: Arr | None = None) -> dict[str, Arr]:
     """A plan's derived arrays (beats, the requantization table, loop counts, reuse, traffic); the
     loop order with the lower traffic unless ``wo`` gives it."""
@@ -608,7 +637,9 @@ def _energy(p: _Points, active: Arr, gated: Arr, register: Arr, pe: Arr, in_rw: 
     }
 
 
-def _gemm_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
+def _gemm_layer(layer: Layer, batch: int, p: _Points, b_planes: bool = False) -> _LayerArrays:
+    """A GEMM layer (``b_planes``: a global average pool's, its map B read as planes:
+    ``mapping.planes_b_tiling``)."""
     g = layer.gemm(batch)
     assert g is not None
     plan = _plan(g, p)
@@ -626,6 +657,10 @@ def _gemm_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
         from codesign.sim.fastsearch import search_plans
 
         plan = search_plans(layer, g, plain, plan, result, _gemm_eval, _complete)
+    cut = None
+    if b_planes:
+        plan, cut = _planes_b(g, p, plan)
+    if p.search or cut is not None:
         result = _gemm_eval(layer, g, plain, plan)
     if p.table:
         result = _gemm_eval(layer, g, p, plan)
@@ -743,7 +778,7 @@ def _vector_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
 def _layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
     """One layer at every point: on the depthwise engine, the array (an average pool as its
     convolution: ``mapping.plan_layer``) or the vector unit."""
-    from codesign.workloads.layers import gemm_layer
+    from codesign.workloads.layers import MatMul, Pool, gemm_layer
 
     lowered = gemm_layer(layer)
     if lowered is None:
@@ -752,6 +787,8 @@ def _layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
         return _vec_layer(layer, batch, p)
     if p.dw_engine and _is_depthwise(lowered):
         return _dw_layer(lowered, batch, p)
+    if isinstance(lowered, MatMul) and isinstance(layer, Pool):  # a global pool: its map is B, as planes
+        return _gemm_layer(lowered, batch, p, b_planes=True)
     return _win_layer(lowered, batch, p)
 
 
@@ -1214,7 +1251,7 @@ def _win_points(layer: Any, batch: int, p: _Points) -> tuple[Arr, Pick, Pick, Pi
         table_ok = _cdiv(layer.out_channels, p.cols) <= p.out_sram * 8 // (p.cols * p.accb)
     shape = None
     for n, idx, inv, wu, bw, lat in _win_groups(p):
-        if CP._mode_reason(layer, n):
+        if CP.mode_reason(layer, n):
             continue
         if table_ok is not None and not table_ok[idx].any():
             continue

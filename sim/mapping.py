@@ -34,13 +34,14 @@ from codesign.sim.tileplan import (
     WRITEBACK_ADD_CYCLES,
     TilePlan,
     act_table_load_cycles,
+    plan_dram_bytes,
     plan_tiles,
     plan_traffic_bytes,
     skip_hardware,
     skip_slots,
 )
 from codesign.sim.timing import ceil_div, map_gemm
-from codesign.workloads.layers import Conv2d, Eltwise, GemmShape, Layer, Pool, gemm_layer
+from codesign.workloads.layers import Conv2d, Eltwise, GemmShape, Layer, MatMul, Pool, gemm_layer
 from codesign.workloads.operand import Operand, Pattern
 
 
@@ -101,7 +102,7 @@ def _sizes(total: int, tile: int) -> list[tuple[int, int]]:
 
 def plan_gemm(g: GemmShape, inputs: Operand, weights: Operand, outputs: Operand,
               config: AcceleratorConfig, *, weights_static: bool = True, a_inside: float = 1.0,
-              context: LayerContext = DEFAULT) -> LayerPlan:
+              context: LayerContext = DEFAULT, b_planes: bool = False) -> LayerPlan:
     """Tile a GEMM (the plan the hardware runs: :func:`codesign.sim.tileplan.plan_tiles`, or the
     best of a search over plans with ``mapping: search``, :mod:`codesign.sim.search`) and count
     its actions. With zero-skipping (model-only) the GEMM is planned on the compressed K.
@@ -111,8 +112,9 @@ def plan_gemm(g: GemmShape, inputs: Operand, weights: Operand, outputs: Operand,
     the write-back of fused layers reads their DRAM operands along with the stores (timed with
     them, counted on the fused layers' rows); the tiles fit the input SRAM left by resident
     tensors. ``a_inside``: the fraction of A's entries that are not convolution padding (padding
-    zeros are gated like any zero)."""
-    return _plan_gemm_cached(g, inputs, weights, outputs, config, weights_static, a_inside, context)
+    zeros are gated like any zero). ``b_planes``: B is a feature map read as its producer's planes (a
+    global average pool's, :func:`planes_b_tiling`)."""
+    return _plan_gemm_cached(g, inputs, weights, outputs, config, weights_static, a_inside, context, b_planes)
 
 
 def im2col_inside_fraction(layer: Layer) -> float:
@@ -136,7 +138,8 @@ def im2col_inside_fraction(layer: Layer) -> float:
 
 @lru_cache(maxsize=65536)
 def _plan_gemm_cached(g: GemmShape, inputs: Operand, weights: Operand, outputs: Operand,
-                      config: AcceleratorConfig, weights_static: bool, a_inside: float, ctx: LayerContext) -> LayerPlan:
+                      config: AcceleratorConfig, weights_static: bool, a_inside: float, ctx: LayerContext,
+                      b_planes: bool = False) -> LayerPlan:
     cfg = config
     tcfg = cfg.replace(input_sram_bytes=ctx.input_sram_bytes) if ctx.input_sram_bytes else cfg
     ab = effective_bits(inputs, cfg.act_bits)
@@ -151,7 +154,36 @@ def _plan_gemm_cached(g: GemmShape, inputs: Operand, weights: Operand, outputs: 
     tiling = plan_tiles(GemmShape(g.m, g.n, keff, g.repeats), tcfg)
     if cfg.mapping is Mapping.SEARCH:
         tiling = _search(g, inputs, weights, cfg, ab, wb, ob, skip, keff, tiling, ctx, a_inside)
+    if b_planes:
+        tiling = planes_b_tiling(tiling, tcfg)
     return _gemm_plan(g, inputs, weights, cfg, ab, wb, ob, skip, keff, tiling, ctx, a_inside)
+
+
+def planes_b_tiling(plan: TilePlan, config: AcceleratorConfig) -> TilePlan:
+    """``plan`` of a GEMM whose B is a feature map read in place as its producer's planes (a global average
+    pool, ``ones[1, HW] @ X[HW, C]``: pixels along K, a plane of ``cols`` channels a column chunk), cut so
+    its B blocks lie inside the planes. A B block holds its column chunks one after another, each its K
+    tile's pixels: with the whole K in one tile a chunk is a whole plane (``ceil(K / rows) * rows`` words)
+    and the block whole planes; with K tiles the chunks of a block are pieces of planes a plane apart, not
+    one range. So where the tiler cut K and put several chunks in a tile, the plan takes the whole K with as
+    many whole planes as the slots hold, or, where one plane does not fit, one chunk a tile (each block a
+    piece of one plane) with the K tile the tiler gives a GEMM of ``cols`` columns; the loop order the one
+    with the fewer DRAM bytes. On the weight-stationary array without skipping only (the others do not read
+    planes)."""
+    g, geo = plan.gemm, plan.geometry
+    if geo.dataflow is not Dataflow.WS or geo.skip_n or plan.n_kt == 1 or plan.nt <= geo.cols:
+        return plan
+    rows, cols = geo.rows, geo.cols
+    sa, sb, sc = plan.slot_words
+    kf, chunks = ceil_div(g.k, rows), ceil_div(g.n, cols)
+    nf = min(chunks, sb // (kf * rows), sc // g.m) if kf * g.m <= sa else 0
+    if nf:  # the whole K: whole planes, as many as fit
+        mt, nt, kt = g.m, g.n if nf == chunks else nf * cols, g.k
+    else:  # pieces of one plane
+        one = plan_tiles(GemmShape(g.m, cols, g.k, g.repeats), config)
+        mt, nt, kt = one.mt, cols, one.kt
+    plans = [replace(plan, gt=1, mt=mt, nt=nt, kt=kt, weights_outer=wo) for wo in (True, False)]
+    return min(plans, key=lambda p: (plan_dram_bytes(p), not p.weights_outer))
 
 
 def _context_runs(tiling: TilePlan, cfg: AcceleratorConfig, ctx: LayerContext) -> tuple[TileRun, ...]:
@@ -391,6 +423,7 @@ def _plan_layer(layer: Layer, batch: int, config: AcceleratorConfig, context: La
     (:meth:`~codesign.workloads.layers.Pool.as_gemm_layer`), other pooling and element-wise layers on the
     vector unit."""
     lowered = gemm_layer(layer)
+    b_planes = isinstance(layer, Pool) and isinstance(lowered, MatMul)  # a global pool: the map is B
     if lowered is not None:
         layer = lowered
     elif isinstance(layer, Pool) and context.is_default and config.depthwise_on_engine:
@@ -421,7 +454,8 @@ def _plan_layer(layer: Layer, batch: int, config: AcceleratorConfig, context: La
     g = layer.gemm(batch)
     if g is not None:
         return plan_gemm(g, layer.inputs, layer.weights, layer.outputs, config,
-                         weights_static=layer.weight_elements > 0, a_inside=_inside(layer), context=context)
+                         weights_static=layer.weight_elements > 0, a_inside=_inside(layer), context=context,
+                         b_planes=b_planes)
     dram_in_bits = None
     if not context.is_default:
         ab = effective_bits(layer.inputs, config.act_bits)

@@ -474,8 +474,9 @@ class DmaEngine(wiring.Component):
             m.d.sync += valid.eq(Cat(take, valid[:-1]))
             self._queue(m, go, fetch, free, fire, last_sub, take, credit, Cat(*lanes), valid[-1], word_out, w_valid)
         with m.If(go):
-            m.d.sync += [f_word.eq(cmd["word"] + 1), f_left.eq(cmd["block_words"] - 1),
-                         f_blocks.eq(cmd["blocks"] - 1),
+            one = cmd["block_words"] == 1  # the go fetch ends block 0: the next fetch starts block 1
+            m.d.sync += [f_word.eq(cmd["word"] + 1), f_left.eq(Mux(one, 1, cmd["block_words"] - 1)),
+                         f_blocks.eq(Mux(one, cmd["blocks"] - 2, cmd["blocks"] - 1)),
                          f_more.eq((cmd["block_words"] != 1) | (cmd["blocks"] != 1))]
         with m.Elif(fetch):
             m.d.sync += f_word.eq(f_word + 1)

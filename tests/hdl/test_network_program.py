@@ -138,11 +138,17 @@ def test_program_steps_of_the_tiny_networks():
     assert [s.layer.name for s in steps][:3] == ["conv1", "ds1.dw", "ds1.pw"] and len(steps) == 11
     assert [s.source for s in steps][1:3] == ["conv1", "ds1.dw"]
     assert len(program_steps(load_workload("mobilenet_v1_vww"), CFG8)) == 29
+    # ResNet-8's strided 1x1 shortcuts read their producers' planes with on-chip windows: 11 records
+    steps = program_steps(load_workload("resnet8_cifar"), CFG8)
+    assert len(steps) == 11 and {type(s.plan).__name__ for s in steps if "shortcut" in s.layer.name} == {"WinPlan"}
 
 
 @pytest.mark.parametrize(("workload", "config", "message"), [
-    ("resnet8_cifar", CFG8, r"^layer 'stack2\.shortcut' cannot run from one start: its plan reads im2col \(a 1x1 "
-                            r"convolution, stride 2x2\), which the host lays out from the producer's output$"),
+    # (its SE pools and scales read their maps in place, K tiles too, until a map of 14x14 = 196 pixels: the pool
+    # reads it as planes padded to 200 words, the scale as planes of 196)
+    ("mobilenet_v3_small", CFG8, r"^layer 'block3\.se\.scale' cannot read 'block3\.dw''s output in place: "
+                                 r"'block3\.se\.pool' reads it as planes padded to whole words of 8 pixels \(196 "
+                                 r"pixels, not a multiple of 8\)$"),
     ("resnet8_cifar", CFG8.replace(conv_windows=False),  # every convolution on im2col
      r"^layer 'stack1\.conv1' cannot run from one start: its plan reads im2col \(a 3x3 convolution, stride 1x1\)"),
     ("digits_cnn", CFG8, r"^layer 'fc' cannot read 'conv3''s output in place: it flattens a map of 4 pixels"),

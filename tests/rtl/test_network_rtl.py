@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from codesign.errors import ConfigError
+from codesign.errors import ConfigError, WorkloadError
 from codesign.hdl.bench.runner import default_simulator, simulator_available
 from codesign.hdl.control.regs import DESCRIPTOR_FIELDS
 from codesign.hdl.verify import program_steps, verify_program
@@ -29,7 +29,7 @@ from codesign.sim.engine import simulate_network
 from codesign.sim.program import first_record_cycles, last_record_cycles, layer_overhead_cycles
 from codesign.workloads.loading import load_workload
 from codesign.workloads.zoo import NetBuilder
-from codesign.workloads.zoo_mobile import same_padding
+from codesign.workloads.zoo_mobile import same_padding, squeeze_excite
 
 from .conftest import SMALL_4X4
 
@@ -163,9 +163,10 @@ def test_gemm_planes_out():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("workload", ["ds_cnn_kws", "mobilenet_v1_vww", "mobilenet_v2"])
+@pytest.mark.parametrize("workload", ["ds_cnn_kws", "mobilenet_v1_vww", "resnet8_cifar", "mobilenet_v2"])
 def test_mlperf_tiny_from_one_start(workload):
-    """The MLPerf Tiny networks (and MobileNetV2, its stem's GEMM writing planes) on 8x8 from one start."""
+    """The MLPerf Tiny networks (ResNet-8's strided 1x1 shortcuts reading their producers' planes with on-chip
+    windows, and MobileNetV2, its stem's GEMM writing planes) on 8x8 from one start."""
     config = AcceleratorConfig(rows=8, cols=8)
     v = verify_program(workload, config)
     assert v.outputs_match
@@ -220,3 +221,121 @@ def test_refused_record_stops_the_program(tmp_path):
     counters = read_program_counters(out, base, 3, bus)
     assert counters[0]["cycles"] == simulate_layer(layer, 1, config).cycles
     assert counters[1]["cycles"] == counters[2]["cycles"] == 0
+
+
+def assert_program_exact(net, config, seed: int) -> None:
+    """``net`` from one start: every layer's outputs as the numpy reference, its cycles and DRAM bytes as the
+    simulator's layer, the program's cycles as ``program_cycles``."""
+    v = verify_program(net, config, seed=seed)
+    assert v.outputs_match, [(r.layer, r.outputs_match) for r in v.layers]
+    for r in v.layers:
+        assert (r.rtl_cycles, r.rtl_dram_read_bytes, r.rtl_dram_write_bytes) == (
+            r.sim_cycles, r.sim_dram_read_bytes, r.sim_dram_write_bytes), r.layer
+    assert v.rtl_cycles == v.sim_cycles == simulate_network(net, config).program_cycles
+    assert v.ok
+
+
+def strided_residual(channels: int = 4, h: int = 8, w: int = 8):
+    """conv 3x3 (the host's im2col) -> a residual block halving the map: conv 3x3 stride 2, conv 3x3, and the
+    shortcut a 1x1 stride-2 convolution of the block's input, the add fused into it -> global pool -> linear."""
+    b = NetBuilder(1, h, w)
+    b.conv("stem", channels, 3, padding=same_padding(b, 3, 1), bias=True)
+    start = b.mark()
+    b.conv("conv1", 2 * channels, 3, stride=2, padding=same_padding(b, 3, 2), bias=True)
+    main = b.conv("conv2", 2 * channels, 3, padding=same_padding(b, 3, 1), bias=True)
+    b.resume(start)
+    shortcut = b.conv("shortcut", 2 * channels, 1, stride=2, padding=0, bias=True)
+    b.src = main.name
+    b.add("add", other=shortcut.name)
+    b.global_pool("pool")
+    b.linear("fc", 3)
+    return b.network("strided_residual", 1, (1, h, w))
+
+
+def test_strided_shortcut_reads_planes():
+    """The 1x1 stride-2 shortcut reads the stem's output planes with on-chip windows (as the network's input
+    it would run on im2col: the windows' rows move 4x its bytes), its residual add in its write-back; outputs,
+    counters and the program's cycles as the simulator's."""
+    import dataclasses
+
+    from codesign.sim import convplan
+    from codesign.workloads.layers import NETWORK_INPUT
+
+    config = AcceleratorConfig(**BASE)  # type: ignore[arg-type]
+    net = strided_residual()
+    steps = {s.layer.name: s for s in program_steps(net, config)}
+    assert type(steps["shortcut"].plan).__name__ == "WinPlan" and steps["shortcut"].add is not None
+    host = dataclasses.replace(net.layer("shortcut"), sources=(NETWORK_INPUT,))
+    assert "more bytes than im2col" in convplan.layer_reason(host, 1, config)
+    assert_program_exact(net, config, seed=6)
+
+
+def squeeze(channels: int = 8, h: int = 13, w: int = 12):
+    """conv 3x3 (the host's im2col) -> depthwise 3x3 -> an SE block's squeeze: global pool of the 13x12 map,
+    1x1 reduce, 1x1 expand with a sigmoid (the channel-wise scale, a vector-unit layer on flat words, is not
+    a record of a program)."""
+    b = NetBuilder(1, h, w)
+    b.conv("stem", channels, 3, padding=same_padding(b, 3, 1), bias=True)
+    b.conv("dw", channels, 3, padding=same_padding(b, 3, 1), groups=channels, bias=True)
+    b.global_pool("se.pool")
+    b.conv("se.fc1", 2, 1, padding=0, bias=True)
+    b.conv("se.fc2", channels, 1, padding=0, bias=True, activation="sigmoid")
+    return b.network("squeeze", 1, (1, h, w))
+
+
+def test_pool_in_k_tiles_reads_planes():
+    """The pool of 156 pixels (K) and 8 channels on the 4x4 array with 1 KiB buffers (128-word B slots): the
+    tiler cuts K into 4 tiles of 40 pixels with both column chunks a tile (10 x 2 x 4 = 80 words), whose
+    chunks would be pieces of 2 planes; one plane (39 x 4 = 156 words) does not fit a slot, so the pool
+    takes one chunk a tile and K tiles of 80 and 76 pixels (80 words), each block a piece of one plane.
+    Its own layout would put the chunks 2 x 80 words = 640 bytes apart; the descriptor reads the producer's
+    planes 156 words = 624 bytes apart (b_stride_n). Outputs, counters and cycles as the simulator's."""
+    from codesign.sim.tileplan import plan_tiles
+    from codesign.workloads.layers import GemmShape
+
+    config = AcceleratorConfig(**BASE)  # type: ignore[arg-type]
+    net = squeeze()
+    fixed = plan_tiles(GemmShape(1, 8, 156), config)
+    assert (fixed.nt, fixed.kt, fixed.n_kt) == (8, 40, 4)
+    pool = {s.layer.name: s for s in program_steps(net, config)}["se.pool"].plan
+    assert (pool.nt, pool.kt, pool.n_kt, pool.n_nt) == (4, 80, 2, 2)
+    assert pool.strides_bytes["b_n"] == 640
+    assert_program_exact(net, config, seed=8)
+
+
+def se_block(h: int = 12, w: int = 12):
+    """conv 3x3 (the host's im2col) -> depthwise 3x3 -> a squeeze-excite block (global pool, 1x1 reduce to 2
+    channels, 1x1 expand to 8 with a sigmoid, the channel-wise scale of the depthwise output) -> 1x1 project
+    -> global pool -> linear."""
+    b = NetBuilder(1, h, w)
+    b.conv("stem", 8, 3, padding=same_padding(b, 3, 1), bias=True)
+    b.conv("dw", 8, 3, padding=same_padding(b, 3, 1), groups=8, bias=True)
+    squeeze_excite(b, "se", 2, gate_act="sigmoid")
+    b.conv("project", 4, 1, padding=0, bias=True)
+    b.global_pool("pool")
+    b.linear("fc", 3)
+    return b.network("se_block", 1, (1, h, w))
+
+
+def test_squeeze_excite_from_one_start():
+    """The SE block on a 12x12 map (its pool in 2 K tiles of 72 pixels, one chunk each): the scale (vector
+    mode, flags bits 4 and 5) reads the depthwise output's planes (A) and the expand's output, planes of 1
+    pixel (B, one word a plane), and writes planes the project layer reads. The expand writes its 8 channels
+    as 2 blocks of 1 word: the DMA's write fetch once ran on past such blocks and left a word behind that hung
+    the next layer's store. Outputs, counters and cycles as the simulator's."""
+    config = AcceleratorConfig(**BASE)  # type: ignore[arg-type]
+    net = se_block()
+    steps = {s.layer.name: s for s in program_steps(net, config)}
+    scale = steps["se.scale"]
+    assert type(scale.plan).__name__ == "VecPlan" and (scale.source, scale.second) == ("dw", "se.fc2")
+    assert_program_exact(net, config, seed=2)
+
+
+def test_scale_and_pool_of_a_map_not_in_whole_words_are_refused():
+    """An 11x11 map (121 pixels, not a multiple of the 4 rows): the pool reads it as planes padded to 124
+    words, the scale as planes of 121: the host would have to lay it out twice."""
+    config = AcceleratorConfig(**BASE)  # type: ignore[arg-type]
+    with pytest.raises(WorkloadError, match=r"^layer 'se\.scale' cannot read 'dw''s output in place: 'se\.pool' reads "
+                                            r"it as planes padded to whole words of 4 pixels \(121 pixels, not a "
+                                            r"multiple of 4\)$"):
+        program_steps(se_block(11, 11), config)
