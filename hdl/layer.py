@@ -281,11 +281,12 @@ class LayerAccelerator(wiring.Component):
                                                       | (d["q_words"] < self.act_table_words))
         checks["too_wide"] = Cat(*wide.values()).any() if wide else Const(0, 1)
         code = Cat(*[checks[name] for name, _ in ERROR_BITS])
-        # the checks' result is registered, and a start decides in the cycle after its CTRL write
-        # (``START_DECISION_CYCLES``): the checks' carry chains and the error code are off the path into the
-        # launch's fan-out (the tile iterator's and the DMA's resets). The descriptor never changes in the
-        # start's own cycle (one AXI4-Lite write a cycle; the network sequencer starts the cycle after its
-        # last descriptor beat), so the registered code is the started descriptor's.
+        # the checks' result is registered, and a start decides in the cycle after its CTRL write (in a
+        # program, one of ``codesign.sim.program.START_CYCLES``): the checks' carry chains and the error code
+        # are off the path into the launch's fan-out (the tile iterator's and the DMA's resets). The
+        # descriptor never changes in the start's own cycle (one AXI4-Lite write a cycle; the network
+        # sequencer starts the cycle after its last descriptor beat), so the registered code is the started
+        # descriptor's.
         code_q = Signal.like(code, name="check_code")
         m.d.sync += code_q.eq(code)
         deciding = Signal()  # the cycle after an accepted start

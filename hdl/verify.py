@@ -898,7 +898,7 @@ def program_steps(net: Any, config: AcceleratorConfig, batch: int = 1) -> list[_
     cannot (its plan needs the host between layers) and why."""
     from codesign.hdl.host import input_planes_reason, output_planes_reason
     from codesign.sim.fusion import plan_network
-    from codesign.sim.mapping import plan_layer
+    from codesign.sim.mapping import map_is_b, plan_layer
     from codesign.sim.program import design_reason
     from codesign.sim.vecplan import VecPlan
     from codesign.workloads.layers import NETWORK_INPUT, Conv2d
@@ -946,7 +946,7 @@ def program_steps(net: Any, config: AcceleratorConfig, batch: int = 1) -> list[_
                                 "group) do not run in a program")
         hwl = g if isinstance(g, Pool) else hardware_layer(g, config)
         # a global average pool is planned as the pool (its map is B, read as planes: mapping.planes_b_tiling)
-        pooled = isinstance(ly, Pool) and isinstance(g, MatMul)
+        pooled = map_is_b(ly, g)
         plan = plan_layer(hardware_layer(ly, config) if pooled else hwl, batch, config, ctx).tiling
         sources = [s for s in ly.sources if s] or [NETWORK_INPUT]
         src = sources[0]

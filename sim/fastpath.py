@@ -778,7 +778,8 @@ def _vector_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
 def _layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
     """One layer at every point: on the depthwise engine, the array (an average pool as its
     convolution: ``mapping.plan_layer``) or the vector unit."""
-    from codesign.workloads.layers import MatMul, Pool, gemm_layer
+    from codesign.sim.mapping import map_is_b
+    from codesign.workloads.layers import gemm_layer
 
     lowered = gemm_layer(layer)
     if lowered is None:
@@ -787,7 +788,7 @@ def _layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
         return _vec_layer(layer, batch, p)
     if p.dw_engine and _is_depthwise(lowered):
         return _dw_layer(lowered, batch, p)
-    if isinstance(lowered, MatMul) and isinstance(layer, Pool):  # a global pool: its map is B, as planes
+    if map_is_b(layer, lowered):  # a global pool: its map is B, as planes
         return _gemm_layer(lowered, batch, p, b_planes=True)
     return _win_layer(lowered, batch, p)
 

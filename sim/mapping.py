@@ -159,6 +159,12 @@ def _plan_gemm_cached(g: GemmShape, inputs: Operand, weights: Operand, outputs: 
     return _gemm_plan(g, inputs, weights, cfg, ab, wb, ob, skip, keff, tiling, ctx, a_inside)
 
 
+def map_is_b(layer: Layer, lowered: Layer | None) -> bool:
+    """Whether ``layer`` lowers to a GEMM whose B is its input feature map (a global average pool,
+    ``ones[1, HW] @ X[HW, C]``), read in place as its producer's planes (:func:`planes_b_tiling`)."""
+    return isinstance(layer, Pool) and isinstance(lowered, MatMul)
+
+
 def planes_b_tiling(plan: TilePlan, config: AcceleratorConfig) -> TilePlan:
     """``plan`` of a GEMM whose B is a feature map read in place as its producer's planes (a global average
     pool, ``ones[1, HW] @ X[HW, C]``: pixels along K, a plane of ``cols`` channels a column chunk), cut so
@@ -423,7 +429,7 @@ def _plan_layer(layer: Layer, batch: int, config: AcceleratorConfig, context: La
     (:meth:`~codesign.workloads.layers.Pool.as_gemm_layer`), other pooling and element-wise layers on the
     vector unit."""
     lowered = gemm_layer(layer)
-    b_planes = isinstance(layer, Pool) and isinstance(lowered, MatMul)  # a global pool: the map is B
+    b_planes = map_is_b(layer, lowered)
     if lowered is not None:
         layer = lowered
     elif isinstance(layer, Pool) and context.is_default and config.depthwise_on_engine:

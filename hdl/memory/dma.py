@@ -385,7 +385,6 @@ class DmaEngine(wiring.Component):
                for n in ("addr", "block_words", "blocks", "stride", "word", "q", "run", "nf", "post", "y_word")}
         with m.If(accept):
             m.d.sync += [busy.eq(1), *(cmd[n].eq(getattr(self, f"wr_{n}")) for n in cmd)]
-        self._cmd = cmd
         pc = self.bpw_out
         bus = self.bus_bits
         sub = Signal(range(max(2, pc)))
@@ -428,7 +427,6 @@ class DmaEngine(wiring.Component):
             s1 = Signal()  # the buffers' read registers hold a word (and its table word)
             take = Signal()  # stage 1 -> the data register (or the post pipeline)
             credit = Signal(name="wb_credit")  # the pipeline's queue has room for every word in flight
-            self._post_on = Signal(name="post_on")  # the command in flight goes through the vector unit
             m.d.comb += take.eq(s1 & credit)
             m.d.comb += fetch.eq(go | (f_more & busy & (~s1 | take)))
             q_idx, q_blk = Signal(BLOCK_BEAT_BITS), Signal(BLOCK_BEAT_BITS)
@@ -472,7 +470,8 @@ class DmaEngine(wiring.Component):
                 lanes.append(requantize_lane(acc, entry, zp, lo, hi, ob, bounds, stage=_stager(m, f"rq{i}")))
             valid = Signal(REQUANT_STAGES, name="rq_valid")  # a word in each cut
             m.d.sync += valid.eq(Cat(take, valid[:-1]))
-            self._queue(m, go, fetch, free, fire, last_sub, take, credit, Cat(*lanes), valid[-1], word_out, w_valid)
+            self._queue(m, cmd, go, fetch, free, fire, last_sub, take, credit, Cat(*lanes), valid[-1], word_out,
+                        w_valid)
         with m.If(go):
             one = cmd["block_words"] == 1  # the go fetch ends block 0: the next fetch starts block 1
             m.d.sync += [f_word.eq(cmd["word"] + 1), f_left.eq(Mux(one, 1, cmd["block_words"] - 1)),
@@ -510,8 +509,8 @@ class DmaEngine(wiring.Component):
         with m.If(last):
             m.d.sync += busy.eq(0)
 
-    def _queue(self, m: Module, go, fetch, free, fire, last_sub, take, credit, requantized, valid, word_out,
-               w_valid) -> None:
+    def _queue(self, m: Module, cmd: dict, go, fetch, free, fire, last_sub, take, credit, requantized, valid,
+               word_out, w_valid) -> None:
         """After the arithmetic: each requantized word (``valid`` as it leaves the last cut) goes into a
         FIFO the data register takes from; with a residual add (or a table activation) built, the
         command's words first go, each with its residual word (read from the residual buffer beside its
@@ -525,14 +524,14 @@ class DmaEngine(wiring.Component):
         depth = REQUANT_STAGES + post_lat + 3
         m.submodules.wb_q = q = fifo.SyncFIFO(width=self.out_word_bits, depth=depth)
         inflight = Signal(range(depth + 1))
-        post = self._post_on
+        post = Signal(name="post_on")  # the command in flight goes through the vector unit
         if self.residual:
             with m.If(go):
-                m.d.sync += post.eq(self._cmd["post"])
-            y_word = Signal.like(self._cmd["y_word"])
-            m.d.comb += [self.y_rd_en.eq(fetch), self.y_rd_addr.eq(Mux(go, self._cmd["y_word"], y_word))]
+                m.d.sync += post.eq(cmd["post"])
+            y_word = Signal.like(cmd["y_word"])
+            m.d.comb += [self.y_rd_en.eq(fetch), self.y_rd_addr.eq(Mux(go, cmd["y_word"], y_word))]
             with m.If(go):
-                m.d.sync += y_word.eq(self._cmd["y_word"] + 1)
+                m.d.sync += y_word.eq(cmd["y_word"] + 1)
             with m.Elif(fetch):
                 m.d.sync += y_word.eq(y_word + 1)
             y_late = self.y_rd_data  # the residual word, delayed as its accumulator through the cuts
