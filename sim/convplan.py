@@ -468,7 +468,7 @@ def _exact_pick(layer: Conv2d, batch: int, plans: tuple[WinPlan, ...], config: A
     a small layer of one tile loads, computes and stores in turn (DS-CNN's 1x1 layers on 8x8: 10,870
     cycles in one tile, 10,154 in four that read the input twice: the lower EDP is the first); a ragged
     last band of a few rows reloads the weights for little compute (ResNet-18's 28-row 3x3 layers on
-    32x32 in bands of 9, 9, 9 and 1 rows: 128,620 cycles; in even bands of 7 rows 117,843); both take the
+    32x32 in bands of 9, 9, 9 and 1 rows: 128,655 cycles; in even bands of 7 rows 117,851); both take the
     fewest cycles over the DRAM bytes, which the frugal plan puts first (ResNet-18's ``layer2.1.conv2`` on
     16x16: 1,224,704 bytes in 30 tiles by the overlapped estimate, 812,032 bytes in 32 tiles of all 8
     input planes for 0.4 % more estimated cycles; MobileNetV1-0.25's 6x6 1x1 layers on 8x8: one tile of

@@ -5,8 +5,8 @@ The machine
 * **DMA** (the AXI master): two processes, a read queue (loads in tile order) and a write queue
   (stores in tile order), like the hardware's DMA (``codesign.hdl.memory.dma``), whose AXI read and
   write channels run at once. Alone, a load of ``b`` bytes takes ``tileplan.dma_read_cycles(b)`` =
-  ``2 + dram_latency_cycles + ceil(b / dram_bytes_per_cycle)`` (its last ``ceil(b / bw)`` cycles are
-  its *data phase*), a store ``tileplan.dma_write_cycles(b)`` = ``2 + ...`` (a cycle's lead, then
+  ``3 + dram_latency_cycles + ceil(b / dram_bytes_per_cycle)`` (its last ``ceil(b / bw)`` cycles are
+  its *data phase*), a store ``tileplan.dma_write_cycles(b)`` = ``3 + ...`` (a lead of ``write_lead_cycles``, then
   ``ceil(b / bw)`` data cycles, then the response ``latency + 1`` later); nothing takes no time.
 * **Memory bus**: ``dram_bytes_per_cycle`` is the memory's TOTAL bandwidth. A store's data phase
   has the bus (a preempting request on a SimPy ``PreemptiveResource``); a load's data cycles are

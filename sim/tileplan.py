@@ -51,7 +51,8 @@ from codesign.sim.config import AcceleratorConfig, Dataflow
 from codesign.sim.timing import ceil_div, native_gemm_cycles
 from codesign.workloads.layers import GemmShape
 
-DMA_READ_OVERHEAD_CYCLES = 2  # the sequencer's decision, the first read address
+DMA_READ_OVERHEAD_CYCLES = 3  # the sequencer's decision, the DMA's command register (hdl.memory.dma), the first
+# read address
 DMA_WRITE_OVERHEAD_CYCLES = 3  # the sequencer's decision, the DMA's command register (hdl.memory.dma), the
 # buffer read, the response hand-over
 #: register cuts of the requantizing write-back's arithmetic (``hdl.memory.dma.requantize_lane``: the sum,

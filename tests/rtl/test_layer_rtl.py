@@ -108,7 +108,8 @@ def test_ws_double_buffered_layers_exact(tmp_path) -> None:
                             dram_latency_cycles=10, **SMALL)
     pairs, results = run(cfg, small_layers(), tmp_path=tmp_path)
     check_exact(cfg, pairs, results)
-    # the ragged 13x10x21 GEMM is one tile: 2 + 10 + ceil(A+B bytes / 16) to load, the on-chip GEMM
+    # the ragged 13x10x21 GEMM is one tile: 3 + 10 + ceil(A+B bytes / 16) to load (the decision, the DMA's
+    # command register, the first address), the on-chip GEMM
     # + 1 + 1 to compute, 3 + 10 + ceil(C bytes / 16) to store (the decision, the DMA's command register, the
     # response). A: ceil(21/4) * 13 = 78 words of
     # 4 int8 lanes, one 16-byte beat each; B: 6 K chunks x 3 N chunks x 4 rows = 72 words; C: 3 * 13 =
@@ -116,7 +117,7 @@ def test_ws_double_buffered_layers_exact(tmp_path) -> None:
     r = results[0]
     assert (r.tiles, r.rtl_dram_read_bytes, r.rtl_dram_write_bytes) == (1, (78 + 72) * 16, 39 * 16)
     compute = native_gemm_cycles(cfg, 13, 10, 21) + 2
-    assert r.rtl_cycles == (2 + 10 + 150) + compute + (3 + 10 + 39)
+    assert r.rtl_cycles == (3 + 10 + 150) + compute + (3 + 10 + 39)
     assert r.rtl_stall_cycles == r.rtl_cycles - compute
     # the depthwise layer packs groups: a group's A block is ceil(9/4) * 16 = 48 words and a slot of the
     # 1 KiB input buffer holds 128 words of 32 bits, so 2 groups to a tile (B: 12 words, C: 16 of 64)

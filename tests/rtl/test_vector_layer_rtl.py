@@ -50,14 +50,15 @@ def test_adds_exact_requantized_and_one_chunk_closed_form() -> None:
     bytes: 7 beats of the 4-byte bus), then X and Y (2 x 10 words of 4 bytes), compute 1 + 10 + 8, store
     10 words of 4 int8 lanes (DMA_WRITE_OVERHEAD_CYCLES = 3 with the DMA's command register) through the
     requantizing write-back (REQUANT_WRITE_CYCLES = 6: four cuts of arithmetic and a queue):
-    (2 + 100 + 7) + (2 + 100 + 80 / 4) + 19 + (3 + 6 + 100 + 40 / 4) = 369."""
+    (3 + 100 + 7) + (3 + 100 + 80 / 4) + 19 + (3 + 6 + 100 + 40 / 4) = 371 (a read: the decision, the DMA's
+    command register, the first address)."""
     cfg = AcceleratorConfig(rows=4, cols=4, input_sram_bytes=1024, weight_sram_bytes=1024, output_sram_bytes=1024,
                             dram_bytes_per_cycle=4)
     results = run(cfg, [37, 300, 1000])
     one = results[0]
     assert one.tiles == 1
-    assert one.rtl_cycles == (2 + 100 + 7) + (2 + 100 + 20) + 19 + (
-        DMA_WRITE_OVERHEAD_CYCLES + REQUANT_WRITE_CYCLES + 100 + 10) == 369
+    assert one.rtl_cycles == (3 + 100 + 7) + (3 + 100 + 20) + 19 + (
+        DMA_WRITE_OVERHEAD_CYCLES + REQUANT_WRITE_CYCLES + 100 + 10) == 371
 
 
 def test_adds_accumulators_single_buffered_narrow_bus_and_stalls() -> None:

@@ -22,26 +22,26 @@ from codesign.sim.mapping import TileRun
 from codesign.sim.timing import native_gemm_cycles
 from codesign.workloads.layers import Conv2d, Linear
 
-# accumulator write-back (requantize false): a store's fixed cycles are 2 + latency, like a load's
+# accumulator write-back (requantize false): a store's fixed cycles are 3 + latency, like a load's
 CFG = AcceleratorConfig(rows=16, cols=16, dram_bytes_per_cycle=16.0, dram_latency_cycles=100, requantize=False)
 BOTH = (pipeline_simpy, pipeline_closed_form)
 
 
 def test_transfer_cycles() -> None:
-    # the DMA's published cost: 2 (decision, read address) or 3 (decision, command register, response) +
-    # latency + ceil(bytes / bandwidth); nothing to move takes no time
-    assert load_cycles(512, CFG) == 2 + 100 + 32
-    assert load_cycles(17, CFG) == 2 + 100 + 2
+    # the DMA's published cost: 3 (decision, command register, read address) or 3 (decision, command
+    # register, response) + latency + ceil(bytes / bandwidth); nothing to move takes no time
+    assert load_cycles(512, CFG) == 3 + 100 + 32
+    assert load_cycles(17, CFG) == 3 + 100 + 2
     assert store_cycles(512, CFG) == 3 + 100 + 32
     assert load_cycles(0, CFG) == 0 and store_cycles(0, CFG) == 0
-    assert load_cycles(10, CFG.replace(dram_bytes_per_cycle=1.5, dram_latency_cycles=3)) == 2 + 3 + 7
+    assert load_cycles(10, CFG.replace(dram_bytes_per_cycle=1.5, dram_latency_cycles=3)) == 3 + 3 + 7
 
 
 @pytest.mark.parametrize("pipeline", BOTH)
 def test_single_tile_is_load_compute_store(pipeline) -> None:
     pt = pipeline([TileRun(1, load_bytes=512, store_bytes=256, compute_cycles=77)], CFG)
-    assert pt.cycles == (2 + 100 + 32) + 77 + (3 + 100 + 16)
-    assert pt.compute_cycles == 77 and pt.stall_cycles == 134 + 119
+    assert pt.cycles == (3 + 100 + 32) + 77 + (3 + 100 + 16)
+    assert pt.compute_cycles == 77 and pt.stall_cycles == 135 + 119
 
 
 @pytest.mark.parametrize("pipeline", BOTH)
@@ -56,13 +56,13 @@ def test_compute_bound_double_buffered(pipeline) -> None:
 @pytest.mark.parametrize("pipeline", BOTH)
 def test_memory_bound_double_buffered(pipeline) -> None:
     # reads and writes at once: the loads run back to back (n * l), and each store's 50 data cycles
-    # (800 B at 16 B a cycle) fall in the 102 cycles of a load's decision, address and latency, when the
-    # read channel moves no data, so no load waits; the last tile's compute and store follow:
-    # n * l + c + s (one command at a time took n * (l + s) = 8875)
+    # (800 B at 16 B a cycle) fall in the 103 cycles of a load's decision, command register, address and
+    # latency, when the read channel moves no data, so no load waits; the last tile's compute and store
+    # follow: n * l + c + s (one command at a time took n * (l + s) = 8900)
     n, l_bytes, s_bytes, c = 25, 1600, 800, 50
     l, s = load_cycles(l_bytes, CFG), store_cycles(s_bytes, CFG)
-    assert c <= min(l, s) and s_bytes // 16 <= 2 + 100
-    assert pipeline([TileRun(n, l_bytes, s_bytes, c)], CFG).cycles == n * l + c + s == 5253
+    assert c <= min(l, s) and s_bytes // 16 <= 3 + 100
+    assert pipeline([TileRun(n, l_bytes, s_bytes, c)], CFG).cycles == n * l + c + s == 5278
 
 
 @pytest.mark.parametrize("pipeline", BOTH)
@@ -87,15 +87,15 @@ def test_read_data_takes_the_cycles_writes_leave() -> None:
 
 @pytest.mark.parametrize("pipeline", BOTH)
 def test_load_data_waits_for_a_store_data_phase(pipeline) -> None:
-    # single-buffered, 2 tiles, no latency: tile 0 loads 0..101 (1600 B: 2 cycles, then 100 of data) and
-    # computes 102..111; then the store of tile 0 (two cycles' lead, data 114..313, the response: ends at
-    # 315) and the load of tile 1 (its data due from 114, it waits for the store's and takes 314..413) run at
-    # once; tile 1 computes 414..423 and stores 424..626 (203 cycles alone): 627 cycles, against
-    # 2 * (102 + 10 + 203) = 630 with one command at a time
+    # single-buffered, 2 tiles, no latency: tile 0 loads 0..102 (1600 B: 3 cycles, then 100 of data) and
+    # computes 103..112; then the store of tile 0 (two cycles' lead, data 115..314, the response: ends at
+    # 316) and the load of tile 1 (its data due from 116, it waits for the store's and takes 315..414) run at
+    # once; tile 1 computes 415..424 and stores 425..627 (203 cycles alone): 628 cycles, against
+    # 2 * (103 + 10 + 203) = 632 with one command at a time
     cfg = CFG.replace(double_buffered=False, dram_latency_cycles=0)
     pt = pipeline([TileRun(2, 1600, 3200, 10)], cfg)
-    assert (load_cycles(1600, cfg), store_cycles(3200, cfg)) == (102, 203)
-    assert pt.cycles == 627
+    assert (load_cycles(1600, cfg), store_cycles(3200, cfg)) == (103, 203)
+    assert pt.cycles == 628
 
 
 runs_strategy = st.lists(
@@ -162,7 +162,7 @@ def test_compute_bound_layer_is_its_on_chip_gemm_plus_first_load_and_last_store(
     assert r.tiles == 1
     assert r.counts.dram_read_bits == (2048 + 4096) * 8 and r.counts.dram_write_bits == 2048 * 8
     assert r.compute_cycles == native_gemm_cycles(cfg, 16, 32, 64) + 1 + 1
-    assert r.cycles == (2 + 100 + 6144 // 16) + r.compute_cycles + (3 + 100 + 2048 // 16)
+    assert r.cycles == (3 + 100 + 6144 // 16) + r.compute_cycles + (3 + 100 + 2048 // 16)
 
 
 def test_on_chip_gemm_counts_enabled_macs() -> None:

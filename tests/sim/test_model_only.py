@@ -49,13 +49,14 @@ def test_depthwise_engine_closed_form() -> None:
     padded positions + 5 (drain) = 359 cycles; store 256 * 32 = 8,192 bytes through the requantizing
     write-back (DMA_WRITE_OVERHEAD_CYCLES = 3 with the DMA's command register; its four cuts of arithmetic
     and its queue add REQUANT_WRITE_CYCLES = 6):
-    (2+100+14) + (2+100+9024/16) + 359 + (3+6+100+8192/16) = 1,762.
+    (3+100+14) + (3+100+9024/16) + 359 + (3+6+100+8192/16) = 1,764 (a read: the decision, the DMA's
+    command register, the first address).
     With a 3x3 window (depthwise_kernel: 3) the block is 10 words (320 bytes) and the compute 343."""
     cfg = AcceleratorConfig(rows=32, cols=32, depthwise="engine")
     r = simulate_layer(DW, 1, cfg)
     assert r.compute_cycles == 359 and r.tiles == 1
-    assert r.cycles == (2 + 100 + 14) + (2 + 100 + 564) + 359 + (
-        DMA_WRITE_OVERHEAD_CYCLES + REQUANT_WRITE_CYCLES + 100 + 512) == 1_762
+    assert r.cycles == (3 + 100 + 14) + (3 + 100 + 564) + 359 + (
+        DMA_WRITE_OVERHEAD_CYCLES + REQUANT_WRITE_CYCLES + 100 + 512) == 1_764
     assert r.counts.dram_read_bits == (224 + 8192 + 832) * 8 and r.counts.dram_write_bits == 8192 * 8
     small = simulate_layer(DW, 1, cfg.replace(depthwise_kernel=3))
     assert small.compute_cycles == 343 and small.counts.dram_read_bits == (224 + 8192 + 320) * 8

@@ -9,7 +9,13 @@ import pytest
 from codesign.sim import vectorized as V
 from codesign.sim.config import AcceleratorConfig
 from codesign.sim.search import candidates
-from codesign.sim.tileplan import _tile_runs, dma_read_cycles, plan_tiles, tile_compute_cycles
+from codesign.sim.tileplan import (
+    DMA_READ_OVERHEAD_CYCLES,
+    _tile_runs,
+    dma_read_cycles,
+    plan_tiles,
+    tile_compute_cycles,
+)
 from codesign.sim.timing import ceil_div
 from codesign.workloads import zoo
 
@@ -77,7 +83,7 @@ def test_elementwise_helpers() -> None:
     assert V.tile_compute(cfg, np.array([1, 2, 3]), m, n, k).tolist() == [
         tile_compute_cycles(cfg, gs, int(m[i]), int(n[i]), int(k[i])) for i, gs in enumerate((1, 2, 3))]
     b = np.array([0, 1, 47, 4096])
-    assert V.dma_cycles(cfg, b, 2).tolist() == [dma_read_cycles(int(x), cfg) for x in b]
+    assert V.dma_cycles(cfg, b, DMA_READ_OVERHEAD_CYCLES).tolist() == [dma_read_cycles(int(x), cfg) for x in b]
 
 
 def test_twins_over_design_points() -> None:
