@@ -825,6 +825,8 @@ def verify(
         pooled = not ly.has_gemm  # an average pool: its GEMM's unit operand (Pool.as_gemm_layer)
         if pooled and isinstance(hwl, MatMul):  # global: ones[1, H*W] @ X
             ops = replace(ops, a=np.ones_like(ops.a))
+            # planned and timed as the pool, as simulate does (its map B as planes: mapping.planes_b_tiling)
+            hwl = hardware_layer(ly, config, density)
         elif pooled:  # a depthwise convolution with unit weights
             ops = replace(ops, b=np.ones_like(ops.b))
         pairs.append((hwl, ops))

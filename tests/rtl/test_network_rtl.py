@@ -303,6 +303,24 @@ def test_pool_in_k_tiles_reads_planes():
     assert_program_exact(net, config, seed=8)
 
 
+def test_verify_layer_of_a_pool_takes_simulates_plan():
+    """``codesign verify --layer`` of a global pool (one layer on the layer top, its map laid out by the host)
+    runs the plan ``simulate`` times, the pool's (``mapping.planes_b_tiling``: one chunk a tile, K tiles of 88
+    pixels), not the tiler's plan of its GEMM: its cycles and DRAM bytes are simulate's row."""
+    from codesign.hdl.verify import verify
+    from codesign.sim.tileplan import plan_tiles
+
+    config = AcceleratorConfig(**BASE)  # type: ignore[arg-type]
+    net = se_block(13, 13)
+    pool = net.layer("se.pool")
+    fixed = plan_tiles(pool.as_gemm_layer().gemm(1), config)
+    assert (fixed.nt, fixed.kt) != (4, 88)
+    row = next(r for r in simulate_network(net, config).layers if r.layer == "se.pool")
+    (v,) = verify(config, workload=net, layer="se.pool", seed=4)
+    assert v.outputs_match and v.ok and v.tile == (1, 1, 4, 88)
+    assert (v.rtl_cycles, v.rtl_dram_read_bytes) == (row.cycles, row.counts.dram_read_bits // 8)
+
+
 def se_block(h: int = 12, w: int = 12):
     """conv 3x3 (the host's im2col) -> depthwise 3x3 -> a squeeze-excite block (global pool, 1x1 reduce to 2
     channels, 1x1 expand to 8 with a sigmoid, the channel-wise scale of the depthwise output) -> 1x1 project
