@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from codesign.errors import ConfigError, WorkloadError
+from codesign.errors import ConfigError
 from codesign.hdl.bench.runner import default_simulator, simulator_available
 from codesign.hdl.control.regs import DESCRIPTOR_FIELDS
 from codesign.hdl.verify import program_steps, verify_program
@@ -349,11 +349,32 @@ def test_squeeze_excite_from_one_start():
     assert_program_exact(net, config, seed=2)
 
 
-def test_scale_and_pool_of_a_map_not_in_whole_words_are_refused():
-    """An 11x11 map (121 pixels, not a multiple of the 4 rows): the pool reads it as planes padded to 124
-    words, the scale as planes of 121: the host would have to lay it out twice."""
-    config = AcceleratorConfig(**BASE)  # type: ignore[arg-type]
-    with pytest.raises(WorkloadError, match=r"^layer 'se\.scale' cannot read 'dw''s output in place: 'se\.pool' reads "
-                                            r"it as planes padded to whole words of 4 pixels \(121 pixels, not a "
-                                            r"multiple of 4\)$"):
-        program_steps(se_block(11, 11), config)
+@pytest.mark.parametrize(("h", "w", "extra"), [
+    (11, 11, {}),  # 121 pixels: the depthwise layer in bands of 2 rows, the pool's whole K (124 words) a tile
+    (7, 7, {"output_sram_bytes": 4096}),  # 49 pixels: the depthwise layer's 2 planes one tile, one range
+    (13, 13, {}),  # 169 pixels: a plane (172 words) does not fit the 128-word B slot, the pool in K tiles
+])
+def test_squeeze_excite_of_a_map_not_in_whole_words(h, w, extra):
+    """SE blocks on maps whose pixels are not a multiple of the 4 rows (121, 49, 169): the depthwise output's
+    planes stay unpadded (``h * w`` words apart, as the depthwise engine writes them and the scale reads them),
+    and the squeeze reads them one plane a B block (``sim.mapping.planes_b_tiling``), ``b_stride_n`` the
+    producer's plane stride: each block's last word row runs on into the next plane's first pixels (or past the
+    last plane), which meet A's zero lanes. The closing global pool reads the project layer's planes so too.
+    Outputs bit-exact against the numpy reference, every layer's cycles, DRAM bytes and enabled MACs as the
+    simulator's (and the reference's), the program's cycles as ``program_cycles``."""
+    config = AcceleratorConfig(**{**BASE, **extra})  # type: ignore[arg-type]
+    net = se_block(h, w)
+    steps = {s.layer.name: s for s in program_steps(net, config)}
+    pixels, pool = h * w, steps["se.pool"].plan
+    assert pixels % config.rows and pool.gemm.k == pixels and pool.nt == config.cols and pool.n_nt == 2
+    assert (pool.n_kt > 1) == (h == 13)
+    assert (steps["dw"].plan.gt > 1) == (h == 7) and steps["se.scale"].source == "dw"
+    scale = steps["se.scale"].plan  # the scale reads the depthwise planes as they lie
+    assert scale.descriptor()["a_stride_g"] == scale.gt * steps["dw"].plan.plane_bytes[2]
+    v = verify_program(net, config, seed=h)
+    assert v.outputs_match, [(r.layer, r.outputs_match) for r in v.layers]
+    for r in v.layers:
+        assert (r.rtl_cycles, r.rtl_dram_read_bytes, r.rtl_dram_write_bytes, r.rtl_enabled_macs) == (
+            r.sim_cycles, r.sim_dram_read_bytes, r.sim_dram_write_bytes, r.ref_enabled_macs), r.layer
+    assert v.rtl_cycles == v.sim_cycles == simulate_network(net, config).program_cycles
+    assert v.ok
