@@ -863,8 +863,10 @@ def read_gemm_planes(image: bytes, placed: PlacedLayer, hw: HardwarePlan) -> np.
 
 def input_plane_bytes(placed: PlacedLayer, operand: str) -> int:
     """Bytes from one input plane to the next that ``placed`` reads (``operand`` ``"a"``, or ``"b"`` for a
-    global average pool, whose feature map is its B: a column chunk's ``ceil(K / rows) * rows`` words, or for
-    a squeeze-excite scale, whose per-channel scale is its B: one word a plane)."""
+    global average pool, whose feature map is its B: a column chunk's ``K`` words, planes unpadded as every
+    other reader reads them (``sim.mapping.planes_b_tiling``: a map not in whole words of ``rows`` pixels is
+    read one plane a B block), or for a squeeze-excite scale, whose per-channel scale is its B: one word a
+    plane)."""
     from codesign.sim.convplan import WinPlan
     from codesign.sim.dwplan import DwPlan
     from codesign.sim.vecplan import VecPlan
@@ -877,8 +879,7 @@ def input_plane_bytes(placed: PlacedLayer, operand: str) -> int:
     if isinstance(plan, VecPlan):  # a scale: its map's planes (a), its scale one word a plane (b)
         return plan.words * plan.word_bytes()[0] if operand == "a" else plan.word_bytes()[1]
     if operand == "b":
-        rows = plan.geometry.rows
-        return ceil_div(plan.gemm.k, rows) * rows * plan.beats_per_word[1] * plan.bus_bytes
+        return plan.gemm.k * plan.beats_per_word[1] * plan.bus_bytes
     return plan.gemm.m * plan.beats_per_word[0] * plan.bus_bytes
 
 
@@ -886,7 +887,7 @@ def restride_output(placed: PlacedLayer, plane_bytes: int, config: Any,
                     image: bytearray | None = None) -> PlacedLayer:
     """``placed`` writing its output planes (``cols`` channels each) ``plane_bytes`` apart: the layout its
     consumer reads (a convolution's or depthwise layer's planes of ``out_h * out_w`` words, a global
-    average pool's column chunks of ``ceil(K / rows) * rows`` words). The writes move the same bytes in the
+    average pool's column chunks of ``K`` words). The writes move the same bytes in the
     same order, so the timing is the same.
 
     A convolution with on-chip windows moves its planes (``cv_c_block``). A weight-stationary GEMM of one

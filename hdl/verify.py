@@ -825,6 +825,8 @@ def verify(
         pooled = not ly.has_gemm  # an average pool: its GEMM's unit operand (Pool.as_gemm_layer)
         if pooled and isinstance(hwl, MatMul):  # global: ones[1, H*W] @ X
             ops = replace(ops, a=np.ones_like(ops.a))
+            # planned and timed as the pool, as simulate does (its map B as planes: mapping.planes_b_tiling)
+            hwl = hardware_layer(ly, config, density)
         elif pooled:  # a depthwise convolution with unit weights
             ops = replace(ops, b=np.ones_like(ops.b))
         pairs.append((hwl, ops))
@@ -977,7 +979,6 @@ def program_steps(net: Any, config: AcceleratorConfig, batch: int = 1) -> list[_
             step.residual, step.add = res, add
         steps.append(step)
         produced[ly.name] = plan
-    _check_shared_planes(steps)
     return steps
 
 
@@ -998,27 +999,6 @@ def _scale_step(ly: Layer, plan: Any, writer: dict[str, str], produced: dict[str
         if why:
             raise WorkloadError(f"layer {ly.name!r} cannot read {name!r}'s output in place: {why}")
     return _Step(layer=ly, hw=ly, plan=plan, source=src, second=second)
-
-
-def _check_shared_planes(steps: list[_Step]) -> None:
-    """A one-line WorkloadError when two records read one output as planes at different strides: a global
-    pool's map (its B) as planes padded to whole words of ``rows`` pixels, another record (a squeeze-excite
-    scale) as planes of its pixels."""
-    from codesign.sim.tileplan import TilePlan
-
-    padded: dict[str, _Step] = {}  # producer -> the pool that reads it as padded planes
-    for st in steps:
-        if isinstance(st.plan, TilePlan) and isinstance(st.hw, MatMul) and st.plan.gemm.k % st.plan.geometry.rows:
-            padded[st.source] = st
-    for st in steps:
-        for name in (st.source, st.second, st.residual):
-            pool = padded.get(name)
-            if pool is not None and pool is not st:
-                rows = pool.plan.geometry.rows
-                raise WorkloadError(
-                    f"layer {st.layer.name!r} cannot read {name!r}'s output in place: {pool.layer.name!r} reads it "
-                    f"as planes padded to whole words of {rows} pixels ({pool.plan.gemm.k} pixels, not a multiple of "
-                    f"{rows})")
 
 
 def verify_program(workload: Any, config: AcceleratorConfig | None = None, *, seed: int = 0, stall: float = 0.0,

@@ -449,21 +449,24 @@ def _plan(g: Any, p: _Points) -> dict[str, Arr]:
 
 
 def _planes_b(g: Any, p: _Points, plan: dict[str, Arr]) -> tuple[dict[str, Arr], Arr | None]:
-    """``mapping.planes_b_tiling`` per point: where K is cut into tiles and an N tile holds several column
-    chunks (weight-stationary), the whole K with as many whole planes as the slots hold, else one chunk a
-    tile with the K tile the tiler gives ``cols`` columns; the loop order of the fewer bytes. The plan and
-    the points it cut (None: none)."""
+    """``mapping.planes_b_tiling`` per point: where K is cut into tiles, or is not whole words of ``rows``
+    pixels (planes unpadded: one a block), and an N tile holds several column chunks (weight-stationary),
+    the whole K with as many whole planes as the slots hold (one when unpadded), else one chunk a tile with
+    the K tile the tiler gives ``cols`` columns; the loop order of the fewer bytes. The plan and the points
+    it cut (None: none)."""
     if p.df is not Dataflow.WS:
         return plan, None
     c = p.cols
-    cut = (plan["n_kt"] > 1) & (plan["nt"] > c)
+    unpadded = g.k % p.rows != 0
+    cut = ((plan["n_kt"] > 1) | unpadded) & (plan["nt"] > c)
     if not cut.any():
         return plan, None
     from codesign.workloads.layers import GemmShape
 
     kf, chunks = _cdiv(g.k, p.rows), _cdiv(g.n, c)
+    most = np.where(unpadded, 1, chunks)
     nf = np.where(kf * g.m <= plan["sa"],
-                  np.minimum(np.minimum(chunks, plan["sb"] // (kf * p.rows)), plan["sc"] // g.m), 0)
+                  np.minimum(np.minimum(most, plan["sb"] // (kf * p.rows)), plan["sc"] // g.m), 0)
     whole = cut & (nf > 0)
     new = {name: plan[name].copy() for name in ("ok", "mt", "nt", "kt", "gt", "sa", "sb", "sc")}
     new["mt"][whole], new["kt"][whole], new["gt"][cut] = g.m, g.k, 1

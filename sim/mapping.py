@@ -169,21 +169,35 @@ def planes_b_tiling(plan: TilePlan, config: AcceleratorConfig) -> TilePlan:
     """``plan`` of a GEMM whose B is a feature map read in place as its producer's planes (a global average
     pool, ``ones[1, HW] @ X[HW, C]``: pixels along K, a plane of ``cols`` channels a column chunk), cut so
     its B blocks lie inside the planes. A B block holds its column chunks one after another, each its K
-    tile's pixels: with the whole K in one tile a chunk is a whole plane (``ceil(K / rows) * rows`` words)
-    and the block whole planes; with K tiles the chunks of a block are pieces of planes a plane apart, not
-    one range. So where the tiler cut K and put several chunks in a tile, the plan takes the whole K with as
-    many whole planes as the slots hold, or, where one plane does not fit, one chunk a tile (each block a
-    piece of one plane) with the K tile the tiler gives a GEMM of ``cols`` columns; the loop order the one
-    with the fewer DRAM bytes. On the weight-stationary array without skipping only (the others do not read
-    planes)."""
+    tile's pixels padded to whole words of ``rows`` (the array's weight rows): with the whole K in one tile,
+    ``K`` a multiple of ``rows``, a chunk is a whole plane and the block whole planes; with K tiles the
+    chunks of a block are pieces of planes a plane apart, not one range. So where the tiler cut K and put
+    several chunks in a tile, the plan takes the whole K with as many whole planes as the slots hold, or,
+    where one plane does not fit, one chunk a tile (each block a piece of one plane) with the K tile the
+    tiler gives a GEMM of ``cols`` columns; the loop order the one with the fewer DRAM bytes. On the
+    weight-stationary array without skipping only (the others do not read planes).
+
+    Planes are never padded: a producer writes its planes ``H * W`` words apart (the depthwise engine writes
+    the planes of a tile as one range, and every other reader, a squeeze-excite scale, a convolution, reads
+    them so), and a map of ``K`` pixels not a multiple of ``rows`` is read one chunk a B block (``nt = cols``),
+    ``b_stride_n`` the producer's plane stride. Its block still moves ``ceil(K / rows) * rows`` words: the
+    last word row runs on into the next plane's first pixels (or past the last plane, into the bytes after
+    it), which meet A's zero lanes (``A = ones[1, K]``, zero from pixel ``K`` on): they add nothing and, zero
+    A gating them, enable no MAC. So the DRAM bytes and cycles are those of the padded blocks, with no
+    layout of its own and no hardware of its own (the alternatives, a producer padding its planes or a
+    scale reading padded planes, need the depthwise engine to write one plane a tile, or another address
+    walk in the vector unit's reads); the price is a tile a chunk where several whole planes would fit a
+    slot."""
     g, geo = plan.gemm, plan.geometry
-    if geo.dataflow is not Dataflow.WS or geo.skip_n or plan.n_kt == 1 or plan.nt <= geo.cols:
-        return plan
     rows, cols = geo.rows, geo.cols
+    unpadded = g.k % rows != 0  # whole planes are not whole words: one a block
+    if geo.dataflow is not Dataflow.WS or geo.skip_n or plan.nt <= cols or (plan.n_kt == 1 and not unpadded):
+        return plan
     sa, sb, sc = plan.slot_words
     kf, chunks = ceil_div(g.k, rows), ceil_div(g.n, cols)
-    nf = min(chunks, sb // (kf * rows), sc // g.m) if kf * g.m <= sa else 0
-    if nf:  # the whole K: whole planes, as many as fit
+    most = 1 if unpadded else chunks
+    nf = min(most, sb // (kf * rows), sc // g.m) if kf * g.m <= sa else 0
+    if nf:  # the whole K: whole planes, as many as fit (one when they are not whole words)
         mt, nt, kt = g.m, g.n if nf == chunks else nf * cols, g.k
     else:  # pieces of one plane
         one = plan_tiles(GemmShape(g.m, cols, g.k, g.repeats), config)

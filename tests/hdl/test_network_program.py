@@ -144,11 +144,6 @@ def test_program_steps_of_the_tiny_networks():
 
 
 @pytest.mark.parametrize(("workload", "config", "message"), [
-    # (its SE pools and scales read their maps in place, K tiles too, until a map of 14x14 = 196 pixels: the pool
-    # reads it as planes padded to 200 words, the scale as planes of 196)
-    ("mobilenet_v3_small", CFG8, r"^layer 'block3\.se\.scale' cannot read 'block3\.dw''s output in place: "
-                                 r"'block3\.se\.pool' reads it as planes padded to whole words of 8 pixels \(196 "
-                                 r"pixels, not a multiple of 8\)$"),
     ("resnet8_cifar", CFG8.replace(conv_windows=False),  # every convolution on im2col
      r"^layer 'stack1\.conv1' cannot run from one start: its plan reads im2col \(a 3x3 convolution, stride 1x1\)"),
     ("digits_cnn", CFG8, r"^layer 'fc' cannot read 'conv3''s output in place: it flattens a map of 4 pixels"),
@@ -158,6 +153,32 @@ def test_program_steps_of_the_tiny_networks():
 def test_host_refuses_what_needs_it_between_layers(workload, config, message):
     with pytest.raises((WorkloadError, ConfigError), match=message):
         program_steps(load_workload(workload), config)
+
+
+@pytest.mark.parametrize("workload", ["mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0"])
+@pytest.mark.parametrize("n", [8, 32])
+def test_squeeze_excite_networks_from_one_start(workload, n):
+    """The SE blocks' maps of 14x14 = 196 and 7x7 = 49 pixels (on 32x32 also 28x28 = 784) are not whole words of
+    ``rows`` pixels: the depthwise layer writes them as planes of their pixels, the scale reads them so, and the
+    squeeze reads them one plane a B block (``sim.mapping.planes_b_tiling``), so every record reads its
+    producer's planes in place. One record a layer that runs (the fused residual adds ride in their heads), as
+    simulate counts them."""
+    from codesign.hdl.host import input_plane_bytes
+    from codesign.sim.tileplan import TilePlan
+
+    cfg = AcceleratorConfig(rows=n, cols=n)
+    net = load_workload(workload)
+    steps = program_steps(net, cfg)
+    result = simulate_network(net, cfg)
+    assert len(steps) == sum(1 for r in result.layers if not r.fused_into)
+    assert result.program_cycles and not result.meta.get("program_refused")
+    pools = [s for s in steps if isinstance(s.plan, TilePlan) and s.plan.gemm.k % n and s.layer.kind.value == "pool"]
+    assert pools
+    for st in pools:
+        plan = st.plan
+        assert plan.nt <= n, st.layer.name  # one plane a B block
+        placed = PlacedLayer(plan, plan.descriptor(), 0, 0, 0, 0)
+        assert input_plane_bytes(placed, "b") == plan.gemm.k * plan.beats_per_word[1] * plan.bus_bytes
 
 
 def test_batch_must_be_one():

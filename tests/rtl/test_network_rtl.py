@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from codesign.errors import ConfigError, WorkloadError
+from codesign.errors import ConfigError
 from codesign.hdl.bench.runner import default_simulator, simulator_available
 from codesign.hdl.control.regs import DESCRIPTOR_FIELDS
 from codesign.hdl.verify import program_steps, verify_program
@@ -174,6 +174,21 @@ def test_mlperf_tiny_from_one_start(workload):
     assert v.ok
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(default_simulator() != "verilator", reason="hours on Icarus (4.7 M and 8.1 M cycles of 8x8)")
+@pytest.mark.parametrize(("workload", "records"), [("mobilenet_v3_large", 81), ("efficientnet_b0", 115)])
+def test_squeeze_excite_networks_from_one_start(workload, records):
+    """MobileNetV3-Large and EfficientNet-B0 on 8x8 from one start (about 2 minutes each on Verilator, the build
+    included): their SE blocks' maps of 196 and 49 pixels (not whole words of 8) read in place by the squeeze,
+    one plane a B block, and by the scale, as the depthwise engine wrote them. Every record's outputs as the numpy
+    reference, the program's cycles as ``program_cycles`` (4,704,718 and 8,062,586 when measured)."""
+    config = AcceleratorConfig(rows=8, cols=8)
+    v = verify_program(workload, config, seed=1)
+    assert v.records == records and v.outputs_match
+    assert v.rtl_cycles == v.sim_cycles == simulate_network(load_workload(workload), config).program_cycles
+    assert v.ok
+
+
 def test_config_the_sequencer_cannot_run_is_refused():
     with pytest.raises(ConfigError, match=r"^a network from one start needs requantize: true"):
         program_steps(chain(), AcceleratorConfig(**{**BASE, "requantize": False}))  # type: ignore[arg-type]
@@ -303,6 +318,24 @@ def test_pool_in_k_tiles_reads_planes():
     assert_program_exact(net, config, seed=8)
 
 
+def test_verify_layer_of_a_pool_takes_simulates_plan():
+    """``codesign verify --layer`` of a global pool (one layer on the layer top, its map laid out by the host)
+    runs the plan ``simulate`` times, the pool's (``mapping.planes_b_tiling``: one chunk a tile, K tiles of 88
+    pixels), not the tiler's plan of its GEMM: its cycles and DRAM bytes are simulate's row."""
+    from codesign.hdl.verify import verify
+    from codesign.sim.tileplan import plan_tiles
+
+    config = AcceleratorConfig(**BASE)  # type: ignore[arg-type]
+    net = se_block(13, 13)
+    pool = net.layer("se.pool")
+    fixed = plan_tiles(pool.as_gemm_layer().gemm(1), config)
+    assert (fixed.nt, fixed.kt) != (4, 88)
+    row = next(r for r in simulate_network(net, config).layers if r.layer == "se.pool")
+    (v,) = verify(config, workload=net, layer="se.pool", seed=4)
+    assert v.outputs_match and v.ok and v.tile == (1, 1, 4, 88)
+    assert (v.rtl_cycles, v.rtl_dram_read_bytes) == (row.cycles, row.counts.dram_read_bits // 8)
+
+
 def se_block(h: int = 12, w: int = 12):
     """conv 3x3 (the host's im2col) -> depthwise 3x3 -> a squeeze-excite block (global pool, 1x1 reduce to 2
     channels, 1x1 expand to 8 with a sigmoid, the channel-wise scale of the depthwise output) -> 1x1 project
@@ -331,11 +364,32 @@ def test_squeeze_excite_from_one_start():
     assert_program_exact(net, config, seed=2)
 
 
-def test_scale_and_pool_of_a_map_not_in_whole_words_are_refused():
-    """An 11x11 map (121 pixels, not a multiple of the 4 rows): the pool reads it as planes padded to 124
-    words, the scale as planes of 121: the host would have to lay it out twice."""
-    config = AcceleratorConfig(**BASE)  # type: ignore[arg-type]
-    with pytest.raises(WorkloadError, match=r"^layer 'se\.scale' cannot read 'dw''s output in place: 'se\.pool' reads "
-                                            r"it as planes padded to whole words of 4 pixels \(121 pixels, not a "
-                                            r"multiple of 4\)$"):
-        program_steps(se_block(11, 11), config)
+@pytest.mark.parametrize(("h", "w", "extra"), [
+    (11, 11, {}),  # 121 pixels: the depthwise layer in bands of 2 rows, the pool's whole K (124 words) a tile
+    (7, 7, {"output_sram_bytes": 4096}),  # 49 pixels: the depthwise layer's 2 planes one tile, one range
+    (13, 13, {}),  # 169 pixels: a plane (172 words) does not fit the 128-word B slot, the pool in K tiles
+])
+def test_squeeze_excite_of_a_map_not_in_whole_words(h, w, extra):
+    """SE blocks on maps whose pixels are not a multiple of the 4 rows (121, 49, 169): the depthwise output's
+    planes stay unpadded (``h * w`` words apart, as the depthwise engine writes them and the scale reads them),
+    and the squeeze reads them one plane a B block (``sim.mapping.planes_b_tiling``), ``b_stride_n`` the
+    producer's plane stride: each block's last word row runs on into the next plane's first pixels (or past the
+    last plane), which meet A's zero lanes. The closing global pool reads the project layer's planes so too.
+    Outputs bit-exact against the numpy reference, every layer's cycles, DRAM bytes and enabled MACs as the
+    simulator's (and the reference's), the program's cycles as ``program_cycles``."""
+    config = AcceleratorConfig(**{**BASE, **extra})  # type: ignore[arg-type]
+    net = se_block(h, w)
+    steps = {s.layer.name: s for s in program_steps(net, config)}
+    pixels, pool = h * w, steps["se.pool"].plan
+    assert pixels % config.rows and pool.gemm.k == pixels and pool.nt == config.cols and pool.n_nt == 2
+    assert (pool.n_kt > 1) == (h == 13)
+    assert (steps["dw"].plan.gt > 1) == (h == 7) and steps["se.scale"].source == "dw"
+    scale = steps["se.scale"].plan  # the scale reads the depthwise planes as they lie
+    assert scale.descriptor()["a_stride_g"] == scale.gt * steps["dw"].plan.plane_bytes[2]
+    v = verify_program(net, config, seed=h)
+    assert v.outputs_match, [(r.layer, r.outputs_match) for r in v.layers]
+    for r in v.layers:
+        assert (r.rtl_cycles, r.rtl_dram_read_bytes, r.rtl_dram_write_bytes, r.rtl_enabled_macs) == (
+            r.sim_cycles, r.sim_dram_read_bytes, r.sim_dram_write_bytes, r.ref_enabled_macs), r.layer
+    assert v.rtl_cycles == v.sim_cycles == simulate_network(net, config).program_cycles
+    assert v.ok

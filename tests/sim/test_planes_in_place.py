@@ -53,8 +53,10 @@ def test_a_large_global_pool_takes_b_blocks_inside_the_planes() -> None:
     4,096-word B slot): its blocks' chunks would be pieces of 4 planes. One plane (1,568 words x 8 rows =
     12,544 words) does not fit a slot, so the pool takes one chunk a tile (N tile 8) and the tiler's K tile
     for 8 columns, 3,136 pixels (392 x 8 = 3,136 words): 4 K tiles x 4 N tiles, each block a piece of one
-    plane. ``block9.se.pool`` (196 pixels, 672 channels): the tiler's 2 K tiles of 21 chunks; a plane is
-    25 x 8 = 200 words, so the whole K with 20 planes (4,000 words) a tile, N tile 160."""
+    plane. ``block9.se.pool`` (196 pixels, 672 channels): the tiler's 2 K tiles of 21 chunks; 196 pixels are
+    not whole words of 8, and the producer's planes are not padded (196 words apart, as the scale reads them):
+    the whole K with one plane a tile (its block 25 x 8 = 200 words, the last 4 the next plane's first pixels,
+    times A's zero lanes), N tile 8, 84 tiles."""
     net = zoo.get("efficientnet_b0")
     pool = net.layer("block0.se.pool")
     fixed = plan_tiles(pool.as_gemm_layer().gemm(1), EIGHT)
@@ -62,7 +64,7 @@ def test_a_large_global_pool_takes_b_blocks_inside_the_planes() -> None:
     plan = plan_layer(pool, 1, EIGHT).tiling
     assert (plan.nt, plan.kt, plan.n_kt, plan.n_nt) == (8, 3136, 4, 4)
     wide = plan_layer(net.layer("block9.se.pool"), 1, EIGHT).tiling
-    assert (wide.nt, wide.kt, wide.n_kt, wide.n_nt) == (160, 196, 1, 5)
+    assert (wide.nt, wide.kt, wide.n_kt, wide.n_nt) == (8, 196, 1, 84)
     # the output-stationary array reads no planes: the tiler's plan stands
     os_plan = plan_layer(pool, 1, EIGHT.replace(dataflow="os")).tiling
     assert os_plan == plan_tiles(pool.as_gemm_layer().gemm(1), EIGHT.replace(dataflow="os"))
