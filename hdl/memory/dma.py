@@ -103,7 +103,8 @@ class _Bursts:
     from ``nxt``), it ends at the boundary (``to4k`` beats: the next address is aligned), or it is 256
     beats long (AXI4's limit). The comparisons only choose. The bursts are those of
     ``min(left, 256, to4k)`` beats, as before (the walk took 16.4 ns on ECP5 with the boundary worked out
-    of the address and the length into the adder in one cycle)."""
+    of the address and the length into the adder in one cycle). On a bus of 16 bytes or more a page is at
+    most 256 beats, and the 256-beat case is not built."""
 
     def __init__(self, m: Module, name: str, bus_bytes: int):
         self.m = m
@@ -120,11 +121,17 @@ class _Bursts:
         self.ends = Signal(name=f"{name}_ends_block")  # this burst is the block's last
         self.at_page = Signal(name=f"{name}_at_page")  # else: it ends at the boundary (or 256 beats)
         self.len_beats = Signal(BLOCK_BEAT_BITS + 4, name=f"{name}_len")
-        m.d.comb += [
-            self.ends.eq((self.left <= 256) & (self.left <= self.to4k)),
-            self.at_page.eq(self.to4k <= 256),
-            self.len_beats.eq(Mux(self.ends, self.left, Mux(self.at_page, self.to4k, 256))),
-        ]
+        # a bus of 16 bytes or more has pages of at most 256 beats: no burst is cut at 256 beats but at the page
+        self.cut_at_256 = self.page > 256
+        if self.cut_at_256:
+            m.d.comb += [
+                self.ends.eq((self.left <= 256) & (self.left <= self.to4k)),
+                self.at_page.eq(self.to4k <= 256),
+                self.len_beats.eq(Mux(self.ends, self.left, Mux(self.at_page, self.to4k, 256))),
+            ]
+        else:
+            m.d.comb += [self.ends.eq(self.left <= self.to4k), self.at_page.eq(1),
+                         self.len_beats.eq(Mux(self.ends, self.left, self.to4k))]
         self.last_burst = self.ends & (self.blocks == 0)
 
     def _to4k(self, addr) -> Value:
@@ -141,12 +148,16 @@ class _Bursts:
 
     def step(self) -> list:
         page_end = self.addr + (self.to4k << self.shift)
-        full = self.addr + (256 << self.shift)
+        if self.cut_at_256:
+            full = self.addr + (256 << self.shift)
+            addr, to4k = Mux(self.at_page, page_end, full), Mux(self.at_page, self.page, self.to4k - 256)
+            left = Mux(self.at_page, self.left - self.to4k, self.left - 256)
+        else:
+            addr, to4k, left = page_end, Const(self.page), self.left - self.to4k
         return [
-            self.addr.eq(Mux(self.ends, self.nxt, Mux(self.at_page, page_end, full))),
-            self.to4k.eq(Mux(self.ends, self._to4k(self.nxt), Mux(self.at_page, self.page, self.to4k - 256))),
-            self.left.eq(Mux(self.ends, self.block_beats,
-                             Mux(self.at_page, self.left - self.to4k, self.left - 256))),
+            self.addr.eq(Mux(self.ends, self.nxt, addr)),
+            self.to4k.eq(Mux(self.ends, self._to4k(self.nxt), to4k)),
+            self.left.eq(Mux(self.ends, self.block_beats, left)),
             self.blocks.eq(Mux(self.ends, self.blocks - 1, self.blocks)),
             self.nxt.eq(Mux(self.ends, self.nxt + self.step_bytes, self.nxt)),
         ]
