@@ -107,8 +107,6 @@ class _Bursts:
     most 256 beats, and the 256-beat case is not built."""
 
     def __init__(self, m: Module, name: str, bus_bytes: int):
-        self.m = m
-        self.bus_bytes = bus_bytes
         self.shift = (bus_bytes - 1).bit_length()
         self.page = 4096 >> self.shift  # beats of a 4 KiB page
         self.addr = Signal(ADDR_BITS, name=f"{name}_addr")
@@ -119,18 +117,18 @@ class _Bursts:
         self.nxt = Signal(ADDR_BITS, name=f"{name}_next_block")  # the next block's first byte
         self.to4k = Signal(13, name=f"{name}_to4k")  # beats from addr to the next 4 KiB boundary
         self.ends = Signal(name=f"{name}_ends_block")  # this burst is the block's last
-        self.at_page = Signal(name=f"{name}_at_page")  # else: it ends at the boundary (or 256 beats)
         self.len_beats = Signal(BLOCK_BEAT_BITS + 4, name=f"{name}_len")
         # a bus of 16 bytes or more has pages of at most 256 beats: no burst is cut at 256 beats but at the page
         self.cut_at_256 = self.page > 256
         if self.cut_at_256:
+            self.at_page = Signal(name=f"{name}_at_page")  # else: it is 256 beats long
             m.d.comb += [
                 self.ends.eq((self.left <= 256) & (self.left <= self.to4k)),
                 self.at_page.eq(self.to4k <= 256),
                 self.len_beats.eq(Mux(self.ends, self.left, Mux(self.at_page, self.to4k, 256))),
             ]
         else:
-            m.d.comb += [self.ends.eq(self.left <= self.to4k), self.at_page.eq(1),
+            m.d.comb += [self.ends.eq(self.left <= self.to4k),
                          self.len_beats.eq(Mux(self.ends, self.left, self.to4k))]
         self.last_burst = self.ends & (self.blocks == 0)
 
