@@ -103,7 +103,7 @@ def timing_summary(config: AcceleratorConfig) -> dict[str, object]:
         forms = {
             "folds": "ceil(K/rows) * ceil(N/cols)",
             "fold_interval_cycles": "max(M, rows)",
-            "gemm_cycles": "1 + (folds - 1) * max(M, rows) + M + rows + cols",
+            "gemm_cycles": "1 + (folds - 1) * max(M, rows) + M + rows + cols + 2",
         }
     else:
         forms = {

@@ -35,6 +35,7 @@ from codesign.sim.tileplan import (
 )
 from codesign.sim.timing import (
     NATIVE_START_CYCLES,
+    PE_PRODUCT_CYCLES,
     ceil_div,
     map_gemm,
     native_fold_cycles,
@@ -268,7 +269,8 @@ class HardwarePlan:
     def fill_cycles(self) -> int:
         """Cycles from a fold's first issue to its first array output (WS) / first drain (OS)."""
         if self.dataflow is Dataflow.WS:
-            return 2 + self.rows + self.cols - 1  # buffer read + register, skewed array + deskew
+            return 2 + self.rows + self.cols - 1 + PE_PRODUCT_CYCLES  # buffer read + register, skewed array
+            # (its PEs' product register) + deskew
         return 1 + self.rows + self.cols  # buffer read, skew to the last PE, drain start
 
     def drain_cycles(self) -> int:

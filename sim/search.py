@@ -45,7 +45,7 @@ from codesign.sim.tileplan import (
     dma_read_cycles,
     plan_fits,
 )
-from codesign.sim.timing import ceil_div
+from codesign.sim.timing import PE_PRODUCT_CYCLES, ceil_div
 
 MAX_EXACT = 48  # exact evaluations per layer at most (after the fixed plan)
 _SPLITS = range(2, 9)
@@ -231,7 +231,8 @@ def cycle_bounds(x: _Arrays) -> np.ndarray:
 
     In closed form, a few operations per candidate whatever its number of tiles. Compute is the
     exact sum of the tiles' compute cycles: a tile's on-chip GEMM cycles are
-    ``1 + r + c + folds * period + (t - period)`` (``t - period`` is 0 for OS), and ``folds`` is a
+    ``1 + r + c + pe + folds * period + (t - period)`` (``t - period`` and ``pe``, the PEs' product
+    register, are 0 for OS), and ``folds`` is a
     product of one factor per spatial dimension, so the sum over the ``first, middle, last``
     classes of M, N and K positions factors into one sum per dimension. DMA busy time is the
     commands' fixed cycles (overhead and latency) plus the bytes over the bandwidth, rounded down
@@ -251,7 +252,8 @@ def cycle_bounds(x: _Arrays) -> np.ndarray:
     periods = _dim(x, dt, "period")[2]
     # t - period(t) summed over the streamed loop (0 for OS, whose tail holds a period)
     rest: Any = 0 if df is Dataflow.OS else loops[da] * loops[db] * (_dim(x, dt, "v")[2] - periods)
-    gemm_sum = per_g * (1 + r + c + GEMM_ISSUE_CYCLES) + folds * periods + rest
+    pe = 0 if df is Dataflow.OS else PE_PRODUCT_CYCLES
+    gemm_sum = per_g * (1 + r + c + pe + GEMM_ISSUE_CYCLES) + folds * periods + rest
     comp_total = g.repeats * gemm_sum + n_g * per_g * TILE_ISSUE_CYCLES
     # DMA: every tile loads unless both of its blocks are reused (then only first rows/columns do)
     both = x.a_reuse & x.b_reuse

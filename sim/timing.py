@@ -105,9 +105,10 @@ def scalesim_conv_out(size: int, kernel: int, stride: int) -> int:
 #   folds ``F = ceil(K/rows) * ceil(N/cols)`` issue back to back every ``P = max(M, rows)`` cycles
 #   (the weights of the next fold are written in a wave right behind the last activation of the
 #   current one, so weight loading is hidden when ``M >= rows``); the last fold then takes
-#   ``M + rows + cols`` cycles to its last output write (2 cycles buffer read + register, ``rows +
-#   cols - 1`` through the skewed array and the output deskew, 1 cycle read-modify-write).
-#   ``cycles = 1 + (F - 1) * P + M + rows + cols``
+#   ``M + rows + cols + 2`` cycles to its last output write (2 cycles buffer read + register, ``rows +
+#   cols - 1`` through the skewed array and the output deskew, 2 the PEs' multiplier registers, 1 cycle
+#   read-modify-write).
+#   ``cycles = 1 + (F - 1) * P + M + rows + cols + 2``
 # OS (``rows`` x ``cols`` PEs accumulate an M x N block of outputs; K streams):
 #   folds ``F = ceil(M/rows) * ceil(N/cols)`` every ``P = max(K, rows, cols)`` cycles; a PE
 #   hands its sum to an output register when the next fold's first operands reach it, so each
@@ -117,6 +118,10 @@ def scalesim_conv_out(size: int, kernel: int, stride: int) -> int:
 # IS: not generated as hardware; timed as the WS machine on the transposed GEMM
 #   (``C^T = B^T A^T``: M and N swap roles).
 NATIVE_START_CYCLES = 1  # controller: start sampled -> first fold issues
+#: WS/IS: a PE's multiplier operands and its product are registered before the accumulate
+#: (``hdl.engines.array.WSProcessingElement``), so a fold's sums leave the array two cycles later (its tail
+#: grows by two; folds still issue back to back)
+PE_PRODUCT_CYCLES = 2
 
 
 def native_fold_cycles(config: AcceleratorConfig, t: int) -> int:
@@ -132,19 +137,19 @@ def native_fold_cycles(config: AcceleratorConfig, t: int) -> int:
 def native_tail_cycles(config: AcceleratorConfig, t: int) -> int:
     """Cycles from the last fold's issue to ``done`` (fill + drain of the last fold).
 
-    WS/IS: ``t + rows + cols`` (the last fold's full latency). OS: ``P + rows + cols``
+    WS/IS: ``t + rows + cols + PE_PRODUCT_CYCLES`` (the last fold's full latency). OS: ``P + rows + cols``
     (the flush interval and the drain of the last fold).
     """
     if config.dataflow is Dataflow.OS:
         return native_fold_cycles(config, t) + config.rows + config.cols
-    return t + config.rows + config.cols
+    return t + config.rows + config.cols + PE_PRODUCT_CYCLES
 
 
 def native_gemm_cycles(config: AcceleratorConfig, m: int, n: int, k: int) -> int:
     """Cycles from ``start`` to ``done`` for one GEMM whose operands are in the on-chip buffers.
 
     ``NATIVE_START_CYCLES + (F - 1) * native_fold_cycles(t) + native_tail_cycles(t)``, i.e.
-    WS: ``1 + (F-1)*max(M, rows) + M + rows + cols``; OS: ``1 + F*max(K, rows, cols) + rows + cols``;
+    WS: ``1 + (F-1)*max(M, rows) + M + rows + cols + 2``; OS: ``1 + F*max(K, rows, cols) + rows + cols``;
     IS: the WS form with M and N swapped.
     """
     fm = map_gemm(config.dataflow, config.rows, config.cols, m, n, k)

@@ -14,6 +14,7 @@ import numpy as np
 
 from codesign.sim.config import AcceleratorConfig, Dataflow
 from codesign.sim.tileplan import GEMM_ISSUE_CYCLES, TILE_ISSUE_CYCLES, TilePlan, WordGeometry
+from codesign.sim.timing import PE_PRODUCT_CYCLES
 
 I64 = np.int64
 
@@ -69,7 +70,7 @@ def native_at(df: Dataflow, r: np.ndarray | int, c: np.ndarray | int, m: np.ndar
         tail = period + r + c
     else:
         period = np.maximum(t, r)
-        tail = t + r + c
+        tail = t + r + c + PE_PRODUCT_CYCLES
     return 1 + (folds - 1) * period + tail
 
 

@@ -187,15 +187,26 @@ def _ws(m: Module, p: HardwarePlan, array: SystolicArray, act_rd, w_rd, out_rmw,
         ]
     m.d.comb += array.a_vec.eq(a_vec)
     # output: read-modify-write, aligned with the array latency
+    # The old sum is read two cycles before its write and held a cycle in a register: the buffer's
+    # clock-to-out (5.6 ns on ECP5's DP16KD) and the add are then a cycle each (the 4x4 WS top's critical
+    # path on ECP5 once the tile iterator's fields were registered: the read data through the 32-bit add
+    # into the write, 12.9 ns). The write stays where it was, so the timing is unchanged. A pixel's next
+    # fold reads it ``max(M, rows)`` cycles after this fold's read, at or after this fold's write when
+    # ``rows >= 2`` (the read port is transparent for the write port); a one-row array reads a cycle before
+    # its write, as before.
     lat = array.latency_cycles  # a_vec -> out_vec
-    meta_rd = delayed(m, meta2, lat - 1, "meta_rd", meta)
-    meta_wr = Signal(meta)
-    m.d.sync += meta_wr.eq(meta_rd)
+    early = R >= 2
+    meta_rd = delayed(m, meta2, lat - 1 - early, "meta_rd", meta)
+    meta_wr = delayed(m, meta_rd, 1 + early, "meta_wr", meta)
     m.d.comb += out_rmw.addr.eq(meta_rd.addr)
     acc_bits = p.acc_bits
+    old_word = out_rmw.data
+    if early:
+        old_word = Signal.like(out_rmw.data, name="rmw_old")
+        m.d.sync += old_word.eq(out_rmw.data)
     lanes = []
     for col in range(C):
-        old = out_rmw.data[col * acc_bits:(col + 1) * acc_bits]
+        old = old_word[col * acc_bits:(col + 1) * acc_bits]
         new = array.out_vec[col]
         lanes.append(Mux(meta_wr.first, new, old + new)[:acc_bits])
     m.d.comb += [

@@ -68,37 +68,59 @@ class TileIterator(wiring.Component):
         def size(x0, t, total):
             return Mux(x0 + t > total, total - x0, t)
 
+        def derive(g0, m0, n0, k0, offs, prev) -> dict:
+            """The tile's fields from its position (the registers, or the first tile's zeros)."""
+            last_m = m0 + self.mt >= self.m
+            last_n = n0 + self.nt >= self.n
+            last_k = k0 + self.kt >= self.k
+            load_a = ~(a_reuse & (n0 != 0))
+            load_b = ~(b_reuse & (m0 != 0))
+            first_k = k0 == 0
+            two = self.slots == 2
+            a_words = Array([self.a_words_00, self.a_words_01, self.a_words_10,
+                             self.a_words_11])[last_m * 2 + Mux(depthwise | window, m0 == 0, last_k)]
+            return {
+                "last": (g0 + self.gt >= self.groups) & last_m & last_n & last_k,
+                "gs": size(g0, self.gt, self.groups), "ms": size(m0, self.mt, self.m),
+                "ns": size(n0, self.nt, self.n), "ks": size(k0, self.kt, self.k),
+                "first_k": first_k, "last_k": last_k, "load_a": load_a, "load_b": load_b,
+                "a_slot": (prev["a"] ^ load_a) if two else 0,
+                "b_slot": (prev["b"] ^ load_b) if two else 0,
+                "c_slot": (prev["c"] ^ first_k) if two else 0,
+                # depthwise, windows: a band after the first starts pad_top rows before its outputs' first row
+                "a_addr": self.a_base + offs["ag"] + offs["am"] + offs["ak"] - Mux(m0 != 0, self.a_skew, 0),
+                "first_m": m0 == 0, "last_m": last_m,
+                "b_addr": self.b_base + offs["bg"] + offs["bm"] + offs["bn"] + offs["bk"],
+                "c_addr": self.c_base + offs["cg"] + offs["cm"] + offs["cn"],
+                "q_index": offs["qg"] + offs["qn"],
+                "a_words": a_words,
+                "b_words": Mux(vector, a_words,
+                               Array([self.b_words_00, self.b_words_01, self.b_words_10,
+                                      self.b_words_11])[last_k * 2 + last_n]),
+                "c_words": Array([self.c_words_00, self.c_words_01, self.c_words_10,
+                                  self.c_words_11])[last_m * 2 + last_n],
+            }
+
+        # the fields are registers, a cycle behind the position (at ``init``, the first tile's straight from
+        # the descriptor): the position's sums, compares and address adds end in them, not in the DMA's
+        # command and the queues' entries (the 4x4 WS top's critical path on ECP5 once the PEs' product was
+        # registered: ``n0`` through ``ns`` and the chunk count into the store queue, 13.3 ns). Nothing
+        # reads them in the cycle after ``advance``: a load's command takes several cycles
+        # (``DMA_READ_OVERHEAD_CYCLES``) before the DMA program can issue the next.
         last_g = g0 + self.gt >= self.groups
         last_m = m0 + self.mt >= self.m
         last_n = n0 + self.nt >= self.n
         last_k = k0 + self.kt >= self.k
-        load_a = ~(a_reuse & (n0 != 0))
-        load_b = ~(b_reuse & (m0 != 0))
-        first_k = k0 == 0
-        two = self.slots == 2
-        m.d.comb += [
-            self.valid.eq(valid),
-            self.last.eq(last_g & last_m & last_n & last_k),
-            self.gs.eq(size(g0, self.gt, self.groups)), self.ms.eq(size(m0, self.mt, self.m)),
-            self.ns.eq(size(n0, self.nt, self.n)), self.ks.eq(size(k0, self.kt, self.k)),
-            self.first_k.eq(first_k), self.last_k.eq(last_k), self.load_a.eq(load_a), self.load_b.eq(load_b),
-            self.a_slot.eq((prev["a"] ^ load_a) if two else 0),
-            self.b_slot.eq((prev["b"] ^ load_b) if two else 0),
-            self.c_slot.eq((prev["c"] ^ first_k) if two else 0),
-            # depthwise, windows: a band after the first starts pad_top rows before its outputs' first row
-            self.a_addr.eq(self.a_base + offs["ag"] + offs["am"] + offs["ak"] - Mux(m0 != 0, self.a_skew, 0)),
-            self.first_m.eq(m0 == 0), self.last_m.eq(last_m),
-            self.b_addr.eq(self.b_base + offs["bg"] + offs["bm"] + offs["bn"] + offs["bk"]),
-            self.c_addr.eq(self.c_base + offs["cg"] + offs["cm"] + offs["cn"]),
-            self.q_index.eq(offs["qg"] + offs["qn"]),
-            self.a_words.eq(Array([self.a_words_00, self.a_words_01, self.a_words_10,
-                                   self.a_words_11])[last_m * 2 + Mux(depthwise | window, m0 == 0, last_k)]),
-            self.b_words.eq(Mux(vector, self.a_words,
-                                Array([self.b_words_00, self.b_words_01, self.b_words_10,
-                                       self.b_words_11])[last_k * 2 + last_n])),
-            self.c_words.eq(Array([self.c_words_00, self.c_words_01, self.c_words_10,
-                                   self.c_words_11])[last_m * 2 + last_n]),
-        ]
+        zero = {n: 0 for n in offs}
+        first = derive(0, 0, 0, 0, zero, {"a": 1, "b": 1, "c": 1})
+        now = derive(g0, m0, n0, k0, offs, prev)
+        m.d.comb += self.valid.eq(valid)
+        for name, value in now.items():
+            port = getattr(self, name)
+            with m.If(self.init):
+                m.d.sync += port.eq(first[name])
+            with m.Else():
+                m.d.sync += port.eq(value)
 
         def step_m():
             return [m0.eq(m0 + self.mt), offs["am"].eq(offs["am"] + self.a_stride_m),

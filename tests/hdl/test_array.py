@@ -37,16 +37,25 @@ def test_ws_pe_mac_and_gating(gating: bool) -> None:
         ctx.set(dut.w_valid, 1)
         await ctx.tick()
         ctx.set(dut.w_load, 0)
-        for a, valid, psum in [(3, 1, 100), (0, 1, 5), (-128, 1, 0), (9, 0, 11)]:
+        seq = [(3, 1, 100), (0, 1, 5), (-128, 1, 0), (9, 0, 11)]
+        # the multiplier's operands and product are registered: an activation's product is added to the
+        # partial sum two cycles later (as the PE above hands it down two cycles later)
+        for i in range(len(seq) + 2):
+            a, valid, _ = seq[i] if i < len(seq) else (0, 0, 0)
             ctx.set(dut.a_in, {"data": a, "valid": valid})
-            ctx.set(dut.psum_in, psum)
+            ctx.set(dut.psum_in, seq[i - 2][2] if i >= 2 else 0)
             en = ctx.get(dut.enabled)
             await ctx.tick()
-            seen.append((ctx.get(dut.psum_out), en))
+            if i < len(seq):
+                seen.append(en)
+            if i >= 2:
+                sums.append(ctx.get(dut.psum_out))
 
+    sums: list[int] = []
     _run(dut, bench)
     # psum_out = psum_in + a*w when enabled; a zero activation is gated only with gating
-    assert seen == [(100 - 21, 1), (5, 0 if gating else 1), (896, 1), (11, 0)]
+    assert seen == [1, 0 if gating else 1, 1, 0]
+    assert sums == [100 - 21, 5, 896, 11]
 
 
 def test_os_pe_first_hands_over_the_sum() -> None:
@@ -68,7 +77,7 @@ def test_os_pe_first_hands_over_the_sum() -> None:
     assert out[4] == 7  # fold 2: 7*1
 
 
-def test_ws_array_latency_is_rows_plus_cols_minus_one() -> None:
+def test_ws_array_latency_is_rows_plus_cols() -> None:
     plan = HardwarePlan(AcceleratorConfig(rows=3, cols=2, **SMALL))
     dut = SystolicArray(plan)
     w = np.array([[1, 2], [3, 4], [5, -6]])
@@ -91,7 +100,7 @@ def test_ws_array_latency_is_rows_plus_cols_minus_one() -> None:
 
     _run(dut, bench)
     lat = dut.latency_cycles
-    assert lat == 3 + 2 - 1
+    assert lat == 3 + 2 - 1 + 2  # skew and deskew, and the PEs' multiplier registers
     for i in range(4):
         assert got[i + lat] == list(a[i] @ w)
 
@@ -128,7 +137,7 @@ def test_int4_unsigned_activations() -> None:
     b = rng.integers(-8, 8, (9, 5))
     (run,) = run_gemms(cfg, [(a, b)])
     assert np.array_equal(run.c, a @ b)
-    assert run.cycles == 1 + (3 * 2 - 1) * 6 + 6 + 8
+    assert run.cycles == 1 + (3 * 2 - 1) * 6 + 6 + 8 + 2
 
 
 def test_plan_rejects_what_the_hardware_cannot_do() -> None:

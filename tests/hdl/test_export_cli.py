@@ -55,8 +55,8 @@ def test_generate_writes_verilog_register_map_and_timing_json(tmp_path) -> None:
     assert len(set(regs.values())) == len(regs)
     for ex in desc["timing"]["examples"]:
         assert ex["cycles"] == native_gemm_cycles(cfg, ex["m"], ex["n"], ex["k"])
-    # 4x4 WS, M=N=K=4: one fold, 1 + M + rows + cols
-    assert desc["timing"]["examples"][0] == {"m": 4, "n": 4, "k": 4, "cycles": 13}
+    # 4x4 WS, M=N=K=4: one fold, 1 + M + rows + cols + 2 (the PEs' multiplier registers)
+    assert desc["timing"]["examples"][0] == {"m": 4, "n": 4, "k": 4, "cycles": 15}
 
 
 def test_cli_generate(tmp_path, capsys) -> None:

@@ -47,7 +47,7 @@ def closed_form_cycles(cfg: AcceleratorConfig, m: int, n: int, k: int) -> int:
     r, c = cfg.rows, cfg.cols
     if cfg.dataflow.value == "ws":
         folds = ceil_div(k, r) * ceil_div(n, c)
-        return 1 + (folds - 1) * max(m, r) + m + r + c
+        return 1 + (folds - 1) * max(m, r) + m + r + c + 2  # + 2: the PEs' multiplier registers
     folds = ceil_div(m, r) * ceil_div(n, c)
     return 1 + folds * max(k, r, c) + r + c
 

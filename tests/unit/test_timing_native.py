@@ -31,15 +31,15 @@ def cfg(df: str, r: int = 4, c: int = 4) -> AcceleratorConfig:
 @pytest.mark.parametrize(
     ("r", "c", "m", "n", "k", "expected"),
     [
-        # one fold: 1 + M + R + C
-        (4, 4, 4, 4, 4, 1 + 4 + 4 + 4),
-        (4, 4, 1, 1, 1, 1 + 1 + 4 + 4),
-        # ragged: F = ceil(7/4)*ceil(6/4) = 4, P = max(5, 4) = 5 -> 1 + 3*5 + 5 + 8
-        (4, 4, 5, 6, 7, 1 + 3 * 5 + 5 + 8),
+        # one fold: 1 + M + R + C + 2 (the PEs' multiplier registers)
+        (4, 4, 4, 4, 4, 1 + 4 + 4 + 4 + 2),
+        (4, 4, 1, 1, 1, 1 + 1 + 4 + 4 + 2),
+        # ragged: F = ceil(7/4)*ceil(6/4) = 4, P = max(5, 4) = 5 -> 1 + 3*5 + 5 + 8 + 2
+        (4, 4, 5, 6, 7, 1 + 3 * 5 + 5 + 8 + 2),
         # M < rows: the weight load (rows cycles) sets the interval: F = 2*3 = 6, P = 8
-        (8, 4, 3, 12, 9, 1 + 5 * 8 + 3 + 12),
+        (8, 4, 3, 12, 9, 1 + 5 * 8 + 3 + 12 + 2),
         # 16x4, M = 100, K = 64, N = 10: F = 4*3 = 12, P = 100
-        (16, 4, 100, 10, 64, 1 + 11 * 100 + 100 + 20),
+        (16, 4, 100, 10, 64, 1 + 11 * 100 + 100 + 20 + 2),
     ],
 )
 def test_ws_closed_form(r: int, c: int, m: int, n: int, k: int, expected: int) -> None:
@@ -74,7 +74,7 @@ def test_fold_interval_and_tail() -> None:
     assert [native_fold_cycles(ws, t) for t in (1, 8, 9, 100)] == [8, 8, 9, 100]
     assert [native_fold_cycles(os_, t) for t in (1, 8, 9, 100)] == [8, 8, 9, 100]
     assert native_fold_cycles(cfg("os", 2, 6), 3) == 6  # cols bound the drain interval
-    assert native_tail_cycles(ws, 10) == 10 + 12
+    assert native_tail_cycles(ws, 10) == 10 + 12 + 2  # the multiplier registers: two cycles more than OS's drain
     assert native_tail_cycles(os_, 10) == 10 + 12
     assert NATIVE_START_CYCLES == 1
 
