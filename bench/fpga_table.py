@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="place and route only on these targets (default: every iCE40/ECP5 target)")
     ap.add_argument("--synth-only", nargs="+", default=[], metavar="RxC_DF:TARGET",
                     help="pairs to report without place and route, e.g. 8x8_ws:ecp5-85k")
-    ap.add_argument("--multipliers", default="auto", choices=["auto", "dsp", "lut"],
+    ap.add_argument("--multipliers", default="auto", choices=["auto", "dsp", "lut", "fast"],
                     help="auto (codesign synth's default): DSP blocks, the narrowest products in LUTs when the part "
                          "has too few; dsp: every product in DSP blocks; lut: every one in LUTs (Yosys -nodsp)")
     ap.add_argument("--router", default="router1", choices=["router1", "router2"], help="nextpnr's router")

@@ -139,7 +139,7 @@ TARGETS: tuple[str, ...] = tuple(DEVICES)
 NO_PNR_NOTE = "xc7: synthesis only (no open-source place-and-route for 7-series on PyPI); no Fmax"
 
 
-MULTIPLIERS = ("auto", "dsp", "lut")
+MULTIPLIERS = ("auto", "dsp", "lut", "fast")
 ROUTERS = ("router1", "router2")
 
 
@@ -151,10 +151,11 @@ def _check_router(router: str) -> None:
 
 def _synth_command(dev: Device, multipliers: str) -> str:
     """The Yosys synthesis command of ``dev``, with ``-nodsp`` (and iCE40's ``-dsp`` dropped) for LUT
-    multipliers (``auto``: the command of ``dsp``; :func:`_soft_multipliers` picks the LUT ones)."""
+    multipliers (``auto``, ``fast``: the command of ``dsp``; :func:`_soft_multipliers` picks the LUT ones,
+    or :func:`_fast_multipliers`)."""
     if multipliers not in MULTIPLIERS:
-        raise ConfigError(f"multipliers must be auto, dsp or lut, not {multipliers!r}")
-    if multipliers in ("auto", "dsp"):
+        raise ConfigError(f"multipliers must be auto, dsp, lut or fast, not {multipliers!r}")
+    if multipliers in ("auto", "dsp", "fast"):
         return dev.yosys_synth
     cmd = dev.yosys_synth.replace(" -dsp", "")
     return cmd if dev.family == "ice40" else f"{cmd} -nodsp"
@@ -199,6 +200,16 @@ def _soft_multipliers(dev: Device, muls: list[tuple[int, int, int]]) -> int:
         if sum(_dsp_blocks(dev.family, a, b, y) for a, b, y in muls if max(a, b) > w) <= cap:
             return w
     return -1
+
+
+def _fast_multipliers(muls: list[tuple[int, int, int]]) -> int:
+    """``multipliers="fast"``: the widest operand width of the narrowest products (the PEs'), built in LUTs
+    whatever the DSP count, when wider ones (the write-back's) stay in DSP blocks; 0 when all are one width.
+    On ECP5 a MULT18X18D between fabric registers takes 12.4-13.1 ns after place and route (about 4.5 ns of
+    routing into the block and 8 ns through it and out, measured on the 4x4 WS top): a PE's 8 x 8 product
+    in LUTs is a few carry chains between its registers."""
+    widths = sorted({max(a, b) for a, b, _ in muls})
+    return widths[0] if len(widths) > 1 else 0
 
 
 def _multiplier_widths(work: Path, reads: str, top: str, *, timeout_s: float) -> list[tuple[int, int, int]]:
@@ -315,7 +326,7 @@ class SynthResult:
     verilog_sha256: str
     notes: list[str] = field(default_factory=list)
     cached: bool = False
-    multipliers: str = "dsp"  # "auto" | "dsp" | "lut" (Yosys -nodsp)
+    multipliers: str = "dsp"  # "auto" | "dsp" | "lut" (Yosys -nodsp) | "fast" (the PEs' products in LUTs)
     router: str = "router1"  # nextpnr's router, when placed and routed
     #: after place and route, the slowest clock's critical path: its start and end cells, then the nets
     #: along it with the delay in ns up to each (from nextpnr's report)
@@ -651,14 +662,16 @@ def synth_verilog(
     else:
         synth_top, reads, io_used = top, "read_verilog -sv design.v", io_bits
     pre = ""
-    if multipliers == "auto":  # the narrowest products in LUTs when the others alone fit the DSP blocks
-        soft_w = _soft_multipliers(dev, _multiplier_widths(work, reads, synth_top, timeout_s=timeout_s))
+    if multipliers in ("auto", "fast"):  # the narrowest products in LUTs when the others alone fit the DSP
+        # blocks (fast: always)
+        muls = _multiplier_widths(work, reads, synth_top, timeout_s=timeout_s)
+        soft_w = _soft_multipliers(dev, muls) if multipliers == "auto" else _fast_multipliers(muls)
         if soft_w > 0:
             pre = (f"hierarchy -top {synth_top}; proc; flatten; opt_clean; wreduce t:$mul; "
                    f"booth t:$mul r:A_WIDTH<={soft_w} %i r:B_WIDTH<={soft_w} %i; ")
-            notes.append(f"multipliers auto: products of at most {soft_w}x{soft_w} bits in LUTs (Yosys booth), "
-                         f"the others in {dev.labels['dsp']} blocks")
-        elif use_cache:  # the design of multipliers="dsp": its cached figures serve
+            notes.append(f"multipliers {multipliers}: products of at most {soft_w}x{soft_w} bits in LUTs "
+                         f"(Yosys booth), the others in {dev.labels['dsp']} blocks")
+        elif use_cache and multipliers == "auto":  # the design of multipliers="dsp": its cached figures serve
             hit = _cache_load(cdir / f"{_cache_key(vhash, dev, versions, do_pnr, float(target_mhz), 'dsp', router)}"
                                      ".json")
             if hit is not None:

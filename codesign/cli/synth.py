@@ -31,10 +31,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="ice40-up5k, ice40-hx8k, ecp5-25k, ecp5-85k or xc7")
     p.add_argument("--pnr", action="store_true",
                    help="place and route with nextpnr for a clock of --clock-mhz (iCE40, ECP5); report Fmax")
-    p.add_argument("--multipliers", default="auto", metavar="auto|dsp|lut",
+    p.add_argument("--multipliers", default="auto", metavar="auto|dsp|lut|fast",
                    help="auto (default): hard multipliers, the narrowest products in LUTs when the part has too "
                         "few DSP blocks for all; dsp: every product in DSP blocks; lut: multipliers from LUTs "
-                        "(Yosys -nodsp)")
+                        "(Yosys -nodsp); fast: the narrowest (the PEs') in LUTs, the wider in DSP blocks (a DSP "
+                        "block between fabric registers caps ECP5 near 80 MHz)")
     p.add_argument("--router", default="router1", metavar="router1|router2",
                    help="nextpnr's router with --pnr (default router1)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")

