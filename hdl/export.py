@@ -16,6 +16,7 @@ from pathlib import Path
 from codesign.errors import ConfigError
 from codesign.hdl.plan import HardwarePlan
 from codesign.sim.config import AcceleratorConfig, Dataflow
+from codesign.sim.timing import PE_PRODUCT_CYCLES
 
 # (m, n, k) shapes whose predicted cycles the JSON lists, in units of the array size
 _EXAMPLES = ((1, 1, 1), (4, 2, 3), (8, 8, 8))
@@ -103,7 +104,7 @@ def timing_summary(config: AcceleratorConfig) -> dict[str, object]:
         forms = {
             "folds": "ceil(K/rows) * ceil(N/cols)",
             "fold_interval_cycles": "max(M, rows)",
-            "gemm_cycles": "1 + (folds - 1) * max(M, rows) + M + rows + cols + 2",
+            "gemm_cycles": f"1 + (folds - 1) * max(M, rows) + M + rows + cols + {PE_PRODUCT_CYCLES}",
         }
     else:
         forms = {

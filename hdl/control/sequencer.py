@@ -79,8 +79,10 @@ class TileIterator(wiring.Component):
             two = self.slots == 2
             a_words = Array([self.a_words_00, self.a_words_01, self.a_words_10,
                              self.a_words_11])[last_m * 2 + Mux(depthwise | window, m0 == 0, last_k)]
+            last_g = g0 + self.gt >= self.groups
             return {
-                "last": (g0 + self.gt >= self.groups) & last_m & last_n & last_k,
+                "last_g": last_g, "last_n": last_n,  # the walk's own (not ports)
+                "last": last_g & last_m & last_n & last_k,
                 "gs": size(g0, self.gt, self.groups), "ms": size(m0, self.mt, self.m),
                 "ns": size(n0, self.nt, self.n), "ks": size(k0, self.kt, self.k),
                 "first_k": first_k, "last_k": last_k, "load_a": load_a, "load_b": load_b,
@@ -107,15 +109,14 @@ class TileIterator(wiring.Component):
         # registered: ``n0`` through ``ns`` and the chunk count into the store queue, 13.3 ns). Nothing
         # reads them in the cycle after ``advance``: a load's command takes several cycles
         # (``DMA_READ_OVERHEAD_CYCLES``) before the DMA program can issue the next.
-        last_g = g0 + self.gt >= self.groups
-        last_m = m0 + self.mt >= self.m
-        last_n = n0 + self.nt >= self.n
-        last_k = k0 + self.kt >= self.k
         zero = {n: 0 for n in offs}
         first = derive(0, 0, 0, 0, zero, {"a": 1, "b": 1, "c": 1})
         now = derive(g0, m0, n0, k0, offs, prev)
+        last_g, last_m, last_n, last_k = now["last_g"], now["last_m"], now["last_n"], now["last_k"]
         m.d.comb += self.valid.eq(valid)
         for name, value in now.items():
+            if name in ("last_g", "last_n"):
+                continue
             port = getattr(self, name)
             with m.If(self.init):
                 m.d.sync += port.eq(first[name])

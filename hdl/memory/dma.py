@@ -419,7 +419,7 @@ class DmaEngine(wiring.Component):
         go = Signal(name="wr_start")
         m.d.sync += go.eq(accept)
         cmd = {n: Signal.like(getattr(self, f"wr_{n}"), name=f"wr_cmd_{n}")
-               for n in ("addr", "block_words", "blocks", "stride", "word", "q", "run", "nf", "post", "y_word")}
+               for n in ("addr", "block_words", "blocks", "stride", "post")}  # the fetch state loads at accept
         with m.If(accept):
             m.d.sync += [busy.eq(1), *(cmd[n].eq(getattr(self, f"wr_{n}")) for n in cmd)]
         pc = self.bpw_out
@@ -443,7 +443,7 @@ class DmaEngine(wiring.Component):
                          beat_in_burst.eq(0), aw.load(cmd["addr"], c_beats, cmd["blocks"], cmd["stride"]),
                          wq.load(cmd["addr"], c_beats, cmd["blocks"], cmd["stride"])]
         # the word fetch: output-buffer word (and its table word) in the order of the blocks
-        f_word = Signal.like(cmd["word"])
+        f_word = Signal.like(self.wr_word)
         f_left = Signal(BLOCK_BEAT_BITS + 1)  # words left to fetch in the block
         f_blocks = Signal(BLOCK_COUNT_BITS)  # blocks after this one
         f_more = Signal()  # words left to fetch
@@ -567,7 +567,7 @@ class DmaEngine(wiring.Component):
         if self.residual:
             with m.If(go):
                 m.d.sync += post.eq(cmd["post"])
-            y_word = Signal.like(cmd["y_word"])
+            y_word = Signal.like(self.wr_y_word)
             m.d.comb += [self.y_rd_en.eq(fetch), self.y_rd_addr.eq(y_word)]
             with m.If(accept):
                 m.d.sync += y_word.eq(self.wr_y_word)
