@@ -57,7 +57,7 @@ __all__ = [
 ]
 
 #: bump when the flow (scripts, wrapper, parsing) changes in a way that changes results
-FLOW_VERSION = 1
+FLOW_VERSION = 2  # 2: ECP5 multipliers take their operand and product registers into the DSP block
 
 WRAPPER_TOP = "codesign_fpga_top"
 
@@ -684,6 +684,12 @@ def synth_verilog(
     _run("yosys", ["-q", "-l", "yosys.log", "-p", script], work, "yosys.log",
          timeout_s=timeout_s, what=f"{top} for {dev.name}")
     cells = _hardware_cells(_stat_cells(json.loads((work / "stat.json").read_text())))
+    if dev.family == "ecp5" and cells.get("MULT18X18D"):
+        absorbed = _absorb_dsp_registers(work / "netlist.json")
+        if absorbed:
+            cells["TRELLIS_FF"] = cells.get("TRELLIS_FF", 0) - absorbed
+            notes.append(f"{absorbed} flip-flops of multiplier operands and products moved into the "
+                         f"MULT18X18D blocks' input and output registers")
     counts, demand = _classify(dev.family, cells)
     demand["io"] = io_used
     synth_s = time.perf_counter() - t0
@@ -741,6 +747,17 @@ def synth_verilog(
                      synth_only)
     shutil.rmtree(work, ignore_errors=True)
     return _with_pnr_note(result, dev, pnr)
+
+
+def _absorb_dsp_registers(path: Path) -> int:
+    """:func:`codesign.hdl.ecp5_dsp.absorb_dsp_registers` on the netlist file at ``path``."""
+    from codesign.hdl.ecp5_dsp import absorb_dsp_registers
+
+    netlist = json.loads(path.read_text())
+    removed = absorb_dsp_registers(netlist)
+    if removed:
+        path.write_text(json.dumps(netlist))
+    return removed
 
 
 def _with_pnr_note(result: SynthResult, dev: Device, pnr: bool) -> SynthResult:
