@@ -331,9 +331,10 @@ class LayerAccelerator(wiring.Component):
                 pos += w
             return out
 
-        # the tile being loaded (captured when its load is issued)
-        ld = {name: Signal(w, name=f"ld_{name}") for name, w in comp_fields}
-        m.d.comb += comp_q.w_data.eq(Cat(*[ld[name] for name, _ in comp_fields]))
+        # the tile being loaded goes into the compute queue when its load is issued; the compute sequencer
+        # takes it once its load's data is in (``loaded``: loads done, not yet taken; at most the B slots)
+        m.d.comb += comp_q.w_data.eq(Cat(*[getattr(it, name) for name, _ in comp_fields]))
+        loaded = Signal(range(self.slots + 2), name="tiles_loaded")
         # a column chunk of the output is a run of M words (WS) or of the array's rows (OS); for IS
         # each word is its own channel (a run of one word; the block's N channels are its chunks)
         if self.is_:
@@ -419,7 +420,7 @@ class LayerAccelerator(wiring.Component):
             m.d.sync += [r_ahead.eq(r_ahead + c_inc - r_inc), w_ahead.eq(w_ahead + c_inc - w_inc)]
         prologue = Signal(range(self.slots + 1))  # initial loads still to issue
         issue_load = Signal()
-        with m.FSM(name="dma_reads"):
+        with m.FSM(name="dma_reads") as reads_fsm:
             with m.State("IDLE"):
                 with m.If(launch):
                     m.d.sync += prologue.eq(self.slots)
@@ -445,19 +446,17 @@ class LayerAccelerator(wiring.Component):
                     with m.If(t_i == t_entries - 1):
                         m.next = "STEP"
             with m.State("STEP"):
-                with m.If(~it.valid):  # every load issued
+                with m.If(~it.valid):  # every load issued (the last ones may still move data)
                     m.next = "IDLE"
-                with m.Elif(store_q.w_rdy & ((prologue != 0) | (r_ahead != 0))):
+                with m.Elif(store_q.w_rdy & dma.rd_ready & ((prologue != 0) | (r_ahead != 0))):
                     m.d.comb += issue_load.eq(1)
                     with m.If(prologue != 0):
                         m.d.sync += prologue.eq(prologue - 1)
                     with m.Else():
                         m.d.comb += r_inc.eq(1)
                     m.next = "LOAD"
-            with m.State("LOAD"):
-                with m.If(dma.rd_last):
-                    m.d.comb += comp_q.w_en.eq(1)
-                    m.next = "STEP"
+            with m.State("LOAD"):  # the iterator's fields of the next tile are registered a cycle after it moves
+                m.next = "STEP"
         with m.FSM(name="dma_writes"):
             with m.State("IDLE"):
                 with m.If(launch):
@@ -486,13 +485,12 @@ class LayerAccelerator(wiring.Component):
             m.d.sync += y_slot.eq(0)
         with m.Elif(issue_load):
             m.d.sync += y_slot.eq(Mux(y_slot == y_slots - 1, 0, y_slot + 1))
-        m.d.comb += [it.advance.eq(issue_load), store_q.w_en.eq(issue_load)]
-        with m.If(issue_load):
-            m.d.sync += [ld["gs"].eq(it.gs), ld["ms"].eq(it.ms), ld["ns"].eq(it.ns), ld["ks"].eq(it.ks),
-                         ld["first_k"].eq(it.first_k), ld["a_slot"].eq(it.a_slot), ld["b_slot"].eq(it.b_slot),
-                         ld["c_slot"].eq(it.c_slot), ld["a_words"].eq(it.a_words), ld["b_words"].eq(it.b_words),
-                         ld["c_words"].eq(it.c_words), ld["first_m"].eq(it.first_m), ld["last_m"].eq(it.last_m),
-                         ld["last_k"].eq(it.last_k)]
+        m.d.comb += [it.advance.eq(issue_load), store_q.w_en.eq(issue_load), comp_q.w_en.eq(issue_load)]
+        tile_loaded = dma.rd_last & ~reads_fsm.ongoing("QLOAD")  # (the table's command is not a tile's)
+        with m.If(launch):
+            m.d.sync += loaded.eq(0)
+        with m.Else():
+            m.d.sync += loaded.eq(loaded + tile_loaded - comp_q.r_en)
 
         # -- the compute sequencer: a tile's groups as back-to-back on-chip GEMMs ----------------------
         cur = unpack(comp_q.r_data, comp_fields)
@@ -533,7 +531,7 @@ class LayerAccelerator(wiring.Component):
             with m.State("IDLE"):
                 # tile i = computed takes its output slot once tile i - B is stored (wstep counts the
                 # write queue's retired entries; a tile without a store retires at once)
-                with m.If(comp_q.r_rdy & busy & (w_ahead < self.slots)):
+                with m.If(comp_q.r_rdy & (loaded != 0) & busy & (w_ahead < self.slots)):
                     m.d.comb += [comp_q.r_en.eq(1), computing.eq(1)]
                     m.d.sync += [*(t[name].eq(cur[name]) for name, _ in comp_fields), groups_left.eq(cur["gs"]),
                                  offs[0].eq(cur["a_slot"] * sa), offs[1].eq(cur["b_slot"] * sb),

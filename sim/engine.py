@@ -8,6 +8,10 @@ The machine
   ``3 + dram_latency_cycles + ceil(b / dram_bytes_per_cycle)`` (its last ``ceil(b / bw)`` cycles are
   its *data phase*), a store ``tileplan.dma_write_cycles(b)`` = ``3 + ...`` (a lead of ``write_lead_cycles``, then
   ``ceil(b / bw)`` data cycles, then the response ``latency + 1`` later); nothing takes no time.
+  The DMA holds two read commands (``tileplan.DMA_READ_SLOTS``): load ``k`` is decided once load ``k - 2``
+  has its data (and ``LOAD_ISSUE_GAP_CYCLES`` after load ``k - 1``'s decision), and its data phase starts at
+  the later of its lead's end and load ``k - 1``'s data end, so a load's address and latency hide behind
+  the previous load's data; stores run one after the other, each waiting for its last response.
 * **Memory bus**: ``dram_bytes_per_cycle`` is the memory's TOTAL bandwidth. A store's data phase
   has the bus (a preempting request on a SimPy ``PreemptiveResource``); a load's data cycles are
   the cycles no store's data phase takes (its request yields and resumes with what is left), as the
@@ -21,7 +25,7 @@ The machine
   slot of tile ``i - B`` free (its store done).
 * **PE array**: one process computing tiles in order, each for ``native_gemm_cycles`` (the RTL's
   start-to-done count) or ``ceil(ops / lanes)`` on the vector unit.
-* **Queues**: ``L(j)`` waits for ``L(j - 1)`` and tile ``j - B``'s compute (its slots); ``S(i)`` for
+* **Queues**: ``L(j)`` waits for ``L(j - 2)``'s data, ``L(j - 1)``'s decision and tile ``j - B``'s compute (its slots); ``S(i)`` for
   ``S(i - 1)`` and tile ``i``'s compute; tile ``i`` computes once loaded, after tile ``i - 1`` and once
   tile ``i - B`` is stored (its output slot). Stores of partial sums move nothing and are left out.
 
@@ -49,6 +53,8 @@ from codesign.sim.fusion import DEFAULT, LayerContext, model_only_reasons, plan_
 from codesign.sim.mapping import LayerPlan, TileRun, plan_gemm, plan_layer
 from codesign.sim.result import Counts, LayerResult, NetworkResult
 from codesign.sim.tileplan import (
+    DMA_READ_SLOTS,
+    LOAD_ISSUE_GAP_CYCLES,
     dma_read_cycles,
     dma_write_cycles,
     model_only_reason,
@@ -121,9 +127,12 @@ def pipeline_simpy(runs: Sequence[TileRun], config: AcceleratorConfig, prologue_
     r_lead, w_lead = read_lead_cycles(config), write_lead_cycles(config) + store_extra_cycles
     w_tail = config.dram_latency_cycles + 1
 
-    def read(nbytes: int) -> Generator[simpy.Event, object, None]:
+    def read(nbytes: int, after: simpy.Event | None = None,
+             done: simpy.Event | None = None) -> Generator[simpy.Event, object, None]:
         left = load_cycles(nbytes, config) - r_lead
         yield env.timeout(r_lead)
+        if after is not None:  # the data follows the previous command's (the memory answers in order)
+            yield after
         while left > 0:  # the data phase: cycles no write data phase takes
             with bus.request(priority=1, preempt=False) as req:
                 began = -1
@@ -135,18 +144,30 @@ def pipeline_simpy(runs: Sequence[TileRun], config: AcceleratorConfig, prologue_
                 except simpy.Interrupt:  # a write's data took the bus (maybe as it was granted)
                     if began >= 0:
                         left -= int(env.now) - began
+        if done is not None:
+            done.succeed()
 
     def reads() -> Generator[simpy.Event, object, None]:
         if prologue_bytes > 0:
             yield from read(prologue_bytes)
         if prologue_extra_cycles > 0:
             yield env.timeout(prologue_extra_cycles)
+        ends: list[simpy.Event] = []  # each load command's data end, in order
+        decided = -LOAD_ISSUE_GAP_CYCLES
         for i in range(n):
             if tiles[i].load_bytes > 0:
                 if i >= nbuf:
                     yield computed[i - nbuf]  # the input slot is free once tile i-B is computed
-                yield from read(tiles[i].load_bytes)
-            loaded[i].succeed()
+                if len(ends) >= DMA_READ_SLOTS:
+                    yield ends[-DMA_READ_SLOTS]  # a command slot of the DMA is free
+                wait = decided + LOAD_ISSUE_GAP_CYCLES - int(env.now)
+                if wait > 0:
+                    yield env.timeout(wait)
+                decided = int(env.now)
+                done = env.event()
+                env.process(read(tiles[i].load_bytes, ends[-1] if ends else None, done))
+                ends.append(done)
+            _when(loaded[i], ends[-1] if ends else None)
 
     def writes() -> Generator[simpy.Event, object, None]:
         for i in range(n):
@@ -178,6 +199,17 @@ def pipeline_simpy(runs: Sequence[TileRun], config: AcceleratorConfig, prologue_
         raise CodesignError("internal error: the tile pipeline deadlocked")
     end = max(int(env.now), 0)
     return PipelineTiming(end, sum(t.compute_cycles for t in tiles))
+
+
+def _when(event: simpy.Event, after: simpy.Event | None) -> None:
+    """``event`` succeeds when ``after`` has (at once without one)."""
+    if after is None or after.processed:
+        event.succeed()
+    else:
+        def fire(_e: simpy.Event) -> None:
+            event.succeed()
+
+        after.callbacks.append(fire)
 
 
 # --------------------------------------------------------------------------------------------
@@ -233,11 +265,13 @@ def _pipeline_closed_form(counts: tuple[int, ...], params: tuple[tuple[int, int,
         return hint[0]
 
     b = nbuf
+    gap = LOAD_ISSUE_GAP_CYCLES
     le: dict[int, int] = {}  # load ends
     ce: dict[int, int] = {}  # compute ends
     se: dict[int, int] = {}  # output slot free (store end, or compute end without a store)
     wp: dict[int, tuple[int, int]] = {}  # store data phases
-    t_r, t_w = prologue, 0
+    # the last load command's data end, the one's before it (its DMA slot), the last load decision
+    t_r, t_w, t_r2, t_d = prologue, 0, prologue, prologue - gap
     hl, hc, hp = [0], [0], [0]  # run hints (each for a tile index that only grows)
     prev_state: tuple[object, ...] | None = None
     prev_k, prev_ref = -2, 0
@@ -262,22 +296,22 @@ def _pipeline_closed_form(counts: tuple[int, ...], params: tuple[tuple[int, int,
         if k < n:  # load tile k
             ld = params[run(k, hl)][0]
             if ld:
-                start = t_r
-                if k >= b and ce[k - b] > start:
-                    start = ce[k - b]
+                d = max(t_r2, t_d + gap)  # a DMA slot free (load k - 2's data in), the iterator's fields
+                if k >= b and ce[k - b] > d:
+                    d = ce[k - b]
                 phases = [wp[x] for x in range(max(0, k - 2 * b + 1), k) if x in wp]
-                t_r = data_end(start + r_lead, ld - r_lead, phases)
+                t_r2, t_d, t_r = t_r, d, data_end(max(d + r_lead, t_r), ld - r_lead, phases)
             le[k] = t_r
         if j >= 0:  # a queue idle since before tile k-1's compute end: every later command waits for
             # a compute at or after it (the clamp lets tiles that load or store nothing be jumped)
-            t_r, t_w = max(t_r, ce[j]), max(t_w, ce[j])
+            t_r, t_w, t_r2, t_d = max(t_r, ce[j]), max(t_w, ce[j]), max(t_r2, ce[j]), max(t_d, ce[j] - gap)
         for d in (le, ce, se, wp):
             d.pop(k - 3 * b, None)
         # periodicity: tiles k - 3B .. k + 1 in one run, and the state shifted by a constant
         r = run(k - 3 * b, hp) if k >= 3 * b else -1
         if r >= 0 and k + 1 < n and ends[r] > k + 1:
             ref = ce[j]
-            state = (t_r - ref, t_w - ref,  # tiles relative to k, times relative to ref
+            state = (t_r - ref, t_w - ref, t_r2 - ref, t_d - ref,  # tiles relative to k, times relative to ref
                      *((x - k, v - ref) for dct in (le, ce, se) for x, v in sorted(dct.items())),
                      *((x - k, p0 - ref, p1 - ref) for x, (p0, p1) in sorted(wp.items())))
             if state == prev_state and prev_k == k - 1:
@@ -294,6 +328,8 @@ def _pipeline_closed_form(counts: tuple[int, ...], params: tuple[tuple[int, int,
                     wp.update(moved_p)
                     t_r += add
                     t_w += add
+                    t_r2 += add
+                    t_d += add
                     k += periods
                     prev_state = None
                     k += 1

@@ -49,6 +49,7 @@ from codesign.sim.tileplan import (
     DMA_READ_OVERHEAD_CYCLES,
     DMA_WRITE_OVERHEAD_CYCLES,
     GEMM_ISSUE_CYCLES,
+    LOAD_ISSUE_GAP_CYCLES,
     QUANT_ENTRY_BITS,
     REQUANT_WRITE_CYCLES,
     TILE_ISSUE_CYCLES,
@@ -248,8 +249,10 @@ class _Pipeline:
         b = self.b = slots
         self.r_lead, self.w_lead, self.w_tail = r_lead, w_lead, w_tail
         z = np.zeros_like(prologue)
-        # times: t_r, t_w, tile k-2's compute end, slot-free times x B, phases (start, end) x (2B - 2)
-        self.times: tuple[Arr, ...] = (prologue.copy(), z, z, *([z] * b), *([z] * (2 * (2 * b - 2))))
+        # times: t_r (the last load's data end), t_w, the load's before it (its DMA slot), the last load
+        # decision, tile k-2's compute end, slot-free times x B, phases (start, end) x (2B - 2)
+        self.times: tuple[Arr, ...] = (prologue.copy(), z, prologue.copy(), prologue - LOAD_ISSUE_GAP_CYCLES, z,
+                                       *([z] * b), *([z] * (2 * (2 * b - 2))))
         self.hist: tuple[Arr, ...] = (z, z)  # tile k-1's compute and store cycles
 
     def state(self) -> tuple[tuple[Arr, ...], tuple[Arr, ...]]:
@@ -257,7 +260,7 @@ class _Pipeline:
 
     def step(self, ld: Arr, comp: Arr, st: Arr, mask: Arr | None) -> None:
         b = self.b
-        t_r, t_w, *rest = self.times
+        t_r, t_w, t_r2, t_d, *rest = self.times
         ce2, se = rest[0], rest[1:b + 1]
         ph = [(rest[b + 1 + 2 * x], rest[b + 2 + 2 * x]) for x in range(2 * b - 2)]
         pc, ps = self.hist
@@ -271,18 +274,23 @@ class _Pipeline:
         stored = np.where(has, tw, c)
         phase = (np.where(has, t0, c), np.where(has, data, c))  # empty without a store
         ph_all = [*ph, phase]
-        # load tile k: after tile k-B's compute; its data around the stores' data
-        start = np.maximum(t_r, c if b == 1 else ce2) + self.r_lead
-        tl = np.where(ld > 0, _data_end(start, ld - self.r_lead, ph_all), t_r)
+        # load tile k: after tile k-B's compute, a DMA slot (load k-2's data in) and the iterator's fields;
+        # its data after load k-1's and around the stores' data
+        d = np.maximum(np.maximum(t_r2, t_d + LOAD_ISSUE_GAP_CYCLES), c if b == 1 else ce2)
+        has_ld = ld > 0
+        tl = np.where(has_ld, _data_end(np.maximum(d + self.r_lead, t_r), ld - self.r_lead, ph_all), t_r)
+        tr2, td = np.where(has_ld, t_r, t_r2), np.where(has_ld, d, t_d)
         # times no later step can tell from c (a queue idle since before tile k-1's compute end: every
         # later command waits for a compute at or after it) are c: the state then shifts with the
         # pipeline through loops of tiles that load or store nothing, and their iterations are jumped
         tl, tw = np.maximum(tl, c), np.maximum(tw, c)
+        tr2, td = np.maximum(tr2, c), np.maximum(td, c - LOAD_ISSUE_GAP_CYCLES)
         # likewise the slot-free times (read with tile k-1's compute end or later) are at least c, and
         # of a store's data phase only what lies after the next load's earliest data (c + lead) matters
         lo = c + self.r_lead
         keep = [(np.where(pe > lo, np.maximum(ps, lo), c), np.where(pe > lo, pe, c)) for ps, pe in ph_all[1:]]
-        new_times = (tl, tw, c, *(np.maximum(x, c) for x in (*se[1:], stored)), *(x for pair in keep for x in pair))
+        new_times = (tl, tw, tr2, td, c, *(np.maximum(x, c) for x in (*se[1:], stored)),
+                     *(x for pair in keep for x in pair))
         new_hist = (comp, st)
         if mask is None:
             self.times, self.hist = new_times, new_hist
@@ -295,7 +303,7 @@ class _Pipeline:
         saved = self.times, self.hist
         z = np.zeros_like(self.times[0])
         self.step(z, z, z, None)
-        t_r, t_w, *rest = self.times
+        t_r, t_w, _r2, _d, *rest = self.times
         out = np.maximum(np.maximum(t_r, t_w), rest[0])
         self.times, self.hist = saved
         return out

@@ -264,9 +264,10 @@ def cycle_bounds(x: _Arrays) -> np.ndarray:
     def down(nbytes: Any) -> Any:  # rounded down, whatever the float error
         return np.floor(nbytes / bw * (1 - 1e-12)).astype(I64)
 
-    # the read queue's and the write queue's commands each run one after the other, and all their
-    # data shares the memory's bus
-    reads_total = loads * (DMA_READ_OVERHEAD_CYCLES + lat) + down(ta + tb) + x.prologue
+    # the write queue's commands run one after the other; the read queue's data phases do (a load's
+    # address and latency hide behind the previous load's data: tileplan.DMA_READ_SLOTS), after the
+    # first load's; all their data shares the memory's bus
+    reads_total = np.where(loads > 0, DMA_READ_OVERHEAD_CYCLES + lat, 0) + down(ta + tb) + x.prologue
     writes_total = stores * (x.write_overhead + lat) + down(tc)
     dma_total = np.maximum(np.maximum(reads_total, writes_total), down(ta + tb + tc))
     # the array waits for the first tile's load (first group block, M, N, K positions) and the

@@ -32,6 +32,10 @@ Timing contract (the RTL meets it; ``tests/rtl`` check it cycle for cycle)
   cycles after the last data beat). Reads and writes run at once and share ``bw``: a write's data
   cycles are as alone, a read's data cycles are those no write data phase takes (writes have the
   bus first: ``codesign.sim.engine``; the AXI memory model).
+* Loads overlap (``DMA_READ_SLOTS``): load ``k`` is decided once load ``k - 2`` has its data (and at
+  least ``LOAD_ISSUE_GAP_CYCLES`` after load ``k - 1``'s decision ``d``); its data starts at the later of
+  ``d + DMA_READ_OVERHEAD_CYCLES + latency`` (as alone) and the end of load ``k - 1``'s data, and takes
+  its own ``ceil(b / bw)`` data cycles (the memory paces each command's data from its start).
 * Computing a tile of ``gs`` groups takes
   ``gs * (native_gemm_cycles + GEMM_ISSUE_CYCLES) + TILE_ISSUE_CYCLES``.
 * Each sequencer decides in the cycle its conditions hold and acts in the next; those decision
@@ -53,6 +57,13 @@ from codesign.workloads.layers import GemmShape
 
 DMA_READ_OVERHEAD_CYCLES = 3  # the sequencer's decision, the DMA's command register (hdl.memory.dma), the first
 # read address
+#: read commands the DMA holds at once (hdl.memory.dma): a load is accepted once the load two before it has
+#: all its data, its addresses go out while the one before it still moves data, and its data follows that
+#: one's (the memory answers in order), so a load's latency hides behind the previous load's data
+DMA_READ_SLOTS = 2
+#: cycles between two load decisions: the layer's tile iterator registers a tile's fields a cycle after
+#: its position moves (hdl.control.sequencer)
+LOAD_ISSUE_GAP_CYCLES = 2
 DMA_WRITE_OVERHEAD_CYCLES = 3  # the sequencer's decision, the DMA's command register (hdl.memory.dma), the
 # buffer read, the response hand-over
 #: register cuts of the requantizing write-back's arithmetic (``hdl.memory.dma.requantize_lane``: the sum,

@@ -8,7 +8,9 @@
 //    cycles. Deterministic, and overlap hides latency (a read's address and LAT cycles, a write's response)
 //    and keeps the bus busy without ever moving more than BW bytes a cycle on average.
 //  * reads: a stream starts with the address handshake that finds the read channel idle, completing at
-//    edge e. Its beat j (counted over all bursts of the stream) is presented in the first free cycle in
+//    edge e, or with the first burst of a command (aruser high) once the burst before it has its last beat
+//    (then e + LAT is the later of that edge and the burst's address edge + LAT): each command's data is
+//    paced as if alone, after the data of the commands before it. Its beat j (counted over all bursts of the stream) is presented in the first free cycle in
 //    which the count of free cycles from e + LAT on reaches ceil((j + 1) * BUS_BYTES / BW) (alone: cycle
 //    e + LAT + ceil((j + 1) * BUS_BYTES / BW) - 1), and not before LAT cycles after its own burst's
 //    address; beats wait for rready. rvalid is combinational: a beat due in a write cycle waits.
@@ -26,7 +28,7 @@ module codesign_axi_mem #(
 ) (
     input clk,
     input rst,
-    input [ADDR_BITS-1:0] araddr, input [7:0] arlen, input arvalid, output arready,
+    input [ADDR_BITS-1:0] araddr, input [7:0] arlen, input aruser, input arvalid, output arready,
     output reg [BUS_BYTES*8-1:0] rdata, output [1:0] rresp, output reg rlast, output rvalid, input rready,
     input [ADDR_BITS-1:0] awaddr, input [7:0] awlen, input awvalid, output awready,
     input [BUS_BYTES*8-1:0] wdata, input [BUS_BYTES-1:0] wstrb, input wlast, input wvalid, output wready,
@@ -95,6 +97,7 @@ module codesign_axi_mem #(
     reg [ADDR_BITS-1:0] rq_addr [0:Q-1];
     reg [8:0] rq_len [0:Q-1];
     reg [63:0] rq_ready [0:Q-1];  // earliest cycle of the burst's first beat
+    reg rq_first [0:Q-1];  // the burst is its command's first (aruser)
     integer rq_head, rq_tail;
     reg [8:0] r_pos;  // beat within the head burst
     reg [63:0] r_start;  // stream start cycle (edge of the first address + LAT)
@@ -112,6 +115,11 @@ module codesign_axi_mem #(
                 if (r_pos == rq_len[rq_head % Q]) begin
                     rq_head = rq_head + 1;
                     r_pos = 0;
+                    // the next command's first burst: its data paced from its own start, as alone
+                    if (rq_head != rq_tail && rq_first[rq_head % Q]) begin
+                        r_start = now > rq_ready[rq_head % Q] ? now : rq_ready[rq_head % Q];
+                        r_beats = 0;
+                    end
                 end else begin
                     r_pos = r_pos + 1;
                 end
@@ -127,6 +135,7 @@ module codesign_axi_mem #(
                 rq_addr[rq_tail % Q] = araddr;
                 rq_len[rq_tail % Q] = arlen;
                 rq_ready[rq_tail % Q] = now + LAT;
+                rq_first[rq_tail % Q] = aruser;
                 rq_tail = rq_tail + 1;
             end
             // present the next beat

@@ -32,7 +32,7 @@ CLOCK_PERIOD_NS = 10
 def testbench_verilog(dut_name: str, bus_bytes: int, depth_words: int) -> str:
     """The Verilog testbench top ``codesign_tb`` around the accelerator ``dut_name``."""
     data = bus_bytes * 8
-    axi = ["araddr", "arlen", "arvalid", "arready", "rdata", "rresp", "rlast", "rvalid", "rready",
+    axi = ["araddr", "arlen", "aruser", "arvalid", "arready", "rdata", "rresp", "rlast", "rvalid", "rready",
            "awaddr", "awlen", "awvalid", "awready", "wdata", "wstrb", "wlast", "wvalid", "wready",
            "bresp", "bvalid", "bready"]
     widths = {"araddr": 32, "awaddr": 32, "arlen": 8, "awlen": 8, "rdata": data, "wdata": data,

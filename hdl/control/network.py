@@ -175,6 +175,7 @@ class NetworkAccelerator(wiring.Component):
             if member.flow is wiring.Out:
                 mine = {"m_axi_araddr": rec, "m_axi_arlen": lay.descriptor_beats - 1,
                         "m_axi_arsize": (bus - 1).bit_length(), "m_axi_arburst": 1, "m_axi_arvalid": ar_valid,
+                        "m_axi_aruser": 1,
                         "m_axi_rready": r_ready, "m_axi_awaddr": wrec + lay.counters_offset,
                         "m_axi_awlen": lay.counter_beats - 1, "m_axi_awsize": (bus - 1).bit_length(),
                         "m_axi_awburst": 1, "m_axi_awvalid": aw_valid, "m_axi_wdata": w_data,

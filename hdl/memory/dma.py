@@ -7,6 +7,12 @@ byte address, written to / read from consecutive buffer words from ``word``.
 
 * Bursts: INCR, at most 256 beats, never crossing 4 KiB, one per block piece; read addresses are
   issued one per cycle, back to back, ahead of the data (the memory returns data in order).
+* Two read commands at once (``tileplan.DMA_READ_SLOTS``): a command is accepted into a free slot
+  (``rd_ready``); the address side walks the commands in order, the next one's first burst right after
+  the last one's, so a load's address and latency hide behind the previous load's data; the data side
+  takes their beats in the same order and ends each command with ``rd_last``. ``m_axi_aruser`` marks a
+  command's first burst (the testbench memory paces each command's data from its start; other slaves
+  may ignore it).
 * Words and beats: a buffer word narrower than the bus travels alone in one beat (low bits); a
   wider word takes ``beats_per_word`` consecutive beats, low part first.
 * Reads and writes at once: the read side (``rd_*``) and the write side (``wr_*``) are independent
@@ -14,7 +20,8 @@ byte address, written to / read from consecutive buffer words from ``word``.
   (:mod:`codesign.hdl.layer`). The memory shares its bandwidth between them (the testbench's
   ``axi_mem_model.v``: write data first, read data in the cycles writes leave).
 * Timing alone (published in :mod:`codesign.sim.tileplan`): a command accepted in cycle ``d``
-  (``rd_go``/``wr_go`` high) is held in registers and drives its first address in ``d + 2``. The read
+  (``rd_go``/``wr_go`` high) is held in registers and drives its first address in ``d + 2`` (a read
+  command, when the address side has no earlier command's bursts left). The read
   command ends with the edge that accepts its last data beat (``rd_last`` high in that cycle); the
   write command with the edge that accepts its last write response (``wr_last``). With a memory whose first beat
   comes ``latency`` cycles after the address and whose channel moves ``bw`` bytes a cycle, that
@@ -26,11 +33,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
-from codesign.sim.tileplan import REQUANT_STAGES
+from codesign.sim.tileplan import DMA_READ_SLOTS, REQUANT_STAGES
 
 ADDR_BITS = 32
 LEN_BITS = 8  # AXI4 arlen/awlen
@@ -82,7 +89,7 @@ def axi_master_members(data_bits: int, addr_bits: int = ADDR_BITS) -> dict[str, 
     strb = max(1, data_bits // 8)
     return {
         "m_axi_araddr": Out(addr_bits), "m_axi_arlen": Out(LEN_BITS), "m_axi_arsize": Out(3),
-        "m_axi_arburst": Out(2), "m_axi_arvalid": Out(1), "m_axi_arready": In(1),
+        "m_axi_arburst": Out(2), "m_axi_arvalid": Out(1), "m_axi_arready": In(1), "m_axi_aruser": Out(1),
         "m_axi_rdata": In(data_bits), "m_axi_rresp": In(2), "m_axi_rlast": In(1),
         "m_axi_rvalid": In(1), "m_axi_rready": Out(1),
         "m_axi_awaddr": Out(addr_bits), "m_axi_awlen": Out(LEN_BITS), "m_axi_awsize": Out(3),
@@ -199,7 +206,7 @@ class DmaEngine(wiring.Component):
         members = {
             **axi_master_members(self.bus_bits),
             # read command: Q range (requantize), A range, B range (blocks = 0: no range)
-            "rd_go": In(1), "rd_busy": Out(1), "rd_last": Out(1),
+            "rd_go": In(1), "rd_busy": Out(1), "rd_ready": Out(1), "rd_last": Out(1),
             "rd_a_addr": In(ADDR_BITS), "rd_a_block_words": In(BLOCK_BEAT_BITS),
             "rd_a_blocks": In(BLOCK_COUNT_BITS), "rd_a_word": In(a_addr_bits),
             "rd_a_stride": In(ADDR_BITS),  # bytes from an A block to the next (0: contiguous)
@@ -280,76 +287,100 @@ class DmaEngine(wiring.Component):
             starts.insert(0, (self.rd_q_addr, self.rd_q_words * self.bpw_q, Mux(self.rd_q_words != 0, 1, 0),
                               Const(0, 1)))
         nr = len(ranges)
-        addr = [Signal(ADDR_BITS, name=f"rg{i}_addr") for i in range(nr)]
-        beats = [Signal(BLOCK_BEAT_BITS + 3, name=f"rg{i}_beats") for i in range(nr)]
-        blocks = [Signal(BLOCK_COUNT_BITS, name=f"rg{i}_blocks") for i in range(nr)]
-        strides = [Signal(ADDR_BITS, name=f"rg{i}_stride") for i in range(nr)]
-        busy = Signal()
-        m.d.comb += [self.rd_busy.eq(busy), self.r_beat.eq(self.m_axi_rvalid & busy)]
+        slots = DMA_READ_SLOTS
+        # the commands held (two: tileplan.DMA_READ_SLOTS), each its ranges' fields and first buffer words
+        addr = [[Signal(ADDR_BITS, name=f"rs{s}_rg{i}_addr") for i in range(nr)] for s in range(slots)]
+        beats = [[Signal(BLOCK_BEAT_BITS + 3, name=f"rs{s}_rg{i}_beats") for i in range(nr)] for s in range(slots)]
+        blocks = [[Signal(BLOCK_COUNT_BITS, name=f"rs{s}_rg{i}_blocks") for i in range(nr)] for s in range(slots)]
+        strides = [[Signal(ADDR_BITS, name=f"rs{s}_rg{i}_stride") for i in range(nr)] for s in range(slots)]
+        words0 = [[Signal(r[3][0].shape(), name=f"rs{s}_r{r[0]}_word0") for r in ranges] for s in range(slots)]
+        valid = Signal(slots, name="rd_held")  # a command is in the slot: accepted, its data not all in
+        ar_pend = Signal(slots, name="rd_ar_pend")  # ... and its addresses not started
+        r_pend = Signal(slots, name="rd_r_pend")  # ... and its data not started
+        wp = Signal(name="rd_wp")  # the slot the next command goes into
+        m.d.comb += [self.rd_busy.eq(valid.any()), self.rd_ready.eq(~Array(valid)[wp])]
         any_range = Cat(*[st[2] != 0 for st in starts]).any()
-        # a command is accepted into registers (its ranges, and each range's first buffer word) and starts in
-        # the next cycle (``go``) from them: its fields come from the layer's tile iterator, whose arithmetic
-        # otherwise ran through the choice of the first range into the burst walk in the same cycle (the 4x4
-        # WS top's critical path on ECP5 once the store command was registered: 16.7 ns). One cycle of
-        # ``DMA_READ_OVERHEAD_CYCLES``.
-        accept = self.rd_go & ~busy
-        go = Signal(name="rd_start")
-        m.d.sync += go.eq(accept & any_range)
+        # a command is accepted into a free slot's registers (its ranges, and each range's first buffer word);
+        # its addresses start in the next cycle at the earliest, from them: its fields come from the layer's
+        # tile iterator, whose arithmetic otherwise ran through the choice of the first range into the burst
+        # walk in the same cycle (the 4x4 WS top's critical path on ECP5 once the store command was
+        # registered: 16.7 ns). One cycle of ``DMA_READ_OVERHEAD_CYCLES``.
+        accept = self.rd_go & self.rd_ready & any_range
         with m.If(accept):
-            m.d.sync += busy.eq(any_range)
-            for i, (a, bt, bl, sd) in enumerate(starts):
-                m.d.sync += [addr[i].eq(a), beats[i].eq(bt), blocks[i].eq(bl), strides[i].eq(sd)]
+            m.d.sync += wp.eq(~wp)
+            for s in range(slots):
+                with m.If(wp == s):
+                    m.d.sync += [valid[s].eq(1), ar_pend[s].eq(1), r_pend[s].eq(1)]
+                    for i, (a, bt, bl, sd) in enumerate(starts):
+                        m.d.sync += [addr[s][i].eq(a), beats[s][i].eq(bt), blocks[s][i].eq(bl), strides[s][i].eq(sd),
+                                     words0[s][i].eq(ranges[i][4])]
 
-        def first_after(idx: int):
-            """(exists, index) of the first non-empty range after ``idx`` (-1: from the start), from the
-            command's registers."""
+        def pick(regs, slot):
+            """The field of ``regs`` (one per slot) of ``slot``."""
+            return Mux(slot, regs[1], regs[0])
+
+        def first_after(slot, idx: int):
+            """(exists, index) of the first non-empty range after ``idx`` (-1: from the start) of the command in
+            ``slot``."""
             found = Const(0, 1)
             which = Const(0, 2)
             for j in reversed(range(idx + 1, nr)):
-                nz = blocks[j] != 0
+                nz = pick([blocks[s][j] for s in range(slots)], slot) != 0
                 which = Mux(nz, j, which)
                 found = found | nz
             return found, which
 
-        # address side
+        def range_of(slot, j: int):
+            return [pick([f[s][j] for s in range(slots)], slot) for f in (addr, beats, blocks, strides)]
+
+        # address side: walks the commands in order, the next one's first burst right after the last one's
         ar = _Bursts(m, "ar", self.bus_bytes)
         ar_active = Signal()
         ar_idx = Signal(2)
+        ap = Signal(name="rd_ap")  # the slot walked (or walked next)
+        ar_first = Signal(name="ar_first")  # this burst is its command's first (aruser: the memory model's pacing)
         m.d.comb += [self.m_axi_arvalid.eq(ar_active), self.m_axi_araddr.eq(ar.addr),
-                     self.m_axi_arlen.eq(ar.len_beats - 1)]
-        with m.If(go):
-            found, which = first_after(-1)
-            m.d.sync += [ar_active.eq(found), ar_idx.eq(which)]
-            with m.Switch(which):
+                     self.m_axi_arlen.eq(ar.len_beats - 1), self.m_axi_aruser.eq(ar_first)]
+        ar_fire = ar_active & self.m_axi_arready
+        with m.If(ar_fire):
+            m.d.sync += ar_first.eq(0)
+        ar_done = Signal()  # the walk's last burst goes out
+        with m.If(ar_fire & ar.last_burst):
+            with m.Switch(ar_idx):
                 for j in range(nr):
                     with m.Case(j):
-                        m.d.sync += ar.load(addr[j], beats[j], blocks[j], strides[j])
-        with m.If(ar_active & self.m_axi_arready):
-            with m.If(ar.last_burst):
-                with m.Switch(ar_idx):
-                    for j in range(nr):
-                        with m.Case(j):
-                            found, which = first_after(j)
-                            m.d.sync += [ar_active.eq(found), ar_idx.eq(which)]
+                        found, which = first_after(ap, j)
+                        m.d.comb += ar_done.eq(~found)
+                        with m.If(found):
+                            m.d.sync += ar_idx.eq(which)
                             with m.Switch(which):
                                 for jj in range(j + 1, nr):
                                     with m.Case(jj):
-                                        m.d.sync += ar.load(addr[jj], beats[jj], blocks[jj], strides[jj])
-            with m.Else():
-                m.d.sync += ar.step()
-        # data side
-        fire = self.m_axi_rvalid & busy
-        r_idx = Signal(2)
-        r_left = Signal(BLOCK_BEAT_BITS + 4)
-        r_blocks = Signal(BLOCK_COUNT_BITS)
-        with m.If(go):
-            found, which = first_after(-1)
-            m.d.sync += r_idx.eq(which)
+                                        m.d.sync += ar.load(*range_of(ap, jj))
+        with m.Elif(ar_fire):
+            m.d.sync += ar.step()
+        nxt_ap = Mux(ar_done, ~ap, ap)
+        with m.If(ar_done):
+            m.d.sync += [ap.eq(~ap), ar_active.eq(0)]
+        with m.If((~ar_active | ar_done) & Array(ar_pend)[nxt_ap]):  # the next command's walk starts
+            found, which = first_after(nxt_ap, -1)
+            m.d.sync += [ar_active.eq(1), ar_idx.eq(which), ar_first.eq(1)]
+            for s in range(slots):
+                with m.If(nxt_ap == s):
+                    m.d.sync += ar_pend[s].eq(0)
             with m.Switch(which):
                 for j in range(nr):
                     with m.Case(j):
-                        m.d.sync += [r_left.eq(beats[j]), r_blocks.eq(blocks[j] - 1)]
-        last = Signal()
+                        m.d.sync += ar.load(*range_of(nxt_ap, j))
+        # data side: the commands' data in the same order (the memory answers in order)
+        r_active = Signal(name="rd_r_active")
+        rp = Signal(name="rd_rp")  # the slot whose data comes (or comes next)
+        fire = self.m_axi_rvalid & r_active
+        m.d.comb += self.r_beat.eq(fire)
+        r_idx = Signal(2)
+        r_left = Signal(BLOCK_BEAT_BITS + 4)
+        r_blocks = Signal(BLOCK_COUNT_BITS)
+        last = Signal()  # the command's last beat
         with m.If(fire):
             with m.If(r_left != 1):
                 m.d.sync += r_left.eq(r_left - 1)
@@ -357,27 +388,46 @@ class DmaEngine(wiring.Component):
                 with m.Switch(r_idx):
                     for j in range(nr):
                         with m.Case(j):
-                            m.d.sync += r_left.eq(beats[j])
+                            m.d.sync += r_left.eq(pick([beats[s][j] for s in range(slots)], rp))
                 m.d.sync += r_blocks.eq(r_blocks - 1)
             with m.Else():
                 with m.Switch(r_idx):
                     for j in range(nr):
                         with m.Case(j):
-                            found, which = first_after(j)
+                            found, which = first_after(rp, j)
                             m.d.comb += last.eq(~found)
                             m.d.sync += r_idx.eq(which)
                             with m.Switch(which):
                                 for jj in range(j + 1, nr):
                                     with m.Case(jj):
-                                        m.d.sync += [r_left.eq(beats[jj]), r_blocks.eq(blocks[jj] - 1)]
+                                        _a, bt, bl, _s = range_of(rp, jj)
+                                        m.d.sync += [r_left.eq(bt), r_blocks.eq(bl - 1)]
         m.d.comb += self.rd_last.eq(last)
+        nxt_rp = Mux(last, ~rp, rp)
         with m.If(last):
-            m.d.sync += busy.eq(0)
-        for j, (name, bpw, bits, port, word0) in enumerate(ranges):
+            m.d.sync += [rp.eq(~rp), r_active.eq(0)]
+            for s in range(slots):
+                with m.If(rp == s):
+                    m.d.sync += valid[s].eq(0)
+        words = []
+        for j, (name, bpw, bits, port, _word0) in enumerate(ranges):
             word = Signal(port[0].shape(), name=f"r{name}_word")
-            with m.If(accept):
-                m.d.sync += word.eq(word0)
+            words.append(word)
             self._unpack(m, fire & (r_idx == j), bpw, bits, word, *port, f"r{name}")
+        r_start = (~r_active | last) & Array(r_pend)[nxt_rp]  # the next command's data side starts
+        with m.If(r_start):
+            found, which = first_after(nxt_rp, -1)
+            m.d.sync += [r_active.eq(1), r_idx.eq(which)]
+            for s in range(slots):
+                with m.If(nxt_rp == s):
+                    m.d.sync += r_pend[s].eq(0)
+            with m.Switch(which):
+                for j in range(nr):
+                    with m.Case(j):
+                        _a, bt, bl, _s = range_of(nxt_rp, j)
+                        m.d.sync += [r_left.eq(bt), r_blocks.eq(bl - 1)]
+            for j, word in enumerate(words):
+                m.d.sync += word.eq(pick([words0[s][j] for s in range(slots)], nxt_rp))
 
     def _unpack(self, m: Module, fire, bpw: int, word_bits: int, word: Signal, addr, data, en, name: str) -> None:
         """Write words into a buffer from beats (``bpw`` beats per word)."""
