@@ -173,6 +173,11 @@ def generate(config: AcceleratorConfig, out_dir: str | Path, *, network: bool = 
                                "ceil(bytes / dram_bytes_per_cycle)",
             "dma_write_cycles": f"{tileplan.DMA_WRITE_OVERHEAD_CYCLES} + dram_latency_cycles + "
                                 "ceil(bytes / dram_bytes_per_cycle)",
+            "dma_read_slots": tileplan.DMA_READ_SLOTS,
+            "load_overlap": (f"load k is decided once load k-{tileplan.DMA_READ_SLOTS} has its data and "
+                             f"{tileplan.LOAD_ISSUE_GAP_CYCLES} cycles after load k-1's decision d; its data "
+                             f"starts at max(d + {tileplan.DMA_READ_OVERHEAD_CYCLES} + dram_latency_cycles, "
+                             "load k-1's data end)"),
             "tile_compute_cycles": f"groups * (gemm_cycles + {tileplan.GEMM_ISSUE_CYCLES}) + "
                                    f"{tileplan.TILE_ISSUE_CYCLES}",
         },

@@ -25,9 +25,10 @@ The machine
   slot of tile ``i - B`` free (its store done).
 * **PE array**: one process computing tiles in order, each for ``native_gemm_cycles`` (the RTL's
   start-to-done count) or ``ceil(ops / lanes)`` on the vector unit.
-* **Queues**: ``L(j)`` waits for ``L(j - 2)``'s data, ``L(j - 1)``'s decision and tile ``j - B``'s compute (its slots); ``S(i)`` for
-  ``S(i - 1)`` and tile ``i``'s compute; tile ``i`` computes once loaded, after tile ``i - 1`` and once
-  tile ``i - B`` is stored (its output slot). Stores of partial sums move nothing and are left out.
+* **Queues**: ``L(j)`` waits for ``L(j - 2)``'s data, ``L(j - 1)``'s decision and tile ``j - B``'s compute
+  (its slots); ``S(i)`` for ``S(i - 1)`` and tile ``i``'s compute; tile ``i`` computes once loaded, after
+  tile ``i - 1`` and once tile ``i - B`` is stored (its output slot). Stores of partial sums move nothing
+  and are left out.
 
 Stall cycles are the layer's cycles not spent computing: the first loads, the last store, and
 any wait of the array for the DMA. Layers run one after the other, each from empty buffers.

@@ -151,6 +151,16 @@ class _Bursts:
                 self.block_beats.eq(block_beats), self.step_bytes.eq(step), self.nxt.eq(addr + step),
                 self.to4k.eq(self._to4k(addr))]
 
+    def prepare(self, addr, block_beats, stride) -> tuple[Value, Value, Value]:
+        """``(step, next block, to4k)`` of a range, for :meth:`load_prepared` (computed ahead, into registers)."""
+        step = Mux(stride != 0, stride, block_beats << self.shift)
+        return step, addr + step, self._to4k(addr)
+
+    def load_prepared(self, addr, block_beats, blocks, step, nxt, to4k) -> list:
+        """:meth:`load` from the values of :meth:`prepare` held in registers: no adder in front of the walk."""
+        return [self.addr.eq(addr), self.left.eq(block_beats), self.blocks.eq(blocks - 1),
+                self.block_beats.eq(block_beats), self.step_bytes.eq(step), self.nxt.eq(nxt), self.to4k.eq(to4k)]
+
     def step(self) -> list:
         page_end = self.addr + (self.to4k << self.shift)
         if self.cut_at_256:
@@ -292,7 +302,13 @@ class DmaEngine(wiring.Component):
         addr = [[Signal(ADDR_BITS, name=f"rs{s}_rg{i}_addr") for i in range(nr)] for s in range(slots)]
         beats = [[Signal(BLOCK_BEAT_BITS + 3, name=f"rs{s}_rg{i}_beats") for i in range(nr)] for s in range(slots)]
         blocks = [[Signal(BLOCK_COUNT_BITS, name=f"rs{s}_rg{i}_blocks") for i in range(nr)] for s in range(slots)]
-        strides = [[Signal(ADDR_BITS, name=f"rs{s}_rg{i}_stride") for i in range(nr)] for s in range(slots)]
+        # the burst walk's start of each range, worked out as the command is accepted (the step between its
+        # blocks, its second block's address, the beats to its first 4 KiB boundary) and whether it moves
+        # anything: a walk moves from a range (or a command) to the next by choosing registers, no adder
+        steps = [[Signal(ADDR_BITS, name=f"rs{s}_rg{i}_step") for i in range(nr)] for s in range(slots)]
+        nxts = [[Signal(ADDR_BITS, name=f"rs{s}_rg{i}_next") for i in range(nr)] for s in range(slots)]
+        to4ks = [[Signal(13, name=f"rs{s}_rg{i}_to4k") for i in range(nr)] for s in range(slots)]
+        nonempty = [[Signal(name=f"rs{s}_rg{i}_any") for i in range(nr)] for s in range(slots)]
         words0 = [[Signal(r[3][0].shape(), name=f"rs{s}_r{r[0]}_word0") for r in ranges] for s in range(slots)]
         valid = Signal(slots, name="rd_held")  # a command is in the slot: accepted, its data not all in
         ar_pend = Signal(slots, name="rd_ar_pend")  # ... and its addresses not started
@@ -306,13 +322,16 @@ class DmaEngine(wiring.Component):
         # walk in the same cycle (the 4x4 WS top's critical path on ECP5 once the store command was
         # registered: 16.7 ns). One cycle of ``DMA_READ_OVERHEAD_CYCLES``.
         accept = self.rd_go & self.rd_ready & any_range
+        ar = _Bursts(m, "ar", self.bus_bytes)
         with m.If(accept):
             m.d.sync += wp.eq(~wp)
             for s in range(slots):
                 with m.If(wp == s):
                     m.d.sync += [valid[s].eq(1), ar_pend[s].eq(1), r_pend[s].eq(1)]
                     for i, (a, bt, bl, sd) in enumerate(starts):
-                        m.d.sync += [addr[s][i].eq(a), beats[s][i].eq(bt), blocks[s][i].eq(bl), strides[s][i].eq(sd),
+                        step, nxt, to4k = ar.prepare(a, bt, sd)
+                        m.d.sync += [addr[s][i].eq(a), beats[s][i].eq(bt), blocks[s][i].eq(bl), steps[s][i].eq(step),
+                                     nxts[s][i].eq(nxt), to4ks[s][i].eq(to4k), nonempty[s][i].eq(bl != 0),
                                      words0[s][i].eq(ranges[i][4])]
 
         def pick(regs, slot):
@@ -325,16 +344,15 @@ class DmaEngine(wiring.Component):
             found = Const(0, 1)
             which = Const(0, 2)
             for j in reversed(range(idx + 1, nr)):
-                nz = pick([blocks[s][j] for s in range(slots)], slot) != 0
+                nz = pick([nonempty[s][j] for s in range(slots)], slot)
                 which = Mux(nz, j, which)
                 found = found | nz
             return found, which
 
         def range_of(slot, j: int):
-            return [pick([f[s][j] for s in range(slots)], slot) for f in (addr, beats, blocks, strides)]
+            return [pick([f[s][j] for s in range(slots)], slot) for f in (addr, beats, blocks, steps, nxts, to4ks)]
 
         # address side: walks the commands in order, the next one's first burst right after the last one's
-        ar = _Bursts(m, "ar", self.bus_bytes)
         ar_active = Signal()
         ar_idx = Signal(2)
         ap = Signal(name="rd_ap")  # the slot walked (or walked next)
@@ -356,7 +374,7 @@ class DmaEngine(wiring.Component):
                             with m.Switch(which):
                                 for jj in range(j + 1, nr):
                                     with m.Case(jj):
-                                        m.d.sync += ar.load(*range_of(ap, jj))
+                                        m.d.sync += ar.load_prepared(*range_of(ap, jj))
         with m.Elif(ar_fire):
             m.d.sync += ar.step()
         nxt_ap = Mux(ar_done, ~ap, ap)
@@ -371,7 +389,7 @@ class DmaEngine(wiring.Component):
             with m.Switch(which):
                 for j in range(nr):
                     with m.Case(j):
-                        m.d.sync += ar.load(*range_of(nxt_ap, j))
+                        m.d.sync += ar.load_prepared(*range_of(nxt_ap, j))
         # data side: the commands' data in the same order (the memory answers in order)
         r_active = Signal(name="rd_r_active")
         rp = Signal(name="rd_rp")  # the slot whose data comes (or comes next)
@@ -400,7 +418,7 @@ class DmaEngine(wiring.Component):
                             with m.Switch(which):
                                 for jj in range(j + 1, nr):
                                     with m.Case(jj):
-                                        _a, bt, bl, _s = range_of(rp, jj)
+                                        _a, bt, bl, *_ = range_of(rp, jj)
                                         m.d.sync += [r_left.eq(bt), r_blocks.eq(bl - 1)]
         m.d.comb += self.rd_last.eq(last)
         nxt_rp = Mux(last, ~rp, rp)
@@ -424,7 +442,7 @@ class DmaEngine(wiring.Component):
             with m.Switch(which):
                 for j in range(nr):
                     with m.Case(j):
-                        _a, bt, bl, _s = range_of(nxt_rp, j)
+                        _a, bt, bl, *_ = range_of(nxt_rp, j)
                         m.d.sync += [r_left.eq(bt), r_blocks.eq(bl - 1)]
             for j, word in enumerate(words):
                 m.d.sync += word.eq(pick([words0[s][j] for s in range(slots)], nxt_rp))
@@ -497,6 +515,8 @@ class DmaEngine(wiring.Component):
         f_left = Signal(BLOCK_BEAT_BITS + 1)  # words left to fetch in the block
         f_blocks = Signal(BLOCK_COUNT_BITS)  # blocks after this one
         f_more = Signal()  # words left to fetch
+        f_end = Signal(name="wb_block_end")  # this fetch is its block's last word (f_left == 1)
+        bw_one = Signal()  # blocks of one word
         free = Signal()  # the data register is free, or frees this cycle
         m.d.comb += free.eq(~w_valid | (fire & last_sub))
         # The fetch state is loaded when the command is accepted, so the first fetch (at ``go``, when the
@@ -523,27 +543,36 @@ class DmaEngine(wiring.Component):
             m.d.comb += fetch.eq(f_more & busy & (~s1 | take))
             q_idx, q_blk = Signal(BLOCK_BEAT_BITS), Signal(BLOCK_BEAT_BITS)
             run, nf = Signal(BLOCK_BEAT_BITS), Signal(BLOCK_BEAT_BITS)
-            # the last run and chunk positions (a chunk's run of words, a block's chunks), so the ends are
-            # equalities of registers, not sums
-            run_end, nf_end = Signal(BLOCK_BEAT_BITS), Signal(BLOCK_BEAT_BITS)
+            # the positions' ends are flags kept a fetch ahead (``f_end``: this fetch is its block's last
+            # word; ``r_end``: its chunk's run's last; ``n_end``: the block's last chunk), each set from a
+            # compare of registers with the end minus one, so ``fetch`` only chooses among values computed
+            # beside it (the 4x4 WS top's critical path on ECP5 once the DSP blocks took their registers:
+            # ``s1`` through ``fetch`` and the chunk compares into the table index, 14.2 ns)
+            run_end_m1, nf_end_m1 = Signal(BLOCK_BEAT_BITS), Signal(BLOCK_BEAT_BITS)
+            run_end0, nf_end0 = Signal(), Signal()  # a run of one word, a block of one chunk
+            r_end, n_end = Signal(name="wb_run_end"), Signal(name="wb_chunk_end")
             m.d.comb += [self.c_rd_en.eq(fetch), self.c_rd_addr.eq(f_word),
                          self.q_rd_en.eq(fetch), self.q_rd_addr.eq(q_idx)]
             with m.If(accept):
-                m.d.sync += [run_end.eq(self.wr_run - 1), nf_end.eq(self.wr_nf - 1), q_blk.eq(self.wr_q),
-                             q_idx.eq(self.wr_q), run.eq(0), nf.eq(0)]
+                m.d.sync += [run_end_m1.eq(self.wr_run - 2), nf_end_m1.eq(self.wr_nf - 2),
+                             run_end0.eq(self.wr_run == 1), nf_end0.eq(self.wr_nf == 1),
+                             r_end.eq(self.wr_run == 1), n_end.eq(self.wr_nf == 1),
+                             q_blk.eq(self.wr_q), q_idx.eq(self.wr_q), run.eq(0), nf.eq(0)]
             # the table word of the next fetch: chunk nf of the block's group; a chunk's words are a
             # run of run_len consecutive buffer words (WS: the tile's M rows; OS: the array's rows)
             with m.If(fetch):
                 m.d.sync += s1.eq(1)
-                with m.If(f_left == 1):  # the block ends: the next group's table words
-                    m.d.sync += [run.eq(0), nf.eq(0), q_blk.eq(q_blk + self.q_nf), q_idx.eq(q_blk + self.q_nf)]
-                with m.Elif(run == run_end):  # the chunk ends: the next chunk's table word (or the first again)
-                    with m.If(nf == nf_end):
-                        m.d.sync += [run.eq(0), nf.eq(0), q_idx.eq(q_blk)]
+                with m.If(f_end):  # the block ends: the next group's table words
+                    m.d.sync += [run.eq(0), nf.eq(0), q_blk.eq(q_blk + self.q_nf), q_idx.eq(q_blk + self.q_nf),
+                                 r_end.eq(run_end0), n_end.eq(nf_end0)]
+                with m.Elif(r_end):  # the chunk ends: the next chunk's table word (or the first again)
+                    m.d.sync += [run.eq(0), r_end.eq(run_end0)]
+                    with m.If(n_end):
+                        m.d.sync += [nf.eq(0), q_idx.eq(q_blk), n_end.eq(nf_end0)]
                     with m.Else():
-                        m.d.sync += [run.eq(0), nf.eq(nf + 1), q_idx.eq(q_idx + 1)]
+                        m.d.sync += [nf.eq(nf + 1), q_idx.eq(q_idx + 1), n_end.eq(nf == nf_end_m1)]
                 with m.Else():
-                    m.d.sync += run.eq(run + 1)
+                    m.d.sync += [run.eq(run + 1), r_end.eq(run == run_end_m1)]
             with m.Elif(take):
                 m.d.sync += s1.eq(0)
             # the write-back arithmetic (codesign.workloads.intarith.requantize), per lane, in REQUANT_STAGES
@@ -565,15 +594,15 @@ class DmaEngine(wiring.Component):
                         w_valid)
         with m.If(accept):  # before the first fetch: block 0's first word, the blocks after it
             m.d.sync += [f_word.eq(self.wr_word), f_left.eq(self.wr_block_words), f_blocks.eq(self.wr_blocks - 1),
-                         f_more.eq(1)]
+                         f_more.eq(1), f_end.eq(self.wr_block_words == 1), bw_one.eq(self.wr_block_words == 1)]
         with m.Elif(fetch):
             m.d.sync += f_word.eq(f_word + 1)
-            with m.If(f_left == 1):
-                m.d.sync += [f_left.eq(cmd["block_words"]), f_blocks.eq(f_blocks - 1)]
+            with m.If(f_end):
+                m.d.sync += [f_left.eq(cmd["block_words"]), f_blocks.eq(f_blocks - 1), f_end.eq(bw_one)]
                 with m.If(f_blocks == 0):
                     m.d.sync += f_more.eq(0)
             with m.Else():
-                m.d.sync += f_left.eq(f_left - 1)
+                m.d.sync += [f_left.eq(f_left - 1), f_end.eq(f_left == 2)]
         aw_fire = aw_active & self.m_axi_awready
         with m.If(aw_fire):
             with m.If(aw.last_burst):
@@ -612,7 +641,9 @@ class DmaEngine(wiring.Component):
         post_lat = self.post_latency if self.residual else 0
         depth = REQUANT_STAGES + post_lat + 3
         m.submodules.wb_q = q = fifo.SyncFIFO(width=self.out_word_bits, depth=depth)
-        inflight = Signal(range(depth + 1))
+        # the words in the queue and in flight to it (the FIFO's level plus the arithmetic's and the post
+        # pipeline's words): one register, so the credit is a compare of it, not an add in front of ``fetch``
+        occupied = Signal(range(depth + 2), name="wb_occupied")
         post = Signal(name="post_on")  # the command in flight goes through the vector unit
         if self.residual:
             with m.If(go):
@@ -632,10 +663,9 @@ class DmaEngine(wiring.Component):
             enq, enq_data = Mux(post, self.post_out_valid, valid), Mux(post, self.post_out_data, requantized)
         else:
             enq, enq_data = valid, requantized
-        m.d.comb += [credit.eq(q.level + inflight < depth), q.w_en.eq(enq), q.w_data.eq(enq_data)]
-        m.d.sync += inflight.eq(inflight + take - enq)
         pop = q.r_rdy & free
-        m.d.comb += q.r_en.eq(pop)
+        m.d.comb += [credit.eq(occupied < depth), q.w_en.eq(enq), q.w_data.eq(enq_data), q.r_en.eq(pop)]
+        m.d.sync += occupied.eq(occupied + take - pop)
         with m.If(pop):
             m.d.sync += [word_out.eq(q.r_data), w_valid.eq(1)]
         with m.Elif(fire & last_sub):
