@@ -59,7 +59,8 @@ DMA_READ_OVERHEAD_CYCLES = 3  # the sequencer's decision, the DMA's command regi
 # read address
 #: read commands the DMA holds at once (hdl.memory.dma): a load is accepted once the load two before it has
 #: all its data, its addresses go out while the one before it still moves data, and its data follows that
-#: one's (the memory answers in order), so a load's latency hides behind the previous load's data
+#: one's (the memory answers in order), so a load's latency hides behind the previous load's data (the DMA's
+#: slot choice, the closed form's and the sweep fast path's state are written for two)
 DMA_READ_SLOTS = 2
 #: cycles between two load decisions: the layer's tile iterator registers a tile's fields a cycle after
 #: its position moves (hdl.control.sequencer)

@@ -10,7 +10,8 @@
 //  * reads: a stream starts with the address handshake that finds the read channel idle, completing at
 //    edge e, or with the first burst of a command (aruser high) once the burst before it has its last beat
 //    (then e + LAT is the later of that edge and the burst's address edge + LAT): each command's data is
-//    paced as if alone, after the data of the commands before it. Its beat j (counted over all bursts of the stream) is presented in the first free cycle in
+//    paced as if alone, after the data of the commands before it. Its beat j (counted over all bursts of
+//    the stream) is presented in the first free cycle in
 //    which the count of free cycles from e + LAT on reaches ceil((j + 1) * BUS_BYTES / BW) (alone: cycle
 //    e + LAT + ceil((j + 1) * BUS_BYTES / BW) - 1), and not before LAT cycles after its own burst's
 //    address; beats wait for rready. rvalid is combinational: a beat due in a write cycle waits.

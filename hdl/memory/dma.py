@@ -146,10 +146,7 @@ class _Bursts:
         """Start a range of ``blocks`` (>= 1) blocks, ``stride`` bytes apart (0: one after the other).
         ``addr``, ``block_beats`` and ``stride`` should come from registers: the next block's start is
         one adder from them."""
-        step = Mux(stride != 0, stride, block_beats << self.shift)
-        return [self.addr.eq(addr), self.left.eq(block_beats), self.blocks.eq(blocks - 1),
-                self.block_beats.eq(block_beats), self.step_bytes.eq(step), self.nxt.eq(addr + step),
-                self.to4k.eq(self._to4k(addr))]
+        return self.load_prepared(addr, block_beats, blocks, *self.prepare(addr, block_beats, stride))
 
     def prepare(self, addr, block_beats, stride) -> tuple[Value, Value, Value]:
         """``(step, next block, to4k)`` of a range, for :meth:`load_prepared` (computed ahead, into registers)."""
@@ -352,6 +349,19 @@ class DmaEngine(wiring.Component):
         def range_of(slot, j: int):
             return [pick([f[s][j] for s in range(slots)], slot) for f in (addr, beats, blocks, steps, nxts, to4ks)]
 
+        def enter(slot, which, candidates, load) -> None:
+            """Enter range ``which`` (one of ``candidates``) of the command in ``slot``: ``load(*its fields)``."""
+            with m.Switch(which):
+                for j in candidates:
+                    with m.Case(j):
+                        m.d.sync += load(*range_of(slot, j))
+
+        def clear(bits, slot) -> None:
+            """Clear ``slot``'s bit of ``bits``."""
+            for s in range(slots):
+                with m.If(slot == s):
+                    m.d.sync += bits[s].eq(0)
+
         # address side: walks the commands in order, the next one's first burst right after the last one's
         ar_active = Signal()
         ar_idx = Signal(2)
@@ -371,10 +381,7 @@ class DmaEngine(wiring.Component):
                         m.d.comb += ar_done.eq(~found)
                         with m.If(found):
                             m.d.sync += ar_idx.eq(which)
-                            with m.Switch(which):
-                                for jj in range(j + 1, nr):
-                                    with m.Case(jj):
-                                        m.d.sync += ar.load_prepared(*range_of(ap, jj))
+                            enter(ap, which, range(j + 1, nr), ar.load_prepared)
         with m.Elif(ar_fire):
             m.d.sync += ar.step()
         nxt_ap = Mux(ar_done, ~ap, ap)
@@ -383,13 +390,8 @@ class DmaEngine(wiring.Component):
         with m.If((~ar_active | ar_done) & Array(ar_pend)[nxt_ap]):  # the next command's walk starts
             found, which = first_after(nxt_ap, -1)
             m.d.sync += [ar_active.eq(1), ar_idx.eq(which), ar_first.eq(1)]
-            for s in range(slots):
-                with m.If(nxt_ap == s):
-                    m.d.sync += ar_pend[s].eq(0)
-            with m.Switch(which):
-                for j in range(nr):
-                    with m.Case(j):
-                        m.d.sync += ar.load_prepared(*range_of(nxt_ap, j))
+            clear(ar_pend, nxt_ap)
+            enter(nxt_ap, which, range(nr), ar.load_prepared)
         # data side: the commands' data in the same order (the memory answers in order)
         r_active = Signal(name="rd_r_active")
         rp = Signal(name="rd_rp")  # the slot whose data comes (or comes next)
@@ -399,6 +401,10 @@ class DmaEngine(wiring.Component):
         r_left = Signal(BLOCK_BEAT_BITS + 4)
         r_blocks = Signal(BLOCK_COUNT_BITS)
         last = Signal()  # the command's last beat
+
+        def r_load(_addr, bt, bl, *_walk) -> list:
+            return [r_left.eq(bt), r_blocks.eq(bl - 1)]
+
         with m.If(fire):
             with m.If(r_left != 1):
                 m.d.sync += r_left.eq(r_left - 1)
@@ -415,18 +421,12 @@ class DmaEngine(wiring.Component):
                             found, which = first_after(rp, j)
                             m.d.comb += last.eq(~found)
                             m.d.sync += r_idx.eq(which)
-                            with m.Switch(which):
-                                for jj in range(j + 1, nr):
-                                    with m.Case(jj):
-                                        _a, bt, bl, *_ = range_of(rp, jj)
-                                        m.d.sync += [r_left.eq(bt), r_blocks.eq(bl - 1)]
+                            enter(rp, which, range(j + 1, nr), r_load)
         m.d.comb += self.rd_last.eq(last)
         nxt_rp = Mux(last, ~rp, rp)
         with m.If(last):
             m.d.sync += [rp.eq(~rp), r_active.eq(0)]
-            for s in range(slots):
-                with m.If(rp == s):
-                    m.d.sync += valid[s].eq(0)
+            clear(valid, rp)
         words = []
         for j, (name, bpw, bits, port, _word0) in enumerate(ranges):
             word = Signal(port[0].shape(), name=f"r{name}_word")
@@ -436,14 +436,8 @@ class DmaEngine(wiring.Component):
         with m.If(r_start):
             found, which = first_after(nxt_rp, -1)
             m.d.sync += [r_active.eq(1), r_idx.eq(which)]
-            for s in range(slots):
-                with m.If(nxt_rp == s):
-                    m.d.sync += r_pend[s].eq(0)
-            with m.Switch(which):
-                for j in range(nr):
-                    with m.Case(j):
-                        _a, bt, bl, *_ = range_of(nxt_rp, j)
-                        m.d.sync += [r_left.eq(bt), r_blocks.eq(bl - 1)]
+            clear(r_pend, nxt_rp)
+            enter(nxt_rp, which, range(nr), r_load)
             for j, word in enumerate(words):
                 m.d.sync += word.eq(pick([words0[s][j] for s in range(slots)], nxt_rp))
 
