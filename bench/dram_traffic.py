@@ -9,7 +9,8 @@ feature maps read in place with the windows made on chip where that is the bette
 by the host for the others, a 3-channel stem or a strided 1x1 convolution: ``sim.convplan``), the
 depthwise convolutions (on the engine: planes with a halo per band, read about once), average pools
 (GEMMs), and the model-only layers (element-wise, max pools). A residual add fused into its producer's
-write-back (``fusion: auto``, built) counts with its producer: the residual is one more compulsory input.
+write-back (``fusion: auto``, built) counts with its producer: the residual is one more compulsory input; so
+does a max pool in its stem's write-back: the pair's compulsory output is the pooled map.
 
     python bench/dram_traffic.py [--rows 16 --cols 16] [--networks resnet18 mobilenet_v2 ...]
 
@@ -50,6 +51,7 @@ def layer_class(layer) -> str:  # type: ignore[no-untyped-def]
 def measure(net_name: str, cfg) -> dict[str, object]:  # type: ignore[no-untyped-def]
     from codesign.sim.engine import simulate_network
     from codesign.workloads import zoo
+    from codesign.workloads.layers import Pool
 
     net = zoo.get(net_name)
     r = simulate_network(net, cfg, engine="closed_form")
@@ -62,7 +64,11 @@ def measure(net_name: str, cfg) -> dict[str, object]:  # type: ignore[no-untyped
             if lr.fused_into:  # its output is the head's; the head reads its other operands (the residual)
                 if layer_class(by_name[lr.fused_into]) == cls:
                     ab = min(layer.inputs.bits, cfg.act_bits)
-                    comp += -(-sum(layer.operand_sizes(net.batch)[1:]) * ab // 8)
+                    if isinstance(layer, Pool):  # a max pool in the write-back: the head writes the pooled map
+                        head = by_name[lr.fused_into]
+                        comp += -(-(layer.output_elements(net.batch) - head.output_elements(net.batch)) * ab // 8)
+                    else:
+                        comp += -(-sum(layer.operand_sizes(net.batch)[1:]) * ab // 8)
                     moved += (lr.counts.dram_read_bits + lr.counts.dram_write_bits) // 8
                 continue
             if layer_class(layer) != cls:

@@ -42,7 +42,7 @@ def config(size: int, sram: int, windows: bool, vector: bool, clock_mhz: float):
 
     return AcceleratorConfig(rows=size, cols=size, dataflow="ws", weight_bits=8, act_bits=8, requantize=True,
                              input_sram_bytes=sram, weight_sram_bytes=sram, output_sram_bytes=sram,
-                             depthwise="array", conv_windows=windows, vector_unit=vector,
+                             depthwise="array", conv_windows=windows, vector_unit=vector, pool_writeback=False,
                              clock_mhz=clock_mhz)
 
 

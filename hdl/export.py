@@ -126,6 +126,18 @@ def timing_summary(config: AcceleratorConfig) -> dict[str, object]:
     }
 
 
+def _pool_timing(config: AcceleratorConfig) -> dict[str, object]:
+    """The pool stage's store timing (flags bit 11, ``sim.poolfuse``), when the design builds it."""
+    from codesign.hdl.layer import has_pool_stage, pool_stage_words
+    from codesign.sim.poolfuse import POOL_PASS_OVERHEAD_CYCLES
+
+    if not has_pool_stage(config):
+        return {}
+    return {"pool_stage_words": pool_stage_words(config),
+            "pool_store_cycles": (f"{POOL_PASS_OVERHEAD_CYCLES} + planes * conv_out_w (the pass), then "
+                                  "dma_write_cycles(pooled row bytes) when the row ends a pooled row's window")}
+
+
 def generate(config: AcceleratorConfig, out_dir: str | Path, *, network: bool = False) -> Generated:
     """Write the whole-layer accelerator into ``out_dir``: ``<top>.v``, ``<top>_regs.h`` (register map
     for C), ``<top>_regs.py`` (the same for Python) and ``<top>.json`` (parameters, buffers, bus,
@@ -180,6 +192,7 @@ def generate(config: AcceleratorConfig, out_dir: str | Path, *, network: bool = 
                              "load k-1's data end)"),
             "tile_compute_cycles": f"groups * (gemm_cycles + {tileplan.GEMM_ISSUE_CYCLES}) + "
                                    f"{tileplan.TILE_ISSUE_CYCLES}",
+            **_pool_timing(config),
         },
         "ports": _ports(layer_members(config)),
     }

@@ -91,10 +91,34 @@ def check_descriptor(desc: dict[str, int], hw: HardwarePlan, plan: TilePlan) -> 
                               f"not {desc['res_base']}")
     if desc["flags"] >> 10 & 1:  # a table activation in the write-back
         _check_act_descriptor(desc, hw)
+    if desc["flags"] >> 11 & 1:  # a max pool in the write-back
+        _check_pool_descriptor(desc, hw)
     for name, bits in field_bits(hw.config).items():  # the rest of what the registers cannot hold (too_wide)
         if 0 < bits < 32 and desc[name] >> bits:
             raise ConfigError(f"descriptor {name} must be below 2**{bits} (its {bits}-bit register in this "
                               f"design), not {desc[name]}")
+
+
+def _check_pool_descriptor(desc: dict[str, int], hw: HardwarePlan) -> None:
+    """ERROR ``pool_unsupported``'s conditions, each as a one-line ConfigError."""
+    from codesign.hdl.layer import has_pool_stage, pool_stage_words
+
+    if not has_pool_stage(hw.config):
+        raise ConfigError("descriptor flags bit 11 (max pool in the write-back) needs the pool stage, which this "
+                          "design does not build (pool_writeback, requantize and convolution windows)")
+    if desc["flags"] & (1 << 3 | 1 << 4 | 1 << 6 | 1 << 7 | 1 << 10):
+        raise ConfigError(f"descriptor flags bit 11 (max pool in the write-back) cannot go with bits 3, 4, 6, 7 or "
+                          f"10, not flags={desc['flags']:#x}")
+    ow, pw = desc["pl_conv"] >> 16, desc["pl_out"] >> 16
+    if desc["mt"] != ow or desc["nt"] != desc["n"] or desc["groups"] != 1 or desc["gt"] != 1:
+        raise ConfigError(f"descriptor of a max pool in the write-back needs tiles of one output row of every channel "
+                          f"(mt = {ow}, nt = n = {desc['n']}, groups 1), not mt={desc['mt']}, nt={desc['nt']}, "
+                          f"groups={desc['groups']}")
+    if not desc["cv_c_block"]:
+        raise ConfigError("descriptor of a max pool in the write-back needs cv_c_block, the pooled planes' stride")
+    if pw * desc["c_nf_0"] > pool_stage_words(hw.config):
+        raise ConfigError(f"descriptor pooled row of {pw} x {desc['c_nf_0']} words does not fit the pool stage's "
+                          f"{pool_stage_words(hw.config)}-word rows")
 
 
 def _check_act_descriptor(desc: dict[str, int], hw: HardwarePlan) -> None:
@@ -609,6 +633,28 @@ def read_win_outputs(image: bytes, placed: PlacedLayer, hw: HardwarePlan) -> np.
             vals = _read_plane(image, placed.c_base + b * st["c_g"] + f * st["plane_c"], pixels, plan, hw)
             width = min(n_, (f + 1) * cols) - f * cols
             out[0, b * pixels:(b + 1) * pixels, f * cols:f * cols + width] = vals[:, :width]
+    return out
+
+
+def read_pooled_outputs(image: bytes, placed: PlacedLayer, hw: HardwarePlan) -> np.ndarray:
+    """The pooled map a convolution with a max pool in its write-back wrote (``sim.poolfuse``), as
+    ``[batch, N, PH, PW]`` (int64)."""
+    plan = placed.plan
+    pool = plan.pool
+    cols, n_ = plan.geometry.cols, plan.gemm.n
+    planes = ceil_div(n_, cols)
+    images = plan.gemm.m // (pool.oh * pool.ow)
+    words = pool.ph * pool.pw
+    wc = plan.beats_per_word[2] * plan.bus_bytes
+    out = np.zeros((images, n_, pool.ph, pool.pw), dtype=np.int64)
+    for b in range(images):
+        for f in range(planes):
+            at = placed.c_base + (b * planes + f) * plan.pooled_plane_bytes
+            raw = image[at:at + words * wc]
+            vals = hw.unpack_outputs([int.from_bytes(raw[i * wc:(i + 1) * wc], "little") for i in range(words)],
+                                     words, cols, plan.geometry.out_bits, hw.config.act_signed)
+            width = min(n_, (f + 1) * cols) - f * cols
+            out[b, f * cols:f * cols + width] = vals[:, :width].T.reshape(width, pool.ph, pool.pw)
     return out
 
 

@@ -86,6 +86,20 @@ def has_vector_unit(config: AcceleratorConfig) -> bool:
     return not design_reason(config)
 
 
+def has_pool_stage(config: AcceleratorConfig) -> bool:
+    """Whether the whole-layer top for ``config`` builds the pool stage in the write-back (``sim.poolfuse``)."""
+    from codesign.sim.poolfuse import design_reason
+
+    return not design_reason(config)
+
+
+def pool_stage_words(config: AcceleratorConfig) -> int:
+    """Words of one row of pooled maxima in the pool stage: half the output buffer's address space."""
+    from codesign.hdl.plan import HardwarePlan, core_config
+
+    return 1 << (_addr_bits(HardwarePlan(core_config(config)).out_depth) - 1)
+
+
 def has_conv_windows(config: AcceleratorConfig) -> bool:
     """Whether the whole-layer top for ``config`` makes convolution windows on chip (``sim.convplan``)."""
     from codesign.sim.convplan import design_reason
@@ -147,6 +161,10 @@ class LayerAccelerator(wiring.Component):
         # a table activation in the write-back (flags bit 10): the vector unit's TABLE on the way out, its
         # table read with the requantization table and written into the unit an entry a cycle
         self.act_table_words = act_table_words(config) if self.residual else 0
+        # a max pool in the write-back (flags bit 11, codesign.sim.poolfuse): the pool stage after the
+        # requantization, two rows of pooled maxima of pool_words words each
+        self.pool = has_pool_stage(config)
+        self.pool_words = pool_stage_words(config) if self.pool else 0
         # the network sequencer's hook (codesign.hdl.control.network): register writes beside the AXI4-Lite
         # port's, a descriptor beat's fields at once, and the readable state as ports
         self.program_port = program_port
@@ -280,6 +298,14 @@ class LayerAccelerator(wiring.Component):
         checks["act_unsupported"] = d["flags"][10] & (vec_mode | res_mode | Const(int(not self.residual), 1)
                                                       | (d["q_words"] < self.act_table_words))
         checks["too_wide"] = Cat(*wide.values()).any() if wide else Const(0, 1)
+        # a max pool in the write-back (flags bit 11): tiles of one output row (mt = the convolution's width)
+        # of every channel, one group, with planes out; its pooled row of every plane within the stage's rows
+        pool_mode = d["flags"][11] if self.pool else Const(0, 1)
+        pl_ow, pl_pw = d["pl_conv"][16:32], d["pl_out"][16:32]
+        checks["pool_unsupported"] = d["flags"][11] & (
+            Const(int(not self.pool), 1) | dw_mode | vec_mode | win_mode | res_mode | d["flags"][10]
+            | (d["mt"] != pl_ow) | (d["nt"] != d["n"]) | (d["groups"] != 1) | (d["gt"] != 1) | ~planes_out
+            | (pl_pw * d["c_nf_0"] > self.pool_words))
         code = Cat(*[checks[name] for name, _ in ERROR_BITS])
         # the checks' result is registered, and a start decides in the cycle after its CTRL write (in a
         # program, one of ``codesign.sim.program.START_CYCLES``): the checks' carry chains and the error code
@@ -361,7 +387,7 @@ class LayerAccelerator(wiring.Component):
             q_word_bits=self.q_word_bits, q_addr_bits=_addr_bits(self.q_depth), cols=self.config.cols,
             acc_bits=p.acc_bits, out_bits=self.config.act_bits if self.requant else 0,
             out_signed=self.config.act_signed, q_per_lane=not self.is_, residual=self.residual,
-            y_addr_bits=_addr_bits(y_depth), post_latency=VEC_LATENCY)
+            y_addr_bits=_addr_bits(y_depth), post_latency=VEC_LATENCY, pool=self.pool)
         q_prologue = Signal()  # the read command in flight is the requantization table
         # the activation table's load (TLOAD): entry t_i, at position t_p of table word t_w, t_per a word
         t_entries, t_per = 1 << self.config.act_bits, max(1, self.q_word_bits // self.config.act_bits)
@@ -401,9 +427,32 @@ class LayerAccelerator(wiring.Component):
             dma.rd_q_addr.eq(d["q_base"]), dma.rd_q_words.eq(Mux(q_prologue, d["q_words"], 0)),
             dma.wr_q.eq(head["q"]), dma.wr_run.eq(head["run"]), dma.wr_nf.eq(head["nf"]), dma.q_nf.eq(d["q_nf"]),
             dma.zero_point.eq(d["zero_point"]), dma.clamp_lo.eq(d["clamp_lo"]), dma.clamp_hi.eq(d["clamp_hi"]),
-            dma.wr_addr.eq(head["addr"]), dma.wr_block_words.eq(head["c_words"]), dma.wr_blocks.eq(head["gs"]),
-            dma.wr_word.eq(head["c_slot"] * sc),
         ]
+        pool_write = Signal(name="pool_write")  # the write command is a pooled row's (from the pool stage)
+        if self.pool:
+            from codesign.hdl.engines.pool import PoolStage
+
+            m.submodules.pool = pool = PoolStage(lanes=self.config.cols, bits=self.config.act_bits,
+                                                 signed_values=self.config.act_signed, depth=self.pool_words)
+            m.d.comb += [
+                pool.kh.eq(d["pl_kernel"][0:8]), pool.kw.eq(d["pl_kernel"][8:16]), pool.sh.eq(d["pl_kernel"][16:24]),
+                pool.sw.eq(d["pl_kernel"][24:32]), pool.pt.eq(d["pl_pad"][0:8]), pool.pl.eq(d["pl_pad"][8:16]),
+                pool.oh.eq(d["pl_conv"][0:16]), pool.ow.eq(pl_ow), pool.ph.eq(d["pl_out"][0:16]), pool.pw.eq(pl_pw),
+                pool.row_bytes.eq(d["pl_row_bytes"]), pool.image_bytes.eq(d["pl_image_bytes"]),
+                pool.base.eq(d["c_base"]), pool.init.eq(launch), pool.start.eq(dma.pool_start),
+                pool.in_valid.eq(dma.pool_valid), pool.in_data.eq(dma.pool_data),
+                pool.rd_addr.eq(dma.c_rd_addr), pool.rd_en.eq(dma.c_rd_en), dma.pool_rd_data.eq(pool.rd_data),
+                dma.wr_pass.eq(pool_mode & ~pool_write), dma.wr_pool_src.eq(pool_write),
+            ]
+            m.d.comb += [  # a pooled row: every plane's pw words from the stage's completed row, a plane apart
+                dma.wr_addr.eq(Mux(pool_write, pool.done_addr, head["addr"])),
+                dma.wr_block_words.eq(Mux(pool_write, pl_pw, head["c_words"])),
+                dma.wr_blocks.eq(Mux(pool_write, d["c_nf_0"], head["gs"])),
+                dma.wr_word.eq(Mux(pool_write, pool.done_slot * self.pool_words, head["c_slot"] * sc)),
+            ]
+        else:
+            m.d.comb += [dma.wr_addr.eq(head["addr"]), dma.wr_block_words.eq(head["c_words"]),
+                         dma.wr_blocks.eq(head["gs"]), dma.wr_word.eq(head["c_slot"] * sc)]
 
         # -- the DMA program: a read queue L0, L1, ... and a write queue S0, S1, ... at once ------------
         # L(j) waits for tile j - B's compute (its slots), S(i) for tile i's; the AXI read and write
@@ -466,19 +515,36 @@ class LayerAccelerator(wiring.Component):
                     with m.If(w_ahead > 0):
                         m.d.comb += dma.wr_go.eq(1)
                         m.next = "STORE"
+                        if self.pool:
+                            with m.If(pool_mode):  # first the pass through the pool stage
+                                m.next = "PASS"
                 with m.Elif(store_q.r_rdy):  # S(i) moves nothing (a partial-sum tile)
                     m.d.comb += [store_q.r_en.eq(1), w_inc.eq(1)]
                 with m.Elif(~it.valid):  # every store done: the layer is done
                     m.d.sync += [busy.eq(0), done.eq(1)]
                     m.next = "IDLE"
+            def retire():
+                m.d.comb += [store_q.r_en.eq(1), w_inc.eq(1)]
+                with m.If(~it.valid & (store_q.level == 1)):  # that was the last store
+                    m.d.sync += [busy.eq(0), done.eq(1)]
+                    m.next = "IDLE"
+                with m.Else():
+                    m.next = "STEP"
+
             with m.State("STORE"):
                 with m.If(dma.wr_last):
-                    m.d.comb += [store_q.r_en.eq(1), w_inc.eq(1)]
-                    with m.If(~it.valid & (store_q.level == 1)):  # that was the last store
-                        m.d.sync += [busy.eq(0), done.eq(1)]
-                        m.next = "IDLE"
-                    with m.Else():
-                        m.next = "STEP"
+                    retire()
+            if self.pool:
+                with m.State("PASS"):  # the tile's words through the pool stage, then its pooled row if it ends one
+                    with m.If(dma.wr_last):
+                        m.d.comb += pool.finish.eq(1)
+                        with m.If(pool.final):
+                            m.next = "POOLW"
+                        with m.Else():
+                            retire()
+                with m.State("POOLW"):
+                    m.d.comb += [pool_write.eq(1), dma.wr_go.eq(1)]
+                    m.next = "STORE"
         with m.If(issue_load):
             m.d.comb += dma.rd_go.eq(1)
         with m.If(launch):

@@ -448,7 +448,8 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
                   dw_seeds: list[int] | None = None,
                   unit_weights: list[bool] | None = None,
                   residuals: list[ResidualOperands | None] | None = None,
-                  act_tables: list[np.ndarray | None] | None = None) -> list[WholeLayerVerification]:
+                  act_tables: list[np.ndarray | None] | None = None,
+                  pools: list[Layer | None] | None = None) -> list[WholeLayerVerification]:
     """Run whole layers (one RTL simulation for all of them) through the AXI port and compare.
 
     ``simulator``: ``"verilator"`` or ``"icarus"`` (default: :func:`codesign.hdl.bench.runner.default_simulator`).
@@ -470,6 +471,10 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
     with the vector unit): the layer runs with flags bit 7, the residual laid out as its output, and the
     expected outputs are TFLite's ADD of its requantized outputs and the residual; the simulator's
     numbers are the layer's in that fusion context.
+
+    ``pools[i]``: a max pool in layer ``i``'s write-back (``codesign.sim.poolfuse``, built with the pool stage):
+    the layer runs with flags bit 11 in tiles of one output row, and the expected outputs are :func:`max_pool`
+    of its requantized outputs, read as the pooled planes it writes.
 
     A layer with a table ``activation`` (requantizing designs) runs with flags bit 10: its table
     (``act_tables[i]``, default ``eltwise_arith.seeded_activation_table`` of its function) is written
@@ -496,6 +501,7 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
         random_requant,
         read_dw_outputs,
         read_outputs,
+        read_pooled_outputs,
         read_vec_outputs,
         read_win_outputs,
         skip_enabled_macs,
@@ -514,6 +520,8 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
         dw_seeds = [seed] * len(layers)
     if residuals is None:
         residuals = [None] * len(layers)
+    if pools is None:
+        pools = [None] * len(layers)
     tables: list[Any] = []  # each layer's activation table (None: none)
 
     simulator, hw, core = _rtl_run_setup(config, simulator, stall)
@@ -572,6 +580,8 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
         hw.check_accumulator(k, f"layer {layer.name!r}")
         res = residuals[i]
         ctx = residual_context() if res is not None else DEFAULT_CTX
+        if pools[i] is not None:
+            ctx = replace(DEFAULT_CTX, pool=pools[i])
         if res is not None and not config.requantize:
             raise ConfigError(f"layer {layer.name!r}: a residual add in the write-back needs requantize: true")
         plan = plan_layer(layer, batch, config, ctx).tiling
@@ -687,8 +697,8 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
             run(wd, image, members)
     wall = round(time.perf_counter() - t0, 3)
     out = []
-    for (layer, ops, p, sim), res, q, active, out_image, resid, tab in zip(placed, results, quants, refs, out_images,
-                                                                            residuals, tables, strict=True):
+    for (layer, ops, p, sim), res, q, active, out_image, resid, tab, pool in zip(
+            placed, results, quants, refs, out_images, residuals, tables, pools, strict=True):
         if res["error"]:
             raise ConfigError(f"layer {layer.name!r}: the hardware refused its descriptor "
                               f"(error bits {res['error']:#x})")
@@ -704,6 +714,8 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
                 c = read_dw_outputs(out_image, p, core)
             elif isinstance(p.plan, WinPlan):
                 c = read_win_outputs(out_image, p, core)
+            elif pool is not None:
+                c = read_pooled_outputs(out_image, p, core)
             else:
                 c = read_outputs(out_image, p, core)
             expect = q.apply(ops.c) if q is not None else ops.c
@@ -711,6 +723,10 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
                 expect = apply_table(tab, expect, config.act_bits)
             if resid is not None:
                 expect = resid.expected(expect)
+            if pool is not None:  # the pooled map of the requantized outputs
+                oh, ow = layer.out_h, layer.out_w  # type: ignore[attr-defined]
+                fmap = expect.reshape(-1, oh, ow, expect.shape[-1]).transpose(0, 3, 1, 2)
+                expect = max_pool(fmap, pool.kernel, pool.stride, pool.padding)  # type: ignore[attr-defined]
             (groups, m, k), n = ops.a.shape, ops.b.shape[2]
         out.append(WholeLayerVerification(
             layer=layer.name, m=m, n=n, k=k, groups=groups, tiles=p.plan.tile_count,
@@ -789,7 +805,7 @@ def verify(
 
         contexts = plan_network(net, config)
         fused_adds = {ly.name: ctx.fused_into for ly, ctx in zip(net.layers, contexts, strict=True)
-                      if ctx.fused and ctx.writeback_add}
+                      if ctx.fused and (ctx.writeback_add or ctx.pool is not None)}
         by_name = {ly.name: ly for ly in net.layers}
         heads = {head: by_name[add] for add, head in fused_adds.items()}
         layers = [ly for ly in net.layers if ly.name not in fused_adds
@@ -808,17 +824,20 @@ def verify(
     pairs: list[tuple[Layer, Any]] = []
     units = []
     residuals: list[ResidualOperands | None] = []
+    pools: list[Layer | None] = []
     for ly in layers:
         if isinstance(ly, Eltwise):  # an add or a scale on the vector unit
             pairs.append((ly, EltwiseOperands.seeded(ly, config, batch, seed)))
             units.append(False)
             residuals.append(None)
+            pools.append(None)
             continue
         if pool_on_engine(ly, config, batch):  # a max pool on the depthwise engine
             hwp = ly.with_operands(inputs=ly.inputs.with_bits(config.act_bits, config.act_signed))
             pairs.append((hwp, PoolOperands.seeded(ly, config, batch, seed)))  # type: ignore[arg-type]
             units.append(False)
             residuals.append(None)
+            pools.append(None)
             continue
         hwl = hardware_layer(gemm_layer(ly) or ly, config, density)
         ops = layer_operands(hwl, batch=batch, seed=seed)
@@ -832,10 +851,14 @@ def verify(
         pairs.append((hwl, ops))
         units.append(pooled)
         # a residual add built in its write-back: the add's seeded residual and parameters
-        residuals.append(ResidualOperands.seeded(ops.c.shape, config, seed) if ly.name in heads else None)
+        fused = heads.get(ly.name)
+        is_pool = isinstance(fused, Pool)
+        residuals.append(ResidualOperands.seeded(ops.c.shape, config, seed) if fused is not None and not is_pool
+                         else None)
+        pools.append(fused if is_pool else None)
     results = verify_layers(pairs, config, batch=batch, stall=stall, seed=seed, work_dir=work_dir,
                             simulator=simulator, on_layer=on_layer, on_start=on_start, unit_weights=units,
-                            residuals=residuals)
+                            residuals=residuals, pools=pools)
     return [replace(r, layer=f"{r.layer}+{heads[r.layer].name}") if r.layer in heads else r for r in results]
 
 
@@ -892,6 +915,7 @@ class _Step:
     residual: str = ""  # the producer of a fused residual add's operand
     add: Layer | None = None  # the fused add
     second: str = ""  # a squeeze-excite scale's: the producer of its per-channel scale (its B)
+    pool: Layer | None = None  # a max pool in its write-back (sim.poolfuse): the record writes the pooled map
 
 
 def program_steps(net: Any, config: AcceleratorConfig, batch: int = 1) -> list[_Step]:
@@ -918,10 +942,10 @@ def program_steps(net: Any, config: AcceleratorConfig, batch: int = 1) -> list[_
         raise ConfigError(f"a network from one start runs batch 1, not {batch}")
     contexts = plan_network(net, config)
     fused = {ly.name: ctx.fused_into for ly, ctx in zip(net.layers, contexts, strict=True)
-             if ctx.fused and ctx.writeback_add}
+             if ctx.fused and (ctx.writeback_add or ctx.pool is not None)}
     by_name = {ly.name: ly for ly in net.layers}
     heads = {head: by_name[add] for add, head in fused.items()}
-    writer = {name: fused.get(name, name) for name in by_name}  # who writes a tensor: a fused add's head
+    writer = {name: fused.get(name, name) for name in by_name}  # who writes a tensor: a fused layer's head
     steps: list[_Step] = []
     produced: dict[str, Any] = {}  # layer name -> plan of the record that writes it
     for ly, ctx in zip(net.layers, contexts, strict=True):
@@ -965,7 +989,9 @@ def program_steps(net: Any, config: AcceleratorConfig, batch: int = 1) -> list[_
             if why:
                 raise WorkloadError(f"layer {ly.name!r} cannot read {writer.get(src, src)!r}'s output in place: {why}")
         step = _Step(layer=ly, hw=hwl, plan=plan, source=writer.get(src, src))
-        if ly.name in heads:
+        if ly.name in heads and ctx.pool is not None:  # the record writes the pooled map
+            step.pool = ctx.pool
+        elif ly.name in heads:
             add = heads[ly.name]
             others = [s for s in add.sources if s != ly.name]
             if len(others) != 1 or others[0] == NETWORK_INPUT:
@@ -1036,6 +1062,7 @@ def verify_program(workload: Any, config: AcceleratorConfig | None = None, *, se
         read_dw_outputs,
         read_gemm_planes,
         read_outputs,
+        read_pooled_outputs,
         read_program_counters,
         read_vec_outputs,
         read_win_outputs,
@@ -1081,6 +1108,9 @@ def verify_program(workload: Any, config: AcceleratorConfig | None = None, *, se
         """The placed layer ``name``, writing its output as planes ``plane_bytes`` apart (moved if need be)."""
         prod = placed[name]
         if not writes_planes(prod) or output_plane_bytes(prod) != plane_bytes:
+            if getattr(prod.plan, "pool", None) is not None:
+                raise ConfigError(f"layer {name!r}: its pooled planes are {output_plane_bytes(prod)} bytes apart, "
+                                  f"its consumer reads them {plane_bytes} apart")
             if name in fed:
                 raise ConfigError(f"layer {name!r}: its consumers read its output planes {output_plane_bytes(prod)} "
                                   f"and {plane_bytes} bytes apart")
@@ -1160,10 +1190,15 @@ def verify_program(workload: Any, config: AcceleratorConfig | None = None, *, se
             resid = (y[0].reshape(y.shape[1], -1).T[None], params)
             out = tflite_add(out, resid[0], params)
         assert out.min() >= lo and out.max() <= hi
+        if st.pool is not None:  # the pooled map of the requantized outputs is what the record writes
+            fmap = out[0].reshape(hwl.out_h, hwl.out_w, hwl.out_channels).transpose(2, 0, 1)[None]  # type: ignore[union-attr]
+            out = max_pool(fmap, st.pool.kernel, st.pool.stride, st.pool.padding)  # type: ignore[attr-defined]
         expects.append(out)
         dims.append((*acc.shape, a.shape[2]))
         # the output as a feature map [1, C, H, W] for its consumers
-        if isinstance(hwl, Conv2d) and hwl.groups > 1:
+        if st.pool is not None:
+            acts[ly.name] = out
+        elif isinstance(hwl, Conv2d) and hwl.groups > 1:
             acts[ly.name] = out[:, :, 0].reshape(1, hwl.out_channels, hwl.out_h, hwl.out_w)
         elif isinstance(hwl, Conv2d):
             acts[ly.name] = out[0].reshape(hwl.out_h, hwl.out_w, hwl.out_channels).transpose(2, 0, 1)[None]
@@ -1243,12 +1278,16 @@ def verify_program(workload: Any, config: AcceleratorConfig | None = None, *, se
             c = read_vec_outputs(out_image, p, core)
         elif isinstance(p.plan, WinPlan):
             c = read_win_outputs(_compact_planes(out_image, p), p, core)
+        elif st.pool is not None:  # the pooled map
+            c = read_pooled_outputs(out_image, p, core)
         elif p.descriptor.get("cv_c_block"):  # a GEMM's planes out
             c = read_gemm_planes(out_image, p, core)
         else:
             c = read_outputs(out_image, p, core)
         sim = sim_rows[st.layer.name]
         name = f"{st.layer.name}+{st.add.name}" if st.add is not None else st.layer.name
+        if st.pool is not None:
+            name = f"{st.layer.name}+{st.pool.name}"
         out.append(WholeLayerVerification(
             layer=name, m=m_, n=n_, k=k_, groups=g_, tiles=p.plan.tile_count,
             tile=(p.plan.gt, p.plan.mt, p.plan.nt, p.plan.kt), outputs_match=bool(np.array_equal(c, expect)),

@@ -267,6 +267,11 @@ class AcceleratorConfig:
     # (codesign.sim.convplan: beside a square WS array, where it beats im2col); false: im2col laid out
     # by the host for every convolution
     conv_windows: bool = True
+    # a max pool right after a convolution runs in that convolution's write-back (codesign.sim.poolfuse: a
+    # pool stage and two rows of pooled maxima beside the requantization), so the convolution's full-size
+    # output never goes to DRAM and back; false leaves the pool a layer of its own (and the stage out of the
+    # hardware)
+    pool_writeback: bool = True
     # with zero_handling skip: the weight pattern the PEs decode. "n:m" (2:4 as in sparse tensor
     # cores: each PE selects its activation among m with the weight's index bits; built for ws) or
     # "bitmask" (any zeros skipped, with a bitmask: model-only)
@@ -280,7 +285,8 @@ class AcceleratorConfig:
         _positive_int("weight_bits", self.weight_bits, 1, 32)
         _positive_int("act_bits", self.act_bits, 1, 32)
         _positive_int("acc_bits", self.acc_bits, 1, 64)
-        for f in ("weight_signed", "act_signed", "double_buffered", "requantize", "vector_unit", "conv_windows"):
+        for f in ("weight_signed", "act_signed", "double_buffered", "requantize", "vector_unit", "conv_windows",
+                  "pool_writeback"):
             if not isinstance(getattr(self, f), bool):
                 raise ConfigError(f"{f} must be true or false, not {getattr(self, f)!r}")
         for f in ("input_sram_bytes", "weight_sram_bytes", "output_sram_bytes"):

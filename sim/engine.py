@@ -109,11 +109,15 @@ def read_lead_cycles(config: AcceleratorConfig) -> int:
 
 
 def pipeline_simpy(runs: Sequence[TileRun], config: AcceleratorConfig, prologue_bytes: int = 0,
-                   store_extra_cycles: int = 0, prologue_extra_cycles: int = 0) -> PipelineTiming:
+                   store_extra_cycles: int = 0, prologue_extra_cycles: int = 0,
+                   store_pass_cycles: int = 0) -> PipelineTiming:
     """``prologue_bytes``: a read before the first tile's load (the requantization table);
     ``store_extra_cycles``: more cycles before each store's first data beat (a built residual add in
     the write-back: :mod:`codesign.sim.fusion`, or a table activation); ``prologue_extra_cycles``: cycles
-    between the prologue's read and the first load (an activation table written into the vector unit)."""
+    between the prologue's read and the first load (an activation table written into the vector unit);
+    ``store_pass_cycles``: the pass of a passing tile (``TileRun.passes``: a pool in the write-back,
+    :mod:`codesign.sim.poolfuse`) before its store, which holds no bus (a store of nothing after it: the pass
+    alone)."""
     tiles = list(_tiles(runs))
     n = len(tiles)
     if n == 0:
@@ -172,9 +176,14 @@ def pipeline_simpy(runs: Sequence[TileRun], config: AcceleratorConfig, prologue_
 
     def writes() -> Generator[simpy.Event, object, None]:
         for i in range(n):
-            if not tiles[i].store_bytes:
+            if not tiles[i].store_bytes and not tiles[i].passes:
                 continue
             yield computed[i]
+            if tiles[i].passes:
+                yield env.timeout(store_pass_cycles)
+                if not tiles[i].store_bytes:
+                    stored[i].succeed()
+                    continue
             yield env.timeout(w_lead)
             with bus.request(priority=0, preempt=True) as req:
                 yield req
@@ -189,7 +198,7 @@ def pipeline_simpy(runs: Sequence[TileRun], config: AcceleratorConfig, prologue_
                 yield stored[i - nbuf]
             yield env.timeout(tiles[i].compute_cycles)
             computed[i].succeed()
-            if not tiles[i].store_bytes:
+            if not tiles[i].store_bytes and not tiles[i].passes:
                 stored[i].succeed()  # nothing to write back: the output slot stays on chip
 
     env.process(reads())
@@ -231,19 +240,26 @@ def data_end(t0: int, cycles: int, phases: Sequence[tuple[int, int]]) -> int:
 
 
 def pipeline_closed_form(runs: Sequence[TileRun], config: AcceleratorConfig, prologue_bytes: int = 0,
-                         store_extra_cycles: int = 0, prologue_extra_cycles: int = 0) -> PipelineTiming:
+                         store_extra_cycles: int = 0, prologue_extra_cycles: int = 0,
+                         store_pass_cycles: int = 0) -> PipelineTiming:
     e = store_extra_cycles
-    params = tuple((load_cycles(r.load_bytes, config),
-                    store_cycles(r.store_bytes, config) + (e if r.store_bytes else 0), r.compute_cycles)
-                   for r in runs)
+    w_lead = write_lead_cycles(config) + e
+
+    def store(r: TileRun) -> tuple[int, int]:  # (cycles, its data phase's start from the store's: -1 none)
+        pss = store_pass_cycles if r.passes else 0
+        if not r.store_bytes:
+            return pss, -1
+        return pss + store_cycles(r.store_bytes, config) + e, pss + w_lead
+
+    params = tuple((load_cycles(r.load_bytes, config), *store(r), r.compute_cycles) for r in runs)
     return _pipeline_closed_form(tuple(r.count for r in runs), params, 2 if config.double_buffered else 1,
                                  load_cycles(prologue_bytes, config) + prologue_extra_cycles, read_lead_cycles(config),
-                                 write_lead_cycles(config) + e, config.dram_latency_cycles + 1)
+                                 config.dram_latency_cycles + 1)
 
 
 @lru_cache(maxsize=1 << 16)
-def _pipeline_closed_form(counts: tuple[int, ...], params: tuple[tuple[int, int, int], ...],
-                          nbuf: int, prologue: int, r_lead: int, w_lead: int, w_tail: int) -> PipelineTiming:
+def _pipeline_closed_form(counts: tuple[int, ...], params: tuple[tuple[int, int, int, int], ...],
+                          nbuf: int, prologue: int, r_lead: int, w_tail: int) -> PipelineTiming:
     """The engine's schedule as a recurrence over steps ``k``: compute tile ``k - 1``, store it (the
     write queue; its data phase is as alone: writes have the bus first), load tile ``k`` (the read
     queue; its data takes the cycles the data phases of stores ``k - 2B + 1 .. k - 1`` leave: store
@@ -251,7 +267,7 @@ def _pipeline_closed_form(counts: tuple[int, ...], params: tuple[tuple[int, int,
     identical tiles the recurrence becomes periodic after a few steps (the state, relative to the
     last compute's end, repeats); then whole periods are skipped."""
     n = sum(counts)
-    compute_total = sum(c * p[2] for c, p in zip(counts, params, strict=True))
+    compute_total = sum(c * p[3] for c, p in zip(counts, params, strict=True))
     if n == 0:
         return PipelineTiming(0, 0)
     ends = []
@@ -280,7 +296,7 @@ def _pipeline_closed_form(counts: tuple[int, ...], params: tuple[tuple[int, int,
     while k <= n:
         j = k - 1
         if j >= 0:  # compute and store tile k - 1
-            _, st, comp = params[run(j, hc)]
+            _, st, lead, comp = params[run(j, hc)]
             start = le[j]
             if j and ce[j - 1] > start:
                 start = ce[j - 1]
@@ -288,9 +304,10 @@ def _pipeline_closed_form(counts: tuple[int, ...], params: tuple[tuple[int, int,
                 start = se[j - b]
             ce[j] = start + comp
             if st:
-                t0 = (t_w if t_w > ce[j] else ce[j]) + w_lead
-                wp[j] = (t0, t0 + st - w_lead - w_tail)
-                t_w = t0 + st - w_lead
+                t0 = t_w if t_w > ce[j] else ce[j]
+                if lead >= 0:  # the store's data phase (a pass alone has none)
+                    wp[j] = (t0 + lead, t0 + st - w_tail)
+                t_w = t0 + st
                 se[j] = t_w
             else:
                 se[j] = ce[j]
@@ -393,7 +410,7 @@ def simulate_layer(layer: Layer, batch: int, config: AcceleratorConfig, timing: 
         run = pipeline_simpy if engine == "simpy" else pipeline_closed_form
         plan = plan_layer(layer, batch, config, context)
         pt = run(plan.runs, config, plan.tiling.prologue_bytes if plan.tiling else 0, plan.store_extra_cycles,
-                 plan.prologue_extra_cycles)
+                 plan.prologue_extra_cycles, plan.store_pass_cycles)
         if (config.zero_handling is ZeroHandling.SKIP and layer.weights.density < 1.0
                 and skip_hardware(config) is None):
             # idealized skipping (model-only) is a per-layer choice: where compressed weights and

@@ -56,7 +56,7 @@ from codesign.sim.tileplan import (
     WRITEBACK_ADD_CYCLES,
     bus_bytes,
 )
-from codesign.workloads.layers import Layer, Network
+from codesign.workloads.layers import Layer, Network, Pool
 
 I64 = np.int64
 Arr = np.ndarray
@@ -1484,6 +1484,12 @@ def evaluate_network(network: Network, configs: Sequence[AcceleratorConfig]) -> 
             for i, ctx in enumerate(plan_network(network, cfgs[0])):
                 if ctx.writeback_add:
                     roles[i] = "fused" if ctx.fused else "head"
+        # max pools in their convolutions' write-backs (sim.poolfuse): whether a pair fuses depends on each
+        # point's buffers and array, so those layers are their own entries, evaluated the point-by-point way
+        # (the closed form) at the points where they fuse
+        pooled = [_pooled_contexts(network, c) for c in cfgs]
+        for i in sorted({i for ctxs in pooled for i in ctxs}):
+            roles[i] = f"pool{i}"
         shapes: dict[tuple[Layer, str], int] = {}
         order = []
         for layer, role in zip(network.layers, roles, strict=True):
@@ -1494,10 +1500,41 @@ def evaluate_network(network: Network, configs: Sequence[AcceleratorConfig]) -> 
                    else _layer(lay, network.batch, dataclasses.replace(p, residual=role == "head",
                                                                        act=bool(lay.activation)))
                    for lay, role in unique]
+        for i, role in enumerate(roles):
+            if role.startswith("pool"):
+                u = order[i]
+                results[u] = _with_points(results[u], network.layers[i], network.batch, cfgs,
+                                          {j: ctxs[i] for j, ctxs in enumerate(pooled) if i in ctxs})
         for j, s in enumerate(_summaries(network, cfgs, p, results, order, [lay for lay, _ in unique],
-                                         [role == "fused" for _, role in unique])):
+                                         [role == "fused" for _, role in unique],
+                                         [frozenset(order[i] for i in ctxs) for ctxs in pooled])):
             out[ids[j]] = s
     return out
+
+
+def _pooled_contexts(network: Network, config: AcceleratorConfig) -> dict[int, Any]:
+    """The layers of ``network`` in a built max-pool fusion on ``config`` (sim.poolfuse), with their contexts."""
+    if not config.pool_writeback or config.fusion is Fusion.FULL:
+        return {}
+    from codesign.sim.fusion import plan_network
+
+    return {i: ctx for i, ctx in enumerate(plan_network(network, config)) if ctx.pool is not None}
+
+
+def _with_points(arr: _LayerArrays, layer: Layer, batch: int, configs: Sequence[AcceleratorConfig],
+                 contexts: dict[int, Any]) -> _LayerArrays:
+    """``arr`` with the point-by-point (closed-form) result of ``layer`` at the points ``contexts`` names."""
+    from codesign.sim.engine import simulate_layer
+
+    ok, cycles, compute, dram = arr.ok.copy(), arr.cycles.copy(), arr.compute.copy(), arr.dram_bits.copy()
+    energy = {part: v.copy() for part, v in arr.energy.items()}
+    for j, ctx in contexts.items():
+        r = simulate_layer(layer, batch, configs[j], "native", "closed_form", ctx)
+        ok[j], cycles[j], compute[j] = True, r.cycles, r.compute_cycles
+        dram[j] = r.counts.dram_read_bits + r.counts.dram_write_bits
+        for part in energy:
+            energy[part][j] = r.energy_breakdown_pj[part]
+    return _LayerArrays(ok, cycles, compute, energy, dram)
 
 
 def _sum_parts(energy: dict[str, Arr]) -> Arr:
@@ -1515,7 +1552,8 @@ def _fused_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
 
 
 def _summaries(network: Network, configs: Sequence[AcceleratorConfig], p: _Points, results: list[_LayerArrays],
-               order: list[int], unique: list[Layer], fused: list[bool]) -> list[Summary | None]:
+               order: list[int], unique: list[Layer], fused: list[bool],
+               pooled: list[frozenset[int]]) -> list[Summary | None]:
     from codesign.sim.engine import unfused_reasons
     from codesign.sim.tileplan import model_only_reason
 
@@ -1546,12 +1584,14 @@ def _summaries(network: Network, configs: Sequence[AcceleratorConfig], p: _Point
         key = (cfg.rows, cfg.cols, cfg.weight_bits, cfg.act_bits, cfg.acc_bits, cfg.dataflow, cfg.zero_handling,
                cfg.requantize, cfg.weight_signed, cfg.act_signed, cfg.output_sram_bytes, cfg.depthwise,
                cfg.depthwise_lanes, cfg.input_sram_bytes, cfg.weight_sram_bytes, cfg.double_buffered,
-               cfg.depthwise_kernel, cfg.vector_unit, cfg.vector_lanes)
+               cfg.depthwise_kernel, cfg.vector_unit, cfg.vector_lanes, pooled[i])
         mo = reasons.get(key)
         if mo is None:  # the engine's network label: each layer's distinct reasons, in layer order
             design = model_only_reason(cfg)
-            per_layer = [design if f else "; ".join(unfused_reasons(lay, cfg, design))
-                         for lay, f in zip(unique, fused, strict=True)]
+            # (a max pool in its convolution's write-back: the fused layer's label, sim.engine.layer_model_only)
+            per_layer = [design if f or (u in pooled[i] and isinstance(lay, Pool))
+                         else "; ".join(unfused_reasons(lay, cfg, design))
+                         for u, (lay, f) in enumerate(zip(unique, fused, strict=True))]
             seen: dict[str, None] = {}
             for u in order:
                 for part in per_layer[u].split("; "):

@@ -40,6 +40,9 @@ base) with the loads of each tile that stores (into a residual buffer of ``2B`` 
 load never waits for a store), and its write-back sends each requantized word with its residual
 word through the vector unit on the way out (``WRITEBACK_ADD_CYCLES`` more before a store's data).
 The add's row keeps its vector ops; the head's row its cycles and the residual's DRAM bytes.
+A max pool right after a convolution that has no other consumer, in that convolution's write-back
+(:mod:`codesign.sim.poolfuse`, with ``fusion`` auto or eltwise, where the design builds the pool stage: the
+head's row its cycles and the pooled map's DRAM bytes, the pool's its comparisons).
 Everything else here (other fused layers, residency) is model-only: the generated hardware runs
 those layers one by one through DRAM.
 """
@@ -72,6 +75,8 @@ class LayerContext:
     resident_bits: int = 0  # head: bits of its (fused) output written into the input SRAM
     fused_layers: int = 0  # head: how many layers run in its write-back
     writeback_add: bool = False  # head or fused layer: a residual add built in the head's write-back
+    # head or fused layer: the max pool built in the head's write-back (codesign.sim.poolfuse)
+    pool: Layer | None = None
 
     @property
     def plain_head(self) -> bool:
@@ -289,12 +294,21 @@ def plan_network(net: Network, config: AcceleratorConfig) -> tuple[LayerContext,
                                 writeback_add=built[i]))
     if auto:  # the layers outside a built fusion run alone, exactly as with none
         out = [ctx if ctx.writeback_add else DEFAULT for ctx in out]
+    if config.fusion is not Fusion.FULL:  # a max pool in its convolution's write-back (built)
+        from codesign.sim.poolfuse import pair_reason
+
+        for i, layer in enumerate(layers):
+            p = prod[i][0] if prod[i] else None
+            if (p == i - 1 and p is not None and consumers[p] == {i} and out[p].is_default and out[i].is_default
+                    and not pair_reason(layers[p], layer, batch, config)):
+                out[p] = replace(DEFAULT, pool=layer)
+                out[i] = replace(DEFAULT, input_from=WRITEBACK, fused_into=layers[p].name, pool=layer)
     return tuple(out)
 
 
 def model_only_reasons(ctx: LayerContext) -> list[str]:
     """Why a layer in this context is model-only (fusion)."""
-    if ctx.writeback_add:  # the built residual add (and its head)
+    if ctx.writeback_add or ctx.pool is not None:  # the built residual add or max pool (and its head)
         return []
     if ctx.fused:
         return [FUSED_REASON]

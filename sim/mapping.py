@@ -53,6 +53,7 @@ class TileRun:
     load_bytes: int  # DRAM -> SRAM before compute (A and B blocks, in bus beats)
     store_bytes: int  # SRAM -> DRAM after compute (0 while partial sums stay on chip)
     compute_cycles: int
+    passes: bool = False  # its store first passes the output through a pool in the write-back (sim.poolfuse)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class LayerPlan:
     tiling: TilePlan | None = None  # the plan the hardware runs (GEMM layers)
     store_extra_cycles: int = 0  # each store's write-back runs a built residual add (sim.fusion) or a table
     prologue_extra_cycles: int = 0  # after the prologue's read, before the first load: an activation table
+    store_pass_cycles: int = 0  # a passing tile's pass before its store (a pool in the write-back: sim.poolfuse)
 
     @property
     def tiles(self) -> int:
@@ -240,6 +242,31 @@ def _gemm_plan(g: GemmShape, inputs: Operand, weights: Operand, cfg: Accelerator
     fm = map_gemm(cfg.dataflow, cfg.rows, cfg.cols, g.m, g.n, keff)
     return LayerPlan(runs=runs, counts=counts, folds=fm.folds * g.repeats,
                      tile_mnk=(tiling.gt, tiling.mt, tiling.nt, tiling.kt), tiling=tiling, store_extra_cycles=extra)
+
+
+def plan_pooled(layer: Conv2d, pool: Layer, batch: int, config: AcceleratorConfig) -> LayerPlan:
+    """The plan of a convolution with a max pool in its write-back (:mod:`codesign.sim.poolfuse`): the GEMM
+    plan's counts with the pooled map's DRAM bytes, the stage's memory as output SRAM (a read and a write a
+    pooled element and window row, the pooled rows' reads on their way out), the passes in its stores."""
+    from codesign.sim.poolfuse import pass_cycles, plan_fused, pool_runs
+
+    assert isinstance(pool, Pool)
+    tiling = plan_fused(layer, pool, batch, config)
+    assert tiling is not None  # (sim.fusion checked poolfuse.pair_reason)
+    g = layer.gemm(batch)
+    assert g is not None
+    ab = effective_bits(layer.inputs, config.act_bits)
+    wb = effective_bits(layer.weights, config.weight_bits)
+    ob = min(layer.outputs.bits, config.acc_bits)
+    lp = _gemm_plan(g, layer.inputs, layer.weights, config, ab, wb, ob, False, g.k, tiling, DEFAULT, _inside(layer))
+    kh = pool.kernel[0]  # type: ignore[index]
+    pooled = pool.output_elements(batch)
+    stage_bits = pooled * kh * config.act_bits  # each pooled element: a read and a write per window row
+    c = lp.counts
+    counts = replace(c, output_sram_read_bits=c.output_sram_read_bits + stage_bits + pooled * config.act_bits,
+                     output_sram_write_bits=c.output_sram_write_bits + stage_bits)
+    runs = tuple(TileRun(n, ld, st, cy, ps) for n, ld, st, cy, ps in pool_runs(tiling, config))
+    return replace(lp, runs=runs, counts=counts, store_pass_cycles=pass_cycles(tiling))
 
 
 def residual_counts(counts: Counts, c_bytes: int) -> Counts:
@@ -442,6 +469,8 @@ def _plan_layer(layer: Layer, batch: int, config: AcceleratorConfig, context: La
     depthwise engine (``depthwise: engine`` or ``auto``), an unpadded average pool as the GEMM it is
     (:meth:`~codesign.workloads.layers.Pool.as_gemm_layer`), other pooling and element-wise layers on the
     vector unit."""
+    if context.pool is not None and isinstance(layer, Conv2d):
+        return plan_pooled(layer, context.pool, batch, config)
     lowered = gemm_layer(layer)
     b_planes = map_is_b(layer, lowered)
     if lowered is not None:

@@ -84,6 +84,8 @@ VEC_FIELDS = ("vec_b_stride_m", "vec_input1_offset", "vec_input2_offset", "vec_l
               "vec_input1_shift", "vec_input2_multiplier", "vec_input2_shift", "vec_output_multiplier",
               "vec_output_shift", "vec_output_offset", "vec_act_min", "vec_act_max")
 RES_FIELDS = ("res_base",)  # a residual add in the write-back only (flags bit 7: codesign.sim.fusion)
+#: a max pool in the write-back only (flags bit 11: codesign.sim.poolfuse)
+POOL_FIELDS = ("pl_kernel", "pl_pad", "pl_conv", "pl_out", "pl_row_bytes", "pl_image_bytes")
 CV_FIELDS = ("cv_out_w", "cv_dil", "cv_row_step", "cv_dil_step", "cv_lanes", "cv_a_block", "cv_c_block",
              "cv_top_words", "cv_a_tile_words")  # window mode only (codesign.sim.convplan)
 
@@ -400,6 +402,8 @@ class TilePlan(LoopNest):
     kt: int
     weights_outer: bool
     act_table: bool = field(default=False, kw_only=True)  # a table activation in the write-back (flags bit 10)
+    # a max pool in the write-back (flags bit 11, codesign.sim.poolfuse.PoolSpec): tiles of one output row
+    pool: object | None = field(default=None, kw_only=True)
 
     # -- counts -----------------------------------------------------------------------------------
     @property
@@ -477,9 +481,32 @@ class TilePlan(LoopNest):
 
     @property
     def dram_footprint_bytes(self) -> tuple[int, int, int]:
-        """Bytes the A, B, C regions take in DRAM."""
+        """Bytes the A, B, C regions take in DRAM (C: the pooled map with a pool in the write-back)."""
         s = self.strides_bytes
+        if self.pool is not None:
+            return s["a_g"] * self.n_gt, s["b_g"] * self.n_gt, self.pooled_bytes
         return s["a_g"] * self.n_gt, s["b_g"] * self.n_gt, s["c_g"] * self.n_gt
+
+    # -- a max pool in the write-back (codesign.sim.poolfuse) ------------------------------------
+    @property
+    def pooled_plane_bytes(self) -> int:
+        """DRAM bytes of one plane of the pooled map (``PH * PW`` words)."""
+        p = self.pool
+        assert p is not None
+        return p.ph * p.pw * self.beats_per_word[2] * self.bus_bytes  # type: ignore[attr-defined]
+
+    @property
+    def pooled_bytes(self) -> int:
+        """DRAM bytes of the pooled map: ``batch`` images of ``ceil(N / cols)`` planes."""
+        p = self.pool
+        assert p is not None
+        images = self.gemm.m // (p.oh * p.ow)  # type: ignore[attr-defined]
+        return images * ceil_div(self.gemm.n, self.geometry.cols) * self.pooled_plane_bytes
+
+    def pool_row(self, t: Tile) -> int:
+        """The convolution row of tile ``t`` (a tile is one row with a pool in the write-back)."""
+        p = self.pool
+        return (t.m0 // p.ow) % p.oh  # type: ignore[attr-defined]
 
     # -- the tile program -----------------------------------------------------------------------
     def tiles(self) -> Iterator[Tile]:
@@ -494,7 +521,15 @@ class TilePlan(LoopNest):
         ba, bb, bc = self.block_bytes(t.ms, t.ns, t.ks)
         load = t.gs * ((ba if t.load_a else 0) + (bb if t.load_b else 0))
         store = t.gs * bc if t.k0 + t.ks >= self.gemm.k else 0
+        if self.pool is not None and store:  # the pooled row the tile's row completes, if any
+            from codesign.sim.poolfuse import pooled_row_bytes
+
+            store = pooled_row_bytes(self) if self.pool.completes(self.pool_row(t)) else 0  # type: ignore[attr-defined]
         return load, store
+
+    def passes(self, t: Tile) -> bool:
+        """Whether tile ``t``'s store passes its output through a pool in the write-back (its last K tile)."""
+        return self.pool is not None and t.k0 + t.ks >= self.gemm.k
 
     def tile_runs(self, config: AcceleratorConfig) -> tuple[tuple[int, int, int, int], ...]:
         """Run-length encoded ``(count, load_bytes, store_bytes, compute_cycles)`` in execution order."""
@@ -515,7 +550,7 @@ class TilePlan(LoopNest):
             "m": g.m, "n": g.n, "k": g.k, "groups": g.repeats,
             "mt": self.mt, "nt": self.nt, "kt": self.kt, "gt": self.gt,
             "flags": int(self.a_reuse) | int(self.b_reuse) << 1 | int(self.weights_outer) << 2
-            | int(self.act_table and self.requantized) << 10,
+            | int(self.act_table and self.requantized) << 10 | int(self.pool is not None) << 11,
             "a_stride_g": s["a_g"], "a_stride_m": s["a_m"], "a_stride_k": s["a_k"],
             "b_stride_g": s["b_g"], "b_stride_n": s["b_n"], "b_stride_k": s["b_k"],
             "c_stride_g": s["c_g"], "c_stride_m": s["c_m"], "c_stride_n": s["c_n"],
@@ -528,8 +563,12 @@ class TilePlan(LoopNest):
             "dw_skew": 0, "dw_in_w": 0, "dw_pad": 0, "dw_kernel": 0,
             "dw_rows_00": 0, "dw_rows_01": 0, "dw_rows_10": 0, "dw_rows_11": 0,
             **{f: 0 for f in VEC_FIELDS},  # vector mode only (codesign.sim.vecplan)
-            **{f: 0 for f in CV_FIELDS}, **{f: 0 for f in RES_FIELDS},
+            **{f: 0 for f in CV_FIELDS}, **{f: 0 for f in RES_FIELDS}, **{f: 0 for f in POOL_FIELDS},
         }
+        if self.pool is not None:
+            from codesign.sim.poolfuse import pool_fields
+
+            d.update(pool_fields(self, c_base))
         for lm in (0, 1):
             for lk in (0, 1):
                 ms = self.last(g.m, self.mt) if lm else self.mt
@@ -582,20 +621,21 @@ def nest_tiles(sizes: tuple[int, int, int, int], tiles: tuple[int, int, int, int
                     i += 1
 
 
+def tile_costs(plan: TilePlan, config: AcceleratorConfig) -> Iterator[tuple[Tile, int, int, int]]:
+    """Each tile of ``plan`` in execution order with its ``(load_bytes, store_bytes, compute_cycles)``."""
+    cycles: dict[tuple[int, int, int, int], int] = {}
+    for tile in plan.tiles():
+        load, store = plan.tile_transfers(tile)
+        dims = (tile.gs, tile.ms, tile.ns, tile.ks)
+        cyc = cycles.get(dims)
+        if cyc is None:
+            cyc = cycles[dims] = tile_compute_cycles(config, *dims)
+        yield tile, load, store, cyc
+
+
 @lru_cache(maxsize=65536)
 def _tile_runs(plan: TilePlan, config: AcceleratorConfig) -> tuple[tuple[int, int, int, int], ...]:
-    cycles: dict[tuple[int, int, int, int], int] = {}
-
-    def each() -> Iterator[tuple[int, int, int]]:
-        for tile in plan.tiles():
-            load, store = plan.tile_transfers(tile)
-            dims = (tile.gs, tile.ms, tile.ns, tile.ks)
-            cyc = cycles.get(dims)
-            if cyc is None:
-                cyc = cycles[dims] = tile_compute_cycles(config, *dims)
-            yield load, store, cyc
-
-    return run_lengths(each())
+    return run_lengths((load, store, cyc) for _t, load, store, cyc in tile_costs(plan, config))
 
 
 def run_lengths(tiles: Iterable[tuple[int, int, int]]) -> tuple[tuple[int, int, int, int], ...]:
@@ -743,6 +783,8 @@ def _group_traffic(plan: TilePlan) -> tuple[int, int, int]:
     a = sum(plan.block_bytes(ms, 1, ks)[0] * cm * ck for ms, cm in mp for ks, ck in kp)
     b = sum(plan.block_bytes(1, ns, ks)[1] * cn * ck for ns, cn in np_ for ks, ck in kp)
     c = sum(plan.block_bytes(ms, ns, 1)[2] * cm * cn for ms, cm in mp for ns, cn in np_)
+    if plan.pool is not None:  # the pooled map (one group)
+        c = plan.pooled_bytes
     a_loads = 1 if plan.a_reuse else plan.n_nt
     b_loads = 1 if plan.b_reuse else plan.n_mt
     return a * a_loads, b * b_loads, c

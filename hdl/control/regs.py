@@ -51,7 +51,10 @@ DESCRIPTOR_FIELDS: tuple[tuple[str, str], ...] = (
               "write-back (each requantized output word goes through the vector unit's TABLE, the activation's "
               "2**act_bits entries read as the last table_words of the q_words words at q_base, act_bits each, "
               "packed from bit 0 of a word, and written into the unit in 2**act_bits cycles after the "
-              "requantization table; not with bit 7 or bit 4)"),
+              "requantization table; not with bit 7 or bit 4); bit 11: max pool in the write-back (a tile is one "
+              "output row of every channel; its store passes the requantized words through the pool stage and, "
+              "when the row ends a pooled row's window, writes that pooled row: pl_* fields, cv_c_block the "
+              "pooled planes' stride; not with bits 3, 4, 6, 7, 10)"),
     ("a_stride_g", "bytes between A blocks of consecutive group tiles"),
     ("a_stride_m", "bytes between A blocks of consecutive M tiles"),
     ("a_stride_k", "bytes between A blocks of consecutive K tiles"),
@@ -122,6 +125,13 @@ DESCRIPTOR_FIELDS: tuple[tuple[str, str], ...] = (
     ("vec_act_max", "vector: highest output"),
     ("res_base", "residual add (flags bit 7): byte address of the residual, laid out as C (its blocks at "
                  "res_base - c_base from C's)"),
+    # a max pool in the write-back (flags bit 11; sim.poolfuse): the pooled map goes to c_base as planes
+    ("pl_kernel", "pool: kernel height (7..0), width (15..8), stride height (23..16), width (31..24)"),
+    ("pl_pad", "pool: padding top (7..0), left (15..8)"),
+    ("pl_conv", "pool: the convolution output's height (15..0), width (31..16)"),
+    ("pl_out", "pool: the pooled map's height (15..0), width (31..16)"),
+    ("pl_row_bytes", "pool: bytes of one pooled row of a plane"),
+    ("pl_image_bytes", "pool: bytes of one image's pooled planes"),
 )
 
 #: bits of each counter (``_HI`` reads bits 39..32): 2**40 cycles are 92 minutes at 200 MHz, 2**40 bytes a
@@ -156,6 +166,9 @@ ERROR_BITS: tuple[tuple[str, str], ...] = (
     ("too_wide", "a descriptor field was written with bits above its width in this design (field_bits)"),
     ("act_unsupported", "table activation: no vector unit or requantizing write-back in this design, or "
                         "with the vector mode or a residual add, or q_words smaller than the activation table"),
+    ("pool_unsupported", "max pool in the write-back: no pool stage in this design, or with another mode, or a "
+                         "tile other than one output row (mt != the convolution's width) of every channel, or a "
+                         "pooled row wider than the stage holds"),
 )
 
 STATUS_BITS = (("busy", "running a layer"), ("done", "the last layer finished (cleared by start)"),
@@ -187,8 +200,9 @@ def _build() -> tuple[Register, ...]:
     return tuple(regs)
 
 
-MAP_VERSION = 7  # 5: write-only descriptor registers at field_bits widths, ERROR bit too_wide; 6: 40-bit counters;
-# 7: flags bit 10 (table activation), ERROR bit act_unsupported
+MAP_VERSION = 8  # 5: write-only descriptor registers at field_bits widths, ERROR bit too_wide; 6: 40-bit counters;
+# 7: flags bit 10 (table activation), ERROR bit act_unsupported; 8: flags bit 11 (max pool in the write-back),
+# pl_* fields, ERROR bit pool_unsupported
 REGISTERS: tuple[Register, ...] = _build()
 REGISTER_OFFSETS: dict[str, int] = {r.name: r.offset for r in REGISTERS}
 READABLE: tuple[str, ...] = tuple(r.name for r in REGISTERS if "r" in r.access)
@@ -196,7 +210,7 @@ REGS_ADDR_BITS = 9
 
 DIM_BITS = 24  # GEMM dimensions and tile sizes (m, n, k, groups, mt, nt, kt, gt): the tile iterator's counters
 ADDR_BITS = 32  # byte addresses and strides in DRAM (the AXI address)
-FLAGS_BITS = 11  # flags bits 10..0
+FLAGS_BITS = 12  # flags bits 11..0
 #: fields of at most 16 bits whatever the config: pixel widths and heights of depthwise and window mode
 #: (the engine's counters hold DW_DIM_BITS = 10, the window generator's 12: sim.dwplan, sim.convplan)
 #: and the window mode's pair of 8-bit dilations
@@ -232,6 +246,7 @@ def field_bits(config) -> dict[str, int]:
     """
     from codesign.sim.convplan import design_reason as win_reason
     from codesign.sim.dwplan import design_reason as dw_reason
+    from codesign.sim.poolfuse import design_reason as pool_reason
     from codesign.sim.tileplan import q_table_words
     from codesign.sim.vecplan import design_reason as vec_reason
 
@@ -239,12 +254,14 @@ def field_bits(config) -> dict[str, int]:
     vector = not vec_reason(config)
     windows = not win_reason(config)
     residual = vector and config.requantize
+    pool = not pool_reason(config)
     wb = words_bits(config)
     qb = q_table_words(config).bit_length()
     out: dict[str, int] = {}
     for name, _ in DESCRIPTOR_FIELDS:
         if ((name.startswith("dw_") and not (depthwise or windows)) or (name.startswith("vec_") and not vector)
                 or (name.startswith("cv_") and not windows) or (name.startswith("res_") and not residual)
+                or (name.startswith("pl_") and not pool)
                 or (name in _Q_FIELDS and not config.requantize)):
             bits = 0
         elif name in ("m", "n", "k", "groups", "mt", "nt", "kt", "gt", "c_nf_0", "c_nf_1"):
@@ -257,7 +274,7 @@ def field_bits(config) -> dict[str, int]:
             bits = qb
         elif name == "cv_lanes":
             bits = config.rows.bit_length()
-        elif name in _FIELDS_16:
+        elif name in _FIELDS_16 or name == "pl_pad":
             bits = 16
         else:
             bits = ADDR_BITS

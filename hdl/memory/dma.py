@@ -189,7 +189,7 @@ class DmaEngine(wiring.Component):
                  a_addr_bits: int, b_addr_bits: int, c_addr_bits: int, bpw: tuple[int, int, int],
                  q_word_bits: int = 0, q_addr_bits: int = 1, cols: int = 1, acc_bits: int = 32, out_bits: int = 0,
                  out_signed: bool = True, q_per_lane: bool = True, residual: bool = False, y_addr_bits: int = 1,
-                 post_latency: int = 0):
+                 post_latency: int = 0, pool: bool = False):
         self.bus_bytes = bus_bytes
         self.bus_bits = bus_bytes * 8
         self.word_bits = (a_word_bits, b_word_bits, c_word_bits)
@@ -209,7 +209,12 @@ class DmaEngine(wiring.Component):
         # requantized word through an outside pipeline of ``post_latency`` stages (the vector unit)
         self.residual = residual and self.requant
         self.post_latency = post_latency
+        # a max pool in the write-back (requantize only, codesign.sim.poolfuse): a write command is a pass
+        # (``wr_pass``: the requantized words to the pool stage, ``pool_*``, not the bus) or reads its words
+        # from the stage's rows (``wr_pool_src``: through the cuts unchanged)
+        self.pool = pool and self.requant
         yb = self.out_word_bits if self.residual else 1
+        pb = self.out_word_bits if self.pool else 1
         members = {
             **axi_master_members(self.bus_bits),
             # read command: Q range (requantize), A range, B range (blocks = 0: no range)
@@ -245,6 +250,8 @@ class DmaEngine(wiring.Component):
             "wr_post": In(1), "wr_y_word": In(y_addr_bits),
             "post_valid": Out(1), "post_x": Out(yb), "post_y": Out(yb),
             "post_out_valid": In(1), "post_out_data": In(yb),
+            "wr_pass": In(1), "wr_pool_src": In(1), "pool_start": Out(1), "pool_valid": Out(1),
+            "pool_data": Out(pb), "pool_rd_data": In(pb),
         }
         super().__init__(members)
 
@@ -481,7 +488,7 @@ class DmaEngine(wiring.Component):
         go = Signal(name="wr_start")
         m.d.sync += go.eq(accept)
         cmd = {n: Signal.like(getattr(self, f"wr_{n}"), name=f"wr_cmd_{n}")
-               for n in ("addr", "block_words", "blocks", "stride", "post")}  # the fetch state loads at accept
+               for n in ("addr", "block_words", "blocks", "stride", "post", "pass", "pool_src")}  # loaded at accept
         with m.If(accept):
             m.d.sync += [busy.eq(1), *(cmd[n].eq(getattr(self, f"wr_{n}")) for n in cmd)]
         pc = self.bpw_out
@@ -500,8 +507,10 @@ class DmaEngine(wiring.Component):
         m.d.comb += c_beats.eq(cmd["block_words"] * pc)
         beat_in_burst = Signal(BLOCK_BEAT_BITS + 4)
         m.d.comb += self.m_axi_wlast.eq(beat_in_burst + 1 == wq.len_beats)
+        pass_on = cmd["pass"] if self.pool else Const(0, 1)  # the command is a pass: no bus
+        m.d.comb += self.pool_start.eq(accept & self.wr_pass if self.pool else 0)
         with m.If(go):
-            m.d.sync += [aw_active.eq(1), w_active.eq(1), bursts_out.eq(0), sub.eq(0),
+            m.d.sync += [aw_active.eq(~pass_on), w_active.eq(~pass_on), bursts_out.eq(0), sub.eq(0),
                          beat_in_burst.eq(0), aw.load(cmd["addr"], c_beats, cmd["blocks"], cmd["stride"]),
                          wq.load(cmd["addr"], c_beats, cmd["blocks"], cmd["stride"])]
         # the word fetch: output-buffer word (and its table word) in the order of the blocks
@@ -518,6 +527,7 @@ class DmaEngine(wiring.Component):
         # fields and the registers runs into the table index's compares and adds (the 4x4 WS top's critical
         # path on ECP5 once the PEs' multipliers were registered: ``go`` through that choice, the chunk
         # compares and the index add, 12.7 ns).
+        pass_last_sig = Signal(name="pass_last")  # a pass's last word is in the pool stage's rows
         if not self.requant:
             fetch = Signal()
             m.d.comb += [fetch.eq(f_more & free & busy),
@@ -533,7 +543,7 @@ class DmaEngine(wiring.Component):
             s1 = Signal()  # the buffers' read registers hold a word (and its table word)
             take = Signal()  # stage 1 -> the data register (or the post pipeline)
             credit = Signal(name="wb_credit")  # the pipeline's queue has room for every word in flight
-            m.d.comb += take.eq(s1 & credit)
+            m.d.comb += take.eq(s1 & (credit | pass_on))  # (a pass's words go to the stage, which never waits)
             m.d.comb += fetch.eq(f_more & busy & (~s1 | take))
             q_idx, q_blk = Signal(BLOCK_BEAT_BITS), Signal(BLOCK_BEAT_BITS)
             run, nf = Signal(BLOCK_BEAT_BITS), Signal(BLOCK_BEAT_BITS)
@@ -584,8 +594,26 @@ class DmaEngine(wiring.Component):
                 lanes.append(requantize_lane(acc, entry, zp, lo, hi, ob, bounds, stage=_stager(m, f"rq{i}")))
             valid = Signal(REQUANT_STAGES, name="rq_valid")  # a word in each cut
             m.d.sync += valid.eq(Cat(take, valid[:-1]))
-            self._queue(m, cmd, go, accept, fetch, free, fire, last_sub, take, credit, Cat(*lanes), valid[-1], word_out,
-                        w_valid)
+            requantized = Cat(*lanes)
+            if self.pool:
+                # a pass ends when its last word is in the stage's rows: the stage's latency after the cuts
+                from codesign.hdl.engines.pool import LATENCY_CYCLES as POOL_LATENCY
+
+                s1_last = Signal(name="wb_s1_last")  # stage 1 holds the command's last word
+                with m.If(fetch):
+                    m.d.sync += s1_last.eq(f_end & (f_blocks == 0))
+                tail = Signal(REQUANT_STAGES + POOL_LATENCY, name="pass_tail")
+                m.d.sync += tail.eq(Cat(take & s1_last & pass_on, tail[:-1]))
+                m.d.comb += pass_last_sig.eq(tail[-1])
+                m.d.comb += [self.pool_valid.eq(valid[-1] & pass_on), self.pool_data.eq(requantized)]
+                p_late = self.pool_rd_data  # a word of the stage's rows, delayed as an accumulator through the cuts
+                for j in range(REQUANT_STAGES):
+                    p_next = Signal.like(self.pool_rd_data, name=f"rq_p{j}")
+                    m.d.sync += p_next.eq(p_late)
+                    p_late = p_next
+                requantized = Mux(cmd["pool_src"], p_late, requantized)
+            self._queue(m, cmd, go, accept, fetch, free, fire, last_sub, take & ~pass_on, credit, requantized,
+                        valid[-1] & ~pass_on, word_out, w_valid)
         with m.If(accept):  # before the first fetch: block 0's first word, the blocks after it
             m.d.sync += [f_word.eq(self.wr_word), f_left.eq(self.wr_block_words), f_blocks.eq(self.wr_blocks - 1),
                          f_more.eq(1), f_end.eq(self.wr_block_words == 1), bw_one.eq(self.wr_block_words == 1)]
@@ -617,7 +645,8 @@ class DmaEngine(wiring.Component):
             with m.Else():
                 m.d.sync += beat_in_burst.eq(beat_in_burst + 1)
         last = Signal()
-        m.d.comb += [last.eq(b_fire & ~aw_active & ~w_active & (bursts_out == 1)), self.wr_last.eq(last)]
+        m.d.comb += [last.eq((b_fire & ~aw_active & ~w_active & (bursts_out == 1)) | pass_last_sig),
+                     self.wr_last.eq(last)]
         with m.If(last):
             m.d.sync += busy.eq(0)
 

@@ -63,14 +63,13 @@ def test_chain_from_one_start():
     net = chain()
     kinds = [type(s.plan).__name__ for s in program_steps(net, config)]
     assert kinds == ["TilePlan", "DwPlan", "WinPlan", "TilePlan", "TilePlan"]
-    # the descriptor (73 fields: 292 bytes) in 73 beats of 4 bytes, 40 counter bytes in 10 beats, latency 8,
-    # 4 bytes a cycle. First record: the fetch's address 1 + 8 + 73 beats (each loaded as it comes), 2 to start
-    # (the CTRL write, the layer's decision on its registered checks) = 84. Between layers: 1 cycle sees done, then
+    # the descriptor (79 fields: 316 bytes) in 79 beats of 4 bytes, 40 counter bytes in 10 beats, latency 8,
+    # 4 bytes a cycle. First record: the fetch's address 1 + 8 + 79 beats (each loaded as it comes), 2 to start
+    # (the CTRL write, the layer's decision on its registered checks) = 90. Between layers: 1 cycle sees done, then
     # the counter write's 10 data cycles (0..9) and the next fetch (its address in cycle 0, its first beat due in
-    # cycle 1 + 8 = 9: the write has that cycle, the beats come in 10..82), the write's response in cycle 10 + 8 = 18,
-    # long before: 1 + (1 + 8 + 1 + 73) + 2 = 86 (the write costs the fetch 1 cycle). Last record: 1 + 10 + 8 + 1 = 20
-    # (the write alone). 5 layers: 84 + 4 x 86 + 20 = 448, against 5 x 176 = 880 with a field loaded a cycle, the
-    # write before the fetch and no decision cycle.
+    # cycle 1 + 8 = 9: the write has that cycle, the beats come in 10..88), the write's response in cycle 10 + 8 = 18,
+    # long before: 1 + (1 + 8 + 1 + 79) + 2 = 92 (the write costs the fetch 1 cycle). Last record: 1 + 10 + 8 + 1 = 20
+    # (the write alone). 5 layers: 90 + 4 x 92 + 20 = 478.
     fields = len(DESCRIPTOR_FIELDS)
     assert (first_record_cycles(config), layer_overhead_cycles(config), last_record_cycles(config)) == (
         1 + 8 + fields + 2, 1 + (1 + 8 + 1 + fields) + 2, 1 + 10 + 8 + 1)
@@ -98,8 +97,8 @@ def test_chain_with_short_latency(latency, bw):
     + the write's ``Dw`` cycles + the fetch's ``Dr`` + 2 (start, decision) when the fetch's first beat is due before the
     write is over (``1 + latency <= Dw``), else 1 + (1 + latency + Dr) + 2."""
     config = AcceleratorConfig(**{**BASE, "dram_latency_cycles": latency, "dram_bytes_per_cycle": bw})
-    read, write = {4: (73, 10), 16: (19, 3), 12: (26, 4)}[bw]  # ceil(292 / 4), ceil(40 / 4); 304 / 16, 48 / 16, ...
-    assert len(DESCRIPTOR_FIELDS) == 73
+    read, write = {4: (79, 10), 16: (20, 3), 12: (27, 4)}[bw]  # ceil(316 / 4), ceil(40 / 4); 320 / 16, 48 / 16, ...
+    assert len(DESCRIPTOR_FIELDS) == 79
     expected = 1 + (write + read if 1 + latency <= write else 1 + latency + read) + 2
     assert layer_overhead_cycles(config) == expected
     v = verify_program(chain(), config, seed=7)
@@ -126,13 +125,16 @@ def test_chain_with_table_activations():
     assert v.rtl_cycles == v.sim_cycles == sim.program_cycles
 
 
-def test_chain_with_a_max_pool():
-    """A max pool on the depthwise engine between the convolution and the depthwise layer: planes in, planes
-    out, its maxima through the write-back's identity table."""
-    config = AcceleratorConfig(**BASE)  # type: ignore[arg-type]
+@pytest.mark.parametrize("pool_writeback", [False, True])
+def test_chain_with_a_max_pool(pool_writeback):
+    """A max pool between the convolution and the depthwise layer: on the depthwise engine (planes in, planes
+    out, its maxima through the write-back's identity table), or in the convolution's write-back (its record
+    writes the pooled planes the depthwise layer reads)."""
+    config = AcceleratorConfig(**{**BASE, "pool_writeback": pool_writeback})  # type: ignore[arg-type]
     net = chain(h=9, w=8, max_pool=True)
     steps = program_steps(net, config)
-    assert [s.layer.name for s in steps] == ["conv", "maxpool", "dw", "pw", "pool", "fc"]
+    names = ["conv", "dw", "pw", "pool", "fc"] if pool_writeback else ["conv", "maxpool", "dw", "pw", "pool", "fc"]
+    assert [s.layer.name for s in steps] == names
     v = verify_program(net, config, seed=5)
     assert v.outputs_match and all(r.ok for r in v.layers)
     assert v.rtl_cycles == v.sim_cycles == simulate_network(net, config).program_cycles

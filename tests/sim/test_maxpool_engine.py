@@ -44,14 +44,20 @@ def test_resnet18_maxpool_on_the_engine_closed_form() -> None:
 
 
 def test_resnet18_is_buildable_on_32x32() -> None:
-    """Every ResNet-18 layer on 32x32 runs on built hardware now (the max pool on the depthwise engine);
-    without the engine (``depthwise: array``) the max pool is the model-only vector unit's again."""
+    """Every ResNet-18 layer on 32x32 runs on built hardware: the max pool in the stem's write-back
+    (``sim.poolfuse``), or with ``pool_writeback: false`` on the depthwise engine; without either
+    (``depthwise: array``) the max pool is the model-only vector unit's again."""
     net = zoo.get("resnet18")
     r = simulate_network(net, AcceleratorConfig(rows=32, cols=32), engine="closed_form")
     assert r.model_only == "" and all(lr.model_only == "" for lr in r.layers)
     mp = next(lr for lr in r.layers if lr.layer == "maxpool")
+    assert (mp.fused_into, mp.cycles, mp.counts.vector_ops) == ("conv1", 0, RESNET_MAXPOOL.vector_ops())
+    alone = simulate_network(net, AcceleratorConfig(rows=32, cols=32, pool_writeback=False), engine="closed_form")
+    assert alone.model_only == ""
+    mp = next(lr for lr in alone.layers if lr.layer == "maxpool")
     assert mp.compute_cycles == 29_008
-    array = simulate_network(net, AcceleratorConfig(rows=32, cols=32, depthwise="array"), engine="closed_form")
+    array = simulate_network(net, AcceleratorConfig(rows=32, cols=32, depthwise="array", pool_writeback=False),
+                             engine="closed_form")
     assert array.model_only == VECTOR_REASON
 
 
