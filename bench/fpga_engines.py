@@ -5,7 +5,7 @@ synthesis flow (:func:`codesign.hdl.fpga.synth_verilog`: Yosys from PyPI, behind
 wrapper as the accelerator tops; synthesis estimate, or nextpnr with ``--pnr``).
 
     python bench/fpga_engines.py [--target ecp5-85k] [--pnr] [--cases 8:3 16:3 8:5] [--vector-lanes 4 8]
-                                 [--merge]
+                                 [--pool 8:64 32:256] [--merge]
 
 Writes ``bench/results/fpga_engines.csv``, ``.json`` and ``.md``; ``--merge`` replaces the rows it runs in
 the existing results and keeps the others (``--cases`` with no value runs only the vector unit rows). On
@@ -56,6 +56,22 @@ def vector_row(lanes: int, target: str, pnr: bool) -> dict[str, object]:
             "fmax_mhz": r.fmax_mhz, "synth_seconds": round(r.synth_seconds, 1)}
 
 
+def pool_row(lanes: int, depth: int, target: str, pnr: bool) -> dict[str, object]:
+    """The write-back's pool stage (``hdl.engines.pool``): ``lanes`` 8-bit lanes, two rows of ``depth`` words."""
+    from amaranth.back import verilog
+
+    from codesign.hdl.engines.pool import PoolStage
+    from codesign.hdl.fpga import synth_verilog
+
+    top = f"codesign_pool_l{lanes}_d{depth}"
+    text = verilog.convert(PoolStage(lanes=lanes, bits=8, signed_values=True, depth=depth), name=top, emit_src=False)
+    r = synth_verilog(top, text, target, pnr=pnr, target_mhz=100.0)
+    return {"engine": f"pool stage (2 rows of {depth} words)", "lanes": lanes, "kernel_max": "", "requantize": "",
+            "multipliers": 0, "line_buffer_bits": 2 * depth * lanes * 8, "target": target, "luts": r.luts,
+            "ffs": r.ffs, "dsps": r.dsps, "brams": r.brams, "fits": r.fits, "fit_basis": r.fit_basis,
+            "fmax_mhz": r.fmax_mhz, "synth_seconds": round(r.synth_seconds, 1)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--target", default="ecp5-85k")
@@ -64,6 +80,8 @@ def main() -> None:
                     help="lanes:kernel_max[:rq] (rq: the requantizing write-back)")
     ap.add_argument("--width", type=int, default=128, help="padded input width the line buffers hold")
     ap.add_argument("--vector-lanes", type=int, nargs="*", default=[4, 8], help="vector unit rows")
+    ap.add_argument("--pool", nargs="*", default=[], metavar="LANES:DEPTH",
+                    help="pool stage rows (lanes:words a row; the 32x32 default design's is 32:256)")
     ap.add_argument("--out", default="fpga_engines", help="results name under bench/results")
     ap.add_argument("--merge", action="store_true", help="keep the other rows of the existing results")
     args = ap.parse_args()
@@ -76,9 +94,13 @@ def main() -> None:
     for lanes in args.vector_lanes:
         rows.append(vector_row(lanes, args.target, args.pnr))
         print(rows[-1], flush=True)
+    for case in args.pool:
+        lanes, depth = (int(x) for x in case.split(":"))
+        rows.append(pool_row(lanes, depth, args.target, args.pnr))
+        print(rows[-1], flush=True)
     cmd = (f"`python bench/fpga_engines.py --target {args.target}{' --pnr' if args.pnr else ''} --cases"
            f"{''.join(' ' + c for c in args.cases)} --vector-lanes {' '.join(map(str, args.vector_lanes))} "
-           f"--out {args.out}"
+           f"{'--pool ' + ' '.join(args.pool) + ' ' if args.pool else ''}--out {args.out}"
            f"{' --merge' if args.merge else ''}`")
     cmds = [cmd]
     out = RESULTS / args.out
