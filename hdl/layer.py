@@ -538,7 +538,7 @@ class LayerAccelerator(wiring.Component):
                 with m.State("PASS"):  # the tile's words through the pool stage, then its pooled row if it ends one
                     with m.If(dma.wr_last):
                         m.d.comb += pool.finish.eq(1)
-                        with m.If(pool.final):
+                        with m.If(pool.row_done):
                             m.next = "POOLW"
                         with m.Else():
                             retire()

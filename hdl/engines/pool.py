@@ -15,7 +15,7 @@ stage pools them on the way:
 
 The control starts a pass (``start``: the row's roles are fixed then from the rows seen) and ends it
 (``finish``, once the pass's last word is in memory). A pass on the last row of a pooled row's window
-raises ``final`` (from the cycle after ``start``); at ``finish`` the completed row's slot and DRAM address
+raises ``row_done`` (from the cycle after ``start``); at ``finish`` the completed row's slot and DRAM address
 (``done_slot``, ``done_addr``) are kept for its write, which reads the slot through ``rd_*`` while no pass
 runs (``{slot, word}`` addresses, one-cycle reads that hold their word while ``rd_en`` is low). Padding
 never wins: the windows are clipped to the map. Rows and columns after the last window are passed over.
@@ -44,7 +44,7 @@ class PoolStage(wiring.Component):
             "row_bytes": In(32), "image_bytes": In(32), "base": In(32),
             "init": In(1), "start": In(1), "finish": In(1),
             "in_valid": In(1), "in_data": In(self.word_bits),
-            "final": Out(1), "done_slot": Out(1), "done_addr": Out(32),
+            "row_done": Out(1), "done_slot": Out(1), "done_addr": Out(32),
             "rd_addr": In(self.abits + 1), "rd_en": In(1), "rd_data": Out(self.word_bits),
         })
 
@@ -115,7 +115,7 @@ class PoolStage(wiring.Component):
         img_addr, row_addr = Signal(32), Signal(32)
         f_act, f_first_c, f_in_n, f_first_n, f_final = (Signal(name=f"pool_{x}") for x in
                                                         ("act", "first_c", "in_n", "first_n", "final"))
-        m.d.comb += self.final.eq(f_final)
+        m.d.comb += self.row_done.eq(f_final)
         with m.If(self.init):
             m.d.sync += [r.eq(0), py.eq(0), cur.eq(0), cur_v.eq(0), nxt_v.eq(0),
                          start_n.eq(self.sh.as_signed() - self.pt.as_signed()),

@@ -66,7 +66,7 @@ def run_stage(x: np.ndarray, kernel, stride, pad, signed: bool, gaps: bool, seed
                         await ctx.tick()
                         ctx.set(dut.in_valid, 0)
                 await ctx.tick().repeat(LATENCY_CYCLES - 1)
-                final = ctx.get(dut.final)
+                final = ctx.get(dut.row_done)
                 assert final == spec.completes(r), (g, r)
                 ctx.set(dut.finish, 1)
                 await ctx.tick()
