@@ -73,6 +73,9 @@ def add_config_flags(parser: argparse.ArgumentParser, *, gating_flag: bool = Fal
     g.add_argument("--no-conv-windows", dest="conv_windows", action="store_false", default=None,
                    help="convolutions read im2col laid out by the host (default: feature maps read in place, "
                         "windows made on chip where the design builds them; conv_windows: false in the config)")
+    g.add_argument("--no-pool-writeback", dest="pool_writeback", action="store_false", default=None,
+                   help="a max pool after a stem runs as a layer of its own (default: in the stem's write-back, "
+                        "where the design builds the pool stage; pool_writeback: false in the config)")
 
 
 def _typed(flag: str, typ: type) -> Any:
@@ -103,6 +106,8 @@ def config_from_args(args: argparse.Namespace, **defaults: Any) -> AcceleratorCo
         overrides["requantize"] = bool(args.requantize)
     if getattr(args, "conv_windows", None) is not None:
         overrides["conv_windows"] = bool(args.conv_windows)
+    if getattr(args, "pool_writeback", None) is not None:
+        overrides["pool_writeback"] = bool(args.pool_writeback)
     where = "config"
     base = dict(defaults)
     if getattr(args, "config", None):

@@ -152,3 +152,20 @@ def test_yaml_matmul_by_operand_shapes(tmp_path: Path) -> None:
     layer = read_network_yaml(f).layers[0]
     assert (layer.m, layer.k, layer.n, layer.heads) == (64, 32, 128, 4)
     assert layer.macs(1) == 64 * 32 * 128 * 4
+
+
+def test_no_pool_writeback_runs_the_pool_alone(capsys: pytest.CaptureFixture[str]) -> None:
+    """ResNet-18 on 32x32: by default the max pool runs in the stem's write-back, so the stem's 802,816-byte
+    output (64 x 112 x 112 bytes) is never written and the pool's 896,512 bytes never read; the flag puts the
+    pool back on the depthwise engine."""
+    runs = {}
+    for flags in ((), ("--no-pool-writeback",)):
+        status, out, err = cli(capsys, "simulate", "-w", "resnet18", "--rows", "32", "--cols", "32", *flags, "-q")
+        assert status == 0 and err == ""
+        m = re.search(r"cycles ([\d,]+) .*DRAM traffic [\d.]+ MB: read ([\d,]+) bytes, written ([\d,]+) bytes", out,
+                      re.S)
+        assert m is not None
+        runs[bool(flags)] = [int(g.replace(",", "")) for g in m.groups()]
+    (c_fused, r_fused, w_fused), (c_alone, r_alone, w_alone) = runs[False], runs[True]
+    assert w_alone - w_fused == 802_816 and r_alone - r_fused == 896_512
+    assert c_fused < c_alone
