@@ -118,3 +118,11 @@ def test_bad_pool_descriptors_refused() -> None:
         check_descriptor(desc, HardwarePlan(core_config(config(pool_writeback=False))), plan)
     assert "pool_writeback is false" in pair_reason(conv, pool, 1, config(pool_writeback=False))
     assert np.all(desc["pl_out"] == (pool.out_h | pool.out_w << 16))
+
+
+def test_int4_unsigned_activations() -> None:
+    """4-bit weights and unsigned 4-bit activations: the stage's lanes are 4 bits wide and compare unsigned (a
+    15 is the largest), two 2x2/2 pools and ResNet's."""
+    cfg = config(weight_bits=4, act_bits=4, act_signed=False)
+    check(cfg, [pair("u4", 3, 8, (11, 9), 3, 1, 1, ((2, 2), (2, 2), (0, 0))),
+                pair("u4s", 2, 12, (14, 10), 5, 2, 2, ((3, 3), (2, 2), (1, 1)))])
