@@ -40,10 +40,14 @@ decided in the cycle after the pass. The pass holds no bus: the reads go on besi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from codesign.sim.config import AcceleratorConfig, Dataflow
 from codesign.sim.timing import ceil_div
 from codesign.workloads.layers import Conv2d, Layer, Pool, PoolKind
+
+if TYPE_CHECKING:
+    from codesign.sim.tileplan import TilePlan
 
 #: from a store's decision to the pass's end besides its words: the command register, the last word's
 #: buffer read, the requantization's cuts (tileplan.REQUANT_STAGES) and the stage's
@@ -139,7 +143,7 @@ def pair_reason(conv: Layer, pool: Layer, batch: int, config: AcceleratorConfig)
     return ""
 
 
-def plan_fused(conv: Conv2d, pool: Pool, batch: int, config: AcceleratorConfig):  # type: ignore[no-untyped-def]
+def plan_fused(conv: Conv2d, pool: Pool, batch: int, config: AcceleratorConfig) -> TilePlan | None:
     """The GEMM plan of ``conv`` with ``pool`` in its write-back (tiles of one output row and every channel,
     the largest K tile that fits, the loop order with the fewer DRAM bytes), or None when none fits."""
     from dataclasses import replace
@@ -155,7 +159,7 @@ def plan_fused(conv: Conv2d, pool: Pool, batch: int, config: AcceleratorConfig):
     kt = g.k
     while True:
         plans = [replace(plan_with(g, config, 1, ow, g.n, kt, wo), pool=spec) for wo in (True, False)]
-        fitting = [p for p in plans if plan_fits(p) and _stage_fits(p)]
+        fitting = [p for p in plans if plan_fits(p) and _stage_fits(p, config)]
         if fitting:
             return min(fitting, key=lambda p: (plan_dram_bytes(p), not p.weights_outer))
         if kt == 1:
@@ -163,31 +167,35 @@ def plan_fused(conv: Conv2d, pool: Pool, batch: int, config: AcceleratorConfig):
         kt = _shrink(kt, config.rows)
 
 
-def stage_words(plan) -> int:  # type: ignore[no-untyped-def]
-    """Words of one row of pooled maxima in the stage's memory: the output slot's words (a power of two)."""
-    return 1 << max(0, (plan.slot_words[2] - 1).bit_length())
+def stage_words(config: AcceleratorConfig, plan: TilePlan) -> int:
+    """Words of one row of pooled maxima in the pool stage: half the output buffer's address space (the
+    hardware's ``hdl.layer.pool_stage_words``)."""
+    depth = config.output_sram_bytes * 8 // plan.geometry.c_word_bits
+    return 1 << (max(1, (depth - 1).bit_length()) - 1)
 
 
-def _stage_fits(plan) -> bool:  # type: ignore[no-untyped-def]
-    planes = ceil_div(plan.gemm.n, plan.geometry.cols)
-    return planes * plan.pool.pw <= plan.slot_words[2]
+def _stage_fits(plan: TilePlan, config: AcceleratorConfig) -> bool:
+    assert plan.pool is not None
+    return ceil_div(plan.gemm.n, plan.geometry.cols) * plan.pool.pw <= stage_words(config, plan)
 
 
-def pooled_row_bytes(plan) -> int:  # type: ignore[no-untyped-def]
+def pooled_row_bytes(plan: TilePlan) -> int:
     """DRAM bytes of one pooled row of every plane."""
     planes = ceil_div(plan.gemm.n, plan.geometry.cols)
+    assert plan.pool is not None
     return planes * plan.pool.pw * plan.beats_per_word[2] * plan.bus_bytes
 
 
-def pass_cycles(plan) -> int:  # type: ignore[no-untyped-def]
+def pass_cycles(plan: TilePlan) -> int:
     """Cycles of a tile's pass: :data:`POOL_PASS_OVERHEAD_CYCLES` and one a word of the tile's output."""
     planes = ceil_div(plan.gemm.n, plan.geometry.cols)
     return POOL_PASS_OVERHEAD_CYCLES + planes * plan.mt
 
 
-def pool_fields(plan, c_base: int) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def pool_fields(plan: TilePlan, c_base: int) -> dict[str, int]:
     """The descriptor's pool fields (``pl_*``) and the pooled planes' stride (``cv_c_block``)."""
     p = plan.pool
+    assert p is not None
     planes = ceil_div(plan.gemm.n, plan.geometry.cols)
     return {
         "pl_kernel": p.kh | p.kw << 8 | p.sh << 16 | p.sw << 24, "pl_pad": p.pt | p.pl << 8,
@@ -199,7 +207,7 @@ def pool_fields(plan, c_base: int) -> dict[str, int]:  # type: ignore[no-untyped
     }
 
 
-def pool_runs(plan, config: AcceleratorConfig) -> tuple[tuple[int, int, int, int, bool], ...]:  # type: ignore[no-untyped-def]
+def pool_runs(plan: TilePlan, config: AcceleratorConfig) -> tuple[tuple[int, int, int, int, bool], ...]:
     """Run-length encoded ``(count, load_bytes, store_bytes, compute_cycles, passes)`` in execution order."""
     from codesign.sim.tileplan import tile_costs
 

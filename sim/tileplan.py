@@ -52,6 +52,7 @@ from functools import cached_property, lru_cache
 
 from codesign.errors import ConfigError
 from codesign.sim.config import AcceleratorConfig, Dataflow
+from codesign.sim.poolfuse import PoolSpec
 from codesign.sim.timing import ceil_div, native_gemm_cycles
 from codesign.workloads.layers import GemmShape
 
@@ -403,7 +404,7 @@ class TilePlan(LoopNest):
     weights_outer: bool
     act_table: bool = field(default=False, kw_only=True)  # a table activation in the write-back (flags bit 10)
     # a max pool in the write-back (flags bit 11, codesign.sim.poolfuse.PoolSpec): tiles of one output row
-    pool: object | None = field(default=None, kw_only=True)
+    pool: PoolSpec | None = field(default=None, kw_only=True)
 
     # -- counts -----------------------------------------------------------------------------------
     @property
@@ -493,20 +494,21 @@ class TilePlan(LoopNest):
         """DRAM bytes of one plane of the pooled map (``PH * PW`` words)."""
         p = self.pool
         assert p is not None
-        return p.ph * p.pw * self.beats_per_word[2] * self.bus_bytes  # type: ignore[attr-defined]
+        return p.ph * p.pw * self.beats_per_word[2] * self.bus_bytes
 
     @property
     def pooled_bytes(self) -> int:
         """DRAM bytes of the pooled map: ``batch`` images of ``ceil(N / cols)`` planes."""
         p = self.pool
         assert p is not None
-        images = self.gemm.m // (p.oh * p.ow)  # type: ignore[attr-defined]
+        images = self.gemm.m // (p.oh * p.ow)
         return images * ceil_div(self.gemm.n, self.geometry.cols) * self.pooled_plane_bytes
 
     def pool_row(self, t: Tile) -> int:
         """The convolution row of tile ``t`` (a tile is one row with a pool in the write-back)."""
         p = self.pool
-        return (t.m0 // p.ow) % p.oh  # type: ignore[attr-defined]
+        assert p is not None
+        return (t.m0 // p.ow) % p.oh
 
     # -- the tile program -----------------------------------------------------------------------
     def tiles(self) -> Iterator[Tile]:
@@ -524,7 +526,7 @@ class TilePlan(LoopNest):
         if self.pool is not None and store:  # the pooled row the tile's row completes, if any
             from codesign.sim.poolfuse import pooled_row_bytes
 
-            store = pooled_row_bytes(self) if self.pool.completes(self.pool_row(t)) else 0  # type: ignore[attr-defined]
+            store = pooled_row_bytes(self) if self.pool.completes(self.pool_row(t)) else 0
         return load, store
 
     def passes(self, t: Tile) -> bool:

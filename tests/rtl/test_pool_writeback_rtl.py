@@ -26,13 +26,14 @@ import pytest
 from codesign.errors import ConfigError
 from codesign.hdl.bench.runner import default_simulator, simulator_available
 from codesign.hdl.host import check_descriptor
+from codesign.hdl.layer import pool_stage_words
 from codesign.hdl.plan import HardwarePlan, core_config
 from codesign.hdl.verify import hardware_layer, verify_layers
 from codesign.sim.config import AcceleratorConfig
 from codesign.sim.engine import simulate_layer
 from codesign.sim.fusion import DEFAULT
 from codesign.sim.mapping import plan_layer
-from codesign.sim.poolfuse import pair_reason
+from codesign.sim.poolfuse import pair_reason, stage_words
 from codesign.workloads.layers import Conv2d, Pool
 from codesign.workloads.tensors import layer_operands
 
@@ -118,6 +119,9 @@ def test_bad_pool_descriptors_refused() -> None:
         check_descriptor(desc, HardwarePlan(core_config(config(pool_writeback=False))), plan)
     assert "pool_writeback is false" in pair_reason(conv, pool, 1, config(pool_writeback=False))
     assert np.all(desc["pl_out"] == (pool.out_h | pool.out_w << 16))
+    # the simulator's pool stage is the hardware's (half the output buffer's address space a row)
+    for c in (cfg, config(output_sram_bytes=3072), config(double_buffered=False, output_sram_bytes=6144)):
+        assert pool_stage_words(c) == stage_words(c, plan)
 
 
 def test_int4_unsigned_activations() -> None:
