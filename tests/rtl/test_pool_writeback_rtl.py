@@ -130,3 +130,11 @@ def test_int4_unsigned_activations() -> None:
     cfg = config(weight_bits=4, act_bits=4, act_signed=False)
     check(cfg, [pair("u4", 3, 8, (11, 9), 3, 1, 1, ((2, 2), (2, 2), (0, 0))),
                 pair("u4s", 2, 12, (14, 10), 5, 2, 2, ((3, 3), (2, 2), (1, 1)))])
+
+
+def test_single_buffered_starved_bus() -> None:
+    """One slot of each buffer (a tile's compute waits for the previous tile's pass and pooled row) and a
+    bus of 1 byte a cycle with latency 30 (the pass is short against the write; the reads take the cycles the
+    writes leave)."""
+    cfg = config(double_buffered=False, dram_bytes_per_cycle=1, dram_latency_cycles=30)
+    check(cfg, [pair("sb", 3, 8, (9, 11), 3, 2, 1, ((3, 3), (2, 2), (1, 1)))])
