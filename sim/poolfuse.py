@@ -43,16 +43,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from codesign.sim.config import AcceleratorConfig, Dataflow
+from codesign.sim.tileplan import REQUANT_STAGES
 from codesign.sim.timing import ceil_div
 from codesign.workloads.layers import Conv2d, Layer, Pool, PoolKind
 
 if TYPE_CHECKING:
     from codesign.sim.tileplan import TilePlan
 
+#: cycles from a word in the pool stage to its window's maximum in the stage's rows (hdl.engines.pool.LATENCY_CYCLES)
+POOL_STAGE_LATENCY_CYCLES = 3
 #: from a store's decision to the pass's end besides its words: the command register, the last word's
 #: buffer read, the requantization's cuts (tileplan.REQUANT_STAGES) and the stage's
-#: (hdl.engines.pool.LATENCY_CYCLES: its maximum in the stage's rows)
-POOL_PASS_OVERHEAD_CYCLES = 9
+POOL_PASS_OVERHEAD_CYCLES = 2 + REQUANT_STAGES + POOL_STAGE_LATENCY_CYCLES
 POOL_DIM_MAX = 4095  # rows and columns the stage's counters hold (12 bits)
 
 

@@ -49,12 +49,15 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING
 
 from codesign.errors import ConfigError
 from codesign.sim.config import AcceleratorConfig, Dataflow
-from codesign.sim.poolfuse import PoolSpec
 from codesign.sim.timing import ceil_div, native_gemm_cycles
 from codesign.workloads.layers import GemmShape
+
+if TYPE_CHECKING:
+    from codesign.sim.poolfuse import PoolSpec
 
 DMA_READ_OVERHEAD_CYCLES = 3  # the sequencer's decision, the DMA's command register (hdl.memory.dma), the first
 # read address
