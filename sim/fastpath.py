@@ -56,7 +56,7 @@ from codesign.sim.tileplan import (
     WRITEBACK_ADD_CYCLES,
     bus_bytes,
 )
-from codesign.workloads.layers import Layer, Network, Pool
+from codesign.workloads.layers import Layer, Network, Pool, PoolKind
 
 I64 = np.int64
 Arr = np.ndarray
@@ -1468,6 +1468,7 @@ def evaluate_network(network: Network, configs: Sequence[AcceleratorConfig]) -> 
     """``simulate_network(network, config, engine="closed_form").summary()`` of each config (the
     keys a sweep row takes), or None where the fast path declines the point."""
     out: list[Summary | None] = [None] * len(configs)
+    has_max_pool = any(isinstance(ly, Pool) and ly.op is PoolKind.MAX for ly in network.layers)
     by_df: dict[tuple[Any, ...], list[int]] = {}  # the formulas depend on these
     for i, c in enumerate(configs):
         if not declines(c):
@@ -1487,7 +1488,7 @@ def evaluate_network(network: Network, configs: Sequence[AcceleratorConfig]) -> 
         # max pools in their convolutions' write-backs (sim.poolfuse): whether a pair fuses depends on each
         # point's buffers and array, so those layers are their own entries, evaluated the point-by-point way
         # (the closed form) at the points where they fuse
-        pooled = [_pooled_contexts(network, c) for c in cfgs]
+        pooled = [_pooled_contexts(network, c) for c in cfgs] if has_max_pool else [{} for _ in cfgs]
         for i in sorted({i for ctxs in pooled for i in ctxs}):
             roles[i] = f"pool{i}"
         shapes: dict[tuple[Layer, str], int] = {}

@@ -40,6 +40,7 @@ decided in the cycle after the pass. The pass holds no bus: the reads go on besi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from codesign.sim.config import AcceleratorConfig, Dataflow
@@ -145,6 +146,7 @@ def pair_reason(conv: Layer, pool: Layer, batch: int, config: AcceleratorConfig)
     return ""
 
 
+@lru_cache(maxsize=4096)
 def plan_fused(conv: Conv2d, pool: Pool, batch: int, config: AcceleratorConfig) -> TilePlan | None:
     """The GEMM plan of ``conv`` with ``pool`` in its write-back (tiles of one output row and every channel,
     the largest K tile that fits, the loop order with the fewer DRAM bytes), or None when none fits."""

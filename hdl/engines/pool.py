@@ -116,11 +116,14 @@ class PoolStage(wiring.Component):
         f_act, f_first_c, f_in_n, f_first_n, f_final = (Signal(name=f"pool_{x}") for x in
                                                         ("act", "first_c", "in_n", "first_n", "final"))
         m.d.comb += self.row_done.eq(f_final)
+
+        def image_reset(base):  # an image's first row: no pooled row open, its rows from ``base``
+            return [r.eq(0), py.eq(0), cur.eq(0), cur_v.eq(0), nxt_v.eq(0),
+                    start_n.eq(self.sh.as_signed() - self.pt.as_signed()),
+                    end_c.eq(self.kh.as_signed() - 1 - self.pt.as_signed()), img_addr.eq(base), row_addr.eq(base)]
+
         with m.If(self.init):
-            m.d.sync += [r.eq(0), py.eq(0), cur.eq(0), cur_v.eq(0), nxt_v.eq(0),
-                         start_n.eq(self.sh.as_signed() - self.pt.as_signed()),
-                         end_c.eq(self.kh.as_signed() - 1 - self.pt.as_signed()),
-                         img_addr.eq(self.base), row_addr.eq(self.base), f_final.eq(0)]
+            m.d.sync += [*image_reset(self.base), f_final.eq(0)]
         with m.Elif(self.start):
             act = py < self.ph
             m.d.sync += [f_act.eq(act), f_first_c.eq(~cur_v), f_first_n.eq(~nxt_v),
@@ -135,10 +138,7 @@ class PoolStage(wiring.Component):
             with m.Else():
                 m.d.sync += [cur_v.eq(cur_v | f_act), nxt_v.eq(nxt_v | f_in_n)]
             with m.If(r == self.oh - 1):  # the image's last row: the next image's rows
-                m.d.sync += [r.eq(0), py.eq(0), cur.eq(0), cur_v.eq(0), nxt_v.eq(0),
-                             start_n.eq(self.sh.as_signed() - self.pt.as_signed()),
-                             end_c.eq(self.kh.as_signed() - 1 - self.pt.as_signed()),
-                             img_addr.eq(img_addr + self.image_bytes), row_addr.eq(img_addr + self.image_bytes)]
+                m.d.sync += image_reset(img_addr + self.image_bytes)
 
         # -- the read-modify-write of each emitted maximum, and the reads of a completed row -----------
         e2_valid, e2_addr, e2_val = Signal(), Signal(self.abits), Signal(wb)

@@ -606,12 +606,8 @@ class DmaEngine(wiring.Component):
                 m.d.sync += tail.eq(Cat(take & s1_last & pass_on, tail[:-1]))
                 m.d.comb += pass_last_sig.eq(tail[-1])
                 m.d.comb += [self.pool_valid.eq(valid[-1] & pass_on), self.pool_data.eq(requantized)]
-                p_late = self.pool_rd_data  # a word of the stage's rows, delayed as an accumulator through the cuts
-                for j in range(REQUANT_STAGES):
-                    p_next = Signal.like(self.pool_rd_data, name=f"rq_p{j}")
-                    m.d.sync += p_next.eq(p_late)
-                    p_late = p_next
-                requantized = Mux(cmd["pool_src"], p_late, requantized)
+                # a word of the stage's rows, delayed as an accumulator through the cuts
+                requantized = Mux(cmd["pool_src"], _delayed(m, self.pool_rd_data, REQUANT_STAGES, "rq_p"), requantized)
             self._queue(m, cmd, go, accept, fetch, free, fire, last_sub, take & ~pass_on, credit, requantized,
                         valid[-1] & ~pass_on, word_out, w_valid)
         with m.If(accept):  # before the first fetch: block 0's first word, the blocks after it
@@ -677,11 +673,7 @@ class DmaEngine(wiring.Component):
                 m.d.sync += y_word.eq(self.wr_y_word)
             with m.Elif(fetch):
                 m.d.sync += y_word.eq(y_word + 1)
-            y_late = self.y_rd_data  # the residual word, delayed as its accumulator through the cuts
-            for j in range(REQUANT_STAGES):
-                y_next = Signal.like(self.y_rd_data, name=f"rq_y{j}")
-                m.d.sync += y_next.eq(y_late)
-                y_late = y_next
+            y_late = _delayed(m, self.y_rd_data, REQUANT_STAGES, "rq_y")  # the residual word, as its accumulator
             m.d.comb += [self.post_valid.eq(valid & post), self.post_x.eq(requantized), self.post_y.eq(y_late)]
             enq, enq_data = Mux(post, self.post_out_valid, valid), Mux(post, self.post_out_data, requantized)
         else:
@@ -693,6 +685,15 @@ class DmaEngine(wiring.Component):
             m.d.sync += [word_out.eq(q.r_data), w_valid.eq(1)]
         with m.Elif(fire & last_sub):
             m.d.sync += w_valid.eq(0)
+
+
+def _delayed(m: Module, value: Signal, stages: int, prefix: str) -> Signal:
+    """``value`` through ``stages`` registers (``<prefix>0`` ...): a word kept beside its accumulator's cuts."""
+    for j in range(stages):
+        reg = Signal.like(value, name=f"{prefix}{j}")
+        m.d.sync += reg.eq(value)
+        value = reg
+    return value
 
 
 def _stager(m: Module, prefix: str):
