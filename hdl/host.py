@@ -49,9 +49,10 @@ def check_descriptor(desc: dict[str, int], hw: HardwarePlan, plan: TilePlan) -> 
         raise ConfigError(f"descriptor q_words must be at most the {q_table_words(hw.config)}-word requantization "
                           f"table, not {desc['q_words']}")
     bus = plan.bus_bytes
+    res_out = bool(desc["flags"] >> 14 & 1)  # a resident output's C fields are input-buffer words
     for name in ("a_base", "b_base", "c_base", "a_stride_g", "a_stride_m", "a_stride_k", "b_stride_g",
                  "b_stride_n", "b_stride_k", "c_stride_g", "c_stride_m", "c_stride_n"):
-        if desc[name] % bus:
+        if desc[name] % bus and not (res_out and name.startswith("c_")):
             raise ConfigError(f"descriptor {name} must be a multiple of the {bus}-byte bus width, not {desc[name]}")
     for op, slot, field in zip("abc", plan.slot_words, ("input_sram_bytes", "weight_sram_bytes",
                                                         "output_sram_bytes"), strict=True):
@@ -67,14 +68,14 @@ def check_descriptor(desc: dict[str, int], hw: HardwarePlan, plan: TilePlan) -> 
                               f"buffer, not {desc['cv_a_tile_words']}")
         if desc["gt"] != 1:
             raise ConfigError(f"descriptor gt must be 1 in window mode, not {desc['gt']}")
-        for name in ("cv_a_block", "cv_c_block"):
+        for name in ("cv_a_block",) + (() if res_out else ("cv_c_block",)):
             if desc[name] % bus:
                 raise ConfigError(f"descriptor {name} must be a multiple of the {bus}-byte bus width, not {desc[name]}")
     if desc["cv_c_block"] and not desc["flags"] >> 6 & 1:  # a GEMM's planes out (restride_output)
         if desc["gt"] != 1 or desc["flags"] >> 3 & 0b11:
             raise ConfigError(f"descriptor cv_c_block (planes out) needs gt 1 and neither depthwise nor vector mode, "
                               f"not gt={desc['gt']}, flags={desc['flags']:#x}")
-        if desc["cv_c_block"] % bus:
+        if desc["cv_c_block"] % bus and not res_out:
             raise ConfigError(f"descriptor cv_c_block must be a multiple of the {bus}-byte bus width, not "
                               f"{desc['cv_c_block']}")
     if desc["flags"] >> 7 & 1:  # a residual add in the write-back
@@ -93,10 +94,32 @@ def check_descriptor(desc: dict[str, int], hw: HardwarePlan, plan: TilePlan) -> 
         _check_act_descriptor(desc, hw)
     if desc["flags"] >> 11 & 1:  # a max pool in the write-back
         _check_pool_descriptor(desc, hw)
+    if desc["flags"] >> 12 & 0b111:  # residency
+        _check_resident_descriptor(desc, hw, plan)
     for name, bits in field_bits(hw.config).items():  # the rest of what the registers cannot hold (too_wide)
         if 0 < bits < 32 and desc[name] >> bits:
             raise ConfigError(f"descriptor {name} must be below 2**{bits} (its {bits}-bit register in this "
                               f"design), not {desc[name]}")
+
+
+def _check_resident_descriptor(desc: dict[str, int], hw: HardwarePlan, plan: Any) -> None:
+    """ERROR ``resident_unsupported``'s conditions (and a resident output inside the input buffer), each as a
+    one-line ConfigError."""
+    from codesign.hdl.layer import has_residency
+
+    flags = desc["flags"]
+    if not has_residency(hw.config):
+        raise ConfigError("descriptor flags bits 12..14 (residency) need a design that builds it (residency, "
+                          "double_buffered, requantize, a square weight-stationary array)")
+    if flags >> 14 & 1 and flags & (1 << 4 | 1 << 7 | 1 << 11):
+        raise ConfigError(f"descriptor flags bit 14 (resident output) cannot go with bits 4, 7 or 11, not "
+                          f"flags={flags:#x}")
+    if flags >> 12 & 1 and flags >> 4 & 1:
+        raise ConfigError(f"descriptor flags bit 12 (resident input) cannot go with bit 4, not flags={flags:#x}")
+    slot = plan.slot_words[0]
+    if flags >> 14 & 1 and desc["c_base"] not in (0, slot):
+        raise ConfigError(f"descriptor c_base of a resident output must be an input slot's first word (0 or "
+                          f"{slot}), not {desc['c_base']}")
 
 
 def _check_pool_descriptor(desc: dict[str, int], hw: HardwarePlan) -> None:

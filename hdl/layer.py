@@ -93,6 +93,14 @@ def has_pool_stage(config: AcceleratorConfig) -> bool:
     return not design_reason(config)
 
 
+def has_residency(config: AcceleratorConfig) -> bool:
+    """Whether the whole-layer top for ``config`` builds residency (``sim.residency``: the write-back writes
+    a resident output into the input buffer's other slot)."""
+    from codesign.sim.residency import design_reason
+
+    return not design_reason(config)
+
+
 def pool_stage_words(config: AcceleratorConfig) -> int:
     """Words of one row of pooled maxima in the pool stage: half the output buffer's address space."""
     from codesign.hdl.plan import HardwarePlan, core_config
@@ -165,6 +173,8 @@ class LayerAccelerator(wiring.Component):
         # requantization, two rows of pooled maxima of pool_words words each
         self.pool = has_pool_stage(config)
         self.pool_words = pool_stage_words(config) if self.pool else 0
+        # residency (flags bits 12..14, codesign.sim.residency): the write-back's second target, the input buffer
+        self.resident = has_residency(config) and self.requant and not self.is_
         # the network sequencer's hook (codesign.hdl.control.network): register writes beside the AXI4-Lite
         # port's, a descriptor beat's fields at once, and the readable state as ports
         self.program_port = program_port
@@ -247,8 +257,9 @@ class LayerAccelerator(wiring.Component):
             "zero_size": Cat(*[d[f] == 0 for f in ("m", "n", "k", "groups", "mt", "nt", "kt", "gt")]).any(),
             "tile_too_large": (d["mt"] > d["m"]) | (d["nt"] > d["n"]) | (d["kt"] > d["k"]) | (d["gt"] > d["groups"]),
             "unaligned": Cat(*[(d[f] & bus_mask) != 0 for f in (
-                "a_base", "b_base", "c_base", "a_stride_g", "a_stride_m", "a_stride_k", "b_stride_g", "b_stride_n",
-                "b_stride_k", "c_stride_g", "c_stride_m", "c_stride_n")]).any(),
+                "a_base", "b_base", "a_stride_g", "a_stride_m", "a_stride_k", "b_stride_g", "b_stride_n",
+                "b_stride_k")]).any() | (~d["flags"][14] & Cat(*[(d[f] & bus_mask) != 0 for f in (
+                    "c_base", "c_stride_g", "c_stride_m", "c_stride_n")]).any()),
             "gt_not_power_of_two": (d["gt"] & (d["gt"] - 1)) != 0,
         }
         lg = Signal(range(DIM_BITS), name="log2_gt")  # gt is a power of two: gt * w is w << lg
@@ -265,8 +276,8 @@ class LayerAccelerator(wiring.Component):
         checks["q_overflow"] = (d["q_words"] > self.q_depth) if self.requant else Const(0, 1)
         win_mode = d["flags"][6]
         checks["a_overflow"] = checks["a_overflow"] | (win_mode & (d["cv_a_tile_words"] > sa))
-        checks["unaligned"] = checks["unaligned"] | (win_mode & Cat(*[(d[f] & bus_mask) != 0 for f in (
-            "cv_a_block", "cv_c_block")]).any())
+        checks["unaligned"] = checks["unaligned"] | (win_mode & (((d["cv_a_block"] & bus_mask) != 0) | (
+            ~d["flags"][14] & ((d["cv_c_block"] & bus_mask) != 0))))
         dw_mode = d["flags"][3]
         kernel_h, kernel_w, stride_h, stride_w = (d["dw_kernel"][i:i + 8] for i in (0, 8, 16, 24))
         pad_l, pad_r = d["dw_pad"][8:16], d["dw_pad"][24:32]
@@ -289,7 +300,8 @@ class LayerAccelerator(wiring.Component):
         planes_out = (win_mode | (d["cv_c_block"] != 0)) if self.windows else win_mode
         checks["cv_unsupported"] = checks["cv_unsupported"] | (planes_out & ~win_mode & (dw_mode | vec_mode
                                                                                          | (d["gt"] != 1)))
-        checks["unaligned"] = checks["unaligned"] | (planes_out & ((d["cv_c_block"] & bus_mask) != 0))
+        checks["unaligned"] = checks["unaligned"] | (planes_out & ~d["flags"][14]
+                                                     & ((d["cv_c_block"] & bus_mask) != 0))
         res_mode = d["flags"][7]
         checks["res_unsupported"] = res_mode & (dw_mode | vec_mode | Const(int(not self.residual), 1))
         checks["unaligned"] = checks["unaligned"] | (res_mode & ((d["res_base"] & bus_mask) != 0))
@@ -306,6 +318,12 @@ class LayerAccelerator(wiring.Component):
             Const(int(not self.pool), 1) | dw_mode | vec_mode | win_mode | res_mode | d["flags"][10]
             | (d["mt"] != pl_ow) | (d["nt"] != d["n"]) | (d["groups"] != 1) | (d["gt"] != 1) | ~planes_out
             | (pl_pw * d["c_nf_0"] > self.pool_words))
+        # residency (flags bits 12..14): a resident output's C fields are input-buffer words, not bus-aligned bytes
+        res_in, res_out = d["flags"][12], d["flags"][14]
+        checks["resident_unsupported"] = ((res_in | res_out | d["flags"][13]) & Const(int(not self.resident), 1)) | (
+            res_out & (vec_mode | res_mode | pool_mode)) | (res_in & vec_mode)
+        if not self.resident:
+            res_in, res_out = Const(0, 1), Const(0, 1)
         code = Cat(*[checks[name] for name, _ in ERROR_BITS])
         # the checks' result is registered, and a start decides in the cycle after its CTRL write (in a
         # program, one of ``codesign.sim.program.START_CYCLES``): the checks' carry chains and the error code
@@ -332,7 +350,8 @@ class LayerAccelerator(wiring.Component):
                      "a_stride_m", "a_stride_k", "b_stride_g", "b_stride_n", "b_stride_k", "c_stride_g", "c_stride_m",
                      "c_stride_n", *(f"{o}_words_{i}{j}" for o in "abc" for i in (0, 1) for j in (0, 1))):
             m.d.comb += getattr(it, name).eq(d[name])
-        m.d.comb += [it.flags.eq(d["flags"]), it.init.eq(launch), it.q_nf.eq(d["q_nf"]), it.a_skew.eq(d["dw_skew"]),
+        m.d.comb += [it.flags.eq(d["flags"]), it.res_in.eq(res_in), it.in_slot.eq(d["flags"][13]),
+                     it.init.eq(launch), it.q_nf.eq(d["q_nf"]), it.a_skew.eq(d["dw_skew"]),
                      it.b_stride_m.eq(d["vec_b_stride_m"]),
                      it.q_stride_n.eq(d["q_stride_n"]), it.gt_log2.eq(lg)]
 
@@ -387,7 +406,8 @@ class LayerAccelerator(wiring.Component):
             q_word_bits=self.q_word_bits, q_addr_bits=_addr_bits(self.q_depth), cols=self.config.cols,
             acc_bits=p.acc_bits, out_bits=self.config.act_bits if self.requant else 0,
             out_signed=self.config.act_signed, q_per_lane=not self.is_, residual=self.residual,
-            y_addr_bits=_addr_bits(y_depth), post_latency=VEC_LATENCY, pool=self.pool)
+            y_addr_bits=_addr_bits(y_depth), post_latency=VEC_LATENCY, pool=self.pool,
+            resident=self.resident)
         q_prologue = Signal()  # the read command in flight is the requantization table
         # the activation table's load (TLOAD): entry t_i, at position t_p of table word t_w, t_per a word
         t_entries, t_per = 1 << self.config.act_bits, max(1, self.q_word_bits // self.config.act_bits)
@@ -414,8 +434,14 @@ class LayerAccelerator(wiring.Component):
                 dma.rd_y_stride.eq(Mux(planes_out, d["cv_c_block"], 0)), dma.rd_y_word.eq(y_slot * sc),
                 dma.wr_post.eq(res_mode | act_mode), dma.wr_y_word.eq(head["y_slot"] * sc),
             ]
+        if self.resident:  # the input buffer's second writer: a resident store (never beside an A load)
+            assert self.word_bits[0] == dma.out_word_bits, "a resident output word is an input word"
+            m.d.comb += [a_wr.addr.eq(Mux(dma.res_wr_en, dma.res_wr_addr, dma.a_wr_addr)),
+                         a_wr.data.eq(Mux(dma.res_wr_en, dma.res_wr_data, dma.a_wr_data)),
+                         a_wr.en.eq(dma.a_wr_en | dma.res_wr_en), dma.wr_res.eq(res_out)]
+        else:
+            m.d.comb += [a_wr.addr.eq(dma.a_wr_addr), a_wr.data.eq(dma.a_wr_data), a_wr.en.eq(dma.a_wr_en)]
         m.d.comb += [
-            a_wr.addr.eq(dma.a_wr_addr), a_wr.data.eq(dma.a_wr_data), a_wr.en.eq(dma.a_wr_en),
             b_wr.addr.eq(dma.b_wr_addr), b_wr.data.eq(dma.b_wr_data), b_wr.en.eq(dma.b_wr_en),
             out_dma.addr.eq(dma.c_rd_addr), out_dma.en.eq(dma.c_rd_en), dma.c_rd_data.eq(out_dma.data),
             dma.rd_a_addr.eq(it.a_addr), dma.rd_a_block_words.eq(it.a_words),

@@ -272,6 +272,10 @@ class AcceleratorConfig:
     # output never goes to DRAM and back; false leaves the pool a layer of its own (and the stage out of the
     # hardware)
     pool_writeback: bool = True
+    # a layer's output stays in the input buffer for the next layer when both run from one input tile
+    # (codesign.sim.residency: the write-back writes it into the slot the consumer reads, so it never goes
+    # to DRAM and back); false sends every output to DRAM (and leaves the buffer's second writer out)
+    residency: bool = True
     # with zero_handling skip: the weight pattern the PEs decode. "n:m" (2:4 as in sparse tensor
     # cores: each PE selects its activation among m with the weight's index bits; built for ws) or
     # "bitmask" (any zeros skipped, with a bitmask: model-only)
@@ -286,7 +290,7 @@ class AcceleratorConfig:
         _positive_int("act_bits", self.act_bits, 1, 32)
         _positive_int("acc_bits", self.acc_bits, 1, 64)
         for f in ("weight_signed", "act_signed", "double_buffered", "requantize", "vector_unit", "conv_windows",
-                  "pool_writeback"):
+                  "pool_writeback", "residency"):
             if not isinstance(getattr(self, f), bool):
                 raise ConfigError(f"{f} must be true or false, not {getattr(self, f)!r}")
         for f in ("input_sram_bytes", "weight_sram_bytes", "output_sram_bytes"):

@@ -180,7 +180,7 @@ def pipeline_simpy(runs: Sequence[TileRun], config: AcceleratorConfig, prologue_
                 continue
             yield computed[i]
             if tiles[i].passes:
-                yield env.timeout(store_pass_cycles)
+                yield env.timeout(store_pass_cycles + tiles[i].pass_words)
                 if not tiles[i].store_bytes:
                     stored[i].succeed()
                     continue
@@ -246,7 +246,7 @@ def pipeline_closed_form(runs: Sequence[TileRun], config: AcceleratorConfig, pro
     w_lead = write_lead_cycles(config) + e
 
     def store(r: TileRun) -> tuple[int, int]:  # (cycles, its data phase's start from the store's: -1 none)
-        pss = store_pass_cycles if r.passes else 0
+        pss = store_pass_cycles + r.pass_words if r.passes else 0
         if not r.store_bytes:
             return pss, -1
         return pss + store_cycles(r.store_bytes, config) + e, pss + w_lead

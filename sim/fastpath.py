@@ -1488,8 +1488,10 @@ def evaluate_network(network: Network, configs: Sequence[AcceleratorConfig]) -> 
         # max pools in their convolutions' write-backs (sim.poolfuse): whether a pair fuses depends on each
         # point's buffers and array, so those layers are their own entries, evaluated the point-by-point way
         # (the closed form) at the points where they fuse
-        pooled = [_pooled_contexts(network, c) for c in cfgs] if has_max_pool else [{} for _ in cfgs]
-        for i in sorted({i for ctxs in pooled for i in ctxs}):
+        # and outputs kept in the input buffer for the next layer (sim.residency): the same, per point
+        special = [_special_contexts(network, c, has_max_pool) for c in cfgs]
+        pooled = [{i: ctx for i, ctx in ctxs.items() if ctx.pool is not None} for ctxs in special]
+        for i in sorted({i for ctxs in special for i in ctxs}):
             roles[i] = f"pool{i}"
         shapes: dict[tuple[Layer, str], int] = {}
         order = []
@@ -1505,7 +1507,7 @@ def evaluate_network(network: Network, configs: Sequence[AcceleratorConfig]) -> 
             if role.startswith("pool"):
                 u = order[i]
                 results[u] = _with_points(results[u], network.layers[i], network.batch, cfgs,
-                                          {j: ctxs[i] for j, ctxs in enumerate(pooled) if i in ctxs})
+                                          {j: ctxs[i] for j, ctxs in enumerate(special) if i in ctxs})
         for j, s in enumerate(_summaries(network, cfgs, p, results, order, [lay for lay, _ in unique],
                                          [role == "fused" for _, role in unique],
                                          [frozenset(order[i] for i in ctxs) for ctxs in pooled])):
@@ -1513,13 +1515,19 @@ def evaluate_network(network: Network, configs: Sequence[AcceleratorConfig]) -> 
     return out
 
 
-def _pooled_contexts(network: Network, config: AcceleratorConfig) -> dict[int, Any]:
-    """The layers of ``network`` in a built max-pool fusion on ``config`` (sim.poolfuse), with their contexts."""
-    if not config.pool_writeback or config.fusion is Fusion.FULL:
+def _special_contexts(network: Network, config: AcceleratorConfig, has_max_pool: bool) -> dict[int, Any]:
+    """The layers of ``network`` in a built max-pool fusion (sim.poolfuse) or with a resident input or output
+    (sim.residency) on ``config``, with their contexts."""
+    from codesign.sim.residency import design_reason
+
+    pools = has_max_pool and config.pool_writeback and config.fusion is not Fusion.FULL
+    resident = not design_reason(config) and config.fusion in (Fusion.AUTO, Fusion.ELTWISE)
+    if not (pools or resident):
         return {}
     from codesign.sim.fusion import plan_network
 
-    return {i: ctx for i, ctx in enumerate(plan_network(network, config)) if ctx.pool is not None}
+    return {i: ctx for i, ctx in enumerate(plan_network(network, config))
+            if ctx.pool is not None or ctx.res_in or ctx.res_out or ctx.in_slot}
 
 
 def _with_points(arr: _LayerArrays, layer: Layer, batch: int, configs: Sequence[AcceleratorConfig],

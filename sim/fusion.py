@@ -43,8 +43,10 @@ The add's row keeps its vector ops; the head's row its cycles and the residual's
 A max pool right after a convolution that has no other consumer, in that convolution's write-back
 (:mod:`codesign.sim.poolfuse`, with ``fusion`` auto or eltwise, where the design builds the pool stage: the
 head's row its cycles and the pooled map's DRAM bytes, the pool's its comparisons).
-Everything else here (other fused layers, residency) is model-only: the generated hardware runs
-those layers one by one through DRAM.
+An output kept in the input buffer for the next layer when both read their input as one tile
+(:mod:`codesign.sim.residency`, with ``fusion`` auto or eltwise where the design builds it: ``res_in``,
+``res_out``, ``in_slot`` of the contexts). Everything else here (other fused layers, ``fusion: full``'s
+residency) is model-only: the generated hardware runs those layers one by one through DRAM.
 """
 
 from __future__ import annotations
@@ -77,6 +79,11 @@ class LayerContext:
     writeback_add: bool = False  # head or fused layer: a residual add built in the head's write-back
     # head or fused layer: the max pool built in the head's write-back (codesign.sim.poolfuse)
     pool: Layer | None = None
+    # built residency (codesign.sim.residency): the input lies in the input buffer's slot in_slot (res_in),
+    # the output goes into the other slot for the next layer (res_out)
+    res_in: bool = False
+    res_out: bool = False
+    in_slot: int = 0
 
     @property
     def plain_head(self) -> bool:
@@ -303,6 +310,12 @@ def plan_network(net: Network, config: AcceleratorConfig) -> tuple[LayerContext,
                     and not pair_reason(layers[p], layer, batch, config)):
                 out[p] = replace(DEFAULT, pool=layer)
                 out[i] = replace(DEFAULT, input_from=WRITEBACK, fused_into=layers[p].name, pool=layer)
+    # outputs kept in the input buffer for the next layer (built: sim.residency)
+    from codesign.sim.residency import resident_edges
+
+    r_in, r_out, slots = resident_edges(list(layers), batch, consumers, [c.is_default for c in out], config)
+    out = [replace(c, res_in=a, res_out=b, in_slot=s) if (a or b or s) else c
+           for c, a, b, s in zip(out, r_in, r_out, slots, strict=True)]
     return tuple(out)
 
 

@@ -54,6 +54,9 @@ class TileRun:
     store_bytes: int  # SRAM -> DRAM after compute (0 while partial sums stay on chip)
     compute_cycles: int
     passes: bool = False  # its store first passes the output through a pool in the write-back (sim.poolfuse)
+    # a pass of this many words (their own cycles, besides the layer's store_pass_cycles): a resident store
+    # (sim.residency), whose words go into the input buffer, not to DRAM
+    pass_words: int = 0
 
 
 @dataclass(frozen=True)
@@ -441,7 +444,13 @@ def _inside(layer: Layer) -> float:
 
 
 def plan_layer(layer: Layer, batch: int, config: AcceleratorConfig, context: LayerContext = DEFAULT) -> LayerPlan:
-    """The plan of one layer (:func:`_plan_layer`), with its table activation (:func:`with_activation`)."""
+    """The plan of one layer (:func:`_plan_layer`), with its table activation (:func:`with_activation`) and its
+    residency (:mod:`codesign.sim.residency`)."""
+    if context.res_in or context.res_out:
+        from codesign.sim.residency import resident_plan
+
+        alone = replace(context, res_in=False, res_out=False, in_slot=0)
+        return resident_plan(plan_layer(layer, batch, config, alone), context, config)
     return with_activation(_plan_layer(layer, batch, config, context), layer, batch, config)
 
 

@@ -54,7 +54,11 @@ DESCRIPTOR_FIELDS: tuple[tuple[str, str], ...] = (
               "requantization table; not with bit 7 or bit 4); bit 11: max pool in the write-back (a tile is one "
               "output row of every channel; its store passes the requantized words through the pool stage and, "
               "when the row ends a pooled row's window, writes that pooled row: pl_* fields, cv_c_block the "
-              "pooled planes' stride; not with bits 3, 4, 6, 7, 10)"),
+              "pooled planes' stride; not with bits 3, 4, 6, 7, 10); bit 12: the input is resident in the input "
+              "buffer's slot of bit 13 (no A loads); bit 13: the input's slot (resident, or where its one load "
+              "goes); bit 14: resident output (each store writes its words into the input buffer at c_addr, in "
+              "buffer words: c_base the other slot's first word, the C strides and cv_c_block in words; not with "
+              "bits 4, 7, 11)"),
     ("a_stride_g", "bytes between A blocks of consecutive group tiles"),
     ("a_stride_m", "bytes between A blocks of consecutive M tiles"),
     ("a_stride_k", "bytes between A blocks of consecutive K tiles"),
@@ -169,6 +173,9 @@ ERROR_BITS: tuple[tuple[str, str], ...] = (
     ("pool_unsupported", "max pool in the write-back: no pool stage in this design, or with another mode, or a "
                          "tile other than one output row (mt != the convolution's width) of every channel, or a "
                          "pooled row wider than the stage holds"),
+    ("resident_unsupported", "residency (flags bits 12..14): not built in this design, or a resident output "
+                             "with the vector mode, a residual add or a pool in the write-back, or a resident "
+                             "input with the vector mode"),
 )
 
 STATUS_BITS = (("busy", "running a layer"), ("done", "the last layer finished (cleared by start)"),
@@ -200,9 +207,9 @@ def _build() -> tuple[Register, ...]:
     return tuple(regs)
 
 
-MAP_VERSION = 8  # 5: write-only descriptor registers at field_bits widths, ERROR bit too_wide; 6: 40-bit counters;
+MAP_VERSION = 9  # 5: write-only descriptor registers at field_bits widths, ERROR bit too_wide; 6: 40-bit counters;
 # 7: flags bit 10 (table activation), ERROR bit act_unsupported; 8: flags bit 11 (max pool in the write-back),
-# pl_* fields, ERROR bit pool_unsupported
+# pl_* fields, ERROR bit pool_unsupported; 9: flags bits 12..14 (residency), ERROR bit resident_unsupported
 REGISTERS: tuple[Register, ...] = _build()
 REGISTER_OFFSETS: dict[str, int] = {r.name: r.offset for r in REGISTERS}
 READABLE: tuple[str, ...] = tuple(r.name for r in REGISTERS if "r" in r.access)
@@ -210,7 +217,7 @@ REGS_ADDR_BITS = 9
 
 DIM_BITS = 24  # GEMM dimensions and tile sizes (m, n, k, groups, mt, nt, kt, gt): the tile iterator's counters
 ADDR_BITS = 32  # byte addresses and strides in DRAM (the AXI address)
-FLAGS_BITS = 12  # flags bits 11..0
+FLAGS_BITS = 15  # flags bits 14..0
 #: fields of at most 16 bits whatever the config: pixel widths and heights of depthwise and window mode
 #: (the engine's counters hold DW_DIM_BITS = 10, the window generator's 12: sim.dwplan, sim.convplan)
 #: and the window mode's pair of 8-bit dilations

@@ -51,7 +51,8 @@ class TileIterator(wiring.Component):
         q = {"q_nf": In(words_bits + 8), "q_stride_n": In(words_bits + 8), "gt_log2": In(range(DIM_BITS)),
              "q_index": Out(words_bits + 8)}
         dw = {"a_skew": In(ADDR_BITS), "first_m": Out(1), "last_m": Out(1), "b_stride_m": In(ADDR_BITS)}
-        super().__init__({**d, **a, **w, **q, **dw, "flags": In(7), "init": In(1), "advance": In(1), **out})
+        super().__init__({**d, **a, **w, **q, **dw, "flags": In(7), "res_in": In(1), "in_slot": In(1),
+                          "init": In(1), "advance": In(1), **out})
 
     def elaborate(self, platform):
         m = Module()
@@ -73,7 +74,7 @@ class TileIterator(wiring.Component):
             last_m = m0 + self.mt >= self.m
             last_n = n0 + self.nt >= self.n
             last_k = k0 + self.kt >= self.k
-            load_a = ~(a_reuse & (n0 != 0))
+            load_a = ~(a_reuse & (n0 != 0)) & ~self.res_in  # (a resident input: in its slot already)
             load_b = ~(b_reuse & (m0 != 0))
             first_k = k0 == 0
             two = self.slots == 2
@@ -110,7 +111,9 @@ class TileIterator(wiring.Component):
         # reads them in the cycle after ``advance``: a load's command takes several cycles
         # (``DMA_READ_OVERHEAD_CYCLES``) before the DMA program can issue the next.
         zero = {n: 0 for n in offs}
-        first = derive(0, 0, 0, 0, zero, {"a": 1, "b": 1, "c": 1})
+        # the A slot before the first tile: the first load goes to in_slot, a resident input stays in it
+        a_before = Mux(self.res_in, self.in_slot, ~self.in_slot)
+        first = derive(0, 0, 0, 0, zero, {"a": a_before, "b": 1, "c": 1})
         now = derive(g0, m0, n0, k0, offs, prev)
         last_g, last_m, last_n, last_k = now["last_g"], now["last_m"], now["last_n"], now["last_k"]
         m.d.comb += self.valid.eq(valid)
@@ -144,7 +147,8 @@ class TileIterator(wiring.Component):
 
         with m.If(self.init):
             m.d.sync += [g0.eq(0), m0.eq(0), n0.eq(0), k0.eq(0), valid.eq(1),
-                         *(o.eq(0) for o in offs.values()), *(p.eq(1) for p in prev.values())]
+                         *(o.eq(0) for o in offs.values()), prev["a"].eq(a_before), prev["b"].eq(1),
+                         prev["c"].eq(1)]
         with m.Elif(self.advance & valid):
             m.d.sync += [prev["a"].eq(self.a_slot), prev["b"].eq(self.b_slot), prev["c"].eq(self.c_slot)]
             with m.If(~last_k):

@@ -189,7 +189,7 @@ class DmaEngine(wiring.Component):
                  a_addr_bits: int, b_addr_bits: int, c_addr_bits: int, bpw: tuple[int, int, int],
                  q_word_bits: int = 0, q_addr_bits: int = 1, cols: int = 1, acc_bits: int = 32, out_bits: int = 0,
                  out_signed: bool = True, q_per_lane: bool = True, residual: bool = False, y_addr_bits: int = 1,
-                 post_latency: int = 0, pool: bool = False):
+                 post_latency: int = 0, pool: bool = False, resident: bool = False):
         self.bus_bytes = bus_bytes
         self.bus_bits = bus_bytes * 8
         self.word_bits = (a_word_bits, b_word_bits, c_word_bits)
@@ -213,6 +213,11 @@ class DmaEngine(wiring.Component):
         # (``wr_pass``: the requantized words to the pool stage, ``pool_*``, not the bus) or reads its words
         # from the stage's rows (``wr_pool_src``: through the cuts unchanged)
         self.pool = pool and self.requant
+        # residency (requantize only, codesign.sim.residency): a write command is resident (``wr_res``): its
+        # words go into the input buffer (``res_wr_*``) from word ``wr_addr`` on (blocks ``wr_stride`` words
+        # apart, 0: contiguous), not to the bus
+        self.resident = resident and self.requant
+        self.a_addr_bits = a_addr_bits
         yb = self.out_word_bits if self.residual else 1
         pb = self.out_word_bits if self.pool else 1
         members = {
@@ -252,6 +257,8 @@ class DmaEngine(wiring.Component):
             "post_out_valid": In(1), "post_out_data": In(yb),
             "wr_pass": In(1), "wr_pool_src": In(1), "pool_start": Out(1), "pool_valid": Out(1),
             "pool_data": Out(pb), "pool_rd_data": In(pb),
+            "wr_res": In(1), "res_wr_addr": Out(a_addr_bits), "res_wr_data": Out(self.out_word_bits if self.resident
+                                                                                else 1), "res_wr_en": Out(1),
         }
         super().__init__(members)
 
@@ -488,7 +495,7 @@ class DmaEngine(wiring.Component):
         go = Signal(name="wr_start")
         m.d.sync += go.eq(accept)
         cmd = {n: Signal.like(getattr(self, f"wr_{n}"), name=f"wr_cmd_{n}")
-               for n in ("addr", "block_words", "blocks", "stride", "post", "pass", "pool_src")}  # loaded at accept
+               for n in ("addr", "block_words", "blocks", "stride", "post", "pass", "pool_src", "res")}  # at accept
         with m.If(accept):
             m.d.sync += [busy.eq(1), *(cmd[n].eq(getattr(self, f"wr_{n}")) for n in cmd)]
         pc = self.bpw_out
@@ -508,9 +515,10 @@ class DmaEngine(wiring.Component):
         beat_in_burst = Signal(BLOCK_BEAT_BITS + 4)
         m.d.comb += self.m_axi_wlast.eq(beat_in_burst + 1 == wq.len_beats)
         pass_on = cmd["pass"] if self.pool else Const(0, 1)  # the command is a pass: no bus
+        res_on = cmd["res"] if self.resident else Const(0, 1)  # the command is resident: no bus
         m.d.comb += self.pool_start.eq(accept & self.wr_pass if self.pool else 0)
         with m.If(go):
-            m.d.sync += [aw_active.eq(~pass_on), w_active.eq(~pass_on), bursts_out.eq(0), sub.eq(0),
+            m.d.sync += [aw_active.eq(~pass_on & ~res_on), w_active.eq(~pass_on & ~res_on), bursts_out.eq(0), sub.eq(0),
                          beat_in_burst.eq(0), aw.load(cmd["addr"], c_beats, cmd["blocks"], cmd["stride"]),
                          wq.load(cmd["addr"], c_beats, cmd["blocks"], cmd["stride"])]
         # the word fetch: output-buffer word (and its table word) in the order of the blocks
@@ -608,8 +616,8 @@ class DmaEngine(wiring.Component):
                 m.d.comb += [self.pool_valid.eq(valid[-1] & pass_on), self.pool_data.eq(requantized)]
                 # a word of the stage's rows, delayed as an accumulator through the cuts
                 requantized = Mux(cmd["pool_src"], _delayed(m, self.pool_rd_data, REQUANT_STAGES, "rq_p"), requantized)
-            self._queue(m, cmd, go, accept, fetch, free, fire, last_sub, take & ~pass_on, credit, requantized,
-                        valid[-1] & ~pass_on, word_out, w_valid)
+            res_last = self._queue(m, cmd, go, accept, fetch, free, fire, last_sub, take & ~pass_on, credit,
+                                   requantized, valid[-1] & ~pass_on, word_out, w_valid, res_on)
         with m.If(accept):  # before the first fetch: block 0's first word, the blocks after it
             m.d.sync += [f_word.eq(self.wr_word), f_left.eq(self.wr_block_words), f_blocks.eq(self.wr_blocks - 1),
                          f_more.eq(1), f_end.eq(self.wr_block_words == 1), bw_one.eq(self.wr_block_words == 1)]
@@ -641,13 +649,15 @@ class DmaEngine(wiring.Component):
             with m.Else():
                 m.d.sync += beat_in_burst.eq(beat_in_burst + 1)
         last = Signal()
-        m.d.comb += [last.eq((b_fire & ~aw_active & ~w_active & (bursts_out == 1)) | pass_last_sig),
+        if not self.requant:
+            res_last = Const(0, 1)
+        m.d.comb += [last.eq((b_fire & ~aw_active & ~w_active & (bursts_out == 1)) | pass_last_sig | res_last),
                      self.wr_last.eq(last)]
         with m.If(last):
             m.d.sync += busy.eq(0)
 
     def _queue(self, m: Module, cmd: dict, go, accept, fetch, free, fire, last_sub, take, credit, requantized,
-               valid, word_out, w_valid) -> None:
+               valid, word_out, w_valid, res_on) -> Value:
         """After the arithmetic: each requantized word (``valid`` as it leaves the last cut) goes into a
         FIFO the data register takes from; with a residual add (or a table activation) built, the
         command's words first go, each with its residual word (read from the residual buffer beside its
@@ -656,7 +666,8 @@ class DmaEngine(wiring.Component):
         every word in flight (credits), so nothing is dropped when the bus stalls; at one word a cycle the
         queue never runs dry. A command's first beat comes ``REQUANT_STAGES + 1`` cycles after its first
         word's stage 1 (``codesign.sim.tileplan.REQUANT_WRITE_CYCLES``), and ``post_latency`` more with the
-        vector unit (``codesign.sim.tileplan.WRITEBACK_ADD_CYCLES``)."""
+        vector unit (``codesign.sim.tileplan.WRITEBACK_ADD_CYCLES``). A resident command's words leave the
+        queue a word a cycle into the input buffer instead (``res_wr_*``); returns its last word's cycle."""
         post_lat = self.post_latency if self.residual else 0
         depth = REQUANT_STAGES + post_lat + 3
         m.submodules.wb_q = q = fifo.SyncFIFO(width=self.out_word_bits, depth=depth)
@@ -678,13 +689,34 @@ class DmaEngine(wiring.Component):
             enq, enq_data = Mux(post, self.post_out_valid, valid), Mux(post, self.post_out_data, requantized)
         else:
             enq, enq_data = valid, requantized
-        pop = q.r_rdy & free
+        pop = q.r_rdy & (free | res_on)
         m.d.comb += [credit.eq(occupied < depth), q.w_en.eq(enq), q.w_data.eq(enq_data), q.r_en.eq(pop)]
         m.d.sync += occupied.eq(occupied + take - pop)
-        with m.If(pop):
+        with m.If(pop & ~res_on):
             m.d.sync += [word_out.eq(q.r_data), w_valid.eq(1)]
         with m.Elif(fire & last_sub):
             m.d.sync += w_valid.eq(0)
+        if not self.resident:
+            return Const(0, 1)
+        # a resident command: each word into the input buffer at its word address, the blocks' starts
+        # wr_stride words apart (0: one contiguous range)
+        r_addr = Signal(self.a_addr_bits, name="res_addr")
+        r_blk = Signal(self.a_addr_bits, name="res_block")
+        r_left = Signal(BLOCK_BEAT_BITS + 1, name="res_left")  # words left in the block
+        r_blocks = Signal(BLOCK_COUNT_BITS, name="res_blocks")  # blocks after this one
+        r_fire = pop & res_on
+        block_end = r_left == 1
+        m.d.comb += [self.res_wr_en.eq(r_fire), self.res_wr_addr.eq(r_addr), self.res_wr_data.eq(q.r_data)]
+        with m.If(accept):
+            m.d.sync += [r_addr.eq(self.wr_addr), r_blk.eq(self.wr_addr), r_left.eq(self.wr_block_words),
+                         r_blocks.eq(self.wr_blocks - 1)]
+        with m.Elif(r_fire):
+            with m.If(block_end):
+                nxt = Mux(cmd["stride"] == 0, r_addr + 1, r_blk + cmd["stride"])
+                m.d.sync += [r_addr.eq(nxt), r_blk.eq(nxt), r_left.eq(cmd["block_words"]), r_blocks.eq(r_blocks - 1)]
+            with m.Else():
+                m.d.sync += [r_addr.eq(r_addr + 1), r_left.eq(r_left - 1)]
+        return r_fire & block_end & (r_blocks == 0)
 
 
 def _delayed(m: Module, value: Signal, stages: int, prefix: str) -> Signal:

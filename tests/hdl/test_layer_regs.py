@@ -34,12 +34,12 @@ def test_field_bits_of_the_smallest_design() -> None:
     assert regs.words_bits(OS2) == 10 and bits["a_words_00"] == bits["c_words_11"] == 10
     # the requantization table: 1024 * 8 / (2 * 32) = 128 words, so counts up to 128 take 8 bits
     assert bits["q_words"] == bits["q_nf"] == bits["q_stride_n"] == 8
-    assert bits["m"] == bits["gt"] == regs.DIM_BITS == 24 and bits["flags"] == 12
+    assert bits["m"] == bits["gt"] == regs.DIM_BITS == 24 and bits["flags"] == 15
     assert bits["a_base"] == bits["c_stride_n"] == bits["zero_point"] == 32
     assert all(bits[n] == 0 for n in bits if n.startswith(("dw_", "cv_", "vec_", "res_", "pl_")))
-    # what the design holds: 908 flip-flops of descriptor (it was 90 x 32 = 2,880 bits of registers, of
-    # which 42 were built; flags has 12 bits since the max pool's bit 11)
-    assert sum(bits.values()) == 908
+    # what the design holds: 911 flip-flops of descriptor (it was 90 x 32 = 2,880 bits of registers, of
+    # which 42 were built; flags has 15 bits since residency's bits 12..14)
+    assert sum(bits.values()) == 911
     # without requantize the table fields are not built either
     no_q = regs.field_bits(OS2.replace(requantize=False))
     assert [n for n in bits if bits[n] and not no_q[n]] == list(regs._Q_FIELDS)
@@ -54,7 +54,7 @@ def test_field_bits_published_in_header_python_and_json() -> None:
     ns: dict = {}
     exec(regs.python_module(OS2), ns)
     assert ns["FIELD_BITS"] == regs.field_bits(OS2) == regs.description(OS2)["field_bits"]
-    assert ns["VERSION"] == 8 and "field_bits" not in regs.description()
+    assert ns["VERSION"] == 9 and "field_bits" not in regs.description()
     # counters hold 40 bits (map v6): 2**40 cycles are 92 minutes at 200 MHz; _HI reads bits 39..32
     hi = next(r for r in regs.REGISTERS if r.name == "cycles_hi")
     assert regs.COUNTER_BITS == 40 and "(bits 39..32; zero above)" in hi.description
@@ -74,7 +74,7 @@ def test_host_refuses_values_wider_than_the_register_in_one_line() -> None:
     for name, value, msg in (
         ("m", (1 << 24) + 13, "descriptor m must be below 2**24 (its 24-bit register in this design), not 16777229"),
         ("q_nf", 256, "descriptor q_nf must be below 2**8 (its 8-bit register in this design), not 256"),
-        ("flags", 1 << 12, "descriptor flags must be below 2**12 (its 12-bit register in this design), not 4096"),
+        ("flags", 1 << 15, "descriptor flags must be below 2**15 (its 15-bit register in this design), not 32768"),
     ):
         with pytest.raises(ConfigError) as e:
             check_descriptor({**good, name: value}, hw, plan)  # type: ignore[arg-type]
@@ -137,4 +137,4 @@ def test_register_block_flags_too_wide_with_byte_strobes_and_reads_narrow() -> N
     sim.run()
     assert seen["wide"] == seen["low_bytes"] == ERR["too_wide"]
     assert seen["cleared"] == 0 and seen["status"] & 0b101 == 0b001  # busy, no error
-    assert seen["m_read"] == 0 and seen["version"] == regs.MAP_VERSION == 8
+    assert seen["m_read"] == 0 and seen["version"] == regs.MAP_VERSION == 9
