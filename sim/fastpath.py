@@ -384,6 +384,9 @@ class _LayerArrays:
     compute: Arr
     energy: dict[str, Arr]  # per part, in ENERGY_PARTS order
     dram_bits: Arr  # DRAM reads + writes
+    # bool: the layer's plan may read its input as one tile (False where it surely does not: the plans the
+    # fast path chose, a necessary condition of residency, sim.residency; None: all may)
+    single: Arr | None = None
 
 
 def _pieces(total: int, tile: Arr) -> tuple[Arr, Arr, Arr, Arr]:
@@ -1056,7 +1059,9 @@ def _dw_layer(layer: Layer, batch: int, p: _Points,
                      planes_e * slot * b_e + planes_e * slot * b_e,
                      planes_e * oh * ow * c_e + planes_e * oh * ow * c_e, dram_bits,
                      compares + (batch * shape.channels * oh * ow if q_all.table else 0), cycles)
-    return _merged(arr, idx_all, cycles, compute, energy, dram_bits)
+    single = np.ones(p.rows.size, bool) if arr.single is None else arr.single.copy()
+    single[idx_all] = (n_gt == 1) & (n_mt == 1)  # DwPlan: one tile of every plane's whole map
+    return dataclasses.replace(_merged(arr, idx_all, cycles, compute, energy, dram_bits), single=single)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1446,6 +1451,8 @@ def _win_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
         best_cycles[at[better]] = cyc[better]
     kt, nf, wo, mt = (np.choose(choice, [c[i] for c in cands]) for i in range(4))
     nt = np.where(nf == out_planes, cout, nf * n)
+    single = np.ones(p.rows.size, bool)  # (the im2col points: not known here)
+    single[idx] = (shape.n_mt[mt] == 1) & (_cdiv(planes, kt) == 1) & (batch == 1)
     # (the layer alone was timed above; a residual add in its write-back changes its loads and stores)
     cycles = program(np.arange(npts), (kt, nf, wo, mt), q) if q.residual or q.table else best_cycles
     energy, dram_bits = tail(np.arange(npts), (kt, nf, wo, mt), cycles, q)
@@ -1458,7 +1465,7 @@ def _win_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
                 cnt = cm * cn * ck
                 if cnt.any():
                     compute += np.where(cnt > 0, batch * cnt * comp_of(ms, ns, ks), 0)
-    return _merged(arr, idx, cycles, compute, energy, dram_bits)
+    return dataclasses.replace(_merged(arr, idx, cycles, compute, energy, dram_bits), single=single)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1482,16 +1489,15 @@ def evaluate_network(network: Network, configs: Sequence[AcceleratorConfig]) -> 
         if _fuses(cfgs[0]):
             from codesign.sim.fusion import plan_network
 
-            for i, ctx in enumerate(plan_network(network, cfgs[0])):
+            for i, ctx in enumerate(plan_network(network, cfgs[0], lambda _i: False)):  # (no residency)
                 if ctx.writeback_add:
                     roles[i] = "fused" if ctx.fused else "head"
         # max pools in their convolutions' write-backs (sim.poolfuse): whether a pair fuses depends on each
         # point's buffers and array, so those layers are their own entries, evaluated the point-by-point way
         # (the closed form) at the points where they fuse
-        # and outputs kept in the input buffer for the next layer (sim.residency): the same, per point
-        special = [_special_contexts(network, c, has_max_pool) for c in cfgs]
-        pooled = [{i: ctx for i, ctx in ctxs.items() if ctx.pool is not None} for ctxs in special]
-        for i in sorted({i for ctxs in special for i in ctxs}):
+        special = [_special_contexts(network, c) if has_max_pool else None for c in cfgs]
+        pooled = [{i: ctx for i, ctx in (ctxs or {}).items() if ctx.pool is not None} for ctxs in special]
+        for i in sorted({i for ctxs in pooled for i in ctxs}):
             roles[i] = f"pool{i}"
         shapes: dict[tuple[Layer, str], int] = {}
         order = []
@@ -1507,27 +1513,75 @@ def evaluate_network(network: Network, configs: Sequence[AcceleratorConfig]) -> 
             if role.startswith("pool"):
                 u = order[i]
                 results[u] = _with_points(results[u], network.layers[i], network.batch, cfgs,
-                                          {j: ctxs[i] for j, ctxs in enumerate(special) if i in ctxs})
-        for j, s in enumerate(_summaries(network, cfgs, p, results, order, [lay for lay, _ in unique],
-                                         [role == "fused" for _, role in unique],
+                                          {j: ctxs[i] for j, ctxs in enumerate(pooled) if i in ctxs})
+        # outputs kept in the input buffer for the next layer (sim.residency): the contexts at the points where
+        # some edge may be resident (the plans the fast path chose say which layers may read their input as one
+        # tile), each such layer a new entry, evaluated the point-by-point way where it is resident
+        layers_u = [lay for lay, _ in unique]
+        fused_u = [role == "fused" for _, role in unique]
+        singles = [results[order[i]].single if role == "alone" else np.zeros(p.rows.size, bool)
+                   for i, role in enumerate(roles)]
+        for pt in np.flatnonzero(_maybe_resident(network, cfgs, p, singles)).tolist():
+            if special[pt] is None:
+                special[pt] = _special_contexts(network, cfgs[pt], functools.partial(_may_be_single, singles, pt))
+        resident: dict[int, dict[int, Any]] = {}
+        for j, ctxs in enumerate(special):
+            for i, ctx in (ctxs or {}).items():
+                if ctx.res_in or ctx.res_out or ctx.in_slot:
+                    resident.setdefault(i, {})[j] = ctx
+        for i, at in sorted(resident.items()):
+            results.append(_with_points(results[order[i]], network.layers[i], network.batch, cfgs, at))
+            layers_u.append(layers_u[order[i]])
+            fused_u.append(fused_u[order[i]])
+            order[i] = len(results) - 1
+        for j, s in enumerate(_summaries(network, cfgs, p, results, order, layers_u, fused_u,
                                          [frozenset(order[i] for i in ctxs) for ctxs in pooled])):
             out[ids[j]] = s
     return out
 
 
-def _special_contexts(network: Network, config: AcceleratorConfig, has_max_pool: bool) -> dict[int, Any]:
+def _special_contexts(network: Network, config: AcceleratorConfig,
+                      maybe_single: Callable[[int], bool] | None = None) -> dict[int, Any]:
     """The layers of ``network`` in a built max-pool fusion (sim.poolfuse) or with a resident input or output
     (sim.residency) on ``config``, with their contexts."""
-    from codesign.sim.residency import design_reason
+    from codesign.sim.residency import any_candidate
 
-    pools = has_max_pool and config.pool_writeback and config.fusion is not Fusion.FULL
-    resident = not design_reason(config) and config.fusion in (Fusion.AUTO, Fusion.ELTWISE)
-    if not (pools or resident):
+    pools = config.pool_writeback and config.fusion is not Fusion.FULL
+    if not (pools or any_candidate(list(network.layers), network.batch, config)):
         return {}
     from codesign.sim.fusion import plan_network
 
-    return {i: ctx for i, ctx in enumerate(plan_network(network, config))
+    return {i: ctx for i, ctx in enumerate(plan_network(network, config, maybe_single))
             if ctx.pool is not None or ctx.res_in or ctx.res_out or ctx.in_slot}
+
+
+def _may_be_single(singles: list[Arr | None], point: int, layer: int) -> bool:
+    """Whether layer ``layer``'s plan may read its input as one tile at ``point`` (``_LayerArrays.single``)."""
+    s = singles[layer]
+    return s is None or bool(s[point])
+
+
+def _maybe_resident(network: Network, configs: Sequence[AcceleratorConfig], p: _Points,
+                    single: list[Arr | None]) -> Arr:
+    """Points where some layer's output may stay in the input buffer for the next (sim.residency's necessary
+    conditions: the design builds it, the next layer its only reader, the output fits a slot, both layers run
+    alone and their plans may read their input as one tile); ``single``: each layer's
+    :attr:`_LayerArrays.single` (all False for a layer in a fusion)."""
+    from codesign.sim.residency import design_reason, structural_edges
+
+    n = p.rows.size
+    built = np.array([not design_reason(c) and c.fusion in (Fusion.AUTO, Fusion.ELTWISE) for c in configs], bool)
+    out = np.zeros(n, bool)
+    if not built.any():
+        return out
+    ones = np.ones(n, bool)
+    layers = network.layers
+    for i in structural_edges(network):
+        ly = layers[i]
+        fits = ly.output_elements(network.batch) * np.minimum(ly.outputs.bits, p.abits) <= p.in_sram * 4
+        a, b = single[i], single[i + 1]
+        out |= fits & (ones if a is None else a) & (ones if b is None else b)
+    return out & built
 
 
 def _with_points(arr: _LayerArrays, layer: Layer, batch: int, configs: Sequence[AcceleratorConfig],

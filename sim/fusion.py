@@ -51,6 +51,7 @@ residency) is model-only: the generated hardware runs those layers one by one th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from codesign.sim.config import AcceleratorConfig, Fusion
@@ -189,8 +190,11 @@ def built_add_reason(head: Layer, add: Layer, config: AcceleratorConfig) -> str:
     return ""
 
 
-def plan_network(net: Network, config: AcceleratorConfig) -> tuple[LayerContext, ...]:
-    """The context of each layer of ``net`` under ``config.fusion`` (all default with ``none``)."""
+def plan_network(net: Network, config: AcceleratorConfig,
+                 maybe_single: Callable[[int], bool] | None = None) -> tuple[LayerContext, ...]:
+    """The context of each layer of ``net`` under ``config.fusion`` (all default with ``none``).
+    ``maybe_single``: whether layer ``i``'s plan may read its input as one tile (False only where it surely does
+    not: the sweep's fast path knows its plans), which spares residency planning those layers."""
     n = len(net.layers)
     if config.fusion is Fusion.NONE:
         return (DEFAULT,) * n
@@ -313,7 +317,8 @@ def plan_network(net: Network, config: AcceleratorConfig) -> tuple[LayerContext,
     # outputs kept in the input buffer for the next layer (built: sim.residency)
     from codesign.sim.residency import resident_edges
 
-    r_in, r_out, slots = resident_edges(list(layers), batch, consumers, [c.is_default for c in out], config)
+    r_in, r_out, slots = resident_edges(list(layers), batch, consumers, [c.is_default for c in out], config,
+                                        maybe_single)
     out = [replace(c, res_in=a, res_out=b, in_slot=s) if (a or b or s) else c
            for c, a, b, s in zip(out, r_in, r_out, slots, strict=True)]
     return tuple(out)

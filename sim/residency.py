@@ -37,6 +37,7 @@ written into the input buffer are counted as the load's were.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -181,10 +182,44 @@ def _rle(items: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, in
     return [(a, b, c, d, e) for a, b, c, d, e in runs]
 
 
+def fits_a_slot(layer: Layer, batch: int, config: AcceleratorConfig) -> bool:
+    """Whether ``layer``'s output, at the activations' bits, could fit one slot of the input buffer (half of
+    it): a necessary condition for keeping it there, checked before any plan (padding only adds to it)."""
+    bits = min(layer.outputs.bits, config.act_bits)
+    return layer.output_elements(batch) * bits <= config.input_sram_bytes * 4
+
+
+def any_candidate(layers: list[Layer], batch: int, config: AcceleratorConfig) -> bool:
+    """Whether some layer's output (but the last's) could stay in the input buffer on ``config`` (cheap:
+    :func:`fits_a_slot` and the design; the edges themselves are :func:`resident_edges`')."""
+    if design_reason(config) or config.fusion in (Fusion.NONE, Fusion.FULL):
+        return False
+    return any(fits_a_slot(ly, batch, config) for ly in layers[:-1])
+
+
+def structural_edges(net: Any) -> list[int]:
+    """The layers ``p`` whose only reader is the next layer, an array or engine layer reading it as its input
+    (a convolution, linear layer or pool): the edges residency may keep, whatever the config."""
+    from codesign.sim.fusion import producers
+    from codesign.workloads.layers import Conv2d, Linear, Pool
+
+    layers = net.layers
+    readers: list[set[int]] = [set() for _ in layers]
+    for i, ps in enumerate(producers(net)):
+        for q in ps:
+            if q is not None:
+                readers[q].add(i)
+    return [i for i in range(len(layers) - 1)
+            if readers[i] == {i + 1} and isinstance(layers[i + 1], (Conv2d, Linear, Pool))]
+
+
 def resident_edges(layers: list[Layer], batch: int, consumers: list[set[int]], alone: list[bool],
-                   config: AcceleratorConfig) -> tuple[list[bool], list[bool], list[int]]:
+                   config: AcceleratorConfig, maybe_single: Callable[[int], bool] | None = None
+                   ) -> tuple[list[bool], list[bool], list[int]]:
     """``(res_in, res_out, in_slot)`` of each layer: the chains of resident outputs, in execution order
-    (``alone``: the layer runs with the default context)."""
+    (``alone``: the layer runs with the default context; ``maybe_single``: False for a layer whose plan surely
+    reads its input in more than one tile, which no edge can have on either side: a resident input is one
+    tile too)."""
     from codesign.sim.fusion import DEFAULT
     from codesign.sim.mapping import plan_layer
 
@@ -204,10 +239,15 @@ def resident_edges(layers: list[Layer], batch: int, consumers: list[set[int]], a
 
     for p in range(n - 1):
         c = p + 1
-        if not (alone[p] and alone[c] and consumers[p] == {c}):
+        if not (alone[p] and alone[c] and consumers[p] == {c} and fits_a_slot(layers[p], batch, config)):
             continue
-        pp, cp = plan(p), plan(c)
-        if pp is None or cp is None or edge_reason(layers[p], layers[c], pp, cp, res_in[p], config):
+        if maybe_single is not None and not (maybe_single(p) and maybe_single(c)):
+            continue
+        pp = plan(p)  # (the producer's cheap checks first: a consumer's plan may be a search)
+        if pp is None or _plan_kind(pp) is None or not (res_in[p] or single_input_bytes(pp)):
+            continue
+        cp = plan(c)
+        if cp is None or edge_reason(layers[p], layers[c], pp, cp, res_in[p], config):
             continue
         res_out[p], res_in[c] = True, True
         slot[c] = 1 - slot[p]

@@ -208,3 +208,26 @@ def test_built_residual_adds_equal_point_by_point_rows() -> None:
         taken = [p for p in sample if not fastpath.declines(state.space.config(p))][:8]
         compared += _compare(state, sorted(taken))
     assert compared >= 8
+
+
+def test_resident_layers_equal_point_by_point_rows() -> None:
+    """DS-CNN and MobileNetV1-VWW on square WS points (4x4 and 8x8) with buffers from 8 to 64 KiB, single and
+    double buffering, residency on and off: where a layer's output stays in the input buffer for the next
+    (sim.residency, point by point on the fast path where the fast path's plans allow it), every column equals
+    the point-by-point path's; and some points do keep outputs on chip."""
+    from codesign.sim.fusion import plan_network
+
+    axes = {"input_sram_bytes": [8192, 65536], "output_sram_bytes": [16384, 65536], "weight_sram_bytes": [8192, 65536],
+            "dram_bytes_per_cycle": [3, 16], "double_buffered": [True, False], "residency": [True, False],
+            "weight_bits": [4, 8], "act_bits": [8], "dram_latency_cycles": [0, 100]}
+    compared, kept = 0, 0
+    for n in (4, 8):
+        space = {"workloads": ["ds_cnn_kws", "mobilenet_v1_vww"], "base": {"dataflow": "ws", "rows": n, "cols": n},
+                 "axes": axes}
+        state = _WorkerState(space)
+        points = sorted(random.Random(40 + n).sample(range(state.space.size), 10))
+        compared += _compare(state, points)
+        for p in points:
+            for net in state.space.load_workloads().values():
+                kept += any(c.res_out for c in plan_network(net, state.space.config(p)))
+    assert compared >= 12 and kept >= 4
