@@ -7,7 +7,8 @@ nextpnr with ``--pnr``).
     python bench/fpga_features.py [--size 4] [--target ecp5-25k] [--sram-bytes 1024] [--pnr]
 
 Variants (``depthwise: array`` in all, so the depthwise engine is never built; requantize on, which the
-residual path needs): ``all`` (windows and vector unit), ``no_windows``, ``no_vector`` and ``neither``.
+residual path needs): ``all`` (windows and vector unit), ``no_windows``, ``no_vector`` and ``neither``, all without
+residency; ``no_vector_resident`` (``--variants no_vector no_vector_resident``) adds residency to ``no_vector``.
 Writes ``bench/results/fpga_features.csv``, ``.json`` and ``.md`` (``--out`` to rename); the synth flow
 caches its results, so a rerun of the same design is instant.
 """
@@ -26,35 +27,40 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
 
-#: name -> (conv_windows, vector_unit)
-VARIANTS = {"all": (True, True), "no_windows": (False, True), "no_vector": (True, False),
-            "neither": (False, False)}
+#: name -> (conv_windows, vector_unit, residency)
+VARIANTS = {"all": (True, True, False), "no_windows": (False, True, False), "no_vector": (True, False, False),
+            "neither": (False, False, False), "no_vector_resident": (True, False, True)}
 #: the cost of a feature: (feature, with it, without it)
 DELTAS = [("address generator (conv windows)", "all", "no_windows"),
           ("address generator, without the vector unit", "no_vector", "neither"),
           ("vector unit + residual write-back", "all", "no_vector"),
-          ("vector unit + residual write-back, without windows", "no_windows", "neither")]
+          ("vector unit + residual write-back, without windows", "no_windows", "neither"),
+          ("residency (the write-back into the input buffer), without the vector unit", "no_vector_resident",
+           "no_vector")]
 METRICS = ["luts", "carries", "lutram", "lut_sites", "ffs", "dsps", "brams"]
 
 
-def config(size: int, sram: int, windows: bool, vector: bool, clock_mhz: float):  # -> AcceleratorConfig
+def config(size: int, sram: int, windows: bool, vector: bool, clock_mhz: float,
+           residency: bool = False):  # -> AcceleratorConfig
     from codesign.sim.config import AcceleratorConfig
 
     return AcceleratorConfig(rows=size, cols=size, dataflow="ws", weight_bits=8, act_bits=8, requantize=True,
                              input_sram_bytes=sram, weight_sram_bytes=sram, output_sram_bytes=sram,
                              depthwise="array", conv_windows=windows, vector_unit=vector, pool_writeback=False,
+                             residency=residency,
                              clock_mhz=clock_mhz)
 
 
 def run(name: str, size: int, sram: int, target: str, pnr: bool, clock_mhz: float) -> dict[str, object]:
-    from codesign.hdl.layer import has_conv_windows, has_depthwise_engine, has_vector_unit
+    from codesign.hdl.layer import has_conv_windows, has_depthwise_engine, has_residency, has_vector_unit
 
-    windows, vector = VARIANTS[name]
-    cfg = config(size, sram, windows, vector, clock_mhz)
+    windows, vector, resident = VARIANTS[name]
+    cfg = config(size, sram, windows, vector, clock_mhz, resident)
     row: dict[str, object] = {"variant": name, "array": f"{size}x{size}", "sram_bytes": sram, "target": target,
                               "conv_windows": has_conv_windows(cfg), "vector_unit": has_vector_unit(cfg),
-                              "depthwise_engine": has_depthwise_engine(cfg)}
-    assert (row["conv_windows"], row["vector_unit"], row["depthwise_engine"]) == (windows, vector, False), row
+                              "depthwise_engine": has_depthwise_engine(cfg), "residency": has_residency(cfg)}
+    assert (row["conv_windows"], row["vector_unit"], row["depthwise_engine"], row["residency"]) == (
+        windows, vector, False, resident), row
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "accel.yaml"
@@ -90,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sram-bytes", type=int, default=1024)
     ap.add_argument("--clock-mhz", type=float, default=100.0, help="the P&R target clock (with --pnr)")
     ap.add_argument("--pnr", action="store_true", help="place and route with nextpnr (default: synthesis only)")
-    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS)[:4], choices=list(VARIANTS))
     ap.add_argument("--out", default="fpga_features", help="results name under bench/results")
     args = ap.parse_args(argv)
     commit = _git("rev-parse", "--short", "HEAD")
@@ -123,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     basis = "place and route" if args.pnr else "synthesis estimate (Yosys, no P&R)"
     cmd = (f"python bench/fpga_features.py --size {args.size} --target {args.target} --sram-bytes {args.sram_bytes}"
            + (f" --pnr --clock-mhz {args.clock_mhz:g}" if args.pnr else "")
-           + ("" if args.variants == list(VARIANTS) else f" --variants {' '.join(args.variants)}")
+           + ("" if args.variants == list(VARIANTS)[:4] else f" --variants {' '.join(args.variants)}")
            + ("" if args.out == "fpga_features" else f" --out {args.out}"))
     lines = [f"# Whole-layer top with and without the address generator and the vector unit: {args.size}x{args.size} "
              f"INT8 WS, {args.sram_bytes}-byte buffers, {args.target}, {basis}", "",

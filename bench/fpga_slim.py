@@ -26,7 +26,7 @@ from codesign.sim.config import AcceleratorConfig
 
 KIB = 1024
 #: the engines a GEMM-only part builds: no vector unit, depthwise layers on the array, no pool stage (the ECP5 points)
-LEAN = {"vector_unit": False, "depthwise": "array", "pool_writeback": False}
+LEAN = {"vector_unit": False, "depthwise": "array", "pool_writeback": False, "residency": False}
 #: (name, rows, cols, dataflow, bits, target, other config fields)
 DESIGNS: tuple[tuple[str, int, int, str, int, str, dict[str, object]], ...] = (
     ("2x2 os", 2, 2, "os", 8, "ice40-up5k", {}), ("2x4 ws", 2, 4, "ws", 8, "ice40-up5k", {}),

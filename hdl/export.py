@@ -238,8 +238,8 @@ def _depthwise_engine(config: AcceleratorConfig) -> dict[str, object] | None:
         return None
     k = config.depthwise_kernel
     return {"lanes": config.cols, "kernel_max": k, "padded_width_max": dwplan.DW_WIDTH_MAX,
-            "weight_block_words": dwplan.b_words(k),
-            "tile_compute_cycles": f"{tileplan.TILE_ISSUE_CYCLES} + planes_in_tile * ({dwplan.b_words(k)} + "
+            "weight_block_words": "kernel_h * kernel_w + 1",
+            "tile_compute_cycles": f"{tileplan.TILE_ISSUE_CYCLES} + planes_in_tile * (kernel_h * kernel_w + 1 + "
                                    f"{dwplan.DW_GROUP_OVERHEAD_CYCLES} + band_padded_rows * padded_width + "
                                    f"{dwplan.DW_LATENCY_CYCLES})",
             "layout": "feature maps as planes of lanes channels, [batch][C / lanes][H][W] words (codesign.sim.dwplan)"}

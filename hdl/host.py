@@ -537,7 +537,6 @@ def place_dw_layer(image: bytearray, plan: Any, x: np.ndarray, w: np.ndarray | N
 
     A max pool (``plan.pooling``; ``w`` None) has a one-word block a plane, its channel count, and with
     ``requantize`` ``requant`` is the identity table (:func:`identity_requant`)."""
-    from codesign.hdl.engines.depthwise import weight_slots
 
     lanes, bus = plan.lanes, plan.bus_bytes
     geo = plan.geometry
@@ -559,8 +558,8 @@ def place_dw_layer(image: bytearray, plan: Any, x: np.ndarray, w: np.ndarray | N
                 assert w is not None
                 kern = np.zeros((plan.r, plan.s, lanes), dtype=np.int64)
                 kern[:, :, :width] = w[chans].transpose(1, 2, 0)
-                slots = np.array(weight_slots(kern.tolist(), plan.kmax), dtype=np.int64)
-                data = _words_to_bytes([*_pack_lanes(slots, geo.weight_bits), width], wb)  # then the channel count
+                taps = kern.reshape(plan.r * plan.s, lanes)  # row by row (the layer writes them into the
+                data = _words_to_bytes([*_pack_lanes(taps, geo.weight_bits), width], wb)  # slots), the channel count
             image[at:at + len(data)] = data
             if plan.requantized and requant is not None:
                 word = 0

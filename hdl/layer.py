@@ -614,7 +614,8 @@ class LayerAccelerator(wiring.Component):
         per_word = Signal(32, name="dw_macs_per_word")  # R * S * the plane's channels (a max pool: 0)
         dw_pool = d["flags"][8]  # a max pool: no weight slots, its block is the plane's channel count alone
         if self.depthwise:
-            eng, w_cnt = self._depthwise(m, p, t, offs, act_rd, w_rd, out_wr, d, band_rows, band_pad_t)
+            eng, w_cnt, wl = self._depthwise(m, p, t, offs, act_rd, w_rd, out_wr, d, band_rows, band_pad_t)
+            w_slot, w_col, dw_taps, dw_corner = wl["slot"], wl["col"], wl["taps"], wl["corner"]
         vec = None
         if self.vector:
             vec, vec_i, vec_o, vec_issue = self._vector_unit(m, p, offs, act_rd, w_rd, out_wr, d, dma,
@@ -661,11 +662,21 @@ class LayerAccelerator(wiring.Component):
                 # depthwise: per plane, the weight slots from the weight buffer, then one engine pass (a max
                 # pool: its one-word block, then the pass)
                 with m.State("DW_WEIGHTS"):
+                    # the block's R x S tap words, row by row, into the bottom-right corner of the cleared
+                    # kmax x kmax slots (w_slot: the next tap's slot, w_col its column), then the channel count
+                    tap = ~dw_pool & (w_cnt != 0) & (w_cnt <= dw_taps)
                     m.d.comb += [computing.eq(1), w_rd.addr.eq(offs[1] + w_cnt), w_rd.en.eq(1),
-                                 eng.w_en.eq(~dw_pool & (w_cnt != 0) & (w_cnt <= self.dw_kmax ** 2)),
-                                 eng.w_addr.eq(w_cnt - 1), eng.w_data.eq(w_rd.data)]
+                                 eng.w_clear.eq(w_cnt == 0), eng.w_en.eq(tap), eng.w_addr.eq(w_slot),
+                                 eng.w_data.eq(w_rd.data)]
                     m.d.sync += w_cnt.eq(w_cnt + 1)
-                    last_word = Mux(dw_pool, b_words(self.dw_kmax, MODE_MAX), b_words(self.dw_kmax))
+                    with m.If(w_cnt == 0):
+                        m.d.sync += [w_slot.eq(dw_corner), w_col.eq(0)]
+                    with m.Elif(tap):
+                        with m.If(w_col == kernel_w - 1):
+                            m.d.sync += [w_slot.eq(w_slot + (self.dw_kmax + 1) - kernel_w), w_col.eq(0)]
+                        with m.Else():
+                            m.d.sync += [w_slot.eq(w_slot + 1), w_col.eq(w_col + 1)]
+                    last_word = Mux(dw_pool, b_words(0, MODE_MAX), dw_taps + 1)
                     with m.If(w_cnt == last_word):  # the block's last word: the plane's channels
                         m.d.sync += per_word.eq(Mux(dw_pool, 0, kernel_h * kernel_w * w_rd.data[0:16]))
                         m.next = "DW_GO"
@@ -731,7 +742,16 @@ class LayerAccelerator(wiring.Component):
                              addr_bits=max(_addr_bits(p.act_depth), _addr_bits(p.out_depth)) + 1,
                              dim_bits=DW_DIM_BITS)
         m.submodules.depthwise = eng = DepthwiseEngine(spec)
-        w_cnt = Signal(range(b_words(self.dw_kmax) + 1), name="dw_w_cnt")
+        k = self.dw_kmax
+        w_cnt = Signal(range(b_words(k * k) + 1), name="dw_w_cnt")
+        w_slot = Signal(range(k * k), name="dw_w_slot")
+        w_col = Signal(range(k), name="dw_w_col")
+        # the kernel's taps and its corner's first slot, registered from the descriptor (steady long before
+        # the first plane's weights: a multiply off the loader's path)
+        dw_taps = Signal(range(k * k + 1), name="dw_taps")
+        dw_corner = Signal(range(k * k), name="dw_corner")
+        kh8, kw8 = d["dw_kernel"][0:8], d["dw_kernel"][8:16]
+        m.d.sync += [dw_taps.eq(kh8 * kw8), dw_corner.eq((k - kh8) * k + (k - kw8))]
         m.d.comb += [
             eng.in_h.eq(band_rows), eng.in_w.eq(d["dw_in_w"]),
             eng.pad_t.eq(band_pad_t), eng.pad_l.eq(d["dw_pad"][8:16]),
@@ -744,7 +764,7 @@ class LayerAccelerator(wiring.Component):
         with m.If(d["flags"][3]):  # the engine owns the input buffer's read port and the output's write port
             m.d.comb += [act_rd.addr.eq(eng.in_addr), act_rd.en.eq(eng.in_en),
                          out_wr.addr.eq(eng.out_addr), out_wr.data.eq(eng.out_data), out_wr.en.eq(eng.out_en)]
-        return eng, w_cnt
+        return eng, w_cnt, {"slot": w_slot, "col": w_col, "taps": dw_taps, "corner": dw_corner}
 
     def _vector_unit(self, m: Module, p: HardwarePlan, offs: list, act_rd, w_rd, out_wr, d: dict, dma, table):
         """The vector unit on the layer's buffers in vector mode: X from the input buffer, Y from the

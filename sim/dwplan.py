@@ -16,10 +16,11 @@ Memory layout (the host writes the input and the weights; the engine writes the 
   one contiguous range: the DMA moves it with one command. This is also the layout the array's
   weight-stationary write-back gives a ``1 x 1`` convolution's output when its tile holds all
   output channels, so the pointwise layers around a depthwise one need no reshuffle.
-* **Weights**: per plane, ``K**2`` words of ``lanes`` weights in the engine's slot order
-  (the kernel in the bottom-right ``R x S`` corner of the window, other slots zero:
-  :func:`codesign.hdl.engines.depthwise.weight_slots`), then one word holding the plane's number of
-  channels (its low 16 bits: ``lanes``, or fewer in a last plane), which the MAC counter uses.
+* **Weights**: per plane, the kernel's ``R * S`` words of ``lanes`` weights, row by row, then one word
+  holding the plane's number of channels (its low 16 bits: ``lanes``, or fewer in a last plane), which
+  the MAC counter uses. The layer clears the engine's ``K x K`` slots and writes each tap into the
+  bottom-right ``R x S`` corner of the window (:func:`codesign.hdl.engines.depthwise.weight_slots`), so a
+  3x3 kernel on the 5x5 engine moves 10 words, not 26.
 * **Requantization table**: one word per plane (``lanes`` entries), as the array's.
 
 Tiles
@@ -35,9 +36,10 @@ DMA program, double buffering and the overlapping read and write queues are the 
 Timing contract (the RTL meets it; ``tests/rtl`` check it cycle for cycle)
 --------------------------------------------------------------------------
 A tile of ``gs`` planes over a band of ``h_pad`` padded input rows takes
-``TILE_ISSUE_CYCLES + gs * (K**2 + 1 + DW_GROUP_OVERHEAD_CYCLES + h_pad * w_pad + LATENCY)``
-cycles: per plane, ``K**2 + 2`` cycles move the weight block from the weight buffer into the
-engine's slots (and its channel count into the MAC counter), one starts the engine, its scan takes
+``TILE_ISSUE_CYCLES + gs * (R * S + 1 + DW_GROUP_OVERHEAD_CYCLES + h_pad * w_pad + LATENCY)``
+cycles: per plane, ``R * S + 2`` cycles move the weight block from the weight buffer into the
+engine's slots (the first also clears them; the channel count into the MAC counter), one starts the engine,
+its scan takes
 one padded position a cycle and the pipeline drains (:func:`codesign.hdl.engines.depthwise.pass_cycles`),
 and one more sees ``done``.
 
@@ -94,19 +96,19 @@ MODE_SHIFT = 8  # flags bit of the mode's low bit
 POOL_B_WORDS = 1  # a max pool's block in the weight buffer: the plane's channel count alone
 
 
-def b_words(kmax: int, mode: int = MODE_MAC) -> int:
-    """Words of a plane's block in the weight buffer: the ``kmax**2`` window slots, then its channel
-    count; a max pool (``mode`` MAX) has no weights, its block is the channel count alone."""
-    return POOL_B_WORDS if mode == MODE_MAX else kmax * kmax + 1
+def b_words(taps: int, mode: int = MODE_MAC) -> int:
+    """Words of a plane's block in the weight buffer: its kernel's ``taps = R * S`` words (row by row), then
+    its channel count; a max pool (``mode`` MAX) has no weights, its block is the channel count alone."""
+    return POOL_B_WORDS if mode == MODE_MAX else taps + 1
 
 
-def dw_group_cycles(h_pad: int, w_pad: int, kmax: int, mode: int = MODE_MAC) -> int:
+def dw_group_cycles(h_pad: int, w_pad: int, taps: int, mode: int = MODE_MAC) -> int:
     """Cycles of one plane of a tile: weight block, start, scan of ``h_pad x w_pad``, drain, done."""
-    return b_words(kmax, mode) + DW_GROUP_OVERHEAD_CYCLES + h_pad * w_pad + DW_LATENCY_CYCLES
+    return b_words(taps, mode) + DW_GROUP_OVERHEAD_CYCLES + h_pad * w_pad + DW_LATENCY_CYCLES
 
 
-def dw_tile_compute_cycles(gs: int, h_pad: int, w_pad: int, kmax: int, mode: int = MODE_MAC) -> int:
-    return TILE_ISSUE_CYCLES + gs * dw_group_cycles(h_pad, w_pad, kmax, mode)
+def dw_tile_compute_cycles(gs: int, h_pad: int, w_pad: int, taps: int, mode: int = MODE_MAC) -> int:
+    return TILE_ISSUE_CYCLES + gs * dw_group_cycles(h_pad, w_pad, taps, mode)
 
 
 def design_reason(config: AcceleratorConfig) -> str:
@@ -312,7 +314,7 @@ class DwPlan(LanePlan):
     @property
     def b_block(self) -> int:
         """Words of a plane's block in the weight buffer (:func:`b_words`)."""
-        return b_words(self.kmax, self.mode)
+        return b_words(self.r * self.s, self.mode)
 
     @property
     def planes(self) -> int:
@@ -393,7 +395,7 @@ class DwPlan(LanePlan):
         return t.gs * (wa * ba + (wb * bb if t.load_b else 0)), t.gs * wc * bc
 
     def tile_compute_cycles(self, t: Tile) -> int:
-        return dw_tile_compute_cycles(t.gs, self.band_h_pad(t.m0, t.ms), self.w_pad, self.kmax, self.mode)
+        return dw_tile_compute_cycles(t.gs, self.band_h_pad(t.m0, t.ms), self.w_pad, self.r * self.s, self.mode)
 
     def taps(self) -> int:
         """Window taps of the layer's channels, ``batch * C * R * S * out_h * out_w`` (a last plane's
@@ -487,7 +489,7 @@ def _choose_cached(batch: int, channels: int, in_h: int, in_w: int, r: int, s: i
              cfg.output_sram_bytes * 8 // geo.c_word_bits)
     slot_words = (depth[0] // slots, depth[1] // slots, depth[2] // slots)
     sa, sb, sc = slot_words
-    b_block = b_words(cfg.depthwise_kernel, mode)
+    b_block = b_words(r * s, mode)
     if sb < b_block:
         return None
     bus = bus_bytes(cfg)

@@ -961,7 +961,7 @@ def _dw_layer(layer: Layer, batch: int, p: _Points,
     sa = p.in_sram * 8 // a_bits // p.slots
     sb = p.w_sram * 8 // b_bits // p.slots
     sc = p.out_sram * 8 // c_bits // p.slots
-    slot = D.b_words(p.dw_kmax, shape.mode)  # a plane's weight block (a max pool's: its channel count)
+    slot = D.b_words(r_ * s_, shape.mode)  # a plane's weight block (a max pool's: its channel count)
     engine = sb >= slot
     if p.requantize:  # the table: one word per plane (sim.tileplan.q_table_words on WS)
         engine = engine & (planes <= p.out_sram * 8 // (p.cols * p.accb))

@@ -174,6 +174,7 @@ class DepthwiseEngine(wiring.Component):
             "in_base": In(a), "in_stride": In(a), "out_base": In(a), "out_stride": In(a),
             # weight slots, written before start: slot i * kmax + j holds lanes weights
             "w_en": In(1), "w_addr": In(range(sp.kmax * sp.kmax)), "w_data": In(sp.lanes * sp.weight_bits),
+            "w_clear": In(1),  # every slot to zero (a kernel smaller than kmax x kmax is written into a corner)
             # input buffer read port (data one cycle after the address)
             "in_addr": Out(a), "in_en": Out(1), "in_data": In(sp.lanes * sp.act_bits),
             # output buffer write port: lanes accumulators
@@ -206,7 +207,9 @@ class DepthwiseEngine(wiring.Component):
 
         # -- weights: kmax * kmax slots of lanes values ----------------------------------------
         weights = Array(Signal(sp.lanes * sp.weight_bits, name=f"w_slot{i}") for i in range(k * k))
-        with m.If(self.w_en):
+        with m.If(self.w_clear):
+            m.d.sync += [w.eq(0) for w in weights]
+        with m.Elif(self.w_en):
             m.d.sync += weights[self.w_addr].eq(self.w_data)
 
         # -- the scan: one padded position a cycle ---------------------------------------------

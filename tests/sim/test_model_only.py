@@ -44,22 +44,24 @@ def test_network_and_sweep_rows_carry_the_distinct_reasons() -> None:
 def test_depthwise_engine_closed_form() -> None:
     """32 channels on the built engine's 32 lanes, one tile (sim.dwplan): read the requantization table
     (one word of 32 x 56 bits = 224 bytes) in a command of its own, then the 16 x 16 plane (256 words of
-    32 bytes: the padding is made on chip) and the weight block (the 5x5 window's 25 slots and the
-    channel count: 832 bytes) = 9,024 bytes; compute 1 (tile issue) + 26 (weight block) + 3 + 18 x 18
-    padded positions + 5 (drain) = 359 cycles; store 256 * 32 = 8,192 bytes through the requantizing
-    write-back (DMA_WRITE_OVERHEAD_CYCLES = 3 with the DMA's command register; its four cuts of arithmetic
-    and its queue add REQUANT_WRITE_CYCLES = 6):
-    (3+100+14) + (3+100+9024/16) + 359 + (3+6+100+8192/16) = 1,764 (a read: the decision, the DMA's
+    32 bytes: the padding is made on chip) and the weight block (the 3x3 kernel's 9 tap words and the
+    channel count: 320 bytes; the layer writes the taps into the corner of the engine's cleared 5x5 slots)
+    = 8,512 bytes; compute 1 (tile issue) + 10 (weight block) + 3 + 18 x 18 padded positions + 5 (drain) =
+    343 cycles; store 256 * 32 = 8,192 bytes through the requantizing write-back (DMA_WRITE_OVERHEAD_CYCLES
+    = 3 with the DMA's command register; its four cuts of arithmetic and its queue add
+    REQUANT_WRITE_CYCLES = 6):
+    (3+100+14) + (3+100+8512/16) + 343 + (3+6+100+8192/16) = 1,716 (a read: the decision, the DMA's
     command register, the first address).
-    With a 3x3 window (depthwise_kernel: 3) the block is 10 words (320 bytes) and the compute 343."""
+    With a 3x3 window (depthwise_kernel: 3) the block and the cycles are the same."""
     cfg = AcceleratorConfig(rows=32, cols=32, depthwise="engine")
     r = simulate_layer(DW, 1, cfg)
-    assert r.compute_cycles == 359 and r.tiles == 1
-    assert r.cycles == (3 + 100 + 14) + (3 + 100 + 564) + 359 + (
-        DMA_WRITE_OVERHEAD_CYCLES + REQUANT_WRITE_CYCLES + 100 + 512) == 1_764
-    assert r.counts.dram_read_bits == (224 + 8192 + 832) * 8 and r.counts.dram_write_bits == 8192 * 8
+    assert r.compute_cycles == 343 and r.tiles == 1
+    assert r.cycles == (3 + 100 + 14) + (3 + 100 + 532) + 343 + (
+        DMA_WRITE_OVERHEAD_CYCLES + REQUANT_WRITE_CYCLES + 100 + 512) == 1_716
+    assert r.counts.dram_read_bits == (224 + 8192 + 320) * 8 and r.counts.dram_write_bits == 8192 * 8
     small = simulate_layer(DW, 1, cfg.replace(depthwise_kernel=3))
     assert small.compute_cycles == 343 and small.counts.dram_read_bits == (224 + 8192 + 320) * 8
+    assert small.cycles == r.cycles
     assert r.model_only == ""
     assert r.counts.active_macs == 32 * 9 * 16 * 16
     array = simulate_layer(DW, 1, cfg.replace(depthwise="array"))
