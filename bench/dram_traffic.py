@@ -101,7 +101,9 @@ def main() -> None:
           "ratio = bytes moved / (inputs + weights + outputs once, at the hardware's bits); conv_linear: the "
           "non-depthwise convolutions and linear layers (windows made on chip, or im2col laid out by the host "
           "where it is the better way: sim.convplan); depthwise: on the "
-          "depthwise engine (planes, a halo per band); other: element-wise layers and max pools (model-only).", "",
+          "depthwise engine (planes, a halo per band); other: element-wise layers and max pools (model-only). "
+          "A ratio below 1: outputs kept in the input buffer for the next layer (residency: neither stored nor "
+          "loaded; DS-CNN keeps every map but the pooled one on chip).", "",
           "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         md.append("| " + " | ".join(f"{r[c]:,}" if isinstance(r[c], int) else str(r[c]) for c in cols) + " |")
