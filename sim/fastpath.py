@@ -384,8 +384,9 @@ class _LayerArrays:
     compute: Arr
     energy: dict[str, Arr]  # per part, in ENERGY_PARTS order
     dram_bits: Arr  # DRAM reads + writes
-    # bool: the layer's plan may read its input as one tile (False where it surely does not: the plans the
-    # fast path chose, a necessary condition of residency, sim.residency; None: all may)
+    # bool: the layer's plan may read its input as one tile (False where it surely does not: the plan the
+    # fast path chose does not and the whole input does not fit a slot; a necessary condition of residency,
+    # sim.residency; None: all may)
     single: Arr | None = None
 
 
@@ -1451,8 +1452,11 @@ def _win_layer(layer: Layer, batch: int, p: _Points) -> _LayerArrays:
         best_cycles[at[better]] = cyc[better]
     kt, nf, wo, mt = (np.choose(choice, [c[i] for c in cands]) for i in range(4))
     nt = np.where(nf == out_planes, cout, nf * n)
-    single = np.ones(p.rows.size, bool)  # (the im2col points: not known here)
-    single[idx] = (shape.n_mt[mt] == 1) & (_cdiv(planes, kt) == 1) & (batch == 1)
+    # its own plan reads the input as one tile, or the input fits one slot (sim.residency.single_win_plan may
+    # plan it so); the im2col points: not known here
+    single = np.ones(p.rows.size, bool)
+    single[idx] = (batch == 1) & (((shape.n_mt[mt] == 1) & (_cdiv(planes, kt) == 1))
+                                  | (planes * layer.in_h * in_w <= w["sa"]))
     # (the layer alone was timed above; a residual add in its write-back changes its loads and stores)
     cycles = program(np.arange(npts), (kt, nf, wo, mt), q) if q.residual or q.table else best_cycles
     energy, dram_bits = tail(np.arange(npts), (kt, nf, wo, mt), cycles, q)

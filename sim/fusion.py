@@ -85,6 +85,7 @@ class LayerContext:
     res_in: bool = False
     res_out: bool = False
     in_slot: int = 0
+    single_tile: bool = False  # its windows plan reads the whole input as one tile (sim.residency.single_win_plan)
 
     @property
     def plain_head(self) -> bool:
@@ -193,8 +194,8 @@ def built_add_reason(head: Layer, add: Layer, config: AcceleratorConfig) -> str:
 def plan_network(net: Network, config: AcceleratorConfig,
                  maybe_single: Callable[[int], bool] | None = None) -> tuple[LayerContext, ...]:
     """The context of each layer of ``net`` under ``config.fusion`` (all default with ``none``).
-    ``maybe_single``: whether layer ``i``'s plan may read its input as one tile (False only where it surely does
-    not: the sweep's fast path knows its plans), which spares residency planning those layers."""
+    ``maybe_single``: whether layer ``i`` may read its input as one tile (False only where no plan of it does: the
+    sweep's fast path knows its plans and slots), which spares residency planning those layers."""
     n = len(net.layers)
     if config.fusion is Fusion.NONE:
         return (DEFAULT,) * n
@@ -317,10 +318,10 @@ def plan_network(net: Network, config: AcceleratorConfig,
     # outputs kept in the input buffer for the next layer (built: sim.residency)
     from codesign.sim.residency import resident_edges
 
-    r_in, r_out, slots = resident_edges(list(layers), batch, consumers, [c.is_default for c in out], config,
-                                        maybe_single)
-    out = [replace(c, res_in=a, res_out=b, in_slot=s) if (a or b or s) else c
-           for c, a, b, s in zip(out, r_in, r_out, slots, strict=True)]
+    r_in, r_out, slots, forced = resident_edges(list(layers), batch, consumers, [c.is_default for c in out],
+                                                config, maybe_single)
+    out = [replace(c, res_in=a, res_out=b, in_slot=s, single_tile=f) if (a or b or s) else c
+           for c, a, b, s, f in zip(out, r_in, r_out, slots, forced, strict=True)]
     return tuple(out)
 
 

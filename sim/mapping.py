@@ -447,10 +447,12 @@ def plan_layer(layer: Layer, batch: int, config: AcceleratorConfig, context: Lay
     """The plan of one layer (:func:`_plan_layer`), with its table activation (:func:`with_activation`) and its
     residency (:mod:`codesign.sim.residency`)."""
     if context.res_in or context.res_out:
-        from codesign.sim.residency import resident_plan
+        from codesign.sim.residency import resident_plan, single_win_plan
 
-        alone = replace(context, res_in=False, res_out=False, in_slot=0)
-        return resident_plan(plan_layer(layer, batch, config, alone), context, config)
+        alone = replace(context, res_in=False, res_out=False, in_slot=0, single_tile=False)
+        base = single_win_plan(layer, batch, config) if context.single_tile else plan_layer(layer, batch, config, alone)
+        assert base is not None  # (sim.residency chose the plan)
+        return resident_plan(base, context, config)
     return with_activation(_plan_layer(layer, batch, config, context), layer, batch, config)
 
 

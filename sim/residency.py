@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from codesign.sim.config import AcceleratorConfig, Dataflow, Fusion
@@ -213,20 +214,61 @@ def structural_edges(net: Any) -> list[int]:
             if readers[i] == {i + 1} and isinstance(layers[i + 1], (Conv2d, Linear, Pool))]
 
 
+def single_win_plan(layer: Layer, batch: int, config: AcceleratorConfig) -> LayerPlan | None:
+    """A convolution with on-chip windows planned to read its whole input as one tile (every output row, every
+    input plane; the output channels cut as the slots need, the best by ``config.objective`` as
+    ``convplan._exact_pick`` chooses), for residency where its own plan cuts the input; None when its own
+    plan already reads it whole, or none fits."""
+    from codesign.sim import convplan
+    from codesign.workloads.layers import Conv2d
+
+    if not isinstance(layer, Conv2d) or layer.is_depthwise or convplan.layer_reason(layer, batch, config):
+        return None
+    return _single_win(layer, batch, config)
+
+
+@lru_cache(maxsize=4096)
+def _single_win(layer: Layer, batch: int, config: AcceleratorConfig) -> LayerPlan | None:
+    from codesign.sim import convplan
+    from codesign.sim.mapping import with_activation
+
+    assert isinstance(layer, convplan.Conv2d)
+    alone = convplan.plan_win(layer, batch, config)
+    if batch != 1 or (alone.n_mt == 1 and alone.n_kt == 1):
+        return None
+    cols, chunks = alone.geometry.cols, -(-layer.out_channels // alone.geometry.cols)
+    plans = [p for nf in range(chunks, 0, -1) for wo in (True, False)
+             for p in (replace(alone, mt=alone.out_h, nt=layer.out_channels if nf == chunks else nf * cols,
+                               kt=alone.planes, weights_outer=wo),) if p.fits()]
+    if not plans:
+        return None
+    best = convplan._exact_pick(layer, batch, tuple(plans), config)
+    return with_activation(convplan._layer_plan(layer, batch, config, best, residual=False), layer, batch, config)
+
+
+def _cycles(lp: LayerPlan, config: AcceleratorConfig) -> int:
+    """The closed-form cycles of a layer plan (as ``sim.engine.simulate_layer`` times it)."""
+    from codesign.sim.engine import pipeline_closed_form
+
+    return pipeline_closed_form(lp.runs, config, lp.tiling.prologue_bytes if lp.tiling else 0,
+                                lp.store_extra_cycles, lp.prologue_extra_cycles, lp.store_pass_cycles).cycles
+
+
 def resident_edges(layers: list[Layer], batch: int, consumers: list[set[int]], alone: list[bool],
                    config: AcceleratorConfig, maybe_single: Callable[[int], bool] | None = None
-                   ) -> tuple[list[bool], list[bool], list[int]]:
-    """``(res_in, res_out, in_slot)`` of each layer: the chains of resident outputs, in execution order
-    (``alone``: the layer runs with the default context; ``maybe_single``: False for a layer whose plan surely
-    reads its input in more than one tile, which no edge can have on either side: a resident input is one
-    tile too)."""
+                   ) -> tuple[list[bool], list[bool], list[int], list[bool]]:
+    """``(res_in, res_out, in_slot, single_tile)`` of each layer: the chains of resident outputs, in execution
+    order (``alone``: the layer runs with the default context; ``maybe_single``: False for a layer that surely
+    reads its input in more than one tile, whatever its plan, which no edge can have on either side). Where a
+    windows convolution's own plan cuts its input in tiles, the edge takes its :func:`single_win_plan`
+    (``single_tile``) when the two layers then take fewer cycles than without residency."""
     from codesign.sim.fusion import DEFAULT
     from codesign.sim.mapping import plan_layer
 
     n = len(layers)
-    res_in, res_out, slot = [False] * n, [False] * n, [0] * n
+    res_in, res_out, slot, forced = [False] * n, [False] * n, [0] * n, [False] * n
     if design_reason(config) or config.fusion in (Fusion.NONE, Fusion.FULL):
-        return res_in, res_out, slot
+        return res_in, res_out, slot, forced
     plans: dict[int, Any] = {}
 
     def plan(i: int) -> Any:
@@ -237,6 +279,9 @@ def resident_edges(layers: list[Layer], batch: int, consumers: list[set[int]], a
                 plans[i] = None
         return plans[i]
 
+    def ctx(i: int, r_in: bool, r_out: bool) -> LayerContext:
+        return replace(DEFAULT, res_in=r_in, res_out=r_out, in_slot=slot[i], single_tile=forced[i])
+
     for p in range(n - 1):
         c = p + 1
         if not (alone[p] and alone[c] and consumers[p] == {c} and fits_a_slot(layers[p], batch, config)):
@@ -244,14 +289,37 @@ def resident_edges(layers: list[Layer], batch: int, consumers: list[set[int]], a
         if maybe_single is not None and not (maybe_single(p) and maybe_single(c)):
             continue
         pp = plan(p)  # (the producer's cheap checks first: a consumer's plan may be a search)
-        if pp is None or _plan_kind(pp) is None or not (res_in[p] or single_input_bytes(pp)):
+        if pp is None or _plan_kind(pp) is None:
             continue
-        cp = plan(c)
+        f_p = False
+        if not (res_in[p] or forced[p] or single_input_bytes(pp)):
+            sp = single_win_plan(layers[p], batch, config)
+            if sp is None:
+                continue
+            pp, f_p = sp, True
+        elif forced[p]:
+            pp = single_win_plan(layers[p], batch, config)
+        cp, f_c = plan(c), False
+        if cp is not None and _plan_kind(cp) is not None and not single_input_bytes(cp):
+            sc = single_win_plan(layers[c], batch, config)
+            if sc is not None:
+                cp, f_c = sc, True
         if cp is None or edge_reason(layers[p], layers[c], pp, cp, res_in[p], config):
             continue
+        if f_p or f_c:  # a plan of one tile instead of the layer's own: only where the pair gains
+            mine = plan(p) if not forced[p] else pp
+            before = _cycles(resident_plan(mine, ctx(p, res_in[p], False), config) if res_in[p] else mine,
+                             config) + _cycles(plan(c), config)
+            forced_p = forced[p] or f_p
+            after = _cycles(resident_plan(pp, replace(ctx(p, res_in[p], True), single_tile=forced_p), config),
+                            config) + _cycles(resident_plan(cp, replace(ctx(c, True, False), in_slot=1 - slot[p],
+                                                                        single_tile=f_c), config), config)
+            if after >= before:
+                continue
+            forced[p], forced[c] = forced_p, f_c
         res_out[p], res_in[c] = True, True
         slot[c] = 1 - slot[p]
-    return res_in, res_out, slot
+    return res_in, res_out, slot, forced
 
 
 def descriptor_fields(desc: dict[str, int], plan: Any, ctx: LayerContext, a_slot_words: int) -> dict[str, int]:

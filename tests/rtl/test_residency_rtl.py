@@ -117,6 +117,40 @@ def test_resident_outputs_through_table_activations():
     assert_exact(net, config, seed=13)
 
 
+def conv_chain(h: int, w: int, channels: int = 8):
+    """conv 3x3 stride 2 (im2col) -> conv 3x3 -> conv 3x3 (twice the channels) -> conv 1x1 -> global average
+    pool -> linear, on windows after the first."""
+    b = NetBuilder(1, h, w)
+    b.conv("conv", channels, 3, stride=2, padding=same_padding(b, 3, 2), bias=True)
+    b.conv("c2", channels, 3, padding=same_padding(b, 3, 1), bias=True)
+    b.conv("c3", 2 * channels, 3, padding=same_padding(b, 3, 1), bias=True)
+    b.conv("c4", 2 * channels, 1, padding=0, bias=True)
+    b.global_pool("pool")
+    b.linear("fc", 5)
+    return b.network("conv_chain", 1, (1, h, w))
+
+
+def test_a_layer_planned_as_one_tile_for_residency():
+    """c4 (1x1, 16 -> 16 channels on an 8x6 map) plans its input in bands of rows alone; its whole input (4
+    planes x 48 = 192 words) fits a 256-word slot, so residency plans it as one tile of every row and plane
+    (``single_tile``: sim.residency.single_win_plan) where c3's output then stays on chip and the pair takes
+    fewer cycles. The hardware runs that plan like any other: exact."""
+    from codesign.sim.fusion import DEFAULT
+    from codesign.sim.mapping import plan_layer
+
+    config = AcceleratorConfig(**CONFIG)  # type: ignore[arg-type]
+    net = conv_chain(16, 12)
+    ctx = plan_network(net, config)
+    assert [(ly.name, c.res_in, c.res_out, c.single_tile) for ly, c in zip(net.layers, ctx, strict=True)][1:4] == [
+        ("c2", False, True, False), ("c3", True, True, False), ("c4", True, False, True)]
+    alone = plan_layer(net.layers[3], 1, config, DEFAULT).tiling
+    kept = plan_layer(net.layers[3], 1, config, ctx[3]).tiling
+    assert alone.n_mt > 1 and (kept.n_mt, kept.n_kt) == (1, 1)
+    off = simulate_network(net, AcceleratorConfig(**{**CONFIG, "residency": False}))  # type: ignore[arg-type]
+    assert simulate_network(net, config).cycles < off.cycles
+    assert_exact(net, config, seed=14)
+
+
 def test_bad_resident_descriptors_are_refused():
     """The host refuses residency flags on a design without it, and a resident output outside an input slot, in
     one line each (the hardware's ERROR resident_unsupported for the first)."""
