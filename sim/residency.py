@@ -262,6 +262,7 @@ def resident_edges(layers: list[Layer], batch: int, consumers: list[set[int]], a
     reads its input in more than one tile, whatever its plan, which no edge can have on either side). Where a
     windows convolution's own plan cuts its input in tiles, the edge takes its :func:`single_win_plan`
     (``single_tile``) when the two layers then take fewer cycles than without residency."""
+    from codesign.errors import CodesignError
     from codesign.sim.fusion import DEFAULT
     from codesign.sim.mapping import plan_layer
 
@@ -275,7 +276,7 @@ def resident_edges(layers: list[Layer], batch: int, consumers: list[set[int]], a
         if i not in plans:
             try:
                 plans[i] = plan_layer(layers[i], batch, config, DEFAULT)
-            except Exception:  # a layer the design cannot run raises on its own path
+            except CodesignError:  # a layer the design cannot run raises on its own path
                 plans[i] = None
         return plans[i]
 
