@@ -50,7 +50,7 @@ import simpy
 from codesign.errors import CodesignError
 from codesign.sim.config import AcceleratorConfig, ZeroHandling
 from codesign.sim.cost import layer_energy
-from codesign.sim.fusion import DEFAULT, LayerContext, model_only_reasons, plan_network
+from codesign.sim.fusion import DEFAULT, ONCHIP, LayerContext, model_only_reasons, plan_network
 from codesign.sim.mapping import LayerPlan, TileRun, plan_gemm, plan_layer
 from codesign.sim.result import Counts, LayerResult, NetworkResult
 from codesign.sim.tileplan import (
@@ -510,9 +510,9 @@ def _layer_result(layer: Layer, plan: LayerPlan, pt: PipelineTiming, macs: int,
         folds=plan.folds,
         tiles=plan.tiles,
         model_only=layer_model_only(layer, config, context),
-        input_from=context.input_from,
+        input_from=ONCHIP if context.res_in else context.input_from,  # (built residency: sim.residency)
         other_from=context.other_from or ("dram" if _other_operands(layer) else ""),
-        output_to=context.output_to,
+        output_to=ONCHIP if context.res_out else context.output_to,
         plan=desc,
     )
 

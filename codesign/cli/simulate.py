@@ -259,6 +259,10 @@ def print_result(result, *, quiet: bool = False, fpga: dict | None = None,  # ty
     console.print("energy breakdown (uJ): " + ", ".join(f"{k} {v * 1e-6:,.1f}" for k, v in b.items()))
     console.print(f"DRAM traffic {result.dram_bytes / 1e6:,.2f} MB: read {result.dram_read_bytes:,} bytes, written "
                   f"{result.dram_write_bytes:,} bytes (fusion {cfg.fusion.value}, mapping {cfg.mapping.value})")
+    kept = [r.layer for r in result.layers if r.output_to == "onchip" and not r.model_only]
+    if kept:
+        console.print(f"on chip: {len(kept)} layer outputs kept in the input buffer for the next layer (residency; "
+                      "--no-residency sends them to DRAM)")
     from codesign.sim.result import design_model_only
 
     reason = design_model_only(cfg)

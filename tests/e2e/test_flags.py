@@ -169,3 +169,19 @@ def test_no_pool_writeback_runs_the_pool_alone(capsys: pytest.CaptureFixture[str
     (c_fused, r_fused, w_fused), (c_alone, r_alone, w_alone) = runs[False], runs[True]
     assert w_alone - w_fused == 802_816 and r_alone - r_fused == 896_512
     assert c_fused < c_alone
+
+
+def test_no_residency_sends_the_maps_to_dram(capsys: pytest.CaptureFixture[str]) -> None:
+    """DS-CNN on 8x8: by default 9 outputs stay in the input buffer (the summary says so); each of the 8 conv
+    layers' kept maps would be written (16,000 bytes: 1,000 words at 16-byte beats) and read back, and the
+    pooled vector read by fc (128 bytes): ``--no-residency`` moves 8 x 2 x 16,000 + 2 x 128 bytes more."""
+    runs = {}
+    for flags in ((), ("--no-residency",)):
+        status, out, err = cli(capsys, "simulate", "-w", "ds_cnn_kws", "--rows", "8", "--cols", "8", *flags, "-q")
+        assert status == 0 and err == ""
+        m = re.search(r"DRAM traffic [\d.]+ MB: read ([\d,]+) bytes, written ([\d,]+) bytes", out)
+        assert m is not None
+        runs[bool(flags)] = (sum(int(g.replace(",", "")) for g in m.groups()), out)
+    assert runs[True][0] - runs[False][0] == 8 * 2 * 16_000 + 2 * 128
+    assert "on chip: 9 layer outputs kept in the input buffer" in runs[False][1]
+    assert "on chip:" not in runs[True][1]

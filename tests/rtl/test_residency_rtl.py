@@ -169,3 +169,34 @@ def test_bad_resident_descriptors_are_refused():
     off = AcceleratorConfig(**{**CONFIG, "residency": False})  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="residency"):
         check_descriptor({**desc, "flags": desc["flags"] | 1 << 12}, HardwarePlan(off), plan)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_chains(seed):
+    """Random chains (a stem on im2col, then depthwise 3x3 or 5x5 at stride 1 or 2, 1x1 and 3x3 convolutions of
+    random widths, a global pool and a linear layer) on maps of random size: whatever the edges residency
+    keeps (at least one is kept in each), every counter and the outputs are exact from one start."""
+    import random
+
+    rng = random.Random(seed)
+    h, w = rng.randint(6, 14), rng.randint(5, 12)
+    b = NetBuilder(1, h, w)
+    ch = rng.choice([4, 8, 12])
+    b.conv("stem", ch, 3, stride=rng.choice([1, 2]), padding=same_padding(b, 3, 1), bias=True)
+    for i in range(rng.randint(2, 4)):
+        kind = rng.choice(["dw", "pw", "conv"])
+        if kind == "dw":
+            k, s = rng.choice([3, 5]), rng.choice([1, 2]) if b.h > 4 else 1
+            b.conv(f"dw{i}", ch, k, stride=s, padding=same_padding(b, k, s), groups=ch, bias=True)
+        elif kind == "pw":
+            ch = rng.choice([4, 8, 12, 16])
+            b.conv(f"pw{i}", ch, 1, padding=0, bias=True)
+        else:
+            ch = rng.choice([4, 8])
+            b.conv(f"conv{i}", ch, 3, padding=same_padding(b, 3, 1), bias=True)
+    b.global_pool("pool")
+    b.linear("fc", 5)
+    net = b.network(f"random{seed}", 1, (1, h, w))
+    config = AcceleratorConfig(**CONFIG)  # type: ignore[arg-type]
+    assert any(c.res_out for c in plan_network(net, config))
+    assert_exact(net, config, seed=seed)
