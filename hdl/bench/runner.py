@@ -198,6 +198,11 @@ def _compile(simulator: str, sources: list[Path], top: str, bdir: Path, what: st
                 tail = _tail(log)
                 shutil.rmtree(sim_build, ignore_errors=True)
                 raise ToolError(f"Verilator build of {what} failed (exit {rc}): {tail}")
+    # the build's intermediates: two precompiled headers of about 70 MB each and the objects; the cache keeps the
+    # executable (a design's entry shrinks from about 140 MB to a few MB: hundreds of designs filled a disk)
+    for pattern in ("*.gch", "*.o"):
+        for path in sim_build.glob(pattern):
+            path.unlink(missing_ok=True)
 
 
 def _loads(binary: Path) -> bool:
