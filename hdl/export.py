@@ -138,6 +138,17 @@ def _pool_timing(config: AcceleratorConfig) -> dict[str, object]:
                                   "dma_write_cycles(pooled row bytes) when the row ends a pooled row's window")}
 
 
+def _resident_timing(config: AcceleratorConfig) -> dict[str, object]:
+    """A resident store's timing (flags bits 12..14, ``sim.residency``), when the design builds residency."""
+    from codesign.hdl.layer import has_residency
+    from codesign.sim.residency import RES_PASS_OVERHEAD_CYCLES
+
+    if not has_residency(config):
+        return {}
+    return {"resident_store_cycles": f"{RES_PASS_OVERHEAD_CYCLES} + words (+ the vector unit's stages with a table "
+                                     "activation): into the input buffer's other slot, no bus"}
+
+
 def generate(config: AcceleratorConfig, out_dir: str | Path, *, network: bool = False) -> Generated:
     """Write the whole-layer accelerator into ``out_dir``: ``<top>.v``, ``<top>_regs.h`` (register map
     for C), ``<top>_regs.py`` (the same for Python) and ``<top>.json`` (parameters, buffers, bus,
@@ -192,7 +203,7 @@ def generate(config: AcceleratorConfig, out_dir: str | Path, *, network: bool = 
                              "load k-1's data end)"),
             "tile_compute_cycles": f"groups * (gemm_cycles + {tileplan.GEMM_ISSUE_CYCLES}) + "
                                    f"{tileplan.TILE_ISSUE_CYCLES}",
-            **_pool_timing(config),
+            **_pool_timing(config), **_resident_timing(config),
         },
         "ports": _ports(layer_members(config)),
     }
