@@ -24,8 +24,10 @@ reader of ``p``'s output, both otherwise running alone (no fused add or pool), t
 residency (:func:`design_reason`); ``p`` reads its input as one tile (or has it resident), ``c`` reads its
 input as one tile whose bytes are exactly ``p``'s output in DRAM (the same words from the same base), on
 the array or the depthwise engine (a GEMM's A operand, a convolution's planes or the engine's planes; an
-average pool read as the array's B operand is not). Nothing else changes: both layers keep the plan they
-have alone.
+average pool read as the array's B operand is not). Both layers keep the plan they have alone, except a
+convolution with on-chip windows whose own plan cuts an input that fits a slot into bands: the edge may plan
+it as one tile (:func:`single_win_plan`, context ``single_tile``), taken only where the two layers then take
+fewer cycles than without residency.
 
 Timing contract (the RTL meets it; ``tests/rtl/test_residency_rtl.py`` checks it cycle for cycle): a
 resident input removes its A bytes from the one load that had them (that load moves its B blocks only,
