@@ -13,12 +13,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from edge_networks import CASES  # (the same networks on the same arrays and clocks)
+
 RESULTS = Path(__file__).resolve().parent / "results"
-CASES = [  # network, rows = cols, clock MHz
-    ("ds_cnn_kws", 8, 100.0), ("mobilenet_v1_vww", 8, 100.0), ("resnet8_cifar", 8, 100.0),
-    ("mobilenet_v2", 32, 200.0), ("efficientnet_b0", 32, 200.0), ("mobilenet_v3_large", 32, 200.0),
-    ("resnet18", 32, 200.0),
-]
 
 
 def main() -> None:

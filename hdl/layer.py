@@ -174,7 +174,7 @@ class LayerAccelerator(wiring.Component):
         self.pool = has_pool_stage(config)
         self.pool_words = pool_stage_words(config) if self.pool else 0
         # residency (flags bits 12..14, codesign.sim.residency): the write-back's second target, the input buffer
-        self.resident = has_residency(config) and self.requant and not self.is_
+        self.resident = has_residency(config)  # (requantizing WS designs only: sim.residency.design_reason)
         # the network sequencer's hook (codesign.hdl.control.network): register writes beside the AXI4-Lite
         # port's, a descriptor beat's fields at once, and the readable state as ports
         self.program_port = program_port

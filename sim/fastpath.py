@@ -1571,10 +1571,10 @@ def _maybe_resident(network: Network, configs: Sequence[AcceleratorConfig], p: _
     conditions: the design builds it, the next layer its only reader, the output fits a slot, both layers run
     alone and their plans may read their input as one tile); ``single``: each layer's
     :attr:`_LayerArrays.single` (all False for a layer in a fusion)."""
-    from codesign.sim.residency import design_reason, structural_edges
+    from codesign.sim.residency import in_use, structural_edges
 
     n = p.rows.size
-    built = np.array([not design_reason(c) and c.fusion in (Fusion.AUTO, Fusion.ELTWISE) for c in configs], bool)
+    built = np.array([in_use(c) for c in configs], bool)
     out = np.zeros(n, bool)
     if not built.any():
         return out
@@ -1582,7 +1582,7 @@ def _maybe_resident(network: Network, configs: Sequence[AcceleratorConfig], p: _
     layers = network.layers
     for i in structural_edges(network):
         ly = layers[i]
-        fits = ly.output_elements(network.batch) * np.minimum(ly.outputs.bits, p.abits) <= p.in_sram * 4
+        fits = ly.output_elements(network.batch) * np.minimum(ly.outputs.bits, p.abits) <= p.in_sram * 4  # fits_a_slot
         a, b = single[i], single[i + 1]
         out |= fits & (ones if a is None else a) & (ones if b is None else b)
     return out & built

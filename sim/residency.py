@@ -45,7 +45,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from codesign.sim.config import AcceleratorConfig, Dataflow, Fusion
-from codesign.sim.tileplan import REQUANT_STAGES, skip_hardware
+from codesign.sim.tileplan import REQUANT_STAGES, run_lengths, skip_hardware
 
 if TYPE_CHECKING:
     from codesign.sim.fusion import LayerContext
@@ -78,6 +78,12 @@ def design_reason(config: AcceleratorConfig) -> str:
     if skip_hardware(c) is not None:
         return "residency is not built on the n:m skipping array"
     return ""
+
+
+def in_use(config: AcceleratorConfig) -> bool:
+    """Whether layers keep outputs on chip on ``config``: the design builds residency and ``fusion`` is auto
+    or eltwise (none runs every layer alone; full has its own, model-only residency)."""
+    return not design_reason(config) and config.fusion in (Fusion.AUTO, Fusion.ELTWISE)
 
 
 def _plan_kind(lp: LayerPlan) -> Any:
@@ -159,7 +165,7 @@ def resident_plan(lp: LayerPlan, ctx: LayerContext, config: AcceleratorConfig) -
     cw = _word_bytes(plan, 2)
     a_bytes = single_input_bytes(lp) if ctx.res_in else 0
     first_a = a_load_tiles(plan)[0].index if ctx.res_in else -1
-    out = []
+    out: list[tuple[int, int, int, int]] = []
     for t, r in zip(tiles, flat, strict=True):
         load, store, words = r.load_bytes, r.store_bytes, 0
         if t.index == first_a:
@@ -167,22 +173,12 @@ def resident_plan(lp: LayerPlan, ctx: LayerContext, config: AcceleratorConfig) -
         if ctx.res_out and store:
             words, store = store // cw, 0
         out.append((load, store, r.compute_cycles, words))
-    runs = tuple(TileRun(n, ld, st, cy, passes=w > 0, pass_words=w) for n, ld, st, cy, w in _rle(out))
+    runs = tuple(TileRun(n, ld, st, cy, passes=w > 0, pass_words=w) for n, ld, st, cy, w in run_lengths(out))
     c = lp.counts
     stored = sum(r.store_bytes * r.count for r in lp.runs) if ctx.res_out else 0
     counts = replace(c, dram_read_bits=c.dram_read_bits - a_bytes * 8, dram_write_bits=c.dram_write_bits - stored * 8)
     return replace(lp, runs=runs, counts=counts,
                    store_pass_cycles=RES_PASS_OVERHEAD_CYCLES + lp.store_extra_cycles if ctx.res_out else 0)
-
-
-def _rle(items: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int, int]]:
-    runs: list[list[int]] = []
-    for it in items:
-        if runs and tuple(runs[-1][1:]) == it:
-            runs[-1][0] += 1
-        else:
-            runs.append([1, *it])
-    return [(a, b, c, d, e) for a, b, c, d, e in runs]
 
 
 def fits_a_slot(layer: Layer, batch: int, config: AcceleratorConfig) -> bool:
@@ -195,9 +191,7 @@ def fits_a_slot(layer: Layer, batch: int, config: AcceleratorConfig) -> bool:
 def any_candidate(layers: list[Layer], batch: int, config: AcceleratorConfig) -> bool:
     """Whether some layer's output (but the last's) could stay in the input buffer on ``config`` (cheap:
     :func:`fits_a_slot` and the design; the edges themselves are :func:`resident_edges`')."""
-    if design_reason(config) or config.fusion in (Fusion.NONE, Fusion.FULL):
-        return False
-    return any(fits_a_slot(ly, batch, config) for ly in layers[:-1])
+    return in_use(config) and any(fits_a_slot(ly, batch, config) for ly in layers[:-1])
 
 
 def structural_edges(net: Any) -> list[int]:
@@ -270,7 +264,7 @@ def resident_edges(layers: list[Layer], batch: int, consumers: list[set[int]], a
 
     n = len(layers)
     res_in, res_out, slot, forced = [False] * n, [False] * n, [0] * n, [False] * n
-    if design_reason(config) or config.fusion in (Fusion.NONE, Fusion.FULL):
+    if not in_use(config):
         return res_in, res_out, slot, forced
     plans: dict[int, Any] = {}
 

@@ -49,7 +49,7 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 from codesign.errors import ConfigError
 from codesign.sim.config import AcceleratorConfig, Dataflow
@@ -643,16 +643,25 @@ def _tile_runs(plan: TilePlan, config: AcceleratorConfig) -> tuple[tuple[int, in
     return run_lengths((load, store, cyc) for _t, load, store, cyc in tile_costs(plan, config))
 
 
-def run_lengths(tiles: Iterable[tuple[int, int, int]]) -> tuple[tuple[int, int, int, int], ...]:
+@overload
+def run_lengths(tiles: Iterable[tuple[int, int, int]]) -> tuple[tuple[int, int, int, int], ...]: ...
+
+
+@overload
+def run_lengths(tiles: Iterable[tuple[int, int, int, int]]) -> tuple[tuple[int, int, int, int, int], ...]: ...
+
+
+def run_lengths(tiles: Iterable[tuple[int, ...]]) -> tuple[tuple[int, ...], ...]:
     """Consecutive equal ``(load_bytes, store_bytes, compute_cycles)`` tiles as runs
-    ``(count, load_bytes, store_bytes, compute_cycles)``, in order."""
+    ``(count, load_bytes, store_bytes, compute_cycles)``, in order (and so for tiles of more fields: a
+    resident store's pass words, codesign.sim.residency)."""
     runs: list[list[int]] = []
-    for load, store, cyc in tiles:
-        if runs and runs[-1][1:] == [load, store, cyc]:
+    for tile in tiles:
+        if runs and tuple(runs[-1][1:]) == tile:
             runs[-1][0] += 1
         else:
-            runs.append([1, load, store, cyc])
-    return tuple((c, ld, st, cy) for c, ld, st, cy in runs)
+            runs.append([1, *tile])
+    return tuple(tuple(r) for r in runs)
 
 
 # --------------------------------------------------------------------------------------------
