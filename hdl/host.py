@@ -533,7 +533,9 @@ def _read_plane(image: bytes, at: int, words: int, plan: Any, hw: HardwarePlan) 
 def place_dw_layer(image: bytearray, plan: Any, x: np.ndarray, w: np.ndarray | None, base: int,
                    requant: Requant | None = None) -> PlacedLayer:
     """Write a depthwise layer's input ``x[batch, C, H, W]`` as planes of ``lanes`` channels, its weights
-    ``w[C, R, S]`` in the engine's slot order, its requantization table, and zero its output planes.
+    ``w[C * mult, R, S]`` in the engine's slot order (output channel ``c * mult + j``: multiplier ``j``'s
+    blocks, table words and output planes ``planes`` after ``j - 1``'s), its requantization table, and zero
+    its output planes.
 
     A max pool (``plan.pooling``; ``w`` None) has a one-word block a plane, its channel count, and with
     ``requantize`` ``requant`` is the identity table (:func:`identity_requant`)."""
@@ -546,27 +548,28 @@ def place_dw_layer(image: bytearray, plan: Any, x: np.ndarray, w: np.ndarray | N
     q_word_bytes = beats_per_word(plan.q_word_bits, bus) * bus
     batch, c_ = x.shape[:2]
     per_image = ceil_div(c_, lanes)
+    mult = plan.mult
     _write_planes(image, a_base, x, lanes, geo.act_bits, wa, pa)
-    for b in range(batch):
-        for g in range(per_image):
-            chans = slice(g * lanes, min(c_, (g + 1) * lanes))
-            width = chans.stop - chans.start
-            at = b_base + (b * per_image + g) * pb
-            if plan.pooling:  # no weights: the channel count alone
-                data = _words_to_bytes([width], wb)
-            else:
-                assert w is not None
-                kern = np.zeros((plan.r, plan.s, lanes), dtype=np.int64)
-                kern[:, :, :width] = w[chans].transpose(1, 2, 0)
-                taps = kern.reshape(plan.r * plan.s, lanes)  # row by row (the layer writes them into the
-                data = _words_to_bytes([*_pack_lanes(taps, geo.weight_bits), width], wb)  # slots), the channel count
-            image[at:at + len(data)] = data
-            if plan.requantized and requant is not None:
-                word = 0
-                for lane in range(width):
-                    word |= requant.entry(g * lanes + lane, 0) << (lane * QUANT_ENTRY_BITS)
-                at = q_base + (b * per_image + g) * q_word_bytes
-                image[at:at + q_word_bytes] = word.to_bytes(q_word_bytes, "little")
+    for j, b, g in ((j, b, g) for j in range(mult) for b in range(batch) for g in range(per_image)):
+        chans = slice(g * lanes, min(c_, (g + 1) * lanes))
+        width = chans.stop - chans.start
+        plane = j * plan.planes + b * per_image + g
+        at = b_base + plane * pb
+        if plan.pooling:  # no weights: the channel count alone
+            data = _words_to_bytes([width], wb)
+        else:
+            assert w is not None
+            kern = np.zeros((plan.r, plan.s, lanes), dtype=np.int64)
+            kern[:, :, :width] = w[chans.start * mult + j:chans.stop * mult:mult].transpose(1, 2, 0)
+            taps = kern.reshape(plan.r * plan.s, lanes)  # row by row (the layer writes them into the
+            data = _words_to_bytes([*_pack_lanes(taps, geo.weight_bits), width], wb)  # slots), the channel count
+        image[at:at + len(data)] = data
+        if plan.requantized and requant is not None:
+            word = 0
+            for lane in range(width):
+                word |= requant.entry(g * lanes + lane, j) << (lane * QUANT_ENTRY_BITS)
+            at = q_base + plane * q_word_bytes
+            image[at:at + q_word_bytes] = word.to_bytes(q_word_bytes, "little")
     if plan.requantized and requant is not None:
         desc = plan.descriptor(a_base, b_base, c_base, q_base, zero_point=requant.zero_point,
                                clamp_lo=requant.clamp_lo, clamp_hi=requant.clamp_hi)
@@ -576,18 +579,19 @@ def place_dw_layer(image: bytearray, plan: Any, x: np.ndarray, w: np.ndarray | N
 
 
 def read_dw_outputs(image: bytes, placed: PlacedLayer, hw: HardwarePlan) -> np.ndarray:
-    """The depthwise layer's outputs as the GEMM view ``C[channels, batch * out_h * out_w, 1]`` (int64)."""
+    """The depthwise layer's outputs as the GEMM view ``C[channels, batch * out_h * out_w, mult]`` (int64:
+    output channel ``c * mult + j`` at ``[c, :, j]``)."""
     plan = placed.plan
     lanes = plan.lanes
     _, _, pc = plan.plane_bytes
     per_image = ceil_div(plan.channels, lanes)
     pixels = plan.out_h * plan.out_w
-    out = np.zeros((plan.channels, plan.batch * pixels, 1), dtype=np.int64)
-    for b in range(plan.batch):
-        for g in range(per_image):
-            vals = _read_plane(image, placed.c_base + (b * per_image + g) * pc, pixels, plan, hw)  # [pixels, lanes]
-            width = min(plan.channels, (g + 1) * lanes) - g * lanes
-            out[g * lanes:g * lanes + width, b * pixels:(b + 1) * pixels, 0] = vals[:, :width].T
+    out = np.zeros((plan.channels, plan.batch * pixels, plan.mult), dtype=np.int64)
+    for j, b, g in ((j, b, g) for j in range(plan.mult) for b in range(plan.batch) for g in range(per_image)):
+        at = placed.c_base + (j * plan.planes + b * per_image + g) * pc
+        vals = _read_plane(image, at, pixels, plan, hw)  # [pixels, lanes]
+        width = min(plan.channels, (g + 1) * lanes) - g * lanes
+        out[g * lanes:g * lanes + width, b * pixels:(b + 1) * pixels, j] = vals[:, :width].T
     return out
 
 

@@ -971,8 +971,9 @@ def program_steps(net: Any, config: AcceleratorConfig, batch: int = 1) -> list[_
                                 "its producer's planes: it cannot run in a program")
         if isinstance(g, Conv2d) and (g.groups not in (1, g.in_channels)
                                       or (g.groups > 1 and g.out_channels != g.in_channels)):
-            raise WorkloadError(f"layer {ly.name!r}: grouped convolutions other than depthwise (one output channel a "
-                                "group) do not run in a program")
+            raise WorkloadError(f"layer {ly.name!r}: grouped convolutions other than depthwise with channel "
+                                "multiplier 1 do not run in a program (a multiplier's output planes are multiplier "
+                                "by multiplier, not in its consumer's channel order)")
         hwl = g if isinstance(g, Pool) else hardware_layer(g, config)
         # a global average pool is planned as the pool (its map is B, read as planes: mapping.planes_b_tiling)
         pooled = map_is_b(ly, g)

@@ -33,6 +33,13 @@ as the array's are. The weights are loaded once per plane (``B`` reused across i
 DMA program, double buffering and the overlapping read and write queues are the array's
 (:mod:`codesign.sim.tileplan`): only the compute of a tile differs.
 
+A **channel multiplier** ``M`` (``out_channels = M * in_channels``, output channel ``c * M + j``) is the
+descriptor's N loop (``n = M``, ``nt = 1``), innermost: a band's input is loaded with its first multiplier
+and reused for the others (``flags`` bit 0), each tile loads its multiplier's weight blocks (``b_stride_n``
+apart; bit 1 off) and writes its own output planes, multiplier ``j``'s at ``j * planes`` (``c_stride_n``;
+its table words ``q_stride_n = planes`` on). No hardware of its own: the tile iterator's N loop and A reuse
+are the array's.
+
 Timing contract (the RTL meets it; ``tests/rtl`` check it cycle for cycle)
 --------------------------------------------------------------------------
 A tile of ``gs`` planes over a band of ``h_pad`` padded input rows takes
@@ -130,8 +137,9 @@ def layer_reason(layer: Conv2d, batch: int, config: AcceleratorConfig) -> str:
     reason = design_reason(config)
     if reason:
         return reason
-    if layer.out_channels != layer.in_channels:
-        return f"the depthwise engine runs channel multiplier 1, not {layer.out_channels // layer.in_channels}"
+    if layer.out_channels % layer.in_channels:
+        return (f"a depthwise layer's output channels must be a multiple of its input channels, not "
+                f"{layer.out_channels} of {layer.in_channels}")
     if tuple(layer.dilation) != (1, 1):  # type: ignore[arg-type]
         return f"the depthwise engine runs dilation 1, not {tuple(layer.dilation)}"  # type: ignore[arg-type]
     return _shape_reason(_Shape.of(layer), batch, config)
@@ -168,7 +176,7 @@ def _shape_reason(sh: _Shape, batch: int, config: AcceleratorConfig) -> str:
     if config.requantize:
         from codesign.sim.tileplan import TABLE_REASON, q_table_words
 
-        if batch * ceil_div(sh.channels, config.cols) > q_table_words(config):
+        if batch * ceil_div(sh.channels, config.cols) * sh.mult > q_table_words(config):
             return TABLE_REASON
     if _choose_cached(batch, *sh.key(), config) is None:
         return (f"the depthwise engine needs a band of {sh.r} input rows of {sh.in_w} pixels in a slot of "
@@ -190,6 +198,7 @@ class _Shape:
     out_h: int
     out_w: int
     mode: int
+    mult: int = 1  # the channel multiplier (out_channels / in_channels)
 
     @classmethod
     def of(cls, layer: Conv2d | Pool) -> _Shape:
@@ -198,11 +207,12 @@ class _Shape:
             return cls(layer.channels, layer.in_h, layer.in_w, r, s, tuple(layer.stride),  # type: ignore[arg-type]
                        tuple(layer.padding), layer.out_h, layer.out_w, MODE_MAX)  # type: ignore[arg-type]
         return cls(layer.in_channels, layer.in_h, layer.in_w, layer.r, layer.s, tuple(layer.stride),  # type: ignore[arg-type]
-                   tuple(layer.padding), layer.out_h, layer.out_w, MODE_MAC)  # type: ignore[arg-type]
+                   tuple(layer.padding), layer.out_h, layer.out_w, MODE_MAC,  # type: ignore[arg-type]
+                   layer.out_channels // layer.in_channels)
 
     def key(self) -> tuple:
         return (self.channels, self.in_h, self.in_w, self.r, self.s, self.stride, self.padding, self.out_h,
-                self.out_w, self.mode)
+                self.out_w, self.mode, self.mult)
 
 
 class LanePlan:
@@ -300,6 +310,7 @@ class DwPlan(LanePlan):
     mt: int  # output rows per band
     kmax: int = 3  # the engine's window (depthwise_kernel)
     mode: int = MODE_MAC  # MODE_MAX: a max pool (no weights; the maxima through the identity table)
+    mult: int = 1  # the channel multiplier: output planes j * planes + p, j < mult (the descriptor's N loop)
     act_table: bool = field(default=False, kw_only=True)  # a table activation in the write-back (flags bit 10)
 
     # -- sizes ------------------------------------------------------------------------------------
@@ -326,6 +337,11 @@ class DwPlan(LanePlan):
         return self.in_w + self.padding[1] + self.padding[3]
 
     @property
+    def out_planes(self) -> int:
+        """Planes of the output, all images: ``mult * planes`` (multiplier ``j``'s are ``j * planes ..``)."""
+        return self.planes * self.mult
+
+    @property
     def groups(self) -> int:
         return self.planes
 
@@ -333,6 +349,10 @@ class DwPlan(LanePlan):
     def m_size(self) -> int:
         """Output rows of a plane."""
         return self.out_h
+
+    @property
+    def tile_count(self) -> int:
+        return self.n_gt * self.n_mt * self.mult
 
     def band(self, m0: int, ms: int) -> tuple[int, int, int, int]:
         """``(first input row, input rows, pad_top, pad_bottom)`` of the band of outputs ``m0 .. m0+ms-1``:
@@ -358,7 +378,7 @@ class DwPlan(LanePlan):
             return 0
         from codesign.sim.tileplan import table_words
 
-        return self.planes + (table_words(self.q_word_bits, self.geometry.out_bits) if self.act_table else 0)
+        return self.out_planes + (table_words(self.q_word_bits, self.geometry.out_bits) if self.act_table else 0)
 
     # -- DRAM regions ------------------------------------------------------------------------------
     @property
@@ -370,29 +390,33 @@ class DwPlan(LanePlan):
     @property
     def dram_footprint_bytes(self) -> tuple[int, int, int]:
         a, b, c = self.plane_bytes
-        return a * self.planes, b * self.planes, c * self.planes
+        return a * self.planes, b * self.out_planes, c * self.out_planes
 
     # -- the tile program -----------------------------------------------------------------------------
     def tiles(self) -> Iterator[Tile]:
-        """Tiles in execution order: planes (``gt`` at a time), then bands; the weights load with a
-        plane's first band."""
+        """Tiles in execution order: planes (``gt`` at a time), then bands, then the multiplier ``j`` (the
+        N loop: ``n0 = j``); a band's input loads with its first ``j`` (reused for the others), the weights
+        with a plane's first band (multiplier 1), or with every tile (each ``j`` has its own)."""
         a_slot = b_slot = c_slot = self.slots - 1
         i = 0
         for g0 in range(0, self.planes, self.gt):
             for m0 in range(0, self.out_h, self.mt):
-                load_b = m0 == 0
-                a_slot = (a_slot + 1) % self.slots
-                if load_b:
-                    b_slot = (b_slot + 1) % self.slots
-                c_slot = (c_slot + 1) % self.slots
-                yield Tile(i, g0, min(self.gt, self.planes - g0), m0, min(self.mt, self.out_h - m0), 0, 1, 0, 1,
-                           True, load_b, a_slot, b_slot, c_slot)
-                i += 1
+                for j in range(self.mult):
+                    load_a = j == 0
+                    load_b = m0 == 0 or self.mult > 1
+                    if load_a:
+                        a_slot = (a_slot + 1) % self.slots
+                    if load_b:
+                        b_slot = (b_slot + 1) % self.slots
+                    c_slot = (c_slot + 1) % self.slots
+                    yield Tile(i, g0, min(self.gt, self.planes - g0), m0, min(self.mt, self.out_h - m0), j, 1, 0, 1,
+                               load_a, load_b, a_slot, b_slot, c_slot)
+                    i += 1
 
     def tile_transfers(self, t: Tile) -> tuple[int, int]:
         wa, wb, wc = self.band_words(t.m0, t.ms)
         ba, bb, bc = self.word_bytes()
-        return t.gs * (wa * ba + (wb * bb if t.load_b else 0)), t.gs * wc * bc
+        return t.gs * ((wa * ba if t.load_a else 0) + (wb * bb if t.load_b else 0)), t.gs * wc * bc
 
     def tile_compute_cycles(self, t: Tile) -> int:
         return dw_tile_compute_cycles(t.gs, self.band_h_pad(t.m0, t.ms), self.w_pad, self.r * self.s, self.mode)
@@ -400,7 +424,7 @@ class DwPlan(LanePlan):
     def taps(self) -> int:
         """Window taps of the layer's channels, ``batch * C * R * S * out_h * out_w`` (a last plane's
         empty lanes are not counted): a convolution's MACs, a max pool's comparisons."""
-        return self.batch * self.channels * self.r * self.s * self.out_h * self.out_w
+        return self.batch * self.channels * self.mult * self.r * self.s * self.out_h * self.out_w
 
     def enabled_macs(self) -> int:
         """MACs of the layer's channels (a last plane's empty lanes compute zeros, not counted); a max
@@ -412,15 +436,25 @@ class DwPlan(LanePlan):
         return sum(t.gs * self.band_h_pad(t.m0, t.ms) * self.w_pad for t in self.tiles())
 
     def input_words_read(self) -> int:
-        """Input-buffer words the engine reads (inside-image positions of every band)."""
+        """Input-buffer words the engine reads (inside-image positions of every band, each multiplier's)."""
         return sum(t.gs * self.band(t.m0, t.ms)[1] * self.in_w for t in self.tiles())
+
+    def input_words_loaded(self) -> int:
+        """Input-buffer words the DMA writes (each band once)."""
+        return sum(t.gs * self.band(t.m0, t.ms)[1] * self.in_w for t in self.tiles() if t.load_a)
+
+    def weight_words_loaded(self) -> int:
+        """Weight-buffer words the DMA writes (a plane's block with its first band; every tile's with a
+        multiplier)."""
+        return sum(t.gs * self.b_block for t in self.tiles() if t.load_b)
 
     # -- the descriptor -------------------------------------------------------------------------------
     def descriptor(self, a_base: int = 0, b_base: int = 0, c_base: int = 0, q_base: int = 0, *,
                    zero_point: int = 0, clamp_lo: int = 0, clamp_hi: int = 0) -> dict[str, int]:
         """Register values of the layer descriptor in depthwise mode (``flags`` bit 3, the engine's mode in
-        bits 9..8: 0 a convolution, 1 a max pool): the GEMM fields reused (M = output rows, one N and K
-        tile, groups = planes), and the ``dw_*`` fields."""
+        bits 9..8: 0 a convolution, 1 a max pool): the GEMM fields reused (M = output rows, groups = input
+        planes, K one tile, N the channel multiplier in tiles of 1: A reused across it, flags bit 0, its
+        weights, table words and output planes ``planes`` apart), and the ``dw_*`` fields."""
         wa, wb, wc = self.word_bytes()
         pa, _pb, pc = self.plane_bytes
         pt, pl, _, pr = self.padding
@@ -428,14 +462,17 @@ class DwPlan(LanePlan):
         last_ms = self.out_h - (self.n_mt - 1) * self.mt
         d = {
             "a_base": a_base, "b_base": b_base, "c_base": c_base,
-            "m": self.out_h, "n": 1, "k": 1, "groups": self.planes,
+            "m": self.out_h, "n": self.mult, "k": 1, "groups": self.planes,
             "mt": self.mt, "nt": 1, "kt": 1, "gt": self.gt,
-            # B reused across the bands; depthwise mode; a table activation in the write-back
-            "flags": 1 << 1 | 1 << 3 | self.mode << MODE_SHIFT | int(self.act_table and self.requantized) << 10,
+            # A reused across the multiplier (a plane's band: one load), B across the bands (multiplier 1);
+            # depthwise mode; a table activation in the write-back
+            "flags": int(self.mult > 1) | int(self.mult == 1) << 1 | 1 << 3 | self.mode << MODE_SHIFT
+            | int(self.act_table and self.requantized) << 10,
             "a_stride_g": pa * self.gt, "a_stride_m": self.mt * sh * self.in_w * wa, "a_stride_k": 0,
-            "b_stride_g": self.b_block * wb * self.gt, "b_stride_n": 0, "b_stride_k": 0,
-            "c_stride_g": pc * self.gt, "c_stride_m": self.mt * self.out_w * wc, "c_stride_n": 0,
-            "q_base": q_base, "q_words": self.q_words, "q_nf": 1, "q_stride_n": 0, "c_nf_0": 1, "c_nf_1": 1,
+            "b_stride_g": self.b_block * wb * self.gt, "b_stride_n": self.b_block * wb * self.planes, "b_stride_k": 0,
+            "c_stride_g": pc * self.gt, "c_stride_m": self.mt * self.out_w * wc, "c_stride_n": pc * self.planes,
+            "q_base": q_base, "q_words": self.q_words, "q_nf": 1, "q_stride_n": self.planes if self.mult > 1 else 0,
+            "c_nf_0": 1, "c_nf_1": 1,
             "zero_point": zero_point & 0xFFFFFFFF, "clamp_lo": clamp_lo & 0xFFFFFFFF,
             "clamp_hi": clamp_hi & 0xFFFFFFFF,
             "dw_skew": pt * self.in_w * wa, "dw_in_w": self.in_w,
@@ -477,7 +514,7 @@ plan_pool = plan_dw
 
 @lru_cache(maxsize=65536)
 def _choose_cached(batch: int, channels: int, in_h: int, in_w: int, r: int, s: int, stride: tuple[int, int],
-                   padding: tuple[int, int, int, int], out_h: int, out_w: int, mode: int,
+                   padding: tuple[int, int, int, int], out_h: int, out_w: int, mode: int, mult: int,
                    config: AcceleratorConfig) -> DwPlan | None:
     """The fixed heuristic: whole planes (as many per tile as fit, a power of two) when a plane fits
     a slot, else the tallest band of output rows that fits."""
@@ -496,7 +533,7 @@ def _choose_cached(batch: int, channels: int, in_h: int, in_w: int, r: int, s: i
 
     def make(gt: int, mt: int) -> DwPlan:
         return DwPlan(batch, channels, in_h, in_w, r, s, stride, padding, out_h, out_w, geo, bus, slots,
-                      slot_words, gt, mt, cfg.depthwise_kernel, mode)
+                      slot_words, gt, mt, cfg.depthwise_kernel, mode, mult)
 
     whole = make(1, out_h)
     if _fits(whole, sa, sc):
@@ -570,16 +607,16 @@ def plan_layer_dw(layer: Conv2d | Pool, batch: int, config: AcceleratorConfig): 
     store = sum(r.count * r.store_bytes for r in runs)
     active = plan.enabled_macs()
     ab, wb = min(layer.inputs.bits, config.act_bits), min(layer.weights.bits, config.weight_bits)
-    in_words = plan.input_words_read()
-    w_words = plan.planes * plan.b_block
-    out_words = plan.planes * plan.out_h * plan.out_w
+    in_words, in_loaded = plan.input_words_read(), plan.input_words_loaded()
+    w_words = plan.weight_words_loaded()
+    out_words = plan.out_planes * plan.out_h * plan.out_w
     compares = plan.taps() if plan.pooling else 0
     counts = Counts(
         active_macs=active,
         register_bits=active * (ab + wb) + compares * ab,  # window and weight registers per MAC (a max: window)
         vector_ops=compares,
         input_sram_read_bits=in_words * geo.a_word_bits,
-        input_sram_write_bits=in_words * geo.a_word_bits,
+        input_sram_write_bits=in_loaded * geo.a_word_bits,
         weight_sram_read_bits=w_words * geo.b_word_bits,
         weight_sram_write_bits=w_words * geo.b_word_bits,
         output_sram_read_bits=out_words * geo.c_word_bits,

@@ -926,6 +926,16 @@ def _is_depthwise(layer: Layer) -> bool:
     return isinstance(layer, Conv2d) and layer.is_depthwise
 
 
+def _dw_multiplier(layer: Layer) -> int:
+    """The channel multiplier of a depthwise layer (1 for any other layer)."""
+    from codesign.workloads.layers import Conv2d
+
+    lowered = layer if isinstance(layer, Conv2d) else None
+    if lowered is None or not lowered.is_depthwise:
+        return 1
+    return lowered.out_channels // lowered.in_channels
+
+
 def _is_max_pool(layer: Layer) -> bool:
     from codesign.workloads.layers import Pool, PoolKind
 
@@ -945,8 +955,10 @@ def _dw_layer(layer: Layer, batch: int, p: _Points,
     probe = AcceleratorConfig(rows=8, cols=8, depthwise=Depthwise.ENGINE, input_sram_bytes=1 << 30,
                               weight_sram_bytes=1 << 30, output_sram_bytes=1 << 30, requantize=False,
                               depthwise_kernel=p.dw_kmax)
-    # the layer itself (kernel, width, multiplier, a max pool's padding): the array (the vector unit)
-    if (D.pool_reason(layer, batch, probe) if isinstance(layer, Pool) else D.layer_reason(layer, batch, probe)):
+    # the layer itself (kernel, width, a max pool's padding): the array (the vector unit); a channel multiplier:
+    # the point-by-point path (the caller)
+    if (D.pool_reason(layer, batch, probe) if isinstance(layer, Pool) else D.layer_reason(layer, batch, probe)
+            or _dw_multiplier(layer) > 1):
         return arr
     shape = D._Shape.of(layer)
     pooling = shape.mode == D.MODE_MAX
@@ -1503,6 +1515,10 @@ def evaluate_network(network: Network, configs: Sequence[AcceleratorConfig]) -> 
         pooled = [{i: ctx for i, ctx in (ctxs or {}).items() if ctx.pool is not None} for ctxs in special]
         for i in sorted({i for ctxs in pooled for i in ctxs}):
             roles[i] = f"pool{i}"
+        # depthwise layers with a channel multiplier (sim.dwplan's N loop): evaluated the point-by-point way
+        mults = [i for i, ly in enumerate(network.layers) if roles[i] == "alone" and _dw_multiplier(ly) > 1]
+        for i in mults:
+            roles[i] = f"mult{i}"
         shapes: dict[tuple[Layer, str], int] = {}
         order = []
         for layer, role in zip(network.layers, roles, strict=True):
@@ -1518,6 +1534,13 @@ def evaluate_network(network: Network, configs: Sequence[AcceleratorConfig]) -> 
                 u = order[i]
                 results[u] = _with_points(results[u], network.layers[i], network.batch, cfgs,
                                           {j: ctxs[i] for j, ctxs in enumerate(pooled) if i in ctxs})
+        if mults:
+            from codesign.sim.fusion import DEFAULT
+
+            for i in mults:
+                u = order[i]
+                results[u] = _with_points(results[u], network.layers[i], network.batch, cfgs,
+                                          dict.fromkeys(range(len(cfgs)), DEFAULT))
         # outputs kept in the input buffer for the next layer (sim.residency): the contexts at the points where
         # some edge may be resident (the plans the fast path chose say which layers may read their input as one
         # tile), each such layer a new entry, evaluated the point-by-point way where it is resident

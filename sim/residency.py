@@ -95,7 +95,9 @@ def _plan_kind(lp: LayerPlan) -> Any:
     t = lp.tiling
     if isinstance(t, TilePlan) and t.pool is None and t.requantized:
         return t
-    if isinstance(t, (WinPlan, DwPlan)) and t.requantized:
+    if isinstance(t, WinPlan) and t.requantized:
+        return t
+    if isinstance(t, DwPlan) and t.requantized and t.mult == 1:  # (a multiplier's planes: not its reader's order)
         return t
     return None
 

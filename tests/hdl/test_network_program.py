@@ -154,6 +154,22 @@ def test_host_refuses_what_needs_it_between_layers(workload, config, message):
         program_steps(load_workload(workload), config)
 
 
+def test_host_refuses_a_channel_multiplier_in_a_program():
+    """A depthwise layer with a channel multiplier runs on the engine alone (``tests/rtl``), but writes its
+    output planes multiplier by multiplier, not in its consumer's channel order: refused in one line."""
+    from codesign.workloads.layers import Conv2d, Network
+
+    net = Network("mult", (
+        Conv2d("pw", in_channels=8, out_channels=8, in_h=8, in_w=8),
+        Conv2d("dw", in_channels=8, out_channels=16, in_h=8, in_w=8, kernel=3, padding=1, groups=8, sources=("pw",)),
+        Conv2d("pw2", in_channels=16, out_channels=8, in_h=8, in_w=8, sources=("dw",)),
+    ))
+    with pytest.raises(WorkloadError, match=r"^layer 'dw': grouped convolutions other than depthwise with channel "
+                                            r"multiplier 1 do not run in a program \(a multiplier's output planes "
+                                            r"are multiplier by multiplier, not in its consumer's channel order\)$"):
+        program_steps(net, CFG8)
+
+
 @pytest.mark.parametrize("workload", ["mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0"])
 @pytest.mark.parametrize("n", [8, 32])
 def test_squeeze_excite_networks_from_one_start(workload, n):

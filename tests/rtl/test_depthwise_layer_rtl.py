@@ -8,8 +8,11 @@ several to a tile and bands of rows with their halo):
   operands, requantized with the layer's seeded parameters when ``requantize``), bit for bit;
 * cycles, stall cycles, DRAM bytes read and written: the RTL's counters equal ``codesign.sim``'s
   (``DwPlan``'s tiles through the same DMA program as the array's);
-* enabled MACs: ``C * R * S * out_h * out_w``, the layer's (a last plane's empty lanes compute
+* enabled MACs: ``C * M * R * S * out_h * out_w``, the layer's (a last plane's empty lanes compute
   zeros and are not counted: each plane's weight block carries its channel count).
+
+Channel multipliers ``M`` (``out_channels = M * in_channels``) run as the descriptor's N loop: each band
+loaded once, scanned once per multiplier with its weights, into its own output planes.
 """
 
 from __future__ import annotations
@@ -32,12 +35,12 @@ pytestmark = [
 ]
 
 
-def dw(name: str, c: int, h: int, w: int, k: int, s: int, pad: tuple[int, int, int, int]) -> Conv2d:
-    return Conv2d(name, in_channels=c, out_channels=c, in_h=h, in_w=w, kernel=(k, k), stride=(s, s), padding=pad,
-                  groups=c)
+def dw(name: str, c: int, h: int, w: int, k: int, s: int, pad: tuple[int, int, int, int], mult: int = 1) -> Conv2d:
+    return Conv2d(name, in_channels=c, out_channels=c * mult, in_h=h, in_w=w, kernel=(k, k), stride=(s, s),
+                  padding=pad, groups=c)
 
 
-def random_layers(seed: int, count: int) -> list[Conv2d]:
+def random_layers(seed: int, count: int, mults: tuple[int, ...] = (1,)) -> list[Conv2d]:
     rng = np.random.default_rng(seed)
     out = []
     for i in range(count):
@@ -47,7 +50,9 @@ def random_layers(seed: int, count: int) -> list[Conv2d]:
         pad = (p, p, p, p) if rng.random() < 0.6 else tuple(int(x) for x in rng.integers(0, p + 1, size=4))
         h, w = (int(x) for x in rng.integers(k + 1, 21, size=2))
         c = int(rng.integers(2, 13))  # (one channel is an ordinary convolution)
-        out.append(dw(f"dw{i}_c{c}_{h}x{w}_k{k}s{s}_p{''.join(map(str, pad))}", c, h, w, k, s, pad))  # type: ignore[arg-type]
+        mult = int(rng.choice(mults))
+        out.append(dw(f"dw{i}_c{c}x{mult}_{h}x{w}_k{k}s{s}_p{''.join(map(str, pad))}", c, h, w, k, s,
+                      pad, mult))  # type: ignore[arg-type]
     return out
 
 
@@ -59,7 +64,7 @@ def check(cfg: AcceleratorConfig, layers: list[Conv2d], *, seed: int = 1, stall:
     results = verify_layers(pairs, cfg, seed=seed, stall=stall)
     for (hl, _), r in zip(pairs, results, strict=True):
         plan = plan_dw(hl, 1, cfg)  # these layers run on the engine, not the array
-        assert r.rtl_enabled_macs == hl.in_channels * hl.r * hl.s * hl.out_h * hl.out_w == hl.macs(), r.layer
+        assert r.rtl_enabled_macs == hl.out_channels * hl.r * hl.s * hl.out_h * hl.out_w == hl.macs(), r.layer
         assert r.tile[1] == plan.mt and r.tile[0] == plan.gt
         assert r.outputs_match, r.layer
         d = r.to_dict()
@@ -105,17 +110,35 @@ def test_mobilenet_depthwise_shapes_8x8_with_stalls() -> None:
     check(cfg, layers[:1], seed=5, stall=0.25)
 
 
+def test_random_channel_multipliers_exact() -> None:
+    """Ten random depthwise layers with channel multipliers 2 to 4 (kernels 3 and 5, strides 1 and 2,
+    symmetric and asymmetric padding, last planes partly empty) on a 4x4 array's engine, requantized: some
+    cut into bands (each band loaded once for all its multipliers), some whole planes packed in a tile."""
+    cfg = engine_config(4)
+    layers = random_layers(23, 10, mults=(2, 3, 4))
+    plans = [plan_dw(hardware_layer(ly, cfg), 1, cfg) for ly in layers]
+    assert all(p.mult > 1 for p in plans)
+    assert sum(p.n_mt > 1 for p in plans) >= 2 and sum(p.gt > 1 for p in plans) >= 1, [(p.gt, p.n_mt) for p in plans]
+    check(cfg, layers, seed=6)
+
+
+def test_channel_multipliers_accumulators_single_buffered_with_stalls() -> None:
+    """Multipliers writing accumulators back (no requantize), one slot per buffer, and random AXI stalls."""
+    cfg = engine_config(4, requantize=False, double_buffered=False)
+    layers = random_layers(29, 3, mults=(2, 3))
+    check(cfg, layers, seed=7)
+    check(cfg, layers[:1], seed=8, stall=0.25)
+
+
 def test_layers_the_engine_cannot_run_use_the_array() -> None:
-    """A 7x7 depthwise kernel (larger than the engine's 5x5 window) and a channel multiplier of 2 run
-    on the array as before (their GEMMs), exact; the simulator says so (no engine plan)."""
+    """A 7x7 depthwise kernel (larger than the engine's 5x5 window) runs on the array as before (its
+    GEMMs), exact; the simulator says so (no engine plan)."""
     from codesign.sim.dwplan import layer_reason
 
     cfg = engine_config(4)
     big = dw("dw7x7", 4, 9, 9, 7, 1, (3, 3, 3, 3))
-    mult = Conv2d("dw_mult2", in_channels=3, out_channels=6, in_h=6, in_w=6, kernel=3, padding=1, groups=3)
     assert layer_reason(big, 1, cfg) == "the depthwise engine runs kernels up to 5x5 (depthwise_kernel), not 7x7"
-    assert layer_reason(mult, 1, cfg) == "the depthwise engine runs channel multiplier 1, not 2"
     assert simulate_layer(big, 1, cfg).model_only == ""
-    pairs = [(hardware_layer(ly, cfg), layer_operands(hardware_layer(ly, cfg), seed=3)) for ly in (big, mult)]
+    pairs = [(hardware_layer(ly, cfg), layer_operands(hardware_layer(ly, cfg), seed=3)) for ly in (big,)]
     for r in verify_layers(pairs, cfg, seed=3):
         assert r.ok, r.to_dict()
