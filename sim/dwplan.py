@@ -137,9 +137,6 @@ def layer_reason(layer: Conv2d, batch: int, config: AcceleratorConfig) -> str:
     reason = design_reason(config)
     if reason:
         return reason
-    if layer.out_channels % layer.in_channels:
-        return (f"a depthwise layer's output channels must be a multiple of its input channels, not "
-                f"{layer.out_channels} of {layer.in_channels}")
     if tuple(layer.dilation) != (1, 1):  # type: ignore[arg-type]
         return f"the depthwise engine runs dilation 1, not {tuple(layer.dilation)}"  # type: ignore[arg-type]
     return _shape_reason(_Shape.of(layer), batch, config)
