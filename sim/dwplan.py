@@ -432,13 +432,13 @@ class DwPlan(LanePlan):
         """Padded positions the engine scans (each reads one input word when inside the image)."""
         return sum(t.gs * self.band_h_pad(t.m0, t.ms) * self.w_pad for t in self.tiles())
 
-    def input_words_read(self) -> int:
-        """Input-buffer words the engine reads (inside-image positions of every band, each multiplier's)."""
-        return sum(t.gs * self.band(t.m0, t.ms)[1] * self.in_w for t in self.tiles())
-
     def input_words_loaded(self) -> int:
         """Input-buffer words the DMA writes (each band once)."""
         return sum(t.gs * self.band(t.m0, t.ms)[1] * self.in_w for t in self.tiles() if t.load_a)
+
+    def input_words_read(self) -> int:
+        """Input-buffer words the engine reads (inside-image positions of every band, once per multiplier)."""
+        return self.mult * self.input_words_loaded()
 
     def weight_words_loaded(self) -> int:
         """Weight-buffer words the DMA writes (a plane's block with its first band; every tile's with a

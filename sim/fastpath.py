@@ -928,12 +928,9 @@ def _is_depthwise(layer: Layer) -> bool:
 
 def _dw_multiplier(layer: Layer) -> int:
     """The channel multiplier of a depthwise layer (1 for any other layer)."""
-    from codesign.workloads.layers import Conv2d
-
-    lowered = layer if isinstance(layer, Conv2d) else None
-    if lowered is None or not lowered.is_depthwise:
+    if not _is_depthwise(layer):
         return 1
-    return lowered.out_channels // lowered.in_channels
+    return layer.out_channels // layer.in_channels  # type: ignore[attr-defined]
 
 
 def _is_max_pool(layer: Layer) -> bool:

@@ -103,10 +103,8 @@ def _plan_kind(lp: LayerPlan) -> Any:
 
 
 def a_load_tiles(plan: Any) -> list[Any]:
-    """The tiles of ``plan`` that load A (a depthwise plan's tiles all do)."""
-    from codesign.sim.dwplan import DwPlan
-
-    return list(plan.tiles()) if isinstance(plan, DwPlan) else [t for t in plan.tiles() if t.load_a]
+    """The tiles of ``plan`` that load A."""
+    return [t for t in plan.tiles() if t.load_a]
 
 
 def single_input_bytes(lp: LayerPlan) -> int:
