@@ -44,8 +44,9 @@ PART_COLOURS = {
 }
 DATAFLOW_COLOURS = {"ws": "#1f77b4", "os": "#d62728", "is": "#2ca02c"}
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
-TABLE_COLUMNS = ("latency_ms", "cycles", "energy_uj", "edp", "area_mm2", "utilization",
-                 "peak_dram_bytes_per_cycle", "dram_bytes", "buildable", "clipped", "accuracy")
+TABLE_COLUMNS = ("latency_ms", "clock_mhz_used", "clock_basis", "cycles", "energy_uj", "edp", "area_mm2",
+                 "utilization", "peak_dram_bytes_per_cycle", "dram_bytes", "buildable", "clipped", "accuracy",
+                 "fpga_luts", "fpga_dsps", "fpga_brams")
 
 
 @dataclass
@@ -333,7 +334,8 @@ def pareto_plot(df: pd.DataFrame, meta: Mapping[str, Any], out_dir: Path, name: 
     for p in sorted({int(v) for v in (lo_pe, math.sqrt(lo_pe * hi_pe), hi_pe)}):  # a size key
         ax.scatter([], [], s=12 + 100 * math.log2(p / lo_pe) / span, color="grey", alpha=0.6, linewidths=0,
                    label=f"{p} PEs")
-    ax.set_xlabel("latency (ms)")
+    clock = latency_clock(df)
+    ax.set_xlabel(f"latency (ms){', ' + clock if clock else ''}")
     ax.set_ylabel("energy (uJ)")
     if lat.size and lat.max() / max(lat.min(), 1e-30) > 20:
         ax.set_xscale("log")
@@ -348,7 +350,16 @@ def pareto_plot(df: pd.DataFrame, meta: Mapping[str, Any], out_dir: Path, name: 
     return Plot(name, f"Pareto scatter — {title}",
                 f"{len(df)} points, {int(front.sum())} on the Pareto front of {','.join(metrics)} over {over} "
                 f"(ringed, labelled rows x cols; model-only points crossed); colour: dataflow, marker: "
-                f"weight/activation bits, size: PEs")
+                f"weight/activation bits, size: PEs{'; latency ' + clock if clock else ''}")
+
+
+def latency_clock(df: pd.DataFrame) -> str:
+    """'at each design's FPGA Fmax (...)' when a sweep's ``latency_ms`` is at the clocks the designs meet
+    (an ``fpga`` section asking for an Fmax: :func:`codesign.sweeps.evaluation.at_fpga_clock`), else ''."""
+    if "clock_basis" not in df.columns:
+        return ""
+    bases = sorted({str(b) for b in df["clock_basis"].dropna()} - {"config clock_mhz"})
+    return f"at each design's FPGA Fmax ({', '.join(bases)})" if bases else ""
 
 
 def accuracy_plot(df: pd.DataFrame, meta: Mapping[str, Any], out_dir: Path, name: str = "accuracy_energy") -> Plot:

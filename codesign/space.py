@@ -663,7 +663,10 @@ def parse_fpga(spec: Any, *, source: str = "space") -> dict[str, Any] | None:
     """``fpga: ecp5-85k`` or ``fpga: {target: ecp5-85k, pnr: true}`` -> ``{target, pnr}``.
 
     ``pnr`` (default false) adds place-and-route: Fmax and latency in microseconds, minutes per
-    design. Results are cached by Verilog hash, so repeated sweeps do not synthesize again."""
+    design; ``pnr: place`` places without routing, its Fmax nextpnr's estimate after placement (a fraction
+    of the time). Without either, a point whose design was placed before (same Verilog, target and clock)
+    takes that cached Fmax. Each row says which (``fpga_fmax_basis``). Results are cached by Verilog hash,
+    so repeated sweeps do not synthesize again."""
     if spec is None:
         return None
     if isinstance(spec, str):
@@ -671,8 +674,8 @@ def parse_fpga(spec: Any, *, source: str = "space") -> dict[str, Any] | None:
     if not isinstance(spec, Mapping) or set(spec) - {"target", "pnr"} or "target" not in spec:
         raise ConfigError(f"{source}: fpga must be a target name or {{target, pnr}}, not {spec!r}")
     pnr = spec.get("pnr", False)
-    if not isinstance(pnr, bool):
-        raise ConfigError(f"{source}: fpga.pnr must be true or false, not {pnr!r}")
+    if not (isinstance(pnr, bool) or pnr == "place"):
+        raise ConfigError(f"{source}: fpga.pnr must be true, false or place, not {pnr!r}")
     try:
         from codesign.hdl.fpga import TARGETS
     except ImportError as e:

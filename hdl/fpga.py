@@ -314,7 +314,7 @@ class SynthResult:
     fits: bool
     limiting_resource: str
     fit_message: str
-    fit_basis: str  # "synthesis estimate" | "place and route"
+    fit_basis: str  # "synthesis estimate" | "placement" | "place and route"
     pnr: bool
     fmax_mhz: float | None
     target_mhz: float
@@ -328,6 +328,10 @@ class SynthResult:
     cached: bool = False
     multipliers: str = "dsp"  # "auto" | "dsp" | "lut" (Yosys -nodsp) | "fast" (the PEs' products in LUTs)
     router: str = "router1"  # nextpnr's router, when placed and routed
+    #: what ``fmax_mhz`` is: "place and route" (nextpnr's timing of the routed design), "placement estimate"
+    #: (nextpnr placed the design, ``--no-route``: its timing with estimated wire delays, minutes sooner), with
+    #: " (cached)" when a synthesis-only call took it from an earlier run of the same design; '' without an Fmax
+    fmax_basis: str = ""
     #: after place and route, the slowest clock's critical path: its start and end cells, then the nets
     #: along it with the delay in ns up to each (from nextpnr's report)
     critical_path: list[str] = field(default_factory=list)
@@ -427,9 +431,11 @@ def strip_zero_memory_init(verilog: str, min_words: int = ZERO_INIT_MIN_WORDS) -
 
 
 def _cache_key(vhash: str, dev: Device, versions: dict[str, str], pnr: bool, target_mhz: float,
-               multipliers: str = "dsp", router: str = "router1") -> str:
+               multipliers: str = "dsp", router: str = "router1", place_only: bool = False) -> str:
     extra = [] if multipliers == "dsp" else [multipliers]  # default runs keep the keys they had
-    if pnr and router != "router1":
+    if pnr and place_only:
+        extra.append("place")
+    elif pnr and router != "router1":
         extra.append(router)
     text = json.dumps([FLOW_VERSION, vhash, dev.name, versions, pnr, target_mhz if pnr else None, *extra])
     return hashlib.sha256(text.encode()).hexdigest()[:32]
@@ -614,6 +620,7 @@ def synth_verilog(
     timeout_s: float | None = None,
     multipliers: str = "auto",
     router: str = "router1",
+    place_only: bool = False,
 ) -> SynthResult:
     """Synthesize Verilog text with top module ``top`` for ``target`` (optionally place and route).
 
@@ -627,8 +634,12 @@ def synth_verilog(
     (hard multipliers where the target has them) or ``"lut"`` (Yosys's ``-nodsp``: every
     multiplier in LUTs and carry chains, for parts with too few DSP blocks or designs whose DSP
     wiring does not route). ``router`` is nextpnr's router (``router1``, its default, or
-    ``router2``). Raises ``ConfigError`` for an unknown target, multipliers or router value,
-    ``ToolError`` when a tool is missing or fails.
+    ``router2``). ``place_only`` (with ``pnr``) places without routing (nextpnr ``--no-route``): the Fmax
+    is nextpnr's estimate after placement (``fmax_basis`` "placement estimate"), the utilization the placed
+    design's, in a fraction of the routing's time. Without ``pnr``, a synthesis-only result carries the
+    Fmax of a cached run of the same design and clock (routed first, else placed), its basis marked
+    " (cached)"; ``fmax_mhz`` is None when there is none. Raises ``ConfigError`` for an unknown target,
+    multipliers or router value, ``ToolError`` when a tool is missing or fails.
     """
     dev = device(target)
     synth_cmd = _synth_command(dev, multipliers)
@@ -641,11 +652,13 @@ def synth_verilog(
     vhash = hashlib.sha256(f"{top}\n{wrap}\n{_normalized(verilog)}".encode()).hexdigest()
     do_pnr = pnr and dev.nextpnr is not None
     cdir = cache_dir()
-    path = cdir / f"{_cache_key(vhash, dev, versions, do_pnr, float(target_mhz), multipliers, router)}.json"
+    place_only = bool(place_only) and do_pnr
+    path = cdir / f"{_cache_key(vhash, dev, versions, do_pnr, float(target_mhz), multipliers, router, place_only)}.json"
     if use_cache:
         hit = _cache_load(path)
         if hit is not None:
-            return _with_pnr_note(hit, dev, pnr)
+            return _with_cached_fmax(_with_pnr_note(hit, dev, pnr), cdir, vhash, dev, versions, float(target_mhz),
+                                     multipliers, do_pnr)
 
     t0 = time.perf_counter()
     cdir.mkdir(parents=True, exist_ok=True)
@@ -678,7 +691,8 @@ def synth_verilog(
                 hit = dataclasses.replace(hit, multipliers="auto")
                 _cache_store(path, hit)
                 shutil.rmtree(work, ignore_errors=True)
-                return _with_pnr_note(hit, dev, pnr)
+                return _with_cached_fmax(_with_pnr_note(hit, dev, pnr), cdir, vhash, dev, versions,
+                                         float(target_mhz), multipliers, do_pnr)
     script = (f"{reads}; {pre}{synth_cmd} -top {synth_top} -json netlist.json; "
               "tee -q -o stat.json stat -json")
     _run("yosys", ["-q", "-l", "yosys.log", "-p", script], work, "yosys.log",
@@ -703,7 +717,7 @@ def synth_verilog(
         t1 = time.perf_counter()
         args = [*dev.nextpnr_args, "--json", "netlist.json", "--report", "report.json",
                 "--freq", f"{target_mhz:g}", "--seed", str(seed), "--timing-allow-fail", "-q", "-l", "nextpnr.log",
-                *(["--router", router] if router != "router1" else [])]
+                *(["--no-route"] if place_only else ["--router", router] if router != "router1" else [])]
         try:
             _run(f"nextpnr-{dev.nextpnr}", args, work, "nextpnr.log", timeout_s=timeout_s,
                  what=f"{top} for {dev.name}")
@@ -718,9 +732,13 @@ def synth_verilog(
             report = json.loads((work / "report.json").read_text())
             used, avail = _pnr_utilization(dev, report)
             util, fits, limiting, message = _fit(dev, {**demand, **used}, avail)
-            basis = "place and route"
-            fmax = _pnr_fmax(report)
-            critical = _pnr_critical_path(report)
+            if place_only:  # the report has no timing without routing: the log's estimate after placement
+                basis = "placement"
+                fmax = _placed_fmax((work / "nextpnr.log").read_text(errors="replace"))
+            else:
+                basis = "place and route"
+                fmax = _pnr_fmax(report)
+                critical = _pnr_critical_path(report)
         pnr_s = time.perf_counter() - t1
     elif do_pnr:
         notes.append(f"place and route skipped: {message}")
@@ -732,6 +750,7 @@ def synth_verilog(
         synth_seconds=round(synth_s, 2), pnr_seconds=None if pnr_s is None else round(pnr_s, 2),
         wall_seconds=round(time.perf_counter() - t0, 2), io_wrapped=wrapped, verilog_sha256=vhash, notes=notes,
         multipliers=multipliers, router=router, critical_path=critical,
+        fmax_basis="" if fmax is None else "placement estimate" if place_only else "place and route",
     )
     _cache_store(path, result)
     if do_pnr and result.pnr:
@@ -739,14 +758,29 @@ def synth_verilog(
         s_util, s_fits, s_limiting, s_message = _fit(dev, demand, {})
         synth_only = dataclasses.replace(
             result, pnr=False, fmax_mhz=None, pnr_seconds=None, wall_seconds=round(synth_s, 2), notes=[],
-            critical_path=[],
+            critical_path=[], fmax_basis="",
             utilization=s_util, fits=s_fits, limiting_resource=s_limiting, fit_message=s_message,
             fit_basis="synthesis estimate",
         )
         _cache_store(cdir / f"{_cache_key(vhash, dev, versions, False, float(target_mhz), multipliers)}.json",
                      synth_only)
     shutil.rmtree(work, ignore_errors=True)
-    return _with_pnr_note(result, dev, pnr)
+    return _with_cached_fmax(_with_pnr_note(result, dev, pnr), cdir, vhash, dev, versions, float(target_mhz),
+                             multipliers, do_pnr)
+
+
+def _with_cached_fmax(result: SynthResult, cdir: Path, vhash: str, dev: Device, versions: dict[str, str],
+                      target_mhz: float, multipliers: str, do_pnr: bool) -> SynthResult:
+    """A synthesis-only ``result`` with the Fmax of a cached run of the same design and clock: the routed
+    one (router1, else router2), else the placed one; unchanged when it has its own or there is none."""
+    if do_pnr or result.fmax_mhz is not None:
+        return result
+    for router, place in (("router1", False), ("router2", False), ("router1", True)):
+        hit = _cache_load(cdir / f"{_cache_key(vhash, dev, versions, True, target_mhz, multipliers, router, place)}"
+                                 ".json")
+        if hit is not None and hit.fmax_mhz is not None:
+            return dataclasses.replace(result, fmax_mhz=hit.fmax_mhz, fmax_basis=f"{hit.fmax_basis} (cached)")
+    return result
 
 
 def _absorb_dsp_registers(path: Path) -> int:
@@ -801,6 +835,25 @@ def _pnr_critical_path(report: dict[str, Any], limit: int = 40) -> list[str]:
     return out[:limit]
 
 
+_PLACED_FMAX = re.compile(r"Max frequency for clock '[^']*': ([0-9.]+) MHz")
+
+
+def _placed_fmax(log: str) -> float | None:
+    """The slowest clock's Fmax nextpnr estimated after placement (the log's last "Max frequency" lines: it
+    prints them after each placement stage; with ``--no-route`` the last set is the final placement's)."""
+    lines = log.splitlines()
+    idx = [i for i, line in enumerate(lines) if _PLACED_FMAX.search(line)]
+    if not idx:
+        return None
+    # the last report: its lines (one per clock) follow each other
+    last = [idx[-1]]
+    for i in reversed(idx[:-1]):
+        if last[0] - i > 2:
+            break
+        last.insert(0, i)
+    return round(min(float(_PLACED_FMAX.search(lines[i]).group(1)) for i in last), 2)  # type: ignore[union-attr]
+
+
 def _pnr_fmax(report: dict[str, Any]) -> float | None:
     achieved = [v["achieved"] for v in report.get("fmax", {}).values() if "achieved" in v]
     return round(min(achieved), 2) if achieved else None
@@ -845,7 +898,7 @@ def design_verilog(config: Any, top: str = "layer") -> tuple[str, str]:
 
 
 def synth(config: Any, target: str, *, pnr: bool = False, use_cache: bool = True, top: str = "layer",
-          multipliers: str = "auto", router: str = "router1") -> SynthResult:
+          multipliers: str = "auto", router: str = "router1", place_only: bool = False) -> SynthResult:
     """Synthesize the accelerator of ``config`` for ``target`` (one of :data:`TARGETS`); ``top`` as in
     :func:`design_verilog` (default: the whole-layer accelerator).
 
@@ -854,17 +907,21 @@ def synth(config: Any, target: str, *, pnr: bool = False, use_cache: bool = True
     nextpnr's utilization. A design that does not fit is a result with ``fits=False`` (call
     :meth:`SynthResult.check_fits` to raise :class:`DoesNotFitError` instead). Cached: see
     :func:`cache_dir`. ``multipliers``: ``"auto"`` (DSP blocks, the narrowest products in LUTs when the
-    device has too few blocks), ``"dsp"`` or ``"lut"`` (see :func:`synth_verilog`).
+    device has too few blocks), ``"dsp"`` or ``"lut"`` (see :func:`synth_verilog`). ``place_only`` with
+    ``pnr``: placed, not routed, the Fmax nextpnr's estimate after placement (``fmax_basis``).
     """
     dev = device(target)
     _synth_command(dev, multipliers)  # a bad value fails before the design is generated
     _check_router(router)
     name, verilog = design_verilog(config, top)
     return synth_verilog(name, verilog, dev.name, pnr=pnr, target_mhz=config.clock_mhz, use_cache=use_cache,
-                         multipliers=multipliers, router=router)
+                         multipliers=multipliers, router=router, place_only=place_only)
 
 
-def fpga_metrics(config: Any, target: str, *, pnr: bool = True) -> dict[str, Any]:
+PNR_MODES = (False, True, "place")  # fpga_metrics' pnr: synthesis only, placed and routed, placed (an estimate)
+
+
+def fpga_metrics(config: Any, target: str, *, pnr: bool | str = True) -> dict[str, Any]:
     """FPGA figures of ``config`` on ``target`` as a flat dict, for sweeps (metric ``fpga:<target>``)
     and for latency at the achieved clock (``simulate --fpga <target>``).
 
@@ -883,18 +940,24 @@ def fpga_metrics(config: Any, target: str, *, pnr: bool = True) -> dict[str, Any
       (float): fraction of the device used (1.0 = full; > 1.0 does not fit); after place-and-route
       these are nextpnr's figures.
     - ``fpga_max_util`` (float): the highest of those fractions (an area axis for sweeps).
-    - ``fpga_fmax_mhz`` (float or None): achieved Fmax after place-and-route; None when ``pnr`` is
-      False, for xc7 (no open place-and-route) or when the design does not fit.
+    - ``fpga_fmax_mhz`` (float or None): achieved Fmax after place-and-route (``pnr=True``), nextpnr's
+      estimate after placement (``pnr="place"``), or with ``pnr=False`` a cached run's of the same design
+      and clock; None without any, for xc7 (no open place-and-route) or when the design does not fit.
+    - ``fpga_fmax_basis`` (str): which of those ``fpga_fmax_mhz`` is: "place and route", "placement
+      estimate", either with " (cached)", or '' (no Fmax).
       Latency on this FPGA is ``cycles / fpga_fmax_mhz`` microseconds. nextpnr is asked for
       ``config.clock_mhz`` and reports what it achieved, which may be above or below that.
     - ``fpga_target_mhz`` (float): the clock place-and-route was asked for (``config.clock_mhz``).
     - ``fpga_cached`` (bool): the figures came from the cache.
 
     ``pnr=True`` (default) runs place-and-route (minutes for an 8x8 array on ECP5-85k; cached);
-    pass ``pnr=False`` for resources only (seconds). Raises ``ConfigError`` for an unknown target and
+    ``pnr="place"`` places only (an Fmax estimate in a fraction of the time); pass ``pnr=False`` for
+    resources only (seconds). Raises ``ConfigError`` for an unknown target and
     ``ToolError`` when a tool fails; it does not raise for a design that does not fit.
     """
-    r = synth(config, target, pnr=pnr)
+    if not (isinstance(pnr, bool) or pnr == "place"):
+        raise ConfigError(f"pnr must be true, false or place, not {pnr!r}")
+    r = synth(config, target, pnr=bool(pnr), place_only=pnr == "place")
     util = {res: u["fraction"] for res, u in r.utilization.items()}
     out: dict[str, Any] = {
         "fpga_target": r.target,
@@ -912,6 +975,7 @@ def fpga_metrics(config: Any, target: str, *, pnr: bool = True) -> dict[str, Any
         out[f"fpga_{res}_util"] = util.get(res, 0.0)
     out["fpga_max_util"] = max(util.values()) if util else 0.0
     out["fpga_fmax_mhz"] = r.fmax_mhz
+    out["fpga_fmax_basis"] = r.fmax_basis
     out["fpga_target_mhz"] = r.target_mhz
     out["fpga_cached"] = r.cached
     return out

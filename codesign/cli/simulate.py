@@ -31,6 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fpga", default=None, metavar="TARGET",
                    help="synthesize and place the design for this FPGA (ice40-up5k, ice40-hx8k, ecp5-25k, ecp5-85k, "
                         "xc7) and report latency at the Fmax reached (cached; minutes the first time)")
+    p.add_argument("--fpga-place", action="store_true",
+                   help="with --fpga: place without routing and take nextpnr's Fmax estimate after placement "
+                        "(a fraction of the time; the output says which Fmax it is)")
     p.add_argument("--clip-bits", action="store_true",
                    help="run workload operands wider than the array's weight/act bits at the array's bits (a "
                         "note names the layers; recorded as clip_bits in the results) instead of an error")
@@ -120,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
     from codesign.sim.engine import simulate_network
 
     out = check_out(args.out)
+    if args.fpga_place and not args.fpga:
+        raise ConfigError("--fpga-place needs --fpga TARGET")
     config = config_from_args(args, **_preset_bits(args))
     net = load(args)  # zoo name (with --arg), gemm:M,N,K or file; presets applied (and checked)
     _check_flags(args, config)
@@ -150,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     if args.fpga:
         from codesign.hdl.fpga import fpga_metrics
 
-        fpga = fpga_metrics(config, args.fpga)
+        fpga = fpga_metrics(config, args.fpga, pnr="place" if args.fpga_place else True)
     array_bits = f"W{config.weight_bits}A{config.act_bits}"
     if bits != array_bits and bits.startswith("W") and not notes:
         print(f"codesign simulate: note: the workload is {bits}, the array {array_bits}: operands narrower than "
@@ -287,7 +292,8 @@ def print_result(result, *, quiet: bool = False, fpga: dict | None = None,  # ty
         if not fpga["fpga_fits"]:
             console.print(f"FPGA {target}: {fpga['fpga_fit_message']}")
         elif fmax:
-            console.print(f"FPGA {target} ({fpga['fpga_part']}): {res}; Fmax {fmax:.1f} MHz -> latency "
+            basis = fpga.get("fpga_fmax_basis") or "place and route"
+            console.print(f"FPGA {target} ({fpga['fpga_part']}): {res}; Fmax {fmax:.1f} MHz ({basis}) -> latency "
                           f"{result.cycles / fmax:,.1f} us ({result.cycles / fmax / 1e3:,.3f} ms)")
         else:
             console.print(f"FPGA {target} ({fpga['fpga_part']}): {res}; no Fmax (synthesis only)")

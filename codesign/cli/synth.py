@@ -6,6 +6,7 @@ import argparse
 import json
 
 from codesign.cli.common import add_config_flags, config_from_args
+from codesign.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,6 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "few DSP blocks for all; dsp: every product in DSP blocks; lut: multipliers from LUTs "
                         "(Yosys -nodsp); fast: the narrowest (the PEs') in LUTs, the wider in DSP blocks (a DSP "
                         "block between fabric registers caps ECP5 near 80 MHz)")
+    p.add_argument("--place", action="store_true",
+                   help="place without routing (nextpnr --no-route): Fmax is nextpnr's estimate after placement, "
+                        "in a fraction of --pnr's time")
     p.add_argument("--router", default="router1", metavar="router1|router2",
                    help="nextpnr's router with --pnr (default router1)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -117,12 +121,14 @@ def run(args: argparse.Namespace) -> int:
     if args.sram_bytes is not None:  # validated by the config, one line naming the field on bad values
         config = config.replace(input_sram_bytes=args.sram_bytes, weight_sram_bytes=args.sram_bytes,
                                 output_sram_bytes=args.sram_bytes)
-    how = "synthesis and place and route" if args.pnr else "synthesis"
+    if args.place and args.pnr:
+        raise ConfigError("--place and --pnr exclude each other (placed only, or placed and routed)")
+    how = "synthesis and place and route" if args.pnr else "synthesis and placement" if args.place else "synthesis"
     text = (f"{how} of a {config.rows}x{config.cols} {config.dataflow.value} array for {dev.name}: about "
-            f"{estimate_s(config, dev.name, args.pnr):,.0f} s unless cached (a rough estimate)")
+            f"{estimate_s(config, dev.name, args.pnr or args.place):,.0f} s unless cached (a rough estimate)")
     with _progress(not args.no_progress, text):
-        result = synth(config, dev.name, pnr=args.pnr, use_cache=not args.no_cache, multipliers=args.multipliers,
-                       router=args.router)
+        result = synth(config, dev.name, pnr=args.pnr or args.place, use_cache=not args.no_cache,
+                       multipliers=args.multipliers, router=args.router, place_only=args.place)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -133,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def format_result(r, labels: dict[str, str]) -> str:  # type: ignore[no-untyped-def]
-    how = "place and route" if r.pnr else "synthesis"
+    how = ("placement" if r.fit_basis == "placement" else "place and route") if r.pnr else "synthesis"
     lines = [
         f"{r.top} on {r.target} ({r.part}), {how}"
         f"{' (cached)' if r.cached else ''}; tools: "
@@ -147,7 +153,8 @@ def format_result(r, labels: dict[str, str]) -> str:  # type: ignore[no-untyped-
         lines.append(f"{labels.get(res, res):<26}{u['used']:>10g}{u['available']:>11g}{100 * u['fraction']:>8.1f}%")
     if r.fmax_mhz is not None:
         met = "met" if r.fmax_mhz >= r.target_mhz else "not met"
-        lines.append(f"Fmax {r.fmax_mhz:.1f} MHz (target {r.target_mhz:g} MHz: {met})")
+        basis = getattr(r, "fmax_basis", "") or "place and route"
+        lines.append(f"Fmax {r.fmax_mhz:.1f} MHz, {basis} (target {r.target_mhz:g} MHz: {met})")
         path = getattr(r, "critical_path", [])
         if path:
             lines.append(f"critical path (nextpnr), {path[0]} {path[1]}; ns so far, net:")

@@ -195,16 +195,38 @@ class _WorkerState:
             if "accuracy" in self.space.pareto:  # top-1 of the integer network (codesign.accuracy)
                 row["accuracy"] = sweep_accuracy(ev.network, config)
             if fpga:
-                fmax = fpga["fpga_fmax_mhz"]
-                row["fpga_latency_us"] = s["cycles"] / fmax if fmax == fmax and fmax else float("nan")
+                at_fpga_clock(row, config, fpga, measured=bool(self.space.fpga["pnr"]))  # type: ignore[index]
             rows.append(row)
         return rows
+
+
+def at_fpga_clock(row: Row, config: AcceleratorConfig, fpga: Mapping[str, Any], *, measured: bool) -> None:
+    """The latency of ``row`` at the clock its design meets on the FPGA (issue 22, item 4).
+
+    ``fpga_latency_us`` is the cycles at the point's own Fmax (NaN without one). Where the space asked for
+    an Fmax (``pnr: true`` or ``place``: ``measured``) and the design has one, ``latency_ms`` is at that
+    clock too, so fronts and reports rank the designs at the clocks they meet; ``clock_mhz_used`` and
+    ``clock_basis`` say which clock ``latency_ms`` is at ("place and route", "placement estimate", or
+    "config clock_mhz" for a design without an Fmax, or whose Fmax is only a cached one of a space without
+    ``pnr``: one front never mixes measured and assumed clocks that way). Energy and EDP are per cycle in
+    the model (:mod:`codesign.sim.cost`), so they do not change."""
+    fmax = fpga.get("fpga_fmax_mhz")
+    has = isinstance(fmax, (int, float)) and fmax == fmax and fmax > 0
+    row["fpga_latency_us"] = row["cycles"] / fmax if has else float("nan")  # type: ignore[operator]
+    if has and measured:
+        row["latency_ms"] = row["cycles"] / (fmax * 1e3)  # type: ignore[operator]
+        row["clock_mhz_used"] = float(fmax)  # type: ignore[arg-type]
+        basis = fpga.get("fpga_fmax_basis")
+        row["clock_basis"] = basis if isinstance(basis, str) and basis else "place and route"
+    else:
+        row["clock_mhz_used"] = float(config.clock_mhz)
+        row["clock_basis"] = "config clock_mhz"
 
 
 FPGA_COLUMNS = ("fpga_target", "fpga_part", "fpga_fits", "fpga_limiting_resource", "fpga_fit_message",
                 "fpga_luts", "fpga_ffs", "fpga_dsps", "fpga_brams", "fpga_carries", "fpga_lut_util",
                 "fpga_ff_util", "fpga_dsp_util", "fpga_bram_util", "fpga_io_util", "fpga_max_util",
-                "fpga_fmax_mhz")
+                "fpga_fmax_mhz", "fpga_fmax_basis")
 
 
 def fpga_columns(config: AcceleratorConfig, fpga: Mapping[str, Any], *, attempts: int = 2) -> Row:
@@ -226,7 +248,7 @@ def fpga_columns(config: AcceleratorConfig, fpga: Mapping[str, Any], *, attempts
         except ConfigError as e:
             row: Row = {c: nan for c in FPGA_COLUMNS}
             row.update(fpga_target=fpga["target"], fpga_part=device(fpga["target"]).part, fpga_fits=False,
-                       fpga_limiting_resource="", fpga_fit_message=str(e))
+                       fpga_limiting_resource="", fpga_fit_message=str(e), fpga_fmax_basis="")
             return row
         except ToolError as e:
             if attempt + 1 == attempts:
@@ -235,7 +257,7 @@ def fpga_columns(config: AcceleratorConfig, fpga: Mapping[str, Any], *, attempts
     row = {c: m.get(c) for c in FPGA_COLUMNS}  # fpga_cached is left out: it depends on the run
     for c in FPGA_COLUMNS:
         if row[c] is None:
-            row[c] = nan
+            row[c] = "" if c == "fpga_fmax_basis" else nan  # a text column stays text (one parquet type)
     return row
 
 

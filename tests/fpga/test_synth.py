@@ -222,6 +222,40 @@ def test_cli_json_is_the_api_result(cache, capsys, tmp_path):
     assert data == {**fpga.synth(SMALL, "ecp5-25k").to_dict(), "cached": data["cached"]}
 
 
+@pytest.mark.fpga
+def test_placement_estimate_and_its_cached_fmax_for_synthesis_only_calls(cache):
+    """Issue 22, item 4: ``place_only`` places without routing and takes nextpnr's Fmax estimate after
+    placement (a 2x2 INT8 array behind the wrapper: well above 50 MHz on ECP5, as routed; below the 400 MHz
+    the fabric's global clock allows); a later synthesis-only call of the same design and clock carries that
+    Fmax, marked cached, and the sweep metrics say so. At 60 MHz, so the 50 MHz entries of the other tests
+    see no Fmax."""
+    import dataclasses
+
+    small60 = dataclasses.replace(SMALL, clock_mhz=60.0)
+    r = fpga.synth(small60, "ecp5-25k", pnr=True, place_only=True)
+    assert r.pnr and r.fits and r.fit_basis == "placement" and r.fmax_basis == "placement estimate"
+    assert r.fmax_mhz is not None and 50 < r.fmax_mhz < 400
+    assert r.critical_path == []  # the report has no timing without routing
+    assert r.utilization["dsp"]["used"] == 4  # the placed design's figures
+    before = dict(fpga.tool_runs)
+    s = fpga.synth(small60, "ecp5-25k")
+    assert not s.pnr and s.fmax_mhz == r.fmax_mhz and s.fmax_basis == "placement estimate (cached)"
+    m = fpga.fpga_metrics(small60, "ecp5-25k", pnr=False)
+    assert m["fpga_fmax_mhz"] == r.fmax_mhz and m["fpga_fmax_basis"] == "placement estimate (cached)"
+    assert fpga.tool_runs == before  # all from the cache
+    with pytest.raises(ConfigError, match=r"^pnr must be true, false or place, not 'route'$"):
+        fpga.fpga_metrics(small60, "ecp5-25k", pnr="route")
+
+
+def test_placed_fmax_is_the_last_estimate_of_the_log():
+    log = ("Info: Max frequency for clock 'clk': 80.00 MHz (PASS at 50.00 MHz)\n"
+           "Info: some placer line\nInfo: another\nInfo: and another\n"
+           "Info: Max frequency for clock 'a': 71.50 MHz (PASS at 50.00 MHz)\n"
+           "Info: Max frequency for clock 'b': 64.25 MHz (PASS at 50.00 MHz)\n")
+    assert fpga._placed_fmax(log) == 64.25  # the slowest clock of the final placement's report
+    assert fpga._placed_fmax("Info: no timing here\n") is None
+
+
 # which primitive a 2x2 array's four multipliers become on each target
 DSP_PER_TARGET = {
     "ice40-up5k": ("SB_MAC16", 4),  # UltraPlus has 8 SB_MAC16

@@ -42,7 +42,7 @@ def test_fpga_columns_and_infeasible_points_are_marked() -> None:
 def test_fpga_section_errors() -> None:
     with pytest.raises(ConfigError, match=r"^space: fpga target must be one of ice40-up5k, .*not 'virtex9'$"):
         DesignSpace.from_dict({**SPACE, "pareto": "latency_ms,energy_pj", "fpga": "virtex9"})
-    with pytest.raises(ConfigError, match=r"^space: fpga.pnr must be true or false, not 'yes'$"):
+    with pytest.raises(ConfigError, match=r"^space: fpga.pnr must be true, false or place, not 'yes'$"):
         DesignSpace.from_dict({**SPACE, "fpga": {"target": "ecp5-25k", "pnr": "yes"}})
     with pytest.raises(ConfigError, match=r"needs an fpga section"):
         DesignSpace.from_dict({**SPACE, "pareto": "latency_ms,fpga_luts"})
@@ -96,7 +96,7 @@ def test_a_failing_tool_is_retried_then_raised_never_marked_does_not_fit(monkeyp
         codesign.sweep(SPACE, workers=1)
 
 
-def test_fpga_latency_is_each_points_cycles_at_its_own_fmax(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fpga_latency_is_each_points_cycles_at_its_own_fmax(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     """Issue 22, item 4: with P&R in the space (``fpga: {target, pnr: true}``) each point's
     ``fpga_latency_us`` is its cycles at the Fmax its own design met (here 40 MHz for the 2x2 point and
     80 MHz for the 4x2 one, as a P&R run would report them), not at the config's clock_mhz (50)."""
@@ -105,8 +105,9 @@ def test_fpga_latency_is_each_points_cycles_at_its_own_fmax(monkeypatch: pytest.
     fmax = {2: 40.0, 4: 80.0}
 
     def placed(config, target, *, pnr):  # type: ignore[no-untyped-def]
-        assert pnr  # the space asked for place and route
-        return {"fpga_target": target, "fpga_part": "LFE5U-85F-CABGA381", "fpga_fits": True,
+        assert pnr is True  # the space asked for place and route
+        return {"fpga_fmax_basis": "place and route", "fpga_target": target, "fpga_part": "LFE5U-85F-CABGA381",
+                "fpga_fits": True,
                 "fpga_limiting_resource": "lut", "fpga_fit_message": "fits", "fpga_luts": 1, "fpga_ffs": 1,
                 "fpga_dsps": 4, "fpga_brams": 0, "fpga_carries": 0, "fpga_lut_util": 0.1, "fpga_ff_util": 0.1,
                 "fpga_dsp_util": 0.1, "fpga_bram_util": 0.0, "fpga_io_util": 0.1, "fpga_max_util": 0.1,
@@ -121,3 +122,45 @@ def test_fpga_latency_is_each_points_cycles_at_its_own_fmax(monkeypatch: pytest.
     for _, row in df.iterrows():
         assert row.fpga_fmax_mhz == fmax[row.rows]
         assert row.fpga_latency_us == pytest.approx(row.cycles / fmax[row.rows], rel=1e-12)
+        # the latency the front ranks is at that clock too, and the row says which clock it is
+        assert row.latency_ms == pytest.approx(row.cycles / (fmax[row.rows] * 1e3), rel=1e-12)
+        assert row.clock_mhz_used == fmax[row.rows] and row.clock_basis == "place and route"
+        assert row.fpga_fmax_basis == "place and route"
+    # the report's Pareto plot and table say the latency is at each design's own clock
+    from codesign.report import latency_clock, sweep_report
+
+    assert latency_clock(df) == "at each design's FPGA Fmax (place and route)"
+    (tmp_path / "report").mkdir()
+    html = sweep_report(df, tmp_path / "report").read_text()
+    assert "FPGA Fmax (place and route)" in html  # the Pareto plot's caption
+    assert "clock_mhz_used" in html
+
+
+def test_a_space_without_pnr_keeps_the_config_clock_and_reports_a_cached_fmax(monkeypatch: pytest.MonkeyPatch
+                                                                              ) -> None:
+    """``pnr: false``: synthesis only. A design placed before (here the 2x2 point: its cached estimate,
+    60 MHz) gives ``fpga_latency_us`` at that Fmax, but ``latency_ms`` stays at the config's 50 MHz for every
+    point, so one front never ranks measured clocks against assumed ones."""
+    import codesign.hdl.fpga as fpga
+
+    def synthesized(config, target, *, pnr):  # type: ignore[no-untyped-def]
+        assert pnr is False
+        cached = config.rows == 2
+        return {"fpga_target": target, "fpga_part": "LFE5U-85F-CABGA381", "fpga_fits": True,
+                "fpga_limiting_resource": "lut", "fpga_fit_message": "fits", "fpga_luts": 1, "fpga_ffs": 1,
+                "fpga_dsps": 4, "fpga_brams": 0, "fpga_carries": 0, "fpga_lut_util": 0.1, "fpga_ff_util": 0.1,
+                "fpga_dsp_util": 0.1, "fpga_bram_util": 0.0, "fpga_io_util": 0.1, "fpga_max_util": 0.1,
+                "fpga_fmax_mhz": 60.0 if cached else None,
+                "fpga_fmax_basis": "placement estimate (cached)" if cached else ""}
+
+    monkeypatch.setattr(fpga, "fpga_metrics", synthesized)
+    base = {k: v for k, v in SPACE["base"].items() if k != "rows"}  # type: ignore[union-attr]
+    space = {**SPACE, "base": base, "axes": {"rows": [2, 4]}, "pareto": "latency_ms,energy_pj",
+             "fpga": {"target": "ecp5-85k", "pnr": False}}
+    df = codesign.sweep(space, workers=1).set_index("rows")
+    for rows in (2, 4):
+        assert df.latency_ms[rows] == pytest.approx(df.cycles[rows] / 50e3, rel=1e-12)
+        assert df.clock_mhz_used[rows] == 50.0 and df.clock_basis[rows] == "config clock_mhz"
+    assert df.fpga_latency_us[2] == pytest.approx(df.cycles[2] / 60.0, rel=1e-12)
+    assert df.fpga_fmax_basis[2] == "placement estimate (cached)"
+    assert df.fpga_latency_us[4] != df.fpga_latency_us[4]  # NaN: no Fmax
