@@ -7,6 +7,13 @@ runs the pairs that changed. Usage::
 
     python bench/fpga_table.py                      # 2x2, 4x4, 8x8 INT8 WS/OS x all targets, with P&R
     python bench/fpga_table.py --sizes 2 4 --no-pnr --jobs 2
+
+Engine rows (issue 22, item 5): the whole-layer accelerator with one built engine at a time, per target
+(iCE40 UP5K 2x2, ECP5-25k 4x4, ECP5-85k 8x8 by default), each row its LUT/FF/DSP/BRAM, its Fmax (nextpnr's
+estimate after placement, or routed with ``--pnr``; the row says which) and DS-CNN's and MobileNetV1-0.25
+VWW's cycles and latency at that Fmax (``codesign simulate``'s cycles of the same config)::
+
+    python bench/fpga_table.py --engines [--engine-targets ecp5-25k] [--pnr] [--out bench/results/fpga_table_engines]
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -79,6 +87,85 @@ def run_one(cfg: AcceleratorConfig, target: str, pnr: bool, workdir: Path,
     return row
 
 
+#: the engines of the whole-layer top, each built alone beside the array (the rest left out, as ``LEAN``):
+#: (name, dataflow, config fields). "address generation" is the fold controller's on-chip convolution
+#: windows (``conv_windows``: the feature map read in place, the windows' addresses made on chip).
+LEAN = {"vector_unit": False, "depthwise": "array", "pool_writeback": False, "residency": False,
+        "conv_windows": False}
+ENGINES: tuple[tuple[str, str, dict[str, object]], ...] = (
+    ("array ws", "ws", LEAN), ("array os", "os", LEAN),
+    ("ws + address generation", "ws", {**LEAN, "conv_windows": True}),
+    ("ws + vector unit", "ws", {**LEAN, "vector_unit": True}),
+    ("ws + depthwise engine", "ws", {**LEAN, "depthwise": "engine"}),
+    ("ws + depthwise engine 3x3", "ws", {**LEAN, "depthwise": "engine", "depthwise_kernel": 3}),
+    ("ws, every engine", "ws", {}),
+)
+ENGINE_SIZES = {"ice40-up5k": 2, "ice40-hx8k": 2, "ecp5-25k": 4, "ecp5-85k": 8, "xc7": 8}
+ENGINE_NETWORKS = ("ds_cnn_kws", "mobilenet_v1_vww")
+ENGINE_COLUMNS = ["engine", "rows", "cols", "dataflow", "target", "fits", "message", "luts", "ffs", "dsps", "brams",
+                  "fmax_mhz", "fmax_basis", *[f"{n}_{c}" for n in ENGINE_NETWORKS for c in ("cycles", "latency_us")],
+                  "synth_seconds", "pnr_seconds"]
+
+
+def engine_rows(targets: list[str], pnr: bool, sram_bytes: int, clock_mhz: float,
+                done: Callable[[list[dict[str, object]]], None] = lambda rows: None) -> list[dict[str, object]]:
+    """The engine rows; ``done(rows so far)`` after each (the files are written as the rows come)."""
+    from codesign.errors import CodesignError
+    from codesign.hdl.fpga import synth
+    from codesign.sim.engine import simulate_network
+    from codesign.workloads.zoo import get as get_network
+
+    rows = []
+    for target in targets:
+        n = ENGINE_SIZES[target]
+        for name, df, fields in ENGINES:
+            cfg = AcceleratorConfig(rows=n, cols=n, dataflow=df, input_sram_bytes=sram_bytes,  # type: ignore[arg-type]
+                                    weight_sram_bytes=sram_bytes, output_sram_bytes=sram_bytes, clock_mhz=clock_mhz,
+                                    **fields)  # type: ignore[arg-type]
+            row: dict[str, object] = {"engine": name, "rows": n, "cols": n, "dataflow": df, "target": target}
+            t0 = time.perf_counter()
+            try:
+                r = synth(cfg, target, pnr=bool(DEVICES[target].nextpnr), place_only=not pnr)
+            except CodesignError as e:
+                row.update(fits=False, message=str(e))
+                rows.append(row)
+                done(rows)
+                print(f"{name:>26} {target:<11} {e}", flush=True)
+                continue
+            row.update(fits=r.fits, message=r.fit_message, luts=r.luts, ffs=r.ffs, dsps=r.dsps, brams=r.brams,
+                       fmax_mhz=r.fmax_mhz, fmax_basis=r.fmax_basis, synth_seconds=r.synth_seconds,
+                       pnr_seconds=r.pnr_seconds)
+            for net_name in ENGINE_NETWORKS:
+                cycles = simulate_network(get_network(net_name), cfg).cycles
+                row[f"{net_name}_cycles"] = cycles
+                row[f"{net_name}_latency_us"] = round(cycles / r.fmax_mhz, 1) if r.fmax_mhz else None
+            rows.append(row)
+            done(rows)
+            print(f"{name:>26} {target:<11} LUT {r.luts:>6} FF {r.ffs:>6} DSP {r.dsps:>3} BRAM {r.brams:>3} "
+                  f"Fmax {r.fmax_mhz or '-'} ({r.fmax_basis or 'none'})  {r.fit_message} "
+                  f"[{time.perf_counter() - t0:.0f} s]", flush=True)
+    return rows
+
+
+def engine_markdown(rows: list[dict[str, object]]) -> str:
+    head = ("| engine | array | target | LUT | FF | DSP | BRAM | Fmax MHz | DS-CNN cycles | DS-CNN us at Fmax | "
+            "VWW cycles | VWW us at Fmax | fit |")
+    lines = [head, "|" + "---|" * 13]
+    for r in rows:
+        fmax = r.get("fmax_mhz")
+        fmax_s = f"{fmax:.1f} ({r.get('fmax_basis')})" if isinstance(fmax, float) else "-"
+        fit = "yes" if r.get("fits") else str(r.get("message", ""))
+        cells = [str(r.get(c, "")) if r.get(c) is not None else "-" for c in
+                 ("luts", "ffs", "dsps", "brams")]
+        nets = []
+        for n in ENGINE_NETWORKS:
+            cyc, lat = r.get(f"{n}_cycles"), r.get(f"{n}_latency_us")
+            nets += [f"{cyc:,}" if isinstance(cyc, int) else "-", f"{lat:,.1f}" if isinstance(lat, float) else "-"]
+        lines.append(f"| {r['engine']} | {r['rows']}x{r['cols']} {r['dataflow']} | {r['target']} | "
+                     + " | ".join(cells) + f" | {fmax_s} | " + " | ".join(nets) + f" | {fit} |")
+    return "\n".join(lines)
+
+
 def markdown(rows: list[dict[str, object]]) -> str:
     head = "| config | target | LUT | FF | DSP | BRAM | carry | Fmax MHz | fit |"
     lines = [head, "|" + "---|" * 9]
@@ -113,8 +200,38 @@ def main(argv: list[str] | None = None) -> int:
                          "has too few; dsp: every product in DSP blocks; lut: every one in LUTs (Yosys -nodsp)")
     ap.add_argument("--router", default="router1", choices=["router1", "router2"], help="nextpnr's router")
     ap.add_argument("--jobs", type=int, default=1, help="pairs run at once")
-    ap.add_argument("--out", default=str(RESULTS / "fpga_table"), help="output path without suffix")
+    ap.add_argument("--out", default=None, help="output path without suffix (default bench/results/fpga_table, "
+                                                "with --engines fpga_table_engines)")
+    ap.add_argument("--engines", action="store_true",
+                    help="engine rows: each built engine alone beside the array, per target (see the docstring)")
+    ap.add_argument("--engine-targets", nargs="+", choices=TARGETS, default=["ice40-up5k", "ecp5-25k", "ecp5-85k"])
+    ap.add_argument("--pnr", action="store_true", help="with --engines: route (default: placement estimate)")
     args = ap.parse_args(argv)
+    if args.engines:
+        t0 = time.perf_counter()
+        out = Path(args.out or RESULTS / "fpga_table_engines")
+        out.parent.mkdir(parents=True, exist_ok=True)
+
+        def write(rows: list[dict[str, object]]) -> None:
+            with out.with_suffix(".csv").open("w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=ENGINE_COLUMNS)
+                w.writeheader()
+                w.writerows(rows)
+            meta = {"command": "python bench/fpga_table.py --engines --engine-targets "
+                               + " ".join(args.engine_targets) + (" --pnr" if args.pnr else ""),
+                    "sram_bytes_each": args.sram_bytes, "clock_mhz_target": args.clock_mhz,
+                    "wall_seconds": round(time.perf_counter() - t0, 1), "rows": rows}
+            out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
+            head = (f"# Engine rows: the whole-layer top with one engine at a time\n\n`{meta['command']}` "
+                    f"({args.sram_bytes} B buffers each, INT8, {args.clock_mhz:g} MHz asked; Fmax "
+                    f"{'after place and route' if args.pnr else 'estimated by nextpnr after placement'}; DS-CNN "
+                    f"and VWW cycles are `codesign simulate`'s for the same config, latency at that Fmax)\n\n")
+            out.with_suffix(".md").write_text(head + engine_markdown(rows) + "\n")
+
+        rows = engine_rows(args.engine_targets, args.pnr, args.sram_bytes, args.clock_mhz, write)
+        print(engine_markdown(rows))
+        return 0
+    args.out = args.out or str(RESULTS / "fpga_table")
 
     pairs = [(c, t) for c in configs(args.sizes, args.dataflows, args.sram_bytes, args.clock_mhz)
              for t in args.targets]
