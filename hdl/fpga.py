@@ -654,11 +654,16 @@ def synth_verilog(
     cdir = cache_dir()
     place_only = bool(place_only) and do_pnr
     path = cdir / f"{_cache_key(vhash, dev, versions, do_pnr, float(target_mhz), multipliers, router, place_only)}.json"
+
+    def finish(res: SynthResult) -> SynthResult:
+        """What every return gives: the P&R note, and a synthesis-only result the cached Fmax of its design."""
+        res = _with_pnr_note(res, dev, pnr)
+        return res if do_pnr else _with_cached_fmax(res, cdir, vhash, dev, versions, float(target_mhz), multipliers)
+
     if use_cache:
         hit = _cache_load(path)
         if hit is not None:
-            return _with_cached_fmax(_with_pnr_note(hit, dev, pnr), cdir, vhash, dev, versions, float(target_mhz),
-                                     multipliers, do_pnr)
+            return finish(hit)
 
     t0 = time.perf_counter()
     cdir.mkdir(parents=True, exist_ok=True)
@@ -691,8 +696,7 @@ def synth_verilog(
                 hit = dataclasses.replace(hit, multipliers="auto")
                 _cache_store(path, hit)
                 shutil.rmtree(work, ignore_errors=True)
-                return _with_cached_fmax(_with_pnr_note(hit, dev, pnr), cdir, vhash, dev, versions,
-                                         float(target_mhz), multipliers, do_pnr)
+                return finish(hit)
     script = (f"{reads}; {pre}{synth_cmd} -top {synth_top} -json netlist.json; "
               "tee -q -o stat.json stat -json")
     _run("yosys", ["-q", "-l", "yosys.log", "-p", script], work, "yosys.log",
@@ -765,16 +769,13 @@ def synth_verilog(
         _cache_store(cdir / f"{_cache_key(vhash, dev, versions, False, float(target_mhz), multipliers)}.json",
                      synth_only)
     shutil.rmtree(work, ignore_errors=True)
-    return _with_cached_fmax(_with_pnr_note(result, dev, pnr), cdir, vhash, dev, versions, float(target_mhz),
-                             multipliers, do_pnr)
+    return finish(result)
 
 
 def _with_cached_fmax(result: SynthResult, cdir: Path, vhash: str, dev: Device, versions: dict[str, str],
-                      target_mhz: float, multipliers: str, do_pnr: bool) -> SynthResult:
+                      target_mhz: float, multipliers: str) -> SynthResult:
     """A synthesis-only ``result`` with the Fmax of a cached run of the same design and clock: the routed
-    one (router1, else router2), else the placed one; unchanged when it has its own or there is none."""
-    if do_pnr or result.fmax_mhz is not None:
-        return result
+    one (router1, else router2), else the placed one; unchanged when there is none."""
     for router, place in (("router1", False), ("router2", False), ("router1", True)):
         hit = _cache_load(cdir / f"{_cache_key(vhash, dev, versions, True, target_mhz, multipliers, router, place)}"
                                  ".json")
@@ -841,17 +842,17 @@ _PLACED_FMAX = re.compile(r"Max frequency for clock '[^']*': ([0-9.]+) MHz")
 def _placed_fmax(log: str) -> float | None:
     """The slowest clock's Fmax nextpnr estimated after placement (the log's last "Max frequency" lines: it
     prints them after each placement stage; with ``--no-route`` the last set is the final placement's)."""
-    lines = log.splitlines()
-    idx = [i for i, line in enumerate(lines) if _PLACED_FMAX.search(line)]
-    if not idx:
+    found = [(i, float(m.group(1))) for i, line in enumerate(log.splitlines())
+             if (m := _PLACED_FMAX.search(line))]
+    if not found:
         return None
     # the last report: its lines (one per clock) follow each other
-    last = [idx[-1]]
-    for i in reversed(idx[:-1]):
-        if last[0] - i > 2:
+    last = [found[-1]]
+    for i, mhz in reversed(found[:-1]):
+        if last[0][0] - i > 2:
             break
-        last.insert(0, i)
-    return round(min(float(_PLACED_FMAX.search(lines[i]).group(1)) for i in last), 2)  # type: ignore[union-attr]
+        last.insert(0, (i, mhz))
+    return round(min(mhz for _, mhz in last), 2)
 
 
 def _pnr_fmax(report: dict[str, Any]) -> float | None:

@@ -96,6 +96,22 @@ def test_a_failing_tool_is_retried_then_raised_never_marked_does_not_fit(monkeyp
         codesign.sweep(SPACE, workers=1)
 
 
+def _ecp5_85k_metrics(target: str, fmax_mhz: float | None, basis: str) -> dict[str, object]:
+    """What ``fpga_metrics`` returns for a fitting design on ECP5-85k with this Fmax (for the fakes below)."""
+    return {"fpga_target": target, "fpga_part": "LFE5U-85F-CABGA381", "fpga_fits": True,
+            "fpga_limiting_resource": "lut", "fpga_fit_message": "fits", "fpga_luts": 1, "fpga_ffs": 1,
+            "fpga_dsps": 4, "fpga_brams": 0, "fpga_carries": 0, "fpga_lut_util": 0.1, "fpga_ff_util": 0.1,
+            "fpga_dsp_util": 0.1, "fpga_bram_util": 0.0, "fpga_io_util": 0.1, "fpga_max_util": 0.1,
+            "fpga_fmax_mhz": fmax_mhz, "fpga_fmax_basis": basis}
+
+
+def _rows_space(pnr: bool) -> dict[str, object]:
+    """The small design at 2 and 4 rows, 50 MHz in the config, with ``fpga: {ecp5-85k, pnr}``."""
+    base = {k: v for k, v in SPACE["base"].items() if k != "rows"}  # type: ignore[union-attr]
+    return {**SPACE, "base": base, "axes": {"rows": [2, 4]}, "pareto": "latency_ms,energy_pj",
+            "fpga": {"target": "ecp5-85k", "pnr": pnr}}
+
+
 def test_fpga_latency_is_each_points_cycles_at_its_own_fmax(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     """Issue 22, item 4: with P&R in the space (``fpga: {target, pnr: true}``) each point's
     ``fpga_latency_us`` is its cycles at the Fmax its own design met (here 40 MHz for the 2x2 point and
@@ -106,18 +122,10 @@ def test_fpga_latency_is_each_points_cycles_at_its_own_fmax(monkeypatch: pytest.
 
     def placed(config, target, *, pnr):  # type: ignore[no-untyped-def]
         assert pnr is True  # the space asked for place and route
-        return {"fpga_fmax_basis": "place and route", "fpga_target": target, "fpga_part": "LFE5U-85F-CABGA381",
-                "fpga_fits": True,
-                "fpga_limiting_resource": "lut", "fpga_fit_message": "fits", "fpga_luts": 1, "fpga_ffs": 1,
-                "fpga_dsps": 4, "fpga_brams": 0, "fpga_carries": 0, "fpga_lut_util": 0.1, "fpga_ff_util": 0.1,
-                "fpga_dsp_util": 0.1, "fpga_bram_util": 0.0, "fpga_io_util": 0.1, "fpga_max_util": 0.1,
-                "fpga_fmax_mhz": fmax[config.rows]}
+        return _ecp5_85k_metrics(target, fmax[config.rows], "place and route")
 
     monkeypatch.setattr(fpga, "fpga_metrics", placed)
-    base = {k: v for k, v in SPACE["base"].items() if k != "rows"}  # type: ignore[union-attr]
-    space = {**SPACE, "base": base, "axes": {"rows": [2, 4]}, "pareto": "latency_ms,energy_pj",
-             "fpga": {"target": "ecp5-85k", "pnr": True}}
-    df = codesign.sweep(space, workers=1)
+    df = codesign.sweep(_rows_space(True), workers=1)
     assert sorted(df.rows) == [2, 4]
     for _, row in df.iterrows():
         assert row.fpga_fmax_mhz == fmax[row.rows]
@@ -146,18 +154,10 @@ def test_a_space_without_pnr_keeps_the_config_clock_and_reports_a_cached_fmax(mo
     def synthesized(config, target, *, pnr):  # type: ignore[no-untyped-def]
         assert pnr is False
         cached = config.rows == 2
-        return {"fpga_target": target, "fpga_part": "LFE5U-85F-CABGA381", "fpga_fits": True,
-                "fpga_limiting_resource": "lut", "fpga_fit_message": "fits", "fpga_luts": 1, "fpga_ffs": 1,
-                "fpga_dsps": 4, "fpga_brams": 0, "fpga_carries": 0, "fpga_lut_util": 0.1, "fpga_ff_util": 0.1,
-                "fpga_dsp_util": 0.1, "fpga_bram_util": 0.0, "fpga_io_util": 0.1, "fpga_max_util": 0.1,
-                "fpga_fmax_mhz": 60.0 if cached else None,
-                "fpga_fmax_basis": "placement estimate (cached)" if cached else ""}
+        return _ecp5_85k_metrics(target, 60.0 if cached else None, "placement estimate (cached)" if cached else "")
 
     monkeypatch.setattr(fpga, "fpga_metrics", synthesized)
-    base = {k: v for k, v in SPACE["base"].items() if k != "rows"}  # type: ignore[union-attr]
-    space = {**SPACE, "base": base, "axes": {"rows": [2, 4]}, "pareto": "latency_ms,energy_pj",
-             "fpga": {"target": "ecp5-85k", "pnr": False}}
-    df = codesign.sweep(space, workers=1).set_index("rows")
+    df = codesign.sweep(_rows_space(False), workers=1).set_index("rows")
     for rows in (2, 4):
         assert df.latency_ms[rows] == pytest.approx(df.cycles[rows] / 50e3, rel=1e-12)
         assert df.clock_mhz_used[rows] == 50.0 and df.clock_basis[rows] == "config clock_mhz"
