@@ -7,8 +7,9 @@ Each row is ``codesign simulate`` (closed form, equal to the SimPy engine) on th
 default fields except those given. "engines" is the default (``depthwise: auto``, ``vector_unit: true``:
 depthwise layers on the depthwise engine, residual adds on the vector unit, average pools as GEMMs, a max
 pool after a stem in the stem's write-back, outputs kept in the input buffer for the next layer where both
-read their input as one tile); "array only" is ``depthwise: array, vector_unit: false, pool_writeback: false,
-residency: false``. Writes
+read their input as one tile, a depthwise layer in its 1x1 convolution's write-back where that is faster);
+"no depthwise stage" is the default with ``dw_writeback: false``; "array only" is ``depthwise: array,
+vector_unit: false, pool_writeback: false, dw_writeback: false, residency: false``. Writes
 ``bench/results/edge_networks.{md,json}``.
 """
 
@@ -32,8 +33,9 @@ def main() -> None:
 
     rows = []
     for net, size, mhz in CASES:
-        for machine, extra in (("engines", {}), ("array only", {"depthwise": "array", "vector_unit": False,
-                                                                       "pool_writeback": False, "residency": False})):
+        for machine, extra in (("engines", {}), ("no depthwise stage", {"dw_writeback": False}),
+                               ("array only", {"depthwise": "array", "vector_unit": False, "pool_writeback": False,
+                                               "dw_writeback": False, "residency": False})):
             cfg = AcceleratorConfig(rows=size, cols=size, clock_mhz=mhz, **extra)  # type: ignore[arg-type]
             r = simulate_network(zoo.get(net), cfg, engine="closed_form")
             s = r.summary()

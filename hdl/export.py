@@ -138,6 +138,19 @@ def _pool_timing(config: AcceleratorConfig) -> dict[str, object]:
                                   "dma_write_cycles(pooled row bytes) when the row ends a pooled row's window")}
 
 
+def _dws_timing(config: AcceleratorConfig) -> dict[str, object]:
+    """The depthwise stage's store timing (flags bit 15, ``sim.dwfuse``), when the design builds it."""
+    from codesign.hdl.layer import has_dw_stage
+    from codesign.sim.dwfuse import DW_PASS_OVERHEAD_CYCLES, row_words
+
+    if not has_dw_stage(config):
+        return {}
+    return {"dw_stage_row_words": row_words(config),
+            "dw_stage_store_cycles": (f"{DW_PASS_OVERHEAD_CYCLES} + padded positions of the pass (+ taps + 3 at a "
+                                      "plane's first row: the weight slots and the engine's start), then "
+                                      "dma_write_cycles(the completed rows' bytes) when the pass completes rows")}
+
+
 def _resident_timing(config: AcceleratorConfig) -> dict[str, object]:
     """A resident store's timing (flags bits 12..14, ``sim.residency``), when the design builds residency."""
     from codesign.hdl.layer import has_residency
@@ -203,7 +216,7 @@ def generate(config: AcceleratorConfig, out_dir: str | Path, *, network: bool = 
                              "load k-1's data end)"),
             "tile_compute_cycles": f"groups * (gemm_cycles + {tileplan.GEMM_ISSUE_CYCLES}) + "
                                    f"{tileplan.TILE_ISSUE_CYCLES}",
-            **_pool_timing(config), **_resident_timing(config),
+            **_pool_timing(config), **_dws_timing(config), **_resident_timing(config),
         },
         "ports": _ports(layer_members(config)),
     }

@@ -62,6 +62,8 @@ def check_descriptor(desc: dict[str, int], hw: HardwarePlan, plan: TilePlan) -> 
             raise ConfigError(f"descriptor {op}_words_00 x gt = {need} words do not fit a {slot}-word slot of "
                               f"the {field.replace('_bytes', '')} buffer")
     _check_dw_descriptor(desc, hw)
+    if desc["flags"] >> 15 & 1:  # a depthwise convolution in the write-back
+        _check_dws_descriptor(desc, hw)
     if desc["flags"] >> 6 & 1:  # window mode: a tile's A is kt planes' bands
         if desc["cv_a_tile_words"] > plan.slot_words[0]:
             raise ConfigError(f"descriptor cv_a_tile_words must fit a {plan.slot_words[0]}-word slot of the input "
@@ -142,6 +144,35 @@ def _check_pool_descriptor(desc: dict[str, int], hw: HardwarePlan) -> None:
     if pw * desc["c_nf_0"] > pool_stage_words(hw.config):
         raise ConfigError(f"descriptor pooled row of {pw} x {desc['c_nf_0']} words does not fit the pool stage's "
                           f"{pool_stage_words(hw.config)}-word rows")
+
+
+def _check_dws_descriptor(desc: dict[str, int], hw: HardwarePlan) -> None:
+    """The depthwise stage (flags bit 15, ``sim.dwfuse``): what the hardware's ``dw_unsupported`` flags for it."""
+    from codesign.hdl.layer import has_dw_stage
+    from codesign.sim.dwplan import DW_WIDTH_MAX
+
+    cfg = hw.config
+    if not has_dw_stage(cfg):
+        raise ConfigError("descriptor flags bit 15 (depthwise stage in the write-back) needs dw_writeback: true and "
+                          "the depthwise engine in this design")
+    if desc["flags"] & 0b111_1111_1111_1000 & ~(1 << 15) or not desc["flags"] >> 2 & 1:
+        raise ConfigError(f"descriptor flags bit 15 (depthwise stage) goes with weights outer (bit 2) and no other "
+                          f"mode, not flags={desc['flags']:#x}")
+    kh, kw, sh, sw = (desc["dw_kernel"] >> s & 0xFF for s in (0, 8, 16, 24))
+    pl, pr = desc["dw_pad"] >> 8 & 0xFF, desc["dw_pad"] >> 24 & 0xFF
+    nt = min(desc["n"], cfg.cols)
+    for bad, what in ((desc["mt"] != desc["dw_in_w"], f"mt = dw_in_w ({desc['dw_in_w']}), not {desc['mt']}"),
+                      (desc["nt"] != nt, f"nt = {nt} (one plane), not {desc['nt']}"),
+                      (desc["kt"] != desc["k"] or desc["k"] > cfg.rows,
+                       f"kt = k <= {cfg.rows} (one input plane), not kt={desc['kt']}, k={desc['k']}"),
+                      (desc["groups"] != 1 or desc["gt"] != 1, "one group"),
+                      (not (0 < kh <= cfg.depthwise_kernel and 0 < kw <= cfg.depthwise_kernel and sh and sw),
+                       f"a kernel of 1 to {cfg.depthwise_kernel} and strides of 1 or more, not dw_kernel="
+                       f"{desc['dw_kernel']:#x}"),
+                      (desc["dw_in_w"] + pl + pr > DW_WIDTH_MAX,
+                       f"a padded width of at most {DW_WIDTH_MAX}, not {desc['dw_in_w'] + pl + pr}")):
+        if bad:
+            raise ConfigError(f"descriptor of the depthwise stage (flags bit 15) needs {what}")
 
 
 def _check_act_descriptor(desc: dict[str, int], hw: HardwarePlan) -> None:
@@ -836,6 +867,8 @@ def input_planes_reason(layer: Any, plan: Any, config: Any) -> str:
     if isinstance(plan, (DwPlan, WinPlan)):
         return "" if not (isinstance(plan, DwPlan) and plan.pooling and plan.batch != 1) else "batch must be 1"
     if isinstance(plan, TilePlan):
+        if plan.dw is not None:  # the depthwise stage's 1x1 convolution: one input plane, a row a tile
+            return ""
         if plan.geometry.dataflow is not Dataflow.WS or skip_hardware_of(config):
             return "a GEMM plan reads the producer's planes only on a weight-stationary array without skipping"
         if isinstance(layer, Pool) and layer.global_:  # its B blocks: whole planes, or pieces of one plane
@@ -877,6 +910,8 @@ def output_planes_reason(plan: Any, config: Any) -> str:
     if isinstance(plan, (DwPlan, WinPlan)) or (isinstance(plan, VecPlan) and plan.broadcast):
         return ""
     if isinstance(plan, TilePlan):
+        if plan.dw is not None:  # the depthwise stage writes the depthwise output's planes
+            return ""
         if plan.geometry.dataflow is not Dataflow.WS:
             return "only a weight-stationary GEMM writes its output as planes"
         if plan.gemm.repeats != 1:
@@ -902,6 +937,10 @@ def output_plane_bytes(placed: PlacedLayer) -> int:
         return plan.plane_bytes[2]
     if isinstance(plan, VecPlan):  # a scale's planes of its map's pixels
         return plan.words * plan.word_bytes()[2]
+    if plan.dw is not None:  # the depthwise stage: the depthwise output's planes, in order
+        from codesign.sim.dwfuse import out_row_bytes
+
+        return plan.dw.oh * out_row_bytes(plan)
     if placed.descriptor.get("cv_c_block"):  # a GEMM's planes out (restride_output)
         return placed.descriptor["cv_c_block"]
     return plan.gemm.m * plan.beats_per_word[2] * plan.bus_bytes
@@ -910,8 +949,8 @@ def output_plane_bytes(placed: PlacedLayer) -> int:
 def writes_planes(placed: PlacedLayer) -> bool:
     """Whether ``placed`` (as its descriptor stands) writes its output as planes of ``cols`` channels."""
     plan = placed.plan
-    if not isinstance(plan, TilePlan):
-        return True  # depthwise and window layers write planes (output_planes_reason refuses the rest)
+    if not isinstance(plan, TilePlan) or plan.dw is not None:
+        return True  # depthwise, window layers, the depthwise stage write planes (output_planes_reason: the rest)
     return bool(placed.descriptor.get("cv_c_block")) or plan.n_mt == 1 or ceil_div(plan.gemm.n,
                                                                                    plan.geometry.cols) == 1
 
@@ -979,6 +1018,9 @@ def restride_output(placed: PlacedLayer, plane_bytes: int, config: Any,
     if isinstance(plan, WinPlan):
         natural = plan.strides_bytes["plane_c"]
         planes = plan.out_planes
+    elif isinstance(plan, TilePlan) and plan.dw is not None:
+        raise ConfigError(f"the depthwise stage writes its output planes {output_plane_bytes(placed)} bytes apart, "
+                          f"not {plane_bytes}")
     elif isinstance(plan, TilePlan) and plan.geometry.dataflow is Dataflow.WS and plan.gemm.repeats == 1:
         if not has_conv_windows(config):
             raise ConfigError("a GEMM's output planes need a design that builds conv windows (conv_windows: true, "
@@ -1035,3 +1077,67 @@ def feed(consumer: PlacedLayer, operand: str, producer: PlacedLayer) -> PlacedLa
     if operand == "b" and isinstance(cplan, TilePlan):  # a global pool's B blocks inside the planes
         desc["b_stride_n"] = have * ceil_div(cplan.nt, cplan.geometry.cols)
     return replace(consumer, descriptor=desc, **({field: producer.c_base} if field != "res_base" else {}))
+
+
+# --------------------------------------------------------------------------------------------
+# A depthwise convolution in its 1x1 convolution's write-back (codesign.sim.dwfuse: flags bit 15)
+# --------------------------------------------------------------------------------------------
+def place_dws_pair(image: bytearray, plan: TilePlan, hw: HardwarePlan, a: np.ndarray, b: np.ndarray,
+                   w_dw: np.ndarray, base: int, requant: Requant, dw_requant: Requant) -> PlacedLayer:
+    """Write a 1x1 convolution's operands (``a[1, M, K]`` the block input's pixels, ``b[1, K, N]``), its table,
+    the depthwise layer's table (``dw_requant`` per channel: ``[N, 1]``) and weights ``w_dw[N, R, S]`` after it
+    in the table region (:func:`codesign.sim.dwfuse.q_stage_words`), and zero the depthwise output planes."""
+    from dataclasses import replace as _replace
+
+    from codesign.sim.dwfuse import weight_entries_per_word, weight_words
+
+    st = plan.dw
+    assert st is not None
+    placed = place_layer(image, plan, hw, a, b, base, requant)
+    cols, wb = plan.geometry.cols, plan.geometry.weight_bits
+    n_ = plan.gemm.n
+    planes = ceil_div(n_, cols)
+    qwb = beats_per_word(plan.q_word_bits, plan.bus_bytes) * plan.bus_bytes
+    per, wpp = weight_entries_per_word(wb), weight_words(st.taps, wb)
+    for f in range(planes):
+        width = min(n_, (f + 1) * cols) - f * cols
+        word = 0
+        for lane in range(width):
+            word |= dw_requant.entry(f * cols + lane, 0) << (lane * QUANT_ENTRY_BITS)
+        at = placed.q_base + (planes + f) * qwb
+        image[at:at + qwb] = word.to_bytes(qwb, "little")
+        kern = np.zeros((st.r * st.s, cols), dtype=np.int64)
+        kern[:, :width] = w_dw[f * cols:f * cols + width].reshape(width, st.r * st.s).T
+        entries = [*_pack_lanes(kern, wb), width]  # the taps row by row, then the plane's channel count
+        for wi in range(wpp):
+            word = 0
+            for pos, e in enumerate(entries[wi * per:(wi + 1) * per]):
+                word |= e << (pos * cols * wb)
+            at = placed.q_base + (2 * planes + f * wpp + wi) * qwb
+            image[at:at + qwb] = word.to_bytes(qwb, "little")
+    desc = dict(placed.descriptor)
+    desc.update({"dws_zero_point": dw_requant.zero_point & 0xFFFFFFFF, "dws_clamp_lo": dw_requant.clamp_lo & 0xFFFFFFFF,
+                 "dws_clamp_hi": dw_requant.clamp_hi & 0xFFFFFFFF})
+    return _replace(placed, descriptor=desc)
+
+
+def read_dws_outputs(image: bytes, placed: PlacedLayer, hw: HardwarePlan) -> np.ndarray:
+    """The depthwise output a 1x1 convolution with the depthwise stage wrote (``sim.dwfuse``), as
+    ``[1, N, OH, OW]`` (int64)."""
+    from codesign.sim.dwfuse import out_row_bytes
+
+    plan = placed.plan
+    st = plan.dw
+    cols, n_ = plan.geometry.cols, plan.gemm.n
+    words = st.oh * st.ow
+    wc = plan.beats_per_word[2] * plan.bus_bytes
+    plane_bytes = st.oh * out_row_bytes(plan)
+    out = np.zeros((1, n_, st.oh, st.ow), dtype=np.int64)
+    for f in range(ceil_div(n_, cols)):
+        at = placed.c_base + f * plane_bytes
+        raw = image[at:at + words * wc]
+        vals = hw.unpack_outputs([int.from_bytes(raw[i * wc:(i + 1) * wc], "little") for i in range(words)],
+                                 words, cols, plan.geometry.out_bits, hw.config.act_signed)
+        width = min(n_, (f + 1) * cols) - f * cols
+        out[0, f * cols:f * cols + width] = vals[:, :width].T.reshape(width, st.oh, st.ow)
+    return out

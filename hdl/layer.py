@@ -31,6 +31,7 @@ from codesign.hdl.engines.vector import LATENCY_CYCLES as VEC_LATENCY
 from codesign.hdl.memory.dma import DmaEngine, axi_master_members
 from codesign.hdl.plan import HardwarePlan, core_config
 from codesign.sim.config import AcceleratorConfig, Dataflow
+from codesign.sim.dwfuse import DWS_DRAIN_CYCLES
 from codesign.sim.dwplan import DW_DIM_BITS, DW_WIDTH_MAX, MODE_MAX, b_words
 from codesign.sim.tileplan import QUANT_ENTRY_BITS, act_table_words, beats_per_word, bus_bytes, q_table_words
 
@@ -108,6 +109,14 @@ def pool_stage_words(config: AcceleratorConfig) -> int:
     return 1 << (_addr_bits(HardwarePlan(core_config(config)).out_depth) - 1)
 
 
+def has_dw_stage(config: AcceleratorConfig) -> bool:
+    """Whether the whole-layer top for ``config`` builds the depthwise stage in the write-back (``sim.dwfuse``:
+    the depthwise engine fed by the write-back's pass)."""
+    from codesign.sim.dwfuse import design_reason
+
+    return has_depthwise_engine(config) and not design_reason(config)
+
+
 def has_conv_windows(config: AcceleratorConfig) -> bool:
     """Whether the whole-layer top for ``config`` makes convolution windows on chip (``sim.convplan``)."""
     from codesign.sim.convplan import design_reason
@@ -175,6 +184,9 @@ class LayerAccelerator(wiring.Component):
         self.pool_words = pool_stage_words(config) if self.pool else 0
         # residency (flags bits 12..14, codesign.sim.residency): the write-back's second target, the input buffer
         self.resident = has_residency(config)  # (requantizing WS designs only: sim.residency.design_reason)
+        # a depthwise convolution in the write-back (flags bit 15, codesign.sim.dwfuse): the engine fed by the
+        # write-back's pass, its output rows in a buffer of their own, stored through the write-back
+        self.dws = has_dw_stage(config)
         # the network sequencer's hook (codesign.hdl.control.network): register writes beside the AXI4-Lite
         # port's, a descriptor beat's fields at once, and the readable state as ports
         self.program_port = program_port
@@ -227,6 +239,14 @@ class LayerAccelerator(wiring.Component):
             m.submodules.y_mem = y_mem = memory.Memory(shape=unsigned(self.config.cols * self.config.act_bits),
                                                        depth=y_depth, init=[])
             y_wr, y_rd = y_mem.write_port(), y_mem.read_port()
+
+        if self.dws:  # the depthwise stage's output rows (accumulators), stored through the write-back
+            from codesign.sim.dwfuse import row_words
+
+            self.dws_depth = row_words(self.config)
+            m.submodules.dws_mem = dws_mem = memory.Memory(shape=unsigned(p.out_word_bits), depth=self.dws_depth,
+                                                           init=[], attrs=ram)
+            dws_wr, dws_rd = dws_mem.write_port(), dws_mem.read_port()
 
         # -- registers ----------------------------------------------------------------------------
         # each field at its width in this design (regs.field_bits): the fields of engines the design does
@@ -324,6 +344,16 @@ class LayerAccelerator(wiring.Component):
             res_out & (vec_mode | res_mode | pool_mode)) | (res_in & vec_mode)
         if not self.resident:
             res_in, res_out = Const(0, 1), Const(0, 1)
+        # a depthwise convolution in the write-back (flags bit 15): a 1x1 GEMM in tiles of one row of one plane
+        dws_mode = d["flags"][15] if self.dws else Const(0, 1)
+        dws_bad = (d["flags"][15] if self.dws else Const(0, 1)) & (
+            Const(int(not self.dws), 1) | dw_mode | vec_mode | win_mode | res_mode | d["flags"][10] | d["flags"][11]
+            | d["flags"][12] | d["flags"][13] | d["flags"][14] | ~d["flags"][2] | (d["mt"] != d["dw_in_w"])
+            | (d["nt"] != Mux(d["n"] < self.config.cols, d["n"], self.config.cols)) | (d["kt"] != d["k"])
+            | (d["k"] > self.config.rows) | (d["groups"] != 1) | (d["gt"] != 1) | (dw_op != 0)
+            | (kernel_h > self.dw_kmax) | (kernel_w > self.dw_kmax) | (kernel_h == 0) | (kernel_w == 0)
+            | (stride_h == 0) | (stride_w == 0) | (d["dw_in_w"] + pad_l + pad_r > DW_WIDTH_MAX))
+        checks["dw_unsupported"] = checks["dw_unsupported"] | dws_bad
         code = Cat(*[checks[name] for name, _ in ERROR_BITS])
         # the checks' result is registered, and a start decides in the cycle after its CTRL write (in a
         # program, one of ``codesign.sim.program.START_CYCLES``): the checks' carry chains and the error code
@@ -406,9 +436,22 @@ class LayerAccelerator(wiring.Component):
             q_word_bits=self.q_word_bits, q_addr_bits=_addr_bits(self.q_depth), cols=self.config.cols,
             acc_bits=p.acc_bits, out_bits=self.config.act_bits if self.requant else 0,
             out_signed=self.config.act_signed, q_per_lane=not self.is_, residual=self.residual,
-            y_addr_bits=_addr_bits(y_depth), post_latency=VEC_LATENCY, pool=self.pool,
+            y_addr_bits=_addr_bits(y_depth), post_latency=VEC_LATENCY, pool=self.pool or self.dws,
             resident=self.resident)
         q_prologue = Signal()  # the read command in flight is the requantization table
+        # the depthwise stage (flags bit 15): the write FSM's state of it, wired to the engine further down
+        dws_src = Signal(name="dws_src")  # the write command in flight stores depthwise rows (from dws_mem)
+        dws_rgo = Signal(name="dws_rgo")  # a row store's command this cycle
+        dws_nout = Signal(words_bits, name="dws_nout")  # depthwise outputs the pass wrote (rows x out width)
+        dws_ptr = Signal(32, name="dws_ptr")  # DRAM address of the next depthwise output row (planes in order)
+        dws_qread = Signal(name="dws_qread")  # the weight loader reads the table buffer this cycle
+        dws_qw = Signal(range(max(2, self.q_depth + 1)), name="dws_qw")  # its table word
+        dws_ctl = {n: Signal(name=f"dws_{n}") for n in ("emit", "rebase", "start", "w_clear", "w_en", "out_en",
+                                                         "chan_en")}
+        k_dw = self.dw_kmax
+        dws_ctl["w_addr"] = Signal(range(k_dw * k_dw), name="dws_w_addr")
+        dws_ctl["w_data"] = Signal(self.config.cols * self.config.weight_bits, name="dws_w_data")
+        dws_ctl["chan"] = Signal(16, name="dws_chan")
         # the activation table's load (TLOAD): entry t_i, at position t_p of table word t_w, t_per a word
         t_entries, t_per = 1 << self.config.act_bits, max(1, self.q_word_bits // self.config.act_bits)
         t_i = Signal(range(t_entries + 1), name="t_i")
@@ -420,7 +463,8 @@ class LayerAccelerator(wiring.Component):
         m.d.sync += [t_wr["en"].eq(t_read), t_wr["addr"].eq(t_i), t_wr["pos"].eq(t_p)]
         if self.requant:
             m.d.comb += [q_wr.addr.eq(dma.q_wr_addr), q_wr.data.eq(dma.q_wr_data), q_wr.en.eq(dma.q_wr_en),
-                         q_rd.addr.eq(Mux(t_read, t_w, dma.q_rd_addr)), q_rd.en.eq(dma.q_rd_en | t_read),
+                         q_rd.addr.eq(Mux(dws_qread, dws_qw, Mux(t_read, t_w, dma.q_rd_addr))),
+                         q_rd.en.eq(dma.q_rd_en | t_read | dws_qread),
                          dma.q_rd_data.eq(q_rd.data)]
         for name, member in axi_master_members(self.bus_bytes * 8).items():
             port, dport = getattr(self, name), getattr(dma, name)
@@ -443,7 +487,8 @@ class LayerAccelerator(wiring.Component):
             m.d.comb += [a_wr.addr.eq(dma.a_wr_addr), a_wr.data.eq(dma.a_wr_data), a_wr.en.eq(dma.a_wr_en)]
         m.d.comb += [
             b_wr.addr.eq(dma.b_wr_addr), b_wr.data.eq(dma.b_wr_data), b_wr.en.eq(dma.b_wr_en),
-            out_dma.addr.eq(dma.c_rd_addr), out_dma.en.eq(dma.c_rd_en), dma.c_rd_data.eq(out_dma.data),
+            out_dma.addr.eq(dma.c_rd_addr), out_dma.en.eq(dma.c_rd_en),
+            dma.c_rd_data.eq(Mux(dws_src, dws_rd.data, out_dma.data) if self.dws else out_dma.data),
             dma.rd_a_addr.eq(it.a_addr), dma.rd_a_block_words.eq(it.a_words),
             dma.rd_a_blocks.eq(Mux(it.load_a & ~q_prologue, Mux(win_mode, it.ks, it.gs), 0)),
             dma.rd_a_word.eq(it.a_slot * sa), dma.rd_a_stride.eq(Mux(win_mode, d["cv_a_block"], 0)),
@@ -451,9 +496,24 @@ class LayerAccelerator(wiring.Component):
             dma.rd_b_addr.eq(it.b_addr), dma.rd_b_block_words.eq(it.b_words),
             dma.rd_b_blocks.eq(Mux(it.load_b & ~q_prologue, it.gs, 0)), dma.rd_b_word.eq(it.b_slot * sb),
             dma.rd_q_addr.eq(d["q_base"]), dma.rd_q_words.eq(Mux(q_prologue, d["q_words"], 0)),
-            dma.wr_q.eq(head["q"]), dma.wr_run.eq(head["run"]), dma.wr_nf.eq(head["nf"]), dma.q_nf.eq(d["q_nf"]),
-            dma.zero_point.eq(d["zero_point"]), dma.clamp_lo.eq(d["clamp_lo"]), dma.clamp_hi.eq(d["clamp_hi"]),
+            dma.q_nf.eq(d["q_nf"]),
         ]
+        rows = dws_src | dws_rgo  # a row store's command fields (at its accept), its table and output parameters
+        if self.dws:
+            m.d.comb += [
+                dws_rd.addr.eq(dma.c_rd_addr), dws_rd.en.eq(dma.c_rd_en),
+                dma.wr_q.eq(Mux(rows, head["q"] + d["q_nf"], head["q"])),
+                dma.wr_run.eq(Mux(rows, dws_nout, head["run"])),
+                dma.wr_nf.eq(Mux(rows, 1, head["nf"])),
+                dma.zero_point.eq(Mux(dws_src, d["dws_zero_point"], d["zero_point"])),
+                dma.clamp_lo.eq(Mux(dws_src, d["dws_clamp_lo"], d["clamp_lo"])),
+                dma.clamp_hi.eq(Mux(dws_src, d["dws_clamp_hi"], d["clamp_hi"])),
+            ]
+        else:
+            m.d.comb += [
+                dma.wr_q.eq(head["q"]), dma.wr_run.eq(head["run"]), dma.wr_nf.eq(head["nf"]),
+                dma.zero_point.eq(d["zero_point"]), dma.clamp_lo.eq(d["clamp_lo"]), dma.clamp_hi.eq(d["clamp_hi"]),
+            ]
         pool_write = Signal(name="pool_write")  # the write command is a pooled row's (from the pool stage)
         if self.pool:
             from codesign.hdl.engines.pool import PoolStage
@@ -468,17 +528,27 @@ class LayerAccelerator(wiring.Component):
                 pool.base.eq(d["c_base"]), pool.init.eq(launch), pool.start.eq(dma.pool_start),
                 pool.in_valid.eq(dma.pool_valid), pool.in_data.eq(dma.pool_data),
                 pool.rd_addr.eq(dma.c_rd_addr), pool.rd_en.eq(dma.c_rd_en), dma.pool_rd_data.eq(pool.rd_data),
-                dma.wr_pass.eq(pool_mode & ~pool_write), dma.wr_pool_src.eq(pool_write),
+                dma.wr_pool_src.eq(pool_write),
             ]
-            m.d.comb += [  # a pooled row: every plane's pw words from the stage's completed row, a plane apart
-                dma.wr_addr.eq(Mux(pool_write, pool.done_addr, head["addr"])),
-                dma.wr_block_words.eq(Mux(pool_write, pl_pw, head["c_words"])),
-                dma.wr_blocks.eq(Mux(pool_write, d["c_nf_0"], head["gs"])),
-                dma.wr_word.eq(Mux(pool_write, pool.done_slot * self.pool_words, head["c_slot"] * sc)),
-            ]
+            wr = {"addr": Mux(pool_write, pool.done_addr, head["addr"]),
+                  "block_words": Mux(pool_write, pl_pw, head["c_words"]),
+                  "blocks": Mux(pool_write, d["c_nf_0"], head["gs"]),
+                  "word": Mux(pool_write, pool.done_slot * self.pool_words, head["c_slot"] * sc)}
+            wr_pass = pool_mode & ~pool_write
         else:
-            m.d.comb += [dma.wr_addr.eq(head["addr"]), dma.wr_block_words.eq(head["c_words"]),
-                         dma.wr_blocks.eq(head["gs"]), dma.wr_word.eq(head["c_slot"] * sc)]
+            wr = {"addr": head["addr"], "block_words": head["c_words"], "blocks": head["gs"],
+                  "word": head["c_slot"] * sc}
+            wr_pass = Const(0, 1)
+            if self.dws:
+                m.d.comb += [dma.wr_pool_src.eq(0), dma.pool_rd_data.eq(0)]
+        if self.dws:  # a row store: the pass's depthwise outputs from dws_mem, one block at the next rows' address
+            wr = {"addr": Mux(rows, dws_ptr, wr["addr"]), "block_words": Mux(rows, dws_nout, wr["block_words"]),
+                  "blocks": Mux(rows, 1, wr["blocks"]), "word": Mux(rows, 0, wr["word"])}
+            wr_pass = wr_pass | (dws_mode & ~rows)
+        m.d.comb += [dma.wr_addr.eq(wr["addr"]), dma.wr_block_words.eq(wr["block_words"]),
+                     dma.wr_blocks.eq(wr["blocks"]), dma.wr_word.eq(wr["word"])]
+        if self.pool or self.dws:
+            m.d.comb += dma.wr_pass.eq(wr_pass)
 
         # -- the DMA program: a read queue L0, L1, ... and a write queue S0, S1, ... at once ------------
         # L(j) waits for tile j - B's compute (its slots), S(i) for tile i's; the AXI read and write
@@ -532,6 +602,25 @@ class LayerAccelerator(wiring.Component):
                     m.next = "LOAD"
             with m.State("LOAD"):  # the iterator's fields of the next tile are registered a cycle after it moves
                 m.next = "STEP"
+        dws: dict = {}
+        dws_first, dws_last = Const(0, 1), Const(0, 1)
+        dws_cnt, dws_left, dws_top, dws_row = (Signal(16, name=f"dws_{n}") for n in ("cnt", "left", "top", "row"))
+        if self.dws:
+            dws_bot = Signal(16, name="dws_bot")
+            w_pad = d["dw_in_w"][:16] + pad_l + pad_r
+            # the padding rows' positions (pt or pb rows of the padded width), registered from the descriptor
+            m.d.sync += [dws_top.eq(d["dw_pad"][0:8] * w_pad), dws_bot.eq(d["dw_pad"][16:24] * w_pad)]
+            dws_first, dws_last = dws_row == 0, dws_row == d["dw_rows_00"][:16] - 1
+            with m.If(launch):
+                m.d.sync += [dws_row.eq(0), dws_ptr.eq(d["c_base"]), dws_src.eq(0)]
+            with m.Elif(dws_mode & dws_ctl["out_en"]):
+                m.d.sync += dws_nout.eq(dws_nout + 1)
+            dws = {"cnt": dws_cnt, "left": dws_left, "first": dws_first, "last": dws_last, "bot": dws_bot,
+                   "pad_r": pad_r, "src": dws_src, "rgo": dws_rgo, "nout": dws_nout, "qread": dws_qread, "qw": dws_qw,
+                   "launch": launch, "kernel": (kernel_h, kernel_w), "q_nf": d["q_nf"],
+                   "q_data": q_rd.data if self.requant else None}
+        if self.dws:
+            dws_states = self._dws_logic(m, dma, dws_ctl, dws)
         with m.FSM(name="dma_writes"):
             with m.State("IDLE"):
                 with m.If(launch):
@@ -539,11 +628,21 @@ class LayerAccelerator(wiring.Component):
             with m.State("STEP"):
                 with m.If(store_q.r_rdy & head["has"]):
                     with m.If(w_ahead > 0):
-                        m.d.comb += dma.wr_go.eq(1)
-                        m.next = "STORE"
-                        if self.pool:
-                            with m.If(pool_mode):  # first the pass through the pool stage
-                                m.next = "PASS"
+                        if self.dws:
+                            with m.If(dws_mode):  # the pass through the depthwise engine (below)
+                                m.d.comb += dws_ctl["rebase"].eq(1)
+                                m.d.sync += [dws_nout.eq(0), dws_cnt.eq(0),
+                                             dws_left.eq(pad_l + Mux(dws_first, dws_top, 0))]
+                                with m.If(dws_first):
+                                    m.next = "DWS_W"
+                                with m.Else():
+                                    m.next = "DWS_PRE"
+                        with m.If(~dws_mode):
+                            m.d.comb += dma.wr_go.eq(1)
+                            m.next = "STORE"
+                            if self.pool:
+                                with m.If(pool_mode):  # first the pass through the pool stage
+                                    m.next = "PASS"
                 with m.Elif(store_q.r_rdy):  # S(i) moves nothing (a partial-sum tile)
                     m.d.comb += [store_q.r_en.eq(1), w_inc.eq(1)]
                 with m.Elif(~it.valid):  # every store done: the layer is done
@@ -551,6 +650,10 @@ class LayerAccelerator(wiring.Component):
                     m.next = "IDLE"
             def retire():
                 m.d.comb += [store_q.r_en.eq(1), w_inc.eq(1)]
+                if self.dws:
+                    with m.If(dws_mode):  # the next row (of the next plane after the map's last), its rows' address
+                        m.d.sync += [dws_src.eq(0), dws_row.eq(Mux(dws_last, 0, dws_row + 1)),
+                                     dws_ptr.eq(dws_ptr + dws_nout * (dma.bpw_out * self.bus_bytes))]
                 with m.If(~it.valid & (store_q.level == 1)):  # that was the last store
                     m.d.sync += [busy.eq(0), done.eq(1)]
                     m.next = "IDLE"
@@ -560,6 +663,8 @@ class LayerAccelerator(wiring.Component):
             with m.State("STORE"):
                 with m.If(dma.wr_last):
                     retire()
+            if self.dws:
+                dws_states(retire)
             if self.pool:
                 with m.State("PASS"):  # the tile's words through the pool stage, then its pooled row if it ends one
                     with m.If(dma.wr_last):
@@ -615,6 +720,19 @@ class LayerAccelerator(wiring.Component):
         dw_pool = d["flags"][8]  # a max pool: no weight slots, its block is the plane's channel count alone
         if self.depthwise:
             eng, w_cnt, wl = self._depthwise(m, p, t, offs, act_rd, w_rd, out_wr, d, band_rows, band_pad_t)
+            if self.dws:  # the depthwise stage: the write FSM drives the engine; its outputs go to dws_mem
+                m.d.comb += [
+                    eng.stream.eq(dws_mode), eng.s_valid.eq(dws_ctl["emit"] | (dma.pool_valid & dws_mode & ~dws_src)),
+                    eng.s_data.eq(dma.pool_data), eng.out_rebase.eq(dws_ctl["rebase"]),
+                    dws_ctl["out_en"].eq(eng.out_en),
+                    dws_wr.addr.eq(eng.out_addr), dws_wr.data.eq(eng.out_data), dws_wr.en.eq(eng.out_en & dws_mode),
+                ]
+                with m.If(dws_mode):
+                    m.d.comb += [eng.in_h.eq(d["dw_rows_00"]), eng.pad_t.eq(d["dw_pad"][0:8]),
+                                 eng.pad_b.eq(d["dw_pad"][16:24]), eng.out_base.eq(0),
+                                 eng.start.eq(dws_ctl["start"]), eng.w_clear.eq(dws_ctl["w_clear"]),
+                                 eng.w_en.eq(dws_ctl["w_en"]), eng.w_addr.eq(dws_ctl["w_addr"]),
+                                 eng.w_data.eq(dws_ctl["w_data"])]
             w_slot, w_col, dw_taps, dw_corner = wl["slot"], wl["col"], wl["taps"], wl["corner"]
         vec = None
         if self.vector:
@@ -701,6 +819,10 @@ class LayerAccelerator(wiring.Component):
                         with m.If(vec_o + 1 == t["ms"]):
                             group_done("VEC_RUN", vec_i.eq(0), vec_o.eq(0))
 
+        if self.dws:
+            with m.If(dws_ctl["chan_en"]):  # the depthwise stage's plane: every tap of its channels a word
+                m.d.sync += per_word.eq(kernel_h * kernel_w * dws_ctl["chan"])
+
         # -- counters ----------------------------------------------------------------------------
         dw_macs = Const(0, 1)
         if eng is not None:  # at each output word the engine writes: every tap of its plane's channels
@@ -714,6 +836,97 @@ class LayerAccelerator(wiring.Component):
                 counters["enabled_macs"].eq(counters["enabled_macs"] + array.enabled_count + dw_macs),
             ]
         return m
+
+    def _dws_logic(self, m: Module, dma, ctl: dict, dws: dict):  # type: ignore[no-untyped-def]
+        """The write FSM's states of a depthwise stage store (flags bit 15, ``codesign.sim.dwfuse``): at a plane's
+        first row the engine's weight slots from the table buffer (``DWS_W``: a tap a cycle, ``56 // weight_bits``
+        taps a table word, then the plane's channel count) and its start (``DWS_GO``); the padding positions before
+        the row (``DWS_PRE``: the top padding rows at the first row, the left columns); the pass of the tile's words
+        through the requantization into the engine (``DWS_PASS``); the positions after it (``DWS_POST``: the right
+        columns, the bottom padding rows at the last row); the engine's pipeline (``DWS_DRAIN``); then the rows the
+        pass completed, stored from the rows buffer through the write-back with the depthwise table, or none."""
+        from codesign.sim.dwfuse import weight_entries_per_word
+
+        cfg = self.config
+        k = self.dw_kmax
+        per = weight_entries_per_word(cfg.weight_bits)
+        wbits = cfg.cols * cfg.weight_bits
+        kernel_h, kernel_w = dws["kernel"]
+        cnt, left = dws["cnt"], dws["left"]
+        qp, qp_d = Signal(range(max(2, per)), name="dws_qp"), Signal(range(max(2, per)), name="dws_qp_d")
+        qnext = Signal.like(dws["qw"], name="dws_qnext")
+        taps = Signal(range(k * k + 1), name="dws_taps")
+        corner = Signal(range(k * k), name="dws_corner")
+        slot, col = Signal(range(k * k), name="dws_slot"), Signal(range(k), name="dws_col")
+        m.d.sync += [taps.eq(kernel_h * kernel_w), corner.eq((k - kernel_h) * k + (k - kernel_w))]
+        with m.If(dws["launch"]):  # the weights follow the two tables (q_nf words each)
+            m.d.sync += [dws["qw"].eq(dws["q_nf"] * 2), qp.eq(0)]
+        data = dws["q_data"].word_select(qp_d, wbits)
+        m.d.comb += ctl["w_addr"].eq(slot)
+
+        def states(retire) -> None:  # type: ignore[no-untyped-def]
+            self._dws_states(m, dma, ctl, dws, retire, cnt=cnt, left=left, qp=qp, qp_d=qp_d, qnext=qnext, taps=taps,
+                             corner=corner, slot=slot, col=col, data=data, per=per)
+
+        return states
+
+    def _dws_states(self, m: Module, dma, ctl: dict, dws: dict, retire, *, cnt, left, qp, qp_d, qnext, taps,  # type: ignore[no-untyped-def]
+                    corner, slot, col, data, per) -> None:
+        k = self.dw_kmax
+        kernel_w = dws["kernel"][1]
+        with m.State("DWS_W"):
+            tap = (cnt != 0) & (cnt <= taps)
+            m.d.comb += [dws["qread"].eq(1), ctl["w_clear"].eq(cnt == 0), ctl["w_en"].eq(tap), ctl["w_data"].eq(data)]
+            m.d.sync += [cnt.eq(cnt + 1), qp_d.eq(qp)]
+            with m.If(qp == per - 1):
+                m.d.sync += [dws["qw"].eq(dws["qw"] + 1), qp.eq(0)]
+            with m.Else():
+                m.d.sync += qp.eq(qp + 1)
+            with m.If(cnt == taps):  # reading the channel count: the next plane's weights from the next word
+                m.d.sync += qnext.eq(dws["qw"] + 1)
+            with m.If(cnt == 0):
+                m.d.sync += [slot.eq(corner), col.eq(0)]
+            with m.Elif(tap):
+                with m.If(col == kernel_w - 1):
+                    m.d.sync += [slot.eq(slot + (k + 1) - kernel_w), col.eq(0)]
+                with m.Else():
+                    m.d.sync += [slot.eq(slot + 1), col.eq(col + 1)]
+            with m.If(cnt == taps + 1):  # the plane's channel count
+                m.d.comb += [ctl["chan_en"].eq(1), ctl["chan"].eq(data[0:16])]
+                m.d.sync += [dws["qw"].eq(qnext), qp.eq(0)]
+                m.next = "DWS_GO"
+        with m.State("DWS_GO"):
+            m.d.comb += ctl["start"].eq(1)
+            m.next = "DWS_PRE"
+        with m.State("DWS_PRE"):  # the padding positions before the row's words, then the pass's command
+            emit = left != 0
+            m.d.comb += ctl["emit"].eq(emit)
+            m.d.sync += left.eq(left - emit)
+            with m.If(~emit):
+                m.d.comb += dma.wr_go.eq(1)
+                m.next = "DWS_PASS"
+        with m.State("DWS_PASS"):
+            with m.If(dma.wr_last):
+                m.d.sync += left.eq(dws["pad_r"] + Mux(dws["last"], dws["bot"], 0))
+                m.next = "DWS_POST"
+        with m.State("DWS_POST"):
+            emit = left != 0
+            m.d.comb += ctl["emit"].eq(emit)
+            m.d.sync += left.eq(left - emit)
+            with m.If(~emit):
+                m.d.sync += cnt.eq(DWS_DRAIN_CYCLES)
+                m.next = "DWS_DRAIN"
+        with m.State("DWS_DRAIN"):  # the last position's output into the rows buffer
+            m.d.sync += cnt.eq(cnt - 1)
+            with m.If(cnt == 0):
+                with m.If(dws["nout"] != 0):
+                    m.next = "DWS_ROWS"
+                with m.Else():  # no row: the store ends here (as a pool pass that ends no pooled row)
+                    retire()
+        with m.State("DWS_ROWS"):  # the rows' store, decided in the cycle after the pass
+            m.d.comb += [dws["rgo"].eq(1), dma.wr_go.eq(1)]
+            m.d.sync += dws["src"].eq(1)
+            m.next = "STORE"
 
     def _depthwise(self, m: Module, p: HardwarePlan, t: dict, offs: list, act_rd, w_rd, out_wr, d: dict, band_rows,
                    band_pad_t):
@@ -738,7 +951,7 @@ class LayerAccelerator(wiring.Component):
         cfg = self.config
         spec = DepthwiseSpec(lanes=cfg.cols, kmax=self.dw_kmax, act_bits=cfg.act_bits, act_signed=cfg.act_signed,
                              weight_bits=cfg.weight_bits, weight_signed=cfg.weight_signed, acc_bits=p.acc_bits,
-                             width_max=DW_WIDTH_MAX, requantize=False, pooling=True,
+                             width_max=DW_WIDTH_MAX, requantize=False, pooling=True, stream=self.dws,
                              addr_bits=max(_addr_bits(p.act_depth), _addr_bits(p.out_depth)) + 1,
                              dim_bits=DW_DIM_BITS)
         m.submodules.depthwise = eng = DepthwiseEngine(spec)

@@ -805,7 +805,9 @@ def verify(
 
         contexts = plan_network(net, config)
         fused_adds = {ly.name: ctx.fused_into for ly, ctx in zip(net.layers, contexts, strict=True)
-                      if ctx.fused and (ctx.writeback_add or ctx.pool is not None)}
+                      if ctx.fused and (ctx.writeback_add or ctx.pool is not None or ctx.dw is not None)}
+        dws_heads = {ly.name: ctx.dw for ly, ctx in zip(net.layers, contexts, strict=True)
+                     if ctx.dw is not None and not ctx.fused}
         by_name = {ly.name: ly for ly in net.layers}
         heads = {head: by_name[add] for add, head in fused_adds.items()}
         layers = [ly for ly in net.layers if ly.name not in fused_adds
@@ -825,6 +827,8 @@ def verify(
     units = []
     residuals: list[ResidualOperands | None] = []
     pools: list[Layer | None] = []
+    dws_pairs = [(ly, dws_heads[ly.name]) for ly in layers if ly.name in dws_heads] if gemm is None else []
+    layers = [ly for ly in layers if gemm is not None or ly.name not in dws_heads]
     for ly in layers:
         if isinstance(ly, Eltwise):  # an add or a scale on the vector unit
             pairs.append((ly, EltwiseOperands.seeded(ly, config, batch, seed)))
@@ -858,8 +862,16 @@ def verify(
         pools.append(fused if is_pool else None)
     results = verify_layers(pairs, config, batch=batch, stall=stall, seed=seed, work_dir=work_dir,
                             simulator=simulator, on_layer=on_layer, on_start=on_start, unit_weights=units,
-                            residuals=residuals, pools=pools)
-    return [replace(r, layer=f"{r.layer}+{heads[r.layer].name}") if r.layer in heads else r for r in results]
+                            residuals=residuals, pools=pools) if pairs else []
+    out = [replace(r, layer=f"{r.layer}+{heads[r.layer].name}") if r.layer in heads else r for r in results]
+    if dws_pairs:  # 1x1 convolutions with their depthwise layers in their write-backs (sim.dwfuse), one run
+        if batch != 1:
+            raise ConfigError(f"the depthwise stage runs a batch of one, not {batch}")
+        out += verify_dws_pairs(dws_pairs, config, seed=seed, stall=stall, simulator=simulator,
+                                work_dir=None if work_dir is None else Path(work_dir) / "dws")
+        order = {ly.name: i for i, ly in enumerate(net.layers)}
+        out.sort(key=lambda r: order.get(r.layer.split("+")[0], -1))
+    return out
 
 
 def scaled(layer: Layer, **changes: Any) -> Layer:
@@ -918,6 +930,7 @@ class _Step:
     add: Layer | None = None  # the fused add
     second: str = ""  # a squeeze-excite scale's: the producer of its per-channel scale (its B)
     pool: Layer | None = None  # a max pool in its write-back (sim.poolfuse): the record writes the pooled map
+    dw: Layer | None = None  # a depthwise convolution in its write-back (sim.dwfuse): the record writes its output
     ctx: Any = None  # its fusion context (sim.fusion: residency's flags)
 
 
@@ -945,7 +958,7 @@ def program_steps(net: Any, config: AcceleratorConfig, batch: int = 1) -> list[_
         raise ConfigError(f"a network from one start runs batch 1, not {batch}")
     contexts = plan_network(net, config)
     fused = {ly.name: ctx.fused_into for ly, ctx in zip(net.layers, contexts, strict=True)
-             if ctx.fused and (ctx.writeback_add or ctx.pool is not None)}
+             if ctx.fused and (ctx.writeback_add or ctx.pool is not None or ctx.dw is not None)}
     by_name = {ly.name: ly for ly in net.layers}
     heads = {head: by_name[add] for add, head in fused.items()}
     writer = {name: fused.get(name, name) for name in by_name}  # who writes a tensor: a fused layer's head
@@ -995,6 +1008,8 @@ def program_steps(net: Any, config: AcceleratorConfig, batch: int = 1) -> list[_
         step = _Step(layer=ly, hw=hwl, plan=plan, source=writer.get(src, src), ctx=ctx)
         if ly.name in heads and ctx.pool is not None:  # the record writes the pooled map
             step.pool = ctx.pool
+        elif ly.name in heads and ctx.dw is not None:  # the record writes the depthwise output
+            step.dw = hardware_layer(ctx.dw, config)
         elif ly.name in heads:
             add = heads[ly.name]
             others = [s for s in add.sources if s != ly.name]
@@ -1057,6 +1072,7 @@ def verify_program(workload: Any, config: AcceleratorConfig | None = None, *, se
         output_plane_bytes,
         place_act_table,
         place_dw_layer,
+        place_dws_pair,
         place_layer,
         place_program,
         place_residual,
@@ -1064,6 +1080,7 @@ def verify_program(workload: Any, config: AcceleratorConfig | None = None, *, se
         place_win_layer,
         random_requant,
         read_dw_outputs,
+        read_dws_outputs,
         read_gemm_planes,
         read_outputs,
         read_pooled_outputs,
@@ -1197,10 +1214,21 @@ def verify_program(workload: Any, config: AcceleratorConfig | None = None, *, se
         if st.pool is not None:  # the pooled map of the requantized outputs is what the record writes
             fmap = out[0].reshape(hwl.out_h, hwl.out_w, hwl.out_channels).transpose(2, 0, 1)[None]  # type: ignore[union-attr]
             out = max_pool(fmap, st.pool.kernel, st.pool.stride, st.pool.padding)  # type: ignore[attr-defined]
+        dws_q, dws_w = None, None
+        if st.dw is not None:  # the depthwise layer on the requantized outputs is what the record writes
+            dwl = st.dw
+            fmap = out[0].reshape(hwl.out_h, hwl.out_w, hwl.out_channels).transpose(2, 0, 1)[None]  # type: ignore[union-attr]
+            _, w_dw = conv_tensors(dwl, seed=lseed + 100_003)  # type: ignore[arg-type]
+            dws_w = w_dw.reshape(dwl.out_channels, dwl.r, dwl.s)  # type: ignore[attr-defined]
+            acc2 = np.einsum("cmk,ck->cm", im2col(fmap, dwl).astype(np.int64),  # type: ignore[arg-type]
+                             w_dw.reshape(dwl.out_channels, -1).astype(np.int64))  # type: ignore[attr-defined]
+            dws_q = random_requant(acc2.T[None], config.act_bits, config.act_signed, rng)
+            dws_q = replace(dws_q, bias=dws_q.bias.T, mult=dws_q.mult.T, shift=dws_q.shift.T)  # per channel: [C, 1]
+            out = dws_q.apply(acc2[:, :, None])[:, :, 0].reshape(1, dwl.out_channels, dwl.out_h, dwl.out_w)  # type: ignore[attr-defined]
         expects.append(out)
         dims.append((*acc.shape, a.shape[2]))
         # the output as a feature map [1, C, H, W] for its consumers
-        if st.pool is not None:
+        if st.pool is not None or st.dw is not None:
             acts[ly.name] = out
         elif isinstance(hwl, Conv2d) and hwl.groups > 1:
             acts[ly.name] = out[:, :, 0].reshape(1, hwl.out_channels, hwl.out_h, hwl.out_w)
@@ -1232,7 +1260,11 @@ def verify_program(workload: Any, config: AcceleratorConfig | None = None, *, se
             pooled = isinstance(hwl, MatMul)
             a_img = a if (first or pooled) else np.zeros_like(a)
             b_img = np.zeros_like(b) if pooled else b
-            p = place_layer(image, plan, core, a_img, b_img, start, q)
+            if st.dw is not None:
+                p = place_dws_pair(image, plan, core, a_img, b_img, dws_w, start, q, dws_q)
+                refs[-1] += st.dw.macs(1)
+            else:
+                p = place_layer(image, plan, core, a_img, b_img, start, q)
         if tab is not None:
             p = place_act_table(image, p, tab)
         # read the producer's output in place (a global pool's map is its B operand)
@@ -1261,12 +1293,7 @@ def verify_program(workload: Any, config: AcceleratorConfig | None = None, *, se
                               depth_words=layer_depth_words(beats, simulator), plusargs=plusargs, simulator=simulator)
         return res, hex_image((tmp / "dram_out.hex").read_text(), bus)
 
-    if work_dir is None:
-        with tempfile.TemporaryDirectory(prefix="codesign-verify-") as tmp:
-            res, out_image = run(Path(tmp))
-    else:
-        Path(work_dir).mkdir(parents=True, exist_ok=True)
-        res, out_image = run(Path(work_dir))
+    res, out_image = _in_work_dir(work_dir, run)
     if res["prog_status"] & 0b100:
         idx = res["prog_layer"]
         raise ConfigError(f"layer {steps[idx].layer.name!r} (record {idx}): the hardware refused its descriptor "
@@ -1284,6 +1311,8 @@ def verify_program(workload: Any, config: AcceleratorConfig | None = None, *, se
             c = read_win_outputs(_compact_planes(out_image, p), p, core)
         elif st.pool is not None:  # the pooled map
             c = read_pooled_outputs(out_image, p, core)
+        elif st.dw is not None:  # the depthwise output
+            c = read_dws_outputs(out_image, p, core)
         elif p.descriptor.get("cv_c_block"):  # a GEMM's planes out
             c = read_gemm_planes(out_image, p, core)
         else:
@@ -1292,6 +1321,10 @@ def verify_program(workload: Any, config: AcceleratorConfig | None = None, *, se
         name = f"{st.layer.name}+{st.add.name}" if st.add is not None else st.layer.name
         if st.pool is not None:
             name = f"{st.layer.name}+{st.pool.name}"
+        macs = sim.counts.active_macs
+        if st.dw is not None:
+            name = f"{st.layer.name}+{st.dw.name}"
+            macs += sim_rows[st.dw.name].counts.active_macs
         out.append(WholeLayerVerification(
             layer=name, m=m_, n=n_, k=k_, groups=g_, tiles=p.plan.tile_count,
             tile=(p.plan.gt, p.plan.mt, p.plan.nt, p.plan.kt), outputs_match=bool(np.array_equal(c, expect)),
@@ -1299,7 +1332,7 @@ def verify_program(workload: Any, config: AcceleratorConfig | None = None, *, se
             sim_stall_cycles=sim.stall_cycles, rtl_dram_read_bytes=cnt["dram_read_bytes"],
             sim_dram_read_bytes=sim.counts.dram_read_bits // 8, rtl_dram_write_bytes=cnt["dram_write_bytes"],
             sim_dram_write_bytes=sim.counts.dram_write_bits // 8, rtl_enabled_macs=cnt["enabled_macs"],
-            sim_active_macs=sim.counts.active_macs, ref_enabled_macs=active, stall_percent=round(stall * 100),
+            sim_active_macs=macs, ref_enabled_macs=active, stall_percent=round(stall * 100),
             wall_s=wall, simulator=simulator, rtl_outputs=c))
     # a resident output never reaches DRAM: it is checked through the outputs of the chain that reads it
     for j in range(len(out) - 2, -1, -1):
@@ -1308,6 +1341,15 @@ def verify_program(workload: Any, config: AcceleratorConfig | None = None, *, se
     return ProgramVerification(network=net.name, layers=tuple(out), rtl_cycles=res["prog_cycles"],
                                sim_cycles=sim_total, records=len(records), stall_percent=round(stall * 100),
                                wall_s=wall, simulator=simulator)
+
+
+def _in_work_dir(work_dir: str | Path | None, run: Callable[[Path], Any]) -> Any:
+    """``run(directory)`` in ``work_dir`` (created), or in a temporary directory removed afterwards."""
+    if work_dir is None:
+        with tempfile.TemporaryDirectory(prefix="codesign-verify-") as tmp:
+            return run(Path(tmp))
+    Path(work_dir).mkdir(parents=True, exist_ok=True)
+    return run(Path(work_dir))
 
 
 def _resident(placed: Any, step: _Step) -> Any:
@@ -1333,3 +1375,86 @@ def _compact_planes(image: bytes, placed: Any) -> bytes:
         src = placed.c_base + f * stride
         out[placed.c_base + f * natural:placed.c_base + (f + 1) * natural] = image[src:src + natural]
     return bytes(out)
+
+
+def verify_dws_pairs(pairs: list[tuple[Layer, Layer]], config: AcceleratorConfig, *, seed: int = 0, stall: float = 0.0,
+                     simulator: str | None = None, work_dir: str | Path | None = None) -> list[WholeLayerVerification]:
+    """Run 1x1 convolutions each with the depthwise convolution after it in its write-back (``codesign.sim.dwfuse``:
+    flags bit 15) through the AXI port (one RTL run for all of them) and compare with numpy and the simulator.
+
+    Each pair's seeded tensors: the 1x1's input and weights (``workloads.tensors.conv_tensors``), the depthwise
+    weights (seed + 1), seeded requantization parameters for both. Expected: ``requant_dw(dwconv(requant(x @ W)))``
+    (TFLite's integer arithmetic), read back as the depthwise output's planes. The simulator's numbers are the
+    pair's: the 1x1 layer's row in the fusion context (cycles, stalls, DRAM bytes) and both layers' MACs."""
+    from codesign.hdl.bench.runner import layer_depth_words, run_layer_job
+    from codesign.hdl.host import (
+        check_descriptor,
+        hex_image,
+        image_hex,
+        place_dws_pair,
+        random_requant,
+        read_dws_outputs,
+    )
+    from codesign.sim.dwfuse import pair_reason, plan_fused
+    from codesign.sim.engine import simulate_layer
+    from codesign.sim.tileplan import bus_bytes
+    from codesign.workloads.tensors import conv_tensors, im2col
+
+    simulator, hw, core = _rtl_run_setup(config, simulator, stall)
+    t0 = time.perf_counter()
+    image = bytearray()
+    placed: list[Any] = []
+    rng = np.random.default_rng(seed + 7)
+    for pw, dw in ((hardware_layer(a, config), hardware_layer(b, config)) for a, b in pairs):  # at the design's bits
+        reason = pair_reason(pw, dw, 1, config)
+        if reason:
+            raise WorkloadError(f"layer {dw.name!r} does not run in {pw.name!r}'s write-back: {reason}")
+        plan = plan_fused(pw, dw, 1, config)  # type: ignore[arg-type]
+        x, w = conv_tensors(pw, seed=seed)  # type: ignore[arg-type]
+        _, w_dw = conv_tensors(dw, seed=seed + 1)  # type: ignore[arg-type]
+        a = im2col(x, pw)  # type: ignore[arg-type]
+        b = w.reshape(1, pw.out_channels, -1).transpose(0, 2, 1)  # type: ignore[attr-defined]
+        acc = np.matmul(a.astype(np.int64), b.astype(np.int64))
+        q1 = random_requant(acc, config.act_bits, config.act_signed, rng)
+        e = q1.apply(acc)  # [1, H*W, N]
+        fmap = e.reshape(1, pw.out_h, pw.out_w, -1).transpose(0, 3, 1, 2)  # type: ignore[attr-defined]
+        a2 = im2col(fmap, dw)  # type: ignore[arg-type]  # [C, OH*OW, R*S]
+        w3 = w_dw.reshape(dw.out_channels, -1)  # type: ignore[attr-defined]
+        acc2 = np.einsum("cmk,ck->cm", a2.astype(np.int64), w3.astype(np.int64))
+        q2 = random_requant(acc2.T[None], config.act_bits, config.act_signed, rng)
+        q2 = replace(q2, bias=q2.bias.T, mult=q2.mult.T, shift=q2.shift.T)  # per channel: [C, 1]
+        expect = q2.apply(acc2[:, :, None])[:, :, 0].reshape(1, dw.out_channels, dw.out_h, dw.out_w)  # type: ignore[attr-defined]
+        p = place_dws_pair(image, plan, core, a, b, w_dw.reshape(dw.out_channels, dw.r, dw.s),  # type: ignore[attr-defined]
+                           len(image), q1, q2)
+        check_descriptor(p.descriptor, hw, plan)
+        macs = pw.macs(1) + dw.macs(1)
+        head = simulate_layer(pw, 1, config, context=replace(DEFAULT_CTX, dw=dw))
+        placed.append((pw, dw, p, expect, head, macs))
+    bus = bus_bytes(config)
+    beats = max(1, len(image) // bus)
+
+    def run(tmp: Path) -> tuple[list[dict[str, Any]], bytes]:
+        job = {"layers": [{"descriptor": p.descriptor} for _, _, p, *_ in placed]}
+        (tmp / "dram.hex").write_text(image_hex(bytes(image), bus))
+        res = run_layer_job(config, job, tmp, depth_words=layer_depth_words(beats, simulator),
+                            plusargs=_memory_plusargs(config, stall, seed, tmp, beats), simulator=simulator)
+        return res["layers"], hex_image((tmp / "dram_out.hex").read_text(), bus)
+
+    results, out_image = _in_work_dir(work_dir, run)
+    wall = round(time.perf_counter() - t0, 3)
+    out = []
+    for (pw, dw, p, expect, head, macs), res in zip(placed, results, strict=True):
+        if res["error"]:
+            raise ConfigError(f"layer {pw.name!r}: the hardware refused its descriptor (error bits {res['error']:#x})")
+        c = read_dws_outputs(out_image, p, core)
+        g = p.plan.gemm
+        out.append(WholeLayerVerification(
+            layer=f"{pw.name}+{dw.name}", m=g.m, n=g.n, k=g.k, groups=1, tiles=p.plan.tile_count,
+            tile=(p.plan.gt, p.plan.mt, p.plan.nt, p.plan.kt), outputs_match=bool(np.array_equal(c, expect)),
+            rtl_cycles=res["cycles"], sim_cycles=head.cycles, rtl_stall_cycles=res["stall_cycles"],
+            sim_stall_cycles=head.stall_cycles, rtl_dram_read_bytes=res["dram_read_bytes"],
+            sim_dram_read_bytes=head.counts.dram_read_bits // 8, rtl_dram_write_bytes=res["dram_write_bytes"],
+            sim_dram_write_bytes=head.counts.dram_write_bits // 8, rtl_enabled_macs=res["enabled_macs"],
+            sim_active_macs=macs, ref_enabled_macs=macs, stall_percent=round(stall * 100), wall_s=wall,
+            simulator=simulator, rtl_outputs=c))
+    return out

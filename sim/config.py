@@ -272,6 +272,10 @@ class AcceleratorConfig:
     # output never goes to DRAM and back; false leaves the pool a layer of its own (and the stage out of the
     # hardware)
     pool_writeback: bool = True
+    # a depthwise convolution right after a 1x1 convolution runs in that convolution's write-back
+    # (codesign.sim.dwfuse: the depthwise engine fed by the write-back's pass, a row of one plane a tile), so
+    # the expanded map of an inverted residual block never goes to DRAM and back, where that is faster
+    dw_writeback: bool = True
     # a layer's output stays in the input buffer for the next layer when both run from one input tile
     # (codesign.sim.residency: the write-back writes it into the slot the consumer reads, so it never goes
     # to DRAM and back); false sends every output to DRAM (and leaves the buffer's second writer out)
@@ -290,7 +294,7 @@ class AcceleratorConfig:
         _positive_int("act_bits", self.act_bits, 1, 32)
         _positive_int("acc_bits", self.acc_bits, 1, 64)
         for f in ("weight_signed", "act_signed", "double_buffered", "requantize", "vector_unit", "conv_windows",
-                  "pool_writeback", "residency"):
+                  "pool_writeback", "dw_writeback", "residency"):
             if not isinstance(getattr(self, f), bool):
                 raise ConfigError(f"{f} must be true or false, not {getattr(self, f)!r}")
         for f in ("input_sram_bytes", "weight_sram_bytes", "output_sram_bytes"):

@@ -55,6 +55,7 @@ from functools import cached_property, lru_cache
 from codesign.sim.config import AcceleratorConfig, Dataflow, ZeroHandling
 from codesign.sim.dwplan import band_rows, bands_keep_padding_at_ends
 from codesign.sim.tileplan import (
+    DWS_FIELDS,
     POOL_FIELDS,
     RES_FIELDS,
     VEC_FIELDS,
@@ -377,6 +378,7 @@ class WinPlan(LoopNest):
             "dw_pad": pt | pl << 8 | pb << 16 | pr << 24,
             "dw_kernel": self.r | self.s << 8 | sh << 16 | sw << 24,
             **{f: 0 for f in VEC_FIELDS}, **{f: 0 for f in RES_FIELDS}, **{f: 0 for f in POOL_FIELDS},
+            **{f: 0 for f in DWS_FIELDS},
             "cv_out_w": self.out_w, "cv_dil": dh | dw << 8, "cv_row_step": sh * self.in_w,
             "cv_dil_step": dh * self.in_w, "cv_lanes": self.in_channels - (self.planes - 1) * self.lanes,
             "cv_a_block": s["plane_a"], "cv_c_block": s["plane_c"], "cv_top_words": pt * self.in_w,

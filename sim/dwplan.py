@@ -78,6 +78,7 @@ from functools import lru_cache
 from codesign.sim.config import AcceleratorConfig, Dataflow
 from codesign.sim.tileplan import (
     CV_FIELDS,
+    DWS_FIELDS,
     POOL_FIELDS,
     RES_FIELDS,
     TILE_ISSUE_CYCLES,
@@ -476,6 +477,7 @@ class DwPlan(LanePlan):
             "dw_pad": pt | pl << 8 | self.band((self.n_mt - 1) * self.mt, last_ms)[3] << 16 | pr << 24,
             **{f: 0 for f in VEC_FIELDS}, **{f: 0 for f in CV_FIELDS}, **{f: 0 for f in RES_FIELDS},
             **{f: 0 for f in POOL_FIELDS},
+            **{f: 0 for f in DWS_FIELDS},
             "dw_kernel": self.r | self.s << 8 | sh << 16 | sw << 24,
         }
         kinds = {(0, 1): (0, self.mt), (1, 0): ((self.n_mt - 1) * self.mt, last_ms)}  # first, last band

@@ -477,6 +477,10 @@ def _fused_result(layer: Layer, batch: int, config: AcceleratorConfig, ctx: Laye
     # (a built residual add: the head's DMA reads its residual, counted on the head's row)
     counts = Counts(vector_ops=layer.vector_ops(batch), dram_read_bits=0 if ctx.writeback_add else ctx.other_dram_bits,
                     input_sram_write_bits=0)
+    if ctx.dw is not None:  # a depthwise convolution in its 1x1 convolution's write-back (sim.dwfuse)
+        from codesign.sim.dwfuse import stage_counts
+
+        counts = stage_counts(layer, batch, config)  # type: ignore[arg-type]
     energy = layer_energy(counts, 0, config)
     return LayerResult(
         layer=layer.name, kind=layer.kind.value, m=0, n=0, k=0, repeats=0, macs=layer.macs(batch), cycles=0,

@@ -1488,7 +1488,8 @@ def evaluate_network(network: Network, configs: Sequence[AcceleratorConfig]) -> 
     """``simulate_network(network, config, engine="closed_form").summary()`` of each config (the
     keys a sweep row takes), or None where the fast path declines the point."""
     out: list[Summary | None] = [None] * len(configs)
-    has_max_pool = any(isinstance(ly, Pool) and ly.op is PoolKind.MAX for ly in network.layers)
+    # write-back fusions decided point by point: a max pool (sim.poolfuse), a depthwise layer (sim.dwfuse)
+    has_max_pool = any((isinstance(ly, Pool) and ly.op is PoolKind.MAX) or _is_depthwise(ly) for ly in network.layers)
     by_df: dict[tuple[Any, ...], list[int]] = {}  # the formulas depend on these
     for i, c in enumerate(configs):
         if not declines(c):
@@ -1509,7 +1510,8 @@ def evaluate_network(network: Network, configs: Sequence[AcceleratorConfig]) -> 
         # point's buffers and array, so those layers are their own entries, evaluated the point-by-point way
         # (the closed form) at the points where they fuse
         special = [_special_contexts(network, c) if has_max_pool else None for c in cfgs]
-        pooled = [{i: ctx for i, ctx in (ctxs or {}).items() if ctx.pool is not None} for ctxs in special]
+        pooled = [{i: ctx for i, ctx in (ctxs or {}).items() if ctx.pool is not None or ctx.dw is not None}
+                  for ctxs in special]
         for i in sorted({i for ctxs in pooled for i in ctxs}):
             roles[i] = f"pool{i}"
         # depthwise layers with a channel multiplier (sim.dwplan's N loop): evaluated the point-by-point way
@@ -1566,17 +1568,18 @@ def evaluate_network(network: Network, configs: Sequence[AcceleratorConfig]) -> 
 
 def _special_contexts(network: Network, config: AcceleratorConfig,
                       maybe_single: Callable[[int], bool] | None = None) -> dict[int, Any]:
-    """The layers of ``network`` in a built max-pool fusion (sim.poolfuse) or with a resident input or output
+    """The layers of ``network`` in a built max-pool or depthwise fusion (sim.poolfuse, sim.dwfuse) or with a
+    resident input or output
     (sim.residency) on ``config``, with their contexts."""
     from codesign.sim.residency import any_candidate
 
-    pools = config.pool_writeback and config.fusion is not Fusion.FULL
+    pools = (config.pool_writeback or config.dw_writeback) and config.fusion is not Fusion.FULL
     if not (pools or any_candidate(list(network.layers), network.batch, config)):
         return {}
     from codesign.sim.fusion import plan_network
 
     return {i: ctx for i, ctx in enumerate(plan_network(network, config, maybe_single))
-            if ctx.pool is not None or ctx.res_in or ctx.res_out or ctx.in_slot}
+            if ctx.pool is not None or ctx.dw is not None or ctx.res_in or ctx.res_out or ctx.in_slot}
 
 
 def _may_be_single(singles: list[Arr | None], point: int, layer: int) -> bool:

@@ -80,6 +80,8 @@ class LayerContext:
     writeback_add: bool = False  # head or fused layer: a residual add built in the head's write-back
     # head or fused layer: the max pool built in the head's write-back (codesign.sim.poolfuse)
     pool: Layer | None = None
+    # head or fused layer: the depthwise convolution in the head's write-back (codesign.sim.dwfuse)
+    dw: Layer | None = None
     # built residency (codesign.sim.residency): the input lies in the input buffer's slot in_slot (res_in),
     # the output goes into the other slot for the next layer (res_out)
     res_in: bool = False
@@ -315,6 +317,16 @@ def plan_network(net: Network, config: AcceleratorConfig,
                     and not pair_reason(layers[p], layer, batch, config)):
                 out[p] = replace(DEFAULT, pool=layer)
                 out[i] = replace(DEFAULT, input_from=WRITEBACK, fused_into=layers[p].name, pool=layer)
+        # a depthwise convolution in its 1x1 convolution's write-back, where that is faster (sim.dwfuse)
+        if config.dw_writeback:
+            from codesign.sim.dwfuse import fuses
+
+            for i, layer in enumerate(layers):
+                p = prod[i][0] if prod[i] else None
+                if (p == i - 1 and p is not None and consumers[p] == {i} and out[p].is_default
+                        and out[i].is_default and fuses(layers[p], layer, batch, config)):
+                    out[p] = replace(DEFAULT, dw=layer)
+                    out[i] = replace(DEFAULT, input_from=WRITEBACK, fused_into=layers[p].name, dw=layer)
     # outputs kept in the input buffer for the next layer (built: sim.residency)
     from codesign.sim.residency import resident_edges
 
@@ -327,6 +339,10 @@ def plan_network(net: Network, config: AcceleratorConfig,
 
 def model_only_reasons(ctx: LayerContext) -> list[str]:
     """Why a layer in this context is model-only (fusion)."""
+    if ctx.dw is not None:  # a depthwise convolution in a 1x1 convolution's write-back (and its head)
+        from codesign.sim.dwfuse import BUILT, NOT_BUILT_REASON
+
+        return [] if BUILT else [NOT_BUILT_REASON]
     if ctx.writeback_add or ctx.pool is not None:  # the built residual add or max pool (and its head)
         return []
     if ctx.fused:

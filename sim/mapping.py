@@ -247,6 +247,16 @@ def _gemm_plan(g: GemmShape, inputs: Operand, weights: Operand, cfg: Accelerator
                      tile_mnk=(tiling.gt, tiling.mt, tiling.nt, tiling.kt), tiling=tiling, store_extra_cycles=extra)
 
 
+def gemm_plan_with(layer: Conv2d, batch: int, config: AcceleratorConfig, tiling: TilePlan) -> LayerPlan:
+    """The plan of a convolution's GEMM (dense, alone) run with ``tiling``: a write-back fusion's own tiles."""
+    g = layer.gemm(batch)
+    assert g is not None
+    ab = effective_bits(layer.inputs, config.act_bits)
+    wb = effective_bits(layer.weights, config.weight_bits)
+    ob = min(layer.outputs.bits, config.acc_bits)
+    return _gemm_plan(g, layer.inputs, layer.weights, config, ab, wb, ob, False, g.k, tiling, DEFAULT, _inside(layer))
+
+
 def plan_pooled(layer: Conv2d, pool: Layer, batch: int, config: AcceleratorConfig) -> LayerPlan:
     """The plan of a convolution with a max pool in its write-back (:mod:`codesign.sim.poolfuse`): the GEMM
     plan's counts with the pooled map's DRAM bytes, the stage's memory as output SRAM (a read and a write a
@@ -256,12 +266,7 @@ def plan_pooled(layer: Conv2d, pool: Layer, batch: int, config: AcceleratorConfi
     assert isinstance(pool, Pool)
     tiling = plan_fused(layer, pool, batch, config)
     assert tiling is not None  # (sim.fusion checked poolfuse.pair_reason)
-    g = layer.gemm(batch)
-    assert g is not None
-    ab = effective_bits(layer.inputs, config.act_bits)
-    wb = effective_bits(layer.weights, config.weight_bits)
-    ob = min(layer.outputs.bits, config.acc_bits)
-    lp = _gemm_plan(g, layer.inputs, layer.weights, config, ab, wb, ob, False, g.k, tiling, DEFAULT, _inside(layer))
+    lp = gemm_plan_with(layer, batch, config, tiling)
     kh = pool.kernel[0]  # type: ignore[index]
     pooled = pool.output_elements(batch)
     stage_bits = pooled * kh * config.act_bits  # each pooled element: a read and a write per window row
@@ -482,6 +487,10 @@ def _plan_layer(layer: Layer, batch: int, config: AcceleratorConfig, context: La
     vector unit."""
     if context.pool is not None and isinstance(layer, Conv2d):
         return plan_pooled(layer, context.pool, batch, config)
+    if context.dw is not None and isinstance(layer, Conv2d):  # a depthwise layer in its write-back (sim.dwfuse)
+        from codesign.sim.dwfuse import plan_pair
+
+        return plan_pair(layer, context.dw, batch, config)  # type: ignore[arg-type]
     lowered = gemm_layer(layer)
     b_planes = map_is_b(layer, lowered)
     if lowered is not None:

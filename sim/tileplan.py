@@ -57,6 +57,7 @@ from codesign.sim.timing import ceil_div, native_gemm_cycles
 from codesign.workloads.layers import GemmShape
 
 if TYPE_CHECKING:
+    from codesign.sim.dwfuse import DwStage
     from codesign.sim.poolfuse import PoolSpec
 
 DMA_READ_OVERHEAD_CYCLES = 3  # the sequencer's decision, the DMA's command register (hdl.memory.dma), the first
@@ -90,6 +91,9 @@ VEC_FIELDS = ("vec_b_stride_m", "vec_input1_offset", "vec_input2_offset", "vec_l
 RES_FIELDS = ("res_base",)  # a residual add in the write-back only (flags bit 7: codesign.sim.fusion)
 #: a max pool in the write-back only (flags bit 11: codesign.sim.poolfuse)
 POOL_FIELDS = ("pl_kernel", "pl_pad", "pl_conv", "pl_out", "pl_row_bytes", "pl_image_bytes")
+#: a depthwise convolution in the write-back only (flags bit 15: codesign.sim.dwfuse): its output's zero point
+#: and clamps (the 1x1 layer's are zero_point, clamp_lo, clamp_hi)
+DWS_FIELDS = ("dws_zero_point", "dws_clamp_lo", "dws_clamp_hi")
 CV_FIELDS = ("cv_out_w", "cv_dil", "cv_row_step", "cv_dil_step", "cv_lanes", "cv_a_block", "cv_c_block",
              "cv_top_words", "cv_a_tile_words")  # window mode only (codesign.sim.convplan)
 
@@ -408,6 +412,8 @@ class TilePlan(LoopNest):
     act_table: bool = field(default=False, kw_only=True)  # a table activation in the write-back (flags bit 10)
     # a max pool in the write-back (flags bit 11, codesign.sim.poolfuse.PoolSpec): tiles of one output row
     pool: PoolSpec | None = field(default=None, kw_only=True)
+    # a depthwise convolution in the write-back (codesign.sim.dwfuse.DwStage): tiles of one row of one plane
+    dw: DwStage | None = field(default=None, kw_only=True)
 
     # -- counts -----------------------------------------------------------------------------------
     @property
@@ -453,6 +459,10 @@ class TilePlan(LoopNest):
         if not self.requantized:
             return 0
         table = table_words(self.q_word_bits, self.geometry.out_bits) if self.act_table else 0
+        if self.dw is not None:  # the depthwise layer's table and weights after the 1x1's (sim.dwfuse)
+            from codesign.sim.dwfuse import q_stage_words
+
+            table += q_stage_words(self)
         return self.gemm.repeats * ceil_div(self.gemm.n, self.q_entries_per_word) + table
 
     @property
@@ -489,6 +499,11 @@ class TilePlan(LoopNest):
         s = self.strides_bytes
         if self.pool is not None:
             return s["a_g"] * self.n_gt, s["b_g"] * self.n_gt, self.pooled_bytes
+        if self.dw is not None:  # the depthwise layer's output planes (sim.dwfuse)
+            from codesign.sim.dwfuse import out_row_bytes
+
+            return (s["a_g"] * self.n_gt, s["b_g"] * self.n_gt,
+                    ceil_div(self.gemm.n, self.geometry.cols) * self.dw.oh * out_row_bytes(self))
         return s["a_g"] * self.n_gt, s["b_g"] * self.n_gt, s["c_g"] * self.n_gt
 
     # -- a max pool in the write-back (codesign.sim.poolfuse) ------------------------------------
@@ -555,7 +570,8 @@ class TilePlan(LoopNest):
             "m": g.m, "n": g.n, "k": g.k, "groups": g.repeats,
             "mt": self.mt, "nt": self.nt, "kt": self.kt, "gt": self.gt,
             "flags": int(self.a_reuse) | int(self.b_reuse) << 1 | int(self.weights_outer) << 2
-            | int(self.act_table and self.requantized) << 10 | int(self.pool is not None) << 11,
+            | int(self.act_table and self.requantized) << 10 | int(self.pool is not None) << 11
+            | int(self.dw is not None) << 15,
             "a_stride_g": s["a_g"], "a_stride_m": s["a_m"], "a_stride_k": s["a_k"],
             "b_stride_g": s["b_g"], "b_stride_n": s["b_n"], "b_stride_k": s["b_k"],
             "c_stride_g": s["c_g"], "c_stride_m": s["c_m"], "c_stride_n": s["c_n"],
@@ -569,11 +585,16 @@ class TilePlan(LoopNest):
             "dw_rows_00": 0, "dw_rows_01": 0, "dw_rows_10": 0, "dw_rows_11": 0,
             **{f: 0 for f in VEC_FIELDS},  # vector mode only (codesign.sim.vecplan)
             **{f: 0 for f in CV_FIELDS}, **{f: 0 for f in RES_FIELDS}, **{f: 0 for f in POOL_FIELDS},
+            **{f: 0 for f in DWS_FIELDS},
         }
         if self.pool is not None:
             from codesign.sim.poolfuse import pool_fields
 
             d.update(pool_fields(self, c_base))
+        if self.dw is not None:
+            from codesign.sim.dwfuse import descriptor_fields
+
+            d.update(descriptor_fields(self))
         for lm in (0, 1):
             for lk in (0, 1):
                 ms = self.last(g.m, self.mt) if lm else self.mt

@@ -29,6 +29,7 @@ from codesign.sim.config import AcceleratorConfig, Dataflow
 from codesign.sim.dwplan import LanePlan
 from codesign.sim.tileplan import (
     CV_FIELDS,
+    DWS_FIELDS,
     POOL_FIELDS,
     RES_FIELDS,
     TILE_ISSUE_CYCLES,
@@ -217,6 +218,7 @@ class VecPlan(LanePlan):
             "dw_rows_00": 0, "dw_rows_01": 0, "dw_rows_10": 0, "dw_rows_11": 0,
             "vec_b_stride_m": 0 if mul else self.mt * wb,
             **{f: 0 for f in CV_FIELDS}, **{f: 0 for f in RES_FIELDS}, **{f: 0 for f in POOL_FIELDS},
+            **{f: 0 for f in DWS_FIELDS},
         }
         for lm in (0, 1):
             for j in (0, 1):

@@ -76,6 +76,10 @@ def add_config_flags(parser: argparse.ArgumentParser, *, gating_flag: bool = Fal
     g.add_argument("--no-pool-writeback", dest="pool_writeback", action="store_false", default=None,
                    help="a max pool after a stem runs as a layer of its own (default: in the stem's write-back, "
                         "where the design builds the pool stage; pool_writeback: false in the config)")
+    g.add_argument("--no-dw-writeback", dest="dw_writeback", action="store_false", default=None,
+                   help="a depthwise layer after a 1x1 convolution runs as a layer of its own (default: in the 1x1's "
+                        "write-back where that is faster and the design builds the depthwise engine; dw_writeback: "
+                        "false in the config)")
     g.add_argument("--no-residency", dest="residency", action="store_false", default=None,
                    help="every layer's output goes to DRAM (default: kept in the input buffer for the next layer "
                         "where both run from one input tile; residency: false in the config)")
@@ -111,6 +115,8 @@ def config_from_args(args: argparse.Namespace, **defaults: Any) -> AcceleratorCo
         overrides["conv_windows"] = bool(args.conv_windows)
     if getattr(args, "pool_writeback", None) is not None:
         overrides["pool_writeback"] = bool(args.pool_writeback)
+    if getattr(args, "dw_writeback", None) is not None:
+        overrides["dw_writeback"] = bool(args.dw_writeback)
     if getattr(args, "residency", None) is not None:
         overrides["residency"] = bool(args.residency)
     where = "config"

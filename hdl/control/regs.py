@@ -58,7 +58,13 @@ DESCRIPTOR_FIELDS: tuple[tuple[str, str], ...] = (
               "buffer's slot of bit 13 (no A loads); bit 13: the input's slot (resident, or where its one load "
               "goes); bit 14: resident output (each store writes its words into the input buffer at c_addr, in "
               "buffer words: c_base the other slot's first word, the C strides and cv_c_block in words; not with "
-              "bits 4, 7, 11)"),
+              "bits 4, 7, 11); bit 15: depthwise stage in the write-back (a 1x1 convolution of one input plane in "
+              "tiles of one row of one plane, weights outer; each store passes the requantized words through the "
+              "depthwise engine with the padding positions, and stores the depthwise output rows the pass "
+              "completes, requantized with the table words q_nf + plane, to c_base's planes in order; the engine's "
+              "weights are the table words from 2 * q_nf on, 56 // weight_bits taps a word, each plane's taps and "
+              "channel count from a fresh word; dw_* fields the geometry, dw_rows_00 the map's height, dws_* the "
+              "depthwise output's zero point and clamps; not with bits 3, 4, 6, 7, 10, 11, 12..14)"),
     ("a_stride_g", "bytes between A blocks of consecutive group tiles"),
     ("a_stride_m", "bytes between A blocks of consecutive M tiles"),
     ("a_stride_k", "bytes between A blocks of consecutive K tiles"),
@@ -136,6 +142,11 @@ DESCRIPTOR_FIELDS: tuple[tuple[str, str], ...] = (
     ("pl_out", "pool: the pooled map's height (15..0), width (31..16)"),
     ("pl_row_bytes", "pool: bytes of one pooled row of a plane"),
     ("pl_image_bytes", "pool: bytes of one image's pooled planes"),
+    # a depthwise convolution in the write-back (flags bit 15; sim.dwfuse): the dw_* fields its geometry, dw_rows_00
+    # the map's height, c_base its output planes, the table its requantization and weights after the 1x1's
+    ("dws_zero_point", "depthwise stage: the depthwise output's zero point (two's complement)"),
+    ("dws_clamp_lo", "depthwise stage: lowest depthwise output (two's complement)"),
+    ("dws_clamp_hi", "depthwise stage: highest depthwise output (two's complement)"),
 )
 
 #: bits of each counter (``_HI`` reads bits 39..32): 2**40 cycles are 92 minutes at 200 MHz, 2**40 bytes a
@@ -162,7 +173,9 @@ ERROR_BITS: tuple[tuple[str, str], ...] = (
     ("q_overflow", "requantize: q_words exceeds the requantization table buffer"),
     ("dw_unsupported", "depthwise: no depthwise engine in this design, or a kernel larger than its window, or a "
                        "padded width larger than its line buffers, or an engine mode (flags bits 9..8) other than "
-                       "0 and 1, or a mode without bit 3"),
+                       "0 and 1, or a mode without bit 3; the depthwise stage (flags bit 15): not built in this "
+                       "design, or with another mode, or a tile other than one row (mt = dw_in_w) of one plane "
+                       "(nt = cols), all of K, weights outer, one group"),
     ("vec_unsupported", "vector: no vector unit in this design, or both depthwise and vector modes"),
     ("cv_unsupported", "windows: no window generation in this design, or windows with another mode, or gt > 1"),
     ("res_unsupported", "residual add: no vector unit or requantizing write-back in this design, or with the "
@@ -207,9 +220,10 @@ def _build() -> tuple[Register, ...]:
     return tuple(regs)
 
 
-MAP_VERSION = 9  # 5: write-only descriptor registers at field_bits widths, ERROR bit too_wide; 6: 40-bit counters;
+MAP_VERSION = 10  # 5: write-only descriptor registers at field_bits widths, ERROR bit too_wide; 6: 40-bit counters;
 # 7: flags bit 10 (table activation), ERROR bit act_unsupported; 8: flags bit 11 (max pool in the write-back),
-# pl_* fields, ERROR bit pool_unsupported; 9: flags bits 12..14 (residency), ERROR bit resident_unsupported
+# pl_* fields, ERROR bit pool_unsupported; 9: flags bits 12..14 (residency), ERROR bit resident_unsupported;
+# 10: flags bit 15 (a depthwise convolution in the write-back), dws_* fields
 REGISTERS: tuple[Register, ...] = _build()
 REGISTER_OFFSETS: dict[str, int] = {r.name: r.offset for r in REGISTERS}
 READABLE: tuple[str, ...] = tuple(r.name for r in REGISTERS if "r" in r.access)
@@ -217,7 +231,7 @@ REGS_ADDR_BITS = 9
 
 DIM_BITS = 24  # GEMM dimensions and tile sizes (m, n, k, groups, mt, nt, kt, gt): the tile iterator's counters
 ADDR_BITS = 32  # byte addresses and strides in DRAM (the AXI address)
-FLAGS_BITS = 15  # flags bits 14..0
+FLAGS_BITS = 16  # flags bits 15..0 (14..0 in a design without the depthwise stage)
 #: fields of at most 16 bits whatever the config: pixel widths and heights of depthwise and window mode
 #: (the engine's counters hold DW_DIM_BITS = 10, the window generator's 12: sim.dwplan, sim.convplan)
 #: and the window mode's pair of 8-bit dilations
@@ -262,19 +276,22 @@ def field_bits(config) -> dict[str, int]:
     windows = not win_reason(config)
     residual = vector and config.requantize
     pool = not pool_reason(config)
+    from codesign.sim.dwfuse import design_reason as dws_reason
+
+    dws = not dws_reason(config)
     wb = words_bits(config)
     qb = q_table_words(config).bit_length()
     out: dict[str, int] = {}
     for name, _ in DESCRIPTOR_FIELDS:
         if ((name.startswith("dw_") and not (depthwise or windows)) or (name.startswith("vec_") and not vector)
                 or (name.startswith("cv_") and not windows) or (name.startswith("res_") and not residual)
-                or (name.startswith("pl_") and not pool)
+                or (name.startswith("pl_") and not pool) or (name.startswith("dws_") and not dws)
                 or (name in _Q_FIELDS and not config.requantize)):
             bits = 0
         elif name in ("m", "n", "k", "groups", "mt", "nt", "kt", "gt", "c_nf_0", "c_nf_1"):
             bits = DIM_BITS
-        elif name == "flags":
-            bits = FLAGS_BITS
+        elif name == "flags":  # bit 15 (the depthwise stage) where the design builds it
+            bits = FLAGS_BITS if dws else FLAGS_BITS - 1
         elif "_words_" in name or name == "cv_a_tile_words":
             bits = wb
         elif name in ("q_words", "q_nf", "q_stride_n"):

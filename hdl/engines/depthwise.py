@@ -52,6 +52,25 @@ simulator's plan refuses such layers.)
 ``start`` is sampled and stays high for ``H_pad * W_pad + latency_cycles(requantize)`` cycles (one
 position a cycle, then the pipeline drains: buffer read, window, products, sum, [scale, round and
 clamp,] write); ``done`` is high for one cycle after ``busy`` falls. No stalls: the buffers are on chip.
+An output is written ``latency_cycles(requantize) - 1`` cycles after its window's last position is
+scanned (the cycle ``out_en`` is high; the last one's is the last cycle but one of ``busy``).
+
+**Stream mode** (``stream=True`` builds the ports ``stream``, ``s_valid``, ``s_data``, ``out_rebase``;
+the engine as a stage of a write-back, fed activations as they are produced, not from the input
+buffer). ``stream``, sampled with ``start``, picks it for the pass: from the cycle after ``start`` the
+scan takes one padded position per cycle in which ``s_valid`` is high and stands still in the others
+(gaps of any length, anywhere; ``s_valid`` outside the scan is ignored). Each ``s_valid`` cycle is the
+next padded position in raster order (:func:`stream_positions` a pass, the padding's included): inside
+the image its activations are that cycle's ``s_data``; in the padding ``s_data`` is ignored (the
+engine makes the zero). ``s_data`` is registered once, so it meets the pipeline where the buffer's read
+data does, and the valid bits behind the scan follow ``s_valid``: a gap cycle writes no line buffer,
+shifts no window, writes no output. So an output is written ``latency_cycles(requantize) - 1`` cycles
+after its position's ``s_valid`` cycle; ``busy`` is high from the cycle after ``start`` to
+``latency_cycles(requantize)`` cycles after the last position's ``s_valid`` cycle, ``done`` the cycle
+after. The input buffer is never read (``in_en`` stays 0). ``out_rebase`` (either mode) sets the
+output pointer to that cycle's ``out_base`` (next cycle's pointer), winning over an output's increment
+in the same cycle; the driver pulses it with no output in flight (between passes, or in a gap of the
+stream once the outputs so far are written: the line buffers and window carry on).
 
 Dilation is 1 (no depthwise layer of the zoo dilates); the host refuses others in one line.
 """
@@ -86,6 +105,12 @@ def latency_cycles(requantize: bool = False) -> int:
     return LATENCY_CYCLES + (REQUANT_STAGES if requantize else 0)
 
 
+def stream_positions(h_pad: int, w_pad: int) -> int:
+    """``s_valid`` cycles of one stream-mode pass over a padded ``h_pad x w_pad`` plane: every padded
+    position, the padding included."""
+    return h_pad * w_pad
+
+
 def pass_cycles(h_pad: int, w_pad: int, requantize: bool = False) -> int:
     """Cycles ``busy`` is high for one pass over a padded ``h_pad x w_pad`` plane."""
     return h_pad * w_pad + latency_cycles(requantize)
@@ -107,6 +132,7 @@ class DepthwiseSpec:
     pooling: bool = False  # also max pooling (mode MAX), and average pooling (mode AVG) with requantize
     addr_bits: int = 16  # input/output buffer word addresses
     dim_bits: int = 10  # heights, widths, paddings
+    stream: bool = False  # also stream mode: ports stream, s_valid, s_data and out_rebase (module docstring)
 
     def __post_init__(self) -> None:
         for name, lo in (("lanes", 1), ("kmax", 1), ("act_bits", 2), ("weight_bits", 2), ("acc_bits", 8),
@@ -187,6 +213,11 @@ class DepthwiseEngine(wiring.Component):
             "clamp_hi": In(signed(sp.act_bits + 1)),
             "mode": In(2),  # MODE_MAC, MODE_MAX, MODE_AVG (pooling needs spec.pooling, AVG requantize), sampled
             # at start
+            **({
+                "stream": In(1),  # sampled at start: 1 the stream mode, 0 the buffer mode
+                "s_valid": In(1), "s_data": In(sp.lanes * sp.act_bits),  # one padded position a valid cycle
+                "out_rebase": In(1),  # the output pointer to out_base (next cycle's), over an increment
+            } if sp.stream else {}),
         })
 
     def elaborate(self, platform: object) -> Module:
@@ -222,6 +253,11 @@ class DepthwiseEngine(wiring.Component):
         m.d.sync += self.done.eq(0)
         inside = Signal()
         m.d.comb += inside.eq((y >= pad_t) & (y < top_end) & (x >= pad_l) & (x < left_end))
+        # step: the scan takes its position this cycle (stream mode: only with s_valid)
+        step, stream_mode = scanning, Const(0, 1)
+        if sp.stream:
+            step, stream_mode = Signal(), Signal()
+            m.d.comb += step.eq(scanning & (self.s_valid | ~stream_mode))
         out_here = Signal()
         m.d.comb += out_here.eq((y >= kh1) & (x >= kw1) & (yph == 0) & (xph == 0))
         last = Signal()
@@ -239,7 +275,9 @@ class DepthwiseEngine(wiring.Component):
                 y.eq(0), x.eq(0), yph.eq(0), xph.eq(0), scanning.eq(1),
                 mode.eq(self.mode if sp.pooling else MODE_MAC),
             ]
-        with m.Elif(scanning):
+            if sp.stream:
+                m.d.sync += stream_mode.eq(self.stream)
+        with m.Elif(step):
             with m.If(inside):
                 m.d.sync += in_ptr.eq(in_ptr + in_stride)
             with m.If(last):
@@ -256,15 +294,20 @@ class DepthwiseEngine(wiring.Component):
             m.d.sync += drain.eq(drain - 1)
             with m.If(drain == 1):
                 m.d.sync += self.done.eq(1)
-        m.d.comb += [self.in_addr.eq(in_ptr), self.in_en.eq(scanning & inside)]
+        m.d.comb += [self.in_addr.eq(in_ptr),
+                     self.in_en.eq(scanning & inside & ~stream_mode if sp.stream else scanning & inside)]
 
         # -- stage B: the position's word (or padding zero) and the line buffers' column ---------
         b_valid, b_inside, b_out, b_x = Signal(), Signal(), Signal(), Signal(d + 2)
-        m.d.sync += [b_valid.eq(scanning), b_inside.eq(scanning & inside), b_out.eq(scanning & out_here),
-                     b_x.eq(x)]
+        m.d.sync += [b_valid.eq(step), b_inside.eq(step & inside), b_out.eq(step & out_here), b_x.eq(x)]
         word_bits = lanes * sp.act_bits
+        word = self.in_data
+        if sp.stream:  # s_data registered: stage B sees it where it sees the buffer's read data
+            s_word = Signal(word_bits)
+            m.d.sync += s_word.eq(self.s_data)
+            word = Mux(stream_mode, s_word, self.in_data)
         v = Signal(word_bits + 1)  # the lanes' activations and the inside bit on top
-        m.d.comb += v.eq(Mux(b_inside, Cat(self.in_data, Const(1, 1)), 0))
+        m.d.comb += v.eq(Mux(b_inside, Cat(word, Const(1, 1)), 0))
         column = [v]  # column[0]: row y (the window's bottom row), column[j]: row y - j
         for j in range(k - 1):
             m.submodules[f"line{j}"] = lb = memory.Memory(shape=unsigned(word_bits + 1), depth=sp.width_max,
@@ -324,6 +367,9 @@ class DepthwiseEngine(wiring.Component):
                      self.out_data.eq(Cat(*(r[:sp.out_bits] for r in results)))]
         with m.If(e_out):
             m.d.sync += out_ptr.eq(out_ptr + out_stride)
+        if sp.stream:
+            with m.If(self.out_rebase):  # after the increment: the rebase wins
+                m.d.sync += out_ptr.eq(self.out_base)
         return m
 
 

@@ -104,6 +104,8 @@ def test_output_buffer_asks_for_block_ram() -> None:
     cfg = AcceleratorConfig(rows=2, cols=2, input_sram_bytes=256, weight_sram_bytes=256, output_sram_bytes=256)
     _, text = layer_verilog_for(cfg)
     assert re.search(r'\(\* ram_style = "block" \*\)\n\s*reg \[63:0\] out_mem \[31:0\];', text)
-    assert text.count("ram_style") == 1
+    # and the depthwise stage's rows buffer (sim.dwfuse: 32 words of the output buffer's width here)
+    assert re.search(r'\(\* ram_style = "block" \*\)\n\s*reg \[63:0\] dws_mem \[31:0\];', text)
+    assert text.count("ram_style") == 2
     il = 'attribute \\ram_style "block"\n  memory width 8 size 4 \\buf\n'
     assert _keep_ram_style(il, "  reg [7:0] buf [3:0];\n") == '  (* ram_style = "block" *)\n  reg [7:0] buf [3:0];\n'

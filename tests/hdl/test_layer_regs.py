@@ -54,7 +54,7 @@ def test_field_bits_published_in_header_python_and_json() -> None:
     ns: dict = {}
     exec(regs.python_module(OS2), ns)
     assert ns["FIELD_BITS"] == regs.field_bits(OS2) == regs.description(OS2)["field_bits"]
-    assert ns["VERSION"] == 9 and "field_bits" not in regs.description()
+    assert ns["VERSION"] == 10 and "field_bits" not in regs.description()
     # counters hold 40 bits (map v6): 2**40 cycles are 92 minutes at 200 MHz; _HI reads bits 39..32
     hi = next(r for r in regs.REGISTERS if r.name == "cycles_hi")
     assert regs.COUNTER_BITS == 40 and "(bits 39..32; zero above)" in hi.description
@@ -74,7 +74,10 @@ def test_host_refuses_values_wider_than_the_register_in_one_line() -> None:
     for name, value, msg in (
         ("m", (1 << 24) + 13, "descriptor m must be below 2**24 (its 24-bit register in this design), not 16777229"),
         ("q_nf", 256, "descriptor q_nf must be below 2**8 (its 8-bit register in this design), not 256"),
-        ("flags", 1 << 15, "descriptor flags must be below 2**15 (its 15-bit register in this design), not 32768"),
+        ("flags", 1 << 16, "descriptor flags must be below 2**15 (its 15-bit register in this design), not 65536"),
+        # bit 15, the depthwise stage, where the design does not build it
+        ("flags", 1 << 15, "descriptor flags bit 15 (depthwise stage in the write-back) needs dw_writeback: true and "
+                           "the depthwise engine in this design"),
     ):
         with pytest.raises(ConfigError) as e:
             check_descriptor({**good, name: value}, hw, plan)  # type: ignore[arg-type]
@@ -137,4 +140,4 @@ def test_register_block_flags_too_wide_with_byte_strobes_and_reads_narrow() -> N
     sim.run()
     assert seen["wide"] == seen["low_bytes"] == ERR["too_wide"]
     assert seen["cleared"] == 0 and seen["status"] & 0b101 == 0b001  # busy, no error
-    assert seen["m_read"] == 0 and seen["version"] == regs.MAP_VERSION == 9
+    assert seen["m_read"] == 0 and seen["version"] == regs.MAP_VERSION == 10

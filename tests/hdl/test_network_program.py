@@ -32,20 +32,20 @@ from codesign.workloads.loading import load_workload
 CFG8 = AcceleratorConfig(rows=8, cols=8)
 
 
-FIELDS = len(regs.DESCRIPTOR_FIELDS)  # 79 in map v8: the record and the overhead grow with the map
+FIELDS = len(regs.DESCRIPTOR_FIELDS)  # 82 in map v10: the record and the overhead grow with the map
 
 
 def test_record_layout():
-    """The descriptor fields, 4 bytes each (79: 316 bytes), the 5 counters of 8 bytes at the next 64-byte line
-    (320), a power-of-two record (512: a record's bursts never cross 4 KiB)."""
+    """The descriptor fields, 4 bytes each (82: 328 bytes), the 5 counters of 8 bytes at the next 64-byte line
+    (384), a power-of-two record (512: a record's bursts never cross 4 KiB)."""
     lay = record_layout(16)
     assert (lay.fields, lay.descriptor_bytes, lay.counter_bytes) == (FIELDS, 4 * FIELDS, 40)
-    assert lay.counters_offset == -(-4 * FIELDS // 64) * 64  # 320 for 79 fields
-    assert lay.record_bytes == 1 << (lay.counters_offset + 48 - 1).bit_length()  # 512 for 79 fields
-    assert (lay.descriptor_beats, lay.counter_beats) == (-(-4 * FIELDS // 16), 3)  # 20 and 3 for 79 fields
+    assert lay.counters_offset == -(-4 * FIELDS // 64) * 64  # 384 for 82 fields
+    assert lay.record_bytes == 1 << (lay.counters_offset + 48 - 1).bit_length()  # 512 for 82 fields
+    assert (lay.descriptor_beats, lay.counter_beats) == (-(-4 * FIELDS // 16), 3)  # 21 and 3 for 82 fields
     assert (record_layout(4).descriptor_beats, record_layout(4).counter_beats) == (FIELDS, 10)
-    if FIELDS == 79:
-        assert (lay.counters_offset, lay.record_bytes, lay.descriptor_beats) == (320, 512, 20)
+    if FIELDS == 82:
+        assert (lay.counters_offset, lay.record_bytes, lay.descriptor_beats) == (384, 512, 21)
         wide = record_layout(128)  # 3 beats of descriptor reach into the counters' line: still one record
         assert (wide.descriptor_beats, wide.counter_beats, wide.record_bytes) == (3, 1, 512)
 
@@ -73,17 +73,17 @@ def test_register_map_publishes_the_record_format():
 
 
 def test_layer_overhead_closed_form():
-    """8x8 default memory (16-byte bus, 16 bytes a cycle, latency 100; 79 fields: 20 descriptor beats, 3 counter
-    beats). First record: the fetch's address 1 + 100 + 20 beats (each loaded into the registers as it comes),
-    2 to start (the CTRL write, the layer top's decision on its registered checks) = 123. Between layers: 1 cycle
+    """8x8 default memory (16-byte bus, 16 bytes a cycle, latency 100; 82 fields: 21 descriptor beats, 3 counter
+    beats). First record: the fetch's address 1 + 100 + 21 beats (each loaded into the registers as it comes),
+    2 to start (the CTRL write, the layer top's decision on its registered checks) = 124. Between layers: 1 cycle
     sees done; the counter write (data cycles 0..2, its response in cycle 3 + 100 = 103) and the next fetch
-    (address in cycle 0, beats in 101..120) issued together: the write is done before the fetch, 1 + 121 + 2 = 124.
+    (address in cycle 0, beats in 101..121) issued together: the write is done before the fetch, 1 + 122 + 2 = 125.
     Last record: 1 + 3 + 100 + 1 = 105 (the write alone)."""
     beats = -(-4 * FIELDS // 16)
     assert first_record_cycles(CFG8) == 1 + 100 + beats + 2
     assert layer_overhead_cycles(CFG8) == 1 + (1 + 100 + beats) + 2
     assert last_record_cycles(CFG8) == 1 + 3 + 100 + 1
-    assert FIELDS != 79 or (first_record_cycles(CFG8), layer_overhead_cycles(CFG8)) == (123, 124)
+    assert FIELDS != 82 or (first_record_cycles(CFG8), layer_overhead_cycles(CFG8)) == (124, 125)
     first, over, last = first_record_cycles(CFG8), layer_overhead_cycles(CFG8), last_record_cycles(CFG8)
     assert program_cycles([10, 20], CFG8) == 30 + first + over + last
     assert program_cycles([10], CFG8) == 10 + first + last
@@ -92,21 +92,21 @@ def test_layer_overhead_closed_form():
 
 @pytest.mark.parametrize(("latency", "bw", "expected"), [
     # the write's data cycles 0..Dw-1 come first; the fetch's Dr beats take the free cycles from 1 + latency on
-    (0, 16, 1 + (3 + 20) + 2),  # the fetch's beats all wait for the write's 3 cycles: 20 beats in cycles 3..22
-    (2, 16, 1 + (1 + 2 + 20) + 2),  # the first beat is due in cycle 3, the write's last cycle is 2: they just miss
-    (3, 16, 1 + (1 + 3 + 20) + 2),  # the write's response in cycle 3 + 3 = 6, the fetch's last beat in 23
-    (0, 4, 1 + (10 + 79) + 2),  # a 4-byte bus: the write's 10 beats, then the fetch's 79
-    # 9 bytes a cycle on the 16-byte bus: the write 6 data cycles (48 bytes), the fetch 36 (320 bytes)
-    (30, 9, 1 + (1 + 30 + 36) + 2),
-    # 12 bytes a cycle: the write 4 data cycles (0..3), the fetch 27; its first beat due in cycle 2 waits for 4
-    (1, 12, 1 + (4 + 27) + 2),
+    (0, 16, 1 + (3 + 21) + 2),  # the fetch's beats all wait for the write's 3 cycles: 21 beats in cycles 3..23
+    (2, 16, 1 + (1 + 2 + 21) + 2),  # the first beat is due in cycle 3, the write's last cycle is 2: they just miss
+    (3, 16, 1 + (1 + 3 + 21) + 2),  # the write's response in cycle 3 + 3 = 6, the fetch's last beat in 24
+    (0, 4, 1 + (10 + 82) + 2),  # a 4-byte bus: the write's 10 beats, then the fetch's 82
+    # 9 bytes a cycle on the 16-byte bus: the write 6 data cycles (48 bytes), the fetch 38 (336 bytes)
+    (30, 9, 1 + (1 + 30 + 38) + 2),
+    # 12 bytes a cycle: the write 4 data cycles (0..3), the fetch 28; its first beat due in cycle 2 waits for 4
+    (1, 12, 1 + (4 + 28) + 2),
 ])
 def test_layer_overhead_when_the_bursts_share_the_bus(latency, bw, expected):
     """Small latencies: the counter write's data phase takes the cycles the next fetch's first beats were due
     in; the fetch's beats move to the free cycles after it (``sim.engine.data_end``); held to the RTL in
     ``tests/rtl/test_network_rtl.py::test_chain_with_short_latency``."""
     cfg = CFG8.replace(dram_latency_cycles=latency, dram_bytes_per_cycle=bw)
-    assert FIELDS == 79  # the expectations above count 316 descriptor bytes (20 beats of 16 bytes, 79 of 4)
+    assert FIELDS == 82  # the expectations above count 328 descriptor bytes (21 beats of 16 bytes, 82 of 4)
     assert layer_overhead_cycles(cfg) == expected
     # the write's response never comes after the fetch's last beat: its beats are fewer (40 bytes against 316)
     write = -(-record_layout(16 if bw > 4 else 4).counter_write_bytes // bw)
@@ -136,7 +136,8 @@ def test_program_steps_of_the_tiny_networks():
     steps = program_steps(load_workload("ds_cnn_kws"), CFG8)
     assert [s.layer.name for s in steps][:3] == ["conv1", "ds1.dw", "ds1.pw"] and len(steps) == 11
     assert [s.source for s in steps][1:3] == ["conv1", "ds1.dw"]
-    assert len(program_steps(load_workload("mobilenet_v1_vww"), CFG8)) == 29
+    # (its block1.pw with block2.dw in its write-back: one record, sim.dwfuse)
+    assert len(program_steps(load_workload("mobilenet_v1_vww"), CFG8)) == 28
     # ResNet-8's strided 1x1 shortcuts read their producers' planes with on-chip windows: 11 records
     steps = program_steps(load_workload("resnet8_cifar"), CFG8)
     assert len(steps) == 11 and {type(s.plan).__name__ for s in steps if "shortcut" in s.layer.name} == {"WinPlan"}

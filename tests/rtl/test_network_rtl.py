@@ -91,14 +91,14 @@ def test_chain_from_one_start():
 def test_chain_with_short_latency(latency, bw):
     """Latencies of 0 to 3 cycles: the counter write's data cycles take the bus in the cycles the next fetch's
     first beats were due in, and the fetch's beats wait for them (``sim.program.transfer_cycles``). On the 4-byte
-    bus (73 descriptor beats, 10 counter beats) and on the 16-byte bus (19 beats of 4 fields, each loaded into the
+    bus (82 descriptor beats, 10 counter beats) and on the 16-byte bus (21 beats of 4 fields, each loaded into the
     registers in the cycle it comes; 3 counter beats), at 16 and at 12 bytes a cycle; the RTL's program cycles
     equal the simulator's. Between two layers, with ``Dr`` / ``Dw`` the fetch's / the write's data cycles: 1 (done)
     + the write's ``Dw`` cycles + the fetch's ``Dr`` + 2 (start, decision) when the fetch's first beat is due before the
     write is over (``1 + latency <= Dw``), else 1 + (1 + latency + Dr) + 2."""
     config = AcceleratorConfig(**{**BASE, "dram_latency_cycles": latency, "dram_bytes_per_cycle": bw})
-    read, write = {4: (79, 10), 16: (20, 3), 12: (27, 4)}[bw]  # ceil(316 / 4), ceil(40 / 4); 320 / 16, 48 / 16, ...
-    assert len(DESCRIPTOR_FIELDS) == 79
+    read, write = {4: (82, 10), 16: (21, 3), 12: (28, 4)}[bw]  # ceil(328 / 4), ceil(40 / 4); 336 / 16, 48 / 16, ...
+    assert len(DESCRIPTOR_FIELDS) == 82
     expected = 1 + (write + read if 1 + latency <= write else 1 + latency + read) + 2
     assert layer_overhead_cycles(config) == expected
     v = verify_program(chain(), config, seed=7)
@@ -395,3 +395,41 @@ def test_squeeze_excite_of_a_map_not_in_whole_words(h, w, extra):
             r.sim_cycles, r.sim_dram_read_bytes, r.sim_dram_write_bytes, r.ref_enabled_macs), r.layer
     assert v.rtl_cycles == v.sim_cycles == simulate_network(net, config).program_cycles
     assert v.ok
+
+
+def inverted_residual(h: int = 16, w: int = 12):
+    """conv 3x3 (the host's im2col) -> two inverted residual blocks (expand 1x1 to 3x the channels, depthwise 3x3,
+    project 1x1; the first with stride 1 and its residual add, the second with stride 2 and TensorFlow's "same"
+    padding) -> global pool -> linear."""
+    b = NetBuilder(1, h, w)
+    b.conv("stem", 4, 3, padding=same_padding(b, 3, 1), bias=True)
+    start = b.mark()
+    b.conv("b1.expand", 12, 1, padding=0, bias=True)
+    b.conv("b1.dw", 12, 3, padding=same_padding(b, 3, 1), groups=12, bias=True)
+    b.conv("b1.project", 4, 1, padding=0, bias=True)
+    b.add("b1.add", other=start.src)
+    b.conv("b2.expand", 12, 1, padding=0, bias=True)
+    b.conv("b2.dw", 12, 3, stride=2, padding=same_padding(b, 3, 2), groups=12, bias=True)
+    b.conv("b2.project", 8, 1, padding=0, bias=True)
+    b.global_pool("pool")
+    b.linear("fc", 3)
+    return b.network("inverted_residual", 1, (1, h, w))
+
+
+def test_depthwise_stage_from_one_start():
+    """The expand convolutions run with their depthwise layers in their write-backs (``sim.dwfuse``: one record
+    each, writing the depthwise output's planes), the project convolutions read those planes in place: outputs,
+    every record's counters and the program's cycles as the simulator's; the same network without the stage takes
+    more records and more DRAM bytes."""
+    from codesign.sim.fusion import plan_network
+
+    config = AcceleratorConfig(**BASE)  # type: ignore[arg-type]
+    net = inverted_residual()
+    heads = [ly.name for ly, c in zip(net.layers, plan_network(net, config), strict=True)
+             if c.dw is not None and not c.fused]
+    assert heads == ["b1.expand", "b2.expand"]
+    assert [s.layer.name for s in program_steps(net, config)].count("b1.dw") == 0
+    assert_program_exact(net, config, seed=9)
+    off = AcceleratorConfig(**{**BASE, "dw_writeback": False})  # type: ignore[arg-type]
+    assert len(program_steps(net, off)) == len(program_steps(net, config)) + 2
+    assert simulate_network(net, off).dram_bytes > simulate_network(net, config).dram_bytes
