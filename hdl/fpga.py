@@ -143,6 +143,11 @@ MULTIPLIERS = ("auto", "dsp", "lut", "fast")
 ROUTERS = ("router1", "router2")
 
 
+def _check_seed(seed: object) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 1 <= seed < 1 << 31:
+        raise ConfigError(f"seed must be an integer from 1 to 2**31-1 (nextpnr's placement seed), not {seed!r}")
+
+
 def _check_router(router: str) -> None:
     if router not in ROUTERS:
         raise ConfigError(f"router must be router1 or router2, not {router!r}")
@@ -328,6 +333,7 @@ class SynthResult:
     cached: bool = False
     multipliers: str = "dsp"  # "auto" | "dsp" | "lut" (Yosys -nodsp) | "fast" (the PEs' products in LUTs)
     router: str = "router1"  # nextpnr's router, when placed and routed
+    seed: int = 1  # nextpnr's placement seed, when placed (placements of one netlist differ by a few MHz a seed)
     #: what ``fmax_mhz`` is: "place and route" (nextpnr's timing of the routed design), "placement estimate"
     #: (nextpnr placed the design, ``--no-route``: its timing with estimated wire delays, minutes sooner), with
     #: " (cached)" when a synthesis-only call took it from an earlier run of the same design; '' without an Fmax
@@ -431,12 +437,14 @@ def strip_zero_memory_init(verilog: str, min_words: int = ZERO_INIT_MIN_WORDS) -
 
 
 def _cache_key(vhash: str, dev: Device, versions: dict[str, str], pnr: bool, target_mhz: float,
-               multipliers: str = "dsp", router: str = "router1", place_only: bool = False) -> str:
+               multipliers: str = "dsp", router: str = "router1", place_only: bool = False, seed: int = 1) -> str:
     extra = [] if multipliers == "dsp" else [multipliers]  # default runs keep the keys they had
     if pnr and place_only:
         extra.append("place")
     elif pnr and router != "router1":
         extra.append(router)
+    if pnr and seed != 1:  # nextpnr's placement seed (1, the flow's default, keeps the keys it had)
+        extra.append(f"seed{seed}")
     text = json.dumps([FLOW_VERSION, vhash, dev.name, versions, pnr, target_mhz if pnr else None, *extra])
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -644,6 +652,7 @@ def synth_verilog(
     dev = device(target)
     synth_cmd = _synth_command(dev, multipliers)
     _check_router(router)
+    _check_seed(seed)
     if timeout_s is None:
         timeout_s = tool_timeout_s()
     if isinstance(target_mhz, bool) or not isinstance(target_mhz, (int, float)) or not target_mhz > 0:
@@ -653,7 +662,8 @@ def synth_verilog(
     do_pnr = pnr and dev.nextpnr is not None
     cdir = cache_dir()
     place_only = bool(place_only) and do_pnr
-    path = cdir / f"{_cache_key(vhash, dev, versions, do_pnr, float(target_mhz), multipliers, router, place_only)}.json"
+    key = _cache_key(vhash, dev, versions, do_pnr, float(target_mhz), multipliers, router, place_only, seed)
+    path = cdir / f"{key}.json"
 
     def finish(res: SynthResult) -> SynthResult:
         """What every return gives: the P&R note, and a synthesis-only result the cached Fmax of its design."""
@@ -753,7 +763,7 @@ def synth_verilog(
         pnr=do_pnr and pnr_s is not None, fmax_mhz=fmax, target_mhz=float(target_mhz), tool_versions=versions,
         synth_seconds=round(synth_s, 2), pnr_seconds=None if pnr_s is None else round(pnr_s, 2),
         wall_seconds=round(time.perf_counter() - t0, 2), io_wrapped=wrapped, verilog_sha256=vhash, notes=notes,
-        multipliers=multipliers, router=router, critical_path=critical,
+        multipliers=multipliers, router=router, seed=seed if do_pnr else 1, critical_path=critical,
         fmax_basis="" if fmax is None else "placement estimate" if place_only else "place and route",
     )
     _cache_store(path, result)
@@ -899,7 +909,7 @@ def design_verilog(config: Any, top: str = "layer") -> tuple[str, str]:
 
 
 def synth(config: Any, target: str, *, pnr: bool = False, use_cache: bool = True, top: str = "layer",
-          multipliers: str = "auto", router: str = "router1", place_only: bool = False) -> SynthResult:
+          multipliers: str = "auto", router: str = "router1", place_only: bool = False, seed: int = 1) -> SynthResult:
     """Synthesize the accelerator of ``config`` for ``target`` (one of :data:`TARGETS`); ``top`` as in
     :func:`design_verilog` (default: the whole-layer accelerator).
 
@@ -909,14 +919,16 @@ def synth(config: Any, target: str, *, pnr: bool = False, use_cache: bool = True
     :meth:`SynthResult.check_fits` to raise :class:`DoesNotFitError` instead). Cached: see
     :func:`cache_dir`. ``multipliers``: ``"auto"`` (DSP blocks, the narrowest products in LUTs when the
     device has too few blocks), ``"dsp"`` or ``"lut"`` (see :func:`synth_verilog`). ``place_only`` with
-    ``pnr``: placed, not routed, the Fmax nextpnr's estimate after placement (``fmax_basis``).
+    ``pnr``: placed, not routed, the Fmax nextpnr's estimate after placement (``fmax_basis``). ``seed``: nextpnr's
+    placement seed (each seed its own cached result: the spread of Fmax over seeds is ``bench/fpga_seeds.py``'s).
     """
     dev = device(target)
     _synth_command(dev, multipliers)  # a bad value fails before the design is generated
     _check_router(router)
+    _check_seed(seed)
     name, verilog = design_verilog(config, top)
     return synth_verilog(name, verilog, dev.name, pnr=pnr, target_mhz=config.clock_mhz, use_cache=use_cache,
-                         multipliers=multipliers, router=router, place_only=place_only)
+                         multipliers=multipliers, router=router, place_only=place_only, seed=seed)
 
 
 PNR_MODES = (False, True, "place")  # fpga_metrics' pnr: synthesis only, placed and routed, placed (an estimate)

@@ -42,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "in a fraction of --pnr's time")
     p.add_argument("--router", default="router1", metavar="router1|router2",
                    help="nextpnr's router with --pnr (default router1)")
+    p.add_argument("--seed", type=int, default=1, metavar="N",
+                   help="nextpnr's placement seed with --pnr or --place (default 1); each seed's result is cached "
+                        "apart (a netlist's Fmax varies by a few MHz from seed to seed: bench/fpga_seeds.py)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--no-cache", action="store_true", help="run the tools even if a cached result exists")
     p.add_argument("--no-progress", action="store_true", help="no estimate and elapsed-time line on stderr")
@@ -112,11 +115,14 @@ class _Spinner:
 
 
 def run(args: argparse.Namespace) -> int:
-    from codesign.hdl.fpga import DoesNotFitError, _check_router, _synth_command, device, synth
+    from codesign.hdl.fpga import DoesNotFitError, _check_router, _check_seed, _synth_command, device, synth
 
     dev = device(args.target)  # an unknown target fails before the design is generated
     _synth_command(dev, args.multipliers)  # and so do bad --multipliers / --router, before the estimate line
     _check_router(args.router)
+    _check_seed(args.seed)
+    if args.seed != 1 and not (args.pnr or args.place):
+        raise ConfigError(f"--seed {args.seed} places the design: give --pnr or --place")
     config = config_from_args(args)
     if args.sram_bytes is not None:  # validated by the config, one line naming the field on bad values
         config = config.replace(input_sram_bytes=args.sram_bytes, weight_sram_bytes=args.sram_bytes,
@@ -128,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
             f"{estimate_s(config, dev.name, args.pnr or args.place):,.0f} s unless cached (a rough estimate)")
     with _progress(not args.no_progress, text):
         result = synth(config, dev.name, pnr=args.pnr or args.place, use_cache=not args.no_cache,
-                       multipliers=args.multipliers, router=args.router, place_only=args.place)
+                       multipliers=args.multipliers, router=args.router, place_only=args.place, seed=args.seed)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -154,7 +160,9 @@ def format_result(r, labels: dict[str, str]) -> str:  # type: ignore[no-untyped-
     if r.fmax_mhz is not None:
         met = "met" if r.fmax_mhz >= r.target_mhz else "not met"
         basis = getattr(r, "fmax_basis", "") or "place and route"
-        lines.append(f"Fmax {r.fmax_mhz:.1f} MHz, {basis} (target {r.target_mhz:g} MHz: {met})")
+        seed = getattr(r, "seed", 1)
+        lines.append(f"Fmax {r.fmax_mhz:.1f} MHz, {basis}{f' (seed {seed})' if seed != 1 else ''} "
+                     f"(target {r.target_mhz:g} MHz: {met})")
         path = getattr(r, "critical_path", [])
         if path:
             lines.append(f"critical path (nextpnr), {path[0]} {path[1]}; ns so far, net:")

@@ -7,6 +7,7 @@ tool-free checks; the first yowasp call compiles WebAssembly (~2 min, cached in 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 
@@ -130,6 +131,25 @@ def test_cli_bad_multipliers_is_one_line_exit_2(capsys):
     assert main(["synth", "--target", "ecp5-25k", "--rows", "2", "--cols", "2", "--multipliers", "dps"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err == "codesign synth: error: multipliers must be auto, dsp, lut or fast, not 'dps'\n"
+
+
+def test_placement_seed_is_its_own_cache_entry_and_checked(capsys):
+    """nextpnr's placement seed: each seed its own cached result (seed 1 keeps the key it had before seeds were a
+    parameter), none for a synthesis-only run (no placement); a bad seed, or a seed without placement, is a
+    one-line error with exit status 2."""
+    dev = fpga.device("ecp5-25k")
+    key = functools.partial(fpga._cache_key, "h", dev, {"yosys": "0"}, True, 100.0, "auto", "router1", True)
+    assert len({key(1), key(2), key(3)}) == 3
+    assert key(1) == fpga._cache_key("h", dev, {"yosys": "0"}, True, 100.0, "auto", "router1", True)
+    assert fpga._cache_key("h", dev, {}, False, 100.0, seed=7) == fpga._cache_key("h", dev, {}, False, 100.0)
+    for bad in (0, -3, True, 2.5):
+        with pytest.raises(ConfigError, match=r"^seed must be an integer from 1 to 2\*\*31-1"):
+            fpga.synth(SMALL, "ecp5-25k", pnr=True, seed=bad)  # type: ignore[arg-type]
+    assert main(["synth", "--target", "ecp5-25k", "--rows", "2", "--cols", "2", "--seed", "3"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == "codesign synth: error: --seed 3 places the design: give --pnr or --place\n"
+    assert main(["synth", "--target", "ecp5-25k", "--rows", "2", "--cols", "2", "--place", "--seed", "0"]) == 2
+    assert capsys.readouterr().err.startswith("codesign synth: error: seed must be an integer from 1")
 
 
 def test_cache_ignores_generator_source_locations():
