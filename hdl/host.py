@@ -698,20 +698,29 @@ def read_pooled_outputs(image: bytes, placed: PlacedLayer, hw: HardwarePlan) -> 
     ``[batch, N, PH, PW]`` (int64)."""
     plan = placed.plan
     pool = plan.pool
+    images = plan.gemm.m // (pool.oh * pool.ow)
+    return _read_out_planes(image, placed, hw, images, pool.ph, pool.pw, plan.pooled_plane_bytes)
+
+
+def _read_out_planes(image: bytes, placed: PlacedLayer, hw: HardwarePlan, images: int, h: int, w: int,
+                     plane_bytes: int) -> np.ndarray:
+    """A GEMM's requantized output written as ``images`` x ``ceil(N / cols)`` planes of ``h x w`` words,
+    ``plane_bytes`` apart from ``c_base`` (a write-back stage's: the pooled map, the depthwise output), as
+    ``[images, N, h, w]`` (int64)."""
+    plan = placed.plan
     cols, n_ = plan.geometry.cols, plan.gemm.n
     planes = ceil_div(n_, cols)
-    images = plan.gemm.m // (pool.oh * pool.ow)
-    words = pool.ph * pool.pw
+    words = h * w
     wc = plan.beats_per_word[2] * plan.bus_bytes
-    out = np.zeros((images, n_, pool.ph, pool.pw), dtype=np.int64)
+    out = np.zeros((images, n_, h, w), dtype=np.int64)
     for b in range(images):
         for f in range(planes):
-            at = placed.c_base + (b * planes + f) * plan.pooled_plane_bytes
+            at = placed.c_base + (b * planes + f) * plane_bytes
             raw = image[at:at + words * wc]
             vals = hw.unpack_outputs([int.from_bytes(raw[i * wc:(i + 1) * wc], "little") for i in range(words)],
                                      words, cols, plan.geometry.out_bits, hw.config.act_signed)
             width = min(n_, (f + 1) * cols) - f * cols
-            out[b, f * cols:f * cols + width] = vals[:, :width].T.reshape(width, pool.ph, pool.pw)
+            out[b, f * cols:f * cols + width] = vals[:, :width].T.reshape(width, h, w)
     return out
 
 
@@ -1087,8 +1096,6 @@ def place_dws_pair(image: bytearray, plan: TilePlan, hw: HardwarePlan, a: np.nda
     """Write a 1x1 convolution's operands (``a[1, M, K]`` the block input's pixels, ``b[1, K, N]``), its table,
     the depthwise layer's table (``dw_requant`` per channel: ``[N, 1]``) and weights ``w_dw[N, R, S]`` after it
     in the table region (:func:`codesign.sim.dwfuse.q_stage_words`), and zero the depthwise output planes."""
-    from dataclasses import replace as _replace
-
     from codesign.sim.dwfuse import weight_entries_per_word, weight_words
 
     st = plan.dw
@@ -1118,26 +1125,11 @@ def place_dws_pair(image: bytearray, plan: TilePlan, hw: HardwarePlan, a: np.nda
     desc = dict(placed.descriptor)
     desc.update({"dws_zero_point": dw_requant.zero_point & 0xFFFFFFFF, "dws_clamp_lo": dw_requant.clamp_lo & 0xFFFFFFFF,
                  "dws_clamp_hi": dw_requant.clamp_hi & 0xFFFFFFFF})
-    return _replace(placed, descriptor=desc)
+    return replace(placed, descriptor=desc)
 
 
 def read_dws_outputs(image: bytes, placed: PlacedLayer, hw: HardwarePlan) -> np.ndarray:
     """The depthwise output a 1x1 convolution with the depthwise stage wrote (``sim.dwfuse``), as
     ``[1, N, OH, OW]`` (int64)."""
-    from codesign.sim.dwfuse import out_row_bytes
-
-    plan = placed.plan
-    st = plan.dw
-    cols, n_ = plan.geometry.cols, plan.gemm.n
-    words = st.oh * st.ow
-    wc = plan.beats_per_word[2] * plan.bus_bytes
-    plane_bytes = st.oh * out_row_bytes(plan)
-    out = np.zeros((1, n_, st.oh, st.ow), dtype=np.int64)
-    for f in range(ceil_div(n_, cols)):
-        at = placed.c_base + f * plane_bytes
-        raw = image[at:at + words * wc]
-        vals = hw.unpack_outputs([int.from_bytes(raw[i * wc:(i + 1) * wc], "little") for i in range(words)],
-                                 words, cols, plan.geometry.out_bits, hw.config.act_signed)
-        width = min(n_, (f + 1) * cols) - f * cols
-        out[0, f * cols:f * cols + width] = vals[:, :width].T.reshape(width, st.oh, st.ow)
-    return out
+    st = placed.plan.dw
+    return _read_out_planes(image, placed, hw, 1, st.oh, st.ow, output_plane_bytes(placed))

@@ -346,8 +346,8 @@ class LayerAccelerator(wiring.Component):
             res_in, res_out = Const(0, 1), Const(0, 1)
         # a depthwise convolution in the write-back (flags bit 15): a 1x1 GEMM in tiles of one row of one plane
         dws_mode = d["flags"][15] if self.dws else Const(0, 1)
-        dws_bad = (d["flags"][15] if self.dws else Const(0, 1)) & (
-            Const(int(not self.dws), 1) | dw_mode | vec_mode | win_mode | res_mode | d["flags"][10] | d["flags"][11]
+        dws_bad = dws_mode & (
+            dw_mode | vec_mode | win_mode | res_mode | d["flags"][10] | d["flags"][11]
             | d["flags"][12] | d["flags"][13] | d["flags"][14] | ~d["flags"][2] | (d["mt"] != d["dw_in_w"])
             | (d["nt"] != Mux(d["n"] < self.config.cols, d["n"], self.config.cols)) | (d["kt"] != d["k"])
             | (d["k"] > self.config.rows) | (d["groups"] != 1) | (d["gt"] != 1) | (dw_op != 0)
@@ -602,25 +602,12 @@ class LayerAccelerator(wiring.Component):
                     m.next = "LOAD"
             with m.State("LOAD"):  # the iterator's fields of the next tile are registered a cycle after it moves
                 m.next = "STEP"
-        dws: dict = {}
-        dws_first, dws_last = Const(0, 1), Const(0, 1)
-        dws_cnt, dws_left, dws_top, dws_row = (Signal(16, name=f"dws_{n}") for n in ("cnt", "left", "top", "row"))
+        # the engine's weight slots, loaded by the compute sequencer (depthwise mode) or the write FSM (the stage)
+        wl = self._weight_slots(m, kernel_h, kernel_w) if self.depthwise else {}
         if self.dws:
-            dws_bot = Signal(16, name="dws_bot")
-            w_pad = d["dw_in_w"][:16] + pad_l + pad_r
-            # the padding rows' positions (pt or pb rows of the padded width), registered from the descriptor
-            m.d.sync += [dws_top.eq(d["dw_pad"][0:8] * w_pad), dws_bot.eq(d["dw_pad"][16:24] * w_pad)]
-            dws_first, dws_last = dws_row == 0, dws_row == d["dw_rows_00"][:16] - 1
-            with m.If(launch):
-                m.d.sync += [dws_row.eq(0), dws_ptr.eq(d["c_base"]), dws_src.eq(0)]
-            with m.Elif(dws_mode & dws_ctl["out_en"]):
-                m.d.sync += dws_nout.eq(dws_nout + 1)
-            dws = {"cnt": dws_cnt, "left": dws_left, "first": dws_first, "last": dws_last, "bot": dws_bot,
-                   "pad_r": pad_r, "src": dws_src, "rgo": dws_rgo, "nout": dws_nout, "qread": dws_qread, "qw": dws_qw,
-                   "launch": launch, "kernel": (kernel_h, kernel_w), "q_nf": d["q_nf"],
-                   "q_data": q_rd.data if self.requant else None}
-        if self.dws:
-            dws_states = self._dws_logic(m, dma, dws_ctl, dws)
+            dws = self._dws_setup(m, d, launch, dws_mode, dws_ctl, wl, pad_l, pad_r, q_rd.data,
+                                  {"src": dws_src, "rgo": dws_rgo, "nout": dws_nout, "ptr": dws_ptr,
+                                   "qread": dws_qread, "qw": dws_qw})
         with m.FSM(name="dma_writes"):
             with m.State("IDLE"):
                 with m.If(launch):
@@ -631,9 +618,9 @@ class LayerAccelerator(wiring.Component):
                         if self.dws:
                             with m.If(dws_mode):  # the pass through the depthwise engine (below)
                                 m.d.comb += dws_ctl["rebase"].eq(1)
-                                m.d.sync += [dws_nout.eq(0), dws_cnt.eq(0),
-                                             dws_left.eq(pad_l + Mux(dws_first, dws_top, 0))]
-                                with m.If(dws_first):
+                                m.d.sync += [dws_nout.eq(0), dws["cnt"].eq(0),
+                                             dws["left"].eq(pad_l + Mux(dws["first"], dws["top"], 0))]
+                                with m.If(dws["first"]):
                                     m.next = "DWS_W"
                                 with m.Else():
                                     m.next = "DWS_PRE"
@@ -652,7 +639,7 @@ class LayerAccelerator(wiring.Component):
                 m.d.comb += [store_q.r_en.eq(1), w_inc.eq(1)]
                 if self.dws:
                     with m.If(dws_mode):  # the next row (of the next plane after the map's last), its rows' address
-                        m.d.sync += [dws_src.eq(0), dws_row.eq(Mux(dws_last, 0, dws_row + 1)),
+                        m.d.sync += [dws_src.eq(0), dws["row"].eq(Mux(dws["last"], 0, dws["row"] + 1)),
                                      dws_ptr.eq(dws_ptr + dws_nout * (dma.bpw_out * self.bus_bytes))]
                 with m.If(~it.valid & (store_q.level == 1)):  # that was the last store
                     m.d.sync += [busy.eq(0), done.eq(1)]
@@ -664,7 +651,7 @@ class LayerAccelerator(wiring.Component):
                 with m.If(dma.wr_last):
                     retire()
             if self.dws:
-                dws_states(retire)
+                self._dws_states(m, dma, dws_ctl, dws, wl, retire)
             if self.pool:
                 with m.State("PASS"):  # the tile's words through the pool stage, then its pooled row if it ends one
                     with m.If(dma.wr_last):
@@ -719,7 +706,7 @@ class LayerAccelerator(wiring.Component):
         per_word = Signal(32, name="dw_macs_per_word")  # R * S * the plane's channels (a max pool: 0)
         dw_pool = d["flags"][8]  # a max pool: no weight slots, its block is the plane's channel count alone
         if self.depthwise:
-            eng, w_cnt, wl = self._depthwise(m, p, t, offs, act_rd, w_rd, out_wr, d, band_rows, band_pad_t)
+            eng, w_cnt = self._depthwise(m, p, t, offs, act_rd, w_rd, out_wr, d, band_rows, band_pad_t)
             if self.dws:  # the depthwise stage: the write FSM drives the engine; its outputs go to dws_mem
                 m.d.comb += [
                     eng.stream.eq(dws_mode), eng.s_valid.eq(dws_ctl["emit"] | (dma.pool_valid & dws_mode & ~dws_src)),
@@ -733,7 +720,7 @@ class LayerAccelerator(wiring.Component):
                                  eng.start.eq(dws_ctl["start"]), eng.w_clear.eq(dws_ctl["w_clear"]),
                                  eng.w_en.eq(dws_ctl["w_en"]), eng.w_addr.eq(dws_ctl["w_addr"]),
                                  eng.w_data.eq(dws_ctl["w_data"])]
-            w_slot, w_col, dw_taps, dw_corner = wl["slot"], wl["col"], wl["taps"], wl["corner"]
+            w_slot, dw_taps = wl["slot"], wl["taps"]
         vec = None
         if self.vector:
             vec, vec_i, vec_o, vec_issue = self._vector_unit(m, p, offs, act_rd, w_rd, out_wr, d, dma,
@@ -787,13 +774,7 @@ class LayerAccelerator(wiring.Component):
                                  eng.w_clear.eq(w_cnt == 0), eng.w_en.eq(tap), eng.w_addr.eq(w_slot),
                                  eng.w_data.eq(w_rd.data)]
                     m.d.sync += w_cnt.eq(w_cnt + 1)
-                    with m.If(w_cnt == 0):
-                        m.d.sync += [w_slot.eq(dw_corner), w_col.eq(0)]
-                    with m.Elif(tap):
-                        with m.If(w_col == kernel_w - 1):
-                            m.d.sync += [w_slot.eq(w_slot + (self.dw_kmax + 1) - kernel_w), w_col.eq(0)]
-                        with m.Else():
-                            m.d.sync += [w_slot.eq(w_slot + 1), w_col.eq(w_col + 1)]
+                    wl["walk"](w_cnt == 0, tap)
                     last_word = Mux(dw_pool, b_words(0, MODE_MAX), dw_taps + 1)
                     with m.If(w_cnt == last_word):  # the block's last word: the plane's channels
                         m.d.sync += per_word.eq(Mux(dw_pool, 0, kernel_h * kernel_w * w_rd.data[0:16]))
@@ -837,7 +818,58 @@ class LayerAccelerator(wiring.Component):
             ]
         return m
 
-    def _dws_logic(self, m: Module, dma, ctl: dict, dws: dict):  # type: ignore[no-untyped-def]
+    def _weight_slots(self, m: Module, kernel_h, kernel_w) -> dict:  # type: ignore[no-untyped-def]
+        """The walk over the engine's ``kmax x kmax`` weight slots that a loader writes a kernel's taps into, row by
+        row, into the bottom-right ``R x S`` corner (``slot``: the next tap's slot, ``col`` its column): the kernel's
+        taps and its corner's first slot, registered from the descriptor (steady long before the first plane's
+        weights: a multiply off the loader's path), and ``walk(first, tap)``, the loader's step (the first word
+        clears the slots and starts at the corner; each tap moves one slot on, past the window's left columns at a
+        kernel row's end). The compute sequencer's depthwise mode and the depthwise stage's loader share it."""
+        k = self.dw_kmax
+        wl = {"slot": Signal(range(k * k), name="dw_w_slot"), "col": Signal(range(k), name="dw_w_col"),
+              "taps": Signal(range(k * k + 1), name="dw_taps"), "corner": Signal(range(k * k), name="dw_corner")}
+        m.d.sync += [wl["taps"].eq(kernel_h * kernel_w), wl["corner"].eq((k - kernel_h) * k + (k - kernel_w))]
+
+        def walk(first, tap) -> None:  # type: ignore[no-untyped-def]
+            slot, col = wl["slot"], wl["col"]
+            with m.If(first):
+                m.d.sync += [slot.eq(wl["corner"]), col.eq(0)]
+            with m.Elif(tap):
+                with m.If(col == kernel_w - 1):
+                    m.d.sync += [slot.eq(slot + (k + 1) - kernel_w), col.eq(0)]
+                with m.Else():
+                    m.d.sync += [slot.eq(slot + 1), col.eq(col + 1)]
+
+        wl["walk"] = walk
+        return wl
+
+    def _dws_setup(self, m: Module, d: dict, launch, dws_mode, ctl: dict, wl: dict, pad_l, pad_r, q_data,  # type: ignore[no-untyped-def]
+                   sig: dict) -> dict:
+        """The depthwise stage's state besides the write FSM's (flags bit 15, ``codesign.sim.dwfuse``): the image
+        row of the next store (``row``: ``first``, ``last``), the padding rows' positions (``top``, ``bot``: pt or
+        pb rows of the padded width, registered from the descriptor), the pass's outputs (``nout``), the rows'
+        running DRAM address, the weight loader's place in the table buffer (``qw`` a word, ``qp`` a tap in it; the
+        weights follow the two tables of q_nf words each). ``sig``: the signals the layer's muxes read."""
+        from codesign.sim.dwfuse import weight_entries_per_word
+
+        cfg = self.config
+        per = weight_entries_per_word(cfg.weight_bits)
+        dws = {**sig, **{n: Signal(16, name=f"dws_{n}") for n in ("cnt", "left", "top", "bot", "row")},
+               "qp": Signal(range(max(2, per)), name="dws_qp"), "qp_d": Signal(range(max(2, per)), name="dws_qp_d"),
+               "qnext": Signal.like(sig["qw"], name="dws_qnext"), "per": per, "pad_r": pad_r}
+        w_pad = d["dw_in_w"][:16] + pad_l + pad_r
+        m.d.sync += [dws["top"].eq(d["dw_pad"][0:8] * w_pad), dws["bot"].eq(d["dw_pad"][16:24] * w_pad)]
+        dws["first"], dws["last"] = dws["row"] == 0, dws["row"] == d["dw_rows_00"][:16] - 1
+        with m.If(launch):
+            m.d.sync += [dws["row"].eq(0), dws["ptr"].eq(d["c_base"]), dws["src"].eq(0), dws["qw"].eq(d["q_nf"] * 2),
+                         dws["qp"].eq(0)]
+        with m.Elif(dws_mode & ctl["out_en"]):
+            m.d.sync += dws["nout"].eq(dws["nout"] + 1)
+        dws["data"] = q_data.word_select(dws["qp_d"], cfg.cols * cfg.weight_bits)  # the tap read last cycle
+        m.d.comb += ctl["w_addr"].eq(wl["slot"])
+        return dws
+
+    def _dws_states(self, m: Module, dma, ctl: dict, dws: dict, wl: dict, retire) -> None:  # type: ignore[no-untyped-def]
         """The write FSM's states of a depthwise stage store (flags bit 15, ``codesign.sim.dwfuse``): at a plane's
         first row the engine's weight slots from the table buffer (``DWS_W``: a tap a cycle, ``56 // weight_bits``
         taps a table word, then the plane's channel count) and its start (``DWS_GO``); the padding positions before
@@ -845,55 +877,21 @@ class LayerAccelerator(wiring.Component):
         through the requantization into the engine (``DWS_PASS``); the positions after it (``DWS_POST``: the right
         columns, the bottom padding rows at the last row); the engine's pipeline (``DWS_DRAIN``); then the rows the
         pass completed, stored from the rows buffer through the write-back with the depthwise table, or none."""
-        from codesign.sim.dwfuse import weight_entries_per_word
-
-        cfg = self.config
-        k = self.dw_kmax
-        per = weight_entries_per_word(cfg.weight_bits)
-        wbits = cfg.cols * cfg.weight_bits
-        kernel_h, kernel_w = dws["kernel"]
-        cnt, left = dws["cnt"], dws["left"]
-        qp, qp_d = Signal(range(max(2, per)), name="dws_qp"), Signal(range(max(2, per)), name="dws_qp_d")
-        qnext = Signal.like(dws["qw"], name="dws_qnext")
-        taps = Signal(range(k * k + 1), name="dws_taps")
-        corner = Signal(range(k * k), name="dws_corner")
-        slot, col = Signal(range(k * k), name="dws_slot"), Signal(range(k), name="dws_col")
-        m.d.sync += [taps.eq(kernel_h * kernel_w), corner.eq((k - kernel_h) * k + (k - kernel_w))]
-        with m.If(dws["launch"]):  # the weights follow the two tables (q_nf words each)
-            m.d.sync += [dws["qw"].eq(dws["q_nf"] * 2), qp.eq(0)]
-        data = dws["q_data"].word_select(qp_d, wbits)
-        m.d.comb += ctl["w_addr"].eq(slot)
-
-        def states(retire) -> None:  # type: ignore[no-untyped-def]
-            self._dws_states(m, dma, ctl, dws, retire, cnt=cnt, left=left, qp=qp, qp_d=qp_d, qnext=qnext, taps=taps,
-                             corner=corner, slot=slot, col=col, data=data, per=per)
-
-        return states
-
-    def _dws_states(self, m: Module, dma, ctl: dict, dws: dict, retire, *, cnt, left, qp, qp_d, qnext, taps,  # type: ignore[no-untyped-def]
-                    corner, slot, col, data, per) -> None:
-        k = self.dw_kmax
-        kernel_w = dws["kernel"][1]
+        cnt, left, qp, data = dws["cnt"], dws["left"], dws["qp"], dws["data"]
         with m.State("DWS_W"):
-            tap = (cnt != 0) & (cnt <= taps)
+            tap = (cnt != 0) & (cnt <= wl["taps"])
             m.d.comb += [dws["qread"].eq(1), ctl["w_clear"].eq(cnt == 0), ctl["w_en"].eq(tap), ctl["w_data"].eq(data)]
-            m.d.sync += [cnt.eq(cnt + 1), qp_d.eq(qp)]
-            with m.If(qp == per - 1):
+            m.d.sync += [cnt.eq(cnt + 1), dws["qp_d"].eq(qp)]
+            with m.If(qp == dws["per"] - 1):
                 m.d.sync += [dws["qw"].eq(dws["qw"] + 1), qp.eq(0)]
             with m.Else():
                 m.d.sync += qp.eq(qp + 1)
-            with m.If(cnt == taps):  # reading the channel count: the next plane's weights from the next word
-                m.d.sync += qnext.eq(dws["qw"] + 1)
-            with m.If(cnt == 0):
-                m.d.sync += [slot.eq(corner), col.eq(0)]
-            with m.Elif(tap):
-                with m.If(col == kernel_w - 1):
-                    m.d.sync += [slot.eq(slot + (k + 1) - kernel_w), col.eq(0)]
-                with m.Else():
-                    m.d.sync += [slot.eq(slot + 1), col.eq(col + 1)]
-            with m.If(cnt == taps + 1):  # the plane's channel count
+            with m.If(cnt == wl["taps"]):  # reading the channel count: the next plane's weights from the next word
+                m.d.sync += dws["qnext"].eq(dws["qw"] + 1)
+            wl["walk"](cnt == 0, tap)
+            with m.If(cnt == wl["taps"] + 1):  # the plane's channel count
                 m.d.comb += [ctl["chan_en"].eq(1), ctl["chan"].eq(data[0:16])]
-                m.d.sync += [dws["qw"].eq(qnext), qp.eq(0)]
+                m.d.sync += [dws["qw"].eq(dws["qnext"]), qp.eq(0)]
                 m.next = "DWS_GO"
         with m.State("DWS_GO"):
             m.d.comb += ctl["start"].eq(1)
@@ -957,14 +955,6 @@ class LayerAccelerator(wiring.Component):
         m.submodules.depthwise = eng = DepthwiseEngine(spec)
         k = self.dw_kmax
         w_cnt = Signal(range(b_words(k * k) + 1), name="dw_w_cnt")
-        w_slot = Signal(range(k * k), name="dw_w_slot")
-        w_col = Signal(range(k), name="dw_w_col")
-        # the kernel's taps and its corner's first slot, registered from the descriptor (steady long before
-        # the first plane's weights: a multiply off the loader's path)
-        dw_taps = Signal(range(k * k + 1), name="dw_taps")
-        dw_corner = Signal(range(k * k), name="dw_corner")
-        kh8, kw8 = d["dw_kernel"][0:8], d["dw_kernel"][8:16]
-        m.d.sync += [dw_taps.eq(kh8 * kw8), dw_corner.eq((k - kh8) * k + (k - kw8))]
         m.d.comb += [
             eng.in_h.eq(band_rows), eng.in_w.eq(d["dw_in_w"]),
             eng.pad_t.eq(band_pad_t), eng.pad_l.eq(d["dw_pad"][8:16]),
@@ -977,7 +967,7 @@ class LayerAccelerator(wiring.Component):
         with m.If(d["flags"][3]):  # the engine owns the input buffer's read port and the output's write port
             m.d.comb += [act_rd.addr.eq(eng.in_addr), act_rd.en.eq(eng.in_en),
                          out_wr.addr.eq(eng.out_addr), out_wr.data.eq(eng.out_data), out_wr.en.eq(eng.out_en)]
-        return eng, w_cnt, {"slot": w_slot, "col": w_col, "taps": dw_taps, "corner": dw_corner}
+        return eng, w_cnt
 
     def _vector_unit(self, m: Module, p: HardwarePlan, offs: list, act_rd, w_rd, out_wr, d: dict, dma, table):
         """The vector unit on the layer's buffers in vector mode: X from the input buffer, Y from the

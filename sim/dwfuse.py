@@ -23,11 +23,12 @@ last K tile) is
    positions, the row's ``W`` words, ``pad_r`` padding positions; the plane's first row is preceded by its
    ``pad_t`` padding rows, its last followed by its ``pad_b`` rows. The engine's scan runs on these positions
    (its line buffers hold the plane's rows above), so each output of the depthwise layer is made exactly once;
-   its accumulators go into the output buffer, in the tile's own slot after the tile's words (the array writes
-   the other slot meanwhile);
+   its accumulators go into a rows buffer of their own (``row_words``: the array writes the output buffer
+   meanwhile);
 3. when the pass completes output rows (those whose windows end on the padded rows it scanned), a *store* of
-   them, requantized with the depthwise layer's table, to the depthwise output's planes in DRAM (the layout of
-   :mod:`codesign.sim.dwplan`, the next layer's).
+   them from the rows buffer, requantized with the depthwise layer's table and zero point and clamps (``dws_*``),
+   to the depthwise output's planes in DRAM (the layout of :mod:`codesign.sim.dwplan`, the next layer's), the
+   rows in order, so one running address serves every plane.
 
 The tables are read in the prologue: the 1x1's, the depthwise layer's (a word a plane), then each plane's
 depthwise weights.
@@ -40,12 +41,13 @@ plane, so a narrow map with many planes (MobileNetV2's 14x14 and 7x7 blocks) run
 
 Timing contract
 ---------------
-A passing tile's store takes ``DW_PASS_OVERHEAD_CYCLES`` and one cycle a position (plus ``R * S + 2`` at a
-plane's first row: the weight slots) from its decision to the pass's last output in the buffer, holding no bus;
-then, when it completes output rows, their store as any store of their bytes
-(:func:`codesign.sim.tileplan.dma_write_cycles`). Counts: the 1x1 layer's GEMM (its output words read once by
-the pass), the depthwise layer's MACs and window registers on its own row, its accumulators written and read
-once in the output buffer, no input buffer traffic of its own.
+A passing tile's store takes ``DW_PASS_OVERHEAD_CYCLES`` and one cycle a padded position (plus
+:func:`plane_load_cycles`, ``R * S + 3``, at a plane's first row: the weight slots and the engine's start) from its
+decision to the decision of its rows' store, holding no bus; then, when it completes output rows, their store as any
+store of their bytes (:func:`codesign.sim.tileplan.dma_write_cycles`); a pass that completes none ends there.
+Counts: the 1x1 layer's GEMM (its output words read once by the pass), the depthwise layer's MACs and window
+registers on its own row, its accumulators written and read once in the rows buffer (output SRAM), no input
+buffer traffic of its own.
 """
 
 from __future__ import annotations
@@ -73,9 +75,6 @@ DW_PASS_OVERHEAD_CYCLES = 17
 #: cycles the stage waits after its last padding position before it decides the rows' store: the engine's
 #: pipeline (hdl.engines.depthwise.LATENCY_CYCLES after a position its output is written)
 DWS_DRAIN_CYCLES = DW_LATENCY_CYCLES
-#: whether the generated hardware runs the pair (the RTL of the stream mode's write-back; until then model-only)
-BUILT = True
-NOT_BUILT_REASON = "the depthwise stage in the 1x1 convolution's write-back is not built in the generated hardware"
 
 
 def plane_load_cycles(taps: int) -> int:
@@ -205,8 +204,8 @@ def pair_reason(pw: Layer, dw: Layer, batch: int, config: AcceleratorConfig) -> 
 
 @lru_cache(maxsize=4096)
 def plan_fused(pw: Conv2d, dw: Conv2d, batch: int, config: AcceleratorConfig) -> TilePlan | None:
-    """The GEMM plan of ``pw`` with ``dw`` in its write-back (tiles of one row of one plane, weights outer, the
-    largest K tile that fits), or None when none fits."""
+    """The GEMM plan of ``pw`` with ``dw`` in its write-back (tiles of one row of one plane, weights outer, all of
+    K: one input plane), or None when it does not fit the buffers, the rows buffer or the table buffer."""
     from codesign.sim.tileplan import plan_fits, plan_with, q_table_words
 
     g = pw.gemm(batch)
@@ -238,13 +237,12 @@ def dw_runs(plan: TilePlan, config: AcceleratorConfig) -> tuple[tuple[int, int, 
     for t, load, _store, cyc in tile_costs(plan, config):
         last_k = t.k0 + t.ks >= plan.gemm.k
         row = (t.m0 // st.w) % st.h
-        ld = load
         stb, passes, pc = 0, 0, 0
         if last_k:
             passes = 1
             pc = st.positions(row) + (plane_load_cycles(st.taps) if row == 0 else 0)
             stb = st.out_rows(row)[1] * row_b
-        key = [ld, stb, cyc, passes, pc]
+        key = [load, stb, cyc, passes, pc]
         if runs and runs[-1][1:] == key:
             runs[-1][0] += 1
         else:

@@ -1489,7 +1489,7 @@ def evaluate_network(network: Network, configs: Sequence[AcceleratorConfig]) -> 
     keys a sweep row takes), or None where the fast path declines the point."""
     out: list[Summary | None] = [None] * len(configs)
     # write-back fusions decided point by point: a max pool (sim.poolfuse), a depthwise layer (sim.dwfuse)
-    has_max_pool = any((isinstance(ly, Pool) and ly.op is PoolKind.MAX) or _is_depthwise(ly) for ly in network.layers)
+    has_pair = any((isinstance(ly, Pool) and ly.op is PoolKind.MAX) or _is_depthwise(ly) for ly in network.layers)
     by_df: dict[tuple[Any, ...], list[int]] = {}  # the formulas depend on these
     for i, c in enumerate(configs):
         if not declines(c):
@@ -1509,7 +1509,7 @@ def evaluate_network(network: Network, configs: Sequence[AcceleratorConfig]) -> 
         # max pools in their convolutions' write-backs (sim.poolfuse): whether a pair fuses depends on each
         # point's buffers and array, so those layers are their own entries, evaluated the point-by-point way
         # (the closed form) at the points where they fuse
-        special = [_special_contexts(network, c) if has_max_pool else None for c in cfgs]
+        special = [_special_contexts(network, c) if has_pair else None for c in cfgs]
         pooled = [{i: ctx for i, ctx in (ctxs or {}).items() if ctx.pool is not None or ctx.dw is not None}
                   for ctxs in special]
         for i in sorted({i for ctxs in pooled for i in ctxs}):

@@ -308,25 +308,22 @@ def plan_network(net: Network, config: AcceleratorConfig,
                                 writeback_add=built[i]))
     if auto:  # the layers outside a built fusion run alone, exactly as with none
         out = [ctx if ctx.writeback_add else DEFAULT for ctx in out]
-    if config.fusion is not Fusion.FULL:  # a max pool in its convolution's write-back (built)
-        from codesign.sim.poolfuse import pair_reason
+    if config.fusion is not Fusion.FULL:  # a layer in its producer's write-back (built), the producer's only reader:
+        from codesign.sim.dwfuse import fuses  # a depthwise layer after a 1x1 convolution, where that is faster
+        from codesign.sim.poolfuse import pair_reason  # a max pool after a convolution
 
         for i, layer in enumerate(layers):
             p = prod[i][0] if prod[i] else None
-            if (p == i - 1 and p is not None and consumers[p] == {i} and out[p].is_default and out[i].is_default
-                    and not pair_reason(layers[p], layer, batch, config)):
-                out[p] = replace(DEFAULT, pool=layer)
-                out[i] = replace(DEFAULT, input_from=WRITEBACK, fused_into=layers[p].name, pool=layer)
-        # a depthwise convolution in its 1x1 convolution's write-back, where that is faster (sim.dwfuse)
-        if config.dw_writeback:
-            from codesign.sim.dwfuse import fuses
-
-            for i, layer in enumerate(layers):
-                p = prod[i][0] if prod[i] else None
-                if (p == i - 1 and p is not None and consumers[p] == {i} and out[p].is_default
-                        and out[i].is_default and fuses(layers[p], layer, batch, config)):
-                    out[p] = replace(DEFAULT, dw=layer)
-                    out[i] = replace(DEFAULT, input_from=WRITEBACK, fused_into=layers[p].name, dw=layer)
+            if not (p == i - 1 and p is not None and consumers[p] == {i} and out[p].is_default and out[i].is_default):
+                continue
+            if not pair_reason(layers[p], layer, batch, config):
+                stage = {"pool": layer}
+            elif fuses(layers[p], layer, batch, config):
+                stage = {"dw": layer}
+            else:
+                continue
+            out[p] = replace(DEFAULT, **stage)  # type: ignore[arg-type]
+            out[i] = replace(DEFAULT, input_from=WRITEBACK, fused_into=layers[p].name, **stage)  # type: ignore[arg-type]
     # outputs kept in the input buffer for the next layer (built: sim.residency)
     from codesign.sim.residency import resident_edges
 
@@ -339,12 +336,8 @@ def plan_network(net: Network, config: AcceleratorConfig,
 
 def model_only_reasons(ctx: LayerContext) -> list[str]:
     """Why a layer in this context is model-only (fusion)."""
-    if ctx.dw is not None:  # a depthwise convolution in a 1x1 convolution's write-back (and its head)
-        from codesign.sim.dwfuse import BUILT, NOT_BUILT_REASON
-
-        return [] if BUILT else [NOT_BUILT_REASON]
-    if ctx.writeback_add or ctx.pool is not None:  # the built residual add or max pool (and its head)
-        return []
+    if ctx.writeback_add or ctx.pool is not None or ctx.dw is not None:  # built in the write-back (and its head):
+        return []  # a residual add, a max pool, a depthwise layer
     if ctx.fused:
         return [FUSED_REASON]
     reasons = []
