@@ -193,18 +193,30 @@ def _dsp_blocks(family: str, a: int, b: int, y: int) -> int:
 
 
 def _soft_multipliers(dev: Device, muls: list[tuple[int, int, int]]) -> int:
-    """Multipliers ``(a, b, y)`` widths -> the widest operand width ``w`` of the products to build in
-    LUTs (0: none) so that the others need at most the device's DSP blocks: the narrowest products go
-    first (they cost the fewest LUTs a DSP block saved). ``-1`` when even every product but the widest
-    needs more blocks than the device has (then nothing moves: LUTs would not save the fit)."""
+    """Multipliers ``(a, b, y)`` widths -> how many of them to build in LUTs (0: none) so that the others
+    need at most the device's DSP blocks: the narrowest products go first (they cost the fewest LUTs a DSP
+    block saved; :func:`_soft_order`), one at a time, so of many equal products (an array's) only as many
+    move as the blocks lack. ``-1`` when even every product but the widest needs more blocks than the device
+    has (then nothing moves: LUTs would not save the fit)."""
     cap = dev.capacity.get("dsp", 0)
-    need = sum(_dsp_blocks(dev.family, *m) for m in muls)
+    blocks = [_dsp_blocks(dev.family, *muls[i]) for i in _soft_order(muls)]
+    need = sum(blocks)
     if cap == 0 or need <= cap:
         return 0
-    for w in sorted({max(a, b) for a, b, _ in muls})[:-1]:
-        if sum(_dsp_blocks(dev.family, a, b, y) for a, b, y in muls if max(a, b) > w) <= cap:
-            return w
+    widest = max(max(a, b) for a, b, _ in muls)
+    for n, (i, nb) in enumerate(zip(_soft_order(muls), blocks, strict=True)):
+        if max(muls[i][:2]) == widest:
+            break
+        need -= nb
+        if need <= cap:
+            return n + 1
     return -1
+
+
+def _soft_order(muls: list[tuple[int, int, int]]) -> list[int]:
+    """Indices of ``muls`` narrowest first (widest operand, then operand area, then product bits; ties in
+    the design's order): the order :func:`_soft_multipliers` moves products to LUTs in."""
+    return sorted(range(len(muls)), key=lambda i: (max(muls[i][:2]), muls[i][0] * muls[i][1], muls[i][2], i))
 
 
 def _fast_multipliers(muls: list[tuple[int, int, int]]) -> int:
@@ -218,20 +230,32 @@ def _fast_multipliers(muls: list[tuple[int, int, int]]) -> int:
 
 
 def _multiplier_widths(work: Path, reads: str, top: str, *, timeout_s: float) -> list[tuple[int, int, int]]:
-    """(a, b, y) widths of every multiplier of the flattened design, after Yosys's width reduction."""
+    """(a, b, y) widths of every multiplier of the flattened design, after Yosys's width reduction, in the
+    order of their names (written to ``muls.names``, one a line, for :func:`_soft_selection`)."""
     _run("yosys", ["-q", "-l", "muls.log", "-p",
                    f"{reads}; hierarchy -top {top}; proc; flatten; opt_clean; wreduce t:$mul; "
                    "select t:$mul; write_json -selected muls.json"],
          work, "muls.log", timeout_s=timeout_s, what=f"{top} (counting multipliers)")
-    out = []
-    for mod in json.loads((work / "muls.json").read_text()).get("modules", {}).values():
-        for cell in mod.get("cells", {}).values():
+    out, names = [], []
+    for mname, mod in sorted(json.loads((work / "muls.json").read_text()).get("modules", {}).items()):
+        for cname, cell in sorted(mod.get("cells", {}).items()):
             if cell.get("type") == "$mul":
                 p = cell.get("parameters", {})
                 a, b, y = (v if isinstance(v, int) else int(str(v), 2)  # binary strings (or -compat-int integers)
                            for v in (p.get(k, 0) for k in ("A_WIDTH", "B_WIDTH", "Y_WIDTH")))
                 out.append((a, b, y))
+                names.append(f"{mname}/{cname}")
+    (work / "muls.names").write_text("".join(f"{n}\n" for n in names))
     return out
+
+
+def _soft_selection(work: Path, muls: list[tuple[int, int, int]], count: int) -> str:
+    """Write the ``count`` products :func:`_soft_multipliers` moves (the first of :func:`_soft_order`) as a
+    Yosys selection file; returns its name."""
+    names = (work / "muls.names").read_text().splitlines()
+    chosen = sorted(names[i] for i in _soft_order(muls)[:count])
+    (work / "soft.sel").write_text("".join(f"{n}\n" for n in chosen))
+    return "soft.sel"
 
 
 # -- cell classification -------------------------------------------------------------------------
@@ -693,11 +717,17 @@ def synth_verilog(
     if multipliers in ("auto", "fast"):  # the narrowest products in LUTs when the others alone fit the DSP
         # blocks (fast: always)
         muls = _multiplier_widths(work, reads, synth_top, timeout_s=timeout_s)
-        soft_w = _soft_multipliers(dev, muls) if multipliers == "auto" else _fast_multipliers(muls)
-        if soft_w > 0:
-            pre = (f"hierarchy -top {synth_top}; proc; flatten; opt_clean; wreduce t:$mul; "
-                   f"booth t:$mul r:A_WIDTH<={soft_w} %i r:B_WIDTH<={soft_w} %i; ")
-            notes.append(f"multipliers {multipliers}: products of at most {soft_w}x{soft_w} bits in LUTs "
+        flat = f"hierarchy -top {synth_top}; proc; flatten; opt_clean; wreduce t:$mul; "
+        soft_n = _soft_multipliers(dev, muls) if multipliers == "auto" else 0
+        soft_w = _fast_multipliers(muls) if multipliers == "fast" else 0
+        if soft_n > 0:
+            pre = (f"{flat}select -set soft -read {_soft_selection(work, muls, soft_n)}; "
+                   f"select -assert-count {soft_n} @soft; booth @soft; select -clear; ")
+            notes.append(f"multipliers auto: {soft_n} of the {len(muls)} products in LUTs (Yosys booth; the "
+                         f"narrowest), the others in {dev.labels['dsp']} blocks")
+        elif soft_w > 0:
+            pre = f"{flat}booth t:$mul r:A_WIDTH<={soft_w} %i r:B_WIDTH<={soft_w} %i; "
+            notes.append(f"multipliers fast: products of at most {soft_w}x{soft_w} bits in LUTs "
                          f"(Yosys booth), the others in {dev.labels['dsp']} blocks")
         elif use_cache and multipliers == "auto":  # the design of multipliers="dsp": its cached figures serve
             hit = _cache_load(cdir / f"{_cache_key(vhash, dev, versions, do_pnr, float(target_mhz), 'dsp', router)}"

@@ -280,6 +280,12 @@ class AcceleratorConfig:
     # (codesign.sim.residency: the write-back writes it into the slot the consumer reads, so it never goes
     # to DRAM and back); false sends every output to DRAM (and leaves the buffer's second writer out)
     residency: bool = True
+    # two narrow products per multiplier (hdl.engines.array.WSPairElement): on a WS array without n:m
+    # skipping, each pair of neighbouring PEs in a row shares one multiply of their common activation by
+    # both weights side by side, where that multiply fits an 18x18 DSP block (2 * weight_bits + act_bits
+    # + 1 <= 18: INT4, or 4-bit weights with 8-bit activations), so an INT4 array needs half the DSP
+    # blocks. Cycles and results are the same as two multipliers'; false builds one multiplier a PE
+    pack_products: bool = True
     # with zero_handling skip: the weight pattern the PEs decode. "n:m" (2:4 as in sparse tensor
     # cores: each PE selects its activation among m with the weight's index bits; built for ws) or
     # "bitmask" (any zeros skipped, with a bitmask: model-only)
@@ -294,7 +300,7 @@ class AcceleratorConfig:
         _positive_int("act_bits", self.act_bits, 1, 32)
         _positive_int("acc_bits", self.acc_bits, 1, 64)
         for f in ("weight_signed", "act_signed", "double_buffered", "requantize", "vector_unit", "conv_windows",
-                  "pool_writeback", "dw_writeback", "residency"):
+                  "pool_writeback", "dw_writeback", "residency", "pack_products"):
             if not isinstance(getattr(self, f), bool):
                 raise ConfigError(f"{f} must be true or false, not {getattr(self, f)!r}")
         for f in ("input_sram_bytes", "weight_sram_bytes", "output_sram_bytes"):

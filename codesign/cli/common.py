@@ -80,6 +80,9 @@ def add_config_flags(parser: argparse.ArgumentParser, *, gating_flag: bool = Fal
                    help="a depthwise layer after a 1x1 convolution runs as a layer of its own (default: in the 1x1's "
                         "write-back where that is faster and the design builds the depthwise engine; dw_writeback: "
                         "false in the config)")
+    g.add_argument("--no-pack-products", dest="pack_products", action="store_false", default=None,
+                   help="one multiplier a PE (default: neighbouring WS PEs share one multiply of their activation by "
+                        "both weights where it fits an 18x18 DSP block, e.g. INT4; pack_products: false in the config)")
     g.add_argument("--no-residency", dest="residency", action="store_false", default=None,
                    help="every layer's output goes to DRAM (default: kept in the input buffer for the next layer "
                         "where both run from one input tile; residency: false in the config)")
@@ -117,6 +120,8 @@ def config_from_args(args: argparse.Namespace, **defaults: Any) -> AcceleratorCo
         overrides["pool_writeback"] = bool(args.pool_writeback)
     if getattr(args, "dw_writeback", None) is not None:
         overrides["dw_writeback"] = bool(args.dw_writeback)
+    if getattr(args, "pack_products", None) is not None:
+        overrides["pack_products"] = bool(args.pack_products)
     if getattr(args, "residency", None) is not None:
         overrides["residency"] = bool(args.residency)
     where = "config"

@@ -155,6 +155,81 @@ class WSProcessingElement(wiring.Component):
         return m
 
 
+#: operand width of the DSP blocks a packed multiply must fit (ECP5 MULT18X18D; Xilinx DSP48's B port)
+PACK_OPERAND_BITS = 18
+
+
+def packs_pairs(plan: HardwarePlan) -> bool:
+    """Whether the WS array of ``plan`` builds its PEs in pairs sharing one multiplier
+    (:class:`WSPairElement`): ``pack_products``, WS, no n:m skipping (a PE of a pair would select its
+    own activation), at least two columns, and the packed multiply within an 18 x 18 block."""
+    cfg = plan.config
+    return (cfg.pack_products and plan.dataflow is Dataflow.WS and not plan.skip_nm and plan.cols >= 2
+            and 2 * cfg.weight_bits + cfg.act_bits + 1 <= PACK_OPERAND_BITS and cfg.act_bits + 1 <= PACK_OPERAND_BITS)
+
+
+class WSPairElement(wiring.Component):
+    """Two neighbouring weight-stationary PEs of a row, ``L`` (column ``c``) and ``R`` (``c + 1``),
+    sharing one multiplier; ports and cycles are those of two :class:`WSProcessingElement` s chained
+    (``a_in``/``w_load`` enter ``L``, ``a_out``/``w_load_out`` leave ``R``; ``*_l`` and ``*_r`` the
+    rest).
+
+    ``R`` multiplies in cycle ``t + 1`` the activation ``L`` multiplies in cycle ``t``, so in cycle
+    ``t`` one multiply ``P = a * (wl + wr * 2**k)`` gives both products: ``wl`` is ``L``'s weight
+    (0 when ``L``'s MAC is disabled) and ``wr`` the weight ``R`` will hold in ``t + 1`` (its next
+    value, 0 when ``R``'s MAC will be disabled). With ``k = weight_bits + act_bits`` a product fits
+    in ``k`` bits, so ``P``'s low ``k`` bits are ``a * wl`` (signed where the product is) and
+    ``(P - a * wl) >> k`` is ``a * wr``. ``P`` is ``L``'s product register (the same cycle as a PE's
+    ``prod``); ``R``'s product is that high part a register later, as ``R``'s ``prod`` would be. So
+    the sums and their cycles are exactly two PEs'; the multiply is ``act_bits x (2 * weight_bits +
+    act_bits + 1)`` bits, one 18 x 18 DSP block for INT4 (two INT4 products a block)."""
+
+    def __init__(self, plan: HardwarePlan):
+        self._plan = plan
+        s = _Shapes(plan)
+        lane = act_lane_layout(plan)
+        super().__init__({
+            "a_in": In(lane), "a_out": Out(lane),
+            "w_data_l": In(s.weight), "w_valid_l": In(1), "w_data_r": In(s.weight), "w_valid_r": In(1),
+            "w_load": In(1), "w_load_out": Out(1),
+            "psum_in_l": In(s.acc), "psum_out_l": Out(s.acc), "psum_in_r": In(s.acc), "psum_out_r": Out(s.acc),
+            "enabled_l": Out(1), "enabled_r": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        plan = self._plan
+        s = _Shapes(plan)
+        k = plan.config.weight_bits + plan.config.act_bits
+        wl, wr = Signal(s.weight, name="w_l"), Signal(s.weight, name="w_r")
+        wl_valid, wr_valid = Signal(name="w_valid_l"), Signal(name="w_valid_r")
+        a_mid = Signal.like(self.a_in, name="a_mid")  # R's activation (L's a_out)
+        load_r = Signal(name="w_load_r")  # R's w_load (L's w_load_out)
+        with m.If(self.w_load):
+            m.d.sync += [wl.eq(self.w_data_l), wl_valid.eq(self.w_valid_l)]
+        with m.If(load_r):
+            m.d.sync += [wr.eq(self.w_data_r), wr_valid.eq(self.w_valid_r)]
+        m.d.sync += [a_mid.eq(self.a_in), self.a_out.eq(a_mid), load_r.eq(self.w_load),
+                     self.w_load_out.eq(load_r)]
+        gating = plan.gating
+        en_l = _enable(gating, self.a_in.valid, wl_valid, self.a_in.data, wl)
+        m.d.comb += [self.enabled_l.eq(en_l),
+                     self.enabled_r.eq(_enable(gating, a_mid.valid, wr_valid, a_mid.data, wr))]
+        # R's weight and enable in the next cycle, when it multiplies this cycle's activation
+        wr_next = Mux(load_r, self.w_data_r, wr)
+        en_r_next = _enable(gating, self.a_in.valid, Mux(load_r, self.w_valid_r, wr_valid), self.a_in.data, wr_next)
+        x = Signal(s.act, name="mul_a")
+        packed = Mux(en_l, wl, 0) + Mux(en_r_next, wr_next, 0).shift_left(k)
+        y = Signal(packed.shape(), name="mul_w")
+        prod = Signal((x * y).shape(), name="prod")
+        low = prod[:k].as_signed() if (s.act.signed or s.weight.signed) else prod[:k]
+        high = prod.shift_right(k) + prod[k - 1] if low.shape().signed else prod.shift_right(k)
+        prod_r = Signal(operand_shape(k, low.shape().signed), name="prod_r")
+        m.d.sync += [x.eq(self.a_in.data), y.eq(packed), prod.eq(x * y), prod_r.eq(high),
+                     self.psum_out_l.eq(self.psum_in_l + low), self.psum_out_r.eq(self.psum_in_r + prod_r)]
+        return m
+
+
 class OSProcessingElement(wiring.Component):
     """One output-stationary PE: accumulates ``a * b``; on ``first`` hands the sum to ``result``."""
 
@@ -235,31 +310,47 @@ class SystolicArray(wiring.Component):
         m = Module()
         R, C = plan.rows, plan.cols
         s = _Shapes(plan)
-        pes = [[WSProcessingElement(plan) for _ in range(C)] for _ in range(R)]
+        # each row: its elements left to right, a PE or a pair (two columns, one multiplier)
+        pair = packs_pairs(plan)
+        spans = [(c, min(2, C - c) if pair else 1) for c in range(0, C, 2 if pair else 1)]
+        # per PE (r, c): its weight (data, valid[, index]), partial sum in / out and enable ports
+        w_ports: dict[tuple[int, int], tuple] = {}
+        psum: dict[tuple[int, int], tuple] = {}
+        enabled = []
         for r in range(R):
-            for c in range(C):
-                m.submodules[f"pe_{r}_{c}"] = pes[r][c]
-        # left edge: activation row r delayed by r
-        for r in range(R):
-            a = delayed(m, self.a_vec[r], r, f"a_skew{r}", act_lane_layout(plan))
-            m.d.comb += pes[r][0].a_in.eq(a)
-            m.d.comb += pes[r][0].w_load.eq(self.w_load & (self.w_row == r))
-            for c in range(1, C):
-                m.d.comb += [pes[r][c].a_in.eq(pes[r][c - 1].a_out),
-                             pes[r][c].w_load.eq(pes[r][c - 1].w_load_out)]
+            prev = None
+            for c, width in spans:
+                if width == 2:
+                    e = m.submodules[f"pe_{r}_{c}_{c + 1}"] = WSPairElement(plan)
+                    w_ports[r, c] = (e.w_data_l, e.w_valid_l)
+                    w_ports[r, c + 1] = (e.w_data_r, e.w_valid_r)
+                    psum[r, c] = (e.psum_in_l, e.psum_out_l)
+                    psum[r, c + 1] = (e.psum_in_r, e.psum_out_r)
+                    enabled += [e.enabled_l, e.enabled_r]
+                else:
+                    e = m.submodules[f"pe_{r}_{c}"] = WSProcessingElement(plan)
+                    w_ports[r, c] = (e.w_data, e.w_valid, e.w_index) if plan.skip_nm else (e.w_data, e.w_valid)
+                    psum[r, c] = (e.psum_in, e.psum_out)
+                    enabled.append(e.enabled)
+                if prev is None:  # left edge: activation row r delayed by r
+                    a = delayed(m, self.a_vec[r], r, f"a_skew{r}", act_lane_layout(plan))
+                    m.d.comb += [e.a_in.eq(a), e.w_load.eq(self.w_load & (self.w_row == r))]
+                else:
+                    m.d.comb += [e.a_in.eq(prev.a_out), e.w_load.eq(prev.w_load_out)]
+                prev = e
         # top edge: weight bus of column c delayed by c, shared by the column's PEs
         for c in range(C):
             w = delayed(m, self.w_vec[c], c, f"w_skew{c}", weight_lane_layout(plan))
             for r in range(R):
-                m.d.comb += [pes[r][c].w_data.eq(w.data), pes[r][c].w_valid.eq(w.valid)]
+                m.d.comb += [w_ports[r, c][0].eq(w.data), w_ports[r, c][1].eq(w.valid)]
                 if plan.skip_nm:
-                    m.d.comb += pes[r][c].w_index.eq(w.index)
-            m.d.comb += pes[0][c].psum_in.eq(0)
+                    m.d.comb += w_ports[r, c][2].eq(w.index)
+            m.d.comb += psum[0, c][0].eq(0)
             for r in range(1, R):
-                m.d.comb += pes[r][c].psum_in.eq(pes[r - 1][c].psum_out)
-            out = delayed(m, pes[R - 1][c].psum_out, C - 1 - c, f"deskew{c}", s.acc)
+                m.d.comb += psum[r, c][0].eq(psum[r - 1, c][1])
+            out = delayed(m, psum[R - 1, c][1], C - 1 - c, f"deskew{c}", s.acc)
             m.d.comb += self.out_vec[c].eq(out)
-        m.d.comb += self.enabled_count.eq(popcount([pes[r][c].enabled for r in range(R) for c in range(C)]))
+        m.d.comb += self.enabled_count.eq(popcount(enabled))
         return m
 
     def _elaborate_os(self):

@@ -111,8 +111,14 @@ def test_auto_multipliers_move_the_narrowest_products_to_luts_only_when_the_dsps
     assert fpga._soft_multipliers(up5k, [pe8] * 4 + [requant] * 2) == 0
     # 2x4 WS: 8 + 4 x 2 = 16 > 8: the eight 8x8 products go to LUTs, the lanes keep 8 blocks
     assert fpga._soft_multipliers(up5k, [pe8] * 8 + [requant] * 4) == 8
-    # 16x16 INT4 on ECP5-85k: 256 4x4 products + 16 lanes x 2 = 288 > 156 MULT18X18D: the 4x4 ones move
-    assert fpga._soft_multipliers(ecp85, [(4, 4, 8)] * 256 + [requant] * 16) == 4
+    # 2x4 WS with a 2x2 array's worth of lanes: 8 + 2 x 2 = 12 > 8: four of the eight 8x8 products move
+    assert fpga._soft_multipliers(up5k, [pe8] * 8 + [requant] * 2) == 4
+    # 16x16 INT4 on ECP5-85k: 256 4x4 products + 16 lanes x 2 = 288 > 156 MULT18X18D: 132 of the 4x4 ones move
+    assert fpga._soft_multipliers(ecp85, [(4, 4, 8)] * 256 + [requant] * 16) == 132
+    # ... with PE pairs sharing a block (128 4 x 13-bit products): 160 > 156, four pairs move
+    assert fpga._soft_multipliers(ecp85, [(4, 13, 17)] * 128 + [requant] * 16) == 4
+    # the narrowest go first, whatever their place in the design
+    assert fpga._soft_order([requant, (4, 13, 17), pe8, (4, 4, 8)]) == [3, 2, 1, 0]
     # when the widest products alone need more blocks than the device has, nothing moves (-1)
     assert fpga._soft_multipliers(up5k, [pe8] * 8 + [requant] * 5) == -1
 

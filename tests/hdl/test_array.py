@@ -162,3 +162,61 @@ def test_plan_rejects_what_the_hardware_cannot_do() -> None:
         plan.check_accumulator(131072)
     with pytest.raises(ConfigError, match="acc_bits must be from 17 to 48 for 8-bit weights and 8-bit activations"):
         HardwarePlan(AcceleratorConfig(acc_bits=16))
+
+
+@pytest.mark.parametrize(("wb", "ab", "w_signed", "a_signed", "cols", "gating"), [
+    (4, 4, True, True, 4, False),  # INT4: k = 8, a 4 x 13-bit multiply, one 18x18 block a pair
+    (4, 4, True, False, 3, True),  # unsigned activations, an odd column left on its own, zero-gating
+    (4, 8, True, True, 2, True),  # 4-bit weights, 8-bit activations: 4 + 8 + 4 + 1 = 17 bits
+    (3, 4, False, False, 5, False),  # unsigned weights and activations (an unsigned low product)
+])
+def test_packed_pairs_equal_one_multiplier_a_pe(wb: int, ab: int, w_signed: bool, a_signed: bool, cols: int,
+                                                gating: bool) -> None:
+    """Two WS arrays side by side, one with PE pairs sharing a multiplier, one with a multiplier a PE,
+    fed the same random activations, weights and weight loads (mid-stream too): every cycle's sums
+    and enable count are equal (the pair's products are its two PEs', in the same cycles)."""
+    from amaranth.hdl import Module
+
+    from codesign.hdl.engines.array import packs_pairs
+
+    kw = dict(rows=3, cols=cols, weight_bits=wb, act_bits=ab, weight_signed=w_signed, act_signed=a_signed,
+              zero_handling="gate" if gating else "none", **SMALL)
+    packed, plain = HardwarePlan(AcceleratorConfig(**kw)), HardwarePlan(AcceleratorConfig(**kw, pack_products=False))
+    assert packs_pairs(packed) and not packs_pairs(plain)
+    top = Module()
+    top.submodules.p = p = SystolicArray(packed)
+    top.submodules.u = u = SystolicArray(plain)
+    rng = np.random.default_rng(wb * 100 + ab * 10 + cols)
+    wlo, whi = (-(1 << (wb - 1)), 1 << (wb - 1)) if w_signed else (0, 1 << wb)
+    alo, ahi = (-(1 << (ab - 1)), 1 << (ab - 1)) if a_signed else (0, 1 << ab)
+    mism: list[tuple[int, list, list]] = []
+    checked = [0]
+
+    async def bench(ctx):
+        for t in range(120):
+            load = int(rng.random() < 0.25)
+            for dut in (p, u):
+                ctx.set(dut.w_load, load)
+                ctx.set(dut.w_row, t % 3)
+            for c in range(cols):
+                w = {"data": int(rng.integers(wlo, whi)), "valid": int(rng.random() < 0.9)}
+                if rng.random() < 0.2:
+                    w["data"] = 0
+                for dut in (p, u):
+                    ctx.set(dut.w_vec[c], w)
+            for r in range(3):
+                a = {"data": int(rng.integers(alo, ahi)), "valid": int(rng.random() < 0.8)}
+                if rng.random() < 0.2:
+                    a["data"] = 0
+                for dut in (p, u):
+                    ctx.set(dut.a_vec[r], a)
+            got = [ctx.get(p.out_vec[c]) for c in range(cols)] + [ctx.get(p.enabled_count)]
+            want = [ctx.get(u.out_vec[c]) for c in range(cols)] + [ctx.get(u.enabled_count)]
+            if got != want:
+                mism.append((t, got, want))
+            checked[0] += any(want[:-1])
+            await ctx.tick()
+
+    _run(top, bench)
+    assert not mism, mism[:3]
+    assert checked[0] > 60  # most cycles carry non-zero sums: the comparison is not of zeros
