@@ -64,7 +64,8 @@ def pool_row(lanes: int, depth: int, target: str, pnr: bool) -> dict[str, object
     from codesign.hdl.fpga import synth_verilog
 
     top = f"codesign_pool_l{lanes}_d{depth}"
-    text = verilog.convert(PoolStage(lanes=lanes, bits=8, signed_values=True, depth=depth), name=top, emit_src=False)
+    stage = PoolStage(lanes=lanes, bits=8, signed_values=True, depth=depth, addr_bits=32)  # 32-bit DRAM addresses
+    text = verilog.convert(stage, name=top, emit_src=False)
     r = synth_verilog(top, text, target, pnr=pnr, target_mhz=100.0)
     return {"engine": f"pool stage (2 rows of {depth} words)", "lanes": lanes, "kernel_max": "", "requantize": "",
             "multipliers": 0, "line_buffer_bits": 2 * depth * lanes * 8, "target": target, "luts": r.luts,

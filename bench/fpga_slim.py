@@ -11,6 +11,7 @@ design; ``--out`` also writes the rows as JSON. Usage (from a checkout, its venv
     AMARANTH_USE_YOSYS=builtin nice -n 10 python bench/fpga_slim.py --label after --pnr --out after.json
 
 ``bench/results/fpga_slim.md`` holds the table (before: the same command on the commit before).
+``--widths 24 16`` sets every config's ``dram_addr_bits`` and ``dim_bits`` (``bench/results/fpga_narrow.md``).
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ DESIGNS: tuple[tuple[str, int, int, str, int, str, dict[str, object]], ...] = (
 )
 
 
-def run(label: str, pnr: bool, only: list[str] | None = None, clock_mhz: float = 200.0) -> list[dict[str, object]]:
+def run(label: str, pnr: bool, only: list[str] | None = None, clock_mhz: float = 200.0,
+        widths: tuple[int, int] = (32, 24)) -> list[dict[str, object]]:
+    """``widths``: the configs' ``(dram_addr_bits, dim_bits)`` (the defaults: 32, 24)."""
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, r, c, df, bits, target, extra in DESIGNS:
@@ -44,7 +47,8 @@ def run(label: str, pnr: bool, only: list[str] | None = None, clock_mhz: float =
                 continue
             cfg = AcceleratorConfig(rows=r, cols=c, dataflow=df, weight_bits=bits, act_bits=bits,
                                     input_sram_bytes=KIB, weight_sram_bytes=KIB, output_sram_bytes=KIB,
-                                    clock_mhz=clock_mhz, **extra)  # type: ignore[arg-type]
+                                    clock_mhz=clock_mhz, dram_addr_bits=widths[0], dim_bits=widths[1],
+                                    **extra)  # type: ignore[arg-type]
             path = Path(tmp) / f"{name.replace(' ', '_')}.yaml"
             path.write_text(cfg.to_yaml())
             cmd = [sys.executable, "-m", "codesign", "synth", "--config", str(path), "--target", target, "--json",
@@ -53,7 +57,8 @@ def run(label: str, pnr: bool, only: list[str] | None = None, clock_mhz: float =
             if pnr and out["fits"]:
                 out = json.loads(subprocess.run([*cmd, "--pnr"], capture_output=True, text=True,
                                                 check=False).stdout)
-            rows.append({"label": label, "design": name, "target": target, "luts": out["luts"], "ffs": out["ffs"],
+            rows.append({"label": label, "design": name, "target": target, "dram_addr_bits": widths[0],
+                         "dim_bits": widths[1], "luts": out["luts"], "ffs": out["ffs"],
                          "dsps": out["dsps"], "brams": out["brams"], "carries": out["carries"], "fits": out["fits"],
                          "fit_message": out["fit_message"], "fmax_mhz": out["fmax_mhz"],
                          "synth_seconds": out["synth_seconds"], "pnr_seconds": out["pnr_seconds"]})
@@ -72,10 +77,12 @@ def main() -> None:
     ap.add_argument("--out", type=Path)
     ap.add_argument("--designs", nargs="+", metavar="NAME", help=f"only these of: {', '.join(d[0] for d in DESIGNS)}")
     ap.add_argument("--clock-mhz", type=float, default=200.0, help="the config's clock: what P&R is asked for")
+    ap.add_argument("--widths", type=int, nargs=2, default=(32, 24), metavar=("ADDR_BITS", "DIM_BITS"),
+                    help="the configs' dram_addr_bits and dim_bits (default: 32 24)")
     args = ap.parse_args()
     print("| code | design | target | LUT | FF | DSP | BRAM | Fmax MHz | P&R s | fit |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    rows = run(args.label, args.pnr, args.designs, args.clock_mhz)
+    rows = run(args.label, args.pnr, args.designs, args.clock_mhz, tuple(args.widths))
     if args.out:
         args.out.write_text(json.dumps(rows, indent=2) + "\n")
 

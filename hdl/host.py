@@ -23,16 +23,28 @@ from codesign.hdl.plan import HardwarePlan
 from codesign.sim.config import Dataflow
 from codesign.sim.tileplan import QUANT_ENTRY_BITS, TilePlan, beats_per_word, q_table_words, table_words
 from codesign.sim.timing import ceil_div
+from codesign.sim.widths import LAYOUT_ALIGN_BYTES, layer_regions
 
-ALIGN_BYTES = 4096
+ALIGN_BYTES = LAYOUT_ALIGN_BYTES
 
 
 def _round_up(x: int, q: int) -> int:
     return ceil_div(x, q) * q
 
 
-def check_descriptor(desc: dict[str, int], hw: HardwarePlan, plan: TilePlan) -> None:
-    """One-line ConfigError for a descriptor the hardware would refuse (see ``regs.ERROR_BITS``)."""
+def check_descriptor(desc: dict[str, int], hw: HardwarePlan, plan: TilePlan, *, layer: str | None = None) -> None:
+    """One-line ConfigError for a descriptor the hardware would refuse (see ``regs.ERROR_BITS``), naming
+    ``layer`` when given."""
+    if layer is None:
+        _check_descriptor(desc, hw, plan)
+        return
+    try:
+        _check_descriptor(desc, hw, plan)
+    except ConfigError as e:
+        raise ConfigError(f"layer {layer!r}: {e}") from None
+
+
+def _check_descriptor(desc: dict[str, int], hw: HardwarePlan, plan: TilePlan) -> None:
     for name, _ in DESCRIPTOR_FIELDS:
         v = desc.get(name)
         if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 1 << 32:
@@ -386,13 +398,8 @@ def skip_enabled_macs(a_groups: np.ndarray, values: np.ndarray, indices: np.ndar
 def _regions(image: bytearray, plan: Any, base: int, requant: Requant | None) -> tuple[int, int, int, int, int]:
     """``(a_base, b_base, c_base, q_base, end)`` of a layer's DRAM regions from ``base`` (each 4 KiB
     aligned); ``image`` grows to ``end`` and the C region is zeroed."""
-    foot_a, foot_b, foot_c = plan.dram_footprint_bytes
-    a_base = _round_up(base, ALIGN_BYTES)
-    b_base = _round_up(a_base + foot_a, ALIGN_BYTES)
-    c_base = _round_up(b_base + foot_b, ALIGN_BYTES)
-    q_base = _round_up(c_base + foot_c, ALIGN_BYTES)
-    q_word_bytes = beats_per_word(plan.q_word_bits, plan.bus_bytes) * plan.bus_bytes
-    end = _round_up(q_base + plan.q_words * q_word_bytes, ALIGN_BYTES)
+    foot_c = plan.dram_footprint_bytes[2]
+    a_base, b_base, c_base, q_base, end = layer_regions(plan, base)
     if plan.requantized and requant is None:
         raise ConfigError("requantize needs the layer's requantization parameters")
     if len(image) < end:

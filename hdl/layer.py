@@ -9,7 +9,9 @@ host writes the descriptor (:mod:`codesign.hdl.control.regs`, values from
 lays out A (im2col'd), B and C as the plan says; :mod:`codesign.hdl.host` does both.
 
 Ports: ``s_axil_*`` (AXI4-Lite slave, 32-bit), ``m_axi_*`` (AXI4 master, ``bus_bytes`` wide,
-32-bit addresses), ``irq`` (high while ``done``).
+32-bit addresses: the bits above the config's ``dram_addr_bits`` are zero), ``irq`` (high while ``done``).
+Inside, DRAM byte addresses and strides are ``dram_addr_bits`` wide and GEMM dimensions and tile counts
+``dim_bits`` (:func:`codesign.hdl.control.regs.field_bits`).
 
 Cycles from the edge that accepts the start write to the edge that raises ``done`` are the
 simulator's layer cycles (``codesign.sim.engine``) for the same config and layer; the counters
@@ -25,7 +27,7 @@ from amaranth.lib.wiring import In, Out
 from codesign.hdl.control import regs
 from codesign.hdl.control.fold import Windows, fold_controller
 from codesign.hdl.control.regs import COUNTERS, DESCRIPTOR_FIELDS, ERROR_BITS, MAP_VERSION, REGISTERS, REGS_ADDR_BITS
-from codesign.hdl.control.sequencer import DIM_BITS, TileIterator
+from codesign.hdl.control.sequencer import TileIterator
 from codesign.hdl.engines.array import SystolicArray
 from codesign.hdl.engines.vector import LATENCY_CYCLES as VEC_LATENCY
 from codesign.hdl.memory.dma import DmaEngine, axi_master_members
@@ -154,6 +156,9 @@ class LayerAccelerator(wiring.Component):
         self.config = config
         self.bus_bytes = bus_bytes(config)
         self.slots = 2 if config.double_buffered else 1
+        # DRAM byte addresses and strides, GEMM dimensions and tile counts (the descriptor's fields, the tile
+        # iterator, the queues, the DMA)
+        self.addr_bits, self.dim_bits = config.dram_addr_bits, config.dim_bits
         p = self.plan
         # the buffers holding A, B and C (for IS, A^T sits in the core's stationary buffer)
         depths = (p.act_depth, p.weight_depth, p.out_depth)
@@ -282,16 +287,17 @@ class LayerAccelerator(wiring.Component):
                     "c_base", "c_stride_g", "c_stride_m", "c_stride_n")]).any()),
             "gt_not_power_of_two": (d["gt"] & (d["gt"] - 1)) != 0,
         }
-        lg = Signal(range(DIM_BITS), name="log2_gt")  # gt is a power of two: gt * w is w << lg
+        dim_bits = self.dim_bits
+        lg = Signal(range(dim_bits), name="log2_gt")  # gt is a power of two: gt * w is w << lg
         # its one set bit's index, each bit of it an OR of gt's bits (not a 24-deep priority chain: it was
         # on the critical path of the 4x4 WS top on ECP5 without requantize); a gt that is not a power of two
         # is refused (gt_not_power_of_two)
-        m.d.comb += lg.eq(Cat(*[Cat(*[d["gt"][i] for i in range(DIM_BITS) if i >> b & 1]).any()
+        m.d.comb += lg.eq(Cat(*[Cat(*[d["gt"][i] for i in range(dim_bits) if i >> b & 1]).any()
                                 for b in range(len(lg))]))
         for op, slot in zip("abc", (sa, sb, sc), strict=True):
             words = [d[f"{op}_words_{i}{j}"] for i in (0, 1) for j in (0, 1)]
             # words << lg > slot, as words > slot >> lg (the same for integers): no shifter, a table of constants
-            checks[f"{op}_overflow"] = ((words[0] > Array([slot >> i for i in range(DIM_BITS)])[lg])
+            checks[f"{op}_overflow"] = ((words[0] > Array([slot >> i for i in range(dim_bits)])[lg])
                                         | Cat(*[w > slot for w in words]).any())
         checks["q_overflow"] = (d["q_words"] > self.q_depth) if self.requant else Const(0, 1)
         win_mode = d["flags"][6]
@@ -375,7 +381,8 @@ class LayerAccelerator(wiring.Component):
         launch = deciding & ~code_q.any()
 
         # -- tile iterator ------------------------------------------------------------------------
-        m.submodules.tiles = it = TileIterator(slots=self.slots, words_bits=words_bits)
+        m.submodules.tiles = it = TileIterator(slots=self.slots, words_bits=words_bits, dim_bits=dim_bits,
+                                               addr_bits=self.addr_bits)
         for name in ("m", "n", "k", "groups", "mt", "nt", "kt", "gt", "a_base", "b_base", "c_base", "a_stride_g",
                      "a_stride_m", "a_stride_k", "b_stride_g", "b_stride_n", "b_stride_k", "c_stride_g", "c_stride_m",
                      "c_stride_n", *(f"{o}_words_{i}{j}" for o in "abc" for i in (0, 1) for j in (0, 1))):
@@ -386,12 +393,14 @@ class LayerAccelerator(wiring.Component):
                      it.q_stride_n.eq(d["q_stride_n"]), it.gt_log2.eq(lg)]
 
         # -- FIFOs between the DMA program and the compute sequencer ------------------------------
-        comp_fields = [("gs", DIM_BITS), ("ms", DIM_BITS), ("ns", DIM_BITS), ("ks", DIM_BITS), ("first_k", 1),
+        comp_fields = [("gs", dim_bits), ("ms", dim_bits), ("ns", dim_bits), ("ks", dim_bits), ("first_k", 1),
                        ("a_slot", 1), ("b_slot", 1), ("c_slot", 1), ("a_words", words_bits),
                        ("b_words", words_bits), ("c_words", words_bits), ("first_m", 1), ("last_m", 1),
                        ("last_k", 1)]
-        store_fields = [("has", 1), ("addr", 32), ("gs", DIM_BITS), ("c_words", words_bits), ("c_slot", 1),
-                        ("q", words_bits + 8), ("run", DIM_BITS), ("nf", DIM_BITS), ("y_slot", 2)]
+        # a run is a tile's M (dim_bits) or a block's words (depthwise, vector: words_bits)
+        run_bits = max(dim_bits, words_bits)
+        store_fields = [("has", 1), ("addr", self.addr_bits), ("gs", dim_bits), ("c_words", words_bits),
+                        ("c_slot", 1), ("q", words_bits + 8), ("run", run_bits), ("nf", dim_bits), ("y_slot", 2)]
         comp_w = sum(w for _, w in comp_fields)
         store_w = sum(w for _, w in store_fields)
         m.submodules.comp_q = comp_q = fifo.SyncFIFO(width=comp_w, depth=self.slots + 1)
@@ -413,25 +422,25 @@ class LayerAccelerator(wiring.Component):
         # a column chunk of the output is a run of M words (WS) or of the array's rows (OS); for IS
         # each word is its own channel (a run of one word; the block's N channels are its chunks)
         if self.is_:
-            run = Const(1, DIM_BITS)
+            run = Const(1, run_bits)
         elif self.config.dataflow is Dataflow.WS:
             run = Mux(dw_mode | vec_mode, it.c_words, it.ms)  # depthwise, vector: a block is one chunk
         else:
-            run = Const(self.config.rows, DIM_BITS)
+            run = Const(self.config.rows, run_bits)
         chunks = Mux(it.ns == d["nt"], d["c_nf_0"], d["c_nf_1"])  # of this tile's columns
         # windows: the C blocks are the tile's column chunks (planes of the output), ms pixels each, a
         # plane apart in DRAM; the A blocks its ks input planes' bands, a plane apart
-        c_blocks = Mux(planes_out, chunks, it.gs)[:DIM_BITS]
+        c_blocks = Mux(planes_out, chunks, it.gs)[:dim_bits]
         c_block_words = Mux(planes_out, it.ms, it.c_words)[:words_bits]
         y_slot = Signal(2, name="y_slot")  # the residual slot of the tile being loaded: tiles mod 2B
         m.d.comb += store_q.w_data.eq(Cat(it.last_k, it.c_addr, c_blocks, c_block_words, it.c_slot,
-                                          it.q_index[:words_bits + 8], run[:DIM_BITS], chunks[:DIM_BITS], y_slot))
+                                          it.q_index[:words_bits + 8], run[:run_bits], chunks[:dim_bits], y_slot))
         head = unpack(store_q.r_data, store_fields)
 
         # -- DMA -------------------------------------------------------------------------------------
         m.submodules.dma = dma = DmaEngine(
-            bus_bytes=self.bus_bytes, a_word_bits=self.word_bits[0], b_word_bits=self.word_bits[1],
-            c_word_bits=self.word_bits[2], a_addr_bits=_addr_bits(self.depths[0]),
+            bus_bytes=self.bus_bytes, addr_bits=self.addr_bits, a_word_bits=self.word_bits[0],
+            b_word_bits=self.word_bits[1], c_word_bits=self.word_bits[2], a_addr_bits=_addr_bits(self.depths[0]),
             b_addr_bits=_addr_bits(self.depths[1]), c_addr_bits=_addr_bits(self.depths[2]), bpw=self.bpw,
             q_word_bits=self.q_word_bits, q_addr_bits=_addr_bits(self.q_depth), cols=self.config.cols,
             acc_bits=p.acc_bits, out_bits=self.config.act_bits if self.requant else 0,
@@ -443,7 +452,8 @@ class LayerAccelerator(wiring.Component):
         dws_src = Signal(name="dws_src")  # the write command in flight stores depthwise rows (from dws_mem)
         dws_rgo = Signal(name="dws_rgo")  # a row store's command this cycle
         dws_nout = Signal(words_bits, name="dws_nout")  # depthwise outputs the pass wrote (rows x out width)
-        dws_ptr = Signal(32, name="dws_ptr")  # DRAM address of the next depthwise output row (planes in order)
+        # DRAM address of the next depthwise output row (planes in order)
+        dws_ptr = Signal(self.addr_bits, name="dws_ptr")
         dws_qread = Signal(name="dws_qread")  # the weight loader reads the table buffer this cycle
         dws_qw = Signal(range(max(2, self.q_depth + 1)), name="dws_qw")  # its table word
         dws_ctl = {n: Signal(name=f"dws_{n}") for n in ("emit", "rebase", "start", "w_clear", "w_en", "out_en",
@@ -519,7 +529,8 @@ class LayerAccelerator(wiring.Component):
             from codesign.hdl.engines.pool import PoolStage
 
             m.submodules.pool = pool = PoolStage(lanes=self.config.cols, bits=self.config.act_bits,
-                                                 signed_values=self.config.act_signed, depth=self.pool_words)
+                                                 signed_values=self.config.act_signed, depth=self.pool_words,
+                                                 addr_bits=self.addr_bits)
             m.d.comb += [
                 pool.kh.eq(d["pl_kernel"][0:8]), pool.kw.eq(d["pl_kernel"][8:16]), pool.sh.eq(d["pl_kernel"][16:24]),
                 pool.sw.eq(d["pl_kernel"][24:32]), pool.pt.eq(d["pl_pad"][0:8]), pool.pl.eq(d["pl_pad"][8:16]),
@@ -679,7 +690,7 @@ class LayerAccelerator(wiring.Component):
         # -- the compute sequencer: a tile's groups as back-to-back on-chip GEMMs ----------------------
         cur = unpack(comp_q.r_data, comp_fields)
         t = {name: Signal(w, name=f"ct_{name}") for name, w in comp_fields}
-        groups_left = Signal(DIM_BITS)
+        groups_left = Signal(self.dim_bits)
         offs = [Signal(_addr_bits(dd) + 1, name=f"ct_off{i}") for i, dd in enumerate(self.depths)]
         gemm_start = Signal()
         # IS: the core computes C^T = B^T A^T (M and N swap, A's buffer is its stationary one)

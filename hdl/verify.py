@@ -42,6 +42,7 @@ from codesign.hdl.plan import HardwarePlan, core_config
 from codesign.sim.config import AcceleratorConfig, Dataflow
 from codesign.sim.fusion import DEFAULT as DEFAULT_CTX
 from codesign.sim.vecplan import layer_reason as vec_reason
+from codesign.sim.widths import check_layout_end
 from codesign.workloads.layers import Eltwise, Layer, Linear, MatMul, Pool, gemm_layer
 from codesign.workloads.tensors import GemmOperands, layer_operands
 
@@ -526,8 +527,9 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
 
     simulator, hw, core = _rtl_run_setup(config, simulator, stall)
     t0 = time.perf_counter()
-    # layers go into DRAM images of at most max_image_bytes: one simulator run per image
-    max_image_bytes = VERILATOR_MIN_DEPTH_WORDS * bus_bytes(config)
+    # layers go into DRAM images of at most max_image_bytes (and within the 2**dram_addr_bits bytes the design
+    # addresses): one simulator run per image
+    max_image_bytes = min(VERILATOR_MIN_DEPTH_WORDS * bus_bytes(config), 1 << config.dram_addr_bits)
     chunks: list[tuple[bytearray, list[int]]] = [(bytearray(), [])]
     placed = []
     rng = np.random.default_rng(seed + 7)
@@ -551,7 +553,8 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
                 image, members = chunks[-1]
                 p = place_dw_layer(image, pplan, ops.x, None, 0, q)
             members.append(i)
-            check_descriptor(p.descriptor, hw, pplan)  # type: ignore[arg-type]
+            check_layout_end(layer.name, len(image), config)
+            check_descriptor(p.descriptor, hw, pplan, layer=layer.name)  # type: ignore[arg-type]
             placed.append((layer, ops, p, simulate_layer(layer, batch, config)))
             continue
         if isinstance(ops, EltwiseOperands):  # on the vector unit: TFLite's ADD or MUL
@@ -570,6 +573,7 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
                 image, members = chunks[-1]
                 p = place_vec_layer(image, vplan, ops.x, ops.y, ops.params, 0, config.requantize)
             members.append(i)
+            check_layout_end(layer.name, len(image), config)
             placed.append((layer, ops, p, simulate_layer(layer, batch, config)))
             continue
         q = None
@@ -613,7 +617,8 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
                 image, members = chunks[-1]
                 p = with_residual(image, place_dw_layer(image, plan, x, w3, 0, q))
             members.append(i)
-            check_descriptor(p.descriptor, hw, plan)  # type: ignore[arg-type]
+            check_layout_end(layer.name, len(image), config)
+            check_descriptor(p.descriptor, hw, plan, layer=layer.name)  # type: ignore[arg-type]
             placed.append((layer, ops, p, simulate_layer(layer, batch, config)))
             continue
         if isinstance(plan, WinPlan):  # windows made on chip: the feature map as planes, not im2col
@@ -630,7 +635,8 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
                 image, members = chunks[-1]
                 p = with_residual(image, place_win_layer(image, plan, core, x, w4, 0, q))
             members.append(i)
-            check_descriptor(p.descriptor, hw, plan)  # type: ignore[arg-type]
+            check_layout_end(layer.name, len(image), config)
+            check_descriptor(p.descriptor, hw, plan, layer=layer.name)  # type: ignore[arg-type]
             placed.append((layer, ops, p, simulate_layer(layer, batch, config, context=ctx)))
             continue
         slots, compressed = k, False
@@ -657,7 +663,8 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
             p = with_residual(image, place_layer(image, plan, core, operands[0], operands[1], 0, q,
                                                  b_index=operands[2]))
         members.append(i)
-        check_descriptor(p.descriptor, hw, plan)
+        check_layout_end(layer.name, len(image), config)
+        check_descriptor(p.descriptor, hw, plan, layer=layer.name)
         sim = simulate_layer(layer, batch, config, context=ctx)
         placed.append((layer, ops, p, sim))
     bus = bus_bytes(config)
@@ -1125,6 +1132,10 @@ def verify_program(workload: Any, config: AcceleratorConfig | None = None, *, se
 
     fed: set[str] = set()  # layers whose output a consumer already reads (its layout is fixed)
 
+    def in_reach(name: str) -> None:
+        """Refuse an image that layer ``name``'s placement took beyond the design's 2**dram_addr_bits bytes."""
+        check_layout_end(name, len(image), config, what="the network's DRAM image with this layer")
+
     def producer(name: str, plane_bytes: int) -> Any:
         """The placed layer ``name``, writing its output as planes ``plane_bytes`` apart (moved if need be)."""
         prod = placed[name]
@@ -1158,6 +1169,7 @@ def verify_program(workload: Any, config: AcceleratorConfig | None = None, *, se
             p = place_dw_layer(image, plan, np.zeros_like(x), None, len(image), q)
             p = feed(p, "a", producer(st.source, input_plane_bytes(p, "a")))
             placed[ly.name] = p
+            in_reach(ly.name)
             continue
         if isinstance(plan, VecPlan):  # a squeeze-excite scale: the map's planes times the scale's (one word each)
             x, gate = acts[st.source], acts[st.second]
@@ -1172,6 +1184,7 @@ def verify_program(workload: Any, config: AcceleratorConfig | None = None, *, se
                                 config.requantize)
             p = feed(p, "a", producer(st.source, input_plane_bytes(p, "a")))
             placed[ly.name] = feed(p, "b", producer(st.second, input_plane_bytes(p, "b")))
+            in_reach(ly.name)
             continue
         if isinstance(hwl, Conv2d):
             x_seed, w_seed = conv_tensors(hwl, seed=lseed)
@@ -1274,10 +1287,13 @@ def verify_program(workload: Any, config: AcceleratorConfig | None = None, *, se
         if resid is not None:
             p = feed(p, "res", producer(st.residual, output_plane_bytes(p)))
         placed[ly.name] = p
+        in_reach(ly.name)
     records = [_resident(placed[st.layer.name], st) for st in steps]
     for st, p in zip(steps, records, strict=True):
-        check_descriptor(p.descriptor, hw, st.plan)
+        check_descriptor(p.descriptor, hw, st.plan, layer=st.layer.name)
     prog_base = place_program(image, [p.descriptor for p in records], bus)
+    check_layout_end(steps[-1].layer.name, len(image), config,
+                     what="the network's DRAM image with the descriptor list after this last layer")
     sim_total = result.program_cycles
     if on_start is not None:
         beats = max(1, len(image) // bus)
@@ -1426,7 +1442,8 @@ def verify_dws_pairs(pairs: list[tuple[Layer, Layer]], config: AcceleratorConfig
         expect = q2.apply(acc2[:, :, None])[:, :, 0].reshape(1, dw.out_channels, dw.out_h, dw.out_w)  # type: ignore[attr-defined]
         p = place_dws_pair(image, plan, core, a, b, w_dw.reshape(dw.out_channels, dw.r, dw.s),  # type: ignore[attr-defined]
                            len(image), q1, q2)
-        check_descriptor(p.descriptor, hw, plan)
+        check_layout_end(pw.name, len(image), config)
+        check_descriptor(p.descriptor, hw, plan, layer=pw.name)
         macs = pw.macs(1) + dw.macs(1)
         head = simulate_layer(pw, 1, config, context=replace(DEFAULT_CTX, dw=dw))
         placed.append((pw, dw, p, expect, head, macs))

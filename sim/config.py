@@ -138,6 +138,10 @@ def _skip_pattern(value: object) -> str:
 #: in bytes per second or per kilocycle given per cycle
 MAX_CLOCK_MHZ = 10_000.0  # 10 GHz
 MIN_DRAM_BYTES_PER_CYCLE = 1e-3
+#: the narrowest DRAM address the RTL builds: 64 KiB (its burst walk cuts at 4 KiB pages: 12 bits and more)
+MIN_DRAM_ADDR_BITS = 16
+#: the narrowest GEMM dimension the RTL builds: 255 (a tile of the largest built array, 64, with room)
+MIN_DIM_BITS = 8
 
 
 def min_buffer_bytes(config: AcceleratorConfig) -> dict[str, int]:
@@ -244,6 +248,12 @@ class AcceleratorConfig:
     double_buffered: bool = True
     dram_bytes_per_cycle: float = 16.0
     dram_latency_cycles: int = 100
+    # the whole-layer RTL's widths (codesign.hdl.control.regs.field_bits): DRAM byte addresses and strides
+    # (2**dram_addr_bits bytes reachable: its descriptor fields, tile iterator and DMA) and GEMM dimensions and
+    # tile counts (up to 2**dim_bits - 1); narrower registers and adders for small FPGA parts. A layer or
+    # network that does not fit is refused (codesign.sim.widths), not wrapped
+    dram_addr_bits: int = 32
+    dim_bits: int = 24
     clock_mhz: float = 200.0
     zero_handling: ZeroHandling = ZeroHandling.NONE
     energy_table: str = "horowitz45"
@@ -308,6 +318,8 @@ class AcceleratorConfig:
         bw = _positive_number("dram_bytes_per_cycle", self.dram_bytes_per_cycle)
         object.__setattr__(self, "dram_bytes_per_cycle", bw)
         _positive_int("dram_latency_cycles", self.dram_latency_cycles, 0)
+        _positive_int("dram_addr_bits", self.dram_addr_bits, MIN_DRAM_ADDR_BITS, 32)
+        _positive_int("dim_bits", self.dim_bits, MIN_DIM_BITS, 32)
         object.__setattr__(self, "clock_mhz", _positive_number("clock_mhz", self.clock_mhz))
         if not isinstance(self.energy_table, str) or not self.energy_table:
             raise ConfigError(f"energy_table must be a table name or file, not {self.energy_table!r}")

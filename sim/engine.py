@@ -63,6 +63,7 @@ from codesign.sim.tileplan import (
     skip_hardware,
 )
 from codesign.sim.timing import scalesim_conv_out, scalesim_gemm_cycles, scalesim_sparse_k
+from codesign.sim.widths import check_plan
 from codesign.workloads.layers import Conv2d, GemmShape, Layer, Network, gemm_layer
 
 ENGINES = ("simpy", "closed_form")
@@ -421,6 +422,8 @@ def simulate_layer(layer: Layer, batch: int, config: AcceleratorConfig, timing: 
                            gated.store_extra_cycles, gated.prologue_extra_cycles)
             if pt_gated.cycles < pt.cycles:
                 plan, pt = gated, pt_gated
+        if plan.tiling is not None:  # what the RTL's address and dimension registers hold (sim.widths)
+            check_plan(layer.name, plan.tiling, config)
         g = (gemm_layer(layer) or layer).gemm(batch)  # (an average pool: its convolution's GEMM)
         macs = layer.macs(batch)
         gm = (g.m, g.n, g.k, g.repeats) if g is not None else (0, 0, 0, 0)

@@ -75,6 +75,8 @@ def declines(config: AcceleratorConfig) -> str:
 
         if design_reason(c):
             return "the model-only depthwise engine"
+    if (c.dram_addr_bits, c.dim_bits) != (32, 24):  # the engine refuses a layer beyond them (sim.widths)
+        return "narrow RTL widths (dram_addr_bits, dim_bits)"
     return ""
 
 

@@ -139,13 +139,15 @@ class NetworkAccelerator(wiring.Component):
             m.d.comb += getattr(layer, name).eq(0)  # the layer's own port is idle: the hook carries the writes
 
         # -- program registers and state -------------------------------------------------------------
-        base = Signal(32, name="prog_base")
+        # the list's and a record's byte address: the config's dram_addr_bits (a wider PROG_BASE write keeps its
+        # low bits: the host refuses a list beyond them, codesign.sim.widths)
+        base = Signal(cfg.dram_addr_bits, name="prog_base")
         count = Signal(LAYER_INDEX_BITS, name="prog_layers")
         busy, done, error = Signal(name="prog_busy"), Signal(name="prog_done"), Signal(name="prog_error")
         index = Signal(LAYER_INDEX_BITS, name="prog_layer")
         cycles = Signal(64, name="prog_cycles")
         mode = Signal(name="prog_mode")  # the last start was a program's (irq follows it, not the layer's)
-        rec = Signal(32, name="prog_record")  # the record's byte address
+        rec = Signal(cfg.dram_addr_bits, name="prog_record")  # the record's byte address
         start = Signal()  # a host write of PROG_CTRL bit 0
         seq_wr, seq_addr, seq_data = Signal(), Signal(regs.REGS_ADDR_BITS), Signal(32)
         host_wr, host_addr, host_data = Signal(), Signal(regs.REGS_ADDR_BITS), Signal(32)
@@ -167,7 +169,7 @@ class NetworkAccelerator(wiring.Component):
         ar_valid, r_ready = Signal(), Signal()
         aw_valid, w_valid, w_last = Signal(), Signal(), Signal()
         w_data = Signal(bus * 8)
-        wrec = Signal(32, name="prog_write_record")  # the record whose counters are written back
+        wrec = Signal(cfg.dram_addr_bits, name="prog_write_record")  # the record whose counters are written back
         from codesign.hdl.memory.dma import axi_master_members
 
         for name, member in axi_master_members(bus * 8).items():

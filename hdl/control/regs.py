@@ -229,8 +229,14 @@ REGISTER_OFFSETS: dict[str, int] = {r.name: r.offset for r in REGISTERS}
 READABLE: tuple[str, ...] = tuple(r.name for r in REGISTERS if "r" in r.access)
 REGS_ADDR_BITS = 9
 
-DIM_BITS = 24  # GEMM dimensions and tile sizes (m, n, k, groups, mt, nt, kt, gt): the tile iterator's counters
-ADDR_BITS = 32  # byte addresses and strides in DRAM (the AXI address)
+#: descriptor fields of GEMM dimensions, tile sizes and tile counts (the tile iterator's counters): the config's
+#: ``dim_bits`` wide
+DIM_FIELDS = ("m", "n", "k", "groups", "mt", "nt", "kt", "gt", "c_nf_0", "c_nf_1")
+#: descriptor fields of DRAM byte addresses and strides (the tile iterator's offsets, the DMA's burst walks, the
+#: pool stage's rows): the config's ``dram_addr_bits`` wide
+ADDRESS_FIELDS = ("a_base", "b_base", "c_base", "a_stride_g", "a_stride_m", "a_stride_k", "b_stride_g", "b_stride_n",
+                  "b_stride_k", "c_stride_g", "c_stride_m", "c_stride_n", "q_base", "dw_skew", "cv_a_block",
+                  "cv_c_block", "vec_b_stride_m", "res_base", "pl_row_bytes", "pl_image_bytes")
 FLAGS_BITS = 16  # flags bits 15..0 (14..0 in a design without the depthwise stage)
 #: fields of at most 16 bits whatever the config: pixel widths and heights of depthwise and window mode
 #: (the engine's counters hold DW_DIM_BITS = 10, the window generator's 12: sim.dwplan, sim.convplan)
@@ -258,12 +264,14 @@ def field_bits(config) -> dict[str, int]:
     (an :class:`codesign.sim.config.AcceleratorConfig`), in register order.
 
     0: the design does not build the field (an engine it leaves out, or requantization without
-    ``requantize``): it reads as 0 and writes are ignored. 32: a full register (addresses, strides,
-    packed bytes, two's complement values). Otherwise the field's largest legal value is below
-    ``2**bits``, from the config: block sizes in buffer words (:func:`words_bits`), requantization
-    table words (the table's depth), GEMM dimensions (:data:`DIM_BITS`, the tile iterator), the last
-    window plane's channels (the array's rows), pixel counts (16). A wider value sets ERROR
-    ``too_wide``; :func:`codesign.hdl.host.check_descriptor` refuses it first.
+    ``requantize``): it reads as 0 and writes are ignored. 32: a full register (packed bytes, two's
+    complement values; addresses and dimensions at ``dram_addr_bits``/``dim_bits`` 32). Otherwise the
+    field's largest legal value is below ``2**bits``, from the config: DRAM byte addresses and strides
+    (:data:`ADDRESS_FIELDS`, ``config.dram_addr_bits``), GEMM dimensions and tile counts (:data:`DIM_FIELDS`,
+    ``config.dim_bits``: the tile iterator), block sizes in buffer words (:func:`words_bits`),
+    requantization table words (the table's depth), the last window plane's channels (the array's rows),
+    pixel counts (16). A wider value sets ERROR ``too_wide``; :func:`codesign.hdl.host.check_descriptor`
+    refuses it first.
     """
     from codesign.sim.convplan import design_reason as win_reason
     from codesign.sim.dwplan import design_reason as dw_reason
@@ -288,8 +296,10 @@ def field_bits(config) -> dict[str, int]:
                 or (name.startswith("pl_") and not pool) or (name.startswith("dws_") and not dws)
                 or (name in _Q_FIELDS and not config.requantize)):
             bits = 0
-        elif name in ("m", "n", "k", "groups", "mt", "nt", "kt", "gt", "c_nf_0", "c_nf_1"):
-            bits = DIM_BITS
+        elif name in DIM_FIELDS:
+            bits = config.dim_bits
+        elif name in ADDRESS_FIELDS:
+            bits = config.dram_addr_bits
         elif name == "flags":  # bit 15 (the depthwise stage) where the design builds it
             bits = FLAGS_BITS if dws else FLAGS_BITS - 1
         elif "_words_" in name or name == "cv_a_tile_words":
@@ -301,7 +311,7 @@ def field_bits(config) -> dict[str, int]:
         elif name in _FIELDS_16 or name == "pl_pad":
             bits = 16
         else:
-            bits = ADDR_BITS
+            bits = 32
         out[name] = bits
     return out
 

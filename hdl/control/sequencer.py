@@ -22,43 +22,44 @@ from amaranth.hdl import Array, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from codesign.hdl.control.regs import ADDR_BITS, DIM_BITS
-
-__all__ = ["ADDR_BITS", "DIM_BITS", "TileIterator"]
+__all__ = ["TileIterator"]
 
 
 class TileIterator(wiring.Component):
     """The current tile of the descriptor's loop nest; ``advance`` steps to the next one.
 
-    Inputs are the descriptor fields; ``init`` (re)starts at the first tile.
+    Inputs are the descriptor fields; ``init`` (re)starts at the first tile. GEMM dimensions and tile sizes
+    are ``dim_bits`` wide, DRAM byte addresses, strides and offsets ``addr_bits`` (the config's ``dim_bits``
+    and ``dram_addr_bits``: the sums wrap at that width, and the host refuses a layout beyond it).
     """
 
-    def __init__(self, *, slots: int, words_bits: int):
+    def __init__(self, *, slots: int, words_bits: int, dim_bits: int, addr_bits: int):
         self.slots = slots
-        d = {f: In(DIM_BITS) for f in ("m", "n", "k", "groups", "mt", "nt", "kt", "gt")}
-        a = {f: In(ADDR_BITS) for f in ("a_base", "b_base", "c_base", "a_stride_g", "a_stride_m", "a_stride_k",
+        self.dim_bits, self.addr_bits = dim_bits, addr_bits
+        d = {f: In(dim_bits) for f in ("m", "n", "k", "groups", "mt", "nt", "kt", "gt")}
+        a = {f: In(addr_bits) for f in ("a_base", "b_base", "c_base", "a_stride_g", "a_stride_m", "a_stride_k",
                                         "b_stride_g", "b_stride_n", "b_stride_k", "c_stride_g", "c_stride_m",
                                         "c_stride_n")}
         w = {f"{o}_words_{i}{j}": In(words_bits) for o in "abc" for i in (0, 1) for j in (0, 1)}
         out = {
             "valid": Out(1), "last": Out(1),
-            "gs": Out(DIM_BITS), "ms": Out(DIM_BITS), "ns": Out(DIM_BITS), "ks": Out(DIM_BITS),
+            "gs": Out(dim_bits), "ms": Out(dim_bits), "ns": Out(dim_bits), "ks": Out(dim_bits),
             "first_k": Out(1), "last_k": Out(1), "load_a": Out(1), "load_b": Out(1),
             "a_slot": Out(1), "b_slot": Out(1), "c_slot": Out(1),
-            "a_addr": Out(ADDR_BITS), "b_addr": Out(ADDR_BITS), "c_addr": Out(ADDR_BITS),
+            "a_addr": Out(addr_bits), "b_addr": Out(addr_bits), "c_addr": Out(addr_bits),
             "a_words": Out(words_bits), "b_words": Out(words_bits), "c_words": Out(words_bits),
         }
-        q = {"q_nf": In(words_bits + 8), "q_stride_n": In(words_bits + 8), "gt_log2": In(range(DIM_BITS)),
+        q = {"q_nf": In(words_bits + 8), "q_stride_n": In(words_bits + 8), "gt_log2": In(range(dim_bits)),
              "q_index": Out(words_bits + 8)}
-        dw = {"a_skew": In(ADDR_BITS), "first_m": Out(1), "last_m": Out(1), "b_stride_m": In(ADDR_BITS)}
+        dw = {"a_skew": In(addr_bits), "first_m": Out(1), "last_m": Out(1), "b_stride_m": In(addr_bits)}
         super().__init__({**d, **a, **w, **q, **dw, "flags": In(7), "res_in": In(1), "in_slot": In(1),
                           "init": In(1), "advance": In(1), **out})
 
     def elaborate(self, platform):
         m = Module()
-        g0, m0, n0, k0 = (Signal(DIM_BITS + 1, name=n) for n in ("g0", "m0", "n0", "k0"))
+        g0, m0, n0, k0 = (Signal(self.dim_bits + 1, name=n) for n in ("g0", "m0", "n0", "k0"))
         # DRAM byte offsets; the table's (qg, qn) at the table index's width, its bits above never read
-        offs = {n: Signal(len(self.q_index) if n[0] == "q" else ADDR_BITS, name=f"off_{n}")
+        offs = {n: Signal(len(self.q_index) if n[0] == "q" else self.addr_bits, name=f"off_{n}")
                 for n in ("ag", "am", "ak", "bg", "bm", "bn", "bk", "cg", "cm", "cn", "qg", "qn")}
         valid = Signal()
         prev = {n: Signal(name=f"{n}_prev") for n in ("a", "b", "c")}

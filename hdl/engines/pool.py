@@ -33,18 +33,22 @@ DIM = 16  # rows, columns, widths and heights (the descriptor's 16-bit halves)
 
 
 class PoolStage(wiring.Component):
-    def __init__(self, *, lanes: int, bits: int, signed_values: bool, depth: int):
+    """The stage for ``lanes`` lanes of ``bits``-bit values, ``depth`` words a row slot; DRAM byte addresses
+    (``base``, ``row_bytes``, ``image_bytes``, ``done_addr``) ``addr_bits`` wide (the config's ``dram_addr_bits``)."""
+
+    def __init__(self, *, lanes: int, bits: int, signed_values: bool, depth: int, addr_bits: int):
         assert depth & (depth - 1) == 0, "depth must be a power of two"
         self.lanes, self.bits, self.signed_values, self.depth = lanes, bits, signed_values, depth
+        self.addr_bits = addr_bits
         self.word_bits = lanes * bits
         self.abits = max(1, (depth - 1).bit_length())
         super().__init__({
             "kh": In(8), "kw": In(8), "sh": In(8), "sw": In(8), "pt": In(8), "pl": In(8),
             "oh": In(DIM), "ow": In(DIM), "ph": In(DIM), "pw": In(DIM),
-            "row_bytes": In(32), "image_bytes": In(32), "base": In(32),
+            "row_bytes": In(addr_bits), "image_bytes": In(addr_bits), "base": In(addr_bits),
             "init": In(1), "start": In(1), "finish": In(1),
             "in_valid": In(1), "in_data": In(self.word_bits),
-            "row_done": Out(1), "done_slot": Out(1), "done_addr": Out(32),
+            "row_done": Out(1), "done_slot": Out(1), "done_addr": Out(addr_bits),
             "rd_addr": In(self.abits + 1), "rd_en": In(1), "rd_data": Out(self.word_bits),
         })
 
@@ -112,7 +116,7 @@ class PoolStage(wiring.Component):
         r, py = Signal(DIM), Signal(DIM)
         cur, cur_v, nxt_v = Signal(), Signal(), Signal()
         start_n, end_c = Signal(signed(DIM + 2)), Signal(signed(DIM + 2))  # row py + 1's first, row py's last
-        img_addr, row_addr = Signal(32), Signal(32)
+        img_addr, row_addr = Signal(self.addr_bits), Signal(self.addr_bits)
         f_act, f_first_c, f_in_n, f_first_n, f_final = (Signal(name=f"pool_{x}") for x in
                                                         ("act", "first_c", "in_n", "first_n", "final"))
         m.d.comb += self.row_done.eq(f_final)

@@ -39,7 +39,9 @@ from amaranth.lib.wiring import In, Out
 
 from codesign.sim.tileplan import DMA_READ_SLOTS, REQUANT_STAGES
 
-ADDR_BITS = 32
+#: the AXI address ports' width (``m_axi_araddr``, ``m_axi_awaddr``): 32 bits whatever the config; the DMA's
+#: addresses are the config's ``dram_addr_bits`` (``DmaEngine(addr_bits=)``) and the bits above them are zero
+AXI_ADDR_BITS = 32
 LEN_BITS = 8  # AXI4 arlen/awlen
 BLOCK_BEAT_BITS = 20  # words (and beats) of one block
 BLOCK_COUNT_BITS = 16
@@ -84,7 +86,7 @@ def requantize_bounds(zero_point, clamp_lo, clamp_hi):
     return clamp_lo - zero_point, clamp_hi - zero_point
 
 
-def axi_master_members(data_bits: int, addr_bits: int = ADDR_BITS) -> dict[str, wiring.Member]:
+def axi_master_members(data_bits: int, addr_bits: int = AXI_ADDR_BITS) -> dict[str, wiring.Member]:
     """AXI4 master ports (``m_axi_*``), the signals this DMA drives and reads."""
     strb = max(1, data_bits // 8)
     return {
@@ -111,17 +113,19 @@ class _Bursts:
     beats long (AXI4's limit). The comparisons only choose. The bursts are those of
     ``min(left, 256, to4k)`` beats, as before (the walk took 16.4 ns on ECP5 with the boundary worked out
     of the address and the length into the adder in one cycle). On a bus of 16 bytes or more a page is at
-    most 256 beats, and the 256-beat case is not built."""
+    most 256 beats, and the 256-beat case is not built. Addresses are ``addr_bits`` wide (at least 13: a 4 KiB
+    page and more) and wrap there."""
 
-    def __init__(self, m: Module, name: str, bus_bytes: int):
+    def __init__(self, m: Module, name: str, bus_bytes: int, addr_bits: int):
+        assert addr_bits > 12, "a 4 KiB page and more"
         self.shift = (bus_bytes - 1).bit_length()
         self.page = 4096 >> self.shift  # beats of a 4 KiB page
-        self.addr = Signal(ADDR_BITS, name=f"{name}_addr")
+        self.addr = Signal(addr_bits, name=f"{name}_addr")
         self.left = Signal(BLOCK_BEAT_BITS + 4, name=f"{name}_left")  # beats left in the block
         self.blocks = Signal(BLOCK_COUNT_BITS, name=f"{name}_blocks")  # blocks after this one
         self.block_beats = Signal(BLOCK_BEAT_BITS + 3, name=f"{name}_block_beats")
-        self.step_bytes = Signal(ADDR_BITS, name=f"{name}_block_step")  # from a block's start to the next's
-        self.nxt = Signal(ADDR_BITS, name=f"{name}_next_block")  # the next block's first byte
+        self.step_bytes = Signal(addr_bits, name=f"{name}_block_step")  # from a block's start to the next's
+        self.nxt = Signal(addr_bits, name=f"{name}_next_block")  # the next block's first byte
         self.to4k = Signal(13, name=f"{name}_to4k")  # beats from addr to the next 4 KiB boundary
         self.ends = Signal(name=f"{name}_ends_block")  # this burst is the block's last
         self.len_beats = Signal(BLOCK_BEAT_BITS + 4, name=f"{name}_len")
@@ -183,15 +187,20 @@ class DmaEngine(wiring.Component):
     way out (:mod:`codesign.workloads.intarith`'s arithmetic) to ``out_bits`` lanes. With
     ``q_per_lane`` lane ``i`` takes entry ``i`` of its table word (WS, OS); without, every lane takes
     the word's one entry (IS: the word is one output channel's row of ``C^T``).
+
+    DRAM byte addresses and strides (the commands' fields, the held commands, the burst walks) are
+    ``addr_bits`` wide (the config's ``dram_addr_bits``); the AXI address ports stay :data:`AXI_ADDR_BITS`
+    wide, the bits above ``addr_bits`` zero.
     """
 
-    def __init__(self, *, bus_bytes: int, a_word_bits: int, b_word_bits: int, c_word_bits: int,
+    def __init__(self, *, bus_bytes: int, addr_bits: int, a_word_bits: int, b_word_bits: int, c_word_bits: int,
                  a_addr_bits: int, b_addr_bits: int, c_addr_bits: int, bpw: tuple[int, int, int],
                  q_word_bits: int = 0, q_addr_bits: int = 1, cols: int = 1, acc_bits: int = 32, out_bits: int = 0,
                  out_signed: bool = True, q_per_lane: bool = True, residual: bool = False, y_addr_bits: int = 1,
                  post_latency: int = 0, pool: bool = False, resident: bool = False):
         self.bus_bytes = bus_bytes
         self.bus_bits = bus_bytes * 8
+        self.addr_bits = addr_bits
         self.word_bits = (a_word_bits, b_word_bits, c_word_bits)
         self.bpw = bpw
         self.requant = q_word_bits > 0
@@ -224,16 +233,16 @@ class DmaEngine(wiring.Component):
             **axi_master_members(self.bus_bits),
             # read command: Q range (requantize), A range, B range (blocks = 0: no range)
             "rd_go": In(1), "rd_busy": Out(1), "rd_ready": Out(1), "rd_last": Out(1),
-            "rd_a_addr": In(ADDR_BITS), "rd_a_block_words": In(BLOCK_BEAT_BITS),
+            "rd_a_addr": In(addr_bits), "rd_a_block_words": In(BLOCK_BEAT_BITS),
             "rd_a_blocks": In(BLOCK_COUNT_BITS), "rd_a_word": In(a_addr_bits),
-            "rd_a_stride": In(ADDR_BITS),  # bytes from an A block to the next (0: contiguous)
-            "rd_b_addr": In(ADDR_BITS), "rd_b_block_words": In(BLOCK_BEAT_BITS),
+            "rd_a_stride": In(addr_bits),  # bytes from an A block to the next (0: contiguous)
+            "rd_b_addr": In(addr_bits), "rd_b_block_words": In(BLOCK_BEAT_BITS),
             "rd_b_blocks": In(BLOCK_COUNT_BITS), "rd_b_word": In(b_addr_bits),
-            "rd_q_addr": In(ADDR_BITS), "rd_q_words": In(BLOCK_BEAT_BITS),  # one block of q_words (0: none)
+            "rd_q_addr": In(addr_bits), "rd_q_words": In(BLOCK_BEAT_BITS),  # one block of q_words (0: none)
             # write command: C range
             "wr_go": In(1), "wr_busy": Out(1), "wr_last": Out(1),
-            "wr_addr": In(ADDR_BITS), "wr_block_words": In(BLOCK_BEAT_BITS), "wr_blocks": In(BLOCK_COUNT_BITS),
-            "wr_word": In(c_addr_bits), "wr_stride": In(ADDR_BITS),  # bytes between C blocks (0: contiguous)
+            "wr_addr": In(addr_bits), "wr_block_words": In(BLOCK_BEAT_BITS), "wr_blocks": In(BLOCK_COUNT_BITS),
+            "wr_word": In(c_addr_bits), "wr_stride": In(addr_bits),  # bytes between C blocks (0: contiguous)
             # requantize: the table word of the block's first column chunk, words per chunk run
             # (WS: the tile's M; OS: rows), chunks per block, table words per group, output params
             "wr_q": In(BLOCK_BEAT_BITS), "wr_run": In(BLOCK_BEAT_BITS), "wr_nf": In(BLOCK_BEAT_BITS),
@@ -248,8 +257,8 @@ class DmaEngine(wiring.Component):
             "r_beat": Out(1), "w_beat": Out(1),
             # residual add: the read command's Y range (after B) into the residual buffer; the write
             # command's residual words from ``wr_y_word`` on, through the post pipeline when ``wr_post``
-            "rd_y_addr": In(ADDR_BITS), "rd_y_block_words": In(BLOCK_BEAT_BITS), "rd_y_blocks": In(BLOCK_COUNT_BITS),
-            "rd_y_word": In(y_addr_bits), "rd_y_stride": In(ADDR_BITS),
+            "rd_y_addr": In(addr_bits), "rd_y_block_words": In(BLOCK_BEAT_BITS), "rd_y_blocks": In(BLOCK_COUNT_BITS),
+            "rd_y_word": In(y_addr_bits), "rd_y_stride": In(addr_bits),
             "y_wr_addr": Out(y_addr_bits), "y_wr_data": Out(yb), "y_wr_en": Out(1),
             "y_rd_addr": Out(y_addr_bits), "y_rd_en": Out(1), "y_rd_data": In(yb),
             "wr_post": In(1), "wr_y_word": In(y_addr_bits),
@@ -310,14 +319,14 @@ class DmaEngine(wiring.Component):
         nr = len(ranges)
         slots = DMA_READ_SLOTS
         # the commands held (two: tileplan.DMA_READ_SLOTS), each its ranges' fields and first buffer words
-        addr = [[Signal(ADDR_BITS, name=f"rs{s}_rg{i}_addr") for i in range(nr)] for s in range(slots)]
+        addr = [[Signal(self.addr_bits, name=f"rs{s}_rg{i}_addr") for i in range(nr)] for s in range(slots)]
         beats = [[Signal(BLOCK_BEAT_BITS + 3, name=f"rs{s}_rg{i}_beats") for i in range(nr)] for s in range(slots)]
         blocks = [[Signal(BLOCK_COUNT_BITS, name=f"rs{s}_rg{i}_blocks") for i in range(nr)] for s in range(slots)]
         # the burst walk's start of each range, worked out as the command is accepted (the step between its
         # blocks, its second block's address, the beats to its first 4 KiB boundary) and whether it moves
         # anything: a walk moves from a range (or a command) to the next by choosing registers, no adder
-        steps = [[Signal(ADDR_BITS, name=f"rs{s}_rg{i}_step") for i in range(nr)] for s in range(slots)]
-        nxts = [[Signal(ADDR_BITS, name=f"rs{s}_rg{i}_next") for i in range(nr)] for s in range(slots)]
+        steps = [[Signal(self.addr_bits, name=f"rs{s}_rg{i}_step") for i in range(nr)] for s in range(slots)]
+        nxts = [[Signal(self.addr_bits, name=f"rs{s}_rg{i}_next") for i in range(nr)] for s in range(slots)]
         to4ks = [[Signal(13, name=f"rs{s}_rg{i}_to4k") for i in range(nr)] for s in range(slots)]
         nonempty = [[Signal(name=f"rs{s}_rg{i}_any") for i in range(nr)] for s in range(slots)]
         words0 = [[Signal(r[3][0].shape(), name=f"rs{s}_r{r[0]}_word0") for r in ranges] for s in range(slots)]
@@ -333,7 +342,7 @@ class DmaEngine(wiring.Component):
         # walk in the same cycle (the 4x4 WS top's critical path on ECP5 once the store command was
         # registered: 16.7 ns). One cycle of ``DMA_READ_OVERHEAD_CYCLES``.
         accept = self.rd_go & self.rd_ready & any_range
-        ar = _Bursts(m, "ar", self.bus_bytes)
+        ar = _Bursts(m, "ar", self.bus_bytes, self.addr_bits)
         with m.If(accept):
             m.d.sync += wp.eq(~wp)
             for s in range(slots):
@@ -477,8 +486,8 @@ class DmaEngine(wiring.Component):
 
     # -- writes --------------------------------------------------------------------------------
     def _write(self, m: Module) -> None:
-        aw = _Bursts(m, "aw", self.bus_bytes)
-        wq = _Bursts(m, "wq", self.bus_bytes)  # the same burst walk, for wlast
+        aw = _Bursts(m, "aw", self.bus_bytes, self.addr_bits)
+        wq = _Bursts(m, "wq", self.bus_bytes, self.addr_bits)  # the same burst walk, for wlast
         busy = Signal()
         aw_active = Signal()
         w_active = Signal()

@@ -124,6 +124,23 @@ def test_bad_files_one_line_exit_2(tmp_path) -> None:
     assert p.returncode == 2 and p.stderr.startswith("codesign simulate: error: unknown workload 'nosuchnet'")
 
 
+def test_narrow_widths_from_yaml_one_line_exit_2(tmp_path) -> None:
+    """A bad width in a YAML config, and a layer beyond a narrow design's widths: one line, exit 2."""
+    cfg = tmp_path / "narrow.yaml"
+    cfg.write_text("rows: 2\ncols: 2\ndim_bits: 40\n")
+    p = run("simulate", "-w", "ds_cnn_kws", "--config", str(cfg))
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert p.stderr == "codesign simulate: error: dim_bits must be an integer from 8 to 32, not 40\n"
+    # DS-CNN's first layer on 2x2 OS with 1 KiB buffers, laid out alone: its im2col'd A, weights, output and table
+    # take 131,072 bytes of DRAM (32 pages of 4 KiB), beyond the 65,536 bytes 16 address bits reach
+    cfg.write_text("rows: 2\ncols: 2\ndataflow: os\ninput_sram_bytes: 1024\nweight_sram_bytes: 1024\n"
+                   "output_sram_bytes: 1024\ndram_addr_bits: 16\n")
+    p = run("simulate", "-w", "ds_cnn_kws", "--config", str(cfg))
+    assert p.returncode == 2
+    assert p.stderr == ("codesign simulate: error: layer 'conv1': its DRAM layout ends at byte 131072, beyond the "
+                        "65536 bytes dram_addr_bits: 16 addresses (it needs dram_addr_bits: 17)\n")
+
+
 def test_nothing_written_on_error(tmp_path) -> None:
     out = tmp_path / "keep.csv"
     out.write_text("precious\n")

@@ -11,7 +11,7 @@ import pytest
 from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
-from codesign.hdl.memory.dma import ADDR_BITS, BLOCK_BEAT_BITS, BLOCK_COUNT_BITS, _Bursts
+from codesign.hdl.memory.dma import AXI_ADDR_BITS, BLOCK_BEAT_BITS, BLOCK_COUNT_BITS, _Bursts
 
 pytestmark = pytest.mark.hdl
 
@@ -47,9 +47,9 @@ def ranges(bus: int, rng: np.random.Generator) -> list[tuple[int, int, int, int]
 @pytest.mark.parametrize("bus", [1, 4, 8, 16, 64, 128])
 def test_burst_walk_matches_the_reference(bus: int) -> None:
     m = Module()
-    walk = _Bursts(m, "t", bus)
-    a, beats, n, stride = (Signal(ADDR_BITS), Signal(BLOCK_BEAT_BITS + 3), Signal(BLOCK_COUNT_BITS),
-                           Signal(ADDR_BITS))
+    walk = _Bursts(m, "t", bus, AXI_ADDR_BITS)
+    a, beats, n, stride = (Signal(AXI_ADDR_BITS), Signal(BLOCK_BEAT_BITS + 3), Signal(BLOCK_COUNT_BITS),
+                           Signal(AXI_ADDR_BITS))
     load, fire, active = Signal(), Signal(), Signal()
     with m.If(load):
         m.d.sync += [*walk.load(a, beats, n, stride), active.eq(1)]

@@ -34,7 +34,8 @@ def test_field_bits_of_the_smallest_design() -> None:
     assert regs.words_bits(OS2) == 10 and bits["a_words_00"] == bits["c_words_11"] == 10
     # the requantization table: 1024 * 8 / (2 * 32) = 128 words, so counts up to 128 take 8 bits
     assert bits["q_words"] == bits["q_nf"] == bits["q_stride_n"] == 8
-    assert bits["m"] == bits["gt"] == regs.DIM_BITS == 24 and bits["flags"] == 15
+    # the config's defaults: dimensions in dim_bits = 24, addresses and strides in dram_addr_bits = 32
+    assert bits["m"] == bits["gt"] == OS2.dim_bits == 24 and bits["flags"] == 15
     assert bits["a_base"] == bits["c_stride_n"] == bits["zero_point"] == 32
     assert all(bits[n] == 0 for n in bits if n.startswith(("dw_", "cv_", "vec_", "res_", "pl_")))
     # what the design holds: 911 flip-flops of descriptor (it was 90 x 32 = 2,880 bits of registers, of
@@ -43,6 +44,34 @@ def test_field_bits_of_the_smallest_design() -> None:
     # without requantize the table fields are not built either
     no_q = regs.field_bits(OS2.replace(requantize=False))
     assert [n for n in bits if bits[n] and not no_q[n]] == list(regs._Q_FIELDS)
+
+
+def test_field_bits_follow_the_config_widths() -> None:
+    """dram_addr_bits and dim_bits narrow the address, stride and dimension fields (and only them)."""
+    narrow = OS2.replace(dram_addr_bits=20, dim_bits=12)
+    wide, bits = regs.field_bits(OS2), regs.field_bits(narrow)
+    for name in regs.ADDRESS_FIELDS:
+        assert bits[name] == (20 if wide[name] else 0), name
+    for name in regs.DIM_FIELDS:
+        assert bits[name] == 12, name
+    others = [n for n in bits if n not in regs.ADDRESS_FIELDS + regs.DIM_FIELDS]
+    assert all(bits[n] == wide[n] for n in others)
+    # the 2x2 OS design builds 13 address fields (a, b, c bases, nine strides, q_base) and the 10 dimension fields:
+    # 911 - 13 x (32 - 20) - 10 x (24 - 12) = 635 flip-flops of descriptor
+    assert sum(wide[n] == 32 for n in regs.ADDRESS_FIELDS) == 13 and sum(bits.values()) == 635
+    h = regs.c_header(config=narrow)
+    assert re.search(r"#define CODESIGN_A_BASE_BITS\s+20u", h) and re.search(r"#define CODESIGN_M_BITS\s+12u", h)
+    assert regs.description(narrow)["field_bits"]["c_stride_n"] == 20  # type: ignore[index]
+    # the host refuses a wider value in one line, as the hardware's too_wide would
+    good, hw, plan = _desc(narrow)
+    check_descriptor(good, hw, plan)  # type: ignore[arg-type]
+    for name, value, msg in (
+        ("c_base", 1 << 20, "descriptor c_base must be below 2**20 (its 20-bit register in this design), not 1048576"),
+        ("k", 4096, "descriptor k must be below 2**12 (its 12-bit register in this design), not 4096"),
+    ):
+        with pytest.raises(ConfigError) as e:
+            check_descriptor({**good, name: value}, hw, plan, layer="fc")  # type: ignore[arg-type]
+        assert str(e.value) == f"layer 'fc': {msg}"
 
 
 def test_field_bits_published_in_header_python_and_json() -> None:

@@ -39,7 +39,7 @@ def run_stage(x: np.ndarray, kernel, stride, pad, signed: bool, gaps: bool, seed
     spec = PoolSpec(kernel[0], kernel[1], stride[0], stride[1], pad[0], pad[1], oh, ow,
                     (oh + 2 * pad[0] - kernel[0]) // stride[0] + 1, (ow + 2 * pad[1] - kernel[1]) // stride[1] + 1)
     depth = 1 << max(0, (planes * spec.pw - 1).bit_length())
-    dut = PoolStage(lanes=LANES, bits=BITS, signed_values=signed, depth=depth)
+    dut = PoolStage(lanes=LANES, bits=BITS, signed_values=signed, depth=depth, addr_bits=32)
     row_bytes, image_bytes = spec.pw * 64, planes * spec.ph * spec.pw * 64  # (a made-up layout: 64 bytes a word)
     got = np.full((images, c, spec.ph, spec.pw), -999, dtype=np.int64)
     rng = np.random.default_rng(seed)

@@ -113,9 +113,10 @@ def test_points_the_fast_path_declines() -> None:
     net = zoo.get("ds_cnn_kws")
     base = AcceleratorConfig(rows=8, cols=8)
     variants = [base.replace(zero_handling="skip"), base.replace(fusion="eltwise", cols=4),
-                base.replace(depthwise="engine", cols=4), base.replace(fusion="full")]
+                base.replace(depthwise="engine", cols=4), base.replace(fusion="full"), base.replace(dim_bits=12)]
     assert [fastpath.declines(c) for c in variants] == ["zero_handling skip", "fusion eltwise (model-only)",
-                                                        "the model-only depthwise engine", "fusion full (model-only)"]
+                                                        "the model-only depthwise engine", "fusion full (model-only)",
+                                                        "narrow RTL widths (dram_addr_bits, dim_bits)"]
     taken = [base.replace(double_buffered=False), base.replace(requantize=True, zero_handling="gate"),
              base.replace(mapping="search", objective="latency"), base.replace(depthwise="engine"),
              base.replace(fusion="eltwise"), base.replace(fusion="none"), base.replace(fusion="auto", cols=4)]
@@ -125,7 +126,7 @@ def test_points_the_fast_path_declines() -> None:
         tiny.replace(weight_sram_bytes=1024)
     object.__setattr__(tiny, "weight_sram_bytes", 1024)  # 64 x 8-bit weights x 64 rows per slot
     got = fastpath.evaluate_network(net, [base, *variants, tiny, *taken])
-    assert got[0] is not None and got[1:6] == [None] * 5 and None not in got[6:]
+    assert got[0] is not None and got[1:7] == [None] * 6 and None not in got[7:]
     with pytest.raises(ConfigError, match="weight_sram_bytes must be at least"):
         simulate_network(net, tiny, engine="closed_form")
 

@@ -90,7 +90,8 @@ BAD = [
     ("workloads: [ds_cnn_kws]\naxes: {rowz: [8]}\n",
      "space.yaml: unknown axis 'rowz' (axes are AcceleratorConfig fields: rows, cols, dataflow, weight_bits, "
      "act_bits, acc_bits, weight_signed, act_signed, input_sram_bytes, weight_sram_bytes, output_sram_bytes, "
-     "double_buffered, dram_bytes_per_cycle, dram_latency_cycles, clock_mhz, zero_handling, energy_table, "
+     "double_buffered, dram_bytes_per_cycle, dram_latency_cycles, dram_addr_bits, dim_bits, clock_mhz, "
+     "zero_handling, energy_table, "
      "vector_lanes, requantize, fusion, mapping, objective, depthwise, depthwise_lanes, depthwise_kernel, "
      "vector_unit, conv_windows, pool_writeback, dw_writeback, residency, pack_products, skip_pattern)"),
     ("workloads: [ds_cnn_kws]\naxes: {rows: {start: 64, stop: 8, step: 8}}\n",

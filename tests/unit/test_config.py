@@ -24,6 +24,11 @@ from codesign.sim.config import AcceleratorConfig, Dataflow, ZeroHandling
         ({"clock_mhz": -1.0}, "clock_mhz must be a positive number, not -1.0"),
         ({"double_buffered": "yes"}, "double_buffered must be true or false, not 'yes'"),
         ({"input_sram_bytes": 0}, "input_sram_bytes must be a positive integer, not 0"),
+        # the RTL's widths: 16..32 address bits (the DMA's 4 KiB pages need 12 and more), 8..32 dimension bits
+        ({"dram_addr_bits": 15}, "dram_addr_bits must be an integer from 16 to 32, not 15"),
+        ({"dram_addr_bits": 33}, "dram_addr_bits must be an integer from 16 to 32, not 33"),
+        ({"dim_bits": 7}, "dim_bits must be an integer from 8 to 32, not 7"),
+        ({"dim_bits": 12.0}, "dim_bits must be an integer from 8 to 32, not 12.0"),
     ],
 )
 def test_bad_values_name_field_and_value(changes: dict, message: str) -> None:
