@@ -722,7 +722,8 @@ def synth_verilog(
         soft_w = _fast_multipliers(muls) if multipliers == "fast" else 0
         if soft_n > 0:
             pre = (f"{flat}select -set soft -read {_soft_selection(work, muls, soft_n)}; "
-                   f"select -assert-count {soft_n} @soft; booth @soft; select -clear; ")
+                   f"select -assert-count {soft_n} @soft; booth @soft; techmap @soft; select -clear; ")
+            # booth leaves a product with an operand under 4 bits alone: techmap makes that one of gates
             notes.append(f"multipliers auto: {soft_n} of the {len(muls)} products in LUTs (Yosys booth; the "
                          f"narrowest), the others in {dev.labels['dsp']} blocks")
         elif soft_w > 0:
