@@ -22,8 +22,7 @@ from codesign.sim.config import AcceleratorConfig
 # multipliers map to DSPs (the requantizing write-back, the default, would add its own; so would the
 # depthwise engine and the vector unit beside a square WS array: left out here).
 # a small part's design: no requantization or engines, 20-bit DRAM addresses and 8-bit dimensions (what DS-CNN
-# needs: bench/results/fpga_narrow.md), so the whole-layer top's synthesis fits the smallest target's SB_LUT4
-# count (placing it needs more logic cells: bench/results/fpga_packing.md)
+# needs: bench/results/fpga_narrow.md)
 SMALL = AcceleratorConfig(rows=2, cols=2, dataflow="ws", input_sram_bytes=256, weight_sram_bytes=256,
                           output_sram_bytes=256, clock_mhz=50.0, requantize=False, depthwise="array",
                           vector_unit=False, conv_windows=False, pool_writeback=False, residency=False,
@@ -301,7 +300,12 @@ DSP_PER_TARGET = {
 def test_small_design_on_every_target(cache, target):
     r = fpga.synth(SMALL, target)
     cell, n = DSP_PER_TARGET[target]
-    assert r.fits, r.fit_message
+    if target == "ice40-up5k":
+        # even this top needs more logic cells than the UP5K's 5,280 once flip-flops and carries without a LUT
+        # to share take cells of their own (4,507 SB_LUT4 pack into about 6,700 cells); the HX8K has 7,680
+        assert not r.fits and r.limiting_resource == "lut" and 5280 < r.utilization["lut"]["used"] < 8000
+    else:
+        assert r.fits, r.fit_message
     assert r.dsps == n and r.cells.get(cell, 0) == n
     if target == "ice40-hx8k":
         # four 8x8 multipliers in logic: far more LUTs than with DSPs, and carry chains
@@ -375,3 +379,28 @@ def test_cli_sram_bytes_sets_the_three_buffers(monkeypatch, capsys):
     c = seen["config"]
     assert (c.input_sram_bytes, c.weight_sram_bytes, c.output_sram_bytes) == (1024, 1024, 1024)
     assert capsys.readouterr().err == "codesign synth: error: stop here\n"
+
+
+def test_ice40_logic_cells_pair_as_the_packer_does():
+    """nextpnr-ice40 puts a flip-flop in its LUT's cell only when the LUT drives nothing else, and a carry in
+    the cell of the LUT that sums its operands (I1, I2 = the carry's I0, I1); the rest take cells of their
+    own. Measured on a 2x2 OS UP5K top: 7,140 estimated, 7,146 placed (bench/results/fpga_packing.md)."""
+    def cell(kind, **conns):
+        outs = {"O", "Q", "CO"}
+        return {"type": kind, "port_directions": {p: "output" if p in outs else "input" for p in conns},
+                "connections": {p: [b] for p, b in conns.items()}}
+
+    netlist = {"modules": {"top": {"attributes": {"top": "00000000000000000000000000000001"},
+                                   "ports": {"y": {"direction": "output", "bits": [20]}},
+                                   "cells": {
+        "lut_a": cell("SB_LUT4", I0=1, I1=2, I2=3, I3=4, O=10),  # drives ff_a only: one cell
+        "ff_a": cell("SB_DFF", C=0, D=10, Q=11),
+        "lut_b": cell("SB_LUT4", I0=1, I1=5, I2=6, I3=7, O=12),  # drives ff_b and lut_c: ff_b alone
+        "ff_b": cell("SB_DFF", C=0, D=12, Q=13),
+        "lut_c": cell("SB_LUT4", I0=12, I1=2, I2=3, I3=9, O=20),  # the sum of carry_a's operands (2, 3)
+        "ff_c": cell("SB_DFFE", C=0, E=1, D=11, Q=14),  # fed by a flip-flop: alone
+        "carry_a": cell("SB_CARRY", I0=2, I1=3, CI=9, CO=15),  # shares lut_c's cell
+        "carry_b": cell("SB_CARRY", I0=5, I1=8, CI=15, CO=16),  # no LUT sums (5, 8): alone
+    }}}}
+    # 3 LUTs + ff_b + ff_c + carry_b
+    assert fpga._ice40_logic_cells(netlist) == 6
