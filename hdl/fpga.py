@@ -199,15 +199,14 @@ def _soft_multipliers(dev: Device, muls: list[tuple[int, int, int]]) -> int:
     move as the blocks lack. ``-1`` when even every product but the widest needs more blocks than the device
     has (then nothing moves: LUTs would not save the fit)."""
     cap = dev.capacity.get("dsp", 0)
-    blocks = [_dsp_blocks(dev.family, *muls[i]) for i in _soft_order(muls)]
-    need = sum(blocks)
+    need = sum(_dsp_blocks(dev.family, *m) for m in muls)
     if cap == 0 or need <= cap:
         return 0
     widest = max(max(a, b) for a, b, _ in muls)
-    for n, (i, nb) in enumerate(zip(_soft_order(muls), blocks, strict=True)):
+    for n, i in enumerate(_soft_order(muls)):
         if max(muls[i][:2]) == widest:
             break
-        need -= nb
+        need -= _dsp_blocks(dev.family, *muls[i])
         if need <= cap:
             return n + 1
     return -1
@@ -229,9 +228,10 @@ def _fast_multipliers(muls: list[tuple[int, int, int]]) -> int:
     return widths[0] if len(widths) > 1 else 0
 
 
-def _multiplier_widths(work: Path, reads: str, top: str, *, timeout_s: float) -> list[tuple[int, int, int]]:
-    """(a, b, y) widths of every multiplier of the flattened design, after Yosys's width reduction, in the
-    order of their names (written to ``muls.names``, one a line, for :func:`_soft_selection`)."""
+def _multiplier_widths(work: Path, reads: str, top: str, *,
+                       timeout_s: float) -> tuple[list[tuple[int, int, int]], list[str]]:
+    """(a, b, y) widths of every multiplier of the flattened design, after Yosys's width reduction, and their
+    names (``module/cell``, for :func:`_soft_selection`), in the order of the names."""
     _run("yosys", ["-q", "-l", "muls.log", "-p",
                    f"{reads}; hierarchy -top {top}; proc; flatten; opt_clean; wreduce t:$mul; "
                    "select t:$mul; write_json -selected muls.json"],
@@ -245,14 +245,12 @@ def _multiplier_widths(work: Path, reads: str, top: str, *, timeout_s: float) ->
                            for v in (p.get(k, 0) for k in ("A_WIDTH", "B_WIDTH", "Y_WIDTH")))
                 out.append((a, b, y))
                 names.append(f"{mname}/{cname}")
-    (work / "muls.names").write_text("".join(f"{n}\n" for n in names))
-    return out
+    return out, names
 
 
-def _soft_selection(work: Path, muls: list[tuple[int, int, int]], count: int) -> str:
-    """Write the ``count`` products :func:`_soft_multipliers` moves (the first of :func:`_soft_order`) as a
-    Yosys selection file; returns its name."""
-    names = (work / "muls.names").read_text().splitlines()
+def _soft_selection(work: Path, muls: list[tuple[int, int, int]], names: list[str], count: int) -> str:
+    """Write the ``count`` products :func:`_soft_multipliers` moves (the first of :func:`_soft_order`; ``names``
+    beside ``muls``) as a Yosys selection file; returns its name."""
     chosen = sorted(names[i] for i in _soft_order(muls)[:count])
     (work / "soft.sel").write_text("".join(f"{n}\n" for n in chosen))
     return "soft.sel"
@@ -313,17 +311,14 @@ def _ice40_logic_cells(netlist: dict[str, Any]) -> int:
     else it takes a cell of its own; a carry shares the cell of a LUT whose ``I1`` and ``I2`` are the carry's
     ``I0`` and ``I1`` (its sum), else it takes its own. So a design of 4,961 SB_LUT4 and 3,575 flip-flops needs
     7,146 cells (``bench/results/fpga_packing.md``), where max(LUTs, flip-flops) said it fits the UP5K's 5,280."""
-    cells: dict[str, dict[str, Any]] = {}
-    outputs: set[Any] = set()
-    for mod in netlist.get("modules", {}).values():
-        if mod.get("attributes", {}).get("top") in (1, "1", "00000000000000000000000000000001"):
-            cells = mod.get("cells", {})
-            outputs = {b for p in mod.get("ports", {}).values() if p.get("direction") != "input" for b in p["bits"]}
-            break
-    else:  # no module marked top: the flattened design is the one with the most cells
-        mods = list(netlist.get("modules", {}).values())
-        if mods:
-            cells = max(mods, key=lambda m: len(m.get("cells", {}))).get("cells", {})
+    def is_top(mod: dict[str, Any]) -> bool:  # Yosys writes the attribute as a binary string
+        return int(str(mod.get("attributes", {}).get("top", 0)), 2) == 1
+
+    # the module marked top (else the flattened design: the one with the most cells)
+    mods = list(netlist.get("modules", {}).values())
+    top = max(mods, key=lambda m: (is_top(m), len(m.get("cells", {}))), default={})
+    cells: dict[str, dict[str, Any]] = top.get("cells", {})
+    outputs = {b for p in top.get("ports", {}).values() if p.get("direction") != "input" for b in p["bits"]}
     out_ports = {"O", "Q", "CO", "RDATA", "DATAOUT", "D_IN_0", "D_IN_1", "PACKAGEPIN"}
     sinks: dict[Any, int] = {}
     driver: dict[Any, str] = {}
@@ -774,12 +769,12 @@ def synth_verilog(
     pre = ""
     if multipliers in ("auto", "fast"):  # the narrowest products in LUTs when the others alone fit the DSP
         # blocks (fast: always)
-        muls = _multiplier_widths(work, reads, synth_top, timeout_s=timeout_s)
+        muls, mul_names = _multiplier_widths(work, reads, synth_top, timeout_s=timeout_s)
         flat = f"hierarchy -top {synth_top}; proc; flatten; opt_clean; wreduce t:$mul; "
         soft_n = _soft_multipliers(dev, muls) if multipliers == "auto" else 0
         soft_w = _fast_multipliers(muls) if multipliers == "fast" else 0
         if soft_n > 0:
-            pre = (f"{flat}select -set soft -read {_soft_selection(work, muls, soft_n)}; "
+            pre = (f"{flat}select -set soft -read {_soft_selection(work, muls, mul_names, soft_n)}; "
                    f"select -assert-count {soft_n} @soft; booth @soft; techmap @soft; select -clear; ")
             # booth leaves a product with an operand under 4 bits alone: techmap makes that one of gates
             notes.append(f"multipliers auto: {soft_n} of the {len(muls)} products in LUTs (Yosys booth; the "

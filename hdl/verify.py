@@ -441,6 +441,18 @@ def _memory_plusargs(config: AcceleratorConfig, stall: float, seed: int, tmp: Pa
             f"+DUMP_HI={beats - 1}"]
 
 
+def _check_placed(name: str, image: bytearray, placed: Any, hw: HardwarePlan, plan: Any,
+                  config: AcceleratorConfig) -> None:
+    """Refuse, in one line naming layer ``name``, a placed layer the design cannot run: the DRAM image it ends
+    beyond the ``2**dram_addr_bits`` bytes the design addresses, or (with ``plan``) a descriptor field the
+    hardware would refuse."""
+    from codesign.hdl.host import check_descriptor
+
+    check_layout_end(name, len(image), config)
+    if plan is not None:
+        check_descriptor(placed.descriptor, hw, plan, layer=name)
+
+
 def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorConfig, *, batch: int = 1,
                   stall: float = 0.0, seed: int = 0, work_dir: str | Path | None = None,
                   requant: list[Any] | None = None, simulator: str | None = None,
@@ -489,7 +501,6 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
         run_layer_job,
     )
     from codesign.hdl.host import (
-        check_descriptor,
         hex_image,
         identity_requant,
         image_hex,
@@ -553,8 +564,7 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
                 image, members = chunks[-1]
                 p = place_dw_layer(image, pplan, ops.x, None, 0, q)
             members.append(i)
-            check_layout_end(layer.name, len(image), config)
-            check_descriptor(p.descriptor, hw, pplan, layer=layer.name)  # type: ignore[arg-type]
+            _check_placed(layer.name, image, p, hw, pplan, config)
             placed.append((layer, ops, p, simulate_layer(layer, batch, config)))
             continue
         if isinstance(ops, EltwiseOperands):  # on the vector unit: TFLite's ADD or MUL
@@ -573,7 +583,7 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
                 image, members = chunks[-1]
                 p = place_vec_layer(image, vplan, ops.x, ops.y, ops.params, 0, config.requantize)
             members.append(i)
-            check_layout_end(layer.name, len(image), config)
+            _check_placed(layer.name, image, p, hw, None, config)
             placed.append((layer, ops, p, simulate_layer(layer, batch, config)))
             continue
         q = None
@@ -617,8 +627,7 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
                 image, members = chunks[-1]
                 p = with_residual(image, place_dw_layer(image, plan, x, w3, 0, q))
             members.append(i)
-            check_layout_end(layer.name, len(image), config)
-            check_descriptor(p.descriptor, hw, plan, layer=layer.name)  # type: ignore[arg-type]
+            _check_placed(layer.name, image, p, hw, plan, config)
             placed.append((layer, ops, p, simulate_layer(layer, batch, config)))
             continue
         if isinstance(plan, WinPlan):  # windows made on chip: the feature map as planes, not im2col
@@ -635,8 +644,7 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
                 image, members = chunks[-1]
                 p = with_residual(image, place_win_layer(image, plan, core, x, w4, 0, q))
             members.append(i)
-            check_layout_end(layer.name, len(image), config)
-            check_descriptor(p.descriptor, hw, plan, layer=layer.name)  # type: ignore[arg-type]
+            _check_placed(layer.name, image, p, hw, plan, config)
             placed.append((layer, ops, p, simulate_layer(layer, batch, config, context=ctx)))
             continue
         slots, compressed = k, False
@@ -663,8 +671,7 @@ def verify_layers(layers: list[tuple[Layer, GemmOperands]], config: AcceleratorC
             p = with_residual(image, place_layer(image, plan, core, operands[0], operands[1], 0, q,
                                                  b_index=operands[2]))
         members.append(i)
-        check_layout_end(layer.name, len(image), config)
-        check_descriptor(p.descriptor, hw, plan, layer=layer.name)
+        _check_placed(layer.name, image, p, hw, plan, config)
         sim = simulate_layer(layer, batch, config, context=ctx)
         placed.append((layer, ops, p, sim))
     bus = bus_bytes(config)
@@ -1404,7 +1411,6 @@ def verify_dws_pairs(pairs: list[tuple[Layer, Layer]], config: AcceleratorConfig
     pair's: the 1x1 layer's row in the fusion context (cycles, stalls, DRAM bytes) and both layers' MACs."""
     from codesign.hdl.bench.runner import layer_depth_words, run_layer_job
     from codesign.hdl.host import (
-        check_descriptor,
         hex_image,
         image_hex,
         place_dws_pair,
@@ -1442,8 +1448,7 @@ def verify_dws_pairs(pairs: list[tuple[Layer, Layer]], config: AcceleratorConfig
         expect = q2.apply(acc2[:, :, None])[:, :, 0].reshape(1, dw.out_channels, dw.out_h, dw.out_w)  # type: ignore[attr-defined]
         p = place_dws_pair(image, plan, core, a, b, w_dw.reshape(dw.out_channels, dw.r, dw.s),  # type: ignore[attr-defined]
                            len(image), q1, q2)
-        check_layout_end(pw.name, len(image), config)
-        check_descriptor(p.descriptor, hw, plan, layer=pw.name)
+        _check_placed(pw.name, image, p, hw, plan, config)
         macs = pw.macs(1) + dw.macs(1)
         head = simulate_layer(pw, 1, config, context=replace(DEFAULT_CTX, dw=dw))
         placed.append((pw, dw, p, expect, head, macs))

@@ -165,7 +165,7 @@ def packs_pairs(plan: HardwarePlan) -> bool:
     own activation), at least two columns, and the packed multiply within an 18 x 18 block."""
     cfg = plan.config
     return (cfg.pack_products and plan.dataflow is Dataflow.WS and not plan.skip_nm and plan.cols >= 2
-            and 2 * cfg.weight_bits + cfg.act_bits + 1 <= PACK_OPERAND_BITS and cfg.act_bits + 1 <= PACK_OPERAND_BITS)
+            and 2 * cfg.weight_bits + cfg.act_bits + 1 <= PACK_OPERAND_BITS)
 
 
 class WSPairElement(wiring.Component):
