@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from codesign.errors import ConfigError
-from codesign.hdl.control.regs import DESCRIPTOR_FIELDS, field_bits
+from codesign.hdl.control.regs import DESCRIPTOR_FIELDS, SIGNED_FIELDS, field_bits
 from codesign.hdl.plan import HardwarePlan
 from codesign.sim.config import Dataflow
 from codesign.sim.tileplan import QUANT_ENTRY_BITS, TilePlan, beats_per_word, q_table_words, table_words
@@ -111,7 +111,13 @@ def _check_descriptor(desc: dict[str, int], hw: HardwarePlan, plan: TilePlan) ->
     if desc["flags"] >> 12 & 0b111:  # residency
         _check_resident_descriptor(desc, hw, plan)
     for name, bits in field_bits(hw.config).items():  # the rest of what the registers cannot hold (too_wide)
-        if 0 < bits < 32 and desc[name] >> bits:
+        if name in SIGNED_FIELDS and 0 < bits < 32:
+            v = desc[name] & 0xFFFFFFFF
+            v -= (v >> 31) << 32  # the 32-bit word as two's complement
+            if not -(1 << (bits - 1)) <= v < 1 << (bits - 1):
+                raise ConfigError(f"descriptor {name} must be from {-(1 << (bits - 1))} to {(1 << (bits - 1)) - 1} "
+                                  f"(its {bits}-bit two's complement register in this design), not {v}")
+        elif 0 < bits < 32 and desc[name] >> bits:
             raise ConfigError(f"descriptor {name} must be below 2**{bits} (its {bits}-bit register in this "
                               f"design), not {desc[name]}")
 

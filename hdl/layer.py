@@ -145,6 +145,13 @@ def layer_members(config: AcceleratorConfig) -> dict[str, wiring.Member]:
     return {**axil_members(), **axi_master_members(bus_bytes(config) * 8), "irq": Out(1)}
 
 
+def _not_sign_copies(word, w: int):
+    """Bits ``w - 1`` and up of a 32-bit ``word`` are not all equal: the word is not a ``w``-bit two's
+    complement value."""
+    upper = word[w - 1:32]
+    return upper.any() & ~upper.all()
+
+
 class LayerAccelerator(wiring.Component):
     """The whole-layer accelerator for one :class:`AcceleratorConfig` (WS, OS, or IS on the WS core)."""
 
@@ -515,14 +522,15 @@ class LayerAccelerator(wiring.Component):
                 dma.wr_q.eq(Mux(rows, head["q"] + d["q_nf"], head["q"])),
                 dma.wr_run.eq(Mux(rows, dws_nout, head["run"])),
                 dma.wr_nf.eq(Mux(rows, 1, head["nf"])),
-                dma.zero_point.eq(Mux(dws_src, d["dws_zero_point"], d["zero_point"])),
-                dma.clamp_lo.eq(Mux(dws_src, d["dws_clamp_lo"], d["clamp_lo"])),
-                dma.clamp_hi.eq(Mux(dws_src, d["dws_clamp_hi"], d["clamp_hi"])),
+                dma.zero_point.eq(Mux(dws_src, d["dws_zero_point"], d["zero_point"]).as_signed()),
+                dma.clamp_lo.eq(Mux(dws_src, d["dws_clamp_lo"], d["clamp_lo"]).as_signed()),
+                dma.clamp_hi.eq(Mux(dws_src, d["dws_clamp_hi"], d["clamp_hi"]).as_signed()),
             ]
         else:
             m.d.comb += [
                 dma.wr_q.eq(head["q"]), dma.wr_run.eq(head["run"]), dma.wr_nf.eq(head["nf"]),
-                dma.zero_point.eq(d["zero_point"]), dma.clamp_lo.eq(d["clamp_lo"]), dma.clamp_hi.eq(d["clamp_hi"]),
+                dma.zero_point.eq(d["zero_point"].as_signed()), dma.clamp_lo.eq(d["clamp_lo"].as_signed()),
+                dma.clamp_hi.eq(d["clamp_hi"].as_signed()),
             ]
         pool_write = Signal(name="pool_write")  # the write command is a pooled row's (from the pool stage)
         if self.pool:
@@ -1051,7 +1059,14 @@ class LayerAccelerator(wiring.Component):
                         if b * 8 < w:
                             with m.If(strb[b]):
                                 m.d.sync += reg[b * 8:min(w, b * 8 + 8)].eq(data[b * 8:min(w, b * 8 + 8)])
-                    if r.name in wide:
+                    if r.name in regs.SIGNED_FIELDS:
+                        # two's complement: the bits above the top one copies of it, from a write of every
+                        # byte holding them (a write of some of those bytes sets the flag: conservative)
+                        top = [b for b in range(4) if b * 8 + 8 > w - 1]
+                        strobed = Cat(*[strb[b] for b in top])
+                        with m.If(strobed.any()):
+                            m.d.sync += wide[r.name].eq(~strobed.all() | _not_sign_copies(data, w))
+                    elif r.name in wide:
                         high = [b for b in range(4) if b * 8 + 8 > w]  # bytes holding bits above the width
                         written = Cat(*[strb[b] & data[max(w, b * 8):b * 8 + 8].any() for b in high]).any()
                         kept = wide[r.name] & Cat(*[~strb[b] for b in high]).any()
@@ -1061,7 +1076,9 @@ class LayerAccelerator(wiring.Component):
                     lane = self.ext_ld_data[(f % per) * 32:(f % per + 1) * 32]
                     with m.If(self.ext_ld_en & (self.ext_ld_beat == f // per)):
                         m.d.sync += reg.eq(lane[:w])
-                        if r.name in wide:
+                        if r.name in regs.SIGNED_FIELDS:
+                            m.d.sync += wide[r.name].eq(_not_sign_copies(lane, w))
+                        elif r.name in wide:
                             m.d.sync += wide[r.name].eq(lane[w:].any())
         values = {"status": status, "error": error_code, "version": Const(MAP_VERSION, 32)}
         for name in counters:

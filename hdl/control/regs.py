@@ -14,9 +14,11 @@ Each descriptor field is held in as many flip-flops as the design needs (:func:`
 from the config, published in the C header, the Python map and ``codesign generate``'s JSON).
 A field a design does not build (0 bits) reads as 0 and ignores writes. A narrower field keeps one
 more flip-flop, set while the bits above its width (as a 32-bit register would hold them) are not all
-zero; any such flag raises ERROR bit ``too_wide`` at start (the layer does not run). The flag is
-exact for writes that strobe every byte holding bits above the width (a full-word write) and
-conservative otherwise: a write that leaves such a byte unwritten keeps a set flag set.
+zero (for a two's complement field, :data:`SIGNED_FIELDS`: not all copies of its top bit); any such
+flag raises ERROR bit ``too_wide`` at start (the layer does not run). The flag is exact for writes
+that strobe every byte holding bits above the width (a full-word write) and conservative otherwise:
+a write that leaves such a byte unwritten keeps a set flag set, and a write to a two's complement
+field that strobes some but not all of the bytes holding its top bit and the bits above sets it.
 
 Timing: a write takes effect at the edge that completes its address and data handshake (both
 are accepted in the same cycle); a read answers one cycle after its address handshake.
@@ -220,10 +222,11 @@ def _build() -> tuple[Register, ...]:
     return tuple(regs)
 
 
-MAP_VERSION = 10  # 5: write-only descriptor registers at field_bits widths, ERROR bit too_wide; 6: 40-bit counters;
+MAP_VERSION = 11  # 5: write-only descriptor registers at field_bits widths, ERROR bit too_wide; 6: 40-bit counters;
 # 7: flags bit 10 (table activation), ERROR bit act_unsupported; 8: flags bit 11 (max pool in the write-back),
 # pl_* fields, ERROR bit pool_unsupported; 9: flags bits 12..14 (residency), ERROR bit resident_unsupported;
-# 10: flags bit 15 (a depthwise convolution in the write-back), dws_* fields
+# 10: flags bit 15 (a depthwise convolution in the write-back), dws_* fields; 11: the zero points and clamps
+# act_bits + 1 bits two's complement (SIGNED_FIELDS)
 REGISTERS: tuple[Register, ...] = _build()
 REGISTER_OFFSETS: dict[str, int] = {r.name: r.offset for r in REGISTERS}
 READABLE: tuple[str, ...] = tuple(r.name for r in REGISTERS if "r" in r.access)
@@ -244,6 +247,10 @@ FLAGS_BITS = 16  # flags bits 15..0 (14..0 in a design without the depthwise sta
 _FIELDS_16 = ("dw_in_w", "dw_rows_00", "dw_rows_01", "dw_rows_10", "dw_rows_11", "cv_out_w", "cv_dil")
 #: requantization fields the write-back reads only with requantize
 _Q_FIELDS = ("q_base", "q_words", "q_nf", "q_stride_n", "zero_point", "clamp_lo", "clamp_hi")
+#: two's complement fields held at ``act_bits + 1`` bits (the output's zero point and clamps: both the signed
+#: and the unsigned output range, ``hdl.memory.dma.requant_param_range``); a value is too wide when the bits
+#: of a 32-bit word above the field's top bit are not all copies of it
+SIGNED_FIELDS = ("zero_point", "clamp_lo", "clamp_hi", "dws_zero_point", "dws_clamp_lo", "dws_clamp_hi")
 
 
 def _addr_bits(depth: int) -> int:
@@ -270,7 +277,8 @@ def field_bits(config) -> dict[str, int]:
     (:data:`ADDRESS_FIELDS`, ``config.dram_addr_bits``), GEMM dimensions and tile counts (:data:`DIM_FIELDS`,
     ``config.dim_bits``: the tile iterator), block sizes in buffer words (:func:`words_bits`),
     requantization table words (the table's depth), the last window plane's channels (the array's rows),
-    pixel counts (16). A wider value sets ERROR ``too_wide``; :func:`codesign.hdl.host.check_descriptor`
+    pixel counts (16); the output zero points and clamps (:data:`SIGNED_FIELDS`) are two's complement values
+    of ``act_bits + 1`` bits. A wider value sets ERROR ``too_wide``; :func:`codesign.hdl.host.check_descriptor`
     refuses it first.
     """
     from codesign.sim.convplan import design_reason as win_reason
@@ -296,6 +304,8 @@ def field_bits(config) -> dict[str, int]:
                 or (name.startswith("pl_") and not pool) or (name.startswith("dws_") and not dws)
                 or (name in _Q_FIELDS and not config.requantize)):
             bits = 0
+        elif name in SIGNED_FIELDS:
+            bits = config.act_bits + 1
         elif name in DIM_FIELDS:
             bits = config.dim_bits
         elif name in ADDRESS_FIELDS:
@@ -330,7 +340,8 @@ def c_header(prefix: str = "CODESIGN", config=None) -> str:
         lines.append(f"#define {prefix}_ERROR_{name.upper():<14} (1u << {i})")
     if config is not None:
         lines += ["", "/* descriptor field widths in this design (0: not built, writes ignored; a wider value "
-                      "raises ERROR_TOO_WIDE) */"]
+                      "raises ERROR_TOO_WIDE); " + ", ".join(SIGNED_FIELDS).upper() + " are two's complement, "
+                      "from -2**(bits-1) to 2**(bits-1)-1 */"]
         for name, bits in field_bits(config).items():
             lines.append(f"#define {prefix}_{(name + '_bits').upper():<25} {bits}u")
     lines += ["", f"#endif /* {prefix}_REGS_H */", ""]
@@ -350,6 +361,7 @@ def description(config=None) -> dict[str, object]:
     }
     if config is not None:
         out["field_bits"] = field_bits(config)
+        out["signed_fields"] = list(SIGNED_FIELDS)  # two's complement within their field_bits
     return out
 
 
@@ -364,5 +376,7 @@ def python_module(config=None) -> str:
     if config is not None:
         lines.append("# descriptor field widths in this design (0: not built; a wider value raises ERROR too_wide)")
         lines.append("FIELD_BITS = {" + ", ".join(f"{n!r}: {b}" for n, b in field_bits(config).items()) + "}")
+        lines.append("# two's complement fields: from -2**(bits-1) to 2**(bits-1)-1")
+        lines.append(f"SIGNED_FIELDS = {SIGNED_FIELDS!r}")
     lines.append("")
     return "\n".join(lines)

@@ -4,8 +4,10 @@ Two dataflows, built from a :class:`~codesign.hdl.plan.HardwarePlan`:
 
 * **WS** (weight stationary). PE ``(r, c)`` holds a weight; activations enter row ``r`` from the
   left (skewed by ``r`` cycles inside the array) and move right one PE per cycle; partial sums
-  move down one PE per cycle; column ``c``'s sums are deskewed by ``cols - 1 - c`` cycles, so the
-  vector of an activation row presented at cycle ``t`` leaves at ``t + latency_cycles``.
+  move down one PE per cycle, each at the width the sum of the rows above needs (:func:`psum_shape`:
+  12 bits down a 16-row INT4 column, not ``acc_bits``); column ``c``'s sums are deskewed by
+  ``cols - 1 - c`` cycles, so the vector of an activation row presented at cycle ``t`` leaves at
+  ``t + latency_cycles``.
   Weights are written in a wave: a row-load strobe enters row ``r`` at the left and moves right
   with the weight bus of column ``c`` delayed by ``c`` cycles, so the weights of the next fold
   follow the last activations of the current fold through the array.
@@ -26,6 +28,7 @@ from amaranth.lib.wiring import In, Out
 
 from codesign.hdl.plan import HardwarePlan
 from codesign.sim.config import Dataflow
+from codesign.sim.tileplan import accumulator_bits_needed
 from codesign.sim.timing import PE_PRODUCT_CYCLES
 
 
@@ -89,6 +92,15 @@ class _Shapes:
         self.acc = operand_shape(plan.acc_bits, plan.acc_signed)
 
 
+def psum_shape(plan: HardwarePlan, n: int) -> Shape:
+    """The shape of a WS column's partial sum after ``n`` PEs: a sum of ``n`` products held exactly
+    (its extremes, :func:`~codesign.sim.tileplan.accumulator_bits_needed`), at most ``acc_bits`` (where
+    sums wrap anyway). The column's sum starts at 0 above row 0, so row ``r``'s ``psum_out`` is a sum of
+    ``r + 1`` products; sign- (or zero-) extended to ``acc_bits`` at the bottom it is the value a chain of
+    ``acc_bits`` registers would hold, bit for bit. A 16-row INT4 column's sums need 12 bits, not 32."""
+    return operand_shape(min(plan.acc_bits, accumulator_bits_needed(plan.config, n)), plan.acc_signed)
+
+
 def _enable(gating: bool, a_valid, w_valid, a, w):
     en = a_valid & w_valid
     if gating:
@@ -112,10 +124,12 @@ class WSProcessingElement(wiring.Component):
     With n:m skipping the PE holds a weight slot (value and index) and its row carries the group
     of ``m`` activations; the PE multiplies the one its index selects (as sparse tensor cores do)."""
 
-    def __init__(self, plan: HardwarePlan):
+    def __init__(self, plan: HardwarePlan, row: int | None = None):
         self._plan = plan
         s = _Shapes(plan)
         lane = act_lane_layout(plan)
+        # the partial sums at the widths row ``row`` needs (psum_shape); without a row, acc_bits
+        psum_in, psum_out = (s.acc, s.acc) if row is None else (psum_shape(plan, row), psum_shape(plan, row + 1))
         members: dict[str, object] = {
             "a_in": In(lane),
             "a_out": Out(lane),
@@ -123,8 +137,8 @@ class WSProcessingElement(wiring.Component):
             "w_valid": In(1),
             "w_load": In(1),
             "w_load_out": Out(1),
-            "psum_in": In(s.acc),
-            "psum_out": Out(s.acc),
+            "psum_in": In(psum_in),
+            "psum_out": Out(psum_out),
             "enabled": Out(1),
         }
         if plan.skip_nm:
@@ -184,15 +198,16 @@ class WSPairElement(wiring.Component):
     the sums and their cycles are exactly two PEs'; the multiply is ``act_bits x (2 * weight_bits +
     act_bits + 1)`` bits, one 18 x 18 DSP block for INT4 (two INT4 products a block)."""
 
-    def __init__(self, plan: HardwarePlan):
+    def __init__(self, plan: HardwarePlan, row: int | None = None):
         self._plan = plan
         s = _Shapes(plan)
         lane = act_lane_layout(plan)
+        p_in, p_out = (s.acc, s.acc) if row is None else (psum_shape(plan, row), psum_shape(plan, row + 1))
         super().__init__({
             "a_in": In(lane), "a_out": Out(lane),
             "w_data_l": In(s.weight), "w_valid_l": In(1), "w_data_r": In(s.weight), "w_valid_r": In(1),
             "w_load": In(1), "w_load_out": Out(1),
-            "psum_in_l": In(s.acc), "psum_out_l": Out(s.acc), "psum_in_r": In(s.acc), "psum_out_r": Out(s.acc),
+            "psum_in_l": In(p_in), "psum_out_l": Out(p_out), "psum_in_r": In(p_in), "psum_out_r": Out(p_out),
             "enabled_l": Out(1), "enabled_r": Out(1),
         })
 
@@ -309,7 +324,6 @@ class SystolicArray(wiring.Component):
         plan = self._plan
         m = Module()
         R, C = plan.rows, plan.cols
-        s = _Shapes(plan)
         # each row: its elements left to right, a PE or a pair (two columns, one multiplier)
         pair = packs_pairs(plan)
         spans = [(c, min(2, C - c) if pair else 1) for c in range(0, C, 2 if pair else 1)]
@@ -321,14 +335,14 @@ class SystolicArray(wiring.Component):
             prev = None
             for c, width in spans:
                 if width == 2:
-                    e = m.submodules[f"pe_{r}_{c}_{c + 1}"] = WSPairElement(plan)
+                    e = m.submodules[f"pe_{r}_{c}_{c + 1}"] = WSPairElement(plan, r)
                     w_ports[r, c] = (e.w_data_l, e.w_valid_l)
                     w_ports[r, c + 1] = (e.w_data_r, e.w_valid_r)
                     psum[r, c] = (e.psum_in_l, e.psum_out_l)
                     psum[r, c + 1] = (e.psum_in_r, e.psum_out_r)
                     enabled += [e.enabled_l, e.enabled_r]
                 else:
-                    e = m.submodules[f"pe_{r}_{c}"] = WSProcessingElement(plan)
+                    e = m.submodules[f"pe_{r}_{c}"] = WSProcessingElement(plan, r)
                     w_ports[r, c] = (e.w_data, e.w_valid, e.w_index) if plan.skip_nm else (e.w_data, e.w_valid)
                     psum[r, c] = (e.psum_in, e.psum_out)
                     enabled.append(e.enabled)
@@ -348,7 +362,8 @@ class SystolicArray(wiring.Component):
             m.d.comb += psum[0, c][0].eq(0)
             for r in range(1, R):
                 m.d.comb += psum[r, c][0].eq(psum[r - 1, c][1])
-            out = delayed(m, psum[R - 1, c][1], C - 1 - c, f"deskew{c}", s.acc)
+            # deskewed at the column's width, then extended to acc_bits (psum_shape)
+            out = delayed(m, psum[R - 1, c][1], C - 1 - c, f"deskew{c}")
             m.d.comb += self.out_vec[c].eq(out)
         m.d.comb += self.enabled_count.eq(popcount(enabled))
         return m

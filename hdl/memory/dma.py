@@ -50,11 +50,13 @@ BLOCK_COUNT_BITS = 16
 SHIFT_BITS = 6
 
 
-def requantize_lane(acc, entry, zero_point, clamp_lo, clamp_hi, out_bits: int, bounds=None, stage=None):
+def requantize_lane(acc, entry, zero_point, clamp_lo, clamp_hi, out_bits: int, bounds=None, stage=None,
+                    m: Module | None = None, name: str = "rq"):
     """One lane of the write-back (:func:`codesign.workloads.intarith.requantize` on ``acc + bias``):
     ``acc`` the accumulator (signed), ``entry`` its 56-bit table entry (bias 31..0, mult 47..32, shift
-    from bit 48), the zero point and the clamps signed. Returns the low ``out_bits`` bits of the clamped
-    value.
+    from bit 48), the zero point and the clamps signed, each within ``out_bits + 1`` bits two's
+    complement (:func:`requant_param_range`: the descriptor's registers hold no more, and the host
+    refuses more). Returns the low ``out_bits`` bits of the clamped value.
 
     The shift's low :data:`SHIFT_BITS` bits (the host refuses larger shifts: ``hdl.host.Requant``).
     Rounding half up as a shift by one less, an increment and a halving: ``(p + 2**(s-1)) >> s ==
@@ -63,22 +65,69 @@ def requantize_lane(acc, entry, zero_point, clamp_lo, clamp_hi, out_bits: int, b
     with ``clamp_lo - zero_point`` and ``clamp_hi - zero_point`` (``bounds``: the lanes share them,
     :func:`requantize_bounds`), so ``t + zero_point`` is only added at the output's width.
 
+    Only a window of the shifted product is built. The bounds lie within ``+-(2**(out_bits + 1) - 1)``, so
+    the shifter makes the low ``out_bits + 3`` bits of ``h = 2p >> s`` (its cone, the shift's bits taken from
+    the top), and a flag says ``h`` lies outside that window: a bit of ``2p`` at or above ``out_bits + 2 +
+    s`` differs from its sign (a suffix OR of the differing bits, the one at ``s`` chosen). Outside, ``t =
+    (h + 1) >> 1`` is at least ``2**(out_bits + 1)`` or at most ``-2**(out_bits + 1)``, beyond both
+    bounds, so the product's sign alone clamps; inside, ``t`` and the compares are ``out_bits + 3`` bits,
+    not 51.
+
     ``stage(value, name)`` (None: combinational) registers the :data:`REQUANT_STAGES` cuts of the
-    write-back's pipeline: the sum ``acc + bias``, the product, the shifted product, the result; each
-    cut is one carry chain or one multiplier deep (:class:`DmaEngine`)."""
+    write-back's pipeline: the sum ``acc + bias``, the product, the shifted window, the result; each
+    cut is one carry chain or one multiplier deep (:class:`DmaEngine`). With ``m``, the shifter's levels
+    and the suffix OR are named signals of ``m`` (``name`` their prefix): one node each in a simulator,
+    where the nested expressions would copy each level's inputs into it."""
     if stage is None:
         def stage(v, _name):
             return v
+
+    def wire(value, label: str):
+        if m is None:
+            return value
+        sig = Signal(Value.cast(value).shape(), name=f"{name}_{label}")
+        m.d.comb += sig.eq(value)
+        return sig
     lo_rel, hi_rel = requantize_bounds(zero_point, clamp_lo, clamp_hi) if bounds is None else bounds
     bias, mult, shift = entry[0:32].as_signed(), entry[32:48], entry[48:48 + SHIFT_BITS]
     total = stage(acc + bias, "sum")
     mult, shift = stage(mult, "mult"), stage(shift, "shift")
     prod = stage(total * mult, "prod")
     shift = stage(shift, "shift_p")
-    half = stage(Cat(Const(0, 1), prod).as_signed() >> shift, "shifted")
-    t = (half + 1) >> 1
+    x = Cat(Const(0, 1), prod).as_signed()  # 2p
+    hb = out_bits + 3  # the window of h = 2p >> s
+    top = len(x) - 1  # x's sign bit
+    # h lies outside the window when a bit of x at or above hb - 1 + s differs from x's sign: the OR of the
+    # differing bits from each position up (a suffix OR, no carry chain), the one at hb - 1 + s chosen
+    diff = [x[i] ^ x[top] for i in range(hb - 1, top)]
+    above_or = [Const(0, 1)] * (len(diff) + 1)
+    for i in reversed(range(len(diff))):
+        above_or[i] = diff[i] | above_or[i + 1]
+        if i % 8 == 0:
+            above_or[i] = wire(above_or[i], f"or{i}")
+    suffix = wire(Cat(*above_or), "suffix_or")
+    outside = Array([suffix[i] for i in range(len(above_or))]
+                    + [Const(0, 1)] * max(0, (1 << len(shift)) - len(above_or)))[shift]
+    # the window, a barrel shifter taking the shift's bits from the top: after bit k only the low
+    # hb + 2**k - 1 bits are still needed (129 two-way choices for 8-bit outputs, not 6 x 51)
+    v = x.as_signed()
+    for k in reversed(range(len(shift))):
+        d, n = 1 << k, hb + (1 << k) - 1
+        ext = Cat(v, v[-1].replicate(max(0, n + d - len(v))))  # sign-extended as far as the shift reads
+        v = wire(Mux(shift[k], ext[d:d + n], ext[:n]), f"sh{k}").as_signed()
+    window = stage(Cat(v[:hb], outside, x[top]), "shifted")
+    hw, outside, neg = window[:hb].as_signed(), window[hb], window[hb + 1]
+    t = (hw + 1) >> 1
     y = (t[:out_bits] + zero_point[:out_bits])[:out_bits]
-    return stage(Mux(t < lo_rel, clamp_lo[:out_bits], Mux(t > hi_rel, clamp_hi[:out_bits], y)), "out")
+    below = Mux(outside, neg, t < lo_rel)
+    above = Mux(outside, ~neg, t > hi_rel)
+    return stage(Mux(below, clamp_lo[:out_bits], Mux(above, clamp_hi[:out_bits], y)), "out")
+
+
+def requant_param_range(out_bits: int) -> tuple[int, int]:
+    """The zero point and clamps the write-back takes for ``out_bits`` outputs: ``out_bits + 1`` bits two's
+    complement, which holds both the signed and the unsigned output range (-128..255 for 8 bits)."""
+    return -(1 << out_bits), (1 << out_bits) - 1
 
 
 def requantize_bounds(zero_point, clamp_lo, clamp_hi):
@@ -229,6 +278,8 @@ class DmaEngine(wiring.Component):
         self.a_addr_bits = a_addr_bits
         yb = self.out_word_bits if self.residual else 1
         pb = self.out_word_bits if self.pool else 1
+        # the zero point and clamps: out_bits + 1 bits two's complement (requant_param_range)
+        zb = out_bits + 1 if self.requant else 1
         members = {
             **axi_master_members(self.bus_bits),
             # read command: Q range (requantize), A range, B range (blocks = 0: no range)
@@ -246,7 +297,8 @@ class DmaEngine(wiring.Component):
             # requantize: the table word of the block's first column chunk, words per chunk run
             # (WS: the tile's M; OS: rows), chunks per block, table words per group, output params
             "wr_q": In(BLOCK_BEAT_BITS), "wr_run": In(BLOCK_BEAT_BITS), "wr_nf": In(BLOCK_BEAT_BITS),
-            "q_nf": In(BLOCK_BEAT_BITS), "zero_point": In(32), "clamp_lo": In(32), "clamp_hi": In(32),
+            "q_nf": In(BLOCK_BEAT_BITS), "zero_point": In(signed(zb)), "clamp_lo": In(signed(zb)),
+            "clamp_hi": In(signed(zb)),
             # buffer ports
             "a_wr_addr": Out(a_addr_bits), "a_wr_data": Out(a_word_bits), "a_wr_en": Out(1),
             "b_wr_addr": Out(b_addr_bits), "b_wr_data": Out(b_word_bits), "b_wr_en": Out(1),
@@ -600,15 +652,16 @@ class DmaEngine(wiring.Component):
             # cuts that move every cycle (no stalls: the queue after them absorbs a stalled bus)
             lanes = []
             accb, ob = self.acc_bits, self.out_bits
-            zp, lo, hi = self.zero_point.as_signed(), self.clamp_lo.as_signed(), self.clamp_hi.as_signed()
-            bounds = [Signal(signed(33), name=f"requant_{n}_rel") for n in ("lo", "hi")]  # shared by the lanes
+            zp, lo, hi = self.zero_point, self.clamp_lo, self.clamp_hi
+            bounds = [Signal(signed(ob + 2), name=f"requant_{n}_rel") for n in ("lo", "hi")]  # shared by the lanes
             # registered: the descriptor's fields are steady long before the first word leaves
             m.d.sync += [b.eq(v) for b, v in zip(bounds, requantize_bounds(zp, lo, hi), strict=True)]
             for i in range(self.cols):
                 acc = self.c_rd_data[i * accb:(i + 1) * accb].as_signed()
                 e = i if self.q_per_lane else 0
                 entry = self.q_rd_data[e * 56:(e + 1) * 56]
-                lanes.append(requantize_lane(acc, entry, zp, lo, hi, ob, bounds, stage=_stager(m, f"rq{i}")))
+                lanes.append(requantize_lane(acc, entry, zp, lo, hi, ob, bounds, stage=_stager(m, f"rq{i}"), m=m,
+                                             name=f"rq{i}"))
             valid = Signal(REQUANT_STAGES, name="rq_valid")  # a word in each cut
             m.d.sync += valid.eq(Cat(take, valid[:-1]))
             requantized = Cat(*lanes)

@@ -220,3 +220,46 @@ def test_packed_pairs_equal_one_multiplier_a_pe(wb: int, ab: int, w_signed: bool
     _run(top, bench)
     assert not mism, mism[:3]
     assert checked[0] > 60  # most cycles carry non-zero sums: the comparison is not of zeros
+
+
+@pytest.mark.parametrize(("wb", "ab", "w_signed", "a_signed", "a_val", "w_val", "bits"), [
+    # 16 rows of INT4: -8 * -8 = 64 a PE, 16 * 64 = 1024 = 2**10 needs 12 bits signed (not 11)
+    (4, 4, True, True, -8, -8, 12),
+    (4, 4, True, True, -8, 7, 12),  # 16 * -56 = -896
+    (4, 4, True, False, 15, -8, 12),  # unsigned activations: 16 * -120 = -1920 (>= -2048)
+    (4, 4, False, False, 15, 15, 12),  # unsigned: 16 * 225 = 3600 < 4096, 12 bits unsigned
+    (8, 8, True, True, -128, -128, 20),  # INT8: 16 * 2**14 = 2**18 needs 19 bits and a sign
+])
+def test_ws_column_sums_at_their_extremes(wb: int, ab: int, w_signed: bool, a_signed: bool, a_val: int,
+                                          w_val: int, bits: int) -> None:
+    """A WS column's partial sums are held at the width the sum of the rows above needs (``psum_shape``),
+    not acc_bits: at the operands' extremes every sum of a 16-row column is exact (one bit fewer at the
+    bottom row and 16 * 64 = 1024 would wrap to -1024), and leaves the array extended to acc_bits."""
+    from amaranth.hdl import Shape
+
+    from codesign.hdl.engines.array import psum_shape
+
+    rows, cols = 16, 2
+    plan = HardwarePlan(AcceleratorConfig(rows=rows, cols=cols, weight_bits=wb, act_bits=ab, weight_signed=w_signed,
+                                          act_signed=a_signed, **SMALL))
+    assert psum_shape(plan, rows) == Shape(bits, w_signed or a_signed)
+    assert psum_shape(plan, 1).width == wb + ab  # one product
+    dut = SystolicArray(plan)
+    got: list[list[int]] = []
+
+    async def bench(ctx):
+        for r in range(rows):
+            ctx.set(dut.w_load, 1)
+            ctx.set(dut.w_row, r)
+            for c in range(cols):
+                ctx.set(dut.w_vec[c], {"data": w_val, "valid": 1})
+            await ctx.tick()
+        ctx.set(dut.w_load, 0)
+        for t in range(dut.latency_cycles + 2):
+            for r in range(rows):
+                ctx.set(dut.a_vec[r], {"data": a_val if t == 0 else 0, "valid": int(t == 0)})
+            got.append([ctx.get(dut.out_vec[c]) for c in range(cols)])
+            await ctx.tick()
+
+    _run(dut, bench)
+    assert got[dut.latency_cycles] == [rows * a_val * w_val] * cols

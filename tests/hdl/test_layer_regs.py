@@ -36,11 +36,13 @@ def test_field_bits_of_the_smallest_design() -> None:
     assert bits["q_words"] == bits["q_nf"] == bits["q_stride_n"] == 8
     # the config's defaults: dimensions in dim_bits = 24, addresses and strides in dram_addr_bits = 32
     assert bits["m"] == bits["gt"] == OS2.dim_bits == 24 and bits["flags"] == 15
-    assert bits["a_base"] == bits["c_stride_n"] == bits["zero_point"] == 32
+    assert bits["a_base"] == bits["c_stride_n"] == 32
+    # the zero point and clamps: 8 + 1 bits two's complement, -256..255 (int8's and uint8's ranges)
+    assert bits["zero_point"] == bits["clamp_lo"] == bits["clamp_hi"] == 9
     assert all(bits[n] == 0 for n in bits if n.startswith(("dw_", "cv_", "vec_", "res_", "pl_")))
-    # what the design holds: 911 flip-flops of descriptor (it was 90 x 32 = 2,880 bits of registers, of
-    # which 42 were built; flags has 15 bits since residency's bits 12..14)
-    assert sum(bits.values()) == 911
+    # what the design holds: 842 flip-flops of descriptor (it was 90 x 32 = 2,880 bits of registers, of
+    # which 42 were built; flags has 15 bits since residency's bits 12..14; 911 with 32-bit clamps)
+    assert sum(bits.values()) == 842
     # without requantize the table fields are not built either
     no_q = regs.field_bits(OS2.replace(requantize=False))
     assert [n for n in bits if bits[n] and not no_q[n]] == list(regs._Q_FIELDS)
@@ -57,8 +59,8 @@ def test_field_bits_follow_the_config_widths() -> None:
     others = [n for n in bits if n not in regs.ADDRESS_FIELDS + regs.DIM_FIELDS]
     assert all(bits[n] == wide[n] for n in others)
     # the 2x2 OS design builds 13 address fields (a, b, c bases, nine strides, q_base) and the 10 dimension fields:
-    # 911 - 13 x (32 - 20) - 10 x (24 - 12) = 635 flip-flops of descriptor
-    assert sum(wide[n] == 32 for n in regs.ADDRESS_FIELDS) == 13 and sum(bits.values()) == 635
+    # 842 - 13 x (32 - 20) - 10 x (24 - 12) = 566 flip-flops of descriptor
+    assert sum(wide[n] == 32 for n in regs.ADDRESS_FIELDS) == 13 and sum(bits.values()) == 566
     h = regs.c_header(config=narrow)
     assert re.search(r"#define CODESIGN_A_BASE_BITS\s+20u", h) and re.search(r"#define CODESIGN_M_BITS\s+12u", h)
     assert regs.description(narrow)["field_bits"]["c_stride_n"] == 20  # type: ignore[index]
@@ -83,7 +85,7 @@ def test_field_bits_published_in_header_python_and_json() -> None:
     ns: dict = {}
     exec(regs.python_module(OS2), ns)
     assert ns["FIELD_BITS"] == regs.field_bits(OS2) == regs.description(OS2)["field_bits"]
-    assert ns["VERSION"] == 10 and "field_bits" not in regs.description()
+    assert ns["VERSION"] == 11 and "field_bits" not in regs.description()
     # counters hold 40 bits (map v6): 2**40 cycles are 92 minutes at 200 MHz; _HI reads bits 39..32
     hi = next(r for r in regs.REGISTERS if r.name == "cycles_hi")
     assert regs.COUNTER_BITS == 40 and "(bits 39..32; zero above)" in hi.description
@@ -104,6 +106,11 @@ def test_host_refuses_values_wider_than_the_register_in_one_line() -> None:
         ("m", (1 << 24) + 13, "descriptor m must be below 2**24 (its 24-bit register in this design), not 16777229"),
         ("q_nf", 256, "descriptor q_nf must be below 2**8 (its 8-bit register in this design), not 256"),
         ("flags", 1 << 16, "descriptor flags must be below 2**15 (its 15-bit register in this design), not 65536"),
+        # two's complement fields: 9 bits hold -256..255, as 32-bit words (the plan's descriptor masks them)
+        ("zero_point", 256, "descriptor zero_point must be from -256 to 255 (its 9-bit two's complement register "
+                            "in this design), not 256"),
+        ("clamp_lo", -257 & 0xFFFFFFFF, "descriptor clamp_lo must be from -256 to 255 (its 9-bit two's complement "
+                                        "register in this design), not -257"),
         # bit 15, the depthwise stage, where the design does not build it
         ("flags", 1 << 15, "descriptor flags bit 15 (depthwise stage in the write-back) needs dw_writeback: true and "
                            "the depthwise engine in this design"),
@@ -115,18 +122,19 @@ def test_host_refuses_values_wider_than_the_register_in_one_line() -> None:
     check_descriptor({**good, "dw_in_w": 1 << 20}, hw, plan)  # type: ignore[arg-type]
 
 
-def test_register_block_flags_too_wide_with_byte_strobes_and_reads_narrow() -> None:
-    """Write a descriptor with m one bit too wide (its low 24 bits the good value): start is refused
-    with too_wide alone; rewriting m's low three bytes keeps the flag (the unwritten top byte may
-    still hold the bit), zeroing the top byte clears it and the layer starts. Descriptors read 0."""
+
+def _drive(script) -> dict[str, int]:
+    """Run ``script(write, read, good, seen)`` on the 2x2 OS design's register block over AXI4-Lite, after a
+    good descriptor is written; ``write(name, value, strb)`` and ``read(name)`` take a register's name (a
+    write's response taken, a read's data one cycle after its address). Returns ``seen``."""
     good, _, _ = _desc()
     dut = LayerAccelerator(OS2)
     off = regs.REGISTER_OFFSETS
     seen: dict[str, int] = {}
 
     async def bench(ctx):
-        async def write(offset: int, value: int, strb: int = 0xF) -> None:
-            ctx.set(dut.s_axil_awaddr, offset)
+        async def write(name: str, value: int, strb: int = 0xF) -> None:
+            ctx.set(dut.s_axil_awaddr, off[name])
             ctx.set(dut.s_axil_wdata, value)
             ctx.set(dut.s_axil_wstrb, strb)
             ctx.set(dut.s_axil_awvalid, 1)
@@ -136,8 +144,8 @@ def test_register_block_flags_too_wide_with_byte_strobes_and_reads_narrow() -> N
             ctx.set(dut.s_axil_wvalid, 0)
             await ctx.tick()  # bvalid, taken (bready high)
 
-        async def read(offset: int) -> int:
-            ctx.set(dut.s_axil_araddr, offset)
+        async def read(name: str) -> int:
+            ctx.set(dut.s_axil_araddr, off[name])
             ctx.set(dut.s_axil_arvalid, 1)
             await ctx.tick()
             ctx.set(dut.s_axil_arvalid, 0)
@@ -149,24 +157,53 @@ def test_register_block_flags_too_wide_with_byte_strobes_and_reads_narrow() -> N
         ctx.set(dut.s_axil_bready, 1)
         ctx.set(dut.s_axil_rready, 1)
         for name, value in good.items():
-            await write(off[name], value)
-        await write(off["m"], good["m"] | 1 << 24)
-        await write(off["ctrl"], 1)
-        seen["wide"] = await read(off["error"])
-        await write(off["m"], good["m"], strb=0b0111)
-        await write(off["ctrl"], 1)
-        seen["low_bytes"] = await read(off["error"])
-        await write(off["m"], 0, strb=0b1000)
-        await write(off["ctrl"], 1)
-        seen["cleared"] = await read(off["error"])
-        seen["status"] = await read(off["status"])
-        seen["m_read"] = await read(off["m"])
-        seen["version"] = await read(off["version"])
+            await write(name, value)
+        await script(write, read, good, seen)
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
+    return seen
+
+
+def test_register_block_flags_too_wide_with_byte_strobes_and_reads_narrow() -> None:
+    """Write a descriptor with m one bit too wide (its low 24 bits the good value): start is refused
+    with too_wide alone; rewriting m's low three bytes keeps the flag (the unwritten top byte may
+    still hold the bit), zeroing the top byte clears it and the layer starts. Descriptors read 0."""
+    async def script(write, read, good, seen) -> None:
+        await write("m", good["m"] | 1 << 24)
+        await write("ctrl", 1)
+        seen["wide"] = await read("error")
+        await write("m", good["m"], strb=0b0111)
+        await write("ctrl", 1)
+        seen["low_bytes"] = await read("error")
+        await write("m", 0, strb=0b1000)
+        await write("ctrl", 1)
+        seen["cleared"] = await read("error")
+        seen["status"] = await read("status")
+        seen["m_read"] = await read("m")
+        seen["version"] = await read("version")
+
+    seen = _drive(script)
     assert seen["wide"] == seen["low_bytes"] == ERR["too_wide"]
     assert seen["cleared"] == 0 and seen["status"] & 0b101 == 0b001  # busy, no error
-    assert seen["m_read"] == 0 and seen["version"] == regs.MAP_VERSION == 10
+    assert seen["m_read"] == 0 and seen["version"] == regs.MAP_VERSION == 11
+
+
+def test_register_block_flags_a_twos_complement_field_outside_its_bits() -> None:
+    """zero_point holds 9 bits two's complement in an INT8 design: 256 (bit 8 set, the bits above clear)
+    is refused with too_wide; -256 written as the bytes holding bit 8 and up in two writes sets the flag
+    too (a write of some of those bytes is refused: the flag is conservative); -256 in one full-word write
+    is taken and the layer starts."""
+    async def script(write, read, good, seen) -> None:
+        for label, strobes in (("256", [(256, 0xF)]), ("two_writes", [(-256, 0b0011), (-256, 0b1100)]),
+                               ("full", [(-256, 0xF)])):
+            for value, strb in strobes:
+                await write("zero_point", value & 0xFFFFFFFF, strb)
+            await write("ctrl", 1)
+            seen[label] = await read("error")
+
+    seen = _drive(script)
+    assert seen["256"] == seen["two_writes"] == ERR["too_wide"]
+    assert seen["full"] == 0

@@ -26,14 +26,16 @@ def _reference(acc: int, bias: int, mult: int, shift: int, zp: int, lo: int, hi:
 def test_requantize_lane_is_exact_at_every_shift_and_operand_extreme(pipelined: bool) -> None:
     """Combinational, and as the write-back builds it: REQUANT_STAGES register cuts, each case's result
     REQUANT_STAGES edges after it enters (its zero point and clamps, the descriptor's, held meanwhile)."""
-    acc, zp, lo, hi = (Signal(signed(32), name=n) for n in ("acc", "zp", "lo", "hi"))
-    entry = Signal(56)
+    # one packed input (a single set a case: the simulator settles once): acc, entry, zp, lo, hi
+    packed = Signal(32 + 56 + 3 * 33)
+    acc, entry = packed[:32].as_signed(), packed[32:88]
+    zp, lo, hi = (packed[88 + i * 33:88 + (i + 1) * 33].as_signed() for i in range(3))
     out = Signal(signed(32))  # the low 32 bits: every expected value here fits int32 (its clamps do)
     m = Module()
     out8 = Signal(signed(8))  # what an INT8 design keeps
     stages = [_stager(m, "w32"), _stager(m, "w8")] if pipelined else [None, None]
-    m.d.comb += [out.eq(requantize_lane(acc, entry, zp, lo, hi, 32, stage=stages[0])),
-                 out8.eq(requantize_lane(acc, entry, zp, lo, hi, 8, stage=stages[1]))]
+    m.d.comb += [out.eq(requantize_lane(acc, entry, zp, lo, hi, 32, stage=stages[0], m=m, name="w32")),
+                 out8.eq(requantize_lane(acc, entry, zp, lo, hi, 8, stage=stages[1], m=m, name="w8"))]
     rng = np.random.default_rng(22)
     i32 = (-(1 << 31), (1 << 31) - 1)
     cases = []
@@ -55,12 +57,10 @@ def test_requantize_lane_is_exact_at_every_shift_and_operand_extreme(pipelined: 
     got8: list[int] = []
 
     async def bench(ctx) -> None:
+        mask = (1 << 33) - 1
         for a, b, mu, s, z, l, h in cases:
-            ctx.set(acc, a)
-            ctx.set(entry, (b & 0xFFFFFFFF) | mu << 32 | s << 48)
-            ctx.set(zp, z)
-            ctx.set(lo, l)
-            ctx.set(hi, h)
+            word = (a & 0xFFFFFFFF) | ((b & 0xFFFFFFFF) | mu << 32 | s << 48) << 32
+            ctx.set(packed, word | ((z & mask) | (l & mask) << 33 | (h & mask) << 66) << 88)
             if not pipelined:
                 got.append(ctx.get(out))
                 got8.append(ctx.get(out8))
@@ -89,3 +89,59 @@ def test_requantize_lane_is_exact_at_every_shift_and_operand_extreme(pipelined: 
     assert len(inside) == 228
     for (a, b, mu, s, z, l, h), g in inside:
         assert g == int(requantize(np.array([a + b]), mu, s, z, l, h)[0])
+
+
+@pytest.mark.parametrize("out_bits", [8, 4])
+def test_requantize_lane_window_edges(out_bits: int) -> None:
+    """The lane builds only a window of the shifted product (``out_bits + 3`` bits of ``2p >> s``) and a flag for
+    a value outside it, which clamps by the product's sign alone: exact against Python integers where the
+    shifted product crosses the window's edges (``2p >> s`` at +-2**(out_bits + 2) and one either side, at
+    shifts from 0 to 40), with the zero point and clamps anywhere in their ``out_bits + 1`` bits two's complement
+    (their extremes too: the bounds ``clamp - zero_point`` reach +-(2**(out_bits + 1) - 1))."""
+    from codesign.hdl.memory.dma import requant_param_range
+
+    plo, phi = requant_param_range(out_bits)
+    assert (plo, phi) == (-(1 << out_bits), (1 << out_bits) - 1)  # -256..255 for 8 bits
+    pb = out_bits + 1
+    # one packed input (a single set a case, the simulator settles once): acc, entry, zp, lo, hi
+    packed = Signal(32 + 56 + 3 * pb)
+    acc = packed[:32].as_signed()
+    entry = packed[32:88]
+    zp, lo, hi = (packed[88 + i * pb:88 + (i + 1) * pb].as_signed() for i in range(3))
+    out = Signal(out_bits)
+    m = Module()
+    m.d.comb += out.eq(requantize_lane(acc, entry, zp, lo, hi, out_bits, m=m))
+    rng = np.random.default_rng(out_bits)
+    edge = 1 << (out_bits + 2)  # the window of 2p >> s is signed(out_bits + 3)
+    params = [(0, plo, phi), (plo, plo, phi), (phi, plo, phi), (phi, plo, plo), (plo, phi, phi), (-3, -5, 7)]
+    cases = []
+    for s in (0, 1, 2, 3, 7, 15, 16, 24, 31, MAX_SHIFT):
+        for h in (edge - 1, edge, edge + 1, -edge - 1, -edge, -edge + 1, edge // 2, -edge // 2, 3, -3, 0):
+            for d in (0, 1, (1 << s) - 1 if s else 0):  # 2p >> s == h: p from h * 2**(s-1) (and its other bits)
+                p = (h << s >> 1) + (d >> 1 if s else 0)
+                if -(1 << 31) <= p < 1 << 31:
+                    cases += [(p, 0, 1, s, *params[int(rng.integers(len(params)))])]
+    for _ in range(250):  # random parameters in range, sums near the clamps
+        z = int(rng.integers(plo, phi + 1))
+        lo_, hi_ = sorted(int(v) for v in rng.integers(plo, phi + 1, 2))
+        s = int(rng.integers(0, 12))
+        cases.append((int(rng.integers(-(4 * edge) << s, (4 * edge) << s)), int(rng.integers(-50, 50)),
+                      int(rng.integers(1, 4)), s, z, lo_, hi_))
+    got: list[int] = []
+
+    async def bench(ctx) -> None:
+        mask = (1 << pb) - 1
+        for a, b, mu, s, z, l, h in cases:
+            word = (a & 0xFFFFFFFF) | ((b & 0xFFFFFFFF) | mu << 32 | s << 48) << 32
+            word |= ((z & mask) | (l & mask) << pb | (h & mask) << 2 * pb) << 88
+            ctx.set(packed, word)
+            got.append(ctx.get(out))
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    want = [_reference(*c) & ((1 << out_bits) - 1) for c in cases]
+    bad = [(c, g, w) for c, g, w in zip(cases, got, want, strict=True) if g != w]
+    assert not bad, bad[:3]
+    # both kinds of case occur: values clamped by the flag (outside the window) and values inside it
+    assert len(cases) > 400
