@@ -145,6 +145,15 @@ def layer_members(config: AcceleratorConfig) -> dict[str, wiring.Member]:
     return {**axil_members(), **axi_master_members(bus_bytes(config) * 8), "irq": Out(1)}
 
 
+def _product_exceeds(a, b, limit: int):
+    """``a * b > limit`` for unsigned ``a``, ``b`` and a constant ``limit``, multiplying only ``limit``'s
+    bits of each: a factor above ``limit`` exceeds it unless the other is 0 (a 16 x 24-bit product into the
+    start's checks was the 4x4 WS top's critical path on ECP5, through a MULT18X18D and its adders)."""
+    n = max(1, limit.bit_length())
+    nz_a, nz_b = a.any(), b.any()
+    return ((a[n:].any() & nz_b) | (b[n:].any() & nz_a) | (a[:n] * b[:n] > limit))
+
+
 def _not_sign_copies(word, w: int):
     """Bits ``w - 1`` and up of a 32-bit ``word`` are not all equal: the word is not a ``w``-bit two's
     complement value."""
@@ -350,7 +359,7 @@ class LayerAccelerator(wiring.Component):
         checks["pool_unsupported"] = d["flags"][11] & (
             Const(int(not self.pool), 1) | dw_mode | vec_mode | win_mode | res_mode | d["flags"][10]
             | (d["mt"] != pl_ow) | (d["nt"] != d["n"]) | (d["groups"] != 1) | (d["gt"] != 1) | ~planes_out
-            | (pl_pw * d["c_nf_0"] > self.pool_words))
+            | _product_exceeds(pl_pw, d["c_nf_0"], self.pool_words))
         # residency (flags bits 12..14): a resident output's C fields are input-buffer words, not bus-aligned bytes
         res_in, res_out = d["flags"][12], d["flags"][14]
         checks["resident_unsupported"] = ((res_in | res_out | d["flags"][13]) & Const(int(not self.resident), 1)) | (

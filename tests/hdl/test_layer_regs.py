@@ -207,3 +207,33 @@ def test_register_block_flags_a_twos_complement_field_outside_its_bits() -> None
     seen = _drive(script)
     assert seen["256"] == seen["two_writes"] == ERR["too_wide"]
     assert seen["full"] == 0
+
+
+@pytest.mark.parametrize("limit", [0, 1, 100, 128, 255])
+def test_start_check_product_exceeds_without_the_full_multiply(limit: int) -> None:
+    """The pool check's ``a * b > limit`` multiplies only limit's bits of each factor (a factor with a bit
+    above them exceeds the limit unless the other is 0): equal to Python's product over every pair up to
+    2**(bits + 1) and at the fields' extremes."""
+    from amaranth.hdl import Module, Signal
+
+    from codesign.hdl.layer import _product_exceeds
+
+    a, b, out = Signal(16), Signal(24), Signal()
+    m = Module()
+    m.d.comb += out.eq(_product_exceeds(a, b, limit))
+    top = 2 << max(1, limit.bit_length())
+    cases = [(x, y) for x in range(top) for y in range(top)]
+    cases += [(x, y) for x in (0, 1, (1 << 16) - 1) for y in (0, 1, limit, (1 << 24) - 1)]
+    bad: list[tuple[int, int]] = []
+
+    async def bench(ctx) -> None:
+        for x, y in cases:
+            ctx.set(a, x)
+            ctx.set(b, y)
+            if ctx.get(out) != (x * y > limit):
+                bad.append((x, y))
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    assert not bad, bad[:5]
