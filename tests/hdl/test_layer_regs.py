@@ -212,8 +212,8 @@ def test_register_block_flags_a_twos_complement_field_outside_its_bits() -> None
 @pytest.mark.parametrize("limit", [0, 1, 100, 128, 255])
 def test_start_check_product_exceeds_without_the_full_multiply(limit: int) -> None:
     """The pool check's ``a * b > limit`` multiplies only limit's bits of each factor (a factor with a bit
-    above them exceeds the limit unless the other is 0): equal to Python's product over every pair up to
-    2**(bits + 1) and at the fields' extremes."""
+    above them exceeds the limit unless the other is 0): equal to Python's product for every factor up to
+    2**(bits + 1) against the factors where the product crosses the limit, and at the fields' extremes."""
     from amaranth.hdl import Module, Signal
 
     from codesign.hdl.layer import _product_exceeds
@@ -222,7 +222,11 @@ def test_start_check_product_exceeds_without_the_full_multiply(limit: int) -> No
     m = Module()
     m.d.comb += out.eq(_product_exceeds(a, b, limit))
     top = 2 << max(1, limit.bit_length())
-    cases = [(x, y) for x in range(top) for y in range(top)]
+    # every factor up to twice the limit's bits, each with the other factors around where the product crosses
+    # the limit (limit // x and its neighbours), 0, 1 and the largest; and the fields' extremes
+    cases = [(x, y) for x in range(top) for q in ({0, 1, top - 1} | ({limit // x - 1, limit // x, limit // x + 1}
+                                                                      if x else set())) for y in (q,) if y >= 0]
+    cases += [(y, x) for x, y in cases]
     cases += [(x, y) for x in (0, 1, (1 << 16) - 1) for y in (0, 1, limit, (1 << 24) - 1)]
     bad: list[tuple[int, int]] = []
 
