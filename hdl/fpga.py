@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -219,13 +220,18 @@ def _soft_order(muls: list[tuple[int, int, int]]) -> list[int]:
 
 
 def _fast_multipliers(muls: list[tuple[int, int, int]]) -> int:
-    """``multipliers="fast"``: the widest operand width of the narrowest products (the PEs'), built in LUTs
-    whatever the DSP count, when wider ones (the write-back's) stay in DSP blocks; 0 when all are one width.
+    """``multipliers="fast"``: the widest operand width of the PEs' products (the most numerous below the
+    widest, ties to the narrower), built in LUTs with every narrower product whatever the DSP count, when
+    wider ones (the write-back's) stay in DSP blocks; 0 when all are one width. (Not simply the narrowest
+    width: a WS array's packed pairs multiply 4 x 13 bits for INT4, wider than an address product.)
     On ECP5 a MULT18X18D between fabric registers takes 12.4-13.1 ns after place and route (about 4.5 ns of
     routing into the block and 8 ns through it and out, measured on the 4x4 WS top): a PE's 8 x 8 product
     in LUTs is a few carry chains between its registers."""
-    widths = sorted({max(a, b) for a, b, _ in muls})
-    return widths[0] if len(widths) > 1 else 0
+    count = Counter(max(a, b) for a, b, _ in muls)
+    if len(count) < 2:
+        return 0
+    widest = max(count)
+    return min((w for w in count if w < widest), key=lambda w: (-count[w], w))
 
 
 def _multiplier_widths(work: Path, reads: str, top: str, *,

@@ -99,6 +99,9 @@ def test_lut_multipliers_drop_the_dsp_mapping_and_key_their_own_cache():
     assert fpga._synth_command(ecp5, "fast") == "synth_ecp5"  # the booth pass before it picks the LUT products
     assert fpga._fast_multipliers([(8, 8, 16), (8, 8, 16), (33, 17, 50)]) == 8  # the PEs', not the write-back's
     assert fpga._fast_multipliers([(8, 8, 16)]) == 0  # one width: all stay in DSP blocks
+    # INT4 packed pairs (4 x 13 bits) outnumber a narrower address product (9 x 3): the pairs' width, so the
+    # PEs' products go to LUTs (the narrowest width alone left 128 pairs in 161 blocks of the 85k's 156)
+    assert fpga._fast_multipliers([(4, 13, 17)] * 4 + [(9, 3, 12), (33, 16, 49)]) == 13
     with pytest.raises(ConfigError, match=r"^multipliers must be auto, dsp, lut or fast, not 'dps'$"):
         fpga.synth(SMALL, "ecp5-25k", multipliers="dps")
 
