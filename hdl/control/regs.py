@@ -248,8 +248,8 @@ _FIELDS_16 = ("dw_in_w", "dw_rows_00", "dw_rows_01", "dw_rows_10", "dw_rows_11",
 #: requantization fields the write-back reads only with requantize
 _Q_FIELDS = ("q_base", "q_words", "q_nf", "q_stride_n", "zero_point", "clamp_lo", "clamp_hi")
 #: two's complement fields held at ``act_bits + 1`` bits (the output's zero point and clamps: both the signed
-#: and the unsigned output range, ``hdl.memory.dma.requant_param_range``); a value is too wide when the bits
-#: of a 32-bit word above the field's top bit are not all copies of it
+#: and the unsigned output range, -256..255 for 8 bits, what ``hdl.memory.dma.requantize_lane`` takes); a value
+#: is too wide when the bits of a 32-bit word above the field's top bit are not all copies of it
 SIGNED_FIELDS = ("zero_point", "clamp_lo", "clamp_hi", "dws_zero_point", "dws_clamp_lo", "dws_clamp_hi")
 
 

@@ -101,6 +101,14 @@ def psum_shape(plan: HardwarePlan, n: int) -> Shape:
     return operand_shape(min(plan.acc_bits, accumulator_bits_needed(plan.config, n)), plan.acc_signed)
 
 
+def _psum_ports(plan: HardwarePlan, row: int | None) -> tuple[Shape, Shape]:
+    """A PE's partial sum in and out at row ``row`` (:func:`psum_shape`); without a row, ``acc_bits``."""
+    if row is None:
+        acc = _Shapes(plan).acc
+        return acc, acc
+    return psum_shape(plan, row), psum_shape(plan, row + 1)
+
+
 def _enable(gating: bool, a_valid, w_valid, a, w):
     en = a_valid & w_valid
     if gating:
@@ -128,8 +136,7 @@ class WSProcessingElement(wiring.Component):
         self._plan = plan
         s = _Shapes(plan)
         lane = act_lane_layout(plan)
-        # the partial sums at the widths row ``row`` needs (psum_shape); without a row, acc_bits
-        psum_in, psum_out = (s.acc, s.acc) if row is None else (psum_shape(plan, row), psum_shape(plan, row + 1))
+        psum_in, psum_out = _psum_ports(plan, row)
         members: dict[str, object] = {
             "a_in": In(lane),
             "a_out": Out(lane),
@@ -202,7 +209,7 @@ class WSPairElement(wiring.Component):
         self._plan = plan
         s = _Shapes(plan)
         lane = act_lane_layout(plan)
-        p_in, p_out = (s.acc, s.acc) if row is None else (psum_shape(plan, row), psum_shape(plan, row + 1))
+        p_in, p_out = _psum_ports(plan, row)
         super().__init__({
             "a_in": In(lane), "a_out": Out(lane),
             "w_data_l": In(s.weight), "w_valid_l": In(1), "w_data_r": In(s.weight), "w_valid_r": In(1),

@@ -55,8 +55,8 @@ def requantize_lane(acc, entry, zero_point, clamp_lo, clamp_hi, out_bits: int, b
     """One lane of the write-back (:func:`codesign.workloads.intarith.requantize` on ``acc + bias``):
     ``acc`` the accumulator (signed), ``entry`` its 56-bit table entry (bias 31..0, mult 47..32, shift
     from bit 48), the zero point and the clamps signed, each within ``out_bits + 1`` bits two's
-    complement (:func:`requant_param_range`: the descriptor's registers hold no more, and the host
-    refuses more). Returns the low ``out_bits`` bits of the clamped value.
+    complement (``regs.SIGNED_FIELDS``: the descriptor's registers hold no more, and the host refuses
+    more). Returns the low ``out_bits`` bits of the clamped value.
 
     The shift's low :data:`SHIFT_BITS` bits (the host refuses larger shifts: ``hdl.host.Requant``).
     Rounding half up as a shift by one less, an increment and a halving: ``(p + 2**(s-1)) >> s ==
@@ -122,12 +122,6 @@ def requantize_lane(acc, entry, zero_point, clamp_lo, clamp_hi, out_bits: int, b
     below = Mux(outside, neg, t < lo_rel)
     above = Mux(outside, ~neg, t > hi_rel)
     return stage(Mux(below, clamp_lo[:out_bits], Mux(above, clamp_hi[:out_bits], y)), "out")
-
-
-def requant_param_range(out_bits: int) -> tuple[int, int]:
-    """The zero point and clamps the write-back takes for ``out_bits`` outputs: ``out_bits + 1`` bits two's
-    complement, which holds both the signed and the unsigned output range (-128..255 for 8 bits)."""
-    return -(1 << out_bits), (1 << out_bits) - 1
 
 
 def requantize_bounds(zero_point, clamp_lo, clamp_hi):
@@ -278,7 +272,7 @@ class DmaEngine(wiring.Component):
         self.a_addr_bits = a_addr_bits
         yb = self.out_word_bits if self.residual else 1
         pb = self.out_word_bits if self.pool else 1
-        # the zero point and clamps: out_bits + 1 bits two's complement (requant_param_range)
+        # the zero point and clamps: out_bits + 1 bits two's complement (regs.SIGNED_FIELDS)
         zb = out_bits + 1 if self.requant else 1
         members = {
             **axi_master_members(self.bus_bits),

@@ -98,11 +98,13 @@ def test_requantize_lane_window_edges(out_bits: int) -> None:
     shifted product crosses the window's edges (``2p >> s`` at +-2**(out_bits + 2) and one either side, at
     shifts from 0 to 40), with the zero point and clamps anywhere in their ``out_bits + 1`` bits two's complement
     (their extremes too: the bounds ``clamp - zero_point`` reach +-(2**(out_bits + 1) - 1))."""
-    from codesign.hdl.memory.dma import requant_param_range
+    from codesign.hdl.control.regs import field_bits
+    from codesign.sim.config import AcceleratorConfig
 
-    plo, phi = requant_param_range(out_bits)
-    assert (plo, phi) == (-(1 << out_bits), (1 << out_bits) - 1)  # -256..255 for 8 bits
-    pb = out_bits + 1
+    # the parameters' range is their registers' (out_bits + 1 bits two's complement): -256..255 for 8 bits
+    pb = field_bits(AcceleratorConfig(rows=2, cols=2, weight_bits=out_bits, act_bits=out_bits))["zero_point"]
+    plo, phi = -(1 << (pb - 1)), (1 << (pb - 1)) - 1
+    assert (plo, phi) == (-(1 << out_bits), (1 << out_bits) - 1)
     # one packed input (a single set a case, the simulator settles once): acc, entry, zp, lo, hi
     packed = Signal(32 + 56 + 3 * pb)
     acc = packed[:32].as_signed()
